@@ -1,0 +1,33 @@
+# Convenience entry points: `make demo`, `make test`, `make bench`.
+# Each installs missing Debian packages first (when run as root), then
+# configures and builds with CMake into build/.
+BUILD ?= build
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+DEBS = cmake make gcc pkg-config python3 python3-venv llvm-19-dev libprotobuf-c-dev protobuf-c-compiler \
+       libcjson-dev check gcc-aarch64-linux-gnu gcc-riscv64-linux-gnu qemu-user \
+       libc6-dev-arm64-cross libc6-dev-riscv64-cross
+
+.PHONY: all deps build demo test bench clean
+
+all: build
+
+deps:
+	@sh tools/install-deps.sh $(DEBS)
+
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+build: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
+
+demo: build
+	@$(MAKE) --no-print-directory -C examples/digits KILN=$(CURDIR)/$(BUILD)/bin/kiln OUT=$(CURDIR)/$(BUILD)/digits run
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
+
+bench: build
+	sh bench/run.sh $(BUILD)
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,42 @@
+/* IR -> LLVM module -> object/asm/bitcode, the generated header, and a JIT
+ * for kiln run.  The only code that includes llvm-c. */
+#ifndef KILN_CODEGEN_H
+#define KILN_CODEGEN_H
+
+#include "ir.h"
+#include "targets.h"
+
+typedef enum CgEmit { EMIT_OBJ, EMIT_ASM, EMIT_LLVM, EMIT_BC } CgEmit;
+
+typedef struct CgOptions {
+	const char *name;        /* symbol prefix: NAME_run, NAME_info */
+	const Target *target;    /* NULL: the host */
+	const char *cpu;         /* NULL: target default ("native" features on host) */
+	const char *features;    /* NULL: target default */
+	int opt_level;           /* 0..3 */
+} CgOptions;
+
+/* Report (into d) every node this backend cannot lower; true if none. */
+bool cg_check(const Graph *g, const CgOptions *o, Diag *d);
+
+/* Compile a planned graph and write path atomically (temporary file, then
+ * rename): on failure nothing is left at path. */
+bool cg_emit(Graph *g, const CgOptions *o, CgEmit kind, const char *path, Diag *d);
+
+/* The self-contained C header for the generated object (codegen/header.c). */
+bool cg_emit_header(const Graph *g, const CgOptions *o, const char *path, Diag *d);
+/* Same text, to a stream. */
+void cg_write_header(const Graph *g, const CgOptions *o, FILE *f);
+
+/* In-process compilation for kiln run / bench: same lowering, same
+ * optimization pipeline, host target. */
+typedef int (*KilnRunFn)(const void *const *inputs, void *const *outputs, void *workspace);
+typedef struct CgJit CgJit;
+CgJit *cg_jit_new(Graph *g, const CgOptions *o, Diag *d);
+KilnRunFn cg_jit_fn(CgJit *j);
+void cg_jit_free(CgJit *j);
+
+/* A valid C identifier derived from s (the output file stem). */
+void cg_sanitize_name(const char *s, char *out, size_t outlen);
+
+#endif

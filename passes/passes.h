@@ -1,0 +1,33 @@
+/* The pass manager and every pass: IR -> IR.  One file per pass, one
+ * signature; the pipelines per -O level are listed in passes.c. */
+#ifndef KILN_PASSES_H
+#define KILN_PASSES_H
+
+#include "ir.h"
+
+typedef struct PassCtx {
+	Diag *diag;
+	int opt_level;           /* 0..3 */
+	bool verify_each;        /* run ir_verify after every pass */
+	const char *print_after; /* pass name, or NULL */
+	bool print_after_all;
+	FILE *print_to;          /* where --print-after goes (stderr if NULL) */
+	bool time_passes;
+	int64_t max_ram;         /* fail when the workspace exceeds this; 0 = no limit */
+	int64_t ws_align;        /* workspace/buffer alignment in bytes (>= 16) */
+} PassCtx;
+
+typedef bool (*PassFn)(Graph *g, PassCtx *cx);
+
+#define PASS(name, fn, desc) bool fn(Graph *g, PassCtx *cx);
+#include "passes.def"
+#undef PASS
+
+/* Run a comma-separated list of pass names ("none" = no passes; NULL = the
+ * default pipeline for cx->opt_level).  Returns false if a pass reported an
+ * error or a name is unknown. */
+bool pass_run_pipeline(Graph *g, const char *list, PassCtx *cx);
+/* Every graph handed to codegen has a memory plan; this plans if needed. */
+bool pass_ensure_plan(Graph *g, PassCtx *cx);
+
+#endif

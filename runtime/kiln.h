@@ -1,0 +1,58 @@
+/* kiln runtime ABI: what a program that handles several generated models
+ * generically may include.  Freestanding C99: no libc needed.
+ * A generated header (NAME.h) is self-contained and does not need this one;
+ * when both are included, NAME.h also declares NAME_info. */
+#ifndef KILN_H
+#define KILN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Status codes returned by NAME_run. */
+#define KILN_OK 0
+#define KILN_ERR_NULL 1      /* inputs, outputs, workspace or an entry is NULL */
+#define KILN_ERR_ALIGN 2     /* workspace is not NAME_WORKSPACE_ALIGN aligned */
+
+/* Element types: the ONNX TensorProto.DataType codes. */
+enum kiln_dtype {
+	KILN_F32 = 1, KILN_U8 = 2, KILN_I8 = 3, KILN_U16 = 4, KILN_I16 = 5,
+	KILN_I32 = 6, KILN_I64 = 7, KILN_BOOL = 9, KILN_F16 = 10, KILN_F64 = 11,
+	KILN_U32 = 12, KILN_U64 = 13, KILN_BF16 = 16
+};
+
+typedef struct kiln_tensor_info {
+	const char *name;        /* name in the model */
+	int32_t dtype;           /* enum kiln_dtype */
+	int32_t rank;
+	const int64_t *shape;    /* rank dims, row-major */
+	uint64_t bytes;          /* dense size */
+} kiln_tensor_info;
+
+typedef int (*kiln_run_fn)(const void *const *inputs, void *const *outputs, void *workspace);
+
+/* NAME_info, a read-only object in every generated object file. */
+typedef struct kiln_model_info {
+	uint32_t abi_version;    /* KILN_ABI_VERSION */
+	const char *name;        /* the symbol prefix */
+	int32_t n_inputs, n_outputs;
+	const kiln_tensor_info *inputs;
+	const kiln_tensor_info *outputs;
+	uint64_t workspace_size;
+	uint64_t workspace_align;
+	kiln_run_fn run;
+} kiln_model_info;
+
+#define KILN_ABI_VERSION 1
+
+const char *kiln_status_str(int status);
+const char *kiln_dtype_name(int dtype);   /* "f32"..., "?" */
+size_t kiln_dtype_size(int dtype);        /* 0 if unknown */
+
+#ifdef __cplusplus
+}
+#endif
+#endif
