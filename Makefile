@@ -7,7 +7,7 @@ DEBS = cmake make gcc pkg-config python3 python3-venv llvm-19-dev libprotobuf-c-
        libcjson-dev check gcc-aarch64-linux-gnu gcc-riscv64-linux-gnu qemu-user \
        libc6-dev-arm64-cross libc6-dev-riscv64-cross
 
-.PHONY: all deps build demo test bench clean
+.PHONY: all deps build demo test test-all bench clean
 
 all: build
 
@@ -23,8 +23,14 @@ build: deps $(BUILD)/CMakeCache.txt
 demo: build
 	@$(MAKE) --no-print-directory -C examples/digits KILN=$(CURDIR)/$(BUILD)/bin/kiln OUT=$(CURDIR)/$(BUILD)/digits run
 
+# The default suite; the `models` tier (PyTorch exports of real networks,
+# a multi-GB torch install) runs with `make test-all` or CTEST_ARGS=-Lmodels.
+CTEST_ARGS ?= -LE models
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
+
+test-all: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
 bench: build
 	sh bench/run.sh $(BUILD)

@@ -1,0 +1,92 @@
+"""Shared helpers for kiln's end-to-end tests: compile a model with kiln,
+link it with harness.c through the generated header, run it (natively or
+under qemu-user), and compare with a reference."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC = os.path.dirname(os.path.dirname(HERE))
+
+TARGETS = {
+    # name: (cc, qemu prefix)
+    "host": (["cc"], []),
+    "aarch64-linux-gnu": (["aarch64-linux-gnu-gcc", "-static"], ["qemu-aarch64"]),
+    "riscv64-linux-gnu": (["riscv64-linux-gnu-gcc", "-static"], ["qemu-riscv64"]),
+}
+
+
+class Failure(Exception):
+    pass
+
+
+def run(cmd, **kw):
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+    if p.returncode != 0:
+        raise Failure(f"command failed ({p.returncode}): {' '.join(cmd)}\n{p.stdout}{p.stderr}")
+    return p
+
+
+def compile_model(kiln, model_path, workdir, name, target="host", extra=()):
+    """kiln compile + link the harness; returns the executable's argv prefix."""
+    obj = os.path.join(workdir, name + ".o")
+    cmd = [kiln, "compile", model_path, "-o", obj]
+    if target != "host":
+        cmd += ["--target", target]
+    run(cmd + list(extra))
+    hdr = os.path.join(workdir, name + ".h")
+    if not os.path.exists(hdr):
+        raise Failure(f"kiln compile did not write {hdr}")
+    cc, qemu = TARGETS[target]
+    exe = os.path.join(workdir, name + ".exe")
+    run(cc + ["-O1", "-std=c11", "-D_ISOC11_SOURCE", f"-DMODEL={name}",
+              "-I", os.path.join(SRC, "runtime"), "-include", "kiln.h", "-include", hdr,
+              os.path.join(HERE, "harness.c"), obj, "-o", exe])
+    return qemu + [exe]
+
+
+def run_harness(argv, workdir, inputs, out_specs):
+    for i, x in enumerate(inputs):
+        np.ascontiguousarray(x).tofile(os.path.join(workdir, f"input_{i}.bin"))
+    run(argv + [workdir])
+    outs = []
+    for i, (dtype, shape) in enumerate(out_specs):
+        outs.append(np.fromfile(os.path.join(workdir, f"output_{i}.bin"), dtype=dtype).reshape(shape))
+    return outs
+
+
+def rel_err(got, ref):
+    """Largest absolute difference relative to the reference's largest magnitude."""
+    got = np.asarray(got, dtype=np.float64)
+    ref = np.asarray(ref, dtype=np.float64)
+    if got.shape != ref.shape:
+        return float("inf")
+    if got.size == 0:
+        return 0.0
+    nan = np.isnan(ref)
+    if (np.isnan(got) != nan).any():
+        return float("inf")
+    scale = max(np.abs(ref[~nan]).max() if (~nan).any() else 0.0, 1e-6)
+    return float(np.abs(got[~nan] - ref[~nan]).max() / scale) if (~nan).any() else 0.0
+
+
+def ort_run(model_path, inputs):
+    import onnxruntime as ort
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    s = ort.InferenceSession(model_path, so, providers=["CPUExecutionProvider"])
+    feed = {i.name: x for i, x in zip(s.get_inputs(), inputs)}
+    return s.run(None, feed)
+
+
+def report(results):
+    """results: list of (name, ok, detail). Prints a table, returns exit code."""
+    bad = 0
+    for name, ok, detail in results:
+        print(f"{'PASS' if ok else 'FAIL'} {name} {detail}")
+        bad += not ok
+    print(f"{len(results) - bad}/{len(results)} passed")
+    return 1 if bad else 0

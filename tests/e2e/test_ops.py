@@ -1,0 +1,224 @@
+#!/usr/bin/env python3
+"""End-to-end op tests: small ONNX models, one feature each, built with the
+onnx package, compiled by kiln, linked with harness.c, run, and compared
+with ONNX Runtime.  Odd shapes, random inputs with fixed seeds.
+
+    test_ops.py KILN WORKDIR [--target T] [--only SUBSTR] [--jit]
+
+--target runs the objects under qemu-user; --jit also checks `kiln run`
+(the in-process path) on the same model and inputs."""
+import argparse
+import os
+import shutil
+import sys
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import kilntest as kt
+
+F = TensorProto.FLOAT
+rng = np.random.default_rng(1234)
+
+
+def rnd(*shape, scale=1.0):
+    return (rng.standard_normal(shape) * scale).astype(np.float32)
+
+
+def model(nodes, inputs, outputs, inits=(), opset=13):
+    g = helper.make_graph(nodes, "g",
+                          [helper.make_tensor_value_info(n, F, s) for n, s in inputs],
+                          [helper.make_tensor_value_info(n, F, None) for n in outputs],
+                          [numpy_helper.from_array(a, n) for n, a in inits])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+    m.ir_version = 7 if opset < 15 else 8
+    return onnx.shape_inference.infer_shapes(m, strict_mode=True)
+
+
+def unary(op, shape=(2, 3, 5, 7), opset=13, **attrs):
+    return model([helper.make_node(op, ["x"], ["y"], **attrs)], [("x", shape)], ["y"], opset=opset)
+
+
+def binary(op, sa, sb):
+    return model([helper.make_node(op, ["a", "b"], ["y"])], [("a", sa), ("b", sb)], ["y"])
+
+
+def conv(xs, ws, bias=True, opset=13, **attrs):
+    inits = [("w", rnd(*ws, scale=0.3))] + ([("b", rnd(ws[0]))] if bias else [])
+    ins = ["x", "w"] + (["b"] if bias else [])
+    return model([helper.make_node("Conv", ins, ["y"], **attrs)], [("x", xs)], ["y"], inits, opset)
+
+
+def cases():
+    c = {}
+    # Conv family
+    c["conv_basic"] = conv((1, 3, 11, 13), (5, 3, 3, 3), pads=[1, 1, 1, 1])
+    c["conv_nobias_stride2"] = conv((2, 4, 17, 9), (6, 4, 3, 3), bias=False, strides=[2, 2])
+    c["conv_dilated_asym_pads"] = conv((1, 3, 15, 14), (7, 3, 3, 2), dilations=[2, 3], pads=[2, 0, 1, 3])
+    c["conv_groups"] = conv((1, 6, 9, 9), (9, 2, 3, 3), group=3, pads=[1, 1, 1, 1])
+    c["conv_depthwise"] = conv((1, 13, 10, 11), (13, 1, 3, 3), group=13, pads=[1, 1, 1, 1], strides=[2, 2])
+    c["conv_1x1"] = conv((1, 17, 7, 5), (19, 17, 1, 1))
+    c["conv_same_upper"] = conv((1, 2, 10, 9), (3, 2, 4, 3), auto_pad="SAME_UPPER", strides=[2, 2])
+    c["conv_same_lower"] = conv((1, 2, 10, 9), (3, 2, 4, 4), auto_pad="SAME_LOWER")
+    c["conv_valid_7x7"] = conv((1, 3, 23, 23), (8, 3, 7, 7), auto_pad="VALID", strides=[2, 2])
+    c["conv_wide_oc"] = conv((1, 32, 14, 14), (64, 32, 3, 3), pads=[1, 1, 1, 1])
+    c["conv_opset11"] = conv((1, 3, 8, 8), (4, 3, 3, 3), opset=11, pads=[0, 1, 0, 1])
+    # Gemm / MatMul
+    c["gemm_transb_bias"] = model([helper.make_node("Gemm", ["a", "w", "c"], ["y"], transB=1, alpha=0.5, beta=2.0)],
+                                  [("a", (3, 37))], ["y"], [("w", rnd(11, 37)), ("c", rnd(11))])
+    c["gemm_batch1"] = model([helper.make_node("Gemm", ["a", "w", "c"], ["y"], transB=1)],
+                             [("a", (1, 512))], ["y"], [("w", rnd(1000, 512, scale=0.05)), ("c", rnd(1000))])
+    c["gemm_transa_noc"] = model([helper.make_node("Gemm", ["a", "b"], ["y"], transA=1)],
+                                 [("a", (7, 5)), ("b", (7, 9))], ["y"], opset=11)
+    c["gemm_c_scalar_row"] = model([helper.make_node("Gemm", ["a", "w", "c"], ["y"])],
+                                   [("a", (4, 6))], ["y"], [("w", rnd(6, 3)), ("c", rnd(4, 1))])
+    c["matmul_2d"] = model([helper.make_node("MatMul", ["a", "w"], ["y"])], [("a", (5, 33))], ["y"], [("w", rnd(33, 17))])
+    c["matmul_batch_bcast"] = model([helper.make_node("MatMul", ["a", "b"], ["y"])], [("a", (2, 3, 4, 5)), ("b", (3, 5, 6))], ["y"])
+    c["matmul_vec"] = model([helper.make_node("MatMul", ["a", "b"], ["y"])], [("a", (7,)), ("b", (2, 7, 3))], ["y"])
+    c["matmul_mat_vec"] = model([helper.make_node("MatMul", ["a", "b"], ["y"])], [("a", (3, 4, 7)), ("b", (7,))], ["y"])
+    # Elementwise with broadcasting
+    for op in ("Add", "Sub", "Mul", "Div"):
+        c[f"{op.lower()}_bcast"] = binary(op, (2, 3, 1, 5), (4, 1))
+    c["add_same"] = binary("Add", (3, 7, 11), (3, 7, 11))
+    c["mul_scalar_const"] = model([helper.make_node("Mul", ["x", "s"], ["y"])], [("x", (4, 9))], ["y"], [("s", np.array(1.7, np.float32))])
+    c["div_bcast_left"] = binary("Div", (1, 5), (3, 2, 5))
+    # Activations
+    c["relu"] = unary("Relu")
+    c["leaky_relu"] = unary("LeakyRelu", alpha=0.13)
+    c["sigmoid"] = unary("Sigmoid", shape=(3, 1000))
+    c["tanh"] = unary("Tanh", shape=(3, 1000))
+    c["clip_attrs_opset6"] = unary("Clip", opset=7, min=-0.5, max=0.7)
+    c["clip_inputs"] = model([helper.make_node("Clip", ["x", "lo", "hi"], ["y"])], [("x", (2, 50))], ["y"],
+                             [("lo", np.array(0, np.float32)), ("hi", np.array(6, np.float32))])
+    c["clip_min_only"] = model([helper.make_node("Clip", ["x", "lo"], ["y"])], [("x", (2, 50))], ["y"],
+                               [("lo", np.array(-0.1, np.float32))])
+    c["batchnorm"] = model([helper.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["y"], epsilon=1e-3)],
+                           [("x", (2, 5, 4, 3))], ["y"],
+                           [("s", rnd(5)), ("b", rnd(5)), ("m", rnd(5)), ("v", np.abs(rnd(5)) + 0.1)])
+    c["batchnorm_1d"] = model([helper.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["y"])],
+                              [("x", (3, 7))], ["y"],
+                              [("s", rnd(7)), ("b", rnd(7)), ("m", rnd(7)), ("v", np.abs(rnd(7)) + 0.1)])
+    # Pooling
+    c["maxpool_3x3s2"] = unary("MaxPool", shape=(1, 3, 13, 12), kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])
+    c["maxpool_ceil"] = unary("MaxPool", shape=(1, 2, 13, 13), kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1)
+    c["maxpool_dilated"] = unary("MaxPool", shape=(1, 2, 12, 11), kernel_shape=[2, 3], dilations=[2, 2], opset=12)
+    c["avgpool_pads_exclude"] = unary("AveragePool", shape=(1, 3, 9, 10), kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+    c["avgpool_pads_include"] = unary("AveragePool", shape=(1, 3, 9, 10), kernel_shape=[3, 2], pads=[1, 0, 1, 1],
+                                      count_include_pad=1, strides=[2, 1])
+    c["avgpool_ceil"] = unary("AveragePool", shape=(1, 2, 10, 10), kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1)
+    c["global_avgpool"] = unary("GlobalAveragePool", shape=(2, 7, 5, 3))
+    # Shapes and data movement
+    c["flatten_axis2"] = unary("Flatten", shape=(2, 3, 4, 5), axis=2)
+    c["reshape_neg1_zero"] = model([helper.make_node("Reshape", ["x", "s"], ["y"])], [("x", (2, 3, 4, 5))], ["y"],
+                                   [("s", np.array([0, -1, 5], np.int64))])
+    c["transpose_perm"] = unary("Transpose", shape=(2, 3, 4, 5), perm=[0, 2, 3, 1])
+    c["transpose_default"] = unary("Transpose", shape=(3, 5, 7))
+    c["concat_axis1"] = model([helper.make_node("Concat", ["a", "b", "c"], ["y"], axis=1)],
+                              [("a", (2, 3, 4)), ("b", (2, 1, 4)), ("c", (2, 5, 4))], ["y"])
+    c["concat_neg_axis"] = model([helper.make_node("Concat", ["a", "b"], ["y"], axis=-1)], [("a", (2, 3)), ("b", (2, 5))], ["y"])
+    c["softmax13_axis1"] = unary("Softmax", shape=(2, 5, 3), axis=1)
+    c["softmax13_last"] = unary("Softmax", shape=(3, 1000))
+    c["softmax11_coerce"] = unary("Softmax", shape=(2, 3, 4), opset=11, axis=1)
+    c["squeeze13"] = model([helper.make_node("Squeeze", ["x", "ax"], ["y"])], [("x", (1, 3, 1, 5))], ["y"], [("ax", np.array([0, -2], np.int64))])
+    c["squeeze11_attr"] = unary("Squeeze", shape=(1, 3, 1, 5), opset=11, axes=[2])
+    c["unsqueeze13"] = model([helper.make_node("Unsqueeze", ["x", "ax"], ["y"])], [("x", (3, 5))], ["y"], [("ax", np.array([0, 3], np.int64))])
+    c["unsqueeze11_attr"] = unary("Unsqueeze", shape=(3, 5), opset=11, axes=[1])
+    c["pad_constant13"] = model([helper.make_node("Pad", ["x", "p", "v"], ["y"])], [("x", (1, 2, 4, 5))], ["y"],
+                                [("p", np.array([0, 0, 1, 2, 0, 1, 3, 0], np.int64)), ("v", np.array(0.5, np.float32))])
+    c["pad_constant_negative"] = model([helper.make_node("Pad", ["x", "p"], ["y"])], [("x", (3, 6))], ["y"],
+                                       [("p", np.array([1, -2, 0, 1], np.int64))])
+    c["pad_attrs_opset2"] = unary("Pad", shape=(2, 3), opset=7, pads=[0, 1, 1, 0], value=2.0)
+    c["identity_dropout"] = model([helper.make_node("Identity", ["x"], ["t"]), helper.make_node("Dropout", ["t"], ["y"], ratio=0.3)],
+                                  [("x", (3, 4))], ["y"], opset=10)
+    c["constant_node"] = model([helper.make_node("Constant", [], ["k"], value=numpy_helper.from_array(rnd(3, 4), "k")),
+                                helper.make_node("Add", ["x", "k"], ["y"])], [("x", (2, 3, 4))], ["y"])
+    c["two_outputs_shared"] = model([helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Sigmoid", ["r"], ["s"]),
+                                     helper.make_node("Add", ["r", "s"], ["y"])], [("x", (5, 6))], ["y", "r"])
+    # A small CNN chain exercising memory reuse
+    c["cnn_chain"] = model([
+        helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c1"], ["r1"]),
+        helper.make_node("MaxPool", ["r1"], ["p1"], kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node("Conv", ["p1", "w2", "b2"], ["c2"], pads=[1, 1, 1, 1]),
+        helper.make_node("Add", ["c2", "p1"], ["a2"]),
+        helper.make_node("Relu", ["a2"], ["r2"]),
+        helper.make_node("GlobalAveragePool", ["r2"], ["g"]),
+        helper.make_node("Flatten", ["g"], ["f"]),
+        helper.make_node("Gemm", ["f", "wf", "bf"], ["y"], transB=1),
+        helper.make_node("Softmax", ["y"], ["z"], axis=1)],
+        [("x", (1, 3, 16, 16))], ["z"],
+        [("w1", rnd(8, 3, 3, 3, scale=0.3)), ("b1", rnd(8)), ("w2", rnd(8, 8, 3, 3, scale=0.2)), ("b2", rnd(8)),
+         ("wf", rnd(10, 8)), ("bf", rnd(10))])
+    return c
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("kiln")
+    ap.add_argument("workdir")
+    ap.add_argument("--target", default="host")
+    ap.add_argument("--only", default="")
+    ap.add_argument("--jit", action="store_true")
+    a = ap.parse_args()
+    os.makedirs(a.workdir, exist_ok=True)
+    results = []
+    for name, m in cases().items():
+        if a.only and a.only not in name:
+            continue
+        d = os.path.join(a.workdir, name)
+        shutil.rmtree(d, ignore_errors=True)
+        os.makedirs(d)
+        path = os.path.join(d, "model.onnx")
+        onnx.save(m, path)
+        try:
+            ins = [rnd(*[x.dim_value for x in i.type.tensor_type.shape.dim]) for i in m.graph.input
+                   if i.name not in {t.name for t in m.graph.initializer}]
+            refs = kt.ort_run(path, ins)
+            exe = kt.compile_model(a.kiln, path, d, "m", a.target)
+            outs = kt.run_harness(exe, d, ins, [(r.dtype, r.shape) for r in refs])
+            err = max(kt.rel_err(o, r) for o, r in zip(outs, refs))
+            ok = err <= 1e-4
+            detail = f"(rel err {err:.2e})"
+            if ok and a.target == "host" and not roundtrip(a.kiln, path, d):
+                ok, detail = False, "kiln dump: print -> parse -> print is not byte-identical"
+            if ok and a.jit:
+                err2 = check_jit(a.kiln, path, d, ins, refs)
+                ok = err2 <= 1e-4
+                detail += f" (kiln run rel err {err2:.2e})"
+            results.append((name, ok, detail))
+        except kt.Failure as e:
+            results.append((name, False, str(e).strip().replace("\n", "\n    ")))
+    sys.exit(kt.report(results))
+
+
+def roundtrip(kiln, path, d):
+    """kiln dump --passes=none of the model, then of that .kir: same bytes."""
+    first = kt.run([kiln, "dump", "--passes=none", path]).stdout
+    kir = os.path.join(d, "a.kir")
+    with open(kir, "w") as f:
+        f.write(first)
+    again = kt.run([kiln, "dump", "--passes=none", kir]).stdout
+    return first == again and len(first) > 0
+
+
+def check_jit(kiln, path, d, ins, refs):
+    args = [kiln, "run", path, "--output-dir", os.path.join(d, "out")]
+    for i, x in enumerate(ins):
+        p = os.path.join(d, f"input_{i}.pb")
+        with open(p, "wb") as f:
+            f.write(numpy_helper.from_array(x, f"in{i}").SerializeToString())
+        args += ["--input", p]
+    kt.run(args)
+    errs = []
+    for i, r in enumerate(refs):
+        t = onnx.TensorProto()
+        with open(os.path.join(d, "out", f"output_{i}.pb"), "rb") as f:
+            t.ParseFromString(f.read())
+        errs.append(kt.rel_err(numpy_helper.to_array(t), r))
+    return max(errs)
+
+
+if __name__ == "__main__":
+    main()
