@@ -1,0 +1,109 @@
+/* The pass manager: the pass table, the pipeline per -O level, and the
+ * per-pass services (verify, print, time) that no pass implements itself. */
+#include "passes.h"
+
+#include <string.h>
+#include <time.h>
+
+typedef struct PassInfo {
+	const char *name;
+	PassFn fn;
+	const char *desc;
+} PassInfo;
+
+static const PassInfo passes[] = {
+#define PASS(name, fn, desc) {#name, fn, desc},
+#include "passes.def"
+#undef PASS
+};
+
+/* The pipelines, one place.  plan always runs last: codegen needs it. */
+static const char *const pipelines[4] = {
+	"plan",
+	"simplify,dce,plan",
+	"simplify,dce,plan",
+	"simplify,dce,plan",
+};
+
+static const PassInfo *find_pass(const char *name, size_t len)
+{
+	for (size_t i = 0; i < sizeof passes / sizeof passes[0]; i++)
+		if (strlen(passes[i].name) == len && strncmp(passes[i].name, name, len) == 0)
+			return &passes[i];
+	return NULL;
+}
+
+static double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static bool run_one(Graph *g, const PassInfo *p, PassCtx *cx)
+{
+	int before = cx->diag->nerr;
+	double t0 = now_ms();
+	bool changed = p->fn(g, cx);
+	double dt = now_ms() - t0;
+	if (cx->time_passes)
+		fprintf(stderr, "kiln: pass %-10s %9.3f ms%s\n", p->name, dt, changed ? "  (changed)" : "");
+	if (cx->diag->nerr > before)
+		return false;
+	bool verify = cx->verify_each;
+#ifdef KILN_VERIFY_EACH
+	verify = true;
+#endif
+	if (verify) {
+		Diag vd;
+		diag_init(&vd);
+		if (!ir_verify(g, &vd)) {
+			diag_error(cx->diag, g->file, NULL, NULL, "internal: the IR is invalid after pass '%s': %s",
+				   p->name, vd.nmsg ? vd.msgs[0] : "?");
+			diag_free(&vd);
+			return false;
+		}
+		diag_free(&vd);
+	}
+	if (cx->print_after_all || (cx->print_after && strcmp(cx->print_after, p->name) == 0)) {
+		FILE *f = cx->print_to ? cx->print_to : stderr;
+		fprintf(f, "; *** IR after %s ***\n", p->name);
+		ir_print(g, f);
+	}
+	return true;
+}
+
+bool pass_run_pipeline(Graph *g, const char *list, PassCtx *cx)
+{
+	if (!list) {
+		int o = cx->opt_level < 0 ? 0 : cx->opt_level > 3 ? 3 : cx->opt_level;
+		list = pipelines[o];
+	}
+	if (strcmp(list, "none") == 0 || !*list)
+		return true;
+	/* Check every name before running anything. */
+	for (const char *s = list; *s;) {
+		size_t len = strcspn(s, ",");
+		if (len && !find_pass(s, len)) {
+			diag_error(cx->diag, NULL, NULL, NULL, "unknown pass '%.*s'", (int)len, s);
+			return false;
+		}
+		s += len + (s[len] == ',');
+	}
+	for (const char *s = list; *s;) {
+		size_t len = strcspn(s, ",");
+		if (len && !run_one(g, find_pass(s, len), cx))
+			return false;
+		s += len + (s[len] == ',');
+	}
+	return true;
+}
+
+bool pass_ensure_plan(Graph *g, PassCtx *cx)
+{
+	if (g->ws_size >= 0)
+		return true;
+	int before = cx->diag->nerr;
+	pass_plan(g, cx);
+	return cx->diag->nerr == before;
+}

@@ -1,0 +1,430 @@
+/* Host tensor I/O: ONNX TensorProto (.pb) and NumPy (.npy) files, decoded
+ * by hand so the runtime needs no protobuf library.  Every length is
+ * checked: hostile files give an error, never a crash. */
+#include "kiln_io.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ERR(...) (snprintf(err, errlen, __VA_ARGS__), -1)
+
+size_t kiln_tensor_numel(const kiln_tensor *t)
+{
+	size_t n = 1;
+	for (int i = 0; i < t->rank; i++)
+		n *= (size_t)t->shape[i];
+	return n;
+}
+
+void kiln_tensor_free(kiln_tensor *t)
+{
+	free(t->data);
+	t->data = NULL;
+	t->bytes = 0;
+}
+
+/* ---- protobuf wire format -------------------------------------------- */
+
+typedef struct Rd {
+	const uint8_t *p, *end;
+} Rd;
+
+static int rd_varint(Rd *r, uint64_t *v)
+{
+	uint64_t x = 0;
+	for (int shift = 0; shift < 64; shift += 7) {
+		if (r->p >= r->end)
+			return -1;
+		uint8_t b = *r->p++;
+		x |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80)) {
+			*v = x;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* Elements of a repeated scalar field, packed or not, appended to a
+ * growable array of 8-byte slots (values widened). */
+typedef struct Rep {
+	uint64_t *v;
+	size_t n, cap;
+} Rep;
+
+static int rep_push(Rep *r, uint64_t x)
+{
+	if (r->n == r->cap) {
+		size_t nc = r->cap ? r->cap * 2 : 64;
+		uint64_t *nv = realloc(r->v, nc * sizeof *nv);
+		if (!nv)
+			return -1;
+		r->v = nv;
+		r->cap = nc;
+	}
+	r->v[r->n++] = x;
+	return 0;
+}
+
+/* wire: 0 varint, 1 fixed64, 5 fixed32; for packed, each element likewise. */
+static int rd_scalar(Rd *r, int wire, uint64_t *x)
+{
+	if (wire == 0)
+		return rd_varint(r, x);
+	int n = wire == 1 ? 8 : 4;
+	if (r->end - r->p < n)
+		return -1;
+	uint64_t v = 0;
+	for (int i = 0; i < n; i++)
+		v |= (uint64_t)r->p[i] << (8 * i);
+	r->p += n;
+	*x = v;
+	return 0;
+}
+
+static int rd_repeated(Rd *r, int wire, int elem_wire, Rep *out)
+{
+	uint64_t x;
+	if (wire == 2) {
+		uint64_t len;
+		if (rd_varint(r, &len) || len > (uint64_t)(r->end - r->p))
+			return -1;
+		Rd sub = {r->p, r->p + len};
+		r->p += len;
+		while (sub.p < sub.end)
+			if (rd_scalar(&sub, elem_wire, &x) || rep_push(out, x))
+				return -1;
+		return 0;
+	}
+	if (wire != elem_wire)
+		return -1;
+	return rd_scalar(r, wire, &x) || rep_push(out, x) ? -1 : 0;
+}
+
+static int skip_field(Rd *r, int wire)
+{
+	uint64_t x;
+	switch (wire) {
+	case 0: return rd_varint(r, &x);
+	case 1: if (r->end - r->p < 8) return -1; r->p += 8; return 0;
+	case 5: if (r->end - r->p < 4) return -1; r->p += 4; return 0;
+	case 2:
+		if (rd_varint(r, &x) || x > (uint64_t)(r->end - r->p))
+			return -1;
+		r->p += x;
+		return 0;
+	default: return -1;
+	}
+}
+
+int kiln_tensor_decode_pb(const uint8_t *buf, size_t len, kiln_tensor *t, char *err, size_t errlen)
+{
+	memset(t, 0, sizeof *t);
+	Rd r = {buf, buf + len};
+	Rep dims = {0}, vals = {0};
+	const uint8_t *raw = NULL;
+	size_t rawlen = 0;
+	int dtype = 0, valfield = 0, rc = -1;
+	while (r.p < r.end) {
+		uint64_t key;
+		if (rd_varint(&r, &key))
+			goto bad;
+		int field = (int)(key >> 3), wire = (int)(key & 7);
+		uint64_t x;
+		switch (field) {
+		case 1:
+			if (rd_repeated(&r, wire, 0, &dims))
+				goto bad;
+			break;
+		case 2:
+			if (wire != 0 || rd_varint(&r, &x))
+				goto bad;
+			dtype = (int)x;
+			break;
+		case 4: case 5: case 7: case 10: case 11: {
+			int ew = field == 4 ? 5 : field == 10 ? 1 : 0;
+			if (valfield && valfield != field) {
+				rc = ERR("tensor has values in two different fields");
+				goto out;
+			}
+			valfield = field;
+			if (rd_repeated(&r, wire, ew, &vals))
+				goto bad;
+			break;
+		}
+		case 6:
+			rc = ERR("string tensors are not supported");
+			goto out;
+		case 8:
+			if (wire != 2 || rd_varint(&r, &x) || x > (uint64_t)(r.end - r.p))
+				goto bad;
+			{
+				size_t n = x < sizeof t->name - 1 ? x : sizeof t->name - 1;
+				memcpy(t->name, r.p, n);
+				t->name[n] = 0;
+			}
+			r.p += x;
+			break;
+		case 9:
+			if (wire != 2 || rd_varint(&r, &x) || x > (uint64_t)(r.end - r.p))
+				goto bad;
+			raw = r.p;
+			rawlen = x;
+			r.p += x;
+			break;
+		case 14:
+			if (wire != 0 || rd_varint(&r, &x))
+				goto bad;
+			if (x != 0) {
+				rc = ERR("tensors with external data are not supported here");
+				goto out;
+			}
+			break;
+		default:
+			if (skip_field(&r, wire))
+				goto bad;
+		}
+	}
+	size_t esz = kiln_dtype_size(dtype);
+	if (!esz) {
+		rc = ERR("unsupported tensor data type %d", dtype);
+		goto out;
+	}
+	if (dims.n > KILN_IO_MAX_RANK) {
+		rc = ERR("tensor rank %zu exceeds %d", dims.n, KILN_IO_MAX_RANK);
+		goto out;
+	}
+	t->dtype = dtype;
+	t->rank = (int)dims.n;
+	size_t numel = 1;
+	for (size_t i = 0; i < dims.n; i++) {
+		int64_t d = (int64_t)dims.v[i];
+		if (d < 0 || (d && numel > SIZE_MAX / 16 / (uint64_t)d)) {
+			rc = ERR("tensor dimension %lld is negative or too large", (long long)d);
+			goto out;
+		}
+		t->shape[i] = d;
+		numel *= (size_t)d;
+	}
+	t->bytes = numel * esz;
+	t->data = malloc(t->bytes ? t->bytes : 1);
+	if (!t->data) {
+		rc = ERR("out of memory for %zu bytes", t->bytes);
+		goto out;
+	}
+	if (raw) {
+		if (rawlen != t->bytes) {
+			rc = ERR("raw_data has %zu bytes, shape needs %zu", rawlen, t->bytes);
+			goto out;
+		}
+		memcpy(t->data, raw, rawlen);
+	} else {
+		if (vals.n != numel) {
+			rc = ERR("tensor has %zu values, shape needs %zu", vals.n, numel);
+			goto out;
+		}
+		unsigned char *d = t->data;
+		for (size_t i = 0; i < numel; i++) {
+			uint64_t v = vals.v[i];
+			/* float_data carries f32 bits; int32_data carries f16/bf16
+			 * bits and small ints; double_data f64 bits. */
+			for (size_t b = 0; b < esz; b++)
+				d[i * esz + b] = (unsigned char)(v >> (8 * b));
+		}
+	}
+	rc = 0;
+	goto out;
+bad:
+	rc = ERR("not a valid TensorProto (malformed or truncated protobuf)");
+out:
+	free(dims.v);
+	free(vals.v);
+	if (rc)
+		kiln_tensor_free(t);
+	return rc;
+}
+
+/* ---- writing ---------------------------------------------------------------- */
+
+static void put_varint(FILE *f, uint64_t v)
+{
+	do {
+		uint8_t b = v & 0x7f;
+		v >>= 7;
+		fputc(b | (v ? 0x80 : 0), f);
+	} while (v);
+}
+
+/* Write via a temporary file renamed into place, so a failed write leaves
+ * nothing at path. */
+static FILE *open_tmp(const char *path, char *tmp, size_t n)
+{
+	snprintf(tmp, n, "%s.tmp", path);
+	return fopen(tmp, "wb");
+}
+
+static int close_tmp(FILE *f, const char *tmp, const char *path, char *err, size_t errlen)
+{
+	int bad = ferror(f);
+	bad |= fclose(f) != 0;
+	if (bad || rename(tmp, path) != 0) {
+		remove(tmp);
+		return ERR("%s: cannot write", path);
+	}
+	return 0;
+}
+
+int kiln_tensor_write_pb(const char *path, const kiln_tensor *t, char *err, size_t errlen)
+{
+	char tmp[4200];
+	FILE *f = open_tmp(path, tmp, sizeof tmp);
+	if (!f)
+		return ERR("%s: cannot create", path);
+	for (int i = 0; i < t->rank; i++) {
+		put_varint(f, 1 << 3);
+		put_varint(f, (uint64_t)t->shape[i]);
+	}
+	put_varint(f, 2 << 3);
+	put_varint(f, (uint64_t)t->dtype);
+	size_t nl = strlen(t->name);
+	if (nl) {
+		put_varint(f, 8 << 3 | 2);
+		put_varint(f, nl);
+		fwrite(t->name, 1, nl, f);
+	}
+	put_varint(f, 9 << 3 | 2);
+	put_varint(f, t->bytes);
+	fwrite(t->data, 1, t->bytes, f);
+	return close_tmp(f, tmp, path, err, errlen);
+}
+
+/* ---- .npy --------------------------------------------------------------------- */
+
+static const struct {
+	const char *descr;
+	int dtype;
+} npy_types[] = {
+	{"<f4", KILN_F32}, {"<f8", KILN_F64}, {"<f2", KILN_F16}, {"|u1", KILN_U8}, {"|i1", KILN_I8},
+	{"<u2", KILN_U16}, {"<i2", KILN_I16}, {"<i4", KILN_I32}, {"<i8", KILN_I64}, {"|b1", KILN_BOOL},
+	{"<u4", KILN_U32}, {"<u8", KILN_U64},
+};
+
+static int npy_decode(const uint8_t *buf, size_t len, kiln_tensor *t, char *err, size_t errlen)
+{
+	memset(t, 0, sizeof *t);
+	if (len < 10 || buf[6] < 1 || buf[6] > 3)
+		return ERR("not a valid .npy file");
+	size_t hl, off;
+	if (buf[6] == 1) {
+		hl = buf[8] | (size_t)buf[9] << 8;
+		off = 10;
+	} else {
+		if (len < 12)
+			return ERR("not a valid .npy file");
+		hl = buf[8] | (size_t)buf[9] << 8 | (size_t)buf[10] << 16 | (size_t)buf[11] << 24;
+		off = 12;
+	}
+	if (hl > len - off || hl > 65536)
+		return ERR("truncated .npy header");
+	char h[65537];
+	memcpy(h, buf + off, hl);
+	h[hl] = 0;
+	const char *d = strstr(h, "'descr':"), *fo = strstr(h, "'fortran_order':"), *sh = strstr(h, "'shape':");
+	if (!d || !fo || !sh)
+		return ERR("malformed .npy header");
+	if (strncmp(fo + 16 + strspn(fo + 16, " "), "False", 5) != 0)
+		return ERR(".npy arrays in Fortran order are not supported");
+	d += 8 + strspn(d + 8, " ");
+	t->dtype = 0;
+	for (unsigned i = 0; i < sizeof npy_types / sizeof npy_types[0]; i++)
+		if (d[0] == '\'' && strncmp(d + 1, npy_types[i].descr, 3) == 0 && d[4] == '\'')
+			t->dtype = npy_types[i].dtype;
+	if (!t->dtype)
+		return ERR("unsupported .npy dtype %.8s", d);
+	sh += 8 + strspn(sh + 8, " ");
+	if (*sh++ != '(')
+		return ERR("malformed .npy shape");
+	size_t numel = 1;
+	while (*sh && *sh != ')') {
+		char *e;
+		long long v = strtoll(sh, &e, 10);
+		if (e == sh || v < 0 || t->rank == KILN_IO_MAX_RANK || (v && numel > SIZE_MAX / 16 / (uint64_t)v))
+			return ERR("malformed .npy shape");
+		t->shape[t->rank++] = v;
+		numel *= (size_t)v;
+		sh = e + strspn(e, " ,");
+	}
+	t->bytes = numel * kiln_dtype_size(t->dtype);
+	if (len - off - hl != t->bytes)
+		return ERR(".npy data has %zu bytes, shape needs %zu", len - off - hl, t->bytes);
+	t->data = malloc(t->bytes ? t->bytes : 1);
+	if (!t->data)
+		return ERR("out of memory");
+	memcpy(t->data, buf + off + hl, t->bytes);
+	return 0;
+}
+
+int kiln_tensor_write_npy(const char *path, const kiln_tensor *t, char *err, size_t errlen)
+{
+	const char *descr = NULL;
+	for (unsigned i = 0; i < sizeof npy_types / sizeof npy_types[0]; i++)
+		if (npy_types[i].dtype == t->dtype)
+			descr = npy_types[i].descr;
+	if (!descr)
+		return ERR("%s: dtype %s has no .npy form", path, kiln_dtype_name(t->dtype));
+	char h[512];
+	int k = snprintf(h, sizeof h, "{'descr': '%s', 'fortran_order': False, 'shape': (", descr);
+	for (int i = 0; i < t->rank; i++)
+		k += snprintf(h + k, sizeof h - k, "%lld,%s", (long long)t->shape[i], i + 1 < t->rank ? " " : "");
+	k += snprintf(h + k, sizeof h - k, "), }");
+	while ((10 + k + 1) % 64)
+		h[k++] = ' ';
+	h[k++] = '\n';
+	char tmp[4200];
+	FILE *f = open_tmp(path, tmp, sizeof tmp);
+	if (!f)
+		return ERR("%s: cannot create", path);
+	fwrite("\x93NUMPY\x01\x00", 1, 8, f);
+	fputc(k & 0xff, f);
+	fputc(k >> 8, f);
+	fwrite(h, 1, k, f);
+	fwrite(t->data, 1, t->bytes, f);
+	return close_tmp(f, tmp, path, err, errlen);
+}
+
+int kiln_tensor_read(const char *path, kiln_tensor *t, char *err, size_t errlen)
+{
+	memset(t, 0, sizeof *t);
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return ERR("%s: cannot open", path);
+	size_t cap = 1 << 16, n = 0;
+	uint8_t *buf = malloc(cap);
+	while (buf) {
+		n += fread(buf + n, 1, cap - n, f);
+		if (n < cap)
+			break;
+		uint8_t *nb = realloc(buf, cap * 2);
+		if (!nb) {
+			free(buf);
+			buf = NULL;
+			break;
+		}
+		buf = nb;
+		cap *= 2;
+	}
+	int ioerr = ferror(f);
+	fclose(f);
+	if (!buf || ioerr) {
+		free(buf);
+		return ERR("%s: cannot read", path);
+	}
+	char why[256];
+	int rc = n >= 6 && memcmp(buf, "\x93NUMPY", 6) == 0 ? npy_decode(buf, n, t, why, sizeof why)
+							      : kiln_tensor_decode_pb(buf, n, t, why, sizeof why);
+	free(buf);
+	if (rc)
+		return ERR("%s: %s", path, why);
+	return 0;
+}
