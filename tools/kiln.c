@@ -1,0 +1,788 @@
+/* The kiln driver: argument parsing and nothing clever.  Each subcommand
+ * loads a model, runs the pass pipeline and hands the graph to codegen. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <dirent.h>
+
+#include "codegen.h"
+#include "frontend.h"
+#include "kiln_io.h"
+#include "passes.h"
+
+#define KILN_VERSION "0.1.0"
+#define MAX_FILES 64
+
+typedef struct Opts {
+	const char *cmd;
+	const char *model;
+	const char *out;
+	const char *name;
+	const char *target;
+	const char *cpu;
+	const char *features;
+	const char *emit;
+	const char *passes;
+	const char *print_after;
+	const char *output_dir;
+	const char *test_dir;
+	int opt_level;
+	bool print_after_all, verify_each, time_passes;
+	int64_t max_ram;
+	int ninputs;
+	const char *inputs[MAX_FILES];
+	ImportOptions imp;
+	double rtol, atol;
+	int runs, warmup;
+} Opts;
+
+static const char usage[] =
+	"usage: kiln COMMAND [options]\n"
+	"\n"
+	"commands:\n"
+	"  compile MODEL -o OUT.o   compile to an object file and OUT.h\n"
+	"  run MODEL --input F...   run through the same codegen, in process\n"
+	"  run --test-dir DIR       run an ONNX backend-test folder\n"
+	"  check MODEL              list everything kiln cannot compile\n"
+	"  dump MODEL               print the IR (after the pipeline)\n"
+	"  bench MODEL              median latency of N runs\n"
+	"\n"
+	"options:\n"
+	"  -o FILE                  output file (compile; '-' = stdout for text emits)\n"
+	"  --name P                 symbol prefix (default: output file stem)\n"
+	"  --target T               target triple (default: host); see --help targets\n"
+	"  --cpu NAME, --features +a,-b\n"
+	"  -O0 .. -O3               optimization level (default -O3)\n"
+	"  --emit obj|asm|llvm|bc|kir|header\n"
+	"  --shape NAME=d0,d1,...   bind an input's shape or a symbolic dim\n"
+	"  --passes a,b,c|none      run these passes instead of the -O pipeline\n"
+	"  --print-after PASS, --print-after-all, --verify-each, --time-passes\n"
+	"  --max-ram BYTES          fail if the workspace would exceed BYTES\n"
+	"  --input FILE             (run) input tensor, .pb or .npy, in graph order\n"
+	"  --output-dir DIR         (run) write DIR/output_<i>.pb\n"
+	"  --test-dir DIR           (run) ONNX backend-test folder\n"
+	"  --rtol R, --atol A       (run --test-dir) tolerances (1e-4, 1e-5)\n"
+	"  --runs N, --warmup W     (bench) repetitions (50, 5)\n"
+	"  --version, --help\n";
+
+static int fail(const char *fmt, ...)
+{
+	va_list ap;
+	fputs("kiln: error: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return 1;
+}
+
+static int fail_diag(Diag *d)
+{
+	if (d->nmsg == 0)
+		diag_error(d, NULL, NULL, NULL, "failed (no further detail)");
+	diag_print(d, stderr);
+	diag_free(d);
+	return 1;
+}
+
+static bool parse_int(const char *s, int64_t *v)
+{
+	char *e;
+	errno = 0;
+	long long x = strtoll(s, &e, 10);
+	if (errno || e == s || *e)
+		return false;
+	*v = x;
+	return true;
+}
+
+static bool parse_double(const char *s, double *v)
+{
+	char *e;
+	*v = strtod(s, &e);
+	return e != s && !*e;
+}
+
+/* Parse argv into o; returns 0 or an exit status. */
+static int parse_args(int argc, char **argv, Opts *o)
+{
+	o->opt_level = 3;
+	o->rtol = 1e-4;
+	o->atol = 1e-5;
+	o->runs = 50;
+	o->warmup = 5;
+	for (int i = 2; i < argc; i++) {
+		char *a = argv[i];
+		if (a[0] != '-' || !a[1]) {
+			if (o->model)
+				return fail("unexpected argument '%s' (one model per command)", a);
+			o->model = a;
+			continue;
+		}
+		if (!strncmp(a, "-O", 2) && a[2] >= '0' && a[2] <= '3' && !a[3]) {
+			o->opt_level = a[2] - '0';
+			continue;
+		}
+		if (!strcmp(a, "--print-after-all")) { o->print_after_all = true; continue; }
+		if (!strcmp(a, "--verify-each")) { o->verify_each = true; continue; }
+		if (!strcmp(a, "--time-passes")) { o->time_passes = true; continue; }
+		if (!strcmp(a, "--help") || !strcmp(a, "-h")) { fputs(usage, stdout); exit(0); }
+		/* Options with a value: --opt=value or --opt value. */
+		char *val = strchr(a, '=');
+		char key[64];
+		size_t kl = val ? (size_t)(val - a) : strlen(a);
+		if (kl >= sizeof key)
+			return fail("unknown option '%s'", a);
+		memcpy(key, a, kl);
+		key[kl] = 0;
+		if (val)
+			val++;
+		else if (i + 1 < argc)
+			val = argv[++i];
+		else
+			return fail("option '%s' needs a value", a);
+		int64_t n;
+		if (!strcmp(key, "-o")) o->out = val;
+		else if (!strcmp(key, "--name")) o->name = val;
+		else if (!strcmp(key, "--target")) o->target = val;
+		else if (!strcmp(key, "--cpu")) o->cpu = val;
+		else if (!strcmp(key, "--features")) o->features = val;
+		else if (!strcmp(key, "--emit")) o->emit = val;
+		else if (!strcmp(key, "--passes")) o->passes = val;
+		else if (!strcmp(key, "--print-after")) o->print_after = val;
+		else if (!strcmp(key, "--output-dir")) o->output_dir = val;
+		else if (!strcmp(key, "--test-dir")) o->test_dir = val;
+		else if (!strcmp(key, "--input")) {
+			if (o->ninputs == MAX_FILES)
+				return fail("too many --input files (at most %d)", MAX_FILES);
+			o->inputs[o->ninputs++] = val;
+		} else if (!strcmp(key, "--shape")) {
+			if (o->imp.nshapes == IMPORT_MAX_SHAPES)
+				return fail("too many --shape bindings");
+			if (!frontend_parse_shape_arg(val, &o->imp.shapes[o->imp.nshapes++]))
+				return fail("--shape '%s': expected NAME=d0,d1,... with non-negative dims", val);
+		} else if (!strcmp(key, "--max-ram")) {
+			if (!parse_int(val, &n) || n <= 0)
+				return fail("--max-ram '%s': expected a positive number of bytes", val);
+			o->max_ram = n;
+		} else if (!strcmp(key, "--runs") || !strcmp(key, "--warmup")) {
+			if (!parse_int(val, &n) || n < (key[2] == 'r') || n > 1000000)
+				return fail("%s '%s': expected a count", key, val);
+			*(key[2] == 'r' ? &o->runs : &o->warmup) = (int)n;
+		} else if (!strcmp(key, "--rtol") || !strcmp(key, "--atol")) {
+			double d;
+			if (!parse_double(val, &d) || d < 0)
+				return fail("%s '%s': expected a non-negative number", key, val);
+			*(key[2] == 'r' ? &o->rtol : &o->atol) = d;
+		} else
+			return fail("unknown option '%s' (see kiln --help)", key);
+	}
+	return 0;
+}
+
+/* ---- common steps --------------------------------------------------------- */
+
+static bool setup_target(const Opts *o, CgOptions *cg)
+{
+	memset(cg, 0, sizeof *cg);
+	cg->opt_level = o->opt_level;
+	cg->cpu = o->cpu;
+	cg->features = o->features;
+	if (o->target) {
+		cg->target = tgt_find(o->target);
+		if (!cg->target) {
+			char known[512] = "";
+			size_t k = 0;
+			for (const Target *const *t = tgt_all(); *t; t++)
+				k += snprintf(known + k, sizeof known - k, "%s%s", k ? ", " : "", (*t)->name);
+			fail("unknown target triple '%s' (known: %s)", o->target, known);
+			return false;
+		}
+	}
+	return true;
+}
+
+static Graph *load_and_optimize(const Opts *o, Diag *d, bool plan)
+{
+	if (!o->model) {
+		fail("%s: no model file given", o->cmd);
+		return NULL;
+	}
+	Graph *g = frontend_load(o->model, &o->imp, d);
+	if (!g)
+		return NULL;
+	PassCtx cx = {
+		.diag = d, .opt_level = o->opt_level, .verify_each = o->verify_each,
+		.print_after = o->print_after, .print_after_all = o->print_after_all,
+		.time_passes = o->time_passes, .max_ram = o->max_ram, .ws_align = 64,
+	};
+	if (!pass_run_pipeline(g, o->passes, &cx) || (plan && !pass_ensure_plan(g, &cx))) {
+		ir_graph_free(g);
+		return NULL;
+	}
+	return g;
+}
+
+static const char *base_name(const char *p)
+{
+	const char *s = strrchr(p, '/');
+	return s ? s + 1 : p;
+}
+
+/* ---- compile ----------------------------------------------------------------- */
+
+static int cmd_compile(Opts *o)
+{
+	const char *emit = o->emit ? o->emit : "obj";
+	CgEmit kind;
+	if (!strcmp(emit, "obj")) kind = EMIT_OBJ;
+	else if (!strcmp(emit, "asm")) kind = EMIT_ASM;
+	else if (!strcmp(emit, "llvm")) kind = EMIT_LLVM;
+	else if (!strcmp(emit, "bc")) kind = EMIT_BC;
+	else if (!strcmp(emit, "kir") || !strcmp(emit, "header")) kind = EMIT_OBJ;
+	else
+		return fail("--emit '%s': expected obj, asm, llvm, bc, kir or header", emit);
+	bool to_stdout = !o->out || !strcmp(o->out, "-");
+	if (to_stdout && (kind == EMIT_OBJ && strcmp(emit, "kir") && strcmp(emit, "header")))
+		return fail("compile: -o OUT.o is required for --emit obj");
+	if (to_stdout && kind == EMIT_BC)
+		return fail("compile: -o FILE is required for --emit bc");
+	CgOptions cg;
+	if (!setup_target(o, &cg))
+		return 1;
+	Diag d;
+	diag_init(&d);
+	Graph *g = load_and_optimize(o, &d, true);
+	if (!g)
+		return fail_diag(&d);
+
+	char name[256];
+	cg_sanitize_name(o->name ? o->name : to_stdout ? g->name : base_name(o->out), name, sizeof name);
+	cg.name = name;
+	int rc = 0;
+	if (!strcmp(emit, "kir")) {
+		FILE *f = to_stdout ? stdout : fopen(o->out, "w");
+		if (!f)
+			rc = fail("%s: cannot create", o->out);
+		else {
+			ir_print(g, f);
+			if (!to_stdout && fclose(f) != 0)
+				rc = fail("%s: cannot write", o->out);
+		}
+	} else if (!strcmp(emit, "header")) {
+		if (to_stdout)
+			cg_write_header(g, &cg, stdout);
+		else if (!cg_emit_header(g, &cg, o->out, &d))
+			rc = fail_diag(&d);
+	} else if (!cg_check(g, &cg, &d)) {
+		rc = fail_diag(&d);
+	} else if (to_stdout) {
+		char tmp[] = "/tmp/kiln-emit-XXXXXX";
+		int fd = mkstemp(tmp);
+		if (fd < 0)
+			rc = fail("cannot create a temporary file");
+		else {
+			fclose(fdopen(fd, "w"));
+			if (!cg_emit(g, &cg, kind, tmp, &d))
+				rc = fail_diag(&d);
+			else {
+				FILE *f = fopen(tmp, "r");
+				char buf[65536];
+				size_t n;
+				while (f && (n = fread(buf, 1, sizeof buf, f)) > 0)
+					fwrite(buf, 1, n, stdout);
+				if (f)
+					fclose(f);
+			}
+			remove(tmp);
+		}
+	} else if (!cg_emit(g, &cg, kind, o->out, &d)) {
+		rc = fail_diag(&d);
+	} else if (kind == EMIT_OBJ) {
+		/* OUT.o -> OUT.h beside it. */
+		char hdr[4096];
+		size_t len = strlen(o->out);
+		const char *dot = strrchr(base_name(o->out), '.');
+		size_t stem = dot ? (size_t)(dot - o->out) : len;
+		if (stem + 3 >= sizeof hdr) {
+			remove(o->out);
+			rc = fail("%s: path too long", o->out);
+		} else {
+			memcpy(hdr, o->out, stem);
+			strcpy(hdr + stem, ".h");
+			if (!cg_emit_header(g, &cg, hdr, &d)) {
+				remove(o->out);
+				rc = fail_diag(&d);
+			}
+		}
+	}
+	ir_graph_free(g);
+	diag_free(&d);
+	return rc;
+}
+
+/* ---- check, dump -------------------------------------------------------------- */
+
+static int cmd_check(Opts *o)
+{
+	CgOptions cg;
+	if (!setup_target(o, &cg))
+		return 1;
+	if (!o->model)
+		return fail("check: no model file given");
+	o->imp.check_all = true;
+	Diag d;
+	diag_init(&d);
+	Graph *g = frontend_load(o->model, &o->imp, &d);
+	if (!g)
+		return fail_diag(&d);
+	if (!cg_check(g, &cg, &d)) {
+		ir_graph_free(g);
+		return fail_diag(&d);
+	}
+	int live = 0;
+	for (int i = 0; i < g->nodes.n; i++)
+		live += !g->nodes.v[i].dead;
+	printf("%s: ok (%d nodes, all supported)\n", o->model, live);
+	ir_graph_free(g);
+	diag_free(&d);
+	return 0;
+}
+
+static int cmd_dump(Opts *o)
+{
+	const char *emit = o->emit ? o->emit : "kir";
+	Diag d;
+	diag_init(&d);
+	if (!strcmp(emit, "llvm")) {
+		o->emit = "llvm";
+		return cmd_compile(o);
+	}
+	if (strcmp(emit, "kir"))
+		return fail("dump: --emit '%s': expected kir or llvm", emit);
+	Graph *g = load_and_optimize(o, &d, false);
+	if (!g)
+		return fail_diag(&d);
+	ir_print(g, stdout);
+	ir_graph_free(g);
+	return 0;
+}
+
+/* ---- run, bench, test-dir --------------------------------------------------------- */
+
+typedef struct Runner {
+	Graph *g;
+	CgJit *jit;
+	KilnRunFn fn;
+	void *ws;
+} Runner;
+
+static bool runner_open(Opts *o, Runner *r, Diag *d)
+{
+	memset(r, 0, sizeof *r);
+	CgOptions cg;
+	if (!setup_target(o, &cg))
+		return false;
+	if (cg.target) {
+		fail("run: --target is not supported; kiln run executes on the host");
+		return false;
+	}
+	r->g = load_and_optimize(o, d, true);
+	if (!r->g)
+		return false;
+	char name[256];
+	cg_sanitize_name(r->g->name, name, sizeof name);
+	cg.name = name;
+	if (!cg_check(r->g, &cg, d) || !(r->jit = cg_jit_new(r->g, &cg, d)))
+		return false;
+	r->fn = cg_jit_fn(r->jit);
+	size_t al = r->g->ws_align, sz = r->g->ws_size;
+	r->ws = aligned_alloc(al, (sz + al) / al * al);
+	if (!r->ws) {
+		diag_error(d, NULL, NULL, NULL, "out of memory for a %zu-byte workspace", sz);
+		return false;
+	}
+	return true;
+}
+
+static void runner_close(Runner *r)
+{
+	free(r->ws);
+	if (r->jit)
+		cg_jit_free(r->jit);
+	ir_graph_free(r->g);
+}
+
+/* Check a tensor against graph input i. */
+static bool check_input(const Graph *g, int i, const kiln_tensor *t, const char *path, Diag *d)
+{
+	const Value *v = &g->values.v[g->inputs.v[i]];
+	const Type *ty = ir_type_get(g, v->type);
+	bool same = t->dtype == ir_dtype_onnx(ty->dt) && t->rank == ty->rank;
+	for (int k = 0; same && k < ty->rank; k++)
+		same = t->shape[k] == ty->dims[k];
+	/* A scalar and a [1] tensor hold the same bytes; accept equal sizes. */
+	if (!same && t->dtype == ir_dtype_onnx(ty->dt) && t->bytes == (size_t)ir_type_bytes(ty))
+		same = true;
+	if (!same) {
+		char want[256], got[256];
+		int k = snprintf(want, sizeof want, "%s[", ir_dtype_name(ty->dt));
+		for (int j = 0; j < ty->rank; j++)
+			k += snprintf(want + k, sizeof want - k, "%s%lld", j ? "," : "", (long long)ty->dims[j]);
+		snprintf(want + k, sizeof want - k, "]");
+		k = snprintf(got, sizeof got, "%s[", kiln_dtype_name(t->dtype));
+		for (int j = 0; j < t->rank; j++)
+			k += snprintf(got + k, sizeof got - k, "%s%lld", j ? "," : "", (long long)t->shape[j]);
+		snprintf(got + k, sizeof got - k, "]");
+		diag_error(d, path, NULL, NULL, "input %d '%s' must be %s, the file holds %s", i, v->name, want, got);
+		return false;
+	}
+	return true;
+}
+
+/* Run with input tensors; fills outs (allocated, typed per graph outputs). */
+static bool runner_exec(Runner *r, kiln_tensor *ins, kiln_tensor *outs, Diag *d)
+{
+	Graph *g = r->g;
+	const void *inp[MAX_FILES];
+	void *outp[MAX_FILES];
+	if (g->outputs.n > MAX_FILES || g->inputs.n > MAX_FILES) {
+		diag_error(d, g->file, NULL, NULL, "too many inputs or outputs for kiln run");
+		return false;
+	}
+	for (int i = 0; i < g->inputs.n; i++)
+		inp[i] = ins[i].data;
+	for (int i = 0; i < g->outputs.n; i++) {
+		const Value *v = &g->values.v[g->outputs.v[i]];
+		const Type *ty = ir_type_get(g, v->type);
+		kiln_tensor *t = &outs[i];
+		memset(t, 0, sizeof *t);
+		snprintf(t->name, sizeof t->name, "%s", v->name);
+		t->dtype = ir_dtype_onnx(ty->dt);
+		t->rank = ty->rank;
+		for (int k = 0; k < ty->rank; k++)
+			t->shape[k] = ty->dims[k];
+		t->bytes = (size_t)ir_type_bytes(ty);
+		t->data = malloc(t->bytes ? t->bytes : 1);
+		if (!t->data) {
+			diag_error(d, NULL, NULL, NULL, "out of memory");
+			return false;
+		}
+		outp[i] = t->data;
+	}
+	int rc = r->fn(inp, outp, r->ws);
+	if (rc) {
+		diag_error(d, g->file, NULL, NULL, "the compiled model returned status %d", rc);
+		return false;
+	}
+	return true;
+}
+
+static int cmd_run_files(Opts *o)
+{
+	Diag d;
+	diag_init(&d);
+	Runner r;
+	kiln_tensor ins[MAX_FILES] = {0}, outs[MAX_FILES] = {0};
+	int rc = 1;
+	if (!runner_open(o, &r, &d))
+		goto done;
+	if (o->ninputs != r.g->inputs.n) {
+		diag_error(&d, o->model, NULL, NULL, "the model has %d inputs, %d --input files given",
+			   r.g->inputs.n, o->ninputs);
+		goto done;
+	}
+	for (int i = 0; i < o->ninputs; i++) {
+		char err[512];
+		if (kiln_tensor_read(o->inputs[i], &ins[i], err, sizeof err)) {
+			diag_error(&d, NULL, NULL, NULL, "%s", err);
+			goto done;
+		}
+		if (!check_input(r.g, i, &ins[i], o->inputs[i], &d))
+			goto done;
+	}
+	if (!runner_exec(&r, ins, outs, &d))
+		goto done;
+	if (o->output_dir)
+		mkdir(o->output_dir, 0777);
+	for (int i = 0; i < r.g->outputs.n; i++) {
+		if (o->output_dir) {
+			char path[4096], err[512];
+			snprintf(path, sizeof path, "%s/output_%d.pb", o->output_dir, i);
+			if (kiln_tensor_write_pb(path, &outs[i], err, sizeof err)) {
+				diag_error(&d, NULL, NULL, NULL, "%s", err);
+				goto done;
+			}
+		} else {
+			kiln_tensor *t = &outs[i];
+			printf("output %d '%s' %s[", i, t->name, kiln_dtype_name(t->dtype));
+			for (int k = 0; k < t->rank; k++)
+				printf("%s%lld", k ? "," : "", (long long)t->shape[k]);
+			printf("]");
+			if (t->dtype == KILN_F32)
+				for (size_t k = 0; k < kiln_tensor_numel(t) && k < 8; k++)
+					printf(" %.6g", ((float *)t->data)[k]);
+			printf("%s\n", kiln_tensor_numel(t) > 8 ? " ..." : "");
+		}
+	}
+	rc = 0;
+done:
+	for (int i = 0; i < MAX_FILES; i++) {
+		kiln_tensor_free(&ins[i]);
+		kiln_tensor_free(&outs[i]);
+	}
+	if (r.g || r.jit)
+		runner_close(&r);
+	if (rc)
+		return fail_diag(&d);
+	diag_free(&d);
+	return rc;
+}
+
+static double elem(const kiln_tensor *t, size_t i)
+{
+	const void *p = t->data;
+	switch (t->dtype) {
+	case KILN_F32: return ((const float *)p)[i];
+	case KILN_F64: return ((const double *)p)[i];
+	case KILN_I8: return ((const int8_t *)p)[i];
+	case KILN_U8: case KILN_BOOL: return ((const uint8_t *)p)[i];
+	case KILN_I16: return ((const int16_t *)p)[i];
+	case KILN_U16: return ((const uint16_t *)p)[i];
+	case KILN_I32: return ((const int32_t *)p)[i];
+	case KILN_U32: return ((const uint32_t *)p)[i];
+	case KILN_I64: return (double)((const int64_t *)p)[i];
+	case KILN_U64: return (double)((const uint64_t *)p)[i];
+	default: return 0;
+	}
+}
+
+/* Compare: |got-exp| <= atol + rtol*|exp|; NaN matches NaN; ints exact. */
+static bool compare(const kiln_tensor *got, const kiln_tensor *exp, double rtol, double atol, double *maxerr, char *why, size_t n)
+{
+	*maxerr = 0;
+	if (got->dtype != exp->dtype || got->bytes != exp->bytes) {
+		snprintf(why, n, "expected %s of %zu bytes, got %s of %zu bytes", kiln_dtype_name(exp->dtype),
+			 exp->bytes, kiln_dtype_name(got->dtype), got->bytes);
+		return false;
+	}
+	bool isfloat = exp->dtype == KILN_F32 || exp->dtype == KILN_F64;
+	if (!isfloat && exp->dtype != KILN_I8 && exp->dtype != KILN_U8 && exp->dtype != KILN_BOOL &&
+	    exp->dtype != KILN_I16 && exp->dtype != KILN_U16 && exp->dtype != KILN_I32 && exp->dtype != KILN_U32 &&
+	    exp->dtype != KILN_I64 && exp->dtype != KILN_U64)
+		return memcmp(got->data, exp->data, got->bytes) == 0;
+	bool ok = true;
+	for (size_t i = 0; i < kiln_tensor_numel(exp); i++) {
+		double a = elem(got, i), b = elem(exp, i);
+		if (isnan(b) && isnan(a))
+			continue;
+		double e = fabs(a - b);
+		if (isnan(e) || (isinf(b) && a != b))
+			e = INFINITY;
+		if (e > *maxerr)
+			*maxerr = e;
+		if (isfloat ? !(e <= atol + rtol * fabs(b)) : e != 0)
+			ok = false;
+	}
+	if (!ok)
+		snprintf(why, n, "values differ");
+	return ok;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int cmd_run_test_dir(Opts *o)
+{
+	char model[4096];
+	snprintf(model, sizeof model, "%s/model.onnx", o->test_dir);
+	o->model = model;
+	Diag d;
+	diag_init(&d);
+	Runner r;
+	if (!runner_open(o, &r, &d)) {
+		if (r.g || r.jit)
+			runner_close(&r);
+		return fail_diag(&d);
+	}
+	DIR *dir = opendir(o->test_dir);
+	char *sets[256];
+	int nsets = 0;
+	for (struct dirent *e; dir && (e = readdir(dir)) && nsets < 256;)
+		if (!strncmp(e->d_name, "test_data_set_", 14))
+			sets[nsets++] = strdup(e->d_name);
+	if (dir)
+		closedir(dir);
+	qsort(sets, nsets, sizeof *sets, name_cmp);
+	int failed = 0;
+	for (int s = 0; s < nsets; s++) {
+		kiln_tensor ins[MAX_FILES] = {0}, outs[MAX_FILES] = {0};
+		char why[600] = "";
+		double worst = 0;
+		bool ok = true;
+		for (int i = 0; ok && i < r.g->inputs.n; i++) {
+			char path[4600], err[512];
+			snprintf(path, sizeof path, "%s/%s/input_%d.pb", o->test_dir, sets[s], i);
+			if (kiln_tensor_read(path, &ins[i], err, sizeof err)) {
+				snprintf(why, sizeof why, "%s", err);
+				ok = false;
+			} else {
+				Diag cd;
+				diag_init(&cd);
+				if (!check_input(r.g, i, &ins[i], path, &cd)) {
+					snprintf(why, sizeof why, "%s", cd.msgs[0]);
+					ok = false;
+				}
+				diag_free(&cd);
+			}
+		}
+		Diag rd;
+		diag_init(&rd);
+		if (ok && !runner_exec(&r, ins, outs, &rd)) {
+			snprintf(why, sizeof why, "%s", rd.nmsg ? rd.msgs[0] : "run failed");
+			ok = false;
+		}
+		diag_free(&rd);
+		for (int i = 0; ok && i < r.g->outputs.n; i++) {
+			char path[4600], err[512];
+			kiln_tensor exp;
+			snprintf(path, sizeof path, "%s/%s/output_%d.pb", o->test_dir, sets[s], i);
+			if (kiln_tensor_read(path, &exp, err, sizeof err)) {
+				snprintf(why, sizeof why, "%s", err);
+				ok = false;
+				break;
+			}
+			double e;
+			char w[256];
+			if (!compare(&outs[i], &exp, o->rtol, o->atol, &e, w, sizeof w)) {
+				snprintf(why, sizeof why, "output %d: %s", i, w);
+				ok = false;
+			}
+			if (e > worst)
+				worst = e;
+			kiln_tensor_free(&exp);
+		}
+		printf("%s %s (max abs err %.3g)%s%s\n", ok ? "PASS" : "FAIL", sets[s], worst, ok ? "" : ": ", ok ? "" : why);
+		failed += !ok;
+		for (int i = 0; i < MAX_FILES; i++) {
+			kiln_tensor_free(&ins[i]);
+			kiln_tensor_free(&outs[i]);
+		}
+		free(sets[s]);
+	}
+	runner_close(&r);
+	diag_free(&d);
+	if (!nsets)
+		return fail("%s: no test_data_set_* folders", o->test_dir);
+	return failed ? 1 : 0;
+}
+
+static int cmd_run(Opts *o)
+{
+	return o->test_dir ? cmd_run_test_dir(o) : cmd_run_files(o);
+}
+
+static double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static int dbl_cmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+static int cmd_bench(Opts *o)
+{
+	Diag d;
+	diag_init(&d);
+	Runner r;
+	if (!runner_open(o, &r, &d)) {
+		if (r.g || r.jit)
+			runner_close(&r);
+		return fail_diag(&d);
+	}
+	Graph *g = r.g;
+	kiln_tensor ins[MAX_FILES] = {0}, outs[MAX_FILES] = {0};
+	uint32_t seed = 1;
+	for (int i = 0; i < g->inputs.n && i < MAX_FILES; i++) {
+		const Type *ty = ir_value_type(g, g->inputs.v[i]);
+		size_t bytes = (size_t)ir_type_bytes(ty);
+		unsigned char *p = malloc(bytes + 1);
+		for (size_t k = 0; k < bytes; k++) {
+			seed = seed * 1664525u + 1013904223u;
+			p[k] = (unsigned char)(seed >> 24);
+		}
+		if (ty->dt == DT_F32)  /* finite values in [-1, 1) */
+			for (size_t k = 0; k < bytes / 4; k++)
+				((float *)p)[k] = (float)(p[4 * k] - 128) / 128.0f;
+		ins[i].data = p;
+	}
+	const void *inp[MAX_FILES];
+	void *outp[MAX_FILES];
+	for (int i = 0; i < g->inputs.n && i < MAX_FILES; i++)
+		inp[i] = ins[i].data;
+	for (int i = 0; i < g->outputs.n && i < MAX_FILES; i++)
+		outp[i] = outs[i].data = malloc((size_t)ir_type_bytes(ir_value_type(g, g->outputs.v[i])) + 1);
+	double *t = malloc(o->runs * sizeof *t);
+	int rc = 0;
+	for (int k = -o->warmup; k < o->runs && !rc; k++) {
+		double t0 = now_ms();
+		rc = r.fn(inp, outp, r.ws);
+		if (k >= 0)
+			t[k] = now_ms() - t0;
+	}
+	if (rc)
+		fail("%s: the compiled model returned status %d", o->model, rc);
+	else {
+		qsort(t, o->runs, sizeof *t, dbl_cmp);
+		printf("%s: median %.3f ms, min %.3f ms, max %.3f ms over %d runs (%d warm-up)\n", o->model,
+		       t[o->runs / 2], t[0], t[o->runs - 1], o->runs, o->warmup);
+	}
+	free(t);
+	for (int i = 0; i < MAX_FILES; i++) {
+		kiln_tensor_free(&ins[i]);
+		kiln_tensor_free(&outs[i]);
+	}
+	runner_close(&r);
+	diag_free(&d);
+	return rc ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2 || !strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		fputs(usage, argc < 2 ? stderr : stdout);
+		return argc < 2;
+	}
+	if (!strcmp(argv[1], "--version")) {
+		printf("kiln %s\n", KILN_VERSION);
+		return 0;
+	}
+	Opts o = {.cmd = argv[1]};
+	int rc = parse_args(argc, argv, &o);
+	if (rc)
+		return rc;
+	if (!strcmp(o.cmd, "compile"))
+		return cmd_compile(&o);
+	if (!strcmp(o.cmd, "run"))
+		return cmd_run(&o);
+	if (!strcmp(o.cmd, "check"))
+		return cmd_check(&o);
+	if (!strcmp(o.cmd, "dump"))
+		return cmd_dump(&o);
+	if (!strcmp(o.cmd, "bench"))
+		return cmd_bench(&o);
+	return fail("unknown command '%s' (see kiln --help)", o.cmd);
+}
