@@ -277,7 +277,7 @@ ValueId ir_add_const(Graph *g, const char *name, TypeId t, const void *data)
 	void *copy = ir_arena_alloc(g->arena, bytes > 0 ? (size_t)bytes : 1);
 	if (!copy)
 		return -1;
-	if (bytes > 0)
+	if (bytes > 0 && data)
 		memcpy(copy, data, (size_t)bytes);
 	ValueId v = add_value(g, name, t, VAL_CONST, -1);
 	if (v >= 0)

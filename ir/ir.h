@@ -176,7 +176,7 @@ int64_t ir_shape_numel(int rank, const int64_t *dims);
 /* Values.  Names are copied; NULL name makes a fresh "%N" style name.
  * Return -1 on allocation failure. */
 ValueId ir_add_input(Graph *g, const char *name, TypeId t);
-ValueId ir_add_const(Graph *g, const char *name, TypeId t, const void *data); /* copies data */
+ValueId ir_add_const(Graph *g, const char *name, TypeId t, const void *data); /* copies data; NULL = zeros */
 static inline Value *ir_value(Graph *g, ValueId v) { return &g->values.v[v]; }
 static inline const Type *ir_value_type(const Graph *g, ValueId v) { return &g->types.v[g->values.v[v].type]; }
 ValueId ir_find_value(const Graph *g, const char *name);  /* -1 if absent */

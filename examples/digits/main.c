@@ -8,7 +8,7 @@
 
 #include "digits.h"
 
-static _Alignas(DIGITS_WORKSPACE_ALIGN) unsigned char workspace[DIGITS_WORKSPACE_SIZE + 1];
+static _Alignas(digits_WORKSPACE_ALIGN) unsigned char workspace[digits_WORKSPACE_SIZE + 1];
 
 static double now_us(void)
 {
@@ -33,7 +33,7 @@ int main(int argc, char **argv)
 {
 	const char *dir = argc > 1 ? argv[1] : ".";
 	char path[4096];
-	enum { MAX = 2000, PIX = DIGITS_INPUT_0_NUMEL };
+	enum { MAX = 2000, PIX = digits_INPUT_0_NUMEL };
 	static float images[MAX * PIX];
 	static unsigned char labels[MAX];
 
@@ -45,7 +45,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	float logits[DIGITS_OUTPUT_0_NUMEL];
+	float logits[digits_OUTPUT_0_NUMEL];
 	int correct = 0;
 	double best = 1e30, total = 0;
 	for (long i = 0; i < n; i++) {
@@ -62,13 +62,13 @@ int main(int argc, char **argv)
 		if (dt < best)
 			best = dt;
 		int arg = 0;
-		for (int k = 1; k < DIGITS_OUTPUT_0_NUMEL; k++)
+		for (int k = 1; k < digits_OUTPUT_0_NUMEL; k++)
 			if (logits[k] > logits[arg])
 				arg = k;
 		correct += arg == labels[i];
 	}
 	printf("digits: %ld test images, accuracy %.2f%% (%d correct)\n", n, 100.0 * correct / n, correct);
 	printf("digits: latency per inference: mean %.1f us, best %.1f us; workspace %u bytes\n",
-	       total / n, best, (unsigned)DIGITS_WORKSPACE_SIZE);
+	       total / n, best, (unsigned)digits_WORKSPACE_SIZE);
 	return 0;
 }

@@ -1,0 +1,60 @@
+/* Shared between the codegen files: the per-module state, the loop
+ * builder, inline math, and the op lowering entry point. */
+#ifndef KILN_CG_INTERNAL_H
+#define KILN_CG_INTERNAL_H
+
+#include <llvm-c/Core.h>
+#include <llvm-c/Orc.h>
+
+#include "codegen.h"
+
+typedef struct Cg {
+	Graph *g;
+	const CgOptions *o;
+	Diag *d;
+	LLVMContextRef ctx;
+	LLVMOrcThreadSafeContextRef tsc;  /* JIT: owns ctx */
+	LLVMModuleRef mod;
+	LLVMBuilderRef b;
+	LLVMValueRef fn;          /* NAME_run */
+	LLVMTypeRef f32, i8, i32, i64, ptr, vf;  /* vf: <lanes x float> */
+	int lanes;                /* float lanes of the target's native vector */
+	LLVMValueRef *buf;        /* per value: its buffer pointer (NULL until resolved) */
+	LLVMValueRef args[3];     /* inputs, outputs, workspace */
+	bool reference;           /* plain lowerings only (tests compare against them) */
+} Cg;
+
+/* Counted loop [start, end) with a constant step; iv is the i64 index. */
+typedef struct Loop {
+	LLVMBasicBlockRef head, body, exit, pre;
+	LLVMValueRef iv, next;
+} Loop;
+
+LLVMValueRef cg_loop_begin(Cg *c, Loop *l, LLVMValueRef start, LLVMValueRef end);
+void cg_loop_end(Cg *c, Loop *l, int64_t step);
+LLVMValueRef cg_i64(Cg *c, int64_t v);
+LLVMValueRef cg_f32(Cg *c, double v);
+/* &base[idx] for f32 (or the given element type). */
+LLVMValueRef cg_gep(Cg *c, LLVMTypeRef elem, LLVMValueRef base, LLVMValueRef idx);
+LLVMValueRef cg_loadf(Cg *c, LLVMValueRef base, LLVMValueRef idx);
+void cg_storef(Cg *c, LLVMValueRef v, LLVMValueRef base, LLVMValueRef idx);
+LLVMValueRef cg_call_intr(Cg *c, const char *name, LLVMTypeRef *tys, int ntys, LLVMValueRef *args, int nargs);
+/* if (cond) { ... } : returns the block after; caller positions into then. */
+LLVMBasicBlockRef cg_if_begin(Cg *c, LLVMValueRef cond);
+void cg_if_end(Cg *c, LLVMBasicBlockRef after);
+
+/* Inline math on f32 scalars or vectors (no libm calls). */
+LLVMValueRef cg_exp(Cg *c, LLVMValueRef x);
+LLVMValueRef cg_sigmoid(Cg *c, LLVMValueRef x);
+LLVMValueRef cg_tanh(Cg *c, LLVMValueRef x);
+LLVMValueRef cg_splat(Cg *c, LLVMValueRef scalar, LLVMTypeRef ty);
+
+/* Weights as read-only globals: raw bytes, 64-byte aligned. */
+LLVMValueRef cg_const_blob(Cg *c, const char *name, const void *data, size_t bytes);
+
+/* Lower one node; false with a diagnostic if unsupported. */
+bool cg_lower_node(Cg *c, const Node *n);
+/* Why a node cannot be lowered, or NULL. */
+const char *cg_unsupported(const Graph *g, const Node *n);
+
+#endif

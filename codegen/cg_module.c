@@ -1,0 +1,692 @@
+/* Codegen driver: builds the LLVM module for a planned graph (NAME_run,
+ * NAME_info, weight globals), optimizes it, and writes object/asm/IR files
+ * or hands it to the JIT.  Also the loop builder and inline math. */
+#define _POSIX_C_SOURCE 200809L
+#include <llvm-c/Analysis.h>
+#include <llvm-c/BitWriter.h>
+#include <llvm-c/Error.h>
+#include <llvm-c/LLJIT.h>
+#include <llvm-c/Orc.h>
+#include <llvm-c/Target.h>
+#include <llvm-c/TargetMachine.h>
+#include <llvm-c/Transforms/PassBuilder.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cg_internal.h"
+
+/* ---- small builders ------------------------------------------------------ */
+
+LLVMValueRef cg_i64(Cg *c, int64_t v) { return LLVMConstInt(c->i64, (unsigned long long)v, 1); }
+LLVMValueRef cg_f32(Cg *c, double v) { return LLVMConstReal(c->f32, (float)v); }
+
+LLVMValueRef cg_gep(Cg *c, LLVMTypeRef elem, LLVMValueRef base, LLVMValueRef idx)
+{
+	return LLVMBuildInBoundsGEP2(c->b, elem, base, &idx, 1, "");
+}
+
+LLVMValueRef cg_loadf(Cg *c, LLVMValueRef base, LLVMValueRef idx)
+{
+	return LLVMBuildLoad2(c->b, c->f32, cg_gep(c, c->f32, base, idx), "");
+}
+
+void cg_storef(Cg *c, LLVMValueRef v, LLVMValueRef base, LLVMValueRef idx)
+{
+	LLVMBuildStore(c->b, v, cg_gep(c, c->f32, base, idx));
+}
+
+LLVMValueRef cg_loop_begin(Cg *c, Loop *l, LLVMValueRef start, LLVMValueRef end)
+{
+	l->pre = LLVMGetInsertBlock(c->b);
+	l->head = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "loop");
+	l->body = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "body");
+	l->exit = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "done");
+	LLVMBuildBr(c->b, l->head);
+	LLVMPositionBuilderAtEnd(c->b, l->head);
+	l->iv = LLVMBuildPhi(c->b, c->i64, "i");
+	LLVMAddIncoming(l->iv, &start, &l->pre, 1);
+	LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, l->iv, end, ""), l->body, l->exit);
+	LLVMPositionBuilderAtEnd(c->b, l->body);
+	return l->iv;
+}
+
+void cg_loop_end(Cg *c, Loop *l, int64_t step)
+{
+	LLVMValueRef next = LLVMBuildNSWAdd(c->b, l->iv, cg_i64(c, step), "");
+	LLVMBasicBlockRef latch = LLVMGetInsertBlock(c->b);
+	LLVMBuildBr(c->b, l->head);
+	LLVMAddIncoming(l->iv, &next, &latch, 1);
+	LLVMPositionBuilderAtEnd(c->b, l->exit);
+}
+
+LLVMBasicBlockRef cg_if_begin(Cg *c, LLVMValueRef cond)
+{
+	LLVMBasicBlockRef then = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "then");
+	LLVMBasicBlockRef after = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "endif");
+	LLVMBuildCondBr(c->b, cond, then, after);
+	LLVMPositionBuilderAtEnd(c->b, then);
+	return after;
+}
+
+void cg_if_end(Cg *c, LLVMBasicBlockRef after)
+{
+	LLVMBuildBr(c->b, after);
+	LLVMPositionBuilderAtEnd(c->b, after);
+}
+
+LLVMValueRef cg_call_intr(Cg *c, const char *name, LLVMTypeRef *tys, int ntys, LLVMValueRef *args, int nargs)
+{
+	unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+	LLVMValueRef f = LLVMGetIntrinsicDeclaration(c->mod, id, tys, ntys);
+	LLVMTypeRef ft = LLVMIntrinsicGetType(c->ctx, id, tys, ntys);
+	return LLVMBuildCall2(c->b, ft, f, args, nargs, "");
+}
+
+LLVMValueRef cg_splat(Cg *c, LLVMValueRef s, LLVMTypeRef ty)
+{
+	if (LLVMGetTypeKind(ty) != LLVMVectorTypeKind)
+		return s;
+	unsigned n = LLVMGetVectorSize(ty);
+	LLVMValueRef v = LLVMBuildInsertElement(c->b, LLVMGetUndef(ty), s, LLVMConstInt(c->i32, 0, 0), "");
+	LLVMValueRef zeros = LLVMConstNull(LLVMVectorType(c->i32, n));
+	return LLVMBuildShuffleVector(c->b, v, LLVMGetUndef(ty), zeros, "");
+}
+
+/* ---- inline math: exp by range reduction and a degree-6 polynomial ---- */
+
+static LLVMValueRef k(Cg *c, LLVMTypeRef ty, double v)
+{
+	LLVMValueRef s = LLVMConstReal(c->f32, (float)v);
+	if (LLVMGetTypeKind(ty) != LLVMVectorTypeKind)
+		return s;
+	unsigned n = LLVMGetVectorSize(ty);
+	LLVMValueRef e[64];
+	for (unsigned i = 0; i < n; i++)
+		e[i] = s;
+	return LLVMConstVector(e, n);
+}
+
+static LLVMValueRef fma3(Cg *c, LLVMValueRef a, LLVMValueRef b, LLVMValueRef d)
+{
+	LLVMTypeRef ty = LLVMTypeOf(a);
+	LLVMValueRef args[3] = {a, b, d};
+	return cg_call_intr(c, "llvm.fmuladd", &ty, 1, args, 3);
+}
+
+static LLVMValueRef fmin_(Cg *c, LLVMValueRef a, LLVMValueRef b)
+{
+	return LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOLT, a, b, ""), a, b, "");
+}
+
+static LLVMValueRef fmax_(Cg *c, LLVMValueRef a, LLVMValueRef b)
+{
+	return LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOGT, a, b, ""), a, b, "");
+}
+
+LLVMValueRef cg_exp(Cg *c, LLVMValueRef x)
+{
+	LLVMTypeRef ty = LLVMTypeOf(x);
+	bool vec = LLVMGetTypeKind(ty) == LLVMVectorTypeKind;
+	LLVMTypeRef ity = vec ? LLVMVectorType(c->i32, LLVMGetVectorSize(ty)) : c->i32;
+	/* NaN passes through the clamps (comparisons are false) and the
+	 * polynomial, giving NaN. */
+	LLVMValueRef xc = fmax_(c, fmin_(c, x, k(c, ty, 88.72283935546875)), k(c, ty, -87.33654022216797));
+	LLVMValueRef t = LLVMBuildFMul(c->b, xc, k(c, ty, 1.4426950408889634), "");
+	LLVMTypeRef tys[1] = {ty};
+	LLVMValueRef n = cg_call_intr(c, "llvm.rint", tys, 1, &t, 1);
+	LLVMValueRef r = fma3(c, n, k(c, ty, -0.693145751953125), xc);
+	r = fma3(c, n, k(c, ty, -1.428606765330187e-06), r);
+	/* e^r on [-ln2/2, ln2/2]: Taylor-like minimax coefficients. */
+	LLVMValueRef p = k(c, ty, 1.0 / 720);
+	p = fma3(c, p, r, k(c, ty, 1.0 / 120));
+	p = fma3(c, p, r, k(c, ty, 1.0 / 24));
+	p = fma3(c, p, r, k(c, ty, 1.0 / 6));
+	p = fma3(c, p, r, k(c, ty, 0.5));
+	p = fma3(c, p, r, k(c, ty, 1.0));
+	p = fma3(c, p, r, k(c, ty, 1.0));
+	/* 2^n as float bits; n in [-126, 128].  Split to stay normal. */
+	LLVMValueRef ni = LLVMBuildFPToSI(c->b, n, ity, "");
+	LLVMValueRef one = vec ? cg_splat(c, LLVMConstInt(c->i32, 1, 0), ity) : LLVMConstInt(c->i32, 1, 0);
+	LLVMValueRef n1 = LLVMBuildAShr(c->b, ni, one, "");
+	LLVMValueRef n2 = LLVMBuildSub(c->b, ni, n1, "");
+	LLVMValueRef bias = vec ? cg_splat(c, LLVMConstInt(c->i32, 127, 0), ity) : LLVMConstInt(c->i32, 127, 0);
+	LLVMValueRef sh = vec ? cg_splat(c, LLVMConstInt(c->i32, 23, 0), ity) : LLVMConstInt(c->i32, 23, 0);
+	LLVMValueRef s1 = LLVMBuildBitCast(c->b, LLVMBuildShl(c->b, LLVMBuildAdd(c->b, n1, bias, ""), sh, ""), ty, "");
+	LLVMValueRef s2 = LLVMBuildBitCast(c->b, LLVMBuildShl(c->b, LLVMBuildAdd(c->b, n2, bias, ""), sh, ""), ty, "");
+	return LLVMBuildFMul(c->b, LLVMBuildFMul(c->b, p, s1, ""), s2, "");
+}
+
+LLVMValueRef cg_sigmoid(Cg *c, LLVMValueRef x)
+{
+	LLVMTypeRef ty = LLVMTypeOf(x);
+	LLVMValueRef e = cg_exp(c, LLVMBuildFNeg(c->b, x, ""));
+	return LLVMBuildFDiv(c->b, k(c, ty, 1.0), LLVMBuildFAdd(c->b, k(c, ty, 1.0), e, ""), "");
+}
+
+LLVMValueRef cg_tanh(Cg *c, LLVMValueRef x)
+{
+	LLVMTypeRef ty = LLVMTypeOf(x);
+	LLVMTypeRef tys[1] = {ty};
+	LLVMValueRef ax = cg_call_intr(c, "llvm.fabs", tys, 1, &x, 1);
+	/* Large |x|: 1 - 2/(e^{2|x|}+1), sign restored; small: odd series. */
+	LLVMValueRef e = cg_exp(c, LLVMBuildFMul(c->b, ax, k(c, ty, 2.0), ""));
+	LLVMValueRef big = LLVMBuildFSub(c->b, k(c, ty, 1.0),
+					 LLVMBuildFDiv(c->b, k(c, ty, 2.0), LLVMBuildFAdd(c->b, e, k(c, ty, 1.0), ""), ""), "");
+	LLVMValueRef args[2] = {big, x};
+	big = cg_call_intr(c, "llvm.copysign", tys, 1, args, 2);
+	LLVMValueRef x2 = LLVMBuildFMul(c->b, x, x, "");
+	LLVMValueRef p = k(c, ty, 62.0 / 2835);
+	p = fma3(c, p, x2, k(c, ty, -17.0 / 315));
+	p = fma3(c, p, x2, k(c, ty, 2.0 / 15));
+	p = fma3(c, p, x2, k(c, ty, -1.0 / 3));
+	p = LLVMBuildFMul(c->b, p, x2, "");
+	LLVMValueRef small = fma3(c, p, x, x);
+	return LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOLT, ax, k(c, ty, 0.25), ""), small, big, "");
+}
+
+/* ---- constants ---------------------------------------------------------------- */
+
+LLVMValueRef cg_const_blob(Cg *c, const char *name, const void *data, size_t bytes)
+{
+	LLVMValueRef init = LLVMConstStringInContext2(c->ctx, data, bytes, 1);
+	LLVMValueRef g = LLVMAddGlobal(c->mod, LLVMTypeOf(init), name);
+	LLVMSetInitializer(g, init);
+	LLVMSetGlobalConstant(g, 1);
+	LLVMSetLinkage(g, LLVMPrivateLinkage);
+	LLVMSetUnnamedAddress(g, LLVMGlobalUnnamedAddr);
+	LLVMSetAlignment(g, 64);
+	return g;
+}
+
+static LLVMValueRef const_str(Cg *c, const char *s)
+{
+	LLVMValueRef init = LLVMConstStringInContext2(c->ctx, s, strlen(s), 0);
+	LLVMValueRef g = LLVMAddGlobal(c->mod, LLVMTypeOf(init), "kiln.str");
+	LLVMSetInitializer(g, init);
+	LLVMSetGlobalConstant(g, 1);
+	LLVMSetLinkage(g, LLVMPrivateLinkage);
+	LLVMSetUnnamedAddress(g, LLVMGlobalUnnamedAddr);
+	return g;
+}
+
+/* ---- the module ------------------------------------------------------------------ */
+
+static bool init_llvm(void)
+{
+	static bool done;
+	if (!done) {
+		LLVMInitializeX86TargetInfo(); LLVMInitializeX86Target(); LLVMInitializeX86TargetMC();
+		LLVMInitializeX86AsmPrinter(); LLVMInitializeX86AsmParser();
+		LLVMInitializeAArch64TargetInfo(); LLVMInitializeAArch64Target(); LLVMInitializeAArch64TargetMC();
+		LLVMInitializeAArch64AsmPrinter(); LLVMInitializeAArch64AsmParser();
+		LLVMInitializeRISCVTargetInfo(); LLVMInitializeRISCVTarget(); LLVMInitializeRISCVTargetMC();
+		LLVMInitializeRISCVAsmPrinter(); LLVMInitializeRISCVAsmParser();
+		LLVMInitializeARMTargetInfo(); LLVMInitializeARMTarget(); LLVMInitializeARMTargetMC();
+		LLVMInitializeARMAsmPrinter(); LLVMInitializeARMAsmParser();
+		done = true;
+	}
+	return true;
+}
+
+typedef struct Machine {
+	char *triple, *cpu, *features;
+	LLVMTargetMachineRef tm;
+	int vec_bytes;
+} Machine;
+
+static void machine_free(Machine *m)
+{
+	if (m->tm)
+		LLVMDisposeTargetMachine(m->tm);
+	free(m->triple);
+	free(m->cpu);
+	free(m->features);
+	memset(m, 0, sizeof *m);
+}
+
+static char *xstrdup(const char *s) { return strdup(s ? s : ""); }
+
+static bool machine_new(const CgOptions *o, Machine *m, Diag *d)
+{
+	memset(m, 0, sizeof *m);
+	init_llvm();
+	const Target *t = o->target;
+	if (t) {
+		m->triple = xstrdup(t->triple);
+		m->cpu = xstrdup(o->cpu ? o->cpu : t->cpu);
+		m->features = xstrdup(o->features ? o->features : t->features);
+		m->vec_bytes = tgt_vec_bytes(t, m->cpu, m->features);
+	} else {
+		char *tr = LLVMGetDefaultTargetTriple(), *cpu = LLVMGetHostCPUName(), *f = LLVMGetHostCPUFeatures();
+		m->triple = xstrdup(tr);
+		m->cpu = xstrdup(o->cpu ? o->cpu : cpu);
+		m->features = xstrdup(o->features ? o->features : f);
+		LLVMDisposeMessage(tr);
+		LLVMDisposeMessage(cpu);
+		LLVMDisposeMessage(f);
+		const Target *ht = tgt_find(m->triple);
+		m->vec_bytes = ht ? tgt_vec_bytes(ht, m->cpu, m->features) : 16;
+	}
+	LLVMTargetRef target;
+	char *msg = NULL;
+	if (LLVMGetTargetFromTriple(m->triple, &target, &msg)) {
+		diag_error(d, NULL, NULL, NULL, "unknown target triple '%s': %s", m->triple, msg ? msg : "");
+		LLVMDisposeMessage(msg);
+		machine_free(m);
+		return false;
+	}
+	m->tm = LLVMCreateTargetMachine(target, m->triple, m->cpu, m->features,
+					o->opt_level >= 2 ? LLVMCodeGenLevelAggressive : o->opt_level ? LLVMCodeGenLevelDefault : LLVMCodeGenLevelNone,
+					LLVMRelocPIC, LLVMCodeModelDefault);
+	if (!m->tm) {
+		diag_error(d, NULL, NULL, NULL, "cannot create a target machine for '%s' (cpu '%s')", m->triple, m->cpu);
+		machine_free(m);
+		return false;
+	}
+	return true;
+}
+
+/* Pointer to value v's buffer, emitted at the function's entry. */
+static LLVMValueRef resolve_buf(Cg *c, ValueId v)
+{
+	if (c->buf[v])
+		return c->buf[v];
+	Graph *g = c->g;
+	Value *val = &g->values.v[v];
+	LLVMValueRef p = NULL;
+	if (val->is_output) {
+		for (int j = 0; j < g->outputs.n && !p; j++)
+			if (g->outputs.v[j] == v && val->kind == VAL_NODE)
+				p = LLVMBuildLoad2(c->b, c->ptr, cg_gep(c, c->ptr, c->args[1], cg_i64(c, j)), "out");
+	}
+	if (p) {
+	} else if (val->kind == VAL_INPUT) {
+		for (int j = 0; j < g->inputs.n; j++)
+			if (g->inputs.v[j] == v)
+				p = LLVMBuildLoad2(c->b, c->ptr, cg_gep(c, c->ptr, c->args[0], cg_i64(c, j)), "in");
+	} else if (val->kind == VAL_CONST) {
+		const Type *t = ir_type_get(g, val->type);
+		p = cg_const_blob(c, "kiln.w", val->data, (size_t)ir_type_bytes(t));
+	} else if (val->alias >= 0) {
+		p = resolve_buf(c, val->alias);
+	} else {
+		if (val->ws_offset < 0)
+			die("value '%s' has no buffer in the memory plan", val->name);
+		p = cg_gep(c, c->i8, c->args[2], cg_i64(c, val->ws_offset));
+	}
+	c->buf[v] = p;
+	return p;
+}
+
+static LLVMValueRef info_tensors(Cg *c, LLVMTypeRef tinfo, const ValueId *ids, int n, const char *tag)
+{
+	Graph *g = c->g;
+	LLVMValueRef *elems = calloc(n + 1, sizeof *elems);
+	for (int i = 0; i < n; i++) {
+		const Value *v = &g->values.v[ids[i]];
+		const Type *t = ir_type_get(g, v->type);
+		LLVMValueRef dims[IR_MAX_RANK + 1];
+		for (int k = 0; k < t->rank; k++)
+			dims[k] = LLVMConstInt(c->i64, t->dims[k], 0);
+		LLVMValueRef shape_init = LLVMConstArray2(c->i64, dims, t->rank);
+		LLVMValueRef shape = LLVMAddGlobal(c->mod, LLVMTypeOf(shape_init), tag);
+		LLVMSetInitializer(shape, shape_init);
+		LLVMSetGlobalConstant(shape, 1);
+		LLVMSetLinkage(shape, LLVMPrivateLinkage);
+		LLVMValueRef f[5] = {
+			const_str(c, v->name), LLVMConstInt(c->i32, ir_dtype_onnx(t->dt), 0),
+			LLVMConstInt(c->i32, t->rank, 0), shape, LLVMConstInt(c->i64, ir_type_bytes(t), 0),
+		};
+		elems[i] = LLVMConstNamedStruct(tinfo, f, 5);
+	}
+	LLVMValueRef arr_init = LLVMConstArray2(tinfo, elems, n);
+	LLVMValueRef arr = LLVMAddGlobal(c->mod, LLVMTypeOf(arr_init), tag);
+	LLVMSetInitializer(arr, arr_init);
+	LLVMSetGlobalConstant(arr, 1);
+	LLVMSetLinkage(arr, LLVMPrivateLinkage);
+	free(elems);
+	return arr;
+}
+
+/* NAME_info: the kiln_model_info struct of runtime/kiln.h. */
+static void emit_info(Cg *c)
+{
+	LLVMTypeRef tinfo = LLVMStructCreateNamed(c->ctx, "kiln_tensor_info");
+	LLVMTypeRef tf[5] = {c->ptr, c->i32, c->i32, c->ptr, c->i64};
+	LLVMStructSetBody(tinfo, tf, 5, 0);
+	LLVMTypeRef minfo = LLVMStructCreateNamed(c->ctx, "kiln_model_info");
+	LLVMTypeRef mf[9] = {c->i32, c->ptr, c->i32, c->i32, c->ptr, c->ptr, c->i64, c->i64, c->ptr};
+	LLVMStructSetBody(minfo, mf, 9, 0);
+	LLVMValueRef f[9] = {
+		LLVMConstInt(c->i32, 1, 0), const_str(c, c->o->name),
+		LLVMConstInt(c->i32, c->g->inputs.n, 0), LLVMConstInt(c->i32, c->g->outputs.n, 0),
+		info_tensors(c, tinfo, c->g->inputs.v, c->g->inputs.n, "kiln.in"),
+		info_tensors(c, tinfo, c->g->outputs.v, c->g->outputs.n, "kiln.out"),
+		LLVMConstInt(c->i64, c->g->ws_size, 0), LLVMConstInt(c->i64, c->g->ws_align, 0), c->fn,
+	};
+	char name[300];
+	snprintf(name, sizeof name, "%s_info", c->o->name);
+	LLVMValueRef gi = LLVMAddGlobal(c->mod, minfo, name);
+	LLVMSetInitializer(gi, LLVMConstNamedStruct(minfo, f, 9));
+	LLVMSetGlobalConstant(gi, 1);
+}
+
+/* Copy a graph output whose value is not written in place by its node
+ * (an input, a constant, a view, or an output listed twice). */
+static void emit_output_copies(Cg *c)
+{
+	Graph *g = c->g;
+	for (int j = 0; j < g->outputs.n; j++) {
+		ValueId v = g->outputs.v[j];
+		const Value *val = &g->values.v[v];
+		LLVMValueRef dst = LLVMBuildLoad2(c->b, c->ptr, cg_gep(c, c->ptr, c->args[1], cg_i64(c, j)), "");
+		LLVMValueRef src = resolve_buf(c, v);
+		bool first = true;
+		for (int k = 0; k < j; k++)
+			if (g->outputs.v[k] == v)
+				first = false;
+		if (val->kind == VAL_NODE && first)
+			continue;  /* written in place */
+		int64_t bytes = ir_type_bytes(ir_type_get(g, val->type));
+		if (bytes > 0)
+			LLVMBuildMemCpy(c->b, dst, 1, src, 1, cg_i64(c, bytes));
+	}
+}
+
+static bool build_module(Cg *c, const Machine *m)
+{
+	Graph *g = c->g;
+	if (!c->ctx)
+		c->ctx = LLVMContextCreate();
+	c->mod = LLVMModuleCreateWithNameInContext(c->o->name, c->ctx);
+	LLVMSetTarget(c->mod, m->triple);
+	LLVMTargetDataRef td = LLVMCreateTargetDataLayout(m->tm);
+	char *dl = LLVMCopyStringRepOfTargetData(td);
+	LLVMSetDataLayout(c->mod, dl);
+	LLVMDisposeMessage(dl);
+	LLVMDisposeTargetData(td);
+	if (strstr(m->triple, "riscv64")) {
+		LLVMMetadataRef abi = LLVMMDStringInContext2(c->ctx, "lp64d", 5);
+		LLVMAddModuleFlag(c->mod, LLVMModuleFlagBehaviorError, "target-abi", 10, abi);
+	}
+	c->b = LLVMCreateBuilderInContext(c->ctx);
+	c->f32 = LLVMFloatTypeInContext(c->ctx);
+	c->i8 = LLVMInt8TypeInContext(c->ctx);
+	c->i32 = LLVMInt32TypeInContext(c->ctx);
+	c->i64 = LLVMInt64TypeInContext(c->ctx);
+	c->ptr = LLVMPointerTypeInContext(c->ctx, 0);
+	c->lanes = m->vec_bytes / 4 >= 4 ? m->vec_bytes / 4 : 4;
+	c->vf = LLVMVectorType(c->f32, c->lanes);
+	c->reference = getenv("KILN_CG_REFERENCE") && *getenv("KILN_CG_REFERENCE") == '1';
+
+	char name[300];
+	snprintf(name, sizeof name, "%s_run", c->o->name);
+	LLVMTypeRef params[3] = {c->ptr, c->ptr, c->ptr};
+	LLVMTypeRef fty = LLVMFunctionType(c->i32, params, 3, 0);
+	c->fn = LLVMAddFunction(c->mod, name, fty);
+	const char *attrs[] = {"nounwind", "nofree", "nosync"};
+	for (size_t i = 0; i < sizeof attrs / sizeof attrs[0]; i++) {
+		unsigned kind = LLVMGetEnumAttributeKindForName(attrs[i], strlen(attrs[i]));
+		LLVMAddAttributeAtIndex(c->fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(c->ctx, kind, 0));
+	}
+	LLVMAddTargetDependentFunctionAttr(c->fn, "target-cpu", m->cpu);
+	LLVMAddTargetDependentFunctionAttr(c->fn, "target-features", m->features);
+	for (int i = 0; i < 3; i++)
+		c->args[i] = LLVMGetParam(c->fn, i);
+
+	LLVMBasicBlockRef entry = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "entry");
+	LLVMBasicBlockRef bad_null = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "err_null");
+	LLVMBasicBlockRef bad_align = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "err_align");
+	LLVMPositionBuilderAtEnd(c->b, bad_null);
+	LLVMBuildRet(c->b, LLVMConstInt(c->i32, 1, 0));
+	LLVMPositionBuilderAtEnd(c->b, bad_align);
+	LLVMBuildRet(c->b, LLVMConstInt(c->i32, 2, 0));
+	LLVMPositionBuilderAtEnd(c->b, entry);
+
+	/* Argument checks: NULL arrays or entries, misaligned workspace. */
+	LLVMValueRef null = LLVMConstNull(c->ptr);
+	LLVMValueRef isnull = LLVMBuildOr(c->b, LLVMBuildICmp(c->b, LLVMIntEQ, c->args[0], null, ""),
+					  LLVMBuildICmp(c->b, LLVMIntEQ, c->args[1], null, ""), "");
+	if (g->ws_size > 0)
+		isnull = LLVMBuildOr(c->b, isnull, LLVMBuildICmp(c->b, LLVMIntEQ, c->args[2], null, ""), "");
+	LLVMBasicBlockRef ok1 = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "args");
+	LLVMBuildCondBr(c->b, isnull, bad_null, ok1);
+	LLVMPositionBuilderAtEnd(c->b, ok1);
+	LLVMValueRef anynull = LLVMConstInt(LLVMInt1TypeInContext(c->ctx), 0, 0);
+	for (int a = 0; a < 2; a++) {
+		int n = a ? g->outputs.n : g->inputs.n;
+		for (int i = 0; i < n; i++) {
+			LLVMValueRef p = LLVMBuildLoad2(c->b, c->ptr, cg_gep(c, c->ptr, c->args[a], cg_i64(c, i)), "");
+			anynull = LLVMBuildOr(c->b, anynull, LLVMBuildICmp(c->b, LLVMIntEQ, p, null, ""), "");
+		}
+	}
+	LLVMBasicBlockRef ok2 = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "align");
+	LLVMBuildCondBr(c->b, anynull, bad_null, ok2);
+	LLVMPositionBuilderAtEnd(c->b, ok2);
+	if (g->ws_size > 0) {
+		LLVMValueRef addr = LLVMBuildPtrToInt(c->b, c->args[2], c->i64, "");
+		LLVMValueRef mis = LLVMBuildICmp(c->b, LLVMIntNE, LLVMBuildAnd(c->b, addr, cg_i64(c, g->ws_align - 1), ""),
+						 cg_i64(c, 0), "");
+		LLVMBasicBlockRef ok3 = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "body");
+		LLVMBuildCondBr(c->b, mis, bad_align, ok3);
+		LLVMPositionBuilderAtEnd(c->b, ok3);
+	}
+
+	c->buf = calloc(g->values.n + 1, sizeof *c->buf);
+	if (!c->buf)
+		return false;
+	/* Resolve every buffer up front, in the entry path. */
+	for (int v = 0; v < g->values.n; v++)
+		resolve_buf(c, v);
+	for (int i = 0; i < g->nodes.n; i++) {
+		const Node *n = &g->nodes.v[i];
+		if (n->dead)
+			continue;
+		if (!cg_lower_node(c, n))
+			return false;
+	}
+	emit_output_copies(c);
+	LLVMBuildRet(c->b, LLVMConstInt(c->i32, 0, 0));
+	emit_info(c);
+
+	char *msg = NULL;
+	if (LLVMVerifyModule(c->mod, LLVMReturnStatusAction, &msg)) {
+		diag_error(c->d, g->file, NULL, NULL, "internal: LLVM module verification failed: %.500s", msg ? msg : "");
+		LLVMDisposeMessage(msg);
+		return false;
+	}
+	LLVMDisposeMessage(msg);
+	return true;
+}
+
+static bool optimize(Cg *c, const Machine *m)
+{
+	int o = c->o->opt_level;
+	char pipeline[32];
+	snprintf(pipeline, sizeof pipeline, "default<O%d>", o < 0 ? 0 : o > 3 ? 3 : o);
+	LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
+	LLVMPassBuilderOptionsSetLoopVectorization(po, o >= 2);
+	LLVMPassBuilderOptionsSetSLPVectorization(po, o >= 2);
+	LLVMPassBuilderOptionsSetLoopUnrolling(po, o >= 2);
+	LLVMErrorRef e = LLVMRunPasses(c->mod, pipeline, m->tm, po);
+	LLVMDisposePassBuilderOptions(po);
+	if (e) {
+		char *s = LLVMGetErrorMessage(e);
+		diag_error(c->d, NULL, NULL, NULL, "internal: LLVM optimization failed: %s", s);
+		LLVMDisposeErrorMessage(s);
+		return false;
+	}
+	return true;
+}
+
+static void cg_dispose(Cg *c)
+{
+	free(c->buf);
+	if (c->b)
+		LLVMDisposeBuilder(c->b);
+	if (c->mod)
+		LLVMDisposeModule(c->mod);
+	if (c->ctx && !c->tsc)
+		LLVMContextDispose(c->ctx);
+	if (c->tsc)
+		LLVMOrcDisposeThreadSafeContext(c->tsc);
+	memset(c, 0, sizeof *c);
+}
+
+bool cg_check(const Graph *g, const CgOptions *o, Diag *d)
+{
+	int before = d->nerr;
+	for (int i = 0; i < g->nodes.n; i++) {
+		const Node *n = &g->nodes.v[i];
+		const char *why = n->dead ? NULL : cg_unsupported(g, n);
+		if (why)
+			diag_node(d, g, n, "%s", why);
+	}
+	return d->nerr == before;
+}
+
+bool cg_emit(Graph *g, const CgOptions *o, CgEmit kind, const char *path, Diag *d)
+{
+	if (g->ws_size < 0)
+		die("cg_emit needs a planned graph");
+	Machine m;
+	if (!machine_new(o, &m, d))
+		return false;
+	Cg c = {.g = g, .o = o, .d = d};
+	bool ok = build_module(&c, &m) && optimize(&c, &m);
+	char tmp[4200];
+	snprintf(tmp, sizeof tmp, "%s.kiln-tmp", path);
+	if (ok) {
+		char *msg = NULL;
+		if (kind == EMIT_LLVM) {
+			if (LLVMPrintModuleToFile(c.mod, tmp, &msg)) {
+				diag_error(d, path, NULL, NULL, "cannot write: %s", msg ? msg : "");
+				ok = false;
+			}
+		} else if (kind == EMIT_BC) {
+			if (LLVMWriteBitcodeToFile(c.mod, tmp)) {
+				diag_error(d, path, NULL, NULL, "cannot write bitcode");
+				ok = false;
+			}
+		} else if (LLVMTargetMachineEmitToFile(m.tm, c.mod, tmp, kind == EMIT_ASM ? LLVMAssemblyFile : LLVMObjectFile, &msg)) {
+			diag_error(d, path, NULL, NULL, "cannot emit: %s", msg ? msg : "");
+			ok = false;
+		}
+		LLVMDisposeMessage(msg);
+		if (ok && rename(tmp, path) != 0) {
+			diag_error(d, path, NULL, NULL, "cannot write the output file");
+			ok = false;
+		}
+		if (!ok)
+			unlink(tmp);
+	}
+	cg_dispose(&c);
+	machine_free(&m);
+	return ok;
+}
+
+/* ---- JIT --------------------------------------------------------------------------- */
+
+struct CgJit {
+	LLVMOrcLLJITRef jit;
+	KilnRunFn fn;
+};
+
+static bool jit_error(Diag *d, LLVMErrorRef e)
+{
+	char *s = LLVMGetErrorMessage(e);
+	diag_error(d, NULL, NULL, NULL, "internal: JIT: %s", s);
+	LLVMDisposeErrorMessage(s);
+	return false;
+}
+
+CgJit *cg_jit_new(Graph *g, const CgOptions *o, Diag *d)
+{
+	if (g->ws_size < 0)
+		die("cg_jit_new needs a planned graph");
+	CgOptions ho = *o;
+	ho.target = NULL;
+	Machine m;
+	if (!machine_new(&ho, &m, d))
+		return NULL;
+	Cg c = {.g = g, .o = &ho, .d = d};
+	/* The module must live in the JIT's thread-safe context. */
+	c.tsc = LLVMOrcCreateNewThreadSafeContext();
+	c.ctx = LLVMOrcThreadSafeContextGetContext(c.tsc);
+	CgJit *j = calloc(1, sizeof *j);
+	if (!j || !build_module(&c, &m) || !optimize(&c, &m)) {
+		free(j);
+		cg_dispose(&c);
+		machine_free(&m);
+		return NULL;
+	}
+	/* LLJIT owns its own target machine; give it ours via the builder. */
+	LLVMOrcJITTargetMachineBuilderRef jtmb = LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(m.tm);
+	m.tm = NULL;
+	LLVMOrcLLJITBuilderRef jb = LLVMOrcCreateLLJITBuilder();
+	LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(jb, jtmb);
+	LLVMErrorRef e = LLVMOrcCreateLLJIT(&j->jit, jb);
+	machine_free(&m);
+	if (e) {
+		jit_error(d, e);
+		free(j);
+		cg_dispose(&c);
+		return NULL;
+	}
+	LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(c.mod, c.tsc);
+	c.mod = NULL;  /* owned by tsm now */
+	cg_dispose(&c);
+	e = LLVMOrcLLJITAddLLVMIRModule(j->jit, LLVMOrcLLJITGetMainJITDylib(j->jit), tsm);
+	if (e) {
+		jit_error(d, e);
+		LLVMOrcDisposeLLJIT(j->jit);
+		free(j);
+		return NULL;
+	}
+	char name[300];
+	snprintf(name, sizeof name, "%s_run", o->name);
+	LLVMOrcExecutorAddress addr = 0;
+	e = LLVMOrcLLJITLookup(j->jit, &addr, name);
+	if (e) {
+		jit_error(d, e);
+		LLVMOrcDisposeLLJIT(j->jit);
+		free(j);
+		return NULL;
+	}
+	j->fn = (KilnRunFn)(uintptr_t)addr;
+	return j;
+}
+
+KilnRunFn cg_jit_fn(CgJit *j) { return j->fn; }
+
+void cg_jit_free(CgJit *j)
+{
+	if (!j)
+		return;
+	LLVMErrorRef e = LLVMOrcDisposeLLJIT(j->jit);
+	if (e)
+		LLVMConsumeError(e);
+	free(j);
+}
+
+void cg_sanitize_name(const char *s, char *out, size_t outlen)
+{
+	const char *base = strrchr(s, '/');
+	base = base ? base + 1 : s;
+	size_t n = 0;
+	if (outlen < 2)
+		return;
+	if (!(*base >= 'a' && *base <= 'z') && !(*base >= 'A' && *base <= 'Z') && *base != '_')
+		out[n++] = '_';
+	for (; *base && *base != '.' && n + 1 < outlen; base++) {
+		char ch = *base;
+		bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_';
+		out[n++] = ok ? ch : '_';
+	}
+	if (n == 1 && out[0] == '_')
+		n = 0, memcpy(out, "model", 5), n = 5;
+	out[n] = 0;
+}

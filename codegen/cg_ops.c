@@ -1,0 +1,923 @@
+/* Op lowerings: a plain loop nest for every op, and beside it register-
+ * blocked vector kernels for convolution and matrix products with weights
+ * packed at compile time.  KILN_CG_REFERENCE=1 selects the plain ones. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cg_internal.h"
+
+#define MAXR IR_MAX_RANK
+
+static LLVMValueRef B(Cg *c, ValueId v) { return v >= 0 ? c->buf[v] : NULL; }
+static const Type *TY(Cg *c, ValueId v) { return ir_value_type(c->g, v); }
+static LLVMValueRef I(Cg *c, int64_t v) { return cg_i64(c, v); }
+static LLVMValueRef add(Cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildNSWAdd(c->b, a, b, ""); }
+static LLVMValueRef mul(Cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildNSWMul(c->b, a, b, ""); }
+
+static LLVMValueRef alloca_f(Cg *c, LLVMTypeRef ty)
+{
+	/* Allocas go in the entry block so SROA/mem2reg promote them. */
+	LLVMBuilderRef eb = LLVMCreateBuilderInContext(c->ctx);
+	LLVMBasicBlockRef entry = LLVMGetEntryBasicBlock(c->fn);
+	LLVMValueRef first = LLVMGetFirstInstruction(entry);
+	if (first)
+		LLVMPositionBuilderBefore(eb, first);
+	else
+		LLVMPositionBuilderAtEnd(eb, entry);
+	LLVMValueRef a = LLVMBuildAlloca(eb, ty, "acc");
+	LLVMDisposeBuilder(eb);
+	return a;
+}
+
+static LLVMValueRef fmuladd(Cg *c, LLVMValueRef a, LLVMValueRef b, LLVMValueRef d)
+{
+	LLVMTypeRef ty = LLVMTypeOf(a);
+	LLVMValueRef args[3] = {a, b, d};
+	return cg_call_intr(c, "llvm.fmuladd", &ty, 1, args, 3);
+}
+
+static LLVMValueRef in_range(Cg *c, LLVMValueRef i, int64_t n)
+{
+	/* 0 <= i < n as one unsigned compare. */
+	return LLVMBuildICmp(c->b, LLVMIntULT, i, I(c, n), "");
+}
+
+static LLVMTypeRef elem_type(Cg *c, DType dt)
+{
+	switch (dt) {
+	case DT_F32: return c->f32;
+	case DT_F64: return LLVMDoubleTypeInContext(c->ctx);
+	default: return LLVMIntTypeInContext(c->ctx, 8 * ir_dtype_size(dt));
+	}
+}
+
+/* ---- elementwise ------------------------------------------------------------ */
+
+static LLVMValueRef fsel_lt(Cg *c, LLVMValueRef x, LLVMValueRef y, LLVMValueRef a, LLVMValueRef b)
+{
+	return LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOLT, x, y, ""), a, b, "");
+}
+
+static LLVMValueRef unary_op(Cg *c, const Node *n, LLVMValueRef x)
+{
+	switch (n->op) {
+	case OP_RELU: return fsel_lt(c, x, cg_f32(c, 0), cg_f32(c, 0), x);
+	case OP_LEAKY_RELU:
+		return fsel_lt(c, x, cg_f32(c, 0), LLVMBuildFMul(c->b, x, cg_f32(c, ir_attr_float(n, "alpha", 0.01)), ""), x);
+	case OP_SIGMOID: return cg_sigmoid(c, x);
+	case OP_TANH: return cg_tanh(c, x);
+	case OP_CLIP: {
+		double lo = ir_attr_float(n, "min", -INFINITY), hi = ir_attr_float(n, "max", INFINITY);
+		LLVMValueRef y = x;
+		if (!isinf(lo))
+			y = fsel_lt(c, y, cg_f32(c, lo), cg_f32(c, lo), y);
+		if (!isinf(hi))
+			y = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOGT, y, cg_f32(c, hi), ""), cg_f32(c, hi), y, "");
+		return y;
+	}
+	default: die("not a unary op");
+	}
+}
+
+static void lower_unary(Cg *c, const Node *n)
+{
+	int64_t num = ir_type_numel(TY(c, n->out));
+	LLVMValueRef x = B(c, n->in[0]), y = B(c, n->out);
+	Loop l;
+	LLVMValueRef i = cg_loop_begin(c, &l, I(c, 0), I(c, num));
+	cg_storef(c, unary_op(c, n, cg_loadf(c, x, i)), y, i);
+	cg_loop_end(c, &l, 1);
+}
+
+/* Strides of t's elements as seen from an output of rank r (0 where t
+ * broadcasts). */
+static void bcast_strides(const Type *t, int r, const int64_t *od, int64_t *st)
+{
+	int64_t s = 1;
+	for (int i = r - 1; i >= 0; i--) {
+		int ti = i - (r - t->rank);
+		if (ti < 0 || t->dims[ti] == 1 || od[i] == 1) {
+			st[i] = 0;
+			if (ti >= 0)
+				s *= t->dims[ti];
+		} else {
+			st[i] = s;
+			s *= t->dims[ti];
+		}
+	}
+}
+
+static LLVMValueRef binary_op(Cg *c, Op op, DType dt, LLVMValueRef a, LLVMValueRef b)
+{
+	bool f = ir_dtype_is_float(dt);
+	switch (op) {
+	case OP_ADD: return f ? LLVMBuildFAdd(c->b, a, b, "") : LLVMBuildAdd(c->b, a, b, "");
+	case OP_SUB: return f ? LLVMBuildFSub(c->b, a, b, "") : LLVMBuildSub(c->b, a, b, "");
+	case OP_MUL: return f ? LLVMBuildFMul(c->b, a, b, "") : LLVMBuildMul(c->b, a, b, "");
+	case OP_DIV:
+		if (f)
+			return LLVMBuildFDiv(c->b, a, b, "");
+		/* Integer division by zero is undefined in ONNX; keep it from
+		 * trapping: divide by 1 instead. */
+		b = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntEQ, b, LLVMConstNull(LLVMTypeOf(b)), ""),
+				    LLVMConstInt(LLVMTypeOf(b), 1, 0), b, "");
+		return ir_dtype_is_signed(dt) ? LLVMBuildSDiv(c->b, a, b, "") : LLVMBuildUDiv(c->b, a, b, "");
+	default: die("not a binary op");
+	}
+}
+
+static void lower_binary(Cg *c, const Node *n)
+{
+	const Type *to = TY(c, n->out), *ta = TY(c, n->in[0]), *tb = TY(c, n->in[1]);
+	int r = to->rank;
+	int64_t sa[MAXR], sb[MAXR];
+	bcast_strides(ta, r, to->dims, sa);
+	bcast_strides(tb, r, to->dims, sb);
+	LLVMTypeRef et = elem_type(c, to->dt);
+	LLVMValueRef pa = B(c, n->in[0]), pb = B(c, n->in[1]), py = B(c, n->out);
+	if (r == 0) {
+		LLVMValueRef a = LLVMBuildLoad2(c->b, et, pa, ""), b = LLVMBuildLoad2(c->b, et, pb, "");
+		LLVMBuildStore(c->b, binary_op(c, n->op, to->dt, a, b), py);
+		return;
+	}
+	/* Nested loops; offsets accumulate per level. */
+	Loop loops[MAXR];
+	LLVMValueRef oa = I(c, 0), ob = I(c, 0), oy = I(c, 0);
+	for (int d = 0; d < r; d++) {
+		LLVMValueRef i = cg_loop_begin(c, &loops[d], I(c, 0), I(c, to->dims[d]));
+		oa = add(c, oa, mul(c, i, I(c, sa[d])));
+		ob = add(c, ob, mul(c, i, I(c, sb[d])));
+		oy = add(c, mul(c, oy, I(c, to->dims[d])), i);
+	}
+	LLVMValueRef a = LLVMBuildLoad2(c->b, et, cg_gep(c, et, pa, oa), "");
+	LLVMValueRef b = LLVMBuildLoad2(c->b, et, cg_gep(c, et, pb, ob), "");
+	LLVMBuildStore(c->b, binary_op(c, n->op, to->dt, a, b), cg_gep(c, et, py, oy));
+	for (int d = r - 1; d >= 0; d--)
+		cg_loop_end(c, &loops[d], 1);
+}
+
+/* ---- batchnorm: folded to a per-channel scale and shift at compile time -- */
+
+static void lower_batchnorm(Cg *c, const Node *n)
+{
+	const Type *t = TY(c, n->out);
+	int64_t C = t->dims[1], inner = 1;
+	for (int i = 2; i < t->rank; i++)
+		inner *= t->dims[i];
+	const float *sc = ir_value(c->g, n->in[1])->data, *bi = ir_value(c->g, n->in[2])->data,
+		    *mu = ir_value(c->g, n->in[3])->data, *var = ir_value(c->g, n->in[4])->data;
+	double eps = ir_attr_float(n, "epsilon", 1e-5);
+	float *ab = malloc(2 * C * sizeof *ab);
+	for (int64_t i = 0; i < C; i++) {
+		double a = sc[i] / sqrt((double)var[i] + eps);
+		ab[i] = (float)a;
+		ab[C + i] = (float)(bi[i] - mu[i] * a);
+	}
+	LLVMValueRef k = cg_const_blob(c, "kiln.bn", ab, 2 * C * sizeof *ab);
+	free(ab);
+	LLVMValueRef x = B(c, n->in[0]), y = B(c, n->out);
+	Loop ln, lc, li;
+	LLVMValueRef in = cg_loop_begin(c, &ln, I(c, 0), I(c, t->dims[0]));
+	LLVMValueRef ic = cg_loop_begin(c, &lc, I(c, 0), I(c, C));
+	LLVMValueRef a = cg_loadf(c, k, ic), b = cg_loadf(c, k, add(c, ic, I(c, C)));
+	LLVMValueRef base = mul(c, add(c, mul(c, in, I(c, C)), ic), I(c, inner));
+	LLVMValueRef ii = cg_loop_begin(c, &li, I(c, 0), I(c, inner));
+	LLVMValueRef o = add(c, base, ii);
+	cg_storef(c, fmuladd(c, cg_loadf(c, x, o), a, b), y, o);
+	cg_loop_end(c, &li, 1);
+	cg_loop_end(c, &lc, 1);
+	cg_loop_end(c, &ln, 1);
+}
+
+/* ---- convolution ------------------------------------------------------------------ */
+
+/* Conv/pool geometry with 1-D mapped onto 2-D (H = 1). */
+typedef struct Geo {
+	int64_t N, C, H, W, M, KH, KW, OH, OW, sh, sw, dh, dw, ph, pw, pe_h, pe_w, group;
+} Geo;
+
+static Geo geometry(Cg *c, const Node *n, bool conv)
+{
+	const Type *x = TY(c, n->in[0]), *y = TY(c, n->out);
+	int nsp = x->rank - 2, cnt;
+	const int64_t *st = ir_attr_ints(n, "strides", &cnt), *pd = ir_attr_ints(n, "pads", &cnt),
+		      *dl = ir_attr_ints(n, "dilations", &cnt);
+	const int64_t *k = conv ? NULL : ir_attr_ints(n, "kernel", &cnt);
+	Geo g = {.N = x->dims[0], .C = x->dims[1], .M = y->dims[1], .group = ir_attr_int(n, "group", 1)};
+	if (nsp == 1) {
+		g.H = g.OH = g.KH = g.sh = g.dh = 1;
+		g.W = x->dims[2];
+		g.OW = y->dims[2];
+		g.KW = conv ? TY(c, n->in[1])->dims[2] : k[0];
+		g.sw = st[0];
+		g.dw = dl[0];
+		g.pw = pd[0];
+		g.pe_w = pd[1];
+	} else {
+		g.H = x->dims[2];
+		g.W = x->dims[3];
+		g.OH = y->dims[2];
+		g.OW = y->dims[3];
+		g.KH = conv ? TY(c, n->in[1])->dims[2] : k[0];
+		g.KW = conv ? TY(c, n->in[1])->dims[3] : k[1];
+		g.sh = st[0];
+		g.sw = st[1];
+		g.dh = dl[0];
+		g.dw = dl[1];
+		g.ph = pd[0];
+		g.pw = pd[1];
+		g.pe_h = pd[2];
+		g.pe_w = pd[3];
+	}
+	return g;
+}
+
+static void lower_conv_reference(Cg *c, const Node *n)
+{
+	Geo g = geometry(c, n, true);
+	int64_t Cg = g.C / g.group, Mg = g.M / g.group;
+	LLVMValueRef X = B(c, n->in[0]), W = B(c, n->in[1]), Bi = n->nin > 2 ? B(c, n->in[2]) : NULL, Y = B(c, n->out);
+	LLVMValueRef acc = alloca_f(c, c->f32);
+	Loop ln, lm, loh, low, lc, lkh, lkw;
+	LLVMValueRef in = cg_loop_begin(c, &ln, I(c, 0), I(c, g.N));
+	LLVMValueRef m = cg_loop_begin(c, &lm, I(c, 0), I(c, g.M));
+	LLVMValueRef grp = LLVMBuildSDiv(c->b, m, I(c, Mg), "");
+	LLVMValueRef oh = cg_loop_begin(c, &loh, I(c, 0), I(c, g.OH));
+	LLVMValueRef ow = cg_loop_begin(c, &low, I(c, 0), I(c, g.OW));
+	LLVMBuildStore(c->b, Bi ? cg_loadf(c, Bi, m) : cg_f32(c, 0), acc);
+	LLVMValueRef ic = cg_loop_begin(c, &lc, I(c, 0), I(c, Cg));
+	LLVMValueRef kh = cg_loop_begin(c, &lkh, I(c, 0), I(c, g.KH));
+	LLVMValueRef ih = add(c, mul(c, oh, I(c, g.sh)), add(c, mul(c, kh, I(c, g.dh)), I(c, -g.ph)));
+	LLVMBasicBlockRef endh = cg_if_begin(c, in_range(c, ih, g.H));
+	LLVMValueRef kw = cg_loop_begin(c, &lkw, I(c, 0), I(c, g.KW));
+	LLVMValueRef iw = add(c, mul(c, ow, I(c, g.sw)), add(c, mul(c, kw, I(c, g.dw)), I(c, -g.pw)));
+	LLVMBasicBlockRef endw = cg_if_begin(c, in_range(c, iw, g.W));
+	LLVMValueRef chan = add(c, mul(c, grp, I(c, Cg)), ic);
+	LLVMValueRef xo = add(c, mul(c, add(c, mul(c, add(c, mul(c, in, I(c, g.C)), chan), I(c, g.H)), ih), I(c, g.W)), iw);
+	LLVMValueRef wo = add(c, mul(c, add(c, mul(c, add(c, mul(c, m, I(c, Cg)), ic), I(c, g.KH)), kh), I(c, g.KW)), kw);
+	LLVMValueRef s = fmuladd(c, cg_loadf(c, X, xo), cg_loadf(c, W, wo), LLVMBuildLoad2(c->b, c->f32, acc, ""));
+	LLVMBuildStore(c->b, s, acc);
+	cg_if_end(c, endw);
+	cg_loop_end(c, &lkw, 1);
+	cg_if_end(c, endh);
+	cg_loop_end(c, &lkh, 1);
+	cg_loop_end(c, &lc, 1);
+	LLVMValueRef yo = add(c, mul(c, add(c, mul(c, add(c, mul(c, in, I(c, g.M)), m), I(c, g.OH)), oh), I(c, g.OW)), ow);
+	cg_storef(c, LLVMBuildLoad2(c->b, c->f32, acc, ""), Y, yo);
+	cg_loop_end(c, &low, 1);
+	cg_loop_end(c, &loh, 1);
+	cg_loop_end(c, &lm, 1);
+	cg_loop_end(c, &ln, 1);
+}
+
+/* Depthwise (group == C == M): per channel, per output row, accumulate each
+ * tap over the range of output columns where it is in bounds (computed at
+ * compile time), so the column loop has no checks and vectorizes. */
+static void lower_conv_depthwise(Cg *c, const Node *n)
+{
+	Geo g = geometry(c, n, true);
+	const float *w = ir_value(c->g, n->in[1])->data;
+	LLVMValueRef X = B(c, n->in[0]), Wt = B(c, n->in[1]), Bi = n->nin > 2 && n->in[2] >= 0 ? B(c, n->in[2]) : NULL,
+		     Y = B(c, n->out);
+	(void)w;
+	Loop ln, lc, loh, low;
+	LLVMValueRef in = cg_loop_begin(c, &ln, I(c, 0), I(c, g.N));
+	LLVMValueRef ch = cg_loop_begin(c, &lc, I(c, 0), I(c, g.C));
+	LLVMValueRef plane = add(c, mul(c, in, I(c, g.C)), ch);
+	LLVMValueRef xp = cg_gep(c, c->f32, X, mul(c, plane, I(c, g.H * g.W)));
+	LLVMValueRef yp = cg_gep(c, c->f32, Y, mul(c, plane, I(c, g.OH * g.OW)));
+	LLVMValueRef bias = Bi ? cg_loadf(c, Bi, ch) : cg_f32(c, 0);
+	LLVMValueRef oh = cg_loop_begin(c, &loh, I(c, 0), I(c, g.OH));
+	LLVMValueRef yrow = cg_gep(c, c->f32, yp, mul(c, oh, I(c, g.OW)));
+	LLVMValueRef ow = cg_loop_begin(c, &low, I(c, 0), I(c, g.OW));
+	cg_storef(c, bias, yrow, ow);
+	cg_loop_end(c, &low, 1);
+	for (int64_t kh = 0; kh < g.KH; kh++) {
+		LLVMValueRef ih = add(c, mul(c, oh, I(c, g.sh)), I(c, kh * g.dh - g.ph));
+		LLVMBasicBlockRef endh = cg_if_begin(c, in_range(c, ih, g.H));
+		LLVMValueRef xrow = cg_gep(c, c->f32, xp, mul(c, ih, I(c, g.W)));
+		for (int64_t kw = 0; kw < g.KW; kw++) {
+			/* ow*sw + kw*dw - pw in [0, W) */
+			int64_t off = kw * g.dw - g.pw;
+			int64_t lo = off >= 0 ? 0 : (-off + g.sw - 1) / g.sw;
+			int64_t hi = g.W - 1 - off < 0 ? 0 : (g.W - 1 - off) / g.sw + 1;
+			if (hi > g.OW)
+				hi = g.OW;
+			if (lo >= hi)
+				continue;
+			LLVMValueRef wv = cg_loadf(c, Wt, add(c, mul(c, ch, I(c, g.KH * g.KW)), I(c, kh * g.KW + kw)));
+			Loop l;
+			LLVMValueRef j = cg_loop_begin(c, &l, I(c, lo), I(c, hi));
+			LLVMValueRef xv = cg_loadf(c, xrow, add(c, mul(c, j, I(c, g.sw)), I(c, off)));
+			cg_storef(c, fmuladd(c, xv, wv, cg_loadf(c, yrow, j)), yrow, j);
+			cg_loop_end(c, &l, 1);
+		}
+		cg_if_end(c, endh);
+	}
+	cg_loop_end(c, &loh, 1);
+	cg_loop_end(c, &lc, 1);
+	cg_loop_end(c, &ln, 1);
+}
+
+/* The blocked direct convolution.  Weights are packed per group into
+ * [ob][kh][kw][ic][OB] with OB = 2 vectors of output channels (zero
+ * padded); a tile of T output columns keeps 2*T vector accumulators in
+ * registers; each (kh, kw, ic) step is 2 vector loads, T broadcasts and
+ * 2*T FMAs. */
+typedef struct ConvK {
+	Geo g;
+	int64_t Cg, Mg, NOB, OB;
+	LLVMValueRef X, Wp, Bp, Y;
+	LLVMValueRef n, grp;  /* current batch and group */
+	LLVMValueRef acc[8][2];
+} ConvK;
+
+static LLVMValueRef vload(Cg *c, LLVMValueRef base, LLVMValueRef idx)
+{
+	LLVMValueRef p = cg_gep(c, c->f32, base, idx);
+	LLVMValueRef v = LLVMBuildLoad2(c->b, c->vf, p, "");
+	LLVMSetAlignment(v, 4);
+	return v;
+}
+
+static void conv_tile(Cg *c, ConvK *k, LLVMValueRef ob, int nvalid, LLVMValueRef oh, LLVMValueRef ow0, int T, bool checked)
+{
+	Geo *g = &k->g;
+	int L = c->lanes;
+	LLVMValueRef bofs = mul(c, add(c, mul(c, k->grp, I(c, k->NOB)), ob), I(c, k->OB));
+	for (int v = 0; v < 2; v++) {
+		LLVMValueRef bv = vload(c, k->Bp, add(c, bofs, I(c, v * L)));
+		for (int j = 0; j < T; j++)
+			LLVMBuildStore(c->b, bv, k->acc[j][v]);
+	}
+	Loop lkh, lkw, lic;
+	LLVMValueRef kh = cg_loop_begin(c, &lkh, I(c, 0), I(c, g->KH));
+	LLVMValueRef ih = add(c, mul(c, oh, I(c, g->sh)), add(c, mul(c, kh, I(c, g->dh)), I(c, -g->ph)));
+	LLVMBasicBlockRef endh = cg_if_begin(c, in_range(c, ih, g->H));
+	LLVMValueRef kw = cg_loop_begin(c, &lkw, I(c, 0), I(c, g->KW));
+	LLVMValueRef iw0 = add(c, mul(c, ow0, I(c, g->sw)), add(c, mul(c, kw, I(c, g->dw)), I(c, -g->pw)));
+	LLVMBasicBlockRef endw = checked ? cg_if_begin(c, in_range(c, iw0, g->W)) : NULL;
+	/* x[n][grp*Cg + ic][ih][iw0 + j*sw] */
+	LLVMValueRef xbase = add(c, mul(c, add(c, mul(c, add(c, mul(c, k->n, I(c, g->C)), mul(c, k->grp, I(c, k->Cg))),
+							      I(c, g->H)), ih), I(c, g->W)), iw0);
+	LLVMValueRef wbase = mul(c, add(c, mul(c, add(c, mul(c, add(c, mul(c, k->grp, I(c, k->NOB)), ob), I(c, g->KH)), kh),
+						    I(c, g->KW)), kw), I(c, k->Cg));
+	LLVMValueRef ic = cg_loop_begin(c, &lic, I(c, 0), I(c, k->Cg));
+	LLVMValueRef wo = mul(c, add(c, wbase, ic), I(c, k->OB));
+	LLVMValueRef w0 = vload(c, k->Wp, wo), w1 = vload(c, k->Wp, add(c, wo, I(c, L)));
+	LLVMValueRef xo = add(c, xbase, mul(c, ic, I(c, g->H * g->W)));
+	for (int j = 0; j < T; j++) {
+		LLVMValueRef xs = cg_loadf(c, k->X, add(c, xo, I(c, j * g->sw)));
+		LLVMValueRef xb = cg_splat(c, xs, c->vf);
+		for (int v = 0; v < 2; v++) {
+			LLVMValueRef a = LLVMBuildLoad2(c->b, c->vf, k->acc[j][v], "");
+			LLVMBuildStore(c->b, fmuladd(c, xb, v ? w1 : w0, a), k->acc[j][v]);
+		}
+	}
+	cg_loop_end(c, &lic, 1);
+	if (checked)
+		cg_if_end(c, endw);
+	cg_loop_end(c, &lkw, 1);
+	cg_if_end(c, endh);
+	cg_loop_end(c, &lkh, 1);
+	/* y[n][grp*Mg + ob*OB + lane][oh][ow0 + j] */
+	LLVMValueRef m0 = add(c, mul(c, k->grp, I(c, k->Mg)), mul(c, ob, I(c, k->OB)));
+	LLVMValueRef ybase = add(c, mul(c, add(c, mul(c, add(c, mul(c, k->n, I(c, g->M)), m0), I(c, g->OH)), oh), I(c, g->OW)), ow0);
+	for (int v = 0; v < 2; v++)
+		for (int j = 0; j < T; j++) {
+			LLVMValueRef a = LLVMBuildLoad2(c->b, c->vf, k->acc[j][v], "");
+			for (int l = 0; l < L && v * L + l < nvalid; l++) {
+				LLVMValueRef e = LLVMBuildExtractElement(c->b, a, LLVMConstInt(c->i32, l, 0), "");
+				cg_storef(c, e, k->Y, add(c, ybase, I(c, (int64_t)(v * L + l) * g->OH * g->OW + j)));
+			}
+		}
+}
+
+/* One row of output columns: borders checked, interior in tiles of T. */
+static void conv_row(Cg *c, ConvK *k, LLVMValueRef ob, int nvalid, LLVMValueRef oh)
+{
+	Geo *g = &k->g;
+	const int T = 4;
+	int64_t lo = (g->pw + g->sw - 1) / g->sw;
+	int64_t last = g->W - 1 - (g->KW - 1) * g->dw + g->pw;
+	int64_t hi = last < 0 ? 0 : last / g->sw + 1;
+	if (hi > g->OW)
+		hi = g->OW;
+	if (lo > hi)
+		lo = hi;
+	int64_t tiles_end = lo + (hi - lo) / T * T;
+	struct { int64_t a, b; int t; bool checked; } parts[4] = {
+		{0, lo, 1, true}, {lo, tiles_end, T, false}, {tiles_end, hi, 1, false}, {hi, g->OW, 1, true},
+	};
+	for (int p = 0; p < 4; p++) {
+		if (parts[p].a >= parts[p].b)
+			continue;
+		Loop l;
+		LLVMValueRef ow = cg_loop_begin(c, &l, I(c, parts[p].a), I(c, parts[p].b));
+		conv_tile(c, k, ob, nvalid, oh, ow, parts[p].t, parts[p].checked);
+		cg_loop_end(c, &l, parts[p].t);
+	}
+}
+
+static void lower_conv_blocked(Cg *c, const Node *n)
+{
+	ConvK k = {.g = geometry(c, n, true)};
+	Geo *g = &k.g;
+	int L = c->lanes;
+	k.Cg = g->C / g->group;
+	k.Mg = g->M / g->group;
+	k.OB = 2 * L;
+	k.NOB = (k.Mg + k.OB - 1) / k.OB;
+	/* Pack weights and bias. */
+	const float *w = ir_value(c->g, n->in[1])->data;
+	const float *bias = n->nin > 2 && n->in[2] >= 0 ? ir_value(c->g, n->in[2])->data : NULL;
+	size_t wn = (size_t)(g->group * k.NOB * g->KH * g->KW * k.Cg * k.OB);
+	float *wp = calloc(wn + 1, sizeof *wp), *bp = calloc(g->group * k.NOB * k.OB + 1, sizeof *bp);
+	for (int64_t gr = 0; gr < g->group; gr++)
+		for (int64_t m = 0; m < k.Mg; m++) {
+			int64_t ob = m / k.OB, lane = m % k.OB, M = gr * k.Mg + m;
+			bp[(gr * k.NOB + ob) * k.OB + lane] = bias ? bias[M] : 0;
+			for (int64_t ic = 0; ic < k.Cg; ic++)
+				for (int64_t kh = 0; kh < g->KH; kh++)
+					for (int64_t kw = 0; kw < g->KW; kw++)
+						wp[((((gr * k.NOB + ob) * g->KH + kh) * g->KW + kw) * k.Cg + ic) * k.OB + lane] =
+							w[((M * k.Cg + ic) * g->KH + kh) * g->KW + kw];
+		}
+	k.Wp = cg_const_blob(c, "kiln.wp", wp, wn * sizeof *wp);
+	k.Bp = cg_const_blob(c, "kiln.bp", bp, g->group * k.NOB * k.OB * sizeof *bp);
+	free(wp);
+	free(bp);
+	k.X = B(c, n->in[0]);
+	k.Y = B(c, n->out);
+	for (int j = 0; j < 4; j++)
+		for (int v = 0; v < 2; v++)
+			k.acc[j][v] = alloca_f(c, c->vf);
+	Loop ln, lg, lob, loh;
+	k.n = cg_loop_begin(c, &ln, I(c, 0), I(c, g->N));
+	k.grp = cg_loop_begin(c, &lg, I(c, 0), I(c, g->group));
+	int64_t full = k.Mg / k.OB, rem = k.Mg % k.OB;
+	if (full) {
+		LLVMValueRef ob = cg_loop_begin(c, &lob, I(c, 0), I(c, full));
+		LLVMValueRef oh = cg_loop_begin(c, &loh, I(c, 0), I(c, g->OH));
+		conv_row(c, &k, ob, (int)k.OB, oh);
+		cg_loop_end(c, &loh, 1);
+		cg_loop_end(c, &lob, 1);
+	}
+	if (rem) {
+		LLVMValueRef oh = cg_loop_begin(c, &loh, I(c, 0), I(c, g->OH));
+		conv_row(c, &k, I(c, full), (int)rem, oh);
+		cg_loop_end(c, &loh, 1);
+	}
+	cg_loop_end(c, &lg, 1);
+	cg_loop_end(c, &ln, 1);
+}
+
+static void lower_conv(Cg *c, const Node *n)
+{
+	Geo g = geometry(c, n, true);
+	bool wconst = ir_value(c->g, n->in[1])->kind == VAL_CONST;
+	bool bconst = n->nin < 3 || n->in[2] < 0 || ir_value(c->g, n->in[2])->kind == VAL_CONST;
+	if (c->reference || !wconst || !bconst)
+		lower_conv_reference(c, n);
+	else if (g.group == g.C && g.M == g.C && g.group > 1)
+		lower_conv_depthwise(c, n);
+	else
+		lower_conv_blocked(c, n);
+}
+
+/* ---- matrix products ------------------------------------------------------------- */
+
+/* rows x K times packed constant [NB][K][OB] -> rows x N, row-tiled. */
+typedef struct GemmK {
+	int64_t rows, K, N, NB, OB;
+	int64_t a_rs, a_cs;   /* A element (r, k) at r*a_rs + k*a_cs */
+	LLVMValueRef A, Wp, Y;
+	LLVMValueRef acc[4][2];
+} GemmK;
+
+static void gemm_tile(Cg *c, GemmK *k, LLVMValueRef r0, int T, LLVMValueRef nb, int nvalid)
+{
+	int L = c->lanes;
+	LLVMValueRef zero = LLVMConstNull(c->vf);
+	for (int j = 0; j < T; j++)
+		for (int v = 0; v < 2; v++)
+			LLVMBuildStore(c->b, zero, k->acc[j][v]);
+	Loop lk;
+	LLVMValueRef kk = cg_loop_begin(c, &lk, I(c, 0), I(c, k->K));
+	LLVMValueRef wo = mul(c, add(c, mul(c, nb, I(c, k->K)), kk), I(c, k->OB));
+	LLVMValueRef w0 = vload(c, k->Wp, wo), w1 = vload(c, k->Wp, add(c, wo, I(c, L)));
+	for (int j = 0; j < T; j++) {
+		LLVMValueRef ao = add(c, mul(c, add(c, r0, I(c, j)), I(c, k->a_rs)), mul(c, kk, I(c, k->a_cs)));
+		LLVMValueRef ab = cg_splat(c, cg_loadf(c, k->A, ao), c->vf);
+		for (int v = 0; v < 2; v++) {
+			LLVMValueRef a = LLVMBuildLoad2(c->b, c->vf, k->acc[j][v], "");
+			LLVMBuildStore(c->b, fmuladd(c, ab, v ? w1 : w0, a), k->acc[j][v]);
+		}
+	}
+	cg_loop_end(c, &lk, 1);
+	for (int j = 0; j < T; j++) {
+		LLVMValueRef yo = add(c, mul(c, add(c, r0, I(c, j)), I(c, k->N)), mul(c, nb, I(c, k->OB)));
+		for (int v = 0; v < 2; v++) {
+			LLVMValueRef a = LLVMBuildLoad2(c->b, c->vf, k->acc[j][v], "");
+			if (nvalid >= (v + 1) * L) {
+				LLVMValueRef st = LLVMBuildStore(c->b, a, cg_gep(c, c->f32, k->Y, add(c, yo, I(c, v * L))));
+				LLVMSetAlignment(st, 4);
+			} else
+				for (int l = 0; v * L + l < nvalid; l++)
+					cg_storef(c, LLVMBuildExtractElement(c->b, a, LLVMConstInt(c->i32, l, 0), ""), k->Y,
+						  add(c, yo, I(c, v * L + l)));
+		}
+	}
+}
+
+static void gemm_blocked(Cg *c, GemmK *k, const float *bmat, int64_t b_ks, int64_t b_ns, double alpha)
+{
+	int L = c->lanes;
+	k->OB = 2 * L;
+	k->NB = (k->N + k->OB - 1) / k->OB;
+	size_t wn = (size_t)(k->NB * k->K * k->OB);
+	float *wp = calloc(wn + 1, sizeof *wp);
+	for (int64_t nn = 0; nn < k->N; nn++)
+		for (int64_t kk = 0; kk < k->K; kk++)
+			wp[((nn / k->OB) * k->K + kk) * k->OB + nn % k->OB] = (float)(alpha * bmat[kk * b_ks + nn * b_ns]);
+	k->Wp = cg_const_blob(c, "kiln.gp", wp, wn * sizeof *wp);
+	free(wp);
+	for (int j = 0; j < 4; j++)
+		for (int v = 0; v < 2; v++)
+			k->acc[j][v] = alloca_f(c, c->vf);
+	int64_t full = k->N / k->OB, rem = k->N % k->OB;
+	int64_t rtiles = k->rows / 4 * 4;
+	struct { int64_t a, b; int t; } parts[2] = {{0, rtiles, 4}, {rtiles, k->rows, 1}};
+	for (int p = 0; p < 2; p++) {
+		if (parts[p].a >= parts[p].b)
+			continue;
+		Loop lr, ln;
+		LLVMValueRef r0 = cg_loop_begin(c, &lr, I(c, parts[p].a), I(c, parts[p].b));
+		if (full) {
+			LLVMValueRef nb = cg_loop_begin(c, &ln, I(c, 0), I(c, full));
+			gemm_tile(c, k, r0, parts[p].t, nb, (int)k->OB);
+			cg_loop_end(c, &ln, 1);
+		}
+		if (rem)
+			gemm_tile(c, k, r0, parts[p].t, I(c, full), (int)rem);
+		cg_loop_end(c, &lr, parts[p].t);
+	}
+}
+
+/* y[r][n] = sum_k A(r,k) * Bm(k,n) for runtime B (plain loops). */
+static void matmul_plain(Cg *c, LLVMValueRef A, int64_t a_rs, int64_t a_cs, LLVMValueRef Bm, int64_t b_ks, int64_t b_ns,
+			 LLVMValueRef Y, int64_t rows, int64_t K, int64_t N, double alpha)
+{
+	Loop lr, ln, lk, ln2;
+	LLVMValueRef r = cg_loop_begin(c, &lr, I(c, 0), I(c, rows));
+	LLVMValueRef yrow = cg_gep(c, c->f32, Y, mul(c, r, I(c, N)));
+	LLVMValueRef nn = cg_loop_begin(c, &ln, I(c, 0), I(c, N));
+	cg_storef(c, cg_f32(c, 0), yrow, nn);
+	cg_loop_end(c, &ln, 1);
+	LLVMValueRef kk = cg_loop_begin(c, &lk, I(c, 0), I(c, K));
+	LLVMValueRef a = LLVMBuildFMul(c->b, cg_loadf(c, A, add(c, mul(c, r, I(c, a_rs)), mul(c, kk, I(c, a_cs)))),
+				       cg_f32(c, alpha), "");
+	LLVMValueRef n2 = cg_loop_begin(c, &ln2, I(c, 0), I(c, N));
+	LLVMValueRef bv = cg_loadf(c, Bm, add(c, mul(c, kk, I(c, b_ks)), mul(c, n2, I(c, b_ns))));
+	cg_storef(c, fmuladd(c, a, bv, cg_loadf(c, yrow, n2)), yrow, n2);
+	cg_loop_end(c, &ln2, 1);
+	cg_loop_end(c, &lk, 1);
+	cg_loop_end(c, &lr, 1);
+}
+
+static void lower_gemm(Cg *c, const Node *n)
+{
+	const Type *ta = TY(c, n->in[0]), *ty = TY(c, n->out);
+	bool tA = ir_attr_int(n, "trans_a", 0), tB = ir_attr_int(n, "trans_b", 0);
+	double alpha = ir_attr_float(n, "alpha", 1), beta = ir_attr_float(n, "beta", 1);
+	int64_t M = ty->dims[0], N = ty->dims[1], K = tA ? ta->dims[0] : ta->dims[1];
+	int64_t a_rs = tA ? 1 : K, a_cs = tA ? M : 1, b_ks = tB ? 1 : N, b_ns = tB ? K : 1;
+	const Value *bv = ir_value(c->g, n->in[1]);
+	if (!c->reference && bv->kind == VAL_CONST) {
+		GemmK k = {.rows = M, .K = K, .N = N, .a_rs = a_rs, .a_cs = a_cs, .A = B(c, n->in[0]), .Y = B(c, n->out)};
+		gemm_blocked(c, &k, bv->data, b_ks, b_ns, alpha);
+	} else
+		matmul_plain(c, B(c, n->in[0]), a_rs, a_cs, B(c, n->in[1]), b_ks, b_ns, B(c, n->out), M, K, N, alpha);
+	if (n->nin > 2 && n->in[2] >= 0 && beta != 0) {
+		const Type *tc = TY(c, n->in[2]);
+		int64_t st[MAXR];
+		bcast_strides(tc, 2, ty->dims, st);
+		LLVMValueRef C = B(c, n->in[2]), Y = B(c, n->out);
+		Loop lm, ln;
+		LLVMValueRef m = cg_loop_begin(c, &lm, I(c, 0), I(c, M));
+		LLVMValueRef nn = cg_loop_begin(c, &ln, I(c, 0), I(c, N));
+		LLVMValueRef yo = add(c, mul(c, m, I(c, N)), nn);
+		LLVMValueRef cv = cg_loadf(c, C, add(c, mul(c, m, I(c, st[0])), mul(c, nn, I(c, st[1]))));
+		cg_storef(c, fmuladd(c, cv, cg_f32(c, beta), cg_loadf(c, Y, yo)), Y, yo);
+		cg_loop_end(c, &ln, 1);
+		cg_loop_end(c, &lm, 1);
+	}
+}
+
+static void lower_matmul(Cg *c, const Node *n)
+{
+	const Type *ta = TY(c, n->in[0]), *tb = TY(c, n->in[1]), *ty = TY(c, n->out);
+	int64_t K = ta->dims[ta->rank - 1];
+	int64_t M = ta->rank >= 2 ? ta->dims[ta->rank - 2] : 1;
+	int64_t N = tb->rank >= 2 ? tb->dims[tb->rank - 1] : 1;
+	const Value *bv = ir_value(c->g, n->in[1]);
+	if (tb->rank <= 2) {
+		/* One B for every row of A: rows = numel(A) / K. */
+		int64_t rows = ir_type_numel(ta) / K;
+		int64_t b_ks = tb->rank == 2 ? N : 1;
+		if (!c->reference && bv->kind == VAL_CONST) {
+			GemmK k = {.rows = rows, .K = K, .N = N, .a_rs = K, .a_cs = 1, .A = B(c, n->in[0]), .Y = B(c, n->out)};
+			gemm_blocked(c, &k, bv->data, b_ks, 1, 1.0);
+		} else
+			matmul_plain(c, B(c, n->in[0]), K, 1, B(c, n->in[1]), b_ks, 1, B(c, n->out), rows, K, N, 1.0);
+		return;
+	}
+	/* Batched: iterate over the broadcast batch dims of the output. */
+	int rb = ty->rank - (ta->rank >= 2) - (tb->rank >= 2);
+	int64_t bd[MAXR], sa[MAXR], sb[MAXR];
+	for (int i = 0; i < rb; i++)
+		bd[i] = ty->dims[i];
+	Type ba = {.dt = ta->dt, .rank = ta->rank >= 2 ? ta->rank - 2 : 0}, bb = {.dt = tb->dt, .rank = tb->rank - 2};
+	memcpy(ba.dims, ta->dims, ba.rank * sizeof *ba.dims);
+	memcpy(bb.dims, tb->dims, bb.rank * sizeof *bb.dims);
+	bcast_strides(&ba, rb, bd, sa);
+	bcast_strides(&bb, rb, bd, sb);
+	Loop loops[MAXR];
+	LLVMValueRef oa = I(c, 0), ob = I(c, 0), oy = I(c, 0);
+	for (int d = 0; d < rb; d++) {
+		LLVMValueRef i = cg_loop_begin(c, &loops[d], I(c, 0), I(c, bd[d]));
+		oa = add(c, oa, mul(c, i, I(c, sa[d] * M * K)));
+		ob = add(c, ob, mul(c, i, I(c, sb[d] * K * N)));
+		oy = add(c, mul(c, oy, I(c, bd[d])), i);
+	}
+	LLVMValueRef A = cg_gep(c, c->f32, B(c, n->in[0]), oa), Bm = cg_gep(c, c->f32, B(c, n->in[1]), ob);
+	LLVMValueRef Y = cg_gep(c, c->f32, B(c, n->out), mul(c, oy, I(c, M * N)));
+	matmul_plain(c, A, K, 1, Bm, N, 1, Y, M, K, N, 1.0);
+	for (int d = rb - 1; d >= 0; d--)
+		cg_loop_end(c, &loops[d], 1);
+}
+
+/* ---- pooling ------------------------------------------------------------------------ */
+
+static void lower_pool(Cg *c, const Node *n)
+{
+	Geo g = geometry(c, n, false);
+	bool avg = n->op == OP_AVGPOOL, cip = ir_attr_int(n, "count_include_pad", 0);
+	LLVMValueRef X = B(c, n->in[0]), Y = B(c, n->out);
+	LLVMValueRef acc = alloca_f(c, c->f32), cnt = alloca_f(c, c->f32);
+	Loop lp, loh, low, lkh, lkw;
+	LLVMValueRef p = cg_loop_begin(c, &lp, I(c, 0), I(c, g.N * g.C));
+	LLVMValueRef xp = cg_gep(c, c->f32, X, mul(c, p, I(c, g.H * g.W)));
+	LLVMValueRef oh = cg_loop_begin(c, &loh, I(c, 0), I(c, g.OH));
+	LLVMValueRef ow = cg_loop_begin(c, &low, I(c, 0), I(c, g.OW));
+	LLVMBuildStore(c->b, cg_f32(c, avg ? 0 : -INFINITY), acc);
+	LLVMBuildStore(c->b, cg_f32(c, 0), cnt);
+	LLVMValueRef kh = cg_loop_begin(c, &lkh, I(c, 0), I(c, g.KH));
+	LLVMValueRef ih = add(c, mul(c, oh, I(c, g.sh)), add(c, mul(c, kh, I(c, g.dh)), I(c, -g.ph)));
+	LLVMValueRef kw = cg_loop_begin(c, &lkw, I(c, 0), I(c, g.KW));
+	LLVMValueRef iw = add(c, mul(c, ow, I(c, g.sw)), add(c, mul(c, kw, I(c, g.dw)), I(c, -g.pw)));
+	if (avg && cip) {
+		/* Positions inside the padded input count, real or not. */
+		LLVMValueRef inpad = LLVMBuildAnd(c->b, in_range(c, add(c, ih, I(c, g.ph)), g.H + g.ph + g.pe_h),
+						  in_range(c, add(c, iw, I(c, g.pw)), g.W + g.pw + g.pe_w), "");
+		LLVMValueRef one = LLVMBuildSelect(c->b, inpad, cg_f32(c, 1), cg_f32(c, 0), "");
+		LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, c->f32, cnt, ""), one, ""), cnt);
+	}
+	LLVMValueRef ok = LLVMBuildAnd(c->b, in_range(c, ih, g.H), in_range(c, iw, g.W), "");
+	LLVMBasicBlockRef end = cg_if_begin(c, ok);
+	LLVMValueRef x = cg_loadf(c, xp, add(c, mul(c, ih, I(c, g.W)), iw));
+	LLVMValueRef a = LLVMBuildLoad2(c->b, c->f32, acc, "");
+	if (avg) {
+		LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, a, x, ""), acc);
+		if (!cip)
+			LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, c->f32, cnt, ""), cg_f32(c, 1), ""), cnt);
+	} else {
+		/* NaN propagates: take x when it is NaN or larger. */
+		LLVMValueRef take = LLVMBuildFCmp(c->b, LLVMRealUGT, x, a, "");
+		LLVMBuildStore(c->b, LLVMBuildSelect(c->b, take, x, a, ""), acc);
+	}
+	cg_if_end(c, end);
+	cg_loop_end(c, &lkw, 1);
+	cg_loop_end(c, &lkh, 1);
+	LLVMValueRef r = LLVMBuildLoad2(c->b, c->f32, acc, "");
+	if (avg)
+		r = LLVMBuildFDiv(c->b, r, LLVMBuildLoad2(c->b, c->f32, cnt, ""), "");
+	LLVMValueRef yo = add(c, mul(c, add(c, mul(c, p, I(c, g.OH)), oh), I(c, g.OW)), ow);
+	cg_storef(c, r, Y, yo);
+	cg_loop_end(c, &low, 1);
+	cg_loop_end(c, &loh, 1);
+	cg_loop_end(c, &lp, 1);
+}
+
+static void lower_global_avgpool(Cg *c, const Node *n)
+{
+	const Type *t = TY(c, n->in[0]);
+	int64_t planes = t->dims[0] * t->dims[1], inner = ir_type_numel(t) / (planes ? planes : 1);
+	LLVMValueRef X = B(c, n->in[0]), Y = B(c, n->out), acc = alloca_f(c, c->f32);
+	Loop lp, li;
+	LLVMValueRef p = cg_loop_begin(c, &lp, I(c, 0), I(c, planes));
+	LLVMValueRef xp = cg_gep(c, c->f32, X, mul(c, p, I(c, inner)));
+	LLVMBuildStore(c->b, cg_f32(c, 0), acc);
+	LLVMValueRef i = cg_loop_begin(c, &li, I(c, 0), I(c, inner));
+	LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, c->f32, acc, ""), cg_loadf(c, xp, i), ""), acc);
+	cg_loop_end(c, &li, 1);
+	cg_storef(c, LLVMBuildFDiv(c->b, LLVMBuildLoad2(c->b, c->f32, acc, ""), cg_f32(c, (double)inner), ""), Y, p);
+	cg_loop_end(c, &lp, 1);
+}
+
+/* ---- softmax ------------------------------------------------------------------------- */
+
+static void lower_softmax(Cg *c, const Node *n)
+{
+	const Type *t = TY(c, n->out);
+	int axis = (int)ir_attr_int(n, "axis", t->rank - 1);
+	int64_t outer = 1, len = t->dims[axis], inner = 1;
+	for (int i = 0; i < axis; i++)
+		outer *= t->dims[i];
+	for (int i = axis + 1; i < t->rank; i++)
+		inner *= t->dims[i];
+	LLVMValueRef X = B(c, n->in[0]), Y = B(c, n->out);
+	LLVMValueRef mx = alloca_f(c, c->f32), sum = alloca_f(c, c->f32);
+	Loop lo, li, l1, l2, l3;
+	LLVMValueRef o = cg_loop_begin(c, &lo, I(c, 0), I(c, outer));
+	LLVMValueRef ii = cg_loop_begin(c, &li, I(c, 0), I(c, inner));
+	LLVMValueRef base = add(c, mul(c, o, I(c, len * inner)), ii);
+	LLVMBuildStore(c->b, cg_f32(c, -INFINITY), mx);
+	LLVMValueRef k1 = cg_loop_begin(c, &l1, I(c, 0), I(c, len));
+	LLVMValueRef x = cg_loadf(c, X, add(c, base, mul(c, k1, I(c, inner))));
+	LLVMValueRef m = LLVMBuildLoad2(c->b, c->f32, mx, "");
+	LLVMBuildStore(c->b, LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealUGT, x, m, ""), x, m, ""), mx);
+	cg_loop_end(c, &l1, 1);
+	LLVMValueRef mv = LLVMBuildLoad2(c->b, c->f32, mx, "");
+	LLVMBuildStore(c->b, cg_f32(c, 0), sum);
+	LLVMValueRef k2 = cg_loop_begin(c, &l2, I(c, 0), I(c, len));
+	LLVMValueRef off = add(c, base, mul(c, k2, I(c, inner)));
+	LLVMValueRef e = cg_exp(c, LLVMBuildFSub(c->b, cg_loadf(c, X, off), mv, ""));
+	cg_storef(c, e, Y, off);
+	LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, c->f32, sum, ""), e, ""), sum);
+	cg_loop_end(c, &l2, 1);
+	LLVMValueRef inv = LLVMBuildFDiv(c->b, cg_f32(c, 1), LLVMBuildLoad2(c->b, c->f32, sum, ""), "");
+	LLVMValueRef k3 = cg_loop_begin(c, &l3, I(c, 0), I(c, len));
+	LLVMValueRef off3 = add(c, base, mul(c, k3, I(c, inner)));
+	cg_storef(c, LLVMBuildFMul(c->b, cg_loadf(c, Y, off3), inv, ""), Y, off3);
+	cg_loop_end(c, &l3, 1);
+	cg_loop_end(c, &li, 1);
+	cg_loop_end(c, &lo, 1);
+}
+
+/* ---- data movement ----------------------------------------------------------------------- */
+
+static void lower_copy(Cg *c, const Node *n)
+{
+	/* reshape/identity whose result has its own buffer (a graph output). */
+	int64_t bytes = ir_type_bytes(TY(c, n->out));
+	if (B(c, n->out) != B(c, n->in[0]) && bytes > 0)
+		LLVMBuildMemMove(c->b, B(c, n->out), 1, B(c, n->in[0]), 1, I(c, bytes));
+}
+
+static void lower_transpose(Cg *c, const Node *n)
+{
+	const Type *tx = TY(c, n->in[0]), *ty = TY(c, n->out);
+	int cnt, r = ty->rank;
+	const int64_t *perm = ir_attr_ints(n, "perm", &cnt);
+	int64_t xs[MAXR], s = 1;
+	for (int i = tx->rank - 1; i >= 0; i--) {
+		xs[i] = s;
+		s *= tx->dims[i];
+	}
+	LLVMTypeRef et = elem_type(c, ty->dt);
+	LLVMValueRef X = B(c, n->in[0]), Y = B(c, n->out);
+	if (r == 0) {
+		LLVMBuildStore(c->b, LLVMBuildLoad2(c->b, et, X, ""), Y);
+		return;
+	}
+	Loop loops[MAXR];
+	LLVMValueRef ox = I(c, 0), oy = I(c, 0);
+	for (int d = 0; d < r; d++) {
+		LLVMValueRef i = cg_loop_begin(c, &loops[d], I(c, 0), I(c, ty->dims[d]));
+		ox = add(c, ox, mul(c, i, I(c, xs[perm[d]])));
+		oy = add(c, mul(c, oy, I(c, ty->dims[d])), i);
+	}
+	LLVMBuildStore(c->b, LLVMBuildLoad2(c->b, et, cg_gep(c, et, X, ox), ""), cg_gep(c, et, Y, oy));
+	for (int d = r - 1; d >= 0; d--)
+		cg_loop_end(c, &loops[d], 1);
+}
+
+static void lower_concat(Cg *c, const Node *n)
+{
+	const Type *ty = TY(c, n->out);
+	int axis = (int)ir_attr_int(n, "axis", 0);
+	int64_t es = ir_dtype_size(ty->dt), outer = 1, inner = 1;
+	for (int i = 0; i < axis; i++)
+		outer *= ty->dims[i];
+	for (int i = axis + 1; i < ty->rank; i++)
+		inner *= ty->dims[i];
+	int64_t orow = ty->dims[axis] * inner * es, off = 0;
+	for (int j = 0; j < n->nin; j++) {
+		int64_t chunk = TY(c, n->in[j])->dims[axis] * inner * es;
+		if (chunk) {
+			Loop l;
+			LLVMValueRef o = cg_loop_begin(c, &l, I(c, 0), I(c, outer));
+			LLVMValueRef dst = cg_gep(c, c->i8, B(c, n->out), add(c, mul(c, o, I(c, orow)), I(c, off)));
+			LLVMValueRef src = cg_gep(c, c->i8, B(c, n->in[j]), mul(c, o, I(c, chunk)));
+			LLVMBuildMemCpy(c->b, dst, 1, src, 1, I(c, chunk));
+			cg_loop_end(c, &l, 1);
+		}
+		off += chunk;
+	}
+}
+
+static void lower_pad(Cg *c, const Node *n)
+{
+	const Type *tx = TY(c, n->in[0]), *ty = TY(c, n->out);
+	int cnt, r = ty->rank;
+	const int64_t *pads = ir_attr_ints(n, "pads", &cnt);
+	double value = ir_attr_float(n, "value", 0);
+	LLVMTypeRef et = elem_type(c, ty->dt);
+	LLVMValueRef fill = ir_dtype_is_float(ty->dt) ? LLVMConstReal(et, value) : LLVMConstInt(et, (long long)value, 1);
+	int64_t xs[MAXR], s = 1;
+	for (int i = r - 1; i >= 0; i--) {
+		xs[i] = s;
+		s *= tx->dims[i];
+	}
+	LLVMValueRef X = B(c, n->in[0]), Y = B(c, n->out);
+	if (r == 0) {
+		LLVMBuildStore(c->b, LLVMBuildLoad2(c->b, et, X, ""), Y);
+		return;
+	}
+	Loop loops[MAXR];
+	LLVMValueRef ox = I(c, 0), oy = I(c, 0), inside = LLVMConstInt(LLVMInt1TypeInContext(c->ctx), 1, 0);
+	for (int d = 0; d < r; d++) {
+		LLVMValueRef i = cg_loop_begin(c, &loops[d], I(c, 0), I(c, ty->dims[d]));
+		LLVMValueRef xi = add(c, i, I(c, -pads[d]));
+		inside = LLVMBuildAnd(c->b, inside, in_range(c, xi, tx->dims[d]), "");
+		ox = add(c, ox, mul(c, xi, I(c, xs[d])));
+		oy = add(c, mul(c, oy, I(c, ty->dims[d])), i);
+	}
+	LLVMValueRef yp = cg_gep(c, et, Y, oy);
+	LLVMBuildStore(c->b, fill, yp);
+	LLVMBasicBlockRef end = cg_if_begin(c, inside);
+	LLVMBuildStore(c->b, LLVMBuildLoad2(c->b, et, cg_gep(c, et, X, ox), ""), yp);
+	cg_if_end(c, end);
+	for (int d = r - 1; d >= 0; d--)
+		cg_loop_end(c, &loops[d], 1);
+}
+
+/* ---- dispatch ------------------------------------------------------------------------------ */
+
+const char *cg_unsupported(const Graph *g, const Node *n)
+{
+	const Type *t = ir_type_get(g, g->values.v[n->out].type);
+	DType dt = t->dt;
+	switch (n->op) {
+	case OP_ADD: case OP_SUB: case OP_MUL: case OP_DIV:
+		if (dt != DT_F32 && dt != DT_I32 && dt != DT_I64 && dt != DT_I8 && dt != DT_U8 && dt != DT_I16 && dt != DT_U16)
+			return "dtype not supported by the backend yet (f32 and integers only)";
+		return NULL;
+	case OP_RESHAPE: case OP_IDENTITY: case OP_TRANSPOSE: case OP_CONCAT: case OP_PAD:
+		return dt == DT_F16 || dt == DT_BF16 ? "f16/bf16 tensors are not supported by the backend yet" : NULL;
+	default:
+		break;
+	}
+	if (dt != DT_F32)
+		return "only f32 is supported for this op by the backend yet";
+	if (n->op == OP_CONV || n->op == OP_MAXPOOL || n->op == OP_AVGPOOL) {
+		int nsp = ir_type_get(g, g->values.v[n->in[0]].type)->rank - 2;
+		if (nsp != 1 && nsp != 2)
+			return "only 1-D and 2-D convolution and pooling are supported by the backend yet";
+	}
+	if (n->op == OP_BATCHNORM)
+		for (int i = 1; i < 5; i++)
+			if (g->values.v[n->in[i]].kind != VAL_CONST)
+				return "batch normalization parameters must be constants";
+	return NULL;
+}
+
+bool cg_lower_node(Cg *c, const Node *n)
+{
+	const char *why = cg_unsupported(c->g, n);
+	if (why) {
+		diag_node(c->d, c->g, n, "%s", why);
+		return false;
+	}
+	switch (n->op) {
+	case OP_CONV: lower_conv(c, n); break;
+	case OP_GEMM: lower_gemm(c, n); break;
+	case OP_MATMUL: lower_matmul(c, n); break;
+	case OP_ADD: case OP_SUB: case OP_MUL: case OP_DIV: lower_binary(c, n); break;
+	case OP_RELU: case OP_LEAKY_RELU: case OP_SIGMOID: case OP_TANH: case OP_CLIP: lower_unary(c, n); break;
+	case OP_BATCHNORM: lower_batchnorm(c, n); break;
+	case OP_MAXPOOL: case OP_AVGPOOL: lower_pool(c, n); break;
+	case OP_GLOBAL_AVGPOOL: lower_global_avgpool(c, n); break;
+	case OP_RESHAPE: case OP_IDENTITY: lower_copy(c, n); break;
+	case OP_TRANSPOSE: lower_transpose(c, n); break;
+	case OP_CONCAT: lower_concat(c, n); break;
+	case OP_SOFTMAX: lower_softmax(c, n); break;
+	case OP_PAD: lower_pad(c, n); break;
+	default:
+		diag_node(c->d, c->g, n, "no lowering for op '%s'", ir_ops[n->op].name);
+		return false;
+	}
+	return true;
+}
