@@ -2,6 +2,7 @@
  * runs it on a fixed pseudo-random input, prints the median latency.
  * Build: cc -O2 -DMODEL=name -include kiln.h -include name.h bench_main.c name.o */
 #define _POSIX_C_SOURCE 200809L
+#define _ISOC11_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -41,7 +41,7 @@ def kiln_latency(kiln, name, path, work, runs):
     subprocess.run([kiln, "compile", path, "-o", obj], check=True)
     compile_s = time.perf_counter() - t0
     exe = os.path.join(work, name + ".bench")
-    subprocess.run(["cc", "-O2", "-std=c11", f"-DMODEL={name}", "-I", os.path.join(SRC, "runtime"),
+    subprocess.run(["cc", "-O2", "-std=gnu11", f"-DMODEL={name}", "-I", os.path.join(SRC, "runtime"),
                     "-include", "kiln.h", "-include", os.path.join(work, name + ".h"),
                     os.path.join(HERE, "bench_main.c"), obj, "-o", exe], check=True)
     out = subprocess.run([exe, str(runs)], check=True, stdout=subprocess.PIPE, text=True).stdout.split()
