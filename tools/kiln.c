@@ -141,6 +141,14 @@ static int parse_args(int argc, char **argv, Opts *o)
 			return fail("unknown option '%s'", a);
 		memcpy(key, a, kl);
 		key[kl] = 0;
+		static const char *const valued[] = {"-o", "--name", "--target", "--cpu", "--features", "--emit",
+			"--passes", "--print-after", "--output-dir", "--test-dir", "--input", "--shape", "--max-ram",
+			"--runs", "--warmup", "--rtol", "--atol", NULL};
+		bool known = false;
+		for (const char *const *k = valued; *k; k++)
+			known |= !strcmp(*k, key);
+		if (!known)
+			return fail("unknown option '%s' (see kiln --help)", key);
 		if (val)
 			val++;
 		else if (i + 1 < argc)
