@@ -190,7 +190,36 @@ def main():
             results.append((name, ok, detail))
         except kt.Failure as e:
             results.append((name, False, str(e).strip().replace("\n", "\n    ")))
+    if a.jit and not a.only:
+        results.append(check_test_dir(a.kiln, a.workdir))
     sys.exit(kt.report(results))
+
+
+def check_test_dir(kiln, work):
+    """kiln run --test-dir on an ONNX backend-test style folder: PASS lines
+    and exit 0 when outputs match, a FAIL line and exit 1 when one does not."""
+    import subprocess
+    d = os.path.join(work, "testdir")
+    shutil.rmtree(d, ignore_errors=True)
+    m = cases()["cnn_chain"]
+    os.makedirs(d)
+    onnx.save(m, os.path.join(d, "model.onnx"))
+    for k in range(2):
+        s = os.path.join(d, f"test_data_set_{k}")
+        os.makedirs(s)
+        x = rnd(1, 3, 16, 16)
+        (y,) = kt.ort_run(os.path.join(d, "model.onnx"), [x])
+        if k == 1:
+            y = y.copy()
+            y[0, 3] += 0.01
+        for name, t in (("input_0", x), ("output_0", y)):
+            with open(os.path.join(s, name + ".pb"), "wb") as f:
+                f.write(numpy_helper.from_array(t).SerializeToString())
+    p = subprocess.run([kiln, "run", "--test-dir", d], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines = p.stdout.splitlines()
+    ok = (p.returncode == 1 and len(lines) == 2 and lines[0].startswith("PASS test_data_set_0")
+          and lines[1].startswith("FAIL test_data_set_1"))
+    return ("run_test_dir", ok, "" if ok else f"exit {p.returncode}: {p.stdout}{p.stderr}")
 
 
 def roundtrip(kiln, path, d):
