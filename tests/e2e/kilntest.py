@@ -82,6 +82,16 @@ def ort_run(model_path, inputs):
     return s.run(None, feed)
 
 
+def roundtrip(kiln, path, d):
+    """kiln dump --passes=none of the model, then of that .kir: same bytes."""
+    first = run([kiln, "dump", "--passes=none", path]).stdout
+    kir = os.path.join(d, "a.kir")
+    with open(kir, "w") as f:
+        f.write(first)
+    again = run([kiln, "dump", "--passes=none", kir]).stdout
+    return first == again and len(first) > 0
+
+
 def report(results):
     """results: list of (name, ok, detail). Prints a table, returns exit code."""
     bad = 0

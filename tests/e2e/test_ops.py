@@ -181,7 +181,7 @@ def main():
             err = max(kt.rel_err(o, r) for o, r in zip(outs, refs))
             ok = err <= 1e-4
             detail = f"(rel err {err:.2e})"
-            if ok and a.target == "host" and not roundtrip(a.kiln, path, d):
+            if ok and a.target == "host" and not kt.roundtrip(a.kiln, path, d):
                 ok, detail = False, "kiln dump: print -> parse -> print is not byte-identical"
             if ok and a.jit:
                 err2 = check_jit(a.kiln, path, d, ins, refs)
@@ -220,16 +220,6 @@ def check_test_dir(kiln, work):
     ok = (p.returncode == 1 and len(lines) == 2 and lines[0].startswith("PASS test_data_set_0")
           and lines[1].startswith("FAIL test_data_set_1"))
     return ("run_test_dir", ok, "" if ok else f"exit {p.returncode}: {p.stdout}{p.stderr}")
-
-
-def roundtrip(kiln, path, d):
-    """kiln dump --passes=none of the model, then of that .kir: same bytes."""
-    first = kt.run([kiln, "dump", "--passes=none", path]).stdout
-    kir = os.path.join(d, "a.kir")
-    with open(kir, "w") as f:
-        f.write(first)
-    again = kt.run([kiln, "dump", "--passes=none", kir]).stdout
-    return first == again and len(first) > 0
 
 
 def check_jit(kiln, path, d, ins, refs):

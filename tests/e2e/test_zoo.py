@@ -33,7 +33,10 @@ def main():
             exe = kt.compile_model(a.kiln, path, d, name, a.target)
             (out,) = kt.run_harness(exe, d, [x], [(y.dtype, y.shape)])
             err = kt.rel_err(out, y)
-            results.append((f"{name}@{a.target}", err <= 1e-4, f"(rel err {err:.2e} vs PyTorch)"))
+            ok, detail = err <= 1e-4, f"(rel err {err:.2e} vs PyTorch)"
+            if ok and a.target == "host" and not kt.roundtrip(a.kiln, path, d):
+                ok, detail = False, "kiln dump: print -> parse -> print is not byte-identical"
+            results.append((f"{name}@{a.target}", ok, detail))
         except kt.Failure as e:
             results.append((f"{name}@{a.target}", False, str(e)))
     sys.exit(kt.report(results))
