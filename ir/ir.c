@@ -211,6 +211,16 @@ int64_t ir_shape_numel(int rank, const int64_t *dims)
 int64_t ir_type_numel(const Type *t) { return ir_shape_numel(t->rank, t->dims); }
 int64_t ir_type_bytes(const Type *t) { return ir_type_numel(t) * ir_dtype_size(t->dt); }
 
+const char *ir_type_str(const Type *t, char *buf, size_t n)
+{
+	int k = snprintf(buf, n, "%s[", ir_dtype_name(t->dt));
+	for (int i = 0; i < t->rank && k < (int)n; i++)
+		k += snprintf(buf + k, n - k, "%s%lld", i ? "," : "", (long long)t->dims[i]);
+	if (k < (int)n)
+		snprintf(buf + k, n - k, "]");
+	return buf;
+}
+
 const Quant *ir_quant(Graph *g, int axis, int n, const float *scale, const int32_t *zero)
 {
 	for (int i = 0; i < g->quants.n; i++) {

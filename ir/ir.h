@@ -169,6 +169,8 @@ TypeId ir_type(Graph *g, DType dt, int rank, const int64_t *dims, const Quant *q
 const Quant *ir_quant(Graph *g, int axis, int n, const float *scale, const int32_t *zero);
 static inline const Type *ir_type_get(const Graph *g, TypeId t) { return &g->types.v[t]; }
 int64_t ir_type_numel(const Type *t);    /* product of dims */
+/* "f32[1,3,224,224]" into buf (truncated to n); returns buf. */
+const char *ir_type_str(const Type *t, char *buf, size_t n);
 int64_t ir_type_bytes(const Type *t);    /* numel * element size */
 /* Product of dims, or -1 if it overflows int64 or any dim is negative. */
 int64_t ir_shape_numel(int rank, const int64_t *dims);

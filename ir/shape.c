@@ -33,17 +33,6 @@ static bool err(Ctx *c, const char *fmt, ...)
 
 static const Type *T(Ctx *c, int i) { return ir_type_get(c->g, c->g->values.v[c->in[i]].type); }
 
-/* "f32[1,3,224,224]" into buf. */
-static const char *tstr(const Type *t, char *buf, size_t n)
-{
-	int k = snprintf(buf, n, "%s[", ir_dtype_name(t->dt));
-	for (int i = 0; i < t->rank && k < (int)n; i++)
-		k += snprintf(buf + k, n - k, "%s%lld", i ? "," : "", (long long)t->dims[i]);
-	if (k < (int)n)
-		snprintf(buf + k, n - k, "]");
-	return buf;
-}
-
 static const Attr *A(Ctx *c, const char *name)
 {
 	for (int i = 0; i < c->nattr; i++)
@@ -83,7 +72,7 @@ static bool need_float_dtype(Ctx *c, int i)
 {
 	if (T(c, i)->dt != DT_F32 && !ir_dtype_is_float(T(c, i)->dt)) {
 		char b[128];
-		return err(c, "operand %d is %s; this op needs a floating-point dtype", i, tstr(T(c, i), b, sizeof b));
+		return err(c, "operand %d is %s; this op needs a floating-point dtype", i, ir_type_str(T(c, i), b, sizeof b));
 	}
 	return true;
 }
@@ -92,7 +81,7 @@ static bool same_dtype(Ctx *c, int i, int j)
 {
 	if (T(c, i)->dt != T(c, j)->dt) {
 		char a[128], b[128];
-		return err(c, "operand dtypes differ: %s and %s", tstr(T(c, i), a, sizeof a), tstr(T(c, j), b, sizeof b));
+		return err(c, "operand dtypes differ: %s and %s", ir_type_str(T(c, i), a, sizeof a), ir_type_str(T(c, j), b, sizeof b));
 	}
 	return true;
 }
@@ -150,8 +139,8 @@ static bool r_binary(Ctx *c)
 	int64_t d[IR_MAX_RANK];
 	if (!ir_broadcast(T(c, 0)->rank, T(c, 0)->dims, T(c, 1)->rank, T(c, 1)->dims, &r, d)) {
 		char a[128], b[128];
-		return err(c, "input shapes %s and %s cannot be broadcast", tstr(T(c, 0), a, sizeof a),
-			   tstr(T(c, 1), b, sizeof b));
+		return err(c, "input shapes %s and %s cannot be broadcast", ir_type_str(T(c, 0), a, sizeof a),
+			   ir_type_str(T(c, 1), b, sizeof b));
 	}
 	set_out(c, T(c, 0)->dt, r, d);
 	return true;
@@ -183,7 +172,7 @@ static bool r_conv(Ctx *c)
 	if (!need_float_dtype(c, 0) || !same_dtype(c, 0, 1))
 		return false;
 	if (x->rank < 3 || w->rank != x->rank)
-		return err(c, "input %s and weights %s must both have rank >= 3", tstr(x, a, sizeof a), tstr(w, b, sizeof b));
+		return err(c, "input %s and weights %s must both have rank >= 3", ir_type_str(x, a, sizeof a), ir_type_str(w, b, sizeof b));
 	int nsp = x->rank - 2;
 	int64_t group;
 	const int64_t *st = need_ints(c, "strides", nsp), *pd = need_ints(c, "pads", 2 * nsp),
@@ -194,12 +183,12 @@ static bool r_conv(Ctx *c)
 		return err(c, "group %lld does not divide input channels %lld and output channels %lld",
 			   (long long)group, (long long)x->dims[1], (long long)w->dims[0]);
 	if (w->dims[1] * group != x->dims[1])
-		return err(c, "weights %s expect %lld input channels, input %s has %lld", tstr(w, a, sizeof a),
-			   (long long)(w->dims[1] * group), tstr(x, b, sizeof b), (long long)x->dims[1]);
+		return err(c, "weights %s expect %lld input channels, input %s has %lld", ir_type_str(w, a, sizeof a),
+			   (long long)(w->dims[1] * group), ir_type_str(x, b, sizeof b), (long long)x->dims[1]);
 	if (c->nin > 2 && c->in[2] >= 0) {
 		const Type *bt = T(c, 2);
 		if (bt->rank != 1 || bt->dims[0] != w->dims[0] || bt->dt != x->dt)
-			return err(c, "bias %s must be %s[%lld]", tstr(bt, a, sizeof a), ir_dtype_name(x->dt),
+			return err(c, "bias %s must be %s[%lld]", ir_type_str(bt, a, sizeof a), ir_dtype_name(x->dt),
 				   (long long)w->dims[0]);
 	}
 	int64_t d[IR_MAX_RANK] = {x->dims[0], w->dims[0]};
@@ -217,7 +206,7 @@ static bool r_pool(Ctx *c)
 	if (!need_float_dtype(c, 0))
 		return false;
 	if (x->rank < 3)
-		return err(c, "input %s must have rank >= 3", tstr(x, a, sizeof a));
+		return err(c, "input %s must have rank >= 3", ir_type_str(x, a, sizeof a));
 	int nsp = x->rank - 2;
 	int64_t ceil;
 	const int64_t *k = need_ints(c, "kernel", nsp), *st = need_ints(c, "strides", nsp),
@@ -245,7 +234,7 @@ static bool r_global_pool(Ctx *c)
 	if (!need_float_dtype(c, 0))
 		return false;
 	if (x->rank < 3)
-		return err(c, "input %s must have rank >= 3", tstr(x, a, sizeof a));
+		return err(c, "input %s must have rank >= 3", ir_type_str(x, a, sizeof a));
 	int64_t d[IR_MAX_RANK];
 	for (int i = 0; i < x->rank; i++)
 		d[i] = i < 2 ? x->dims[i] : 1;
@@ -262,19 +251,19 @@ static bool r_gemm(Ctx *c)
 	    !need_int(c, "trans_a", &ta) || !need_int(c, "trans_b", &tb))
 		return false;
 	if (a->rank != 2 || b->rank != 2)
-		return err(c, "operands %s and %s must be matrices", tstr(a, s1, sizeof s1), tstr(b, s2, sizeof s2));
+		return err(c, "operands %s and %s must be matrices", ir_type_str(a, s1, sizeof s1), ir_type_str(b, s2, sizeof s2));
 	int64_t m = ta ? a->dims[1] : a->dims[0], k = ta ? a->dims[0] : a->dims[1];
 	int64_t k2 = tb ? b->dims[1] : b->dims[0], n = tb ? b->dims[0] : b->dims[1];
 	if (k != k2)
-		return err(c, "inner dimensions differ: %s%s times %s%s", tstr(a, s1, sizeof s1), ta ? "^T" : "",
-			   tstr(b, s2, sizeof s2), tb ? "^T" : "");
+		return err(c, "inner dimensions differ: %s%s times %s%s", ir_type_str(a, s1, sizeof s1), ta ? "^T" : "",
+			   ir_type_str(b, s2, sizeof s2), tb ? "^T" : "");
 	int64_t d[2] = {m, n};
 	if (c->nin > 2 && c->in[2] >= 0) {
 		const Type *ct = T(c, 2);
 		int r;
 		int64_t bd[IR_MAX_RANK];
 		if (ct->dt != a->dt || !ir_broadcast(2, d, ct->rank, ct->dims, &r, bd) || r != 2 || bd[0] != m || bd[1] != n)
-			return err(c, "C %s cannot be broadcast to %s[%lld,%lld]", tstr(ct, s1, sizeof s1),
+			return err(c, "C %s cannot be broadcast to %s[%lld,%lld]", ir_type_str(ct, s1, sizeof s1),
 				   ir_dtype_name(a->dt), (long long)m, (long long)n);
 	}
 	set_out(c, a->dt, 2, d);
@@ -303,11 +292,11 @@ static bool r_matmul(Ctx *c)
 		rb = 2;
 	}
 	if (ad[ra - 1] != bd[rb - 2])
-		return err(c, "inner dimensions differ: %s times %s", tstr(a, s1, sizeof s1), tstr(b, s2, sizeof s2));
+		return err(c, "inner dimensions differ: %s times %s", ir_type_str(a, s1, sizeof s1), ir_type_str(b, s2, sizeof s2));
 	int r;
 	int64_t d[IR_MAX_RANK];
 	if (!ir_broadcast(ra - 2, ad, rb - 2, bd, &r, d))
-		return err(c, "batch dimensions of %s and %s cannot be broadcast", tstr(a, s1, sizeof s1), tstr(b, s2, sizeof s2));
+		return err(c, "batch dimensions of %s and %s cannot be broadcast", ir_type_str(a, s1, sizeof s1), ir_type_str(b, s2, sizeof s2));
 	if (a->rank > 1)
 		d[r++] = ad[ra - 2];
 	if (b->rank > 1)
@@ -325,12 +314,12 @@ static bool r_batchnorm(Ctx *c)
 	if (!need_float_dtype(c, 0) || !need_float(c, "epsilon"))
 		return false;
 	if (x->rank < 2)
-		return err(c, "input %s must have rank >= 2", tstr(x, a, sizeof a));
+		return err(c, "input %s must have rank >= 2", ir_type_str(x, a, sizeof a));
 	static const char *const names[] = {"", "scale", "bias", "mean", "var"};
 	for (int i = 1; i < 5; i++) {
 		const Type *p = T(c, i);
 		if (p->rank != 1 || p->dims[0] != x->dims[1] || p->dt != x->dt)
-			return err(c, "%s %s must be %s[%lld]", names[i], tstr(p, a, sizeof a), ir_dtype_name(x->dt),
+			return err(c, "%s %s must be %s[%lld]", names[i], ir_type_str(p, a, sizeof a), ir_dtype_name(x->dt),
 				   (long long)x->dims[1]);
 	}
 	c->out = *x;
@@ -354,7 +343,7 @@ static bool r_reshape(Ctx *c)
 	if (n < 0)
 		return err(c, "target shape has too many elements");
 	if (n != ir_type_numel(x))
-		return err(c, "cannot reshape %s (%lld elements) to %d dims holding %lld elements", tstr(x, a, sizeof a),
+		return err(c, "cannot reshape %s (%lld elements) to %d dims holding %lld elements", ir_type_str(x, a, sizeof a),
 			   (long long)ir_type_numel(x), s->n, (long long)n);
 	set_out(c, x->dt, s->n, s->ints);
 	c->out.q = x->q && x->q->axis < 0 ? x->q : NULL;
@@ -393,11 +382,11 @@ static bool r_concat(Ctx *c)
 	for (int i = 1; i < c->nin; i++) {
 		const Type *y = T(c, i);
 		if (y->dt != x->dt || y->rank != x->rank)
-			return err(c, "operand %s does not match %s", tstr(y, a, sizeof a), tstr(x, b, sizeof b));
+			return err(c, "operand %s does not match %s", ir_type_str(y, a, sizeof a), ir_type_str(x, b, sizeof b));
 		for (int k = 0; k < x->rank; k++)
 			if (k != axis && y->dims[k] != x->dims[k])
-				return err(c, "operand %s does not match %s outside axis %lld", tstr(y, a, sizeof a),
-					   tstr(x, b, sizeof b), (long long)axis);
+				return err(c, "operand %s does not match %s outside axis %lld", ir_type_str(y, a, sizeof a),
+					   ir_type_str(x, b, sizeof b), (long long)axis);
 		d[axis] += y->dims[axis];
 	}
 	set_out(c, x->dt, x->rank, d);

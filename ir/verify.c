@@ -59,15 +59,9 @@ bool ir_verify(Graph *g, Diag *d)
 			continue;
 		TypeId t = ir_infer_type(g, n->op, n->name, n->in, n->nin, n->attr, n->nattr, d);
 		if (t >= 0 && t != out->type) {
-			const Type *a = ir_type_get(g, out->type), *b = ir_type_get(g, t);
 			char s1[160], s2[160];
-			int k1 = snprintf(s1, sizeof s1, "%s[", ir_dtype_name(a->dt));
-			for (int k = 0; k < a->rank; k++)
-				k1 += snprintf(s1 + k1, sizeof s1 - k1, "%s%lld", k ? "," : "", (long long)a->dims[k]);
-			int k2 = snprintf(s2, sizeof s2, "%s[", ir_dtype_name(b->dt));
-			for (int k = 0; k < b->rank; k++)
-				k2 += snprintf(s2 + k2, sizeof s2 - k2, "%s%lld", k ? "," : "", (long long)b->dims[k]);
-			diag_node(d, g, n, "result type %s] does not match the inferred %s]", s1, s2);
+			diag_node(d, g, n, "result type %s does not match the inferred %s",
+				  ir_type_str(ir_type_get(g, out->type), s1, sizeof s1), ir_type_str(ir_type_get(g, t), s2, sizeof s2));
 		}
 	}
 	for (int i = 0; i < g->outputs.n; i++) {
