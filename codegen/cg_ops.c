@@ -157,7 +157,16 @@ static void lower_binary(Cg *c, const Node *n)
 		cg_loop_end(c, &loops[d], 1);
 }
 
-/* ---- batchnorm: folded to a per-channel scale and shift at compile time -- */
+/* ---- batchnorm: a per-channel scale and shift, folded at compile time
+ * when the parameters are constants ---------------------------------------- */
+
+static bool all_const(Cg *c, const Node *n, int from)
+{
+	for (int i = from; i < n->nin; i++)
+		if (n->in[i] >= 0 && ir_value(c->g, n->in[i])->kind != VAL_CONST)
+			return false;
+	return true;
+}
 
 static void lower_batchnorm(Cg *c, const Node *n)
 {
@@ -165,22 +174,37 @@ static void lower_batchnorm(Cg *c, const Node *n)
 	int64_t C = t->dims[1], inner = 1;
 	for (int i = 2; i < t->rank; i++)
 		inner *= t->dims[i];
-	const float *sc = ir_value(c->g, n->in[1])->data, *bi = ir_value(c->g, n->in[2])->data,
-		    *mu = ir_value(c->g, n->in[3])->data, *var = ir_value(c->g, n->in[4])->data;
 	double eps = ir_attr_float(n, "epsilon", 1e-5);
-	float *ab = malloc(2 * C * sizeof *ab);
-	for (int64_t i = 0; i < C; i++) {
-		double a = sc[i] / sqrt((double)var[i] + eps);
-		ab[i] = (float)a;
-		ab[C + i] = (float)(bi[i] - mu[i] * a);
+	LLVMValueRef k = NULL;
+	if (all_const(c, n, 1)) {
+		const float *sc = ir_value(c->g, n->in[1])->data, *bi = ir_value(c->g, n->in[2])->data,
+			    *mu = ir_value(c->g, n->in[3])->data, *var = ir_value(c->g, n->in[4])->data;
+		float *ab = malloc(2 * C * sizeof *ab);
+		for (int64_t i = 0; i < C; i++) {
+			double a = sc[i] / sqrt((double)var[i] + eps);
+			ab[i] = (float)a;
+			ab[C + i] = (float)(bi[i] - mu[i] * a);
+		}
+		k = cg_const_blob(c, "kiln.bn", ab, 2 * C * sizeof *ab);
+		free(ab);
 	}
-	LLVMValueRef k = cg_const_blob(c, "kiln.bn", ab, 2 * C * sizeof *ab);
-	free(ab);
 	LLVMValueRef x = B(c, n->in[0]), y = B(c, n->out);
 	Loop ln, lc, li;
 	LLVMValueRef in = cg_loop_begin(c, &ln, I(c, 0), I(c, t->dims[0]));
 	LLVMValueRef ic = cg_loop_begin(c, &lc, I(c, 0), I(c, C));
-	LLVMValueRef a = cg_loadf(c, k, ic), b = cg_loadf(c, k, add(c, ic, I(c, C)));
+	LLVMValueRef a, b;
+	if (k) {
+		a = cg_loadf(c, k, ic);
+		b = cg_loadf(c, k, add(c, ic, I(c, C)));
+	} else {
+		/* a = scale / sqrt(var + eps); b = bias - mean * a */
+		LLVMValueRef v = LLVMBuildFAdd(c->b, cg_loadf(c, B(c, n->in[4]), ic), cg_f32(c, eps), "");
+		LLVMTypeRef ft = c->f32;
+		v = cg_call_intr(c, "llvm.sqrt", &ft, 1, &v, 1);
+		a = LLVMBuildFDiv(c->b, cg_loadf(c, B(c, n->in[1]), ic), v, "");
+		b = LLVMBuildFSub(c->b, cg_loadf(c, B(c, n->in[2]), ic),
+				  LLVMBuildFMul(c->b, cg_loadf(c, B(c, n->in[3]), ic), a, ""), "");
+	}
 	LLVMValueRef base = mul(c, add(c, mul(c, in, I(c, C)), ic), I(c, inner));
 	LLVMValueRef ii = cg_loop_begin(c, &li, I(c, 0), I(c, inner));
 	LLVMValueRef o = add(c, base, ii);
@@ -887,10 +911,6 @@ const char *cg_unsupported(const Graph *g, const Node *n)
 		if (nsp != 1 && nsp != 2)
 			return "only 1-D and 2-D convolution and pooling are supported by the backend yet";
 	}
-	if (n->op == OP_BATCHNORM)
-		for (int i = 1; i < 5; i++)
-			if (g->values.v[n->in[i]].kind != VAL_CONST)
-				return "batch normalization parameters must be constants";
 	return NULL;
 }
 

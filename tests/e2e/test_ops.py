@@ -100,6 +100,11 @@ def cases():
     c["batchnorm_1d"] = model([helper.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["y"])],
                               [("x", (3, 7))], ["y"],
                               [("s", rnd(7)), ("b", rnd(7)), ("m", rnd(7)), ("v", np.abs(rnd(7)) + 0.1)])
+    c["batchnorm_runtime_params"] = model([
+        helper.make_node("Mul", ["v", "v"], ["v2"]), helper.make_node("Add", ["v2", "eps"], ["var"]),
+        helper.make_node("BatchNormalization", ["x", "s", "b", "m", "var"], ["y"])],
+        [("x", (2, 5, 3, 3)), ("s", (5,)), ("b", (5,)), ("m", (5,)), ("v", (5,))], ["y"],
+        [("eps", np.array(0.1, np.float32))])
     # Pooling
     c["maxpool_3x3s2"] = unary("MaxPool", shape=(1, 3, 13, 12), kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])
     c["maxpool_ceil"] = unary("MaxPool", shape=(1, 2, 13, 13), kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1)
