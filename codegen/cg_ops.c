@@ -936,7 +936,7 @@ bool cg_lower_node(Cg *c, const Node *n)
 	case OP_SOFTMAX: lower_softmax(c, n); break;
 	case OP_PAD: lower_pad(c, n); break;
 	default:
-		diag_node(c->d, c->g, n, "no lowering for op '%s'", ir_ops[n->op].name);
+		diag_node(c->d, c->g, n, "no lowering for op %d", (int)n->op);
 		return false;
 	}
 	return true;

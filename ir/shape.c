@@ -65,7 +65,8 @@ static const int64_t *need_ints(Ctx *c, const char *name, int n)
 		return err(c, "attribute '%s' (ints) is missing", name), NULL;
 	if (n >= 0 && a->n != n)
 		return err(c, "attribute '%s' has %d values, expected %d", name, a->n, n), NULL;
-	return a->ints ? a->ints : (const int64_t[]){0};
+	static const int64_t none[1];
+	return a->ints ? a->ints : none;
 }
 
 static bool need_float_dtype(Ctx *c, int i)
