@@ -59,25 +59,66 @@ static LLVMValueRef fsel_lt(Cg *c, LLVMValueRef x, LLVMValueRef y, LLVMValueRef 
 	return LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOLT, x, y, ""), a, b, "");
 }
 
-static LLVMValueRef unary_op(Cg *c, const Node *n, LLVMValueRef x)
+/* An activation: a standalone unary op or a fused epilogue. */
+typedef enum ActKind { ACT_NONE, ACT_RELU, ACT_LEAKY, ACT_CLIP, ACT_SIGMOID, ACT_TANH } ActKind;
+typedef struct Act {
+	ActKind k;
+	double alpha, lo, hi;
+} Act;
+
+static Act act_of_unary(const Node *n)
 {
 	switch (n->op) {
-	case OP_RELU: return fsel_lt(c, x, cg_f32(c, 0), cg_f32(c, 0), x);
-	case OP_LEAKY_RELU:
-		return fsel_lt(c, x, cg_f32(c, 0), LLVMBuildFMul(c->b, x, cg_f32(c, ir_attr_float(n, "alpha", 0.01)), ""), x);
-	case OP_SIGMOID: return cg_sigmoid(c, x);
-	case OP_TANH: return cg_tanh(c, x);
-	case OP_CLIP: {
-		double lo = ir_attr_float(n, "min", -INFINITY), hi = ir_attr_float(n, "max", INFINITY);
-		LLVMValueRef y = x;
-		if (!isinf(lo))
-			y = fsel_lt(c, y, cg_f32(c, lo), cg_f32(c, lo), y);
-		if (!isinf(hi))
-			y = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOGT, y, cg_f32(c, hi), ""), cg_f32(c, hi), y, "");
-		return y;
-	}
+	case OP_RELU: return (Act){ACT_RELU};
+	case OP_LEAKY_RELU: return (Act){ACT_LEAKY, ir_attr_float(n, "alpha", 0.01)};
+	case OP_CLIP: return (Act){ACT_CLIP, 0, ir_attr_float(n, "min", -INFINITY), ir_attr_float(n, "max", INFINITY)};
+	case OP_SIGMOID: return (Act){ACT_SIGMOID};
+	case OP_TANH: return (Act){ACT_TANH};
 	default: die("not a unary op");
 	}
+}
+
+/* The fused epilogue of a conv/gemm/matmul (attr "act"). */
+static Act act_of_epilogue(const Node *n)
+{
+	const char *a = ir_attr_str(n, "act", "");
+	if (!strcmp(a, "relu")) return (Act){ACT_RELU};
+	if (!strcmp(a, "leaky_relu")) return (Act){ACT_LEAKY, ir_attr_float(n, "act_alpha", 0.01)};
+	if (!strcmp(a, "clip")) return (Act){ACT_CLIP, 0, ir_attr_float(n, "act_min", -INFINITY), ir_attr_float(n, "act_max", INFINITY)};
+	if (!strcmp(a, "sigmoid")) return (Act){ACT_SIGMOID};
+	if (!strcmp(a, "tanh")) return (Act){ACT_TANH};
+	return (Act){ACT_NONE};
+}
+
+static LLVMValueRef act_apply(Cg *c, Act a, LLVMValueRef x)
+{
+	switch (a.k) {
+	case ACT_NONE: return x;
+	case ACT_RELU: return fsel_lt(c, x, cg_f32(c, 0), cg_f32(c, 0), x);  /* NaN stays NaN */
+	case ACT_LEAKY: return fsel_lt(c, x, cg_f32(c, 0), LLVMBuildFMul(c->b, x, cg_f32(c, a.alpha), ""), x);
+	case ACT_SIGMOID: return cg_sigmoid(c, x);
+	case ACT_TANH: return cg_tanh(c, x);
+	case ACT_CLIP: {
+		LLVMValueRef y = x;
+		if (!isinf(a.lo))
+			y = fsel_lt(c, y, cg_f32(c, a.lo), cg_f32(c, a.lo), y);
+		if (!isinf(a.hi))
+			y = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOGT, y, cg_f32(c, a.hi), ""), cg_f32(c, a.hi), y, "");
+		return y;
+	}
+	}
+	return x;
+}
+
+/* In place over a whole tensor: y = act(y). */
+static void act_inplace(Cg *c, Act a, LLVMValueRef y, int64_t num)
+{
+	if (a.k == ACT_NONE)
+		return;
+	Loop l;
+	LLVMValueRef i = cg_loop_begin(c, &l, I(c, 0), I(c, num));
+	cg_storef(c, act_apply(c, a, cg_loadf(c, y, i)), y, i);
+	cg_loop_end(c, &l, 1);
 }
 
 static void lower_unary(Cg *c, const Node *n)
@@ -86,7 +127,7 @@ static void lower_unary(Cg *c, const Node *n)
 	LLVMValueRef x = B(c, n->in[0]), y = B(c, n->out);
 	Loop l;
 	LLVMValueRef i = cg_loop_begin(c, &l, I(c, 0), I(c, num));
-	cg_storef(c, unary_op(c, n, cg_loadf(c, x, i)), y, i);
+	cg_storef(c, act_apply(c, act_of_unary(n), cg_loadf(c, x, i)), y, i);
 	cg_loop_end(c, &l, 1);
 }
 
@@ -288,7 +329,10 @@ static void lower_conv_reference(Cg *c, const Node *n)
 	cg_loop_end(c, &lkh, 1);
 	cg_loop_end(c, &lc, 1);
 	LLVMValueRef yo = add(c, mul(c, add(c, mul(c, add(c, mul(c, in, I(c, g.M)), m), I(c, g.OH)), oh), I(c, g.OW)), ow);
-	cg_storef(c, LLVMBuildLoad2(c->b, c->f32, acc, ""), Y, yo);
+	LLVMValueRef val = LLVMBuildLoad2(c->b, c->f32, acc, "");
+	if (n->nin > 3 && n->in[3] >= 0)
+		val = LLVMBuildFAdd(c->b, val, cg_loadf(c, B(c, n->in[3]), yo), "");
+	cg_storef(c, act_apply(c, act_of_epilogue(n), val), Y, yo);
 	cg_loop_end(c, &low, 1);
 	cg_loop_end(c, &loh, 1);
 	cg_loop_end(c, &lm, 1);
@@ -339,6 +383,18 @@ static void lower_conv_depthwise(Cg *c, const Node *n)
 		}
 		cg_if_end(c, endh);
 	}
+	Act act = act_of_epilogue(n);
+	LLVMValueRef R = n->nin > 3 && n->in[3] >= 0 ? B(c, n->in[3]) : NULL;
+	if (act.k != ACT_NONE || R) {
+		LLVMValueRef rrow = R ? cg_gep(c, c->f32, R, add(c, mul(c, plane, I(c, g.OH * g.OW)), mul(c, oh, I(c, g.OW)))) : NULL;
+		Loop le;
+		LLVMValueRef j = cg_loop_begin(c, &le, I(c, 0), I(c, g.OW));
+		LLVMValueRef v = cg_loadf(c, yrow, j);
+		if (R)
+			v = LLVMBuildFAdd(c->b, v, cg_loadf(c, rrow, j), "");
+		cg_storef(c, act_apply(c, act, v), yrow, j);
+		cg_loop_end(c, &le, 1);
+	}
 	cg_loop_end(c, &loh, 1);
 	cg_loop_end(c, &lc, 1);
 	cg_loop_end(c, &ln, 1);
@@ -353,6 +409,8 @@ typedef struct ConvK {
 	Geo g;
 	int64_t Cg, Mg, NOB, OB;
 	LLVMValueRef X, Wp, Bp, Y;
+	LLVMValueRef R;       /* fused residual, or NULL */
+	Act act;              /* fused activation */
 	LLVMValueRef n, grp;  /* current batch and group */
 	LLVMValueRef acc[8][2];
 } ConvK;
@@ -413,7 +471,10 @@ static void conv_tile(Cg *c, ConvK *k, LLVMValueRef ob, int nvalid, LLVMValueRef
 			LLVMValueRef a = LLVMBuildLoad2(c->b, c->vf, k->acc[j][v], "");
 			for (int l = 0; l < L && v * L + l < nvalid; l++) {
 				LLVMValueRef e = LLVMBuildExtractElement(c->b, a, LLVMConstInt(c->i32, l, 0), "");
-				cg_storef(c, e, k->Y, add(c, ybase, I(c, (int64_t)(v * L + l) * g->OH * g->OW + j)));
+				LLVMValueRef yo = add(c, ybase, I(c, (int64_t)(v * L + l) * g->OH * g->OW + j));
+				if (k->R)
+					e = LLVMBuildFAdd(c->b, e, cg_loadf(c, k->R, yo), "");
+				cg_storef(c, act_apply(c, k->act, e), k->Y, yo);
 			}
 		}
 }
@@ -474,6 +535,8 @@ static void lower_conv_blocked(Cg *c, const Node *n)
 	free(bp);
 	k.X = B(c, n->in[0]);
 	k.Y = B(c, n->out);
+	k.R = n->nin > 3 && n->in[3] >= 0 ? B(c, n->in[3]) : NULL;
+	k.act = act_of_epilogue(n);
 	for (int j = 0; j < 4; j++)
 		for (int v = 0; v < 2; v++)
 			k.acc[j][v] = alloca_f(c, c->vf);
@@ -637,9 +700,10 @@ static void lower_gemm(Cg *c, const Node *n)
 		cg_loop_end(c, &ln, 1);
 		cg_loop_end(c, &lm, 1);
 	}
+	act_inplace(c, act_of_epilogue(n), B(c, n->out), M * N);
 }
 
-static void lower_matmul(Cg *c, const Node *n)
+static void lower_matmul_body(Cg *c, const Node *n)
 {
 	const Type *ta = TY(c, n->in[0]), *tb = TY(c, n->in[1]), *ty = TY(c, n->out);
 	int64_t K = ta->dims[ta->rank - 1];
@@ -680,6 +744,12 @@ static void lower_matmul(Cg *c, const Node *n)
 	matmul_plain(c, A, K, 1, Bm, N, 1, Y, M, K, N, 1.0);
 	for (int d = rb - 1; d >= 0; d--)
 		cg_loop_end(c, &loops[d], 1);
+}
+
+static void lower_matmul(Cg *c, const Node *n)
+{
+	lower_matmul_body(c, n);
+	act_inplace(c, act_of_epilogue(n), B(c, n->out), ir_type_numel(TY(c, n->out)));
 }
 
 /* ---- pooling ------------------------------------------------------------------------ */

@@ -197,6 +197,11 @@ static bool r_conv(Ctx *c)
 		if (!window_out(c, x->dims[2 + i], w->dims[2 + i], st[i], dl[i], pd[i], pd[nsp + i], false, &d[2 + i]))
 			return false;
 	set_out(c, x->dt, x->rank, d);
+	if (c->nin > 3 && c->in[3] >= 0) {
+		const Type *r = T(c, 3);
+		if (r->dt != x->dt || r->rank != x->rank || memcmp(r->dims, d, x->rank * sizeof *d))
+			return err(c, "fused residual %s does not have the result's shape", ir_type_str(r, a, sizeof a));
+	}
 	return true;
 }
 
@@ -423,6 +428,23 @@ static bool r_pad(Ctx *c)
 	return true;
 }
 
+/* The fused epilogue of OPF_FUSE_HEAD ops: an optional activation. */
+static bool check_epilogue(Ctx *c)
+{
+	const Attr *a = A(c, "act");
+	if (!a)
+		return true;
+	if (a->kind != ATTR_STRING)
+		return err(c, "attribute 'act' must be a string");
+	if (!strcmp(a->s, "relu") || !strcmp(a->s, "sigmoid") || !strcmp(a->s, "tanh"))
+		return true;
+	if (!strcmp(a->s, "leaky_relu"))
+		return need_float(c, "act_alpha");
+	if (!strcmp(a->s, "clip"))
+		return need_float(c, "act_min") && need_float(c, "act_max");
+	return err(c, "unknown fused activation '%s'", a->s);
+}
+
 typedef bool (*Rule)(Ctx *c);
 
 static const Rule rules[OP_COUNT] = {
@@ -448,7 +470,7 @@ TypeId ir_infer_type(Graph *g, Op op, const char *name, const ValueId *in, int n
 		if (in[i] < 0 ? !optional : in[i] >= g->values.n)
 			return err(&c, "operand %d is missing or invalid", i), -1;
 	}
-	if (!rules[op](&c))
+	if (!rules[op](&c) || ((ir_ops[op].flags & OPF_FUSE_HEAD) && !check_epilogue(&c)))
 		return -1;
 	if (ir_shape_numel(c.out.rank, c.out.dims) < 0 ||
 	    ir_shape_numel(c.out.rank, c.out.dims) > INT64_MAX / 16)

@@ -141,6 +141,34 @@ def cases():
                                 helper.make_node("Add", ["x", "k"], ["y"])], [("x", (2, 3, 4))], ["y"])
     c["two_outputs_shared"] = model([helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Sigmoid", ["r"], ["s"]),
                                      helper.make_node("Add", ["r", "s"], ["y"])], [("x", (5, 6))], ["y", "r"])
+    # Fusion must not change results, nor fire where it must not: a conv
+    # result used twice, a conv result that is also a graph output, a
+    # broadcasting add, and an add of a conv with itself.
+    w3 = [("w", rnd(6, 4, 3, 3, scale=0.3)), ("b", rnd(6))]
+    c["fuse_conv_relu_leaky_clip"] = model([
+        helper.make_node("Conv", ["x", "w", "b"], ["c1"], pads=[1, 1, 1, 1]), helper.make_node("LeakyRelu", ["c1"], ["y"], alpha=0.2),
+        helper.make_node("Conv", ["x", "w"], ["c2"], pads=[1, 1, 1, 1]), helper.make_node("Clip", ["c2", "lo", "hi"], ["z"])],
+        [("x", (1, 4, 7, 9))], ["y", "z"], w3 + [("lo", np.array(-0.5, np.float32)), ("hi", np.array(0.5, np.float32))])
+    c["fuse_not_used_twice"] = model([
+        helper.make_node("Conv", ["x", "w", "b"], ["c1"], pads=[1, 1, 1, 1]), helper.make_node("Relu", ["c1"], ["r"]),
+        helper.make_node("Sigmoid", ["c1"], ["s"]), helper.make_node("Add", ["r", "s"], ["y"])], [("x", (1, 4, 6, 5))], ["y"], w3)
+    c["fuse_not_output"] = model([
+        helper.make_node("Conv", ["x", "w", "b"], ["c1"], pads=[1, 1, 1, 1]), helper.make_node("Tanh", ["c1"], ["y"])],
+        [("x", (1, 4, 6, 5))], ["y", "c1"], w3)
+    c["fuse_residual_and_bcast"] = model([
+        helper.make_node("Conv", ["x", "w", "b"], ["c1"], pads=[1, 1, 1, 1]), helper.make_node("Add", ["r", "c1"], ["a"]),
+        helper.make_node("Relu", ["a"], ["y"]),
+        helper.make_node("Conv", ["x", "w"], ["c2"], pads=[1, 1, 1, 1]), helper.make_node("Add", ["c2", "bb"], ["z"]),
+        helper.make_node("Conv", ["x", "w"], ["c3"], pads=[1, 1, 1, 1]), helper.make_node("Add", ["c3", "c3"], ["t"])],
+        [("x", (1, 4, 6, 5)), ("r", (1, 6, 6, 5)), ("bb", (6, 1, 1))], ["y", "z", "t"], w3)
+    c["fuse_depthwise_residual"] = model([
+        helper.make_node("Conv", ["x", "wd"], ["c1"], pads=[1, 1, 1, 1], group=5), helper.make_node("Add", ["c1", "x"], ["a"]),
+        helper.make_node("Clip", ["a", "lo", "hi"], ["y"])], [("x", (1, 5, 7, 6))], ["y"],
+        [("wd", rnd(5, 1, 3, 3)), ("lo", np.array(0, np.float32)), ("hi", np.array(6, np.float32))])
+    c["fuse_gemm_matmul_act"] = model([
+        helper.make_node("Gemm", ["x", "wg", "bg"], ["g"], transB=1), helper.make_node("Sigmoid", ["g"], ["y"]),
+        helper.make_node("MatMul", ["x", "wm"], ["m"]), helper.make_node("Relu", ["m"], ["z"])],
+        [("x", (3, 19))], ["y", "z"], [("wg", rnd(7, 19)), ("bg", rnd(7)), ("wm", rnd(19, 21))])
     # A small CNN chain exercising memory reuse
     c["cnn_chain"] = model([
         helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
@@ -157,6 +185,18 @@ def cases():
         [("w1", rnd(8, 3, 3, 3, scale=0.3)), ("b1", rnd(8)), ("w2", rnd(8, 8, 3, 3, scale=0.2)), ("b2", rnd(8)),
          ("wf", rnd(10, 8)), ("bf", rnd(10))])
     return c
+
+
+# Nodes left after the default pipeline: fusion fired exactly where legal.
+COMPILED_NODES = {"fuse_conv_relu_leaky_clip": 2, "fuse_not_used_twice": 4, "fuse_not_output": 2,
+                  "fuse_residual_and_bcast": 5, "fuse_depthwise_residual": 1, "fuse_gemm_matmul_act": 2,
+                  "cnn_chain": 7}
+
+
+def compiled_nodes(kiln, path):
+    import re
+    out = kt.run([kiln, "dump", path]).stdout
+    return len(re.findall(r"^  %\S+ : \S+ = [a-z_]+\(", out, re.M))
 
 
 def main():
@@ -188,6 +228,8 @@ def main():
             detail = f"(rel err {err:.2e})"
             if ok and a.target == "host" and not kt.roundtrip(a.kiln, path, d):
                 ok, detail = False, "kiln dump: print -> parse -> print is not byte-identical"
+            if ok and name in COMPILED_NODES and compiled_nodes(a.kiln, path) != COMPILED_NODES[name]:
+                ok, detail = False, f"{compiled_nodes(a.kiln, path)} nodes after fusion, want {COMPILED_NODES[name]}"
             if ok and a.jit:
                 err2 = check_jit(a.kiln, path, d, ins, refs)
                 ok = err2 <= 1e-4
