@@ -820,6 +820,57 @@ static void lower_global_avgpool(Cg *c, const Node *n)
 	cg_loop_end(c, &lp, 1);
 }
 
+/* ---- reductions over any set of axes ------------------------------------------------- */
+
+static void lower_reduce(Cg *c, const Node *n)
+{
+	const Type *t = TY(c, n->in[0]);
+	int cnt;
+	const int64_t *axes = ir_attr_ints(n, "axes", &cnt);
+	bool red[MAXR] = {0};
+	for (int i = 0; i < cnt; i++)
+		red[axes[i]] = true;
+	int64_t st[MAXR], s = 1, count = 1;
+	for (int i = t->rank - 1; i >= 0; i--) {
+		st[i] = s;
+		s *= t->dims[i];
+		if (red[i])
+			count *= t->dims[i];
+	}
+	LLVMValueRef X = B(c, n->in[0]), Y = B(c, n->out), acc = alloca_f(c, c->f32);
+	Loop kept[MAXR], rl[MAXR];
+	int nk = 0, nr = 0;
+	LLVMValueRef xo = I(c, 0), yo = I(c, 0);
+	for (int d = 0; d < t->rank; d++)
+		if (!red[d]) {
+			LLVMValueRef i = cg_loop_begin(c, &kept[nk++], I(c, 0), I(c, t->dims[d]));
+			xo = add(c, xo, mul(c, i, I(c, st[d])));
+			yo = add(c, mul(c, yo, I(c, t->dims[d])), i);
+		}
+	bool mx = n->op == OP_REDUCE_MAX, mn = n->op == OP_REDUCE_MIN;
+	LLVMBuildStore(c->b, cg_f32(c, mx ? -INFINITY : mn ? INFINITY : 0), acc);
+	for (int d = 0; d < t->rank; d++)
+		if (red[d]) {
+			LLVMValueRef i = cg_loop_begin(c, &rl[nr++], I(c, 0), I(c, t->dims[d]));
+			xo = add(c, xo, mul(c, i, I(c, st[d])));
+		}
+	LLVMValueRef x = cg_loadf(c, X, xo), a = LLVMBuildLoad2(c->b, c->f32, acc, "");
+	LLVMValueRef r;
+	if (mx || mn)  /* NaN propagates: take x when it is NaN or beyond */
+		r = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, mx ? LLVMRealUGT : LLVMRealULT, x, a, ""), x, a, "");
+	else
+		r = LLVMBuildFAdd(c->b, a, x, "");
+	LLVMBuildStore(c->b, r, acc);
+	while (nr > 0)
+		cg_loop_end(c, &rl[--nr], 1);
+	LLVMValueRef v = LLVMBuildLoad2(c->b, c->f32, acc, "");
+	if (n->op == OP_REDUCE_MEAN)
+		v = LLVMBuildFDiv(c->b, v, cg_f32(c, (double)count), "");
+	cg_storef(c, v, Y, yo);
+	while (nk > 0)
+		cg_loop_end(c, &kept[--nk], 1);
+}
+
 /* ---- softmax ------------------------------------------------------------------------- */
 
 static void lower_softmax(Cg *c, const Node *n)
@@ -1004,6 +1055,7 @@ bool cg_lower_node(Cg *c, const Node *n)
 	case OP_TRANSPOSE: lower_transpose(c, n); break;
 	case OP_CONCAT: lower_concat(c, n); break;
 	case OP_SOFTMAX: lower_softmax(c, n); break;
+	case OP_REDUCE_MEAN: case OP_REDUCE_SUM: case OP_REDUCE_MAX: case OP_REDUCE_MIN: lower_reduce(c, n); break;
 	case OP_PAD: lower_pad(c, n); break;
 	default:
 		diag_node(c->d, c->g, n, "no lowering for op %d", (int)n->op);

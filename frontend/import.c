@@ -688,6 +688,43 @@ static bool imp_global_avgpool(Ctx *c, const ValueId *in, int nin)
 	return emit_out(c, OP_GLOBAL_AVGPOOL, in, 1, NULL, 0);
 }
 
+/* Reduce*: axes from the attribute (older opsets) or the optional second
+ * operand; no axes means all axes unless noop_with_empty_axes. */
+static bool imp_reduce(Ctx *c, Op op, const ValueId *in, int nin)
+{
+	const Type *t = vtype(c, in[0]);
+	int64_t axes[IR_MAX_RANK + 1];
+	int n;
+	bool have, red[IR_MAX_RANK] = {0};
+	if (!need_float(c, in[0], "the input"))
+		return false;
+	if (!ints_from(c, in, nin, 1, "axes", axes, IR_MAX_RANK, &n, &have))
+		return false;
+	if (n == 0 && sa_int(c->sn, "noop_with_empty_axes", 0))
+		return emit_out(c, OP_IDENTITY, in, 1, NULL, 0);
+	for (int i = 0; i < n; i++) {
+		if (!norm_axis(c, &axes[i], t->rank, "axis"))
+			return false;
+		if (red[axes[i]])
+			return fail(c, "axis %lld appears twice", (long long)axes[i]);
+		red[axes[i]] = true;
+	}
+	int64_t sorted[IR_MAX_RANK];
+	int k = 0;
+	for (int i = 0; i < t->rank; i++)
+		if (red[i] || n == 0)
+			sorted[k++] = i;
+	if (k == 0)  /* a scalar: nothing to reduce */
+		return emit_out(c, OP_IDENTITY, in, 1, NULL, 0);
+	Attr a[2] = {ir_aints("axes", sorted, k), ir_ai("keepdims", sa_int(c->sn, "keepdims", 1) != 0)};
+	return emit_out(c, op, in, 1, a, 2);
+}
+
+static bool imp_reduce_mean(Ctx *c, const ValueId *in, int nin) { return imp_reduce(c, OP_REDUCE_MEAN, in, nin); }
+static bool imp_reduce_sum(Ctx *c, const ValueId *in, int nin) { return imp_reduce(c, OP_REDUCE_SUM, in, nin); }
+static bool imp_reduce_max(Ctx *c, const ValueId *in, int nin) { return imp_reduce(c, OP_REDUCE_MAX, in, nin); }
+static bool imp_reduce_min(Ctx *c, const ValueId *in, int nin) { return imp_reduce(c, OP_REDUCE_MIN, in, nin); }
+
 static bool imp_batchnorm(Ctx *c, const ValueId *in, int nin)
 {
 	if (!need_float(c, in[0], "the input"))
@@ -1043,6 +1080,16 @@ static const OpSpec op_table[] = {
 	 {{"kernel_shape", SA_INTS}, {"strides", SA_INTS}, {"pads", SA_INTS}, {"auto_pad", SA_STRING},
 	  {"count_include_pad", SA_INT}, {"ceil_mode", SA_INT, 10, 0}, {"dilations", SA_INTS, 19, 0}}},
 	{"GlobalAveragePool", 7, 22, 1, 1, 1, 0, imp_global_avgpool},
+#define REDUCE_OLD {{"axes", SA_INTS}, {"keepdims", SA_INT}}
+#define REDUCE_NEW {{"axes", SA_INTS, 0, 0, true}, {"keepdims", SA_INT}, {"noop_with_empty_axes", SA_INT}}
+	{"ReduceMean", 7, 17, 1, 1, 1, 0, imp_reduce_mean, REDUCE_OLD},
+	{"ReduceMean", 18, 22, 1, 2, 1, 2, imp_reduce_mean, REDUCE_NEW},
+	{"ReduceMax", 7, 17, 1, 1, 1, 0, imp_reduce_max, REDUCE_OLD},
+	{"ReduceMax", 18, 22, 1, 2, 1, 2, imp_reduce_max, REDUCE_NEW},
+	{"ReduceMin", 7, 17, 1, 1, 1, 0, imp_reduce_min, REDUCE_OLD},
+	{"ReduceMin", 18, 22, 1, 2, 1, 2, imp_reduce_min, REDUCE_NEW},
+	{"ReduceSum", 7, 12, 1, 1, 1, 0, imp_reduce_sum, REDUCE_OLD},
+	{"ReduceSum", 13, 22, 1, 2, 1, 2, imp_reduce_sum, REDUCE_NEW},
 	{"Flatten", 7, 22, 1, 1, 1, 0, imp_flatten, {{"axis", SA_INT}}},
 	{"Reshape", 7, 22, 2, 2, 1, 2, imp_reshape, {{"allowzero", SA_INT, 14, 0}, {"shape", SA_INTS, 0, 0, true}}},
 	{"Transpose", 7, 22, 1, 1, 1, 0, imp_transpose, {{"perm", SA_INTS}}},

@@ -428,6 +428,32 @@ static bool r_pad(Ctx *c)
 	return true;
 }
 
+static bool r_reduce(Ctx *c)
+{
+	const Type *x = T(c, 0);
+	const Attr *ax = A(c, "axes");
+	int64_t keep;
+	if (!need_float_dtype(c, 0) || !need_int(c, "keepdims", &keep))
+		return false;
+	if (!ax || ax->kind != ATTR_INTS || ax->n < 1 || ax->n > x->rank)
+		return err(c, "attribute 'axes' must list 1 to %d axes", x->rank);
+	bool red[IR_MAX_RANK] = {0};
+	for (int i = 0; i < ax->n; i++) {
+		if (ax->ints[i] < 0 || ax->ints[i] >= x->rank || (i && ax->ints[i] <= ax->ints[i - 1]))
+			return err(c, "axes must be sorted, distinct and in 0..%d", x->rank - 1);
+		red[ax->ints[i]] = true;
+	}
+	int64_t d[IR_MAX_RANK];
+	int r = 0;
+	for (int i = 0; i < x->rank; i++)
+		if (!red[i])
+			d[r++] = x->dims[i];
+		else if (keep)
+			d[r++] = 1;
+	set_out(c, x->dt, r, d);
+	return true;
+}
+
 /* The fused epilogue of OPF_FUSE_HEAD ops: an optional activation. */
 static bool check_epilogue(Ctx *c)
 {
@@ -455,6 +481,7 @@ static const Rule rules[OP_COUNT] = {
 	[OP_BATCHNORM] = r_batchnorm, [OP_MAXPOOL] = r_pool, [OP_AVGPOOL] = r_pool,
 	[OP_GLOBAL_AVGPOOL] = r_global_pool, [OP_RESHAPE] = r_reshape, [OP_TRANSPOSE] = r_transpose,
 	[OP_CONCAT] = r_concat, [OP_SOFTMAX] = r_softmax, [OP_PAD] = r_pad,
+	[OP_REDUCE_MEAN] = r_reduce, [OP_REDUCE_SUM] = r_reduce, [OP_REDUCE_MAX] = r_reduce, [OP_REDUCE_MIN] = r_reduce,
 };
 
 TypeId ir_infer_type(Graph *g, Op op, const char *name, const ValueId *in, int nin,

@@ -105,6 +105,15 @@ def cases():
         helper.make_node("BatchNormalization", ["x", "s", "b", "m", "var"], ["y"])],
         [("x", (2, 5, 3, 3)), ("s", (5,)), ("b", (5,)), ("m", (5,)), ("v", (5,))], ["y"],
         [("eps", np.array(0.1, np.float32))])
+    # Reductions: attribute axes (old opsets) and input axes (opset 18)
+    c["reduce_mean_attr_keep"] = unary("ReduceMean", shape=(2, 3, 5, 7), axes=[2, 3])
+    c["reduce_sum13_input_axes"] = model([helper.make_node("ReduceSum", ["x", "ax"], ["y"], keepdims=0)], [("x", (3, 4, 5))], ["y"],
+                                         [("ax", np.array([-1, 0], np.int64))])
+    c["reduce_max18_all"] = model([helper.make_node("ReduceMax", ["x"], ["y"], keepdims=0)], [("x", (3, 4, 5))], ["y"], opset=18)
+    c["reduce_min18_axis1"] = model([helper.make_node("ReduceMin", ["x", "ax"], ["y"])], [("x", (3, 4, 5))], ["y"],
+                                    [("ax", np.array([1], np.int64))], opset=18)
+    c["reduce_mean18_noop"] = model([helper.make_node("ReduceMean", ["x"], ["y"], noop_with_empty_axes=1)], [("x", (3, 4))], ["y"],
+                                    opset=18)
     # Pooling
     c["maxpool_3x3s2"] = unary("MaxPool", shape=(1, 3, 13, 12), kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])
     c["maxpool_ceil"] = unary("MaxPool", shape=(1, 2, 13, 13), kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1)
