@@ -202,6 +202,11 @@ COMPILED_NODES = {"fuse_conv_relu_leaky_clip": 2, "fuse_not_used_twice": 4, "fus
                   "cnn_chain": 7}
 
 
+# Reference outputs from numpy where the pinned ONNX Runtime is wrong
+# (1.20 rejects ReduceMean with noop_with_empty_axes and no axes).
+NUMPY_REFS = {"reduce_mean18_noop": lambda ins: [ins[0]]}
+
+
 def compiled_nodes(kiln, path):
     import re
     out = kt.run([kiln, "dump", path]).stdout
@@ -229,7 +234,7 @@ def main():
         try:
             ins = [rnd(*[x.dim_value for x in i.type.tensor_type.shape.dim]) for i in m.graph.input
                    if i.name not in {t.name for t in m.graph.initializer}]
-            refs = kt.ort_run(path, ins)
+            refs = NUMPY_REFS[name](ins) if name in NUMPY_REFS else kt.ort_run(path, ins)
             exe = kt.compile_model(a.kiln, path, d, "m", a.target)
             outs = kt.run_harness(exe, d, ins, [(r.dtype, r.shape) for r in refs])
             err = max(kt.rel_err(o, r) for o, r in zip(outs, refs))
@@ -246,6 +251,8 @@ def main():
             results.append((name, ok, detail))
         except kt.Failure as e:
             results.append((name, False, str(e).strip().replace("\n", "\n    ")))
+        except Exception as e:  # an oracle or harness problem is a failure of this case only
+            results.append((name, False, f"{type(e).__name__}: {e}"))
     if a.jit and not a.only:
         results.append(check_test_dir(a.kiln, a.workdir))
     sys.exit(kt.report(results))
