@@ -419,8 +419,10 @@ static bool parse_node(P *p, const char *name, TypeId t)
 	}
 	diag_free(&d);
 	if (inferred != t) {
+		char a[160], b[160];
 		free(node_name);
-		return perr(p, "'%%%s' is declared with a type its op does not produce", name);
+		return perr(p, "'%%%s' is declared %s but %s produces %s", name, ir_type_str(ir_type_get(p->g, t), a, sizeof a),
+			    ir_ops[op].name, ir_type_str(ir_type_get(p->g, inferred), b, sizeof b));
 	}
 	NodeId n = ir_add_node(p->g, op, node_name, in, nin, attrs, nattr, name, t);
 	free(node_name);
