@@ -21,8 +21,8 @@ static const PassInfo passes[] = {
 static const char *const pipelines[4] = {
 	"plan",
 	"simplify,dce,plan",
-	"simplify,dce,fuse,plan",
-	"simplify,dce,fuse,plan",
+	"simplify,dce,fold_bn,fuse,plan",
+	"simplify,dce,fold_bn,fuse,plan",
 };
 
 static const PassInfo *find_pass(const char *name, size_t len)

@@ -83,13 +83,17 @@ def ort_run(model_path, inputs):
 
 
 def roundtrip(kiln, path, d):
-    """kiln dump --passes=none of the model, then of that .kir: same bytes."""
-    first = run([kiln, "dump", "--passes=none", path]).stdout
-    kir = os.path.join(d, "a.kir")
-    with open(kir, "w") as f:
-        f.write(first)
-    again = run([kiln, "dump", "--passes=none", kir]).stdout
-    return first == again and len(first) > 0
+    """The IR as imported and as optimized prints, parses and prints again
+    to the same bytes."""
+    for passes in (["--passes=none"], []):
+        first = run([kiln, "dump"] + passes + [path]).stdout
+        kir = os.path.join(d, "a.kir")
+        with open(kir, "w") as f:
+            f.write(first)
+        again = run([kiln, "dump", "--passes=none", kir]).stdout
+        if first != again or not first:
+            return False
+    return True
 
 
 def report(results):

@@ -114,6 +114,23 @@ def cases():
                                     [("ax", np.array([1], np.int64))], opset=18)
     c["reduce_mean18_noop"] = model([helper.make_node("ReduceMean", ["x"], ["y"], noop_with_empty_axes=1)], [("x", (3, 4))], ["y"],
                                     opset=18)
+    # BatchNormalization after Conv/Gemm folds into the weights (not when the
+    # conv result is read twice).
+    bnp = lambda k: [(f"s{k}", rnd(6)), (f"b{k}", rnd(6)), (f"m{k}", rnd(6)), (f"v{k}", np.abs(rnd(6)) + 0.2)]
+    c["fold_bn_conv_gemm"] = model([
+        helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1]),
+        helper.make_node("BatchNormalization", ["c", "s1", "b1", "m1", "v1"], ["n"], epsilon=1e-3),
+        helper.make_node("Relu", ["n"], ["y"]),
+        helper.make_node("Conv", ["x", "w"], ["c2"], pads=[1, 1, 1, 1]),
+        helper.make_node("BatchNormalization", ["c2", "s2", "b2", "m2", "v2"], ["z"]),
+        helper.make_node("Conv", ["x", "w"], ["c3"], pads=[1, 1, 1, 1]),
+        helper.make_node("BatchNormalization", ["c3", "s3", "b3", "m3", "v3"], ["t1"]),
+        helper.make_node("Add", ["c3", "t1"], ["t"]),
+        helper.make_node("Gemm", ["g", "wg", "bg"], ["gg"], transB=1, alpha=0.5, beta=2.0),
+        helper.make_node("BatchNormalization", ["gg", "s4", "b4", "m4", "v4"], ["u"])],
+        [("x", (1, 4, 6, 5)), ("g", (3, 7))], ["y", "z", "t", "u"],
+        [("w", rnd(6, 4, 3, 3, scale=0.3)), ("b", rnd(6)), ("wg", rnd(6, 7)), ("bg", rnd(6))]
+        + bnp(1) + bnp(2) + bnp(3) + bnp(4))
     # Pooling
     c["maxpool_3x3s2"] = unary("MaxPool", shape=(1, 3, 13, 12), kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])
     c["maxpool_ceil"] = unary("MaxPool", shape=(1, 2, 13, 13), kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1)
@@ -199,7 +216,7 @@ def cases():
 # Nodes left after the default pipeline: fusion fired exactly where legal.
 COMPILED_NODES = {"fuse_conv_relu_leaky_clip": 2, "fuse_not_used_twice": 4, "fuse_not_output": 2,
                   "fuse_residual_and_bcast": 5, "fuse_depthwise_residual": 1, "fuse_gemm_matmul_act": 2,
-                  "cnn_chain": 7}
+                  "cnn_chain": 7, "fold_bn_conv_gemm": 6}
 
 
 # Reference outputs from numpy where the pinned ONNX Runtime is wrong

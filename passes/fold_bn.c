@@ -1,0 +1,119 @@
+/* BatchNormalization with constant parameters after a conv (or a gemm with
+ * trans_b=1 over constant weights) is folded into that producer's weights
+ * and bias: y = a*(conv(x,w)+b-mean)+beta with a = scale/sqrt(var+eps)
+ * becomes conv(x, a*w, a*(b-mean)+beta). */
+#include "passes.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A value name not yet in the graph: base/what, base/what.1, ... */
+static void fresh_name(Graph *g, const char *base, const char *what, char *out, size_t n)
+{
+	snprintf(out, n, "%s/%s", base, what);
+	for (int k = 1; ir_find_value(g, out) >= 0; k++)
+		snprintf(out, n, "%s/%s.%d", base, what, k);
+}
+
+static bool is_const(Graph *g, ValueId v) { return v >= 0 && ir_value(g, v)->kind == VAL_CONST; }
+
+static const float *cdata(Graph *g, ValueId v) { return ir_value(g, v)->data; }
+
+/* Fold bn into its producer; false if not applicable. */
+static bool fold_one(Graph *g, Uses *u, Node *bn, Diag *d)
+{
+	if (bn->op != OP_BATCHNORM)
+		return false;
+	for (int k = 1; k < 5; k++)
+		if (!is_const(g, bn->in[k]))
+			return false;
+	Value *src = ir_value(g, bn->in[0]);
+	if (src->kind != VAL_NODE || src->is_output || u->count[bn->in[0]] != 1)
+		return false;
+	Node *p = &g->nodes.v[src->def];
+	bool conv = p->op == OP_CONV && !ir_attr(p, "act") && (p->nin < 4 || p->in[3] < 0);
+	bool gemm = p->op == OP_GEMM && !ir_attr(p, "act") && ir_attr_int(p, "trans_b", 0) == 1 &&
+		    (p->nin < 3 || p->in[2] < 0 || ir_value_type(g, p->in[2])->rank == 1);
+	if ((!conv && !gemm) || !is_const(g, p->in[1]) || ir_value_type(g, p->in[1])->dt != DT_F32)
+		return false;
+	if (gemm && ir_value_type(g, bn->in[0])->rank != 2)
+		return false;
+	bool has_b = p->nin > 2 && p->in[2] >= 0;
+	if (has_b && !is_const(g, p->in[2]))
+		return false;
+	const Type *wt = ir_value_type(g, p->in[1]);
+	int64_t M = wt->dims[0], per = ir_type_numel(wt) / M;
+	double eps = ir_attr_float(bn, "epsilon", 1e-5);
+	double alpha = gemm ? ir_attr_float(p, "alpha", 1) : 1, beta = gemm ? ir_attr_float(p, "beta", 1) : 1;
+	const float *w = cdata(g, p->in[1]), *b = has_b ? cdata(g, p->in[2]) : NULL;
+	const float *sc = cdata(g, bn->in[1]), *bb = cdata(g, bn->in[2]), *mu = cdata(g, bn->in[3]), *var = cdata(g, bn->in[4]);
+	float *nw = malloc(ir_type_bytes(wt)), *nb = malloc(M * sizeof *nb);
+	if (!nw || !nb) {
+		free(nw);
+		free(nb);
+		diag_error(d, g->file, NULL, NULL, "out of memory");
+		return false;
+	}
+	for (int64_t m = 0; m < M; m++) {
+		double a = sc[m] / sqrt((double)var[m] + eps);
+		for (int64_t k = 0; k < per; k++)
+			nw[m * per + k] = (float)(a * alpha * w[m * per + k]);
+		nb[m] = (float)(a * ((b ? beta * b[m] : 0) - mu[m]) + bb[m]);
+	}
+	char name[512];
+	fresh_name(g, ir_value(g, p->in[1])->name, "bn_folded", name, sizeof name);
+	ValueId wv = ir_add_const(g, name, ir_value(g, p->in[1])->type, nw);
+	int64_t bd[1] = {M};
+	fresh_name(g, ir_value(g, p->in[1])->name, "bn_folded_bias", name, sizeof name);
+	TypeId bt = ir_type(g, DT_F32, 1, bd, NULL);
+	ValueId bv = bt >= 0 ? ir_add_const(g, name, bt, nb) : -1;
+	free(nw);
+	free(nb);
+	if (wv < 0 || bv < 0) {
+		diag_error(d, g->file, NULL, NULL, "out of memory");
+		return false;
+	}
+	/* Constants live in the value array; node pointers stay valid. */
+	ValueId *in = ir_arena_alloc(g->arena, 4 * sizeof *in);
+	if (!in) {
+		diag_error(d, g->file, NULL, NULL, "out of memory");
+		return false;
+	}
+	in[0] = p->in[0];
+	in[1] = wv;
+	in[2] = bv;
+	p->in = in;
+	p->nin = 3;
+	for (int k = 0; k < p->nattr; k++)
+		if (!strcmp(p->attr[k].name, "alpha") || !strcmp(p->attr[k].name, "beta"))
+			p->attr[k].f = 1.0;
+	/* The producer takes the batchnorm's place and result value, so the
+	 * result keeps its name (it may be a graph output). */
+	ValueId out = bn->out;
+	*bn = *p;
+	bn->out = out;
+	p->dead = true;
+	return true;
+}
+
+bool pass_fold_bn(Graph *g, PassCtx *cx)
+{
+	bool changed = false;
+	for (bool again = true; again;) {
+		again = false;
+		Uses u;
+		if (!ir_uses_build(g, &u)) {
+			diag_error(cx->diag, g->file, NULL, NULL, "out of memory");
+			return false;
+		}
+		for (int i = 0; i < g->nodes.n && !again; i++)
+			if (!g->nodes.v[i].dead && fold_one(g, &u, &g->nodes.v[i], cx->diag))
+				again = changed = true;
+		if (again && !ir_compact(g)) {
+			diag_error(cx->diag, g->file, NULL, NULL, "out of memory");
+			return false;
+		}
+	}
+	return changed;
+}
