@@ -40,12 +40,22 @@ static double now_ms(void)
 	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
+static int live_nodes(const Graph *g)
+{
+	int n = 0;
+	for (int i = 0; i < g->nodes.n; i++)
+		n += !g->nodes.v[i].dead;
+	return n;
+}
+
 static bool run_one(Graph *g, const PassInfo *p, PassCtx *cx)
 {
-	int before = cx->diag->nerr;
+	int before = cx->diag->nerr, nodes = live_nodes(g);
 	double t0 = now_ms();
 	bool changed = p->fn(g, cx);
 	double dt = now_ms() - t0;
+	if (cx->nlog < PASS_MAX_RECORDS)
+		cx->log[cx->nlog++] = (PassRecord){p->name, changed, nodes, live_nodes(g), dt};
 	if (cx->time_passes)
 		fprintf(stderr, "kiln: pass %-10s %9.3f ms%s\n", p->name, dt, changed ? "  (changed)" : "");
 	if (cx->diag->nerr > before)
@@ -66,9 +76,21 @@ static bool run_one(Graph *g, const PassInfo *p, PassCtx *cx)
 		diag_free(&vd);
 	}
 	if (cx->print_after_all || (cx->print_after && strcmp(cx->print_after, p->name) == 0)) {
-		FILE *f = cx->print_to ? cx->print_to : stderr;
-		fprintf(f, "; *** IR after %s ***\n", p->name);
-		ir_print(g, f);
+		if (cx->dump_dir) {
+			char path[4096];
+			snprintf(path, sizeof path, "%s/%02d-%s.kir", cx->dump_dir, cx->nlog, p->name);
+			FILE *f = fopen(path, "w");
+			if (!f) {
+				diag_error(cx->diag, path, NULL, NULL, "cannot create the IR dump");
+				return false;
+			}
+			ir_print(g, f);
+			fclose(f);
+		} else {
+			FILE *f = cx->print_to ? cx->print_to : stderr;
+			fprintf(f, "# *** IR after %s ***\n", p->name);
+			ir_print(g, f);
+		}
 	}
 	return true;
 }

@@ -5,6 +5,16 @@
 
 #include "ir.h"
 
+/* What one pass run did, for --report and --time-passes. */
+typedef struct PassRecord {
+	const char *name;
+	bool changed;
+	int nodes_before, nodes_after;
+	double ms;
+} PassRecord;
+
+#define PASS_MAX_RECORDS 64
+
 typedef struct PassCtx {
 	Diag *diag;
 	int opt_level;           /* 0..3 */
@@ -15,6 +25,9 @@ typedef struct PassCtx {
 	bool time_passes;
 	int64_t max_ram;         /* fail when the workspace exceeds this; 0 = no limit */
 	int64_t ws_align;        /* workspace/buffer alignment in bytes (>= 16) */
+	const char *dump_dir;    /* --print-after output as DIR/NN-PASS.kir instead of stderr */
+	PassRecord log[PASS_MAX_RECORDS];  /* filled by the pass manager */
+	int nlog;
 } PassCtx;
 
 typedef bool (*PassFn)(Graph *g, PassCtx *cx);

@@ -15,6 +15,7 @@
 #include "frontend.h"
 #include "kiln_io.h"
 #include "passes.h"
+#include "report.h"
 
 #define KILN_VERSION "0.1.0"
 #define MAX_FILES 64
@@ -32,6 +33,8 @@ typedef struct Opts {
 	const char *print_after;
 	const char *output_dir;
 	const char *test_dir;
+	const char *report;
+	const char *dump_dir;
 	int opt_level;
 	bool print_after_all, verify_each, time_passes;
 	int64_t max_ram;
@@ -63,6 +66,8 @@ static const char usage[] =
 	"  --shape NAME=d0,d1,...   bind an input's shape or a symbolic dim\n"
 	"  --passes a,b,c|none      run these passes instead of the -O pipeline\n"
 	"  --print-after PASS, --print-after-all, --verify-each, --time-passes\n"
+	"  --dump-dir DIR           --print-after output as DIR/NN-PASS.kir\n"
+	"  --report FILE            (compile) JSON summary: nodes, weights, workspace, MACs\n"
 	"  --max-ram BYTES          fail if the workspace would exceed BYTES\n"
 	"  --input FILE             (run) input tensor, .pb or .npy, in graph order\n"
 	"  --output-dir DIR         (run) write DIR/output_<i>.pb\n"
@@ -143,7 +148,7 @@ static int parse_args(int argc, char **argv, Opts *o)
 		key[kl] = 0;
 		static const char *const valued[] = {"-o", "--name", "--target", "--cpu", "--features", "--emit",
 			"--passes", "--print-after", "--output-dir", "--test-dir", "--input", "--shape", "--max-ram",
-			"--runs", "--warmup", "--rtol", "--atol", NULL};
+			"--runs", "--warmup", "--rtol", "--atol", "--report", "--dump-dir", NULL};
 		bool known = false;
 		for (const char *const *k = valued; *k; k++)
 			known |= !strcmp(*k, key);
@@ -166,6 +171,8 @@ static int parse_args(int argc, char **argv, Opts *o)
 		else if (!strcmp(key, "--print-after")) o->print_after = val;
 		else if (!strcmp(key, "--output-dir")) o->output_dir = val;
 		else if (!strcmp(key, "--test-dir")) o->test_dir = val;
+		else if (!strcmp(key, "--report")) o->report = val;
+		else if (!strcmp(key, "--dump-dir")) o->dump_dir = val;
 		else if (!strcmp(key, "--input")) {
 			if (o->ninputs == MAX_FILES)
 				return fail("too many --input files (at most %d)", MAX_FILES);
@@ -216,21 +223,30 @@ static bool setup_target(const Opts *o, CgOptions *cg)
 	return true;
 }
 
-static Graph *load_and_optimize(const Opts *o, Diag *d, bool plan)
+/* Load the model and run the pipeline; cx (may be NULL) receives the pass
+ * log, imported the node count before any pass. */
+static Graph *load_and_optimize(const Opts *o, Diag *d, bool plan, PassCtx *cx_out, int *imported)
 {
 	if (!o->model) {
 		fail("%s: no model file given", o->cmd);
 		return NULL;
 	}
+	if (o->dump_dir && mkdir(o->dump_dir, 0777) != 0 && errno != EEXIST) {
+		fail("%s: cannot create the folder", o->dump_dir);
+		return NULL;
+	}
 	Graph *g = frontend_load(o->model, &o->imp, d);
 	if (!g)
 		return NULL;
-	PassCtx cx = {
+	if (imported)
+		*imported = g->nodes.n;
+	PassCtx local, *cx = cx_out ? cx_out : &local;
+	*cx = (PassCtx){
 		.diag = d, .opt_level = o->opt_level, .verify_each = o->verify_each,
 		.print_after = o->print_after, .print_after_all = o->print_after_all,
-		.time_passes = o->time_passes, .max_ram = o->max_ram, .ws_align = 64,
+		.time_passes = o->time_passes, .max_ram = o->max_ram, .ws_align = 64, .dump_dir = o->dump_dir,
 	};
-	if (!pass_run_pipeline(g, o->passes, &cx) || (plan && !pass_ensure_plan(g, &cx))) {
+	if (!pass_run_pipeline(g, o->passes, cx) || (plan && !pass_ensure_plan(g, cx))) {
 		ir_graph_free(g);
 		return NULL;
 	}
@@ -266,7 +282,9 @@ static int cmd_compile(Opts *o)
 		return 1;
 	Diag d;
 	diag_init(&d);
-	Graph *g = load_and_optimize(o, &d, true);
+	PassCtx cx;
+	int imported = 0;
+	Graph *g = load_and_optimize(o, &d, true, &cx, &imported);
 	if (!g)
 		return fail_diag(&d);
 
@@ -330,6 +348,16 @@ static int cmd_compile(Opts *o)
 			}
 		}
 	}
+	if (!rc && o->report) {
+		FILE *f = fopen(o->report, "w");
+		if (!f)
+			rc = fail("%s: cannot create the report", o->report);
+		else {
+			report_write(f, g, imported, &cx);
+			if (fclose(f) != 0)
+				rc = fail("%s: cannot write the report", o->report);
+		}
+	}
 	ir_graph_free(g);
 	diag_free(&d);
 	return rc;
@@ -374,7 +402,7 @@ static int cmd_dump(Opts *o)
 	}
 	if (strcmp(emit, "kir"))
 		return fail("dump: --emit '%s': expected kir or llvm", emit);
-	Graph *g = load_and_optimize(o, &d, false);
+	Graph *g = load_and_optimize(o, &d, false, NULL, NULL);
 	if (!g)
 		return fail_diag(&d);
 	ir_print(g, stdout);
@@ -401,7 +429,7 @@ static bool runner_open(Opts *o, Runner *r, Diag *d)
 		fail("run: --target is not supported; kiln run executes on the host");
 		return false;
 	}
-	r->g = load_and_optimize(o, d, true);
+	r->g = load_and_optimize(o, d, true, NULL, NULL);
 	if (!r->g)
 		return false;
 	char name[256];

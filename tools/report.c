@@ -1,0 +1,114 @@
+/* kiln compile --report: what the compiler did to a model, as JSON. */
+#include <stdio.h>
+#include <string.h>
+
+#include "report.h"
+
+static void json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 32)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+static void json_shape(FILE *f, const Type *t)
+{
+	fputc('[', f);
+	for (int i = 0; i < t->rank; i++)
+		fprintf(f, "%s%lld", i ? ", " : "", (long long)t->dims[i]);
+	fputc(']', f);
+}
+
+int64_t report_node_macs(const Graph *g, const Node *n)
+{
+	const Type *y = ir_value_type(g, n->out);
+	switch (n->op) {
+	case OP_CONV: {
+		const Type *w = ir_value_type(g, n->in[1]);
+		return ir_type_numel(y) * (ir_type_numel(w) / w->dims[0]);
+	}
+	case OP_GEMM: {
+		const Type *a = ir_value_type(g, n->in[0]);
+		return ir_type_numel(y) * (ir_attr_int(n, "trans_a", 0) ? a->dims[0] : a->dims[1]);
+	}
+	case OP_MATMUL: {
+		const Type *a = ir_value_type(g, n->in[0]);
+		return ir_type_numel(y) * a->dims[a->rank - 1];
+	}
+	default:
+		return 0;
+	}
+}
+
+void report_write(FILE *f, const Graph *g, int nodes_imported, const PassCtx *cx)
+{
+	int64_t weights = 0, macs = 0;
+	int compiled = 0;
+	for (int i = 0; i < g->values.n; i++)
+		if (g->values.v[i].kind == VAL_CONST)
+			weights += ir_type_bytes(ir_value_type(g, i));
+	for (int i = 0; i < g->nodes.n; i++)
+		if (!g->nodes.v[i].dead) {
+			compiled++;
+			macs += report_node_macs(g, &g->nodes.v[i]);
+		}
+	fprintf(f, "{\n  \"model\": ");
+	json_str(f, g->file ? g->file : "");
+	fprintf(f, ",\n  \"nodes_imported\": %d,\n  \"nodes_compiled\": %d,\n", nodes_imported, compiled);
+	fprintf(f, "  \"weights_bytes\": %lld,\n  \"workspace_bytes\": %lld,\n", (long long)weights, (long long)g->ws_size);
+	fprintf(f, "  \"workspace_lower_bound_bytes\": %lld,\n  \"workspace_align\": %lld,\n", (long long)g->ws_lower_bound,
+		(long long)g->ws_align);
+	fprintf(f, "  \"macs\": %lld,\n  \"passes\": [", (long long)macs);
+	for (int i = 0; i < cx->nlog; i++) {
+		const PassRecord *r = &cx->log[i];
+		fprintf(f, "%s\n    {\"name\": \"%s\", \"changed\": %s, \"nodes_before\": %d, \"nodes_after\": %d, \"ms\": %.3f}",
+			i ? "," : "", r->name, r->changed ? "true" : "false", r->nodes_before, r->nodes_after, r->ms);
+	}
+	fprintf(f, "\n  ],\n  \"nodes\": [");
+	int k = 0;
+	for (int i = 0; i < g->nodes.n; i++) {
+		const Node *n = &g->nodes.v[i];
+		if (n->dead)
+			continue;
+		const Value *out = &g->values.v[n->out];
+		fprintf(f, "%s\n    {\"name\": ", k++ ? "," : "");
+		json_str(f, n->name);
+		fprintf(f, ", \"op\": \"%s\", \"source_op\": ", ir_ops[n->op].name);
+		json_str(f, n->src_op);
+		fprintf(f, ", \"fused\": [");
+		const char *act = ir_attr_str(n, "act", NULL);
+		bool residual = n->op == OP_CONV && n->nin > 3 && n->in[3] >= 0;
+		if (residual)
+			fprintf(f, "\"add\"");
+		if (act)
+			fprintf(f, "%s\"%s\"", residual ? ", " : "", act);
+		fprintf(f, "], \"inputs\": [");
+		for (int j = 0; j < n->nin; j++) {
+			if (j)
+				fputs(", ", f);
+			if (n->in[j] < 0)
+				fputs("null", f);
+			else
+				json_shape(f, ir_value_type(g, n->in[j]));
+		}
+		fprintf(f, "], \"output\": ");
+		json_shape(f, ir_value_type(g, n->out));
+		fprintf(f, ", \"macs\": %lld, ", (long long)report_node_macs(g, n));
+		if (out->is_output)
+			fprintf(f, "\"buffer\": \"output\"");
+		else if (out->alias >= 0)
+			fprintf(f, "\"buffer\": \"view\"");
+		else
+			fprintf(f, "\"buffer\": \"workspace\", \"workspace_offset\": %lld", (long long)out->ws_offset);
+		fprintf(f, ", \"bytes\": %lld}", (long long)ir_type_bytes(ir_value_type(g, n->out)));
+	}
+	fprintf(f, "\n  ]\n}\n");
+}

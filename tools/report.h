@@ -1,0 +1,11 @@
+/* kiln compile --report: the compile summary as JSON. */
+#ifndef KILN_REPORT_H
+#define KILN_REPORT_H
+
+#include "passes.h"
+
+/* Multiply-accumulates one node performs (0 for ops without a product). */
+int64_t report_node_macs(const Graph *g, const Node *n);
+void report_write(FILE *f, const Graph *g, int nodes_imported, const PassCtx *cx);
+
+#endif
