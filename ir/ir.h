@@ -259,6 +259,8 @@ bool ir_broadcast(int ra, const int64_t *a, int rb, const int64_t *b, int *rout,
  * same bytes. */
 void ir_print(const Graph *g, FILE *f);
 Graph *ir_parse(const char *text, size_t len, const char *file, Diag *d);
+/* Graphviz dot, fused nodes marked (ir/dot.c). */
+void ir_print_dot(const Graph *g, FILE *f);
 
 /* Checks single definition, topological order, operand counts, and that
  * each node's result type equals what its shape rule infers. */

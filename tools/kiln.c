@@ -400,12 +400,15 @@ static int cmd_dump(Opts *o)
 		o->emit = "llvm";
 		return cmd_compile(o);
 	}
-	if (strcmp(emit, "kir"))
-		return fail("dump: --emit '%s': expected kir or llvm", emit);
+	if (strcmp(emit, "kir") && strcmp(emit, "dot"))
+		return fail("dump: --emit '%s': expected kir, dot or llvm", emit);
 	Graph *g = load_and_optimize(o, &d, false, NULL, NULL);
 	if (!g)
 		return fail_diag(&d);
-	ir_print(g, stdout);
+	if (!strcmp(emit, "dot"))
+		ir_print_dot(g, stdout);
+	else
+		ir_print(g, stdout);
 	ir_graph_free(g);
 	return 0;
 }
