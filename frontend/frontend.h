@@ -15,9 +15,21 @@ typedef struct ShapeBinding {
 	int64_t dims[IR_MAX_RANK];
 } ShapeBinding;
 
+/* --const NAME=FILE: graph input NAME becomes a constant with this value
+ * (an AOT compiler may specialize on inputs that never change). */
+typedef struct ConstBinding {
+	const char *name;
+	DType dt;
+	int rank;
+	int64_t dims[IR_MAX_RANK];
+	const void *data;    /* borrowed; dense little-endian */
+} ConstBinding;
+
 typedef struct ImportOptions {
 	int nshapes;
 	ShapeBinding shapes[IMPORT_MAX_SHAPES];
+	int nconsts;
+	ConstBinding consts[IMPORT_MAX_SHAPES];
 	/* kiln check: report every unsupported op, attribute and dtype in the
 	 * model instead of stopping at the first problem. */
 	bool check_all;

@@ -1274,10 +1274,35 @@ static const ShapeBinding *find_binding(const ImportOptions *o, const char *name
 	return NULL;
 }
 
+/* An input bound to a constant (--const): checked against its declared
+ * type, then added as a constant of the same name. */
+static bool add_bound_input(Ctx *c, const SrcInput *in, const ConstBinding *k)
+{
+	if (k->dt != in->dt)
+		return fail(c, "--const %s= holds %s, the input is %s", in->name, ir_dtype_name(k->dt), ir_dtype_name(in->dt));
+	if (in->rank >= 0 && k->rank != in->rank)
+		return fail(c, "--const %s= has rank %d, the input has rank %d", in->name, k->rank, in->rank);
+	for (int i = 0; in->rank >= 0 && i < k->rank; i++)
+		if (in->dims[i] >= 0 && in->dims[i] != k->dims[i])
+			return fail(c, "--const %s= has dimension %d of %lld, the input fixes it to %lld", in->name, i,
+				    (long long)k->dims[i], (long long)in->dims[i]);
+	int64_t numel = ir_shape_numel(k->rank, k->dims);
+	if (numel < 0 || numel > INT64_MAX / 16)
+		return fail(c, "--const %s= is too large", in->name);
+	TypeId t = ir_type(c->g, k->dt, k->rank, k->dims, NULL);
+	ValueId v = t >= 0 ? ir_add_const(c->g, in->name, t, k->data) : -1;
+	if (v < 0 || !nm_put(&c->vals, in->name, v))
+		return oom(c);
+	return true;
+}
+
 static bool add_input(Ctx *c, const ImportOptions *o, const SrcInput *in, bool *used)
 {
 	if (in->dt == DT_UNDEF)
 		return fail(c, "input '%s' has unsupported dtype (ONNX type %d)", in->name, in->elem);
+	for (int i = 0; o && i < o->nconsts; i++)
+		if (!strcmp(o->consts[i].name, in->name))
+			return add_bound_input(c, in, &o->consts[i]);
 	int64_t dims[IR_MAX_RANK];
 	int rank = in->rank;
 	const ShapeBinding *b = find_binding(o, in->name, used);
@@ -1500,6 +1525,16 @@ static Graph *import_graph(Ctx *c, const ImportOptions *o)
 		if (!add_input(c, o, in, used_binding) && STOP())
 			return NULL;
 	}
+	for (int i = 0; o && i < o->nconsts; i++) {
+		bool found = false;
+		for (int k = 0; k < m->inputs.n; k++)
+			found |= !strcmp(m->inputs.v[k].name, o->consts[i].name);
+		if (!found) {
+			fail(c, "--const %s: the model has no graph input of that name", o->consts[i].name);
+			if (STOP())
+				return NULL;
+		}
+	}
 	for (int i = 0; o && i < o->nshapes; i++)
 		if (!used_binding[i]) {
 			fail(c, "--shape %s: no graph input or symbolic dimension has that name", o->shapes[i].name);
@@ -1517,6 +1552,9 @@ static Graph *import_graph(Ctx *c, const ImportOptions *o)
 		if (strcmp(n->op, "Constant") == 0 && n->nout > 0 && *n->out[0] && !nm_put(&c->consts, n->out[0], 1))
 			return oom(c), NULL;
 	}
+	for (int i = 0; o && i < o->nconsts; i++)  /* inputs bound with --const are constants too */
+		if (!nm_put(&c->consts, o->consts[i].name, 1))
+			return oom(c), NULL;
 	for (int i = 0; i < m->nodes.n; i++)
 		if (!check_node(c, &m->nodes.v[i]) && STOP())
 			return NULL;

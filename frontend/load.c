@@ -45,8 +45,14 @@ static int first_byte(const char *path)
 
 Graph *frontend_load(const char *path, const ImportOptions *o, Diag *d)
 {
-	if (has_ext(path, ".kir"))
+	if (has_ext(path, ".kir")) {
+		/* A .kir graph is already static and typed. */
+		if (o && (o->nshapes || o->nconsts)) {
+			diag_error(d, path, NULL, NULL, "--shape and --const apply to ONNX and JSON models, not .kir files");
+			return NULL;
+		}
 		return load_kir(path, d);
+	}
 	if (has_ext(path, ".json"))
 		return json_import(path, o, d);
 	if (!has_ext(path, ".onnx") && first_byte(path) == '{')

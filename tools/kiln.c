@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <dirent.h>
+#include <unistd.h>
 
 #include "codegen.h"
 #include "frontend.h"
@@ -41,6 +42,7 @@ typedef struct Opts {
 	int ninputs;
 	const char *inputs[MAX_FILES];
 	ImportOptions imp;
+	kiln_tensor const_vals[IMPORT_MAX_SHAPES];  /* --const NAME=FILE values */
 	double rtol, atol;
 	int runs, warmup;
 } Opts;
@@ -64,6 +66,7 @@ static const char usage[] =
 	"  -O0 .. -O3               optimization level (default -O3)\n"
 	"  --emit obj|asm|llvm|bc|kir|header\n"
 	"  --shape NAME=d0,d1,...   bind an input's shape or a symbolic dim\n"
+	"  --const NAME=FILE        make graph input NAME a constant (.pb or .npy value)\n"
 	"  --passes a,b,c|none      run these passes instead of the -O pipeline\n"
 	"  --print-after PASS, --print-after-all, --verify-each, --time-passes\n"
 	"  --dump-dir DIR           --print-after output as DIR/NN-PASS.kir\n"
@@ -148,7 +151,7 @@ static int parse_args(int argc, char **argv, Opts *o)
 		key[kl] = 0;
 		static const char *const valued[] = {"-o", "--name", "--target", "--cpu", "--features", "--emit",
 			"--passes", "--print-after", "--output-dir", "--test-dir", "--input", "--shape", "--max-ram",
-			"--runs", "--warmup", "--rtol", "--atol", "--report", "--dump-dir", NULL};
+			"--runs", "--warmup", "--rtol", "--atol", "--report", "--dump-dir", "--const", NULL};
 		bool known = false;
 		for (const char *const *k = valued; *k; k++)
 			known |= !strcmp(*k, key);
@@ -177,6 +180,22 @@ static int parse_args(int argc, char **argv, Opts *o)
 			if (o->ninputs == MAX_FILES)
 				return fail("too many --input files (at most %d)", MAX_FILES);
 			o->inputs[o->ninputs++] = val;
+		} else if (!strcmp(key, "--const")) {
+			char *eq = strchr(val, '='), err[512];
+			int k = o->imp.nconsts;
+			if (!eq || eq == val || !eq[1])
+				return fail("--const '%s': expected NAME=FILE (a .pb or .npy tensor)", val);
+			if (k == IMPORT_MAX_SHAPES)
+				return fail("too many --const bindings");
+			*eq = 0;
+			if (kiln_tensor_read(eq + 1, &o->const_vals[k], err, sizeof err))
+				return fail("%s", err);
+			kiln_tensor *t = &o->const_vals[k];
+			ConstBinding *b = &o->imp.consts[o->imp.nconsts++];
+			*b = (ConstBinding){.name = val, .dt = ir_dtype_from_onnx(t->dtype), .rank = t->rank, .data = t->data};
+			memcpy(b->dims, t->shape, sizeof b->dims);
+			if (b->dt == DT_UNDEF)
+				return fail("--const %s: unsupported dtype", val);
 		} else if (!strcmp(key, "--shape")) {
 			if (o->imp.nshapes == IMPORT_MAX_SHAPES)
 				return fail("too many --shape bindings");
@@ -639,19 +658,100 @@ static int name_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* Read DIR/SET/input_<i>.pb for i = 0.. until one is missing. */
+static int read_set_inputs(const char *dir, const char *set, kiln_tensor *ins, char *why, size_t n)
+{
+	int k = 0;
+	for (; k < MAX_FILES; k++) {
+		char path[4600], err[512];
+		snprintf(path, sizeof path, "%s/%s/input_%d.pb", dir, set, k);
+		if (access(path, F_OK) != 0)
+			break;
+		if (kiln_tensor_read(path, &ins[k], err, sizeof err)) {
+			snprintf(why, n, "%s", err);
+			return -1;
+		}
+	}
+	return k;
+}
+
+/* Inputs a static compiler may take as constants when a model needs them
+ * to be (shapes, axes, pads, clip bounds): named integer tensors and
+ * scalars.  Returns how many were bound into o. */
+static int bind_const_inputs(Opts *o, const kiln_tensor *ins, int nin, bool *bound)
+{
+	int nb = 0;
+	o->imp.nconsts = 0;
+	for (int i = 0; i < nin; i++) {
+		const kiln_tensor *t = &ins[i];
+		DType dt = ir_dtype_from_onnx(t->dtype);
+		bound[i] = t->name[0] && dt != DT_UNDEF && o->imp.nconsts < IMPORT_MAX_SHAPES &&
+			   (t->rank == 0 || (!ir_dtype_is_float(dt) && dt != DT_BOOL));
+		if (!bound[i])
+			continue;
+		ConstBinding *k = &o->imp.consts[o->imp.nconsts++];
+		*k = (ConstBinding){.name = t->name, .dt = dt, .rank = t->rank, .data = t->data};
+		memcpy(k->dims, t->shape, sizeof k->dims);
+		nb++;
+	}
+	return nb;
+}
+
+/* One data set: run, compare every output.  why gets the first problem. */
+static bool run_set(Opts *o, Runner *r, const char *set, kiln_tensor *ins, const bool *bound, int nin,
+		    double *worst, char *why, size_t n)
+{
+	kiln_tensor use[MAX_FILES], outs[MAX_FILES] = {0};
+	int k = 0;
+	for (int i = 0; i < nin; i++)
+		if (!bound[i])
+			use[k++] = ins[i];
+	bool ok = true;
+	*worst = 0;
+	if (k != r->g->inputs.n) {
+		snprintf(why, n, "the data set has %d inputs, the model %d", k, r->g->inputs.n);
+		return false;
+	}
+	Diag cd;
+	diag_init(&cd);
+	for (int i = 0; ok && i < k; i++)
+		if (!check_input(r->g, i, &use[i], set, &cd)) {
+			snprintf(why, n, "%s", cd.msgs[0]);
+			ok = false;
+		}
+	if (ok && !runner_exec(r, use, outs, &cd)) {
+		snprintf(why, n, "%s", cd.nmsg ? cd.msgs[0] : "run failed");
+		ok = false;
+	}
+	diag_free(&cd);
+	for (int i = 0; ok && i < r->g->outputs.n; i++) {
+		char path[4600], err[512], w[256];
+		kiln_tensor exp;
+		double e;
+		snprintf(path, sizeof path, "%s/%s/output_%d.pb", o->test_dir, set, i);
+		if (kiln_tensor_read(path, &exp, err, sizeof err)) {
+			snprintf(why, n, "%s", err);
+			ok = false;
+			break;
+		}
+		if (!compare(&outs[i], &exp, o->rtol, o->atol, &e, w, sizeof w)) {
+			snprintf(why, n, "output %d: %s", i, w);
+			ok = false;
+		}
+		if (e > *worst)
+			*worst = e;
+		kiln_tensor_free(&exp);
+	}
+	for (int i = 0; i < MAX_FILES; i++)
+		kiln_tensor_free(&outs[i]);
+	return ok;
+}
+
 static int cmd_run_test_dir(Opts *o)
 {
 	char model[4096];
 	snprintf(model, sizeof model, "%s/model.onnx", o->test_dir);
 	o->model = model;
-	Diag d;
-	diag_init(&d);
-	Runner r;
-	if (!runner_open(o, &r, &d)) {
-		if (r.g || r.jit)
-			runner_close(&r);
-		return fail_diag(&d);
-	}
 	DIR *dir = opendir(o->test_dir);
 	char *sets[256];
 	int nsets = 0;
@@ -661,64 +761,60 @@ static int cmd_run_test_dir(Opts *o)
 	if (dir)
 		closedir(dir);
 	qsort(sets, nsets, sizeof *sets, name_cmp);
-	int failed = 0;
-	for (int s = 0; s < nsets; s++) {
-		kiln_tensor ins[MAX_FILES] = {0}, outs[MAX_FILES] = {0};
+	/* Compile once for every data set; if the model needs some inputs as
+	 * constants, compile per data set with those inputs bound. */
+	Diag d;
+	diag_init(&d);
+	Runner shared;
+	bool have_shared = runner_open(o, &shared, &d);
+	if (!have_shared && (shared.g || shared.jit))
+		runner_close(&shared);
+	int failed = 0, rc = 0;
+	for (int s = 0; s < nsets && !rc; s++) {
+		kiln_tensor ins[MAX_FILES] = {0};
+		bool bound[MAX_FILES] = {0};
 		char why[600] = "";
 		double worst = 0;
-		bool ok = true;
-		for (int i = 0; ok && i < r.g->inputs.n; i++) {
-			char path[4600], err[512];
-			snprintf(path, sizeof path, "%s/%s/input_%d.pb", o->test_dir, sets[s], i);
-			if (kiln_tensor_read(path, &ins[i], err, sizeof err)) {
-				snprintf(why, sizeof why, "%s", err);
-				ok = false;
-			} else {
-				Diag cd;
-				diag_init(&cd);
-				if (!check_input(r.g, i, &ins[i], path, &cd)) {
-					snprintf(why, sizeof why, "%s", cd.msgs[0]);
-					ok = false;
-				}
-				diag_free(&cd);
-			}
+		int nin = read_set_inputs(o->test_dir, sets[s], ins, why, sizeof why);
+		bool ok = nin >= 0;
+		Runner own = {0}, *r = &shared;
+		if (!have_shared && !ok) {
+			rc = fail_diag(&d);
+			break;
 		}
-		Diag rd;
-		diag_init(&rd);
-		if (ok && !runner_exec(&r, ins, outs, &rd)) {
-			snprintf(why, sizeof why, "%s", rd.nmsg ? rd.msgs[0] : "run failed");
-			ok = false;
-		}
-		diag_free(&rd);
-		for (int i = 0; ok && i < r.g->outputs.n; i++) {
-			char path[4600], err[512];
-			kiln_tensor exp;
-			snprintf(path, sizeof path, "%s/%s/output_%d.pb", o->test_dir, sets[s], i);
-			if (kiln_tensor_read(path, &exp, err, sizeof err)) {
-				snprintf(why, sizeof why, "%s", err);
-				ok = false;
+		if (ok && !have_shared) {
+			Diag sd;
+			diag_init(&sd);
+			if (!bind_const_inputs(o, ins, nin, bound) || !runner_open(o, &own, &sd)) {
+				/* Binding did not help: the model's own error stands. */
+				if (own.g || own.jit)
+					runner_close(&own);
+				diag_free(&sd);
+				rc = fail_diag(&d);
+				for (int i = 0; i < MAX_FILES; i++)
+					kiln_tensor_free(&ins[i]);
 				break;
 			}
-			double e;
-			char w[256];
-			if (!compare(&outs[i], &exp, o->rtol, o->atol, &e, w, sizeof w)) {
-				snprintf(why, sizeof why, "output %d: %s", i, w);
-				ok = false;
-			}
-			if (e > worst)
-				worst = e;
-			kiln_tensor_free(&exp);
+			diag_free(&sd);
+			r = &own;
 		}
+		if (ok)
+			ok = run_set(o, r, sets[s], ins, bound, nin, &worst, why, sizeof why);
+		if (r == &own)
+			runner_close(&own);
+		o->imp.nconsts = 0;
 		printf("%s %s (max abs err %.3g)%s%s\n", ok ? "PASS" : "FAIL", sets[s], worst, ok ? "" : ": ", ok ? "" : why);
 		failed += !ok;
-		for (int i = 0; i < MAX_FILES; i++) {
+		for (int i = 0; i < MAX_FILES; i++)
 			kiln_tensor_free(&ins[i]);
-			kiln_tensor_free(&outs[i]);
-		}
-		free(sets[s]);
 	}
-	runner_close(&r);
+	for (int s = 0; s < nsets; s++)
+		free(sets[s]);
+	if (have_shared)
+		runner_close(&shared);
 	diag_free(&d);
+	if (rc)
+		return rc;
 	if (!nsets)
 		return fail("%s: no test_data_set_* folders", o->test_dir);
 	return failed ? 1 : 0;

@@ -86,6 +86,11 @@ def cases(work):
     c["external_escapes"] = (external("../secret.bin"), [], r"model\.onnx: .*'w'.*(outside|escape|leaves)")
     c["external_absolute"] = (external(os.path.join(work, "secret.bin")), [], r"model\.onnx: .*'w'.*(absolute|outside|escape|leaves)")
     c["unknown_target"] = (good().SerializeToString(), ["--target", "sparc-sun-solaris"], r"unknown target")
+    np.save(os.path.join(work, "c.npy"), np.zeros(3, np.float32))
+    c["const_unknown_input"] = (good().SerializeToString(), ["--const", "nope=" + os.path.join(work, "c.npy")],
+                                r"model\.onnx: --const nope: the model has no graph input of that name")
+    c["const_wrong_shape"] = (good().SerializeToString(), ["--const", "x=" + os.path.join(work, "c.npy")],
+                              r"model\.onnx: .*--const x= has rank 1, the input has rank 4")
     m = good()
     m.opset_import[0].version = 99
     c["unsupported_opset"] = (m.SerializeToString(), [], r"model\.onnx: .*opset")

@@ -272,7 +272,34 @@ def main():
             results.append((name, False, f"{type(e).__name__}: {e}"))
     if a.jit and not a.only:
         results.append(check_test_dir(a.kiln, a.workdir))
+        results.append(check_const_binding(a.kiln, a.workdir, a.target))
     sys.exit(kt.report(results))
+
+
+def check_const_binding(kiln, work, target):
+    """--const makes a graph input (here Reshape's shape) a constant: the
+    compiled model has one input fewer and computes with the bound value."""
+    d = os.path.join(work, "const_binding")
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    g = helper.make_graph([helper.make_node("Reshape", ["x", "s"], ["r"]), helper.make_node("Relu", ["r"], ["y"])], "g",
+                          [helper.make_tensor_value_info("x", F, [2, 3, 4]),
+                           helper.make_tensor_value_info("s", TensorProto.INT64, [2])],
+                          [helper.make_tensor_value_info("y", F, None)])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 7
+    path = os.path.join(d, "model.onnx")
+    onnx.save(m, path)
+    np.save(os.path.join(d, "s.npy"), np.array([4, -1], np.int64))
+    try:
+        exe = kt.compile_model(kiln, path, d, "m", target, extra=["--const", "s=" + os.path.join(d, "s.npy")])
+        x = rnd(2, 3, 4)
+        (y,) = kt.run_harness(exe, d, [x], [(np.float32, (4, 6))])
+        hdr = open(os.path.join(d, "m.h")).read()
+        ok = "#define m_NUM_INPUTS 1" in hdr and np.array_equal(y, np.maximum(x.reshape(4, 6), 0))
+        return ("const_binding", ok, "" if ok else "wrong inputs or values")
+    except kt.Failure as e:
+        return ("const_binding", False, str(e))
 
 
 def check_test_dir(kiln, work):
