@@ -116,14 +116,15 @@ static LLVMValueRef fma3(Cg *c, LLVMValueRef a, LLVMValueRef b, LLVMValueRef d)
 	return cg_call_intr(c, "llvm.fmuladd", &ty, 1, args, 3);
 }
 
+/* min/max that keep a NaN in a (the comparison is false for NaN). */
 static LLVMValueRef fmin_(Cg *c, LLVMValueRef a, LLVMValueRef b)
 {
-	return LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOLT, a, b, ""), a, b, "");
+	return LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOGT, a, b, ""), b, a, "");
 }
 
 static LLVMValueRef fmax_(Cg *c, LLVMValueRef a, LLVMValueRef b)
 {
-	return LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOGT, a, b, ""), a, b, "");
+	return LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOLT, a, b, ""), b, a, "");
 }
 
 LLVMValueRef cg_exp(Cg *c, LLVMValueRef x)
@@ -131,12 +132,17 @@ LLVMValueRef cg_exp(Cg *c, LLVMValueRef x)
 	LLVMTypeRef ty = LLVMTypeOf(x);
 	bool vec = LLVMGetTypeKind(ty) == LLVMVectorTypeKind;
 	LLVMTypeRef ity = vec ? LLVMVectorType(c->i32, LLVMGetVectorSize(ty)) : c->i32;
-	/* NaN passes through the clamps (comparisons are false) and the
-	 * polynomial, giving NaN. */
+	/* NaN passes through the clamps and the polynomial, giving NaN; the
+	 * exponent is computed from a NaN-free value (NaN to int is poison). */
 	LLVMValueRef xc = fmax_(c, fmin_(c, x, k(c, ty, 88.72283935546875)), k(c, ty, -87.33654022216797));
 	LLVMValueRef t = LLVMBuildFMul(c->b, xc, k(c, ty, 1.4426950408889634), "");
-	LLVMTypeRef tys[1] = {ty};
-	LLVMValueRef n = cg_call_intr(c, "llvm.rint", tys, 1, &t, 1);
+	t = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealUNO, t, t, ""), k(c, ty, 0), t, "");
+	/* n = round(t) by truncating t +- 0.5: conversions are instructions on
+	 * every target, while llvm.rint becomes a libm call without SSE4.1. */
+	LLVMValueRef half = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOLT, t, k(c, ty, 0), ""), k(c, ty, -0.5),
+					    k(c, ty, 0.5), "");
+	LLVMValueRef ni = LLVMBuildFPToSI(c->b, LLVMBuildFAdd(c->b, t, half, ""), ity, "");
+	LLVMValueRef n = LLVMBuildSIToFP(c->b, ni, ty, "");
 	LLVMValueRef r = fma3(c, n, k(c, ty, -0.693145751953125), xc);
 	r = fma3(c, n, k(c, ty, -1.428606765330187e-06), r);
 	/* e^r on [-ln2/2, ln2/2]: Taylor-like minimax coefficients. */
@@ -148,7 +154,6 @@ LLVMValueRef cg_exp(Cg *c, LLVMValueRef x)
 	p = fma3(c, p, r, k(c, ty, 1.0));
 	p = fma3(c, p, r, k(c, ty, 1.0));
 	/* 2^n as float bits; n in [-126, 128].  Split to stay normal. */
-	LLVMValueRef ni = LLVMBuildFPToSI(c->b, n, ity, "");
 	LLVMValueRef one = vec ? cg_splat(c, LLVMConstInt(c->i32, 1, 0), ity) : LLVMConstInt(c->i32, 1, 0);
 	LLVMValueRef n1 = LLVMBuildAShr(c->b, ni, one, "");
 	LLVMValueRef n2 = LLVMBuildSub(c->b, ni, n1, "");

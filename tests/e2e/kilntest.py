@@ -13,6 +13,7 @@ SRC = os.path.dirname(os.path.dirname(HERE))
 TARGETS = {
     # name: (cc, qemu prefix)
     "host": (["cc"], []),
+    "x86_64-linux-gnu": (["cc"], []),  # generic x86-64: SSE2 only
     "aarch64-linux-gnu": (["aarch64-linux-gnu-gcc", "-static"], ["qemu-aarch64"]),
     "riscv64-linux-gnu": (["riscv64-linux-gnu-gcc", "-static"], ["qemu-riscv64"]),
 }
@@ -39,6 +40,10 @@ def compile_model(kiln, model_path, workdir, name, target="host", extra=()):
     hdr = os.path.join(workdir, name + ".h")
     if not os.path.exists(hdr):
         raise Failure(f"kiln compile did not write {hdr}")
+    # The object needs nothing but memcpy/memset/memmove: no libm, no libc.
+    undefined = set(run(["nm", "-u", obj]).stdout.split()) - {"U", "memcpy", "memset", "memmove"}
+    if undefined:
+        raise Failure(f"{obj} needs symbols besides memcpy/memset: {sorted(undefined)}")
     cc, qemu = TARGETS[target]
     exe = os.path.join(workdir, name + ".exe")
     run(cc + ["-O1", "-std=c11", "-D_ISOC11_SOURCE", f"-DMODEL={name}",
@@ -58,18 +63,24 @@ def run_harness(argv, workdir, inputs, out_specs):
 
 
 def rel_err(got, ref):
-    """Largest absolute difference relative to the reference's largest magnitude."""
+    """Largest absolute difference relative to the reference's largest finite
+    magnitude.  NaN must meet NaN and an infinity the same infinity."""
     got = np.asarray(got, dtype=np.float64)
     ref = np.asarray(ref, dtype=np.float64)
     if got.shape != ref.shape:
         return float("inf")
     if got.size == 0:
         return 0.0
-    nan = np.isnan(ref)
-    if (np.isnan(got) != nan).any():
+    if (np.isnan(got) != np.isnan(ref)).any():
         return float("inf")
-    scale = max(np.abs(ref[~nan]).max() if (~nan).any() else 0.0, 1e-6)
-    return float(np.abs(got[~nan] - ref[~nan]).max() / scale) if (~nan).any() else 0.0
+    differ = ~np.isnan(ref) & (got != ref)
+    if not differ.any():
+        return 0.0
+    if (np.isinf(ref[differ]) | np.isinf(got[differ])).any():
+        return float("inf")
+    finite = np.isfinite(ref)
+    scale = max(np.abs(ref[finite]).max() if finite.any() else 0.0, 1e-6)
+    return float(np.abs(got[differ] - ref[differ]).max() / scale)
 
 
 def ort_run(model_path, inputs):

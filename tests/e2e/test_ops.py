@@ -131,6 +131,12 @@ def cases():
         [("x", (1, 4, 6, 5)), ("g", (3, 7))], ["y", "z", "t", "u"],
         [("w", rnd(6, 4, 3, 3, scale=0.3)), ("b", rnd(6)), ("wg", rnd(6, 7)), ("bg", rnd(6))]
         + bnp(1) + bnp(2) + bnp(3) + bnp(4))
+    # NaN and infinities through the activations (inputs fixed, see SPECIAL_INPUTS)
+    c["nan_inf_activations"] = model([
+        helper.make_node("Sigmoid", ["x"], ["s"]), helper.make_node("Tanh", ["x"], ["t"]),
+        helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Clip", ["x", "lo", "hi"], ["c"]),
+        helper.make_node("LeakyRelu", ["x"], ["l"], alpha=0.5)],
+        [("x", (9,))], ["s", "t", "r", "c", "l"], [("lo", np.array(-1, np.float32)), ("hi", np.array(1, np.float32))])
     # Pooling
     c["maxpool_3x3s2"] = unary("MaxPool", shape=(1, 3, 13, 12), kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])
     c["maxpool_ceil"] = unary("MaxPool", shape=(1, 2, 13, 13), kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1)
@@ -221,7 +227,13 @@ COMPILED_NODES = {"fuse_conv_relu_leaky_clip": 2, "fuse_not_used_twice": 4, "fus
 
 # Reference outputs from numpy where the pinned ONNX Runtime is wrong
 # (1.20 rejects ReduceMean with noop_with_empty_axes and no axes).
-NUMPY_REFS = {"reduce_mean18_noop": lambda ins: [ins[0]]}
+NUMPY_REFS = {
+    "reduce_mean18_noop": lambda ins: [ins[0]],
+    "nan_inf_activations": lambda ins: [1 / (1 + np.exp(-ins[0].astype(np.float64))), np.tanh(ins[0]),
+                                        np.where(ins[0] < 0, 0, ins[0]), np.clip(ins[0], -1, 1),
+                                        np.where(ins[0] < 0, 0.5 * ins[0], ins[0])],
+}
+SPECIAL_INPUTS = {"nan_inf_activations": [np.array([np.nan, np.inf, -np.inf, 0, -0.0, 1e-8, -3, 100, -100], np.float32)]}
 
 
 def compiled_nodes(kiln, path):
@@ -249,9 +261,10 @@ def main():
         path = os.path.join(d, "model.onnx")
         onnx.save(m, path)
         try:
-            ins = [rnd(*[x.dim_value for x in i.type.tensor_type.shape.dim]) for i in m.graph.input
+            ins = SPECIAL_INPUTS.get(name) or [rnd(*[x.dim_value for x in i.type.tensor_type.shape.dim]) for i in m.graph.input
                    if i.name not in {t.name for t in m.graph.initializer}]
-            refs = NUMPY_REFS[name](ins) if name in NUMPY_REFS else kt.ort_run(path, ins)
+            refs = ([np.asarray(r, np.float32) for r in NUMPY_REFS[name](ins)] if name in NUMPY_REFS
+                    else kt.ort_run(path, ins))
             exe = kt.compile_model(a.kiln, path, d, "m", a.target)
             outs = kt.run_harness(exe, d, ins, [(r.dtype, r.shape) for r in refs])
             err = max(kt.rel_err(o, r) for o, r in zip(outs, refs))
