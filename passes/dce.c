@@ -1,27 +1,16 @@
 /* Dead-code elimination: drop nodes whose results nothing uses. */
 #include "passes.h"
 
+static bool drop_unused(Graph *g, const Uses *u, Node *n, PassCtx *cx)
+{
+	if (u->count[n->out] != 0)
+		return false;
+	n->dead = true;
+	return true;
+}
+
 bool pass_dce(Graph *g, PassCtx *cx)
 {
-	bool changed = false;
-	for (bool again = true; again;) {
-		again = false;
-		Uses u;
-		if (!ir_uses_build(g, &u)) {
-			diag_error(cx->diag, g->file, NULL, NULL, "out of memory");
-			return false;
-		}
-		for (int i = g->nodes.n - 1; i >= 0; i--) {
-			Node *n = &g->nodes.v[i];
-			if (!n->dead && u.count[n->out] == 0) {
-				n->dead = true;
-				again = changed = true;
-			}
-		}
-		if (again && !ir_compact(g)) {
-			diag_error(cx->diag, g->file, NULL, NULL, "out of memory");
-			return false;
-		}
-	}
-	return changed;
+	static const RewriteRule rules[] = {drop_unused};
+	return pass_rewrite(g, cx, rules, 1);
 }

@@ -21,7 +21,7 @@ static bool is_const(Graph *g, ValueId v) { return v >= 0 && ir_value(g, v)->kin
 static const float *cdata(Graph *g, ValueId v) { return ir_value(g, v)->data; }
 
 /* Fold bn into its producer; false if not applicable. */
-static bool fold_one(Graph *g, Uses *u, Node *bn, Diag *d)
+static bool fold_one(Graph *g, const Uses *u, Node *bn, PassCtx *cx)
 {
 	if (bn->op != OP_BATCHNORM)
 		return false;
@@ -52,7 +52,7 @@ static bool fold_one(Graph *g, Uses *u, Node *bn, Diag *d)
 	if (!nw || !nb) {
 		free(nw);
 		free(nb);
-		diag_error(d, g->file, NULL, NULL, "out of memory");
+		diag_error(cx->diag, g->file, NULL, NULL, "out of memory");
 		return false;
 	}
 	for (int64_t m = 0; m < M; m++) {
@@ -71,13 +71,13 @@ static bool fold_one(Graph *g, Uses *u, Node *bn, Diag *d)
 	free(nw);
 	free(nb);
 	if (wv < 0 || bv < 0) {
-		diag_error(d, g->file, NULL, NULL, "out of memory");
+		diag_error(cx->diag, g->file, NULL, NULL, "out of memory");
 		return false;
 	}
 	/* Constants live in the value array; node pointers stay valid. */
 	ValueId *in = ir_arena_alloc(g->arena, 4 * sizeof *in);
 	if (!in) {
-		diag_error(d, g->file, NULL, NULL, "out of memory");
+		diag_error(cx->diag, g->file, NULL, NULL, "out of memory");
 		return false;
 	}
 	in[0] = p->in[0];
@@ -99,21 +99,6 @@ static bool fold_one(Graph *g, Uses *u, Node *bn, Diag *d)
 
 bool pass_fold_bn(Graph *g, PassCtx *cx)
 {
-	bool changed = false;
-	for (bool again = true; again;) {
-		again = false;
-		Uses u;
-		if (!ir_uses_build(g, &u)) {
-			diag_error(cx->diag, g->file, NULL, NULL, "out of memory");
-			return false;
-		}
-		for (int i = 0; i < g->nodes.n && !again; i++)
-			if (!g->nodes.v[i].dead && fold_one(g, &u, &g->nodes.v[i], cx->diag))
-				again = changed = true;
-		if (again && !ir_compact(g)) {
-			diag_error(cx->diag, g->file, NULL, NULL, "out of memory");
-			return false;
-		}
-	}
-	return changed;
+	static const RewriteRule rules[] = {fold_one};
+	return pass_rewrite(g, cx, rules, 1);
 }

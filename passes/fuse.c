@@ -7,18 +7,12 @@
 
 #include <string.h>
 
-typedef struct Fuse {
-	Graph *g;
-	Uses u;
-} Fuse;
-
 /* The producer of v if it may take an epilogue: a fusable head whose
  * result feeds only this consumer and is not a graph output. */
-static Node *head_of(Fuse *f, ValueId v)
+static Node *head_of(Graph *g, const Uses *u, ValueId v)
 {
-	Graph *g = f->g;
 	Value *val = ir_value(g, v);
-	if (val->kind != VAL_NODE || val->is_output || f->u.count[v] != 1)
+	if (val->kind != VAL_NODE || val->is_output || u->count[v] != 1)
 		return NULL;
 	Node *h = &g->nodes.v[val->def];
 	if (h->dead || !(ir_ops[h->op].flags & OPF_FUSE_HEAD) || ir_attr(h, "act"))
@@ -61,7 +55,7 @@ static bool absorb(Graph *g, Node *head, Node *tail, const Attr *extra, int next
 	return true;
 }
 
-static bool fuse_activation(Fuse *f, Node *n)
+static bool fuse_activation(Graph *g, const Uses *u, Node *n, PassCtx *cx)
 {
 	static const struct { Op op; const char *act; } acts[] = {
 		{OP_RELU, "relu"}, {OP_LEAKY_RELU, "leaky_relu"}, {OP_CLIP, "clip"}, {OP_SIGMOID, "sigmoid"}, {OP_TANH, "tanh"},
@@ -70,7 +64,7 @@ static bool fuse_activation(Fuse *f, Node *n)
 	for (size_t i = 0; i < sizeof acts / sizeof acts[0]; i++)
 		if (n->op == acts[i].op)
 			act = acts[i].act;
-	Node *h = act ? head_of(f, n->in[0]) : NULL;
+	Node *h = act ? head_of(g, u, n->in[0]) : NULL;
 	if (!h)
 		return false;
 	Attr extra[3] = {ir_astr("act", act)};
@@ -82,50 +76,31 @@ static bool fuse_activation(Fuse *f, Node *n)
 		extra[ne++] = ir_af("act_max", ir_attr_float(n, "max", 0));
 	}
 	for (int i = 0; i < ne; i++)
-		extra[i].name = ir_arena_strdup(f->g->arena, extra[i].name);
+		extra[i].name = ir_arena_strdup(g->arena, extra[i].name);
 	if (extra[0].kind == ATTR_STRING)
-		extra[0].s = ir_arena_strdup(f->g->arena, act);
-	return absorb(f->g, h, n, extra, ne, -1);
+		extra[0].s = ir_arena_strdup(g->arena, act);
+	return absorb(g, h, n, extra, ne, -1);
 }
 
 /* add(conv(...), r) or add(r, conv(...)) with r of the same type: a
  * residual the conv adds before its (later fused) activation. */
-static bool fuse_residual(Fuse *f, Node *n)
+static bool fuse_residual(Graph *g, const Uses *u, Node *n, PassCtx *cx)
 {
 	if (n->op != OP_ADD)
 		return false;
 	for (int side = 0; side < 2; side++) {
-		Node *h = head_of(f, n->in[side]);
+		Node *h = head_of(g, u, n->in[side]);
 		ValueId r = n->in[1 - side];
 		if (!h || h->op != OP_CONV || (h->nin > 3 && h->in[3] >= 0) || r == n->in[side] ||
-		    ir_value(f->g, r)->type != ir_value(f->g, n->in[side])->type)
+		    ir_value(g, r)->type != ir_value(g, n->in[side])->type)
 			continue;
-		return absorb(f->g, h, n, NULL, 0, r);
+		return absorb(g, h, n, NULL, 0, r);
 	}
 	return false;
 }
 
-typedef bool (*Rule)(Fuse *f, Node *n);
-static const Rule rules[] = {fuse_residual, fuse_activation};
-
 bool pass_fuse(Graph *g, PassCtx *cx)
 {
-	bool changed = false;
-	for (bool again = true; again;) {
-		again = false;
-		Fuse f = {g};
-		if (!ir_uses_build(g, &f.u)) {
-			diag_error(cx->diag, g->file, NULL, NULL, "out of memory");
-			return false;
-		}
-		for (int i = 0; i < g->nodes.n && !again; i++)
-			for (size_t r = 0; r < sizeof rules / sizeof rules[0] && !again; r++)
-				if (!g->nodes.v[i].dead && rules[r](&f, &g->nodes.v[i]))
-					again = changed = true;
-		if (again && !ir_compact(g)) {
-			diag_error(cx->diag, g->file, NULL, NULL, "out of memory");
-			return false;
-		}
-	}
-	return changed;
+	static const RewriteRule rules[] = {fuse_residual, fuse_activation};
+	return pass_rewrite(g, cx, rules, sizeof rules / sizeof rules[0]);
 }

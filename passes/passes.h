@@ -32,6 +32,13 @@ typedef struct PassCtx {
 
 typedef bool (*PassFn)(Graph *g, PassCtx *cx);
 
+/* A rewrite rule: look at one live node (use counts in u are current) and
+ * rewrite the graph around it; true if it changed anything. */
+typedef bool (*RewriteRule)(Graph *g, const Uses *u, Node *n, PassCtx *cx);
+/* Run rules to a fixed point (passes/rewrite.c); true if anything changed.
+ * Errors (out of memory) go to cx->diag. */
+bool pass_rewrite(Graph *g, PassCtx *cx, const RewriteRule *rules, int nrules);
+
 #define PASS(name, fn, desc) bool fn(Graph *g, PassCtx *cx);
 #include "passes.def"
 #undef PASS

@@ -2,12 +2,9 @@
  * point: identities disappear, reshape chains collapse. */
 #include "passes.h"
 
-/* A rule looks at one live node and rewrites the graph; true if it did. */
-typedef bool (*Rule)(Graph *g, Node *n);
-
 /* identity(x) -> x, unless the result is a graph output (the output buffer
  * must still be written) . */
-static bool drop_identity(Graph *g, Node *n)
+static bool drop_identity(Graph *g, const Uses *u, Node *n, PassCtx *cx)
 {
 	if (n->op != OP_IDENTITY || ir_value(g, n->out)->is_output)
 		return false;
@@ -17,7 +14,7 @@ static bool drop_identity(Graph *g, Node *n)
 }
 
 /* reshape(reshape(x)) -> reshape(x): the outer one names the final shape. */
-static bool merge_reshapes(Graph *g, Node *n)
+static bool merge_reshapes(Graph *g, const Uses *u, Node *n, PassCtx *cx)
 {
 	if (n->op != OP_RESHAPE)
 		return false;
@@ -29,7 +26,7 @@ static bool merge_reshapes(Graph *g, Node *n)
 }
 
 /* reshape to the same shape -> its operand. */
-static bool drop_noop_reshape(Graph *g, Node *n)
+static bool drop_noop_reshape(Graph *g, const Uses *u, Node *n, PassCtx *cx)
 {
 	if (n->op != OP_RESHAPE || ir_value(g, n->out)->is_output ||
 	    ir_value(g, n->out)->type != ir_value(g, n->in[0])->type)
@@ -39,23 +36,8 @@ static bool drop_noop_reshape(Graph *g, Node *n)
 	return true;
 }
 
-static const Rule rules[] = {drop_identity, merge_reshapes, drop_noop_reshape};
-
 bool pass_simplify(Graph *g, PassCtx *cx)
 {
-	bool changed = false;
-	for (bool again = true; again;) {
-		again = false;
-		for (int i = 0; i < g->nodes.n; i++)
-			for (size_t r = 0; r < sizeof rules / sizeof rules[0]; r++) {
-				Node *n = &g->nodes.v[i];
-				if (!n->dead && rules[r](g, n))
-					again = changed = true;
-			}
-	}
-	if (changed && !ir_compact(g)) {
-		diag_error(cx->diag, g->file, NULL, NULL, "out of memory");
-		return false;
-	}
-	return changed;
+	static const RewriteRule rules[] = {drop_identity, merge_reshapes, drop_noop_reshape};
+	return pass_rewrite(g, cx, rules, sizeof rules / sizeof rules[0]);
 }
