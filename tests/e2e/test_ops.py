@@ -201,6 +201,14 @@ def cases():
         helper.make_node("Gemm", ["x", "wg", "bg"], ["g"], transB=1), helper.make_node("Sigmoid", ["g"], ["y"]),
         helper.make_node("MatMul", ["x", "wm"], ["m"]), helper.make_node("Relu", ["m"], ["z"])],
         [("x", (3, 19))], ["y", "z"], [("wg", rnd(7, 19)), ("bg", rnd(7)), ("wm", rnd(19, 21))])
+    # Outputs that are an input passed through, a constant, a view, and the
+    # same value twice.
+    c["outputs_input_const_view_twice"] = model([
+        helper.make_node("Identity", ["x"], ["same"]),
+        helper.make_node("Constant", [], ["k"], value=numpy_helper.from_array(rnd(2, 2), "k")),
+        helper.make_node("Relu", ["x"], ["r"]),
+        helper.make_node("Reshape", ["r", "s"], ["flat"])],
+        [("x", (3, 4))], ["same", "k", "flat", "r", "flat"], [("s", np.array([12], np.int64))])
     # A small CNN chain exercising memory reuse
     c["cnn_chain"] = model([
         helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
