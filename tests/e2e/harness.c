@@ -3,6 +3,7 @@
  * model twice in two workspaces (checking reentrancy and that outputs need
  * no zeroing), writes DIR/output_<i>.bin.
  * Build: cc -DMODEL=name -include kiln.h -include name.h harness.c name.o */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,21 @@ static void *load(const char *dir, const char *kind, int i, size_t bytes)
 	return p;
 }
 
+typedef struct Job {
+	const void *const *in;
+	void *const *out;
+	void *ws;
+	int rc;
+} Job;
+
+static void *run_job(void *arg)
+{
+	Job *j = arg;
+	for (int k = 0; k < 3 && !j->rc; k++)  /* a few times, so the runs overlap */
+		j->rc = M(_run)(j->in, j->out, j->ws);
+	return NULL;
+}
+
 int main(int argc, char **argv)
 {
 	const char *dir = argc > 1 ? argv[1] : ".";
@@ -57,10 +73,19 @@ int main(int argc, char **argv)
 			memset(out[r][i], r ? 0xff : 0x7f, info->outputs[i].bytes);
 		}
 	}
+	Job jobs[2];
+	pthread_t th[2];
 	for (int r = 0; r < 2; r++) {
-		int rc = M(_run)(in, out[r], ws[r]);
-		if (rc != 0) {
-			fprintf(stderr, "harness: run %d returned %d\n", r, rc);
+		jobs[r] = (Job){in, out[r], ws[r], 0};
+		if (pthread_create(&th[r], NULL, run_job, &jobs[r]) != 0) {
+			fprintf(stderr, "harness: cannot start a thread\n");
+			return 5;
+		}
+	}
+	for (int r = 0; r < 2; r++) {
+		pthread_join(th[r], NULL);
+		if (jobs[r].rc != 0) {
+			fprintf(stderr, "harness: run %d returned %d\n", r, jobs[r].rc);
 			return 5;
 		}
 	}
