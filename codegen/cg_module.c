@@ -285,7 +285,9 @@ static bool machine_new(const CgOptions *o, Machine *m, Diag *d)
 	}
 	m->tm = LLVMCreateTargetMachine(target, m->triple, m->cpu, m->features,
 					o->opt_level >= 2 ? LLVMCodeGenLevelAggressive : o->opt_level ? LLVMCodeGenLevelDefault : LLVMCodeGenLevelNone,
-					LLVMRelocPIC, LLVMCodeModelDefault);
+					/* PIC for hosted objects (PIE executables); bare metal
+					 * (OS "none") links at fixed addresses. */
+					strstr(m->triple, "-none") ? LLVMRelocStatic : LLVMRelocPIC, LLVMCodeModelDefault);
 	if (!m->tm) {
 		diag_error(d, NULL, NULL, NULL, "cannot create a target machine for '%s' (cpu '%s')", m->triple, m->cpu);
 		machine_free(m);

@@ -304,10 +304,12 @@ static void lower_conv_reference(Cg *c, const Node *n)
 	int64_t Cg = g.C / g.group, Mg = g.M / g.group;
 	LLVMValueRef X = B(c, n->in[0]), W = B(c, n->in[1]), Bi = n->nin > 2 ? B(c, n->in[2]) : NULL, Y = B(c, n->out);
 	LLVMValueRef acc = alloca_f(c, c->f32);
-	Loop ln, lm, loh, low, lc, lkh, lkw;
+	Loop ln, lg, lm, loh, low, lc, lkh, lkw;
 	LLVMValueRef in = cg_loop_begin(c, &ln, I(c, 0), I(c, g.N));
-	LLVMValueRef m = cg_loop_begin(c, &lm, I(c, 0), I(c, g.M));
-	LLVMValueRef grp = LLVMBuildSDiv(c->b, m, I(c, Mg), "");
+	/* Groups as an outer loop: no 64-bit division (a libgcc call on 32-bit
+	 * targets). */
+	LLVMValueRef grp = cg_loop_begin(c, &lg, I(c, 0), I(c, g.group));
+	LLVMValueRef m = add(c, mul(c, grp, I(c, Mg)), cg_loop_begin(c, &lm, I(c, 0), I(c, Mg)));
 	LLVMValueRef oh = cg_loop_begin(c, &loh, I(c, 0), I(c, g.OH));
 	LLVMValueRef ow = cg_loop_begin(c, &low, I(c, 0), I(c, g.OW));
 	LLVMBuildStore(c->b, Bi ? cg_loadf(c, Bi, m) : cg_f32(c, 0), acc);
@@ -336,6 +338,7 @@ static void lower_conv_reference(Cg *c, const Node *n)
 	cg_loop_end(c, &low, 1);
 	cg_loop_end(c, &loh, 1);
 	cg_loop_end(c, &lm, 1);
+	cg_loop_end(c, &lg, 1);
 	cg_loop_end(c, &ln, 1);
 }
 

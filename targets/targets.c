@@ -9,9 +9,12 @@ static const Target targets[] = {
 	 "aarch64-linux-gnu-gcc", "qemu-aarch64"},
 	{"riscv64-linux-gnu", "riscv64-unknown-linux-gnu", "riscv64", "generic-rv64", "+m,+a,+f,+d,+c", 4, 32, true,
 	 "riscv64-linux-gnu-gcc", "qemu-riscv64"},
+	/* Cortex-M4F/M7 bare metal: Thumb-2, single-precision FPU, hard-float ABI. */
+	{"thumbv7em-none-eabihf", "thumbv7em-none-unknown-eabihf", "thumb", "cortex-m4", "+vfp4d16sp,+thumb-mode", 4, 16, true,
+	 NULL, NULL},
 };
 
-static const Target *const all[] = {&targets[0], &targets[1], &targets[2], NULL};
+static const Target *const all[] = {&targets[0], &targets[1], &targets[2], &targets[3], NULL};
 
 const Target *const *tgt_all(void) { return all; }
 
