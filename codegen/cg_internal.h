@@ -47,6 +47,9 @@ void cg_if_end(Cg *c, LLVMBasicBlockRef after);
 LLVMValueRef cg_exp(Cg *c, LLVMValueRef x);
 LLVMValueRef cg_sigmoid(Cg *c, LLVMValueRef x);
 LLVMValueRef cg_tanh(Cg *c, LLVMValueRef x);
+LLVMValueRef cg_log(Cg *c, LLVMValueRef x);
+/* floor (up = false) or ceil (up = true) without libm. */
+LLVMValueRef cg_round_dir(Cg *c, LLVMValueRef x, bool up);
 LLVMValueRef cg_splat(Cg *c, LLVMValueRef scalar, LLVMTypeRef ty);
 
 /* Weights as read-only globals: raw bytes, 64-byte aligned. */

@@ -134,7 +134,8 @@ LLVMValueRef cg_exp(Cg *c, LLVMValueRef x)
 	LLVMTypeRef ity = vec ? LLVMVectorType(c->i32, LLVMGetVectorSize(ty)) : c->i32;
 	/* NaN passes through the clamps and the polynomial, giving NaN; the
 	 * exponent is computed from a NaN-free value (NaN to int is poison). */
-	LLVMValueRef xc = fmax_(c, fmin_(c, x, k(c, ty, 88.72283935546875)), k(c, ty, -87.33654022216797));
+	/* Down to -104 the split 2^n below still reaches the subnormals. */
+	LLVMValueRef xc = fmax_(c, fmin_(c, x, k(c, ty, 88.72283935546875)), k(c, ty, -104.0));
 	LLVMValueRef t = LLVMBuildFMul(c->b, xc, k(c, ty, 1.4426950408889634), "");
 	t = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealUNO, t, t, ""), k(c, ty, 0), t, "");
 	/* n = round(t) by truncating t +- 0.5: conversions are instructions on
@@ -153,7 +154,8 @@ LLVMValueRef cg_exp(Cg *c, LLVMValueRef x)
 	p = fma3(c, p, r, k(c, ty, 0.5));
 	p = fma3(c, p, r, k(c, ty, 1.0));
 	p = fma3(c, p, r, k(c, ty, 1.0));
-	/* 2^n as float bits; n in [-126, 128].  Split to stay normal. */
+	/* 2^n as float bits; n in [-150, 128].  Split in two halves so each
+	 * factor is a normal float. */
 	LLVMValueRef one = vec ? cg_splat(c, LLVMConstInt(c->i32, 1, 0), ity) : LLVMConstInt(c->i32, 1, 0);
 	LLVMValueRef n1 = LLVMBuildAShr(c->b, ni, one, "");
 	LLVMValueRef n2 = LLVMBuildSub(c->b, ni, n1, "");
@@ -161,7 +163,11 @@ LLVMValueRef cg_exp(Cg *c, LLVMValueRef x)
 	LLVMValueRef sh = vec ? cg_splat(c, LLVMConstInt(c->i32, 23, 0), ity) : LLVMConstInt(c->i32, 23, 0);
 	LLVMValueRef s1 = LLVMBuildBitCast(c->b, LLVMBuildShl(c->b, LLVMBuildAdd(c->b, n1, bias, ""), sh, ""), ty, "");
 	LLVMValueRef s2 = LLVMBuildBitCast(c->b, LLVMBuildShl(c->b, LLVMBuildAdd(c->b, n2, bias, ""), sh, ""), ty, "");
-	return LLVMBuildFMul(c->b, LLVMBuildFMul(c->b, p, s1, ""), s2, "");
+	LLVMValueRef y = LLVMBuildFMul(c->b, LLVMBuildFMul(c->b, p, s1, ""), s2, "");
+	/* Beyond the clamps: 0 below (e^-104 is under half the least
+	 * subnormal), +inf above. */
+	y = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOLT, x, k(c, ty, -104.0), ""), k(c, ty, 0), y, "");
+	return LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOGT, x, k(c, ty, 88.72283935546875), ""), k(c, ty, INFINITY), y, "");
 }
 
 LLVMValueRef cg_sigmoid(Cg *c, LLVMValueRef x)
@@ -190,6 +196,64 @@ LLVMValueRef cg_tanh(Cg *c, LLVMValueRef x)
 	p = LLVMBuildFMul(c->b, p, x2, "");
 	LLVMValueRef small = fma3(c, p, x, x);
 	return LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOLT, ax, k(c, ty, 0.25), ""), small, big, "");
+}
+
+/* ln x: x = m * 2^e with m in [sqrt(1/2), sqrt(2)), then
+ * ln m = 2 atanh(s), s = (m-1)/(m+1), |s| < 0.172, by an odd series. */
+LLVMValueRef cg_log(Cg *c, LLVMValueRef x)
+{
+	LLVMTypeRef ty = LLVMTypeOf(x);
+	bool vec = LLVMGetTypeKind(ty) == LLVMVectorTypeKind;
+	LLVMTypeRef ity = vec ? LLVMVectorType(c->i32, LLVMGetVectorSize(ty)) : c->i32;
+#define IK(v) (vec ? cg_splat(c, LLVMConstInt(c->i32, (v), 1), ity) : LLVMConstInt(c->i32, (v), 1))
+	/* Subnormals: scale up by 2^23 first. */
+	LLVMValueRef sub = LLVMBuildFCmp(c->b, LLVMRealOLT, x, k(c, ty, 1.1754943508222875e-38), "");
+	LLVMValueRef xs = LLVMBuildSelect(c->b, sub, LLVMBuildFMul(c->b, x, k(c, ty, 8388608.0), ""), x, "");
+	LLVMValueRef bits = LLVMBuildBitCast(c->b, xs, ity, "");
+	LLVMValueRef e = LLVMBuildSub(c->b, LLVMBuildAShr(c->b, bits, IK(23), ""), IK(127), "");
+	e = LLVMBuildSelect(c->b, sub, LLVMBuildSub(c->b, e, IK(23), ""), e, "");
+	LLVMValueRef mbits = LLVMBuildOr(c->b, LLVMBuildAnd(c->b, bits, IK(0x7fffff), ""), IK(0x3f800000), "");
+	LLVMValueRef m = LLVMBuildBitCast(c->b, mbits, ty, "");
+	LLVMValueRef big = LLVMBuildFCmp(c->b, LLVMRealOGT, m, k(c, ty, 1.4142135623730951), "");
+	m = LLVMBuildSelect(c->b, big, LLVMBuildFMul(c->b, m, k(c, ty, 0.5), ""), m, "");
+	e = LLVMBuildSelect(c->b, big, LLVMBuildAdd(c->b, e, IK(1), ""), e, "");
+#undef IK
+	LLVMValueRef sv = LLVMBuildFDiv(c->b, LLVMBuildFSub(c->b, m, k(c, ty, 1), ""), LLVMBuildFAdd(c->b, m, k(c, ty, 1), ""), "");
+	LLVMValueRef z = LLVMBuildFMul(c->b, sv, sv, "");
+	LLVMValueRef p = k(c, ty, 2.0 / 11);
+	p = fma3(c, p, z, k(c, ty, 2.0 / 9));
+	p = fma3(c, p, z, k(c, ty, 2.0 / 7));
+	p = fma3(c, p, z, k(c, ty, 2.0 / 5));
+	p = fma3(c, p, z, k(c, ty, 2.0 / 3));
+	p = fma3(c, p, z, k(c, ty, 2.0));
+	LLVMValueRef lnm = LLVMBuildFMul(c->b, p, sv, "");
+	LLVMValueRef ef = LLVMBuildSIToFP(c->b, e, ty, "");
+	LLVMValueRef r = fma3(c, ef, k(c, ty, 0.693145751953125), fma3(c, ef, k(c, ty, 1.428606765330187e-06), lnm));
+	/* Specials: 0 -> -inf, negative -> NaN, +inf -> +inf, NaN -> NaN. */
+	r = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOEQ, x, k(c, ty, 0), ""), k(c, ty, -INFINITY), r, "");
+	r = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOEQ, x, k(c, ty, INFINITY), ""), x, r, "");
+	r = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOLT, x, k(c, ty, 0), ""), k(c, ty, NAN), r, "");
+	return LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealUNO, x, x, ""), x, r, "");
+}
+
+LLVMValueRef cg_round_dir(Cg *c, LLVMValueRef x, bool up)
+{
+	LLVMTypeRef ty = LLVMTypeOf(x);
+	bool vec = LLVMGetTypeKind(ty) == LLVMVectorTypeKind;
+	LLVMTypeRef ity = vec ? LLVMVectorType(c->i32, LLVMGetVectorSize(ty)) : c->i32;
+	/* |x| >= 2^23 is already integral (and keeps inf/NaN); below that,
+	 * truncate through an integer and step once. */
+	LLVMTypeRef tys[1] = {ty};
+	LLVMValueRef ax = cg_call_intr(c, "llvm.fabs", tys, 1, &x, 1);
+	LLVMValueRef small = LLVMBuildFCmp(c->b, LLVMRealOLT, ax, k(c, ty, 8388608.0), "");
+	LLVMValueRef safe = LLVMBuildSelect(c->b, small, x, k(c, ty, 0), "");
+	LLVMValueRef t = LLVMBuildSIToFP(c->b, LLVMBuildFPToSI(c->b, safe, ity, ""), ty, "");
+	LLVMValueRef step = up ? LLVMBuildFCmp(c->b, LLVMRealOLT, t, safe, "") : LLVMBuildFCmp(c->b, LLVMRealOGT, t, safe, "");
+	t = LLVMBuildSelect(c->b, step, LLVMBuildFAdd(c->b, t, k(c, ty, up ? 1 : -1), ""), t, "");
+	/* keep the sign of zero: floor(-0.0) = -0.0, ceil(-0.5) = -0.0 */
+	LLVMValueRef args[2] = {t, x};
+	t = cg_call_intr(c, "llvm.copysign", tys, 1, args, 2);
+	return LLVMBuildSelect(c->b, small, t, x, "");
 }
 
 /* ---- constants ---------------------------------------------------------------- */

@@ -121,13 +121,40 @@ static void act_inplace(Cg *c, Act a, LLVMValueRef y, int64_t num)
 	cg_loop_end(c, &l, 1);
 }
 
+/* The math ops without an activation form. */
+static LLVMValueRef math_op(Cg *c, Op op, DType dt, LLVMValueRef x)
+{
+	LLVMTypeRef ty = LLVMTypeOf(x);
+	bool f = ir_dtype_is_float(dt);
+	switch (op) {
+	case OP_ABS:
+		if (f)
+			return cg_call_intr(c, "llvm.fabs", &ty, 1, &x, 1);
+		if (!ir_dtype_is_signed(dt))
+			return x;
+		return LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, x, LLVMConstNull(ty), ""), LLVMBuildNeg(c->b, x, ""), x, "");
+	case OP_NEG: return f ? LLVMBuildFNeg(c->b, x, "") : LLVMBuildNeg(c->b, x, "");
+	case OP_EXP: return cg_exp(c, x);
+	case OP_LOG: return cg_log(c, x);
+	case OP_SQRT: return cg_call_intr(c, "llvm.sqrt", &ty, 1, &x, 1);
+	case OP_RECIPROCAL: return LLVMBuildFDiv(c->b, cg_f32(c, 1), x, "");
+	case OP_FLOOR: return cg_round_dir(c, x, false);
+	case OP_CEIL: return cg_round_dir(c, x, true);
+	default: die("not a math op");
+	}
+}
+
 static void lower_unary(Cg *c, const Node *n)
 {
-	int64_t num = ir_type_numel(TY(c, n->out));
+	const Type *t = TY(c, n->out);
+	LLVMTypeRef et = elem_type(c, t->dt);
 	LLVMValueRef x = B(c, n->in[0]), y = B(c, n->out);
+	bool act = n->op == OP_RELU || n->op == OP_LEAKY_RELU || n->op == OP_SIGMOID || n->op == OP_TANH || n->op == OP_CLIP;
 	Loop l;
-	LLVMValueRef i = cg_loop_begin(c, &l, I(c, 0), I(c, num));
-	cg_storef(c, act_apply(c, act_of_unary(n), cg_loadf(c, x, i)), y, i);
+	LLVMValueRef i = cg_loop_begin(c, &l, I(c, 0), I(c, ir_type_numel(t)));
+	LLVMValueRef v = LLVMBuildLoad2(c->b, et, cg_gep(c, et, x, i), "");
+	v = act ? act_apply(c, act_of_unary(n), v) : math_op(c, n->op, t->dt, v);
+	LLVMBuildStore(c->b, v, cg_gep(c, et, y, i));
 	cg_loop_end(c, &l, 1);
 }
 
@@ -1019,7 +1046,7 @@ const char *cg_unsupported(const Graph *g, const Node *n)
 	const Type *t = ir_type_get(g, g->values.v[n->out].type);
 	DType dt = t->dt;
 	switch (n->op) {
-	case OP_ADD: case OP_SUB: case OP_MUL: case OP_DIV:
+	case OP_ADD: case OP_SUB: case OP_MUL: case OP_DIV: case OP_ABS: case OP_NEG:
 		if (dt != DT_F32 && dt != DT_I32 && dt != DT_I64 && dt != DT_I8 && dt != DT_U8 && dt != DT_I16 && dt != DT_U16)
 			return "dtype not supported by the backend yet (f32 and integers only)";
 		return NULL;
@@ -1050,7 +1077,10 @@ bool cg_lower_node(Cg *c, const Node *n)
 	case OP_GEMM: lower_gemm(c, n); break;
 	case OP_MATMUL: lower_matmul(c, n); break;
 	case OP_ADD: case OP_SUB: case OP_MUL: case OP_DIV: lower_binary(c, n); break;
-	case OP_RELU: case OP_LEAKY_RELU: case OP_SIGMOID: case OP_TANH: case OP_CLIP: lower_unary(c, n); break;
+	case OP_RELU: case OP_LEAKY_RELU: case OP_SIGMOID: case OP_TANH: case OP_CLIP:
+	case OP_ABS: case OP_NEG: case OP_EXP: case OP_LOG: case OP_SQRT: case OP_RECIPROCAL: case OP_FLOOR: case OP_CEIL:
+		lower_unary(c, n);
+		break;
 	case OP_BATCHNORM: lower_batchnorm(c, n); break;
 	case OP_MAXPOOL: case OP_AVGPOOL: lower_pool(c, n); break;
 	case OP_GLOBAL_AVGPOOL: lower_global_avgpool(c, n); break;

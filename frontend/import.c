@@ -516,6 +516,15 @@ static bool imp_unary(Ctx *c, Op op, const ValueId *in)
 static bool imp_relu(Ctx *c, const ValueId *in, int nin) { return imp_unary(c, OP_RELU, in); }
 static bool imp_identity(Ctx *c, const ValueId *in, int nin) { return imp_unary(c, OP_IDENTITY, in); }
 
+static bool imp_abs(Ctx *c, const ValueId *in, int nin) { return imp_unary(c, OP_ABS, in); }
+static bool imp_neg(Ctx *c, const ValueId *in, int nin) { return imp_unary(c, OP_NEG, in); }
+static bool imp_exp(Ctx *c, const ValueId *in, int nin) { return imp_unary(c, OP_EXP, in); }
+static bool imp_log(Ctx *c, const ValueId *in, int nin) { return imp_unary(c, OP_LOG, in); }
+static bool imp_sqrt(Ctx *c, const ValueId *in, int nin) { return imp_unary(c, OP_SQRT, in); }
+static bool imp_reciprocal(Ctx *c, const ValueId *in, int nin) { return imp_unary(c, OP_RECIPROCAL, in); }
+static bool imp_floor(Ctx *c, const ValueId *in, int nin) { return imp_unary(c, OP_FLOOR, in); }
+static bool imp_ceil(Ctx *c, const ValueId *in, int nin) { return imp_unary(c, OP_CEIL, in); }
+
 static bool imp_sigmoid(Ctx *c, const ValueId *in, int nin)
 {
 	return need_float(c, in[0], "the input") && imp_unary(c, OP_SIGMOID, in);
@@ -1066,6 +1075,14 @@ static const OpSpec op_table[] = {
 	{"Mul", 7, 22, 2, 2, 1, 0, imp_mul},
 	{"Div", 7, 22, 2, 2, 1, 0, imp_div},
 	{"Relu", 7, 22, 1, 1, 1, 0, imp_relu},
+	{"Abs", 7, 22, 1, 1, 1, 0, imp_abs},
+	{"Neg", 7, 22, 1, 1, 1, 0, imp_neg},
+	{"Exp", 7, 22, 1, 1, 1, 0, imp_exp},
+	{"Log", 7, 22, 1, 1, 1, 0, imp_log},
+	{"Sqrt", 7, 22, 1, 1, 1, 0, imp_sqrt},
+	{"Reciprocal", 7, 22, 1, 1, 1, 0, imp_reciprocal},
+	{"Floor", 7, 22, 1, 1, 1, 0, imp_floor},
+	{"Ceil", 7, 22, 1, 1, 1, 0, imp_ceil},
 	{"LeakyRelu", 7, 22, 1, 1, 1, 0, imp_leaky_relu, {{"alpha", SA_FLOAT}}},
 	{"Sigmoid", 7, 22, 1, 1, 1, 0, imp_sigmoid},
 	{"Tanh", 7, 22, 1, 1, 1, 0, imp_tanh},

@@ -119,10 +119,12 @@ static bool r_unary(Ctx *c)
 	c->out.q = NULL;
 	if (c->op == OP_IDENTITY)
 		c->out.q = T(c, 0)->q;
-	if (c->op == OP_RELU || c->op == OP_LEAKY_RELU || c->op == OP_SIGMOID || c->op == OP_TANH) {
-		if (!need_float_dtype(c, 0))
-			return false;
-	}
+	if (c->op == OP_ABS || c->op == OP_NEG) {
+		DType dt = T(c, 0)->dt;
+		if (dt == DT_BOOL || (!ir_dtype_is_float(dt) && !ir_dtype_is_signed(dt) && c->op == OP_NEG))
+			return err(c, "operand is %s; this op needs a signed or floating-point dtype", ir_dtype_name(dt));
+	} else if (c->op != OP_IDENTITY && !need_float_dtype(c, 0))
+		return false;
 	if (c->op == OP_LEAKY_RELU && !need_float(c, "alpha"))
 		return false;
 	if (c->op == OP_CLIP && (!need_float(c, "min") || !need_float(c, "max")))
@@ -478,6 +480,8 @@ static const Rule rules[OP_COUNT] = {
 	[OP_ADD] = r_binary, [OP_SUB] = r_binary, [OP_MUL] = r_binary, [OP_DIV] = r_binary,
 	[OP_RELU] = r_unary, [OP_LEAKY_RELU] = r_unary, [OP_SIGMOID] = r_unary, [OP_TANH] = r_unary,
 	[OP_CLIP] = r_unary, [OP_IDENTITY] = r_unary,
+	[OP_ABS] = r_unary, [OP_NEG] = r_unary, [OP_EXP] = r_unary, [OP_LOG] = r_unary, [OP_SQRT] = r_unary,
+	[OP_RECIPROCAL] = r_unary, [OP_FLOOR] = r_unary, [OP_CEIL] = r_unary,
 	[OP_BATCHNORM] = r_batchnorm, [OP_MAXPOOL] = r_pool, [OP_AVGPOOL] = r_pool,
 	[OP_GLOBAL_AVGPOOL] = r_global_pool, [OP_RESHAPE] = r_reshape, [OP_TRANSPOSE] = r_transpose,
 	[OP_CONCAT] = r_concat, [OP_SOFTMAX] = r_softmax, [OP_PAD] = r_pad,

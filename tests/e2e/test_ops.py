@@ -94,6 +94,16 @@ def cases():
                              [("lo", np.array(0, np.float32)), ("hi", np.array(6, np.float32))])
     c["clip_min_only"] = model([helper.make_node("Clip", ["x", "lo"], ["y"])], [("x", (2, 50))], ["y"],
                                [("lo", np.array(-0.1, np.float32))])
+    for op in ("Abs", "Neg", "Exp", "Floor", "Ceil", "Reciprocal"):
+        c[op.lower()] = unary(op, shape=(3, 257))
+    c["exp_wide"] = model([helper.make_node("Mul", ["x", "k"], ["t"]), helper.make_node("Exp", ["t"], ["y"])],
+                          [("x", (4, 301))], ["y"], [("k", np.array(30, np.float32))])
+    c["log_sqrt_of_positive"] = model([helper.make_node("Mul", ["x", "x"], ["sq"]), helper.make_node("Add", ["sq", "eps"], ["p"]),
+                                       helper.make_node("Log", ["p"], ["l"]), helper.make_node("Sqrt", ["p"], ["s"])],
+                                      [("x", (5, 211))], ["l", "s"], [("eps", np.array(1e-30, np.float32))])
+    c["math_specials"] = model([helper.make_node(op, ["x"], [op.lower()]) for op in
+                                ("Abs", "Neg", "Exp", "Log", "Sqrt", "Reciprocal", "Floor", "Ceil")],
+                               [("x", (14,))], [op.lower() for op in ("Abs", "Neg", "Exp", "Log", "Sqrt", "Reciprocal", "Floor", "Ceil")])
     c["batchnorm"] = model([helper.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["y"], epsilon=1e-3)],
                            [("x", (2, 5, 4, 3))], ["y"],
                            [("s", rnd(5)), ("b", rnd(5)), ("m", rnd(5)), ("v", np.abs(rnd(5)) + 0.1)])
@@ -236,12 +246,16 @@ COMPILED_NODES = {"fuse_conv_relu_leaky_clip": 2, "fuse_not_used_twice": 4, "fus
 # Reference outputs from numpy where the pinned ONNX Runtime is wrong
 # (1.20 rejects ReduceMean with noop_with_empty_axes and no axes).
 NUMPY_REFS = {
+    "math_specials": lambda ins: [f(ins[0].astype(np.float64)) for f in (
+        np.abs, np.negative, np.exp, np.log, np.sqrt, np.reciprocal, np.floor, np.ceil)],
     "reduce_mean18_noop": lambda ins: [ins[0]],
     "nan_inf_activations": lambda ins: [1 / (1 + np.exp(-ins[0].astype(np.float64))), np.tanh(ins[0]),
                                         np.where(ins[0] < 0, 0, ins[0]), np.clip(ins[0], -1, 1),
                                         np.where(ins[0] < 0, 0.5 * ins[0], ins[0])],
 }
-SPECIAL_INPUTS = {"nan_inf_activations": [np.array([np.nan, np.inf, -np.inf, 0, -0.0, 1e-8, -3, 100, -100], np.float32)]}
+SPECIAL_INPUTS = {
+    "math_specials": [np.array([np.nan, np.inf, -np.inf, 0, -0.0, 1e-40, -2.5, 2.5, -0.5, 1e7, 3e38, -88.5, 89, 0.1],
+                               np.float32)],"nan_inf_activations": [np.array([np.nan, np.inf, -np.inf, 0, -0.0, 1e-8, -3, 100, -100], np.float32)]}
 
 
 def compiled_nodes(kiln, path):
