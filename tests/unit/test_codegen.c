@@ -50,6 +50,8 @@ static void gb_free(GB *b)
 	diag_free(&b->d);
 }
 
+static TypeId tyd(Graph *g, DType dt, const int64_t *dims, int rank) { return ir_type(g, dt, rank, dims, NULL); }
+
 static ValueId gb_in(GB *b, DType dt, const int64_t *dims, int rank)
 {
 	char name[32];
@@ -645,19 +647,20 @@ static void conv_case(const ConvCfg *k, unsigned seed)
 	int nin = 2;
 	Attr a[8];
 	int na = 0;
+	/* Attribute arrays live until ir_build copies them. */
+	int64_t st1[] = {k->sw}, pd1[] = {k->pl, k->pr}, dl1[] = {k->dw};
+	int64_t st[] = {k->sh, k->sw}, pd[] = {k->pt, k->pl, k->pb, k->pr}, dl[] = {k->dh, k->dw};
 	if (k->oned) {
 		x = gb_in(&b, DT_F32, D(k->N, k->C, k->W));
 		w = !k->wrun ? gb_const(&b, DT_F32, D(k->M, k->C / k->group, k->KW))
 			      : gb_in(&b, DT_F32, D(k->M, k->C / k->group, k->KW));
-		int64_t st[] = {k->sw}, pd[] = {k->pl, k->pr}, dl[] = {k->dw};
-		a[na++] = ir_aints("strides", st, 1);
-		a[na++] = ir_aints("pads", pd, 2);
-		a[na++] = ir_aints("dilations", dl, 1);
+		a[na++] = ir_aints("strides", st1, 1);
+		a[na++] = ir_aints("pads", pd1, 2);
+		a[na++] = ir_aints("dilations", dl1, 1);
 	} else {
 		x = gb_in(&b, DT_F32, D(k->N, k->C, k->H, k->W));
 		w = !k->wrun ? gb_const(&b, DT_F32, D(k->M, k->C / k->group, k->KH, k->KW))
 			      : gb_in(&b, DT_F32, D(k->M, k->C / k->group, k->KH, k->KW));
-		int64_t st[] = {k->sh, k->sw}, pd[] = {k->pt, k->pl, k->pb, k->pr}, dl[] = {k->dh, k->dw};
 		a[na++] = ir_aints("strides", st, 2);
 		a[na++] = ir_aints("pads", pd, 4);
 		a[na++] = ir_aints("dilations", dl, 2);
@@ -854,7 +857,7 @@ START_TEST(math_accuracy)
 	static const Op ops[] = {OP_SIGMOID, OP_TANH, OP_SOFTMAX};
 	for (int o = 0; o < 3; o++) {
 		GB b = gb_new("math", 1);
-		ValueId x = gb_in(&b, DT_F32, o == 2 ? D(NPTS, 2) : D(NPTS));
+		ValueId x = o == 2 ? gb_in(&b, DT_F32, D(NPTS, 2)) : gb_in(&b, DT_F32, D(NPTS));
 		Attr ax = ir_ai("axis", 1);
 		gb_out(&b, gb_node(&b, ops[o], &x, 1, &ax, o == 2));
 		plan(b.g);
@@ -965,14 +968,14 @@ START_TEST(pool_ops)
 	GB b = gb_new("pool", 60 + _i);
 	Attr a[6];
 	ValueId x;
+	int64_t k1[] = {p->KW}, st1[] = {p->sw}, pd1[] = {p->pl, p->pr}, dl1[] = {p->dw};
+	int64_t k[] = {p->KH, p->KW}, st[] = {p->sh, p->sw}, pd[] = {p->pt, p->pl, p->pb, p->pr}, dl[] = {p->dh, p->dw};
 	if (p->oned) {
 		x = gb_in(&b, DT_F32, D(p->N, p->C, p->W));
-		int64_t k[] = {p->KW}, st[] = {p->sw}, pd[] = {p->pl, p->pr}, dl[] = {p->dw};
-		a[0] = ir_aints("kernel", k, 1), a[1] = ir_aints("strides", st, 1), a[2] = ir_aints("pads", pd, 2);
-		a[3] = ir_aints("dilations", dl, 1);
+		a[0] = ir_aints("kernel", k1, 1), a[1] = ir_aints("strides", st1, 1), a[2] = ir_aints("pads", pd1, 2);
+		a[3] = ir_aints("dilations", dl1, 1);
 	} else {
 		x = gb_in(&b, DT_F32, D(p->N, p->C, p->H, p->W));
-		int64_t k[] = {p->KH, p->KW}, st[] = {p->sh, p->sw}, pd[] = {p->pt, p->pl, p->pb, p->pr}, dl[] = {p->dh, p->dw};
 		a[0] = ir_aints("kernel", k, 2), a[1] = ir_aints("strides", st, 2), a[2] = ir_aints("pads", pd, 4);
 		a[3] = ir_aints("dilations", dl, 2);
 	}
@@ -1143,16 +1146,16 @@ START_TEST(check_lists_every_unsupported_node)
 	int64_t st[] = {1, 1}, pd[] = {0, 0, 0, 0}, dl[] = {1, 1};
 	Attr ca[] = {ir_aints("strides", st, 2), ir_aints("pads", pd, 4), ir_aints("dilations", dl, 2), ir_ai("group", 1)};
 	ValueId in[2] = {x, w};
-	ir_add_node(b.g, OP_CONV, "half conv", in, 2, ca, 4, "y", ir_type(b.g, DT_F16, 4, D(1, 2, 4, 4)));
+	ir_add_node(b.g, OP_CONV, "half conv", in, 2, ca, 4, "y", tyd(b.g, DT_F16, D(1, 2, 4, 4)));
 	ValueId i = gb_in(&b, DT_I32, D(3, 3));
 	ValueId ii[2] = {i, i};
-	ir_add_node(b.g, OP_MATMUL, "int mm", ii, 2, NULL, 0, "z", ir_type(b.g, DT_I32, 2, D(3, 3)));
+	ir_add_node(b.g, OP_MATMUL, "int mm", ii, 2, NULL, 0, "z", tyd(b.g, DT_I32, D(3, 3)));
 	ValueId f3 = gb_in(&b, DT_F32, D(1, 1, 3, 3, 3));
 	ValueId w3 = gb_const(&b, DT_F32, D(1, 1, 1, 1, 1));
 	int64_t st3[] = {1, 1, 1}, pd3[] = {0, 0, 0, 0, 0, 0}, dl3[] = {1, 1, 1};
 	Attr ca3[] = {ir_aints("strides", st3, 3), ir_aints("pads", pd3, 6), ir_aints("dilations", dl3, 3), ir_ai("group", 1)};
 	ValueId in3[2] = {f3, w3};
-	ir_add_node(b.g, OP_CONV, "conv3d", in3, 2, ca3, 4, "v", ir_type(b.g, DT_F32, 5, D(1, 1, 3, 3, 3)));
+	ir_add_node(b.g, OP_CONV, "conv3d", in3, 2, ca3, 4, "v", tyd(b.g, DT_F32, D(1, 1, 3, 3, 3)));
 	ValueId ok = gb_node(&b, OP_RELU, &f3, 1, NULL, 0);
 	gb_out(&b, ok);
 	Diag d;
@@ -1296,7 +1299,7 @@ START_TEST(emit_objects_for_every_target)
 		buf[n] = 0;
 		ck_assert_uint_gt(n, 16);
 		if (k == 0)
-			ck_assert_ptr_nonnull(strstr((char *)buf, "tiny_run"));
+			ck_assert_int_eq(sh("grep -q '^tiny_run:' %s", path), 0);
 		if (k == 1)
 			ck_assert_ptr_nonnull(strstr((char *)buf, "aarch64"));
 		if (k == 2)
@@ -1380,7 +1383,7 @@ START_TEST(header_contents)
 	free(h);
 	/* Awkward tensor names are escaped; no named macros for them. */
 	GB b = gb_new("names", 1);
-	ValueId x = ir_add_input(b.g, "in\"put\\1\n??=", ir_type(b.g, DT_F32, 1, D(3)));
+	ValueId x = ir_add_input(b.g, "in\"put\\1\n?" "?=", tyd(b.g, DT_F32, D(3)));
 	gb_out(&b, gb_node(&b, OP_RELU, &x, 1, NULL, 0));
 	plan(b.g);
 	h = header_text(b.g, &o);
