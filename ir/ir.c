@@ -112,6 +112,8 @@ void ir_arena_free(Arena *a)
 
 void *ir_arena_alloc(Arena *a, size_t size)
 {
+	if (size > SIZE_MAX / 4)  /* rounding and the chunk header must not wrap */
+		return NULL;
 	size = (size + 15) & ~(size_t)15;
 	Chunk *c = a->head;
 	if (!c || c->cap - c->used < size) {
@@ -263,7 +265,13 @@ static ValueId add_value(Graph *g, const char *name, TypeId t, ValueKind kind, N
 {
 	char buf[32];
 	if (!name || !*name) {
-		snprintf(buf, sizeof buf, "v%d", g->values.n);
+		/* Fresh, and distinct from every existing name (after ir_compact
+		 * "v<count>" may already be taken). */
+		for (int k = g->values.n;; k++) {
+			snprintf(buf, sizeof buf, "v%d", k);
+			if (ir_find_value(g, buf) < 0)
+				break;
+		}
 		name = buf;
 	}
 	Value v = {.type = t, .kind = kind, .def = def, .ws_offset = -1, .alias = -1};
@@ -549,12 +557,18 @@ static void diag_vadd(Diag *d, const char *file, const char *node, const char *o
 	char reason[1024], line[1600];
 	vsnprintf(reason, sizeof reason, fmt, ap);
 	int k = 0;
+	/* snprintf returns the untruncated length: clamp k so a long file or
+	 * node name cannot push the next write past the buffer. */
 	if (file && *file)
 		k = snprintf(line, sizeof line, "%s: ", file);
+	if (k >= (int)sizeof line)
+		k = sizeof line - 1;
 	if (op)
 		k += snprintf(line + k, sizeof line - k, "node '%s' (%s): ", node ? node : "", op);
 	else if (node && *node)
 		k += snprintf(line + k, sizeof line - k, "'%s': ", node);
+	if (k >= (int)sizeof line)
+		k = sizeof line - 1;
 	snprintf(line + k, sizeof line - k, "%s", reason);
 	if (d->nmsg == d->cap) {
 		int ncap = d->cap ? d->cap * 2 : 8;
