@@ -33,6 +33,16 @@ static const PassInfo *find_pass(const char *name, size_t len)
 	return NULL;
 }
 
+/* "dce, simplify, ..." into buf, for messages. */
+static const char *pass_names(char *buf, size_t n)
+{
+	size_t k = 0;
+	buf[0] = 0;
+	for (size_t i = 0; i < sizeof passes / sizeof passes[0] && k < n; i++)
+		k += snprintf(buf + k, n - k, "%s%s", i ? ", " : "", passes[i].name);
+	return buf;
+}
+
 static double now_ms(void)
 {
 	struct timespec ts;
@@ -56,8 +66,6 @@ static bool run_one(Graph *g, const PassInfo *p, PassCtx *cx)
 	double dt = now_ms() - t0;
 	if (cx->nlog < PASS_MAX_RECORDS)
 		cx->log[cx->nlog++] = (PassRecord){p->name, changed, nodes, live_nodes(g), dt};
-	if (cx->time_passes)
-		fprintf(stderr, "kiln: pass %-10s %9.3f ms%s\n", p->name, dt, changed ? "  (changed)" : "");
 	if (cx->diag->nerr > before)
 		return false;
 	bool verify = cx->verify_each;
@@ -68,7 +76,8 @@ static bool run_one(Graph *g, const PassInfo *p, PassCtx *cx)
 		Diag vd;
 		diag_init(&vd);
 		if (!ir_verify(g, &vd)) {
-			diag_error(cx->diag, g->file, NULL, NULL, "internal: the IR is invalid after pass '%s': %s",
+			/* The verifier's message already names the file and node. */
+			diag_error(cx->diag, NULL, NULL, NULL, "internal: verifier failed after pass '%s': %s",
 				   p->name, vd.nmsg ? vd.msgs[0] : "?");
 			diag_free(&vd);
 			return false;
@@ -95,7 +104,21 @@ static bool run_one(Graph *g, const PassInfo *p, PassCtx *cx)
 	return true;
 }
 
-bool pass_run_pipeline(Graph *g, const char *list, PassCtx *cx)
+/* --time-passes: one table per pipeline run, the records from `first` on. */
+static void print_times(const PassCtx *cx, int first)
+{
+	double total = 0;
+	fprintf(stderr, "kiln: pass timing\n  %-10s %10s  %-7s %s\n", "pass", "ms", "changed", "nodes");
+	for (int i = first; i < cx->nlog; i++) {
+		const PassRecord *r = &cx->log[i];
+		fprintf(stderr, "  %-10s %10.3f  %-7s %d -> %d\n", r->name, r->ms, r->changed ? "yes" : "no",
+			r->nodes_before, r->nodes_after);
+		total += r->ms;
+	}
+	fprintf(stderr, "  %-10s %10.3f\n", "total", total);
+}
+
+static bool run_list(Graph *g, const char *list, PassCtx *cx)
 {
 	if (!list) {
 		int o = cx->opt_level < 0 ? 0 : cx->opt_level > 3 ? 3 : cx->opt_level;
@@ -107,7 +130,8 @@ bool pass_run_pipeline(Graph *g, const char *list, PassCtx *cx)
 	for (const char *s = list; *s;) {
 		size_t len = strcspn(s, ",");
 		if (len && !find_pass(s, len)) {
-			diag_error(cx->diag, NULL, NULL, NULL, "unknown pass '%.*s'", (int)len, s);
+			char known[256];
+			diag_error(cx->diag, NULL, NULL, NULL, "unknown pass '%.*s' (known: %s)", (int)len, s, pass_names(known, sizeof known));
 			return false;
 		}
 		s += len + (s[len] == ',');
@@ -121,11 +145,24 @@ bool pass_run_pipeline(Graph *g, const char *list, PassCtx *cx)
 	return true;
 }
 
+bool pass_run_pipeline(Graph *g, const char *list, PassCtx *cx)
+{
+	int first = cx->nlog;
+	if (cx->print_after && !find_pass(cx->print_after, strlen(cx->print_after))) {
+		char known[256];
+		diag_error(cx->diag, NULL, NULL, NULL, "--print-after: unknown pass '%s' (known: %s)", cx->print_after,
+			   pass_names(known, sizeof known));
+		return false;
+	}
+	bool ok = run_list(g, list, cx);
+	if (cx->time_passes && cx->nlog > first)
+		print_times(cx, first);
+	return ok;
+}
+
 bool pass_ensure_plan(Graph *g, PassCtx *cx)
 {
 	if (g->ws_size >= 0)
 		return true;
-	int before = cx->diag->nerr;
-	pass_plan(g, cx);
-	return cx->diag->nerr == before;
+	return pass_run_pipeline(g, "plan", cx);
 }

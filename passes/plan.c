@@ -36,7 +36,8 @@ static ValueId root_of(Graph *g, ValueId v)
 
 bool pass_plan(Graph *g, PassCtx *cx)
 {
-	int64_t align = cx->ws_align >= 16 ? cx->ws_align : 64;
+	/* A power of two, at least 16 (what vector loads want); 64 by default. */
+	int64_t align = cx->ws_align >= 16 && !(cx->ws_align & (cx->ws_align - 1)) ? cx->ws_align : 64;
 	int nv = g->values.n;
 	int *bufidx = ir_arena_alloc(g->arena, (nv + 1) * sizeof *bufidx);
 	Buf *bufs = ir_arena_alloc(g->arena, (g->nodes.n + 1) * sizeof *bufs);
@@ -58,7 +59,7 @@ bool pass_plan(Graph *g, PassCtx *cx)
 		if (n->dead || out->is_output)
 			continue;
 		if ((ir_ops[n->op].flags & OPF_VIEW) && n->in[0] >= 0) {
-			out->alias = n->in[0];
+			out->alias = root_of(g, n->in[0]);
 			continue;
 		}
 		int64_t bytes = ir_type_bytes(ir_type_get(g, out->type));
@@ -78,19 +79,28 @@ bool pass_plan(Graph *g, PassCtx *cx)
 				bufs[b].end = i;
 		}
 	}
-	/* Lower bound and the peak node: the most bytes live at once. */
-	int64_t peak = 0;
+	/* Lower bound and the peak node: the most bytes live at once, by a
+	 * sweep over births and deaths (delta[i]: bytes born at i minus bytes
+	 * that died before i). */
+	int64_t *delta = calloc(g->nodes.n + 2, sizeof *delta);
+	if (!delta) {
+		diag_error(cx->diag, g->file, NULL, NULL, "out of memory");
+		return false;
+	}
+	for (int b = 0; b < nb; b++) {
+		delta[bufs[b].start] += bufs[b].size;
+		delta[bufs[b].end + 1] -= bufs[b].size;
+	}
+	int64_t peak = 0, live = 0;
 	int peak_node = -1;
 	for (int i = 0; i < g->nodes.n; i++) {
-		int64_t live = 0;
-		for (int b = 0; b < nb; b++)
-			if (bufs[b].start <= i && i <= bufs[b].end)
-				live += bufs[b].size;
+		live += delta[i];
 		if (live > peak) {
 			peak = live;
 			peak_node = i;
 		}
 	}
+	free(delta);
 	/* Greedy by size. */
 	Buf *order = malloc((nb + 1) * sizeof *order);
 	if (!order) {

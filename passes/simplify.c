@@ -2,12 +2,21 @@
  * point: identities disappear, reshape chains collapse. */
 #include "passes.h"
 
-/* identity(x) -> x, unless the result is a graph output (the output buffer
- * must still be written) . */
+/* identity(x) -> x.  When the result y is a graph output, the output
+ * buffer must still be written: the identity goes only if x is an
+ * intermediate that is not an output already, and then x becomes the output
+ * under y's name (its producer writes the output buffer directly).  An input
+ * or constant passed through to an output keeps its copy. */
 static bool drop_identity(Graph *g, const Uses *u, Node *n, PassCtx *cx)
 {
-	if (n->op != OP_IDENTITY || ir_value(g, n->out)->is_output)
+	if (n->op != OP_IDENTITY)
 		return false;
+	Value *y = ir_value(g, n->out), *x = ir_value(g, n->in[0]);
+	if (y->is_output) {
+		if (x->kind != VAL_NODE || x->is_output || x->type != y->type)
+			return false;
+		x->name = y->name;  /* y is unreferenced after this; compaction drops it */
+	}
 	ir_replace_uses(g, n->out, n->in[0]);
 	n->dead = true;
 	return true;

@@ -118,6 +118,18 @@ static int skip_field(Rd *r, int wire)
 	}
 }
 
+/* The typed TensorProto field that carries values of this dtype. */
+static int value_field(int dtype)
+{
+	switch (dtype) {
+	case KILN_F32: return 4;                                  /* float_data */
+	case KILN_I64: return 7;                                  /* int64_data */
+	case KILN_F64: return 10;                                 /* double_data */
+	case KILN_U32: case KILN_U64: return 11;                  /* uint64_data */
+	default: return 5;                                        /* int32_data */
+	}
+}
+
 int kiln_tensor_decode_pb(const uint8_t *buf, size_t len, kiln_tensor *t, char *err, size_t errlen)
 {
 	memset(t, 0, sizeof *t);
@@ -191,6 +203,11 @@ int kiln_tensor_decode_pb(const uint8_t *buf, size_t len, kiln_tensor *t, char *
 		rc = ERR("unsupported tensor data type %d", dtype);
 		goto out;
 	}
+	if (vals.n && valfield != value_field(dtype)) {
+		rc = ERR("%s tensor has its values in field %d, ONNX puts them in field %d", kiln_dtype_name(dtype),
+			 valfield, value_field(dtype));
+		goto out;
+	}
 	if (dims.n > KILN_IO_MAX_RANK) {
 		rc = ERR("tensor rank %zu exceeds %d", dims.n, KILN_IO_MAX_RANK);
 		goto out;
@@ -207,6 +224,20 @@ int kiln_tensor_decode_pb(const uint8_t *buf, size_t len, kiln_tensor *t, char *
 		t->shape[i] = d;
 		numel *= (size_t)d;
 	}
+	/* Sizes agree before anything is allocated: hostile dims cannot make
+	 * us allocate more than the file holds. */
+	if (raw && vals.n) {
+		rc = ERR("tensor has both raw_data and typed values");
+		goto out;
+	}
+	if (raw && rawlen != numel * esz) {
+		rc = ERR("raw_data has %zu bytes, shape needs %zu", rawlen, numel * esz);
+		goto out;
+	}
+	if (!raw && vals.n != numel) {
+		rc = ERR("tensor has %zu values, shape needs %zu", vals.n, numel);
+		goto out;
+	}
 	t->bytes = numel * esz;
 	t->data = malloc(t->bytes ? t->bytes : 1);
 	if (!t->data) {
@@ -214,21 +245,14 @@ int kiln_tensor_decode_pb(const uint8_t *buf, size_t len, kiln_tensor *t, char *
 		goto out;
 	}
 	if (raw) {
-		if (rawlen != t->bytes) {
-			rc = ERR("raw_data has %zu bytes, shape needs %zu", rawlen, t->bytes);
-			goto out;
-		}
 		memcpy(t->data, raw, rawlen);
 	} else {
-		if (vals.n != numel) {
-			rc = ERR("tensor has %zu values, shape needs %zu", vals.n, numel);
-			goto out;
-		}
 		unsigned char *d = t->data;
 		for (size_t i = 0; i < numel; i++) {
 			uint64_t v = vals.v[i];
-			/* float_data carries f32 bits; int32_data carries f16/bf16
-			 * bits and small ints; double_data f64 bits. */
+			/* Values arrive widened: float_data as f32 bits, int32_data
+			 * as small ints or f16/bf16 bits, double_data as f64 bits;
+			 * the low esz bytes are the element, little-endian. */
 			for (size_t b = 0; b < esz; b++)
 				d[i * esz + b] = (unsigned char)(v >> (8 * b));
 		}
@@ -275,8 +299,26 @@ static int close_tmp(FILE *f, const char *tmp, const char *path, char *err, size
 	return 0;
 }
 
+/* The tensor is well formed: known dtype, rank, dims and bytes agreeing. */
+static int check_tensor(const char *path, const kiln_tensor *t, char *err, size_t errlen)
+{
+	size_t esz = kiln_dtype_size(t->dtype);
+	if (!esz)
+		return ERR("%s: unknown dtype %d", path, t->dtype);
+	if (t->rank < 0 || t->rank > KILN_IO_MAX_RANK)
+		return ERR("%s: rank %d out of range", path, t->rank);
+	for (int i = 0; i < t->rank; i++)
+		if (t->shape[i] < 0)
+			return ERR("%s: negative dimension", path);
+	if (kiln_tensor_numel(t) * esz != t->bytes || (t->bytes && !t->data))
+		return ERR("%s: %zu data bytes do not match the shape", path, t->bytes);
+	return 0;
+}
+
 int kiln_tensor_write_pb(const char *path, const kiln_tensor *t, char *err, size_t errlen)
 {
+	if (check_tensor(path, t, err, errlen))
+		return -1;
 	char tmp[4200];
 	FILE *f = open_tmp(path, tmp, sizeof tmp);
 	if (!f)
@@ -310,10 +352,10 @@ static const struct {
 	{"<u4", KILN_U32}, {"<u8", KILN_U64},
 };
 
-static int npy_decode(const uint8_t *buf, size_t len, kiln_tensor *t, char *err, size_t errlen)
+int kiln_tensor_decode_npy(const uint8_t *buf, size_t len, kiln_tensor *t, char *err, size_t errlen)
 {
 	memset(t, 0, sizeof *t);
-	if (len < 10 || buf[6] < 1 || buf[6] > 3)
+	if (len < 10 || memcmp(buf, "\x93NUMPY", 6) != 0 || buf[6] < 1 || buf[6] > 3)
 		return ERR("not a valid .npy file");
 	size_t hl, off;
 	if (buf[6] == 1) {
@@ -367,6 +409,8 @@ static int npy_decode(const uint8_t *buf, size_t len, kiln_tensor *t, char *err,
 
 int kiln_tensor_write_npy(const char *path, const kiln_tensor *t, char *err, size_t errlen)
 {
+	if (check_tensor(path, t, err, errlen))
+		return -1;
 	const char *descr = NULL;
 	for (unsigned i = 0; i < sizeof npy_types / sizeof npy_types[0]; i++)
 		if (npy_types[i].dtype == t->dtype)
@@ -391,6 +435,13 @@ int kiln_tensor_write_npy(const char *path, const kiln_tensor *t, char *err, siz
 	fwrite(h, 1, k, f);
 	fwrite(t->data, 1, t->bytes, f);
 	return close_tmp(f, tmp, path, err, errlen);
+}
+
+int kiln_tensor_decode(const uint8_t *buf, size_t len, kiln_tensor *t, char *err, size_t errlen)
+{
+	if (len >= 6 && memcmp(buf, "\x93NUMPY", 6) == 0)
+		return kiln_tensor_decode_npy(buf, len, t, err, errlen);
+	return kiln_tensor_decode_pb(buf, len, t, err, errlen);
 }
 
 int kiln_tensor_read(const char *path, kiln_tensor *t, char *err, size_t errlen)
@@ -421,8 +472,7 @@ int kiln_tensor_read(const char *path, kiln_tensor *t, char *err, size_t errlen)
 		return ERR("%s: cannot read", path);
 	}
 	char why[256];
-	int rc = n >= 6 && memcmp(buf, "\x93NUMPY", 6) == 0 ? npy_decode(buf, n, t, why, sizeof why)
-							      : kiln_tensor_decode_pb(buf, n, t, why, sizeof why);
+	int rc = kiln_tensor_decode(buf, n, t, why, sizeof why);
 	free(buf);
 	if (rc)
 		return ERR("%s: %s", path, why);

@@ -22,8 +22,12 @@ typedef struct kiln_tensor {
 /* Read a .pb TensorProto or a .npy file (detected by content).  Returns 0,
  * or -1 with a one-line reason in err. */
 int kiln_tensor_read(const char *path, kiln_tensor *t, char *err, size_t errlen);
-/* Decode a TensorProto from memory. */
+/* Decode from memory: a TensorProto, a .npy image, or either (by the npy
+ * magic).  On failure t holds no data. */
+int kiln_tensor_decode(const uint8_t *buf, size_t len, kiln_tensor *t, char *err, size_t errlen);
 int kiln_tensor_decode_pb(const uint8_t *buf, size_t len, kiln_tensor *t, char *err, size_t errlen);
+int kiln_tensor_decode_npy(const uint8_t *buf, size_t len, kiln_tensor *t, char *err, size_t errlen);
+/* Write atomically (temporary file renamed into place); dense raw_data. */
 int kiln_tensor_write_pb(const char *path, const kiln_tensor *t, char *err, size_t errlen);
 int kiln_tensor_write_npy(const char *path, const kiln_tensor *t, char *err, size_t errlen);
 void kiln_tensor_free(kiln_tensor *t);

@@ -79,6 +79,59 @@ static const char usage[] =
 	"  --runs N, --warmup W     (bench) repetitions (50, 5)\n"
 	"  --version, --help\n";
 
+/* kiln COMMAND --help, kiln help COMMAND. */
+static const struct {
+	const char *cmd, *text;
+} cmd_help[] = {
+	{"compile",
+	 "usage: kiln compile MODEL -o OUT.o [options]\n"
+	 "Compile MODEL (.onnx, .json or .kir) to an object file OUT.o and its header OUT.h.\n"
+	 "  -o FILE                  output ('-' or absent: stdout, for asm/llvm/kir/header)\n"
+	 "  --name P                 symbol prefix (default: output file stem)\n"
+	 "  --target T               target triple (default: host)\n"
+	 "  --cpu NAME, --features +a,-b\n"
+	 "  -O0 .. -O3               optimization level (default -O3)\n"
+	 "  --emit obj|asm|llvm|bc|kir|header\n"
+	 "  --shape NAME=d0,d1,...   bind an input's shape or a symbolic dim (repeatable)\n"
+	 "  --const NAME=FILE        make graph input NAME a constant (.pb or .npy value)\n"
+	 "  --passes a,b,c|none      run these passes instead of the -O pipeline\n"
+	 "  --print-after PASS, --print-after-all, --dump-dir DIR\n"
+	 "  --verify-each, --time-passes\n"
+	 "  --report FILE            JSON summary: nodes, weights, workspace, MACs\n"
+	 "  --max-ram BYTES          fail if the workspace would exceed BYTES\n"},
+	{"run",
+	 "usage: kiln run MODEL --input FILE... [--output-dir D]\n"
+	 "       kiln run --test-dir DIR [--rtol R] [--atol A]\n"
+	 "Run MODEL in process (JIT, same codegen as compile).\n"
+	 "  --input FILE             input tensor (.pb or .npy), repeated in graph input order\n"
+	 "  --output-dir DIR         write DIR/output_<i>.pb (default: print a summary)\n"
+	 "  --test-dir DIR           ONNX backend-test folder: model.onnx, test_data_set_*/\n"
+	 "  --rtol R, --atol A       tolerances for --test-dir (1e-4, 1e-5)\n"
+	 "  also: -O0..-O3, --shape, --const, --passes, --print-after[-all], --verify-each, --time-passes\n"},
+	{"check",
+	 "usage: kiln check MODEL [--target T]\n"
+	 "List everything in MODEL that kiln cannot compile, or print 'MODEL: ok'.\n"},
+	{"dump",
+	 "usage: kiln dump MODEL [--passes LIST] [--emit kir|dot|llvm]\n"
+	 "Print the IR after the pipeline (--passes=none: as imported) to stdout.\n"
+	 "  also: -O0..-O3, --shape, --const, --print-after[-all], --dump-dir, --verify-each, --time-passes\n"},
+	{"bench",
+	 "usage: kiln bench MODEL [--runs N] [--warmup W]\n"
+	 "JIT-compile MODEL and print the median, min and max latency on fixed random inputs.\n"
+	 "  --runs N                 timed runs (default 50)\n"
+	 "  --warmup W               untimed runs first (default 5)\n"},
+};
+
+static void print_help(const char *cmd)
+{
+	for (size_t i = 0; cmd && i < sizeof cmd_help / sizeof cmd_help[0]; i++)
+		if (!strcmp(cmd, cmd_help[i].cmd)) {
+			fputs(cmd_help[i].text, stdout);
+			return;
+		}
+	fputs(usage, stdout);
+}
+
 static int fail(const char *fmt, ...)
 {
 	va_list ap;
@@ -117,6 +170,13 @@ static bool parse_double(const char *s, double *v)
 	return e != s && !*e;
 }
 
+/* A model file by its extension (for telling `--input a.pb m.onnx` apart). */
+static bool is_model_path(const char *s)
+{
+	const char *dot = strrchr(s, '.');
+	return dot && (!strcmp(dot, ".onnx") || !strcmp(dot, ".json") || !strcmp(dot, ".kir"));
+}
+
 /* Parse argv into o; returns 0 or an exit status. */
 static int parse_args(int argc, char **argv, Opts *o)
 {
@@ -125,14 +185,22 @@ static int parse_args(int argc, char **argv, Opts *o)
 	o->atol = 1e-5;
 	o->runs = 50;
 	o->warmup = 5;
+	bool in_inputs = false;  /* after --input: bare words are more inputs */
 	for (int i = 2; i < argc; i++) {
 		char *a = argv[i];
 		if (a[0] != '-' || !a[1]) {
+			if (in_inputs && (o->model || !is_model_path(a))) {
+				if (o->ninputs == MAX_FILES)
+					return fail("too many --input files (at most %d)", MAX_FILES);
+				o->inputs[o->ninputs++] = a;
+				continue;
+			}
 			if (o->model)
 				return fail("unexpected argument '%s' (one model per command)", a);
 			o->model = a;
 			continue;
 		}
+		in_inputs = false;
 		if (!strncmp(a, "-O", 2) && a[2] >= '0' && a[2] <= '3' && !a[3]) {
 			o->opt_level = a[2] - '0';
 			continue;
@@ -140,7 +208,7 @@ static int parse_args(int argc, char **argv, Opts *o)
 		if (!strcmp(a, "--print-after-all")) { o->print_after_all = true; continue; }
 		if (!strcmp(a, "--verify-each")) { o->verify_each = true; continue; }
 		if (!strcmp(a, "--time-passes")) { o->time_passes = true; continue; }
-		if (!strcmp(a, "--help") || !strcmp(a, "-h")) { fputs(usage, stdout); exit(0); }
+		if (!strcmp(a, "--help") || !strcmp(a, "-h")) { print_help(o->cmd); exit(0); }
 		/* Options with a value: --opt=value or --opt value. */
 		char *val = strchr(a, '=');
 		char key[64];
@@ -177,6 +245,7 @@ static int parse_args(int argc, char **argv, Opts *o)
 		else if (!strcmp(key, "--report")) o->report = val;
 		else if (!strcmp(key, "--dump-dir")) o->dump_dir = val;
 		else if (!strcmp(key, "--input")) {
+			in_inputs = true;
 			if (o->ninputs == MAX_FILES)
 				return fail("too many --input files (at most %d)", MAX_FILES);
 			o->inputs[o->ninputs++] = val;
@@ -242,6 +311,26 @@ static bool setup_target(const Opts *o, CgOptions *cg)
 	return true;
 }
 
+/* Load the model; the importers promise a verified graph, and we hold them
+ * to it (a failure here is our bug, reported as one). */
+static Graph *load_verified(const Opts *o, Diag *d)
+{
+	Graph *g = frontend_load(o->model, &o->imp, d);
+	if (!g)
+		return NULL;
+	Diag vd;
+	diag_init(&vd);
+	if (!ir_verify(g, &vd)) {
+		diag_error(d, NULL, NULL, NULL, "internal: the imported graph does not verify: %s",
+			   vd.nmsg ? vd.msgs[0] : "?");
+		diag_free(&vd);
+		ir_graph_free(g);
+		return NULL;
+	}
+	diag_free(&vd);
+	return g;
+}
+
 /* Load the model and run the pipeline; cx (may be NULL) receives the pass
  * log, imported the node count before any pass. */
 static Graph *load_and_optimize(const Opts *o, Diag *d, bool plan, PassCtx *cx_out, int *imported)
@@ -254,7 +343,7 @@ static Graph *load_and_optimize(const Opts *o, Diag *d, bool plan, PassCtx *cx_o
 		fail("%s: cannot create the folder", o->dump_dir);
 		return NULL;
 	}
-	Graph *g = frontend_load(o->model, &o->imp, d);
+	Graph *g = load_verified(o, d);
 	if (!g)
 		return NULL;
 	if (imported)
@@ -280,6 +369,53 @@ static const char *base_name(const char *p)
 
 /* ---- compile ----------------------------------------------------------------- */
 
+/* Text outputs are written beside their destination and renamed into
+ * place, so a failure leaves nothing at path. */
+static FILE *open_tmp(const char *path, char *tmp, size_t n)
+{
+	if ((size_t)snprintf(tmp, n, "%s.kiln-tmp", path) >= n)
+		return NULL;
+	return fopen(tmp, "wb");
+}
+
+static bool close_tmp(FILE *f, const char *tmp, const char *path)
+{
+	bool ok = !ferror(f);
+	ok &= fclose(f) == 0;
+	if (ok && rename(tmp, path) == 0)
+		return true;
+	remove(tmp);
+	return false;
+}
+
+/* asm, llvm, bc to stdout: codegen writes files, so go through one. */
+static int emit_to_stdout(Graph *g, const CgOptions *cg, CgEmit kind, Diag *d)
+{
+	if (kind == EMIT_BC && isatty(STDOUT_FILENO))
+		return fail("compile: not writing bitcode to a terminal; give -o FILE");
+	char tmp[] = "/tmp/kiln-emit-XXXXXX";
+	int fd = mkstemp(tmp);
+	if (fd < 0)
+		return fail("cannot create a temporary file");
+	close(fd);
+	int rc = 0;
+	if (!cg_emit(g, cg, kind, tmp, d))
+		rc = fail_diag(d);
+	else {
+		FILE *f = fopen(tmp, "rb");
+		char buf[65536];
+		size_t n;
+		while (f && (n = fread(buf, 1, sizeof buf, f)) > 0)
+			fwrite(buf, 1, n, stdout);
+		if (!f || ferror(f) || fflush(stdout) != 0)
+			rc = fail("cannot copy the output to stdout");
+		if (f)
+			fclose(f);
+	}
+	remove(tmp);
+	return rc;
+}
+
 static int cmd_compile(Opts *o)
 {
 	const char *emit = o->emit ? o->emit : "obj";
@@ -294,8 +430,6 @@ static int cmd_compile(Opts *o)
 	bool to_stdout = !o->out || !strcmp(o->out, "-");
 	if (to_stdout && (kind == EMIT_OBJ && strcmp(emit, "kir") && strcmp(emit, "header")))
 		return fail("compile: -o OUT.o is required for --emit obj");
-	if (to_stdout && kind == EMIT_BC)
-		return fail("compile: -o FILE is required for --emit bc");
 	CgOptions cg;
 	if (!setup_target(o, &cg))
 		return 1;
@@ -310,14 +444,33 @@ static int cmd_compile(Opts *o)
 	char name[256];
 	cg_sanitize_name(o->name ? o->name : to_stdout ? g->name : base_name(o->out), name, sizeof name);
 	cg.name = name;
+	/* OUT.o -> OUT.h beside it. */
+	char hdr[4096] = "";
+	if (!to_stdout && !strcmp(emit, "obj")) {
+		const char *dot = strrchr(base_name(o->out), '.');
+		size_t stem = dot ? (size_t)(dot - o->out) : strlen(o->out);
+		if (stem + 3 > sizeof hdr) {
+			ir_graph_free(g);
+			diag_free(&d);
+			return fail("%s: path too long", o->out);
+		}
+		memcpy(hdr, o->out, stem);
+		strcpy(hdr + stem, ".h");
+		if (!strcmp(hdr, o->out)) {
+			ir_graph_free(g);
+			diag_free(&d);
+			return fail("%s: the object would be overwritten by its header; name it .o", o->out);
+		}
+	}
 	int rc = 0;
 	if (!strcmp(emit, "kir")) {
-		FILE *f = to_stdout ? stdout : fopen(o->out, "w");
+		char tmp[4200];
+		FILE *f = to_stdout ? stdout : open_tmp(o->out, tmp, sizeof tmp);
 		if (!f)
 			rc = fail("%s: cannot create", o->out);
 		else {
 			ir_print(g, f);
-			if (!to_stdout && fclose(f) != 0)
+			if (!to_stdout && !close_tmp(f, tmp, o->out))
 				rc = fail("%s: cannot write", o->out);
 		}
 	} else if (!strcmp(emit, "header")) {
@@ -328,53 +481,26 @@ static int cmd_compile(Opts *o)
 	} else if (!cg_check(g, &cg, &d)) {
 		rc = fail_diag(&d);
 	} else if (to_stdout) {
-		char tmp[] = "/tmp/kiln-emit-XXXXXX";
-		int fd = mkstemp(tmp);
-		if (fd < 0)
-			rc = fail("cannot create a temporary file");
-		else {
-			fclose(fdopen(fd, "w"));
-			if (!cg_emit(g, &cg, kind, tmp, &d))
-				rc = fail_diag(&d);
-			else {
-				FILE *f = fopen(tmp, "r");
-				char buf[65536];
-				size_t n;
-				while (f && (n = fread(buf, 1, sizeof buf, f)) > 0)
-					fwrite(buf, 1, n, stdout);
-				if (f)
-					fclose(f);
-			}
-			remove(tmp);
-		}
+		rc = emit_to_stdout(g, &cg, kind, &d);
 	} else if (!cg_emit(g, &cg, kind, o->out, &d)) {
 		rc = fail_diag(&d);
-	} else if (kind == EMIT_OBJ) {
-		/* OUT.o -> OUT.h beside it. */
-		char hdr[4096];
-		size_t len = strlen(o->out);
-		const char *dot = strrchr(base_name(o->out), '.');
-		size_t stem = dot ? (size_t)(dot - o->out) : len;
-		if (stem + 3 >= sizeof hdr) {
-			remove(o->out);
-			rc = fail("%s: path too long", o->out);
-		} else {
-			memcpy(hdr, o->out, stem);
-			strcpy(hdr + stem, ".h");
-			if (!cg_emit_header(g, &cg, hdr, &d)) {
-				remove(o->out);
-				rc = fail_diag(&d);
-			}
-		}
+	} else if (hdr[0] && !cg_emit_header(g, &cg, hdr, &d)) {
+		remove(o->out);
+		rc = fail_diag(&d);
 	}
 	if (!rc && o->report) {
-		FILE *f = fopen(o->report, "w");
-		if (!f)
-			rc = fail("%s: cannot create the report", o->report);
-		else {
+		char tmp[4200];
+		FILE *f = open_tmp(o->report, tmp, sizeof tmp);
+		if (f)
 			report_write(f, g, imported, &cx);
-			if (fclose(f) != 0)
-				rc = fail("%s: cannot write the report", o->report);
+		if (!f || !close_tmp(f, tmp, o->report)) {
+			/* All or nothing: the outputs go with the report. */
+			if (!to_stdout) {
+				remove(o->out);
+				if (hdr[0])
+					remove(hdr);
+			}
+			rc = fail("%s: cannot write the report", o->report);
 		}
 	}
 	ir_graph_free(g);
@@ -394,7 +520,7 @@ static int cmd_check(Opts *o)
 	o->imp.check_all = true;
 	Diag d;
 	diag_init(&d);
-	Graph *g = frontend_load(o->model, &o->imp, &d);
+	Graph *g = load_verified(o, &d);
 	if (!g)
 		return fail_diag(&d);
 	if (!cg_check(g, &cg, &d)) {
@@ -482,12 +608,21 @@ static bool check_input(const Graph *g, int i, const kiln_tensor *t, const char 
 {
 	const Value *v = &g->values.v[g->inputs.v[i]];
 	const Type *ty = ir_type_get(g, v->type);
-	bool same = t->dtype == ir_dtype_onnx(ty->dt) && t->rank == ty->rank;
-	for (int k = 0; same && k < ty->rank; k++)
-		same = t->shape[k] == ty->dims[k];
-	/* A scalar and a [1] tensor hold the same bytes; accept equal sizes. */
-	if (!same && t->dtype == ir_dtype_onnx(ty->dt) && t->bytes == (size_t)ir_type_bytes(ty))
-		same = true;
+	/* Equal up to dims of 1: a scalar, [1] and [1,1] hold the same
+	 * bytes, as do [1,6] and [6]; [2,3] and [3,2] do not match. */
+	bool same = t->dtype == ir_dtype_onnx(ty->dt);
+	int a = 0, b = 0;
+	while (same) {
+		while (a < t->rank && t->shape[a] == 1)
+			a++;
+		while (b < ty->rank && ty->dims[b] == 1)
+			b++;
+		if (a == t->rank || b == ty->rank) {
+			same = a == t->rank && b == ty->rank;
+			break;
+		}
+		same = t->shape[a++] == ty->dims[b++];
+	}
 	if (!same) {
 		char want[256], got[256];
 		int k = snprintf(want, sizeof want, "%s[", ir_dtype_name(ty->dt));
@@ -542,6 +677,47 @@ static bool runner_exec(Runner *r, kiln_tensor *ins, kiln_tensor *outs, Diag *d)
 	return true;
 }
 
+static double half_to_double(uint16_t h)
+{
+	int e = h >> 10 & 31, m = h & 1023;
+	double v = e == 0 ? ldexp(m, -24) : e == 31 ? (m ? NAN : INFINITY) : ldexp(m | 1024, e - 25);
+	return h >> 15 ? -v : v;
+}
+
+static double elem(const kiln_tensor *t, size_t i)
+{
+	const void *p = t->data;
+	switch (t->dtype) {
+	case KILN_F16: return half_to_double(((const uint16_t *)p)[i]);
+	case KILN_BF16: {
+		uint32_t u = (uint32_t)((const uint16_t *)p)[i] << 16;
+		float f;
+		memcpy(&f, &u, sizeof f);
+		return f;
+	}
+	case KILN_F32: return ((const float *)p)[i];
+	case KILN_F64: return ((const double *)p)[i];
+	case KILN_I8: return ((const int8_t *)p)[i];
+	case KILN_U8: case KILN_BOOL: return ((const uint8_t *)p)[i];
+	case KILN_I16: return ((const int16_t *)p)[i];
+	case KILN_U16: return ((const uint16_t *)p)[i];
+	case KILN_I32: return ((const int32_t *)p)[i];
+	case KILN_U32: return ((const uint32_t *)p)[i];
+	case KILN_I64: return (double)((const int64_t *)p)[i];
+	case KILN_U64: return (double)((const uint64_t *)p)[i];
+	default: return 0;
+	}
+}
+
+/* " v0 v1 ... vN-1 ..." : the first n values of t, any dtype. */
+static void print_values(const kiln_tensor *t, size_t n)
+{
+	size_t numel = kiln_tensor_numel(t);
+	for (size_t k = 0; k < numel && k < n; k++)
+		printf(" %.6g", elem(t, k));
+	printf("%s\n", numel > n ? " ..." : "");
+}
+
 static int cmd_run_files(Opts *o)
 {
 	Diag d;
@@ -583,10 +759,7 @@ static int cmd_run_files(Opts *o)
 			for (int k = 0; k < t->rank; k++)
 				printf("%s%lld", k ? "," : "", (long long)t->shape[k]);
 			printf("]");
-			if (t->dtype == KILN_F32)
-				for (size_t k = 0; k < kiln_tensor_numel(t) && k < 8; k++)
-					printf(" %.6g", ((float *)t->data)[k]);
-			printf("%s\n", kiln_tensor_numel(t) > 8 ? " ..." : "");
+			print_values(t, 8);
 		}
 	}
 	rc = 0;
@@ -603,24 +776,6 @@ done:
 	return rc;
 }
 
-static double elem(const kiln_tensor *t, size_t i)
-{
-	const void *p = t->data;
-	switch (t->dtype) {
-	case KILN_F32: return ((const float *)p)[i];
-	case KILN_F64: return ((const double *)p)[i];
-	case KILN_I8: return ((const int8_t *)p)[i];
-	case KILN_U8: case KILN_BOOL: return ((const uint8_t *)p)[i];
-	case KILN_I16: return ((const int16_t *)p)[i];
-	case KILN_U16: return ((const uint16_t *)p)[i];
-	case KILN_I32: return ((const int32_t *)p)[i];
-	case KILN_U32: return ((const uint32_t *)p)[i];
-	case KILN_I64: return (double)((const int64_t *)p)[i];
-	case KILN_U64: return (double)((const uint64_t *)p)[i];
-	default: return 0;
-	}
-}
-
 /* Compare: |got-exp| <= atol + rtol*|exp|; NaN matches NaN; ints exact. */
 static bool compare(const kiln_tensor *got, const kiln_tensor *exp, double rtol, double atol, double *maxerr, char *why, size_t n)
 {
@@ -630,27 +785,34 @@ static bool compare(const kiln_tensor *got, const kiln_tensor *exp, double rtol,
 			 exp->bytes, kiln_dtype_name(got->dtype), got->bytes);
 		return false;
 	}
-	bool isfloat = exp->dtype == KILN_F32 || exp->dtype == KILN_F64;
-	if (!isfloat && exp->dtype != KILN_I8 && exp->dtype != KILN_U8 && exp->dtype != KILN_BOOL &&
-	    exp->dtype != KILN_I16 && exp->dtype != KILN_U16 && exp->dtype != KILN_I32 && exp->dtype != KILN_U32 &&
-	    exp->dtype != KILN_I64 && exp->dtype != KILN_U64)
-		return memcmp(got->data, exp->data, got->bytes) == 0;
-	bool ok = true;
+	bool isfloat = exp->dtype == KILN_F32 || exp->dtype == KILN_F64 || exp->dtype == KILN_F16 ||
+		       exp->dtype == KILN_BF16;
+	size_t esz = kiln_dtype_size(exp->dtype), bad = 0, nbad = 0;
 	for (size_t i = 0; i < kiln_tensor_numel(exp); i++) {
 		double a = elem(got, i), b = elem(exp, i);
-		if (isnan(b) && isnan(a))
-			continue;
-		double e = fabs(a - b);
-		if (isnan(e) || (isinf(b) && a != b))
-			e = INFINITY;
-		if (e > *maxerr)
-			*maxerr = e;
-		if (isfloat ? !(e <= atol + rtol * fabs(b)) : e != 0)
-			ok = false;
+		bool same;
+		if (isfloat) {
+			if (isnan(b) && isnan(a))
+				continue;
+			double e = fabs(a - b);
+			if (isnan(e) || (isinf(b) && a != b))
+				e = INFINITY;
+			if (e > *maxerr)
+				*maxerr = e;
+			same = e <= atol + rtol * fabs(b);
+		} else {
+			/* Integers and bool: exact, on the bytes (i64 need not fit a double). */
+			same = !memcmp((const char *)got->data + i * esz, (const char *)exp->data + i * esz, esz);
+			if (fabs(a - b) > *maxerr)
+				*maxerr = fabs(a - b);
+		}
+		if (!same && !nbad++)
+			bad = i;
 	}
-	if (!ok)
-		snprintf(why, n, "values differ");
-	return ok;
+	if (nbad)
+		snprintf(why, n, "%zu of %zu values differ; first at index %zu: got %.9g, expected %.9g", nbad,
+			 kiln_tensor_numel(exp), bad, elem(got, bad), elem(exp, bad));
+	return nbad == 0;
 }
 
 static int name_cmp(const void *a, const void *b)
@@ -850,11 +1012,21 @@ static int cmd_bench(Opts *o)
 	}
 	Graph *g = r.g;
 	kiln_tensor ins[MAX_FILES] = {0}, outs[MAX_FILES] = {0};
+	if (g->inputs.n > MAX_FILES || g->outputs.n > MAX_FILES) {
+		runner_close(&r);
+		diag_free(&d);
+		return fail("%s: too many inputs or outputs for kiln bench (at most %d)", o->model, MAX_FILES);
+	}
 	uint32_t seed = 1;
-	for (int i = 0; i < g->inputs.n && i < MAX_FILES; i++) {
+	bool oom = false;
+	for (int i = 0; i < g->inputs.n; i++) {
 		const Type *ty = ir_value_type(g, g->inputs.v[i]);
 		size_t bytes = (size_t)ir_type_bytes(ty);
 		unsigned char *p = malloc(bytes + 1);
+		if (!p) {
+			oom = true;
+			break;
+		}
 		for (size_t k = 0; k < bytes; k++) {
 			seed = seed * 1664525u + 1013904223u;
 			p[k] = (unsigned char)(seed >> 24);
@@ -866,21 +1038,27 @@ static int cmd_bench(Opts *o)
 	}
 	const void *inp[MAX_FILES];
 	void *outp[MAX_FILES];
-	for (int i = 0; i < g->inputs.n && i < MAX_FILES; i++)
+	for (int i = 0; i < g->inputs.n; i++)
 		inp[i] = ins[i].data;
-	for (int i = 0; i < g->outputs.n && i < MAX_FILES; i++)
+	for (int i = 0; i < g->outputs.n; i++) {
 		outp[i] = outs[i].data = malloc((size_t)ir_type_bytes(ir_value_type(g, g->outputs.v[i])) + 1);
+		oom |= !outp[i];
+	}
 	double *t = malloc(o->runs * sizeof *t);
 	int rc = 0;
+	if (oom || !t) {
+		fail("%s: out of memory for the benchmark's tensors", o->model);
+		rc = -1;
+	}
 	for (int k = -o->warmup; k < o->runs && !rc; k++) {
 		double t0 = now_ms();
 		rc = r.fn(inp, outp, r.ws);
 		if (k >= 0)
 			t[k] = now_ms() - t0;
 	}
-	if (rc)
+	if (rc > 0)
 		fail("%s: the compiled model returned status %d", o->model, rc);
-	else {
+	else if (!rc) {
 		qsort(t, o->runs, sizeof *t, dbl_cmp);
 		printf("%s: median %.3f ms, min %.3f ms, max %.3f ms over %d runs (%d warm-up)\n", o->model,
 		       t[o->runs / 2], t[0], t[o->runs - 1], o->runs, o->warmup);
@@ -897,9 +1075,13 @@ static int cmd_bench(Opts *o)
 
 int main(int argc, char **argv)
 {
-	if (argc < 2 || !strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-		fputs(usage, argc < 2 ? stderr : stdout);
-		return argc < 2;
+	if (argc < 2) {
+		fputs(usage, stderr);
+		return 1;
+	}
+	if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		print_help(argc > 2 ? argv[2] : NULL);
+		return 0;
 	}
 	if (!strcmp(argv[1], "--version")) {
 		printf("kiln %s\n", KILN_VERSION);

@@ -1,0 +1,673 @@
+/* Unit tests for the pass manager, dce, simplify and the static memory
+ * plan: plan invariants checked independently on random DAGs, and random
+ * graphs run through the JIT before and after the -O3 pipeline. */
+#define _POSIX_C_SOURCE 200809L
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codegen.h"
+#include "ir.h"
+#include "passes.h"
+
+/* ---- helpers ------------------------------------------------------------------ */
+
+static Diag d;
+
+static void setup(void) { diag_init(&d); }
+static void teardown(void) { diag_free(&d); }
+
+static ValueId input(Graph *g, const char *name, int64_t n)
+{
+	int64_t dims[] = {1, n};
+	return ir_add_input(g, name, ir_type(g, DT_F32, 2, dims, NULL));
+}
+
+/* Append a node (name = result name) and return its result value. */
+static ValueId node(Graph *g, Op op, const char *name, ValueId a, ValueId b)
+{
+	ValueId in[2] = {a, b};
+	NodeId n = ir_build(g, op, name, in, b >= 0 ? 2 : 1, NULL, 0, name, &d);
+	ck_assert_msg(n >= 0, "%s", d.nmsg ? d.msgs[d.nmsg - 1] : "?");
+	return g->nodes.v[n].out;
+}
+
+static ValueId reshape(Graph *g, const char *name, ValueId x, int rank, const int64_t *dims)
+{
+	int64_t sh[IR_MAX_RANK];
+	memcpy(sh, dims, rank * sizeof *sh);
+	Attr a = ir_aints("shape", sh, rank);
+	NodeId n = ir_build(g, OP_RESHAPE, name, &x, 1, &a, 1, name, &d);
+	ck_assert_msg(n >= 0, "%s", d.nmsg ? d.msgs[d.nmsg - 1] : "?");
+	return g->nodes.v[n].out;
+}
+
+static int live_nodes(const Graph *g, Op op)
+{
+	int k = 0;
+	for (int i = 0; i < g->nodes.n; i++)
+		k += !g->nodes.v[i].dead && (op == OP_COUNT || g->nodes.v[i].op == op);
+	return k;
+}
+
+static const char *out_name(Graph *g, int i) { return ir_value(g, g->outputs.v[i])->name; }
+
+static int64_t aligned(int64_t bytes, int64_t align) { return (bytes + align - 1) / align * align; }
+
+/* The plan's invariants, recomputed from scratch: every intermediate has
+ * exactly one home (an aligned workspace slot or an alias of a root
+ * buffer through views), outputs/inputs/consts are never in the workspace,
+ * and two buffers live at the same node (inclusive: a node's operands and
+ * its result are live together) never share a byte.  Also recomputes the
+ * lower bound. */
+static void check_plan(Graph *g, int64_t align)
+{
+	int nv = g->values.n, nn = g->nodes.n;
+	ck_assert_int_ge(g->ws_size, 0);
+	ck_assert_int_eq(g->ws_align, align);
+	ck_assert_int_eq(g->ws_size % align, 0);
+	int *start = calloc(nv + 1, sizeof *start), *end = calloc(nv + 1, sizeof *end);
+	for (int v = 0; v < nv; v++) {
+		const Value *val = &g->values.v[v];
+		start[v] = end[v] = -1;
+		if (val->kind != VAL_NODE || val->is_output) {
+			ck_assert_msg(val->ws_offset == -1, "'%s' is an input, const or output but has a workspace slot", val->name);
+			ck_assert_msg(val->alias == -1, "'%s' is an input, const or output but aliases", val->name);
+			continue;
+		}
+		ck_assert_msg((val->ws_offset >= 0) != (val->alias >= 0), "'%s': offset %lld alias %d", val->name,
+			      (long long)val->ws_offset, val->alias);
+		if (val->alias >= 0) {
+			ck_assert(ir_ops[g->nodes.v[val->def].op].flags & OPF_VIEW);
+			ck_assert_msg(g->values.v[val->alias].alias == -1, "alias of '%s' is not a root", val->name);
+			ck_assert_int_eq(ir_type_bytes(ir_value_type(g, val->alias)), ir_type_bytes(ir_value_type(g, v)));
+		} else {
+			ck_assert_int_eq(val->ws_offset % align, 0);
+			ck_assert_int_le(val->ws_offset + ir_type_bytes(ir_value_type(g, v)), g->ws_size);
+			start[v] = end[v] = val->def;
+		}
+	}
+	for (int i = 0; i < nn; i++) {
+		const Node *n = &g->nodes.v[i];
+		for (int j = 0; j < n->nin; j++) {
+			ValueId r = n->in[j];
+			if (r < 0)
+				continue;
+			if (g->values.v[r].alias >= 0)
+				r = g->values.v[r].alias;
+			if (start[r] >= 0 && end[r] < i)
+				end[r] = i;
+		}
+	}
+	int64_t peak = 0;
+	for (int i = 0; i < nn; i++) {
+		int64_t live = 0;
+		for (int v = 0; v < nv; v++)
+			if (start[v] >= 0 && start[v] <= i && i <= end[v])
+				live += aligned(ir_type_bytes(ir_value_type(g, v)), align);
+		peak = live > peak ? live : peak;
+	}
+	ck_assert_int_eq(g->ws_lower_bound, peak);
+	ck_assert_int_le(g->ws_lower_bound, g->ws_size);
+	for (int a = 0; a < nv; a++)
+		for (int b = a + 1; b < nv; b++) {
+			if (start[a] < 0 || start[b] < 0 || start[a] > end[b] || start[b] > end[a])
+				continue;
+			int64_t oa = g->values.v[a].ws_offset, ob = g->values.v[b].ws_offset;
+			int64_t sa = ir_type_bytes(ir_value_type(g, a)), sb = ir_type_bytes(ir_value_type(g, b));
+			ck_assert_msg(oa + sa <= ob || ob + sb <= oa || !sa || !sb,
+				      "'%s' [%lld,+%lld) and '%s' [%lld,+%lld) are live together and overlap",
+				      g->values.v[a].name, (long long)oa, (long long)sa, g->values.v[b].name, (long long)ob,
+				      (long long)sb);
+		}
+	free(start);
+	free(end);
+}
+
+static bool run(Graph *g, const char *list, int opt, int64_t align)
+{
+	PassCtx cx = {.diag = &d, .opt_level = opt, .verify_each = true, .ws_align = align};
+	bool ok = pass_run_pipeline(g, list, &cx) && pass_ensure_plan(g, &cx);
+	return ok;
+}
+
+/* A random DAG of f32 [1,n] tensors: unary ops, adds of equal shapes,
+ * concats (sizes vary), reshapes and identities (views), some chained;
+ * a few random values (inputs and views included) are outputs. */
+static Graph *random_dag(unsigned seed, int nodes)
+{
+	srand(seed);
+	Graph *g = ir_graph_new("dag");
+	ValueId pool[256];
+	int np = 0;
+	pool[np++] = input(g, "x0", 1 + rand() % 40);
+	pool[np++] = input(g, "x1", 1 + rand() % 40);
+	int64_t cd[] = {1, ir_value_type(g, pool[0])->dims[1]};
+	float cv[64];
+	for (int i = 0; i < 64; i++)
+		cv[i] = (float)((i * 29) % 23) / 11.0f - 1.0f;
+	pool[np++] = ir_add_const(g, "c", ir_type(g, DT_F32, 2, cd, NULL), cv);
+	static const Op unary[] = {OP_RELU, OP_SIGMOID, OP_TANH, OP_NEG, OP_ABS};
+	for (int i = 0; i < nodes && np < 256; i++) {
+		char name[32];
+		snprintf(name, sizeof name, "n%d", i);
+		/* Prefer recent values: long-lived and short-lived buffers mix. */
+		ValueId a = pool[rand() % 3 ? np - 1 - rand() % (np < 4 ? np : 4) : rand() % np];
+		const Type *ta = ir_value_type(g, a);
+		int k = rand() % 10;
+		ValueId r = -1;
+		if (k < 3) {
+			r = node(g, unary[rand() % 5], name, a, -1);
+		} else if (k < 5) {
+			ValueId b = -1;
+			for (int t = 0; t < 8 && b < 0; t++) {
+				ValueId c = pool[rand() % np];
+				if (ir_value(g, c)->type == ir_value(g, a)->type)
+					b = c;
+			}
+			r = b >= 0 ? node(g, OP_ADD, name, a, b) : node(g, OP_RELU, name, a, -1);
+		} else if (k < 6 && ta->rank == 2) {
+			ValueId b = pool[rand() % np];
+			const Type *tb = ir_value_type(g, b);
+			if (tb->rank == 2 && ta->dims[1] + tb->dims[1] <= 400) {
+				ValueId in[2] = {a, b};
+				Attr ax = ir_ai("axis", 1);
+				NodeId n = ir_build(g, OP_CONCAT, name, in, 2, &ax, 1, name, &d);
+				ck_assert_int_ge(n, 0);
+				r = g->nodes.v[n].out;
+			} else {
+				r = node(g, OP_SIGMOID, name, a, -1);
+			}
+		} else if (k < 9) {
+			/* [1,n] <-> [n], sometimes twice in a row. */
+			int64_t n = ir_type_numel(ta), to1[] = {n}, to2[] = {1, n};
+			r = ta->rank == 2 ? reshape(g, name, a, 1, to1) : reshape(g, name, a, 2, to2);
+			if (rand() % 3 == 0) {
+				snprintf(name, sizeof name, "n%d_again", i);
+				r = ta->rank == 2 ? reshape(g, name, r, 2, to2) : reshape(g, name, r, 1, to1);
+			}
+		} else {
+			r = node(g, OP_IDENTITY, name, a, -1);
+		}
+		pool[np++] = r;
+	}
+	ir_mark_output(g, pool[np - 1]);
+	for (int i = rand() % 3; i > 0; i--)
+		ir_mark_output(g, pool[rand() % np]);
+	ck_assert_int_eq(d.nerr, 0);
+	return g;
+}
+
+/* ---- the memory plan ------------------------------------------------------------ */
+
+START_TEST(plan_random_dags)
+{
+	static const int64_t aligns[] = {16, 64, 128};
+	for (unsigned seed = 1; seed <= 300; seed++) {
+		int64_t align = aligns[seed % 3];
+		Graph *g = random_dag(seed, 3 + (int)(seed % 60));
+		ck_assert(run(g, "plan", 0, align));
+		check_plan(g, align);
+		/* After the full pipeline too (the graph changed under the plan). */
+		ck_assert_msg(run(g, NULL, 3, align), "seed %u: %s", seed, d.nmsg ? d.msgs[0] : "?");
+		check_plan(g, align);
+		ck_assert_int_eq(d.nerr, 0);
+		ir_graph_free(g);
+	}
+}
+END_TEST
+
+/* Ten relus on 1 KiB: two buffers alternate. */
+START_TEST(plan_reuses_on_a_chain)
+{
+	Graph *g = ir_graph_new("chain");
+	ValueId v = input(g, "x", 256);
+	for (int i = 0; i < 10; i++) {
+		char name[8];
+		snprintf(name, sizeof name, "r%d", i);
+		v = node(g, OP_RELU, name, v, -1);
+	}
+	ir_mark_output(g, v);
+	ck_assert(run(g, "plan", 0, 64));
+	check_plan(g, 64);
+	ck_assert_int_eq(g->ws_size, 2048);
+	ck_assert_int_eq(g->ws_lower_bound, 2048);
+	/* Neighbours never share, every other one does. */
+	for (int i = 0; i + 1 < 9; i++)
+		ck_assert_int_ne(ir_value(g, g->nodes.v[i].out)->ws_offset, ir_value(g, g->nodes.v[i + 1].out)->ws_offset);
+	ck_assert_int_eq(ir_value(g, g->nodes.v[0].out)->ws_offset, ir_value(g, g->nodes.v[2].out)->ws_offset);
+	ir_graph_free(g);
+}
+END_TEST
+
+/* a feeds b and c, d = b + c: three buffers live at c. */
+START_TEST(plan_diamond_and_sizes)
+{
+	Graph *g = ir_graph_new("diamond");
+	ValueId x = input(g, "x", 256);
+	ValueId a = node(g, OP_RELU, "a", x, -1);
+	ValueId b = node(g, OP_SIGMOID, "b", a, -1);
+	ValueId c = node(g, OP_TANH, "c", a, -1);
+	ValueId s = node(g, OP_ADD, "s", b, c);
+	ir_mark_output(g, node(g, OP_NEG, "y", s, -1));
+	ck_assert(run(g, "plan", 0, 64));
+	check_plan(g, 64);
+	ck_assert_int_eq(g->ws_lower_bound, 3 * 1024);
+	ck_assert_int_eq(g->ws_size, 3 * 1024);
+	ir_graph_free(g);
+
+	/* Greedy by size: the big buffer first at 0, small ones reuse around it. */
+	g = ir_graph_new("sizes");
+	x = input(g, "x", 16);
+	int64_t w = 16;
+	ValueId v = x;
+	for (int i = 0; i < 6; i++) {
+		ValueId in[2] = {v, v};
+		Attr ax = ir_ai("axis", 1);
+		char name[8];
+		snprintf(name, sizeof name, "cat%d", i);
+		NodeId n = ir_build(g, OP_CONCAT, name, in, 2, &ax, 1, name, &d);
+		ck_assert_int_ge(n, 0);
+		v = g->nodes.v[n].out;
+		w *= 2;
+	}
+	ir_mark_output(g, node(g, OP_RELU, "y", v, -1));
+	ck_assert(run(g, "plan", 0, 16));
+	check_plan(g, 16);
+	/* Chain of doubling sizes: peak is the last two (w/2 + w floats). */
+	ck_assert_int_eq(g->ws_lower_bound, (w / 2 + w) * 4);
+	ck_assert_int_le(g->ws_size, g->ws_lower_bound * 3 / 2);
+	ir_graph_free(g);
+}
+END_TEST
+
+START_TEST(plan_alignment)
+{
+	/* At s, a, b, c and s are live: four 4-byte tensors at alignment 128. */
+	Graph *g = ir_graph_new("align");
+	ValueId x = input(g, "x", 1);
+	ValueId a = node(g, OP_RELU, "a", x, -1);
+	ValueId b = node(g, OP_NEG, "b", x, -1);
+	ValueId c = node(g, OP_ABS, "c", x, -1);
+	ValueId s = node(g, OP_ADD, "s", a, b);
+	ir_mark_output(g, node(g, OP_ADD, "y", s, c));
+	ck_assert(run(g, "plan", 0, 128));
+	check_plan(g, 128);
+	ck_assert_int_eq(g->ws_size, 4 * 128);
+	ck_assert_int_eq(g->ws_lower_bound, 4 * 128);
+	ir_graph_free(g);
+
+	/* Nothing in the workspace: size 0. */
+	g = ir_graph_new("empty");
+	x = input(g, "x", 5);
+	ir_mark_output(g, node(g, OP_RELU, "y", x, -1));
+	ck_assert(run(g, "plan", 0, 64));
+	ck_assert_int_eq(g->ws_size, 0);
+	ck_assert_int_eq(g->ws_lower_bound, 0);
+	ir_graph_free(g);
+}
+END_TEST
+
+START_TEST(plan_views_alias)
+{
+	Graph *g = ir_graph_new("views");
+	ValueId x = input(g, "x", 64);
+	ValueId rx = reshape(g, "rx", x, 1, (int64_t[]){64});          /* view of an input */
+	ValueId a = node(g, OP_RELU, "a", x, -1);
+	ValueId r = reshape(g, "r", a, 1, (int64_t[]){64});
+	ValueId i = node(g, OP_IDENTITY, "i", r, -1);                  /* view of a view */
+	ValueId z = node(g, OP_SIGMOID, "z", i, -1);                   /* reads a through two views */
+	ValueId s = node(g, OP_ADD, "s", z, rx);
+	ValueId ro = reshape(g, "ro", s, 2, (int64_t[]){1, 64});       /* a view that is an output */
+	ir_mark_output(g, ro);
+	ck_assert(run(g, "plan", 0, 64));
+	check_plan(g, 64);
+	ck_assert_int_eq(ir_value(g, rx)->alias, x);
+	ck_assert_int_eq(ir_value(g, r)->alias, a);
+	ck_assert_int_eq(ir_value(g, i)->alias, a);     /* the root, not r */
+	ck_assert_int_eq(ir_value(g, i)->ws_offset, -1);
+	/* z is written while a is read through i: different bytes. */
+	ck_assert_int_ne(ir_value(g, z)->ws_offset, ir_value(g, a)->ws_offset);
+	/* The output view is copied into the output buffer, not aliased. */
+	ck_assert_int_eq(ir_value(g, ro)->alias, -1);
+	ck_assert_int_eq(ir_value(g, ro)->ws_offset, -1);
+	/* s is live until ro copies it. */
+	ck_assert_int_ge(ir_value(g, s)->ws_offset, 0);
+	ir_graph_free(g);
+}
+END_TEST
+
+START_TEST(plan_max_ram)
+{
+	Graph *g = ir_graph_new("ram");
+	ValueId v = input(g, "x", 256);
+	for (int i = 0; i < 5; i++) {
+		char name[8];
+		snprintf(name, sizeof name, "r%d", i);
+		v = node(g, OP_RELU, name, v, -1);
+	}
+	ir_mark_output(g, v);
+	g->file = "m.kir";
+	PassCtx cx = {.diag = &d, .ws_align = 64, .max_ram = 2047};
+	ck_assert(!pass_run_pipeline(g, "plan", &cx));
+	ck_assert_int_eq(d.nerr, 1);
+	ck_assert_msg(strstr(d.msgs[0], "m.kir: node 'r1' (Relu): workspace needs 2048 bytes") &&
+		      strstr(d.msgs[0], "over --max-ram 2047"), "%s", d.msgs[0]);
+	diag_free(&d);
+	diag_init(&d);
+	cx = (PassCtx){.diag = &d, .ws_align = 64, .max_ram = 2048};
+	ck_assert(pass_run_pipeline(g, "plan", &cx));
+	ck_assert_int_eq(d.nerr, 0);
+	ir_graph_free(g);
+}
+END_TEST
+
+/* ---- dce, simplify -------------------------------------------------------------- */
+
+START_TEST(dce_removes_unused)
+{
+	Graph *g = ir_graph_new("dce");
+	ValueId x = input(g, "x", 8);
+	ValueId a = node(g, OP_RELU, "a", x, -1);
+	ValueId dead1 = node(g, OP_SIGMOID, "dead1", a, -1);
+	node(g, OP_ADD, "dead2", dead1, a);               /* a chain nothing reads */
+	ValueId y = node(g, OP_TANH, "y", a, -1);
+	ValueId o2 = node(g, OP_NEG, "o2", x, -1);        /* unused but an output */
+	ir_mark_output(g, y);
+	ir_mark_output(g, o2);
+	PassCtx cx = {.diag = &d, .verify_each = true};
+	ck_assert(pass_run_pipeline(g, "dce", &cx));
+	ck_assert_int_eq(cx.nlog, 1);
+	ck_assert(cx.log[0].changed);
+	ck_assert_int_eq(cx.log[0].nodes_before, 5);
+	ck_assert_int_eq(cx.log[0].nodes_after, 3);
+	ck_assert_int_eq(g->nodes.n, 3);                  /* compacted */
+	ck_assert_int_eq(ir_find_value(g, "dead1"), -1);
+	ck_assert_int_eq(ir_find_value(g, "dead2"), -1);
+	ck_assert_str_eq(out_name(g, 0), "y");
+	ck_assert_str_eq(out_name(g, 1), "o2");
+	/* A second run changes nothing. */
+	ck_assert(!pass_dce(g, &cx));
+	ir_graph_free(g);
+}
+END_TEST
+
+START_TEST(simplify_identities)
+{
+	Graph *g = ir_graph_new("simp");
+	ValueId x = input(g, "x", 6);
+	ValueId i1 = node(g, OP_IDENTITY, "i1", x, -1);     /* intermediate: goes */
+	ValueId a = node(g, OP_RELU, "a", i1, -1);
+	ValueId y = node(g, OP_IDENTITY, "y", a, -1);       /* output of a node result: goes, a becomes "y" */
+	ValueId xo = node(g, OP_IDENTITY, "xo", x, -1);     /* output passing an input through: stays */
+	ValueId b = node(g, OP_SIGMOID, "b", x, -1);
+	ValueId b2 = node(g, OP_IDENTITY, "b2", b, -1);     /* b is an output itself: stays */
+	ir_mark_output(g, y);
+	ir_mark_output(g, xo);
+	ir_mark_output(g, b);
+	ir_mark_output(g, b2);
+	PassCtx cx = {.diag = &d, .verify_each = true};
+	ck_assert(pass_run_pipeline(g, "simplify,dce", &cx));
+	ck_assert(cx.log[0].changed);
+	ck_assert_int_eq(live_nodes(g, OP_IDENTITY), 2);
+	ck_assert_int_eq(live_nodes(g, OP_COUNT), 4);
+	ck_assert_int_eq(g->outputs.n, 4);
+	ck_assert_str_eq(out_name(g, 0), "y");
+	ck_assert_str_eq(out_name(g, 1), "xo");
+	ck_assert_str_eq(out_name(g, 2), "b");
+	ck_assert_str_eq(out_name(g, 3), "b2");
+	/* The relu now writes the output "y" directly, from the input. */
+	const Value *yv = ir_value(g, g->outputs.v[0]);
+	ck_assert_int_eq(yv->kind, VAL_NODE);
+	ck_assert_int_eq(g->nodes.v[yv->def].op, OP_RELU);
+	ck_assert_int_eq(g->nodes.v[yv->def].in[0], ir_find_value(g, "x"));
+	ck_assert_int_eq(ir_find_value(g, "a"), -1);
+	ck_assert_int_eq(ir_find_value(g, "i1"), -1);
+	ir_graph_free(g);
+}
+END_TEST
+
+START_TEST(simplify_reshapes)
+{
+	Graph *g = ir_graph_new("rs");
+	ValueId x = input(g, "x", 6);
+	ValueId r1 = reshape(g, "r1", x, 2, (int64_t[]){3, 2});
+	ValueId r2 = reshape(g, "r2", r1, 1, (int64_t[]){6});
+	ValueId r3 = reshape(g, "r3", r2, 2, (int64_t[]){2, 3});
+	ValueId y = node(g, OP_RELU, "y", r3, -1);
+	ValueId same = reshape(g, "same", y, 2, (int64_t[]){1, 6});  /* [2,3] -> [1,6]: a real reshape */
+	ValueId n0 = reshape(g, "n0", x, 2, (int64_t[]){1, 6});      /* no-op reshape of x */
+	ValueId z = node(g, OP_ADD, "z", n0, same);
+	ir_mark_output(g, z);
+	ir_mark_output(g, y);
+	PassCtx cx = {.diag = &d, .verify_each = true};
+	ck_assert(pass_run_pipeline(g, "simplify,dce", &cx));
+	/* r1..r3 collapse into one reshape of x; n0 disappears; "same" stays. */
+	ck_assert_int_eq(live_nodes(g, OP_RESHAPE), 2);
+	ValueId r3n = ir_find_value(g, "r3");
+	ck_assert_int_ge(r3n, 0);
+	ck_assert_int_eq(g->nodes.v[ir_value(g, r3n)->def].in[0], ir_find_value(g, "x"));
+	ck_assert_int_eq(ir_find_value(g, "r1"), -1);
+	ck_assert_int_eq(ir_find_value(g, "r2"), -1);
+	ck_assert_int_eq(ir_find_value(g, "n0"), -1);
+	ValueId zn = ir_find_value(g, "z");
+	ck_assert_int_eq(g->nodes.v[ir_value(g, zn)->def].in[0], ir_find_value(g, "x"));
+	ir_graph_free(g);
+}
+END_TEST
+
+/* ---- the pass manager ------------------------------------------------------------------ */
+
+static Graph *tiny(void)
+{
+	Graph *g = ir_graph_new("tiny");
+	ValueId x = input(g, "x", 4);
+	ValueId i = node(g, OP_IDENTITY, "i", x, -1);
+	ValueId a = node(g, OP_RELU, "a", i, -1);
+	node(g, OP_SIGMOID, "dead", a, -1);
+	ir_mark_output(g, node(g, OP_TANH, "y", a, -1));
+	return g;
+}
+
+START_TEST(pipelines_per_level)
+{
+	static const char *const want[4][6] = {
+		{"plan"},
+		{"simplify", "dce", "plan"},
+		{"simplify", "dce", "fold_bn", "fuse", "plan"},
+		{"simplify", "dce", "fold_bn", "fuse", "plan"},
+	};
+	for (int o = 0; o < 4; o++) {
+		Graph *g = tiny();
+		PassCtx cx = {.diag = &d, .opt_level = o, .ws_align = 64};
+		ck_assert(pass_run_pipeline(g, NULL, &cx));
+		int n = 0;
+		while (n < 6 && want[o][n])
+			n++;
+		ck_assert_int_eq(cx.nlog, n);
+		for (int k = 0; k < n; k++)
+			ck_assert_str_eq(cx.log[k].name, want[o][k]);
+		ck_assert_int_ge(g->ws_size, 0);       /* plan ran */
+		ck_assert_int_eq(live_nodes(g, OP_COUNT), o ? 2 : 4);
+		/* Planned already: ensure_plan does not run it again. */
+		ck_assert(pass_ensure_plan(g, &cx));
+		ck_assert_int_eq(cx.nlog, n);
+		ir_graph_free(g);
+	}
+}
+END_TEST
+
+START_TEST(pass_lists)
+{
+	Graph *g = tiny();
+	PassCtx cx = {.diag = &d, .ws_align = 64};
+	ck_assert(pass_run_pipeline(g, "none", &cx));
+	ck_assert_int_eq(cx.nlog, 0);
+	ck_assert_int_eq(g->ws_size, -1);
+	/* An unknown name: nothing runs, one message naming it. */
+	ck_assert(!pass_run_pipeline(g, "dce,bogus,plan", &cx));
+	ck_assert_int_eq(cx.nlog, 0);
+	ck_assert_int_eq(live_nodes(g, OP_COUNT), 4);
+	ck_assert_int_eq(d.nerr, 1);
+	ck_assert_ptr_nonnull(strstr(d.msgs[0], "unknown pass 'bogus'"));
+	diag_free(&d);
+	diag_init(&d);
+	/* Empty items are ignored; order is the list's. */
+	ck_assert(pass_run_pipeline(g, "dce,,simplify", &cx));
+	ck_assert_int_eq(cx.nlog, 2);
+	ck_assert_str_eq(cx.log[0].name, "dce");
+	ck_assert_str_eq(cx.log[1].name, "simplify");
+	/* ensure_plan plans an unplanned graph. */
+	ck_assert_int_eq(g->ws_size, -1);
+	ck_assert(pass_ensure_plan(g, &cx));
+	ck_assert_int_ge(g->ws_size, 0);
+	ck_assert_str_eq(cx.log[cx.nlog - 1].name, "plan");
+	ir_graph_free(g);
+}
+END_TEST
+
+START_TEST(print_after)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	Graph *g = tiny();
+	PassCtx cx = {.diag = &d, .opt_level = 1, .ws_align = 64, .print_after = "dce", .print_to = f};
+	ck_assert(pass_run_pipeline(g, NULL, &cx));
+	fclose(f);
+	ck_assert_ptr_nonnull(strstr(buf, "# *** IR after dce ***\n"));
+	ck_assert_ptr_null(strstr(buf, "after simplify"));
+	ck_assert_ptr_nonnull(strstr(buf, "graph @tiny"));
+	ck_assert_ptr_null(strstr(buf, "sigmoid("));     /* printed after dce ran */
+	free(buf);
+	ir_graph_free(g);
+
+	buf = NULL;
+	f = open_memstream(&buf, &len);
+	g = tiny();
+	cx = (PassCtx){.diag = &d, .opt_level = 3, .ws_align = 64, .print_after_all = true, .print_to = f};
+	ck_assert(pass_run_pipeline(g, NULL, &cx));
+	fclose(f);
+	const char *p = buf;
+	static const char *const order[] = {"simplify", "dce", "fold_bn", "fuse", "plan"};
+	for (int i = 0; i < 5; i++) {
+		char h[64];
+		snprintf(h, sizeof h, "# *** IR after %s ***", order[i]);
+		p = strstr(p, h);
+		ck_assert_msg(p != NULL, "no '%s' in order", h);
+	}
+	free(buf);
+	/* An unknown --print-after name is an error, not silence. */
+	cx = (PassCtx){.diag = &d, .ws_align = 64, .print_after = "nope"};
+	ck_assert(!pass_run_pipeline(g, "dce", &cx));
+	ck_assert_ptr_nonnull(strstr(d.msgs[0], "unknown pass 'nope'"));
+	ir_graph_free(g);
+}
+END_TEST
+
+START_TEST(verify_each_reports_broken_ir)
+{
+	Graph *g = tiny();
+	/* Break the graph behind the passes' back: a result type that the
+	 * shape rule does not produce. */
+	int64_t dims[] = {3};
+	ir_value(g, ir_find_value(g, "y"))->type = ir_type(g, DT_F32, 1, dims, NULL);
+	PassCtx cx = {.diag = &d, .ws_align = 64, .verify_each = true};
+	ck_assert(!pass_run_pipeline(g, "dce,plan", &cx));
+	ck_assert_int_eq(cx.nlog, 1);               /* stopped after dce */
+	ck_assert_msg(strstr(d.msgs[0], "internal: verifier failed after pass 'dce'") &&
+		      strstr(d.msgs[0], "node 'y'"), "%s", d.msgs[0]);
+	ir_graph_free(g);
+}
+END_TEST
+
+/* ---- the pipeline keeps meaning: random graphs through the JIT -------------------- */
+
+static void run_jit(Graph *g, float *const *ins, float **outs)
+{
+	CgOptions o = {.name = "t", .opt_level = 1};
+	CgJit *j = cg_jit_new(g, &o, &d);
+	ck_assert_msg(j != NULL, "%s", d.nmsg ? d.msgs[0] : "?");
+	size_t ws = g->ws_size ? (size_t)g->ws_size : 64;
+	void *w = aligned_alloc(64, (ws + 63) / 64 * 64);
+	memset(w, 0xcd, ws);  /* garbage: nothing may read a slot before writing it */
+	void *out[8];
+	for (int i = 0; i < g->outputs.n; i++) {
+		size_t bytes = (size_t)ir_type_bytes(ir_value_type(g, g->outputs.v[i]));
+		outs[i] = malloc(bytes + 4);
+		memset(outs[i], 0xab, bytes);
+		out[i] = outs[i];
+	}
+	ck_assert_int_eq(cg_jit_fn(j)((const void *const *)ins, out, w), 0);
+	free(w);
+	cg_jit_free(j);
+}
+
+START_TEST(pipeline_preserves_results)
+{
+	for (unsigned seed = 1000; seed < 1040; seed++) {
+		Graph *g0 = random_dag(seed, 5 + (int)(seed % 40));
+		Graph *g3 = random_dag(seed, 5 + (int)(seed % 40));
+		ck_assert(run(g0, "plan", 0, 64));
+		ck_assert(run(g3, NULL, 3, 64));
+		check_plan(g3, 64);
+		ck_assert_int_eq(g0->outputs.n, g3->outputs.n);
+		/* Fewer, shorter-lived buffers: the peak cannot grow. */
+		ck_assert_int_le(g3->ws_lower_bound, g0->ws_lower_bound);
+		float *ins[2];
+		for (int i = 0; i < 2; i++) {
+			int64_t n = ir_type_numel(ir_value_type(g0, g0->inputs.v[i]));
+			ins[i] = malloc(n * sizeof(float));
+			for (int64_t k = 0; k < n; k++)
+				ins[i][k] = (float)((k * 7 + i * 3 + seed) % 19) / 6.0f - 1.5f;
+		}
+		float *o0[8], *o3[8];
+		run_jit(g0, ins, o0);
+		run_jit(g3, ins, o3);
+		for (int i = 0; i < g0->outputs.n; i++) {
+			int64_t n = ir_type_numel(ir_value_type(g0, g0->outputs.v[i]));
+			ck_assert_int_eq(n, ir_type_numel(ir_value_type(g3, g3->outputs.v[i])));
+			ck_assert_str_eq(out_name(g0, i), out_name(g3, i));
+			for (int64_t k = 0; k < n; k++)
+				ck_assert_msg(fabsf(o0[i][k] - o3[i][k]) <= 1e-5f * (1 + fabsf(o0[i][k])),
+					      "seed %u output %d [%lld]: %g vs %g", seed, i, (long long)k, o0[i][k], o3[i][k]);
+			free(o0[i]);
+			free(o3[i]);
+		}
+		free(ins[0]);
+		free(ins[1]);
+		ir_graph_free(g0);
+		ir_graph_free(g3);
+	}
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("passes");
+	TCase *tc = tcase_create("passes");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, plan_random_dags);
+	tcase_add_test(tc, plan_reuses_on_a_chain);
+	tcase_add_test(tc, plan_diamond_and_sizes);
+	tcase_add_test(tc, plan_alignment);
+	tcase_add_test(tc, plan_views_alias);
+	tcase_add_test(tc, plan_max_ram);
+	tcase_add_test(tc, dce_removes_unused);
+	tcase_add_test(tc, simplify_identities);
+	tcase_add_test(tc, simplify_reshapes);
+	tcase_add_test(tc, pipelines_per_level);
+	tcase_add_test(tc, pass_lists);
+	tcase_add_test(tc, print_after);
+	tcase_add_test(tc, verify_each_reports_broken_ir);
+	tcase_add_test(tc, pipeline_preserves_results);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
