@@ -19,9 +19,11 @@ typedef struct Cg {
 	LLVMValueRef fn;          /* NAME_run */
 	LLVMTypeRef f32, i8, i32, i64, ptr, vf;  /* vf: <lanes x float> */
 	int lanes;                /* float lanes of the target's native vector */
+	int fregs;                /* registers that hold one vf (scalar targets: FP regs / lanes) */
 	LLVMValueRef *buf;        /* per value: its buffer pointer (NULL until resolved) */
 	LLVMValueRef args[3];     /* inputs, outputs, workspace */
 	bool reference;           /* plain lowerings only (tests compare against them) */
+	LLVMValueRef zero_f32;    /* a constant 0.0f global, made on first use */
 } Cg;
 
 /* Counted loop [start, end) with a constant step; iv is the i64 index. */

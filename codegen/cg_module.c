@@ -304,6 +304,7 @@ typedef struct Machine {
 	char *triple, *cpu, *features;
 	LLVMTargetMachineRef tm;
 	int vec_bytes;
+	int vec_regs;   /* vector (or FP) registers */
 } Machine;
 
 static void machine_free(Machine *m)
@@ -328,6 +329,7 @@ static bool machine_new(const CgOptions *o, Machine *m, Diag *d)
 		m->cpu = xstrdup(o->cpu ? o->cpu : t->cpu);
 		m->features = xstrdup(o->features ? o->features : t->features);
 		m->vec_bytes = tgt_vec_bytes(t, m->cpu, m->features);
+		m->vec_regs = t->vec_regs;
 	} else {
 		char *tr = LLVMGetDefaultTargetTriple(), *cpu = LLVMGetHostCPUName(), *f = LLVMGetHostCPUFeatures();
 		m->triple = xstrdup(tr);
@@ -338,7 +340,10 @@ static bool machine_new(const CgOptions *o, Machine *m, Diag *d)
 		LLVMDisposeMessage(f);
 		const Target *ht = tgt_find(m->triple);
 		m->vec_bytes = ht ? tgt_vec_bytes(ht, m->cpu, m->features) : 16;
+		m->vec_regs = ht ? ht->vec_regs : 16;
 	}
+	if (m->vec_bytes == 64 && m->vec_regs < 32)  /* AVX-512 doubles the register file */
+		m->vec_regs = 32;
 	LLVMTargetRef target;
 	char *msg = NULL;
 	if (LLVMGetTargetFromTriple(m->triple, &target, &msg)) {
@@ -491,6 +496,8 @@ static bool build_module(Cg *c, const Machine *m)
 	c->ptr = LLVMPointerTypeInContext(c->ctx, 0);
 	c->lanes = m->vec_bytes / 4 >= 4 ? m->vec_bytes / 4 : 4;
 	c->vf = LLVMVectorType(c->f32, c->lanes);
+	/* A vf the target has no vectors for is split into lanes scalars. */
+	c->fregs = m->vec_bytes >= 16 ? m->vec_regs : m->vec_regs / c->lanes;
 	c->reference = getenv("KILN_CG_REFERENCE") && *getenv("KILN_CG_REFERENCE") == '1';
 
 	char name[300];
@@ -502,6 +509,16 @@ static bool build_module(Cg *c, const Machine *m)
 	for (size_t i = 0; i < sizeof attrs / sizeof attrs[0]; i++) {
 		unsigned kind = LLVMGetEnumAttributeKindForName(attrs[i], strlen(attrs[i]));
 		LLVMAddAttributeAtIndex(c->fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(c->ctx, kind, 0));
+	}
+	/* The pointer arrays are only read and never kept; the workspace is
+	 * scratch no input or output may overlap (the header says so), which
+	 * lets LLVM keep workspace accesses apart from the tensors'. */
+	static const struct { unsigned idx; const char *name; } pattrs[] = {
+		{1, "nocapture"}, {1, "readonly"}, {2, "nocapture"}, {2, "readonly"}, {3, "nocapture"}, {3, "noalias"},
+	};
+	for (size_t i = 0; i < sizeof pattrs / sizeof pattrs[0]; i++) {
+		unsigned kind = LLVMGetEnumAttributeKindForName(pattrs[i].name, strlen(pattrs[i].name));
+		LLVMAddAttributeAtIndex(c->fn, pattrs[i].idx, LLVMCreateEnumAttribute(c->ctx, kind, 0));
 	}
 	LLVMAddTargetDependentFunctionAttr(c->fn, "target-cpu", m->cpu);
 	LLVMAddTargetDependentFunctionAttr(c->fn, "target-features", m->features);

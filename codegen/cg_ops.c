@@ -1,6 +1,8 @@
-/* Op lowerings: a plain loop nest for every op, and beside it register-
- * blocked vector kernels for convolution and matrix products with weights
- * packed at compile time.  KILN_CG_REFERENCE=1 selects the plain ones. */
+/* Op lowerings: a plain loop nest for every op (the reference), and beside
+ * it vector kernels for the heavy ones: blocked direct convolution (packed
+ * weights, register tiles of output pixels x 2 vectors of channels),
+ * depthwise convolution vectorized along rows, and a register-blocked GEMM
+ * with packed constant B.  KILN_CG_REFERENCE=1 selects the plain ones. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,20 +92,37 @@ static Act act_of_epilogue(const Node *n)
 	return (Act){ACT_NONE};
 }
 
+/* An f32 constant of type ty: a scalar, or splat over a vector. */
+static LLVMValueRef fconst(Cg *c, LLVMTypeRef ty, double v)
+{
+	LLVMValueRef s = cg_f32(c, v);
+	if (LLVMGetTypeKind(ty) != LLVMVectorTypeKind)
+		return s;
+	LLVMValueRef e[64];
+	unsigned n = LLVMGetVectorSize(ty);
+	for (unsigned i = 0; i < n; i++)
+		e[i] = s;
+	return LLVMConstVector(e, n);
+}
+
+/* x is an f32 scalar or vector. */
 static LLVMValueRef act_apply(Cg *c, Act a, LLVMValueRef x)
 {
+	LLVMTypeRef ty = LLVMTypeOf(x);
+	LLVMValueRef zero = fconst(c, ty, 0);
 	switch (a.k) {
 	case ACT_NONE: return x;
-	case ACT_RELU: return fsel_lt(c, x, cg_f32(c, 0), cg_f32(c, 0), x);  /* NaN stays NaN */
-	case ACT_LEAKY: return fsel_lt(c, x, cg_f32(c, 0), LLVMBuildFMul(c->b, x, cg_f32(c, a.alpha), ""), x);
+	case ACT_RELU: return fsel_lt(c, x, zero, zero, x);  /* NaN stays NaN */
+	case ACT_LEAKY: return fsel_lt(c, x, zero, LLVMBuildFMul(c->b, x, fconst(c, ty, a.alpha), ""), x);
 	case ACT_SIGMOID: return cg_sigmoid(c, x);
 	case ACT_TANH: return cg_tanh(c, x);
 	case ACT_CLIP: {
 		LLVMValueRef y = x;
 		if (!isinf(a.lo))
-			y = fsel_lt(c, y, cg_f32(c, a.lo), cg_f32(c, a.lo), y);
+			y = fsel_lt(c, y, fconst(c, ty, a.lo), fconst(c, ty, a.lo), y);
 		if (!isinf(a.hi))
-			y = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOGT, y, cg_f32(c, a.hi), ""), cg_f32(c, a.hi), y, "");
+			y = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOGT, y, fconst(c, ty, a.hi), ""),
+					    fconst(c, ty, a.hi), y, "");
 		return y;
 	}
 	}
@@ -369,81 +388,15 @@ static void lower_conv_reference(Cg *c, const Node *n)
 	cg_loop_end(c, &ln, 1);
 }
 
-/* Depthwise (group == C == M): per channel, per output row, accumulate each
- * tap over the range of output columns where it is in bounds (computed at
- * compile time), so the column loop has no checks and vectorizes. */
-static void lower_conv_depthwise(Cg *c, const Node *n)
+/* A read-only f32 zero in the module, for loads that must read zero. */
+static LLVMValueRef zero_f32(Cg *c)
 {
-	Geo g = geometry(c, n, true);
-	const float *w = ir_value(c->g, n->in[1])->data;
-	LLVMValueRef X = B(c, n->in[0]), Wt = B(c, n->in[1]), Bi = n->nin > 2 && n->in[2] >= 0 ? B(c, n->in[2]) : NULL,
-		     Y = B(c, n->out);
-	(void)w;
-	Loop ln, lc, loh, low;
-	LLVMValueRef in = cg_loop_begin(c, &ln, I(c, 0), I(c, g.N));
-	LLVMValueRef ch = cg_loop_begin(c, &lc, I(c, 0), I(c, g.C));
-	LLVMValueRef plane = add(c, mul(c, in, I(c, g.C)), ch);
-	LLVMValueRef xp = cg_gep(c, c->f32, X, mul(c, plane, I(c, g.H * g.W)));
-	LLVMValueRef yp = cg_gep(c, c->f32, Y, mul(c, plane, I(c, g.OH * g.OW)));
-	LLVMValueRef bias = Bi ? cg_loadf(c, Bi, ch) : cg_f32(c, 0);
-	LLVMValueRef oh = cg_loop_begin(c, &loh, I(c, 0), I(c, g.OH));
-	LLVMValueRef yrow = cg_gep(c, c->f32, yp, mul(c, oh, I(c, g.OW)));
-	LLVMValueRef ow = cg_loop_begin(c, &low, I(c, 0), I(c, g.OW));
-	cg_storef(c, bias, yrow, ow);
-	cg_loop_end(c, &low, 1);
-	for (int64_t kh = 0; kh < g.KH; kh++) {
-		LLVMValueRef ih = add(c, mul(c, oh, I(c, g.sh)), I(c, kh * g.dh - g.ph));
-		LLVMBasicBlockRef endh = cg_if_begin(c, in_range(c, ih, g.H));
-		LLVMValueRef xrow = cg_gep(c, c->f32, xp, mul(c, ih, I(c, g.W)));
-		for (int64_t kw = 0; kw < g.KW; kw++) {
-			/* ow*sw + kw*dw - pw in [0, W) */
-			int64_t off = kw * g.dw - g.pw;
-			int64_t lo = off >= 0 ? 0 : (-off + g.sw - 1) / g.sw;
-			int64_t hi = g.W - 1 - off < 0 ? 0 : (g.W - 1 - off) / g.sw + 1;
-			if (hi > g.OW)
-				hi = g.OW;
-			if (lo >= hi)
-				continue;
-			LLVMValueRef wv = cg_loadf(c, Wt, add(c, mul(c, ch, I(c, g.KH * g.KW)), I(c, kh * g.KW + kw)));
-			Loop l;
-			LLVMValueRef j = cg_loop_begin(c, &l, I(c, lo), I(c, hi));
-			LLVMValueRef xv = cg_loadf(c, xrow, add(c, mul(c, j, I(c, g.sw)), I(c, off)));
-			cg_storef(c, fmuladd(c, xv, wv, cg_loadf(c, yrow, j)), yrow, j);
-			cg_loop_end(c, &l, 1);
-		}
-		cg_if_end(c, endh);
+	if (!c->zero_f32) {
+		float z = 0;
+		c->zero_f32 = cg_const_blob(c, "kiln.zero", &z, sizeof z);
 	}
-	Act act = act_of_epilogue(n);
-	LLVMValueRef R = n->nin > 3 && n->in[3] >= 0 ? B(c, n->in[3]) : NULL;
-	if (act.k != ACT_NONE || R) {
-		LLVMValueRef rrow = R ? cg_gep(c, c->f32, R, add(c, mul(c, plane, I(c, g.OH * g.OW)), mul(c, oh, I(c, g.OW)))) : NULL;
-		Loop le;
-		LLVMValueRef j = cg_loop_begin(c, &le, I(c, 0), I(c, g.OW));
-		LLVMValueRef v = cg_loadf(c, yrow, j);
-		if (R)
-			v = LLVMBuildFAdd(c->b, v, cg_loadf(c, rrow, j), "");
-		cg_storef(c, act_apply(c, act, v), yrow, j);
-		cg_loop_end(c, &le, 1);
-	}
-	cg_loop_end(c, &loh, 1);
-	cg_loop_end(c, &lc, 1);
-	cg_loop_end(c, &ln, 1);
+	return c->zero_f32;
 }
-
-/* The blocked direct convolution.  Weights are packed per group into
- * [ob][kh][kw][ic][OB] with OB = 2 vectors of output channels (zero
- * padded); a tile of T output columns keeps 2*T vector accumulators in
- * registers; each (kh, kw, ic) step is 2 vector loads, T broadcasts and
- * 2*T FMAs. */
-typedef struct ConvK {
-	Geo g;
-	int64_t Cg, Mg, NOB, OB;
-	LLVMValueRef X, Wp, Bp, Y;
-	LLVMValueRef R;       /* fused residual, or NULL */
-	Act act;              /* fused activation */
-	LLVMValueRef n, grp;  /* current batch and group */
-	LLVMValueRef acc[8][2];
-} ConvK;
 
 static LLVMValueRef vload(Cg *c, LLVMValueRef base, LLVMValueRef idx)
 {
@@ -453,11 +406,215 @@ static LLVMValueRef vload(Cg *c, LLVMValueRef base, LLVMValueRef idx)
 	return v;
 }
 
-static void conv_tile(Cg *c, ConvK *k, LLVMValueRef ob, int nvalid, LLVMValueRef oh, LLVMValueRef ow0, int T, bool checked)
+/* Depthwise convolution (group == C, M = C * mult): vectorized along the
+ * output row, one vector of L columns per step with the kernel taps
+ * unrolled.  Interior chunks load whole vectors (stride 2: two vectors and
+ * a shuffle); chunks at the left/right border sit at constant columns, so
+ * which lanes read padding is known at compile time and those lanes are
+ * zeros, not loads.  Rows above/below the input skip their taps. */
+#define DW_HOIST 16  /* taps kept in registers across a channel */
+
+typedef struct DwK {
+	Geo g;
+	int64_t mult;
+	LLVMValueRef xp, yp, rp;      /* this channel's input and output planes, residual plane */
+	LLVMValueRef w[DW_HOIST];     /* per tap, splat, when taps <= DW_HOIST */
+	LLVMValueRef Wt, m;           /* weights, output channel (for taps not hoisted) */
+	LLVMValueRef bias;            /* splat */
+	Act act;
+	int64_t span;                 /* elements a chunk reads past its first lane's */
+} DwK;
+
+/* Does the chunk of L columns at ow stay inside the output row and read
+ * only inside the input row for every tap? */
+static bool dw_inner(const DwK *k, int64_t ow, int L)
+{
+	const Geo *g = &k->g;
+	return ow + L <= g->OW && ow * g->sw - g->pw >= 0 &&
+	       ow * g->sw + (g->KW - 1) * g->dw - g->pw + k->span <= g->W - 1;
+}
+
+static LLVMValueRef dw_tap(Cg *c, DwK *k, int64_t t)
+{
+	if (t < DW_HOIST && k->w[t])
+		return k->w[t];
+	LLVMValueRef s = cg_loadf(c, k->Wt, add(c, mul(c, k->m, I(c, k->g.KH * k->g.KW)), I(c, t)));
+	return cg_splat(c, s, c->vf);
+}
+
+/* x[ih][ow0*sw + off + l*sw] for lanes l.  cow0 >= 0: ow0 is that constant
+ * and out-of-row lanes become zero. */
+static LLVMValueRef dw_xvec(Cg *c, DwK *k, LLVMValueRef xrow, LLVMValueRef ow0, int64_t cow0, int64_t off)
+{
+	Geo *g = &k->g;
+	int L = c->lanes;
+	if (cow0 >= 0 && (g->sw == 1 || g->sw == 2) && g->W > k->span) {
+		/* Load the vector(s) at the nearest in-row position, then move
+		 * each lane's element into place and zero the padding lanes. */
+		int64_t p0 = cow0 * g->sw + off, b = p0 < 0 ? 0 : p0 > g->W - 1 - k->span ? g->W - 1 - k->span : p0;
+		LLVMValueRef a = vload(c, xrow, I(c, b));
+		LLVMValueRef a2 = g->sw == 2 ? vload(c, xrow, I(c, b + L)) : LLVMGetUndef(c->vf);
+		LLVMValueRef idx[64], keep[64];
+		bool any = false;
+		for (int l = 0; l < L; l++) {
+			int64_t iw = p0 + l * g->sw;
+			bool ok = iw >= 0 && iw < g->W;
+			idx[l] = ok ? LLVMConstInt(c->i32, iw - b, 0) : LLVMGetUndef(c->i32);
+			keep[l] = LLVMConstInt(LLVMInt1TypeInContext(c->ctx), ok, 0);
+			any |= !ok;
+		}
+		LLVMValueRef v = LLVMBuildShuffleVector(c->b, a, a2, LLVMConstVector(idx, L), "");
+		return any ? LLVMBuildSelect(c->b, LLVMConstVector(keep, L), v, LLVMConstNull(c->vf), "") : v;
+	}
+	if (cow0 >= 0) {
+		LLVMValueRef v = LLVMConstNull(c->vf);
+		for (int l = 0; l < L; l++) {
+			int64_t iw = (cow0 + l) * g->sw + off;
+			if (iw >= 0 && iw < g->W)
+				v = LLVMBuildInsertElement(c->b, v, cg_loadf(c, xrow, I(c, iw)), LLVMConstInt(c->i32, l, 0), "");
+		}
+		return v;
+	}
+	LLVMValueRef base = add(c, mul(c, ow0, I(c, g->sw)), I(c, off));
+	if (g->sw == 1)
+		return vload(c, xrow, base);
+	if (g->sw == 2) {
+		LLVMValueRef a = vload(c, xrow, base), b = vload(c, xrow, add(c, base, I(c, L)));
+		LLVMValueRef idx[64];
+		for (int l = 0; l < L; l++)
+			idx[l] = LLVMConstInt(c->i32, 2 * l, 0);
+		return LLVMBuildShuffleVector(c->b, a, b, LLVMConstVector(idx, L), "");
+	}
+	LLVMValueRef v = LLVMGetUndef(c->vf);
+	for (int l = 0; l < L; l++)
+		v = LLVMBuildInsertElement(c->b, v, cg_loadf(c, xrow, add(c, base, I(c, l * g->sw))),
+					   LLVMConstInt(c->i32, l, 0), "");
+	return v;
+}
+
+/* One chunk of output columns [ow0, ow0 + nv) of row oh, nv <= L. */
+static void dw_chunk(Cg *c, DwK *k, LLVMValueRef oh, LLVMValueRef ow0, int64_t cow0, int nv)
+{
+	Geo *g = &k->g;
+	LLVMValueRef accp = alloca_f(c, c->vf);
+	LLVMBuildStore(c->b, k->bias, accp);
+	for (int64_t kh = 0; kh < g->KH; kh++) {
+		LLVMValueRef ih = add(c, mul(c, oh, I(c, g->sh)), I(c, kh * g->dh - g->ph));
+		LLVMBasicBlockRef endh = cg_if_begin(c, in_range(c, ih, g->H));
+		LLVMValueRef xrow = cg_gep(c, c->f32, k->xp, mul(c, ih, I(c, g->W)));
+		LLVMValueRef acc = LLVMBuildLoad2(c->b, c->vf, accp, "");
+		for (int64_t kw = 0; kw < g->KW; kw++) {
+			LLVMValueRef xv = dw_xvec(c, k, xrow, ow0, cow0, kw * g->dw - g->pw);
+			acc = fmuladd(c, xv, dw_tap(c, k, kh * g->KW + kw), acc);
+		}
+		LLVMBuildStore(c->b, acc, accp);
+		cg_if_end(c, endh);
+	}
+	LLVMValueRef acc = LLVMBuildLoad2(c->b, c->vf, accp, "");
+	LLVMValueRef yo = add(c, mul(c, oh, I(c, g->OW)), ow0);
+	if (nv == c->lanes) {
+		if (k->rp)
+			acc = LLVMBuildFAdd(c->b, acc, vload(c, k->rp, yo), "");
+		acc = act_apply(c, k->act, acc);
+		LLVMValueRef st = LLVMBuildStore(c->b, acc, cg_gep(c, c->f32, k->yp, yo));
+		LLVMSetAlignment(st, 4);
+		return;
+	}
+	for (int l = 0; l < nv; l++) {
+		LLVMValueRef e = LLVMBuildExtractElement(c->b, acc, LLVMConstInt(c->i32, l, 0), "");
+		LLVMValueRef o = add(c, yo, I(c, l));
+		if (k->rp)
+			e = LLVMBuildFAdd(c->b, e, cg_loadf(c, k->rp, o), "");
+		cg_storef(c, act_apply(c, k->act, e), k->yp, o);
+	}
+}
+
+static void lower_conv_depthwise(Cg *c, const Node *n)
+{
+	DwK k = {.g = geometry(c, n, true)};
+	Geo *g = &k.g;
+	int L = c->lanes;
+	k.mult = g->M / g->C;
+	k.act = act_of_epilogue(n);
+	k.Wt = B(c, n->in[1]);
+	LLVMValueRef X = B(c, n->in[0]), Bi = n->nin > 2 && n->in[2] >= 0 ? B(c, n->in[2]) : NULL, Y = B(c, n->out);
+	LLVMValueRef R = n->nin > 3 && n->in[3] >= 0 ? B(c, n->in[3]) : NULL;
+	/* What one chunk reads past its first lane's position (stride 2 loads
+	 * two whole vectors). */
+	k.span = g->sw == 2 ? 2 * L - 1 : (L - 1) * g->sw;
+	Loop ln, lc, lr, loh;
+	LLVMValueRef in = cg_loop_begin(c, &ln, I(c, 0), I(c, g->N));
+	LLVMValueRef ch = cg_loop_begin(c, &lc, I(c, 0), I(c, g->C));
+	LLVMValueRef r = k.mult > 1 ? cg_loop_begin(c, &lr, I(c, 0), I(c, k.mult)) : I(c, 0);
+	k.m = add(c, mul(c, ch, I(c, k.mult)), r);
+	LLVMValueRef xplane = add(c, mul(c, in, I(c, g->C)), ch), yplane = add(c, mul(c, in, I(c, g->M)), k.m);
+	k.xp = cg_gep(c, c->f32, X, mul(c, xplane, I(c, g->H * g->W)));
+	k.yp = cg_gep(c, c->f32, Y, mul(c, yplane, I(c, g->OH * g->OW)));
+	k.rp = R ? cg_gep(c, c->f32, R, mul(c, yplane, I(c, g->OH * g->OW))) : NULL;
+	k.bias = cg_splat(c, Bi ? cg_loadf(c, Bi, k.m) : cg_f32(c, 0), c->vf);
+	int64_t taps = g->KH * g->KW;
+	for (int64_t t = 0; t < taps && taps <= DW_HOIST; t++)
+		k.w[t] = cg_splat(c, cg_loadf(c, k.Wt, add(c, mul(c, k.m, I(c, taps)), I(c, t))), c->vf);
+	LLVMValueRef oh = cg_loop_begin(c, &loh, I(c, 0), I(c, g->OH));
+	for (int64_t ow = 0; ow < g->OW;) {
+		int nv = g->OW - ow < L ? (int)(g->OW - ow) : L;
+		if (!dw_inner(&k, ow, L)) {
+			dw_chunk(c, &k, oh, I(c, ow), ow, nv);
+			ow += nv;
+			continue;
+		}
+		/* A loop over the run of interior chunks. */
+		int64_t e = ow;
+		while (dw_inner(&k, e, L))
+			e += L;
+		if (e - ow == L)
+			dw_chunk(c, &k, oh, I(c, ow), -1, L);
+		else {
+			Loop l;
+			LLVMValueRef o = cg_loop_begin(c, &l, I(c, ow), I(c, e));
+			dw_chunk(c, &k, oh, o, -1, L);
+			cg_loop_end(c, &l, L);
+		}
+		ow = e;
+	}
+	cg_loop_end(c, &loh, 1);
+	if (k.mult > 1)
+		cg_loop_end(c, &lr, 1);
+	cg_loop_end(c, &lc, 1);
+	cg_loop_end(c, &ln, 1);
+}
+
+/* The blocked direct convolution.  Weights are packed per group into
+ * [ob][kh][kw][ic][OB] with OB = 2 vectors of output channels (zero
+ * padded); a tile of T output columns keeps 2*T vector accumulators in
+ * registers; each (kh, kw, ic) step is 2 vector loads, T broadcasts and
+ * 2*T FMAs. */
+#define CONV_TMAX 14
+
+typedef struct ConvK {
+	Geo g;
+	int64_t Cg, Mg, NOB, OB;
+	LLVMValueRef X, Wp, Bp, Y;
+	LLVMValueRef R;       /* fused residual, or NULL */
+	Act act;              /* fused activation */
+	LLVMValueRef n, grp;  /* current batch and group */
+	int T;                /* widest tile, in output columns */
+	LLVMValueRef acc[CONV_TMAX][2];
+} ConvK;
+
+/* One tile: T output pixels (pixel j at row oh[j], column ow[j]) times OB
+ * output channels, accumulated in 2*T vector registers.  one_row: every
+ * pixel is in row oh[0], so taps from rows outside the input are skipped
+ * for the whole tile.  A checked tile tests each pixel's input position
+ * per tap and reads zero where it falls into the padding; an unchecked
+ * tile (every window inside the input) has no tests at all. */
+static void conv_tile(Cg *c, ConvK *k, LLVMValueRef ob, int nvalid, LLVMValueRef *oh, LLVMValueRef *ow, int T,
+		      bool checked, bool one_row)
 {
 	Geo *g = &k->g;
 	int L = c->lanes;
 	LLVMValueRef bofs = mul(c, add(c, mul(c, k->grp, I(c, k->NOB)), ob), I(c, k->OB));
+	LLVMValueRef acc[CONV_TMAX][2];
 	for (int v = 0; v < 2; v++) {
 		LLVMValueRef bv = vload(c, k->Bp, add(c, bofs, I(c, v * L)));
 		for (int j = 0; j < T; j++)
@@ -465,73 +622,150 @@ static void conv_tile(Cg *c, ConvK *k, LLVMValueRef ob, int nvalid, LLVMValueRef
 	}
 	Loop lkh, lkw, lic;
 	LLVMValueRef kh = cg_loop_begin(c, &lkh, I(c, 0), I(c, g->KH));
-	LLVMValueRef ih = add(c, mul(c, oh, I(c, g->sh)), add(c, mul(c, kh, I(c, g->dh)), I(c, -g->ph)));
-	LLVMBasicBlockRef endh = cg_if_begin(c, in_range(c, ih, g->H));
+	LLVMValueRef khd = add(c, mul(c, kh, I(c, g->dh)), I(c, -g->ph)), ih[CONV_TMAX];
+	for (int j = 0; j < T; j++)
+		ih[j] = j && one_row ? ih[0] : add(c, mul(c, oh[j], I(c, g->sh)), khd);
+	LLVMBasicBlockRef endh = one_row ? cg_if_begin(c, in_range(c, ih[0], g->H)) : NULL;
 	LLVMValueRef kw = cg_loop_begin(c, &lkw, I(c, 0), I(c, g->KW));
-	LLVMValueRef iw0 = add(c, mul(c, ow0, I(c, g->sw)), add(c, mul(c, kw, I(c, g->dw)), I(c, -g->pw)));
-	LLVMBasicBlockRef endw = checked ? cg_if_begin(c, in_range(c, iw0, g->W)) : NULL;
-	/* x[n][grp*Cg + ic][ih][iw0 + j*sw] */
-	LLVMValueRef xbase = add(c, mul(c, add(c, mul(c, add(c, mul(c, k->n, I(c, g->C)), mul(c, k->grp, I(c, k->Cg))),
-							      I(c, g->H)), ih), I(c, g->W)), iw0);
+	LLVMValueRef kwd = add(c, mul(c, kw, I(c, g->dw)), I(c, -g->pw));
+	/* x[n][grp*Cg + ic][ih][iw] */
+	LLVMValueRef plane = mul(c, add(c, mul(c, k->n, I(c, g->C)), mul(c, k->grp, I(c, k->Cg))), I(c, g->H * g->W));
+	/* Pixel j reads xp[j][ic * xs[j]]: its input column, or for a tap in the
+	 * padding a constant zero with stride 0, so the inner loop has no tests. */
+	LLVMValueRef xp[CONV_TMAX], xs[CONV_TMAX];
+	for (int j = 0; j < T; j++) {
+		LLVMValueRef iw = add(c, mul(c, ow[j], I(c, g->sw)), kwd);
+		LLVMValueRef pos = add(c, plane, add(c, mul(c, ih[j], I(c, g->W)), iw));
+		xs[j] = I(c, g->H * g->W);
+		if (checked) {
+			LLVMValueRef ok = in_range(c, iw, g->W);
+			if (!one_row)
+				ok = LLVMBuildAnd(c->b, ok, in_range(c, ih[j], g->H), "");
+			pos = LLVMBuildSelect(c->b, ok, pos, plane, "");
+			xp[j] = LLVMBuildSelect(c->b, ok, cg_gep(c, c->f32, k->X, pos), zero_f32(c), "");
+			xs[j] = LLVMBuildSelect(c->b, ok, xs[j], I(c, 0), "");
+		} else
+			xp[j] = cg_gep(c, c->f32, k->X, pos);
+	}
 	LLVMValueRef wbase = mul(c, add(c, mul(c, add(c, mul(c, add(c, mul(c, k->grp, I(c, k->NOB)), ob), I(c, g->KH)), kh),
 						    I(c, g->KW)), kw), I(c, k->Cg));
 	LLVMValueRef ic = cg_loop_begin(c, &lic, I(c, 0), I(c, k->Cg));
 	LLVMValueRef wo = mul(c, add(c, wbase, ic), I(c, k->OB));
 	LLVMValueRef w0 = vload(c, k->Wp, wo), w1 = vload(c, k->Wp, add(c, wo, I(c, L)));
-	LLVMValueRef xo = add(c, xbase, mul(c, ic, I(c, g->H * g->W)));
 	for (int j = 0; j < T; j++) {
-		LLVMValueRef xs = cg_loadf(c, k->X, add(c, xo, I(c, j * g->sw)));
-		LLVMValueRef xb = cg_splat(c, xs, c->vf);
+		LLVMValueRef xb = cg_splat(c, cg_loadf(c, xp[j], mul(c, ic, xs[j])), c->vf);
 		for (int v = 0; v < 2; v++) {
 			LLVMValueRef a = LLVMBuildLoad2(c->b, c->vf, k->acc[j][v], "");
 			LLVMBuildStore(c->b, fmuladd(c, xb, v ? w1 : w0, a), k->acc[j][v]);
 		}
 	}
 	cg_loop_end(c, &lic, 1);
-	if (checked)
-		cg_if_end(c, endw);
 	cg_loop_end(c, &lkw, 1);
-	cg_if_end(c, endh);
+	if (one_row)
+		cg_if_end(c, endh);
 	cg_loop_end(c, &lkh, 1);
-	/* y[n][grp*Mg + ob*OB + lane][oh][ow0 + j] */
+	/* y[n][grp*Mg + ob*OB + lane][oh][ow] */
 	LLVMValueRef m0 = add(c, mul(c, k->grp, I(c, k->Mg)), mul(c, ob, I(c, k->OB)));
-	LLVMValueRef ybase = add(c, mul(c, add(c, mul(c, add(c, mul(c, k->n, I(c, g->M)), m0), I(c, g->OH)), oh), I(c, g->OW)), ow0);
+	LLVMValueRef ybase = mul(c, add(c, mul(c, k->n, I(c, g->M)), m0), I(c, g->OH * g->OW)), ypix[CONV_TMAX];
+	for (int j = 0; j < T; j++)
+		ypix[j] = add(c, ybase, add(c, mul(c, oh[j], I(c, g->OW)), ow[j]));
 	for (int v = 0; v < 2; v++)
-		for (int j = 0; j < T; j++) {
-			LLVMValueRef a = LLVMBuildLoad2(c->b, c->vf, k->acc[j][v], "");
-			for (int l = 0; l < L && v * L + l < nvalid; l++) {
-				LLVMValueRef e = LLVMBuildExtractElement(c->b, a, LLVMConstInt(c->i32, l, 0), "");
-				LLVMValueRef yo = add(c, ybase, I(c, (int64_t)(v * L + l) * g->OH * g->OW + j));
+		for (int j = 0; j < T; j++)
+			acc[j][v] = LLVMBuildLoad2(c->b, c->vf, k->acc[j][v], "");
+	for (int v = 0; v < 2; v++)
+		for (int l = 0; l < L && v * L + l < nvalid; l++)
+			for (int j = 0; j < T; j++) {
+				LLVMValueRef e = LLVMBuildExtractElement(c->b, acc[j][v], LLVMConstInt(c->i32, l, 0), "");
+				LLVMValueRef yo = add(c, ypix[j], I(c, (int64_t)(v * L + l) * g->OH * g->OW));
 				if (k->R)
 					e = LLVMBuildFAdd(c->b, e, cg_loadf(c, k->R, yo), "");
 				cg_storef(c, act_apply(c, k->act, e), k->Y, yo);
 			}
-		}
 }
 
-/* One row of output columns: borders checked, interior in tiles of T. */
+/* Tile of T columns from ow0 in row oh. */
+static void conv_row_tile(Cg *c, ConvK *k, LLVMValueRef ob, int nvalid, LLVMValueRef oh, LLVMValueRef ow0, int T,
+			  bool checked)
+{
+	LLVMValueRef ohs[CONV_TMAX], ows[CONV_TMAX];
+	for (int j = 0; j < T; j++) {
+		ohs[j] = oh;
+		ows[j] = j ? add(c, ow0, I(c, j)) : ow0;
+	}
+	conv_tile(c, k, ob, nvalid, ohs, ows, T, checked, true);
+}
+
+/* Output positions [lo, hi) along one spatial dim whose windows stay
+ * inside the input. */
+static void interior(int64_t in, int64_t out, int64_t k, int64_t s, int64_t d, int64_t pb, int64_t *lo, int64_t *hi)
+{
+	int64_t last = in - 1 - (k - 1) * d + pb;
+	*lo = (pb + s - 1) / s;
+	*hi = last < 0 ? 0 : last / s + 1;
+	if (*hi > out)
+		*hi = out;
+	if (*lo > *hi)
+		*lo = *hi;
+}
+
+/* A small image as one sequence of pixels across rows, in tiles of at
+ * most k->T pixels, each emitted with constant positions. */
+static void conv_image(Cg *c, ConvK *k, LLVMValueRef ob, int nvalid)
+{
+	Geo *g = &k->g;
+	int64_t hlo, hhi, wlo, whi, npix = g->OH * g->OW;
+	interior(g->H, g->OH, g->KH, g->sh, g->dh, g->ph, &hlo, &hhi);
+	interior(g->W, g->OW, g->KW, g->sw, g->dw, g->pw, &wlo, &whi);
+	int64_t ntiles = (npix + k->T - 1) / k->T, q = npix / ntiles, big = npix % ntiles, p = 0;
+	for (int64_t t = 0; t < ntiles; t++) {
+		int T = (int)(t < big ? q + 1 : q);
+		LLVMValueRef ohs[CONV_TMAX], ows[CONV_TMAX];
+		bool checked = false, one_row = true;
+		for (int j = 0; j < T; j++) {
+			int64_t oh = (p + j) / g->OW, ow = (p + j) % g->OW;
+			ohs[j] = I(c, oh);
+			ows[j] = I(c, ow);
+			checked |= oh < hlo || oh >= hhi || ow < wlo || ow >= whi;
+			one_row &= oh == p / g->OW;
+		}
+		conv_tile(c, k, ob, nvalid, ohs, ows, T, checked, one_row);
+		p += T;
+	}
+}
+
+/* One row of output columns in tiles of at most k->T columns, sizes
+ * balanced (two sizes at most).  Tiles touching the left or right padding
+ * are checked and emitted one by one; runs of interior tiles are loops. */
 static void conv_row(Cg *c, ConvK *k, LLVMValueRef ob, int nvalid, LLVMValueRef oh)
 {
 	Geo *g = &k->g;
-	const int T = 4;
-	int64_t lo = (g->pw + g->sw - 1) / g->sw;
-	int64_t last = g->W - 1 - (g->KW - 1) * g->dw + g->pw;
-	int64_t hi = last < 0 ? 0 : last / g->sw + 1;
-	if (hi > g->OW)
-		hi = g->OW;
-	if (lo > hi)
-		lo = hi;
-	int64_t tiles_end = lo + (hi - lo) / T * T;
-	struct { int64_t a, b; int t; bool checked; } parts[4] = {
-		{0, lo, 1, true}, {lo, tiles_end, T, false}, {tiles_end, hi, 1, false}, {hi, g->OW, 1, true},
-	};
-	for (int p = 0; p < 4; p++) {
-		if (parts[p].a >= parts[p].b)
+	int64_t lo, hi;
+	interior(g->W, g->OW, g->KW, g->sw, g->dw, g->pw, &lo, &hi);
+	int64_t ntiles = (g->OW + k->T - 1) / k->T, q = g->OW / ntiles, big = g->OW % ntiles;
+	int64_t ow = 0;
+	for (int64_t t = 0; t < ntiles;) {
+		int T = (int)(t < big ? q + 1 : q);
+		bool checked = ow < lo || ow + T > hi;
+		if (checked) {
+			conv_row_tile(c, k, ob, nvalid, oh, I(c, ow), T, true);
+			ow += T;
+			t++;
 			continue;
-		Loop l;
-		LLVMValueRef ow = cg_loop_begin(c, &l, I(c, parts[p].a), I(c, parts[p].b));
-		conv_tile(c, k, ob, nvalid, oh, ow, parts[p].t, parts[p].checked);
-		cg_loop_end(c, &l, parts[p].t);
+		}
+		/* A run of unchecked tiles of the same size. */
+		int64_t n = 0;
+		while (t + n < ntiles && (t + n < big ? q + 1 : q) == T && ow + (n + 1) * T <= hi)
+			n++;
+		if (n == 1)
+			conv_row_tile(c, k, ob, nvalid, oh, I(c, ow), T, false);
+		else {
+			Loop l;
+			LLVMValueRef o = cg_loop_begin(c, &l, I(c, ow), I(c, ow + n * T));
+			conv_row_tile(c, k, ob, nvalid, oh, o, T, false);
+			cg_loop_end(c, &l, T);
+		}
+		ow += n * T;
+		t += n;
 	}
 }
 
@@ -567,24 +801,33 @@ static void lower_conv_blocked(Cg *c, const Node *n)
 	k.Y = B(c, n->out);
 	k.R = n->nin > 3 && n->in[3] >= 0 ? B(c, n->in[3]) : NULL;
 	k.act = act_of_epilogue(n);
-	for (int j = 0; j < 4; j++)
+	/* 2*T accumulators, 2 weight vectors and a broadcast in registers. */
+	k.T = (c->fregs - 4) / 2;
+	k.T = k.T < 1 ? 1 : k.T > CONV_TMAX ? CONV_TMAX : k.T;
+	for (int j = 0; j < k.T; j++)
 		for (int v = 0; v < 2; v++)
 			k.acc[j][v] = alloca_f(c, c->vf);
 	Loop ln, lg, lob, loh;
 	k.n = cg_loop_begin(c, &ln, I(c, 0), I(c, g->N));
 	k.grp = cg_loop_begin(c, &lg, I(c, 0), I(c, g->group));
 	int64_t full = k.Mg / k.OB, rem = k.Mg % k.OB;
-	if (full) {
-		LLVMValueRef ob = cg_loop_begin(c, &lob, I(c, 0), I(c, full));
-		LLVMValueRef oh = cg_loop_begin(c, &loh, I(c, 0), I(c, g->OH));
-		conv_row(c, &k, ob, (int)k.OB, oh);
-		cg_loop_end(c, &loh, 1);
-		cg_loop_end(c, &lob, 1);
-	}
-	if (rem) {
-		LLVMValueRef oh = cg_loop_begin(c, &loh, I(c, 0), I(c, g->OH));
-		conv_row(c, &k, I(c, full), (int)rem, oh);
-		cg_loop_end(c, &loh, 1);
+	/* Rows narrower than two tiles waste accumulators in row tiles: small
+	 * images go as one run of pixels instead. */
+	bool image = g->OW < 2 * k.T && g->OH * g->OW <= 32 * k.T;
+	for (int part = 0; part < 2; part++) {
+		if (!(part ? rem : full))
+			continue;
+		LLVMValueRef ob = part ? I(c, full) : cg_loop_begin(c, &lob, I(c, 0), I(c, full));
+		int nvalid = (int)(part ? rem : k.OB);
+		if (image)
+			conv_image(c, &k, ob, nvalid);
+		else {
+			LLVMValueRef oh = cg_loop_begin(c, &loh, I(c, 0), I(c, g->OH));
+			conv_row(c, &k, ob, nvalid, oh);
+			cg_loop_end(c, &loh, 1);
+		}
+		if (!part)
+			cg_loop_end(c, &lob, 1);
 	}
 	cg_loop_end(c, &lg, 1);
 	cg_loop_end(c, &ln, 1);
@@ -597,7 +840,7 @@ static void lower_conv(Cg *c, const Node *n)
 	bool bconst = n->nin < 3 || n->in[2] < 0 || ir_value(c->g, n->in[2])->kind == VAL_CONST;
 	if (c->reference || !wconst || !bconst)
 		lower_conv_reference(c, n);
-	else if (g.group == g.C && g.M == g.C && g.group > 1)
+	else if (g.group == g.C && g.group > 1 && g.M % g.C == 0)
 		lower_conv_depthwise(c, n);
 	else
 		lower_conv_blocked(c, n);
@@ -610,42 +853,76 @@ typedef struct GemmK {
 	int64_t rows, K, N, NB, OB;
 	int64_t a_rs, a_cs;   /* A element (r, k) at r*a_rs + k*a_cs */
 	LLVMValueRef A, Wp, Y;
-	LLVMValueRef acc[4][2];
+	int budget;           /* accumulator pairs that fit in registers */
+	LLVMValueRef acc[CONV_TMAX][2];
 } GemmK;
 
-static void gemm_tile(Cg *c, GemmK *k, LLVMValueRef r0, int T, LLVMValueRef nb, int nvalid)
+/* T rows from r0 times G column blocks from nb (each OB wide; the last
+ * one has nvalid columns): T*G accumulator pairs.  G > 1 is for few rows
+ * (batch 1: a GEMV), where one block would leave the FMAs waiting on each
+ * other. */
+static void gemm_tile(Cg *c, GemmK *k, LLVMValueRef r0, int T, LLVMValueRef nb, int G, int nvalid)
 {
 	int L = c->lanes;
 	LLVMValueRef zero = LLVMConstNull(c->vf);
-	for (int j = 0; j < T; j++)
+	for (int j = 0; j < T * G; j++)
 		for (int v = 0; v < 2; v++)
 			LLVMBuildStore(c->b, zero, k->acc[j][v]);
 	Loop lk;
 	LLVMValueRef kk = cg_loop_begin(c, &lk, I(c, 0), I(c, k->K));
-	LLVMValueRef wo = mul(c, add(c, mul(c, nb, I(c, k->K)), kk), I(c, k->OB));
-	LLVMValueRef w0 = vload(c, k->Wp, wo), w1 = vload(c, k->Wp, add(c, wo, I(c, L)));
+	LLVMValueRef w[CONV_TMAX][2];
+	for (int q = 0; q < G; q++) {
+		LLVMValueRef wo = mul(c, add(c, mul(c, add(c, nb, I(c, q)), I(c, k->K)), kk), I(c, k->OB));
+		w[q][0] = vload(c, k->Wp, wo);
+		w[q][1] = vload(c, k->Wp, add(c, wo, I(c, L)));
+	}
 	for (int j = 0; j < T; j++) {
 		LLVMValueRef ao = add(c, mul(c, add(c, r0, I(c, j)), I(c, k->a_rs)), mul(c, kk, I(c, k->a_cs)));
 		LLVMValueRef ab = cg_splat(c, cg_loadf(c, k->A, ao), c->vf);
-		for (int v = 0; v < 2; v++) {
-			LLVMValueRef a = LLVMBuildLoad2(c->b, c->vf, k->acc[j][v], "");
-			LLVMBuildStore(c->b, fmuladd(c, ab, v ? w1 : w0, a), k->acc[j][v]);
-		}
+		for (int q = 0; q < G; q++)
+			for (int v = 0; v < 2; v++) {
+				LLVMValueRef a = LLVMBuildLoad2(c->b, c->vf, k->acc[j * G + q][v], "");
+				LLVMBuildStore(c->b, fmuladd(c, ab, w[q][v], a), k->acc[j * G + q][v]);
+			}
 	}
 	cg_loop_end(c, &lk, 1);
-	for (int j = 0; j < T; j++) {
-		LLVMValueRef yo = add(c, mul(c, add(c, r0, I(c, j)), I(c, k->N)), mul(c, nb, I(c, k->OB)));
-		for (int v = 0; v < 2; v++) {
-			LLVMValueRef a = LLVMBuildLoad2(c->b, c->vf, k->acc[j][v], "");
-			if (nvalid >= (v + 1) * L) {
-				LLVMValueRef st = LLVMBuildStore(c->b, a, cg_gep(c, c->f32, k->Y, add(c, yo, I(c, v * L))));
-				LLVMSetAlignment(st, 4);
-			} else
-				for (int l = 0; v * L + l < nvalid; l++)
-					cg_storef(c, LLVMBuildExtractElement(c->b, a, LLVMConstInt(c->i32, l, 0), ""), k->Y,
-						  add(c, yo, I(c, v * L + l)));
+	for (int j = 0; j < T; j++)
+		for (int q = 0; q < G; q++) {
+			int nv = q == G - 1 ? nvalid : (int)k->OB;
+			LLVMValueRef yo = add(c, mul(c, add(c, r0, I(c, j)), I(c, k->N)), mul(c, add(c, nb, I(c, q)), I(c, k->OB)));
+			for (int v = 0; v < 2; v++) {
+				LLVMValueRef a = LLVMBuildLoad2(c->b, c->vf, k->acc[j * G + q][v], "");
+				if (nv >= (v + 1) * L) {
+					LLVMValueRef st = LLVMBuildStore(c->b, a, cg_gep(c, c->f32, k->Y, add(c, yo, I(c, v * L))));
+					LLVMSetAlignment(st, 4);
+				} else
+					for (int l = 0; v * L + l < nv; l++)
+						cg_storef(c, LLVMBuildExtractElement(c->b, a, LLVMConstInt(c->i32, l, 0), ""), k->Y,
+							  add(c, yo, I(c, v * L + l)));
+			}
 		}
+}
+
+/* All column blocks for T rows from r0: groups of G full blocks in a loop,
+ * then the leftover full blocks, then the partial block. */
+static void gemm_rows(Cg *c, GemmK *k, LLVMValueRef r0, int T)
+{
+	int64_t full = k->N / k->OB, rem = k->N % k->OB;
+	int G = k->budget / T;
+	G = G < 1 ? 1 : G > full ? (int)(full ? full : 1) : G;
+	int64_t groups = full / G, left = full % G;
+	if (groups == 1)
+		gemm_tile(c, k, r0, T, I(c, 0), G, (int)k->OB);
+	else if (groups > 1) {
+		Loop ln;
+		LLVMValueRef g = cg_loop_begin(c, &ln, I(c, 0), I(c, groups));
+		gemm_tile(c, k, r0, T, mul(c, g, I(c, G)), G, (int)k->OB);
+		cg_loop_end(c, &ln, 1);
 	}
+	if (left)
+		gemm_tile(c, k, r0, T, I(c, groups * G), (int)left, (int)k->OB);
+	if (rem)
+		gemm_tile(c, k, r0, T, I(c, full), 1, (int)rem);
 }
 
 static void gemm_blocked(Cg *c, GemmK *k, const float *bmat, int64_t b_ks, int64_t b_ns, double alpha)
@@ -660,26 +937,23 @@ static void gemm_blocked(Cg *c, GemmK *k, const float *bmat, int64_t b_ks, int64
 			wp[((nn / k->OB) * k->K + kk) * k->OB + nn % k->OB] = (float)(alpha * bmat[kk * b_ks + nn * b_ns]);
 	k->Wp = cg_const_blob(c, "kiln.gp", wp, wn * sizeof *wp);
 	free(wp);
-	for (int j = 0; j < 4; j++)
+	/* Row tiles of T rows: 2*T accumulators, 2 weight vectors, a broadcast;
+	 * the leftover rows are one smaller tile. */
+	int T = (c->fregs - 4) / 2;
+	T = T < 1 ? 1 : T > CONV_TMAX ? CONV_TMAX : T;
+	k->budget = T;
+	for (int j = 0; j < T; j++)
 		for (int v = 0; v < 2; v++)
 			k->acc[j][v] = alloca_f(c, c->vf);
-	int64_t full = k->N / k->OB, rem = k->N % k->OB;
-	int64_t rtiles = k->rows / 4 * 4;
-	struct { int64_t a, b; int t; } parts[2] = {{0, rtiles, 4}, {rtiles, k->rows, 1}};
-	for (int p = 0; p < 2; p++) {
-		if (parts[p].a >= parts[p].b)
-			continue;
-		Loop lr, ln;
-		LLVMValueRef r0 = cg_loop_begin(c, &lr, I(c, parts[p].a), I(c, parts[p].b));
-		if (full) {
-			LLVMValueRef nb = cg_loop_begin(c, &ln, I(c, 0), I(c, full));
-			gemm_tile(c, k, r0, parts[p].t, nb, (int)k->OB);
-			cg_loop_end(c, &ln, 1);
-		}
-		if (rem)
-			gemm_tile(c, k, r0, parts[p].t, I(c, full), (int)rem);
-		cg_loop_end(c, &lr, parts[p].t);
+	int64_t rtiles = k->rows / T * T;
+	if (rtiles) {
+		Loop lr;
+		LLVMValueRef r0 = cg_loop_begin(c, &lr, I(c, 0), I(c, rtiles));
+		gemm_rows(c, k, r0, T);
+		cg_loop_end(c, &lr, T);
 	}
+	if (k->rows > rtiles)
+		gemm_rows(c, k, I(c, rtiles), (int)(k->rows - rtiles));
 }
 
 /* y[r][n] = sum_k A(r,k) * Bm(k,n) for runtime B (plain loops). */
@@ -1047,8 +1321,9 @@ const char *cg_unsupported(const Graph *g, const Node *n)
 	DType dt = t->dt;
 	switch (n->op) {
 	case OP_ADD: case OP_SUB: case OP_MUL: case OP_DIV: case OP_ABS: case OP_NEG:
-		if (dt != DT_F32 && dt != DT_I32 && dt != DT_I64 && dt != DT_I8 && dt != DT_U8 && dt != DT_I16 && dt != DT_U16)
-			return "dtype not supported by the backend yet (f32 and integers only)";
+		if (dt != DT_F32 && dt != DT_F64 && dt != DT_I32 && dt != DT_I64 && dt != DT_I8 && dt != DT_U8 &&
+		    dt != DT_I16 && dt != DT_U16 && dt != DT_U32 && dt != DT_U64)
+			return "dtype not supported by the backend yet (f32, f64 and integers only)";
 		return NULL;
 	case OP_RESHAPE: case OP_IDENTITY: case OP_TRANSPOSE: case OP_CONCAT: case OP_PAD:
 		return dt == DT_F16 || dt == DT_BF16 ? "f16/bf16 tensors are not supported by the backend yet" : NULL;

@@ -6,6 +6,10 @@
 #include "ir.h"
 #include "targets.h"
 
+#ifndef KILN_VERSION
+#define KILN_VERSION "0.1.0"  /* printed in generated headers; tools/kiln.c has the same */
+#endif
+
 typedef enum CgEmit { EMIT_OBJ, EMIT_ASM, EMIT_LLVM, EMIT_BC } CgEmit;
 
 typedef struct CgOptions {
