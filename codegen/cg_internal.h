@@ -54,6 +54,25 @@ LLVMValueRef cg_log(Cg *c, LLVMValueRef x);
 LLVMValueRef cg_round_dir(Cg *c, LLVMValueRef x, bool up);
 LLVMValueRef cg_splat(Cg *c, LLVMValueRef scalar, LLVMTypeRef ty);
 
+/* More inline math (codegen/cg_math.c), f32 scalars or vectors, no libm:
+ * results within a few ulp of the correctly rounded value over the whole
+ * domain, IEEE specials as C99 Annex F says (NaN in, NaN out). */
+LLVMValueRef cg_sin(Cg *c, LLVMValueRef x);
+LLVMValueRef cg_cos(Cg *c, LLVMValueRef x);
+LLVMValueRef cg_tan(Cg *c, LLVMValueRef x);
+LLVMValueRef cg_asin(Cg *c, LLVMValueRef x);
+LLVMValueRef cg_acos(Cg *c, LLVMValueRef x);
+LLVMValueRef cg_atan(Cg *c, LLVMValueRef x);
+LLVMValueRef cg_sinh(Cg *c, LLVMValueRef x);
+LLVMValueRef cg_cosh(Cg *c, LLVMValueRef x);
+LLVMValueRef cg_asinh(Cg *c, LLVMValueRef x);
+LLVMValueRef cg_acosh(Cg *c, LLVMValueRef x);
+LLVMValueRef cg_atanh(Cg *c, LLVMValueRef x);
+LLVMValueRef cg_erf(Cg *c, LLVMValueRef x);
+LLVMValueRef cg_pow(Cg *c, LLVMValueRef x, LLVMValueRef y);   /* C powf semantics */
+LLVMValueRef cg_round_even(Cg *c, LLVMValueRef x);             /* nearest, ties to even */
+LLVMValueRef cg_fmod(Cg *c, LLVMValueRef x, LLVMValueRef y);   /* C fmodf: sign of x */
+
 /* Weights as read-only globals: raw bytes, 64-byte aligned. */
 LLVMValueRef cg_const_blob(Cg *c, const char *name, const void *data, size_t bytes);
 
