@@ -73,8 +73,38 @@ LLVMValueRef cg_pow(Cg *c, LLVMValueRef x, LLVMValueRef y);   /* C powf semantic
 LLVMValueRef cg_round_even(Cg *c, LLVMValueRef x);             /* nearest, ties to even */
 LLVMValueRef cg_fmod(Cg *c, LLVMValueRef x, LLVMValueRef y);   /* C fmodf: sign of x */
 
+/* Test support for the above (tests/unit/test_math.c, which cannot include
+ * llvm-c and so repeats these prototypes).  A kernel applies the named
+ * builder ("sin", ..., "pow", "round_even", "fmod") to `lanes` floats
+ * (1: the scalar form): out[i] = f(x[i]) or f(x[i], y[i]).  cpu NULL means
+ * the host's cpu and features.  Errors come back as malloc'd *err. */
+typedef struct CgMathJit CgMathJit;
+typedef void (*CgMathFn)(const float *x, const float *y, float *out);
+/* JIT-compiled at -O2 for the host; *ir (if ir) gets the optimized module. */
+CgMathJit *cg_math_jit(const char *name, int lanes, const char *cpu, char **ir, char **err);
+CgMathFn cg_math_jit_fn(CgMathJit *j);
+void cg_math_jit_free(CgMathJit *j);
+/* Every kernel compiled to one object for the target: its undefined
+ * symbols, space-separated and malloc'd ("" when it links alone). */
+char *cg_math_undefined(const char *triple, const char *cpu, const char *features, int lanes, char **err);
+
 /* Weights as read-only globals: raw bytes, 64-byte aligned. */
 LLVMValueRef cg_const_blob(Cg *c, const char *name, const void *data, size_t bytes);
+
+/* The broadcasting elementwise family (codegen/cg_ew.c). */
+bool cg_is_ew(Op op);
+void cg_lower_ew(Cg *c, const Node *n);
+
+/* Indexing, data movement, arg-reductions, scans (codegen/cg_data.c):
+ * false if n is not one of them. */
+bool cg_lower_data(Cg *c, const Node *n);
+bool cg_is_data(Op op);
+const char *cg_data_unsupported(const Graph *g, const Node *n);
+
+void cg_lower_resize(Cg *c, const Node *n);  /* codegen/cg_resize.c */
+/* N-d pooling, global max pooling, transposed convolution
+ * (codegen/cg_window.c): false if n is not one it lowers. */
+bool cg_lower_window(Cg *c, const Node *n);
 
 /* Lower one node; false with a diagnostic if unsupported. */
 bool cg_lower_node(Cg *c, const Node *n);

@@ -1151,8 +1151,8 @@ static void lower_reduce(Cg *c, const Node *n)
 			xo = add(c, xo, mul(c, i, I(c, st[d])));
 			yo = add(c, mul(c, yo, I(c, t->dims[d])), i);
 		}
-	bool mx = n->op == OP_REDUCE_MAX, mn = n->op == OP_REDUCE_MIN;
-	LLVMBuildStore(c->b, cg_f32(c, mx ? -INFINITY : mn ? INFINITY : 0), acc);
+	bool mx = n->op == OP_REDUCE_MAX, mn = n->op == OP_REDUCE_MIN, prod = n->op == OP_REDUCE_PROD;
+	LLVMBuildStore(c->b, cg_f32(c, mx ? -INFINITY : mn ? INFINITY : prod ? 1 : 0), acc);
 	for (int d = 0; d < t->rank; d++)
 		if (red[d]) {
 			LLVMValueRef i = cg_loop_begin(c, &rl[nr++], I(c, 0), I(c, t->dims[d]));
@@ -1162,6 +1162,8 @@ static void lower_reduce(Cg *c, const Node *n)
 	LLVMValueRef r;
 	if (mx || mn)  /* NaN propagates: take x when it is NaN or beyond */
 		r = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, mx ? LLVMRealUGT : LLVMRealULT, x, a, ""), x, a, "");
+	else if (prod)
+		r = LLVMBuildFMul(c->b, a, x, "");
 	else
 		r = LLVMBuildFAdd(c->b, a, x, "");
 	LLVMBuildStore(c->b, r, acc);
@@ -1319,6 +1321,10 @@ const char *cg_unsupported(const Graph *g, const Node *n)
 {
 	const Type *t = ir_type_get(g, g->values.v[n->out].type);
 	DType dt = t->dt;
+	if (cg_is_ew(n->op))
+		return NULL;  /* every dtype: halves are widened to f32 */
+	if (cg_is_data(n->op))
+		return cg_data_unsupported(g, n);
 	switch (n->op) {
 	case OP_ADD: case OP_SUB: case OP_MUL: case OP_DIV: case OP_ABS: case OP_NEG:
 		if (dt != DT_F32 && dt != DT_F64 && dt != DT_I32 && dt != DT_I64 && dt != DT_I8 && dt != DT_U8 &&
@@ -1332,10 +1338,10 @@ const char *cg_unsupported(const Graph *g, const Node *n)
 	}
 	if (dt != DT_F32)
 		return "only f32 is supported for this op by the backend yet";
-	if (n->op == OP_CONV || n->op == OP_MAXPOOL || n->op == OP_AVGPOOL) {
+	if (n->op == OP_CONV) {
 		int nsp = ir_type_get(g, g->values.v[n->in[0]].type)->rank - 2;
 		if (nsp != 1 && nsp != 2)
-			return "only 1-D and 2-D convolution and pooling are supported by the backend yet";
+			return "only 1-D and 2-D convolution is supported by the backend yet";
 	}
 	return NULL;
 }
@@ -1347,6 +1353,18 @@ bool cg_lower_node(Cg *c, const Node *n)
 		diag_node(c->d, c->g, n, "%s", why);
 		return false;
 	}
+	if (cg_is_ew(n->op)) {
+		cg_lower_ew(c, n);
+		return true;
+	}
+	if (cg_lower_data(c, n))
+		return true;
+	if (n->op == OP_RESIZE) {
+		cg_lower_resize(c, n);
+		return true;
+	}
+	if (cg_lower_window(c, n))
+		return true;
 	switch (n->op) {
 	case OP_CONV: lower_conv(c, n); break;
 	case OP_GEMM: lower_gemm(c, n); break;
@@ -1363,7 +1381,9 @@ bool cg_lower_node(Cg *c, const Node *n)
 	case OP_TRANSPOSE: lower_transpose(c, n); break;
 	case OP_CONCAT: lower_concat(c, n); break;
 	case OP_SOFTMAX: lower_softmax(c, n); break;
-	case OP_REDUCE_MEAN: case OP_REDUCE_SUM: case OP_REDUCE_MAX: case OP_REDUCE_MIN: lower_reduce(c, n); break;
+	case OP_REDUCE_MEAN: case OP_REDUCE_SUM: case OP_REDUCE_MAX: case OP_REDUCE_MIN: case OP_REDUCE_PROD:
+		lower_reduce(c, n);
+		break;
 	case OP_PAD: lower_pad(c, n); break;
 	default:
 		diag_node(c->d, c->g, n, "no lowering for op %d", (int)n->op);

@@ -40,6 +40,10 @@ CgJit *cg_jit_new(Graph *g, const CgOptions *o, Diag *d);
 KilnRunFn cg_jit_fn(CgJit *j);
 void cg_jit_free(CgJit *j);
 
+/* IrFoldFn: evaluate constant expressions on the host through the same
+ * lowering, in-process (codegen/cg_fold.c). */
+bool cg_fold(Graph *g, const ValueId *want, int n, Diag *d);
+
 /* A valid C identifier derived from s (the output file stem). */
 void cg_sanitize_name(const char *s, char *out, size_t outlen);
 

@@ -33,6 +33,10 @@ typedef struct ImportOptions {
 	/* kiln check: report every unsupported op, attribute and dtype in the
 	 * model instead of stopping at the first problem. */
 	bool check_all;
+	/* Evaluates constant subexpressions the importer needs as numbers
+	 * (shape programs: Shape -> Gather -> Concat -> Reshape).  NULL: such
+	 * operands must be constants in the file. */
+	IrFoldFn fold;
 } ImportOptions;
 
 /* Each returns a verified graph, or NULL with errors in d.  The graph's

@@ -243,6 +243,7 @@ typedef struct Ctx {
 	NameMap producer;   /* value name -> index of the producing node */
 	const SrcNode *sn;  /* node being imported */
 	const char *src_op; /* its op type, in the graph arena */
+	IrFoldFn fold;      /* evaluates constant expressions, or NULL */
 	bool oom;
 } Ctx;
 
@@ -316,10 +317,40 @@ static void forward_diag(Ctx *c, Diag *tmp)
 		fail(c, "cannot build the node (out of memory)");
 }
 
+static ValueId emit(Ctx *c, Op op, const ValueId *in, int nin, const Attr *a, int na, const char *out_name);
+
+/* An OPF_F32 op on f64/f16/bf16 operands: computed in f32 between casts
+ * (the backend's kernels for it are f32; 1e-7 relative is kept). */
+static ValueId emit_widened(Ctx *c, Op op, const ValueId *in, int nin, const Attr *a, int na, const char *out_name,
+			    DType dt)
+{
+	ValueId w[64];
+	Attr to = ir_astr("to", "f32");
+	for (int i = 0; i < nin; i++) {
+		w[i] = in[i];
+		if (in[i] >= 0 && ir_value_type(c->g, in[i])->dt == dt) {
+			w[i] = emit(c, OP_CAST, &in[i], 1, &to, 1, NULL);
+			if (w[i] < 0)
+				return -1;
+		}
+	}
+	ValueId y = emit(c, op, w, nin, a, na, NULL);
+	if (y < 0)
+		return -1;
+	Attr back = ir_astr("to", ir_dtype_name(dt));
+	return emit(c, OP_CAST, &y, 1, &back, 1, out_name);
+}
+
 /* Append an IR node for the current source node; returns its result value
  * or -1 with a diagnostic.  out_name NULL: a fresh intermediate name. */
 static ValueId emit(Ctx *c, Op op, const ValueId *in, int nin, const Attr *a, int na, const char *out_name)
 {
+	if (ir_ops[op].flags & OPF_F32)
+		for (int i = 0; i < nin; i++) {
+			DType dt = in[i] >= 0 ? ir_value_type(c->g, in[i])->dt : DT_F32;
+			if (ir_dtype_is_float(dt) && dt != DT_F32)
+				return emit_widened(c, op, in, nin, a, na, out_name, dt);
+		}
 	if (!out_name) {
 		out_name = fresh_name(c, c->sn->out[0], ir_ops[op].name);
 		if (!out_name)
@@ -421,13 +452,34 @@ static bool same_dtype(Ctx *c, ValueId a, ValueId b)
 	return fail(c, "operands have different dtypes %s and %s", ir_dtype_name(x), ir_dtype_name(y));
 }
 
+/* A constant operand; values computed from constants (shape programs)
+ * are evaluated now, through the fold hook.  NULL with an error if v
+ * depends on a graph input. */
+static const Value *const_val(Ctx *c, ValueId v, const char *what)
+{
+	if (ir_value(c->g, v)->kind != VAL_CONST && c->fold && ir_is_const_expr(c->g, v)) {
+		Diag tmp;
+		diag_init(&tmp);
+		bool ok = c->fold(c->g, &v, 1, &tmp);
+		if (!ok)
+			forward_diag(c, &tmp);
+		diag_free(&tmp);
+		if (!ok)
+			return NULL;
+	}
+	const Value *val = ir_value(c->g, v);
+	if (val->kind != VAL_CONST)
+		return fail(c, "%s must be a constant (it depends on a graph input)", what), NULL;
+	return val;
+}
+
 /* The integers of a constant operand (rank 0 or 1, i32 or i64). */
 static bool const_ints(Ctx *c, ValueId v, const char *what, int64_t *out, int max, int *n)
 {
-	const Value *val = ir_value(c->g, v);
+	const Value *val = const_val(c, v, what);
 	const Type *t = vtype(c, v);
-	if (val->kind != VAL_CONST)
-		return fail(c, "%s must be a constant", what);
+	if (!val)
+		return false;
 	if (t->dt != DT_I64 && t->dt != DT_I32)
 		return fail(c, "%s must be an int64 tensor, got %s", what, ir_dtype_name(t->dt));
 	if (t->rank > 1)
@@ -451,10 +503,10 @@ static bool const_ints(Ctx *c, ValueId v, const char *what, int64_t *out, int ma
 /* A constant operand holding one number. */
 static bool const_scalar(Ctx *c, ValueId v, const char *what, double *out)
 {
-	const Value *val = ir_value(c->g, v);
+	const Value *val = const_val(c, v, what);
 	const Type *t = vtype(c, v);
-	if (val->kind != VAL_CONST)
-		return fail(c, "%s must be a constant", what);
+	if (!val)
+		return false;
 	if (ir_type_numel(t) != 1)
 		return fail(c, "%s must be a scalar, got %lld elements", what, (long long)ir_type_numel(t));
 	*out = load_elem(val->data, t->dt, 0);
@@ -679,10 +731,76 @@ static bool imp_pool(Ctx *c, const ValueId *in, bool avg)
 	    !resolve_pads(c, nsp, tx->dims + 2, k, s, dil, pads))
 		return false;
 	int64_t ceil_mode = sa_int(c->sn, "ceil_mode", 0);
+	bool lp = strcmp(c->sn->op, "LpPool") == 0;
 	Attr a[6] = {ir_aints("kernel", k, nsp), ir_aints("strides", s, nsp), ir_aints("pads", pads, 2 * nsp),
 		     ir_aints("dilations", dil, nsp), ir_ai("ceil_mode", ceil_mode != 0),
 		     ir_ai("count_include_pad", sa_int(c->sn, "count_include_pad", 0) != 0)};
+	if (lp) {
+		a[5] = ir_ai("p", sa_int(c->sn, "p", 2));
+		if (a[5].i < 1)
+			return fail(c, "p must be >= 1");
+		return emit_out(c, OP_LPPOOL, in, 1, a, 6);
+	}
 	return emit_out(c, avg ? OP_AVGPOOL : OP_MAXPOOL, in, 1, a, avg ? 6 : 5);
+}
+
+static bool imp_lppool(Ctx *c, const ValueId *in, int nin) { return imp_pool(c, in, false); }
+
+static bool imp_conv_transpose(Ctx *c, const ValueId *in, int nin)
+{
+	const Type *tx = vtype(c, in[0]), *tw = vtype(c, in[1]);
+	if (!need_float(c, in[0], "the input") || !same_dtype(c, in[0], in[1]))
+		return false;
+	int nsp = tx->rank - 2;
+	if (nsp < 1 || tw->rank != tx->rank)
+		return fail(c, "input and weights must have the same rank, at least 3");
+	int64_t k[IR_MAX_RANK], s[IR_MAX_RANK], dil[IR_MAX_RANK], op[IR_MAX_RANK], pads[2 * IR_MAX_RANK] = {0};
+	for (int i = 0; i < nsp; i++)
+		k[i] = tw->dims[2 + i];
+	int n;
+	const int64_t *ks = sa_ints(c->sn, "kernel_shape", &n);
+	if (ks && (n != nsp || memcmp(ks, k, (size_t)nsp * sizeof *k)))
+		return fail(c, "kernel_shape does not match the weights");
+	if (!spatial_ints(c, "strides", nsp, s) || !spatial_ints(c, "dilations", nsp, dil))
+		return false;
+	const int64_t *o = sa_ints(c->sn, "output_padding", &n);
+	for (int i = 0; i < nsp; i++)
+		op[i] = o && n == nsp ? o[i] : 0;
+	if (o && n != nsp)
+		return fail(c, "output_padding has %d values, expected %d", n, nsp);
+	const int64_t *osh = sa_ints(c->sn, "output_shape", &n);
+	const char *ap = sa_str(c->sn, "auto_pad", "NOTSET");
+	bool same = !strcmp(ap, "SAME_UPPER") || !strcmp(ap, "SAME_LOWER");
+	if (osh || same) {
+		/* The output size is given (or is input * stride): pad to it. */
+		if (osh && n != nsp && n != nsp + 2)
+			return fail(c, "output_shape has %d values", n);
+		for (int i = 0; i < nsp; i++) {
+			int64_t want = osh ? osh[n == nsp ? i : i + 2] : tx->dims[2 + i] * s[i];
+			int64_t total = s[i] * (tx->dims[2 + i] - 1) + op[i] + (k[i] - 1) * dil[i] + 1 - want;
+			if (total < 0) {  /* the output is larger: the extra goes to output_padding */
+				op[i] -= total;
+				total = 0;
+			}
+			bool upper = strcmp(ap, "SAME_LOWER") != 0;
+			pads[i] = upper ? total / 2 : total - total / 2;
+			pads[nsp + i] = total - pads[i];
+		}
+	} else if (strcmp(ap, "VALID") != 0) {
+		const int64_t *p = sa_ints(c->sn, "pads", &n);
+		if (p && n != 2 * nsp)
+			return fail(c, "attribute 'pads' has %d values, expected %d", n, 2 * nsp);
+		for (int i = 0; p && i < n; i++)
+			pads[i] = p[i];
+	}
+	Attr a[5] = {ir_aints("strides", s, nsp), ir_aints("pads", pads, 2 * nsp), ir_aints("dilations", dil, nsp),
+		     ir_ai("group", sa_int(c->sn, "group", 1)), ir_aints("output_padding", op, nsp)};
+	return emit_out(c, OP_CONV_TRANSPOSE, in, nin, a, 5);
+}
+
+static bool imp_global_maxpool(Ctx *c, const ValueId *in, int nin)
+{
+	return need_float(c, in[0], "the input") && emit_out(c, OP_GLOBAL_MAXPOOL, in, 1, NULL, 0);
 }
 
 static bool imp_maxpool(Ctx *c, const ValueId *in, int nin) { return imp_pool(c, in, false); }
@@ -733,6 +851,7 @@ static bool imp_reduce_mean(Ctx *c, const ValueId *in, int nin) { return imp_red
 static bool imp_reduce_sum(Ctx *c, const ValueId *in, int nin) { return imp_reduce(c, OP_REDUCE_SUM, in, nin); }
 static bool imp_reduce_max(Ctx *c, const ValueId *in, int nin) { return imp_reduce(c, OP_REDUCE_MAX, in, nin); }
 static bool imp_reduce_min(Ctx *c, const ValueId *in, int nin) { return imp_reduce(c, OP_REDUCE_MIN, in, nin); }
+static bool imp_reduce_prod(Ctx *c, const ValueId *in, int nin) { return imp_reduce(c, OP_REDUCE_PROD, in, nin); }
 
 static bool imp_batchnorm(Ctx *c, const ValueId *in, int nin)
 {
@@ -919,6 +1038,7 @@ static bool imp_concat(Ctx *c, const ValueId *in, int nin)
 static bool imp_softmax(Ctx *c, const ValueId *in, int nin)
 {
 	const Type *t = vtype(c, in[0]);
+	Op op = !strcmp(c->sn->op, "LogSoftmax") ? OP_LOG_SOFTMAX : !strcmp(c->sn->op, "Hardmax") ? OP_HARDMAX : OP_SOFTMAX;
 	if (!need_float(c, in[0], "the input"))
 		return false;
 	bool old = c->opset < 13;
@@ -939,13 +1059,13 @@ static bool imp_softmax(Ctx *c, const ValueId *in, int nin)
 		if (x2 < 0)
 			return false;
 		Attr a = ir_ai("axis", 1);
-		ValueId s = emit(c, OP_SOFTMAX, &x2, 1, &a, 1, NULL);
+		ValueId s = emit(c, op, &x2, 1, &a, 1, NULL);
 		if (s < 0)
 			return false;
 		return define(c, reshape_to(c, s, rank, orig, c->sn->out[0]));
 	}
 	Attr a = ir_ai("axis", axis);
-	return emit_out(c, OP_SOFTMAX, in, 1, &a, 1);
+	return emit_out(c, op, in, 1, &a, 1);
 }
 
 static bool imp_dropout(Ctx *c, const ValueId *in, int nin)
@@ -1043,6 +1163,1137 @@ static bool imp_constant(Ctx *c, const ValueId *in, int nin)
 	return define(c, v);
 }
 
+/* ---- the elementwise family ---------------------------------------------------------------- */
+
+/* The IR op an ONNX op maps to one-to-one (ops.def's onnx column). */
+static Op op_for_onnx(const char *name)
+{
+	for (int i = 0; i < OP_COUNT; i++)
+		if (strcmp(ir_ops[i].onnx, name) == 0)
+			return (Op)i;
+	return OP_COUNT;
+}
+
+/* Ops whose operands share a dtype and whose only attributes are canonical
+ * already: emitted as is. */
+static bool imp_ew(Ctx *c, const ValueId *in, int nin)
+{
+	Op op = op_for_onnx(c->sn->op);
+	if (op == OP_COUNT)
+		die("no IR op for %s", c->sn->op);
+	for (int i = op == OP_WHERE ? 2 : 1; i < nin; i++)
+		if (!same_dtype(c, in[op == OP_WHERE ? 1 : 0], in[i]))
+			return false;
+	return emit_out(c, op, in, nin, NULL, 0);
+}
+
+/* Float attributes with their ONNX defaults, copied to the IR node. */
+static bool imp_ew_attrs(Ctx *c, const ValueId *in, const char *a1, double d1, const char *a2, double d2)
+{
+	Attr a[2];
+	int na = 0;
+	if (a1)
+		a[na++] = ir_af(a1, (double)(float)sa_float(c->sn, a1, d1));
+	if (a2)
+		a[na++] = ir_af(a2, (double)(float)sa_float(c->sn, a2, d2));
+	return emit_out(c, op_for_onnx(c->sn->op), in, 1, a, na);
+}
+
+static bool imp_hard_sigmoid(Ctx *c, const ValueId *in, int nin) { return imp_ew_attrs(c, in, "alpha", 0.2, "beta", 0.5); }
+static bool imp_elu(Ctx *c, const ValueId *in, int nin) { return imp_ew_attrs(c, in, "alpha", 1.0, NULL, 0); }
+static bool imp_celu(Ctx *c, const ValueId *in, int nin) { return imp_ew_attrs(c, in, "alpha", 1.0, NULL, 0); }
+static bool imp_thresholded_relu(Ctx *c, const ValueId *in, int nin) { return imp_ew_attrs(c, in, "alpha", 1.0, NULL, 0); }
+static bool imp_shrink(Ctx *c, const ValueId *in, int nin) { return imp_ew_attrs(c, in, "bias", 0.0, "lambd", 0.5); }
+static bool imp_selu(Ctx *c, const ValueId *in, int nin)
+{
+	return imp_ew_attrs(c, in, "alpha", 1.67326319217681884765625, "gamma", 1.05070102214813232421875);
+}
+
+static bool imp_gelu(Ctx *c, const ValueId *in, int nin)
+{
+	const char *ap = sa_str(c->sn, "approximate", "none");
+	if (strcmp(ap, "none") && strcmp(ap, "tanh"))
+		return fail(c, "unsupported approximate '%s' (none or tanh)", ap);
+	Attr a = ir_ai("tanh", strcmp(ap, "tanh") == 0);
+	return emit_out(c, OP_GELU, in, 1, &a, 1);
+}
+
+static bool imp_isinf(Ctx *c, const ValueId *in, int nin)
+{
+	Attr a[2] = {ir_ai("pos", sa_int(c->sn, "detect_positive", 1) != 0),
+		     ir_ai("neg", sa_int(c->sn, "detect_negative", 1) != 0)};
+	return emit_out(c, OP_ISINF, in, 1, a, 2);
+}
+
+static bool imp_bitshift(Ctx *c, const ValueId *in, int nin)
+{
+	const char *dir = sa_str(c->sn, "direction", "");
+	if (strcmp(dir, "LEFT") && strcmp(dir, "RIGHT"))
+		return fail(c, "attribute 'direction' must be LEFT or RIGHT, got '%s'", dir);
+	Attr a = ir_ai("left", strcmp(dir, "LEFT") == 0);
+	return same_dtype(c, in[0], in[1]) && emit_out(c, OP_BIT_SHIFT, in, 2, &a, 1);
+}
+
+static bool imp_mod(Ctx *c, const ValueId *in, int nin)
+{
+	int64_t fm = sa_int(c->sn, "fmod", 0);
+	if (fm == 0 && ir_dtype_is_float(vtype(c, in[0])->dt))
+		return fail(c, "fmod=0 is not defined for floating-point inputs");
+	Attr a = ir_ai("fmod", fm != 0);
+	return same_dtype(c, in[0], in[1]) && emit_out(c, OP_MOD, in, 2, &a, 1);
+}
+
+static ValueId cast_to(Ctx *c, ValueId x, DType to, const char *out_name)
+{
+	if (vtype(c, x)->dt == to && out_name == NULL)
+		return x;
+	Attr a = ir_astr("to", ir_dtype_name(to));
+	return emit(c, OP_CAST, &x, 1, &a, 1, out_name);
+}
+
+static bool imp_pow(Ctx *c, const ValueId *in, int nin)
+{
+	DType dt = vtype(c, in[0])->dt;
+	if (!ir_dtype_is_float(dt) && dt != DT_I32 && dt != DT_I64)
+		return fail(c, "base dtype %s is not supported", ir_dtype_name(dt));
+	ValueId v[2] = {in[0], cast_to(c, in[1], dt, NULL)};
+	return v[1] >= 0 && emit_out(c, OP_POW, v, 2, NULL, 0);
+}
+
+static bool imp_cast(Ctx *c, const ValueId *in, int nin)
+{
+	int64_t code = sa_int(c->sn, "to", 0);
+	DType to = ir_dtype_from_onnx((int)code);
+	if (to == DT_UNDEF)
+		return fail(c, "cast to ONNX dtype %lld is not supported", (long long)code);
+	return define(c, cast_to(c, in[0], to, c->sn->out[0]));
+}
+
+static bool imp_castlike(Ctx *c, const ValueId *in, int nin)
+{
+	return define(c, cast_to(c, in[0], vtype(c, in[1])->dt, c->sn->out[0]));
+}
+
+/* Sum, Mean, Min, Max: a left fold of the binary op over the operands. */
+static bool imp_variadic(Ctx *c, Op op, const ValueId *in, int nin)
+{
+	for (int i = 1; i < nin; i++)
+		if (!same_dtype(c, in[0], in[i]))
+			return false;
+	bool mean = op == OP_DIV;
+	Op step = mean ? OP_ADD : op;
+	ValueId acc = in[0];
+	if (nin == 1 || (mean && nin == 1))
+		return emit_out(c, OP_IDENTITY, in, 1, NULL, 0);
+	for (int i = 1; i < nin; i++) {
+		ValueId v[2] = {acc, in[i]};
+		acc = emit(c, step, v, 2, NULL, 0, i == nin - 1 && !mean ? c->sn->out[0] : NULL);
+		if (acc < 0)
+			return false;
+	}
+	if (mean) {
+		DType dt = vtype(c, in[0])->dt;
+		TypeId ty = ir_type(c->g, dt, 0, NULL, NULL);
+		unsigned char buf[8];
+		src_store(buf, dt, 0, (double)nin);
+		ValueId k = ty < 0 ? -1 : ir_add_const(c->g, fresh_name(c, c->sn->out[0], "count"), ty, buf);
+		if (k < 0)
+			return oom(c);
+		ValueId v[2] = {acc, k};
+		acc = emit(c, OP_DIV, v, 2, NULL, 0, c->sn->out[0]);
+	}
+	return define(c, acc);
+}
+
+static bool imp_sum(Ctx *c, const ValueId *in, int nin) { return imp_variadic(c, OP_ADD, in, nin); }
+static bool imp_mean(Ctx *c, const ValueId *in, int nin) { return imp_variadic(c, OP_DIV, in, nin); }
+static bool imp_min(Ctx *c, const ValueId *in, int nin) { return imp_variadic(c, OP_MIN, in, nin); }
+static bool imp_max(Ctx *c, const ValueId *in, int nin) { return imp_variadic(c, OP_MAX, in, nin); }
+
+/* ---- shapes as constants ------------------------------------------------------------------------ */
+
+/* A new constant named like the source node's output i. */
+static bool define_const(Ctx *c, DType dt, int rank, const int64_t *dims, const void *data)
+{
+	TypeId ty = ir_type(c->g, dt, rank, dims, NULL);
+	if (ty < 0)
+		return oom(c);
+	ValueId v = ir_add_const(c->g, c->sn->out[0], ty, data);
+	if (v < 0)
+		return oom(c);
+	return define(c, v);
+}
+
+static bool imp_shape(Ctx *c, const ValueId *in, int nin)
+{
+	const Type *t = vtype(c, in[0]);
+	int64_t r = t->rank, lo = sa_int(c->sn, "start", 0), hi = sa_int(c->sn, "end", r);
+	lo = lo < 0 ? lo + r : lo;
+	hi = hi < 0 ? hi + r : hi;
+	lo = lo < 0 ? 0 : lo > r ? r : lo;
+	hi = hi < 0 ? 0 : hi > r ? r : hi;
+	int64_t n = hi > lo ? hi - lo : 0;
+	return define_const(c, DT_I64, 1, &n, t->dims + lo);
+}
+
+static bool imp_size(Ctx *c, const ValueId *in, int nin)
+{
+	int64_t n = ir_type_numel(vtype(c, in[0]));
+	return define_const(c, DT_I64, 0, NULL, &n);
+}
+
+/* Fill a fresh buffer of numel elements of dt with value v. */
+static void *filled(Ctx *c, DType dt, int64_t numel, const void *one)
+{
+	int esz = ir_dtype_size(dt);
+	char *p = ir_arena_alloc(c->g->arena, (size_t)(numel * esz) + 1);
+	for (int64_t i = 0; p && i < numel; i++)
+		memcpy(p + i * esz, one, (size_t)esz);
+	return p;
+}
+
+static bool imp_constant_of_shape(Ctx *c, const ValueId *in, int nin)
+{
+	int64_t dims[IR_MAX_RANK + 1];
+	int n;
+	if (!const_ints(c, in[0], "the shape input", dims, IR_MAX_RANK, &n))
+		return false;
+	for (int i = 0; i < n; i++)
+		if (dims[i] < 0)
+			return fail(c, "shape dimension %lld is negative", (long long)dims[i]);
+	int64_t numel = ir_shape_numel(n, dims);
+	if (numel < 0 || numel > ((int64_t)1 << 31))
+		return fail(c, "the shape has too many elements");
+	DType dt = DT_F32;
+	unsigned char zero[8] = {0};
+	const void *one = zero;
+	const SrcAttr *a = sa_get(c->sn, "value");
+	if (a) {
+		if (a->kind != SA_TENSOR || !a->t || a->t->rank > 1 || ir_shape_numel(a->t->rank, a->t->dims) != 1)
+			return fail(c, "attribute 'value' must be a one-element tensor");
+		dt = a->t->dt;
+		one = a->t->data;
+	}
+	void *p = filled(c, dt, numel, one);
+	return p ? define_const(c, dt, n, dims, p) : oom(c);
+}
+
+static bool imp_range(Ctx *c, const ValueId *in, int nin)
+{
+	DType dt = vtype(c, in[0])->dt;
+	for (int i = 1; i < 3; i++)
+		if (!same_dtype(c, in[0], in[i]))
+			return false;
+	double v[3];
+	const char *what[3] = {"start", "limit", "delta"};
+	for (int i = 0; i < 3; i++)
+		if (!const_scalar(c, in[i], what[i], &v[i]))
+			return false;
+	if (v[2] == 0)
+		return fail(c, "delta is zero");
+	double cnt = ceil((v[1] - v[0]) / v[2]);
+	int64_t n = cnt > 0 ? (int64_t)cnt : 0;
+	if (n > ((int64_t)1 << 28))
+		return fail(c, "the range has %lld elements", (long long)n);
+	int esz = ir_dtype_size(dt);
+	char *p = ir_arena_alloc(c->g->arena, (size_t)(n * esz) + 1);
+	if (!p)
+		return oom(c);
+	/* start + i*delta, in the dtype's own arithmetic for floats (ONNX's
+	 * reference accumulates in that type). */
+	for (int64_t i = 0; i < n; i++) {
+		if (dt == DT_F32)
+			src_store(p, dt, i, (float)v[0] + (float)i * (float)v[2]);
+		else
+			src_store(p, dt, i, v[0] + (double)i * v[2]);
+	}
+	return define_const(c, dt, 1, &n, p);
+}
+
+static bool imp_eyelike(Ctx *c, const ValueId *in, int nin)
+{
+	const Type *t = vtype(c, in[0]);
+	if (t->rank != 2)
+		return fail(c, "input must be 2-D, got rank %d", t->rank);
+	DType dt = t->dt;
+	if (sa_get(c->sn, "dtype")) {
+		dt = ir_dtype_from_onnx((int)sa_int(c->sn, "dtype", 1));
+		if (dt == DT_UNDEF)
+			return fail(c, "unsupported dtype %lld", (long long)sa_int(c->sn, "dtype", 1));
+	}
+	int64_t k = sa_int(c->sn, "k", 0), r = t->dims[0], cl = t->dims[1];
+	char *p = ir_arena_alloc(c->g->arena, (size_t)(r * cl * ir_dtype_size(dt)) + 1);
+	if (!p)
+		return oom(c);
+	for (int64_t i = 0; i < r; i++)
+		if (i + k >= 0 && i + k < cl)
+			src_store(p, dt, i * cl + i + k, 1.0);
+	return define_const(c, dt, 2, t->dims, p);
+}
+
+static bool imp_expand(Ctx *c, const ValueId *in, int nin)
+{
+	int64_t sh[IR_MAX_RANK + 1];
+	int n;
+	if (!const_ints(c, in[1], "the shape input", sh, IR_MAX_RANK, &n))
+		return false;
+	for (int i = 0; i < n; i++)
+		if (sh[i] < 0)
+			return fail(c, "shape dimension %lld is negative", (long long)sh[i]);
+	Attr a = ir_aints("shape", sh, n);
+	return emit_out(c, OP_EXPAND, in, 1, &a, 1);
+}
+
+/* ---- indexing and data movement ------------------------------------------------------------- */
+
+/* Bind the source node's output i (multi-output ops). */
+static bool define_at(Ctx *c, int i, ValueId v)
+{
+	if (v < 0)
+		return false;
+	if (i >= c->sn->nout || !*c->sn->out[i])
+		return true;
+	if (!nm_put(&c->vals, c->sn->out[i], v))
+		return oom(c);
+	return true;
+}
+
+/* A slice of x: per-axis start, step and count (full rank). */
+static ValueId slice_of(Ctx *c, ValueId x, const int64_t *start, const int64_t *step, const int64_t *count,
+			const char *out_name)
+{
+	int r = vtype(c, x)->rank;
+	int64_t a[IR_MAX_RANK], b[IR_MAX_RANK], d[IR_MAX_RANK];
+	memcpy(a, start, (size_t)r * sizeof *a);
+	memcpy(b, step, (size_t)r * sizeof *b);
+	memcpy(d, count, (size_t)r * sizeof *d);
+	/* An empty axis: any in-range start will do. */
+	for (int i = 0; i < r; i++)
+		if (d[i] == 0)
+			a[i] = 0, b[i] = 1;
+	Attr at[3] = {ir_aints("starts", a, r), ir_aints("steps", b, r), ir_aints("dims", d, r)};
+	return emit(c, OP_SLICE, &x, 1, at, 3, out_name);
+}
+
+/* Python slicing of one axis of length dim: clamp start/end as ONNX says. */
+static void clamp_slice(int64_t dim, int64_t s, int64_t e, int64_t step, int64_t *start, int64_t *count)
+{
+	if (s < 0)
+		s += dim;
+	if (e < 0)
+		e += dim;
+	if (step > 0) {
+		s = s < 0 ? 0 : s > dim ? dim : s;
+		e = e < 0 ? 0 : e > dim ? dim : e;
+		*count = e > s ? (e - s + step - 1) / step : 0;
+	} else {
+		s = s < 0 ? -1 : s > dim - 1 ? dim - 1 : s;
+		e = e < -1 ? -1 : e > dim - 1 ? dim - 1 : e;
+		*count = s > e ? (s - e + (-step) - 1) / (-step) : 0;
+	}
+	*start = s;
+}
+
+static bool imp_slice(Ctx *c, const ValueId *in, int nin)
+{
+	const Type *t = vtype(c, in[0]);
+	int r = t->rank;
+	int64_t st[IR_MAX_RANK + 1], en[IR_MAX_RANK + 1], ax[IR_MAX_RANK + 1], sp[IR_MAX_RANK + 1];
+	int ns, ne, na = 0, nsp = 0;
+	bool have;
+	if (!ints_from(c, in, nin, 1, "starts", st, IR_MAX_RANK, &ns, &have) ||
+	    !ints_from(c, in, nin, 2, "ends", en, IR_MAX_RANK, &ne, &have) ||
+	    !ints_from(c, in, nin, 3, "axes", ax, IR_MAX_RANK, &na, &have) ||
+	    !ints_from(c, in, nin, 4, "steps", sp, IR_MAX_RANK, &nsp, &have))
+		return false;
+	if (ns != ne || (na && na != ns) || (nsp && nsp != ns))
+		return fail(c, "starts, ends, axes and steps must have the same length");
+	int64_t start[IR_MAX_RANK], step[IR_MAX_RANK], count[IR_MAX_RANK];
+	bool seen[IR_MAX_RANK] = {0};
+	for (int i = 0; i < r; i++)
+		start[i] = 0, step[i] = 1, count[i] = t->dims[i];
+	for (int i = 0; i < ns; i++) {
+		int64_t a = na ? ax[i] : i;
+		if (!norm_axis(c, &a, r, "axis"))
+			return false;
+		if (seen[a])
+			return fail(c, "axis %lld is sliced twice", (long long)a);
+		seen[a] = true;
+		step[a] = nsp ? sp[i] : 1;
+		if (step[a] == 0)
+			return fail(c, "step is zero");
+		clamp_slice(t->dims[a], st[i], en[i], step[a], &start[a], &count[a]);
+	}
+	return define(c, slice_of(c, in[0], start, step, count, c->sn->out[0]));
+}
+
+static bool imp_split(Ctx *c, const ValueId *in, int nin)
+{
+	const Type *t = vtype(c, in[0]);
+	int64_t axis = sa_int(c->sn, "axis", 0);
+	if (!norm_axis(c, &axis, t->rank, "axis"))
+		return false;
+	int64_t parts[65];
+	int np;
+	bool have;
+	if (!ints_from(c, in, nin, 1, "split", parts, 64, &np, &have))
+		return false;
+	int64_t dim = t->dims[axis];
+	if (!have) {
+		int64_t k = sa_get(c->sn, "num_outputs") ? sa_int(c->sn, "num_outputs", 1) : c->sn->nout;
+		if (k < 1 || k > 64)
+			return fail(c, "cannot split into %lld parts", (long long)k);
+		/* ceil-sized chunks, the last one smaller (opset 18 rule) */
+		int64_t each = (dim + k - 1) / k;
+		np = (int)k;
+		for (int i = 0; i < np; i++) {
+			int64_t left = dim - each * i;
+			parts[i] = left < 0 ? 0 : left < each ? left : each;
+		}
+	}
+	int64_t sum = 0;
+	for (int i = 0; i < np; i++) {
+		if (parts[i] < 0)
+			return fail(c, "split size %lld is negative", (long long)parts[i]);
+		sum += parts[i];
+	}
+	if (sum != dim)
+		return fail(c, "split sizes add up to %lld, the axis has %lld", (long long)sum, (long long)dim);
+	if (np != c->sn->nout)
+		return fail(c, "%d split sizes for %d outputs", np, c->sn->nout);
+	int64_t start[IR_MAX_RANK] = {0}, step[IR_MAX_RANK], count[IR_MAX_RANK];
+	for (int i = 0; i < t->rank; i++)
+		step[i] = 1, count[i] = t->dims[i];
+	for (int i = 0; i < np; i++) {
+		count[axis] = parts[i];
+		if (*c->sn->out[i] && !define_at(c, i, slice_of(c, in[0], start, step, count, c->sn->out[i])))
+			return false;
+		start[axis] += parts[i];
+	}
+	return true;
+}
+
+static bool imp_gather(Ctx *c, const ValueId *in, int nin)
+{
+	int64_t axis = sa_int(c->sn, "axis", 0);
+	if (!norm_axis(c, &axis, vtype(c, in[0])->rank, "axis"))
+		return false;
+	Attr a = ir_ai("axis", axis);
+	return emit_out(c, strcmp(c->sn->op, "Gather") ? OP_GATHER_ELEMENTS : OP_GATHER, in, 2, &a, 1);
+}
+
+static bool imp_tile(Ctx *c, const ValueId *in, int nin)
+{
+	int64_t rep[IR_MAX_RANK + 1];
+	int n;
+	if (!const_ints(c, in[1], "the repeats input", rep, IR_MAX_RANK, &n))
+		return false;
+	if (n != vtype(c, in[0])->rank)
+		return fail(c, "%d repeats for a rank-%d input", n, vtype(c, in[0])->rank);
+	Attr a = ir_aints("repeats", rep, n);
+	return emit_out(c, OP_TILE, in, 1, &a, 1);
+}
+
+static bool imp_trilu(Ctx *c, const ValueId *in, int nin)
+{
+	double k = 0;
+	if (nin > 1 && in[1] >= 0 && !const_scalar(c, in[1], "k", &k))
+		return false;
+	Attr a[2] = {ir_ai("upper", sa_int(c->sn, "upper", 1) != 0), ir_ai("k", (int64_t)k)};
+	return emit_out(c, OP_TRILU, in, 1, a, 2);
+}
+
+static bool imp_arg(Ctx *c, const ValueId *in, int nin)
+{
+	int64_t axis = sa_int(c->sn, "axis", 0);
+	if (!norm_axis(c, &axis, vtype(c, in[0])->rank, "axis"))
+		return false;
+	Attr a[3] = {ir_ai("axis", axis), ir_ai("keepdims", sa_int(c->sn, "keepdims", 1) != 0),
+		     ir_ai("last", sa_int(c->sn, "select_last_index", 0) != 0)};
+	return emit_out(c, strcmp(c->sn->op, "ArgMax") ? OP_ARGMIN : OP_ARGMAX, in, 1, a, 3);
+}
+
+static bool imp_cumsum(Ctx *c, const ValueId *in, int nin)
+{
+	double ax;
+	if (!const_scalar(c, in[1], "axis", &ax))
+		return false;
+	int64_t axis = (int64_t)ax;
+	if (!norm_axis(c, &axis, vtype(c, in[0])->rank, "axis"))
+		return false;
+	Attr a[3] = {ir_ai("axis", axis), ir_ai("exclusive", sa_int(c->sn, "exclusive", 0) != 0),
+		     ir_ai("reverse", sa_int(c->sn, "reverse", 0) != 0)};
+	return emit_out(c, OP_CUMSUM, in, 1, a, 3);
+}
+
+/* DepthToSpace / SpaceToDepth: a reshape to 6-D, a transpose, a reshape. */
+static bool imp_depth_space(Ctx *c, const ValueId *in, int nin)
+{
+	const Type *t = vtype(c, in[0]);
+	if (t->rank != 4)
+		return fail(c, "input must be 4-D, got rank %d", t->rank);
+	int64_t b = sa_int(c->sn, "blocksize", 0), N = t->dims[0], C = t->dims[1], H = t->dims[2], W = t->dims[3];
+	bool d2s = strcmp(c->sn->op, "DepthToSpace") == 0;
+	if (b < 1 || (d2s ? C % (b * b) : (H % b || W % b)))
+		return fail(c, "blocksize %lld does not divide the input", (long long)b);
+	int64_t s6[6], perm[6], out[4];
+	if (d2s) {
+		bool crd = strcmp(sa_str(c->sn, "mode", "DCR"), "CRD") == 0;
+		int64_t cc = C / (b * b);
+		if (crd) {
+			int64_t s[6] = {N, cc, b, b, H, W}, p[6] = {0, 1, 4, 2, 5, 3};
+			memcpy(s6, s, sizeof s6), memcpy(perm, p, sizeof perm);
+		} else {
+			int64_t s[6] = {N, b, b, cc, H, W}, p[6] = {0, 3, 4, 1, 5, 2};
+			memcpy(s6, s, sizeof s6), memcpy(perm, p, sizeof perm);
+		}
+		int64_t o[4] = {N, cc, H * b, W * b};
+		memcpy(out, o, sizeof out);
+	} else {
+		int64_t s[6] = {N, C, H / b, b, W / b, b}, p[6] = {0, 3, 5, 1, 2, 4};
+		int64_t o[4] = {N, C * b * b, H / b, W / b};
+		memcpy(s6, s, sizeof s6), memcpy(perm, p, sizeof perm), memcpy(out, o, sizeof out);
+	}
+	ValueId x = reshape_to(c, in[0], 6, s6, NULL);
+	if (x < 0)
+		return false;
+	Attr a = ir_aints("perm", perm, 6);
+	x = emit(c, OP_TRANSPOSE, &x, 1, &a, 1, NULL);
+	return x >= 0 && define(c, reshape_to(c, x, 4, out, c->sn->out[0]));
+}
+
+/* ---- compositions: ops expressed through simpler IR ops ------------------------------------- */
+
+static ValueId un(Ctx *c, Op op, ValueId x) { return x < 0 ? -1 : emit(c, op, &x, 1, NULL, 0, NULL); }
+
+static ValueId bin(Ctx *c, Op op, ValueId a, ValueId b, const char *out_name)
+{
+	if (a < 0 || b < 0)
+		return -1;
+	ValueId v[2] = {a, b};
+	return emit(c, op, v, 2, NULL, 0, out_name);
+}
+
+/* A scalar constant of dtype dt. */
+static ValueId scalar(Ctx *c, DType dt, double v)
+{
+	unsigned char buf[8] = {0};
+	src_store(buf, dt, 0, v);
+	TypeId ty = ir_type(c->g, dt, 0, NULL, NULL);
+	const char *name = fresh_name(c, c->sn->out[0], "k");
+	ValueId k = ty < 0 || !name ? -1 : ir_add_const(c->g, name, ty, buf);
+	if (k < 0)
+		oom(c);
+	return k;
+}
+
+static ValueId reduce_axes(Ctx *c, Op op, ValueId x, const int64_t *axes, int n, bool keep, const char *out_name)
+{
+	if (x < 0)
+		return -1;
+	int64_t a[IR_MAX_RANK];
+	memcpy(a, axes, (size_t)n * sizeof *a);
+	Attr at[2] = {ir_aints("axes", a, n), ir_ai("keepdims", keep)};
+	return emit(c, op, &x, 1, at, 2, out_name);
+}
+
+/* The reduced axes of a Reduce* node as imp_reduce resolves them: sorted;
+ * *n = 0 and *noop when the op is an identity. */
+static bool reduce_spec(Ctx *c, const ValueId *in, int nin, int64_t *sorted, int *k, bool *noop)
+{
+	const Type *t = vtype(c, in[0]);
+	int64_t axes[IR_MAX_RANK + 1];
+	int n;
+	bool have, red[IR_MAX_RANK] = {0};
+	*noop = false;
+	if (!need_float(c, in[0], "the input") || !ints_from(c, in, nin, 1, "axes", axes, IR_MAX_RANK, &n, &have))
+		return false;
+	if (n == 0 && sa_int(c->sn, "noop_with_empty_axes", 0)) {
+		*noop = true;
+		return true;
+	}
+	for (int i = 0; i < n; i++) {
+		if (!norm_axis(c, &axes[i], t->rank, "axis"))
+			return false;
+		if (red[axes[i]])
+			return fail(c, "axis %lld appears twice", (long long)axes[i]);
+		red[axes[i]] = true;
+	}
+	*k = 0;
+	for (int i = 0; i < t->rank; i++)
+		if (red[i] || n == 0)
+			sorted[(*k)++] = i;
+	*noop = *k == 0;
+	return true;
+}
+
+/* ReduceL1, ReduceL2, ReduceSumSquare, ReduceLogSum, ReduceLogSumExp. */
+static bool imp_reduce_comp(Ctx *c, const ValueId *in, int nin)
+{
+	int64_t axes[IR_MAX_RANK];
+	int k = 0;
+	bool noop;
+	if (!reduce_spec(c, in, nin, axes, &k, &noop))
+		return false;
+	const char *op = c->sn->op, *out = c->sn->out[0];
+	bool keep = sa_int(c->sn, "keepdims", 1) != 0;
+	ValueId x = in[0];
+	if (!strcmp(op, "ReduceLogSumExp")) {
+		/* max + log(sum(exp(x - max))): no overflow */
+		if (noop)
+			return emit_out(c, OP_IDENTITY, in, 1, NULL, 0);
+		ValueId m = reduce_axes(c, OP_REDUCE_MAX, x, axes, k, true, NULL);
+		ValueId e = un(c, OP_EXP, bin(c, OP_SUB, x, m, NULL));
+		ValueId l = un(c, OP_LOG, reduce_axes(c, OP_REDUCE_SUM, e, axes, k, keep, NULL));
+		ValueId mk = keep ? m : reduce_axes(c, OP_REDUCE_MAX, x, axes, k, false, NULL);
+		return define(c, bin(c, OP_ADD, l, mk, out));
+	}
+	if (!strcmp(op, "ReduceL1"))
+		x = un(c, OP_ABS, x);
+	else if (strcmp(op, "ReduceLogSum"))
+		x = bin(c, OP_MUL, x, x, NULL);
+	if (noop)
+		return define(c, emit(c, OP_IDENTITY, &x, 1, NULL, 0, out));
+	bool post = !strcmp(op, "ReduceL2") || !strcmp(op, "ReduceLogSum");
+	ValueId s = reduce_axes(c, OP_REDUCE_SUM, x, axes, k, keep, post ? NULL : out);
+	if (!post)
+		return define(c, s);
+	return define(c, s < 0 ? -1 : emit(c, !strcmp(op, "ReduceL2") ? OP_SQRT : OP_LOG, &s, 1, NULL, 0, out));
+}
+
+/* (x - mean) / sqrt(var + eps) over axes, var the biased variance. */
+static ValueId normalize(Ctx *c, ValueId x, const int64_t *axes, int k, double eps)
+{
+	DType dt = vtype(c, x)->dt;
+	ValueId d = bin(c, OP_SUB, x, reduce_axes(c, OP_REDUCE_MEAN, x, axes, k, true, NULL), NULL);
+	ValueId var = reduce_axes(c, OP_REDUCE_MEAN, bin(c, OP_MUL, d, d, NULL), axes, k, true, NULL);
+	ValueId sd = un(c, OP_SQRT, bin(c, OP_ADD, var, scalar(c, dt, eps), NULL));
+	return bin(c, OP_DIV, d, sd, NULL);
+}
+
+static bool imp_layernorm(Ctx *c, const ValueId *in, int nin)
+{
+	const Type *t = vtype(c, in[0]);
+	int64_t axis = sa_int(c->sn, "axis", -1);
+	if (!need_float(c, in[0], "the input") || !norm_axis(c, &axis, t->rank, "axis"))
+		return false;
+	if (sa_int(c->sn, "stash_type", 1) != 1)
+		return fail(c, "stash_type other than float is not supported");
+	int64_t axes[IR_MAX_RANK];
+	int k = 0;
+	for (int i = (int)axis; i < t->rank; i++)
+		axes[k++] = i;
+	double eps = sa_float(c->sn, "epsilon", 1e-5);
+	DType dt = t->dt;
+	/* Mean and InvStdDev outputs, when used. */
+	ValueId mean = reduce_axes(c, OP_REDUCE_MEAN, in[0], axes, k, true, NULL);
+	ValueId d = bin(c, OP_SUB, in[0], mean, NULL);
+	ValueId var = reduce_axes(c, OP_REDUCE_MEAN, bin(c, OP_MUL, d, d, NULL), axes, k, true, NULL);
+	ValueId sd = un(c, OP_SQRT, bin(c, OP_ADD, var, scalar(c, dt, eps), NULL));
+	bool has_b = nin > 2 && in[2] >= 0;
+	ValueId y = bin(c, OP_MUL, bin(c, OP_DIV, d, sd, NULL), in[1], has_b ? NULL : c->sn->out[0]);
+	if (has_b)
+		y = bin(c, OP_ADD, y, in[2], c->sn->out[0]);
+	if (!define(c, y))
+		return false;
+	if (c->sn->nout > 1 && *c->sn->out[1] && !define_at(c, 1, emit(c, OP_IDENTITY, &mean, 1, NULL, 0, c->sn->out[1])))
+		return false;
+	if (c->sn->nout > 2 && *c->sn->out[2] &&
+	    !define_at(c, 2, bin(c, OP_DIV, scalar(c, dt, 1.0), sd, c->sn->out[2])))
+		return false;
+	return true;
+}
+
+/* Per-channel scale and bias shaped [C, 1, ..., 1] to broadcast over NC... */
+static ValueId per_channel(Ctx *c, ValueId v, int rank)
+{
+	int64_t d[IR_MAX_RANK];
+	d[0] = ir_type_numel(vtype(c, v));
+	for (int i = 1; i < rank - 1; i++)
+		d[i] = 1;
+	return reshape_to(c, v, rank - 1, d, NULL);
+}
+
+static bool imp_instancenorm(Ctx *c, const ValueId *in, int nin)
+{
+	const Type *t = vtype(c, in[0]);
+	if (!need_float(c, in[0], "the input") || t->rank < 3)
+		return t->rank < 3 ? fail(c, "input must have rank >= 3") : false;
+	int64_t axes[IR_MAX_RANK];
+	int k = 0;
+	for (int i = 2; i < t->rank; i++)
+		axes[k++] = i;
+	ValueId y = normalize(c, in[0], axes, k, sa_float(c->sn, "epsilon", 1e-5));
+	y = bin(c, OP_MUL, y, per_channel(c, in[1], t->rank), NULL);
+	return define(c, bin(c, OP_ADD, y, per_channel(c, in[2], t->rank), c->sn->out[0]));
+}
+
+static bool imp_groupnorm(Ctx *c, const ValueId *in, int nin)
+{
+	const Type *t = vtype(c, in[0]);
+	int64_t g = sa_int(c->sn, "num_groups", 0);
+	if (!need_float(c, in[0], "the input") || t->rank < 3)
+		return t->rank < 3 ? fail(c, "input must have rank >= 3") : false;
+	int64_t C = t->dims[1];
+	if (g < 1 || C % g)
+		return fail(c, "num_groups %lld does not divide %lld channels", (long long)g, (long long)C);
+	/* [N, G, C/G * spatial], normalized over the last axis. */
+	int64_t d3[3] = {t->dims[0], g, ir_type_numel(t) / (t->dims[0] * g)};
+	int64_t ax = 2, orig[IR_MAX_RANK];
+	memcpy(orig, t->dims, sizeof orig);
+	ValueId y = normalize(c, reshape_to(c, in[0], 3, d3, NULL), &ax, 1, sa_float(c->sn, "epsilon", 1e-5));
+	y = reshape_to(c, y, t->rank, orig, NULL);
+	ValueId sc = in[1], bi = in[2];
+	if (ir_type_numel(vtype(c, sc)) == g) {
+		/* opset 18: scale and bias per group; 21: per channel */
+		return fail(c, "per-group scale and bias (opset 18 GroupNormalization) are not supported");
+	}
+	y = bin(c, OP_MUL, y, per_channel(c, sc, t->rank), NULL);
+	return define(c, bin(c, OP_ADD, y, per_channel(c, bi, t->rank), c->sn->out[0]));
+}
+
+static bool imp_mvn(Ctx *c, const ValueId *in, int nin)
+{
+	const Type *t = vtype(c, in[0]);
+	int n = 0;
+	const int64_t *a = sa_ints(c->sn, "axes", &n);
+	int64_t axes[IR_MAX_RANK], def[3] = {0, 2, 3};
+	if (!a) {
+		a = def;
+		n = 3;
+	}
+	if (n > t->rank || !need_float(c, in[0], "the input"))
+		return n > t->rank ? fail(c, "too many axes") : false;
+	bool red[IR_MAX_RANK] = {0};
+	for (int i = 0; i < n; i++) {
+		int64_t x = a[i];
+		if (!norm_axis(c, &x, t->rank, "axis"))
+			return false;
+		red[x] = true;
+	}
+	int k = 0;
+	for (int i = 0; i < t->rank; i++)
+		if (red[i])
+			axes[k++] = i;
+	/* MVN's epsilon is 1e-9, added to the standard deviation. */
+	ValueId x = in[0];
+	ValueId d = bin(c, OP_SUB, x, reduce_axes(c, OP_REDUCE_MEAN, x, axes, k, true, NULL), NULL);
+	ValueId sd = un(c, OP_SQRT, reduce_axes(c, OP_REDUCE_MEAN, bin(c, OP_MUL, d, d, NULL), axes, k, true, NULL));
+	return define(c, bin(c, OP_DIV, d, bin(c, OP_ADD, sd, scalar(c, t->dt, 1e-9), NULL), c->sn->out[0]));
+}
+
+static bool imp_lpnorm(Ctx *c, const ValueId *in, int nin)
+{
+	const Type *t = vtype(c, in[0]);
+	int64_t axis = sa_int(c->sn, "axis", -1), p = sa_int(c->sn, "p", 2);
+	if (!need_float(c, in[0], "the input") || !norm_axis(c, &axis, t->rank, "axis"))
+		return false;
+	if (p != 1 && p != 2)
+		return fail(c, "p must be 1 or 2, got %lld", (long long)p);
+	ValueId x = in[0];
+	ValueId s = p == 1 ? un(c, OP_ABS, x) : bin(c, OP_MUL, x, x, NULL);
+	s = reduce_axes(c, OP_REDUCE_SUM, s, &axis, 1, true, NULL);
+	if (p == 2)
+		s = un(c, OP_SQRT, s);
+	return define(c, bin(c, OP_DIV, x, s, c->sn->out[0]));
+}
+
+/* ---- losses ---------------------------------------------------------------------------------- */
+
+/* NegativeLogLikelihoodLoss on x [N, C, d...] and target [N, d...]:
+ * loss = -x[n, t, d...] * w[t], 0 where t == ignore_index; reduced to a
+ * sum or a weighted mean, or kept per element. */
+static ValueId nll(Ctx *c, ValueId x, ValueId t, ValueId w, const char *out_name)
+{
+	const Type *xt = vtype(c, x), *tt = vtype(c, t);
+	DType dt = xt->dt, it = tt->dt;
+	const char *red = sa_str(c->sn, "reduction", "mean");
+	bool has_ii = sa_get(c->sn, "ignore_index") != NULL;
+	if (strcmp(red, "none") && strcmp(red, "sum") && strcmp(red, "mean"))
+		return fail(c, "unsupported reduction '%s'", red), -1;
+	if (xt->rank < 2 || tt->rank != xt->rank - 1 || tt->dims[0] != xt->dims[0])
+		return fail(c, "input must be [N, C, ...] and target [N, ...]"), -1;
+	ValueId valid = -1, ts = t;
+	if (has_ii) {
+		valid = un(c, OP_NOT, bin(c, OP_EQUAL, t, scalar(c, it, (double)sa_int(c->sn, "ignore_index", 0)), NULL));
+		ValueId v[3] = {valid, t, scalar(c, it, 0)};
+		ts = emit(c, OP_WHERE, v, 3, NULL, 0, NULL);
+	}
+	/* x[n, t[n, d], d] by GatherElements along the class axis. */
+	int64_t d1[IR_MAX_RANK], dr[IR_MAX_RANK];
+	d1[0] = tt->dims[0];
+	d1[1] = 1;
+	for (int i = 1; i < tt->rank; i++)
+		d1[i + 1] = tt->dims[i];
+	memcpy(dr, tt->dims, sizeof dr);
+	int rank = tt->rank;
+	Attr ax = ir_ai("axis", 1);
+	ValueId g[2] = {x, reshape_to(c, ts, rank + 1, d1, NULL)};
+	ValueId picked = g[1] < 0 ? -1 : emit(c, OP_GATHER_ELEMENTS, g, 2, &ax, 1, NULL);
+	picked = reshape_to(c, picked, rank, dr, NULL);
+	ValueId wt = -1;
+	if (w >= 0) {
+		Attr a0 = ir_ai("axis", 0);
+		ValueId gw[2] = {w, ts};
+		wt = emit(c, OP_GATHER, gw, 2, &a0, 1, NULL);
+	}
+	if (valid >= 0) {
+		ValueId vf = cast_to(c, valid, dt, NULL);
+		wt = wt >= 0 ? bin(c, OP_MUL, wt, vf, NULL) : vf;
+	}
+	ValueId loss = un(c, OP_NEG, picked);
+	bool none = !strcmp(red, "none");
+	if (wt >= 0)
+		loss = bin(c, OP_MUL, loss, wt, none ? out_name : NULL);
+	else if (none)
+		loss = emit(c, OP_IDENTITY, &loss, 1, NULL, 0, out_name);
+	if (none)
+		return loss;
+	int64_t all[IR_MAX_RANK];
+	for (int i = 0; i < rank; i++)
+		all[i] = i;
+	bool mean = !strcmp(red, "mean");
+	ValueId s = reduce_axes(c, OP_REDUCE_SUM, loss, all, rank, false, mean ? NULL : out_name);
+	if (!mean)
+		return s;
+	ValueId den = wt >= 0 ? reduce_axes(c, OP_REDUCE_SUM, wt, all, rank, false, NULL)
+			      : scalar(c, dt, (double)ir_type_numel(tt));
+	return bin(c, OP_DIV, s, den, out_name);
+}
+
+static bool imp_nll(Ctx *c, const ValueId *in, int nin)
+{
+	if (!need_float(c, in[0], "the input"))
+		return false;
+	return define(c, nll(c, in[0], in[1], nin > 2 ? in[2] : -1, c->sn->out[0]));
+}
+
+static bool imp_sce(Ctx *c, const ValueId *in, int nin)
+{
+	if (!need_float(c, in[0], "the scores"))
+		return false;
+	Attr ax = ir_ai("axis", 1);
+	bool want_lp = c->sn->nout > 1 && *c->sn->out[1];
+	ValueId lp = emit(c, OP_LOG_SOFTMAX, in, 1, &ax, 1, want_lp ? c->sn->out[1] : NULL);
+	if (lp < 0 || (want_lp && !define_at(c, 1, lp)))
+		return false;
+	return define(c, nll(c, lp, in[1], nin > 2 ? in[2] : -1, c->sn->out[0]));
+}
+
+/* ---- Resize and Upsample ------------------------------------------------------------------------ */
+
+/* Float values of a constant operand (any float dtype), at most max. */
+static bool const_floats(Ctx *c, ValueId v, const char *what, double *out, int max, int *n)
+{
+	const Value *val = const_val(c, v, what);
+	if (!val)
+		return false;
+	const Type *t = vtype(c, v);
+	int64_t k = ir_type_numel(t);
+	if (t->rank > 1 || k > max)
+		return fail(c, "%s must be a 1-D tensor of at most %d values", what, max);
+	for (int64_t i = 0; i < k; i++)
+		out[i] = load_elem(val->data, t->dt, i);
+	*n = (int)k;
+	return true;
+}
+
+static bool emit_resize(Ctx *c, ValueId x, const double *scales, const int64_t *dims, const double *roi,
+			const char *mode, const char *coord, const char *near)
+{
+	const Type *t = vtype(c, x);
+	int r = t->rank;
+	double sc[IR_MAX_RANK], ro[2 * IR_MAX_RANK];
+	int64_t dm[IR_MAX_RANK];
+	for (int i = 0; i < r; i++) {
+		sc[i] = scales[i];
+		dm[i] = dims[i];
+		ro[i] = roi ? roi[i] : 0;
+		ro[r + i] = roi ? roi[r + i] : 1;
+	}
+	Attr a[9] = {ir_aints("dims", dm, r), ir_afloats("scales", sc, r), ir_afloats("roi", ro, 2 * r),
+		     ir_astr("mode", mode), ir_astr("coord", coord), ir_astr("nearest", near),
+		     ir_af("cubic_a", sa_float(c->sn, "cubic_coeff_a", -0.75)),
+		     ir_ai("exclude_outside", sa_int(c->sn, "exclude_outside", 0) != 0),
+		     ir_af("extrapolation", sa_float(c->sn, "extrapolation_value", 0))};
+	return emit_out(c, OP_RESIZE, &x, 1, a, 9);
+}
+
+static bool imp_resize(Ctx *c, const ValueId *in, int nin)
+{
+	const Type *t = vtype(c, in[0]);
+	int r = t->rank;
+	if (!need_float(c, in[0], "the input"))
+		return false;
+	const char *mode = sa_str(c->sn, "mode", "nearest");
+	if (strcmp(mode, "nearest") && strcmp(mode, "linear") && strcmp(mode, "cubic"))
+		return fail(c, "unsupported mode '%s'", mode);
+	if (sa_int(c->sn, "antialias", 0))
+		return fail(c, "antialias=1 is not supported");
+	bool v10 = c->opset < 11;
+	const char *coord = v10 ? "asymmetric" : sa_str(c->sn, "coordinate_transformation_mode", "half_pixel");
+	const char *near = v10 ? "floor" : sa_str(c->sn, "nearest_mode", "round_prefer_floor");
+	if (v10 && !strcmp(mode, "linear"))
+		coord = "asymmetric";
+	/* Which axes the scales/sizes/roi talk about (opset 18 'axes'). */
+	int na = r;
+	int64_t axes[IR_MAX_RANK];
+	const int64_t *aa = sa_ints(c->sn, "axes", &na);
+	if (aa) {
+		if (na > r)
+			return fail(c, "too many axes");
+		for (int i = 0; i < na; i++) {
+			axes[i] = aa[i];
+			if (!norm_axis(c, &axes[i], r, "axis"))
+				return false;
+		}
+	} else {
+		na = r;
+		for (int i = 0; i < r; i++)
+			axes[i] = i;
+	}
+	double scales[IR_MAX_RANK], roi[2 * IR_MAX_RANK], v[2 * IR_MAX_RANK];
+	int64_t dims[IR_MAX_RANK];
+	for (int i = 0; i < r; i++) {
+		scales[i] = 1;
+		dims[i] = t->dims[i];
+		roi[i] = 0;
+		roi[r + i] = 1;
+	}
+	int k;
+	int si = v10 ? 1 : 2, zi = 3;
+	bool have_roi = !v10 && nin > 1 && in[1] >= 0 && ir_type_numel(vtype(c, in[1])) > 0;
+	if (have_roi) {
+		if (!const_floats(c, in[1], "roi", v, 2 * IR_MAX_RANK, &k))
+			return false;
+		if (k != 2 * na)
+			return fail(c, "roi has %d values, expected %d", k, 2 * na);
+		for (int i = 0; i < na; i++) {
+			roi[axes[i]] = v[i];
+			roi[r + axes[i]] = v[na + i];
+		}
+	}
+	bool have_scales = nin > si && in[si] >= 0 && ir_type_numel(vtype(c, in[si])) > 0;
+	bool have_sizes = !v10 && nin > zi && in[zi] >= 0 && ir_type_numel(vtype(c, in[zi])) > 0;
+	if (have_scales == have_sizes)
+		return fail(c, "exactly one of scales and sizes must be given");
+	if (have_scales) {
+		if (!const_floats(c, in[si], "scales", v, IR_MAX_RANK, &k))
+			return false;
+		if (k != na)
+			return fail(c, "scales has %d values, expected %d", k, na);
+		for (int i = 0; i < na; i++) {
+			if (!(v[i] > 0))
+				return fail(c, "scale %g must be positive", v[i]);
+			scales[axes[i]] = v[i];
+			dims[axes[i]] = (int64_t)floor((double)t->dims[axes[i]] * v[i]);
+			if (dims[axes[i]] < 1)
+				return fail(c, "axis %lld resizes to nothing", (long long)axes[i]);
+		}
+	} else {
+		int64_t sz[IR_MAX_RANK + 1];
+		if (!const_ints(c, in[zi], "sizes", sz, IR_MAX_RANK, &k))
+			return false;
+		if (k != na)
+			return fail(c, "sizes has %d values, expected %d", k, na);
+		const char *pol = sa_str(c->sn, "keep_aspect_ratio_policy", "stretch");
+		bool larger = !strcmp(pol, "not_larger"), smaller = !strcmp(pol, "not_smaller");
+		if (!larger && !smaller && strcmp(pol, "stretch"))
+			return fail(c, "unknown keep_aspect_ratio_policy '%s'", pol);
+		double common = larger ? INFINITY : 0;
+		for (int i = 0; i < na; i++) {
+			double s = (double)sz[i] / (double)t->dims[axes[i]];
+			if (larger)
+				common = s < common ? s : common;
+			if (smaller)
+				common = s > common ? s : common;
+		}
+		for (int i = 0; i < na; i++) {
+			int64_t a = axes[i];
+			if (larger || smaller) {
+				scales[a] = common;
+				dims[a] = (int64_t)llround((double)t->dims[a] * common);
+			} else {
+				if (sz[i] < 1)
+					return fail(c, "size %lld must be positive", (long long)sz[i]);
+				dims[a] = sz[i];
+				scales[a] = (double)sz[i] / (double)t->dims[a];
+			}
+		}
+	}
+	return emit_resize(c, in[0], scales, dims, roi, mode, coord, near);
+}
+
+static bool imp_upsample(Ctx *c, const ValueId *in, int nin)
+{
+	const Type *t = vtype(c, in[0]);
+	double v[IR_MAX_RANK];
+	int k = 0;
+	if (!need_float(c, in[0], "the input"))
+		return false;
+	if (nin > 1) {
+		if (!const_floats(c, in[1], "scales", v, IR_MAX_RANK, &k))
+			return false;
+	} else {
+		const SrcAttr *a = sa_get(c->sn, "scales");
+		k = a ? a->n : 0;
+		for (int i = 0; i < k && i < IR_MAX_RANK; i++)
+			v[i] = a->floats[i];
+	}
+	if (k != t->rank)
+		return fail(c, "scales has %d values for a rank-%d input", k, t->rank);
+	int64_t dims[IR_MAX_RANK];
+	for (int i = 0; i < k; i++) {
+		if (!(v[i] >= 1))
+			return fail(c, "scale %g must be >= 1", v[i]);
+		dims[i] = (int64_t)floor((double)t->dims[i] * v[i]);
+	}
+	const char *mode = sa_str(c->sn, "mode", "nearest");
+	if (strcmp(mode, "nearest") && strcmp(mode, "linear") && strcmp(mode, "bilinear"))
+		return fail(c, "unsupported mode '%s'", mode);
+	return emit_resize(c, in[0], v, dims, NULL, strcmp(mode, "nearest") ? "linear" : "nearest", "asymmetric", "floor");
+}
+
+/* ---- quantization: reference lowerings through f32 ------------------------------------------- */
+
+/* v (a scale or zero point: scalar or 1-D along axis) shaped to broadcast
+ * against a rank-r tensor. */
+static ValueId along_axis(Ctx *c, ValueId v, int r, int64_t axis)
+{
+	const Type *t = vtype(c, v);
+	if (t->rank == 0 || ir_type_numel(t) == 1 || r == 0)
+		return v;
+	int64_t d[IR_MAX_RANK];
+	for (int i = 0; i < r - axis; i++)
+		d[i] = i == 0 ? t->dims[0] : 1;
+	return reshape_to(c, v, (int)(r - axis), d, NULL);
+}
+
+static ValueId to_f32(Ctx *c, ValueId v) { return v < 0 ? -1 : cast_to(c, v, DT_F32, NULL); }
+
+/* (x - zp) * scale in f32. */
+static ValueId dequant(Ctx *c, ValueId x, ValueId scale, ValueId zp, int64_t axis)
+{
+	int r = vtype(c, x)->rank;
+	ValueId xf = to_f32(c, x);
+	if (zp >= 0)
+		xf = bin(c, OP_SUB, xf, to_f32(c, along_axis(c, zp, r, axis)), NULL);
+	return bin(c, OP_MUL, xf, to_f32(c, along_axis(c, scale, r, axis)), NULL);
+}
+
+static void qrange(DType dt, double *lo, double *hi)
+{
+	switch (dt) {
+	case DT_U8: *lo = 0, *hi = 255; break;
+	case DT_I8: *lo = -128, *hi = 127; break;
+	case DT_U16: *lo = 0, *hi = 65535; break;
+	case DT_I16: *lo = -32768, *hi = 32767; break;
+	case DT_I32: *lo = -2147483648.0, *hi = 2147483647.0; break;
+	default: *lo = 0, *hi = 0;
+	}
+}
+
+/* saturate(round_half_even(x / scale) + zp) as dt. */
+static ValueId quant(Ctx *c, ValueId xf, ValueId scale, ValueId zp, int64_t axis, DType dt, const char *out_name)
+{
+	int r = vtype(c, xf)->rank;
+	double lo, hi;
+	qrange(dt, &lo, &hi);
+	if (lo == hi)
+		return fail(c, "quantization to %s is not supported", ir_dtype_name(dt)), -1;
+	ValueId q = un(c, OP_ROUND, bin(c, OP_DIV, xf, to_f32(c, along_axis(c, scale, r, axis)), NULL));
+	if (zp >= 0)
+		q = bin(c, OP_ADD, q, to_f32(c, along_axis(c, zp, r, axis)), NULL);
+	if (q < 0)
+		return -1;
+	Attr a[2] = {ir_af("min", lo), ir_af("max", hi)};
+	q = emit(c, OP_CLIP, &q, 1, a, 2, NULL);
+	return q < 0 ? -1 : cast_to(c, q, dt, out_name);
+}
+
+static bool quant_axis(Ctx *c, ValueId x, int64_t *axis)
+{
+	*axis = sa_int(c->sn, "axis", 1);
+	if (sa_int(c->sn, "block_size", 0))
+		return fail(c, "blocked quantization (block_size) is not supported");
+	int r = vtype(c, x)->rank;
+	return r == 0 || norm_axis(c, axis, r, "axis");
+}
+
+static bool imp_quantize(Ctx *c, const ValueId *in, int nin)
+{
+	int64_t axis;
+	if (!need_float(c, in[0], "the input") || !quant_axis(c, in[0], &axis))
+		return false;
+	ValueId zp = nin > 2 ? in[2] : -1;
+	DType dt = zp >= 0 ? vtype(c, zp)->dt : DT_U8;
+	if (sa_get(c->sn, "output_dtype") && sa_int(c->sn, "output_dtype", 0))
+		dt = ir_dtype_from_onnx((int)sa_int(c->sn, "output_dtype", 0));
+	return define(c, quant(c, to_f32(c, in[0]), in[1], zp, axis, dt, c->sn->out[0]));
+}
+
+static bool imp_dequantize(Ctx *c, const ValueId *in, int nin)
+{
+	int64_t axis;
+	if (!quant_axis(c, in[0], &axis))
+		return false;
+	ValueId y = dequant(c, in[0], in[1], nin > 2 ? in[2] : -1, axis);
+	DType dt = vtype(c, in[1])->dt;
+	return define(c, y < 0 ? -1 : emit(c, dt == DT_F32 ? OP_IDENTITY : OP_CAST, &y, 1,
+					   (Attr[]){ir_astr("to", ir_dtype_name(dt))}, dt == DT_F32 ? 0 : 1, c->sn->out[0]));
+}
+
+static bool imp_dynamic_quantize(Ctx *c, const ValueId *in, int nin)
+{
+	if (!need_float(c, in[0], "the input"))
+		return false;
+	const Type *t = vtype(c, in[0]);
+	int64_t all[IR_MAX_RANK];
+	for (int i = 0; i < t->rank; i++)
+		all[i] = i;
+	ValueId x = to_f32(c, in[0]), zero = scalar(c, DT_F32, 0);
+	ValueId lo = t->rank ? reduce_axes(c, OP_REDUCE_MIN, x, all, t->rank, false, NULL) : x;
+	ValueId hi = t->rank ? reduce_axes(c, OP_REDUCE_MAX, x, all, t->rank, false, NULL) : x;
+	lo = bin(c, OP_MIN, lo, zero, NULL);
+	hi = bin(c, OP_MAX, hi, zero, NULL);
+	ValueId scale = bin(c, OP_DIV, bin(c, OP_SUB, hi, lo, NULL), scalar(c, DT_F32, 255), NULL);
+	/* zp = saturate(round(0 - lo / scale)) */
+	ValueId zf = un(c, OP_ROUND, un(c, OP_NEG, bin(c, OP_DIV, lo, scale, NULL)));
+	if (zf < 0)
+		return false;
+	Attr a[2] = {ir_af("min", 0), ir_af("max", 255)};
+	zf = emit(c, OP_CLIP, &zf, 1, a, 2, NULL);
+	ValueId zp = zf < 0 ? -1 : cast_to(c, zf, DT_U8, c->sn->nout > 2 && *c->sn->out[2] ? c->sn->out[2] : NULL);
+	ValueId y = quant(c, x, scale, zp, 0, DT_U8, c->sn->out[0]);
+	if (!define(c, y) || !define_at(c, 2, zp))
+		return false;
+	if (c->sn->nout > 1 && *c->sn->out[1])
+		return define_at(c, 1, emit(c, OP_IDENTITY, &scale, 1, NULL, 0, c->sn->out[1]));
+	return true;
+}
+
+static bool imp_qlinear_matmul(Ctx *c, const ValueId *in, int nin)
+{
+	/* a's scales are per row (axis -2), b's per column (axis -1) */
+	int ra = vtype(c, in[0])->rank;
+	ValueId a = dequant(c, in[0], in[1], in[2], ra >= 2 ? ra - 2 : 0);
+	ValueId b = dequant(c, in[3], in[4], in[5], vtype(c, in[3])->rank - 1);
+	ValueId y = bin(c, OP_MATMUL, a, b, NULL);
+	return define(c, y < 0 ? -1 : quant(c, y, in[6], in[7], 0, vtype(c, in[7])->dt, c->sn->out[0]));
+}
+
+static bool imp_matmul_integer(Ctx *c, const ValueId *in, int nin)
+{
+	int ra = vtype(c, in[0])->rank;
+	ValueId a = to_f32(c, in[0]), b = to_f32(c, in[1]);
+	if (nin > 2 && in[2] >= 0)
+		a = bin(c, OP_SUB, a, to_f32(c, along_axis(c, in[2], ra, ra >= 2 ? ra - 2 : 0)), NULL);
+	if (nin > 3 && in[3] >= 0)
+		b = bin(c, OP_SUB, b, to_f32(c, along_axis(c, in[3], vtype(c, in[1])->rank, vtype(c, in[1])->rank - 1)), NULL);
+	ValueId y = bin(c, OP_MATMUL, a, b, NULL);
+	return define(c, y < 0 ? -1 : cast_to(c, y, DT_I32, c->sn->out[0]));
+}
+
 /* ---- the op table ----------------------------------------------------------------------- */
 
 typedef struct AttrSpec {
@@ -1060,12 +2311,100 @@ typedef struct OpSpec {
 	unsigned const_in;   /* bit i: operand i must be a constant */
 	ImportFn fn;
 	AttrSpec attrs[9];
+	bool multi_out;      /* the importer binds every output, not only the first */
 } OpSpec;
 
 #define CONV_ATTRS {"kernel_shape", SA_INTS}, {"strides", SA_INTS}, {"pads", SA_INTS}, \
 	{"dilations", SA_INTS}, {"group", SA_INT}, {"auto_pad", SA_STRING}
 
 static const OpSpec op_table[] = {
+	{"QuantizeLinear", 10, 22, 2, 3, 1, 0, imp_quantize,
+	 {{"axis", SA_INT, 13, 0}, {"saturate", SA_INT, 19, 0}, {"block_size", SA_INT, 21, 0}, {"output_dtype", SA_INT, 21, 0}}},
+	{"DequantizeLinear", 10, 22, 2, 3, 1, 0, imp_dequantize, {{"axis", SA_INT, 13, 0}, {"block_size", SA_INT, 21, 0}}},
+	{"DynamicQuantizeLinear", 11, 22, 1, 1, 3, 0, imp_dynamic_quantize, {{0}}, true},
+	{"QLinearMatMul", 10, 22, 8, 8, 1, 0, imp_qlinear_matmul},
+	{"MatMulInteger", 10, 22, 2, 4, 1, 0, imp_matmul_integer},
+	{"Resize", 10, 10, 2, 2, 1, 2, imp_resize, {{"mode", SA_STRING}}},
+	{"Resize", 11, 22, 1, 4, 1, 14, imp_resize,
+	 {{"mode", SA_STRING}, {"coordinate_transformation_mode", SA_STRING}, {"nearest_mode", SA_STRING},
+	  {"cubic_coeff_a", SA_FLOAT}, {"exclude_outside", SA_INT}, {"extrapolation_value", SA_FLOAT},
+	  {"antialias", SA_INT, 18, 0}, {"axes", SA_INTS, 18, 0}, {"keep_aspect_ratio_policy", SA_STRING, 18, 0}}},
+	{"Upsample", 7, 8, 1, 1, 1, 0, imp_upsample, {{"mode", SA_STRING}, {"scales", SA_FLOATS}}},
+	{"Upsample", 9, 9, 2, 2, 1, 2, imp_upsample, {{"mode", SA_STRING}}},
+	{"NegativeLogLikelihoodLoss", 12, 22, 2, 3, 1, 0, imp_nll, {{"reduction", SA_STRING}, {"ignore_index", SA_INT}}},
+	{"SoftmaxCrossEntropyLoss", 12, 22, 2, 3, 2, 0, imp_sce, {{"reduction", SA_STRING}, {"ignore_index", SA_INT}}, true},
+	{"LogSoftmax", 7, 22, 1, 1, 1, 0, imp_softmax, {{"axis", SA_INT}}},
+	{"Hardmax", 7, 22, 1, 1, 1, 0, imp_softmax, {{"axis", SA_INT}}},
+	{"Slice", 7, 9, 1, 1, 1, 0, imp_slice, {{"starts", SA_INTS}, {"ends", SA_INTS}, {"axes", SA_INTS}}},
+	{"Slice", 10, 22, 3, 5, 1, 30, imp_slice},
+	{"Split", 7, 12, 1, 2, 64, 2, imp_split, {{"axis", SA_INT}, {"split", SA_INTS}}, true},
+	{"Split", 13, 22, 1, 2, 64, 2, imp_split, {{"axis", SA_INT}, {"num_outputs", SA_INT, 18, 0}}, true},
+	{"Gather", 7, 22, 2, 2, 1, 0, imp_gather, {{"axis", SA_INT}}},
+	{"GatherElements", 11, 22, 2, 2, 1, 0, imp_gather, {{"axis", SA_INT}}},
+	{"Tile", 7, 22, 2, 2, 1, 2, imp_tile},
+	{"Trilu", 14, 22, 1, 2, 1, 2, imp_trilu, {{"upper", SA_INT}}},
+	{"ArgMax", 7, 22, 1, 1, 1, 0, imp_arg, {{"axis", SA_INT}, {"keepdims", SA_INT}, {"select_last_index", SA_INT, 12, 0}}},
+	{"ArgMin", 7, 22, 1, 1, 1, 0, imp_arg, {{"axis", SA_INT}, {"keepdims", SA_INT}, {"select_last_index", SA_INT, 12, 0}}},
+	{"CumSum", 11, 22, 2, 2, 1, 2, imp_cumsum, {{"exclusive", SA_INT}, {"reverse", SA_INT}}},
+	{"DepthToSpace", 7, 22, 1, 1, 1, 0, imp_depth_space, {{"blocksize", SA_INT}, {"mode", SA_STRING, 11, 0}}},
+	{"SpaceToDepth", 7, 22, 1, 1, 1, 0, imp_depth_space, {{"blocksize", SA_INT}}},
+	{"Sin", 7, 22, 1, 1, 1, 0, imp_ew},
+	{"Cos", 7, 22, 1, 1, 1, 0, imp_ew},
+	{"Tan", 7, 22, 1, 1, 1, 0, imp_ew},
+	{"Asin", 7, 22, 1, 1, 1, 0, imp_ew},
+	{"Acos", 7, 22, 1, 1, 1, 0, imp_ew},
+	{"Atan", 7, 22, 1, 1, 1, 0, imp_ew},
+	{"Sinh", 9, 22, 1, 1, 1, 0, imp_ew},
+	{"Cosh", 9, 22, 1, 1, 1, 0, imp_ew},
+	{"Asinh", 9, 22, 1, 1, 1, 0, imp_ew},
+	{"Acosh", 9, 22, 1, 1, 1, 0, imp_ew},
+	{"Atanh", 9, 22, 1, 1, 1, 0, imp_ew},
+	{"Erf", 9, 22, 1, 1, 1, 0, imp_ew},
+	{"Round", 11, 22, 1, 1, 1, 0, imp_ew},
+	{"Sign", 9, 22, 1, 1, 1, 0, imp_ew},
+	{"Softplus", 7, 22, 1, 1, 1, 0, imp_ew},
+	{"Softsign", 7, 22, 1, 1, 1, 0, imp_ew},
+	{"Mish", 18, 22, 1, 1, 1, 0, imp_ew},
+	{"HardSwish", 14, 22, 1, 1, 1, 0, imp_ew},
+	{"HardSigmoid", 7, 22, 1, 1, 1, 0, imp_hard_sigmoid, {{"alpha", SA_FLOAT}, {"beta", SA_FLOAT}}},
+	{"Elu", 7, 22, 1, 1, 1, 0, imp_elu, {{"alpha", SA_FLOAT}}},
+	{"Selu", 7, 22, 1, 1, 1, 0, imp_selu, {{"alpha", SA_FLOAT}, {"gamma", SA_FLOAT}}},
+	{"Celu", 12, 22, 1, 1, 1, 0, imp_celu, {{"alpha", SA_FLOAT}}},
+	{"ThresholdedRelu", 10, 22, 1, 1, 1, 0, imp_thresholded_relu, {{"alpha", SA_FLOAT}}},
+	{"Shrink", 9, 22, 1, 1, 1, 0, imp_shrink, {{"bias", SA_FLOAT}, {"lambd", SA_FLOAT}}},
+	{"Gelu", 20, 22, 1, 1, 1, 0, imp_gelu, {{"approximate", SA_STRING}}},
+	{"Not", 7, 22, 1, 1, 1, 0, imp_ew},
+	{"BitwiseNot", 18, 22, 1, 1, 1, 0, imp_ew},
+	{"IsNaN", 9, 22, 1, 1, 1, 0, imp_ew},
+	{"IsInf", 10, 22, 1, 1, 1, 0, imp_isinf, {{"detect_positive", SA_INT}, {"detect_negative", SA_INT}}},
+	{"Cast", 7, 22, 1, 1, 1, 0, imp_cast, {{"to", SA_INT}, {"saturate", SA_INT, 19, 0}}},
+	{"CastLike", 15, 22, 2, 2, 1, 0, imp_castlike, {{"saturate", SA_INT, 19, 0}}},
+	{"Pow", 7, 22, 2, 2, 1, 0, imp_pow},
+	{"Mod", 10, 22, 2, 2, 1, 0, imp_mod, {{"fmod", SA_INT}}},
+	{"Min", 7, 22, 1, 64, 1, 0, imp_min},
+	{"Max", 7, 22, 1, 64, 1, 0, imp_max},
+	{"Sum", 7, 22, 1, 64, 1, 0, imp_sum},
+	{"Mean", 7, 22, 1, 64, 1, 0, imp_mean},
+	{"Equal", 7, 22, 2, 2, 1, 0, imp_ew},
+	{"Less", 7, 22, 2, 2, 1, 0, imp_ew},
+	{"LessOrEqual", 12, 22, 2, 2, 1, 0, imp_ew},
+	{"Greater", 7, 22, 2, 2, 1, 0, imp_ew},
+	{"GreaterOrEqual", 12, 22, 2, 2, 1, 0, imp_ew},
+	{"And", 7, 22, 2, 2, 1, 0, imp_ew},
+	{"Or", 7, 22, 2, 2, 1, 0, imp_ew},
+	{"Xor", 7, 22, 2, 2, 1, 0, imp_ew},
+	{"BitwiseAnd", 18, 22, 2, 2, 1, 0, imp_ew},
+	{"BitwiseOr", 18, 22, 2, 2, 1, 0, imp_ew},
+	{"BitwiseXor", 18, 22, 2, 2, 1, 0, imp_ew},
+	{"BitShift", 11, 22, 2, 2, 1, 0, imp_bitshift, {{"direction", SA_STRING}}},
+	{"PRelu", 7, 22, 2, 2, 1, 0, imp_ew},
+	{"Where", 9, 22, 3, 3, 1, 0, imp_ew},
+	{"Shape", 7, 22, 1, 1, 1, 0, imp_shape, {{"start", SA_INT, 15, 0}, {"end", SA_INT, 15, 0}}},
+	{"Size", 7, 22, 1, 1, 1, 0, imp_size},
+	{"ConstantOfShape", 9, 22, 1, 1, 1, 1, imp_constant_of_shape, {{"value", SA_TENSOR}}},
+	{"Range", 11, 22, 3, 3, 1, 7, imp_range},
+	{"EyeLike", 9, 22, 1, 1, 1, 0, imp_eyelike, {{"dtype", SA_INT}, {"k", SA_INT}}},
+	{"Expand", 8, 22, 2, 2, 1, 2, imp_expand},
 	{"Conv", 7, 22, 2, 3, 1, 0, imp_conv, {CONV_ATTRS}},
 	{"Gemm", 7, 10, 3, 3, 1, 0, imp_gemm, {{"alpha", SA_FLOAT}, {"beta", SA_FLOAT}, {"transA", SA_INT}, {"transB", SA_INT}}},
 	{"Gemm", 11, 22, 2, 3, 1, 0, imp_gemm, {{"alpha", SA_FLOAT}, {"beta", SA_FLOAT}, {"transA", SA_INT}, {"transB", SA_INT}}},
@@ -1097,6 +2436,12 @@ static const OpSpec op_table[] = {
 	 {{"kernel_shape", SA_INTS}, {"strides", SA_INTS}, {"pads", SA_INTS}, {"auto_pad", SA_STRING},
 	  {"count_include_pad", SA_INT}, {"ceil_mode", SA_INT, 10, 0}, {"dilations", SA_INTS, 19, 0}}},
 	{"GlobalAveragePool", 7, 22, 1, 1, 1, 0, imp_global_avgpool},
+	{"ConvTranspose", 7, 22, 2, 3, 1, 0, imp_conv_transpose,
+	 {CONV_ATTRS, {"output_padding", SA_INTS}, {"output_shape", SA_INTS}}},
+	{"LpPool", 7, 22, 1, 1, 1, 0, imp_lppool,
+	 {{"kernel_shape", SA_INTS}, {"strides", SA_INTS}, {"pads", SA_INTS}, {"dilations", SA_INTS, 18, 0},
+	  {"auto_pad", SA_STRING}, {"ceil_mode", SA_INT, 18, 0}, {"p", SA_INT}}},
+	{"GlobalMaxPool", 7, 22, 1, 1, 1, 0, imp_global_maxpool},
 #define REDUCE_OLD {{"axes", SA_INTS}, {"keepdims", SA_INT}}
 #define REDUCE_NEW {{"axes", SA_INTS, 0, 0, true}, {"keepdims", SA_INT}, {"noop_with_empty_axes", SA_INT}}
 	{"ReduceMean", 7, 17, 1, 1, 1, 0, imp_reduce_mean, REDUCE_OLD},
@@ -1107,6 +2452,23 @@ static const OpSpec op_table[] = {
 	{"ReduceMin", 18, 22, 1, 2, 1, 2, imp_reduce_min, REDUCE_NEW},
 	{"ReduceSum", 7, 12, 1, 1, 1, 0, imp_reduce_sum, REDUCE_OLD},
 	{"ReduceSum", 13, 22, 1, 2, 1, 2, imp_reduce_sum, REDUCE_NEW},
+	{"ReduceL1", 7, 17, 1, 1, 1, 0, imp_reduce_comp, REDUCE_OLD},
+	{"ReduceL1", 18, 22, 1, 2, 1, 2, imp_reduce_comp, REDUCE_NEW},
+	{"ReduceL2", 7, 17, 1, 1, 1, 0, imp_reduce_comp, REDUCE_OLD},
+	{"ReduceL2", 18, 22, 1, 2, 1, 2, imp_reduce_comp, REDUCE_NEW},
+	{"ReduceSumSquare", 7, 17, 1, 1, 1, 0, imp_reduce_comp, REDUCE_OLD},
+	{"ReduceSumSquare", 18, 22, 1, 2, 1, 2, imp_reduce_comp, REDUCE_NEW},
+	{"ReduceLogSum", 7, 17, 1, 1, 1, 0, imp_reduce_comp, REDUCE_OLD},
+	{"ReduceLogSum", 18, 22, 1, 2, 1, 2, imp_reduce_comp, REDUCE_NEW},
+	{"ReduceLogSumExp", 7, 17, 1, 1, 1, 0, imp_reduce_comp, REDUCE_OLD},
+	{"ReduceLogSumExp", 18, 22, 1, 2, 1, 2, imp_reduce_comp, REDUCE_NEW},
+	{"LayerNormalization", 17, 22, 2, 3, 3, 0, imp_layernorm, {{"axis", SA_INT}, {"epsilon", SA_FLOAT}, {"stash_type", SA_INT}}, true},
+	{"InstanceNormalization", 7, 22, 3, 3, 1, 0, imp_instancenorm, {{"epsilon", SA_FLOAT}}},
+	{"GroupNormalization", 18, 22, 3, 3, 1, 0, imp_groupnorm, {{"epsilon", SA_FLOAT}, {"num_groups", SA_INT}, {"stash_type", SA_INT, 21, 0}}},
+	{"MeanVarianceNormalization", 9, 22, 1, 1, 1, 0, imp_mvn, {{"axes", SA_INTS}}},
+	{"LpNormalization", 7, 22, 1, 1, 1, 0, imp_lpnorm, {{"axis", SA_INT}, {"p", SA_INT}}},
+	{"ReduceProd", 7, 17, 1, 1, 1, 0, imp_reduce_prod, REDUCE_OLD},
+	{"ReduceProd", 18, 22, 1, 2, 1, 2, imp_reduce_prod, REDUCE_NEW},
 	{"Flatten", 7, 22, 1, 1, 1, 0, imp_flatten, {{"axis", SA_INT}}},
 	{"Reshape", 7, 22, 2, 2, 1, 2, imp_reshape, {{"allowzero", SA_INT, 14, 0}, {"shape", SA_INTS, 0, 0, true}}},
 	{"Transpose", 7, 22, 1, 1, 1, 0, imp_transpose, {{"perm", SA_INTS}}},
@@ -1272,7 +2634,7 @@ static bool check_node(Ctx *c, SrcNode *n)
 	for (int i = 1; i < n->nout; i++) {
 		if (i >= s->max_out && *n->out[i])
 			return fail(c, "has %d outputs; %s has at most %d", n->nout, n->op, s->max_out);
-		if (is_used(c, n->out[i]))
+		if (is_used(c, n->out[i]) && !s->multi_out)
 			ok = fail(c, "output %d ('%s') is used, but kiln only supports the first output of %s", i,
 				  n->out[i], n->op);
 	}
@@ -1509,6 +2871,37 @@ static int *order_nodes(Ctx *c)
 
 /* Build the graph.  Errors stop the import; in check_all mode the static
  * checks of every node run (and report) before anything is built. */
+/* Values computed from constants are constants too (the importer folds
+ * them when it needs their numbers), and so are Shape and Size of anything,
+ * as every shape is static.  A fixed point: nodes need not be sorted. */
+static bool derive_consts(Ctx *c)
+{
+	static const char *const random_ops[] = {"RandomNormal", "RandomUniform", "RandomNormalLike",
+						 "RandomUniformLike", "Bernoulli", "Multinomial"};
+	SrcModel *m = c->m;
+	for (bool grew = true; grew;) {
+		grew = false;
+		for (int i = 0; i < m->nodes.n; i++) {
+			const SrcNode *n = &m->nodes.v[i];
+			if (n->nout < 1 || !*n->out[0] || nm_has(&c->consts, n->out[0]))
+				continue;
+			bool k = !strcmp(n->op, "Shape") || !strcmp(n->op, "Size");
+			if (!k && n->nin > 0) {
+				k = true;
+				for (int j = 0; j < n->nin; j++)
+					k &= !*n->in[j] || nm_has(&c->consts, n->in[j]);
+				for (unsigned r = 0; r < sizeof random_ops / sizeof *random_ops; r++)
+					k &= strcmp(n->op, random_ops[r]) != 0;
+			}
+			for (int j = 0; k && j < n->nout; j++)
+				if (*n->out[j] && !nm_put(&c->consts, n->out[j], 1))
+					return false;
+			grew |= k;
+		}
+	}
+	return true;
+}
+
 static Graph *import_graph(Ctx *c, const ImportOptions *o)
 {
 	SrcModel *m = c->m;
@@ -1572,6 +2965,8 @@ static Graph *import_graph(Ctx *c, const ImportOptions *o)
 	for (int i = 0; o && i < o->nconsts; i++)  /* inputs bound with --const are constants too */
 		if (!nm_put(&c->consts, o->consts[i].name, 1))
 			return oom(c), NULL;
+	if (!derive_consts(c))
+		return oom(c), NULL;
 	for (int i = 0; i < m->nodes.n; i++)
 		if (!check_node(c, &m->nodes.v[i]) && STOP())
 			return NULL;
@@ -1621,7 +3016,7 @@ static Graph *import_graph(Ctx *c, const ImportOptions *o)
 
 Graph *src_import(SrcModel *m, const ImportOptions *o, Diag *d)
 {
-	Ctx c = {.m = m, .d = d, .file = m->file, .opset = m->opset};
+	Ctx c = {.m = m, .d = d, .file = m->file, .opset = m->opset, .fold = o ? o->fold : NULL};
 	c.g = ir_graph_new(m->name && *m->name ? m->name : "model");
 	if (!c.g) {
 		diag_error(d, m->file, NULL, NULL, "out of memory");

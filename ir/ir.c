@@ -617,3 +617,34 @@ _Noreturn void ir_die_(const char *file, int line, const char *fmt, ...)
 	fputc('\n', stderr);
 	abort();
 }
+
+bool ir_is_const_expr(Graph *g, ValueId v)
+{
+	/* Depth-first over producers with an explicit stack: exported graphs
+	 * can be thousands of nodes deep. */
+	int nv = g->values.n;
+	char *seen = calloc((size_t)nv + 1, 1);
+	ValueId *stack = malloc(((size_t)nv + 1) * sizeof *stack);
+	bool ok = seen && stack;
+	int sp = 0;
+	if (ok)
+		stack[sp++] = v;
+	while (ok && sp) {
+		const Value *val = &g->values.v[stack[--sp]];
+		if (val->kind == VAL_INPUT) {
+			ok = false;
+		} else if (val->kind == VAL_NODE) {
+			const Node *n = &g->nodes.v[val->def];
+			for (int j = 0; j < n->nin; j++) {
+				ValueId u = n->in[j];
+				if (u >= 0 && !seen[u]) {
+					seen[u] = 1;
+					stack[sp++] = u;
+				}
+			}
+		}
+	}
+	free(seen);
+	free(stack);
+	return ok;
+}

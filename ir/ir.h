@@ -43,6 +43,7 @@ enum {
 	OPF_FUSE_TAIL = 1 << 3,
 	OPF_QUANT = 1 << 4,
 	OPF_VIEW = 1 << 5,
+	OPF_F32 = 1 << 6,
 };
 
 typedef struct OpInfo {
@@ -94,6 +95,7 @@ typedef struct Type {
 typedef int TypeId;
 typedef int ValueId;
 typedef int NodeId;
+typedef struct Diag Diag;
 
 /* ---- attributes ----------------------------------------------------------- */
 
@@ -193,6 +195,14 @@ bool ir_compact(Graph *g);
 /* Replace every use of value `from` by `to` (operands and graph outputs). */
 void ir_replace_uses(Graph *g, ValueId from, ValueId to);
 
+/* True if v is a constant or computed by nodes from constants alone. */
+bool ir_is_const_expr(Graph *g, ValueId v);
+/* Evaluate values computed from constants (ir_is_const_expr) at compile
+ * time and turn them into constants; their producing nodes become dead.
+ * Codegen provides it (cg_fold); the importer and the fold pass take it as
+ * a hook so the IR and frontend do not depend on LLVM. */
+typedef bool (*IrFoldFn)(Graph *g, const ValueId *v, int n, Diag *d);
+
 /* Derived use lists (rebuilt on demand, not maintained by passes). */
 typedef struct Uses {
 	int *start;   /* uses of value v: users[start[v] .. start[v+1]) */
@@ -220,12 +230,12 @@ Attr ir_astr(const char *name, const char *s);
 
 /* Errors are collected, not printed where found.  Library code never exits.
  * Each message prints as: kiln: error: FILE: node 'NAME' (OP): reason */
-typedef struct Diag {
+struct Diag {
 	int nerr;
 	int max;          /* stop recording after this many (0 = unlimited) */
 	char **msgs;      /* malloc-owned */
 	int nmsg, cap;
-} Diag;
+};
 
 void diag_init(Diag *d);
 void diag_free(Diag *d);

@@ -223,6 +223,290 @@ static bool r_binary(Ctx *c)
 	return true;
 }
 
+/* ---- the broadcasting elementwise family (lower_ew) --------------------------------- */
+
+/* Which dtypes an elementwise op accepts and what it yields. */
+typedef enum EwKind {
+	EW_FLOAT,      /* floats in, same out */
+	EW_NUMERIC,    /* any non-bool, same out */
+	EW_BOOL,       /* bool in, bool out */
+	EW_INT,        /* integers in, same out */
+	EW_UINT,       /* unsigned integers in, same out */
+	EW_CMP,        /* same dtype in (bool allowed for equal), bool out */
+	EW_TEST,       /* floats in, bool out */
+	EW_CAST,       /* any in, attr to out */
+	EW_ANY,        /* any in, same out */
+	EW_WHERE,      /* bool, T, T -> T */
+} EwKind;
+
+static EwKind ew_kind(Op op)
+{
+	switch (op) {
+	case OP_SIGN: case OP_MIN: case OP_MAX: case OP_MOD: return EW_NUMERIC;
+	case OP_NOT: case OP_AND: case OP_OR: case OP_XOR: return EW_BOOL;
+	case OP_BITWISE_NOT: case OP_BITWISE_AND: case OP_BITWISE_OR: case OP_BITWISE_XOR: return EW_INT;
+	case OP_BIT_SHIFT: return EW_UINT;
+	case OP_EQUAL: case OP_LESS: case OP_LESS_EQUAL: case OP_GREATER: case OP_GREATER_EQUAL: return EW_CMP;
+	case OP_ISNAN: case OP_ISINF: return EW_TEST;
+	case OP_CAST: return EW_CAST;
+	case OP_EXPAND: return EW_ANY;
+	case OP_WHERE: return EW_WHERE;
+	default: return EW_FLOAT;
+	}
+}
+
+/* Float attributes each op needs. */
+static bool ew_attrs(Ctx *c)
+{
+	static const struct { Op op; const char *a[2]; } need[] = {
+		{OP_HARD_SIGMOID, {"alpha", "beta"}}, {OP_ELU, {"alpha"}}, {OP_SELU, {"alpha", "gamma"}},
+		{OP_CELU, {"alpha"}}, {OP_THRESHOLDED_RELU, {"alpha"}}, {OP_SHRINK, {"bias", "lambd"}},
+	};
+	int64_t v;
+	for (unsigned i = 0; i < sizeof need / sizeof need[0]; i++)
+		if (need[i].op == c->op)
+			for (int k = 0; k < 2 && need[i].a[k]; k++)
+				if (!need_float(c, need[i].a[k]))
+					return false;
+	switch (c->op) {
+	case OP_GELU: return need_flag(c, "tanh", &v);
+	case OP_ISINF: return need_flag(c, "pos", &v) && need_flag(c, "neg", &v);
+	case OP_MOD: return need_flag(c, "fmod", &v);
+	case OP_BIT_SHIFT: return need_flag(c, "left", &v);
+	default: return true;
+	}
+}
+
+static bool r_ew(Ctx *c)
+{
+	EwKind k = ew_kind(c->op);
+	int first = k == EW_WHERE ? 1 : 0;
+	DType dt = T(c, first)->dt;
+	char s1[128], s2[128];
+	for (int i = first + 1; i < c->nin; i++)
+		if (!same_dtype(c, first, i))
+			return false;
+	bool ok;
+	switch (k) {
+	case EW_FLOAT: case EW_TEST: ok = ir_dtype_is_float(dt); break;
+	case EW_NUMERIC: ok = dt != DT_BOOL; break;
+	case EW_BOOL: ok = dt == DT_BOOL; break;
+	case EW_INT: ok = dt != DT_BOOL && !ir_dtype_is_float(dt); break;
+	case EW_UINT: ok = dt == DT_U8 || dt == DT_U16 || dt == DT_U32 || dt == DT_U64; break;
+	case EW_CMP: ok = dt != DT_BOOL || c->op == OP_EQUAL; break;
+	case EW_WHERE: ok = T(c, 0)->dt == DT_BOOL; break;
+	default: ok = true;
+	}
+	if (!ok)
+		return err(c, "operand %d is %s; %s does not take that dtype", first, TS(T(c, first), s1), ir_ops[c->op].name);
+	if (!ew_attrs(c))
+		return false;
+	int r = T(c, 0)->rank;
+	int64_t d[IR_MAX_RANK];
+	memcpy(d, T(c, 0)->dims, sizeof d);
+	for (int i = 1; i < c->nin; i++) {
+		const Type *b = T(c, i);
+		int64_t prev[IR_MAX_RANK];
+		memcpy(prev, d, sizeof prev);
+		if (!ir_broadcast(r, prev, b->rank, b->dims, &r, d))
+			return err(c, "input shapes %s and %s cannot be broadcast", TS(T(c, 0), s1), TS(b, s2));
+	}
+	if (c->op == OP_EXPAND) {
+		const Attr *sh = need_attr(c, "shape", ATTR_INTS);
+		if (!sh)
+			return false;
+		int64_t prev[IR_MAX_RANK];
+		memcpy(prev, d, sizeof prev);
+		if (sh->n > IR_MAX_RANK || !ir_broadcast(r, prev, sh->n, sh->ints, &r, d))
+			return err(c, "%s cannot be expanded to the attr shape", TS(T(c, 0), s1));
+	}
+	DType out = dt;
+	if (k == EW_CMP || k == EW_TEST)
+		out = DT_BOOL;
+	if (k == EW_CAST) {
+		const Attr *to = need_attr(c, "to", ATTR_STRING);
+		if (!to)
+			return false;
+		out = ir_dtype_from_name(to->s);
+		if (out == DT_UNDEF)
+			return err(c, "attribute 'to' names no dtype: '%s'", to->s);
+	}
+	if (c->op == OP_PRELU) {
+		const Type *x = T(c, 0);
+		if (r != x->rank || memcmp(d, x->dims, sizeof(int64_t) * (size_t)r) != 0)
+			return err(c, "slope %s does not broadcast to x %s", TS(T(c, 1), s1), TS(x, s2));
+	}
+	set_out(c, out, r, d);
+	return true;
+}
+
+/* ---- indexing and data movement ------------------------------------------------------ */
+
+static bool need_axis(Ctx *c, int rank, int64_t *axis)
+{
+	if (!need_int(c, "axis", axis))
+		return false;
+	if (*axis < 0 || *axis >= rank)
+		return err(c, "axis %lld is out of range for rank %d", (long long)*axis, rank);
+	return true;
+}
+
+static bool need_index_dtype(Ctx *c, int i)
+{
+	DType dt = T(c, i)->dt;
+	if (dt != DT_I32 && dt != DT_I64) {
+		char b[128];
+		return err(c, "indices are %s; they must be i32 or i64", TS(T(c, i), b));
+	}
+	return true;
+}
+
+static bool r_softmax_like(Ctx *c)
+{
+	int64_t axis;
+	if (!need_float_dtype(c, 0) || !need_axis(c, T(c, 0)->rank, &axis))
+		return false;
+	same_as_operand(c, 0, false);
+	return true;
+}
+
+static bool r_slice(Ctx *c)
+{
+	const Type *x = T(c, 0);
+	const int64_t *st = need_ints(c, "starts", x->rank), *sp = need_ints(c, "steps", x->rank);
+	const int64_t *dm = need_ints(c, "dims", x->rank);
+	if (!st || !sp || !dm)
+		return false;
+	for (int i = 0; i < x->rank; i++) {
+		if (dm[i] < 0 || sp[i] == 0)
+			return err(c, "axis %d: dims must be >= 0 and steps non-zero", i);
+		if (dm[i] == 0)
+			continue;
+		int64_t last = st[i] + (dm[i] - 1) * sp[i];
+		if (st[i] < 0 || st[i] >= x->dims[i] || last < 0 || last >= x->dims[i])
+			return err(c, "axis %d: elements %lld..%lld are outside 0..%lld", i, (long long)st[i], (long long)last,
+				   (long long)x->dims[i] - 1);
+	}
+	set_out(c, x->dt, x->rank, dm);
+	return true;
+}
+
+static bool r_gather(Ctx *c)
+{
+	const Type *x = T(c, 0), *ix = T(c, 1);
+	int64_t axis;
+	if (!need_index_dtype(c, 1) || !need_axis(c, x->rank, &axis))
+		return false;
+	if (c->op == OP_GATHER_ELEMENTS) {
+		if (ix->rank != x->rank)
+			return err(c, "indices have rank %d, data rank %d", ix->rank, x->rank);
+		set_out(c, x->dt, ix->rank, ix->dims);
+		return true;
+	}
+	int r = x->rank - 1 + ix->rank;
+	if (r > IR_MAX_RANK)
+		return err(c, "result rank %d exceeds %d", r, IR_MAX_RANK);
+	int64_t d[IR_MAX_RANK];
+	int k = 0;
+	for (int i = 0; i < axis; i++)
+		d[k++] = x->dims[i];
+	for (int i = 0; i < ix->rank; i++)
+		d[k++] = ix->dims[i];
+	for (int i = (int)axis + 1; i < x->rank; i++)
+		d[k++] = x->dims[i];
+	set_out(c, x->dt, r, d);
+	return true;
+}
+
+static bool r_trilu(Ctx *c)
+{
+	int64_t v;
+	if (!need_rank_min(c, 0, 2) || !need_flag(c, "upper", &v) || !need_int(c, "k", &v))
+		return false;
+	same_as_operand(c, 0, false);
+	return true;
+}
+
+static bool r_arg(Ctx *c)
+{
+	const Type *x = T(c, 0);
+	int64_t axis, keep, last;
+	if (x->dt == DT_BOOL || !need_axis(c, x->rank, &axis) || !need_flag(c, "keepdims", &keep) ||
+	    !need_flag(c, "last", &last))
+		return x->dt == DT_BOOL ? err(c, "bool input") : false;
+	int64_t d[IR_MAX_RANK];
+	int r = 0;
+	for (int i = 0; i < x->rank; i++)
+		if (i != axis)
+			d[r++] = x->dims[i];
+		else if (keep)
+			d[r++] = 1;
+	set_out(c, DT_I64, r, d);
+	return true;
+}
+
+static bool r_cumsum(Ctx *c)
+{
+	int64_t axis, v;
+	const Type *x = T(c, 0);
+	if (x->dt == DT_BOOL || !need_axis(c, x->rank, &axis) || !need_flag(c, "exclusive", &v) ||
+	    !need_flag(c, "reverse", &v))
+		return x->dt == DT_BOOL ? err(c, "bool input") : false;
+	same_as_operand(c, 0, false);
+	return true;
+}
+
+static bool r_tile(Ctx *c)
+{
+	const Type *x = T(c, 0);
+	const int64_t *rep = need_ints(c, "repeats", x->rank);
+	if (!rep)
+		return false;
+	int64_t d[IR_MAX_RANK];
+	for (int i = 0; i < x->rank; i++) {
+		if (rep[i] < 0 || (x->dims[i] && rep[i] > INT64_MAX / 16 / x->dims[i]))
+			return err(c, "repeats[%d] = %lld is invalid", i, (long long)rep[i]);
+		d[i] = x->dims[i] * rep[i];
+	}
+	set_out(c, x->dt, x->rank, d);
+	return true;
+}
+
+static bool r_resize(Ctx *c)
+{
+	const Type *x = T(c, 0);
+	const int64_t *dm = need_ints(c, "dims", x->rank);
+	int64_t v;
+	if (!dm || !need_float_dtype(c, 0) || !need_flag(c, "exclude_outside", &v) || !need_float(c, "cubic_a") ||
+	    !need_float(c, "extrapolation"))
+		return false;
+	const Attr *sc = need_attr(c, "scales", ATTR_FLOATS), *roi = need_attr(c, "roi", ATTR_FLOATS);
+	const Attr *mode = need_attr(c, "mode", ATTR_STRING), *coord = need_attr(c, "coord", ATTR_STRING);
+	const Attr *near = need_attr(c, "nearest", ATTR_STRING);
+	if (!sc || !roi || !mode || !coord || !near)
+		return false;
+	if (sc->n != x->rank || roi->n != 2 * x->rank)
+		return err(c, "scales need %d values and roi %d", x->rank, 2 * x->rank);
+	static const char *const modes[] = {"nearest", "linear", "cubic"};
+	static const char *const coords[] = {"half_pixel", "half_pixel_symmetric", "pytorch_half_pixel", "align_corners",
+					     "asymmetric", "tf_crop_and_resize"};
+	static const char *const nears[] = {"round_prefer_floor", "round_prefer_ceil", "floor", "ceil"};
+	bool ok1 = false, ok2 = false, ok3 = false;
+	for (int i = 0; i < 3; i++)
+		ok1 |= !strcmp(mode->s, modes[i]);
+	for (int i = 0; i < 6; i++)
+		ok2 |= !strcmp(coord->s, coords[i]);
+	for (int i = 0; i < 4; i++)
+		ok3 |= !strcmp(near->s, nears[i]);
+	if (!ok1 || !ok2 || !ok3)
+		return err(c, "unknown mode, coordinate mode or nearest mode");
+	for (int i = 0; i < x->rank; i++)
+		if (dm[i] < 1 || !(sc->floats[i] > 0))
+			return err(c, "axis %d: dims must be >= 1 and scales > 0", i);
+	set_out(c, x->dt, x->rank, dm);
+	return true;
+}
+
 /* ---- windows: conv and pools ------------------------------------------------------- */
 
 /* Effective extent of a dilated kernel, (k-1)*dil + 1; false on overflow. */
@@ -333,16 +617,53 @@ static bool r_pool(Ctx *c)
 		return false;
 	if (c->op == OP_AVGPOOL && !need_flag(c, "count_include_pad", &cip))
 		return false;
+	if (c->op == OP_LPPOOL && !need_int(c, "p", &cip))
+		return false;
 	int64_t d[IR_MAX_RANK] = {x->dims[0], x->dims[1]};
 	for (int i = 0; i < nsp; i++) {
 		if (!window_out(c, i, x->dims[2 + i], k[i], st[i], dl[i], pd[i], pd[nsp + i], ceil != 0, &d[2 + i]))
 			return false;
 		/* A window wholly inside padding has no input element. */
-		int64_t ext;
+		int64_t ext = 0;
 		window_extent(k[i], dl[i], &ext);
 		if (pd[i] >= ext || pd[nsp + i] >= ext)
 			return err(c, "pads %lld/%lld along spatial axis %d must be smaller than the window of %lld",
 				   (long long)pd[i], (long long)pd[nsp + i], i, (long long)ext);
+	}
+	set_out(c, x->dt, x->rank, d);
+	return true;
+}
+
+static bool r_conv_transpose(Ctx *c)
+{
+	const Type *x = T(c, 0), *w = T(c, 1);
+	char s1[128], s2[128];
+	if (!need_float_dtype(c, 0) || !same_dtype(c, 0, 1))
+		return false;
+	if (x->rank < 3 || w->rank != x->rank)
+		return err(c, "input %s and weights %s must have the same rank, at least 3", TS(x, s1), TS(w, s2));
+	int nsp = x->rank - 2;
+	int64_t group;
+	const int64_t *st = need_ints(c, "strides", nsp), *pd = st ? need_ints(c, "pads", 2 * nsp) : NULL;
+	const int64_t *dl = pd ? need_ints(c, "dilations", nsp) : NULL;
+	const int64_t *op = dl ? need_ints(c, "output_padding", nsp) : NULL;
+	if (!op || !need_int(c, "group", &group))
+		return false;
+	if (group < 1 || x->dims[1] % group || w->dims[0] != x->dims[1])
+		return err(c, "weights %s do not match input %s in %lld groups", TS(w, s1), TS(x, s2), (long long)group);
+	int64_t m = w->dims[1] * group;
+	if (present(c, 2)) {
+		const Type *bt = T(c, 2);
+		if (bt->rank != 1 || bt->dims[0] != m || bt->dt != x->dt)
+			return err(c, "bias %s must be %s[%lld]", TS(bt, s1), ir_dtype_name(x->dt), (long long)m);
+	}
+	int64_t d[IR_MAX_RANK] = {x->dims[0], m};
+	for (int i = 0; i < nsp; i++) {
+		if (st[i] < 1 || dl[i] < 1 || op[i] < 0 || pd[i] < 0 || pd[nsp + i] < 0)
+			return err(c, "invalid strides, dilations, pads or output_padding on spatial axis %d", i);
+		d[2 + i] = st[i] * (x->dims[2 + i] - 1) + op[i] + (w->dims[2 + i] - 1) * dl[i] + 1 - pd[i] - pd[nsp + i];
+		if (d[2 + i] < 1)
+			return err(c, "spatial axis %d has no output", i);
 	}
 	set_out(c, x->dt, x->rank, d);
 	return true;
@@ -620,6 +941,70 @@ static const Rule rules[OP_COUNT] = {
 	[OP_REDUCE_MAX] = r_reduce,
 	[OP_REDUCE_MIN] = r_reduce,
 	[OP_IDENTITY] = r_identity,
+	[OP_CONV_TRANSPOSE] = r_conv_transpose,
+	[OP_LPPOOL] = r_pool,
+	[OP_GLOBAL_MAXPOOL] = r_global_pool,
+	[OP_RESIZE] = r_resize,
+	[OP_LOG_SOFTMAX] = r_softmax_like,
+	[OP_HARDMAX] = r_softmax_like,
+	[OP_SLICE] = r_slice,
+	[OP_GATHER] = r_gather,
+	[OP_GATHER_ELEMENTS] = r_gather,
+	[OP_TRILU] = r_trilu,
+	[OP_ARGMAX] = r_arg,
+	[OP_ARGMIN] = r_arg,
+	[OP_CUMSUM] = r_cumsum,
+	[OP_TILE] = r_tile,
+	[OP_REDUCE_PROD] = r_reduce,
+	[OP_SIN] = r_ew,
+	[OP_COS] = r_ew,
+	[OP_TAN] = r_ew,
+	[OP_ASIN] = r_ew,
+	[OP_ACOS] = r_ew,
+	[OP_ATAN] = r_ew,
+	[OP_SINH] = r_ew,
+	[OP_COSH] = r_ew,
+	[OP_ASINH] = r_ew,
+	[OP_ACOSH] = r_ew,
+	[OP_ATANH] = r_ew,
+	[OP_ERF] = r_ew,
+	[OP_ROUND] = r_ew,
+	[OP_SIGN] = r_ew,
+	[OP_SOFTPLUS] = r_ew,
+	[OP_SOFTSIGN] = r_ew,
+	[OP_MISH] = r_ew,
+	[OP_HARD_SWISH] = r_ew,
+	[OP_HARD_SIGMOID] = r_ew,
+	[OP_ELU] = r_ew,
+	[OP_SELU] = r_ew,
+	[OP_CELU] = r_ew,
+	[OP_THRESHOLDED_RELU] = r_ew,
+	[OP_SHRINK] = r_ew,
+	[OP_GELU] = r_ew,
+	[OP_NOT] = r_ew,
+	[OP_BITWISE_NOT] = r_ew,
+	[OP_ISNAN] = r_ew,
+	[OP_ISINF] = r_ew,
+	[OP_CAST] = r_ew,
+	[OP_POW] = r_ew,
+	[OP_MOD] = r_ew,
+	[OP_MIN] = r_ew,
+	[OP_MAX] = r_ew,
+	[OP_EQUAL] = r_ew,
+	[OP_LESS] = r_ew,
+	[OP_LESS_EQUAL] = r_ew,
+	[OP_GREATER] = r_ew,
+	[OP_GREATER_EQUAL] = r_ew,
+	[OP_AND] = r_ew,
+	[OP_OR] = r_ew,
+	[OP_XOR] = r_ew,
+	[OP_BITWISE_AND] = r_ew,
+	[OP_BITWISE_OR] = r_ew,
+	[OP_BITWISE_XOR] = r_ew,
+	[OP_BIT_SHIFT] = r_ew,
+	[OP_PRELU] = r_ew,
+	[OP_WHERE] = r_ew,
+	[OP_EXPAND] = r_ew,
 };
 
 TypeId ir_infer_type(Graph *g, Op op, const char *name, const ValueId *in, int nin,

@@ -1,0 +1,346 @@
+/* Indexing and data movement (Slice, Gather, GatherElements, Tile, Trilu),
+ * arg-reductions and scans (ArgMax/ArgMin, CumSum), and the softmax
+ * relatives (LogSoftmax, Hardmax).  Plain loop nests over the output:
+ * these ops move little data next to the convolutions around them. */
+#include <math.h>
+
+#include "cg_internal.h"
+
+#define MAXR IR_MAX_RANK
+
+static LLVMValueRef I(Cg *c, int64_t v) { return cg_i64(c, v); }
+static LLVMValueRef add(Cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildNSWAdd(c->b, a, b, ""); }
+static LLVMValueRef mul(Cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildNSWMul(c->b, a, b, ""); }
+static const Type *TY(Cg *c, ValueId v) { return ir_value_type(c->g, v); }
+static LLVMValueRef BUF(Cg *c, ValueId v) { return c->buf[v]; }
+
+/* Elements moved as integers of their size: any dtype, bit-exact. */
+static LLVMTypeRef bits_type(Cg *c, DType dt) { return LLVMIntTypeInContext(c->ctx, 8 * ir_dtype_size(dt)); }
+
+/* Elements computed on: f32, f64 or the integer itself. */
+static LLVMTypeRef num_type(Cg *c, DType dt)
+{
+	if (dt == DT_F32)
+		return c->f32;
+	if (dt == DT_F64)
+		return LLVMDoubleTypeInContext(c->ctx);
+	return bits_type(c, dt);
+}
+
+static LLVMValueRef ld(Cg *c, LLVMTypeRef t, LLVMValueRef base, LLVMValueRef i)
+{
+	return LLVMBuildLoad2(c->b, t, cg_gep(c, t, base, i), "");
+}
+
+static void st(Cg *c, LLVMTypeRef t, LLVMValueRef v, LLVMValueRef base, LLVMValueRef i)
+{
+	LLVMBuildStore(c->b, v, cg_gep(c, t, base, i));
+}
+
+static LLVMValueRef alloca_entry(Cg *c, LLVMTypeRef ty)
+{
+	LLVMBuilderRef eb = LLVMCreateBuilderInContext(c->ctx);
+	LLVMBasicBlockRef entry = LLVMGetEntryBasicBlock(c->fn);
+	LLVMValueRef first = LLVMGetFirstInstruction(entry);
+	if (first)
+		LLVMPositionBuilderBefore(eb, first);
+	else
+		LLVMPositionBuilderAtEnd(eb, entry);
+	LLVMValueRef a = LLVMBuildAlloca(eb, ty, "");
+	LLVMDisposeBuilder(eb);
+	return a;
+}
+
+static void row_strides(const Type *t, int64_t *s)
+{
+	int64_t k = 1;
+	for (int i = t->rank - 1; i >= 0; i--) {
+		s[i] = k;
+		k *= t->dims[i];
+	}
+}
+
+/* outer x len x inner around axis. */
+static void split_axis(const Type *t, int axis, int64_t *outer, int64_t *len, int64_t *inner)
+{
+	*outer = *inner = 1;
+	for (int i = 0; i < axis; i++)
+		*outer *= t->dims[i];
+	for (int i = axis + 1; i < t->rank; i++)
+		*inner *= t->dims[i];
+	*len = t->dims[axis];
+}
+
+/* Loops over every output element: returns the output's linear index and
+ * the per-dimension indices in iv[].  Close with end_all. */
+static LLVMValueRef loop_all(Cg *c, const Type *t, Loop *l, LLVMValueRef *iv)
+{
+	LLVMValueRef lin = I(c, 0);
+	for (int d = 0; d < t->rank; d++) {
+		iv[d] = cg_loop_begin(c, &l[d], I(c, 0), I(c, t->dims[d]));
+		lin = add(c, mul(c, lin, I(c, t->dims[d])), iv[d]);
+	}
+	return lin;
+}
+
+static void end_all(Cg *c, const Type *t, Loop *l)
+{
+	for (int d = t->rank - 1; d >= 0; d--)
+		cg_loop_end(c, &l[d], 1);
+}
+
+/* An index operand element as i64, negative counted from the end, clamped
+ * into [0, dim) so a bad index cannot read outside the tensor. */
+static LLVMValueRef load_index(Cg *c, ValueId idx, LLVMValueRef at, int64_t dim)
+{
+	DType dt = TY(c, idx)->dt;
+	LLVMValueRef k = ld(c, bits_type(c, dt), BUF(c, idx), at);
+	if (dt != DT_I64)
+		k = LLVMBuildSExt(c->b, k, c->i64, "");
+	LLVMValueRef neg = LLVMBuildICmp(c->b, LLVMIntSLT, k, I(c, 0), "");
+	k = LLVMBuildSelect(c->b, neg, add(c, k, I(c, dim)), k, "");
+	k = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, k, I(c, 0), ""), I(c, 0), k, "");
+	return LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSGE, k, I(c, dim), ""), I(c, dim - 1), k, "");
+}
+
+static void lower_slice(Cg *c, const Node *n)
+{
+	const Type *x = TY(c, n->in[0]), *y = TY(c, n->out);
+	int cnt;
+	const int64_t *starts = ir_attr_ints(n, "starts", &cnt), *steps = ir_attr_ints(n, "steps", &cnt);
+	int64_t xs[MAXR];
+	row_strides(x, xs);
+	LLVMTypeRef et = bits_type(c, y->dt);
+	Loop l[MAXR];
+	LLVMValueRef iv[MAXR];
+	LLVMValueRef yo = loop_all(c, y, l, iv), xo = I(c, 0);
+	int64_t base = 0;
+	for (int d = 0; d < x->rank; d++) {
+		base += starts[d] * xs[d];
+		xo = add(c, xo, mul(c, iv[d], I(c, steps[d] * xs[d])));
+	}
+	xo = add(c, xo, I(c, base));
+	st(c, et, ld(c, et, BUF(c, n->in[0]), xo), BUF(c, n->out), yo);
+	end_all(c, y, l);
+}
+
+static void lower_gather(Cg *c, const Node *n)
+{
+	const Type *x = TY(c, n->in[0]), *ix = TY(c, n->in[1]), *y = TY(c, n->out);
+	int axis = (int)ir_attr_int(n, "axis", 0);
+	int64_t xs[MAXR];
+	row_strides(x, xs);
+	LLVMTypeRef et = bits_type(c, y->dt);
+	Loop l[MAXR];
+	LLVMValueRef iv[MAXR];
+	LLVMValueRef yo = loop_all(c, y, l, iv), xo = I(c, 0);
+	if (n->op == OP_GATHER_ELEMENTS) {
+		/* indices have the result's shape */
+		LLVMValueRef k = load_index(c, n->in[1], yo, x->dims[axis]);
+		for (int d = 0; d < x->rank; d++)
+			xo = add(c, xo, mul(c, d == axis ? k : iv[d], I(c, xs[d])));
+	} else {
+		LLVMValueRef io = I(c, 0);
+		for (int j = 0; j < ix->rank; j++)
+			io = add(c, mul(c, io, I(c, ix->dims[j])), iv[axis + j]);
+		LLVMValueRef k = load_index(c, n->in[1], io, x->dims[axis]);
+		for (int d = 0; d < axis; d++)
+			xo = add(c, xo, mul(c, iv[d], I(c, xs[d])));
+		xo = add(c, xo, mul(c, k, I(c, xs[axis])));
+		for (int d = axis + 1; d < x->rank; d++)
+			xo = add(c, xo, mul(c, iv[d - 1 + ix->rank], I(c, xs[d])));
+	}
+	st(c, et, ld(c, et, BUF(c, n->in[0]), xo), BUF(c, n->out), yo);
+	end_all(c, y, l);
+}
+
+static void lower_tile(Cg *c, const Node *n)
+{
+	const Type *x = TY(c, n->in[0]), *y = TY(c, n->out);
+	int64_t xs[MAXR];
+	row_strides(x, xs);
+	LLVMTypeRef et = bits_type(c, y->dt);
+	Loop l[MAXR];
+	LLVMValueRef iv[MAXR];
+	LLVMValueRef yo = loop_all(c, y, l, iv), xo = I(c, 0);
+	for (int d = 0; d < x->rank; d++)
+		xo = add(c, xo, mul(c, LLVMBuildURem(c->b, iv[d], I(c, x->dims[d]), ""), I(c, xs[d])));
+	st(c, et, ld(c, et, BUF(c, n->in[0]), xo), BUF(c, n->out), yo);
+	end_all(c, y, l);
+}
+
+static void lower_trilu(Cg *c, const Node *n)
+{
+	const Type *y = TY(c, n->out);
+	int r = y->rank;
+	bool upper = ir_attr_int(n, "upper", 1) != 0;
+	int64_t k = ir_attr_int(n, "k", 0);
+	LLVMTypeRef et = bits_type(c, y->dt);
+	Loop l[MAXR];
+	LLVMValueRef iv[MAXR];
+	LLVMValueRef yo = loop_all(c, y, l, iv);
+	/* upper keeps j - i >= k, lower keeps j - i <= k */
+	LLVMValueRef diff = LLVMBuildNSWSub(c->b, iv[r - 1], iv[r - 2], "");
+	LLVMValueRef keep = LLVMBuildICmp(c->b, upper ? LLVMIntSGE : LLVMIntSLE, diff, I(c, k), "");
+	LLVMValueRef v = ld(c, et, BUF(c, n->in[0]), yo);
+	st(c, et, LLVMBuildSelect(c->b, keep, v, LLVMConstNull(et), ""), BUF(c, n->out), yo);
+	end_all(c, y, l);
+}
+
+/* ArgMax/ArgMin: one scan along the axis per (outer, inner) position.
+ * NaN counts as the extreme (the first NaN wins, as in numpy). */
+static void lower_arg(Cg *c, const Node *n)
+{
+	const Type *x = TY(c, n->in[0]);
+	int axis = (int)ir_attr_int(n, "axis", 0);
+	bool last = ir_attr_int(n, "last", 0) != 0, mx = n->op == OP_ARGMAX;
+	int64_t outer, len, inner;
+	split_axis(x, axis, &outer, &len, &inner);
+	LLVMTypeRef et = num_type(c, x->dt);
+	bool f = ir_dtype_is_float(x->dt), s = ir_dtype_is_signed(x->dt);
+	LLVMValueRef best = alloca_entry(c, et), bi = alloca_entry(c, c->i64);
+	Loop lo, li, lk;
+	LLVMValueRef o = cg_loop_begin(c, &lo, I(c, 0), I(c, outer));
+	LLVMValueRef ii = cg_loop_begin(c, &li, I(c, 0), I(c, inner));
+	LLVMValueRef base = add(c, mul(c, o, I(c, len * inner)), ii);
+	LLVMBuildStore(c->b, ld(c, et, BUF(c, n->in[0]), base), best);
+	LLVMBuildStore(c->b, I(c, 0), bi);
+	LLVMValueRef k = cg_loop_begin(c, &lk, I(c, 1), I(c, len));
+	LLVMValueRef v = ld(c, et, BUF(c, n->in[0]), add(c, base, mul(c, k, I(c, inner))));
+	LLVMValueRef b = LLVMBuildLoad2(c->b, et, best, "");
+	LLVMValueRef better;
+	if (f) {
+		LLVMRealPredicate p = mx ? (last ? LLVMRealOGE : LLVMRealOGT) : (last ? LLVMRealOLE : LLVMRealOLT);
+		better = LLVMBuildFCmp(c->b, p, v, b, "");
+		/* a NaN beats everything but an earlier NaN */
+		LLVMValueRef vn = LLVMBuildFCmp(c->b, LLVMRealUNO, v, v, ""), bn = LLVMBuildFCmp(c->b, LLVMRealUNO, b, b, "");
+		better = LLVMBuildAnd(c->b, LLVMBuildOr(c->b, better, vn, ""), LLVMBuildNot(c->b, bn, ""), "");
+	} else {
+		LLVMIntPredicate p = mx ? (last ? (s ? LLVMIntSGE : LLVMIntUGE) : (s ? LLVMIntSGT : LLVMIntUGT))
+					: (last ? (s ? LLVMIntSLE : LLVMIntULE) : (s ? LLVMIntSLT : LLVMIntULT));
+		better = LLVMBuildICmp(c->b, p, v, b, "");
+	}
+	LLVMBuildStore(c->b, LLVMBuildSelect(c->b, better, v, b, ""), best);
+	LLVMBuildStore(c->b, LLVMBuildSelect(c->b, better, k, LLVMBuildLoad2(c->b, c->i64, bi, ""), ""), bi);
+	cg_loop_end(c, &lk, 1);
+	st(c, c->i64, LLVMBuildLoad2(c->b, c->i64, bi, ""), BUF(c, n->out), add(c, mul(c, o, I(c, inner)), ii));
+	cg_loop_end(c, &li, 1);
+	cg_loop_end(c, &lo, 1);
+}
+
+static void lower_cumsum(Cg *c, const Node *n)
+{
+	const Type *x = TY(c, n->in[0]);
+	int axis = (int)ir_attr_int(n, "axis", 0);
+	bool excl = ir_attr_int(n, "exclusive", 0) != 0, rev = ir_attr_int(n, "reverse", 0) != 0;
+	int64_t outer, len, inner;
+	split_axis(x, axis, &outer, &len, &inner);
+	LLVMTypeRef et = num_type(c, x->dt);
+	bool f = ir_dtype_is_float(x->dt);
+	LLVMValueRef acc = alloca_entry(c, et);
+	Loop lo, li, lk;
+	LLVMValueRef o = cg_loop_begin(c, &lo, I(c, 0), I(c, outer));
+	LLVMValueRef ii = cg_loop_begin(c, &li, I(c, 0), I(c, inner));
+	LLVMValueRef base = add(c, mul(c, o, I(c, len * inner)), ii);
+	LLVMBuildStore(c->b, LLVMConstNull(et), acc);
+	LLVMValueRef k = cg_loop_begin(c, &lk, I(c, 0), I(c, len));
+	if (rev)
+		k = LLVMBuildNSWSub(c->b, I(c, len - 1), k, "");
+	LLVMValueRef at = add(c, base, mul(c, k, I(c, inner)));
+	LLVMValueRef v = ld(c, et, BUF(c, n->in[0]), at), a = LLVMBuildLoad2(c->b, et, acc, "");
+	LLVMValueRef sum = f ? LLVMBuildFAdd(c->b, a, v, "") : LLVMBuildAdd(c->b, a, v, "");
+	st(c, et, excl ? a : sum, BUF(c, n->out), at);
+	LLVMBuildStore(c->b, sum, acc);
+	cg_loop_end(c, &lk, 1);
+	cg_loop_end(c, &li, 1);
+	cg_loop_end(c, &lo, 1);
+}
+
+/* LogSoftmax: x - max - log(sum(exp(x - max))).  Hardmax: 1 at the first
+ * maximum. */
+static void lower_softmax_like(Cg *c, const Node *n)
+{
+	const Type *t = TY(c, n->out);
+	int axis = (int)ir_attr_int(n, "axis", t->rank - 1);
+	int64_t outer, len, inner;
+	split_axis(t, axis, &outer, &len, &inner);
+	LLVMTypeRef et = num_type(c, t->dt);
+	LLVMValueRef X = BUF(c, n->in[0]), Y = BUF(c, n->out);
+	LLVMValueRef mx = alloca_entry(c, et), sum = alloca_entry(c, et), at = alloca_entry(c, c->i64);
+	Loop lo, li, l1, l2, l3;
+	LLVMValueRef o = cg_loop_begin(c, &lo, I(c, 0), I(c, outer));
+	LLVMValueRef ii = cg_loop_begin(c, &li, I(c, 0), I(c, inner));
+	LLVMValueRef base = add(c, mul(c, o, I(c, len * inner)), ii);
+	LLVMBuildStore(c->b, LLVMConstReal(et, -INFINITY), mx);
+	LLVMBuildStore(c->b, I(c, 0), at);
+	LLVMValueRef k1 = cg_loop_begin(c, &l1, I(c, 0), I(c, len));
+	LLVMValueRef x = ld(c, et, X, add(c, base, mul(c, k1, I(c, inner))));
+	LLVMValueRef m = LLVMBuildLoad2(c->b, et, mx, "");
+	LLVMValueRef gt = LLVMBuildFCmp(c->b, LLVMRealUGT, x, m, "");
+	LLVMBuildStore(c->b, LLVMBuildSelect(c->b, gt, x, m, ""), mx);
+	LLVMBuildStore(c->b, LLVMBuildSelect(c->b, gt, k1, LLVMBuildLoad2(c->b, c->i64, at, ""), ""), at);
+	cg_loop_end(c, &l1, 1);
+	LLVMValueRef mv = LLVMBuildLoad2(c->b, et, mx, "");
+	if (n->op == OP_HARDMAX) {
+		LLVMValueRef am = LLVMBuildLoad2(c->b, c->i64, at, "");
+		LLVMValueRef k = cg_loop_begin(c, &l2, I(c, 0), I(c, len));
+		LLVMValueRef hit = LLVMBuildICmp(c->b, LLVMIntEQ, k, am, "");
+		st(c, et, LLVMBuildSelect(c->b, hit, LLVMConstReal(et, 1), LLVMConstReal(et, 0), ""), Y,
+		   add(c, base, mul(c, k, I(c, inner))));
+		cg_loop_end(c, &l2, 1);
+	} else {
+		LLVMBuildStore(c->b, LLVMConstReal(et, 0), sum);
+		LLVMValueRef k2 = cg_loop_begin(c, &l2, I(c, 0), I(c, len));
+		LLVMValueRef d = LLVMBuildFSub(c->b, ld(c, et, X, add(c, base, mul(c, k2, I(c, inner)))), mv, "");
+		if (et != c->f32)
+			d = LLVMBuildFPTrunc(c->b, d, c->f32, "");
+		LLVMValueRef e = cg_exp(c, d);
+		if (et != c->f32)
+			e = LLVMBuildFPExt(c->b, e, et, "");
+		LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, et, sum, ""), e, ""), sum);
+		cg_loop_end(c, &l2, 1);
+		LLVMValueRef s = LLVMBuildLoad2(c->b, et, sum, "");
+		if (et != c->f32)
+			s = LLVMBuildFPTrunc(c->b, s, c->f32, "");
+		LLVMValueRef ls = cg_log(c, s);
+		if (et != c->f32)
+			ls = LLVMBuildFPExt(c->b, ls, et, "");
+		/* (x - max) - log(sum): x - (max + log(sum)) would round the
+		 * small log against a large max. */
+		LLVMValueRef k3 = cg_loop_begin(c, &l3, I(c, 0), I(c, len));
+		LLVMValueRef off = add(c, base, mul(c, k3, I(c, inner)));
+		st(c, et, LLVMBuildFSub(c->b, LLVMBuildFSub(c->b, ld(c, et, X, off), mv, ""), ls, ""), Y, off);
+		cg_loop_end(c, &l3, 1);
+	}
+	cg_loop_end(c, &li, 1);
+	cg_loop_end(c, &lo, 1);
+}
+
+bool cg_is_data(Op op) { return op >= OP_LOG_SOFTMAX && op <= OP_TILE; }
+
+bool cg_lower_data(Cg *c, const Node *n)
+{
+	switch (n->op) {
+	case OP_LOG_SOFTMAX: case OP_HARDMAX: lower_softmax_like(c, n); return true;
+	case OP_SLICE: lower_slice(c, n); return true;
+	case OP_GATHER: case OP_GATHER_ELEMENTS: lower_gather(c, n); return true;
+	case OP_TILE: lower_tile(c, n); return true;
+	case OP_TRILU: lower_trilu(c, n); return true;
+	case OP_ARGMAX: case OP_ARGMIN: lower_arg(c, n); return true;
+	case OP_CUMSUM: lower_cumsum(c, n); return true;
+	default: return false;
+	}
+}
+
+const char *cg_data_unsupported(const Graph *g, const Node *n)
+{
+	DType dt = ir_type_get(g, g->values.v[n->in[0]].type)->dt;
+	switch (n->op) {
+	case OP_LOG_SOFTMAX: case OP_HARDMAX:
+		return dt == DT_F32 || dt == DT_F64 ? NULL : "only f32 and f64 are supported for this op";
+	case OP_ARGMAX: case OP_ARGMIN: case OP_CUMSUM:
+		return dt == DT_F16 || dt == DT_BF16 || dt == DT_BOOL ? "f16, bf16 and bool are not supported for this op" : NULL;
+	default:
+		return NULL;
+	}
+}

@@ -1,0 +1,409 @@
+/* The broadcasting elementwise family: math, activations, comparisons,
+ * logic, bit operations, Cast and Where, all lowered by one loop nest that
+ * walks the output and reads each operand through its broadcast strides.
+ * f16 and bf16 are storage types: loaded into f32, computed, rounded back
+ * to nearest-even on store. */
+#include <math.h>
+#include <string.h>
+
+#include "cg_internal.h"
+
+#define MAXR IR_MAX_RANK
+
+static LLVMValueRef I(Cg *c, int64_t v) { return cg_i64(c, v); }
+static LLVMValueRef K(Cg *c, double v) { return cg_f32(c, v); }
+static LLVMValueRef sel(Cg *c, LLVMValueRef cond, LLVMValueRef a, LLVMValueRef b)
+{
+	return LLVMBuildSelect(c->b, cond, a, b, "");
+}
+static LLVMValueRef fcmp(Cg *c, LLVMRealPredicate p, LLVMValueRef a, LLVMValueRef b)
+{
+	return LLVMBuildFCmp(c->b, p, a, b, "");
+}
+static LLVMValueRef icmp(Cg *c, LLVMIntPredicate p, LLVMValueRef a, LLVMValueRef b)
+{
+	return LLVMBuildICmp(c->b, p, a, b, "");
+}
+static LLVMValueRef ki(LLVMTypeRef t, uint64_t v) { return LLVMConstInt(t, v, 0); }
+static LLVMValueRef fmul(Cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFMul(c->b, a, b, ""); }
+static LLVMValueRef fadd(Cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFAdd(c->b, a, b, ""); }
+static LLVMValueRef fsub(Cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFSub(c->b, a, b, ""); }
+static LLVMValueRef fdiv(Cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFDiv(c->b, a, b, ""); }
+static LLVMValueRef fabs_(Cg *c, LLVMValueRef x)
+{
+	LLVMTypeRef t = LLVMTypeOf(x);
+	return cg_call_intr(c, "llvm.fabs", &t, 1, &x, 1);
+}
+
+/* ---- storage types ---------------------------------------------------------------- */
+
+static bool is_half(DType dt) { return dt == DT_F16 || dt == DT_BF16; }
+
+/* The type values are computed in: f16/bf16 widen to f32. */
+static LLVMTypeRef calc_type(Cg *c, DType dt)
+{
+	switch (dt) {
+	case DT_F32: case DT_F16: case DT_BF16: return c->f32;
+	case DT_F64: return LLVMDoubleTypeInContext(c->ctx);
+	case DT_BOOL: return LLVMInt1TypeInContext(c->ctx);
+	default: return LLVMIntTypeInContext(c->ctx, 8 * ir_dtype_size(dt));
+	}
+}
+
+static LLVMTypeRef store_type(Cg *c, DType dt)
+{
+	return dt == DT_BOOL || is_half(dt) ? LLVMIntTypeInContext(c->ctx, 8 * ir_dtype_size(dt)) : calc_type(c, dt);
+}
+
+/* f16 bits -> f32: move exponent and mantissa into place and rescale by
+ * 2^112 (exact, and right for subnormals); inf/NaN get the f32 exponent. */
+static LLVMValueRef f16_to_f32(Cg *c, LLVMValueRef h)
+{
+	LLVMValueRef u = LLVMBuildZExt(c->b, h, c->i32, "");
+	LLVMValueRef mag = LLVMBuildShl(c->b, LLVMBuildAnd(c->b, u, ki(c->i32, 0x7fff), ""), ki(c->i32, 13), "");
+	LLVMValueRef f = fmul(c, LLVMBuildBitCast(c->b, mag, c->f32, ""), K(c, 0x1p112));
+	LLVMValueRef special = icmp(c, LLVMIntUGE, mag, ki(c->i32, 0x0f800000));
+	LLVMValueRef fbits = sel(c, special, LLVMBuildOr(c->b, mag, ki(c->i32, 0x7f800000), ""),
+				 LLVMBuildBitCast(c->b, f, c->i32, ""));
+	LLVMValueRef sign = LLVMBuildShl(c->b, LLVMBuildAnd(c->b, u, ki(c->i32, 0x8000), ""), ki(c->i32, 16), "");
+	return LLVMBuildBitCast(c->b, LLVMBuildOr(c->b, fbits, sign, ""), c->f32, "");
+}
+
+/* f32 -> f16 bits, round to nearest even (overflow to inf, NaN quiet). */
+static LLVMValueRef f32_to_f16(Cg *c, LLVMValueRef x)
+{
+	LLVMValueRef u = LLVMBuildBitCast(c->b, x, c->i32, "");
+	LLVMValueRef sign = LLVMBuildAnd(c->b, LLVMBuildLShr(c->b, u, ki(c->i32, 16), ""), ki(c->i32, 0x8000), "");
+	LLVMValueRef a = LLVMBuildAnd(c->b, u, ki(c->i32, 0x7fffffff), "");
+	/* Normal results: rebias the exponent, round on bit 13. */
+	LLVMValueRef odd = LLVMBuildAnd(c->b, LLVMBuildLShr(c->b, a, ki(c->i32, 13), ""), ki(c->i32, 1), "");
+	LLVMValueRef nrm = LLVMBuildAdd(c->b, a, ki(c->i32, (uint32_t)(-(0x38000000)) + 0xfff), "");
+	nrm = LLVMBuildLShr(c->b, LLVMBuildAdd(c->b, nrm, odd, ""), ki(c->i32, 13), "");
+	/* Subnormal results: adding 0.5 lets the FPU round the mantissa. */
+	LLVMValueRef sub = fadd(c, LLVMBuildBitCast(c->b, a, c->f32, ""), K(c, 0.5));
+	sub = LLVMBuildSub(c->b, LLVMBuildBitCast(c->b, sub, c->i32, ""), ki(c->i32, 0x3f000000), "");
+	LLVMValueRef r = sel(c, icmp(c, LLVMIntULT, a, ki(c->i32, 0x38800000)), sub, nrm);
+	r = sel(c, icmp(c, LLVMIntUGE, a, ki(c->i32, 0x477ff000)), ki(c->i32, 0x7c00), r);
+	r = sel(c, icmp(c, LLVMIntUGT, a, ki(c->i32, 0x7f800000)), ki(c->i32, 0x7e00), r);
+	return LLVMBuildTrunc(c->b, LLVMBuildOr(c->b, r, sign, ""), LLVMInt16TypeInContext(c->ctx), "");
+}
+
+static LLVMValueRef bf16_to_f32(Cg *c, LLVMValueRef h)
+{
+	LLVMValueRef u = LLVMBuildShl(c->b, LLVMBuildZExt(c->b, h, c->i32, ""), ki(c->i32, 16), "");
+	return LLVMBuildBitCast(c->b, u, c->f32, "");
+}
+
+static LLVMValueRef f32_to_bf16(Cg *c, LLVMValueRef x)
+{
+	LLVMValueRef u = LLVMBuildBitCast(c->b, x, c->i32, "");
+	LLVMValueRef odd = LLVMBuildAnd(c->b, LLVMBuildLShr(c->b, u, ki(c->i32, 16), ""), ki(c->i32, 1), "");
+	LLVMValueRef r = LLVMBuildAdd(c->b, u, LLVMBuildAdd(c->b, ki(c->i32, 0x7fff), odd, ""), "");
+	r = LLVMBuildLShr(c->b, r, ki(c->i32, 16), "");
+	LLVMValueRef qnan = LLVMBuildOr(c->b, LLVMBuildLShr(c->b, u, ki(c->i32, 16), ""), ki(c->i32, 0x40), "");
+	r = sel(c, fcmp(c, LLVMRealUNO, x, x), qnan, r);
+	return LLVMBuildTrunc(c->b, r, LLVMInt16TypeInContext(c->ctx), "");
+}
+
+static LLVMValueRef load_elem(Cg *c, DType dt, LLVMValueRef p)
+{
+	LLVMValueRef v = LLVMBuildLoad2(c->b, store_type(c, dt), p, "");
+	switch (dt) {
+	case DT_F16: return f16_to_f32(c, v);
+	case DT_BF16: return bf16_to_f32(c, v);
+	case DT_BOOL: return icmp(c, LLVMIntNE, v, ki(c->i8, 0));
+	default: return v;
+	}
+}
+
+static void store_elem(Cg *c, DType dt, LLVMValueRef v, LLVMValueRef p)
+{
+	switch (dt) {
+	case DT_F16: v = f32_to_f16(c, v); break;
+	case DT_BF16: v = f32_to_bf16(c, v); break;
+	case DT_BOOL: v = LLVMBuildZExt(c->b, v, c->i8, ""); break;
+	default: break;
+	}
+	LLVMBuildStore(c->b, v, p);
+}
+
+/* ---- Cast ------------------------------------------------------------------------------- */
+
+static LLVMValueRef convert(Cg *c, LLVMValueRef v, DType from, DType to)
+{
+	LLVMTypeRef tt = calc_type(c, to);
+	bool ff = ir_dtype_is_float(from), tf = ir_dtype_is_float(to);
+	if (to == DT_BOOL) {
+		if (ff)
+			return fcmp(c, LLVMRealUNE, v, LLVMConstNull(LLVMTypeOf(v)));
+		return icmp(c, LLVMIntNE, v, LLVMConstNull(LLVMTypeOf(v)));
+	}
+	if (from == DT_BOOL)
+		return tf ? LLVMBuildUIToFP(c->b, v, tt, "") : LLVMBuildZExt(c->b, v, tt, "");
+	if (ff && tf) {
+		unsigned a = LLVMGetTypeKind(LLVMTypeOf(v)) == LLVMDoubleTypeKind ? 64 : 32;
+		unsigned b = LLVMGetTypeKind(tt) == LLVMDoubleTypeKind ? 64 : 32;
+		return a == b ? v : a < b ? LLVMBuildFPExt(c->b, v, tt, "") : LLVMBuildFPTrunc(c->b, v, tt, "");
+	}
+	if (ff) {
+		/* Saturating conversion: NaN and out-of-range values must not
+		 * become poison (ONNX leaves them undefined; we give 0/limits). */
+		LLVMTypeRef tys[2] = {tt, LLVMTypeOf(v)};
+		return cg_call_intr(c, ir_dtype_is_signed(to) ? "llvm.fptosi.sat" : "llvm.fptoui.sat", tys, 2, &v, 1);
+	}
+	if (tf)
+		return ir_dtype_is_signed(from) ? LLVMBuildSIToFP(c->b, v, tt, "") : LLVMBuildUIToFP(c->b, v, tt, "");
+	unsigned a = LLVMGetIntTypeWidth(LLVMTypeOf(v)), b = LLVMGetIntTypeWidth(tt);
+	if (a == b)
+		return v;
+	if (a > b)
+		return LLVMBuildTrunc(c->b, v, tt, "");
+	return ir_dtype_is_signed(from) ? LLVMBuildSExt(c->b, v, tt, "") : LLVMBuildZExt(c->b, v, tt, "");
+}
+
+/* ---- the scalar computations -------------------------------------------------------------- */
+
+static LLVMValueRef kf(Cg *c, LLVMTypeRef t, double v) { return LLVMConstReal(t, v); }
+
+/* Float math in f32 (f64 operands are narrowed for the transcendental
+ * polynomials, which are f32 accurate; arithmetic stays in f64). */
+static LLVMValueRef in_f32(Cg *c, LLVMValueRef x, LLVMValueRef (*fn)(Cg *, LLVMValueRef))
+{
+	LLVMTypeRef t = LLVMTypeOf(x);
+	if (t == c->f32)
+		return fn(c, x);
+	return LLVMBuildFPExt(c->b, fn(c, LLVMBuildFPTrunc(c->b, x, c->f32, "")), t, "");
+}
+
+static LLVMValueRef softplus(Cg *c, LLVMValueRef x)
+{
+	/* log(1 + e^x) = max(x, 0) + log(1 + e^-|x|): no overflow. */
+	LLVMValueRef e = cg_exp(c, LLVMBuildFNeg(c->b, fabs_(c, x), ""));
+	LLVMValueRef l = cg_log(c, fadd(c, K(c, 1), e));
+	LLVMValueRef m = sel(c, fcmp(c, LLVMRealOGT, x, K(c, 0)), x, K(c, 0));
+	/* NaN: max picks 0 above, so pass NaN through explicitly. */
+	return sel(c, fcmp(c, LLVMRealUNO, x, x), x, fadd(c, m, l));
+}
+
+static LLVMValueRef mish(Cg *c, LLVMValueRef x) { return fmul(c, x, cg_tanh(c, softplus(c, x))); }
+
+static LLVMValueRef expm1_(Cg *c, LLVMValueRef x) { return fsub(c, cg_exp(c, x), K(c, 1)); }
+
+static LLVMValueRef unary_float(Cg *c, const Node *n, LLVMValueRef x)
+{
+	LLVMTypeRef t = LLVMTypeOf(x);
+	LLVMValueRef zero = kf(c, t, 0), one = kf(c, t, 1);
+	switch (n->op) {
+	case OP_SIN: return in_f32(c, x, cg_sin);
+	case OP_COS: return in_f32(c, x, cg_cos);
+	case OP_TAN: return in_f32(c, x, cg_tan);
+	case OP_ASIN: return in_f32(c, x, cg_asin);
+	case OP_ACOS: return in_f32(c, x, cg_acos);
+	case OP_ATAN: return in_f32(c, x, cg_atan);
+	case OP_SINH: return in_f32(c, x, cg_sinh);
+	case OP_COSH: return in_f32(c, x, cg_cosh);
+	case OP_ASINH: return in_f32(c, x, cg_asinh);
+	case OP_ACOSH: return in_f32(c, x, cg_acosh);
+	case OP_ATANH: return in_f32(c, x, cg_atanh);
+	case OP_ERF: return in_f32(c, x, cg_erf);
+	case OP_ROUND: return in_f32(c, x, cg_round_even);
+	case OP_SOFTPLUS: return in_f32(c, x, softplus);
+	case OP_MISH: return in_f32(c, x, mish);
+	case OP_SOFTSIGN: return fdiv(c, x, fadd(c, one, fabs_(c, x)));
+	case OP_HARD_SWISH:
+	case OP_HARD_SIGMOID: {
+		double a = n->op == OP_HARD_SWISH ? 1.0 / 6 : ir_attr_float(n, "alpha", 0.2);
+		double b = n->op == OP_HARD_SWISH ? 0.5 : ir_attr_float(n, "beta", 0.5);
+		LLVMValueRef y = fadd(c, fmul(c, x, kf(c, t, a)), kf(c, t, b));
+		y = sel(c, fcmp(c, LLVMRealOLT, y, zero), zero, y);
+		y = sel(c, fcmp(c, LLVMRealOGT, y, one), one, y);
+		return n->op == OP_HARD_SWISH ? fmul(c, x, y) : y;
+	}
+	case OP_ELU:
+	case OP_SELU:
+	case OP_CELU: {
+		double a = ir_attr_float(n, "alpha", 1.0);
+		LLVMValueRef neg;
+		if (n->op == OP_CELU)
+			neg = fmul(c, kf(c, t, a), in_f32(c, fdiv(c, x, kf(c, t, a)), expm1_));
+		else
+			neg = fmul(c, kf(c, t, a), in_f32(c, x, expm1_));
+		LLVMValueRef y = sel(c, fcmp(c, n->op == OP_SELU ? LLVMRealUGT : LLVMRealUGE, x, zero), x, neg);
+		return n->op == OP_SELU ? fmul(c, y, kf(c, t, ir_attr_float(n, "gamma", 1.0507))) : y;
+	}
+	case OP_THRESHOLDED_RELU:
+		return sel(c, fcmp(c, LLVMRealULE, x, kf(c, t, ir_attr_float(n, "alpha", 1.0))), zero, x);
+	case OP_SHRINK: {
+		LLVMValueRef bias = kf(c, t, ir_attr_float(n, "bias", 0)), l = kf(c, t, ir_attr_float(n, "lambd", 0.5));
+		LLVMValueRef y = sel(c, fcmp(c, LLVMRealOGT, x, l), fsub(c, x, bias), zero);
+		y = sel(c, fcmp(c, LLVMRealOLT, x, LLVMBuildFNeg(c->b, l, "")), fadd(c, x, bias), y);
+		return sel(c, fcmp(c, LLVMRealUNO, x, x), x, y);
+	}
+	case OP_GELU: {
+		LLVMValueRef h = fmul(c, x, kf(c, t, 0.5)), inner;
+		if (ir_attr_int(n, "tanh", 0)) {
+			LLVMValueRef x3 = fmul(c, fmul(c, x, x), x);
+			inner = fmul(c, kf(c, t, 0.7978845608028654), fadd(c, x, fmul(c, kf(c, t, 0.044715), x3)));
+			inner = in_f32(c, inner, cg_tanh);
+		} else {
+			inner = in_f32(c, fmul(c, x, kf(c, t, 0.7071067811865476)), cg_erf);
+		}
+		return fmul(c, h, fadd(c, one, inner));
+	}
+	default: die("not a float unary op");
+	}
+}
+
+static LLVMValueRef ew_compute(Cg *c, const Node *n, DType dt, LLVMValueRef *v)
+{
+	LLVMValueRef a = v[0], b = v[1];
+	bool f = ir_dtype_is_float(dt), s = ir_dtype_is_signed(dt);
+	LLVMTypeRef t = LLVMTypeOf(a);
+	switch (n->op) {
+	case OP_SIGN: {
+		if (f) {
+			LLVMValueRef r = sel(c, fcmp(c, LLVMRealOGT, a, kf(c, t, 0)), kf(c, t, 1), kf(c, t, 0));
+			r = sel(c, fcmp(c, LLVMRealOLT, a, kf(c, t, 0)), kf(c, t, -1), r);
+			return sel(c, fcmp(c, LLVMRealUNO, a, a), a, r);
+		}
+		LLVMValueRef r = sel(c, icmp(c, s ? LLVMIntSGT : LLVMIntUGT, a, ki(t, 0)), ki(t, 1), ki(t, 0));
+		return s ? sel(c, icmp(c, LLVMIntSLT, a, ki(t, 0)), LLVMConstAllOnes(t), r) : r;
+	}
+	case OP_NOT: return LLVMBuildNot(c->b, a, "");
+	case OP_BITWISE_NOT: return LLVMBuildNot(c->b, a, "");
+	case OP_ISNAN: return fcmp(c, LLVMRealUNO, a, a);
+	case OP_ISINF: {
+		LLVMValueRef inf = kf(c, t, INFINITY), ninf = kf(c, t, -INFINITY);
+		LLVMValueRef p = ir_attr_int(n, "pos", 1) ? fcmp(c, LLVMRealOEQ, a, inf) : LLVMConstNull(LLVMInt1TypeInContext(c->ctx));
+		LLVMValueRef q = ir_attr_int(n, "neg", 1) ? fcmp(c, LLVMRealOEQ, a, ninf) : LLVMConstNull(LLVMInt1TypeInContext(c->ctx));
+		return LLVMBuildOr(c->b, p, q, "");
+	}
+	case OP_CAST: return convert(c, a, dt, ir_dtype_from_name(ir_attr_str(n, "to", "f32")));
+	case OP_POW:
+		if (f) {
+			if (t == c->f32)
+				return cg_pow(c, a, b);
+			LLVMValueRef r = cg_pow(c, LLVMBuildFPTrunc(c->b, a, c->f32, ""), LLVMBuildFPTrunc(c->b, b, c->f32, ""));
+			return LLVMBuildFPExt(c->b, r, t, "");
+		} else {
+			/* Integer power by squaring over the 64 exponent bits
+			 * (negative exponents give 0 unless the base is +-1). */
+			LLVMValueRef r = ki(t, 1), base = a, e = b;
+			for (unsigned i = 0; i < LLVMGetIntTypeWidth(t); i++) {
+				LLVMValueRef bit = LLVMBuildTrunc(c->b, LLVMBuildLShr(c->b, e, ki(t, i), ""), LLVMInt1TypeInContext(c->ctx), "");
+				r = sel(c, bit, LLVMBuildMul(c->b, r, base, ""), r);
+				base = LLVMBuildMul(c->b, base, base, "");
+			}
+			return r;
+		}
+	case OP_MOD:
+		if (f) {
+			if (t == c->f32)
+				return cg_fmod(c, a, b);
+			/* f64: a - trunc(a/b)*b (frem would call libm's fmod). */
+			LLVMValueRef q = fdiv(c, a, b);
+			LLVMTypeRef tys[2] = {c->i64, t};
+			LLVMValueRef tq = LLVMBuildSIToFP(c->b, cg_call_intr(c, "llvm.fptosi.sat", tys, 2, &q, 1), t, "");
+			tq = sel(c, fcmp(c, LLVMRealOLT, fabs_(c, q), kf(c, t, 0x1p52)), tq, q);
+			return fsub(c, a, fmul(c, tq, b));
+		} else {
+			LLVMValueRef z = icmp(c, LLVMIntEQ, b, ki(t, 0));
+			LLVMValueRef bb = sel(c, z, ki(t, 1), b);
+			if (!s)
+				return sel(c, z, ki(t, 0), LLVMBuildURem(c->b, a, bb, ""));
+			/* -1 divisor: remainder 0 (avoids INT_MIN % -1 trapping). */
+			bb = sel(c, icmp(c, LLVMIntEQ, bb, LLVMConstAllOnes(t)), ki(t, 1), bb);
+			LLVMValueRef r = LLVMBuildSRem(c->b, a, bb, "");
+			if (!ir_attr_int(n, "fmod", 0)) {
+				/* Python-style: the sign of the divisor. */
+				LLVMValueRef fix = LLVMBuildAnd(c->b, icmp(c, LLVMIntNE, r, ki(t, 0)),
+								 LLVMBuildXor(c->b, icmp(c, LLVMIntSLT, r, ki(t, 0)),
+									      icmp(c, LLVMIntSLT, bb, ki(t, 0)), ""), "");
+				r = sel(c, fix, LLVMBuildAdd(c->b, r, bb, ""), r);
+			}
+			return sel(c, z, ki(t, 0), r);
+		}
+	case OP_MIN:
+	case OP_MAX: {
+		bool mx = n->op == OP_MAX;
+		if (f) {
+			LLVMValueRef r = sel(c, fcmp(c, mx ? LLVMRealOGT : LLVMRealOLT, a, b), a, b);
+			return sel(c, fcmp(c, LLVMRealUNO, a, a), a, r);
+		}
+		LLVMIntPredicate p = mx ? (s ? LLVMIntSGT : LLVMIntUGT) : (s ? LLVMIntSLT : LLVMIntULT);
+		return sel(c, icmp(c, p, a, b), a, b);
+	}
+	case OP_EQUAL: return f ? fcmp(c, LLVMRealOEQ, a, b) : icmp(c, LLVMIntEQ, a, b);
+	case OP_LESS: return f ? fcmp(c, LLVMRealOLT, a, b) : icmp(c, s ? LLVMIntSLT : LLVMIntULT, a, b);
+	case OP_LESS_EQUAL: return f ? fcmp(c, LLVMRealOLE, a, b) : icmp(c, s ? LLVMIntSLE : LLVMIntULE, a, b);
+	case OP_GREATER: return f ? fcmp(c, LLVMRealOGT, a, b) : icmp(c, s ? LLVMIntSGT : LLVMIntUGT, a, b);
+	case OP_GREATER_EQUAL: return f ? fcmp(c, LLVMRealOGE, a, b) : icmp(c, s ? LLVMIntSGE : LLVMIntUGE, a, b);
+	case OP_AND: case OP_BITWISE_AND: return LLVMBuildAnd(c->b, a, b, "");
+	case OP_OR: case OP_BITWISE_OR: return LLVMBuildOr(c->b, a, b, "");
+	case OP_XOR: case OP_BITWISE_XOR: return LLVMBuildXor(c->b, a, b, "");
+	case OP_BIT_SHIFT: {
+		unsigned w = LLVMGetIntTypeWidth(t);
+		LLVMValueRef big = icmp(c, LLVMIntUGE, b, ki(t, w));
+		LLVMValueRef sb = sel(c, big, ki(t, 0), b);
+		LLVMValueRef r = ir_attr_int(n, "left", 1) ? LLVMBuildShl(c->b, a, sb, "") : LLVMBuildLShr(c->b, a, sb, "");
+		return sel(c, big, ki(t, 0), r);
+	}
+	case OP_PRELU: return sel(c, fcmp(c, LLVMRealOLT, a, kf(c, t, 0)), fmul(c, a, b), a);
+	case OP_WHERE: return sel(c, a, b, v[2]);
+	case OP_EXPAND: return a;
+	default: return unary_float(c, n, a);
+	}
+}
+
+/* ---- the loop nest ------------------------------------------------------------------------ */
+
+/* Element strides of t seen from an output of rank r (0 where broadcast). */
+static void strides(const Type *t, int r, const int64_t *od, int64_t *st)
+{
+	int64_t s = 1;
+	for (int i = r - 1; i >= 0; i--) {
+		int ti = i - (r - t->rank);
+		st[i] = ti < 0 || t->dims[ti] == 1 || od[i] == 1 ? 0 : s;
+		if (ti >= 0)
+			s *= t->dims[ti];
+	}
+}
+
+bool cg_is_ew(Op op) { return op >= OP_SIN && op <= OP_WHERE; }
+
+void cg_lower_ew(Cg *c, const Node *n)
+{
+	const Type *to = ir_value_type(c->g, n->out);
+	int r = to->rank;
+	int64_t st[4][MAXR];
+	const Type *ti[4];
+	for (int k = 0; k < n->nin; k++) {
+		ti[k] = ir_value_type(c->g, n->in[k]);
+		strides(ti[k], r, to->dims, st[k]);
+	}
+	/* Collapse nothing, but skip size-1 output dims: fewer loops. */
+	Loop loops[MAXR];
+	LLVMValueRef off[4], oy = I(c, 0);
+	for (int k = 0; k < n->nin; k++)
+		off[k] = I(c, 0);
+	for (int d = 0; d < r; d++) {
+		if (to->dims[d] == 1)
+			continue;
+		LLVMValueRef i = cg_loop_begin(c, &loops[d], I(c, 0), I(c, to->dims[d]));
+		for (int k = 0; k < n->nin; k++)
+			if (st[k][d])
+				off[k] = LLVMBuildNSWAdd(c->b, off[k], LLVMBuildNSWMul(c->b, i, I(c, st[k][d]), ""), "");
+		oy = LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, oy, I(c, to->dims[d]), ""), i, "");
+	}
+	LLVMValueRef v[4];
+	for (int k = 0; k < n->nin; k++) {
+		DType dt = ti[k]->dt;
+		v[k] = load_elem(c, dt, cg_gep(c, store_type(c, dt), c->buf[n->in[k]], off[k]));
+	}
+	DType dt = ti[n->op == OP_WHERE ? 1 : 0]->dt;
+	LLVMValueRef y = ew_compute(c, n, dt, v);
+	store_elem(c, to->dt, y, cg_gep(c, store_type(c, to->dt), c->buf[n->out], oy));
+	for (int d = r - 1; d >= 0; d--)
+		if (to->dims[d] != 1)
+			cg_loop_end(c, &loops[d], 1);
+}

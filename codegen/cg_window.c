@@ -1,0 +1,199 @@
+/* Sliding windows of any spatial rank: pooling (max, average, Lp) for the
+ * shapes the 2-D kernels in cg_ops.c do not take, global max pooling, and
+ * transposed convolution written as a gather (each output sums the inputs
+ * that map onto it), so no output is written twice. */
+#include <math.h>
+
+#include "cg_internal.h"
+
+#define MAXR IR_MAX_RANK
+
+static LLVMValueRef I(Cg *c, int64_t v) { return cg_i64(c, v); }
+static LLVMValueRef add(Cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildNSWAdd(c->b, a, b, ""); }
+static LLVMValueRef mul(Cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildNSWMul(c->b, a, b, ""); }
+static LLVMValueRef fsel(Cg *c, LLVMValueRef cond, LLVMValueRef a, LLVMValueRef b)
+{
+	return LLVMBuildSelect(c->b, cond, a, b, "");
+}
+
+static LLVMValueRef entry_alloca(Cg *c, LLVMTypeRef ty)
+{
+	LLVMBuilderRef eb = LLVMCreateBuilderInContext(c->ctx);
+	LLVMBasicBlockRef entry = LLVMGetEntryBasicBlock(c->fn);
+	LLVMValueRef first = LLVMGetFirstInstruction(entry);
+	if (first)
+		LLVMPositionBuilderBefore(eb, first);
+	else
+		LLVMPositionBuilderAtEnd(eb, entry);
+	LLVMValueRef a = LLVMBuildAlloca(eb, ty, "");
+	LLVMDisposeBuilder(eb);
+	return a;
+}
+
+/* 0 <= i < n */
+static LLVMValueRef in_range(Cg *c, LLVMValueRef i, int64_t n)
+{
+	return LLVMBuildICmp(c->b, LLVMIntULT, i, I(c, n), "");
+}
+
+static LLVMValueRef pow_p(Cg *c, LLVMValueRef x, int64_t p)
+{
+	LLVMValueRef r = x;
+	for (int64_t i = 1; i < p; i++)
+		r = LLVMBuildFMul(c->b, r, x, "");
+	return r;
+}
+
+static void lower_pool_nd(Cg *c, const Node *n)
+{
+	const Type *x = ir_value_type(c->g, n->in[0]), *y = ir_value_type(c->g, n->out);
+	int nsp = x->rank - 2, cnt;
+	const int64_t *k = ir_attr_ints(n, "kernel", &cnt), *st = ir_attr_ints(n, "strides", &cnt);
+	const int64_t *pd = ir_attr_ints(n, "pads", &cnt), *dl = ir_attr_ints(n, "dilations", &cnt);
+	bool mx = n->op == OP_MAXPOOL, avg = n->op == OP_AVGPOOL, cip = ir_attr_int(n, "count_include_pad", 0) != 0;
+	int64_t p = ir_attr_int(n, "p", 2);
+	int64_t xin = 1, yin = 1;
+	for (int i = 0; i < nsp; i++) {
+		xin *= x->dims[2 + i];
+		yin *= y->dims[2 + i];
+	}
+	LLVMValueRef X = c->buf[n->in[0]], Y = c->buf[n->out];
+	LLVMValueRef acc = entry_alloca(c, c->f32), count = entry_alloca(c, c->f32);
+	Loop lp, lo[MAXR], lk[MAXR];
+	LLVMValueRef pc = cg_loop_begin(c, &lp, I(c, 0), I(c, x->dims[0] * x->dims[1]));
+	LLVMValueRef o[MAXR], yo = I(c, 0);
+	for (int i = 0; i < nsp; i++) {
+		o[i] = cg_loop_begin(c, &lo[i], I(c, 0), I(c, y->dims[2 + i]));
+		yo = add(c, mul(c, yo, I(c, y->dims[2 + i])), o[i]);
+	}
+	LLVMBuildStore(c->b, cg_f32(c, mx ? -INFINITY : 0), acc);
+	LLVMBuildStore(c->b, cg_f32(c, 0), count);
+	LLVMValueRef ok = LLVMConstInt(LLVMInt1TypeInContext(c->ctx), 1, 0), inpad = ok, xo = I(c, 0);
+	for (int i = 0; i < nsp; i++) {
+		LLVMValueRef kk = cg_loop_begin(c, &lk[i], I(c, 0), I(c, k[i]));
+		LLVMValueRef ix = add(c, mul(c, o[i], I(c, st[i])), add(c, mul(c, kk, I(c, dl[i])), I(c, -pd[i])));
+		ok = LLVMBuildAnd(c->b, ok, in_range(c, ix, x->dims[2 + i]), "");
+		inpad = LLVMBuildAnd(c->b, inpad, in_range(c, add(c, ix, I(c, pd[i])), x->dims[2 + i] + pd[i] + pd[nsp + i]), "");
+		xo = add(c, mul(c, xo, I(c, x->dims[2 + i])), ix);
+	}
+	/* Out-of-range positions read element 0 and are masked. */
+	LLVMValueRef at = add(c, mul(c, pc, I(c, xin)), fsel(c, ok, xo, I(c, 0)));
+	LLVMValueRef v = cg_loadf(c, X, at), a = LLVMBuildLoad2(c->b, c->f32, acc, "");
+	LLVMValueRef r;
+	if (mx) {
+		r = fsel(c, LLVMBuildAnd(c->b, ok, LLVMBuildFCmp(c->b, LLVMRealUGT, v, a, ""), ""), v, a);
+	} else {
+		LLVMValueRef term = avg ? v : pow_p(c, cg_call_intr(c, "llvm.fabs", &c->f32, 1, &v, 1), p);
+		r = LLVMBuildFAdd(c->b, a, fsel(c, ok, term, cg_f32(c, 0)), "");
+		LLVMValueRef counted = cip ? inpad : ok;
+		LLVMValueRef one = fsel(c, counted, cg_f32(c, 1), cg_f32(c, 0));
+		LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, c->f32, count, ""), one, ""), count);
+	}
+	LLVMBuildStore(c->b, r, acc);
+	for (int i = nsp - 1; i >= 0; i--)
+		cg_loop_end(c, &lk[i], 1);
+	LLVMValueRef res = LLVMBuildLoad2(c->b, c->f32, acc, "");
+	if (avg) {
+		res = LLVMBuildFDiv(c->b, res, LLVMBuildLoad2(c->b, c->f32, count, ""), "");
+	} else if (!mx && p != 1) {
+		/* s^(1/p): sqrt for p = 2, else exp(log(s)/p) */
+		if (p == 2)
+			res = cg_call_intr(c, "llvm.sqrt", &c->f32, 1, &res, 1);
+		else
+			res = cg_exp(c, LLVMBuildFDiv(c->b, cg_log(c, res), cg_f32(c, (double)p), ""));
+	}
+	cg_storef(c, res, Y, add(c, mul(c, pc, I(c, yin)), yo));
+	for (int i = nsp - 1; i >= 0; i--)
+		cg_loop_end(c, &lo[i], 1);
+	cg_loop_end(c, &lp, 1);
+}
+
+static void lower_global_maxpool(Cg *c, const Node *n)
+{
+	const Type *x = ir_value_type(c->g, n->in[0]);
+	int64_t sp = 1;
+	for (int i = 2; i < x->rank; i++)
+		sp *= x->dims[i];
+	LLVMValueRef X = c->buf[n->in[0]], Y = c->buf[n->out], acc = entry_alloca(c, c->f32);
+	Loop lp, li;
+	LLVMValueRef pc = cg_loop_begin(c, &lp, I(c, 0), I(c, x->dims[0] * x->dims[1]));
+	LLVMBuildStore(c->b, cg_f32(c, -INFINITY), acc);
+	LLVMValueRef i = cg_loop_begin(c, &li, I(c, 0), I(c, sp));
+	LLVMValueRef v = cg_loadf(c, X, add(c, mul(c, pc, I(c, sp)), i)), a = LLVMBuildLoad2(c->b, c->f32, acc, "");
+	LLVMBuildStore(c->b, fsel(c, LLVMBuildFCmp(c->b, LLVMRealUGT, v, a, ""), v, a), acc);
+	cg_loop_end(c, &li, 1);
+	cg_storef(c, LLVMBuildLoad2(c->b, c->f32, acc, ""), Y, pc);
+	cg_loop_end(c, &lp, 1);
+}
+
+/* y[n, m, o] = b[m] + sum over c in m's group, kernel taps t with
+ * o + pad - t*dil = i*stride: x[n, c, i] * w[c, m % (M/G), t]. */
+static void lower_conv_transpose(Cg *c, const Node *n)
+{
+	const Type *x = ir_value_type(c->g, n->in[0]), *w = ir_value_type(c->g, n->in[1]), *y = ir_value_type(c->g, n->out);
+	int nsp = x->rank - 2, cnt;
+	const int64_t *st = ir_attr_ints(n, "strides", &cnt), *pd = ir_attr_ints(n, "pads", &cnt);
+	const int64_t *dl = ir_attr_ints(n, "dilations", &cnt);
+	int64_t G = ir_attr_int(n, "group", 1), C = x->dims[1], M = y->dims[1], cg = C / G, mg = M / G;
+	int64_t xin = 1, yin = 1, kin = 1;
+	for (int i = 0; i < nsp; i++) {
+		xin *= x->dims[2 + i];
+		yin *= y->dims[2 + i];
+		kin *= w->dims[2 + i];
+	}
+	bool bias = n->nin > 2 && n->in[2] >= 0;
+	LLVMValueRef X = c->buf[n->in[0]], W = c->buf[n->in[1]], Y = c->buf[n->out], acc = entry_alloca(c, c->f32);
+	Loop lb, lm, lo[MAXR], lc, lk[MAXR];
+	LLVMValueRef nb = cg_loop_begin(c, &lb, I(c, 0), I(c, x->dims[0]));
+	LLVMValueRef m = cg_loop_begin(c, &lm, I(c, 0), I(c, M));
+	LLVMValueRef g = LLVMBuildUDiv(c->b, m, I(c, mg), ""), mi = LLVMBuildURem(c->b, m, I(c, mg), "");
+	LLVMValueRef o[MAXR], yo = I(c, 0);
+	for (int i = 0; i < nsp; i++) {
+		o[i] = cg_loop_begin(c, &lo[i], I(c, 0), I(c, y->dims[2 + i]));
+		yo = add(c, mul(c, yo, I(c, y->dims[2 + i])), o[i]);
+	}
+	LLVMBuildStore(c->b, bias ? cg_loadf(c, c->buf[n->in[2]], m) : cg_f32(c, 0), acc);
+	LLVMValueRef ci = cg_loop_begin(c, &lc, I(c, 0), I(c, cg));
+	LLVMValueRef ch = add(c, mul(c, g, I(c, cg)), ci);
+	LLVMValueRef ok = LLVMConstInt(LLVMInt1TypeInContext(c->ctx), 1, 0), xo = I(c, 0), ko = I(c, 0);
+	for (int i = 0; i < nsp; i++) {
+		LLVMValueRef t = cg_loop_begin(c, &lk[i], I(c, 0), I(c, w->dims[2 + i]));
+		LLVMValueRef num = LLVMBuildNSWSub(c->b, add(c, o[i], I(c, pd[i])), mul(c, t, I(c, dl[i])), "");
+		/* num must be a non-negative multiple of the stride below the input size */
+		LLVMValueRef q = LLVMBuildSDiv(c->b, num, I(c, st[i]), "");
+		LLVMValueRef exact = LLVMBuildICmp(c->b, LLVMIntEQ, mul(c, q, I(c, st[i])), num, "");
+		ok = LLVMBuildAnd(c->b, ok, LLVMBuildAnd(c->b, exact, in_range(c, num, st[i] * (x->dims[2 + i] - 1) + 1), ""), "");
+		xo = add(c, mul(c, xo, I(c, x->dims[2 + i])), q);
+		ko = add(c, mul(c, ko, I(c, w->dims[2 + i])), t);
+	}
+	LLVMValueRef xa = add(c, mul(c, add(c, mul(c, nb, I(c, C)), ch), I(c, xin)), fsel(c, ok, xo, I(c, 0)));
+	LLVMValueRef wa = add(c, mul(c, add(c, mul(c, ch, I(c, mg)), mi), I(c, kin)), ko);
+	LLVMValueRef prod = LLVMBuildFMul(c->b, cg_loadf(c, X, xa), cg_loadf(c, W, wa), "");
+	LLVMValueRef a = LLVMBuildLoad2(c->b, c->f32, acc, "");
+	LLVMBuildStore(c->b, fsel(c, ok, LLVMBuildFAdd(c->b, a, prod, ""), a), acc);
+	for (int i = nsp - 1; i >= 0; i--)
+		cg_loop_end(c, &lk[i], 1);
+	cg_loop_end(c, &lc, 1);
+	LLVMValueRef ya = add(c, mul(c, add(c, mul(c, nb, I(c, M)), m), I(c, yin)), yo);
+	cg_storef(c, LLVMBuildLoad2(c->b, c->f32, acc, ""), Y, ya);
+	for (int i = nsp - 1; i >= 0; i--)
+		cg_loop_end(c, &lo[i], 1);
+	cg_loop_end(c, &lm, 1);
+	cg_loop_end(c, &lb, 1);
+}
+
+bool cg_lower_window(Cg *c, const Node *n)
+{
+	int nsp = ir_value_type(c->g, n->in[0])->rank - 2;
+	switch (n->op) {
+	case OP_CONV_TRANSPOSE: lower_conv_transpose(c, n); return true;
+	case OP_LPPOOL: lower_pool_nd(c, n); return true;
+	case OP_GLOBAL_MAXPOOL: lower_global_maxpool(c, n); return true;
+	case OP_MAXPOOL: case OP_AVGPOOL:
+		if (nsp == 1 || nsp == 2)
+			return false;  /* the 2-D kernels in cg_ops.c */
+		lower_pool_nd(c, n);
+		return true;
+	default: return false;
+	}
+}
