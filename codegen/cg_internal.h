@@ -20,10 +20,12 @@ typedef struct Cg {
 	LLVMTypeRef f32, i8, i32, i64, ptr, vf;  /* vf: <lanes x float> */
 	int lanes;                /* float lanes of the target's native vector */
 	int fregs;                /* registers that hold one vf (scalar targets: FP regs / lanes) */
-	LLVMValueRef *buf;        /* per value: its buffer pointer (NULL until resolved) */
+	LLVMValueRef *buf;        /* per value: its buffer pointer in the function being built */
+	LLVMValueRef *cbuf;       /* per constant: its global (module-wide) */
 	LLVMValueRef args[3];     /* inputs, outputs, workspace */
 	bool reference;           /* plain lowerings only (tests compare against them) */
 	LLVMValueRef zero_f32;    /* a constant 0.0f global, made on first use */
+	bool keep_loops;          /* loops being built are register-blocked kernels: not re-vectorized */
 } Cg;
 
 /* Counted loop [start, end) with a constant step; iv is the i64 index. */

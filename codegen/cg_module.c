@@ -16,6 +16,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <llvm-c/DebugInfo.h>
+
 #include "cg_internal.h"
 
 /* ---- small builders ------------------------------------------------------ */
@@ -53,11 +55,30 @@ LLVMValueRef cg_loop_begin(Cg *c, Loop *l, LLVMValueRef start, LLVMValueRef end)
 	return l->iv;
 }
 
+/* Loop metadata telling the optimizer to leave a loop as it is: no
+ * vectorizing, no unrolling.  The explicitly vectorized kernels are built
+ * register-blocked already; letting -O2 re-vectorize and unroll their loops
+ * buys nothing and costs most of the compile time. */
+static LLVMMetadataRef keep_loop_md(Cg *c)
+{
+	LLVMMetadataRef v[2] = {LLVMMDStringInContext2(c->ctx, "llvm.loop.vectorize.enable", 26),
+				LLVMValueAsMetadata(LLVMConstInt(LLVMInt1TypeInContext(c->ctx), 0, 0))};
+	LLVMMetadataRef u = LLVMMDStringInContext2(c->ctx, "llvm.loop.unroll.disable", 24);
+	LLVMMetadataRef tmp = LLVMTemporaryMDNode(c->ctx, NULL, 0);
+	LLVMMetadataRef ops[3] = {tmp, LLVMMDNodeInContext2(c->ctx, v, 2), LLVMMDNodeInContext2(c->ctx, &u, 1)};
+	LLVMMetadataRef id = LLVMMDNodeInContext2(c->ctx, ops, 3);
+	LLVMMetadataReplaceAllUsesWith(tmp, id);  /* a loop ID refers to itself */
+	return id;
+}
+
 void cg_loop_end(Cg *c, Loop *l, int64_t step)
 {
 	LLVMValueRef next = LLVMBuildNSWAdd(c->b, l->iv, cg_i64(c, step), "");
 	LLVMBasicBlockRef latch = LLVMGetInsertBlock(c->b);
-	LLVMBuildBr(c->b, l->head);
+	LLVMValueRef br = LLVMBuildBr(c->b, l->head);
+	if (c->keep_loops)
+		LLVMSetMetadata(br, LLVMGetMDKindIDInContext(c->ctx, "llvm.loop", 9),
+				LLVMMetadataAsValue(c->ctx, keep_loop_md(c)));
 	LLVMAddIncoming(l->iv, &next, &latch, 1);
 	LLVMPositionBuilderAtEnd(c->b, l->exit);
 }
@@ -384,8 +405,11 @@ static LLVMValueRef resolve_buf(Cg *c, ValueId v)
 			if (g->inputs.v[j] == v)
 				p = LLVMBuildLoad2(c->b, c->ptr, cg_gep(c, c->ptr, c->args[0], cg_i64(c, j)), "in");
 	} else if (val->kind == VAL_CONST) {
+		/* one global per constant, shared by every node function */
 		const Type *t = ir_type_get(g, val->type);
-		p = cg_const_blob(c, "kiln.w", val->data, (size_t)ir_type_bytes(t));
+		if (!c->cbuf[v])
+			c->cbuf[v] = cg_const_blob(c, "kiln.w", val->data, (size_t)ir_type_bytes(t));
+		p = c->cbuf[v];
 	} else if (val->alias >= 0) {
 		p = resolve_buf(c, val->alias);
 	} else {
@@ -472,6 +496,28 @@ static void emit_output_copies(Cg *c)
 	}
 }
 
+/* NAME_run and the per-node functions: (inputs, outputs, workspace). */
+static void set_fn_attrs(Cg *c, LLVMValueRef f, const Machine *m, bool node)
+{
+	const char *attrs[] = {"nounwind", "nofree", "nosync", "noinline"};
+	for (size_t i = 0; i < sizeof attrs / sizeof attrs[0] - !node; i++) {
+		unsigned kind = LLVMGetEnumAttributeKindForName(attrs[i], strlen(attrs[i]));
+		LLVMAddAttributeAtIndex(f, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(c->ctx, kind, 0));
+	}
+	/* The pointer arrays are only read and never kept; the workspace is
+	 * scratch no input or output may overlap (the header says so), which
+	 * lets LLVM keep workspace accesses apart from the tensors'. */
+	static const struct { unsigned idx; const char *name; } pattrs[] = {
+		{1, "nocapture"}, {1, "readonly"}, {2, "nocapture"}, {2, "readonly"}, {3, "nocapture"}, {3, "noalias"},
+	};
+	for (size_t i = 0; i < sizeof pattrs / sizeof pattrs[0]; i++) {
+		unsigned kind = LLVMGetEnumAttributeKindForName(pattrs[i].name, strlen(pattrs[i].name));
+		LLVMAddAttributeAtIndex(f, pattrs[i].idx, LLVMCreateEnumAttribute(c->ctx, kind, 0));
+	}
+	LLVMAddTargetDependentFunctionAttr(f, "target-cpu", m->cpu);
+	LLVMAddTargetDependentFunctionAttr(f, "target-features", m->features);
+}
+
 static bool build_module(Cg *c, const Machine *m)
 {
 	Graph *g = c->g;
@@ -505,23 +551,7 @@ static bool build_module(Cg *c, const Machine *m)
 	LLVMTypeRef params[3] = {c->ptr, c->ptr, c->ptr};
 	LLVMTypeRef fty = LLVMFunctionType(c->i32, params, 3, 0);
 	c->fn = LLVMAddFunction(c->mod, name, fty);
-	const char *attrs[] = {"nounwind", "nofree", "nosync"};
-	for (size_t i = 0; i < sizeof attrs / sizeof attrs[0]; i++) {
-		unsigned kind = LLVMGetEnumAttributeKindForName(attrs[i], strlen(attrs[i]));
-		LLVMAddAttributeAtIndex(c->fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(c->ctx, kind, 0));
-	}
-	/* The pointer arrays are only read and never kept; the workspace is
-	 * scratch no input or output may overlap (the header says so), which
-	 * lets LLVM keep workspace accesses apart from the tensors'. */
-	static const struct { unsigned idx; const char *name; } pattrs[] = {
-		{1, "nocapture"}, {1, "readonly"}, {2, "nocapture"}, {2, "readonly"}, {3, "nocapture"}, {3, "noalias"},
-	};
-	for (size_t i = 0; i < sizeof pattrs / sizeof pattrs[0]; i++) {
-		unsigned kind = LLVMGetEnumAttributeKindForName(pattrs[i].name, strlen(pattrs[i].name));
-		LLVMAddAttributeAtIndex(c->fn, pattrs[i].idx, LLVMCreateEnumAttribute(c->ctx, kind, 0));
-	}
-	LLVMAddTargetDependentFunctionAttr(c->fn, "target-cpu", m->cpu);
-	LLVMAddTargetDependentFunctionAttr(c->fn, "target-features", m->features);
+	set_fn_attrs(c, c->fn, m, false);
 	for (int i = 0; i < 3; i++)
 		c->args[i] = LLVMGetParam(c->fn, i);
 
@@ -564,18 +594,43 @@ static bool build_module(Cg *c, const Machine *m)
 	}
 
 	c->buf = calloc(g->values.n + 1, sizeof *c->buf);
-	if (!c->buf)
+	c->cbuf = calloc(g->values.n + 1, sizeof *c->cbuf);
+	if (!c->buf || !c->cbuf)
 		return false;
-	/* Resolve every buffer up front, in the entry path. */
-	for (int v = 0; v < g->values.n; v++)
-		resolve_buf(c, v);
+	/* Each node is its own internal function, called in order: the
+	 * optimizer's cost stays per node (some of its passes are quadratic
+	 * in a function's size), and a profile names the node. */
+	LLVMValueRef run = c->fn, run_args[3] = {c->args[0], c->args[1], c->args[2]};
+	LLVMTypeRef nty = LLVMFunctionType(LLVMVoidTypeInContext(c->ctx), params, 3, 0);
 	for (int i = 0; i < g->nodes.n; i++) {
 		const Node *n = &g->nodes.v[i];
 		if (n->dead)
 			continue;
+		char nname[64];
+		snprintf(nname, sizeof nname, "kiln.node.%d", i);
+		LLVMValueRef f = LLVMAddFunction(c->mod, nname, nty);
+		LLVMSetLinkage(f, LLVMInternalLinkage);
+		set_fn_attrs(c, f, m, true);
+		LLVMBasicBlockRef here = LLVMGetInsertBlock(c->b);
+		c->fn = f;
+		for (int k = 0; k < 3; k++)
+			c->args[k] = LLVMGetParam(f, k);
+		LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(c->ctx, f, "entry"));
+		memset(c->buf, 0, (g->values.n + 1) * sizeof *c->buf);
+		for (int k = 0; k < n->nin; k++)
+			if (n->in[k] >= 0)
+				resolve_buf(c, n->in[k]);
+		resolve_buf(c, n->out);
 		if (!cg_lower_node(c, n))
 			return false;
+		LLVMBuildRetVoid(c->b);
+		c->fn = run;
+		for (int k = 0; k < 3; k++)
+			c->args[k] = run_args[k];
+		LLVMPositionBuilderAtEnd(c->b, here);
+		LLVMBuildCall2(c->b, nty, f, run_args, 3, "");
 	}
+	memset(c->buf, 0, (g->values.n + 1) * sizeof *c->buf);
 	emit_output_copies(c);
 	LLVMBuildRet(c->b, LLVMConstInt(c->i32, 0, 0));
 	emit_info(c);
@@ -613,6 +668,7 @@ static bool optimize(Cg *c, const Machine *m)
 static void cg_dispose(Cg *c)
 {
 	free(c->buf);
+	free(c->cbuf);
 	if (c->b)
 		LLVMDisposeBuilder(c->b);
 	if (c->mod)

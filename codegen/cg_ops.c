@@ -600,6 +600,7 @@ typedef struct ConvK {
 	LLVMValueRef n, grp;  /* current batch and group */
 	int T;                /* widest tile, in output columns */
 	LLVMValueRef acc[CONV_TMAX][2];
+	LLVMValueRef spill;           /* CONV_TMAX * 2 vectors of floats, for the epilogue */
 } ConvK;
 
 /* One tile: T output pixels (pixel j at row oh[j], column ow[j]) times OB
@@ -669,18 +670,27 @@ static void conv_tile(Cg *c, ConvK *k, LLVMValueRef ob, int nvalid, LLVMValueRef
 	LLVMValueRef ybase = mul(c, add(c, mul(c, k->n, I(c, g->M)), m0), I(c, g->OH * g->OW)), ypix[CONV_TMAX];
 	for (int j = 0; j < T; j++)
 		ypix[j] = add(c, ybase, add(c, mul(c, oh[j], I(c, g->OW)), ow[j]));
+	/* The accumulators hold channels x pixels; the output plane is per
+	 * channel.  Spill them and write one channel of every pixel per
+	 * iteration of a (not unrolled) loop: unrolling this scatter for
+	 * every lane made the IR, and the compile time, ten times larger. */
 	for (int v = 0; v < 2; v++)
-		for (int j = 0; j < T; j++)
+		for (int j = 0; j < T; j++) {
 			acc[j][v] = LLVMBuildLoad2(c->b, c->vf, k->acc[j][v], "");
-	for (int v = 0; v < 2; v++)
-		for (int l = 0; l < L && v * L + l < nvalid; l++)
-			for (int j = 0; j < T; j++) {
-				LLVMValueRef e = LLVMBuildExtractElement(c->b, acc[j][v], LLVMConstInt(c->i32, l, 0), "");
-				LLVMValueRef yo = add(c, ypix[j], I(c, (int64_t)(v * L + l) * g->OH * g->OW));
-				if (k->R)
-					e = LLVMBuildFAdd(c->b, e, cg_loadf(c, k->R, yo), "");
-				cg_storef(c, act_apply(c, k->act, e), k->Y, yo);
-			}
+			LLVMValueRef p = cg_gep(c, c->f32, k->spill, I(c, (int64_t)(j * 2 + v) * L));
+			LLVMSetAlignment(LLVMBuildStore(c->b, acc[j][v], p), 4);
+		}
+	Loop lq;
+	LLVMValueRef q = cg_loop_begin(c, &lq, I(c, 0), I(c, nvalid));
+	LLVMValueRef plane_off = mul(c, q, I(c, g->OH * g->OW));
+	for (int j = 0; j < T; j++) {
+		LLVMValueRef e = cg_loadf(c, k->spill, add(c, q, I(c, (int64_t)j * 2 * L)));
+		LLVMValueRef yo = add(c, ypix[j], plane_off);
+		if (k->R)
+			e = LLVMBuildFAdd(c->b, e, cg_loadf(c, k->R, yo), "");
+		cg_storef(c, act_apply(c, k->act, e), k->Y, yo);
+	}
+	cg_loop_end(c, &lq, 1);
 }
 
 /* Tile of T columns from ow0 in row oh. */
@@ -807,6 +817,7 @@ static void lower_conv_blocked(Cg *c, const Node *n)
 	for (int j = 0; j < k.T; j++)
 		for (int v = 0; v < 2; v++)
 			k.acc[j][v] = alloca_f(c, c->vf);
+	k.spill = alloca_f(c, LLVMArrayType(c->f32, (unsigned)(CONV_TMAX * 2 * L)));
 	Loop ln, lg, lob, loh;
 	k.n = cg_loop_begin(c, &ln, I(c, 0), I(c, g->N));
 	k.grp = cg_loop_begin(c, &lg, I(c, 0), I(c, g->group));
@@ -840,10 +851,14 @@ static void lower_conv(Cg *c, const Node *n)
 	bool bconst = n->nin < 3 || n->in[2] < 0 || ir_value(c->g, n->in[2])->kind == VAL_CONST;
 	if (c->reference || !wconst || !bconst)
 		lower_conv_reference(c, n);
-	else if (g.group == g.C && g.group > 1 && g.M % g.C == 0)
-		lower_conv_depthwise(c, n);
-	else
-		lower_conv_blocked(c, n);
+	else {
+		c->keep_loops = true;
+		if (g.group == g.C && g.group > 1 && g.M % g.C == 0)
+			lower_conv_depthwise(c, n);
+		else
+			lower_conv_blocked(c, n);
+		c->keep_loops = false;
+	}
 }
 
 /* ---- matrix products ------------------------------------------------------------- */

@@ -280,6 +280,15 @@ static void fmt_dims(char *buf, size_t cap, int rank, const int64_t *dims)
 		snprintf(buf + k, cap - k, "]");
 }
 
+/* The node's first named output: the base of its intermediate names. */
+static const char *sn_base(const Ctx *c)
+{
+	for (int i = 0; i < c->sn->nout; i++)
+		if (*c->sn->out[i])
+			return c->sn->out[i];
+	return c->sn->name;
+}
+
 /* A fresh value name derived from base; unique among all names. */
 static const char *fresh_name(Ctx *c, const char *base, const char *suffix)
 {
@@ -352,7 +361,7 @@ static ValueId emit(Ctx *c, Op op, const ValueId *in, int nin, const Attr *a, in
 				return emit_widened(c, op, in, nin, a, na, out_name, dt);
 		}
 	if (!out_name) {
-		out_name = fresh_name(c, c->sn->out[0], ir_ops[op].name);
+		out_name = fresh_name(c, sn_base(c), ir_ops[op].name);
 		if (!out_name)
 			return oom(c), -1;
 	}
@@ -427,7 +436,7 @@ static const int64_t *sa_ints(const SrcNode *n, const char *name, int *count)
 static const char *kind_name(SrcAttrKind k)
 {
 	static const char *names[] = {"an int", "a float", "a list of ints", "a list of floats",
-				      "a string", "a tensor", "something else"};
+				      "a string", "a tensor", "a list of strings", "something else"};
 	return names[k];
 }
 
@@ -1296,7 +1305,7 @@ static bool imp_variadic(Ctx *c, Op op, const ValueId *in, int nin)
 		TypeId ty = ir_type(c->g, dt, 0, NULL, NULL);
 		unsigned char buf[8];
 		src_store(buf, dt, 0, (double)nin);
-		ValueId k = ty < 0 ? -1 : ir_add_const(c->g, fresh_name(c, c->sn->out[0], "count"), ty, buf);
+		ValueId k = ty < 0 ? -1 : ir_add_const(c->g, fresh_name(c, sn_base(c), "count"), ty, buf);
 		if (k < 0)
 			return oom(c);
 		ValueId v[2] = {acc, k};
@@ -1680,7 +1689,7 @@ static ValueId scalar(Ctx *c, DType dt, double v)
 	unsigned char buf[8] = {0};
 	src_store(buf, dt, 0, v);
 	TypeId ty = ir_type(c->g, dt, 0, NULL, NULL);
-	const char *name = fresh_name(c, c->sn->out[0], "k");
+	const char *name = fresh_name(c, sn_base(c), "k");
 	ValueId k = ty < 0 || !name ? -1 : ir_add_const(c->g, name, ty, buf);
 	if (k < 0)
 		oom(c);
@@ -2294,6 +2303,302 @@ static bool imp_matmul_integer(Ctx *c, const ValueId *in, int nin)
 	return define(c, y < 0 ? -1 : cast_to(c, y, DT_I32, c->sn->out[0]));
 }
 
+/* ---- recurrent layers, unrolled over the (static) sequence ----------------------------------- */
+
+typedef struct Act1 {
+	char name[32];
+	double alpha, beta;
+} Act1;
+
+/* f(x) for an ONNX RNN activation name. */
+static ValueId rnn_act(Ctx *c, const Act1 *f, ValueId x)
+{
+	DType dt = x >= 0 ? vtype(c, x)->dt : DT_F32;
+	const char *n = f->name;
+	if (!strcmp(n, "Sigmoid"))
+		return un(c, OP_SIGMOID, x);
+	if (!strcmp(n, "Tanh"))
+		return un(c, OP_TANH, x);
+	if (!strcmp(n, "Relu"))
+		return un(c, OP_RELU, x);
+	if (!strcmp(n, "Softsign"))
+		return un(c, OP_SOFTSIGN, x);
+	if (!strcmp(n, "Softplus"))
+		return un(c, OP_SOFTPLUS, x);
+	if (!strcmp(n, "Affine"))
+		return bin(c, OP_ADD, bin(c, OP_MUL, x, scalar(c, dt, f->alpha), NULL), scalar(c, dt, f->beta), NULL);
+	if (!strcmp(n, "ScaledTanh"))
+		return bin(c, OP_MUL, un(c, OP_TANH, bin(c, OP_MUL, x, scalar(c, dt, f->beta), NULL)), scalar(c, dt, f->alpha), NULL);
+	Op op = !strcmp(n, "LeakyRelu") ? OP_LEAKY_RELU : !strcmp(n, "HardSigmoid") ? OP_HARD_SIGMOID
+		: !strcmp(n, "Elu") ? OP_ELU : !strcmp(n, "ThresholdedRelu") ? OP_THRESHOLDED_RELU : OP_COUNT;
+	if (op == OP_COUNT || x < 0)
+		return x < 0 ? -1 : (fail(c, "unsupported activation '%s'", n), -1);
+	Attr a[2] = {ir_af("alpha", f->alpha), ir_af("beta", f->beta)};
+	return emit(c, op, &x, 1, a, op == OP_HARD_SIGMOID ? 2 : 1, NULL);
+}
+
+/* The activations attribute, defaults filled in: nper per direction. */
+static bool rnn_acts(Ctx *c, int dirs, int nper, const char *const *dflt, Act1 *out)
+{
+	const SrcAttr *a = sa_get(c->sn, "activations");
+	int na = 0, nb = 0;
+	const double *al = NULL, *be = NULL;
+	const SrcAttr *aa = sa_get(c->sn, "activation_alpha"), *ab = sa_get(c->sn, "activation_beta");
+	if (aa)
+		al = aa->floats, na = aa->n;
+	if (ab)
+		be = ab->floats, nb = ab->n;
+	if (a && a->n != dirs * nper)
+		return fail(c, "activations lists %d functions, expected %d", a->n, dirs * nper);
+	for (int i = 0; i < dirs * nper; i++) {
+		const char *n = a ? a->strs[i] : dflt[i % nper];
+		snprintf(out[i].name, sizeof out[i].name, "%s", n);
+		/* ONNX defaults per function */
+		bool hs = !strcmp(n, "HardSigmoid");
+		out[i].alpha = i < na ? al[i] : hs ? 0.2 : !strcmp(n, "LeakyRelu") ? 0.01 : 1.0;
+		out[i].beta = i < nb ? be[i] : hs ? 0.5 : 0.0;
+	}
+	return true;
+}
+
+/* t[d] of a [dirs, ...] tensor, without the leading axis. */
+static ValueId dir_slice(Ctx *c, ValueId v, int d)
+{
+	const Type *t = vtype(c, v);
+	int64_t st[IR_MAX_RANK] = {0}, sp[IR_MAX_RANK], n[IR_MAX_RANK], dims[IR_MAX_RANK];
+	for (int i = 0; i < t->rank; i++)
+		sp[i] = 1, n[i] = t->dims[i];
+	st[0] = d;
+	n[0] = 1;
+	memcpy(dims, t->dims + 1, sizeof(int64_t) * (size_t)(t->rank - 1));
+	return reshape_to(c, slice_of(c, v, st, sp, n, NULL), t->rank - 1, dims, NULL);
+}
+
+/* Columns [k*h, (k+1)*h) of a [b, G*h] matrix. */
+static ValueId gate(Ctx *c, ValueId m, int k, int64_t h)
+{
+	const Type *t = vtype(c, m);
+	int64_t st[2] = {0, k * h}, sp[2] = {1, 1}, n[2] = {t->dims[0], h};
+	return slice_of(c, m, st, sp, n, NULL);
+}
+
+/* Concatenate vals along axis, 64 at a time. */
+static ValueId concat_all(Ctx *c, ValueId *vals, int n, int64_t axis, const char *out_name)
+{
+	Attr a = ir_ai("axis", axis);
+	while (n > 64) {
+		int k = 0;
+		for (int i = 0; i < n; i += 64) {
+			int m = n - i < 64 ? n - i : 64;
+			vals[k++] = m == 1 ? vals[i] : emit(c, OP_CONCAT, vals + i, m, &a, 1, NULL);
+			if (vals[k - 1] < 0)
+				return -1;
+		}
+		n = k;
+	}
+	if (n == 1)
+		return emit(c, OP_IDENTITY, vals, 1, NULL, 0, out_name);
+	return emit(c, OP_CONCAT, vals, n, &a, 1, out_name);
+}
+
+enum { CELL_RNN, CELL_GRU, CELL_LSTM };
+
+static bool imp_rnn(Ctx *c, const ValueId *in, int nin)
+{
+	int cell = !strcmp(c->sn->op, "LSTM") ? CELL_LSTM : !strcmp(c->sn->op, "GRU") ? CELL_GRU : CELL_RNN;
+	int G = cell == CELL_LSTM ? 4 : cell == CELL_GRU ? 3 : 1;
+	if (!need_float(c, in[0], "X"))
+		return false;
+	const char *dir = sa_str(c->sn, "direction", "forward");
+	bool bidi = !strcmp(dir, "bidirectional"), rev = !strcmp(dir, "reverse");
+	if (!bidi && !rev && strcmp(dir, "forward"))
+		return fail(c, "unknown direction '%s'", dir);
+	int dirs = bidi ? 2 : 1;
+	int64_t h = sa_int(c->sn, "hidden_size", 0), layout = sa_int(c->sn, "layout", 0);
+	double clip = sa_float(c->sn, "clip", 0);
+	bool coupled = sa_int(c->sn, "input_forget", 0) != 0, lbr = sa_int(c->sn, "linear_before_reset", 0) != 0;
+	ValueId X = in[0];
+	const Type *xt = vtype(c, X), *wt = vtype(c, in[1]);
+	DType dt = xt->dt;
+	if (xt->rank != 3 || wt->rank != 3 || wt->dims[0] != dirs)
+		return fail(c, "X must be 3-D and W [%d, %d*hidden, input]", dirs, G);
+	if (h <= 0)
+		h = wt->dims[1] / G;
+	if (wt->dims[1] != G * h)
+		return fail(c, "W has %lld rows, expected %lld", (long long)wt->dims[1], (long long)(G * h));
+	if (nin > 4 && in[4] >= 0) {
+		/* sequence_lens: only the full length is supported */
+		int64_t lens[65];
+		int k;
+		if (!const_ints(c, in[4], "sequence_lens", lens, 64, &k))
+			return false;
+		for (int i = 0; i < k; i++)
+			if (lens[i] != (layout ? xt->dims[1] : xt->dims[0]))
+				return fail(c, "sequence_lens shorter than the sequence are not supported");
+	}
+	if (layout) {  /* [b, seq, in] -> [seq, b, in] */
+		int64_t p[3] = {1, 0, 2};
+		Attr a = ir_aints("perm", p, 3);
+		X = emit(c, OP_TRANSPOSE, &X, 1, &a, 1, NULL);
+		if (X < 0)
+			return false;
+		xt = vtype(c, X);
+	}
+	int64_t S = xt->dims[0], Bt = xt->dims[1], In = xt->dims[2];
+	static const char *const d_lstm[] = {"Sigmoid", "Tanh", "Tanh"}, *const d_gru[] = {"Sigmoid", "Tanh"},
+				 *const d_rnn[] = {"Tanh"};
+	int nper = cell == CELL_LSTM ? 3 : cell == CELL_GRU ? 2 : 1;
+	Act1 acts[6];
+	if (!rnn_acts(c, dirs, nper, cell == CELL_LSTM ? d_lstm : cell == CELL_GRU ? d_gru : d_rnn, acts))
+		return false;
+	if (S > 4096)
+		return fail(c, "sequence of %lld steps is too long to unroll", (long long)S);
+	ValueId *ys = malloc(sizeof(ValueId) * (size_t)(S * 2 + 1));
+	if (!ys)
+		return oom(c);
+	ValueId yd[2], hlast[2], clast[2];
+	int64_t x2[2] = {S * Bt, In};
+	ValueId Xf = reshape_to(c, X, 2, x2, NULL);
+	bool ok = Xf >= 0;
+	for (int d = 0; ok && d < dirs; d++) {
+		bool back = rev || d == 1;
+		const Act1 *f = &acts[d * nper];
+		ValueId W = dir_slice(c, in[1], d), R = dir_slice(c, in[2], d);
+		ValueId wb = -1, rb = -1;
+		if (nin > 3 && in[3] >= 0) {
+			ValueId Bd = dir_slice(c, in[3], d);  /* [2*G*h]: Wb then Rb */
+			int64_t s0 = 0, s1 = G * h, one = 1, n1 = G * h;
+			wb = slice_of(c, Bd, &s0, &one, &n1, NULL);
+			rb = slice_of(c, Bd, &s1, &one, &n1, NULL);
+		}
+		/* All input projections at once: [S*B, G*h] (+ Wb, and Rb when
+		 * it is not needed separately). */
+		Attr ga[4] = {ir_af("alpha", 1), ir_af("beta", 1), ir_ai("trans_a", 0), ir_ai("trans_b", 1)};
+		ValueId bias = wb;
+		if (wb >= 0 && cell != CELL_GRU)
+			bias = bin(c, OP_ADD, wb, rb, NULL);
+		ValueId gi[3] = {Xf, W, bias};
+		ValueId XW = emit(c, OP_GEMM, gi, bias >= 0 ? 3 : 2, ga, 4, NULL);
+		int64_t x3[3] = {S, Bt, G * h};
+		XW = reshape_to(c, XW, 3, x3, NULL);
+		ValueId H, C = -1;
+		int64_t bh[2] = {Bt, h};
+		if (nin > 5 && in[5] >= 0)
+			H = dir_slice(c, in[5], d);
+		else {
+			void *z = ir_arena_alloc(c->g->arena, (size_t)(Bt * h * ir_dtype_size(dt)) + 1);
+			TypeId ty = ir_type(c->g, dt, 2, bh, NULL);
+			H = !z || ty < 0 ? -1 : ir_add_const(c->g, fresh_name(c, sn_base(c), "h0"), ty, z);
+		}
+		if (cell == CELL_LSTM) {
+			if (nin > 6 && in[6] >= 0)
+				C = dir_slice(c, in[6], d);
+			else
+				C = bin(c, OP_MUL, H, scalar(c, dt, 0), NULL);
+		}
+		ValueId P = nin > 7 && in[7] >= 0 ? dir_slice(c, in[7], d) : -1;
+		ValueId Pi = -1, Po = -1, Pf = -1;
+		if (P >= 0) {
+			int64_t one = 1, n1 = h, s[3] = {0, h, 2 * h};
+			Pi = slice_of(c, P, &s[0], &one, &n1, NULL);
+			Po = slice_of(c, P, &s[1], &one, &n1, NULL);
+			Pf = slice_of(c, P, &s[2], &one, &n1, NULL);
+		}
+		ValueId rbh = -1;
+		if (cell == CELL_GRU && rb >= 0) {
+			int64_t s2 = 2 * h, one = 1, n1 = h;
+			rbh = slice_of(c, rb, &s2, &one, &n1, NULL);
+		}
+		for (int64_t k = 0; ok && k < S; k++) {
+			int64_t t = back ? S - 1 - k : k;
+			int64_t st[3] = {t, 0, 0}, sp[3] = {1, 1, 1}, n[3] = {1, Bt, G * h};
+			ValueId xt_ = reshape_to(c, slice_of(c, XW, st, sp, n, NULL), 2, (int64_t[]){Bt, G * h}, NULL);
+			ValueId Ht;
+			if (cell == CELL_GRU) {
+				/* z and r from x + H R^T (+ Rb); h from its own rule */
+				ValueId hr[3] = {H, R, rb};
+				ValueId HR = emit(c, OP_GEMM, hr, rb >= 0 ? 3 : 2, ga, 4, NULL);
+				ValueId pre = bin(c, OP_ADD, xt_, HR, NULL);
+				ValueId z = rnn_act(c, &f[0], gate(c, pre, 0, h));
+				ValueId r = rnn_act(c, &f[0], gate(c, pre, 1, h));
+				ValueId xh = gate(c, xt_, 2, h), hh;
+				if (lbr) {
+					hh = bin(c, OP_MUL, r, gate(c, HR, 2, h), NULL);
+				} else {
+					ValueId Rh = reshape_to(c, slice_of(c, R, (int64_t[]){2 * h, 0}, (int64_t[]){1, 1},
+									  (int64_t[]){h, h}, NULL), 2, (int64_t[]){h, h}, NULL);
+					ValueId rh[3] = {bin(c, OP_MUL, r, H, NULL), Rh, rbh};
+					hh = emit(c, OP_GEMM, rh, rbh >= 0 ? 3 : 2, ga, 4, NULL);
+				}
+				ValueId cand = rnn_act(c, &f[1], bin(c, OP_ADD, xh, hh, NULL));
+				/* H = (1 - z) * cand + z * H = cand + z * (H - cand) */
+				Ht = bin(c, OP_ADD, cand, bin(c, OP_MUL, z, bin(c, OP_SUB, H, cand, NULL), NULL), NULL);
+			} else {
+				ValueId hr[2] = {H, R};
+				ValueId pre = bin(c, OP_ADD, xt_, emit(c, OP_GEMM, hr, 2, ga, 4, NULL), NULL);
+				if (clip > 0 && pre >= 0) {
+					Attr ca[2] = {ir_af("min", -clip), ir_af("max", clip)};
+					pre = emit(c, OP_CLIP, &pre, 1, ca, 2, NULL);
+				}
+				if (cell == CELL_RNN) {
+					Ht = rnn_act(c, &f[0], pre);
+				} else {
+					ValueId gi_ = gate(c, pre, 0, h), go = gate(c, pre, 1, h), gf = gate(c, pre, 2, h), gc = gate(c, pre, 3, h);
+					if (Pi >= 0) {
+						gi_ = bin(c, OP_ADD, gi_, bin(c, OP_MUL, Pi, C, NULL), NULL);
+						gf = bin(c, OP_ADD, gf, bin(c, OP_MUL, Pf, C, NULL), NULL);
+					}
+					ValueId it = rnn_act(c, &f[0], gi_);
+					ValueId ft = coupled ? bin(c, OP_SUB, scalar(c, dt, 1), it, NULL) : rnn_act(c, &f[0], gf);
+					ValueId ct = rnn_act(c, &f[1], gc);
+					C = bin(c, OP_ADD, bin(c, OP_MUL, ft, C, NULL), bin(c, OP_MUL, it, ct, NULL), NULL);
+					if (Po >= 0)
+						go = bin(c, OP_ADD, go, bin(c, OP_MUL, Po, C, NULL), NULL);
+					Ht = bin(c, OP_MUL, rnn_act(c, &f[0], go), rnn_act(c, &f[2], C), NULL);
+				}
+			}
+			H = Ht;
+			ok = H >= 0;
+			ys[d * S + t] = ok ? reshape_to(c, H, 4, (int64_t[]){1, 1, Bt, h}, NULL) : -1;
+			ok = ok && ys[d * S + t] >= 0;
+		}
+		hlast[d] = H;
+		clast[d] = C;
+		yd[d] = ok ? concat_all(c, ys + d * S, (int)S, 0, NULL) : -1;
+		ok = ok && yd[d] >= 0;
+	}
+	free(ys);
+	if (!ok)
+		return false;
+	const char *const *out = (const char *const *)c->sn->out;
+	int nout = c->sn->nout;
+	/* Y [S, dirs, B, h] (layout 1: [B, S, dirs, h]) */
+	if (nout > 0 && *out[0]) {
+		ValueId Y = dirs == 2 ? concat_all(c, yd, 2, 1, layout ? NULL : out[0]) : emit(c, OP_IDENTITY, yd, 1, NULL, 0, layout ? NULL : out[0]);
+		if (layout && Y >= 0) {
+			Attr a = ir_aints("perm", (int64_t[]){2, 0, 1, 3}, 4);
+			Y = emit(c, OP_TRANSPOSE, &Y, 1, &a, 1, out[0]);
+		}
+		if (!define_at(c, 0, Y))
+			return false;
+	}
+	for (int o = 1; o < nout && o < (cell == CELL_LSTM ? 3 : 2); o++) {
+		if (!*out[o])
+			continue;
+		ValueId *src = o == 1 ? hlast : clast, parts[2];
+		for (int d = 0; d < dirs; d++)
+			parts[d] = reshape_to(c, src[d], 3, (int64_t[]){1, Bt, h}, NULL);
+		ValueId v = concat_all(c, parts, dirs, 0, layout ? NULL : out[o]);
+		if (layout && v >= 0) {
+			Attr a = ir_aints("perm", (int64_t[]){1, 0, 2}, 3);
+			v = emit(c, OP_TRANSPOSE, &v, 1, &a, 1, out[o]);
+		}
+		if (!define_at(c, o, v))
+			return false;
+	}
+	return true;
+}
+
 /* ---- the op table ----------------------------------------------------------------------- */
 
 typedef struct AttrSpec {
@@ -2317,7 +2622,14 @@ typedef struct OpSpec {
 #define CONV_ATTRS {"kernel_shape", SA_INTS}, {"strides", SA_INTS}, {"pads", SA_INTS}, \
 	{"dilations", SA_INTS}, {"group", SA_INT}, {"auto_pad", SA_STRING}
 
+#define RNN_ATTRS_COMMON {"activation_alpha", SA_FLOATS}, {"activation_beta", SA_FLOATS}, \
+	{"activations", SA_STRINGS}, {"clip", SA_FLOAT}, {"direction", SA_STRING}, {"hidden_size", SA_INT}
+#define RNN_ATTRS {RNN_ATTRS_COMMON, {"layout", SA_INT, 14, 0}}
+
 static const OpSpec op_table[] = {
+	{"RNN", 7, 22, 3, 6, 2, 0, imp_rnn, RNN_ATTRS, true},
+	{"GRU", 7, 22, 3, 6, 2, 0, imp_rnn, {RNN_ATTRS_COMMON, {"linear_before_reset", SA_INT}, {"layout", SA_INT, 14, 0}}, true},
+	{"LSTM", 7, 22, 3, 8, 3, 0, imp_rnn, {RNN_ATTRS_COMMON, {"input_forget", SA_INT}, {"layout", SA_INT, 14, 0}}, true},
 	{"QuantizeLinear", 10, 22, 2, 3, 1, 0, imp_quantize,
 	 {{"axis", SA_INT, 13, 0}, {"saturate", SA_INT, 19, 0}, {"block_size", SA_INT, 21, 0}, {"output_dtype", SA_INT, 21, 0}}},
 	{"DequantizeLinear", 10, 22, 2, 3, 1, 0, imp_dequantize, {{"axis", SA_INT, 13, 0}, {"block_size", SA_INT, 21, 0}}},
@@ -2629,7 +2941,10 @@ static bool check_node(Ctx *c, SrcNode *n)
 	for (int i = 0; i < nin; i++)
 		if ((s->const_in >> i & 1) && *n->in[i] && !nm_has(&c->consts, n->in[i]))
 			ok = fail(c, "input %d ('%s') must be a constant (an initializer or a Constant output)", i, n->in[i]);
-	if (n->nout < 1 || !*n->out[0])
+	bool any = false;
+	for (int i = 0; i < n->nout; i++)
+		any |= *n->out[i] && (i == 0 || s->multi_out);
+	if (!any)
 		return fail(c, "has no output");
 	for (int i = 1; i < n->nout; i++) {
 		if (i >= s->max_out && *n->out[i])

@@ -323,10 +323,25 @@ static bool read_attr(Reader *r, const KilnOnnx__AttributeProto *a, SrcAttr *out
 		out->kind = SA_OTHER;
 		out->other = "a sparse tensor (sparse tensors are not supported)";
 		break;
-	case KILN_ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRINGS:
-		out->kind = SA_OTHER;
-		out->other = "a list of strings";
+	case KILN_ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRINGS: {
+		size_t n = a->n_strings;
+		if (n > INT_MAX / 16)
+			return rfail(r, "attribute '%s' has too many values", out->name);
+		out->kind = SA_STRINGS;
+		out->n = (int)n;
+		out->strs = ir_arena_alloc(ar, (n + 1) * sizeof *out->strs);
+		if (!out->strs)
+			return rfail(r, "out of memory");
+		for (size_t i = 0; i < n; i++) {
+			char *s = ir_arena_alloc(ar, a->strings[i].len + 1);
+			if (!s)
+				return rfail(r, "out of memory");
+			if (a->strings[i].len)
+				memcpy(s, a->strings[i].data, a->strings[i].len);
+			out->strs[i] = s;
+		}
 		break;
+	}
 	case KILN_ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__GRAPH:
 	case KILN_ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__GRAPHS:
 		out->kind = SA_OTHER;

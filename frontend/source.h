@@ -18,7 +18,7 @@ typedef struct SrcTensor {
 } SrcTensor;
 
 typedef enum SrcAttrKind {
-	SA_INT, SA_FLOAT, SA_INTS, SA_FLOATS, SA_STRING, SA_TENSOR, SA_OTHER
+	SA_INT, SA_FLOAT, SA_INTS, SA_FLOATS, SA_STRING, SA_TENSOR, SA_STRINGS, SA_OTHER
 } SrcAttrKind;
 
 typedef struct SrcAttr {
@@ -26,10 +26,11 @@ typedef struct SrcAttr {
 	SrcAttrKind kind;
 	int64_t i;
 	double f;            /* f32 attributes are exact float values */
-	int n;               /* INTS/FLOATS count */
+	int n;               /* INTS/FLOATS/STRINGS count */
 	int64_t *ints;
 	double *floats;
 	const char *s;
+	const char **strs;   /* SA_STRINGS */
 	SrcTensor *t;        /* SA_TENSOR */
 	const char *other;   /* SA_OTHER: what it is, for messages ("graph") */
 } SrcAttr;
