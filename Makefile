@@ -23,9 +23,10 @@ build: deps $(BUILD)/CMakeCache.txt
 demo: build
 	@$(MAKE) --no-print-directory -C examples/digits KILN=$(CURDIR)/$(BUILD)/bin/kiln OUT=$(CURDIR)/$(BUILD)/digits run
 
-# The default suite; the `models` tier (PyTorch exports of real networks,
-# a multi-GB torch install) runs with `make test-all` or CTEST_ARGS=-Lmodels.
-CTEST_ARGS ?= -LE models
+# Every tier: unit, IR, end-to-end, cross (qemu), conformance and the real
+# models (PyTorch exports; the first run installs torch into build/venv, a
+# few GB).  CTEST_ARGS narrows it, e.g. CTEST_ARGS='-LE models'.
+CTEST_ARGS ?=
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
 

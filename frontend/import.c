@@ -436,7 +436,7 @@ static const int64_t *sa_ints(const SrcNode *n, const char *name, int *count)
 static const char *kind_name(SrcAttrKind k)
 {
 	static const char *names[] = {"an int", "a float", "a list of ints", "a list of floats",
-				      "a string", "a tensor", "a list of strings", "something else"};
+				      "a string", "a tensor", "a list of strings", "a graph", "something else"};
 	return names[k];
 }
 
@@ -2626,7 +2626,10 @@ typedef struct OpSpec {
 	{"activations", SA_STRINGS}, {"clip", SA_FLOAT}, {"direction", SA_STRING}, {"hidden_size", SA_INT}
 #define RNN_ATTRS {RNN_ATTRS_COMMON, {"layout", SA_INT, 14, 0}}
 
+static bool imp_if(Ctx *c, const ValueId *in, int nin);
+
 static const OpSpec op_table[] = {
+	{"If", 7, 22, 1, 1, 64, 0, imp_if, {{"then_branch", SA_GRAPH}, {"else_branch", SA_GRAPH}}, true},
 	{"RNN", 7, 22, 3, 6, 2, 0, imp_rnn, RNN_ATTRS, true},
 	{"GRU", 7, 22, 3, 6, 2, 0, imp_rnn, {RNN_ATTRS_COMMON, {"linear_before_reset", SA_INT}, {"layout", SA_INT, 14, 0}}, true},
 	{"LSTM", 7, 22, 3, 8, 3, 0, imp_rnn, {RNN_ATTRS_COMMON, {"input_forget", SA_INT}, {"layout", SA_INT, 14, 0}}, true},
@@ -3186,18 +3189,96 @@ static int *order_nodes(Ctx *c)
 
 /* Build the graph.  Errors stop the import; in check_all mode the static
  * checks of every node run (and report) before anything is built. */
+static bool derive_consts_in(Ctx *c, const SrcNode *nodes, int nn);
+
+/* Import one checked node.  sub: a node of an If branch, whose operands
+ * may be missing if the model is malformed. */
+static bool import_node(Ctx *c, const SrcNode *n, bool sub)
+{
+	ValueId in[64 + 1];
+	c->sn = n;
+	bool known;
+	int lo, hi;
+	const OpSpec *s = find_spec(n->op, c->opset, &known, &lo, &hi);
+	int nin = n->nin;
+	while (nin > 0 && !*n->in[nin - 1])
+		nin--;
+	if (!s || nin > 64)
+		die("node passed the static checks but has no spec");
+	for (int i = 0; i < nin; i++) {
+		in[i] = *n->in[i] ? nm_get(&c->vals, n->in[i], -1) : -1;
+		if (*n->in[i] && in[i] < 0) {
+			if (!sub)
+				die("operand '%s' has no value after ordering", n->in[i]);
+			return fail(c, "operand '%s' is not defined before this node", n->in[i]);
+		}
+	}
+	c->src_op = ir_arena_strdup(c->g->arena, n->op);
+	if (!c->src_op)
+		return oom(c);
+	return s->fn(c, in, nin);
+}
+
+/* If on a constant condition: the taken branch's nodes are imported in
+ * place and its outputs become the If's. */
+static bool imp_if(Ctx *c, const ValueId *in, int nin)
+{
+	double cond;
+	const SrcNode *self = c->sn;
+	const char *self_op = c->src_op;
+	if (!const_scalar(c, in[0], "the condition (kiln needs it known at compile time)", &cond))
+		return false;
+	const SrcAttr *br = sa_get(self, cond != 0 ? "then_branch" : "else_branch");
+	if (!br || br->kind != SA_GRAPH)
+		return fail(c, "attribute '%s' (a graph) is missing", cond != 0 ? "then_branch" : "else_branch");
+	SrcGraph *g = br->graph;
+	if (g->outputs.n != self->nout)
+		return fail(c, "the branch has %d outputs, the node %d", g->outputs.n, self->nout);
+	for (int i = 0; i < g->consts.n; i++)
+		if (!add_const(c, &g->consts.v[i]) || !nm_put(&c->consts, g->consts.v[i].name, 1))
+			return false;
+	for (int i = 0; i < g->nodes.n; i++) {
+		SrcNode *n = &g->nodes.v[i];
+		for (int j = 0; j < n->nin; j++)
+			if (*n->in[j] && !nm_put(&c->used, n->in[j], 1))
+				return oom(c);
+		if (!strcmp(n->op, "Constant") && n->nout > 0 && *n->out[0] && !nm_put(&c->consts, n->out[0], 1))
+			return oom(c);
+	}
+	for (int i = 0; i < g->outputs.n; i++)
+		if (!nm_put(&c->used, g->outputs.v[i], 1))
+			return oom(c);
+	if (!derive_consts_in(c, g->nodes.v, g->nodes.n))
+		return oom(c);
+	for (int i = 0; i < g->nodes.n; i++)
+		if (!check_node(c, &g->nodes.v[i]) || !import_node(c, &g->nodes.v[i], true))
+			return false;
+	c->sn = self;
+	c->src_op = self_op;
+	for (int i = 0; i < self->nout; i++) {
+		if (!*self->out[i])
+			continue;
+		ValueId v = nm_get(&c->vals, g->outputs.v[i], -1);
+		if (v < 0)
+			return fail(c, "branch output '%s' is not produced", g->outputs.v[i]);
+		if (!define_at(c, i, emit(c, OP_IDENTITY, &v, 1, NULL, 0, self->out[i])))
+			return false;
+	}
+	return true;
+}
+
 /* Values computed from constants are constants too (the importer folds
  * them when it needs their numbers), and so are Shape and Size of anything,
  * as every shape is static.  A fixed point: nodes need not be sorted. */
-static bool derive_consts(Ctx *c)
+static bool derive_consts_in(Ctx *c, const SrcNode *nodes, int nn)
 {
+	/* Random ops differ per run; If reads values its inputs do not list. */
 	static const char *const random_ops[] = {"RandomNormal", "RandomUniform", "RandomNormalLike",
-						 "RandomUniformLike", "Bernoulli", "Multinomial"};
-	SrcModel *m = c->m;
+						 "RandomUniformLike", "Bernoulli", "Multinomial", "If"};
 	for (bool grew = true; grew;) {
 		grew = false;
-		for (int i = 0; i < m->nodes.n; i++) {
-			const SrcNode *n = &m->nodes.v[i];
+		for (int i = 0; i < nn; i++) {
+			const SrcNode *n = &nodes[i];
 			if (n->nout < 1 || !*n->out[0] || nm_has(&c->consts, n->out[0]))
 				continue;
 			bool k = !strcmp(n->op, "Shape") || !strcmp(n->op, "Size");
@@ -3216,6 +3297,8 @@ static bool derive_consts(Ctx *c)
 	}
 	return true;
 }
+
+static bool derive_consts(Ctx *c) { return derive_consts_in(c, c->m->nodes.v, c->m->nodes.n); }
 
 static Graph *import_graph(Ctx *c, const ImportOptions *o)
 {
@@ -3291,29 +3374,9 @@ static Graph *import_graph(Ctx *c, const ImportOptions *o)
 	int *order = order_nodes(c);
 	if (!order)
 		return NULL;
-	ValueId in[64 + 1];
-	for (int k = 0; k < m->nodes.n; k++) {
-		const SrcNode *n = &m->nodes.v[order[k]];
-		c->sn = n;
-		bool known;
-		int lo, hi;
-		const OpSpec *s = find_spec(n->op, c->opset, &known, &lo, &hi);
-		int nin = n->nin;
-		while (nin > 0 && !*n->in[nin - 1])
-			nin--;
-		if (!s || nin > 64)
-			die("node passed the static checks but has no spec");
-		for (int i = 0; i < nin; i++)
-			in[i] = *n->in[i] ? nm_get(&c->vals, n->in[i], -1) : -1;
-		for (int i = 0; i < nin; i++)
-			if (*n->in[i] && in[i] < 0)
-				die("operand '%s' has no value after ordering", n->in[i]);
-		c->src_op = ir_arena_strdup(c->g->arena, n->op);
-		if (!c->src_op)
-			return oom(c), NULL;
-		if (!s->fn(c, in, nin))
+	for (int k = 0; k < m->nodes.n; k++)
+		if (!import_node(c, &m->nodes.v[order[k]], false))
 			return NULL;
-	}
 	c->sn = NULL;
 	for (int i = 0; i < m->outputs.n; i++) {
 		const char *name = m->outputs.v[i];

@@ -24,6 +24,7 @@ typedef struct Reader {
 	const char *node;     /* node being read (messages), or NULL */
 	const char *op;
 	bool complete;        /* every part was reached (kiln check may go on) */
+	int depth;            /* subgraph nesting */
 } Reader;
 
 static const char *S(const char *s) { return s ? s : ""; }
@@ -248,6 +249,47 @@ static bool decode_tensor(Reader *r, const TensorProto *t, const char *what, Src
 	return true;
 }
 
+static bool read_node(Reader *r, const KilnOnnx__NodeProto *np, int index, SrcNode *n);
+
+/* An If branch: constants, nodes and output names.  Nesting is bounded so
+ * a hostile file cannot exhaust the stack. */
+static bool read_subgraph(Reader *r, const KilnOnnx__GraphProto *gp, SrcGraph *g)
+{
+	SrcModel *m = r->m;
+	memset(g, 0, sizeof *g);
+	if (r->depth >= 8)
+		return rfail(r, "subgraphs are nested too deeply");
+	if (gp->n_node > INT_MAX / 64 || gp->n_initializer > INT_MAX / 64 || gp->n_output > INT_MAX / 64)
+		return rfail(r, "a subgraph is too large");
+	r->depth++;
+	bool ok = true;
+	for (size_t i = 0; ok && i < gp->n_initializer; i++) {
+		const TensorProto *t = gp->initializer[i];
+		char what[400];
+		snprintf(what, sizeof what, "subgraph initializer '%.300s'", S(t->name));
+		SrcTensor st;
+		if (!t->name || !*t->name)
+			ok = rfail(r, "a subgraph initializer has no name");
+		else if (decode_tensor(r, t, what, &st) && !IR_VEC_PUSH(m, g->consts, st))
+			ok = rfail(r, "out of memory");
+	}
+	for (size_t i = 0; ok && i < gp->n_output; i++) {
+		const char *name = rdup(r, gp->output[i]->name);
+		ok = name && *name && IR_VEC_PUSH(m, g->outputs, name);
+		if (!ok)
+			rfail(r, "a subgraph output has no name");
+	}
+	const char *node = r->node, *op = r->op;
+	for (size_t i = 0; ok && i < gp->n_node; i++) {
+		SrcNode n;
+		ok = read_node(r, gp->node[i], (int)i, &n) && IR_VEC_PUSH(m, g->nodes, n);
+	}
+	r->node = node;
+	r->op = op;
+	r->depth--;
+	return ok;
+}
+
 static bool read_attr(Reader *r, const KilnOnnx__AttributeProto *a, SrcAttr *out)
 {
 	memset(out, 0, sizeof *out);
@@ -343,6 +385,13 @@ static bool read_attr(Reader *r, const KilnOnnx__AttributeProto *a, SrcAttr *out
 		break;
 	}
 	case KILN_ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__GRAPH:
+		if (!a->g)
+			return rfail(r, "attribute '%s' is a graph attribute without a graph", out->name);
+		out->kind = SA_GRAPH;
+		out->graph = ir_arena_alloc(ar, sizeof *out->graph);
+		if (!out->graph)
+			return rfail(r, "out of memory");
+		return read_subgraph(r, a->g, out->graph);
 	case KILN_ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__GRAPHS:
 		out->kind = SA_OTHER;
 		out->other = "a subgraph (control flow is not supported)";

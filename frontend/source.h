@@ -18,7 +18,7 @@ typedef struct SrcTensor {
 } SrcTensor;
 
 typedef enum SrcAttrKind {
-	SA_INT, SA_FLOAT, SA_INTS, SA_FLOATS, SA_STRING, SA_TENSOR, SA_STRINGS, SA_OTHER
+	SA_INT, SA_FLOAT, SA_INTS, SA_FLOATS, SA_STRING, SA_TENSOR, SA_STRINGS, SA_GRAPH, SA_OTHER
 } SrcAttrKind;
 
 typedef struct SrcAttr {
@@ -32,6 +32,7 @@ typedef struct SrcAttr {
 	const char *s;
 	const char **strs;   /* SA_STRINGS */
 	SrcTensor *t;        /* SA_TENSOR */
+	struct SrcGraph *graph;  /* SA_GRAPH: an If branch */
 	const char *other;   /* SA_OTHER: what it is, for messages ("graph") */
 } SrcAttr;
 
@@ -45,6 +46,14 @@ typedef struct SrcNode {
 	SrcAttr *attr;
 	int index;           /* position in the source file */
 } SrcNode;
+
+/* A subgraph (If's branches): its own constants and nodes; it reads values
+ * of the enclosing graph by name. */
+typedef struct SrcGraph {
+	IR_VEC(SrcTensor) consts;
+	IR_VEC(SrcNode) nodes;
+	IR_VEC(const char *) outputs;
+} SrcGraph;
 
 /* A graph input.  dims[i] < 0 means symbolic: param[i] names it (or NULL
  * when the model leaves the dimension unnamed). */

@@ -2,6 +2,7 @@
 link it with harness.c through the generated header, run it (natively or
 under qemu-user), and compare with a reference."""
 import os
+import re
 import subprocess
 import sys
 
@@ -28,6 +29,21 @@ def run(cmd, **kw):
     if p.returncode != 0:
         raise Failure(f"command failed ({p.returncode}): {' '.join(cmd)}\n{p.stdout}{p.stderr}")
     return p
+
+
+def check_unsupported(kiln, model_path, target="host"):
+    """`kiln check`'s complaints about a model, or "" if it is all supported:
+    a first line counting the unsupported ops by type, then kiln's own lines."""
+    cmd = [kiln, "check", model_path] + (["--target", target] if target != "host" else [])
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if p.returncode == 0:
+        return ""
+    text = (p.stdout + p.stderr).strip()
+    ops = {}
+    for op in re.findall(r"\((\w+)\): unsupported op$", text, re.M):
+        ops[op] = ops.get(op, 0) + 1
+    head = ", ".join(f"{op} x{n}" for op, n in ops.items()) or "none"
+    return f"unsupported ops: {head}\n{text or f'kiln check exited {p.returncode}'}"
 
 
 def compile_model(kiln, model_path, workdir, name, target="host", extra=()):
