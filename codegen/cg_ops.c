@@ -1312,16 +1312,37 @@ static void lower_pad(Cg *c, const Node *n)
 		LLVMBuildStore(c->b, LLVMBuildLoad2(c->b, et, X, ""), Y);
 		return;
 	}
+	const char *mode = ir_attr_str(n, "mode", "constant");
+	bool edge = !strcmp(mode, "edge"), reflect = !strcmp(mode, "reflect"), wrap = !strcmp(mode, "wrap");
 	Loop loops[MAXR];
 	LLVMValueRef ox = I(c, 0), oy = I(c, 0), inside = LLVMConstInt(LLVMInt1TypeInContext(c->ctx), 1, 0);
 	for (int d = 0; d < r; d++) {
 		LLVMValueRef i = cg_loop_begin(c, &loops[d], I(c, 0), I(c, ty->dims[d]));
 		LLVMValueRef xi = add(c, i, I(c, -pads[d]));
-		inside = LLVMBuildAnd(c->b, inside, in_range(c, xi, tx->dims[d]), "");
+		int64_t dim = tx->dims[d];
+		LLVMValueRef lo = LLVMBuildICmp(c->b, LLVMIntSLT, xi, I(c, 0), "");
+		LLVMValueRef hi = LLVMBuildICmp(c->b, LLVMIntSGE, xi, I(c, dim), "");
+		if (edge) {  /* clamp */
+			xi = LLVMBuildSelect(c->b, lo, I(c, 0), LLVMBuildSelect(c->b, hi, I(c, dim - 1), xi, ""), "");
+		} else if (reflect) {  /* mirror without repeating the edge (pads < dim) */
+			xi = LLVMBuildSelect(c->b, lo, LLVMBuildNeg(c->b, xi, ""),
+					     LLVMBuildSelect(c->b, hi, LLVMBuildNSWSub(c->b, I(c, 2 * (dim - 1)), xi, ""), xi, ""), "");
+		} else if (wrap) {  /* ((xi mod dim) + dim) mod dim */
+			LLVMValueRef m = LLVMBuildSRem(c->b, xi, I(c, dim), "");
+			xi = LLVMBuildSRem(c->b, add(c, m, I(c, dim)), I(c, dim), "");
+		} else {
+			inside = LLVMBuildAnd(c->b, inside, in_range(c, xi, dim), "");
+		}
 		ox = add(c, ox, mul(c, xi, I(c, xs[d])));
 		oy = add(c, mul(c, oy, I(c, ty->dims[d])), i);
 	}
 	LLVMValueRef yp = cg_gep(c, et, Y, oy);
+	if (edge || reflect || wrap) {
+		LLVMBuildStore(c->b, LLVMBuildLoad2(c->b, et, cg_gep(c, et, X, ox), ""), yp);
+		for (int d = r - 1; d >= 0; d--)
+			cg_loop_end(c, &loops[d], 1);
+		return;
+	}
 	LLVMBuildStore(c->b, fill, yp);
 	LLVMBasicBlockRef end = cg_if_begin(c, inside);
 	LLVMBuildStore(c->b, LLVMBuildLoad2(c->b, et, cg_gep(c, et, X, ox), ""), yp);

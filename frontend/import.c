@@ -327,6 +327,9 @@ static void forward_diag(Ctx *c, Diag *tmp)
 }
 
 static ValueId emit(Ctx *c, Op op, const ValueId *in, int nin, const Attr *a, int na, const char *out_name);
+static ValueId cast_to(Ctx *c, ValueId x, DType to, const char *out_name);
+static bool define_at(Ctx *c, int i, ValueId v);
+static void *filled(Ctx *c, DType dt, int64_t numel, const void *one);
 
 /* An OPF_F32 op on f64/f16/bf16 operands: computed in f32 between casts
  * (the backend's kernels for it are f32; 1e-7 relative is kept). */
@@ -721,6 +724,19 @@ static bool imp_conv(Ctx *c, const ValueId *in, int nin)
 static bool imp_pool(Ctx *c, const ValueId *in, bool avg)
 {
 	const Type *tx = vtype(c, in[0]);
+	DType dt = tx->dt;
+	if (!avg && (dt == DT_U8 || dt == DT_I8 || dt == DT_U16 || dt == DT_I16)) {
+		/* small integers are exact in f32, and max commutes with the cast */
+		ValueId x = cast_to(c, in[0], DT_F32, NULL);
+		const char *out = c->sn->out[0];
+		if (x < 0 || !imp_pool(c, &x, false))
+			return false;
+		ValueId y = nm_get(&c->vals, out, -1);
+		/* the f32 result took the output's name: rename it, cast back */
+		Value *yv = ir_value(c->g, y);
+		yv->name = fresh_name(c, out, "f32");
+		return yv->name && define(c, cast_to(c, y, dt, out));
+	}
 	if (!need_float(c, in[0], "the input"))
 		return false;
 	int nsp;
@@ -870,6 +886,8 @@ static bool imp_batchnorm(Ctx *c, const ValueId *in, int nin)
 	return emit_out(c, OP_BATCHNORM, in, 5, &a, 1);
 }
 
+static bool clip_int(Ctx *c, ValueId x, double lo, double hi);
+
 static bool imp_clip(Ctx *c, const ValueId *in, int nin)
 {
 	double lo = -INFINITY, hi = INFINITY;
@@ -883,6 +901,8 @@ static bool imp_clip(Ctx *c, const ValueId *in, int nin)
 		return false;
 	if (isnan(lo) || isnan(hi))
 		return fail(c, "clip bounds must not be NaN");
+	if (!ir_dtype_is_float(vtype(c, in[0])->dt))
+		return clip_int(c, in[0], lo, hi);
 	Attr a[2] = {ir_af("min", isinf(lo) ? lo : (double)(float)lo), ir_af("max", isinf(hi) ? hi : (double)(float)hi)};
 	return emit_out(c, OP_CLIP, in, 1, a, 2);
 }
@@ -1083,10 +1103,21 @@ static bool imp_dropout(Ctx *c, const ValueId *in, int nin)
 		double v;
 		if (!const_scalar(c, in[2], "the 'training_mode' input", &v))
 			return false;
-		if (v != 0)
-			return fail(c, "training_mode is true; only inference is supported");
+		double ratio = 0.5;
+		if (v != 0 && (nin < 2 || in[1] < 0 || !const_scalar(c, in[1], "ratio", &ratio) || ratio != 0))
+			return fail(c, "training_mode is true with a non-zero ratio (random dropout); only inference is supported");
 	}
-	return imp_unary(c, OP_IDENTITY, in);
+	if (!imp_unary(c, OP_IDENTITY, in))
+		return false;
+	if (c->sn->nout > 1 && *c->sn->out[1]) {  /* the mask: all kept */
+		const Type *t = vtype(c, in[0]);
+		unsigned char one = 1;
+		void *p = filled(c, DT_BOOL, ir_type_numel(t), &one);
+		TypeId ty = ir_type(c->g, DT_BOOL, t->rank, t->dims, NULL);
+		ValueId m = !p || ty < 0 ? -1 : ir_add_const(c->g, c->sn->out[1], ty, p);
+		return m >= 0 ? define_at(c, 1, m) : oom(c);
+	}
+	return true;
 }
 
 static bool imp_pad(Ctx *c, const ValueId *in, int nin)
@@ -1121,8 +1152,9 @@ static bool imp_pad(Ctx *c, const ValueId *in, int nin)
 	double value = sa_float(c->sn, "value", 0.0);
 	if (nin > 2 && in[2] >= 0 && !const_scalar(c, in[2], "the 'constant_value' input", &value))
 		return false;
-	Attr a[2] = {ir_aints("pads", pads, 2 * t->rank), ir_af("value", (double)(float)value)};
-	return emit_out(c, OP_PAD, in, 1, a, 2);
+	const char *mode = sa_str(c->sn, "mode", "constant");
+	Attr a[3] = {ir_aints("pads", pads, 2 * t->rank), ir_af("value", (double)(float)value), ir_astr("mode", mode)};
+	return emit_out(c, OP_PAD, in, 1, a, strcmp(mode, "constant") ? 3 : 2);
 }
 
 /* A constant tensor from a Constant node's attribute. */
@@ -2599,6 +2631,122 @@ static bool imp_rnn(Ctx *c, const ValueId *in, int nin)
 	return true;
 }
 
+/* ---- more compositions ----------------------------------------------------------------------- */
+
+/* Clip on integers: max then min with constants of the dtype. */
+static bool clip_int(Ctx *c, ValueId x, double lo, double hi)
+{
+	DType dt = vtype(c, x)->dt;
+	ValueId y = x;
+	if (!isinf(lo))
+		y = bin(c, OP_MAX, y, scalar(c, dt, lo), NULL);
+	if (!isinf(hi))
+		y = bin(c, OP_MIN, y, scalar(c, dt, hi), NULL);
+	return define(c, y < 0 ? -1 : emit(c, OP_IDENTITY, &y, 1, NULL, 0, c->sn->out[0]));
+}
+
+/* HannWindow, HammingWindow, BlackmanWindow: constants of the given size. */
+static bool imp_window(Ctx *c, const ValueId *in, int nin)
+{
+	double sz;
+	if (!const_scalar(c, in[0], "size", &sz))
+		return false;
+	int64_t n = (int64_t)sz;
+	if (n < 0 || n > (1 << 24))
+		return fail(c, "window size %lld is out of range", (long long)n);
+	DType dt = ir_dtype_from_onnx((int)sa_int(c->sn, "output_datatype", 1));
+	if (dt == DT_UNDEF)
+		return fail(c, "unsupported output_datatype");
+	bool periodic = sa_int(c->sn, "periodic", 1) != 0;
+	double den = (double)(periodic ? n : n - 1), a0, a1, a2 = 0;
+	if (!strcmp(c->sn->op, "HannWindow"))
+		a0 = 0.5, a1 = 0.5;
+	else if (!strcmp(c->sn->op, "HammingWindow"))
+		a0 = 25.0 / 46, a1 = 1 - 25.0 / 46;
+	else
+		a0 = 0.42, a1 = 0.5, a2 = 0.08;
+	char *p = ir_arena_alloc(c->g->arena, (size_t)(n * ir_dtype_size(dt)) + 1);
+	if (!p)
+		return oom(c);
+	for (int64_t i = 0; i < n; i++) {
+		double t = den > 0 ? 2 * M_PI * (double)i / den : 0;
+		src_store(p, dt, i, a0 - a1 * cos(t) + a2 * cos(2 * t));
+	}
+	return define_const(c, dt, 1, &n, p);
+}
+
+/* CenterCropPad: per listed axis, crop or zero-pad symmetrically to the
+ * target size (the extra element goes to the end when cropping and to the
+ * end when padding, as the ONNX function does). */
+static bool imp_center_crop_pad(Ctx *c, const ValueId *in, int nin)
+{
+	const Type *t = vtype(c, in[0]);
+	int r = t->rank;
+	int64_t sh[IR_MAX_RANK + 1];
+	int ns, na = r;
+	if (!const_ints(c, in[1], "shape", sh, IR_MAX_RANK, &ns))
+		return false;
+	int64_t axes[IR_MAX_RANK];
+	const int64_t *aa = sa_ints(c->sn, "axes", &na);
+	if (!aa)
+		na = r;
+	if (na != ns || na > r)
+		return fail(c, "%d axes for %d target sizes", na, ns);
+	int64_t start[IR_MAX_RANK] = {0}, step[IR_MAX_RANK], count[IR_MAX_RANK], pads[2 * IR_MAX_RANK] = {0};
+	for (int i = 0; i < r; i++)
+		step[i] = 1, count[i] = t->dims[i];
+	bool pad = false;
+	for (int i = 0; i < na; i++) {
+		axes[i] = aa ? aa[i] : i;
+		if (!norm_axis(c, &axes[i], r, "axis"))
+			return false;
+		int64_t a = axes[i], d = t->dims[a], want = sh[i];
+		if (want < 0)
+			return fail(c, "target size %lld is negative", (long long)want);
+		if (want < d) {
+			start[a] = (d - want) / 2;
+			count[a] = want;
+		} else if (want > d) {
+			pads[a] = (want - d) / 2;
+			pads[r + a] = want - d - pads[a];
+			pad = true;
+		}
+	}
+	ValueId y = slice_of(c, in[0], start, step, count, pad ? NULL : c->sn->out[0]);
+	if (pad && y >= 0) {
+		Attr a[2] = {ir_aints("pads", pads, 2 * r), ir_af("value", 0)};
+		y = emit(c, OP_PAD, &y, 1, a, 2, c->sn->out[0]);
+	}
+	return define(c, y);
+}
+
+/* LRN: x / (bias + alpha/size * sum of x^2 over a channel window)^beta; the
+ * window sum is an average pool over channels with the padding counted. */
+static bool imp_lrn(Ctx *c, const ValueId *in, int nin)
+{
+	const Type *t = vtype(c, in[0]);
+	if (!need_float(c, in[0], "the input") || t->rank < 3)
+		return t->rank < 3 ? fail(c, "input must have rank >= 3") : false;
+	int64_t size = sa_int(c->sn, "size", 0);
+	if (size < 1)
+		return fail(c, "size must be positive");
+	double alpha = sa_float(c->sn, "alpha", 1e-4), beta = sa_float(c->sn, "beta", 0.75), bias = sa_float(c->sn, "bias", 1);
+	int64_t N = t->dims[0], C = t->dims[1], rest = ir_type_numel(t) / (N * C), orig[IR_MAX_RANK];
+	memcpy(orig, t->dims, sizeof orig);
+	DType dt = t->dt;
+	ValueId sq = bin(c, OP_MUL, in[0], in[0], NULL);
+	ValueId s4 = reshape_to(c, sq, 4, (int64_t[]){N, 1, C, rest}, NULL);
+	int64_t k[2] = {size, 1}, st[2] = {1, 1}, dl[2] = {1, 1}, pd[4] = {(size - 1) / 2, 0, size - 1 - (size - 1) / 2, 0};
+	Attr a[6] = {ir_aints("kernel", k, 2), ir_aints("strides", st, 2), ir_aints("pads", pd, 4),
+		     ir_aints("dilations", dl, 2), ir_ai("ceil_mode", 0), ir_ai("count_include_pad", 1)};
+	ValueId avg = s4 < 0 ? -1 : emit(c, OP_AVGPOOL, &s4, 1, a, 6, NULL);
+	ValueId sum = reshape_to(c, avg, t->rank, orig, NULL);
+	/* avg = sum/size, so alpha/size * sum = alpha * avg */
+	ValueId base = bin(c, OP_ADD, bin(c, OP_MUL, sum, scalar(c, dt, alpha), NULL), scalar(c, dt, bias), NULL);
+	ValueId den = bin(c, OP_POW, base, scalar(c, dt, beta), NULL);
+	return define(c, bin(c, OP_DIV, in[0], den, c->sn->out[0]));
+}
+
 /* ---- the op table ----------------------------------------------------------------------- */
 
 typedef struct AttrSpec {
@@ -2688,7 +2836,7 @@ static const OpSpec op_table[] = {
 	{"ThresholdedRelu", 10, 22, 1, 1, 1, 0, imp_thresholded_relu, {{"alpha", SA_FLOAT}}},
 	{"Shrink", 9, 22, 1, 1, 1, 0, imp_shrink, {{"bias", SA_FLOAT}, {"lambd", SA_FLOAT}}},
 	{"Gelu", 20, 22, 1, 1, 1, 0, imp_gelu, {{"approximate", SA_STRING}}},
-	{"Not", 7, 22, 1, 1, 1, 0, imp_ew},
+	{"Not", 1, 22, 1, 1, 1, 0, imp_ew},
 	{"BitwiseNot", 18, 22, 1, 1, 1, 0, imp_ew},
 	{"IsNaN", 9, 22, 1, 1, 1, 0, imp_ew},
 	{"IsInf", 10, 22, 1, 1, 1, 0, imp_isinf, {{"detect_positive", SA_INT}, {"detect_negative", SA_INT}}},
@@ -2705,9 +2853,9 @@ static const OpSpec op_table[] = {
 	{"LessOrEqual", 12, 22, 2, 2, 1, 0, imp_ew},
 	{"Greater", 7, 22, 2, 2, 1, 0, imp_ew},
 	{"GreaterOrEqual", 12, 22, 2, 2, 1, 0, imp_ew},
-	{"And", 7, 22, 2, 2, 1, 0, imp_ew},
-	{"Or", 7, 22, 2, 2, 1, 0, imp_ew},
-	{"Xor", 7, 22, 2, 2, 1, 0, imp_ew},
+	{"And", 1, 22, 2, 2, 1, 0, imp_ew},
+	{"Or", 1, 22, 2, 2, 1, 0, imp_ew},
+	{"Xor", 1, 22, 2, 2, 1, 0, imp_ew},
 	{"BitwiseAnd", 18, 22, 2, 2, 1, 0, imp_ew},
 	{"BitwiseOr", 18, 22, 2, 2, 1, 0, imp_ew},
 	{"BitwiseXor", 18, 22, 2, 2, 1, 0, imp_ew},
@@ -2793,8 +2941,13 @@ static const OpSpec op_table[] = {
 	 {{"value", SA_TENSOR}, {"value_float", SA_FLOAT, 12, 0}, {"value_floats", SA_FLOATS, 12, 0},
 	  {"value_int", SA_INT, 12, 0}, {"value_ints", SA_INTS, 12, 0}}},
 	{"Identity", 7, 22, 1, 1, 1, 0, imp_identity},
-	{"Dropout", 7, 11, 1, 1, 2, 0, imp_dropout, {{"ratio", SA_FLOAT}}},
-	{"Dropout", 12, 22, 1, 3, 2, 4, imp_dropout, {{"seed", SA_INT}}},
+	{"HannWindow", 17, 22, 1, 1, 1, 1, imp_window, {{"output_datatype", SA_INT}, {"periodic", SA_INT}}},
+	{"HammingWindow", 17, 22, 1, 1, 1, 1, imp_window, {{"output_datatype", SA_INT}, {"periodic", SA_INT}}},
+	{"BlackmanWindow", 17, 22, 1, 1, 1, 1, imp_window, {{"output_datatype", SA_INT}, {"periodic", SA_INT}}},
+	{"CenterCropPad", 18, 22, 2, 2, 1, 2, imp_center_crop_pad, {{"axes", SA_INTS}}},
+	{"LRN", 7, 22, 1, 1, 1, 0, imp_lrn, {{"alpha", SA_FLOAT}, {"beta", SA_FLOAT}, {"bias", SA_FLOAT}, {"size", SA_INT}}},
+	{"Dropout", 7, 11, 1, 1, 2, 0, imp_dropout, {{"ratio", SA_FLOAT}}, true},
+	{"Dropout", 12, 22, 1, 3, 2, 4, imp_dropout, {{"seed", SA_INT}}, true},
 	{"Squeeze", 7, 12, 1, 1, 1, 0, imp_squeeze, {{"axes", SA_INTS}}},
 	{"Squeeze", 13, 22, 1, 2, 1, 2, imp_squeeze, {{"axes", SA_INTS, 0, 0, true}}},
 	{"Unsqueeze", 7, 12, 1, 1, 1, 0, imp_unsqueeze, {{"axes", SA_INTS}}},
@@ -2889,8 +3042,9 @@ static bool check_values(Ctx *c, const SrcNode *n)
 	if (ap && strcmp(ap, "NOTSET") && strcmp(ap, "VALID") && strcmp(ap, "SAME_UPPER") && strcmp(ap, "SAME_LOWER"))
 		ok = fail(c, "unsupported auto_pad '%s'", ap);
 	const char *mode = sa_str(n, "mode", NULL);
-	if (mode && strcmp(n->op, "Pad") == 0 && strcmp(mode, "constant") != 0)
-		ok = fail(c, "unsupported pad mode '%s' (only 'constant')", mode);
+	if (mode && strcmp(n->op, "Pad") == 0 && strcmp(mode, "constant") && strcmp(mode, "edge") &&
+	    strcmp(mode, "reflect") && strcmp(mode, "wrap"))
+		ok = fail(c, "unsupported pad mode '%s' (constant, edge, reflect or wrap)", mode);
 	if (sa_int(n, "spatial", 1) != 1)
 		ok = fail(c, "spatial=0 is not supported");
 	if (sa_int(n, "training_mode", 0) != 0)

@@ -5,7 +5,7 @@
 
 #include "frontend.h"
 
-#define SRC_OPSET_MIN 7
+#define SRC_OPSET_MIN 1
 #define SRC_OPSET_MAX 22
 
 /* A dense constant: little-endian bytes of numel(dims) elements. */

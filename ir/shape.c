@@ -242,7 +242,7 @@ typedef enum EwKind {
 static EwKind ew_kind(Op op)
 {
 	switch (op) {
-	case OP_SIGN: case OP_MIN: case OP_MAX: case OP_MOD: return EW_NUMERIC;
+	case OP_SIGN: case OP_MIN: case OP_MAX: case OP_MOD: case OP_POW: return EW_NUMERIC;
 	case OP_NOT: case OP_AND: case OP_OR: case OP_XOR: return EW_BOOL;
 	case OP_BITWISE_NOT: case OP_BITWISE_AND: case OP_BITWISE_OR: case OP_BITWISE_XOR: return EW_INT;
 	case OP_BIT_SHIFT: return EW_UINT;
@@ -889,7 +889,17 @@ static bool r_pad(Ctx *c)
 	const int64_t *p = need_ints(c, "pads", 2 * x->rank);
 	if (!p || !need_float(c, "value"))
 		return false;
+	const Attr *m = A(c, "mode");
+	const char *mode = m && m->kind == ATTR_STRING ? m->s : "constant";
+	if (strcmp(mode, "constant") && strcmp(mode, "edge") && strcmp(mode, "reflect") && strcmp(mode, "wrap"))
+		return err(c, "unknown pad mode '%s'", mode);
 	int64_t d[IR_MAX_RANK];
+	for (int i = 0; i < x->rank && strcmp(mode, "constant"); i++) {
+		int64_t lim = !strcmp(mode, "reflect") ? x->dims[i] - 1 : !strcmp(mode, "wrap") ? x->dims[i] : INT64_MAX;
+		if (x->dims[i] == 0 || p[i] > lim || p[x->rank + i] > lim)
+			return err(c, "%s padding of %lld/%lld does not fit axis %d of size %lld", mode, (long long)p[i],
+				   (long long)p[x->rank + i], i, (long long)x->dims[i]);
+	}
 	for (int i = 0; i < x->rank; i++) {
 		if (__builtin_add_overflow(x->dims[i], p[i], &d[i]) ||
 		    __builtin_add_overflow(d[i], p[x->rank + i], &d[i]))
