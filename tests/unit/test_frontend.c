@@ -824,10 +824,10 @@ START_TEST(pad_forms)
 	int64_t p4[4] = {0, 1, 0, 1};
 	g_input(&g, "x", F32, "2,3");
 	g_init_i64(&g, "p", "4", p4, 4);
-	a_str(&a, "mode", "reflect");
+	a_str(&a, "mode", "mirror");
 	g_node(&g, "Pad", "pr", "x,p", "y", &a);
 	g_output(&g, "y");
-	ck_fails_with(import(&g, 13), "node 'pr' (Pad): unsupported pad mode 'reflect'");
+	ck_fails_with(import(&g, 13), "node 'pr' (Pad): unsupported pad mode 'mirror'");
 }
 END_TEST
 
@@ -1357,7 +1357,7 @@ START_TEST(json_lenient_and_constants)
 	const char *bad =
 		"{\"kiln\": 1, \"inputs\": [{\"name\": \"x\", \"dtype\": \"f32\", \"shape\": [2]}],\n"
 		" \"nodes\": [{\"name\": \"a\", \"op\": \"Frob\", \"inputs\": [\"x\"], \"outputs\": [\"y\"]},\n"
-		"           {\"name\": \"b\", \"op\": \"Pad\", \"inputs\": [\"y\"], \"outputs\": [\"z\"], \"attrs\": {\"pads\": [1, 1], \"mode\": \"edge\"}}],\n"
+		"           {\"name\": \"b\", \"op\": \"Pad\", \"inputs\": [\"y\"], \"outputs\": [\"z\"], \"attrs\": {\"pads\": [1, 1], \"mode\": \"mirror\"}}],\n"
 		" \"outputs\": [\"z\"]}\n";
 	path = write_file("bad.json", bad, strlen(bad));
 	ImportOptions all = {.check_all = true};
@@ -1366,7 +1366,7 @@ START_TEST(json_lenient_and_constants)
 	ck_assert_ptr_null(frontend_load(path, &all, &diag));
 	ck_assert_int_eq(diag.nmsg, 2);
 	ck_assert(diag_has("node 'a' (Frob): unsupported op"));
-	ck_assert(diag_has("node 'b' (Pad): unsupported pad mode 'edge'"));
+	ck_assert(diag_has("node 'b' (Pad): unsupported pad mode 'mirror'"));
 }
 END_TEST
 
