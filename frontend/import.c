@@ -2252,19 +2252,24 @@ static ValueId quant(Ctx *c, ValueId xf, ValueId scale, ValueId zp, int64_t axis
 	return q < 0 ? -1 : cast_to(c, q, dt, out_name);
 }
 
-static bool quant_axis(Ctx *c, ValueId x, int64_t *axis)
+/* The quantization axis; it only matters for per-axis scales. */
+static bool quant_axis(Ctx *c, ValueId x, ValueId scale, int64_t *axis)
 {
 	*axis = sa_int(c->sn, "axis", 1);
 	if (sa_int(c->sn, "block_size", 0))
 		return fail(c, "blocked quantization (block_size) is not supported");
 	int r = vtype(c, x)->rank;
-	return r == 0 || norm_axis(c, axis, r, "axis");
+	if (ir_type_numel(vtype(c, scale)) == 1) {
+		*axis = 0;
+		return true;
+	}
+	return norm_axis(c, axis, r, "axis");
 }
 
 static bool imp_quantize(Ctx *c, const ValueId *in, int nin)
 {
 	int64_t axis;
-	if (!need_float(c, in[0], "the input") || !quant_axis(c, in[0], &axis))
+	if (!need_float(c, in[0], "the input") || !quant_axis(c, in[0], in[1], &axis))
 		return false;
 	ValueId zp = nin > 2 ? in[2] : -1;
 	DType dt = zp >= 0 ? vtype(c, zp)->dt : DT_U8;
@@ -2276,7 +2281,7 @@ static bool imp_quantize(Ctx *c, const ValueId *in, int nin)
 static bool imp_dequantize(Ctx *c, const ValueId *in, int nin)
 {
 	int64_t axis;
-	if (!quant_axis(c, in[0], &axis))
+	if (!quant_axis(c, in[0], in[1], &axis))
 		return false;
 	ValueId y = dequant(c, in[0], in[1], nin > 2 ? in[2] : -1, axis);
 	DType dt = vtype(c, in[1])->dt;
@@ -2747,6 +2752,97 @@ static bool imp_lrn(Ctx *c, const ValueId *in, int nin)
 	return define(c, bin(c, OP_DIV, in[0], den, c->sn->out[0]));
 }
 
+/* Einsum: the equation relabelled to an explicit lowercase form (letters
+ * in order of appearance, '...' expanded to fresh letters, the implicit
+ * result made explicit) so the IR carries one canonical spelling. */
+static bool imp_einsum(Ctx *c, const ValueId *in, int nin)
+{
+	const char *eq = sa_str(c->sn, "equation", "");
+	char map[128] = {0}, next = 'a', ell[IR_MAX_RANK + 1] = "", out[64] = "", canon[256];
+	int count[128] = {0}, nell = 0, k = 0, pos = 0;
+	const char *arrow = strstr(eq, "->");
+	size_t lhs = arrow ? (size_t)(arrow - eq) : strlen(eq);
+	char ops[8][64] = {{0}};
+	int nops = 0, n = 0;
+	for (size_t i = 0; i <= lhs; i++) {
+		char ch = i < lhs ? eq[i] : ',';
+		if (ch == ' ')
+			continue;
+		if (ch == ',') {
+			if (nops == 8)
+				return fail(c, "more than 8 operands");
+			ops[nops][n] = 0;
+			if (nops >= nin)
+				return fail(c, "the equation has more terms than the %d inputs", nin);
+			/* '...' stands for the dims the letters leave over */
+			char *dots = strstr(ops[nops], "...");
+			if (dots) {
+				int r = vtype(c, in[nops])->rank, explicit = n - 3, m = r - explicit;
+				if (m < 0 || (nell && m != nell))
+					return fail(c, "'...' covers different numbers of axes");
+				if (!nell)
+					for (; nell < m; nell++) {
+						if (next > 'z')
+							return fail(c, "too many distinct letters");
+						ell[nell] = next++;
+					}
+				char buf[64];
+				snprintf(buf, sizeof buf, "%.*s%.*s%s", (int)(dots - ops[nops]), ops[nops], nell, ell, dots + 3);
+				snprintf(ops[nops], sizeof ops[nops], "%s", buf);
+			}
+			nops++;
+			n = 0;
+			continue;
+		}
+		if (ch == '.') {
+			if (n + 1 < 64)
+				ops[nops][n++] = '.';
+			continue;
+		}
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z')))
+			return fail(c, "bad character '%c' in equation '%s'", ch, eq);
+		if (!map[(int)ch]) {
+			if (next > 'z')
+				return fail(c, "too many distinct letters");
+			map[(int)ch] = next++;
+		}
+		if (n + 1 < 64)
+			ops[nops][n++] = map[(int)ch];
+		count[(int)map[(int)ch]]++;
+	}
+	if (nops != nin)
+		return fail(c, "the equation has %d terms for %d inputs", nops, nin);
+	if (arrow) {
+		for (const char *p = arrow + 2; *p; p++) {
+			if (*p == ' ')
+				continue;
+			if (*p == '.' && !strncmp(p, "...", 3)) {
+				for (int i = 0; i < nell && pos < 60; i++)
+					out[pos++] = ell[i];
+				p += 2;
+			} else if (*p > 0 && map[(int)*p] && pos < 60) {
+				out[pos++] = map[(int)*p];
+			} else {
+				return fail(c, "result letter '%c' is in no input", *p);
+			}
+		}
+	} else {
+		/* implicit form: '...' first, then the letters used once, in the
+		 * alphabetical order of the original spelling */
+		for (int i = 0; i < nell; i++)
+			out[pos++] = ell[i];
+		for (int ch = 'A'; ch <= 'z'; ch++)
+			if (map[ch] && count[(int)map[ch]] == 1)
+				out[pos++] = map[ch];
+	}
+	out[pos] = 0;
+	for (int i = 0; i < nops; i++)
+		k += snprintf(canon + k, sizeof canon - k, "%s%s", i ? "," : "", ops[i]);
+	snprintf(canon + k, sizeof canon - k, "->%s", out);
+	Attr a = ir_astr("eq", canon);
+	return emit_out(c, OP_EINSUM, in, nin, &a, 1);
+}
+
 /* ---- the op table ----------------------------------------------------------------------- */
 
 typedef struct AttrSpec {
@@ -2941,6 +3037,7 @@ static const OpSpec op_table[] = {
 	 {{"value", SA_TENSOR}, {"value_float", SA_FLOAT, 12, 0}, {"value_floats", SA_FLOATS, 12, 0},
 	  {"value_int", SA_INT, 12, 0}, {"value_ints", SA_INTS, 12, 0}}},
 	{"Identity", 7, 22, 1, 1, 1, 0, imp_identity},
+	{"Einsum", 12, 22, 1, 8, 1, 0, imp_einsum, {{"equation", SA_STRING}}},
 	{"HannWindow", 17, 22, 1, 1, 1, 1, imp_window, {{"output_datatype", SA_INT}, {"periodic", SA_INT}}},
 	{"HammingWindow", 17, 22, 1, 1, 1, 1, imp_window, {{"output_datatype", SA_INT}, {"periodic", SA_INT}}},
 	{"BlackmanWindow", 17, 22, 1, 1, 1, 1, imp_window, {{"output_datatype", SA_INT}, {"periodic", SA_INT}}},

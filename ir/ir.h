@@ -265,6 +265,15 @@ NodeId ir_build(Graph *g, Op op, const char *name, const ValueId *in, int nin,
 /* Broadcast two shapes numpy-style; false if incompatible. */
 bool ir_broadcast(int ra, const int64_t *a, int rb, const int64_t *b, int *rout, int64_t *out);
 
+/* An explicit einsum equation "ab,bc->ac": per operand and for the result,
+ * the letter of each axis.  False if malformed or nops does not match. */
+typedef struct IrEinsum {
+	int nops;
+	char op[8][IR_MAX_RANK + 1];
+	char out[IR_MAX_RANK + 1];
+} IrEinsum;
+bool ir_einsum_parse(const char *eq, int nops, IrEinsum *e);
+
 /* Text form (.kir).  Printing is deterministic; parse(print(g)) prints the
  * same bytes. */
 void ir_print(const Graph *g, FILE *f);

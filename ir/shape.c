@@ -507,6 +507,76 @@ static bool r_resize(Ctx *c)
 	return true;
 }
 
+/* ---- einsum ---------------------------------------------------------------------------------- */
+
+bool ir_einsum_parse(const char *eq, int nops, IrEinsum *e)
+{
+	memset(e, 0, sizeof *e);
+	const char *arrow = strstr(eq, "->");
+	if (!arrow || nops < 1 || nops > 8)
+		return false;
+	int k = 0, n = 0;
+	for (const char *p = eq; p < arrow; p++) {
+		if (*p == ',') {
+			e->op[k++][n] = 0;
+			n = 0;
+			if (k >= nops)
+				return false;
+		} else if (*p >= 'a' && *p <= 'z' && n < IR_MAX_RANK) {
+			e->op[k][n++] = *p;
+		} else if (*p != ' ') {
+			return false;
+		}
+	}
+	if (k != nops - 1)
+		return false;
+	n = 0;
+	for (const char *p = arrow + 2; *p; p++) {
+		if (*p >= 'a' && *p <= 'z' && n < IR_MAX_RANK && !strchr(e->out, *p))
+			e->out[n++] = *p;
+		else if (*p != ' ')
+			return false;
+	}
+	e->nops = nops;
+	return true;
+}
+
+static bool r_einsum(Ctx *c)
+{
+	const Attr *a = need_attr(c, "eq", ATTR_STRING);
+	IrEinsum e;
+	if (!a)
+		return false;
+	if (!ir_einsum_parse(a->s, c->nin, &e))
+		return err(c, "malformed equation '%s' for %d operands", a->s, c->nin);
+	int64_t dim[26];
+	for (int i = 0; i < 26; i++)
+		dim[i] = -1;
+	for (int k = 0; k < c->nin; k++) {
+		const Type *t = T(c, k);
+		if ((int)strlen(e.op[k]) != t->rank || !same_dtype(c, 0, k))
+			return t->dt == T(c, 0)->dt ? err(c, "operand %d has rank %d, the equation gives %zu letters", k,
+							  t->rank, strlen(e.op[k])) : false;
+		for (int i = 0; i < t->rank; i++) {
+			int l = e.op[k][i] - 'a';
+			if (dim[l] >= 0 && dim[l] != t->dims[i])
+				return err(c, "letter '%c' is %lld and %lld long", e.op[k][i], (long long)dim[l], (long long)t->dims[i]);
+			dim[l] = t->dims[i];
+		}
+	}
+	int64_t d[IR_MAX_RANK];
+	int r = (int)strlen(e.out);
+	for (int i = 0; i < r; i++) {
+		if (dim[e.out[i] - 'a'] < 0)
+			return err(c, "result letter '%c' is in no operand", e.out[i]);
+		d[i] = dim[e.out[i] - 'a'];
+	}
+	if (T(c, 0)->dt == DT_BOOL || T(c, 0)->dt == DT_F16 || T(c, 0)->dt == DT_BF16)
+		return err(c, "einsum needs f32, f64 or integer operands");
+	set_out(c, T(c, 0)->dt, r, d);
+	return true;
+}
+
 /* ---- windows: conv and pools ------------------------------------------------------- */
 
 /* Effective extent of a dilated kernel, (k-1)*dil + 1; false on overflow. */
@@ -951,6 +1021,7 @@ static const Rule rules[OP_COUNT] = {
 	[OP_REDUCE_MAX] = r_reduce,
 	[OP_REDUCE_MIN] = r_reduce,
 	[OP_IDENTITY] = r_identity,
+	[OP_EINSUM] = r_einsum,
 	[OP_CONV_TRANSPOSE] = r_conv_transpose,
 	[OP_LPPOOL] = r_pool,
 	[OP_GLOBAL_MAXPOOL] = r_global_pool,
