@@ -262,6 +262,8 @@ static bool fail(Ctx *c, const char *fmt, ...)
 	return false;
 }
 
+#define fail_v(c, ...) (fail((c), __VA_ARGS__), -1)
+
 static bool oom(Ctx *c)
 {
 	if (!c->oom)
@@ -684,16 +686,25 @@ static bool spatial_ints(Ctx *c, const char *name, int nsp, int64_t *out)
 	return true;
 }
 
+/* A Conv of in[0..nin) named out_name (NULL: fresh) with the source node's
+ * attributes; the result value or -1. */
+static ValueId conv_of(Ctx *c, const ValueId *in, int nin, const char *out_name);
+
 static bool imp_conv(Ctx *c, const ValueId *in, int nin)
+{
+	return define(c, conv_of(c, in, nin, c->sn->out[0]));
+}
+
+static ValueId conv_of(Ctx *c, const ValueId *in, int nin, const char *out_name)
 {
 	const Type *tx = vtype(c, in[0]), *tw = vtype(c, in[1]);
 	if (!need_float(c, in[0], "the input") || !same_dtype(c, in[0], in[1]))
-		return false;
+		return -1;
 	if (tx->rank < 3)
-		return fail(c, "input must have rank >= 3 ([N,C,spatial...]), got rank %d", tx->rank);
+		return fail_v(c, "input must have rank >= 3 ([N,C,spatial...]), got rank %d", tx->rank);
 	int nsp = tx->rank - 2;
 	if (tw->rank != tx->rank)
-		return fail(c, "weight rank %d does not match input rank %d", tw->rank, tx->rank);
+		return fail_v(c, "weight rank %d does not match input rank %d", tw->rank, tx->rank);
 	int64_t k[IR_MAX_RANK], s[IR_MAX_RANK], dil[IR_MAX_RANK], pads[2 * IR_MAX_RANK];
 	for (int i = 0; i < nsp; i++)
 		k[i] = tw->dims[2 + i];
@@ -701,24 +712,24 @@ static bool imp_conv(Ctx *c, const ValueId *in, int nin)
 	const int64_t *ks = sa_ints(c->sn, "kernel_shape", &nk);
 	if (ks) {
 		if (nk != nsp)
-			return fail(c, "attribute 'kernel_shape' has %d values, expected %d", nk, nsp);
+			return fail_v(c, "attribute 'kernel_shape' has %d values, expected %d", nk, nsp);
 		for (int i = 0; i < nsp; i++)
 			if (ks[i] != k[i])
-				return fail(c, "kernel_shape[%d] = %lld does not match the weight's %lld", i,
+				return fail_v(c, "kernel_shape[%d] = %lld does not match the weight's %lld", i,
 					    (long long)ks[i], (long long)k[i]);
 	}
 	if (!spatial_ints(c, "strides", nsp, s) || !spatial_ints(c, "dilations", nsp, dil) ||
 	    !resolve_pads(c, nsp, tx->dims + 2, k, s, dil, pads))
-		return false;
+		return -1;
 	int64_t group = sa_int(c->sn, "group", 1);
 	if (group < 1)
-		return fail(c, "attribute 'group' must be positive, got %lld", (long long)group);
+		return fail_v(c, "attribute 'group' must be positive, got %lld", (long long)group);
 	Attr a[4] = {ir_aints("strides", s, nsp), ir_aints("pads", pads, 2 * nsp),
 		     ir_aints("dilations", dil, nsp), ir_ai("group", group)};
 	int n = nin > 2 && in[2] >= 0 ? 3 : 2;
 	if (n == 3 && !same_dtype(c, in[0], in[2]))
-		return false;
-	return emit_out(c, OP_CONV, in, n, a, 4);
+		return -1;
+	return emit(c, OP_CONV, in, n, a, 4, out_name);
 }
 
 static bool imp_pool(Ctx *c, const ValueId *in, bool avg)
@@ -2843,6 +2854,75 @@ static bool imp_einsum(Ctx *c, const ValueId *in, int nin)
 	return emit_out(c, OP_EINSUM, in, nin, &a, 1);
 }
 
+/* Compress with a condition known at compile time: a Gather of the kept
+ * positions.  (A condition computed at run time would make the result's
+ * shape depend on data, which a static plan cannot hold.) */
+static bool imp_compress(Ctx *c, const ValueId *in, int nin)
+{
+	const Value *cv = const_val(c, in[1], "the condition (its length sets the result's shape)");
+	if (!cv)
+		return false;
+	const Type *t = vtype(c, in[0]), *ct = vtype(c, in[1]);
+	ValueId x = in[0];
+	int64_t axis = 0, len;
+	if (sa_get(c->sn, "axis")) {
+		axis = sa_int(c->sn, "axis", 0);
+		if (!norm_axis(c, &axis, t->rank, "axis"))
+			return false;
+		len = t->dims[axis];
+	} else {
+		len = ir_type_numel(t);
+		x = reshape_to(c, x, 1, &len, NULL);
+	}
+	int64_t n = ir_type_numel(ct);
+	if (ct->rank != 1 || n > len)
+		return fail(c, "the condition must be 1-D and at most %lld long", (long long)len);
+	int64_t *idx = ir_arena_alloc(c->g->arena, (size_t)(n + 1) * sizeof *idx), k = 0;
+	if (!idx)
+		return oom(c);
+	for (int64_t i = 0; i < n; i++)
+		if (load_elem(cv->data, ct->dt, i) != 0)
+			idx[k++] = i;
+	TypeId ty = ir_type(c->g, DT_I64, 1, &k, NULL);
+	const char *name = fresh_name(c, sn_base(c), "kept");
+	ValueId iv = ty < 0 || !name ? -1 : ir_add_const(c->g, name, ty, idx);
+	if (iv < 0)
+		return oom(c);
+	Attr a = ir_ai("axis", axis);
+	ValueId g[2] = {x, iv};
+	return x >= 0 && emit_out(c, OP_GATHER, g, 2, &a, 1);
+}
+
+static bool imp_conv_integer(Ctx *c, const ValueId *in, int nin)
+{
+	int r = vtype(c, in[1])->rank;
+	ValueId x = to_f32(c, in[0]), w = to_f32(c, in[1]);
+	if (nin > 2 && in[2] >= 0)
+		x = bin(c, OP_SUB, x, to_f32(c, in[2]), NULL);
+	if (nin > 3 && in[3] >= 0)
+		w = bin(c, OP_SUB, w, to_f32(c, along_axis(c, in[3], r, 0)), NULL);
+	ValueId cv[2] = {x, w};
+	ValueId y = x < 0 || w < 0 ? -1 : conv_of(c, cv, 2, NULL);
+	return define(c, y < 0 ? -1 : cast_to(c, y, DT_I32, c->sn->out[0]));
+}
+
+static bool imp_qlinear_conv(Ctx *c, const ValueId *in, int nin)
+{
+	ValueId x = dequant(c, in[0], in[1], in[2], 1);
+	ValueId w = dequant(c, in[3], in[4], in[5], 0);
+	ValueId cv[3] = {x, w, -1};
+	int n = 2;
+	if (nin > 8 && in[8] >= 0) {  /* int32 bias at scale x_scale * w_scale */
+		ValueId sc = bin(c, OP_MUL, to_f32(c, in[1]), to_f32(c, in[4]), NULL);
+		if (ir_type_numel(vtype(c, in[4])) > 1 && sc >= 0)
+			sc = reshape_to(c, sc, 1, (int64_t[]){ir_type_numel(vtype(c, in[4]))}, NULL);
+		cv[2] = bin(c, OP_MUL, to_f32(c, in[8]), sc, NULL);
+		n = 3;
+	}
+	ValueId y = x < 0 || w < 0 ? -1 : conv_of(c, cv, n, NULL);
+	return define(c, y < 0 ? -1 : quant(c, y, in[6], in[7], 1, vtype(c, in[7])->dt, c->sn->out[0]));
+}
+
 /* ---- the op table ----------------------------------------------------------------------- */
 
 typedef struct AttrSpec {
@@ -3038,6 +3118,9 @@ static const OpSpec op_table[] = {
 	  {"value_int", SA_INT, 12, 0}, {"value_ints", SA_INTS, 12, 0}}},
 	{"Identity", 7, 22, 1, 1, 1, 0, imp_identity},
 	{"Einsum", 12, 22, 1, 8, 1, 0, imp_einsum, {{"equation", SA_STRING}}},
+	{"Compress", 9, 22, 2, 2, 1, 2, imp_compress, {{"axis", SA_INT}}},
+	{"ConvInteger", 10, 22, 2, 4, 1, 0, imp_conv_integer, {CONV_ATTRS}},
+	{"QLinearConv", 10, 22, 8, 9, 1, 0, imp_qlinear_conv, {CONV_ATTRS}},
 	{"HannWindow", 17, 22, 1, 1, 1, 1, imp_window, {{"output_datatype", SA_INT}, {"periodic", SA_INT}}},
 	{"HammingWindow", 17, 22, 1, 1, 1, 1, imp_window, {{"output_datatype", SA_INT}, {"periodic", SA_INT}}},
 	{"BlackmanWindow", 17, 22, 1, 1, 1, 1, imp_window, {{"output_datatype", SA_INT}, {"periodic", SA_INT}}},
