@@ -10,7 +10,7 @@
 #include "cg_internal.h"
 
 #define MAXR IR_MAX_RANK
-#define MAXT 4
+#define MAXT 32  /* taps per axis: antialiased downscaling widens the filter */
 
 typedef struct Axis {
 	int taps;        /* 1, 2 (linear) or 4 (cubic) */
@@ -73,7 +73,20 @@ static bool build_axis(const Node *n, int ax, int64_t in, int64_t out, Axis *a)
 	double s = sa->floats[ax], r0 = ra->floats[ax], r1 = ra->floats[ra->n / 2 + ax];
 	double ca = ir_attr_float(n, "cubic_a", -0.75);
 	bool excl = ir_attr_int(n, "exclude_outside", 0) != 0, crop = !strcmp(coord, "tf_crop_and_resize");
-	int T = !strcmp(mode, "nearest") ? 1 : !strcmp(mode, "linear") ? 2 : 4;
+	bool linear = !strcmp(mode, "linear"), cubic = !strcmp(mode, "cubic");
+	int T = linear ? 2 : cubic ? 4 : 1;
+	/* Antialiasing (downscaling only): the filter stretches by 1/scale. */
+	double fs = s < 1 ? s : 1;
+	int64_t first = linear ? -1 : -2;  /* first tap relative to floor(x) */
+	if (ir_attr_int(n, "antialias", 0) && (linear || cubic)) {
+		first = (int64_t)floor((linear ? -1 : -2) / fs) + 1;
+		T = (int)(2 - 2 * first);
+		first -= 1;  /* offsets below are from floor(x) - 1 (ratio in (0, 1]) */
+	} else {
+		fs = 0;  /* the plain filters */
+	}
+	if (T > MAXT)
+		return false;
 	a->in = in;
 	a->out = out;
 	a->taps = T;
@@ -93,9 +106,25 @@ static bool build_axis(const Node *n, int ax, int64_t in, int64_t out, Axis *a)
 			ix[0] = (int32_t)clampi(nearest_index(near, x), in);
 			w[0] = 1;
 		} else {
-			double f = floor(x), r = x - f, cw[4];
+			double f = floor(x), r = x - f, cw[MAXT];
 			int64_t base = (int64_t)f - (T == 4 ? 1 : 0);
-			if (T == 2) {
+			if (fs > 0) {
+				/* taps floor(x)+first+1 .. as ONNX's reference picks them:
+				 * a whole x counts as ratio 1 from the index below */
+				if (r == 0)
+					f -= 1, r = 1;
+				base = (int64_t)f + first + 1;
+				double tot = 0;
+				for (int t = 0; t < T; t++) {
+					double d = fabs(((double)(first + 1 + t) - r) * fs);
+					cw[t] = linear ? (d < 1 ? 1 - d : 0)
+						: d <= 1 ? ((ca + 2) * d - (ca + 3)) * d * d + 1
+						: d < 2 ? ((ca * d - 5 * ca) * d + 8 * ca) * d - 4 * ca : 0;
+					tot += cw[t];
+				}
+				for (int t = 0; t < T; t++)
+					cw[t] /= tot;
+			} else if (T == 2) {
 				cw[0] = 1 - r;
 				cw[1] = r;
 			} else {
@@ -136,7 +165,7 @@ void cg_lower_resize(Cg *c, const Node *n)
 	bool crop = !strcmp(ir_attr_str(n, "coord", ""), "tf_crop_and_resize");
 	for (int d = 0; d < r; d++) {
 		if (!build_axis(n, d, x->dims[d], y->dims[d], &ax[d]))
-			die("out of memory building resize tables");
+			die("resize tables: out of memory or too many taps (the importer bounds them)");
 		if (ax[d].identity)
 			continue;
 		tidx[d] = table(c, ax[d].idx, (size_t)(ax[d].out * ax[d].taps) * sizeof(int32_t));

@@ -2063,12 +2063,17 @@ static bool emit_resize(Ctx *c, ValueId x, const double *scales, const int64_t *
 		ro[i] = roi ? roi[i] : 0;
 		ro[r + i] = roi ? roi[r + i] : 1;
 	}
-	Attr a[9] = {ir_aints("dims", dm, r), ir_afloats("scales", sc, r), ir_afloats("roi", ro, 2 * r),
-		     ir_astr("mode", mode), ir_astr("coord", coord), ir_astr("nearest", near),
-		     ir_af("cubic_a", sa_float(c->sn, "cubic_coeff_a", -0.75)),
-		     ir_ai("exclude_outside", sa_int(c->sn, "exclude_outside", 0) != 0),
-		     ir_af("extrapolation", sa_float(c->sn, "extrapolation_value", 0))};
-	return emit_out(c, OP_RESIZE, &x, 1, a, 9);
+	bool aa = sa_int(c->sn, "antialias", 0) != 0 && strcmp(mode, "nearest");
+	for (int i = 0; aa && i < r; i++)
+		if (sc[i] < 1 && (strcmp(mode, "linear") ? 4 / sc[i] : 2 / sc[i]) > 28)
+			return fail(c, "antialiased downscaling by %g needs too wide a filter (at most 1/7 for cubic, 1/14 for linear)",
+				    sc[i]);
+	Attr a[10] = {ir_aints("dims", dm, r), ir_afloats("scales", sc, r), ir_afloats("roi", ro, 2 * r),
+		      ir_astr("mode", mode), ir_astr("coord", coord), ir_astr("nearest", near),
+		      ir_af("cubic_a", sa_float(c->sn, "cubic_coeff_a", -0.75)),
+		      ir_ai("exclude_outside", sa_int(c->sn, "exclude_outside", 0) != 0),
+		      ir_af("extrapolation", sa_float(c->sn, "extrapolation_value", 0)), ir_ai("antialias", 1)};
+	return emit_out(c, OP_RESIZE, &x, 1, a, aa ? 10 : 9);
 }
 
 static bool imp_resize(Ctx *c, const ValueId *in, int nin)
@@ -2080,8 +2085,7 @@ static bool imp_resize(Ctx *c, const ValueId *in, int nin)
 	const char *mode = sa_str(c->sn, "mode", "nearest");
 	if (strcmp(mode, "nearest") && strcmp(mode, "linear") && strcmp(mode, "cubic"))
 		return fail(c, "unsupported mode '%s'", mode);
-	if (sa_int(c->sn, "antialias", 0))
-		return fail(c, "antialias=1 is not supported");
+
 	bool v10 = c->opset < 11;
 	const char *coord = v10 ? "asymmetric" : sa_str(c->sn, "coordinate_transformation_mode", "half_pixel");
 	const char *near = v10 ? "floor" : sa_str(c->sn, "nearest_mode", "round_prefer_floor");
