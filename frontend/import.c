@@ -2217,8 +2217,8 @@ static bool imp_upsample(Ctx *c, const ValueId *in, int nin)
 static ValueId along_axis(Ctx *c, ValueId v, int r, int64_t axis)
 {
 	const Type *t = vtype(c, v);
-	if (t->rank == 0 || ir_type_numel(t) == 1 || r == 0)
-		return v;
+	if (t->rank == 0 || ir_type_numel(t) == 1 || r == 0 || t->rank == r)
+		return v;  /* broadcasts as it is (full rank: blocked scales, expanded) */
 	int64_t d[IR_MAX_RANK];
 	for (int i = 0; i < r - axis; i++)
 		d[i] = i == 0 ? t->dims[0] : 1;
@@ -2267,14 +2267,56 @@ static ValueId quant(Ctx *c, ValueId xf, ValueId scale, ValueId zp, int64_t axis
 	return q < 0 ? -1 : cast_to(c, q, dt, out_name);
 }
 
-/* The quantization axis; it only matters for per-axis scales. */
-static bool quant_axis(Ctx *c, ValueId x, ValueId scale, int64_t *axis)
+/* Blocked quantization (opset 21): v has x's shape but ceil(D/B) entries
+ * along axis; repeat each B times (and cut to D) so it lines up with x. */
+static ValueId unblock(Ctx *c, ValueId v, ValueId x, int64_t axis, int64_t B)
+{
+	const Type *t = vtype(c, v), *tx = vtype(c, x);
+	int r = t->rank;
+	int64_t Db = t->dims[axis], D = tx->dims[axis];
+	if (r != tx->rank || r >= IR_MAX_RANK || Db != (D + B - 1) / B)
+		return fail_v(c, "blocked scale or zero point has the wrong shape for block_size %lld", (long long)B);
+	int64_t d1[IR_MAX_RANK], d2[IR_MAX_RANK], d3[IR_MAX_RANK];
+	for (int i = 0, k = 0; i < r; i++) {
+		d1[k] = d2[k] = t->dims[i];
+		k++;
+		if (i == axis) {
+			d1[k] = 1;
+			d2[k++] = B;
+		}
+		d3[i] = i == axis ? Db * B : t->dims[i];
+	}
+	ValueId e = reshape_to(c, v, r + 1, d1, NULL);
+	Attr sh = ir_aints("shape", d2, r + 1);
+	e = e < 0 ? -1 : emit(c, OP_EXPAND, &e, 1, &sh, 1, NULL);
+	e = reshape_to(c, e, r, d3, NULL);
+	if (Db * B != D && e >= 0) {
+		int64_t st[IR_MAX_RANK] = {0}, sp[IR_MAX_RANK], n[IR_MAX_RANK];
+		for (int i = 0; i < r; i++)
+			sp[i] = 1, n[i] = i == axis ? D : d3[i];
+		e = slice_of(c, e, st, sp, n, NULL);
+	}
+	return e;
+}
+
+/* The quantization axis (it only matters for per-axis scales); blocked
+ * scales and zero points are expanded to x's shape in place. */
+static bool quant_axis(Ctx *c, ValueId x, ValueId *scale, ValueId *zp, int64_t *axis)
 {
 	*axis = sa_int(c->sn, "axis", 1);
-	if (sa_int(c->sn, "block_size", 0))
-		return fail(c, "blocked quantization (block_size) is not supported");
 	int r = vtype(c, x)->rank;
-	if (ir_type_numel(vtype(c, scale)) == 1) {
+	int64_t B = sa_int(c->sn, "block_size", 0);
+	if (B < 0)
+		return fail(c, "block_size must be positive");
+	if (B > 0) {
+		if (!norm_axis(c, axis, r, "axis"))
+			return false;
+		*scale = unblock(c, *scale, x, *axis, B);
+		if (*zp >= 0)
+			*zp = unblock(c, *zp, x, *axis, B);
+		return *scale >= 0 && (*zp >= 0 || *zp == -1);
+	}
+	if (ir_type_numel(vtype(c, *scale)) == 1) {
 		*axis = 0;
 		return true;
 	}
@@ -2284,21 +2326,22 @@ static bool quant_axis(Ctx *c, ValueId x, ValueId scale, int64_t *axis)
 static bool imp_quantize(Ctx *c, const ValueId *in, int nin)
 {
 	int64_t axis;
-	if (!need_float(c, in[0], "the input") || !quant_axis(c, in[0], in[1], &axis))
-		return false;
-	ValueId zp = nin > 2 ? in[2] : -1;
+	ValueId scale = in[1], zp = nin > 2 ? in[2] : -1;
 	DType dt = zp >= 0 ? vtype(c, zp)->dt : DT_U8;
+	if (!need_float(c, in[0], "the input") || !quant_axis(c, in[0], &scale, &zp, &axis))
+		return false;
 	if (sa_get(c->sn, "output_dtype") && sa_int(c->sn, "output_dtype", 0))
 		dt = ir_dtype_from_onnx((int)sa_int(c->sn, "output_dtype", 0));
-	return define(c, quant(c, to_f32(c, in[0]), in[1], zp, axis, dt, c->sn->out[0]));
+	return define(c, quant(c, to_f32(c, in[0]), scale, zp, axis, dt, c->sn->out[0]));
 }
 
 static bool imp_dequantize(Ctx *c, const ValueId *in, int nin)
 {
 	int64_t axis;
-	if (!quant_axis(c, in[0], in[1], &axis))
+	ValueId scale = in[1], zp = nin > 2 ? in[2] : -1;
+	if (!quant_axis(c, in[0], &scale, &zp, &axis))
 		return false;
-	ValueId y = dequant(c, in[0], in[1], nin > 2 ? in[2] : -1, axis);
+	ValueId y = dequant(c, in[0], scale, zp, axis);
 	DType dt = vtype(c, in[1])->dt;
 	return define(c, y < 0 ? -1 : emit(c, dt == DT_F32 ? OP_IDENTITY : OP_CAST, &y, 1,
 					   (Attr[]){ir_astr("to", ir_dtype_name(dt))}, dt == DT_F32 ? 0 : 1, c->sn->out[0]));
