@@ -2970,6 +2970,105 @@ static bool imp_qlinear_conv(Ctx *c, const ValueId *in, int nin)
 	return define(c, y < 0 ? -1 : quant(c, y, in[6], in[7], 1, vtype(c, in[7])->dt, c->sn->out[0]));
 }
 
+/* DFT as two matrix products with constant cos/sin tables: the signal
+ * axis moved last, real and imaginary parts multiplied by [N, K] matrices,
+ * the parts stacked again on the trailing axis of 2. */
+static bool imp_dft(Ctx *c, const ValueId *in, int nin)
+{
+	const Type *t = vtype(c, in[0]);
+	int r = t->rank;
+	if (!need_float(c, in[0], "the input") || r < 3 || (t->dims[r - 1] != 1 && t->dims[r - 1] != 2))
+		return r < 3 || ir_dtype_is_float(t->dt) ? fail(c, "input must be [batch, ..., signal, 1 or 2]") : false;
+	int64_t axis = c->opset >= 20 ? -2 : sa_int(c->sn, "axis", 1);
+	double v;
+	if (c->opset >= 20 && nin > 2 && in[2] >= 0) {
+		if (!const_scalar(c, in[2], "axis", &v))
+			return false;
+		axis = (int64_t)v;
+	}
+	if (!norm_axis(c, &axis, r, "axis") || axis == 0 || axis == r - 1)
+		return axis == 0 || axis == r - 1 ? fail(c, "axis must be a signal axis, not batch or the complex axis") : false;
+	int64_t n = t->dims[axis], N = n;
+	if (nin > 1 && in[1] >= 0) {
+		if (!const_scalar(c, in[1], "dft_length", &v))
+			return false;
+		N = (int64_t)v;
+	}
+	bool inv = sa_int(c->sn, "inverse", 0) != 0, one = sa_int(c->sn, "onesided", 0) != 0;
+	int64_t K = one ? N / 2 + 1 : N;
+	if (N < 1 || N > 4096 || (inv && one))
+		return fail(c, "unsupported dft_length %lld or inverse with onesided", (long long)N);
+	DType dt = t->dt;
+	/* [.., n, .., 2] -> [.., .., 2, n]: the signal last, parts before it */
+	int64_t perm[IR_MAX_RANK], back[IR_MAX_RANK];
+	int k = 0;
+	for (int i = 0; i < r - 1; i++)
+		if (i != axis)
+			perm[k++] = i;
+	perm[k++] = r - 1;
+	perm[k++] = axis;
+	Attr pa = ir_aints("perm", perm, r);
+	ValueId xt = emit(c, OP_TRANSPOSE, in, 1, &pa, 1, NULL);
+	if (xt < 0)
+		return false;
+	const Type *tt = vtype(c, xt);
+	int64_t lead = ir_type_numel(tt) / (t->dims[r - 1] * n), parts = t->dims[r - 1];
+	ValueId x3 = reshape_to(c, xt, 3, (int64_t[]){lead, parts, n}, NULL);
+	/* pad or cut the signal to N */
+	if (N != n && x3 >= 0) {
+		if (N < n)
+			x3 = slice_of(c, x3, (int64_t[]){0, 0, 0}, (int64_t[]){1, 1, 1}, (int64_t[]){lead, parts, N}, NULL);
+		else {
+			Attr a[2] = {ir_aints("pads", (int64_t[]){0, 0, 0, 0, 0, N - n}, 6), ir_af("value", 0)};
+			x3 = emit(c, OP_PAD, &x3, 1, a, 2, NULL);
+		}
+	}
+	ValueId xr = slice_of(c, x3, (int64_t[]){0, 0, 0}, (int64_t[]){1, 1, 1}, (int64_t[]){lead, 1, N}, NULL);
+	xr = reshape_to(c, xr, 2, (int64_t[]){lead, N}, NULL);
+	ValueId xi = -1;
+	if (parts == 2) {
+		xi = slice_of(c, x3, (int64_t[]){0, 1, 0}, (int64_t[]){1, 1, 1}, (int64_t[]){lead, 1, N}, NULL);
+		xi = reshape_to(c, xi, 2, (int64_t[]){lead, N}, NULL);
+	}
+	/* C[n][k] = cos(2 pi n k / N), S = sin; forward: e^{-i...} */
+	TypeId mt = ir_type(c->g, dt, 2, (int64_t[]){N, K}, NULL);
+	char *cm = ir_arena_alloc(c->g->arena, (size_t)(N * K * ir_dtype_size(dt)) + 1);
+	char *sm = ir_arena_alloc(c->g->arena, (size_t)(N * K * ir_dtype_size(dt)) + 1);
+	if (mt < 0 || !cm || !sm)
+		return oom(c);
+	double scale = inv ? 1.0 / (double)N : 1;
+	for (int64_t a = 0; a < N; a++)
+		for (int64_t b = 0; b < K; b++) {
+			double ang = 2 * M_PI * (double)((a * b) % N) / (double)N;
+			src_store(cm, dt, a * K + b, cos(ang) * scale);
+			src_store(sm, dt, a * K + b, (inv ? sin(ang) : -sin(ang)) * scale);
+		}
+	ValueId C = ir_add_const(c->g, fresh_name(c, sn_base(c), "cos"), mt, cm);
+	ValueId S = ir_add_const(c->g, fresh_name(c, sn_base(c), "sin"), mt, sm);
+	if (C < 0 || S < 0)
+		return oom(c);
+	/* (xr + i xi)(C + i S) */
+	ValueId yr = bin(c, OP_MATMUL, xr, C, NULL), yi = bin(c, OP_MATMUL, xr, S, NULL);
+	if (xi >= 0) {
+		yr = bin(c, OP_SUB, yr, bin(c, OP_MATMUL, xi, S, NULL), NULL);
+		yi = bin(c, OP_ADD, yi, bin(c, OP_MATMUL, xi, C, NULL), NULL);
+	}
+	ValueId st[2] = {reshape_to(c, yr, 3, (int64_t[]){lead, 1, K}, NULL), reshape_to(c, yi, 3, (int64_t[]){lead, 1, K}, NULL)};
+	Attr ca = ir_ai("axis", 1);
+	ValueId y = st[0] < 0 || st[1] < 0 ? -1 : emit(c, OP_CONCAT, st, 2, &ca, 1, NULL);
+	/* back to [.., K, .., 2] */
+	int64_t dims[IR_MAX_RANK];
+	for (int i = 0; i < r; i++)
+		dims[i] = tt->dims[i];
+	dims[r - 2] = 2;
+	dims[r - 1] = K;
+	y = reshape_to(c, y, r, dims, NULL);
+	for (int i = 0; i < r; i++)
+		back[perm[i]] = i;
+	Attr ba = ir_aints("perm", back, r);
+	return define(c, y < 0 ? -1 : emit(c, OP_TRANSPOSE, &y, 1, &ba, 1, c->sn->out[0]));
+}
+
 /* ---- the op table ----------------------------------------------------------------------- */
 
 typedef struct AttrSpec {
@@ -3168,6 +3267,8 @@ static const OpSpec op_table[] = {
 	{"Compress", 9, 22, 2, 2, 1, 2, imp_compress, {{"axis", SA_INT}}},
 	{"ConvInteger", 10, 22, 2, 4, 1, 0, imp_conv_integer, {CONV_ATTRS}},
 	{"QLinearConv", 10, 22, 8, 9, 1, 0, imp_qlinear_conv, {CONV_ATTRS}},
+	{"DFT", 17, 19, 1, 2, 1, 2, imp_dft, {{"axis", SA_INT}, {"inverse", SA_INT}, {"onesided", SA_INT}}},
+	{"DFT", 20, 22, 1, 3, 1, 6, imp_dft, {{"inverse", SA_INT}, {"onesided", SA_INT}}},
 	{"HannWindow", 17, 22, 1, 1, 1, 1, imp_window, {{"output_datatype", SA_INT}, {"periodic", SA_INT}}},
 	{"HammingWindow", 17, 22, 1, 1, 1, 1, imp_window, {{"output_datatype", SA_INT}, {"periodic", SA_INT}}},
 	{"BlackmanWindow", 17, 22, 1, 1, 1, 1, imp_window, {{"output_datatype", SA_INT}, {"periodic", SA_INT}}},
