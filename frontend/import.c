@@ -856,6 +856,18 @@ static bool imp_global_avgpool(Ctx *c, const ValueId *in, int nin)
 static bool imp_reduce(Ctx *c, Op op, const ValueId *in, int nin)
 {
 	const Type *t = vtype(c, in[0]);
+	DType dt = t->dt;
+	if ((op == OP_REDUCE_MAX || op == OP_REDUCE_MIN) &&
+	    (dt == DT_BOOL || dt == DT_U8 || dt == DT_I8 || dt == DT_U16 || dt == DT_I16)) {
+		/* exact in f32: reduce there and convert back */
+		ValueId w[2] = {cast_to(c, in[0], DT_F32, NULL), nin > 1 ? in[1] : -1};
+		const char *out = c->sn->out[0];
+		if (w[0] < 0 || !imp_reduce(c, op, w, nin))
+			return false;
+		Value *yv = ir_value(c->g, nm_get(&c->vals, out, -1));
+		yv->name = fresh_name(c, out, "f32");
+		return yv->name && define(c, cast_to(c, nm_get(&c->vals, out, -1), dt, out));
+	}
 	int64_t axes[IR_MAX_RANK + 1];
 	int n;
 	bool have, red[IR_MAX_RANK] = {0};
@@ -889,10 +901,14 @@ static bool imp_reduce_max(Ctx *c, const ValueId *in, int nin) { return imp_redu
 static bool imp_reduce_min(Ctx *c, const ValueId *in, int nin) { return imp_reduce(c, OP_REDUCE_MIN, in, nin); }
 static bool imp_reduce_prod(Ctx *c, const ValueId *in, int nin) { return imp_reduce(c, OP_REDUCE_PROD, in, nin); }
 
+static bool imp_batchnorm_training(Ctx *c, const ValueId *in);
+
 static bool imp_batchnorm(Ctx *c, const ValueId *in, int nin)
 {
 	if (!need_float(c, in[0], "the input"))
 		return false;
+	if (sa_int(c->sn, "training_mode", 0))
+		return imp_batchnorm_training(c, in);
 	Attr a = ir_af("epsilon", sa_float(c->sn, "epsilon", (double)1e-5f));
 	return emit_out(c, OP_BATCHNORM, in, 5, &a, 1);
 }
@@ -3069,6 +3085,61 @@ static bool imp_dft(Ctx *c, const ValueId *in, int nin)
 	return define(c, y < 0 ? -1 : emit(c, OP_TRANSPOSE, &y, 1, &ba, 1, c->sn->out[0]));
 }
 
+/* Optionals of plain tensors: a present tensor is the value itself, an
+ * omitted input is "empty".  (Optional-typed graph values are out of scope.) */
+static bool imp_optional_has(Ctx *c, const ValueId *in, int nin)
+{
+	unsigned char has = nin > 0 && in[0] >= 0;
+	return define_const(c, DT_BOOL, 0, NULL, &has);
+}
+
+static bool imp_optional_get(Ctx *c, const ValueId *in, int nin)
+{
+	return emit_out(c, OP_IDENTITY, in, 1, NULL, 0);
+}
+
+static bool imp_optional(Ctx *c, const ValueId *in, int nin)
+{
+	if (nin < 1 || in[0] < 0)
+		return fail(c, "an empty optional has no tensor value; kiln supports only optionals holding a tensor");
+	return emit_out(c, OP_IDENTITY, in, 1, NULL, 0);
+}
+
+/* BatchNormalization with training_mode: normalized by the batch's own
+ * statistics; outputs 1 and 2 are the updated running mean and variance. */
+static bool imp_batchnorm_training(Ctx *c, const ValueId *in)
+{
+	const Type *t = vtype(c, in[0]);
+	int r = t->rank;
+	if (r < 2)
+		return fail(c, "input must have rank >= 2");
+	int64_t axes[IR_MAX_RANK];
+	int k = 0;
+	for (int i = 0; i < r; i++)
+		if (i != 1)
+			axes[k++] = i;
+	DType dt = t->dt;
+	double eps = sa_float(c->sn, "epsilon", 1e-5), mom = sa_float(c->sn, "momentum", 0.9);
+	ValueId mean = reduce_axes(c, OP_REDUCE_MEAN, in[0], axes, k, true, NULL);
+	ValueId d = bin(c, OP_SUB, in[0], mean, NULL);
+	ValueId var = reduce_axes(c, OP_REDUCE_MEAN, bin(c, OP_MUL, d, d, NULL), axes, k, true, NULL);
+	ValueId sd = un(c, OP_SQRT, bin(c, OP_ADD, var, scalar(c, dt, eps), NULL));
+	ValueId y = bin(c, OP_MUL, bin(c, OP_DIV, d, sd, NULL), per_channel(c, in[1], r), NULL);
+	if (!define(c, bin(c, OP_ADD, y, per_channel(c, in[2], r), c->sn->out[0])))
+		return false;
+	int64_t C = t->dims[1];
+	ValueId cur[2] = {reshape_to(c, mean, 1, &C, NULL), reshape_to(c, var, 1, &C, NULL)};
+	for (int o = 1; o < 3 && o < c->sn->nout; o++) {
+		if (!*c->sn->out[o])
+			continue;
+		ValueId run = bin(c, OP_MUL, in[2 + o], scalar(c, dt, mom), NULL);
+		ValueId upd = bin(c, OP_ADD, run, bin(c, OP_MUL, cur[o - 1], scalar(c, dt, 1 - mom), NULL), c->sn->out[o]);
+		if (!define_at(c, o, upd))
+			return false;
+	}
+	return true;
+}
+
 /* ---- the op table ----------------------------------------------------------------------- */
 
 typedef struct AttrSpec {
@@ -3213,7 +3284,7 @@ static const OpSpec op_table[] = {
 	{"Clip", 7, 10, 1, 1, 1, 0, imp_clip, {{"min", SA_FLOAT}, {"max", SA_FLOAT}}},
 	{"Clip", 11, 22, 1, 3, 1, 6, imp_clip, {{"min", SA_FLOAT, 0, 0, true}, {"max", SA_FLOAT, 0, 0, true}}},
 	{"BatchNormalization", 7, 22, 5, 5, 5, 0, imp_batchnorm,
-	 {{"epsilon", SA_FLOAT}, {"momentum", SA_FLOAT}, {"spatial", SA_INT, 7, 8}, {"training_mode", SA_INT, 14, 0}}},
+	 {{"epsilon", SA_FLOAT}, {"momentum", SA_FLOAT}, {"spatial", SA_INT, 7, 8}, {"training_mode", SA_INT, 14, 0}}, true},
 	{"MaxPool", 7, 22, 1, 1, 2, 0, imp_maxpool,
 	 {{"kernel_shape", SA_INTS}, {"strides", SA_INTS}, {"pads", SA_INTS}, {"auto_pad", SA_STRING},
 	  {"storage_order", SA_INT, 8, 0}, {"dilations", SA_INTS, 10, 0}, {"ceil_mode", SA_INT, 10, 0}}},
@@ -3269,6 +3340,9 @@ static const OpSpec op_table[] = {
 	{"QLinearConv", 10, 22, 8, 9, 1, 0, imp_qlinear_conv, {CONV_ATTRS}},
 	{"DFT", 17, 19, 1, 2, 1, 2, imp_dft, {{"axis", SA_INT}, {"inverse", SA_INT}, {"onesided", SA_INT}}},
 	{"DFT", 20, 22, 1, 3, 1, 6, imp_dft, {{"inverse", SA_INT}, {"onesided", SA_INT}}},
+	{"OptionalHasElement", 15, 22, 0, 1, 1, 0, imp_optional_has},
+	{"OptionalGetElement", 15, 22, 1, 1, 1, 0, imp_optional_get},
+	{"Optional", 15, 22, 0, 1, 1, 0, imp_optional, {{"type", SA_OTHER}}},
 	{"HannWindow", 17, 22, 1, 1, 1, 1, imp_window, {{"output_datatype", SA_INT}, {"periodic", SA_INT}}},
 	{"HammingWindow", 17, 22, 1, 1, 1, 1, imp_window, {{"output_datatype", SA_INT}, {"periodic", SA_INT}}},
 	{"BlackmanWindow", 17, 22, 1, 1, 1, 1, imp_window, {{"output_datatype", SA_INT}, {"periodic", SA_INT}}},
@@ -3375,8 +3449,7 @@ static bool check_values(Ctx *c, const SrcNode *n)
 		ok = fail(c, "unsupported pad mode '%s' (constant, edge, reflect or wrap)", mode);
 	if (sa_int(n, "spatial", 1) != 1)
 		ok = fail(c, "spatial=0 is not supported");
-	if (sa_int(n, "training_mode", 0) != 0)
-		ok = fail(c, "training_mode=1 is not supported; only inference");
+
 	if (strcmp(n->op, "Constant") == 0) {
 		if (n->nattr != 1)
 			ok = fail(c, "needs exactly one value attribute, got %d", n->nattr);
