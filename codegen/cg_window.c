@@ -182,6 +182,54 @@ static void lower_conv_transpose(Cg *c, const Node *n)
 	cg_loop_end(c, &lb, 1);
 }
 
+/* Col2Im: y[n, c, p] = sum over block offsets k with p + pad - k*dil a
+ * multiple of the stride, q = that / stride inside the grid:
+ * x[n, c*K + k, q] -- a gather, like the transposed convolution. */
+static void lower_col2im(Cg *c, const Node *n)
+{
+	const Type *x = ir_value_type(c->g, n->in[0]), *y = ir_value_type(c->g, n->out);
+	int nsp = y->rank - 2, cnt;
+	const int64_t *bk = ir_attr_ints(n, "block", &cnt), *st = ir_attr_ints(n, "strides", &cnt);
+	const int64_t *pd = ir_attr_ints(n, "pads", &cnt), *dl = ir_attr_ints(n, "dilations", &cnt);
+	int64_t grid[MAXR], K = 1, L = x->dims[2], C = y->dims[1];
+	for (int i = 0; i < nsp; i++) {
+		grid[i] = (y->dims[2 + i] + pd[i] + pd[nsp + i] - (bk[i] - 1) * dl[i] - 1) / st[i] + 1;
+		K *= bk[i];
+	}
+	LLVMValueRef X = c->buf[n->in[0]], Y = c->buf[n->out], acc = entry_alloca(c, c->f32);
+	Loop lp, lo[MAXR], lk[MAXR];
+	int64_t yin = 1;
+	for (int i = 0; i < nsp; i++)
+		yin *= y->dims[2 + i];
+	LLVMValueRef pc = cg_loop_begin(c, &lp, I(c, 0), I(c, y->dims[0] * C));
+	LLVMValueRef o[MAXR], yo = I(c, 0);
+	for (int i = 0; i < nsp; i++) {
+		o[i] = cg_loop_begin(c, &lo[i], I(c, 0), I(c, y->dims[2 + i]));
+		yo = add(c, mul(c, yo, I(c, y->dims[2 + i])), o[i]);
+	}
+	LLVMBuildStore(c->b, cg_f32(c, 0), acc);
+	LLVMValueRef ok = LLVMConstInt(LLVMInt1TypeInContext(c->ctx), 1, 0), qo = I(c, 0), ko = I(c, 0);
+	for (int i = 0; i < nsp; i++) {
+		LLVMValueRef k = cg_loop_begin(c, &lk[i], I(c, 0), I(c, bk[i]));
+		LLVMValueRef num = LLVMBuildNSWSub(c->b, add(c, o[i], I(c, pd[i])), mul(c, k, I(c, dl[i])), "");
+		LLVMValueRef q = LLVMBuildSDiv(c->b, num, I(c, st[i]), "");
+		LLVMValueRef exact = LLVMBuildICmp(c->b, LLVMIntEQ, mul(c, q, I(c, st[i])), num, "");
+		ok = LLVMBuildAnd(c->b, ok, LLVMBuildAnd(c->b, exact, in_range(c, num, st[i] * (grid[i] - 1) + 1), ""), "");
+		qo = add(c, mul(c, qo, I(c, grid[i])), q);
+		ko = add(c, mul(c, ko, I(c, bk[i])), k);
+	}
+	/* x[n][c*K + k][q]: plane pc = n*C + c */
+	LLVMValueRef xa = add(c, mul(c, add(c, mul(c, pc, I(c, K)), ko), I(c, L)), fsel(c, ok, qo, I(c, 0)));
+	LLVMValueRef a = LLVMBuildLoad2(c->b, c->f32, acc, "");
+	LLVMBuildStore(c->b, fsel(c, ok, LLVMBuildFAdd(c->b, a, cg_loadf(c, X, xa), ""), a), acc);
+	for (int i = nsp - 1; i >= 0; i--)
+		cg_loop_end(c, &lk[i], 1);
+	cg_storef(c, LLVMBuildLoad2(c->b, c->f32, acc, ""), Y, add(c, mul(c, pc, I(c, yin)), yo));
+	for (int i = nsp - 1; i >= 0; i--)
+		cg_loop_end(c, &lo[i], 1);
+	cg_loop_end(c, &lp, 1);
+}
+
 bool cg_lower_window(Cg *c, const Node *n)
 {
 	int nsp = ir_value_type(c->g, n->in[0])->rank - 2;
@@ -189,6 +237,7 @@ bool cg_lower_window(Cg *c, const Node *n)
 	case OP_CONV_TRANSPOSE: lower_conv_transpose(c, n); return true;
 	case OP_LPPOOL: lower_pool_nd(c, n); return true;
 	case OP_GLOBAL_MAXPOOL: lower_global_maxpool(c, n); return true;
+	case OP_COL2IM: lower_col2im(c, n); return true;
 	case OP_MAXPOOL: case OP_AVGPOOL:
 		if (nsp == 1 || nsp == 2)
 			return false;  /* the 2-D kernels in cg_ops.c */

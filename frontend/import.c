@@ -3140,6 +3140,29 @@ static bool imp_batchnorm_training(Ctx *c, const ValueId *in)
 	return true;
 }
 
+static bool imp_col2im(Ctx *c, const ValueId *in, int nin)
+{
+	int64_t img[IR_MAX_RANK + 1], blk[IR_MAX_RANK + 1];
+	int ni, nb;
+	if (!need_float(c, in[0], "the input") || !const_ints(c, in[1], "image_shape", img, IR_MAX_RANK - 2, &ni) ||
+	    !const_ints(c, in[2], "block_shape", blk, IR_MAX_RANK - 2, &nb))
+		return false;
+	if (ni != nb || ni < 1)
+		return fail(c, "image_shape and block_shape differ in length");
+	int64_t s[IR_MAX_RANK], dil[IR_MAX_RANK], pads[2 * IR_MAX_RANK] = {0};
+	if (!spatial_ints(c, "strides", ni, s) || !spatial_ints(c, "dilations", ni, dil))
+		return false;
+	int n;
+	const int64_t *p = sa_ints(c->sn, "pads", &n);
+	if (p && n != 2 * ni)
+		return fail(c, "pads has %d values, expected %d", n, 2 * ni);
+	for (int i = 0; p && i < n; i++)
+		pads[i] = p[i];
+	Attr a[5] = {ir_aints("dims", img, ni), ir_aints("block", blk, ni), ir_aints("strides", s, ni),
+		     ir_aints("pads", pads, 2 * ni), ir_aints("dilations", dil, ni)};
+	return emit_out(c, OP_COL2IM, in, 1, a, 5);
+}
+
 /* ---- the op table ----------------------------------------------------------------------- */
 
 typedef struct AttrSpec {
@@ -3343,6 +3366,7 @@ static const OpSpec op_table[] = {
 	{"OptionalHasElement", 15, 22, 0, 1, 1, 0, imp_optional_has},
 	{"OptionalGetElement", 15, 22, 1, 1, 1, 0, imp_optional_get},
 	{"Optional", 15, 22, 0, 1, 1, 0, imp_optional, {{"type", SA_OTHER}}},
+	{"Col2Im", 18, 22, 3, 3, 1, 6, imp_col2im, {{"dilations", SA_INTS}, {"pads", SA_INTS}, {"strides", SA_INTS}}},
 	{"HannWindow", 17, 22, 1, 1, 1, 1, imp_window, {{"output_datatype", SA_INT}, {"periodic", SA_INT}}},
 	{"HammingWindow", 17, 22, 1, 1, 1, 1, imp_window, {{"output_datatype", SA_INT}, {"periodic", SA_INT}}},
 	{"BlackmanWindow", 17, 22, 1, 1, 1, 1, imp_window, {{"output_datatype", SA_INT}, {"periodic", SA_INT}}},

@@ -739,6 +739,35 @@ static bool r_conv_transpose(Ctx *c)
 	return true;
 }
 
+static bool r_col2im(Ctx *c)
+{
+	const Type *x = T(c, 0);
+	const Attr *dm = need_attr(c, "dims", ATTR_INTS);
+	if (!dm || !need_float_dtype(c, 0) || x->rank != 3)
+		return dm && x->rank != 3 ? err(c, "input must be [N, C*block, L]") : false;
+	int nsp = dm->n;
+	const int64_t *bk = need_ints(c, "block", nsp), *st = bk ? need_ints(c, "strides", nsp) : NULL;
+	const int64_t *pd = st ? need_ints(c, "pads", 2 * nsp) : NULL, *dl = pd ? need_ints(c, "dilations", nsp) : NULL;
+	if (!dl || nsp < 1 || nsp + 2 > IR_MAX_RANK)
+		return dl ? err(c, "bad image rank %d", nsp) : false;
+	int64_t K = 1, L = 1, d[IR_MAX_RANK];
+	for (int i = 0; i < nsp; i++) {
+		int64_t o;
+		if (bk[i] < 1 || !window_out(c, i, dm->ints[i], bk[i], st[i], dl[i], pd[i], pd[nsp + i], false, &o))
+			return bk[i] < 1 ? err(c, "block must be positive") : false;
+		K *= bk[i];
+		L *= o;
+		d[2 + i] = dm->ints[i];
+	}
+	if (x->dims[1] % K || x->dims[2] != L)
+		return err(c, "input [%lld, %lld, %lld] does not hold blocks of %lld over %lld positions", (long long)x->dims[0],
+			   (long long)x->dims[1], (long long)x->dims[2], (long long)K, (long long)L);
+	d[0] = x->dims[0];
+	d[1] = x->dims[1] / K;
+	set_out(c, x->dt, nsp + 2, d);
+	return true;
+}
+
 static bool r_global_pool(Ctx *c)
 {
 	const Type *x = T(c, 0);
@@ -1021,6 +1050,7 @@ static const Rule rules[OP_COUNT] = {
 	[OP_REDUCE_MAX] = r_reduce,
 	[OP_REDUCE_MIN] = r_reduce,
 	[OP_IDENTITY] = r_identity,
+	[OP_COL2IM] = r_col2im,
 	[OP_EINSUM] = r_einsum,
 	[OP_CONV_TRANSPOSE] = r_conv_transpose,
 	[OP_LPPOOL] = r_pool,
