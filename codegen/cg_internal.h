@@ -105,6 +105,7 @@ const char *cg_data_unsupported(const Graph *g, const Node *n);
 
 void cg_lower_resize(Cg *c, const Node *n);  /* codegen/cg_resize.c */
 void cg_lower_einsum(Cg *c, const Node *n);  /* codegen/cg_einsum.c */
+void cg_lower_tfidf(Cg *c, const Node *n);   /* codegen/cg_text.c */
 /* N-d pooling, global max pooling, transposed convolution
  * (codegen/cg_window.c): false if n is not one it lowers. */
 bool cg_lower_window(Cg *c, const Node *n);

@@ -1361,8 +1361,8 @@ const char *cg_unsupported(const Graph *g, const Node *n)
 		return NULL;  /* every dtype: halves are widened to f32 */
 	if (cg_is_data(n->op))
 		return cg_data_unsupported(g, n);
-	if (n->op == OP_EINSUM)
-		return NULL;  /* the shape rule admits only what it lowers */
+	if (n->op == OP_EINSUM || n->op == OP_TFIDF)
+		return NULL;  /* the shape rules admit only what these lower */
 	switch (n->op) {
 	case OP_ADD: case OP_SUB: case OP_MUL: case OP_DIV: case OP_ABS: case OP_NEG:
 		if (dt != DT_F32 && dt != DT_F64 && dt != DT_I32 && dt != DT_I64 && dt != DT_I8 && dt != DT_U8 &&
@@ -1403,6 +1403,10 @@ bool cg_lower_node(Cg *c, const Node *n)
 	}
 	if (n->op == OP_EINSUM) {
 		cg_lower_einsum(c, n);
+		return true;
+	}
+	if (n->op == OP_TFIDF) {
+		cg_lower_tfidf(c, n);
 		return true;
 	}
 	if (cg_lower_window(c, n))

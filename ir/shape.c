@@ -768,6 +768,30 @@ static bool r_col2im(Ctx *c)
 	return true;
 }
 
+static bool r_tfidf(Ctx *c)
+{
+	const Type *x = T(c, 0);
+	int64_t width, maxn, skip, mode;
+	if (!need_int(c, "width", &width) || !need_int(c, "maxn", &maxn) || !need_int(c, "skip", &skip) ||
+	    !need_int(c, "mode", &mode))
+		return false;
+	const Attr *sz = need_attr(c, "sizes", ATTR_INTS);
+	const int64_t *ix = sz ? need_ints(c, "index", sz->n) : NULL, *gr = ix ? need_ints(c, "grams", sz->n * (int)maxn) : NULL;
+	const Attr *w = need_attr(c, "weights", ATTR_FLOATS);
+	if (!gr || !w)
+		return false;
+	if ((x->dt != DT_I32 && x->dt != DT_I64) || x->rank < 1 || x->rank > 2)
+		return err(c, "input must be [L] or [B, L] of i32 or i64");
+	if (width < 1 || maxn < 1 || skip < 0 || mode < 0 || mode > 2 || (w->n && w->n != width))
+		return err(c, "inconsistent n-gram tables");
+	for (int i = 0; i < sz->n; i++)
+		if (sz->ints[i] < 1 || sz->ints[i] > maxn || ix[i] < 0 || ix[i] >= width)
+			return err(c, "n-gram %d has size %lld or index %lld out of range", i, (long long)sz->ints[i], (long long)ix[i]);
+	int64_t d[2] = {x->dims[0], width};
+	set_out(c, DT_F32, x->rank, x->rank == 1 ? d + 1 : d);
+	return true;
+}
+
 static bool r_global_pool(Ctx *c)
 {
 	const Type *x = T(c, 0);
@@ -1050,6 +1074,7 @@ static const Rule rules[OP_COUNT] = {
 	[OP_REDUCE_MAX] = r_reduce,
 	[OP_REDUCE_MIN] = r_reduce,
 	[OP_IDENTITY] = r_identity,
+	[OP_TFIDF] = r_tfidf,
 	[OP_COL2IM] = r_col2im,
 	[OP_EINSUM] = r_einsum,
 	[OP_CONV_TRANSPOSE] = r_conv_transpose,
