@@ -4012,6 +4012,39 @@ static bool imp_if(Ctx *c, const ValueId *in, int nin)
 /* Values computed from constants are constants too (the importer folds
  * them when it needs their numbers), and so are Shape and Size of anything,
  * as every shape is static.  A fixed point: nodes need not be sorted. */
+/* Every value an If branch reads from the enclosing graph is a constant
+ * (then the If's outputs are too, once its condition is). */
+static bool branch_reads_consts(Ctx *c, const SrcGraph *g)
+{
+	for (int i = 0; i < g->nodes.n; i++) {
+		const SrcNode *n = &g->nodes.v[i];
+		for (int j = 0; j < n->nin; j++) {
+			const char *name = n->in[j];
+			if (!*name || nm_has(&c->consts, name))
+				continue;
+			bool inner = false;
+			for (int k = 0; k < g->consts.n && !inner; k++)
+				inner = !strcmp(g->consts.v[k].name, name);
+			for (int k = 0; k < i && !inner; k++)
+				for (int o = 0; o < g->nodes.v[k].nout && !inner; o++)
+					inner = !strcmp(g->nodes.v[k].out[o], name);
+			if (!inner)
+				return false;
+		}
+	}
+	return true;
+}
+
+static bool if_is_const(Ctx *c, const SrcNode *n)
+{
+	if (n->nin < 1 || !*n->in[0] || !nm_has(&c->consts, n->in[0]))
+		return false;
+	for (int i = 0; i < n->nattr; i++)
+		if (n->attr[i].kind == SA_GRAPH && !branch_reads_consts(c, n->attr[i].graph))
+			return false;
+	return true;
+}
+
 static bool derive_consts_in(Ctx *c, const SrcNode *nodes, int nn)
 {
 	/* Random ops differ per run; If reads values its inputs do not list. */
@@ -4023,7 +4056,7 @@ static bool derive_consts_in(Ctx *c, const SrcNode *nodes, int nn)
 			const SrcNode *n = &nodes[i];
 			if (n->nout < 1 || !*n->out[0] || nm_has(&c->consts, n->out[0]))
 				continue;
-			bool k = !strcmp(n->op, "Shape") || !strcmp(n->op, "Size");
+			bool k = !strcmp(n->op, "Shape") || !strcmp(n->op, "Size") || (!strcmp(n->op, "If") && if_is_const(c, n));
 			if (!k && n->nin > 0) {
 				k = true;
 				for (int j = 0; j < n->nin; j++)
