@@ -125,6 +125,8 @@ void src_store(void *data, DType dt, int64_t i, double v)
 	case DT_BF16: { uint16_t x = src_f32_to_bf16((float)v); memcpy(p + 2 * i, &x, 2); break; }
 	case DT_U8: p[i] = (uint8_t)v; break;
 	case DT_I8: { int8_t x = (int8_t)v; memcpy(p + i, &x, 1); break; }
+	case DT_U4: p[i] = (uint8_t)((uint8_t)v & 0x0f); break;
+	case DT_I4: { int x = (int8_t)v & 0x0f; p[i] = (uint8_t)(int8_t)(x & 8 ? x - 16 : x); break; }
 	case DT_BOOL: p[i] = v != 0; break;
 	case DT_U16: { uint16_t x = (uint16_t)v; memcpy(p + 2 * i, &x, 2); break; }
 	case DT_I16: { int16_t x = (int16_t)v; memcpy(p + 2 * i, &x, 2); break; }
@@ -132,7 +134,10 @@ void src_store(void *data, DType dt, int64_t i, double v)
 	case DT_U32: { uint32_t x = (uint32_t)v; memcpy(p + 4 * i, &x, 4); break; }
 	case DT_I64: { int64_t x = (int64_t)v; memcpy(p + 8 * i, &x, 8); break; }
 	case DT_U64: { uint64_t x = (uint64_t)v; memcpy(p + 8 * i, &x, 8); break; }
-	default: break;
+	default:
+		if (ir_dtype_is_f8(dt))
+			p[i] = ir_f32_to_f8(dt, (float)v, true);
+		break;
 	}
 }
 
@@ -145,15 +150,15 @@ static double load_elem(const void *data, DType dt, int64_t i)
 	case DT_F64: { double x; memcpy(&x, p + 8 * i, 8); return x; }
 	case DT_F16: { uint16_t x; memcpy(&x, p + 2 * i, 2); return f16_to_f32(x); }
 	case DT_BF16: { uint16_t x; memcpy(&x, p + 2 * i, 2); uint32_t u = (uint32_t)x << 16; float f; memcpy(&f, &u, 4); return f; }
-	case DT_U8: case DT_BOOL: return p[i];
-	case DT_I8: return (int8_t)p[i];
+	case DT_U8: case DT_U4: case DT_BOOL: return p[i];
+	case DT_I8: case DT_I4: return (int8_t)p[i];
 	case DT_U16: { uint16_t x; memcpy(&x, p + 2 * i, 2); return x; }
 	case DT_I16: { int16_t x; memcpy(&x, p + 2 * i, 2); return x; }
 	case DT_I32: { int32_t x; memcpy(&x, p + 4 * i, 4); return x; }
 	case DT_U32: { uint32_t x; memcpy(&x, p + 4 * i, 4); return x; }
 	case DT_I64: { int64_t x; memcpy(&x, p + 8 * i, 8); return (double)x; }
 	case DT_U64: { uint64_t x; memcpy(&x, p + 8 * i, 8); return (double)x; }
-	default: return 0;
+	default: return ir_dtype_is_f8(dt) ? ir_f8_to_f32(dt, p[i]) : 0;
 	}
 }
 
@@ -328,17 +333,23 @@ static void forward_diag(Ctx *c, Diag *tmp)
 
 static ValueId emit(Ctx *c, Op op, const ValueId *in, int nin, const Attr *a, int na, const char *out_name);
 
+/* A cast node to dt: attributes "to" and, for float8, "saturate". */
+static ValueId emit_cast(Ctx *c, ValueId x, DType to, bool saturate, const char *out_name)
+{
+	Attr a[2] = {ir_astr("to", ir_dtype_name(to)), ir_ai("saturate", saturate)};
+	return emit(c, OP_CAST, &x, 1, a, ir_dtype_is_f8(to) ? 2 : 1, out_name);
+}
+
 /* An OPF_F32 op on f64/f16/bf16 operands: computed in f32 between casts
  * (the backend's kernels for it are f32; 1e-7 relative is kept). */
 static ValueId emit_widened(Ctx *c, Op op, const ValueId *in, int nin, const Attr *a, int na, const char *out_name,
 			    DType dt)
 {
 	ValueId w[64];
-	Attr to = ir_astr("to", "f32");
 	for (int i = 0; i < nin; i++) {
 		w[i] = in[i];
 		if (in[i] >= 0 && ir_value_type(c->g, in[i])->dt == dt) {
-			w[i] = emit(c, OP_CAST, &in[i], 1, &to, 1, NULL);
+			w[i] = emit_cast(c, in[i], DT_F32, true, NULL);
 			if (w[i] < 0)
 				return -1;
 		}
@@ -346,8 +357,7 @@ static ValueId emit_widened(Ctx *c, Op op, const ValueId *in, int nin, const Att
 	ValueId y = emit(c, op, w, nin, a, na, NULL);
 	if (y < 0)
 		return -1;
-	Attr back = ir_astr("to", ir_dtype_name(dt));
-	return emit(c, OP_CAST, &y, 1, &back, 1, out_name);
+	return emit_cast(c, y, dt, true, out_name);
 }
 
 /* Append an IR node for the current source node; returns its result value
@@ -1256,8 +1266,7 @@ static ValueId cast_to(Ctx *c, ValueId x, DType to, const char *out_name)
 {
 	if (vtype(c, x)->dt == to && out_name == NULL)
 		return x;
-	Attr a = ir_astr("to", ir_dtype_name(to));
-	return emit(c, OP_CAST, &x, 1, &a, 1, out_name);
+	return emit_cast(c, x, to, true, out_name);
 }
 
 static bool imp_pow(Ctx *c, const ValueId *in, int nin)
@@ -1275,12 +1284,12 @@ static bool imp_cast(Ctx *c, const ValueId *in, int nin)
 	DType to = ir_dtype_from_onnx((int)code);
 	if (to == DT_UNDEF)
 		return fail(c, "cast to ONNX dtype %lld is not supported", (long long)code);
-	return define(c, cast_to(c, in[0], to, c->sn->out[0]));
+	return define(c, emit_cast(c, in[0], to, sa_int(c->sn, "saturate", 1) != 0, c->sn->out[0]));
 }
 
 static bool imp_castlike(Ctx *c, const ValueId *in, int nin)
 {
-	return define(c, cast_to(c, in[0], vtype(c, in[1])->dt, c->sn->out[0]));
+	return define(c, emit_cast(c, in[0], vtype(c, in[1])->dt, sa_int(c->sn, "saturate", 1) != 0, c->sn->out[0]));
 }
 
 /* Sum, Mean, Min, Max: a left fold of the binary op over the operands. */
@@ -2198,14 +2207,22 @@ static void qrange(DType dt, double *lo, double *hi)
 	case DT_U16: *lo = 0, *hi = 65535; break;
 	case DT_I16: *lo = -32768, *hi = 32767; break;
 	case DT_I32: *lo = -2147483648.0, *hi = 2147483647.0; break;
+	case DT_U4: *lo = 0, *hi = 15; break;
+	case DT_I4: *lo = -8, *hi = 7; break;
 	default: *lo = 0, *hi = 0;
 	}
 }
 
-/* saturate(round_half_even(x / scale) + zp) as dt. */
-static ValueId quant(Ctx *c, ValueId xf, ValueId scale, ValueId zp, int64_t axis, DType dt, const char *out_name)
+/* saturate(round_half_even(x / scale) + zp) as dt; for float8, x / scale
+ * cast with the saturate flag (ONNX defines the zero point as 0 there). */
+static ValueId quant(Ctx *c, ValueId xf, ValueId scale, ValueId zp, int64_t axis, DType dt, bool saturate,
+		     const char *out_name)
 {
 	int r = vtype(c, xf)->rank;
+	if (ir_dtype_is_f8(dt)) {
+		ValueId q = bin(c, OP_DIV, xf, to_f32(c, along_axis(c, scale, r, axis)), NULL);
+		return q < 0 ? -1 : emit_cast(c, q, dt, saturate, out_name);
+	}
 	double lo, hi;
 	qrange(dt, &lo, &hi);
 	if (lo == hi)
@@ -2220,31 +2237,33 @@ static ValueId quant(Ctx *c, ValueId xf, ValueId scale, ValueId zp, int64_t axis
 	return q < 0 ? -1 : cast_to(c, q, dt, out_name);
 }
 
-static bool quant_axis(Ctx *c, ValueId x, int64_t *axis)
+/* The axis matters only for a scale of more than one element (ONNX
+ * ignores it otherwise, even when out of range for x). */
+static bool quant_axis(Ctx *c, ValueId x, ValueId scale, int64_t *axis)
 {
 	*axis = sa_int(c->sn, "axis", 1);
 	if (sa_int(c->sn, "block_size", 0))
 		return fail(c, "blocked quantization (block_size) is not supported");
 	int r = vtype(c, x)->rank;
-	return r == 0 || norm_axis(c, axis, r, "axis");
+	return r == 0 || ir_type_numel(vtype(c, scale)) == 1 || norm_axis(c, axis, r, "axis");
 }
 
 static bool imp_quantize(Ctx *c, const ValueId *in, int nin)
 {
 	int64_t axis;
-	if (!need_float(c, in[0], "the input") || !quant_axis(c, in[0], &axis))
+	if (!need_float(c, in[0], "the input") || !quant_axis(c, in[0], in[1], &axis))
 		return false;
 	ValueId zp = nin > 2 ? in[2] : -1;
 	DType dt = zp >= 0 ? vtype(c, zp)->dt : DT_U8;
 	if (sa_get(c->sn, "output_dtype") && sa_int(c->sn, "output_dtype", 0))
 		dt = ir_dtype_from_onnx((int)sa_int(c->sn, "output_dtype", 0));
-	return define(c, quant(c, to_f32(c, in[0]), in[1], zp, axis, dt, c->sn->out[0]));
+	return define(c, quant(c, to_f32(c, in[0]), in[1], zp, axis, dt, sa_int(c->sn, "saturate", 1) != 0, c->sn->out[0]));
 }
 
 static bool imp_dequantize(Ctx *c, const ValueId *in, int nin)
 {
 	int64_t axis;
-	if (!quant_axis(c, in[0], &axis))
+	if (!quant_axis(c, in[0], in[1], &axis))
 		return false;
 	ValueId y = dequant(c, in[0], in[1], nin > 2 ? in[2] : -1, axis);
 	DType dt = vtype(c, in[1])->dt;
@@ -2273,7 +2292,7 @@ static bool imp_dynamic_quantize(Ctx *c, const ValueId *in, int nin)
 	Attr a[2] = {ir_af("min", 0), ir_af("max", 255)};
 	zf = emit(c, OP_CLIP, &zf, 1, a, 2, NULL);
 	ValueId zp = zf < 0 ? -1 : cast_to(c, zf, DT_U8, c->sn->nout > 2 && *c->sn->out[2] ? c->sn->out[2] : NULL);
-	ValueId y = quant(c, x, scale, zp, 0, DT_U8, c->sn->out[0]);
+	ValueId y = quant(c, x, scale, zp, 0, DT_U8, true, c->sn->out[0]);
 	if (!define(c, y) || !define_at(c, 2, zp))
 		return false;
 	if (c->sn->nout > 1 && *c->sn->out[1])
@@ -2288,7 +2307,7 @@ static bool imp_qlinear_matmul(Ctx *c, const ValueId *in, int nin)
 	ValueId a = dequant(c, in[0], in[1], in[2], ra >= 2 ? ra - 2 : 0);
 	ValueId b = dequant(c, in[3], in[4], in[5], vtype(c, in[3])->rank - 1);
 	ValueId y = bin(c, OP_MATMUL, a, b, NULL);
-	return define(c, y < 0 ? -1 : quant(c, y, in[6], in[7], 0, vtype(c, in[7])->dt, c->sn->out[0]));
+	return define(c, y < 0 ? -1 : quant(c, y, in[6], in[7], 0, vtype(c, in[7])->dt, true, c->sn->out[0]));
 }
 
 static bool imp_matmul_integer(Ctx *c, const ValueId *in, int nin)
