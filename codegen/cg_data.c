@@ -339,6 +339,8 @@ const char *cg_data_unsupported(const Graph *g, const Node *n)
 	case OP_LOG_SOFTMAX: case OP_HARDMAX:
 		return dt == DT_F32 || dt == DT_F64 ? NULL : "only f32 and f64 are supported for this op";
 	case OP_ARGMAX: case OP_ARGMIN: case OP_CUMSUM:
+		if (ir_dtype_is_f8(dt) || dt == DT_I4 || dt == DT_U4)
+			return "float8 and 4-bit integers are not supported for this op";
 		return dt == DT_F16 || dt == DT_BF16 || dt == DT_BOOL ? "f16, bf16 and bool are not supported for this op" : NULL;
 	default:
 		return NULL;

@@ -1,8 +1,9 @@
 /* The broadcasting elementwise family: math, activations, comparisons,
  * logic, bit operations, Cast and Where, all lowered by one loop nest that
  * walks the output and reads each operand through its broadcast strides.
- * f16 and bf16 are storage types: loaded into f32, computed, rounded back
- * to nearest-even on store. */
+ * f16, bf16 and the float8 types are storage types: loaded into f32,
+ * computed, rounded back to nearest-even on store.  4-bit integers are one
+ * per byte: the low nibble, sign-extended for i4, canonical after a store. */
 #include <math.h>
 #include <string.h>
 
@@ -25,6 +26,7 @@ static LLVMValueRef icmp(Cg *c, LLVMIntPredicate p, LLVMValueRef a, LLVMValueRef
 	return LLVMBuildICmp(c->b, p, a, b, "");
 }
 static LLVMValueRef ki(LLVMTypeRef t, uint64_t v) { return LLVMConstInt(t, v, 0); }
+static LLVMValueRef kf(Cg *c, LLVMTypeRef t, double v) { return LLVMConstReal(t, v); }
 static LLVMValueRef fmul(Cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFMul(c->b, a, b, ""); }
 static LLVMValueRef fadd(Cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFAdd(c->b, a, b, ""); }
 static LLVMValueRef fsub(Cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFSub(c->b, a, b, ""); }
@@ -37,13 +39,15 @@ static LLVMValueRef fabs_(Cg *c, LLVMValueRef x)
 
 /* ---- storage types ---------------------------------------------------------------- */
 
-static bool is_half(DType dt) { return dt == DT_F16 || dt == DT_BF16; }
+static bool is_half(DType dt) { return dt == DT_F16 || dt == DT_BF16 || ir_dtype_is_f8(dt); }
 
-/* The type values are computed in: f16/bf16 widen to f32. */
+/* The type values are computed in: f16/bf16/float8 widen to f32. */
 static LLVMTypeRef calc_type(Cg *c, DType dt)
 {
+	if (is_half(dt))
+		return c->f32;
 	switch (dt) {
-	case DT_F32: case DT_F16: case DT_BF16: return c->f32;
+	case DT_F32: return c->f32;
 	case DT_F64: return LLVMDoubleTypeInContext(c->ctx);
 	case DT_BOOL: return LLVMInt1TypeInContext(c->ctx);
 	default: return LLVMIntTypeInContext(c->ctx, 8 * ir_dtype_size(dt));
@@ -105,23 +109,104 @@ static LLVMValueRef f32_to_bf16(Cg *c, LLVMValueRef x)
 	return LLVMBuildTrunc(c->b, r, LLVMInt16TypeInContext(c->ctx), "");
 }
 
+/* float8 bits -> f32, exactly: normals get the f32 exponent, subnormals
+ * are m 2^(1 - bias - mbits) computed from an integer (no f32 subnormal
+ * arithmetic, so flush-to-zero modes cannot change it). */
+static LLVMValueRef f8_to_f32(Cg *c, DType dt, LLVMValueRef b)
+{
+	const IrF8Format *f = ir_f8_format(dt);
+	LLVMValueRef u = LLVMBuildZExt(c->b, b, c->i32, "");
+	LLVMValueRef mag = LLVMBuildAnd(c->b, u, ki(c->i32, 0x7f), "");
+	LLVMValueRef e = LLVMBuildLShr(c->b, mag, ki(c->i32, (uint64_t)f->mbits), "");
+	LLVMValueRef m = LLVMBuildAnd(c->b, mag, ki(c->i32, (1u << f->mbits) - 1), "");
+	LLVMValueRef nrm = LLVMBuildOr(c->b, LLVMBuildShl(c->b, LLVMBuildAdd(c->b, e, ki(c->i32, (uint64_t)(127 - f->bias)), ""), ki(c->i32, 23), ""),
+				       LLVMBuildShl(c->b, m, ki(c->i32, (uint64_t)(23 - f->mbits)), ""), "");
+	LLVMValueRef sub = fmul(c, LLVMBuildUIToFP(c->b, m, c->f32, ""), K(c, ldexp(1, 1 - f->bias - f->mbits)));
+	LLVMValueRef bits = sel(c, icmp(c, LLVMIntEQ, e, ki(c->i32, 0)), LLVMBuildBitCast(c->b, sub, c->i32, ""), nrm);
+	LLVMValueRef sign = LLVMBuildShl(c->b, LLVMBuildAnd(c->b, u, ki(c->i32, 0x80), ""), ki(c->i32, 24), "");
+	LLVMValueRef nan;
+	if (f->uz) {
+		nan = icmp(c, LLVMIntEQ, u, ki(c->i32, 0x80));
+		sign = sel(c, nan, ki(c->i32, 0), sign);  /* the one NaN is positive */
+	} else if (f->inf) {
+		nan = icmp(c, LLVMIntUGT, mag, ki(c->i32, (uint64_t)f->maxcode + 1));
+		bits = sel(c, icmp(c, LLVMIntEQ, mag, ki(c->i32, (uint64_t)f->maxcode + 1)), ki(c->i32, 0x7f800000), bits);
+	} else {
+		nan = icmp(c, LLVMIntEQ, mag, ki(c->i32, 0x7f));
+	}
+	bits = sel(c, nan, ki(c->i32, 0x7fc00000), bits);
+	return LLVMBuildBitCast(c->b, LLVMBuildOr(c->b, bits, sign, ""), c->f32, "");
+}
+
+/* f32 -> float8 bits as ONNX Cast defines it (ir_f32_to_f8 is the same in
+ * C): |x| = mant 2^(e - 23) is shifted down to the result's quantum
+ * 2^(max(e, emin) - mbits) rounding to nearest even, then the exponent
+ * field is added (a mantissa carry moves into it by itself; subnormals
+ * have none).  Codes past the largest finite one, infinities included,
+ * saturate or become inf/NaN. */
+static LLVMValueRef f32_to_f8(Cg *c, DType dt, LLVMValueRef x, bool saturate)
+{
+	const IrF8Format *f = ir_f8_format(dt);
+	int emin = 1 - f->bias;
+	LLVMTypeRef i = c->i32;
+	LLVMValueRef u = LLVMBuildBitCast(c->b, x, i, "");
+	LLVMValueRef sign = LLVMBuildAnd(c->b, LLVMBuildLShr(c->b, u, ki(i, 24), ""), ki(i, 0x80), "");
+	LLVMValueRef a = LLVMBuildAnd(c->b, u, ki(i, 0x7fffffff), "");
+	LLVMValueRef e = LLVMBuildSub(c->b, LLVMBuildLShr(c->b, a, ki(i, 23), ""), ki(i, 127), "");
+	LLVMValueRef mant = LLVMBuildOr(c->b, LLVMBuildAnd(c->b, a, ki(i, 0x7fffff), ""), ki(i, 0x800000), "");
+	LLVMValueRef below = icmp(c, LLVMIntSLT, e, LLVMConstInt(i, (uint64_t)(int64_t)emin, 1));
+	LLVMValueRef d = sel(c, below, LLVMBuildSub(c->b, LLVMConstInt(i, (uint64_t)(int64_t)emin, 1), e, ""), ki(i, 0));
+	LLVMValueRef s = LLVMBuildAdd(c->b, d, ki(i, (uint64_t)(23 - f->mbits)), "");
+	s = sel(c, icmp(c, LLVMIntUGT, s, ki(i, 25)), ki(i, 25), s);  /* mant < 2^24: rounds to 0 from here */
+	LLVMValueRef half1 = LLVMBuildSub(c->b, LLVMBuildShl(c->b, ki(i, 1), LLVMBuildSub(c->b, s, ki(i, 1), ""), ""), ki(i, 1), "");
+	LLVMValueRef odd = LLVMBuildAnd(c->b, LLVMBuildLShr(c->b, mant, s, ""), ki(i, 1), "");
+	LLVMValueRef n = LLVMBuildLShr(c->b, LLVMBuildAdd(c->b, LLVMBuildAdd(c->b, mant, half1, ""), odd, ""), s, "");
+	LLVMValueRef ef = LLVMBuildShl(c->b, sel(c, below, ki(i, 0), LLVMBuildSub(c->b, e, LLVMConstInt(i, (uint64_t)(int64_t)emin, 1), "")),
+				       ki(i, (uint64_t)f->mbits), "");
+	LLVMValueRef code = LLVMBuildAdd(c->b, n, ef, "");
+	LLVMValueRef nan = f->uz ? ki(i, 0x80) : LLVMBuildOr(c->b, sign, ki(i, 0x7f), "");
+	LLVMValueRef ovf = saturate ? LLVMBuildOr(c->b, sign, ki(i, (uint64_t)f->maxcode), "")
+			 : f->inf ? LLVMBuildOr(c->b, sign, ki(i, 0x7c), "") : nan;
+	LLVMValueRef r = LLVMBuildOr(c->b, code, sign, "");
+	if (f->uz)
+		r = sel(c, icmp(c, LLVMIntEQ, code, ki(i, 0)), ki(i, 0), r);
+	r = sel(c, icmp(c, LLVMIntUGT, code, ki(i, (uint64_t)f->maxcode)), ovf, r);
+	r = sel(c, icmp(c, LLVMIntUGT, a, ki(i, 0x7f800000)), nan, r);
+	return LLVMBuildTrunc(c->b, r, c->i8, "");
+}
+
+/* The 4-bit value in the low nibble of an i8: sign-extended or masked. */
+static LLVMValueRef nibble(Cg *c, DType dt, LLVMValueRef v)
+{
+	if (dt == DT_U4)
+		return LLVMBuildAnd(c->b, v, ki(c->i8, 0x0f), "");
+	return LLVMBuildAShr(c->b, LLVMBuildShl(c->b, v, ki(c->i8, 4), ""), ki(c->i8, 4), "");
+}
+
 static LLVMValueRef load_elem(Cg *c, DType dt, LLVMValueRef p)
 {
 	LLVMValueRef v = LLVMBuildLoad2(c->b, store_type(c, dt), p, "");
+	if (ir_dtype_is_f8(dt))
+		return f8_to_f32(c, dt, v);
 	switch (dt) {
 	case DT_F16: return f16_to_f32(c, v);
 	case DT_BF16: return bf16_to_f32(c, v);
 	case DT_BOOL: return icmp(c, LLVMIntNE, v, ki(c->i8, 0));
+	case DT_I4: case DT_U4: return nibble(c, dt, v);
 	default: return v;
 	}
 }
 
-static void store_elem(Cg *c, DType dt, LLVMValueRef v, LLVMValueRef p)
+/* saturate: what float8 does with values out of its range (Cast's attribute). */
+static void store_elem(Cg *c, DType dt, LLVMValueRef v, LLVMValueRef p, bool saturate)
 {
+	if (ir_dtype_is_f8(dt))
+		v = f32_to_f8(c, dt, v, saturate);
 	switch (dt) {
 	case DT_F16: v = f32_to_f16(c, v); break;
 	case DT_BF16: v = f32_to_bf16(c, v); break;
 	case DT_BOOL: v = LLVMBuildZExt(c->b, v, c->i8, ""); break;
+	case DT_I4: case DT_U4: v = nibble(c, dt, v); break;
 	default: break;
 	}
 	LLVMBuildStore(c->b, v, p);
@@ -129,10 +214,43 @@ static void store_elem(Cg *c, DType dt, LLVMValueRef v, LLVMValueRef p)
 
 /* ---- Cast ------------------------------------------------------------------------------- */
 
+/* nearest integer, ties to even, for |x| < 2^22 (f32) or 2^51 (f64): the
+ * FPU rounds away the fraction bits of x + 1.5 2^p. */
+static LLVMValueRef rint_small(Cg *c, LLVMValueRef x)
+{
+	LLVMTypeRef t = LLVMTypeOf(x);
+	LLVMValueRef magic = LLVMConstReal(t, t == c->f32 ? 0x1.8p23 : 0x1.8p52);
+	return fsub(c, fadd(c, x, magic), magic);
+}
+
+/* To i4/u4 (one per i8): clamp to the 4-bit range, floats rounded to
+ * nearest even first, as the ONNX reference does; NaN gives 0. */
+static LLVMValueRef convert_4bit(Cg *c, LLVMValueRef v, DType from, DType to)
+{
+	int lo = to == DT_I4 ? -8 : 0, hi = to == DT_I4 ? 7 : 15;
+	LLVMTypeRef t = LLVMTypeOf(v);
+	if (from == DT_BOOL)
+		return LLVMBuildZExt(c->b, v, c->i8, "");
+	if (ir_dtype_is_float(from)) {
+		v = sel(c, fcmp(c, LLVMRealOLT, v, kf(c, t, lo)), kf(c, t, lo), v);
+		v = sel(c, fcmp(c, LLVMRealOGT, v, kf(c, t, hi)), kf(c, t, hi), v);
+		v = sel(c, fcmp(c, LLVMRealUNO, v, v), kf(c, t, 0), rint_small(c, v));
+		return LLVMBuildFPToSI(c->b, v, c->i8, "");
+	}
+	bool s = ir_dtype_is_signed(from);
+	if (s || lo)  /* unsigned values are never below 0 */
+		v = sel(c, icmp(c, s ? LLVMIntSLT : LLVMIntULT, v, LLVMConstInt(t, (uint64_t)(int64_t)lo, 1)),
+			LLVMConstInt(t, (uint64_t)(int64_t)lo, 1), v);
+	v = sel(c, icmp(c, s ? LLVMIntSGT : LLVMIntUGT, v, ki(t, (uint64_t)hi)), ki(t, (uint64_t)hi), v);
+	return LLVMGetIntTypeWidth(t) == 8 ? v : LLVMBuildTrunc(c->b, v, c->i8, "");
+}
+
 static LLVMValueRef convert(Cg *c, LLVMValueRef v, DType from, DType to)
 {
 	LLVMTypeRef tt = calc_type(c, to);
 	bool ff = ir_dtype_is_float(from), tf = ir_dtype_is_float(to);
+	if ((to == DT_I4 || to == DT_U4) && from != to)
+		return convert_4bit(c, v, from, to);
 	if (to == DT_BOOL) {
 		if (ff)
 			return fcmp(c, LLVMRealUNE, v, LLVMConstNull(LLVMTypeOf(v)));
@@ -162,8 +280,6 @@ static LLVMValueRef convert(Cg *c, LLVMValueRef v, DType from, DType to)
 }
 
 /* ---- the scalar computations -------------------------------------------------------------- */
-
-static LLVMValueRef kf(Cg *c, LLVMTypeRef t, double v) { return LLVMConstReal(t, v); }
 
 /* Float math in f32 (f64 operands are narrowed for the transcendental
  * polynomials, which are f32 accurate; arithmetic stays in f64). */
@@ -402,7 +518,8 @@ void cg_lower_ew(Cg *c, const Node *n)
 	}
 	DType dt = ti[n->op == OP_WHERE ? 1 : 0]->dt;
 	LLVMValueRef y = ew_compute(c, n, dt, v);
-	store_elem(c, to->dt, y, cg_gep(c, store_type(c, to->dt), c->buf[n->out], oy));
+	bool saturate = n->op != OP_CAST || ir_attr_int(n, "saturate", 1);
+	store_elem(c, to->dt, y, cg_gep(c, store_type(c, to->dt), c->buf[n->out], oy), saturate);
 	for (int d = r - 1; d >= 0; d--)
 		if (to->dims[d] != 1)
 			cg_loop_end(c, &loops[d], 1);

@@ -29,7 +29,11 @@ static void tensor_macros(FILE *f, const Graph *g, const char *P, const char *ki
 	const Type *t = ir_type_get(g, val->type);
 	fprintf(f, "#define %s_%s_%d_NAME ", P, kind, i);
 	c_string(f, val->name);
-	fprintf(f, "\n#define %s_%s_%d_DTYPE %d /* %s */\n", P, kind, i, ir_dtype_onnx(t->dt), ir_dtype_name(t->dt));
+	/* The ABI holds 4-bit integers one per byte, unlike ONNX files. */
+	const char *note = t->dt == DT_I4 ? ", one per byte, sign-extended (not packed)"
+			 : t->dt == DT_U4 ? ", one per byte (not packed)"
+			 : ir_dtype_is_f8(t->dt) ? ", raw float8 bits" : "";
+	fprintf(f, "\n#define %s_%s_%d_DTYPE %d /* %s%s */\n", P, kind, i, ir_dtype_onnx(t->dt), ir_dtype_name(t->dt), note);
 	fprintf(f, "#define %s_%s_%d_CTYPE %s\n", P, kind, i, ir_dtype_ctype(t->dt));
 	fprintf(f, "#define %s_%s_%d_RANK %d\n", P, kind, i, t->rank);
 	fprintf(f, "#define %s_%s_%d_SHAPE {", P, kind, i);

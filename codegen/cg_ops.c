@@ -1370,7 +1370,12 @@ const char *cg_unsupported(const Graph *g, const Node *n)
 			return "dtype not supported by the backend yet (f32, f64 and integers only)";
 		return NULL;
 	case OP_RESHAPE: case OP_IDENTITY: case OP_TRANSPOSE: case OP_CONCAT: case OP_PAD:
-		return dt == DT_F16 || dt == DT_BF16 ? "f16/bf16 tensors are not supported by the backend yet" : NULL;
+		if (dt == DT_F16 || dt == DT_BF16)
+			return "f16/bf16 tensors are not supported by the backend yet";
+		/* Data movement only copies bytes, but Pad's fill value would need
+		 * encoding as float8 or a 4-bit integer. */
+		return n->op == OP_PAD && (ir_dtype_is_f8(dt) || dt == DT_I4 || dt == DT_U4)
+			       ? "pad of float8 or 4-bit tensors is not supported by the backend yet" : NULL;
 	default:
 		break;
 	}

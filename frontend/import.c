@@ -125,6 +125,8 @@ void src_store(void *data, DType dt, int64_t i, double v)
 	case DT_BF16: { uint16_t x = src_f32_to_bf16((float)v); memcpy(p + 2 * i, &x, 2); break; }
 	case DT_U8: p[i] = (uint8_t)v; break;
 	case DT_I8: { int8_t x = (int8_t)v; memcpy(p + i, &x, 1); break; }
+	case DT_U4: p[i] = (uint8_t)((uint8_t)v & 0x0f); break;
+	case DT_I4: { int x = (int8_t)v & 0x0f; p[i] = (uint8_t)(int8_t)(x & 8 ? x - 16 : x); break; }
 	case DT_BOOL: p[i] = v != 0; break;
 	case DT_U16: { uint16_t x = (uint16_t)v; memcpy(p + 2 * i, &x, 2); break; }
 	case DT_I16: { int16_t x = (int16_t)v; memcpy(p + 2 * i, &x, 2); break; }
@@ -132,7 +134,10 @@ void src_store(void *data, DType dt, int64_t i, double v)
 	case DT_U32: { uint32_t x = (uint32_t)v; memcpy(p + 4 * i, &x, 4); break; }
 	case DT_I64: { int64_t x = (int64_t)v; memcpy(p + 8 * i, &x, 8); break; }
 	case DT_U64: { uint64_t x = (uint64_t)v; memcpy(p + 8 * i, &x, 8); break; }
-	default: break;
+	default:
+		if (ir_dtype_is_f8(dt))
+			p[i] = ir_f32_to_f8(dt, (float)v, true);
+		break;
 	}
 }
 
@@ -145,15 +150,15 @@ static double load_elem(const void *data, DType dt, int64_t i)
 	case DT_F64: { double x; memcpy(&x, p + 8 * i, 8); return x; }
 	case DT_F16: { uint16_t x; memcpy(&x, p + 2 * i, 2); return f16_to_f32(x); }
 	case DT_BF16: { uint16_t x; memcpy(&x, p + 2 * i, 2); uint32_t u = (uint32_t)x << 16; float f; memcpy(&f, &u, 4); return f; }
-	case DT_U8: case DT_BOOL: return p[i];
-	case DT_I8: return (int8_t)p[i];
+	case DT_U8: case DT_U4: case DT_BOOL: return p[i];
+	case DT_I8: case DT_I4: return (int8_t)p[i];
 	case DT_U16: { uint16_t x; memcpy(&x, p + 2 * i, 2); return x; }
 	case DT_I16: { int16_t x; memcpy(&x, p + 2 * i, 2); return x; }
 	case DT_I32: { int32_t x; memcpy(&x, p + 4 * i, 4); return x; }
 	case DT_U32: { uint32_t x; memcpy(&x, p + 4 * i, 4); return x; }
 	case DT_I64: { int64_t x; memcpy(&x, p + 8 * i, 8); return (double)x; }
 	case DT_U64: { uint64_t x; memcpy(&x, p + 8 * i, 8); return (double)x; }
-	default: return 0;
+	default: return ir_dtype_is_f8(dt) ? ir_f8_to_f32(dt, p[i]) : 0;
 	}
 }
 
@@ -333,17 +338,23 @@ static ValueId cast_to(Ctx *c, ValueId x, DType to, const char *out_name);
 static bool define_at(Ctx *c, int i, ValueId v);
 static void *filled(Ctx *c, DType dt, int64_t numel, const void *one);
 
+/* A cast node to dt: attributes "to" and, for float8, "saturate". */
+static ValueId emit_cast(Ctx *c, ValueId x, DType to, bool saturate, const char *out_name)
+{
+	Attr a[2] = {ir_astr("to", ir_dtype_name(to)), ir_ai("saturate", saturate)};
+	return emit(c, OP_CAST, &x, 1, a, ir_dtype_is_f8(to) ? 2 : 1, out_name);
+}
+
 /* An OPF_F32 op on f64/f16/bf16 operands: computed in f32 between casts
  * (the backend's kernels for it are f32; 1e-7 relative is kept). */
 static ValueId emit_widened(Ctx *c, Op op, const ValueId *in, int nin, const Attr *a, int na, const char *out_name,
 			    DType dt)
 {
 	ValueId w[64];
-	Attr to = ir_astr("to", "f32");
 	for (int i = 0; i < nin; i++) {
 		w[i] = in[i];
 		if (in[i] >= 0 && ir_value_type(c->g, in[i])->dt == dt) {
-			w[i] = emit(c, OP_CAST, &in[i], 1, &to, 1, NULL);
+			w[i] = emit_cast(c, in[i], DT_F32, true, NULL);
 			if (w[i] < 0)
 				return -1;
 		}
@@ -351,8 +362,7 @@ static ValueId emit_widened(Ctx *c, Op op, const ValueId *in, int nin, const Att
 	ValueId y = emit(c, op, w, nin, a, na, NULL);
 	if (y < 0)
 		return -1;
-	Attr back = ir_astr("to", ir_dtype_name(dt));
-	return emit(c, OP_CAST, &y, 1, &back, 1, out_name);
+	return emit_cast(c, y, dt, true, out_name);
 }
 
 /* Append an IR node for the current source node; returns its result value
@@ -1315,8 +1325,7 @@ static ValueId cast_to(Ctx *c, ValueId x, DType to, const char *out_name)
 {
 	if (vtype(c, x)->dt == to && out_name == NULL)
 		return x;
-	Attr a = ir_astr("to", ir_dtype_name(to));
-	return emit(c, OP_CAST, &x, 1, &a, 1, out_name);
+	return emit_cast(c, x, to, true, out_name);
 }
 
 static bool imp_pow(Ctx *c, const ValueId *in, int nin)
@@ -1334,12 +1343,12 @@ static bool imp_cast(Ctx *c, const ValueId *in, int nin)
 	DType to = ir_dtype_from_onnx((int)code);
 	if (to == DT_UNDEF)
 		return fail(c, "cast to ONNX dtype %lld is not supported", (long long)code);
-	return define(c, cast_to(c, in[0], to, c->sn->out[0]));
+	return define(c, emit_cast(c, in[0], to, sa_int(c->sn, "saturate", 1) != 0, c->sn->out[0]));
 }
 
 static bool imp_castlike(Ctx *c, const ValueId *in, int nin)
 {
-	return define(c, cast_to(c, in[0], vtype(c, in[1])->dt, c->sn->out[0]));
+	return define(c, emit_cast(c, in[0], vtype(c, in[1])->dt, sa_int(c->sn, "saturate", 1) != 0, c->sn->out[0]));
 }
 
 /* Sum, Mean, Min, Max: a left fold of the binary op over the operands. */
@@ -2261,14 +2270,22 @@ static void qrange(DType dt, double *lo, double *hi)
 	case DT_U16: *lo = 0, *hi = 65535; break;
 	case DT_I16: *lo = -32768, *hi = 32767; break;
 	case DT_I32: *lo = -2147483648.0, *hi = 2147483647.0; break;
+	case DT_U4: *lo = 0, *hi = 15; break;
+	case DT_I4: *lo = -8, *hi = 7; break;
 	default: *lo = 0, *hi = 0;
 	}
 }
 
-/* saturate(round_half_even(x / scale) + zp) as dt. */
-static ValueId quant(Ctx *c, ValueId xf, ValueId scale, ValueId zp, int64_t axis, DType dt, const char *out_name)
+/* saturate(round_half_even(x / scale) + zp) as dt; for float8, x / scale
+ * cast with the saturate flag (ONNX defines the zero point as 0 there). */
+static ValueId quant(Ctx *c, ValueId xf, ValueId scale, ValueId zp, int64_t axis, DType dt, bool saturate,
+		     const char *out_name)
 {
 	int r = vtype(c, xf)->rank;
+	if (ir_dtype_is_f8(dt)) {
+		ValueId q = bin(c, OP_DIV, xf, to_f32(c, along_axis(c, scale, r, axis)), NULL);
+		return q < 0 ? -1 : emit_cast(c, q, dt, saturate, out_name);
+	}
 	double lo, hi;
 	qrange(dt, &lo, &hi);
 	if (lo == hi)
@@ -2348,7 +2365,7 @@ static bool imp_quantize(Ctx *c, const ValueId *in, int nin)
 		return false;
 	if (sa_get(c->sn, "output_dtype") && sa_int(c->sn, "output_dtype", 0))
 		dt = ir_dtype_from_onnx((int)sa_int(c->sn, "output_dtype", 0));
-	return define(c, quant(c, to_f32(c, in[0]), scale, zp, axis, dt, c->sn->out[0]));
+	return define(c, quant(c, to_f32(c, in[0]), scale, zp, axis, dt, sa_int(c->sn, "saturate", 1) != 0, c->sn->out[0]));
 }
 
 static bool imp_dequantize(Ctx *c, const ValueId *in, int nin)
@@ -2384,7 +2401,7 @@ static bool imp_dynamic_quantize(Ctx *c, const ValueId *in, int nin)
 	Attr a[2] = {ir_af("min", 0), ir_af("max", 255)};
 	zf = emit(c, OP_CLIP, &zf, 1, a, 2, NULL);
 	ValueId zp = zf < 0 ? -1 : cast_to(c, zf, DT_U8, c->sn->nout > 2 && *c->sn->out[2] ? c->sn->out[2] : NULL);
-	ValueId y = quant(c, x, scale, zp, 0, DT_U8, c->sn->out[0]);
+	ValueId y = quant(c, x, scale, zp, 0, DT_U8, true, c->sn->out[0]);
 	if (!define(c, y) || !define_at(c, 2, zp))
 		return false;
 	if (c->sn->nout > 1 && *c->sn->out[1])
@@ -2399,7 +2416,7 @@ static bool imp_qlinear_matmul(Ctx *c, const ValueId *in, int nin)
 	ValueId a = dequant(c, in[0], in[1], in[2], ra >= 2 ? ra - 2 : 0);
 	ValueId b = dequant(c, in[3], in[4], in[5], vtype(c, in[3])->rank - 1);
 	ValueId y = bin(c, OP_MATMUL, a, b, NULL);
-	return define(c, y < 0 ? -1 : quant(c, y, in[6], in[7], 0, vtype(c, in[7])->dt, c->sn->out[0]));
+	return define(c, y < 0 ? -1 : quant(c, y, in[6], in[7], 0, vtype(c, in[7])->dt, true, c->sn->out[0]));
 }
 
 static bool imp_matmul_integer(Ctx *c, const ValueId *in, int nin)
@@ -2983,7 +3000,7 @@ static bool imp_qlinear_conv(Ctx *c, const ValueId *in, int nin)
 		n = 3;
 	}
 	ValueId y = x < 0 || w < 0 ? -1 : conv_of(c, cv, n, NULL);
-	return define(c, y < 0 ? -1 : quant(c, y, in[6], in[7], 1, vtype(c, in[7])->dt, c->sn->out[0]));
+	return define(c, y < 0 ? -1 : quant(c, y, in[6], in[7], 1, vtype(c, in[7])->dt, true, c->sn->out[0]));
 }
 
 /* DFT as two matrix products with constant cos/sin tables: the signal

@@ -93,7 +93,7 @@ static DType get_dtype(JReader *r, const cJSON *obj)
 	DType dt = ir_dtype_from_name(s);
 	if (dt == DT_UNDEF)
 		jfail(r, "unknown dtype '%s' (expected one of f32, f16, bf16, f64, i8, u8, i16, u16, i32, u32, i64, "
-		      "u64, bool)", s);
+		      "u64, bool, f8e4m3fn, f8e4m3fnuz, f8e5m2, f8e5m2fnuz, i4, u4)", s);
 	return dt;
 }
 
@@ -124,6 +124,8 @@ static bool store_number(JReader *r, Fill *f, const cJSON *it)
 		case DT_BOOL: lo = 0; hi = 1; break;
 		case DT_U8: lo = 0; hi = 255; break;
 		case DT_I8: lo = -128; hi = 127; break;
+		case DT_U4: lo = 0; hi = 15; break;
+		case DT_I4: lo = -8; hi = 7; break;
 		case DT_U16: lo = 0; hi = 65535; break;
 		case DT_I16: lo = -32768; hi = 32767; break;
 		case DT_U32: lo = 0; hi = 4294967295.0; break;

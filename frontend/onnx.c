@@ -179,6 +179,18 @@ static size_t typed_count(const TensorProto *t, DType dt, size_t *other)
 	return n[which];
 }
 
+static bool typed_values(Reader *r, const TensorProto *t, DType dt, size_t count, int64_t bytes, SrcTensor *out);
+
+/* ONNX packs 4-bit integers two per byte, low nibble first; the IR holds
+ * one per byte (i4 sign-extended).  Expands n elements of src into dst. */
+static void unpack_4bit(unsigned char *dst, const unsigned char *src, int64_t n, bool sign)
+{
+	for (int64_t i = 0; i < n; i++) {
+		int v = src[i / 2] >> (i % 2 * 4) & 0x0f;
+		dst[i] = (unsigned char)(sign && v & 8 ? v - 16 : v);
+	}
+}
+
 /* Decode a TensorProto into dense little-endian bytes. */
 static bool decode_tensor(Reader *r, const TensorProto *t, const char *what, SrcTensor *out)
 {
@@ -204,27 +216,58 @@ static bool decode_tensor(Reader *r, const TensorProto *t, const char *what, Src
 	if (numel < 0 || numel > INT64_MAX / 16)
 		return rfail(r, "%s is too large (element count overflows)", what);
 	int64_t bytes = numel * size;
+	bool nib = dt == DT_I4 || dt == DT_U4;
+	int64_t stored = nib ? (numel + 1) / 2 : bytes;  /* bytes (or int32_data values) in the file */
 	if (t->segment)
 		return rfail(r, "%s is segmented; segmented tensors are not supported", what);
-	if (t->has_data_location && t->data_location == KILN_ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL)
-		return read_external(r, t, what, bytes, &out->data);
-	if (t->has_data_location && t->data_location != KILN_ONNX__TENSOR_PROTO__DATA_LOCATION__DEFAULT)
+	const void *packed = NULL;
+	if (t->has_data_location && t->data_location == KILN_ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL) {
+		if (!read_external(r, t, what, stored, nib ? &packed : &out->data))
+			return false;
+	} else if (t->has_data_location && t->data_location != KILN_ONNX__TENSOR_PROTO__DATA_LOCATION__DEFAULT) {
 		return rfail(r, "%s has unknown data_location %d", what, (int)t->data_location);
-	size_t other;
-	size_t count = typed_count(t, dt, &other);
-	if (t->has_raw_data && (count || other))
-		return rfail(r, "%s has both raw_data and typed data", what);
-	if (t->has_raw_data) {
-		if ((int64_t)t->raw_data.len != bytes)
-			return rfail(r, "%s has %zu bytes of raw_data, its shape needs %lld", what, t->raw_data.len,
-				     (long long)bytes);
-		out->data = t->raw_data.data ? (const void *)t->raw_data.data : (const void *)"";
-		return true;
+	} else {
+		size_t other;
+		size_t count = typed_count(t, dt, &other);
+		if (t->has_raw_data && (count || other))
+			return rfail(r, "%s has both raw_data and typed data", what);
+		if (t->has_raw_data) {
+			if ((int64_t)t->raw_data.len != stored)
+				return rfail(r, "%s has %zu bytes of raw_data, its shape needs %lld", what, t->raw_data.len,
+					     (long long)stored);
+			packed = t->raw_data.data ? (const void *)t->raw_data.data : (const void *)"";
+			if (!nib)
+				out->data = packed;
+		} else {
+			if (other)
+				return rfail(r, "%s stores its data in a field that does not match its dtype %s", what,
+					     ir_dtype_name(dt));
+			if ((int64_t)count != (nib ? stored : numel))
+				return rfail(r, "%s has %zu %s of data, its shape needs %lld", what, count,
+					     nib ? "packed bytes" : "elements", (long long)(nib ? stored : numel));
+			if (!nib)
+				return typed_values(r, t, dt, count, bytes, out);
+			unsigned char *q = ir_arena_alloc(r->m->arena, (size_t)stored + 1);
+			if (!q)
+				return rfail(r, "out of memory");
+			for (size_t i = 0; i < count; i++)
+				q[i] = (unsigned char)t->int32_data[i];
+			packed = q;
+		}
 	}
-	if (other)
-		return rfail(r, "%s stores its data in a field that does not match its dtype %s", what, ir_dtype_name(dt));
-	if ((int64_t)count != numel)
-		return rfail(r, "%s has %zu elements of data, its shape needs %lld", what, count, (long long)numel);
+	if (!nib)
+		return true;
+	unsigned char *p = ir_arena_alloc(r->m->arena, (size_t)bytes + 1);
+	if (!p)
+		return rfail(r, "out of memory");
+	unpack_4bit(p, packed, numel, dt == DT_I4);
+	out->data = p;
+	return true;
+}
+
+/* The typed fields (float_data, int32_data, ...) as dense bytes. */
+static bool typed_values(Reader *r, const TensorProto *t, DType dt, size_t count, int64_t bytes, SrcTensor *out)
+{
 	unsigned char *p = ir_arena_alloc(r->m->arena, (size_t)bytes + 1);
 	if (!p)
 		return rfail(r, "out of memory");
@@ -242,7 +285,7 @@ static bool decode_tensor(Reader *r, const TensorProto *t, const char *what, Src
 			break;
 		}
 		case DT_BOOL: p[i] = t->int32_data[i] != 0; break;
-		default: p[i] = (uint8_t)t->int32_data[i]; break;  /* i8, u8 */
+		default: p[i] = (uint8_t)t->int32_data[i]; break;  /* i8, u8, float8 bits */
 		}
 	}
 	out->data = p;

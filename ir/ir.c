@@ -2,6 +2,7 @@
  * compacting graphs, attributes and diagnostics. */
 #include "ir.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,12 +49,79 @@ DType ir_dtype_from_onnx(int code)
 
 bool ir_dtype_is_float(DType dt)
 {
-	return dt == DT_F32 || dt == DT_F16 || dt == DT_F64 || dt == DT_BF16;
+	return dt == DT_F32 || dt == DT_F16 || dt == DT_F64 || dt == DT_BF16 || ir_dtype_is_f8(dt);
 }
 
 bool ir_dtype_is_signed(DType dt)
 {
-	return dt == DT_I8 || dt == DT_I16 || dt == DT_I32 || dt == DT_I64;
+	return dt == DT_I8 || dt == DT_I16 || dt == DT_I32 || dt == DT_I64 || dt == DT_I4;
+}
+
+bool ir_dtype_is_f8(DType dt)
+{
+	return dt == DT_F8E4M3FN || dt == DT_F8E4M3FNUZ || dt == DT_F8E5M2 || dt == DT_F8E5M2FNUZ;
+}
+
+/* ---- float8 ------------------------------------------------------------ */
+
+static const IrF8Format f8_formats[4] = {
+	{3, 7, 0x7e, false, false},   /* e4m3fn: max 448, NaN s.1111.111 */
+	{3, 8, 0x7f, false, true},    /* e4m3fnuz: max 240 */
+	{2, 15, 0x7b, true, false},   /* e5m2: max 57344, IEEE-like */
+	{2, 16, 0x7f, false, true},   /* e5m2fnuz: max 57344 */
+};
+
+const IrF8Format *ir_f8_format(DType dt)
+{
+	return ir_dtype_is_f8(dt) ? &f8_formats[dt - DT_F8E4M3FN] : NULL;
+}
+
+float ir_f8_to_f32(DType dt, uint8_t b)
+{
+	const IrF8Format *f = ir_f8_format(dt);
+	if (!f)
+		return NAN;
+	int mag = b & 0x7f, e = mag >> f->mbits, m = mag & ((1 << f->mbits) - 1);
+	float v;
+	if (f->uz ? b == 0x80 : f->inf ? mag > f->maxcode + 1 : mag == 0x7f)
+		return f->uz ? NAN : copysignf(NAN, b & 0x80 ? -1.0f : 1.0f);  /* sign kept as ONNX does */
+	if (f->inf && mag == f->maxcode + 1)
+		v = INFINITY;
+	else if (e == 0)
+		v = ldexpf((float)m, 1 - f->bias - f->mbits);
+	else
+		v = ldexpf((float)(m | 1 << f->mbits), e - f->bias - f->mbits);
+	return b & 0x80 ? -v : v;
+}
+
+uint8_t ir_f32_to_f8(DType dt, float x, bool saturate)
+{
+	const IrF8Format *f = ir_f8_format(dt);
+	if (!f)
+		return 0;
+	uint32_t u;
+	memcpy(&u, &x, 4);
+	unsigned sign = u >> 24 & 0x80;
+	uint32_t a = u & 0x7fffffff;
+	unsigned nan = f->uz ? 0x80 : 0x7f | sign;
+	if (a > 0x7f800000)
+		return (uint8_t)nan;
+	/* |x| = mant 2^(e - 23); the result's quantum is 2^(max(e, emin) - mbits):
+	 * shift mant by the difference, rounding to nearest even, and add the
+	 * exponent field.  A mantissa carry moves into the exponent by itself,
+	 * and subnormals come out right (their exponent field is 0). */
+	int e = (int)(a >> 23) - 127, emin = 1 - f->bias;
+	uint32_t mant = (a & 0x7fffff) | 0x800000;
+	int s = 23 - f->mbits + (e < emin ? emin - e : 0);
+	if (s > 25)
+		s = 25;  /* mant < 2^24: everything shifted this far rounds to 0 */
+	uint32_t n = (mant + (1u << (s - 1)) - 1 + (mant >> s & 1)) >> s;
+	int64_t code = (int64_t)n + (e > emin ? (int64_t)(e - emin) << f->mbits : 0);
+	if (code > f->maxcode)  /* infinities too: their e is 128 */
+		return (uint8_t)(saturate ? f->maxcode | sign : f->inf ? 0x7c | sign : nan);
+	if (code == 0 && f->uz)
+		return 0;
+	return (uint8_t)(code | sign);
 }
 
 Op ir_op_from_name(const char *s)

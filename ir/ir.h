@@ -25,7 +25,25 @@ int ir_dtype_onnx(DType dt);                 /* ONNX TensorProto.DataType */
 DType ir_dtype_from_onnx(int code);          /* DT_UNDEF if unsupported */
 const char *ir_dtype_ctype(DType dt);        /* C type for headers */
 bool ir_dtype_is_float(DType dt);
-bool ir_dtype_is_signed(DType dt);           /* signed integers */
+bool ir_dtype_is_signed(DType dt);           /* signed integers (i4 too) */
+bool ir_dtype_is_f8(DType dt);               /* the four float8 types */
+
+/* A float8 format: sign, (8 - 1 - mbits) exponent bits, mbits mantissa bits.
+ * FN types have no infinities, UZ ones no negative zero (0x80 is their NaN). */
+typedef struct IrF8Format {
+	int mbits, bias;
+	int maxcode;       /* largest finite magnitude code (0x7e = 448 for e4m3fn) */
+	bool inf;          /* 0x7c is infinity (e5m2 only) */
+	bool uz;           /* NaN is 0x80 and zero has no sign */
+} IrF8Format;
+const IrF8Format *ir_f8_format(DType dt);    /* NULL unless a float8 dtype */
+/* The conversions ONNX Cast defines, in plain C: the reference that the code
+ * generator's lowering is tested against, and what the importer and `kiln run`
+ * use for constants and outputs.  Rounding is to nearest even; out-of-range
+ * values (infinities included) saturate to the largest finite value, or
+ * without saturate become infinity (e5m2) or NaN. */
+float ir_f8_to_f32(DType dt, uint8_t b);
+uint8_t ir_f32_to_f8(DType dt, float x, bool saturate);
 
 /* ---- ops ---------------------------------------------------------------- */
 

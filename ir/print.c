@@ -175,10 +175,14 @@ static void print_elem(FILE *f, DType dt, const unsigned char *p)
 	case DT_U32: fprintf(f, "%u", u.u32); break;
 	case DT_I16: fprintf(f, "%d", u.i16); break;
 	case DT_U16: fprintf(f, "%u", u.u16); break;
-	case DT_I8: fprintf(f, "%d", u.i8); break;
-	case DT_U8: fprintf(f, "%u", u.u8); break;
+	case DT_I8: case DT_I4: fprintf(f, "%d", u.i8); break;
+	case DT_U8: case DT_U4: fprintf(f, "%u", u.u8); break;
 	case DT_BOOL: fputs(u.u8 ? "true" : "false", f); break;
-	default: fputc('?', f);
+	default:
+		if (ir_dtype_is_f8(dt))
+			print_f32(f, ir_f8_to_f32(dt, u.u8));
+		else
+			fputc('?', f);
 	}
 }
 

@@ -330,6 +330,12 @@ static bool r_ew(Ctx *c)
 		out = ir_dtype_from_name(to->s);
 		if (out == DT_UNDEF)
 			return err(c, "attribute 'to' names no dtype: '%s'", to->s);
+		/* saturate: what a cast to float8 does out of range (ONNX's attribute). */
+		int64_t v;
+		if (ir_dtype_is_f8(out) && !need_flag(c, "saturate", &v))
+			return false;
+		if (!ir_dtype_is_f8(out) && A(c, "saturate"))
+			return err(c, "attribute 'saturate' applies only to casts to float8");
 	}
 	if (c->op == OP_PRELU) {
 		const Type *x = T(c, 0);

@@ -17,11 +17,17 @@ extern "C" {
 #define KILN_ERR_NULL 1      /* inputs, outputs, workspace or an entry is NULL */
 #define KILN_ERR_ALIGN 2     /* workspace is not NAME_WORKSPACE_ALIGN aligned */
 
-/* Element types: the ONNX TensorProto.DataType codes. */
+/* Element types: the ONNX TensorProto.DataType codes.  The float8 types
+ * are one byte of raw bits each.  KILN_U4/KILN_I4 buffers hold ONE ELEMENT
+ * PER BYTE, not ONNX's two-per-byte packing: the value in the low 4 bits
+ * (outputs have i4 sign-extended and u4 zero-extended; the high 4 bits of
+ * inputs are ignored), so kiln_dtype_size() is 1 for them too. */
 enum kiln_dtype {
 	KILN_F32 = 1, KILN_U8 = 2, KILN_I8 = 3, KILN_U16 = 4, KILN_I16 = 5,
 	KILN_I32 = 6, KILN_I64 = 7, KILN_BOOL = 9, KILN_F16 = 10, KILN_F64 = 11,
-	KILN_U32 = 12, KILN_U64 = 13, KILN_BF16 = 16
+	KILN_U32 = 12, KILN_U64 = 13, KILN_BF16 = 16,
+	KILN_F8E4M3FN = 17, KILN_F8E4M3FNUZ = 18, KILN_F8E5M2 = 19, KILN_F8E5M2FNUZ = 20,
+	KILN_U4 = 21, KILN_I4 = 22
 };
 
 typedef struct kiln_tensor_info {
@@ -50,7 +56,7 @@ typedef struct kiln_model_info {
 
 const char *kiln_status_str(int status);
 const char *kiln_dtype_name(int dtype);   /* "f32"..., "?" */
-size_t kiln_dtype_size(int dtype);        /* 0 if unknown */
+size_t kiln_dtype_size(int dtype);        /* bytes per element in a buffer; 0 if unknown */
 
 #ifdef __cplusplus
 }

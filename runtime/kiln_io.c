@@ -118,6 +118,18 @@ static int skip_field(Rd *r, int wire)
 	}
 }
 
+/* 4-bit integers: ONNX files pack two per byte, low nibble first; a
+ * kiln_tensor (like the C ABI) holds one per byte, i4 sign-extended. */
+static int is_4bit(int dtype) { return dtype == KILN_U4 || dtype == KILN_I4; }
+
+static void unpack_4bit(unsigned char *dst, const unsigned char *src, size_t n, int sign)
+{
+	for (size_t i = 0; i < n; i++) {
+		int v = src[i / 2] >> (i % 2 * 4) & 0x0f;
+		dst[i] = (unsigned char)(sign && v & 8 ? v - 16 : v);
+	}
+}
+
 /* The typed TensorProto field that carries values of this dtype. */
 static int value_field(int dtype)
 {
@@ -225,17 +237,19 @@ int kiln_tensor_decode_pb(const uint8_t *buf, size_t len, kiln_tensor *t, char *
 		numel *= (size_t)d;
 	}
 	/* Sizes agree before anything is allocated: hostile dims cannot make
-	 * us allocate more than the file holds. */
+	 * us allocate more than the file holds.  4-bit values are packed in
+	 * the file, in raw_data and int32_data alike. */
+	size_t stored = is_4bit(dtype) ? (numel + 1) / 2 : numel;
 	if (raw && vals.n) {
 		rc = ERR("tensor has both raw_data and typed values");
 		goto out;
 	}
-	if (raw && rawlen != numel * esz) {
-		rc = ERR("raw_data has %zu bytes, shape needs %zu", rawlen, numel * esz);
+	if (raw && rawlen != stored * (is_4bit(dtype) ? 1 : esz)) {
+		rc = ERR("raw_data has %zu bytes, shape needs %zu", rawlen, stored * (is_4bit(dtype) ? 1 : esz));
 		goto out;
 	}
-	if (!raw && vals.n != numel) {
-		rc = ERR("tensor has %zu values, shape needs %zu", vals.n, numel);
+	if (!raw && vals.n != stored) {
+		rc = ERR("tensor has %zu values, shape needs %zu", vals.n, stored);
 		goto out;
 	}
 	t->bytes = numel * esz;
@@ -244,7 +258,17 @@ int kiln_tensor_decode_pb(const uint8_t *buf, size_t len, kiln_tensor *t, char *
 		rc = ERR("out of memory for %zu bytes", t->bytes);
 		goto out;
 	}
-	if (raw) {
+	if (is_4bit(dtype)) {
+		unsigned char *packed = raw ? NULL : malloc(stored ? stored : 1);
+		if (!raw && !packed) {
+			rc = ERR("out of memory for %zu bytes", stored);
+			goto out;
+		}
+		for (size_t i = 0; !raw && i < stored; i++)
+			packed[i] = (unsigned char)vals.v[i];
+		unpack_4bit(t->data, raw ? raw : packed, numel, dtype == KILN_I4);
+		free(packed);
+	} else if (raw) {
 		memcpy(t->data, raw, rawlen);
 	} else {
 		unsigned char *d = t->data;
@@ -336,8 +360,15 @@ int kiln_tensor_write_pb(const char *path, const kiln_tensor *t, char *err, size
 		fwrite(t->name, 1, nl, f);
 	}
 	put_varint(f, 9 << 3 | 2);
-	put_varint(f, t->bytes);
-	fwrite(t->data, 1, t->bytes, f);
+	if (is_4bit(t->dtype)) {  /* packed two per byte, low nibble first */
+		const unsigned char *d = t->data;
+		put_varint(f, (t->bytes + 1) / 2);
+		for (size_t i = 0; i < t->bytes; i += 2)
+			fputc((d[i] & 0x0f) | (i + 1 < t->bytes ? (d[i + 1] & 0x0f) << 4 : 0), f);
+	} else {
+		put_varint(f, t->bytes);
+		fwrite(t->data, 1, t->bytes, f);
+	}
 	return close_tmp(f, tmp, path, err, errlen);
 }
 

@@ -15,7 +15,7 @@ typedef struct kiln_tensor {
 	int dtype;                /* enum kiln_dtype */
 	int rank;
 	int64_t shape[KILN_IO_MAX_RANK];
-	void *data;               /* malloc-owned, dense row-major little-endian */
+	void *data;               /* malloc-owned, dense row-major little-endian; i4/u4 one per byte (see kiln.h) */
 	size_t bytes;
 } kiln_tensor;
 
@@ -27,7 +27,8 @@ int kiln_tensor_read(const char *path, kiln_tensor *t, char *err, size_t errlen)
 int kiln_tensor_decode(const uint8_t *buf, size_t len, kiln_tensor *t, char *err, size_t errlen);
 int kiln_tensor_decode_pb(const uint8_t *buf, size_t len, kiln_tensor *t, char *err, size_t errlen);
 int kiln_tensor_decode_npy(const uint8_t *buf, size_t len, kiln_tensor *t, char *err, size_t errlen);
-/* Write atomically (temporary file renamed into place); dense raw_data. */
+/* Write atomically (temporary file renamed into place); dense raw_data
+ * (i4/u4 packed two per byte, as ONNX stores them). */
 int kiln_tensor_write_pb(const char *path, const kiln_tensor *t, char *err, size_t errlen);
 int kiln_tensor_write_npy(const char *path, const kiln_tensor *t, char *err, size_t errlen);
 void kiln_tensor_free(kiln_tensor *t);

@@ -701,15 +701,18 @@ static double elem(const kiln_tensor *t, size_t i)
 	}
 	case KILN_F32: return ((const float *)p)[i];
 	case KILN_F64: return ((const double *)p)[i];
-	case KILN_I8: return ((const int8_t *)p)[i];
-	case KILN_U8: case KILN_BOOL: return ((const uint8_t *)p)[i];
+	case KILN_I8: case KILN_I4: return ((const int8_t *)p)[i];  /* i4/u4: one per byte */
+	case KILN_U8: case KILN_U4: case KILN_BOOL: return ((const uint8_t *)p)[i];
 	case KILN_I16: return ((const int16_t *)p)[i];
 	case KILN_U16: return ((const uint16_t *)p)[i];
 	case KILN_I32: return ((const int32_t *)p)[i];
 	case KILN_U32: return ((const uint32_t *)p)[i];
 	case KILN_I64: return (double)((const int64_t *)p)[i];
 	case KILN_U64: return (double)((const uint64_t *)p)[i];
-	default: return 0;
+	default: {
+		DType dt = ir_dtype_from_onnx(t->dtype);
+		return ir_dtype_is_f8(dt) ? ir_f8_to_f32(dt, ((const uint8_t *)p)[i]) : 0;
+	}
 	}
 }
 
@@ -795,8 +798,7 @@ static bool compare(const kiln_tensor *got, const kiln_tensor *exp, double rtol,
 			 exp->bytes, kiln_dtype_name(got->dtype), got->bytes);
 		return false;
 	}
-	bool isfloat = exp->dtype == KILN_F32 || exp->dtype == KILN_F64 || exp->dtype == KILN_F16 ||
-		       exp->dtype == KILN_BF16;
+	bool isfloat = ir_dtype_is_float(ir_dtype_from_onnx(exp->dtype));
 	size_t esz = kiln_dtype_size(exp->dtype), bad = 0, nbad = 0;
 	for (size_t i = 0; i < kiln_tensor_numel(exp); i++) {
 		double a = elem(got, i), b = elem(exp, i);

@@ -258,6 +258,196 @@ SPECIAL_INPUTS = {
                                np.float32)],"nan_inf_activations": [np.array([np.nan, np.inf, -np.inf, 0, -0.0, 1e-8, -3, 100, -100], np.float32)]}
 
 
+# ---- storage types: float8 and 4-bit integers, bit for bit against
+# references: the onnx package's own conversions (helper.float32_to_float8*,
+# numpy_helper, subbyte), and for float8 also f8_round below.
+
+F8 = {  # ONNX type: (name, to float8 codes, from codes)
+    TensorProto.FLOAT8E4M3FN: ("e4m3fn", lambda x, s: helper.float32_to_float8e4m3(x, saturate=s),
+                               lambda b: numpy_helper.float8e4m3_to_float32(b)),
+    TensorProto.FLOAT8E4M3FNUZ: ("e4m3fnuz", lambda x, s: helper.float32_to_float8e4m3(x, uz=True, saturate=s),
+                                 lambda b: numpy_helper.float8e4m3_to_float32(b, uz=True)),
+    TensorProto.FLOAT8E5M2: ("e5m2", lambda x, s: helper.float32_to_float8e5m2(x, saturate=s),
+                             lambda b: numpy_helper.float8e5m2_to_float32(b)),
+    TensorProto.FLOAT8E5M2FNUZ: ("e5m2fnuz", lambda x, s: helper.float32_to_float8e5m2(x, fn=True, uz=True, saturate=s),
+                                 lambda b: numpy_helper.float8e5m2_to_float32(b, fn=True, uz=True)),
+}
+
+
+def f8_round(x, decode, uz, inf, saturate):
+    """float32 -> float8 codes as the ONNX spec defines Cast, written
+    independently of kiln: the nearest of all finite values (and of the value
+    one step past the largest, standing for overflow), ties to the even code.
+    onnx 1.17's helper agrees with saturate; without it the helper is wrong
+    for some overflowing inputs (e4m3fn [480, 496) gives 448, e5m2 (61440,
+    65536) gives NaN, not inf), which newer onnx, using ml_dtypes, fixed."""
+    x = np.asarray(x, np.float32)
+    vals = decode(np.arange(128)).astype(np.float64)
+    vals = vals[np.isfinite(vals)]
+    maxcode = len(vals) - 1
+    vals = np.append(vals, 2 * vals[-1] - vals[-2])  # one step past the top: overflow
+    a = np.abs(x.astype(np.float64))
+    hi = np.clip(np.searchsorted(vals, np.nan_to_num(a, nan=0, posinf=1e300)), 1, len(vals) - 1)
+    lo = hi - 1
+    dl, dh = a - vals[lo], vals[hi] - a
+    code = np.where(dl < dh, lo, np.where(dh < dl, hi, np.where(lo % 2 == 0, lo, hi)))
+    sign = np.signbit(x).astype(np.int64) << 7
+    over = (code > maxcode) | (a > vals[-1])
+    nan = np.full_like(code, 0x80) if uz else 0x7F | sign
+    out = np.where(code == 0, 0 if uz else sign, code | sign)
+    out = np.where(over, maxcode | sign if saturate else (0x7C | sign if inf else nan), out)
+    return np.where(np.isnan(x), nan, out).astype(np.uint8)
+
+
+def cast_model(from_t, to_t, n, **attrs):
+    g = helper.make_graph([helper.make_node("Cast", ["x"], ["y"], to=to_t, **attrs)], "g",
+                          [helper.make_tensor_value_info("x", from_t, [n])], [helper.make_tensor_value_info("y", to_t, [n])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 21)])
+    m.ir_version = 10
+    return m
+
+
+def f8_probe_values(decode):
+    """Every float8 value, the midpoints between neighbours (ties) and the
+    f32 values just either side of them, specials, and random bit patterns
+    spanning the float8 range and beyond."""
+    v = np.array(sorted({float(x) for x in decode(np.arange(256)) if np.isfinite(x)}), np.float32)
+    mid = ((v[1:].astype(np.float64) + v[:-1]) / 2).astype(np.float32)
+    top = np.float32(v[-1] * (1 + 2 ** -4))  # past the largest finite value
+    edge = np.concatenate([mid, [top, 2 * v[-1], -v[-1], -top]]).astype(np.float32)
+    near = np.concatenate([np.nextafter(edge, np.float32(np.inf)), np.nextafter(edge, np.float32(-np.inf))])
+    bits = rng.integers(0x30000000, 0x48000000, 3000, dtype=np.uint32) | rng.integers(0, 2, 3000, dtype=np.uint32) << 31
+    spec = np.array([np.nan, -np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-30, -1e-30, 1e6, -1e6], np.float32)
+    return np.concatenate([v, -v, mid, -mid, edge, near, bits.view(np.float32), spec]).astype(np.float32)
+
+
+def initializer_model():
+    """Float8 and 4-bit initializers in both ONNX encodings (int32_data, and
+    raw_data; 4-bit packed two per byte, odd counts padded), added to x."""
+    w4 = np.array([-8, 7, -1, 0, 3], np.int8)
+    u4 = np.array([15, 0, 9, 1, 4], np.uint8)
+    f8 = np.array([1.0, -448.0, 0.001953125, 96.0, -0.5], np.float32)
+    e5 = np.array([57344.0, -3.0, 0.25, 1.5, -0.0], np.float32)
+
+    def raw(t):
+        t.raw_data = bytes(t.int32_data)
+        del t.int32_data[:]
+        return t
+    inits = [raw(helper.make_tensor("w4", TensorProto.INT4, [5], w4.tolist())),
+             helper.make_tensor("u4", TensorProto.UINT4, [5], u4.tolist()),
+             helper.make_tensor("f8", TensorProto.FLOAT8E4M3FN, [5], f8.tolist()),
+             raw(helper.make_tensor("e5", TensorProto.FLOAT8E5M2, [5], e5.tolist()))]
+    nodes, outs = [], []
+    for k in ("w4", "u4", "f8", "e5"):
+        nodes += [helper.make_node("Cast", [k], [k + "_f"], to=F), helper.make_node("Add", [k + "_f", "x"], ["y_" + k])]
+        outs.append(helper.make_tensor_value_info("y_" + k, F, [5]))
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", F, [5])], outs, inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 21)])
+    m.ir_version = 10
+    x = rnd(5)
+    return m, [x], [(v.astype(np.float32) + x).astype(np.float32) for v in (w4, u4, f8, e5)]
+
+
+def small_type_cases():
+    """(name, model, ABI inputs, expected ABI outputs): float8 casts both ways
+    with and without saturate, 4-bit casts both ways, initializers."""
+    c = [("storage_initializers", *initializer_model())]
+    for t, (name, enc, dec) in F8.items():
+        x = f8_probe_values(dec)
+        uz, inf = name.endswith("uz"), name == "e5m2"
+        for sat in (1, 0):
+            ref = f8_round(x, dec, uz, inf, sat)
+            if sat:  # the oracle itself agrees with onnx's helper where that is right
+                onnx_ref = np.array([enc(float(a), True) for a in x], np.uint8)
+                assert (ref == onnx_ref).all(), (name, x[ref != onnx_ref][:4], ref[ref != onnx_ref][:4])
+            c.append((f"cast_f32_to_{name}_sat{sat}", cast_model(F, t, len(x), saturate=sat), [x], [ref]))
+        codes = np.arange(256, dtype=np.uint8)
+        c.append((f"cast_{name}_to_f32", cast_model(t, F, 256), [codes], [dec(codes).astype(np.float32)]))
+    # 4-bit: rounding half to even, then clamping; NaN is left out (ONNX leaves it undefined)
+    x = np.concatenate([np.arange(-20, 20, 0.25), [-8.5, -7.5, 6.5, 7.5, 14.5, 15.5, 1e9, -1e9, -0.0]]).astype(np.float32)
+    for t, lo, hi, nt in ((TensorProto.INT4, -8, 7, np.int8), (TensorProto.UINT4, 0, 15, np.uint8)):
+        nm = "i4" if t == TensorProto.INT4 else "u4"
+        c.append((f"cast_f32_to_{nm}", cast_model(F, t, len(x)), [x], [np.clip(np.rint(x), lo, hi).astype(nt)]))
+        i = np.arange(-300, 300, 7, dtype=np.int32)
+        c.append((f"cast_i32_to_{nm}", cast_model(TensorProto.INT32, t, len(i)), [i], [np.clip(i, lo, hi).astype(nt)]))
+        v = np.arange(lo, hi + 1, dtype=nt)
+        c.append((f"cast_{nm}_to_f32", cast_model(t, F, len(v)), [v], [v.astype(np.float32)]))
+    return c
+
+
+def check_small_types(kiln, work, target, only):
+    """Compiled objects (natively or under qemu) give the reference's exact
+    bits: float8 codes, 4-bit values one per byte as the header says."""
+    results = []
+    for name, m, ins, refs in small_type_cases():
+        if only and only not in name:
+            continue
+        d = os.path.join(work, name)
+        shutil.rmtree(d, ignore_errors=True)
+        os.makedirs(d)
+        path = os.path.join(d, "model.onnx")
+        onnx.save(m, path)
+        try:
+            exe = kt.compile_model(kiln, path, d, "m", target)
+            outs = kt.run_harness(exe, d, ins, [(r.dtype, r.shape) for r in refs])
+            why = ""
+            for i, (out, ref) in enumerate(zip(outs, refs)):
+                if ref.dtype == np.float32:
+                    bad = ~((out == ref) | (np.isnan(out) & np.isnan(ref)))
+                else:
+                    bad = out != ref
+                if bad.any() and not why:
+                    k = int(np.flatnonzero(bad)[0])
+                    why = (f"output {i}: {int(bad.sum())} of {bad.size} differ; first: input {ins[0][k]!r} "
+                           f"gave {out[k]!r}, expected {ref[k]!r}")
+            if not why and target == "host" and not kt.roundtrip(kiln, path, d):
+                why = "kiln dump: print -> parse -> print is not byte-identical"
+            results.append((name, not why, why or f"({sum(r.size for r in refs)} values exact)"))
+        except kt.Failure as e:
+            results.append((name, False, str(e).strip().replace("\n", "\n    ")))
+    return results
+
+
+def check_run_packed_4bit(kiln, work):
+    """kiln run reads and writes ONNX's packed 4-bit layout (two per byte,
+    odd counts padded) while the compiled code sees one value per byte."""
+    d = os.path.join(work, "run_packed_4bit")
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    g = helper.make_graph([helper.make_node("Cast", ["x"], ["f"], to=F), helper.make_node("Cast", ["f"], ["u"], to=TensorProto.UINT4),
+                           helper.make_node("Identity", ["x"], ["i"])], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.INT4, [7])],
+                          [helper.make_tensor_value_info("f", F, [7]), helper.make_tensor_value_info("u", TensorProto.UINT4, [7]),
+                           helper.make_tensor_value_info("i", TensorProto.INT4, [7])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 21)])
+    m.ir_version = 10
+    path = os.path.join(d, "model.onnx")
+    onnx.save(m, path)
+    vals = [-8, 7, -1, 0, 3, -5, 6]
+    for raw in (False, True):
+        t = helper.make_tensor("x", TensorProto.INT4, [7], vals)
+        if raw:
+            t.raw_data = bytes(t.int32_data)
+            del t.int32_data[:]
+        with open(os.path.join(d, "x.pb"), "wb") as f:
+            f.write(t.SerializeToString())
+        try:
+            kt.run([kiln, "run", path, "--input", os.path.join(d, "x.pb"), "--output-dir", os.path.join(d, "out")])
+        except kt.Failure as e:
+            return ("run_packed_4bit", False, str(e))
+        got = []
+        for k in range(3):
+            o = onnx.TensorProto()
+            with open(os.path.join(d, "out", f"output_{k}.pb"), "rb") as f:
+                o.ParseFromString(f.read())
+            got.append((o.data_type, len(o.raw_data), numpy_helper.to_array(o).astype(np.float32).tolist()))
+        want = [(F, 28, [float(v) for v in vals]), (TensorProto.UINT4, 4, [float(max(v, 0)) for v in vals]),
+                (TensorProto.INT4, 4, [float(v) for v in vals])]
+        if got != want:
+            return ("run_packed_4bit", False, f"raw={raw}: got {got}, want {want}")
+    return ("run_packed_4bit", True, "")
+
+
 def compiled_nodes(kiln, path):
     import re
     out = kt.run([kiln, "dump", path]).stdout
@@ -305,6 +495,9 @@ def main():
             results.append((name, False, str(e).strip().replace("\n", "\n    ")))
         except Exception as e:  # an oracle or harness problem is a failure of this case only
             results.append((name, False, f"{type(e).__name__}: {e}"))
+    results += check_small_types(a.kiln, a.workdir, a.target, a.only)
+    if a.jit and (not a.only or a.only in "run_packed_4bit"):
+        results.append(check_run_packed_4bit(a.kiln, a.workdir))
     if a.jit and not a.only:
         results.append(check_test_dir(a.kiln, a.workdir))
         results.append(check_const_binding(a.kiln, a.workdir, a.target))

@@ -31,7 +31,7 @@ static Graph *parse_str(const char *text, Diag *d)
 /* "f32[1,3,8]" (optionally "i8[4]{q}" for a per-tensor quant) -> TypeId. */
 static TypeId ty(Graph *g, const char *s)
 {
-	char dt[8];
+	char dt[16];
 	size_t k = strcspn(s, "[");
 	ck_assert_uint_lt(k, sizeof dt);
 	memcpy(dt, s, k);
@@ -376,6 +376,61 @@ START_TEST(shape_elementwise)
 	ck_assert_int_eq(d.nerr, 0);
 	diag_free(&d);
 	ir_graph_free(g);
+}
+END_TEST
+
+/* Cast to float8 carries saturate (0/1); no other cast may. */
+START_TEST(shape_cast_saturate)
+{
+	ck_infer("f8e4m3fn[3]", OP_CAST, TYPES("f32[3]"), ATTRS(ir_astr("to", "f8e4m3fn"), ir_ai("saturate", 0)));
+	ck_infer("f32[3]", OP_CAST, TYPES("f8e5m2fnuz[3]"), ATTRS(ir_astr("to", "f32")));
+	ck_infer("i4[2]", OP_CAST, TYPES("f16[2]"), ATTRS(ir_astr("to", "i4")));
+	ck_infer_err("attribute 'saturate' (an int) is missing", OP_CAST, TYPES("f32[3]"), ATTRS(ir_astr("to", "f8e5m2")));
+	ck_infer_err("it must be 0 or 1", OP_CAST, TYPES("f32[3]"), ATTRS(ir_astr("to", "f8e5m2"), ir_ai("saturate", 2)));
+	ck_infer_err("applies only to casts to float8", OP_CAST, TYPES("f32[3]"), ATTRS(ir_astr("to", "u4"), ir_ai("saturate", 1)));
+}
+END_TEST
+
+/* The C float8 conversions (the reference for codegen's lowering, which
+ * tests/e2e checks against onnx): known values, rounding, specials. */
+START_TEST(float8_conversions)
+{
+	static const struct {
+		DType dt;
+		float x;
+		int sat, code;
+	} c[] = {
+		{DT_F8E4M3FN, 1.0f, 1, 0x38}, {DT_F8E4M3FN, -448.0f, 1, 0xfe}, {DT_F8E4M3FN, 464.0f, 0, 0x7e},  /* tie: even */
+		{DT_F8E4M3FN, 465.0f, 0, 0x7f}, {DT_F8E4M3FN, 465.0f, 1, 0x7e}, {DT_F8E4M3FN, -INFINITY, 1, 0xfe},
+		{DT_F8E4M3FN, INFINITY, 0, 0x7f}, {DT_F8E4M3FN, -NAN, 1, 0xff}, {DT_F8E4M3FN, -0.0f, 1, 0x80},
+		{DT_F8E4M3FN, 0x1p-9f, 1, 0x01}, {DT_F8E4M3FN, 0x1p-10f, 1, 0x00}, {DT_F8E4M3FN, 0x1.8p-9f, 1, 0x02},
+		{DT_F8E4M3FN, -0x1.02p-10f, 1, 0x81}, {DT_F8E4M3FN, 0x1.0cp-6f, 1, 0x08},  /* 1.046875 2^-6: down */
+		{DT_F8E4M3FNUZ, -0.0f, 1, 0x00}, {DT_F8E4M3FNUZ, -1e-30f, 0, 0x00}, {DT_F8E4M3FNUZ, 248.0f, 1, 0x7f},
+		{DT_F8E4M3FNUZ, 248.0f, 0, 0x80}, {DT_F8E4M3FNUZ, NAN, 1, 0x80}, {DT_F8E4M3FNUZ, -240.0f, 0, 0xff},
+		{DT_F8E5M2, 57344.0f, 0, 0x7b}, {DT_F8E5M2, 61440.0f, 0, 0x7c}, {DT_F8E5M2, -61440.0f, 1, 0xfb},
+		{DT_F8E5M2, -INFINITY, 0, 0xfc}, {DT_F8E5M2, 0x1p-16f, 1, 0x01}, {DT_F8E5M2, 0x1.4p-15f, 1, 0x02},
+		{DT_F8E5M2FNUZ, 0x1p-17f, 1, 0x01}, {DT_F8E5M2FNUZ, 1e9f, 0, 0x80}, {DT_F8E5M2FNUZ, -1e9f, 1, 0xff},
+	};
+	for (size_t i = 0; i < sizeof c / sizeof c[0]; i++)
+		ck_assert_msg(ir_f32_to_f8(c[i].dt, c[i].x, c[i].sat) == c[i].code, "case %zu: %a -> 0x%02x, want 0x%02x", i,
+			      (double)c[i].x, ir_f32_to_f8(c[i].dt, c[i].x, c[i].sat), c[i].code);
+	/* Every code decodes to a value that encodes back to it, but NaNs
+	 * (and e5m2's payloads) which all come back as the one NaN code. */
+	for (DType dt = DT_F8E4M3FN; dt <= DT_F8E5M2FNUZ; dt++) {
+		const IrF8Format *f = ir_f8_format(dt);
+		for (int b = 0; b < 256; b++) {
+			float v = ir_f8_to_f32(dt, (uint8_t)b);
+			if (isnan(v)) {
+				ck_assert_int_eq(ir_f32_to_f8(dt, v, 1), f->uz ? 0x80 : (b & 0x80) | 0x7f);
+				continue;
+			}
+			ck_assert_msg(ir_f32_to_f8(dt, v, 0) == b, "%s 0x%02x -> %a", ir_dtype_name(dt), b, (double)v);
+		}
+	}
+	ck_assert(ir_f8_to_f32(DT_F8E4M3FN, 0x7e) == 448.0f && ir_f8_to_f32(DT_F8E4M3FNUZ, 0x7f) == 240.0f);
+	ck_assert(ir_f8_to_f32(DT_F8E5M2, 0x7b) == 57344.0f && ir_f8_to_f32(DT_F8E5M2, 0xfc) == -INFINITY);
+	ck_assert(ir_f8_to_f32(DT_F8E5M2FNUZ, 0x01) == 0x1p-17f && ir_f8_to_f32(DT_F8E4M3FN, 0x01) == 0x1p-9f);
+	ck_assert_ptr_null(ir_f8_format(DT_F16));
 }
 END_TEST
 
@@ -910,7 +965,7 @@ START_TEST(verifier)
 	CK_BROKEN("listed twice as a graph input", g->inputs.v[1] = g->inputs.v[0]);
 	CK_BROKEN("graph input 0 is not an input value", g->inputs.v[0] = g->nodes.v[0].out);
 	CK_BROKEN("has an invalid type id 777", g->values.v[2].type = 777);
-	CK_BROKEN("invalid op 99", g->nodes.v[1].op = (Op)99);
+	CK_BROKEN("invalid op 999", g->nodes.v[1].op = (Op)999);
 	CK_BROKEN("constant 'shape' has no data", g->values.v[ir_find_value(g, "shape")].data = NULL);
 	CK_BROKEN("attribute 'group' (an int) is missing", g->nodes.v[0].nattr = 3);
 	CK_BROKEN("names an invalid node 99", g->values.v[g->nodes.v[2].out].def = 99);
@@ -1020,6 +1075,8 @@ static Suite *ir_suite(void)
 	tcase_add_test(tc, shape_gemm_matmul);
 	tcase_add_test(tc, shape_elementwise);
 	tcase_add_test(tc, shape_misc);
+	tcase_add_test(tc, shape_cast_saturate);
+	tcase_add_test(tc, float8_conversions);
 	tcase_add_test(tc, shape_rule_guards);
 	tcase_add_test(tc, roundtrip_rich);
 	tcase_add_test(tc, roundtrip_edge_graphs);

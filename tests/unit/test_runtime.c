@@ -51,6 +51,17 @@ static const uint8_t u64_uint64_data[] = {
 	0x08, 0x02, 0x10, 0x0d, 0x42, 0x01, 0x75, 0x5a, 0x0b, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
 	0x80, 0x80, 0x01, 0x05,
 };
+/* 4-bit values packed two per byte, low nibble first, in int32_data or
+ * raw_data; float8 bits one per int32_data value. */
+static const uint8_t i4_int32_data[] = {
+	0x08, 0x05, 0x10, 0x16, 0x2a, 0x03, 0x78, 0x0f, 0x03, 0x42, 0x01, 0x71,
+};
+static const uint8_t u4_raw[] = {
+	0x08, 0x03, 0x10, 0x15, 0x42, 0x01, 0x70, 0x4a, 0x02, 0xf0, 0x09,
+};
+static const uint8_t f8_int32_data[] = {
+	0x08, 0x03, 0x10, 0x11, 0x2a, 0x04, 0x38, 0xfe, 0x01, 0x7f, 0x42, 0x01, 0x66,
+};
 static const uint8_t scalar_raw[] = {
 	0x10, 0x01, 0x42, 0x02, 0x73, 0x63, 0x4a, 0x04, 0x00, 0x00, 0x80, 0x40,
 };
@@ -183,6 +194,8 @@ static const uint16_t h_f16[] = {0x3c00, 0xc000}, n_f16[] = {0x3800, 0xbc00}, n_
 static const double d_f64[] = {0.1, -3.5}, n_f64[] = {2.5};
 static const uint64_t u_u64[] = {1ULL << 63, 5};
 static const float n_f32[] = {1, 2, 3, 4, 5, 6};
+static const int8_t q_i4[] = {-8, 7, -1, 0, 3};     /* unpacked: one per byte */
+static const uint8_t p_u4[] = {0, 15, 9}, f_f8[] = {0x38, 0xfe, 0x7f};  /* 1, -448, NaN */
 
 #define FIX(buf, name, dt, rank, s0, s1, data) {#buf, buf, sizeof buf, name, dt, rank, {s0, s1}, data, sizeof data}
 static const Fixture fixtures[] = {
@@ -195,6 +208,9 @@ static const Fixture fixtures[] = {
 	FIX(f16_int32_data, "h", KILN_F16, 1, 2, 0, h_f16),
 	FIX(f64_double_data, "d", KILN_F64, 1, 2, 0, d_f64),
 	FIX(u64_uint64_data, "u", KILN_U64, 1, 2, 0, u_u64),
+	FIX(i4_int32_data, "q", KILN_I4, 1, 5, 0, q_i4),
+	FIX(u4_raw, "p", KILN_U4, 1, 3, 0, p_u4),
+	FIX(f8_int32_data, "f", KILN_F8E4M3FN, 1, 3, 0, f_f8),
 	FIX(scalar_raw, "sc", KILN_F32, 0, 0, 0, sc_f32),
 	{"empty_raw", empty_raw, sizeof empty_raw, "e", KILN_F32, 2, {0, 3}, NULL, 0},
 	FIX(u8_raw, "u8", KILN_U8, 1, 3, 0, u8_u8),
@@ -241,14 +257,15 @@ START_TEST(dtype_names_and_sizes)
 		{KILN_F32, "f32", 4}, {KILN_U8, "u8", 1}, {KILN_I8, "i8", 1}, {KILN_U16, "u16", 2},
 		{KILN_I16, "i16", 2}, {KILN_I32, "i32", 4}, {KILN_I64, "i64", 8}, {KILN_BOOL, "bool", 1},
 		{KILN_F16, "f16", 2}, {KILN_F64, "f64", 8}, {KILN_U32, "u32", 4}, {KILN_U64, "u64", 8},
-		{KILN_BF16, "bf16", 2},
+		{KILN_BF16, "bf16", 2}, {KILN_F8E4M3FN, "f8e4m3fn", 1}, {KILN_F8E4M3FNUZ, "f8e4m3fnuz", 1},
+		{KILN_F8E5M2, "f8e5m2", 1}, {KILN_F8E5M2FNUZ, "f8e5m2fnuz", 1}, {KILN_U4, "u4", 1}, {KILN_I4, "i4", 1},
 	};
 	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
 		ck_assert_str_eq(kiln_dtype_name(want[i].code), want[i].name);
 		ck_assert_uint_eq(kiln_dtype_size(want[i].code), want[i].size);
 	}
-	/* Codes ONNX has but kiln does not: string, complex, float8. */
-	int unknown[] = {0, 8, 14, 15, 17, 18, -1, 1000};
+	/* Codes ONNX has but kiln does not: string, complex, float4, e8m0. */
+	int unknown[] = {0, 8, 14, 15, 23, 24, -1, 1000};
 	for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
 		ck_assert_str_eq(kiln_dtype_name(unknown[i]), "?");
 		ck_assert_uint_eq(kiln_dtype_size(unknown[i]), 0);
@@ -433,7 +450,7 @@ START_TEST(pb_rejects)
 {
 	kiln_tensor t;
 	char err[256];
-	struct { const char *why; Pb p; } c[16];
+	struct { const char *why; Pb p; } c[20];
 	int n = 0;
 #define CASE(w) (c[n].why = (w), c[n].p = (Pb){0}, &c[n++].p)
 	Pb *p = CASE("string");
@@ -451,6 +468,11 @@ START_TEST(pb_rejects)
 	pb_key(p, 5, 0); pb_varint(p, 3); pb_key(p, 5, 0); pb_varint(p, 4);
 	p = CASE("raw_data");    /* 3 bytes for an f32 scalar */
 	pb_key(p, 2, 0); pb_varint(p, KILN_F32); pb_bytes(p, 9, "\1\2\3", 3);
+	p = CASE("raw_data");    /* u4 [3] unpacked: 3 bytes, packed it is 2 */
+	pb_key(p, 1, 0); pb_varint(p, 3); pb_key(p, 2, 0); pb_varint(p, KILN_U4); pb_bytes(p, 9, "\1\2\3", 3);
+	p = CASE("values");      /* i4 [4] as one int32_data value per element */
+	pb_key(p, 1, 0); pb_varint(p, 4); pb_key(p, 2, 0); pb_varint(p, KILN_I4);
+	for (int i = 0; i < 4; i++) { pb_key(p, 5, 0); pb_varint(p, 1); }
 	p = CASE("rank");        /* rank 9 */
 	for (int i = 0; i < 9; i++) { pb_key(p, 1, 0); pb_varint(p, 1); }
 	pb_key(p, 2, 0); pb_varint(p, KILN_U8); pb_bytes(p, 9, "\1", 1);
@@ -483,12 +505,36 @@ START_TEST(pb_rejects)
 }
 END_TEST
 
-/* Every dtype through both formats (bf16 has no .npy form). */
+/* i4/u4 are written as ONNX packs them: two per byte, low nibble first,
+ * an odd count's last byte padded with 0. */
+START_TEST(writes_packed_4bit)
+{
+	make_tmpdir();
+	int8_t v[5] = {-8, 7, -1, 0, 3};
+	kiln_tensor t = {.name = "q", .dtype = KILN_I4, .rank = 1, .shape = {5}, .data = v, .bytes = 5};
+	char err[256], pb[128];
+	path_in(pb, sizeof pb, "q.pb");
+	ck_assert_msg(kiln_tensor_write_pb(pb, &t, err, sizeof err) == 0, "%s", err);
+	FILE *f = fopen(pb, "rb");
+	uint8_t buf[64];
+	size_t n = fread(buf, 1, sizeof buf, f);
+	fclose(f);
+	static const uint8_t raw[] = {0x4a, 0x03, 0x78, 0x0f, 0x03};  /* raw_data, 3 bytes */
+	ck_assert_uint_ge(n, sizeof raw);
+	ck_assert(memcmp(buf + n - sizeof raw, raw, sizeof raw) == 0);
+	remove(pb);
+	rmdir(tmpdir);
+}
+END_TEST
+
+/* Every dtype through both formats (bf16, float8 and 4-bit have no .npy
+ * form; 4-bit values are canonical, as the runtime holds them). */
 START_TEST(roundtrip_every_dtype)
 {
 	make_tmpdir();
 	static const int dts[] = {KILN_F32, KILN_U8, KILN_I8, KILN_U16, KILN_I16, KILN_I32, KILN_I64,
-				  KILN_BOOL, KILN_F16, KILN_F64, KILN_U32, KILN_U64, KILN_BF16};
+				  KILN_BOOL, KILN_F16, KILN_F64, KILN_U32, KILN_U64, KILN_BF16,
+				  KILN_F8E4M3FN, KILN_F8E4M3FNUZ, KILN_F8E5M2, KILN_F8E5M2FNUZ, KILN_U4, KILN_I4};
 	static const int64_t shapes[][4] = {{3, 1, 5, 2}, {0, 4, 0, 0}, {7, 0, 0, 0}};
 	static const int ranks[] = {4, 2, 0};
 	unsigned seed = 11;
@@ -504,13 +550,16 @@ START_TEST(roundtrip_every_dtype)
 			if (t.dtype == KILN_BOOL)
 				for (size_t k = 0; k < t.bytes; k++)
 					data[k] &= 1;
+			if (t.dtype == KILN_U4 || t.dtype == KILN_I4)
+				for (size_t k = 0; k < t.bytes; k++)
+					data[k] = t.dtype == KILN_U4 ? data[k] & 0x0f : (uint8_t)((int8_t)(uint8_t)(data[k] << 4) >> 4);
 			t.data = data;
 			char err[256], pb[128], npy[128];
 			path_in(pb, sizeof pb, "t.pb");
 			path_in(npy, sizeof npy, "t.npy");
 			ck_assert_msg(kiln_tensor_write_pb(pb, &t, err, sizeof err) == 0, "%s", err);
 			int npy_rc = kiln_tensor_write_npy(npy, &t, err, sizeof err);
-			ck_assert_int_eq(npy_rc, t.dtype == KILN_BF16 ? -1 : 0);
+			ck_assert_int_eq(npy_rc, t.dtype == KILN_BF16 || t.dtype >= KILN_F8E4M3FN ? -1 : 0);
 			for (int f = 0; f < 2; f++) {
 				if (f == 1 && npy_rc)
 					break;
@@ -631,6 +680,7 @@ int main(void)
 	tcase_add_test(tc, pb_wire_forms);
 	tcase_add_test(tc, pb_rejects);
 	tcase_add_test(tc, roundtrip_every_dtype);
+	tcase_add_test(tc, writes_packed_4bit);
 	tcase_add_test(tc, writes_are_atomic);
 	tcase_add_test(tc, hostile_input);
 	suite_add_tcase(s, tc);
