@@ -910,7 +910,7 @@ START_TEST(verifier)
 	CK_BROKEN("listed twice as a graph input", g->inputs.v[1] = g->inputs.v[0]);
 	CK_BROKEN("graph input 0 is not an input value", g->inputs.v[0] = g->nodes.v[0].out);
 	CK_BROKEN("has an invalid type id 777", g->values.v[2].type = 777);
-	CK_BROKEN("invalid op 99", g->nodes.v[1].op = (Op)99);
+	CK_BROKEN("invalid op 999", g->nodes.v[1].op = (Op)999);
 	CK_BROKEN("constant 'shape' has no data", g->values.v[ir_find_value(g, "shape")].data = NULL);
 	CK_BROKEN("attribute 'group' (an int) is missing", g->nodes.v[0].nattr = 3);
 	CK_BROKEN("names an invalid node 99", g->values.v[g->nodes.v[2].out].def = 99);
