@@ -103,6 +103,12 @@ bool cg_lower_data(Cg *c, const Node *n);
 bool cg_is_data(Op op);
 const char *cg_data_unsupported(const Graph *g, const Node *n);
 
+/* Scatters, GatherND, TopK, OneHot, ReverseSequence, MaxUnpool, MaxPool's
+ * argmax, GridSample (codegen/cg_index.c): false if n is not one of them. */
+bool cg_lower_index(Cg *c, const Node *n);
+bool cg_is_index(Op op);
+const char *cg_index_unsupported(const Graph *g, const Node *n);
+
 void cg_lower_resize(Cg *c, const Node *n);  /* codegen/cg_resize.c */
 void cg_lower_einsum(Cg *c, const Node *n);  /* codegen/cg_einsum.c */
 void cg_lower_tfidf(Cg *c, const Node *n);   /* codegen/cg_text.c */

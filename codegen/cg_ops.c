@@ -1363,6 +1363,8 @@ const char *cg_unsupported(const Graph *g, const Node *n)
 		return cg_data_unsupported(g, n);
 	if (n->op == OP_EINSUM || n->op == OP_TFIDF)
 		return NULL;  /* the shape rules admit only what these lower */
+	if (cg_is_index(n->op))
+		return cg_index_unsupported(g, n);
 	switch (n->op) {
 	case OP_ADD: case OP_SUB: case OP_MUL: case OP_DIV: case OP_ABS: case OP_NEG:
 		if (dt != DT_F32 && dt != DT_F64 && dt != DT_I32 && dt != DT_I64 && dt != DT_I8 && dt != DT_U8 &&
@@ -1400,7 +1402,7 @@ bool cg_lower_node(Cg *c, const Node *n)
 		cg_lower_ew(c, n);
 		return true;
 	}
-	if (cg_lower_data(c, n))
+	if (cg_lower_data(c, n) || cg_lower_index(c, n))
 		return true;
 	if (n->op == OP_RESIZE) {
 		cg_lower_resize(c, n);

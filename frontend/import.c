@@ -584,6 +584,10 @@ static ValueId reshape_to(Ctx *c, ValueId x, int rank, const int64_t *dims, cons
 
 typedef bool (*ImportFn)(Ctx *c, const ValueId *in, int nin);
 
+static ValueId cast_to(Ctx *c, ValueId x, DType to, const char *out_name);
+static bool define_at(Ctx *c, int i, ValueId v);
+static ValueId bin(Ctx *c, Op op, ValueId a, ValueId b, const char *out_name);
+
 static bool imp_unary(Ctx *c, Op op, const ValueId *in)
 {
 	return emit_out(c, op, in, 1, NULL, 0);
@@ -787,7 +791,16 @@ static bool imp_pool(Ctx *c, const ValueId *in, bool avg)
 			return fail(c, "p must be >= 1");
 		return emit_out(c, OP_LPPOOL, in, 1, a, 6);
 	}
-	return emit_out(c, avg ? OP_AVGPOOL : OP_MAXPOOL, in, 1, a, avg ? 6 : 5);
+	if (avg)
+		return emit_out(c, OP_AVGPOOL, in, 1, a, 6);
+	/* MaxPool's indices: their own op over the same windows, on f32 for halves. */
+	if (c->sn->nout > 1 && *c->sn->out[1]) {
+		ValueId x = tx->dt == DT_F16 || tx->dt == DT_BF16 ? cast_to(c, in[0], DT_F32, NULL) : in[0];
+		a[5] = ir_ai("storage_order", sa_int(c->sn, "storage_order", 0) != 0);
+		if (x < 0 || !define_at(c, 1, emit(c, OP_MAXPOOL_INDEX, &x, 1, a, 6, c->sn->out[1])))
+			return false;
+	}
+	return !*c->sn->out[0] || emit_out(c, OP_MAXPOOL, in, 1, a, 5);
 }
 
 static bool imp_lppool(Ctx *c, const ValueId *in, int nin) { return imp_pool(c, in, false); }
@@ -1701,6 +1714,230 @@ static bool imp_cumsum(Ctx *c, const ValueId *in, int nin)
 	Attr a[3] = {ir_ai("axis", axis), ir_ai("exclusive", sa_int(c->sn, "exclusive", 0) != 0),
 		     ir_ai("reverse", sa_int(c->sn, "reverse", 0) != 0)};
 	return emit_out(c, OP_CUMSUM, in, 1, a, 3);
+}
+
+/* Scatter (opsets 9-10), ScatterElements, ScatterND.  Reductions on
+ * halves run in f32 between casts. */
+static bool imp_scatter(Ctx *c, const ValueId *in, int nin)
+{
+	static const char *const reds[] = {"none", "add", "mul", "max", "min"};
+	const char *red = sa_str(c->sn, "reduction", "none");
+	bool known = false;
+	for (int i = 0; i < 5; i++)
+		known |= !strcmp(red, reds[i]);
+	if (!known)
+		return fail(c, "unsupported reduction '%s'", red);
+	bool nd = !strcmp(c->sn->op, "ScatterND");
+	int64_t axis = sa_int(c->sn, "axis", 0);
+	if (!nd && !norm_axis(c, &axis, vtype(c, in[0])->rank, "axis"))
+		return false;
+	Attr a[2] = {ir_astr("reduction", red), ir_ai("axis", axis)};
+	Op op = nd ? OP_SCATTER_ND : OP_SCATTER_ELEMENTS;
+	DType dt = vtype(c, in[0])->dt;
+	if ((dt == DT_F16 || dt == DT_BF16) && strcmp(red, "none")) {
+		ValueId w[3] = {cast_to(c, in[0], DT_F32, NULL), in[1], cast_to(c, in[2], DT_F32, NULL)};
+		if (w[0] < 0 || w[2] < 0)
+			return false;
+		ValueId y = emit(c, op, w, 3, a, nd ? 1 : 2, NULL);
+		return y >= 0 && define(c, cast_to(c, y, dt, c->sn->out[0]));
+	}
+	return emit_out(c, op, in, 3, a, nd ? 1 : 2);
+}
+
+static bool imp_gather_nd(Ctx *c, const ValueId *in, int nin)
+{
+	Attr a = ir_ai("batch_dims", sa_int(c->sn, "batch_dims", 0));
+	return emit_out(c, OP_GATHER_ND, in, 2, &a, 1);
+}
+
+/* TopK: the positions (topk) and the values gathered through them. */
+static bool imp_topk(Ctx *c, const ValueId *in, int nin)
+{
+	const Type *t = vtype(c, in[0]);
+	int64_t axis = sa_int(c->sn, "axis", -1), k = sa_int(c->sn, "k", -1);
+	if (!norm_axis(c, &axis, t->rank, "axis"))
+		return false;
+	if (c->opset < 10 && !sa_get(c->sn, "k"))
+		return fail(c, "attribute 'k' is required");
+	if (c->opset >= 10) {
+		int64_t kk[2];
+		int n;
+		if (!const_ints(c, in[1], "K", kk, 1, &n))
+			return false;
+		if (n != 1)
+			return fail(c, "K must hold one value, got %d", n);
+		k = kk[0];
+	}
+	if (k < 0 || k > t->dims[axis])
+		return fail(c, "K = %lld is outside 0..%lld (the size of axis %lld)", (long long)k, (long long)t->dims[axis],
+			    (long long)axis);
+	if (t->dt == DT_BOOL)
+		return fail(c, "bool input is not supported");
+	/* Halves order exactly as their f32 values. */
+	ValueId key = t->dt == DT_F16 || t->dt == DT_BF16 ? cast_to(c, in[0], DT_F32, NULL) : in[0];
+	if (key < 0)
+		return false;
+	Attr a[3] = {ir_ai("axis", axis), ir_ai("k", k), ir_ai("largest", sa_int(c->sn, "largest", 1) != 0)};
+	const char *iname = c->sn->nout > 1 && *c->sn->out[1] ? c->sn->out[1] : NULL;
+	ValueId idx = emit(c, OP_TOPK, &key, 1, a, 3, iname);
+	if (!define_at(c, 1, idx))
+		return false;
+	if (!*c->sn->out[0])
+		return true;
+	ValueId g[2] = {in[0], idx};
+	Attr ax = ir_ai("axis", axis);
+	return define(c, emit(c, OP_GATHER_ELEMENTS, g, 2, &ax, 1, c->sn->out[0]));
+}
+
+static bool imp_onehot(Ctx *c, const ValueId *in, int nin)
+{
+	double depth;
+	if (!const_scalar(c, in[1], "depth", &depth))
+		return false;
+	if (!(depth >= 1 && depth < 1e15))
+		return fail(c, "depth %g must be at least 1", depth);
+	int r = vtype(c, in[0])->rank;
+	int64_t axis = sa_int(c->sn, "axis", -1);
+	if (!norm_axis(c, &axis, r + 1, "axis"))
+		return false;
+	DType dt = vtype(c, in[0])->dt;
+	ValueId v[2] = {dt == DT_F16 || dt == DT_BF16 ? cast_to(c, in[0], DT_F32, NULL) : in[0], in[2]};
+	if (dt == DT_BOOL)
+		return fail(c, "bool indices are not supported");
+	if (v[0] < 0)
+		return false;
+	Attr a[2] = {ir_ai("axis", axis), ir_ai("depth", (int64_t)depth)};
+	return emit_out(c, OP_ONE_HOT, v, 2, a, 2);
+}
+
+static bool imp_grid_sample(Ctx *c, const ValueId *in, int nin)
+{
+	const char *mode = sa_str(c->sn, "mode", c->opset < 20 ? "bilinear" : "linear");
+	const char *pad = sa_str(c->sn, "padding_mode", "zeros");
+	if (!strcmp(mode, "bilinear"))
+		mode = "linear";
+	else if (!strcmp(mode, "bicubic"))
+		mode = "cubic";
+	if (strcmp(mode, "linear") && strcmp(mode, "nearest") && strcmp(mode, "cubic"))
+		return fail(c, "unsupported mode '%s'", mode);
+	if (strcmp(pad, "zeros") && strcmp(pad, "border") && strcmp(pad, "reflection"))
+		return fail(c, "unsupported padding_mode '%s'", pad);
+	if (!need_float(c, in[0], "the input") || !need_float(c, in[1], "the grid"))
+		return false;
+	ValueId v[2] = {in[0], in[1]};
+	if (vtype(c, in[1])->dt != vtype(c, in[0])->dt && (v[1] = cast_to(c, in[1], vtype(c, in[0])->dt, NULL)) < 0)
+		return false;
+	Attr a[3] = {ir_astr("mode", mode), ir_astr("padding", pad), ir_ai("align_corners", sa_int(c->sn, "align_corners", 0) != 0)};
+	return emit_out(c, OP_GRID_SAMPLE, v, 2, a, 3);
+}
+
+/* AffineGrid: the base grid of homogeneous points [x, y, (z,) 1] is a
+ * constant; the result is base . theta^T per batch, one matmul. */
+static bool imp_affine_grid(Ctx *c, const ValueId *in, int nin)
+{
+	const Type *t = vtype(c, in[0]);
+	int64_t size[IR_MAX_RANK];
+	int n;
+	if (!need_float(c, in[0], "theta") || !const_ints(c, in[1], "size", size, 5, &n))
+		return false;
+	int nsp = n - 2;
+	if (nsp != 2 && nsp != 3)
+		return fail(c, "size must hold 4 or 5 values, got %d", n);
+	if (t->rank != 3 || t->dims[0] != size[0] || t->dims[1] != nsp || t->dims[2] != nsp + 1)
+		return fail(c, "theta must be [%lld, %d, %d]", (long long)size[0], nsp, nsp + 1);
+	bool align = sa_int(c->sn, "align_corners", 0) != 0;
+	int64_t pts = 1;
+	for (int i = 0; i < nsp; i++) {
+		if (size[2 + i] < 1 || size[2 + i] > (1 << 24))
+			return fail(c, "size[%d] = %lld is invalid", 2 + i, (long long)size[2 + i]);
+		pts *= size[2 + i];
+	}
+	if (pts > ((int64_t)1 << 26))
+		return fail(c, "the grid has too many points");
+	DType dt = t->dt;
+	void *base = malloc((size_t)(pts * (nsp + 1)) * (size_t)ir_dtype_size(dt));
+	if (!base)
+		return oom(c);
+	for (int64_t p = 0; p < pts; p++) {
+		/* point p's coordinate along spatial axis d; the row lists x first */
+		for (int64_t d = nsp - 1, r = p; d >= 0; r /= size[2 + d], d--) {
+			int64_t dim = size[2 + d], i = r % dim;
+			double v = align ? (dim > 1 ? -1 + 2.0 * (double)i / (double)(dim - 1) : -1)
+					 : -1 + (2.0 * (double)i + 1) / (double)dim;
+			src_store(base, dt, p * (nsp + 1) + (nsp - 1 - d), v);
+		}
+		src_store(base, dt, p * (nsp + 1) + nsp, 1);
+	}
+	int64_t bd[2] = {pts, nsp + 1};
+	TypeId bt = ir_type(c->g, dt, 2, bd, NULL);
+	const char *bname = fresh_name(c, sn_base(c), "base_grid");
+	ValueId b = bt < 0 || !bname ? -1 : ir_add_const(c->g, bname, bt, base);
+	free(base);
+	if (b < 0)
+		return oom(c);
+	int64_t perm[3] = {0, 2, 1};
+	Attr pa = ir_aints("perm", perm, 3);
+	ValueId tt = emit(c, OP_TRANSPOSE, &in[0], 1, &pa, 1, NULL);
+	ValueId g = bin(c, OP_MATMUL, b, tt, NULL);
+	if (g < 0)
+		return false;
+	int64_t od[5] = {size[0]};
+	for (int i = 0; i < nsp; i++)
+		od[1 + i] = size[2 + i];
+	od[1 + nsp] = nsp;
+	return define(c, reshape_to(c, g, nsp + 2, od, c->sn->out[0]));
+}
+
+static bool imp_reverse_sequence(Ctx *c, const ValueId *in, int nin)
+{
+	int r = vtype(c, in[0])->rank;
+	int64_t ba = sa_int(c->sn, "batch_axis", 1), ta = sa_int(c->sn, "time_axis", 0);
+	if (!norm_axis(c, &ba, r, "batch_axis") || !norm_axis(c, &ta, r, "time_axis"))
+		return false;
+	Attr a[2] = {ir_ai("batch_axis", ba), ir_ai("time_axis", ta)};
+	return emit_out(c, OP_REVERSE_SEQUENCE, in, 2, a, 2);
+}
+
+/* MaxUnpool: indices address the unpooled shape the pooling parameters
+ * give; an output_shape (constant) may be larger and gets it at its origin. */
+static bool imp_max_unpool(Ctx *c, const ValueId *in, int nin)
+{
+	const Type *t = vtype(c, in[0]);
+	int nsp, r = t->rank;
+	const int64_t *ks = sa_ints(c->sn, "kernel_shape", &nsp);
+	if (!ks)
+		return fail(c, "attribute 'kernel_shape' is required");
+	if (nsp < 1 || r != nsp + 2)
+		return fail(c, "kernel_shape has %d values but the input has rank %d", nsp, r);
+	int64_t s[IR_MAX_RANK], pooled[IR_MAX_RANK], dims[IR_MAX_RANK + 1];
+	int np;
+	const int64_t *p = sa_ints(c->sn, "pads", &np);
+	if (p && np != 2 * nsp)
+		return fail(c, "attribute 'pads' has %d values, expected %d", np, 2 * nsp);
+	if (!spatial_ints(c, "strides", nsp, s))
+		return false;
+	pooled[0] = t->dims[0], pooled[1] = t->dims[1];
+	for (int i = 0; i < nsp; i++) {
+		if (ks[i] < 1 || s[i] < 1)
+			return fail(c, "kernel_shape and strides must be positive");
+		pooled[2 + i] = (t->dims[2 + i] - 1) * s[i] - (p ? p[i] + p[nsp + i] : 0) + ks[i];
+		if (pooled[2 + i] < 0)
+			return fail(c, "pads are larger than the unpooled size along spatial axis %d", i);
+	}
+	memcpy(dims, pooled, sizeof pooled);
+	if (nin > 2 && in[2] >= 0) {
+		int n;
+		if (!const_ints(c, in[2], "output_shape", dims, r, &n))
+			return false;
+		if (n != r)
+			return fail(c, "output_shape has %d values, the input rank is %d", n, r);
+		for (int i = 0; i < r; i++)
+			if (dims[i] < pooled[i] || (i < 2 && dims[i] != pooled[i]))
+				return fail(c, "output_shape[%d] = %lld is smaller than the unpooled %lld", i, (long long)dims[i],
+					    (long long)pooled[i]);
+	}
+	Attr a[2] = {ir_aints("dims", dims, r), ir_aints("pooled", pooled, r)};
+	return emit_out(c, OP_MAX_UNPOOL, in, 2, a, 2);
 }
 
 /* DepthToSpace / SpaceToDepth: a reshape to 6-D, a transpose, a reshape. */
@@ -3395,6 +3632,18 @@ static const OpSpec op_table[] = {
 	{"Split", 13, 22, 1, 2, 64, 2, imp_split, {{"axis", SA_INT}, {"num_outputs", SA_INT, 18, 0}}, true},
 	{"Gather", 7, 22, 2, 2, 1, 0, imp_gather, {{"axis", SA_INT}}},
 	{"GatherElements", 11, 22, 2, 2, 1, 0, imp_gather, {{"axis", SA_INT}}},
+	{"GatherND", 11, 22, 2, 2, 1, 0, imp_gather_nd, {{"batch_dims", SA_INT, 12, 0}}},
+	{"Scatter", 9, 10, 3, 3, 1, 0, imp_scatter, {{"axis", SA_INT}}},
+	{"ScatterElements", 11, 22, 3, 3, 1, 0, imp_scatter, {{"axis", SA_INT}, {"reduction", SA_STRING, 16, 0}}},
+	{"ScatterND", 11, 22, 3, 3, 1, 0, imp_scatter, {{"reduction", SA_STRING, 16, 0}}},
+	{"TopK", 7, 9, 1, 1, 2, 0, imp_topk, {{"axis", SA_INT}, {"k", SA_INT}}, true},
+	{"TopK", 10, 22, 2, 2, 2, 2, imp_topk, {{"axis", SA_INT}, {"largest", SA_INT, 11, 0}, {"sorted", SA_INT, 11, 0}}, true},
+	{"OneHot", 9, 22, 3, 3, 1, 2, imp_onehot, {{"axis", SA_INT}}},
+	{"GridSample", 16, 22, 2, 2, 1, 0, imp_grid_sample,
+	 {{"mode", SA_STRING}, {"padding_mode", SA_STRING}, {"align_corners", SA_INT}}},
+	{"AffineGrid", 20, 22, 2, 2, 1, 2, imp_affine_grid, {{"align_corners", SA_INT}}},
+	{"ReverseSequence", 10, 22, 2, 2, 1, 0, imp_reverse_sequence, {{"batch_axis", SA_INT}, {"time_axis", SA_INT}}},
+	{"MaxUnpool", 9, 22, 2, 3, 1, 4, imp_max_unpool, {{"kernel_shape", SA_INTS}, {"pads", SA_INTS}, {"strides", SA_INTS}}},
 	{"Tile", 7, 22, 2, 2, 1, 2, imp_tile},
 	{"Trilu", 14, 22, 1, 2, 1, 2, imp_trilu, {{"upper", SA_INT}}},
 	{"ArgMax", 7, 22, 1, 1, 1, 0, imp_arg, {{"axis", SA_INT}, {"keepdims", SA_INT}, {"select_last_index", SA_INT, 12, 0}}},
@@ -3485,7 +3734,7 @@ static const OpSpec op_table[] = {
 	 {{"epsilon", SA_FLOAT}, {"momentum", SA_FLOAT}, {"spatial", SA_INT, 7, 8}, {"training_mode", SA_INT, 14, 0}}, true},
 	{"MaxPool", 7, 22, 1, 1, 2, 0, imp_maxpool,
 	 {{"kernel_shape", SA_INTS}, {"strides", SA_INTS}, {"pads", SA_INTS}, {"auto_pad", SA_STRING},
-	  {"storage_order", SA_INT, 8, 0}, {"dilations", SA_INTS, 10, 0}, {"ceil_mode", SA_INT, 10, 0}}},
+	  {"storage_order", SA_INT, 8, 0}, {"dilations", SA_INTS, 10, 0}, {"ceil_mode", SA_INT, 10, 0}}, true},
 	{"AveragePool", 7, 22, 1, 1, 1, 0, imp_avgpool,
 	 {{"kernel_shape", SA_INTS}, {"strides", SA_INTS}, {"pads", SA_INTS}, {"auto_pad", SA_STRING},
 	  {"count_include_pad", SA_INT}, {"ceil_mode", SA_INT, 10, 0}, {"dilations", SA_INTS, 19, 0}}},

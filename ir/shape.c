@@ -1041,6 +1041,220 @@ static bool r_pad(Ctx *c)
 	return true;
 }
 
+/* ---- scatter, gather-nd, top-k, one-hot, sampling, unpooling ------------------------- */
+
+/* A string attribute naming one of n choices; *out gets the match. */
+static bool need_one_of(Ctx *c, const char *name, const char *const *allowed, int n, const char **out)
+{
+	const Attr *a = need_attr(c, name, ATTR_STRING);
+	if (!a)
+		return false;
+	char list[256] = "";
+	for (int i = 0; i < n; i++) {
+		if (a->s && !strcmp(a->s, allowed[i])) {
+			*out = allowed[i];
+			return true;
+		}
+		snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", allowed[i]);
+	}
+	return err(c, "attribute '%s' is '%s'; it must be one of %s", name, a->s ? a->s : "", list);
+}
+
+/* data, indices, updates: updates has data's dtype, indices are integers,
+ * and a reduction other than none needs a numeric dtype. */
+static bool scatter_common(Ctx *c)
+{
+	static const char *const reds[] = {"none", "add", "mul", "max", "min"};
+	const char *red;
+	if (!need_index_dtype(c, 1) || !same_dtype(c, 0, 2) || !need_one_of(c, "reduction", reds, 5, &red))
+		return false;
+	if (strcmp(red, "none") && T(c, 0)->dt == DT_BOOL)
+		return err(c, "reduction '%s' on bool data", red);
+	return true;
+}
+
+static bool r_scatter_elements(Ctx *c)
+{
+	const Type *x = T(c, 0), *ix = T(c, 1), *u = T(c, 2);
+	char s1[128], s2[128];
+	int64_t axis;
+	if (!scatter_common(c) || !need_axis(c, x->rank, &axis))
+		return false;
+	if (ix->rank != x->rank || u->rank != ix->rank || memcmp(u->dims, ix->dims, sizeof(int64_t) * (size_t)ix->rank))
+		return err(c, "indices %s and updates %s must have one shape, of data's rank %d", TS(ix, s1), TS(u, s2), x->rank);
+	for (int i = 0; i < x->rank; i++)
+		if (i != axis && ix->dims[i] > x->dims[i])
+			return err(c, "indices %s exceed data %s along axis %d", TS(ix, s1), TS(x, s2), i);
+	same_as_operand(c, 0, false);
+	return true;
+}
+
+static bool r_scatter_nd(Ctx *c)
+{
+	const Type *x = T(c, 0), *ix = T(c, 1), *u = T(c, 2);
+	char s1[128], s2[128], s3[128];
+	if (!scatter_common(c))
+		return false;
+	int q = ix->rank;
+	int64_t m = q ? ix->dims[q - 1] : 0;
+	if (q < 1 || m < 1 || m > x->rank)
+		return err(c, "indices %s must end in a dimension of 1 to %d (data's rank)", TS(ix, s1), x->rank);
+	int64_t want[2 * IR_MAX_RANK];
+	int k = 0;
+	for (int i = 0; i < q - 1; i++)
+		want[k++] = ix->dims[i];
+	for (int i = (int)m; i < x->rank; i++)
+		want[k++] = x->dims[i];
+	if (u->rank != k || memcmp(u->dims, want, sizeof(int64_t) * (size_t)k))
+		return err(c, "updates %s do not have the shape indices %s select from data %s", TS(u, s1), TS(ix, s2),
+			   TS(x, s3));
+	same_as_operand(c, 0, false);
+	return true;
+}
+
+static bool r_gather_nd(Ctx *c)
+{
+	const Type *x = T(c, 0), *ix = T(c, 1);
+	char s1[128], s2[128];
+	int64_t b;
+	if (!need_index_dtype(c, 1) || !need_int(c, "batch_dims", &b))
+		return false;
+	int q = ix->rank, r = x->rank;
+	if (b < 0 || b >= q || b >= r)
+		return err(c, "batch_dims %lld must be below the ranks of data %s and indices %s", (long long)b, TS(x, s1),
+			   TS(ix, s2));
+	int64_t m = ix->dims[q - 1];
+	if (m < 1 || m > r - b)
+		return err(c, "indices %s must end in a dimension of 1 to %lld", TS(ix, s1), (long long)(r - b));
+	for (int i = 0; i < b; i++)
+		if (ix->dims[i] != x->dims[i])
+			return err(c, "batch dimension %d differs: data %s, indices %s", i, TS(x, s1), TS(ix, s2));
+	int64_t d[2 * IR_MAX_RANK];
+	int k = 0;
+	for (int i = 0; i < q - 1; i++)
+		d[k++] = ix->dims[i];
+	for (int i = (int)(b + m); i < r; i++)
+		d[k++] = x->dims[i];
+	if (k > IR_MAX_RANK)
+		return err(c, "result rank %d exceeds %d", k, IR_MAX_RANK);
+	/* Reads clamp indices into their axis, which must then hold something. */
+	if (ir_shape_numel(k, d) > 0)
+		for (int i = (int)b; i < b + m; i++)
+			if (x->dims[i] < 1)
+				return err(c, "indices select along axis %d of data %s, which is empty", i, TS(x, s1));
+	set_out(c, x->dt, k, d);
+	return true;
+}
+
+static bool r_topk(Ctx *c)
+{
+	const Type *x = T(c, 0);
+	int64_t axis, k, v;
+	if (x->dt == DT_BOOL || x->dt == DT_F16 || x->dt == DT_BF16)
+		return err(c, "input is %s; topk takes f32, f64 and integers", ir_dtype_name(x->dt));
+	if (!need_axis(c, x->rank, &axis) || !need_int(c, "k", &k) || !need_flag(c, "largest", &v))
+		return false;
+	if (k < 0 || k > x->dims[axis])
+		return err(c, "k = %lld is outside 0..%lld (the axis)", (long long)k, (long long)x->dims[axis]);
+	int64_t d[IR_MAX_RANK];
+	memcpy(d, x->dims, sizeof d);
+	d[axis] = k;
+	set_out(c, DT_I64, x->rank, d);
+	return true;
+}
+
+static bool r_one_hot(Ctx *c)
+{
+	const Type *ix = T(c, 0), *val = T(c, 1);
+	char s[128];
+	int64_t axis, depth;
+	if (ix->dt == DT_BOOL || ix->dt == DT_F16 || ix->dt == DT_BF16)
+		return err(c, "indices are %s; one_hot takes f32, f64 and integer indices", ir_dtype_name(ix->dt));
+	if (val->rank != 1 || val->dims[0] != 2)
+		return err(c, "values %s must hold two elements, [off, on]", TS(val, s));
+	if (!need_int(c, "axis", &axis) || !need_int(c, "depth", &depth))
+		return false;
+	if (ix->rank + 1 > IR_MAX_RANK || axis < 0 || axis > ix->rank)
+		return err(c, "axis %lld is out of range for a rank-%d result", (long long)axis, ix->rank + 1);
+	if (depth < 1 || depth > INT64_MAX / 16)
+		return err(c, "depth %lld is invalid", (long long)depth);
+	int64_t d[IR_MAX_RANK];
+	int k = 0;
+	for (int i = 0; i <= ix->rank; i++)
+		d[k++] = i == axis ? depth : ix->dims[i - (i > axis)];
+	set_out(c, val->dt, k, d);
+	return true;
+}
+
+static bool r_grid_sample(Ctx *c)
+{
+	static const char *const modes[] = {"linear", "nearest", "cubic"}, *const pads[] = {"zeros", "border", "reflection"};
+	const Type *x = T(c, 0), *gr = T(c, 1);
+	char s1[128], s2[128];
+	const char *mode, *pad;
+	int64_t ac;
+	if (!need_float_dtype(c, 0) || !same_dtype(c, 0, 1) || !need_rank_min(c, 0, 3) ||
+	    !need_one_of(c, "mode", modes, 3, &mode) || !need_one_of(c, "padding", pads, 3, &pad) ||
+	    !need_flag(c, "align_corners", &ac))
+		return false;
+	int r = x->rank;
+	if (gr->rank != r || gr->dims[0] != x->dims[0] || gr->dims[r - 1] != r - 2)
+		return err(c, "grid %s must be [N, out..., %d] for input %s", TS(gr, s1), r - 2, TS(x, s2));
+	int64_t d[IR_MAX_RANK] = {x->dims[0], x->dims[1]};
+	for (int i = 2; i < r; i++) {
+		if (x->dims[i] < 1)
+			return err(c, "input %s has an empty spatial axis", TS(x, s1));
+		d[i] = gr->dims[i - 1];
+	}
+	set_out(c, x->dt, r, d);
+	return true;
+}
+
+static bool r_reverse_sequence(Ctx *c)
+{
+	const Type *x = T(c, 0), *l = T(c, 1);
+	char s1[128], s2[128];
+	int64_t ba, ta;
+	if (!need_index_dtype(c, 1) || !need_int(c, "batch_axis", &ba) || !need_int(c, "time_axis", &ta))
+		return false;
+	if (ba < 0 || ta < 0 || ba >= x->rank || ta >= x->rank || ba == ta)
+		return err(c, "batch_axis %lld and time_axis %lld must be distinct axes of %s", (long long)ba, (long long)ta,
+			   TS(x, s1));
+	if (l->rank != 1 || l->dims[0] != x->dims[ba])
+		return err(c, "sequence lengths %s must have one element per batch of %s", TS(l, s1), TS(x, s2));
+	same_as_operand(c, 0, false);
+	return true;
+}
+
+static bool r_max_unpool(Ctx *c)
+{
+	const Type *x = T(c, 0), *ix = T(c, 1);
+	char s1[128], s2[128];
+	if (!need_index_dtype(c, 1) || !need_rank_min(c, 0, 3))
+		return false;
+	if (ix->rank != x->rank || memcmp(ix->dims, x->dims, sizeof(int64_t) * (size_t)x->rank))
+		return err(c, "indices %s must have the shape of x %s", TS(ix, s1), TS(x, s2));
+	const int64_t *dm = need_ints(c, "dims", x->rank), *pl = dm ? need_ints(c, "pooled", x->rank) : NULL;
+	if (!pl)
+		return false;
+	for (int i = 0; i < x->rank; i++)
+		if (dm[i] < 0 || pl[i] < 0 || (i < 2 && (dm[i] != x->dims[i] || pl[i] != x->dims[i])))
+			return err(c, "dims and pooled must be non-negative and keep x's first two dimensions");
+	if (ir_shape_numel(x->rank, pl) < 0)
+		return err(c, "shape has too many elements");
+	set_out(c, x->dt, x->rank, dm);
+	return true;
+}
+
+static bool r_maxpool_index(Ctx *c)
+{
+	int64_t so;
+	if (!r_pool(c) || !need_flag(c, "storage_order", &so))
+		return false;
+	c->out.dt = DT_I64;
+	return true;
+}
+
 /* ---- the table ---------------------------------------------------------------------- */
 
 typedef bool (*Rule)(Ctx *c);
@@ -1147,6 +1361,15 @@ static const Rule rules[OP_COUNT] = {
 	[OP_PRELU] = r_ew,
 	[OP_WHERE] = r_ew,
 	[OP_EXPAND] = r_ew,
+	[OP_SCATTER_ELEMENTS] = r_scatter_elements,
+	[OP_SCATTER_ND] = r_scatter_nd,
+	[OP_GATHER_ND] = r_gather_nd,
+	[OP_TOPK] = r_topk,
+	[OP_ONE_HOT] = r_one_hot,
+	[OP_GRID_SAMPLE] = r_grid_sample,
+	[OP_REVERSE_SEQUENCE] = r_reverse_sequence,
+	[OP_MAX_UNPOOL] = r_max_unpool,
+	[OP_MAXPOOL_INDEX] = r_maxpool_index,
 };
 
 TypeId ir_infer_type(Graph *g, Op op, const char *name, const ValueId *in, int nin,

@@ -19,7 +19,7 @@ import subprocess
 import sys
 
 # Raise this as coverage grows; it guards against regressions.
-PASS_FLOOR = 1090
+PASS_FLOOR = 1150
 
 TRAINING_OPS = ("adagrad", "adam", "momentum", "gradient")
 
@@ -31,6 +31,8 @@ EXPLAINED = {
     "test_castlike_FLOAT_to_BFLOAT16": "as test_cast_FLOAT_to_BFLOAT16",
     "test_qlinearmatmul_": "the expected outputs wrap around int8 (e.g. -236 stored as 20); the spec and kiln "
                            "saturate to [-128, 127]",
+    "test_gridsample_bicubic": "the expected values are printed to four decimals (-0.1406); kiln's -0.140625 is "
+                               "what onnx's own reference implementation computes",
     "test_averagepool_3d_dilations_large_count_include_pad_is_1_ceil_mode_is_True":
         "with ceil_mode the last windows run past the padding; the reference counts those positions in the "
         "divisor, kiln counts only positions inside the padded input",

@@ -28,9 +28,12 @@ def rnd(*shape, scale=1.0):
 
 
 def model(nodes, inputs, outputs, inits=(), opset=13):
+    """inputs: (name, shape) or (name, shape, elem_type); outputs: names or
+    (name, elem_type); float32 unless given."""
+    typed = lambda v: v if isinstance(v, tuple) else (v, F)
     g = helper.make_graph(nodes, "g",
-                          [helper.make_tensor_value_info(n, F, s) for n, s in inputs],
-                          [helper.make_tensor_value_info(n, F, None) for n in outputs],
+                          [helper.make_tensor_value_info(i[0], i[2] if len(i) > 2 else F, i[1]) for i in inputs],
+                          [helper.make_tensor_value_info(*typed(o), None) for o in outputs],
                           [numpy_helper.from_array(a, n) for n, a in inits])
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
     m.ir_version = 7 if opset < 15 else 8
@@ -234,6 +237,59 @@ def cases():
         [("x", (1, 3, 16, 16))], ["z"],
         [("w1", rnd(8, 3, 3, 3, scale=0.3)), ("b1", rnd(8)), ("w2", rnd(8, 8, 3, 3, scale=0.2)), ("b2", rnd(8)),
          ("wf", rnd(10, 8)), ("bf", rnd(10))])
+    # Indexing with runtime indices (inputs in SPECIAL_INPUTS): scatters with
+    # duplicates and negative indices, GatherND, TopK with ties, OneHot,
+    # ReverseSequence, MaxPool's argmax and MaxUnpool, GridSample, AffineGrid.
+    I64, I32 = TensorProto.INT64, TensorProto.INT32
+    node = helper.make_node
+    c["scatter_elements_add_dup"] = model([node("ScatterElements", ["d", "i", "u"], ["y"], axis=1, reduction="add")],
+                                          [("d", (3, 7)), ("i", (3, 5), I64), ("u", (3, 5))], ["y"], opset=18)
+    c["scatter_elements_max_axis0"] = model([node("ScatterElements", ["d", "i", "u"], ["y"], axis=0, reduction="max")],
+                                            [("d", (5, 4, 3)), ("i", (4, 4, 2), I32), ("u", (4, 4, 2))], ["y"], opset=18)
+    c["scatter_elements_const_idx"] = model([node("ScatterElements", ["d", "i", "u"], ["y"], axis=-1)],
+                                            [("d", (4, 6)), ("u", (4, 2))], ["y"],
+                                            [("i", np.array([[0, -1], [2, 3], [-6, 5], [1, 1]], np.int64))], opset=13)
+    c["scatter_opset10"] = model([node("Scatter", ["d", "i", "u"], ["y"], axis=0)],
+                                 [("d", (4, 3)), ("u", (2, 3))], ["y"], [("i", np.array([[3, 0, 1], [-1, 2, 2]], np.int64))],
+                                 opset=10)
+    c["scatternd_mul_dup"] = model([node("ScatterND", ["d", "i", "u"], ["y"], reduction="mul")],
+                                   [("d", (4, 3, 5)), ("i", (3, 1), I64), ("u", (3, 3, 5))], ["y"], opset=18)
+    c["scatternd_pairs"] = model([node("ScatterND", ["d", "i", "u"], ["y"])],
+                                 [("d", (4, 3, 5)), ("i", (2, 2, 2), I64), ("u", (2, 2, 5))], ["y"], opset=13)
+    c["gathernd_batch1"] = model([node("GatherND", ["d", "i"], ["y"], batch_dims=1)],
+                                 [("d", (2, 3, 4, 5)), ("i", (2, 6, 2), I64)], ["y"], opset=13)
+    c["gathernd_points"] = model([node("GatherND", ["d", "i"], ["y"])], [("d", (3, 4)), ("i", (5, 2), I64)], ["y"], opset=13)
+    c["topk_largest_ties"] = model([node("TopK", ["x", "k"], ["v", "i"], axis=1)], [("x", (3, 11, 4))], ["v", ("i", I64)],
+                                   [("k", np.array([5], np.int64))], opset=11)
+    c["topk_smallest_int32"] = model([node("TopK", ["x", "k"], ["v", "i"], axis=-1, largest=0)], [("x", (4, 9), I32)],
+                                     [("v", I32), ("i", I64)], [("k", np.array([3], np.int64))], opset=11)
+    c["topk_opset9_all"] = model([node("TopK", ["x"], ["v", "i"], k=6)], [("x", (2, 6))], ["v", ("i", I64)], opset=9)
+    c["onehot_float_neg"] = model([node("OneHot", ["i", "n", "val"], ["y"], axis=1)], [("i", (3, 4))], ["y"],
+                                  [("n", np.array(7, np.float32)), ("val", np.array([2, 5], np.float32))], opset=11)
+    c["reverse_sequence_time0"] = model([node("ReverseSequence", ["x", "l"], ["y"], time_axis=0, batch_axis=1)],
+                                        [("x", (5, 4, 3)), ("l", (4,), I64)], ["y"], opset=10)
+    c["reverse_sequence_batch0"] = model([node("ReverseSequence", ["x", "l"], ["y"], time_axis=1, batch_axis=0)],
+                                         [("x", (3, 6, 2)), ("l", (3,), I64)], ["y"], opset=10)
+    c["maxpool_argmax_pads"] = model([node("MaxPool", ["x"], ["y", "i"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])],
+                                     [("x", (2, 3, 9, 8))], ["y", ("i", I64)], opset=12)
+    c["maxpool_argmax_colmajor"] = model([node("MaxPool", ["x"], ["y", "i"], kernel_shape=[2, 2], storage_order=1)],
+                                         [("x", (1, 2, 5, 6))], ["y", ("i", I64)], opset=12)
+    c["maxpool_unpool"] = model([node("MaxPool", ["x"], ["p", "i"], kernel_shape=[2, 2], strides=[2, 2]),
+                                 node("MaxUnpool", ["p", "i"], ["y"], kernel_shape=[2, 2], strides=[2, 2])],
+                                [("x", (2, 3, 6, 8))], ["y"], opset=11)
+    for mode, pad, ac in (("linear", "zeros", 0), ("nearest", "border", 1), ("cubic", "reflection", 0),
+                          ("cubic", "border", 1), ("linear", "reflection", 1)):
+        c[f"gridsample_{mode}_{pad}_{ac}"] = model([node("GridSample", ["x", "g"], ["y"], mode=mode, padding_mode=pad,
+                                                         align_corners=ac)],
+                                                   [("x", (2, 3, 5, 7)), ("g", (2, 4, 6, 2))], ["y"], opset=20)
+    c["gridsample_bilinear_opset16"] = model([node("GridSample", ["x", "g"], ["y"], mode="bilinear")],
+                                             [("x", (1, 2, 4, 3)), ("g", (1, 5, 5, 2))], ["y"], opset=16)
+    c["gridsample_3d_linear"] = model([node("GridSample", ["x", "g"], ["y"], padding_mode="border")],
+                                      [("x", (1, 2, 3, 4, 5)), ("g", (1, 2, 3, 4, 3))], ["y"], opset=20)
+    c["affine_grid_2d"] = model([node("AffineGrid", ["t", "s"], ["y"])], [("t", (2, 2, 3))], ["y"],
+                                [("s", np.array([2, 3, 5, 7], np.int64))], opset=20)
+    c["affine_grid_3d_align"] = model([node("AffineGrid", ["t", "s"], ["y"], align_corners=1)], [("t", (1, 3, 4))], ["y"],
+                                      [("s", np.array([1, 1, 3, 4, 2], np.int64))], opset=20)
     return c
 
 
@@ -253,7 +309,27 @@ NUMPY_REFS = {
                                         np.where(ins[0] < 0, 0, ins[0]), np.clip(ins[0], -1, 1),
                                         np.where(ins[0] < 0, 0.5 * ins[0], ins[0])],
 }
+# Reference outputs from the ONNX reference implementation where the pinned
+# ONNX Runtime (1.20) disagrees with it: bicubic GridSample with border
+# padding at points outside the image.
+ONNX_REFS = {"gridsample_cubic_border_1"}
+# Index inputs (some negative, some repeated) and other inputs that are not
+# plain random floats.
+irng = np.random.default_rng(99)
+irnd = lambda *shape, scale=1.0: (irng.standard_normal(shape) * scale).astype(np.float32)
 SPECIAL_INPUTS = {
+    "scatter_elements_add_dup": [irnd(3, 7), irng.integers(-7, 7, (3, 5)).astype(np.int64), irnd(3, 5)],
+    "scatter_elements_max_axis0": [irnd(5, 4, 3), irng.integers(-5, 5, (4, 4, 2)).astype(np.int32), irnd(4, 4, 2)],
+    "scatternd_mul_dup": [irnd(4, 3, 5), np.array([[1], [-1], [1]], np.int64), irnd(3, 3, 5)],
+    "scatternd_pairs": [irnd(4, 3, 5), np.array([[[0, 2], [3, -1]], [[-2, 0], [1, 1]]], np.int64), irnd(2, 2, 5)],
+    "gathernd_batch1": [irnd(2, 3, 4, 5), np.stack([irng.integers(-3, 3, (2, 6)), irng.integers(-4, 4, (2, 6))], -1).astype(np.int64)],
+    "gathernd_points": [irnd(3, 4), np.array([[0, 0], [2, 3], [-1, -4], [1, 2], [0, -1]], np.int64)],
+    "topk_largest_ties": [np.round(irnd(3, 11, 4) * 2).astype(np.float32)],
+    "topk_smallest_int32": [irng.integers(-5, 5, (4, 9)).astype(np.int32)],
+    "onehot_float_neg": [irng.integers(-9, 9, (3, 4)).astype(np.float32)],
+    "reverse_sequence_time0": [irnd(5, 4, 3), np.array([5, 1, 3, 4], np.int64)],
+    "reverse_sequence_batch0": [irnd(3, 6, 2), np.array([6, 2, 1], np.int64)],
+    "gridsample_3d_linear": [irnd(1, 2, 3, 4, 5), irnd(1, 2, 3, 4, 3, scale=0.8)],
     "math_specials": [np.array([np.nan, np.inf, -np.inf, 0, -0.0, 1e-40, -2.5, 2.5, -0.5, 1e7, 3e38, -88.5, 89, 0.1],
                                np.float32)],"nan_inf_activations": [np.array([np.nan, np.inf, -np.inf, 0, -0.0, 1e-8, -3, 100, -100], np.float32)]}
 
@@ -475,8 +551,13 @@ def main():
         try:
             ins = SPECIAL_INPUTS.get(name) or [rnd(*[x.dim_value for x in i.type.tensor_type.shape.dim]) for i in m.graph.input
                    if i.name not in {t.name for t in m.graph.initializer}]
-            refs = ([np.asarray(r, np.float32) for r in NUMPY_REFS[name](ins)] if name in NUMPY_REFS
-                    else kt.ort_run(path, ins))
+            if name in NUMPY_REFS:
+                refs = [np.asarray(r, np.float32) for r in NUMPY_REFS[name](ins)]
+            elif name in ONNX_REFS:
+                from onnx.reference import ReferenceEvaluator
+                refs = ReferenceEvaluator(m).run(None, {i.name: x for i, x in zip(m.graph.input, ins)})
+            else:
+                refs = kt.ort_run(path, ins)
             exe = kt.compile_model(a.kiln, path, d, "m", a.target)
             outs = kt.run_harness(exe, d, ins, [(r.dtype, r.shape) for r in refs])
             err = max(kt.rel_err(o, r) for o, r in zip(outs, refs))

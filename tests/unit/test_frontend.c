@@ -907,13 +907,21 @@ START_TEST(misc_ops)
 	ck_assert_int_eq(gr->values.v[kc].kind, VAL_CONST);
 	ck_assert_int_eq(((const int64_t *)gr->values.v[kc].data)[1], 4);
 	ir_graph_free(gr);
-	/* A used Indices output is refused. */
+	/* A used Indices output is its own node over the same windows. */
 	g = (Buf){0};
 	g_input(&g, "x", F32, "1,2,4,4");
 	a_ints(&a, "kernel_shape", 2, 2, 2);
+	a_int(&a, "storage_order", 1);
 	g_node(&g, "MaxPool", "mp", "x", "y,idx", &a);
 	g_output(&g, "idx");
-	ck_fails_with(import(&g, 13), "node 'mp' (MaxPool): output 1 ('idx') is used");
+	gr = import(&g, 13);
+	ck_assert_ptr_nonnull(gr);
+	const Node *mi = node_of(gr, "idx");
+	ck_assert_int_eq(mi->op, OP_MAXPOOL_INDEX);
+	ck_assert_int_eq(ir_attr_int(mi, "storage_order", 0), 1);
+	ck_ints(mi, "kernel", 2, 2, 2);
+	ck_assert_int_eq(ir_value_type(gr, mi->out)->dt, DT_I64);
+	ir_graph_free(gr);
 }
 END_TEST
 
