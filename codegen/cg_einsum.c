@@ -1,4 +1,6 @@
-/* Einsum as one loop nest: the result's letters outside, the summed
+/* Linear algebra: Einsum and Det.
+ *
+ * Einsum as one loop nest: the result's letters outside, the summed
  * letters inside, the product of the operands' elements accumulated.  A
  * reference lowering: exact for integers, one rounding order for floats. */
 #include <string.h>
@@ -66,4 +68,70 @@ void cg_lower_einsum(Cg *c, const Node *n)
 	LLVMBuildStore(c->b, LLVMBuildLoad2(c->b, et, acc, ""), cg_gep(c, et, c->buf[n->out], yo));
 	for (int i = r - 1; i >= 0; i--)
 		cg_loop_end(c, &lo[i], 1);
+}
+
+/* Det: each matrix copied to a stack buffer and reduced by Gaussian
+ * elimination with partial pivoting; the determinant is the product of the
+ * pivots, negated per row swap.  A zero pivot gives 0 (no division). */
+void cg_lower_det(Cg *c, const Node *n)
+{
+	const Type *x = ir_value_type(c->g, n->in[0]);
+	int64_t M = x->dims[x->rank - 1], nb = ir_type_numel(x) / (M * M);
+	LLVMBuilderRef eb = LLVMCreateBuilderInContext(c->ctx);
+	LLVMValueRef first = LLVMGetFirstInstruction(LLVMGetEntryBasicBlock(c->fn));
+	if (first)
+		LLVMPositionBuilderBefore(eb, first);
+	else
+		LLVMPositionBuilderAtEnd(eb, LLVMGetEntryBasicBlock(c->fn));
+	LLVMValueRef A = LLVMBuildAlloca(eb, LLVMArrayType(c->f32, (unsigned)(M * M)), "lu");
+	LLVMValueRef det = LLVMBuildAlloca(eb, c->f32, "det"), piv = LLVMBuildAlloca(eb, c->i64, "piv");
+	LLVMValueRef best = LLVMBuildAlloca(eb, c->f32, "best");
+	LLVMDisposeBuilder(eb);
+	LLVMTypeRef fty = c->f32;
+	Loop lb, lc, lk, li, ls, le, lf;
+	LLVMValueRef b = cg_loop_begin(c, &lb, I(c, 0), I(c, nb));
+	LLVMValueRef src = LLVMBuildNSWMul(c->b, b, I(c, M * M), "");
+	LLVMValueRef e = cg_loop_begin(c, &lc, I(c, 0), I(c, M * M));
+	cg_storef(c, cg_loadf(c, c->buf[n->in[0]], LLVMBuildNSWAdd(c->b, src, e, "")), A, e);
+	cg_loop_end(c, &lc, 1);
+	LLVMBuildStore(c->b, cg_f32(c, 1), det);
+	LLVMValueRef k = cg_loop_begin(c, &lk, I(c, 0), I(c, M));
+	LLVMValueRef kk = LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, k, I(c, M), ""), k, "");
+	LLVMValueRef a0 = cg_loadf(c, A, kk);
+	LLVMBuildStore(c->b, cg_call_intr(c, "llvm.fabs", &fty, 1, &a0, 1), best);
+	LLVMBuildStore(c->b, k, piv);
+	LLVMValueRef i = cg_loop_begin(c, &li, LLVMBuildNSWAdd(c->b, k, I(c, 1), ""), I(c, M));
+	LLVMValueRef ai = cg_loadf(c, A, LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, i, I(c, M), ""), k, ""));
+	LLVMValueRef av = cg_call_intr(c, "llvm.fabs", &fty, 1, &ai, 1);
+	LLVMValueRef gt = LLVMBuildFCmp(c->b, LLVMRealOGT, av, LLVMBuildLoad2(c->b, c->f32, best, ""), "");
+	LLVMBuildStore(c->b, LLVMBuildSelect(c->b, gt, av, LLVMBuildLoad2(c->b, c->f32, best, ""), ""), best);
+	LLVMBuildStore(c->b, LLVMBuildSelect(c->b, gt, i, LLVMBuildLoad2(c->b, c->i64, piv, ""), ""), piv);
+	cg_loop_end(c, &li, 1);
+	/* swap rows k and p (a no-op when p == k) */
+	LLVMValueRef p = LLVMBuildLoad2(c->b, c->i64, piv, "");
+	LLVMValueRef rk = LLVMBuildNSWMul(c->b, k, I(c, M), ""), rp = LLVMBuildNSWMul(c->b, p, I(c, M), "");
+	LLVMValueRef j = cg_loop_begin(c, &ls, I(c, 0), I(c, M));
+	LLVMValueRef x1 = cg_loadf(c, A, LLVMBuildNSWAdd(c->b, rk, j, "")), x2 = cg_loadf(c, A, LLVMBuildNSWAdd(c->b, rp, j, ""));
+	cg_storef(c, x2, A, LLVMBuildNSWAdd(c->b, rk, j, ""));
+	cg_storef(c, x1, A, LLVMBuildNSWAdd(c->b, rp, j, ""));
+	cg_loop_end(c, &ls, 1);
+	LLVMValueRef swapped = LLVMBuildICmp(c->b, LLVMIntNE, p, k, "");
+	LLVMValueRef pv = cg_loadf(c, A, kk);
+	LLVMValueRef d = LLVMBuildFMul(c->b, LLVMBuildLoad2(c->b, c->f32, det, ""), pv, "");
+	LLVMBuildStore(c->b, LLVMBuildSelect(c->b, swapped, LLVMBuildFNeg(c->b, d, ""), d, ""), det);
+	LLVMValueRef zero = LLVMBuildFCmp(c->b, LLVMRealOEQ, pv, cg_f32(c, 0), "");
+	LLVMValueRef ie = cg_loop_begin(c, &le, LLVMBuildNSWAdd(c->b, k, I(c, 1), ""), I(c, M));
+	LLVMValueRef ri = LLVMBuildNSWMul(c->b, ie, I(c, M), "");
+	LLVMValueRef f = LLVMBuildFDiv(c->b, cg_loadf(c, A, LLVMBuildNSWAdd(c->b, ri, k, "")), pv, "");
+	f = LLVMBuildSelect(c->b, zero, cg_f32(c, 0), f, "");
+	LLVMValueRef jf = cg_loop_begin(c, &lf, k, I(c, M));
+	LLVMValueRef at = LLVMBuildNSWAdd(c->b, ri, jf, "");
+	LLVMValueRef upd = LLVMBuildFSub(c->b, cg_loadf(c, A, at),
+					 LLVMBuildFMul(c->b, f, cg_loadf(c, A, LLVMBuildNSWAdd(c->b, rk, jf, "")), ""), "");
+	cg_storef(c, upd, A, at);
+	cg_loop_end(c, &lf, 1);
+	cg_loop_end(c, &le, 1);
+	cg_loop_end(c, &lk, 1);
+	cg_storef(c, LLVMBuildLoad2(c->b, c->f32, det, ""), c->buf[n->out], b);
+	cg_loop_end(c, &lb, 1);
 }

@@ -111,6 +111,7 @@ const char *cg_index_unsupported(const Graph *g, const Node *n);
 
 void cg_lower_resize(Cg *c, const Node *n);  /* codegen/cg_resize.c */
 void cg_lower_einsum(Cg *c, const Node *n);  /* codegen/cg_einsum.c */
+void cg_lower_det(Cg *c, const Node *n);     /* codegen/cg_einsum.c */
 void cg_lower_tfidf(Cg *c, const Node *n);   /* codegen/cg_text.c */
 /* N-d pooling, global max pooling, transposed convolution
  * (codegen/cg_window.c): false if n is not one it lowers. */

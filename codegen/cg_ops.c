@@ -1416,6 +1416,10 @@ bool cg_lower_node(Cg *c, const Node *n)
 		cg_lower_tfidf(c, n);
 		return true;
 	}
+	if (n->op == OP_DET) {
+		cg_lower_det(c, n);
+		return true;
+	}
 	if (cg_lower_window(c, n))
 		return true;
 	switch (n->op) {

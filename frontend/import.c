@@ -3575,6 +3575,11 @@ static bool imp_mel(Ctx *c, const ValueId *in, int nin)
 	return define_const(c, dt, 2, (int64_t[]){nspec, bins}, p);
 }
 
+static bool imp_det(Ctx *c, const ValueId *in, int nin)
+{
+	return need_float(c, in[0], "the input") && emit_out(c, OP_DET, in, 1, NULL, 0);
+}
+
 /* ---- the op table ----------------------------------------------------------------------- */
 
 typedef struct AttrSpec {
@@ -3796,6 +3801,7 @@ static const OpSpec op_table[] = {
 	  {"ngram_counts", SA_INTS}, {"ngram_indexes", SA_INTS}, {"pool_int64s", SA_INTS}, {"weights", SA_FLOATS}}},
 	{"STFT", 17, 22, 2, 4, 1, 10, imp_stft, {{"onesided", SA_INT}}},
 	{"MelWeightMatrix", 17, 22, 5, 5, 1, 31, imp_mel, {{"output_datatype", SA_INT}}},
+	{"Det", 11, 22, 1, 1, 1, 0, imp_det},
 	{"HannWindow", 17, 22, 1, 1, 1, 1, imp_window, {{"output_datatype", SA_INT}, {"periodic", SA_INT}}},
 	{"HammingWindow", 17, 22, 1, 1, 1, 1, imp_window, {{"output_datatype", SA_INT}, {"periodic", SA_INT}}},
 	{"BlackmanWindow", 17, 22, 1, 1, 1, 1, imp_window, {{"output_datatype", SA_INT}, {"periodic", SA_INT}}},

@@ -798,6 +798,18 @@ static bool r_tfidf(Ctx *c)
 	return true;
 }
 
+static bool r_det(Ctx *c)
+{
+	const Type *x = T(c, 0);
+	if (!need_float_dtype(c, 0) || !need_rank_min(c, 0, 2))
+		return false;
+	int64_t m = x->dims[x->rank - 1];
+	if (x->dims[x->rank - 2] != m || m > 64)
+		return err(c, "needs square matrices of at most 64 x 64");
+	set_out(c, x->dt, x->rank - 2, x->dims);
+	return true;
+}
+
 static bool r_global_pool(Ctx *c)
 {
 	const Type *x = T(c, 0);
@@ -1294,6 +1306,7 @@ static const Rule rules[OP_COUNT] = {
 	[OP_REDUCE_MAX] = r_reduce,
 	[OP_REDUCE_MIN] = r_reduce,
 	[OP_IDENTITY] = r_identity,
+	[OP_DET] = r_det,
 	[OP_TFIDF] = r_tfidf,
 	[OP_COL2IM] = r_col2im,
 	[OP_EINSUM] = r_einsum,
