@@ -3580,6 +3580,23 @@ static bool imp_det(Ctx *c, const ValueId *in, int nin)
 	return need_float(c, in[0], "the input") && emit_out(c, OP_DET, in, 1, NULL, 0);
 }
 
+/* ai.onnx.ml: Binarizer and ArrayFeatureExtractor. */
+static bool imp_binarizer(Ctx *c, const ValueId *in, int nin)
+{
+	DType dt = vtype(c, in[0])->dt;
+	ValueId gt = bin(c, OP_GREATER, in[0], scalar(c, dt, sa_float(c->sn, "threshold", 0)), NULL);
+	return define(c, gt < 0 ? -1 : cast_to(c, gt, dt, c->sn->out[0]));
+}
+
+static bool imp_array_feature_extractor(Ctx *c, const ValueId *in, int nin)
+{
+	int r = vtype(c, in[0])->rank;
+	if (r < 1)
+		return fail(c, "input must have rank >= 1");
+	Attr a = ir_ai("axis", r - 1);
+	return emit_out(c, OP_GATHER, in, 2, &a, 1);
+}
+
 /* ---- the op table ----------------------------------------------------------------------- */
 
 typedef struct AttrSpec {
@@ -3598,6 +3615,7 @@ typedef struct OpSpec {
 	ImportFn fn;
 	AttrSpec attrs[9];
 	bool multi_out;      /* the importer binds every output, not only the first */
+	const char *domain;  /* NULL: the default domain; else e.g. "ai.onnx.ml" */
 } OpSpec;
 
 #define CONV_ATTRS {"kernel_shape", SA_INTS}, {"strides", SA_INTS}, {"pads", SA_INTS}, \
@@ -3802,6 +3820,8 @@ static const OpSpec op_table[] = {
 	{"STFT", 17, 22, 2, 4, 1, 10, imp_stft, {{"onesided", SA_INT}}},
 	{"MelWeightMatrix", 17, 22, 5, 5, 1, 31, imp_mel, {{"output_datatype", SA_INT}}},
 	{"Det", 11, 22, 1, 1, 1, 0, imp_det},
+	{"Binarizer", 1, 22, 1, 1, 1, 0, imp_binarizer, {{"threshold", SA_FLOAT}}, false, "ai.onnx.ml"},
+	{"ArrayFeatureExtractor", 1, 22, 2, 2, 1, 0, imp_array_feature_extractor, {{0}}, false, "ai.onnx.ml"},
 	{"HannWindow", 17, 22, 1, 1, 1, 1, imp_window, {{"output_datatype", SA_INT}, {"periodic", SA_INT}}},
 	{"HammingWindow", 17, 22, 1, 1, 1, 1, imp_window, {{"output_datatype", SA_INT}, {"periodic", SA_INT}}},
 	{"BlackmanWindow", 17, 22, 1, 1, 1, 1, imp_window, {{"output_datatype", SA_INT}, {"periodic", SA_INT}}},
@@ -3824,7 +3844,9 @@ static const OpSpec op_table[] = {
 #define NOPS ((int)(sizeof op_table / sizeof op_table[0]))
 
 /* The entry for op at opset; *known tells whether the op exists at all. */
-static const OpSpec *find_spec(const char *op, int opset, bool *known, int *lo, int *hi)
+static bool default_domain(const char *d) { return !*d || !strcmp(d, "ai.onnx"); }
+
+static const OpSpec *find_spec(const SrcNode *n, int opset, bool *known, int *lo, int *hi)
 {
 	*known = false;
 	*lo = 1000;
@@ -3832,8 +3854,12 @@ static const OpSpec *find_spec(const char *op, int opset, bool *known, int *lo, 
 	const OpSpec *found = NULL;
 	for (int i = 0; i < NOPS; i++) {
 		const OpSpec *s = &op_table[i];
-		if (strcmp(s->op, op) != 0)
+		if (strcmp(s->op, n->op) != 0 || (s->domain ? strcmp(s->domain, n->domain) : !default_domain(n->domain)))
 			continue;
+		if (s->domain) {  /* the ML domain's opsets are its own; one entry covers them */
+			*known = true;
+			return s;
+		}
 		*known = true;
 		*lo = s->lo < *lo ? s->lo : *lo;
 		*hi = s->hi > *hi ? s->hi : *hi;
@@ -3923,11 +3949,11 @@ static bool is_used(Ctx *c, const char *name) { return *name && nm_has(&c->used,
 static bool check_node(Ctx *c, SrcNode *n)
 {
 	c->sn = n;
-	if (*n->domain && strcmp(n->domain, "ai.onnx") != 0)
-		return fail(c, "unsupported op (domain '%s')", n->domain);
 	bool known;
 	int lo, hi;
-	const OpSpec *s = find_spec(n->op, c->opset, &known, &lo, &hi);
+	const OpSpec *s = find_spec(n, c->opset, &known, &lo, &hi);
+	if (!known && !default_domain(n->domain))
+		return fail(c, "unsupported op (domain '%s')", n->domain);
 	if (!known)
 		return fail(c, "unsupported op");
 	if (!s)
@@ -4213,7 +4239,7 @@ static bool import_node(Ctx *c, const SrcNode *n, bool sub)
 	c->sn = n;
 	bool known;
 	int lo, hi;
-	const OpSpec *s = find_spec(n->op, c->opset, &known, &lo, &hi);
+	const OpSpec *s = find_spec(n, c->opset, &known, &lo, &hi);
 	int nin = n->nin;
 	while (nin > 0 && !*n->in[nin - 1])
 		nin--;

@@ -536,6 +536,7 @@ static bool read_model(Reader *r, const KilnOnnx__ModelProto *mp)
 	const KilnOnnx__GraphProto *gp = mp->graph;
 	if (!gp)
 		return rfail(r, "not a valid ONNX model (it has no graph)");
+	bool ml = false;
 	for (size_t i = 0; i < mp->n_opset_import; i++) {
 		const KilnOnnx__OperatorSetIdProto *os = mp->opset_import[i];
 		const char *dom = S(os->domain);
@@ -543,7 +544,12 @@ static bool read_model(Reader *r, const KilnOnnx__ModelProto *mp)
 			int64_t v = os->has_version ? os->version : 0;
 			m->opset = v < 0 || v > 1000000 ? 1000000 : (int)v;
 		}
+		ml |= strcmp(dom, "ai.onnx.ml") == 0;
 	}
+	/* A classical-ML graph may import only ai.onnx.ml: no default-domain
+	 * op can appear then, so any supported default opset will do. */
+	if (m->opset < 0 && ml)
+		m->opset = SRC_OPSET_MAX;
 	if (gp->name && *gp->name && !(m->name = rdup(r, gp->name)))
 		return rfail(r, "out of memory");
 	bool ok = true;
