@@ -388,6 +388,64 @@ static void lower_conv_reference(Cg *c, const Node *n)
 	cg_loop_end(c, &ln, 1);
 }
 
+/* Convolution of any spatial rank (3-D and up): the same plain loop nest
+ * with the spatial positions as loop arrays; taps in the padding are
+ * masked, not branched around. */
+static void lower_conv_nd(Cg *c, const Node *n)
+{
+	const Type *x = TY(c, n->in[0]), *w = TY(c, n->in[1]), *y = TY(c, n->out);
+	int nsp = x->rank - 2, cnt;
+	const int64_t *st = ir_attr_ints(n, "strides", &cnt), *pd = ir_attr_ints(n, "pads", &cnt);
+	const int64_t *dl = ir_attr_ints(n, "dilations", &cnt);
+	int64_t G = ir_attr_int(n, "group", 1), C = x->dims[1], M = y->dims[1], Cg = C / G, Mg = M / G;
+	int64_t xin = 1, yin = 1, kin = 1;
+	for (int i = 0; i < nsp; i++) {
+		xin *= x->dims[2 + i];
+		yin *= y->dims[2 + i];
+		kin *= w->dims[2 + i];
+	}
+	LLVMValueRef X = B(c, n->in[0]), W = B(c, n->in[1]), Y = B(c, n->out), acc = alloca_f(c, c->f32);
+	LLVMValueRef Bi = n->nin > 2 && n->in[2] >= 0 ? B(c, n->in[2]) : NULL;
+	Loop lb, lg, lm, lo[MAXR], lc, lk[MAXR];
+	LLVMValueRef nb = cg_loop_begin(c, &lb, I(c, 0), I(c, x->dims[0]));
+	LLVMValueRef grp = cg_loop_begin(c, &lg, I(c, 0), I(c, G));
+	LLVMValueRef m = add(c, mul(c, grp, I(c, Mg)), cg_loop_begin(c, &lm, I(c, 0), I(c, Mg)));
+	LLVMValueRef o[MAXR], yo = I(c, 0);
+	for (int i = 0; i < nsp; i++) {
+		o[i] = cg_loop_begin(c, &lo[i], I(c, 0), I(c, y->dims[2 + i]));
+		yo = add(c, mul(c, yo, I(c, y->dims[2 + i])), o[i]);
+	}
+	LLVMBuildStore(c->b, Bi ? cg_loadf(c, Bi, m) : cg_f32(c, 0), acc);
+	LLVMValueRef ic = cg_loop_begin(c, &lc, I(c, 0), I(c, Cg));
+	LLVMValueRef ok = LLVMConstInt(LLVMInt1TypeInContext(c->ctx), 1, 0), xo = I(c, 0), ko = I(c, 0);
+	for (int i = 0; i < nsp; i++) {
+		LLVMValueRef k = cg_loop_begin(c, &lk[i], I(c, 0), I(c, w->dims[2 + i]));
+		LLVMValueRef ix = add(c, mul(c, o[i], I(c, st[i])), add(c, mul(c, k, I(c, dl[i])), I(c, -pd[i])));
+		ok = LLVMBuildAnd(c->b, ok, in_range(c, ix, x->dims[2 + i]), "");
+		xo = add(c, mul(c, xo, I(c, x->dims[2 + i])), ix);
+		ko = add(c, mul(c, ko, I(c, w->dims[2 + i])), k);
+	}
+	LLVMValueRef chan = add(c, mul(c, grp, I(c, Cg)), ic);
+	LLVMValueRef xa = add(c, mul(c, add(c, mul(c, nb, I(c, C)), chan), I(c, xin)), LLVMBuildSelect(c->b, ok, xo, I(c, 0), ""));
+	LLVMValueRef wa = add(c, mul(c, add(c, mul(c, m, I(c, Cg)), ic), I(c, kin)), ko);
+	LLVMValueRef a = LLVMBuildLoad2(c->b, c->f32, acc, "");
+	LLVMValueRef sum = fmuladd(c, cg_loadf(c, X, xa), cg_loadf(c, W, wa), a);
+	LLVMBuildStore(c->b, LLVMBuildSelect(c->b, ok, sum, a, ""), acc);
+	for (int i = nsp - 1; i >= 0; i--)
+		cg_loop_end(c, &lk[i], 1);
+	cg_loop_end(c, &lc, 1);
+	LLVMValueRef ya = add(c, mul(c, add(c, mul(c, nb, I(c, M)), m), I(c, yin)), yo);
+	LLVMValueRef val = LLVMBuildLoad2(c->b, c->f32, acc, "");
+	if (n->nin > 3 && n->in[3] >= 0)
+		val = LLVMBuildFAdd(c->b, val, cg_loadf(c, B(c, n->in[3]), ya), "");
+	cg_storef(c, act_apply(c, act_of_epilogue(n), val), Y, ya);
+	for (int i = nsp - 1; i >= 0; i--)
+		cg_loop_end(c, &lo[i], 1);
+	cg_loop_end(c, &lm, 1);
+	cg_loop_end(c, &lg, 1);
+	cg_loop_end(c, &lb, 1);
+}
+
 /* A read-only f32 zero in the module, for loads that must read zero. */
 static LLVMValueRef zero_f32(Cg *c)
 {
@@ -846,6 +904,10 @@ static void lower_conv_blocked(Cg *c, const Node *n)
 
 static void lower_conv(Cg *c, const Node *n)
 {
+	if (TY(c, n->in[0])->rank > 4) {
+		lower_conv_nd(c, n);
+		return;
+	}
 	Geo g = geometry(c, n, true);
 	bool wconst = ir_value(c->g, n->in[1])->kind == VAL_CONST;
 	bool bconst = n->nin < 3 || n->in[2] < 0 || ir_value(c->g, n->in[2])->kind == VAL_CONST;
@@ -1383,11 +1445,6 @@ const char *cg_unsupported(const Graph *g, const Node *n)
 	}
 	if (dt != DT_F32)
 		return "only f32 is supported for this op by the backend yet";
-	if (n->op == OP_CONV) {
-		int nsp = ir_type_get(g, g->values.v[n->in[0]].type)->rank - 2;
-		if (nsp != 1 && nsp != 2)
-			return "only 1-D and 2-D convolution is supported by the backend yet";
-	}
 	return NULL;
 }
 

@@ -68,6 +68,12 @@ def cases():
     c["conv_valid_7x7"] = conv((1, 3, 23, 23), (8, 3, 7, 7), auto_pad="VALID", strides=[2, 2])
     c["conv_wide_oc"] = conv((1, 32, 14, 14), (64, 32, 3, 3), pads=[1, 1, 1, 1])
     c["conv_opset11"] = conv((1, 3, 8, 8), (4, 3, 3, 3), opset=11, pads=[0, 1, 0, 1])
+    c["conv_1d"] = conv((2, 3, 17), (5, 3, 4), pads=[2, 1], strides=[2])
+    c["conv_3d_groups"] = conv((1, 4, 5, 6, 7), (6, 2, 3, 3, 2), group=2, pads=[1, 1, 0, 1, 0, 1], strides=[1, 2, 1],
+                               dilations=[1, 1, 2])
+    c["conv_3d_relu"] = model([helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1, 1, 1]),
+                               helper.make_node("Relu", ["c"], ["y"])], [("x", (2, 3, 4, 5, 6))], ["y"],
+                              [("w", rnd(4, 3, 3, 3, 3, scale=0.3)), ("b", rnd(4))])
     # Gemm / MatMul
     c["gemm_transb_bias"] = model([helper.make_node("Gemm", ["a", "w", "c"], ["y"], transB=1, alpha=0.5, beta=2.0)],
                                   [("a", (3, 37))], ["y"], [("w", rnd(11, 37)), ("c", rnd(11))])
