@@ -2791,15 +2791,16 @@ static bool imp_rnn(Ctx *c, const ValueId *in, int nin)
 		h = wt->dims[1] / G;
 	if (wt->dims[1] != G * h)
 		return fail(c, "W has %lld rows, expected %lld", (long long)wt->dims[1], (long long)(G * h));
-	if (nin > 4 && in[4] >= 0) {
-		/* sequence_lens: only the full length is supported */
-		int64_t lens[65];
-		int k;
-		if (!const_ints(c, in[4], "sequence_lens", lens, 64, &k))
-			return false;
-		for (int i = 0; i < k; i++)
-			if (lens[i] != (layout ? xt->dims[1] : xt->dims[0]))
-				return fail(c, "sequence_lens shorter than the sequence are not supported");
+	/* sequence_lens: steps past a batch's length leave its state alone and
+	 * give zeros in Y; known to be all full, they are ignored. */
+	ValueId lens = nin > 4 && in[4] >= 0 ? in[4] : -1;
+	if (lens >= 0 && ir_value(c->g, lens)->kind == VAL_CONST) {
+		const Type *lt = vtype(c, lens);
+		bool full = true;
+		for (int64_t i = 0; i < ir_type_numel(lt); i++)
+			full &= load_elem(ir_value(c->g, lens)->data, lt->dt, i) == (double)(layout ? xt->dims[1] : xt->dims[0]);
+		if (full)
+			lens = -1;
 	}
 	if (layout) {  /* [b, seq, in] -> [seq, b, in] */
 		int64_t p[3] = {1, 0, 2};
@@ -2825,9 +2826,21 @@ static bool imp_rnn(Ctx *c, const ValueId *in, int nin)
 	int64_t x2[2] = {S * Bt, In};
 	ValueId Xf = reshape_to(c, X, 2, x2, NULL);
 	bool ok = Xf >= 0;
+	ValueId Xfr = -1;  /* each batch's own steps reversed, for masked backward runs */
+	if (lens >= 0 && (rev || bidi)) {
+		Attr ra[2] = {ir_ai("batch_axis", 1), ir_ai("time_axis", 0)};
+		ValueId rs[2] = {X, lens};
+		Xfr = reshape_to(c, emit(c, OP_REVERSE_SEQUENCE, rs, 2, ra, 2, NULL), 2, x2, NULL);
+		ok = Xfr >= 0;
+	}
 	for (int d = 0; ok && d < dirs; d++) {
 		bool back = rev || d == 1;
 		const Act1 *f = &acts[d * nper];
+		ValueId Xin = Xf;
+		if (back && lens >= 0) {  /* run forward over the reversed steps */
+			Xin = Xfr;
+			back = false;
+		}
 		ValueId W = dir_slice(c, in[1], d), R = dir_slice(c, in[2], d);
 		ValueId wb = -1, rb = -1;
 		if (nin > 3 && in[3] >= 0) {
@@ -2842,7 +2855,7 @@ static bool imp_rnn(Ctx *c, const ValueId *in, int nin)
 		ValueId bias = wb;
 		if (wb >= 0 && cell != CELL_GRU)
 			bias = bin(c, OP_ADD, wb, rb, NULL);
-		ValueId gi[3] = {Xf, W, bias};
+		ValueId gi[3] = {Xin, W, bias};
 		ValueId XW = emit(c, OP_GEMM, gi, bias >= 0 ? 3 : 2, ga, 4, NULL);
 		int64_t x3[3] = {S, Bt, G * h};
 		XW = reshape_to(c, XW, 3, x3, NULL);
@@ -2878,7 +2891,7 @@ static bool imp_rnn(Ctx *c, const ValueId *in, int nin)
 			int64_t t = back ? S - 1 - k : k;
 			int64_t st[3] = {t, 0, 0}, sp[3] = {1, 1, 1}, n[3] = {1, Bt, G * h};
 			ValueId xt_ = reshape_to(c, slice_of(c, XW, st, sp, n, NULL), 2, (int64_t[]){Bt, G * h}, NULL);
-			ValueId Ht;
+			ValueId Ht, Cold = C;
 			if (cell == CELL_GRU) {
 				/* z and r from x + H R^T (+ Rb); h from its own rule */
 				ValueId hr[3] = {H, R, rb};
@@ -2922,14 +2935,35 @@ static bool imp_rnn(Ctx *c, const ValueId *in, int nin)
 					Ht = bin(c, OP_MUL, rnn_act(c, &f[0], go), rnn_act(c, &f[2], C), NULL);
 				}
 			}
+			ValueId Yt = Ht;
+			if (lens >= 0 && Ht >= 0) {
+				/* m = t < lens[b]: past the end the state holds, Y is 0 */
+				DType lt = vtype(c, lens)->dt;
+				ValueId m = bin(c, OP_LESS, scalar(c, lt, (double)t), lens, NULL);
+				m = reshape_to(c, m, 2, (int64_t[]){Bt, 1}, NULL);
+				ValueId w1[3] = {m, Ht, H};
+				Ht = emit(c, OP_WHERE, w1, 3, NULL, 0, NULL);
+				if (cell == CELL_LSTM) {
+					ValueId w2[3] = {m, C, Cold};
+					C = emit(c, OP_WHERE, w2, 3, NULL, 0, NULL);
+				}
+				ValueId w3[3] = {m, Yt, scalar(c, dt, 0)};
+				Yt = emit(c, OP_WHERE, w3, 3, NULL, 0, NULL);
+			}
 			H = Ht;
-			ok = H >= 0;
-			ys[d * S + t] = ok ? reshape_to(c, H, 4, (int64_t[]){1, 1, Bt, h}, NULL) : -1;
+			ok = H >= 0 && Yt >= 0;
+			ys[d * S + t] = ok ? reshape_to(c, Yt, 4, (int64_t[]){1, 1, Bt, h}, NULL) : -1;
 			ok = ok && ys[d * S + t] >= 0;
 		}
 		hlast[d] = H;
 		clast[d] = C;
 		yd[d] = ok ? concat_all(c, ys + d * S, (int)S, 0, NULL) : -1;
+		if (Xin == Xfr && yd[d] >= 0) {  /* put the reversed steps back in place */
+			Attr ra[2] = {ir_ai("batch_axis", 1), ir_ai("time_axis", 0)};
+			ValueId rs[2] = {reshape_to(c, yd[d], 3, (int64_t[]){S, Bt, h}, NULL), lens};
+			yd[d] = reshape_to(c, rs[0] < 0 ? -1 : emit(c, OP_REVERSE_SEQUENCE, rs, 2, ra, 2, NULL), 4,
+					   (int64_t[]){S, 1, Bt, h}, NULL);
+		}
 		ok = ok && yd[d] >= 0;
 	}
 	free(ys);

@@ -69,6 +69,15 @@ def cases():
     c["conv_wide_oc"] = conv((1, 32, 14, 14), (64, 32, 3, 3), pads=[1, 1, 1, 1])
     c["conv_opset11"] = conv((1, 3, 8, 8), (4, 3, 3, 3), opset=11, pads=[0, 1, 0, 1])
     c["conv_1d"] = conv((2, 3, 17), (5, 3, 4), pads=[2, 1], strides=[2])
+    # Recurrent layers with per-batch sequence lengths (a run-time input)
+    for cell, G in (("LSTM", 4), ("GRU", 3), ("RNN", 1)):
+        for direction in ("forward", "reverse", "bidirectional"):
+            D, H, I = 2 if direction == "bidirectional" else 1, 5, 4
+            c[f"{cell.lower()}_seqlens_{direction}"] = model(
+                [helper.make_node(cell, ["x", "w", "r", "b", "lens"], ["y", "yh"], hidden_size=H, direction=direction)],
+                [("x", (6, 3, I)), ("lens", (3,), TensorProto.INT32)], ["y", "yh"],
+                [("w", rnd(D, G * H, I, scale=0.5)), ("r", rnd(D, G * H, H, scale=0.5)), ("b", rnd(D, 2 * G * H, scale=0.3))],
+                opset=14)
     c["conv_3d_groups"] = conv((1, 4, 5, 6, 7), (6, 2, 3, 3, 2), group=2, pads=[1, 1, 0, 1, 0, 1], strides=[1, 2, 1],
                                dilations=[1, 1, 2])
     c["conv_3d_relu"] = model([helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1, 1, 1]),
@@ -324,6 +333,8 @@ ONNX_REFS = {"gridsample_cubic_border_1"}
 irng = np.random.default_rng(99)
 irnd = lambda *shape, scale=1.0: (irng.standard_normal(shape) * scale).astype(np.float32)
 SPECIAL_INPUTS = {
+    **{f"{cell}_seqlens_{d}": [rnd(6, 3, 4), np.array([6, 3, 1], np.int32)]
+       for cell in ("lstm", "gru", "rnn") for d in ("forward", "reverse", "bidirectional")},
     "scatter_elements_add_dup": [irnd(3, 7), irng.integers(-7, 7, (3, 5)).astype(np.int64), irnd(3, 5)],
     "scatter_elements_max_axis0": [irnd(5, 4, 3), irng.integers(-5, 5, (4, 4, 2)).astype(np.int32), irnd(4, 4, 2)],
     "scatternd_mul_dup": [irnd(4, 3, 5), np.array([[1], [-1], [1]], np.int64), irnd(3, 3, 5)],
