@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""Every optimized kernel against the plain lowering (KILN_CG_REFERENCE=1)
+on random inputs of awkward shapes: prime sizes, 1x1, channel counts that
+are not a multiple of the vector width, single rows and columns, images
+small enough for the whole-image tiling and wide enough for row tiles,
+fused residuals and activations.  Both objects are compiled for the same
+target and run by the same harness (natively or under qemu-user).
+
+    test_kernels.py KILN WORKDIR [--target T] [--only substring]"""
+import argparse
+import os
+import shutil
+import sys
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper, TensorProto
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import kilntest as kt  # noqa: E402
+
+rng = np.random.default_rng(11)
+F = TensorProto.FLOAT
+
+
+def rnd(*shape, scale=1.0):
+    return (rng.standard_normal(shape) * scale).astype(np.float32)
+
+
+def model(nodes, x_shape, inits):
+    g = helper.make_graph(nodes, "k", [helper.make_tensor_value_info("x", F, x_shape)],
+                          [helper.make_tensor_value_info("y", F, None)],
+                          [numpy_helper.from_array(a, n) for n, a in inits])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 7
+    return onnx.shape_inference.infer_shapes(m, strict_mode=True)
+
+
+def conv(x, w, act=None, residual=False, **attrs):
+    """Conv (+ residual Add of a second conv of the same shape) (+ act)."""
+    inits = [("w", rnd(*w, scale=0.3)), ("b", rnd(w[0]))]
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], **attrs)]
+    last = "c"
+    if residual:
+        inits.append(("w2", rnd(*w, scale=0.3)))
+        nodes += [helper.make_node("Conv", ["x", "w2"], ["c2"], **attrs), helper.make_node("Add", ["c", "c2"], ["s"])]
+        last = "s"
+    if act:
+        nodes.append(helper.make_node(act, [last], ["a"]))
+        last = "a"
+    nodes.append(helper.make_node("Identity", [last], ["y"]))
+    return model(nodes, x, inits)
+
+
+def gemm(m, k, n, trans_b=1):
+    w = rnd(n, k, scale=0.3) if trans_b else rnd(k, n, scale=0.3)
+    return model([helper.make_node("Gemm", ["x", "w", "b"], ["g"], transB=trans_b),
+                  helper.make_node("Relu", ["g"], ["y"])], (m, k), [("w", w), ("b", rnd(n))])
+
+
+def matmul(xs, ws):
+    return model([helper.make_node("MatMul", ["x", "w"], ["y"])], xs, [("w", rnd(*ws, scale=0.3))])
+
+
+def cases():
+    c = {}
+    # blocked direct convolution: channel remainders, 1x1, strides, dilations,
+    # whole-image tiles (small images) and row tiles (wide ones)
+    c["conv_prime_channels"] = conv((1, 7, 13, 11), (13, 7, 3, 3), pads=[1, 1, 1, 1])
+    c["conv_1x1_odd"] = conv((1, 17, 5, 7), (19, 17, 1, 1))
+    c["conv_stride2_relu"] = conv((1, 5, 23, 19), (11, 5, 3, 3), "Relu", strides=[2, 2], pads=[1, 1, 1, 1])
+    c["conv_dilated_asym"] = conv((1, 3, 17, 29), (9, 3, 3, 2), dilations=[2, 3], pads=[2, 0, 1, 3])
+    c["conv_tiny_image_residual"] = conv((1, 33, 3, 3), (37, 33, 3, 3), "Relu", residual=True, pads=[1, 1, 1, 1])
+    c["conv_single_row"] = conv((1, 6, 1, 31), (10, 6, 1, 3), pads=[0, 1, 0, 1])
+    c["conv_single_column"] = conv((1, 6, 29, 1), (10, 6, 3, 1), pads=[1, 0, 1, 0])
+    c["conv_wide_row_clip"] = conv((1, 4, 5, 67), (24, 4, 3, 3), "Sigmoid", pads=[1, 1, 1, 1])
+    c["conv_groups_remainder"] = conv((1, 12, 9, 10), (18, 4, 3, 3), group=3, pads=[1, 1, 1, 1])
+    c["conv_1d_prime"] = conv((2, 5, 41), (7, 5, 5), pads=[2, 2], strides=[3])
+    c["conv_batch2_7x7"] = conv((2, 3, 19, 17), (8, 3, 7, 7), strides=[2, 2], pads=[3, 3, 3, 3])
+    # depthwise: multipliers, strides, borders, 5x5, tiny and prime widths
+    c["dw_3x3_prime"] = conv((1, 13, 11, 17), (13, 1, 3, 3), group=13, pads=[1, 1, 1, 1])
+    c["dw_stride2_odd"] = conv((1, 9, 15, 21), (9, 1, 3, 3), "Relu", group=9, strides=[2, 2], pads=[1, 1, 1, 1])
+    c["dw_5x5_mult2"] = conv((1, 5, 12, 13), (10, 1, 5, 5), group=5, pads=[2, 2, 2, 2])
+    c["dw_width1"] = conv((1, 6, 9, 1), (6, 1, 3, 1), group=6, pads=[1, 0, 1, 0])
+    c["dw_narrow_residual"] = conv((1, 7, 4, 3), (7, 1, 3, 3), "Relu", residual=True, group=7, pads=[1, 1, 1, 1])
+    c["dw_1d"] = conv((1, 11, 37), (11, 1, 5), group=11, pads=[2, 2])
+    # packed GEMM and GEMV; matmul with a batch
+    c["gemm_prime"] = gemm(7, 13, 17)
+    c["gemm_gemv"] = gemm(1, 129, 31)
+    c["gemm_narrow_n"] = gemm(5, 64, 3)
+    c["gemm_no_trans"] = gemm(9, 11, 40, trans_b=0)
+    c["gemm_tall"] = gemm(67, 5, 9)
+    c["matmul_batch"] = matmul((3, 5, 7), (7, 19))
+    c["matmul_vector"] = matmul((1, 1, 23), (23, 1))
+    return c
+
+
+def run_one(kiln, work, target, name, m):
+    d = os.path.join(work, name)
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    path = os.path.join(d, "model.onnx")
+    onnx.save(m, path)
+    x = rnd(*[v.dim_value for v in m.graph.input[0].type.tensor_type.shape.dim])
+    outs = []
+    for ref in ("0", "1"):
+        os.environ["KILN_CG_REFERENCE"] = ref
+        exe = kt.compile_model(kiln, path, d, f"k{ref}", target)
+        y_shape = tuple(v.dim_value for v in m.graph.output[0].type.tensor_type.shape.dim)
+        (y,) = kt.run_harness(exe, d, [x], [(np.dtype(np.float32), y_shape)])
+        outs.append(y)
+    os.environ.pop("KILN_CG_REFERENCE", None)
+    return kt.rel_err(outs[0], outs[1])
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("kiln")
+    ap.add_argument("workdir")
+    ap.add_argument("--target", default="host")
+    ap.add_argument("--only", default="")
+    a = ap.parse_args()
+    os.makedirs(a.workdir, exist_ok=True)
+    bad = 0
+    todo = {n: m for n, m in cases().items() if a.only in n}
+    for name, m in todo.items():
+        try:
+            err = run_one(a.kiln, a.workdir, a.target, name, m)
+            ok = err <= 1e-5
+            print(f"{'PASS' if ok else 'FAIL'} {name} (optimized vs plain: rel err {err:.2e})")
+        except kt.Failure as e:
+            ok = False
+            print(f"FAIL {name}: {e}")
+        bad += not ok
+    print(f"{len(todo) - bad}/{len(todo)} kernels agree with the plain lowering on {a.target}")
+    sys.exit(1 if bad else 0)
+
+
+if __name__ == "__main__":
+    main()
