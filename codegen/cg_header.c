@@ -120,6 +120,17 @@ void cg_write_header(const Graph *g, const CgOptions *o, FILE *f)
 	named_macros(f, g, P, "OUTPUT", g->outputs.v, g->outputs.n);
 	fprintf(f, "\n");
 	fprintf(f, "int %s_run(const void *const *inputs, void *const *outputs, void *workspace);\n\n", P);
+	fprintf(f, "#ifndef KILN_PARALLEL_DEFINED\n#define KILN_PARALLEL_DEFINED\n"
+		   "/* parallel_for runs task(ctx, i) for every i in [0, n) on up to nthreads\n"
+		   " * threads and returns when all have finished (runtime/kiln_pthread.c is\n"
+		   " * one; the generated code creates no threads). */\n"
+		   "typedef struct kiln_parallel {\n"
+		   "\tvoid (*parallel_for)(void *pool, int n, void (*task)(void *ctx, int i), void *ctx);\n"
+		   "\tvoid *pool;\n\tint nthreads;\n} kiln_parallel;\n#endif\n\n");
+	fprintf(f, "/* As %s_run, with the heavy nodes split into tasks through par\n"
+		   " * (par NULL or nthreads <= 1: the same as %s_run). */\n", P, P);
+	fprintf(f, "int %s_run_parallel(const void *const *inputs, void *const *outputs, void *workspace,\n"
+		   "\tconst kiln_parallel *par);\n\n", P);
 	fprintf(f, "#ifdef KILN_H /* runtime/kiln.h included first: the model's description */\n");
 	fprintf(f, "extern const kiln_model_info %s_info;\n#endif\n\n", P);
 	fprintf(f, "#ifdef __cplusplus\n}\n#endif\n#endif\n");

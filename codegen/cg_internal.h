@@ -26,6 +26,7 @@ typedef struct Cg {
 	bool reference;           /* plain lowerings only (tests compare against them) */
 	LLVMValueRef zero_f32;    /* a constant 0.0f global, made on first use */
 	bool keep_loops;          /* loops being built are register-blocked kernels: not re-vectorized */
+	LLVMValueRef part, nparts; /* i64 params of the node function: which share of its work */
 } Cg;
 
 /* Counted loop [start, end) with a constant step; iv is the i64 index. */
@@ -116,6 +117,15 @@ void cg_lower_tfidf(Cg *c, const Node *n);   /* codegen/cg_text.c */
 /* N-d pooling, global max pooling, transposed convolution
  * (codegen/cg_window.c): false if n is not one it lowers. */
 bool cg_lower_window(Cg *c, const Node *n);
+
+/* An alloca in the current function's entry block. */
+LLVMValueRef cg_entry_alloca(Cg *c, LLVMTypeRef ty);
+/* Does this node's lowering honour c->part/c->nparts (so it can run as
+ * tasks on several threads)? */
+bool cg_node_splits(Cg *c, const Node *n);
+/* [lo, hi) of n items for this part: n*part/nparts in 32-bit arithmetic
+ * (no 64-bit division helpers on 32-bit targets). */
+void cg_part_range(Cg *c, int64_t n, LLVMValueRef *lo, LLVMValueRef *hi);
 
 /* Lower one node; false with a diagnostic if unsupported. */
 bool cg_lower_node(Cg *c, const Node *n);

@@ -518,6 +518,62 @@ static void set_fn_attrs(Cg *c, LLVMValueRef f, const Machine *m, bool node)
 	LLVMAddTargetDependentFunctionAttr(f, "target-features", m->features);
 }
 
+/* The entry checks of NAME_run*: NULL arrays or entries (status 1), a
+ * misaligned workspace (2).  Leaves the builder where the work begins. */
+static void emit_arg_checks(Cg *c)
+{
+	Graph *g = c->g;
+	LLVMBasicBlockRef entry = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "entry");
+	LLVMBasicBlockRef bad_null = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "err_null");
+	LLVMBasicBlockRef bad_align = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "err_align");
+	LLVMPositionBuilderAtEnd(c->b, bad_null);
+	LLVMBuildRet(c->b, LLVMConstInt(c->i32, 1, 0));
+	LLVMPositionBuilderAtEnd(c->b, bad_align);
+	LLVMBuildRet(c->b, LLVMConstInt(c->i32, 2, 0));
+	LLVMPositionBuilderAtEnd(c->b, entry);
+	LLVMValueRef null = LLVMConstNull(c->ptr);
+	LLVMValueRef isnull = LLVMBuildOr(c->b, LLVMBuildICmp(c->b, LLVMIntEQ, c->args[0], null, ""),
+					  LLVMBuildICmp(c->b, LLVMIntEQ, c->args[1], null, ""), "");
+	if (g->ws_size > 0)
+		isnull = LLVMBuildOr(c->b, isnull, LLVMBuildICmp(c->b, LLVMIntEQ, c->args[2], null, ""), "");
+	LLVMBasicBlockRef ok1 = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "args");
+	LLVMBuildCondBr(c->b, isnull, bad_null, ok1);
+	LLVMPositionBuilderAtEnd(c->b, ok1);
+	LLVMValueRef anynull = LLVMConstInt(LLVMInt1TypeInContext(c->ctx), 0, 0);
+	for (int a = 0; a < 2; a++) {
+		int n = a ? g->outputs.n : g->inputs.n;
+		for (int i = 0; i < n; i++) {
+			LLVMValueRef p = LLVMBuildLoad2(c->b, c->ptr, cg_gep(c, c->ptr, c->args[a], cg_i64(c, i)), "");
+			anynull = LLVMBuildOr(c->b, anynull, LLVMBuildICmp(c->b, LLVMIntEQ, p, null, ""), "");
+		}
+	}
+	LLVMBasicBlockRef ok2 = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "align");
+	LLVMBuildCondBr(c->b, anynull, bad_null, ok2);
+	LLVMPositionBuilderAtEnd(c->b, ok2);
+	if (g->ws_size > 0) {
+		LLVMValueRef addr = LLVMBuildPtrToInt(c->b, c->args[2], c->i64, "");
+		LLVMValueRef mis = LLVMBuildICmp(c->b, LLVMIntNE, LLVMBuildAnd(c->b, addr, cg_i64(c, g->ws_align - 1), ""),
+						 cg_i64(c, 0), "");
+		LLVMBasicBlockRef ok3 = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "body");
+		LLVMBuildCondBr(c->b, mis, bad_align, ok3);
+		LLVMPositionBuilderAtEnd(c->b, ok3);
+	}
+}
+
+LLVMValueRef cg_entry_alloca(Cg *c, LLVMTypeRef ty)
+{
+	LLVMBuilderRef eb = LLVMCreateBuilderInContext(c->ctx);
+	LLVMBasicBlockRef entry = LLVMGetEntryBasicBlock(c->fn);
+	LLVMValueRef first = LLVMGetFirstInstruction(entry);
+	if (first)
+		LLVMPositionBuilderBefore(eb, first);
+	else
+		LLVMPositionBuilderAtEnd(eb, entry);
+	LLVMValueRef a = LLVMBuildAlloca(eb, ty, "");
+	LLVMDisposeBuilder(eb);
+	return a;
+}
+
 static bool build_module(Cg *c, const Machine *m)
 {
 	Graph *g = c->g;
@@ -546,62 +602,38 @@ static bool build_module(Cg *c, const Machine *m)
 	c->fregs = m->vec_bytes >= 16 ? m->vec_regs : m->vec_regs / c->lanes;
 	c->reference = getenv("KILN_CG_REFERENCE") && *getenv("KILN_CG_REFERENCE") == '1';
 
-	char name[300];
-	snprintf(name, sizeof name, "%s_run", c->o->name);
-	LLVMTypeRef params[3] = {c->ptr, c->ptr, c->ptr};
-	LLVMTypeRef fty = LLVMFunctionType(c->i32, params, 3, 0);
-	c->fn = LLVMAddFunction(c->mod, name, fty);
-	set_fn_attrs(c, c->fn, m, false);
-	for (int i = 0; i < 3; i++)
-		c->args[i] = LLVMGetParam(c->fn, i);
-
-	LLVMBasicBlockRef entry = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "entry");
-	LLVMBasicBlockRef bad_null = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "err_null");
-	LLVMBasicBlockRef bad_align = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "err_align");
-	LLVMPositionBuilderAtEnd(c->b, bad_null);
-	LLVMBuildRet(c->b, LLVMConstInt(c->i32, 1, 0));
-	LLVMPositionBuilderAtEnd(c->b, bad_align);
-	LLVMBuildRet(c->b, LLVMConstInt(c->i32, 2, 0));
-	LLVMPositionBuilderAtEnd(c->b, entry);
-
-	/* Argument checks: NULL arrays or entries, misaligned workspace. */
-	LLVMValueRef null = LLVMConstNull(c->ptr);
-	LLVMValueRef isnull = LLVMBuildOr(c->b, LLVMBuildICmp(c->b, LLVMIntEQ, c->args[0], null, ""),
-					  LLVMBuildICmp(c->b, LLVMIntEQ, c->args[1], null, ""), "");
-	if (g->ws_size > 0)
-		isnull = LLVMBuildOr(c->b, isnull, LLVMBuildICmp(c->b, LLVMIntEQ, c->args[2], null, ""), "");
-	LLVMBasicBlockRef ok1 = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "args");
-	LLVMBuildCondBr(c->b, isnull, bad_null, ok1);
-	LLVMPositionBuilderAtEnd(c->b, ok1);
-	LLVMValueRef anynull = LLVMConstInt(LLVMInt1TypeInContext(c->ctx), 0, 0);
-	for (int a = 0; a < 2; a++) {
-		int n = a ? g->outputs.n : g->inputs.n;
-		for (int i = 0; i < n; i++) {
-			LLVMValueRef p = LLVMBuildLoad2(c->b, c->ptr, cg_gep(c, c->ptr, c->args[a], cg_i64(c, i)), "");
-			anynull = LLVMBuildOr(c->b, anynull, LLVMBuildICmp(c->b, LLVMIntEQ, p, null, ""), "");
-		}
-	}
-	LLVMBasicBlockRef ok2 = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "align");
-	LLVMBuildCondBr(c->b, anynull, bad_null, ok2);
-	LLVMPositionBuilderAtEnd(c->b, ok2);
-	if (g->ws_size > 0) {
-		LLVMValueRef addr = LLVMBuildPtrToInt(c->b, c->args[2], c->i64, "");
-		LLVMValueRef mis = LLVMBuildICmp(c->b, LLVMIntNE, LLVMBuildAnd(c->b, addr, cg_i64(c, g->ws_align - 1), ""),
-						 cg_i64(c, 0), "");
-		LLVMBasicBlockRef ok3 = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "body");
-		LLVMBuildCondBr(c->b, mis, bad_align, ok3);
-		LLVMPositionBuilderAtEnd(c->b, ok3);
-	}
-
 	c->buf = calloc(g->values.n + 1, sizeof *c->buf);
 	c->cbuf = calloc(g->values.n + 1, sizeof *c->cbuf);
 	if (!c->buf || !c->cbuf)
 		return false;
+	/* kiln.body(inputs, outputs, workspace, par): every node in order, then
+	 * the output copies; par NULL or one thread: all on the caller's. */
+	LLVMTypeRef vt = LLVMVoidTypeInContext(c->ctx);
+	LLVMTypeRef bparams[4] = {c->ptr, c->ptr, c->ptr, c->ptr};
+	LLVMValueRef body = LLVMAddFunction(c->mod, "kiln.body", LLVMFunctionType(vt, bparams, 4, 0));
+	LLVMSetLinkage(body, LLVMInternalLinkage);
+	set_fn_attrs(c, body, m, true);
+	LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(c->ctx, body, "entry"));
+	c->fn = body;
+	for (int i = 0; i < 3; i++)
+		c->args[i] = LLVMGetParam(body, i);
+	LLVMValueRef par = LLVMGetParam(body, 3);
+	LLVMValueRef bargs[3] = {c->args[0], c->args[1], c->args[2]};
 	/* Each node is its own internal function, called in order: the
 	 * optimizer's cost stays per node (some of its passes are quadratic
-	 * in a function's size), and a profile names the node. */
-	LLVMValueRef run = c->fn, run_args[3] = {c->args[0], c->args[1], c->args[2]};
-	LLVMTypeRef nty = LLVMFunctionType(LLVMVoidTypeInContext(c->ctx), params, 3, 0);
+	 * in a function's size), and a profile names the node.  Its last two
+	 * parameters select a part of its work (part, nparts); nodes that can
+	 * be split are run as nparts tasks through par->parallel_for. */
+	LLVMTypeRef nparams[5] = {c->ptr, c->ptr, c->ptr, c->i64, c->i64};
+	LLVMTypeRef nty = LLVMFunctionType(vt, nparams, 5, 0);
+	LLVMTypeRef ptype[3] = {c->ptr, c->ptr, c->i32};  /* kiln_parallel */
+	LLVMTypeRef pst = LLVMStructTypeInContext(c->ctx, ptype, 3, 0);
+	LLVMTypeRef ctype[4] = {c->ptr, c->ptr, c->ptr, c->i64};  /* a task's context */
+	LLVMTypeRef cst = LLVMStructTypeInContext(c->ctx, ctype, 4, 0);
+	LLVMTypeRef tparams[2] = {c->ptr, c->i32};
+	LLVMTypeRef tty = LLVMFunctionType(vt, tparams, 2, 0);
+	LLVMTypeRef fparams[4] = {c->ptr, c->i32, c->ptr, c->ptr};
+	LLVMTypeRef fty_pf = LLVMFunctionType(vt, fparams, 4, 0);
 	for (int i = 0; i < g->nodes.n; i++) {
 		const Node *n = &g->nodes.v[i];
 		if (n->dead)
@@ -615,24 +647,88 @@ static bool build_module(Cg *c, const Machine *m)
 		c->fn = f;
 		for (int k = 0; k < 3; k++)
 			c->args[k] = LLVMGetParam(f, k);
+		c->part = LLVMGetParam(f, 3);
+		c->nparts = LLVMGetParam(f, 4);
 		LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(c->ctx, f, "entry"));
 		memset(c->buf, 0, (g->values.n + 1) * sizeof *c->buf);
 		for (int k = 0; k < n->nin; k++)
 			if (n->in[k] >= 0)
 				resolve_buf(c, n->in[k]);
 		resolve_buf(c, n->out);
+		bool split = cg_node_splits(c, n);
 		if (!cg_lower_node(c, n))
 			return false;
 		LLVMBuildRetVoid(c->b);
-		c->fn = run;
+		LLVMValueRef task = NULL;
+		if (split) {  /* kiln.task.N(ctx, i): part i of the node */
+			snprintf(nname, sizeof nname, "kiln.task.%d", i);
+			task = LLVMAddFunction(c->mod, nname, tty);
+			LLVMSetLinkage(task, LLVMInternalLinkage);
+			LLVMAddTargetDependentFunctionAttr(task, "target-cpu", m->cpu);
+			LLVMAddTargetDependentFunctionAttr(task, "target-features", m->features);
+			LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(c->ctx, task, "entry"));
+			LLVMValueRef cx = LLVMGetParam(task, 0), a[5];
+			for (int k = 0; k < 4; k++)
+				a[k < 3 ? k : 4] = LLVMBuildLoad2(c->b, ctype[k], LLVMBuildStructGEP2(c->b, cst, cx, (unsigned)k, ""), "");
+			a[3] = LLVMBuildSExt(c->b, LLVMGetParam(task, 1), c->i64, "");
+			LLVMBuildCall2(c->b, nty, f, a, 5, "");
+			LLVMBuildRetVoid(c->b);
+		}
+		c->fn = body;
 		for (int k = 0; k < 3; k++)
-			c->args[k] = run_args[k];
+			c->args[k] = bargs[k];
 		LLVMPositionBuilderAtEnd(c->b, here);
-		LLVMBuildCall2(c->b, nty, f, run_args, 3, "");
+		LLVMValueRef one[5] = {bargs[0], bargs[1], bargs[2], cg_i64(c, 0), cg_i64(c, 1)};
+		if (!split) {
+			LLVMBuildCall2(c->b, nty, f, one, 5, "");
+			continue;
+		}
+		/* par && par->nthreads > 1: parallel_for(pool, nthreads, task, ctx) */
+		LLVMBasicBlockRef chk = LLVMAppendBasicBlockInContext(c->ctx, body, "par");
+		LLVMBasicBlockRef many = LLVMAppendBasicBlockInContext(c->ctx, body, "tasks");
+		LLVMBasicBlockRef alone = LLVMAppendBasicBlockInContext(c->ctx, body, "alone");
+		LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(c->ctx, body, "next");
+		LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntEQ, par, LLVMConstNull(c->ptr), ""), alone, chk);
+		LLVMPositionBuilderAtEnd(c->b, chk);
+		LLVMValueRef nt = LLVMBuildLoad2(c->b, c->i32, LLVMBuildStructGEP2(c->b, pst, par, 2, ""), "");
+		LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntSGT, nt, LLVMConstInt(c->i32, 1, 0), ""), many, alone);
+		LLVMPositionBuilderAtEnd(c->b, many);
+		LLVMValueRef cx = cg_entry_alloca(c, cst);
+		for (int k = 0; k < 3; k++)
+			LLVMBuildStore(c->b, bargs[k], LLVMBuildStructGEP2(c->b, cst, cx, (unsigned)k, ""));
+		LLVMBuildStore(c->b, LLVMBuildSExt(c->b, nt, c->i64, ""), LLVMBuildStructGEP2(c->b, cst, cx, 3, ""));
+		LLVMValueRef pf = LLVMBuildLoad2(c->b, c->ptr, LLVMBuildStructGEP2(c->b, pst, par, 0, ""), "");
+		LLVMValueRef pool = LLVMBuildLoad2(c->b, c->ptr, LLVMBuildStructGEP2(c->b, pst, par, 1, ""), "");
+		LLVMValueRef pa[4] = {pool, nt, task, cx};
+		LLVMBuildCall2(c->b, fty_pf, pf, pa, 4, "");
+		LLVMBuildBr(c->b, next);
+		LLVMPositionBuilderAtEnd(c->b, alone);
+		LLVMBuildCall2(c->b, nty, f, one, 5, "");
+		LLVMBuildBr(c->b, next);
+		LLVMPositionBuilderAtEnd(c->b, next);
 	}
 	memset(c->buf, 0, (g->values.n + 1) * sizeof *c->buf);
 	emit_output_copies(c);
-	LLVMBuildRet(c->b, LLVMConstInt(c->i32, 0, 0));
+	LLVMBuildRetVoid(c->b);
+
+	/* NAME_run and NAME_run_parallel: check the arguments, run the body. */
+	LLVMValueRef entries[2];
+	for (int e = 0; e < 2; e++) {
+		char name[300];
+		snprintf(name, sizeof name, e ? "%s_run_parallel" : "%s_run", c->o->name);
+		LLVMTypeRef params[4] = {c->ptr, c->ptr, c->ptr, c->ptr};
+		LLVMValueRef fn = LLVMAddFunction(c->mod, name, LLVMFunctionType(c->i32, params, e ? 4 : 3, 0));
+		set_fn_attrs(c, fn, m, false);
+		c->fn = fn;
+		for (int i = 0; i < 3; i++)
+			c->args[i] = LLVMGetParam(fn, i);
+		emit_arg_checks(c);
+		LLVMValueRef a[4] = {c->args[0], c->args[1], c->args[2], e ? LLVMGetParam(fn, 3) : LLVMConstNull(c->ptr)};
+		LLVMBuildCall2(c->b, LLVMFunctionType(vt, bparams, 4, 0), body, a, 4, "");
+		LLVMBuildRet(c->b, LLVMConstInt(c->i32, 0, 0));
+		entries[e] = fn;
+	}
+	c->fn = entries[0];
 	emit_info(c);
 
 	char *msg = NULL;
@@ -737,6 +833,7 @@ bool cg_emit(Graph *g, const CgOptions *o, CgEmit kind, const char *path, Diag *
 struct CgJit {
 	LLVMOrcLLJITRef jit;
 	KilnRunFn fn;
+	KilnRunParallelFn pfn;
 };
 
 static bool jit_error(Diag *d, LLVMErrorRef e)
@@ -801,10 +898,20 @@ CgJit *cg_jit_new(Graph *g, const CgOptions *o, Diag *d)
 		return NULL;
 	}
 	j->fn = (KilnRunFn)(uintptr_t)addr;
+	snprintf(name, sizeof name, "%s_run_parallel", o->name);
+	e = LLVMOrcLLJITLookup(j->jit, &addr, name);
+	if (e) {
+		jit_error(d, e);
+		LLVMOrcDisposeLLJIT(j->jit);
+		free(j);
+		return NULL;
+	}
+	j->pfn = (KilnRunParallelFn)(uintptr_t)addr;
 	return j;
 }
 
 KilnRunFn cg_jit_fn(CgJit *j) { return j->fn; }
+KilnRunParallelFn cg_jit_parallel_fn(CgJit *j) { return j->pfn; }
 
 void cg_jit_free(CgJit *j)
 {

@@ -602,7 +602,9 @@ static void lower_conv_depthwise(Cg *c, const Node *n)
 	k.span = g->sw == 2 ? 2 * L - 1 : (L - 1) * g->sw;
 	Loop ln, lc, lr, loh;
 	LLVMValueRef in = cg_loop_begin(c, &ln, I(c, 0), I(c, g->N));
-	LLVMValueRef ch = cg_loop_begin(c, &lc, I(c, 0), I(c, g->C));
+	LLVMValueRef clo, chi;  /* this task's channels */
+	cg_part_range(c, g->C, &clo, &chi);
+	LLVMValueRef ch = cg_loop_begin(c, &lc, clo, chi);
 	LLVMValueRef r = k.mult > 1 ? cg_loop_begin(c, &lr, I(c, 0), I(c, k.mult)) : I(c, 0);
 	k.m = add(c, mul(c, ch, I(c, k.mult)), r);
 	LLVMValueRef xplane = add(c, mul(c, in, I(c, g->C)), ch), yplane = add(c, mul(c, in, I(c, g->M)), k.m);
@@ -883,10 +885,24 @@ static void lower_conv_blocked(Cg *c, const Node *n)
 	/* Rows narrower than two tiles waste accumulators in row tiles: small
 	 * images go as one run of pixels instead. */
 	bool image = g->OW < 2 * k.T && g->OH * g->OW <= 32 * k.T;
+	/* This task's share of the channel blocks (the last, partial one
+	 * included): [lo, hi) of full + (rem != 0). */
+	LLVMValueRef lo, hi;
+	cg_part_range(c, full + (rem != 0), &lo, &hi);
 	for (int part = 0; part < 2; part++) {
 		if (!(part ? rem : full))
 			continue;
-		LLVMValueRef ob = part ? I(c, full) : cg_loop_begin(c, &lob, I(c, 0), I(c, full));
+		LLVMBasicBlockRef skip = NULL;
+		LLVMValueRef ob;
+		if (part) {  /* block `full` is ours when lo <= full < hi */
+			LLVMValueRef mine = LLVMBuildAnd(c->b, LLVMBuildICmp(c->b, LLVMIntSLE, lo, I(c, full), ""),
+							 LLVMBuildICmp(c->b, LLVMIntSGT, hi, I(c, full), ""), "");
+			skip = cg_if_begin(c, mine);
+			ob = I(c, full);
+		} else {
+			LLVMValueRef end = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSGT, hi, I(c, full), ""), I(c, full), hi, "");
+			ob = cg_loop_begin(c, &lob, lo, end);
+		}
 		int nvalid = (int)(part ? rem : k.OB);
 		if (image)
 			conv_image(c, &k, ob, nvalid);
@@ -897,6 +913,8 @@ static void lower_conv_blocked(Cg *c, const Node *n)
 		}
 		if (!part)
 			cg_loop_end(c, &lob, 1);
+		else
+			cg_if_end(c, skip);
 	}
 	cg_loop_end(c, &lg, 1);
 	cg_loop_end(c, &ln, 1);
@@ -1414,6 +1432,25 @@ static void lower_pad(Cg *c, const Node *n)
 }
 
 /* ---- dispatch ------------------------------------------------------------------------------ */
+
+void cg_part_range(Cg *c, int64_t n, LLVMValueRef *lo, LLVMValueRef *hi)
+{
+	LLVMValueRef p = LLVMBuildTrunc(c->b, c->part, c->i32, ""), np = LLVMBuildTrunc(c->b, c->nparts, c->i32, "");
+	LLVMValueRef n32 = LLVMConstInt(c->i32, (unsigned long long)n, 0);
+	LLVMValueRef a = LLVMBuildUDiv(c->b, LLVMBuildMul(c->b, n32, p, ""), np, "");
+	LLVMValueRef b = LLVMBuildUDiv(c->b, LLVMBuildMul(c->b, n32, LLVMBuildAdd(c->b, p, LLVMConstInt(c->i32, 1, 0), ""), ""), np, "");
+	*lo = LLVMBuildZExt(c->b, a, c->i64, "");
+	*hi = LLVMBuildZExt(c->b, b, c->i64, "");
+}
+
+bool cg_node_splits(Cg *c, const Node *n)
+{
+	if (n->op != OP_CONV || c->reference || TY(c, n->in[0])->rank > 4)
+		return false;
+	bool wconst = ir_value(c->g, n->in[1])->kind == VAL_CONST;
+	bool bconst = n->nin < 3 || n->in[2] < 0 || ir_value(c->g, n->in[2])->kind == VAL_CONST;
+	return wconst && bconst;  /* the blocked and depthwise kernels */
+}
 
 const char *cg_unsupported(const Graph *g, const Node *n)
 {

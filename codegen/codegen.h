@@ -38,6 +38,9 @@ typedef int (*KilnRunFn)(const void *const *inputs, void *const *outputs, void *
 typedef struct CgJit CgJit;
 CgJit *cg_jit_new(Graph *g, const CgOptions *o, Diag *d);
 KilnRunFn cg_jit_fn(CgJit *j);
+/* NAME_run_parallel; par is a kiln_parallel (runtime/kiln.h). */
+typedef int (*KilnRunParallelFn)(const void *const *inputs, void *const *outputs, void *workspace, const void *par);
+KilnRunParallelFn cg_jit_parallel_fn(CgJit *j);
 void cg_jit_free(CgJit *j);
 
 /* IrFoldFn: evaluate constant expressions on the host through the same

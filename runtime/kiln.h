@@ -40,6 +40,22 @@ typedef struct kiln_tensor_info {
 
 typedef int (*kiln_run_fn)(const void *const *inputs, void *const *outputs, void *workspace);
 
+#ifndef KILN_PARALLEL_DEFINED
+#define KILN_PARALLEL_DEFINED
+/* For NAME_run_parallel: parallel_for must run task(ctx, i) for every i in
+ * [0, n), on up to nthreads threads, and return when all have finished.
+ * The generated code creates no threads; runtime/kiln_pthread.c is one
+ * implementation, an RTOS or an application pool can be another. */
+typedef struct kiln_parallel {
+	void (*parallel_for)(void *pool, int n, void (*task)(void *ctx, int i), void *ctx);
+	void *pool;
+	int nthreads;
+} kiln_parallel;
+#endif
+
+typedef int (*kiln_run_parallel_fn)(const void *const *inputs, void *const *outputs, void *workspace,
+				    const kiln_parallel *par);
+
 /* NAME_info, a read-only object in every generated object file. */
 typedef struct kiln_model_info {
 	uint32_t abi_version;    /* KILN_ABI_VERSION */

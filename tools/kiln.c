@@ -15,6 +15,7 @@
 #include "codegen.h"
 #include "frontend.h"
 #include "kiln_io.h"
+#include "kiln_pthread.h"
 #include "passes.h"
 #include "report.h"
 
@@ -44,7 +45,7 @@ typedef struct Opts {
 	ImportOptions imp;
 	kiln_tensor const_vals[IMPORT_MAX_SHAPES];  /* --const NAME=FILE values */
 	double rtol, atol;
-	int runs, warmup;
+	int runs, warmup, threads;
 } Opts;
 
 static const char usage[] =
@@ -116,10 +117,11 @@ static const struct {
 	 "Print the IR after the pipeline (--passes=none: as imported) to stdout.\n"
 	 "  also: -O0..-O3, --shape, --const, --print-after[-all], --dump-dir, --verify-each, --time-passes\n"},
 	{"bench",
-	 "usage: kiln bench MODEL [--runs N] [--warmup W]\n"
+	 "usage: kiln bench MODEL [--runs N] [--warmup W] [--threads T]\n"
 	 "JIT-compile MODEL and print the median, min and max latency on fixed random inputs.\n"
 	 "  --runs N                 timed runs (default 50)\n"
-	 "  --warmup W               untimed runs first (default 5)\n"},
+	 "  --warmup W               untimed runs first (default 5)\n"
+	 "  --threads T              run through NAME_run_parallel on a pool of T threads (default 1)\n"},
 };
 
 static void print_help(const char *cmd)
@@ -185,6 +187,7 @@ static int parse_args(int argc, char **argv, Opts *o)
 	o->atol = 1e-5;
 	o->runs = 50;
 	o->warmup = 5;
+	o->threads = 1;
 	bool in_inputs = false;  /* after --input: bare words are more inputs */
 	for (int i = 2; i < argc; i++) {
 		char *a = argv[i];
@@ -219,7 +222,7 @@ static int parse_args(int argc, char **argv, Opts *o)
 		key[kl] = 0;
 		static const char *const valued[] = {"-o", "--name", "--target", "--cpu", "--features", "--emit",
 			"--passes", "--print-after", "--output-dir", "--test-dir", "--input", "--shape", "--max-ram",
-			"--runs", "--warmup", "--rtol", "--atol", "--report", "--dump-dir", "--const", NULL};
+			"--runs", "--warmup", "--threads", "--rtol", "--atol", "--report", "--dump-dir", "--const", NULL};
 		bool known = false;
 		for (const char *const *k = valued; *k; k++)
 			known |= !strcmp(*k, key);
@@ -274,6 +277,10 @@ static int parse_args(int argc, char **argv, Opts *o)
 			if (!parse_int(val, &n) || n <= 0)
 				return fail("--max-ram '%s': expected a positive number of bytes", val);
 			o->max_ram = n;
+		} else if (!strcmp(key, "--threads")) {
+			if (!parse_int(val, &n) || n < 1 || n > 256)
+				return fail("--threads '%s': expected 1 to 256", val);
+			o->threads = (int)n;
 		} else if (!strcmp(key, "--runs") || !strcmp(key, "--warmup")) {
 			if (!parse_int(val, &n) || n < (key[2] == 'r') || n > 1000000)
 				return fail("%s '%s': expected a count", key, val);
@@ -1065,9 +1072,18 @@ static int cmd_bench(Opts *o)
 		fail("%s: out of memory for the benchmark's tensors", o->model);
 		rc = -1;
 	}
+	kiln_pool *pool = o->threads > 1 ? kiln_pool_new(o->threads) : NULL;
+	kiln_parallel par = {0};
+	if (pool)
+		kiln_pool_parallel(pool, &par);
+	else if (o->threads > 1 && !rc) {
+		fail("%s: cannot start %d threads", o->model, o->threads);
+		rc = -1;
+	}
+	KilnRunParallelFn prun = cg_jit_parallel_fn(r.jit);
 	for (int k = -o->warmup; k < o->runs && !rc; k++) {
 		double t0 = now_ms();
-		rc = r.fn(inp, outp, r.ws);
+		rc = pool ? prun(inp, outp, r.ws, &par) : r.fn(inp, outp, r.ws);
 		if (k >= 0)
 			t[k] = now_ms() - t0;
 	}
@@ -1075,9 +1091,10 @@ static int cmd_bench(Opts *o)
 		fail("%s: the compiled model returned status %d", o->model, rc);
 	else if (!rc) {
 		qsort(t, o->runs, sizeof *t, dbl_cmp);
-		printf("%s: median %.3f ms, min %.3f ms, max %.3f ms over %d runs (%d warm-up)\n", o->model,
-		       t[o->runs / 2], t[0], t[o->runs - 1], o->runs, o->warmup);
+		printf("%s: median %.3f ms, min %.3f ms, max %.3f ms over %d runs (%d warm-up, %d thread%s)\n", o->model,
+		       t[o->runs / 2], t[0], t[o->runs - 1], o->runs, o->warmup, o->threads, o->threads > 1 ? "s" : "");
 	}
+	kiln_pool_free(pool);
 	free(t);
 	for (int i = 0; i < MAX_FILES; i++) {
 		kiln_tensor_free(&ins[i]);

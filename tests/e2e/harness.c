@@ -1,12 +1,15 @@
 /* End-to-end harness: links one kiln-generated object through its header
  * and nothing else.  Reads DIR/input_<i>.bin (raw tensor bytes), runs the
  * model twice in two workspaces (checking reentrancy and that outputs need
- * no zeroing), writes DIR/output_<i>.bin.
+ * no zeroing), once through NAME_run_parallel on a 3-thread pool (the same
+ * bytes), writes DIR/output_<i>.bin.
  * Build: cc -DMODEL=name -include kiln.h -include name.h harness.c name.o */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "kiln_pthread.h"
 
 #define CAT_(a, b) a##b
 #define CAT(a, b) CAT_(a, b)
@@ -103,6 +106,28 @@ int main(int argc, char **argv)
 		}
 		fclose(f);
 	}
+	/* NAME_run_parallel on a pool of 3 threads gives the same bytes. */
+	kiln_pool *pool = kiln_pool_new(3);
+	if (!pool) {
+		fprintf(stderr, "harness: cannot start the pool\n");
+		return 5;
+	}
+	kiln_parallel par;
+	kiln_pool_parallel(pool, &par);
+	for (int i = 0; i < info->n_outputs; i++)
+		memset(out[1][i], 0xee, info->outputs[i].bytes);
+	memset(ws[1], 0x33, wsz);
+	int prc = M(_run_parallel)(in, out[1], ws[1], &par);
+	kiln_pool_free(pool);
+	if (prc != 0) {
+		fprintf(stderr, "harness: run_parallel returned %d\n", prc);
+		return 5;
+	}
+	for (int i = 0; i < info->n_outputs; i++)
+		if (memcmp(out[0][i], out[1][i], info->outputs[i].bytes) != 0) {
+			fprintf(stderr, "harness: output %d of run_parallel differs from run\n", i);
+			return 6;
+		}
 	/* A misaligned workspace is refused, not used. */
 	if (M(_WORKSPACE_SIZE) && M(_WORKSPACE_ALIGN) > 1 &&
 	    M(_run)(in, out[0], (char *)ws[0] + 1) != KILN_ERR_ALIGN) {

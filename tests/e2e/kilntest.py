@@ -64,7 +64,8 @@ def compile_model(kiln, model_path, workdir, name, target="host", extra=()):
     exe = os.path.join(workdir, name + ".exe")
     run(cc + ["-O1", "-std=c11", "-D_ISOC11_SOURCE", f"-DMODEL={name}",
               "-I", os.path.join(SRC, "runtime"), "-include", "kiln.h", "-include", hdr,
-              os.path.join(HERE, "harness.c"), obj, "-o", exe, "-pthread"])
+              os.path.join(HERE, "harness.c"), os.path.join(SRC, "runtime", "kiln_pthread.c"), obj, "-o", exe,
+              "-pthread"])
     return qemu + [exe]
 
 
