@@ -37,20 +37,6 @@ static void st(Cg *c, LLVMTypeRef t, LLVMValueRef v, LLVMValueRef base, LLVMValu
 	LLVMBuildStore(c->b, v, cg_gep(c, t, base, i));
 }
 
-static LLVMValueRef alloca_entry(Cg *c, LLVMTypeRef ty)
-{
-	LLVMBuilderRef eb = LLVMCreateBuilderInContext(c->ctx);
-	LLVMBasicBlockRef entry = LLVMGetEntryBasicBlock(c->fn);
-	LLVMValueRef first = LLVMGetFirstInstruction(entry);
-	if (first)
-		LLVMPositionBuilderBefore(eb, first);
-	else
-		LLVMPositionBuilderAtEnd(eb, entry);
-	LLVMValueRef a = LLVMBuildAlloca(eb, ty, "");
-	LLVMDisposeBuilder(eb);
-	return a;
-}
-
 static void row_strides(const Type *t, int64_t *s)
 {
 	int64_t k = 1;
@@ -198,7 +184,7 @@ static void lower_arg(Cg *c, const Node *n)
 	split_axis(x, axis, &outer, &len, &inner);
 	LLVMTypeRef et = num_type(c, x->dt);
 	bool f = ir_dtype_is_float(x->dt), s = ir_dtype_is_signed(x->dt);
-	LLVMValueRef best = alloca_entry(c, et), bi = alloca_entry(c, c->i64);
+	LLVMValueRef best = cg_entry_alloca(c, et), bi = cg_entry_alloca(c, c->i64);
 	Loop lo, li, lk;
 	LLVMValueRef o = cg_loop_begin(c, &lo, I(c, 0), I(c, outer));
 	LLVMValueRef ii = cg_loop_begin(c, &li, I(c, 0), I(c, inner));
@@ -237,7 +223,7 @@ static void lower_cumsum(Cg *c, const Node *n)
 	split_axis(x, axis, &outer, &len, &inner);
 	LLVMTypeRef et = num_type(c, x->dt);
 	bool f = ir_dtype_is_float(x->dt);
-	LLVMValueRef acc = alloca_entry(c, et);
+	LLVMValueRef acc = cg_entry_alloca(c, et);
 	Loop lo, li, lk;
 	LLVMValueRef o = cg_loop_begin(c, &lo, I(c, 0), I(c, outer));
 	LLVMValueRef ii = cg_loop_begin(c, &li, I(c, 0), I(c, inner));
@@ -266,7 +252,7 @@ static void lower_softmax_like(Cg *c, const Node *n)
 	split_axis(t, axis, &outer, &len, &inner);
 	LLVMTypeRef et = num_type(c, t->dt);
 	LLVMValueRef X = BUF(c, n->in[0]), Y = BUF(c, n->out);
-	LLVMValueRef mx = alloca_entry(c, et), sum = alloca_entry(c, et), at = alloca_entry(c, c->i64);
+	LLVMValueRef mx = cg_entry_alloca(c, et), sum = cg_entry_alloca(c, et), at = cg_entry_alloca(c, c->i64);
 	Loop lo, li, l1, l2, l3;
 	LLVMValueRef o = cg_loop_begin(c, &lo, I(c, 0), I(c, outer));
 	LLVMValueRef ii = cg_loop_begin(c, &li, I(c, 0), I(c, inner));

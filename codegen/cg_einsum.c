@@ -40,15 +40,7 @@ void cg_lower_einsum(Cg *c, const Node *n)
 		iv[e.out[i] - 'a'] = cg_loop_begin(c, &lo[i], I(c, 0), I(c, len[e.out[i] - 'a']));
 		yo = LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, yo, I(c, y->dims[i]), ""), iv[e.out[i] - 'a'], "");
 	}
-	LLVMBuilderRef eb = LLVMCreateBuilderInContext(c->ctx);
-	LLVMBasicBlockRef entry = LLVMGetEntryBasicBlock(c->fn);
-	LLVMValueRef first = LLVMGetFirstInstruction(entry);
-	if (first)
-		LLVMPositionBuilderBefore(eb, first);
-	else
-		LLVMPositionBuilderAtEnd(eb, entry);
-	LLVMValueRef acc = LLVMBuildAlloca(eb, et, "");
-	LLVMDisposeBuilder(eb);
+	LLVMValueRef acc = cg_entry_alloca(c, et);
 	LLVMBuildStore(c->b, LLVMConstNull(et), acc);
 	for (int i = 0; i < ns; i++)
 		iv[sum[i] - 'a'] = cg_loop_begin(c, &ls[i], I(c, 0), I(c, len[sum[i] - 'a']));
@@ -77,16 +69,8 @@ void cg_lower_det(Cg *c, const Node *n)
 {
 	const Type *x = ir_value_type(c->g, n->in[0]);
 	int64_t M = x->dims[x->rank - 1], nb = ir_type_numel(x) / (M * M);
-	LLVMBuilderRef eb = LLVMCreateBuilderInContext(c->ctx);
-	LLVMValueRef first = LLVMGetFirstInstruction(LLVMGetEntryBasicBlock(c->fn));
-	if (first)
-		LLVMPositionBuilderBefore(eb, first);
-	else
-		LLVMPositionBuilderAtEnd(eb, LLVMGetEntryBasicBlock(c->fn));
-	LLVMValueRef A = LLVMBuildAlloca(eb, LLVMArrayType(c->f32, (unsigned)(M * M)), "lu");
-	LLVMValueRef det = LLVMBuildAlloca(eb, c->f32, "det"), piv = LLVMBuildAlloca(eb, c->i64, "piv");
-	LLVMValueRef best = LLVMBuildAlloca(eb, c->f32, "best");
-	LLVMDisposeBuilder(eb);
+	LLVMValueRef A = cg_entry_alloca(c, LLVMArrayType(c->f32, (unsigned)(M * M)));
+	LLVMValueRef det = cg_entry_alloca(c, c->f32), piv = cg_entry_alloca(c, c->i64), best = cg_entry_alloca(c, c->f32);
 	LLVMTypeRef fty = c->f32;
 	Loop lb, lc, lk, li, ls, le, lf;
 	LLVMValueRef b = cg_loop_begin(c, &lb, I(c, 0), I(c, nb));

@@ -47,20 +47,6 @@ static void st(Cg *c, LLVMTypeRef t, LLVMValueRef v, LLVMValueRef base, LLVMValu
 	LLVMBuildStore(c->b, v, cg_gep(c, t, base, i));
 }
 
-static LLVMValueRef entry_alloca(Cg *c, LLVMTypeRef ty)
-{
-	LLVMBuilderRef eb = LLVMCreateBuilderInContext(c->ctx);
-	LLVMBasicBlockRef entry = LLVMGetEntryBasicBlock(c->fn);
-	LLVMValueRef first = LLVMGetFirstInstruction(entry);
-	if (first)
-		LLVMPositionBuilderBefore(eb, first);
-	else
-		LLVMPositionBuilderAtEnd(eb, entry);
-	LLVMValueRef a = LLVMBuildAlloca(eb, ty, "");
-	LLVMDisposeBuilder(eb);
-	return a;
-}
-
 static void row_strides(int rank, const int64_t *dims, int64_t *s)
 {
 	int64_t k = 1;
@@ -362,7 +348,7 @@ static void lower_topk(Cg *c, const Node *n)
 		return;
 	LLVMTypeRef et = num_type(c, x->dt);
 	LLVMValueRef X = BUF(c, n->in[0]), Y = BUF(c, n->out);
-	LLVMValueRef cnt = entry_alloca(c, c->i64), jp = entry_alloca(c, c->i64);
+	LLVMValueRef cnt = cg_entry_alloca(c, c->i64), jp = cg_entry_alloca(c, c->i64);
 	Loop lo, li, lk;
 	LLVMValueRef o = cg_loop_begin(c, &lo, I(c, 0), I(c, outer));
 	LLVMValueRef ii = cg_loop_begin(c, &li, I(c, 0), I(c, inner));
@@ -440,7 +426,7 @@ static void lower_maxpool_index(Cg *c, const Node *n)
 		none -= colmajor ? cs[i] : rs[i];
 	LLVMTypeRef et = num_type(c, x->dt);
 	LLVMValueRef X = BUF(c, n->in[0]), Y = BUF(c, n->out);
-	LLVMValueRef best = entry_alloca(c, et), bi = entry_alloca(c, c->i64), found = entry_alloca(c, LLVMInt1TypeInContext(c->ctx));
+	LLVMValueRef best = cg_entry_alloca(c, et), bi = cg_entry_alloca(c, c->i64), found = cg_entry_alloca(c, LLVMInt1TypeInContext(c->ctx));
 	Loop lp, lo[MAXR], lk[MAXR];
 	LLVMValueRef pc = cg_loop_begin(c, &lp, I(c, 0), I(c, x->dims[0] * x->dims[1]));
 	LLVMValueRef o[MAXR], yo = I(c, 0);

@@ -560,6 +560,7 @@ static void emit_arg_checks(Cg *c)
 	}
 }
 
+/* Allocas go in the entry block, where SROA/mem2reg promote them. */
 LLVMValueRef cg_entry_alloca(Cg *c, LLVMTypeRef ty)
 {
 	LLVMBuilderRef eb = LLVMCreateBuilderInContext(c->ctx);

@@ -17,21 +17,6 @@ static LLVMValueRef I(Cg *c, int64_t v) { return cg_i64(c, v); }
 static LLVMValueRef add(Cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildNSWAdd(c->b, a, b, ""); }
 static LLVMValueRef mul(Cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildNSWMul(c->b, a, b, ""); }
 
-static LLVMValueRef alloca_f(Cg *c, LLVMTypeRef ty)
-{
-	/* Allocas go in the entry block so SROA/mem2reg promote them. */
-	LLVMBuilderRef eb = LLVMCreateBuilderInContext(c->ctx);
-	LLVMBasicBlockRef entry = LLVMGetEntryBasicBlock(c->fn);
-	LLVMValueRef first = LLVMGetFirstInstruction(entry);
-	if (first)
-		LLVMPositionBuilderBefore(eb, first);
-	else
-		LLVMPositionBuilderAtEnd(eb, entry);
-	LLVMValueRef a = LLVMBuildAlloca(eb, ty, "acc");
-	LLVMDisposeBuilder(eb);
-	return a;
-}
-
 static LLVMValueRef fmuladd(Cg *c, LLVMValueRef a, LLVMValueRef b, LLVMValueRef d)
 {
 	LLVMTypeRef ty = LLVMTypeOf(a);
@@ -349,7 +334,7 @@ static void lower_conv_reference(Cg *c, const Node *n)
 	Geo g = geometry(c, n, true);
 	int64_t Cg = g.C / g.group, Mg = g.M / g.group;
 	LLVMValueRef X = B(c, n->in[0]), W = B(c, n->in[1]), Bi = n->nin > 2 ? B(c, n->in[2]) : NULL, Y = B(c, n->out);
-	LLVMValueRef acc = alloca_f(c, c->f32);
+	LLVMValueRef acc = cg_entry_alloca(c, c->f32);
 	Loop ln, lg, lm, loh, low, lc, lkh, lkw;
 	LLVMValueRef in = cg_loop_begin(c, &ln, I(c, 0), I(c, g.N));
 	/* Groups as an outer loop: no 64-bit division (a libgcc call on 32-bit
@@ -404,7 +389,7 @@ static void lower_conv_nd(Cg *c, const Node *n)
 		yin *= y->dims[2 + i];
 		kin *= w->dims[2 + i];
 	}
-	LLVMValueRef X = B(c, n->in[0]), W = B(c, n->in[1]), Y = B(c, n->out), acc = alloca_f(c, c->f32);
+	LLVMValueRef X = B(c, n->in[0]), W = B(c, n->in[1]), Y = B(c, n->out), acc = cg_entry_alloca(c, c->f32);
 	LLVMValueRef Bi = n->nin > 2 && n->in[2] >= 0 ? B(c, n->in[2]) : NULL;
 	Loop lb, lg, lm, lo[MAXR], lc, lk[MAXR];
 	LLVMValueRef nb = cg_loop_begin(c, &lb, I(c, 0), I(c, x->dims[0]));
@@ -554,7 +539,7 @@ static LLVMValueRef dw_xvec(Cg *c, DwK *k, LLVMValueRef xrow, LLVMValueRef ow0, 
 static void dw_chunk(Cg *c, DwK *k, LLVMValueRef oh, LLVMValueRef ow0, int64_t cow0, int nv)
 {
 	Geo *g = &k->g;
-	LLVMValueRef accp = alloca_f(c, c->vf);
+	LLVMValueRef accp = cg_entry_alloca(c, c->vf);
 	LLVMBuildStore(c->b, k->bias, accp);
 	for (int64_t kh = 0; kh < g->KH; kh++) {
 		LLVMValueRef ih = add(c, mul(c, oh, I(c, g->sh)), I(c, kh * g->dh - g->ph));
@@ -876,8 +861,8 @@ static void lower_conv_blocked(Cg *c, const Node *n)
 	k.T = k.T < 1 ? 1 : k.T > CONV_TMAX ? CONV_TMAX : k.T;
 	for (int j = 0; j < k.T; j++)
 		for (int v = 0; v < 2; v++)
-			k.acc[j][v] = alloca_f(c, c->vf);
-	k.spill = alloca_f(c, LLVMArrayType(c->f32, (unsigned)(CONV_TMAX * 2 * L)));
+			k.acc[j][v] = cg_entry_alloca(c, c->vf);
+	k.spill = cg_entry_alloca(c, LLVMArrayType(c->f32, (unsigned)(CONV_TMAX * 2 * L)));
 	Loop ln, lg, lob, loh;
 	k.n = cg_loop_begin(c, &ln, I(c, 0), I(c, g->N));
 	k.grp = cg_loop_begin(c, &lg, I(c, 0), I(c, g->group));
@@ -1039,7 +1024,7 @@ static void gemm_blocked(Cg *c, GemmK *k, const float *bmat, int64_t b_ks, int64
 	k->budget = T;
 	for (int j = 0; j < T; j++)
 		for (int v = 0; v < 2; v++)
-			k->acc[j][v] = alloca_f(c, c->vf);
+			k->acc[j][v] = cg_entry_alloca(c, c->vf);
 	int64_t rtiles = k->rows / T * T;
 	if (rtiles) {
 		Loop lr;
@@ -1158,7 +1143,7 @@ static void lower_pool(Cg *c, const Node *n)
 	Geo g = geometry(c, n, false);
 	bool avg = n->op == OP_AVGPOOL, cip = ir_attr_int(n, "count_include_pad", 0);
 	LLVMValueRef X = B(c, n->in[0]), Y = B(c, n->out);
-	LLVMValueRef acc = alloca_f(c, c->f32), cnt = alloca_f(c, c->f32);
+	LLVMValueRef acc = cg_entry_alloca(c, c->f32), cnt = cg_entry_alloca(c, c->f32);
 	Loop lp, loh, low, lkh, lkw;
 	LLVMValueRef p = cg_loop_begin(c, &lp, I(c, 0), I(c, g.N * g.C));
 	LLVMValueRef xp = cg_gep(c, c->f32, X, mul(c, p, I(c, g.H * g.W)));
@@ -1207,7 +1192,7 @@ static void lower_global_avgpool(Cg *c, const Node *n)
 {
 	const Type *t = TY(c, n->in[0]);
 	int64_t planes = t->dims[0] * t->dims[1], inner = ir_type_numel(t) / (planes ? planes : 1);
-	LLVMValueRef X = B(c, n->in[0]), Y = B(c, n->out), acc = alloca_f(c, c->f32);
+	LLVMValueRef X = B(c, n->in[0]), Y = B(c, n->out), acc = cg_entry_alloca(c, c->f32);
 	Loop lp, li;
 	LLVMValueRef p = cg_loop_begin(c, &lp, I(c, 0), I(c, planes));
 	LLVMValueRef xp = cg_gep(c, c->f32, X, mul(c, p, I(c, inner)));
@@ -1236,7 +1221,7 @@ static void lower_reduce(Cg *c, const Node *n)
 		if (red[i])
 			count *= t->dims[i];
 	}
-	LLVMValueRef X = B(c, n->in[0]), Y = B(c, n->out), acc = alloca_f(c, c->f32);
+	LLVMValueRef X = B(c, n->in[0]), Y = B(c, n->out), acc = cg_entry_alloca(c, c->f32);
 	Loop kept[MAXR], rl[MAXR];
 	int nk = 0, nr = 0;
 	LLVMValueRef xo = I(c, 0), yo = I(c, 0);
@@ -1284,7 +1269,7 @@ static void lower_softmax(Cg *c, const Node *n)
 	for (int i = axis + 1; i < t->rank; i++)
 		inner *= t->dims[i];
 	LLVMValueRef X = B(c, n->in[0]), Y = B(c, n->out);
-	LLVMValueRef mx = alloca_f(c, c->f32), sum = alloca_f(c, c->f32);
+	LLVMValueRef mx = cg_entry_alloca(c, c->f32), sum = cg_entry_alloca(c, c->f32);
 	Loop lo, li, l1, l2, l3;
 	LLVMValueRef o = cg_loop_begin(c, &lo, I(c, 0), I(c, outer));
 	LLVMValueRef ii = cg_loop_begin(c, &li, I(c, 0), I(c, inner));

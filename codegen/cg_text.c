@@ -37,14 +37,7 @@ void cg_lower_tfidf(Cg *c, const Node *n)
 	LLVMValueRef z = cg_loop_begin(c, &lz, I(c, 0), I(c, B * C));
 	cg_storef(c, cg_f32(c, 0), Y, z);
 	cg_loop_end(c, &lz, 1);
-	LLVMBuilderRef eb = LLVMCreateBuilderInContext(c->ctx);
-	LLVMValueRef first = LLVMGetFirstInstruction(LLVMGetEntryBasicBlock(c->fn));
-	if (first)
-		LLVMPositionBuilderBefore(eb, first);
-	else
-		LLVMPositionBuilderAtEnd(eb, LLVMGetEntryBasicBlock(c->fn));
-	LLVMValueRef count = LLVMBuildAlloca(eb, c->i64, "count");
-	LLVMDisposeBuilder(eb);
+	LLVMValueRef count = cg_entry_alloca(c, c->i64);
 	Loop lb, lg, ld, lst;
 	LLVMValueRef b = cg_loop_begin(c, &lb, I(c, 0), I(c, B));
 	LLVMValueRef row = LLVMBuildNSWMul(c->b, b, I(c, L), "");

@@ -16,20 +16,6 @@ static LLVMValueRef fsel(Cg *c, LLVMValueRef cond, LLVMValueRef a, LLVMValueRef 
 	return LLVMBuildSelect(c->b, cond, a, b, "");
 }
 
-static LLVMValueRef entry_alloca(Cg *c, LLVMTypeRef ty)
-{
-	LLVMBuilderRef eb = LLVMCreateBuilderInContext(c->ctx);
-	LLVMBasicBlockRef entry = LLVMGetEntryBasicBlock(c->fn);
-	LLVMValueRef first = LLVMGetFirstInstruction(entry);
-	if (first)
-		LLVMPositionBuilderBefore(eb, first);
-	else
-		LLVMPositionBuilderAtEnd(eb, entry);
-	LLVMValueRef a = LLVMBuildAlloca(eb, ty, "");
-	LLVMDisposeBuilder(eb);
-	return a;
-}
-
 /* 0 <= i < n */
 static LLVMValueRef in_range(Cg *c, LLVMValueRef i, int64_t n)
 {
@@ -58,7 +44,7 @@ static void lower_pool_nd(Cg *c, const Node *n)
 		yin *= y->dims[2 + i];
 	}
 	LLVMValueRef X = c->buf[n->in[0]], Y = c->buf[n->out];
-	LLVMValueRef acc = entry_alloca(c, c->f32), count = entry_alloca(c, c->f32);
+	LLVMValueRef acc = cg_entry_alloca(c, c->f32), count = cg_entry_alloca(c, c->f32);
 	Loop lp, lo[MAXR], lk[MAXR];
 	LLVMValueRef pc = cg_loop_begin(c, &lp, I(c, 0), I(c, x->dims[0] * x->dims[1]));
 	LLVMValueRef o[MAXR], yo = I(c, 0);
@@ -114,7 +100,7 @@ static void lower_global_maxpool(Cg *c, const Node *n)
 	int64_t sp = 1;
 	for (int i = 2; i < x->rank; i++)
 		sp *= x->dims[i];
-	LLVMValueRef X = c->buf[n->in[0]], Y = c->buf[n->out], acc = entry_alloca(c, c->f32);
+	LLVMValueRef X = c->buf[n->in[0]], Y = c->buf[n->out], acc = cg_entry_alloca(c, c->f32);
 	Loop lp, li;
 	LLVMValueRef pc = cg_loop_begin(c, &lp, I(c, 0), I(c, x->dims[0] * x->dims[1]));
 	LLVMBuildStore(c->b, cg_f32(c, -INFINITY), acc);
@@ -142,7 +128,7 @@ static void lower_conv_transpose(Cg *c, const Node *n)
 		kin *= w->dims[2 + i];
 	}
 	bool bias = n->nin > 2 && n->in[2] >= 0;
-	LLVMValueRef X = c->buf[n->in[0]], W = c->buf[n->in[1]], Y = c->buf[n->out], acc = entry_alloca(c, c->f32);
+	LLVMValueRef X = c->buf[n->in[0]], W = c->buf[n->in[1]], Y = c->buf[n->out], acc = cg_entry_alloca(c, c->f32);
 	Loop lb, lm, lo[MAXR], lc, lk[MAXR];
 	LLVMValueRef nb = cg_loop_begin(c, &lb, I(c, 0), I(c, x->dims[0]));
 	LLVMValueRef m = cg_loop_begin(c, &lm, I(c, 0), I(c, M));
@@ -196,7 +182,7 @@ static void lower_col2im(Cg *c, const Node *n)
 		grid[i] = (y->dims[2 + i] + pd[i] + pd[nsp + i] - (bk[i] - 1) * dl[i] - 1) / st[i] + 1;
 		K *= bk[i];
 	}
-	LLVMValueRef X = c->buf[n->in[0]], Y = c->buf[n->out], acc = entry_alloca(c, c->f32);
+	LLVMValueRef X = c->buf[n->in[0]], Y = c->buf[n->out], acc = cg_entry_alloca(c, c->f32);
 	Loop lp, lo[MAXR], lk[MAXR];
 	int64_t yin = 1;
 	for (int i = 0; i < nsp; i++)
