@@ -1,11 +1,26 @@
 #!/bin/sh
-# make bench: kiln vs PyTorch, side by side, in the tests' virtual
-# environment (created with torch if missing).  Timings are printed, never
-# asserted.  Usage: bench/run.sh BUILD_DIR [models]
+# make bench: kiln vs ONNX Runtime vs PyTorch, batch 1, one thread, side by
+# side (bench/bench.py), writing docs/performance.md and performance.png.
+# Runs in the tests' virtual environment (created with torch if missing;
+# VENV=DIR uses another one that already has them) and installs matplotlib
+# for the chart into BUILD_DIR/bench-py, not into the venv.  Timings are
+# printed, never asserted.  Usage: bench/run.sh BUILD_DIR [a,b,...]
+# (a subset is printed only)
 set -eu
 build=$1
-models=${2:-resnet18,mobilenet_v2,squeezenet1_1,kws_dscnn,autoencoder}
 here=$(dirname "$0")
-sh "$here/../tests/e2e/setup_venv.sh" "$build/venv" base
-sh "$here/../tests/e2e/setup_venv.sh" "$build/venv" torch
-exec "$build/venv/bin/python" "$here/resnet18_vs_torch.py" "$build/bin/kiln" --models "$models"
+venv=${VENV:-$build/venv}
+sh "$here/../tests/e2e/setup_venv.sh" "$venv" base
+sh "$here/../tests/e2e/setup_venv.sh" "$venv" torch
+py="$build/bench-py"
+if [ ! -f "$py/.stamp" ]; then
+	# numpy pinned to the venv's so pip does not pull a second one.
+	"$venv/bin/python" -m pip install -q --disable-pip-version-check --target "$py" \
+		matplotlib==3.9.2 numpy==1.26.4 && touch "$py/.stamp" ||
+		echo "bench: matplotlib not installed; the chart will be skipped" >&2
+fi
+# Only the full set rewrites docs/performance.md and performance.png.
+if [ -n "${2:-}" ]; then
+	exec "$venv/bin/python" "$here/bench.py" "$build/bin/kiln" --plot-deps "$py" --models "$2"
+fi
+exec "$venv/bin/python" "$here/bench.py" "$build/bin/kiln" --plot-deps "$py" --docs "$here/../docs"

@@ -1,0 +1,438 @@
+#!/usr/bin/env python3
+"""kiln vs ONNX Runtime vs PyTorch, batch 1, one thread, side by side.
+
+Per model (tests/e2e/zoo.py builders, random weights): kiln's object from
+`kiln compile -O3` linked into bench_main.c and timed in C; ONNX Runtime
+(one intra- and one inter-op thread, ORT_ENABLE_ALL); PyTorch frozen
+TorchScript through torch.jit.optimize_for_inference, one thread.  The
+engines run in alternating rounds (the order rotating each round) so that
+machine noise hits all of them alike; medians and minima over all rounds.
+Also the core's FP32 peak (peak_flops.c), kiln's achieved GFLOP/s and
+compile times (plus ResNet-50's).  Writes docs/performance.md and
+docs/performance.png.  A script, not a test: nothing here passes or fails
+on a timing.
+
+    bench/bench.py KILN [--models a,b] [--runs N] [--rounds R] [--docs DIR]"""
+import argparse
+import datetime
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+
+# One thread everywhere, before torch or onnxruntime load their pools.
+for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ[v] = "1"
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(SRC, "tests", "e2e"))
+warnings.filterwarnings("ignore")
+
+MODELS = ["resnet18", "mobilenet_v2", "squeezenet1_1", "efficientnet_b0", "kws_dscnn", "autoencoder",
+          "transformer", "lstm"]
+ENGINES = ["kiln", "ORT", "PyTorch"]
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+def sh(cmd, **kw):
+    return subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True, **kw).stdout
+
+
+# ---------------------------------------------------------------- engines
+
+class Kiln:
+    """The compiled object in bench_main.c's serve mode: one process, kept
+    alive across rounds; each round asks it for n timed runs."""
+
+    def __init__(self, kiln, name, onnx_path, x, work, opt):
+        obj = os.path.join(work, name + ".o")
+        report = os.path.join(work, name + ".json")
+        t0 = time.perf_counter()
+        subprocess.run([kiln, "compile", onnx_path, "-o", obj, opt, "--report", report], check=True)
+        self.compile_s = time.perf_counter() - t0
+        self.macs = json.load(open(report))["macs"]
+        exe = os.path.join(work, name + ".bench")
+        subprocess.run(["cc", "-O2", "-std=gnu11", f"-DMODEL={name}", "-I", os.path.join(SRC, "runtime"),
+                        "-include", "kiln.h", "-include", os.path.join(work, name + ".h"),
+                        os.path.join(HERE, "bench_main.c"), obj, "-o", exe], check=True)
+        inp = os.path.join(work, name + ".in")
+        self.outpath = os.path.join(work, name + ".out")
+        np.ascontiguousarray(x).tofile(inp)
+        self.p = subprocess.Popen([exe, "-s", "-o", self.outpath, inp], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, text=True)
+        if self.p.stdout.readline().strip() != "ready":
+            raise RuntimeError(f"{name}: kiln harness failed to start")
+
+    def output(self, like):
+        return np.fromfile(self.outpath, dtype=like.dtype).reshape(like.shape)
+
+    def time(self, n):
+        self.p.stdin.write(f"{n}\n")
+        self.p.stdin.flush()
+        return [float(t) for t in self.p.stdout.readline().split()]
+
+    def close(self):
+        self.p.stdin.close()
+        self.p.wait()
+
+
+class Ort:
+    """ONNX Runtime through an IOBinding with preallocated output, so a run
+    is one C++ call with no per-call allocation on the Python side."""
+
+    def __init__(self, onnx_path, x, y):
+        import onnxruntime as ort
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = 1
+        so.inter_op_num_threads = 1
+        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.s = ort.InferenceSession(onnx_path, so, providers=["CPUExecutionProvider"])
+        self.x, self.y = np.ascontiguousarray(x), np.empty_like(y)
+        self.b = self.s.io_binding()
+        self.b.bind_cpu_input(self.s.get_inputs()[0].name, self.x)
+        self.b.bind_output(self.s.get_outputs()[0].name, "cpu", 0, self.y.dtype, self.y.shape,
+                           self.y.__array_interface__["data"][0])
+        for _ in range(5):
+            self.s.run_with_iobinding(self.b)
+
+    def output(self, like):
+        return self.y
+
+    def time(self, n):
+        t = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            self.s.run_with_iobinding(self.b)
+            t.append((time.perf_counter() - t0) * 1e3)
+        return t
+
+    def close(self):
+        pass
+
+
+class Torch:
+    """Frozen TorchScript (trace, freeze, optimize_for_inference)."""
+
+    def __init__(self, model, x):
+        import torch
+        self.torch = torch
+        self.x = x
+        with torch.no_grad():
+            f = torch.jit.freeze(torch.jit.trace(model, x))
+            try:
+                self.f = torch.jit.optimize_for_inference(f)
+                self.note = ""
+            except Exception as e:  # keep the frozen module, say so
+                self.f, self.note = f, f"optimize_for_inference failed ({type(e).__name__}); frozen only"
+            for _ in range(5):
+                self.out = self.f(x)
+
+    def output(self, like):
+        return self.out.numpy()
+
+    def time(self, n):
+        t = []
+        with self.torch.no_grad():
+            for _ in range(n):
+                t0 = time.perf_counter()
+                self.f(self.x)
+                t.append((time.perf_counter() - t0) * 1e3)
+        return t
+
+    def close(self):
+        pass
+
+
+# ---------------------------------------------------------------- machine
+
+def peak_gflops(work):
+    exe = os.path.join(work, "peak_flops")
+    subprocess.run(["gcc", "-O3", "-march=native", os.path.join(HERE, "peak_flops.c"), "-o", exe], check=True)
+    best, line = 0.0, ""
+    for _ in range(3):  # a ceiling: the best of three, each itself a best of seven
+        out = sh([exe]).strip()
+        g = float(out.split()[0])
+        if g > best:
+            best, line = g, out
+    return best, line.split(" (")[0].split(" ", 2)[2]
+
+
+def cpu_info():
+    fields = {}
+    for l in open("/proc/cpuinfo"):
+        if ":" in l:
+            k, v = (s.strip() for s in l.split(":", 1))
+            fields.setdefault(k, v)
+    flags = set(fields.get("flags", "").split())
+    isa = ", ".join(f for f in ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile")
+                    if f in flags)
+    return (f"{fields.get('model name', '?')} (family {fields.get('cpu family', '?')}, model "
+            f"{fields.get('model', '?')}, stepping {fields.get('stepping', '?')}), {fields.get('cpu MHz', '?')} MHz "
+            f"reported, {os.cpu_count()} logical CPUs; {isa}")
+
+
+def versions(kiln):
+    import onnxruntime
+    import torch
+    llvm = "19"
+    for c in ("llvm-config-19", "llvm-config"):
+        try:
+            llvm = sh([c, "--version"]).strip()
+            break
+        except (OSError, subprocess.CalledProcessError):
+            pass
+    return {"kiln": sh([kiln, "--version"]).strip().split()[-1], "LLVM": llvm,
+            "ONNX Runtime": onnxruntime.__version__, "PyTorch": torch.__version__,
+            "Python": platform.python_version(), "NumPy": np.__version__,
+            "gcc": sh(["gcc", "-dumpfullversion"]).strip(), "Linux": platform.release()}
+
+
+# ---------------------------------------------------------------- measuring
+
+def measure(engines, runs, rounds):
+    """Alternating rounds: each engine does ceil(runs/rounds) runs per round,
+    the order rotating, so a burst of noise lands on all of them."""
+    per = math.ceil(runs / rounds)
+    t = {e: [] for e in engines}
+    order = list(engines)
+    for r in range(rounds):
+        for e in order:
+            t[e] += engines[e].time(per)
+        order = order[1:] + order[:1]
+    return {e: (float(np.median(v)), float(np.min(v)), len(v)) for e, v in t.items()}
+
+
+def max_err(a, b):
+    return float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64))))
+
+
+def export_resnet50(path):
+    import torch
+    import torchvision.models as tvm
+    torch.manual_seed(0)
+    m = tvm.resnet50(weights=None).eval()
+    with torch.no_grad():
+        torch.onnx.export(m, torch.randn(1, 3, 224, 224), path, input_names=["input"], output_names=["output"],
+                          opset_version=17, dynamo=False)
+
+
+def bench_model(a, name, work):
+    import zoo
+    path = os.path.join(work, name + ".onnx")
+    x, y = zoo.export(name, path)
+    m, xt = zoo.build(name)
+    k = Kiln(a.kiln, name, path, x, work, "-O3")
+    eng = {"kiln": k, "ORT": Ort(path, x, y), "PyTorch": Torch(m, xt)}
+    errs = {e: max_err(eng[e].output(y), y) for e in eng}
+    # Size the run count from a short probe: >= a.runs, more for tiny models
+    # (up to about a second per engine), all engines the same count.
+    probe = max(float(np.median(eng[e].time(3))) for e in eng)
+    runs = max(a.runs, min(a.max_runs, int(a.budget_ms / max(probe, 1e-3))))
+    res = measure(eng, runs, a.rounds)
+    for e in eng.values():
+        e.close()
+    return {"name": name, "macs": k.macs, "compile_s": k.compile_s, "res": res, "errs": errs,
+            "ref_scale": float(np.max(np.abs(y))), "note": eng["PyTorch"].note}
+
+
+# ---------------------------------------------------------------- reporting
+
+def geomean(v):
+    return math.exp(sum(math.log(x) for x in v) / len(v))
+
+
+def fmt_macs(m):
+    return f"{m / 1e9:.2f} G" if m >= 1e9 else f"{m / 1e6:.1f} M" if m >= 1e6 else f"{m / 1e3:.0f} k"
+
+
+def fmt_ms(v):
+    return f"{v:.4f}" if v < 0.1 else f"{v:.3f}" if v < 1 else f"{v:.2f}"
+
+
+def table(rows, peak):
+    out = ["| model | MACs | kiln ms | ORT ms | PyTorch ms | kiln / best other | kiln GFLOP/s | % of peak |",
+           "|---|--:|--:|--:|--:|--:|--:|--:|"]
+    for r in rows:
+        med = {e: r["res"][e][0] for e in ENGINES}
+        mn = {e: r["res"][e][1] for e in ENGINES}
+        best = min(med["ORT"], med["PyTorch"])
+        g = 2 * r["macs"] / (med["kiln"] * 1e-3) * 1e-9
+        cells = [f"{fmt_ms(med[e])} ({fmt_ms(mn[e])})" for e in ENGINES]
+        out.append(f"| {r['name']} | {fmt_macs(r['macs'])} | {' | '.join(cells)} | {med['kiln'] / best:.2f} | "
+                   f"{g:.1f} | {100 * g / peak:.1f}% |")
+    return out
+
+
+def summary(rows, peak):
+    med = lambda r, e: r["res"][e][0]
+    gm = {"ORT": geomean([med(r, "kiln") / med(r, "ORT") for r in rows]),
+          "PyTorch": geomean([med(r, "kiln") / med(r, "PyTorch") for r in rows]),
+          "best": geomean([med(r, "kiln") / min(med(r, "ORT"), med(r, "PyTorch")) for r in rows])}
+    pct = geomean([200 * r["macs"] / (med(r, "kiln") * 1e-3) * 1e-9 / peak for r in rows])
+    return gm, pct
+
+
+def plot(rows, path, deps):
+    if deps:  # appended: the venv's numpy, already loaded, stays the one used
+        sys.path.append(os.path.abspath(deps))
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        log("matplotlib not available: no chart written")
+        return False
+    names = [r["name"] for r in rows]
+    fig, ax = plt.subplots(figsize=(10, 4.8))
+    w = 0.27
+    colors = {"kiln": "#d95f02", "ORT": "#1b9e77", "PyTorch": "#7570b3"}
+    for i, e in enumerate(ENGINES):
+        xs = [j + (i - 1) * w for j in range(len(rows))]
+        ys = [r["res"][e][0] for r in rows]
+        ax.bar(xs, ys, w, label=e, color=colors[e])
+        for xx, yy in zip(xs, ys):
+            ax.text(xx, yy * 1.08, fmt_ms(yy), ha="center", va="bottom", fontsize=6, rotation=90)
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(rows)), names, rotation=20, ha="right")
+    ax.set_ylabel("median latency, ms (log scale)")
+    ax.set_title("Batch 1, one thread: kiln vs ONNX Runtime vs PyTorch TorchScript (lower is better)")
+    lo = min(r["res"][e][0] for r in rows for e in ENGINES)
+    hi = max(r["res"][e][0] for r in rows for e in ENGINES)
+    ax.set_ylim(lo / 2, hi * 4)
+    ax.legend()
+    ax.grid(axis="y", which="both", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return True
+
+
+def write_doc(path, a, rows, peaks, isa, cpu, vers, r50, load, png):
+    peak = max(peaks)
+    gm, pct = summary(rows, peak)
+    L = ["# Performance", "",
+         "Generated by `make bench` (`bench/bench.py`); do not edit by hand. Timings are from one run on the",
+         "machine below and move by several percent between runs on a shared machine; compare engines",
+         "within a row, which were measured in the same run.", "",
+         f"- Date: {datetime.date.today().isoformat()}",
+         f"- CPU: {cpu}",
+         f"- Load average when the run started: {load}",
+         "- Versions: " + ", ".join(f"{k} {v}" for k, v in vers.items()),
+         f"- FP32 peak of one core: **{peak:.1f} GFLOP/s** ({isa} FMA loop, `bench/peak_flops.c`, "
+         f"gcc -O3 -march=native; best of 21 trials before the models ({peaks[0]:.1f}) and 21 after "
+         f"({peaks[1]:.1f}), the higher taken)", "",
+         "## Latency, batch 1, one thread", "",
+         "Median (minimum) in milliseconds. Random weights (`tests/e2e/zoo.py`). **kiln**: the object from",
+         "`kiln compile -O3` (host CPU features) linked into `bench/bench_main.c`, timed in C around",
+         "`NAME_run`. **ORT**: ONNX Runtime, CPU provider, intra/inter-op threads 1, ORT_ENABLE_ALL, run",
+         "through an IOBinding with a preallocated output. **PyTorch**: `torch.jit.trace`, `torch.jit.freeze`,",
+         "`torch.jit.optimize_for_inference`, `torch.set_num_threads(1)`. ORT and PyTorch are timed in Python",
+         "around the call, which adds their binding's few microseconds: it matters only for the tiny models.",
+         f"The engines ran interleaved, {a.rounds} rounds per model with the order rotating each round;",
+         "each engine got the same number of timed runs (at least "
+         f"{a.runs}, more for small models; see the last column of the detail table), after warm-up.",
+         "`kiln / best other` is kiln's median over the faster of the other two (below 1: kiln is faster).",
+         "GFLOP/s is 2 x MACs (from `kiln compile --report`) over kiln's median latency.", ""]
+    L += table(rows, peak)
+    L += ["", "Geometric means of kiln's median latency over the others' (below 1: kiln is faster):", "",
+          f"- kiln / ONNX Runtime: **{gm['ORT']:.2f}**",
+          f"- kiln / PyTorch: **{gm['PyTorch']:.2f}**",
+          f"- kiln / best of the two, per model: **{gm['best']:.2f}**",
+          f"- kiln's share of the FP32 peak (geometric mean): **{pct:.1f}%**", ""]
+    if png:
+        L += ["![Latency per model and engine](performance.png)", ""]
+    L += ["## Compile time", "",
+          "Wall clock of `kiln compile` (import, passes, LLVM codegen, object and header written; the",
+          "`--report` included), one run each.", "",
+          "| model | -O level | kiln compile s |", "|---|---|--:|"]
+    L += [f"| {r['name']} | -O3 | {r['compile_s']:.2f} |" for r in rows]
+    if r50:
+        L += [f"| resnet50 (torchvision, {fmt_macs(r50['macs'])} MACs) | default (-O3) | {r50['compile_s']:.2f} |"]
+    L += ["", "## Detail", "",
+          "Runs per engine, and the largest absolute difference of each engine's output from PyTorch eager",
+          "(the export's reference) on the benchmark input.", "",
+          "| model | runs | kiln err | ORT err | PyTorch err | note |", "|---|--:|--:|--:|--:|---|"]
+    for r in rows:
+        L.append(f"| {r['name']} | {r['res']['kiln'][2]} | " +
+                 " | ".join(f"{r['errs'][e]:.1e}" for e in ENGINES) + f" | {r['note']} |")
+    L += ["", "Reproduce: `make bench` (or `bench/run.sh build`); `bench/bench.py build/bin/kiln --help`",
+          "for the options. Close other heavy work first.", ""]
+    with open(path, "w") as f:
+        f.write("\n".join(L))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("kiln")
+    ap.add_argument("--models", default=",".join(MODELS))
+    ap.add_argument("--runs", type=int, default=30, help="minimum timed runs per engine (default 30)")
+    ap.add_argument("--max-runs", type=int, default=1000, help="cap for small models (default 1000)")
+    ap.add_argument("--budget-ms", type=float, default=2000,
+                    help="timed ms per engine to aim for, within --runs..--max-runs (default 2000)")
+    ap.add_argument("--rounds", type=int, default=10, help="interleaved rounds per model (default 10)")
+    ap.add_argument("--no-resnet50", action="store_true", help="skip the ResNet-50 compile time")
+    ap.add_argument("--plot-deps", help="a folder with matplotlib (pip --target) to append to sys.path")
+    ap.add_argument("--docs", help="write performance.md and performance.png into this folder")
+    a = ap.parse_args()
+    a.runs = max(a.runs, 1)
+    import torch
+    torch.set_num_threads(1)
+    torch.set_num_interop_threads(1)
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    cpu = cpu_info()
+    vers = versions(a.kiln)
+    rows = []
+    with tempfile.TemporaryDirectory() as work:
+        peak, isa = peak_gflops(work)
+        print(f"CPU: {cpu}\nload average {load}\n{', '.join(f'{k} {v}' for k, v in vers.items())}")
+        print(f"FP32 peak, one core: {peak:.1f} GFLOP/s ({isa})\n", flush=True)
+        for name in a.models.split(","):
+            log(f"{name}: exporting, compiling, timing...")
+            r = bench_model(a, name, work)
+            rows.append(r)
+            med = {e: r["res"][e][0] for e in ENGINES}
+            log(f"  {name}: " + ", ".join(f"{e} {med[e]:.3f} ms" for e in ENGINES) +
+                f"; kiln compile {r['compile_s']:.2f} s; max err " +
+                ", ".join(f"{e} {r['errs'][e]:.1e}" for e in ENGINES))
+            if r["errs"]["kiln"] > 1e-3 * max(1.0, r["ref_scale"]):
+                log(f"  warning: kiln's output differs from PyTorch's by {r['errs']['kiln']:.2e}")
+        # Again at the end: on a shared or virtual machine the clock a core
+        # gets varies over minutes; the higher of the two is the ceiling.
+        peak_end, _ = peak_gflops(work)
+        log(f"FP32 peak again at the end: {peak_end:.1f} GFLOP/s")
+        peaks = (peak, peak_end)
+        peak = max(peaks)
+        r50 = None
+        if not a.no_resnet50:
+            log("resnet50: exporting, compiling at the default -O level...")
+            p = os.path.join(work, "resnet50.onnx")
+            export_resnet50(p)
+            rep = os.path.join(work, "resnet50.json")
+            t0 = time.perf_counter()
+            subprocess.run([a.kiln, "compile", p, "-o", os.path.join(work, "resnet50.o"), "--report", rep], check=True)
+            r50 = {"compile_s": time.perf_counter() - t0, "macs": json.load(open(rep))["macs"]}
+    print("\n".join(table(rows, peak)))
+    gm, pct = summary(rows, peak)
+    print(f"\ngeometric mean kiln/ORT {gm['ORT']:.2f}, kiln/PyTorch {gm['PyTorch']:.2f}, "
+          f"kiln/best {gm['best']:.2f}; kiln at {pct:.1f}% of peak (geometric mean)")
+    print("\nkiln compile time, s: " + ", ".join(f"{r['name']} {r['compile_s']:.2f}" for r in rows) +
+          (f", resnet50 (default -O) {r50['compile_s']:.2f}" if r50 else ""))
+    if a.docs:
+        png = plot(rows, os.path.join(a.docs, "performance.png"), a.plot_deps)
+        write_doc(os.path.join(a.docs, "performance.md"), a, rows, peaks, isa, cpu, vers, r50, load, png)
+        print(f"\nwrote {os.path.join(a.docs, 'performance.md')}" + (" and performance.png" if png else ""))
+
+
+if __name__ == "__main__":
+    main()
