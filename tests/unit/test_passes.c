@@ -1,4 +1,4 @@
-/* Unit tests for the pass manager, dce, simplify, fold and the static
+/* Unit tests for the pass manager, dce, simplify, fold, cse and the static
  * memory plan: plan invariants checked independently on random DAGs, and
  * random graphs run through the JIT before and after the -O3 pipeline. */
 #define _POSIX_C_SOURCE 200809L
@@ -458,7 +458,7 @@ START_TEST(simplify_reshapes)
 }
 END_TEST
 
-/* ---- fold ------------------------------------------------------------------------ */
+/* ---- fold, cse -------------------------------------------------------------------- */
 
 START_TEST(fold_through_hook)
 {
@@ -499,6 +499,31 @@ START_TEST(fold_through_hook)
 }
 END_TEST
 
+START_TEST(cse_merges_chains)
+{
+	Graph *g = ir_graph_new("cse");
+	ValueId x = input(g, "x", 5);
+	ValueId a1 = node(g, OP_RELU, "a1", x, -1), a2 = node(g, OP_RELU, "a2", x, -1);
+	ValueId m1 = node(g, OP_MUL, "m1", a1, x), m2 = node(g, OP_MUL, "m2", x, a2);  /* commuted */
+	ValueId s1 = node(g, OP_SUB, "s1", m1, x), s2 = node(g, OP_SUB, "s2", x, m2);  /* not commutative */
+	ir_mark_output(g, node(g, OP_ADD, "y", s1, s2));
+	ir_mark_output(g, m2);                             /* a duplicate that is an output keeps its name */
+	PassCtx cx = {.diag = &d, .verify_each = true};
+	ck_assert(pass_run_pipeline(g, "cse", &cx));
+	ck_assert(cx.log[0].changed);
+	ck_assert_int_eq(g->nodes.n, 5);
+	ck_assert_int_eq(live_nodes(g, OP_RELU), 1);
+	ck_assert_int_eq(live_nodes(g, OP_MUL), 1);
+	ck_assert_int_eq(live_nodes(g, OP_SUB), 2);
+	ck_assert_str_eq(out_name(g, 0), "y");
+	ck_assert_str_eq(out_name(g, 1), "m2");
+	ck_assert_int_eq(ir_find_value(g, "m1"), -1);
+	ck_assert_str_eq(cx.log[0].note, "merged 2 nodes, 0 constants");
+	ck_assert(!pass_cse(g, &cx));
+	ir_graph_free(g);
+}
+END_TEST
+
 /* ---- the pass manager ------------------------------------------------------------------ */
 
 static Graph *tiny(void)
@@ -516,9 +541,9 @@ START_TEST(pipelines_per_level)
 {
 	static const char *const want[4][8] = {
 		{"plan"},
-		{"simplify", "fold", "dce", "plan"},
-		{"simplify", "fold", "dce", "fold_bn", "fuse", "plan"},
-		{"simplify", "fold", "dce", "fold_bn", "fuse", "plan"},
+		{"simplify", "fold", "cse", "dce", "plan"},
+		{"simplify", "fold", "cse", "dce", "fold_bn", "fuse", "plan"},
+		{"simplify", "fold", "cse", "dce", "fold_bn", "fuse", "plan"},
 	};
 	for (int o = 0; o < 4; o++) {
 		Graph *g = tiny();
@@ -592,8 +617,8 @@ START_TEST(print_after)
 	ck_assert(pass_run_pipeline(g, NULL, &cx));
 	fclose(f);
 	const char *p = buf;
-	static const char *const order[] = {"simplify", "fold", "dce", "fold_bn", "fuse", "plan"};
-	for (int i = 0; i < 6; i++) {
+	static const char *const order[] = {"simplify", "fold", "cse", "dce", "fold_bn", "fuse", "plan"};
+	for (int i = 0; i < 7; i++) {
 		char h[64];
 		snprintf(h, sizeof h, "# *** IR after %s ***", order[i]);
 		p = strstr(p, h);
@@ -701,6 +726,7 @@ int main(void)
 	tcase_add_test(tc, simplify_identities);
 	tcase_add_test(tc, simplify_reshapes);
 	tcase_add_test(tc, fold_through_hook);
+	tcase_add_test(tc, cse_merges_chains);
 	tcase_add_test(tc, pipelines_per_level);
 	tcase_add_test(tc, pass_lists);
 	tcase_add_test(tc, print_after);
