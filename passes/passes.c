@@ -2,6 +2,7 @@
  * per-pass services (verify, print, time) that no pass implements itself. */
 #include "passes.h"
 
+#include <stdarg.h>
 #include <string.h>
 #include <time.h>
 
@@ -20,9 +21,9 @@ static const PassInfo passes[] = {
 /* The pipelines, one place.  plan always runs last: codegen needs it. */
 static const char *const pipelines[4] = {
 	"plan",
-	"simplify,dce,plan",
-	"simplify,dce,fold_bn,fuse,plan",
-	"simplify,dce,fold_bn,fuse,plan",
+	"simplify,fold,cse,dce,plan",
+	"simplify,fold,cse,dce,fold_bn,fuse,plan",
+	"simplify,fold,cse,dce,fold_bn,fuse,plan",
 };
 
 static const PassInfo *find_pass(const char *name, size_t len)
@@ -58,14 +59,26 @@ static int live_nodes(const Graph *g)
 	return n;
 }
 
+void pass_note(PassCtx *cx, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(cx->note, sizeof cx->note, fmt, ap);
+	va_end(ap);
+}
+
 static bool run_one(Graph *g, const PassInfo *p, PassCtx *cx)
 {
 	int before = cx->diag->nerr, nodes = live_nodes(g);
+	cx->note[0] = 0;
 	double t0 = now_ms();
 	bool changed = p->fn(g, cx);
 	double dt = now_ms() - t0;
-	if (cx->nlog < PASS_MAX_RECORDS)
-		cx->log[cx->nlog++] = (PassRecord){p->name, changed, nodes, live_nodes(g), dt};
+	if (cx->nlog < PASS_MAX_RECORDS) {
+		PassRecord *r = &cx->log[cx->nlog++];
+		*r = (PassRecord){p->name, changed, nodes, live_nodes(g), dt};
+		memcpy(r->note, cx->note, sizeof r->note);
+	}
 	if (cx->diag->nerr > before)
 		return false;
 	bool verify = cx->verify_each;
@@ -108,11 +121,13 @@ static bool run_one(Graph *g, const PassInfo *p, PassCtx *cx)
 static void print_times(const PassCtx *cx, int first)
 {
 	double total = 0;
-	fprintf(stderr, "kiln: pass timing\n  %-10s %10s  %-7s %s\n", "pass", "ms", "changed", "nodes");
+	fprintf(stderr, "kiln: pass timing\n  %-10s %10s  %-7s %-13s %s\n", "pass", "ms", "changed", "nodes", "what");
 	for (int i = first; i < cx->nlog; i++) {
 		const PassRecord *r = &cx->log[i];
-		fprintf(stderr, "  %-10s %10.3f  %-7s %d -> %d\n", r->name, r->ms, r->changed ? "yes" : "no",
-			r->nodes_before, r->nodes_after);
+		char nodes[32];
+		snprintf(nodes, sizeof nodes, "%d -> %d", r->nodes_before, r->nodes_after);
+		fprintf(stderr, "  %-10s %10.3f  %-7s %-*s%s%s\n", r->name, r->ms, r->changed ? "yes" : "no",
+			r->note[0] ? 13 : 0, nodes, r->note[0] ? " " : "", r->note);
 		total += r->ms;
 	}
 	fprintf(stderr, "  %-10s %10.3f\n", "total", total);

@@ -11,6 +11,7 @@ typedef struct PassRecord {
 	bool changed;
 	int nodes_before, nodes_after;
 	double ms;
+	char note[96];           /* what the pass did, in its own words ("" if nothing to say) */
 } PassRecord;
 
 #define PASS_MAX_RECORDS 64
@@ -26,11 +27,16 @@ typedef struct PassCtx {
 	int64_t max_ram;         /* fail when the workspace exceeds this; 0 = no limit */
 	int64_t ws_align;        /* workspace/buffer alignment in bytes (>= 16) */
 	const char *dump_dir;    /* --print-after output as DIR/NN-PASS.kir instead of stderr */
+	IrFoldFn fold;           /* evaluates constant expressions (codegen's cg_fold); NULL: `fold` does nothing */
+	char note[96];           /* set by the running pass (pass_note), copied into its record */
 	PassRecord log[PASS_MAX_RECORDS];  /* filled by the pass manager */
 	int nlog;
 } PassCtx;
 
 typedef bool (*PassFn)(Graph *g, PassCtx *cx);
+
+/* A pass's one-line summary for the log (--report, --time-passes). */
+void pass_note(PassCtx *cx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* A rewrite rule: look at one live node (use counts in u are current) and
  * rewrite the graph around it; true if it changed anything. */

@@ -362,6 +362,7 @@ static Graph *load_and_optimize(const Opts *o, Diag *d, bool plan, PassCtx *cx_o
 		.diag = d, .opt_level = o->opt_level, .verify_each = o->verify_each,
 		.print_after = o->print_after, .print_after_all = o->print_after_all,
 		.time_passes = o->time_passes, .max_ram = o->max_ram, .ws_align = 64, .dump_dir = o->dump_dir,
+		.fold = cg_fold,  /* the fold pass evaluates through the code generator */
 	};
 	if (!pass_run_pipeline(g, o->passes, cx) || (plan && !pass_ensure_plan(g, cx))) {
 		ir_graph_free(g);

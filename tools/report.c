@@ -69,8 +69,10 @@ void report_write(FILE *f, const Graph *g, int nodes_imported, const PassCtx *cx
 	fprintf(f, "  \"macs\": %lld,\n  \"passes\": [", (long long)macs);
 	for (int i = 0; i < cx->nlog; i++) {
 		const PassRecord *r = &cx->log[i];
-		fprintf(f, "%s\n    {\"name\": \"%s\", \"changed\": %s, \"nodes_before\": %d, \"nodes_after\": %d, \"ms\": %.3f}",
+		fprintf(f, "%s\n    {\"name\": \"%s\", \"changed\": %s, \"nodes_before\": %d, \"nodes_after\": %d, \"ms\": %.3f, \"note\": ",
 			i ? "," : "", r->name, r->changed ? "true" : "false", r->nodes_before, r->nodes_after, r->ms);
+		json_str(f, r->note);
+		fputc('}', f);
 	}
 	fprintf(f, "\n  ],\n  \"nodes\": [");
 	int k = 0;

@@ -219,7 +219,9 @@ def cases():
         helper.make_node("Conv", ["x", "w", "b"], ["c1"], pads=[1, 1, 1, 1]), helper.make_node("Add", ["r", "c1"], ["a"]),
         helper.make_node("Relu", ["a"], ["y"]),
         helper.make_node("Conv", ["x", "w"], ["c2"], pads=[1, 1, 1, 1]), helper.make_node("Add", ["c2", "bb"], ["z"]),
-        helper.make_node("Conv", ["x", "w"], ["c3"], pads=[1, 1, 1, 1]), helper.make_node("Add", ["c3", "c3"], ["t"])],
+        # c3 differs from c2 (dilated, same shape): cse would merge twins
+        helper.make_node("Conv", ["x", "w"], ["c3"], pads=[2, 2, 2, 2], dilations=[2, 2]),
+        helper.make_node("Add", ["c3", "c3"], ["t"])],
         [("x", (1, 4, 6, 5)), ("r", (1, 6, 6, 5)), ("bb", (6, 1, 1))], ["y", "z", "t"], w3)
     c["fuse_depthwise_residual"] = model([
         helper.make_node("Conv", ["x", "wd"], ["c1"], pads=[1, 1, 1, 1], group=5), helper.make_node("Add", ["c1", "x"], ["a"]),

@@ -1,6 +1,6 @@
-/* Unit tests for the pass manager, dce, simplify and the static memory
- * plan: plan invariants checked independently on random DAGs, and random
- * graphs run through the JIT before and after the -O3 pipeline. */
+/* Unit tests for the pass manager, dce, simplify, fold, cse and the static
+ * memory plan: plan invariants checked independently on random DAGs, and
+ * random graphs run through the JIT before and after the -O3 pipeline. */
 #define _POSIX_C_SOURCE 200809L
 #include <check.h>
 #include <math.h>
@@ -128,7 +128,7 @@ static void check_plan(Graph *g, int64_t align)
 
 static bool run(Graph *g, const char *list, int opt, int64_t align)
 {
-	PassCtx cx = {.diag = &d, .opt_level = opt, .verify_each = true, .ws_align = align};
+	PassCtx cx = {.diag = &d, .opt_level = opt, .verify_each = true, .ws_align = align, .fold = cg_fold};
 	bool ok = pass_run_pipeline(g, list, &cx) && pass_ensure_plan(g, &cx);
 	return ok;
 }
@@ -458,6 +458,72 @@ START_TEST(simplify_reshapes)
 }
 END_TEST
 
+/* ---- fold, cse -------------------------------------------------------------------- */
+
+START_TEST(fold_through_hook)
+{
+	Graph *g = ir_graph_new("fold");
+	ValueId x = input(g, "x", 4);
+	int64_t dims[] = {1, 4};
+	float cv[4] = {-1, 2, -3, 4};
+	ValueId c = ir_add_const(g, "c", ir_type(g, DT_F32, 2, dims, NULL), cv);
+	ValueId a = node(g, OP_ABS, "a", c, -1);
+	ValueId n = node(g, OP_NEG, "n", a, -1);
+	ValueId y = node(g, OP_ADD, "y", x, n);
+	ir_mark_output(g, y);
+	ir_mark_output(g, a);                               /* a constant expression that is an output */
+	/* Without the hook (no code generator linked) the pass does nothing. */
+	PassCtx cx = {.diag = &d, .verify_each = true};
+	ck_assert(pass_run_pipeline(g, "fold", &cx));
+	ck_assert(!cx.log[0].changed);
+	ck_assert_int_eq(live_nodes(g, OP_COUNT), 3);
+	cx = (PassCtx){.diag = &d, .verify_each = true, .fold = cg_fold};
+	ck_assert(pass_run_pipeline(g, "fold", &cx));
+	ck_assert(cx.log[0].changed);
+	ck_assert_int_eq(g->nodes.n, 1);                  /* only the add reads x */
+	ck_assert_int_eq(g->nodes.v[0].op, OP_ADD);
+	const Value *nv = ir_value(g, ir_find_value(g, "n")), *av = ir_value(g, ir_find_value(g, "a"));
+	ck_assert_int_eq(nv->kind, VAL_CONST);
+	ck_assert_int_eq(av->kind, VAL_CONST);
+	ck_assert(av->is_output);
+	for (int k = 0; k < 4; k++) {
+		ck_assert_float_eq(((const float *)nv->data)[k], -fabsf(cv[k]));
+		ck_assert_float_eq(((const float *)av->data)[k], fabsf(cv[k]));
+	}
+	ck_assert_ptr_nonnull(strstr(cx.log[0].note, "folded 2 values (32 bytes) computed by 2 nodes"));
+	ck_assert_str_eq(out_name(g, 0), "y");
+	ck_assert_str_eq(out_name(g, 1), "a");
+	/* Nothing left to fold. */
+	ck_assert(!pass_fold(g, &cx));
+	ir_graph_free(g);
+}
+END_TEST
+
+START_TEST(cse_merges_chains)
+{
+	Graph *g = ir_graph_new("cse");
+	ValueId x = input(g, "x", 5);
+	ValueId a1 = node(g, OP_RELU, "a1", x, -1), a2 = node(g, OP_RELU, "a2", x, -1);
+	ValueId m1 = node(g, OP_MUL, "m1", a1, x), m2 = node(g, OP_MUL, "m2", x, a2);  /* commuted */
+	ValueId s1 = node(g, OP_SUB, "s1", m1, x), s2 = node(g, OP_SUB, "s2", x, m2);  /* not commutative */
+	ir_mark_output(g, node(g, OP_ADD, "y", s1, s2));
+	ir_mark_output(g, m2);                             /* a duplicate that is an output keeps its name */
+	PassCtx cx = {.diag = &d, .verify_each = true};
+	ck_assert(pass_run_pipeline(g, "cse", &cx));
+	ck_assert(cx.log[0].changed);
+	ck_assert_int_eq(g->nodes.n, 5);
+	ck_assert_int_eq(live_nodes(g, OP_RELU), 1);
+	ck_assert_int_eq(live_nodes(g, OP_MUL), 1);
+	ck_assert_int_eq(live_nodes(g, OP_SUB), 2);
+	ck_assert_str_eq(out_name(g, 0), "y");
+	ck_assert_str_eq(out_name(g, 1), "m2");
+	ck_assert_int_eq(ir_find_value(g, "m1"), -1);
+	ck_assert_str_eq(cx.log[0].note, "merged 2 nodes, 0 constants");
+	ck_assert(!pass_cse(g, &cx));
+	ir_graph_free(g);
+}
+END_TEST
+
 /* ---- the pass manager ------------------------------------------------------------------ */
 
 static Graph *tiny(void)
@@ -473,18 +539,18 @@ static Graph *tiny(void)
 
 START_TEST(pipelines_per_level)
 {
-	static const char *const want[4][6] = {
+	static const char *const want[4][8] = {
 		{"plan"},
-		{"simplify", "dce", "plan"},
-		{"simplify", "dce", "fold_bn", "fuse", "plan"},
-		{"simplify", "dce", "fold_bn", "fuse", "plan"},
+		{"simplify", "fold", "cse", "dce", "plan"},
+		{"simplify", "fold", "cse", "dce", "fold_bn", "fuse", "plan"},
+		{"simplify", "fold", "cse", "dce", "fold_bn", "fuse", "plan"},
 	};
 	for (int o = 0; o < 4; o++) {
 		Graph *g = tiny();
 		PassCtx cx = {.diag = &d, .opt_level = o, .ws_align = 64};
 		ck_assert(pass_run_pipeline(g, NULL, &cx));
 		int n = 0;
-		while (n < 6 && want[o][n])
+		while (n < 8 && want[o][n])
 			n++;
 		ck_assert_int_eq(cx.nlog, n);
 		for (int k = 0; k < n; k++)
@@ -551,8 +617,8 @@ START_TEST(print_after)
 	ck_assert(pass_run_pipeline(g, NULL, &cx));
 	fclose(f);
 	const char *p = buf;
-	static const char *const order[] = {"simplify", "dce", "fold_bn", "fuse", "plan"};
-	for (int i = 0; i < 5; i++) {
+	static const char *const order[] = {"simplify", "fold", "cse", "dce", "fold_bn", "fuse", "plan"};
+	for (int i = 0; i < 7; i++) {
 		char h[64];
 		snprintf(h, sizeof h, "# *** IR after %s ***", order[i]);
 		p = strstr(p, h);
@@ -659,6 +725,8 @@ int main(void)
 	tcase_add_test(tc, dce_removes_unused);
 	tcase_add_test(tc, simplify_identities);
 	tcase_add_test(tc, simplify_reshapes);
+	tcase_add_test(tc, fold_through_hook);
+	tcase_add_test(tc, cse_merges_chains);
 	tcase_add_test(tc, pipelines_per_level);
 	tcase_add_test(tc, pass_lists);
 	tcase_add_test(tc, print_after);
