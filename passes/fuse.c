@@ -1,10 +1,12 @@
-/* Epilogue fusion, as a table of rules run to a fixed point: an
- * activation or a residual Add that consumes the result of a conv, gemm or
- * matmul is folded into that producer, so the tensor is written once.
+/* Fusion, as a table of rules run to a fixed point: an activation or a
+ * residual Add that consumes the result of a conv, gemm or matmul is folded
+ * into that producer, so the tensor is written once; a zero Pad in front
+ * of a conv (or a -inf one in front of a max pool) becomes its padding.
  * The fused node takes the consumer's place in the order (its operands are
  * all defined by then) and the consumer's result value. */
 #include "passes.h"
 
+#include <math.h>
 #include <string.h>
 
 /* The producer of v if it may take an epilogue: a fusable head whose
@@ -99,8 +101,51 @@ static bool fuse_residual(Graph *g, const Uses *u, Node *n, PassCtx *cx)
 	return false;
 }
 
+/* conv(pad(x)) with zeros on the spatial axes only, or maxpool(pad(x))
+ * with -inf: the pad's amounts join the consumer's own pads and the padded
+ * copy is never made (the pad goes when nothing else reads it). */
+static bool fuse_pad(Graph *g, const Uses *u, Node *n, PassCtx *cx)
+{
+	if ((n->op != OP_CONV && n->op != OP_MAXPOOL) || n->in[0] < 0)
+		return false;
+	Value *pv = ir_value(g, n->in[0]);
+	if (pv->kind != VAL_NODE)
+		return false;
+	Node *p = &g->nodes.v[pv->def];
+	if (p->dead || p->op != OP_PAD || strcmp(ir_attr_str(p, "mode", "constant"), "constant"))
+		return false;
+	double want = n->op == OP_CONV ? 0.0 : -INFINITY;
+	if (ir_attr_float(p, "value", 0) != want)
+		return false;
+	int r = ir_value_type(g, p->in[0])->rank, nsp = r - 2, cnt, kp;
+	const int64_t *pp = ir_attr_ints(p, "pads", &cnt), *kpads = ir_attr_ints(n, "pads", &kp);
+	if (nsp < 1 || cnt != 2 * r || kp != 2 * nsp || pp[0] || pp[1] || pp[r] || pp[r + 1])
+		return false;
+	for (int i = 0; i < 2 * r; i++)
+		if (pp[i] < 0)
+			return false;
+	Attr *attrs = ir_arena_alloc(g->arena, ((size_t)n->nattr + 1) * sizeof *attrs);
+	int64_t *np = ir_arena_alloc(g->arena, (size_t)(2 * nsp) * sizeof *np);
+	if (!attrs || !np)
+		return false;
+	for (int i = 0; i < nsp; i++) {
+		np[i] = kpads[i] + pp[2 + i];
+		np[nsp + i] = kpads[nsp + i] + pp[r + 2 + i];
+	}
+	memcpy(attrs, n->attr, (size_t)n->nattr * sizeof *attrs);
+	for (int i = 0; i < n->nattr; i++)
+		if (!strcmp(attrs[i].name, "pads"))
+			attrs[i].ints = np;
+	n->attr = attrs;
+	if (u->count[n->in[0]] == 1)  /* this was the pad's only reader */
+		p->dead = true;
+	n->in[0] = p->in[0];
+	(void)cx;
+	return true;
+}
+
 bool pass_fuse(Graph *g, PassCtx *cx)
 {
-	static const RewriteRule rules[] = {fuse_residual, fuse_activation};
+	static const RewriteRule rules[] = {fuse_pad, fuse_residual, fuse_activation};
 	return pass_rewrite(g, cx, rules, sizeof rules / sizeof rules[0]);
 }

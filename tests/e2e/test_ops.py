@@ -205,6 +205,15 @@ def cases():
     # result used twice, a conv result that is also a graph output, a
     # broadcasting add, and an add of a conv with itself.
     w3 = [("w", rnd(6, 4, 3, 3, scale=0.3)), ("b", rnd(6))]
+    # Pad (zeros, spatial) -> Conv and Pad (-inf) -> MaxPool fold into one node each
+    c["fuse_pad_conv_pool"] = model([
+        helper.make_node("Pad", ["x", "pads"], ["p"]),
+        helper.make_node("Conv", ["p", "w"], ["c"], pads=[0, 1, 1, 0]),
+        helper.make_node("Pad", ["c", "pads2", "ninf"], ["q"]),
+        helper.make_node("MaxPool", ["q"], ["y"], kernel_shape=[3, 3], strides=[2, 2])],
+        [("x", (1, 3, 9, 8))], ["y"],
+        [("pads", np.array([0, 0, 2, 1, 0, 0, 1, 0], np.int64)), ("w", rnd(5, 3, 3, 3, scale=0.3)),
+         ("pads2", np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64)), ("ninf", np.array(-np.inf, np.float32))])
     c["fuse_conv_relu_leaky_clip"] = model([
         helper.make_node("Conv", ["x", "w", "b"], ["c1"], pads=[1, 1, 1, 1]), helper.make_node("LeakyRelu", ["c1"], ["y"], alpha=0.2),
         helper.make_node("Conv", ["x", "w"], ["c2"], pads=[1, 1, 1, 1]), helper.make_node("Clip", ["c2", "lo", "hi"], ["z"])],
@@ -313,7 +322,7 @@ def cases():
 # Nodes left after the default pipeline: fusion fired exactly where legal.
 COMPILED_NODES = {"fuse_conv_relu_leaky_clip": 2, "fuse_not_used_twice": 4, "fuse_not_output": 2,
                   "fuse_residual_and_bcast": 5, "fuse_depthwise_residual": 1, "fuse_gemm_matmul_act": 2,
-                  "cnn_chain": 7, "fold_bn_conv_gemm": 6}
+                  "cnn_chain": 7, "fold_bn_conv_gemm": 6, "fuse_pad_conv_pool": 2}
 
 
 # Reference outputs from numpy where the pinned ONNX Runtime is wrong
