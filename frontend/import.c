@@ -787,8 +787,8 @@ static bool imp_pool(Ctx *c, const ValueId *in, bool avg)
 		     ir_ai("count_include_pad", sa_int(c->sn, "count_include_pad", 0) != 0)};
 	if (lp) {
 		a[5] = ir_ai("p", sa_int(c->sn, "p", 2));
-		if (a[5].i < 1)
-			return fail(c, "p must be >= 1");
+		if (a[5].i < 1 || a[5].i > 64)
+			return fail(c, "p must be 1 to 64, got %lld", (long long)a[5].i);
 		return emit_out(c, OP_LPPOOL, in, 1, a, 6);
 	}
 	if (avg)
@@ -1452,8 +1452,8 @@ static bool imp_constant_of_shape(Ctx *c, const ValueId *in, int nin)
 		if (dims[i] < 0)
 			return fail(c, "shape dimension %lld is negative", (long long)dims[i]);
 	int64_t numel = ir_shape_numel(n, dims);
-	if (numel < 0 || numel > ((int64_t)1 << 31))
-		return fail(c, "the shape has too many elements");
+	if (numel < 0 || numel > ((int64_t)1 << 28))
+		return fail(c, "the shape has %lld elements; constants are limited to 2^28", (long long)numel);
 	DType dt = DT_F32;
 	unsigned char zero[8] = {0};
 	const void *one = zero;
@@ -1512,6 +1512,8 @@ static bool imp_eyelike(Ctx *c, const ValueId *in, int nin)
 			return fail(c, "unsupported dtype %lld", (long long)sa_int(c->sn, "dtype", 1));
 	}
 	int64_t k = sa_int(c->sn, "k", 0), r = t->dims[0], cl = t->dims[1];
+	if (ir_type_numel(t) > ((int64_t)1 << 28))
+		return fail(c, "the matrix has %lld elements; constants are limited to 2^28", (long long)ir_type_numel(t));
 	char *p = ir_arena_alloc(c->g->arena, (size_t)(r * cl * ir_dtype_size(dt)) + 1);
 	if (!p)
 		return oom(c);

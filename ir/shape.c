@@ -693,8 +693,8 @@ static bool r_pool(Ctx *c)
 		return false;
 	if (c->op == OP_AVGPOOL && !need_flag(c, "count_include_pad", &cip))
 		return false;
-	if (c->op == OP_LPPOOL && !need_int(c, "p", &cip))
-		return false;
+	if (c->op == OP_LPPOOL && (!need_int(c, "p", &cip) || cip < 1 || cip > 64))
+		return c->op == OP_LPPOOL && A(c, "p") ? err(c, "p must be 1 to 64") : false;
 	int64_t d[IR_MAX_RANK] = {x->dims[0], x->dims[1]};
 	for (int i = 0; i < nsp; i++) {
 		if (!window_out(c, i, x->dims[2 + i], k[i], st[i], dl[i], pd[i], pd[nsp + i], ceil != 0, &d[2 + i]))
