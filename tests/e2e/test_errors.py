@@ -71,6 +71,13 @@ def cases(work):
     m = mk([helper.make_node("Reshape", ["x", "s"], ["y"], name="rs")], [vi("x", [4])], [vi("y", None)],
            [numpy_helper.from_array(np.array([1 << 62, 8], np.int64), "s")])
     c["reshape_overflow"] = (m.SerializeToString(), [], r"node 'rs' \(Reshape\): ")
+    # Attribute values that would make the compiler itself explode (found by fuzzing).
+    m = mk([helper.make_node("LpPool", ["x"], ["y"], name="lp", kernel_shape=[2, 2], p=1 << 40)],
+           [vi("x", [1, 2, 6, 6])], [vi("y", None)])
+    c["lppool_huge_p"] = (m.SerializeToString(), [], r"node 'lp' \(LpPool\): p must be 1 to 64")
+    m = mk([helper.make_node("ConstantOfShape", ["s"], ["y"], name="cos")], [], [vi("y", None)],
+           [numpy_helper.from_array(np.array([1 << 20, 1 << 20], np.int64), "s")], opset=17)
+    c["constant_of_shape_huge"] = (m.SerializeToString(), [], r"node 'cos' \(ConstantOfShape\): .*limited")
 
     def external(loc):
         t = numpy_helper.from_array(np.ones((4, 3, 3, 3), np.float32), "w")
