@@ -1,6 +1,9 @@
 /* Algebraic simplification, as a table of rewrite rules run to a fixed
- * point: identities disappear, reshape chains collapse. */
+ * point: identities and no-op casts disappear, reshape and transpose
+ * chains collapse, a 2-D transpose feeding a gemm becomes its trans flag. */
 #include "passes.h"
+
+#include <string.h>
 
 /* identity(x) -> x.  When the result y is a graph output, the output
  * buffer must still be written: the identity goes only if x is an
@@ -45,8 +48,109 @@ static bool drop_noop_reshape(Graph *g, const Uses *u, Node *n, PassCtx *cx)
 	return true;
 }
 
+/* The producer of v when it is a live node of op `op`, else NULL. */
+static Node *producer(Graph *g, ValueId v, Op op)
+{
+	Value *val = ir_value(g, v);
+	if (val->kind != VAL_NODE || g->nodes.v[val->def].dead || g->nodes.v[val->def].op != op)
+		return NULL;
+	return &g->nodes.v[val->def];
+}
+
+/* A 2-D transpose feeding a gemm operand becomes the gemm's trans flag. */
+static bool gemm_transpose(Graph *g, const Uses *u, Node *n, PassCtx *cx)
+{
+	if (n->op != OP_GEMM)
+		return false;
+	for (int side = 0; side < 2; side++) {
+		Node *t = producer(g, n->in[side], OP_TRANSPOSE);
+		int np;
+		const int64_t *perm = t ? ir_attr_ints(t, "perm", &np) : NULL;
+		if (!t || ir_value_type(g, t->in[0])->rank != 2 || np != 2 || perm[0] != 1)
+			continue;  /* only a real swap of the two axes */
+		const char *flag = side ? "trans_b" : "trans_a";
+		for (int i = 0; i < n->nattr; i++)
+			if (!strcmp(n->attr[i].name, flag)) {
+				Attr *a = ir_arena_alloc(g->arena, ((size_t)n->nattr + 1) * sizeof *a);
+				if (!a)
+					return false;
+				memcpy(a, n->attr, (size_t)n->nattr * sizeof *a);
+				a[i].i = !a[i].i;
+				n->attr = a;
+				n->in[side] = t->in[0];
+				return true;
+			}
+	}
+	return false;
+}
+
+/* transpose(transpose(x, p), q) -> transpose(x, p[q]), or x when that is
+ * the identity (and the result is not a graph output). */
+static bool merge_transposes(Graph *g, const Uses *u, Node *n, PassCtx *cx)
+{
+	if (n->op != OP_TRANSPOSE)
+		return false;
+	Node *t = producer(g, n->in[0], OP_TRANSPOSE);
+	if (!t)
+		return false;
+	int r, r2;
+	const int64_t *q = ir_attr_ints(n, "perm", &r), *p = ir_attr_ints(t, "perm", &r2);
+	if (r != r2 || r > IR_MAX_RANK)
+		return false;
+	int64_t *c = ir_arena_alloc(g->arena, (size_t)(r + 1) * sizeof *c);
+	if (!c)
+		return false;
+	bool ident = true;
+	for (int i = 0; i < r; i++) {
+		c[i] = p[q[i]];
+		ident &= c[i] == i;
+	}
+	if (ident && !ir_value(g, n->out)->is_output) {
+		ir_replace_uses(g, n->out, t->in[0]);
+		n->dead = true;
+		return true;
+	}
+	Attr *a = ir_arena_alloc(g->arena, ((size_t)n->nattr + 1) * sizeof *a);
+	if (!a)
+		return false;
+	memcpy(a, n->attr, (size_t)n->nattr * sizeof *a);
+	for (int i = 0; i < n->nattr; i++)
+		if (!strcmp(a[i].name, "perm"))
+			a[i].ints = c;
+	n->attr = a;
+	n->in[0] = t->in[0];
+	return true;
+}
+
+/* transpose by the identity permutation -> its operand. */
+static bool drop_noop_transpose(Graph *g, const Uses *u, Node *n, PassCtx *cx)
+{
+	if (n->op != OP_TRANSPOSE || ir_value(g, n->out)->is_output)
+		return false;
+	int r;
+	const int64_t *p = ir_attr_ints(n, "perm", &r);
+	for (int i = 0; i < r; i++)
+		if (p[i] != i)
+			return false;
+	ir_replace_uses(g, n->out, n->in[0]);
+	n->dead = true;
+	return true;
+}
+
+/* cast to the dtype x already has -> x. */
+static bool drop_noop_cast(Graph *g, const Uses *u, Node *n, PassCtx *cx)
+{
+	if (n->op != OP_CAST || ir_value(g, n->out)->is_output ||
+	    ir_value(g, n->out)->type != ir_value(g, n->in[0])->type)
+		return false;
+	ir_replace_uses(g, n->out, n->in[0]);
+	n->dead = true;
+	return true;
+}
+
 bool pass_simplify(Graph *g, PassCtx *cx)
 {
-	static const RewriteRule rules[] = {drop_identity, merge_reshapes, drop_noop_reshape};
+	static const RewriteRule rules[] = {drop_identity, merge_reshapes, drop_noop_reshape, gemm_transpose,
+					    merge_transposes, drop_noop_transpose, drop_noop_cast};
 	return pass_rewrite(g, cx, rules, sizeof rules / sizeof rules[0]);
 }
