@@ -7,7 +7,7 @@ DEBS = cmake make gcc pkg-config python3 python3-venv llvm-19-dev libprotobuf-c-
        libcjson-dev check gcc-aarch64-linux-gnu gcc-riscv64-linux-gnu qemu-user \
        libc6-dev-arm64-cross libc6-dev-riscv64-cross
 
-.PHONY: all deps build demo test test-all bench clean
+.PHONY: all deps build demo test bench clean
 
 all: build
 
@@ -29,9 +29,6 @@ demo: build
 CTEST_ARGS ?=
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
-
-test-all: build
-	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
 bench: build
 	sh bench/run.sh $(BUILD)

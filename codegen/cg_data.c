@@ -14,37 +14,6 @@ static LLVMValueRef mul(Cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuil
 static const Type *TY(Cg *c, ValueId v) { return ir_value_type(c->g, v); }
 static LLVMValueRef BUF(Cg *c, ValueId v) { return c->buf[v]; }
 
-/* Elements moved as integers of their size: any dtype, bit-exact. */
-static LLVMTypeRef bits_type(Cg *c, DType dt) { return LLVMIntTypeInContext(c->ctx, 8 * ir_dtype_size(dt)); }
-
-/* Elements computed on: f32, f64 or the integer itself. */
-static LLVMTypeRef num_type(Cg *c, DType dt)
-{
-	if (dt == DT_F32)
-		return c->f32;
-	if (dt == DT_F64)
-		return LLVMDoubleTypeInContext(c->ctx);
-	return bits_type(c, dt);
-}
-
-static LLVMValueRef ld(Cg *c, LLVMTypeRef t, LLVMValueRef base, LLVMValueRef i)
-{
-	return LLVMBuildLoad2(c->b, t, cg_gep(c, t, base, i), "");
-}
-
-static void st(Cg *c, LLVMTypeRef t, LLVMValueRef v, LLVMValueRef base, LLVMValueRef i)
-{
-	LLVMBuildStore(c->b, v, cg_gep(c, t, base, i));
-}
-
-static void row_strides(const Type *t, int64_t *s)
-{
-	int64_t k = 1;
-	for (int i = t->rank - 1; i >= 0; i--) {
-		s[i] = k;
-		k *= t->dims[i];
-	}
-}
 
 /* outer x len x inner around axis. */
 static void split_axis(const Type *t, int axis, int64_t *outer, int64_t *len, int64_t *inner)
@@ -80,7 +49,7 @@ static void end_all(Cg *c, const Type *t, Loop *l)
 static LLVMValueRef load_index(Cg *c, ValueId idx, LLVMValueRef at, int64_t dim)
 {
 	DType dt = TY(c, idx)->dt;
-	LLVMValueRef k = ld(c, bits_type(c, dt), BUF(c, idx), at);
+	LLVMValueRef k = cg_load(c, cg_bits_type(c, dt), BUF(c, idx), at);
 	if (dt != DT_I64)
 		k = LLVMBuildSExt(c->b, k, c->i64, "");
 	LLVMValueRef neg = LLVMBuildICmp(c->b, LLVMIntSLT, k, I(c, 0), "");
@@ -95,8 +64,8 @@ static void lower_slice(Cg *c, const Node *n)
 	int cnt;
 	const int64_t *starts = ir_attr_ints(n, "starts", &cnt), *steps = ir_attr_ints(n, "steps", &cnt);
 	int64_t xs[MAXR];
-	row_strides(x, xs);
-	LLVMTypeRef et = bits_type(c, y->dt);
+	cg_row_strides(x->rank, x->dims, xs);
+	LLVMTypeRef et = cg_bits_type(c, y->dt);
 	Loop l[MAXR];
 	LLVMValueRef iv[MAXR];
 	LLVMValueRef yo = loop_all(c, y, l, iv), xo = I(c, 0);
@@ -106,7 +75,7 @@ static void lower_slice(Cg *c, const Node *n)
 		xo = add(c, xo, mul(c, iv[d], I(c, steps[d] * xs[d])));
 	}
 	xo = add(c, xo, I(c, base));
-	st(c, et, ld(c, et, BUF(c, n->in[0]), xo), BUF(c, n->out), yo);
+	cg_store(c, et, cg_load(c, et, BUF(c, n->in[0]), xo), BUF(c, n->out), yo);
 	end_all(c, y, l);
 }
 
@@ -115,8 +84,8 @@ static void lower_gather(Cg *c, const Node *n)
 	const Type *x = TY(c, n->in[0]), *ix = TY(c, n->in[1]), *y = TY(c, n->out);
 	int axis = (int)ir_attr_int(n, "axis", 0);
 	int64_t xs[MAXR];
-	row_strides(x, xs);
-	LLVMTypeRef et = bits_type(c, y->dt);
+	cg_row_strides(x->rank, x->dims, xs);
+	LLVMTypeRef et = cg_bits_type(c, y->dt);
 	Loop l[MAXR];
 	LLVMValueRef iv[MAXR];
 	LLVMValueRef yo = loop_all(c, y, l, iv), xo = I(c, 0);
@@ -136,7 +105,7 @@ static void lower_gather(Cg *c, const Node *n)
 		for (int d = axis + 1; d < x->rank; d++)
 			xo = add(c, xo, mul(c, iv[d - 1 + ix->rank], I(c, xs[d])));
 	}
-	st(c, et, ld(c, et, BUF(c, n->in[0]), xo), BUF(c, n->out), yo);
+	cg_store(c, et, cg_load(c, et, BUF(c, n->in[0]), xo), BUF(c, n->out), yo);
 	end_all(c, y, l);
 }
 
@@ -144,14 +113,14 @@ static void lower_tile(Cg *c, const Node *n)
 {
 	const Type *x = TY(c, n->in[0]), *y = TY(c, n->out);
 	int64_t xs[MAXR];
-	row_strides(x, xs);
-	LLVMTypeRef et = bits_type(c, y->dt);
+	cg_row_strides(x->rank, x->dims, xs);
+	LLVMTypeRef et = cg_bits_type(c, y->dt);
 	Loop l[MAXR];
 	LLVMValueRef iv[MAXR];
 	LLVMValueRef yo = loop_all(c, y, l, iv), xo = I(c, 0);
 	for (int d = 0; d < x->rank; d++)
 		xo = add(c, xo, mul(c, LLVMBuildURem(c->b, iv[d], I(c, x->dims[d]), ""), I(c, xs[d])));
-	st(c, et, ld(c, et, BUF(c, n->in[0]), xo), BUF(c, n->out), yo);
+	cg_store(c, et, cg_load(c, et, BUF(c, n->in[0]), xo), BUF(c, n->out), yo);
 	end_all(c, y, l);
 }
 
@@ -161,15 +130,15 @@ static void lower_trilu(Cg *c, const Node *n)
 	int r = y->rank;
 	bool upper = ir_attr_int(n, "upper", 1) != 0;
 	int64_t k = ir_attr_int(n, "k", 0);
-	LLVMTypeRef et = bits_type(c, y->dt);
+	LLVMTypeRef et = cg_bits_type(c, y->dt);
 	Loop l[MAXR];
 	LLVMValueRef iv[MAXR];
 	LLVMValueRef yo = loop_all(c, y, l, iv);
 	/* upper keeps j - i >= k, lower keeps j - i <= k */
 	LLVMValueRef diff = LLVMBuildNSWSub(c->b, iv[r - 1], iv[r - 2], "");
 	LLVMValueRef keep = LLVMBuildICmp(c->b, upper ? LLVMIntSGE : LLVMIntSLE, diff, I(c, k), "");
-	LLVMValueRef v = ld(c, et, BUF(c, n->in[0]), yo);
-	st(c, et, LLVMBuildSelect(c->b, keep, v, LLVMConstNull(et), ""), BUF(c, n->out), yo);
+	LLVMValueRef v = cg_load(c, et, BUF(c, n->in[0]), yo);
+	cg_store(c, et, LLVMBuildSelect(c->b, keep, v, LLVMConstNull(et), ""), BUF(c, n->out), yo);
 	end_all(c, y, l);
 }
 
@@ -182,17 +151,17 @@ static void lower_arg(Cg *c, const Node *n)
 	bool last = ir_attr_int(n, "last", 0) != 0, mx = n->op == OP_ARGMAX;
 	int64_t outer, len, inner;
 	split_axis(x, axis, &outer, &len, &inner);
-	LLVMTypeRef et = num_type(c, x->dt);
+	LLVMTypeRef et = cg_num_type(c, x->dt);
 	bool f = ir_dtype_is_float(x->dt), s = ir_dtype_is_signed(x->dt);
 	LLVMValueRef best = cg_entry_alloca(c, et), bi = cg_entry_alloca(c, c->i64);
 	Loop lo, li, lk;
 	LLVMValueRef o = cg_loop_begin(c, &lo, I(c, 0), I(c, outer));
 	LLVMValueRef ii = cg_loop_begin(c, &li, I(c, 0), I(c, inner));
 	LLVMValueRef base = add(c, mul(c, o, I(c, len * inner)), ii);
-	LLVMBuildStore(c->b, ld(c, et, BUF(c, n->in[0]), base), best);
+	LLVMBuildStore(c->b, cg_load(c, et, BUF(c, n->in[0]), base), best);
 	LLVMBuildStore(c->b, I(c, 0), bi);
 	LLVMValueRef k = cg_loop_begin(c, &lk, I(c, 1), I(c, len));
-	LLVMValueRef v = ld(c, et, BUF(c, n->in[0]), add(c, base, mul(c, k, I(c, inner))));
+	LLVMValueRef v = cg_load(c, et, BUF(c, n->in[0]), add(c, base, mul(c, k, I(c, inner))));
 	LLVMValueRef b = LLVMBuildLoad2(c->b, et, best, "");
 	LLVMValueRef better;
 	if (f) {
@@ -209,7 +178,7 @@ static void lower_arg(Cg *c, const Node *n)
 	LLVMBuildStore(c->b, LLVMBuildSelect(c->b, better, v, b, ""), best);
 	LLVMBuildStore(c->b, LLVMBuildSelect(c->b, better, k, LLVMBuildLoad2(c->b, c->i64, bi, ""), ""), bi);
 	cg_loop_end(c, &lk, 1);
-	st(c, c->i64, LLVMBuildLoad2(c->b, c->i64, bi, ""), BUF(c, n->out), add(c, mul(c, o, I(c, inner)), ii));
+	cg_store(c, c->i64, LLVMBuildLoad2(c->b, c->i64, bi, ""), BUF(c, n->out), add(c, mul(c, o, I(c, inner)), ii));
 	cg_loop_end(c, &li, 1);
 	cg_loop_end(c, &lo, 1);
 }
@@ -221,7 +190,7 @@ static void lower_cumsum(Cg *c, const Node *n)
 	bool excl = ir_attr_int(n, "exclusive", 0) != 0, rev = ir_attr_int(n, "reverse", 0) != 0;
 	int64_t outer, len, inner;
 	split_axis(x, axis, &outer, &len, &inner);
-	LLVMTypeRef et = num_type(c, x->dt);
+	LLVMTypeRef et = cg_num_type(c, x->dt);
 	bool f = ir_dtype_is_float(x->dt);
 	LLVMValueRef acc = cg_entry_alloca(c, et);
 	Loop lo, li, lk;
@@ -233,9 +202,9 @@ static void lower_cumsum(Cg *c, const Node *n)
 	if (rev)
 		k = LLVMBuildNSWSub(c->b, I(c, len - 1), k, "");
 	LLVMValueRef at = add(c, base, mul(c, k, I(c, inner)));
-	LLVMValueRef v = ld(c, et, BUF(c, n->in[0]), at), a = LLVMBuildLoad2(c->b, et, acc, "");
+	LLVMValueRef v = cg_load(c, et, BUF(c, n->in[0]), at), a = LLVMBuildLoad2(c->b, et, acc, "");
 	LLVMValueRef sum = f ? LLVMBuildFAdd(c->b, a, v, "") : LLVMBuildAdd(c->b, a, v, "");
-	st(c, et, excl ? a : sum, BUF(c, n->out), at);
+	cg_store(c, et, excl ? a : sum, BUF(c, n->out), at);
 	LLVMBuildStore(c->b, sum, acc);
 	cg_loop_end(c, &lk, 1);
 	cg_loop_end(c, &li, 1);
@@ -250,7 +219,7 @@ static void lower_softmax_like(Cg *c, const Node *n)
 	int axis = (int)ir_attr_int(n, "axis", t->rank - 1);
 	int64_t outer, len, inner;
 	split_axis(t, axis, &outer, &len, &inner);
-	LLVMTypeRef et = num_type(c, t->dt);
+	LLVMTypeRef et = cg_num_type(c, t->dt);
 	LLVMValueRef X = BUF(c, n->in[0]), Y = BUF(c, n->out);
 	LLVMValueRef mx = cg_entry_alloca(c, et), sum = cg_entry_alloca(c, et), at = cg_entry_alloca(c, c->i64);
 	Loop lo, li, l1, l2, l3;
@@ -260,7 +229,7 @@ static void lower_softmax_like(Cg *c, const Node *n)
 	LLVMBuildStore(c->b, LLVMConstReal(et, -INFINITY), mx);
 	LLVMBuildStore(c->b, I(c, 0), at);
 	LLVMValueRef k1 = cg_loop_begin(c, &l1, I(c, 0), I(c, len));
-	LLVMValueRef x = ld(c, et, X, add(c, base, mul(c, k1, I(c, inner))));
+	LLVMValueRef x = cg_load(c, et, X, add(c, base, mul(c, k1, I(c, inner))));
 	LLVMValueRef m = LLVMBuildLoad2(c->b, et, mx, "");
 	LLVMValueRef gt = LLVMBuildFCmp(c->b, LLVMRealUGT, x, m, "");
 	LLVMBuildStore(c->b, LLVMBuildSelect(c->b, gt, x, m, ""), mx);
@@ -271,13 +240,13 @@ static void lower_softmax_like(Cg *c, const Node *n)
 		LLVMValueRef am = LLVMBuildLoad2(c->b, c->i64, at, "");
 		LLVMValueRef k = cg_loop_begin(c, &l2, I(c, 0), I(c, len));
 		LLVMValueRef hit = LLVMBuildICmp(c->b, LLVMIntEQ, k, am, "");
-		st(c, et, LLVMBuildSelect(c->b, hit, LLVMConstReal(et, 1), LLVMConstReal(et, 0), ""), Y,
+		cg_store(c, et, LLVMBuildSelect(c->b, hit, LLVMConstReal(et, 1), LLVMConstReal(et, 0), ""), Y,
 		   add(c, base, mul(c, k, I(c, inner))));
 		cg_loop_end(c, &l2, 1);
 	} else {
 		LLVMBuildStore(c->b, LLVMConstReal(et, 0), sum);
 		LLVMValueRef k2 = cg_loop_begin(c, &l2, I(c, 0), I(c, len));
-		LLVMValueRef d = LLVMBuildFSub(c->b, ld(c, et, X, add(c, base, mul(c, k2, I(c, inner)))), mv, "");
+		LLVMValueRef d = LLVMBuildFSub(c->b, cg_load(c, et, X, add(c, base, mul(c, k2, I(c, inner)))), mv, "");
 		if (et != c->f32)
 			d = LLVMBuildFPTrunc(c->b, d, c->f32, "");
 		LLVMValueRef e = cg_exp(c, d);
@@ -295,7 +264,7 @@ static void lower_softmax_like(Cg *c, const Node *n)
 		 * small log against a large max. */
 		LLVMValueRef k3 = cg_loop_begin(c, &l3, I(c, 0), I(c, len));
 		LLVMValueRef off = add(c, base, mul(c, k3, I(c, inner)));
-		st(c, et, LLVMBuildFSub(c->b, LLVMBuildFSub(c->b, ld(c, et, X, off), mv, ""), ls, ""), Y, off);
+		cg_store(c, et, LLVMBuildFSub(c->b, LLVMBuildFSub(c->b, cg_load(c, et, X, off), mv, ""), ls, ""), Y, off);
 		cg_loop_end(c, &l3, 1);
 	}
 	cg_loop_end(c, &li, 1);

@@ -24,37 +24,6 @@ static const Type *TY(Cg *c, ValueId v) { return ir_value_type(c->g, v); }
 static LLVMValueRef BUF(Cg *c, ValueId v) { return c->buf[v]; }
 static LLVMValueRef i1(Cg *c, bool v) { return LLVMConstInt(LLVMInt1TypeInContext(c->ctx), v, 0); }
 
-/* Elements moved as integers of their size: any dtype, bit-exact. */
-static LLVMTypeRef bits_type(Cg *c, DType dt) { return LLVMIntTypeInContext(c->ctx, 8 * ir_dtype_size(dt)); }
-
-/* Elements computed on: f32, f64 or the integer itself. */
-static LLVMTypeRef num_type(Cg *c, DType dt)
-{
-	if (dt == DT_F32)
-		return c->f32;
-	if (dt == DT_F64)
-		return LLVMDoubleTypeInContext(c->ctx);
-	return bits_type(c, dt);
-}
-
-static LLVMValueRef ld(Cg *c, LLVMTypeRef t, LLVMValueRef base, LLVMValueRef i)
-{
-	return LLVMBuildLoad2(c->b, t, cg_gep(c, t, base, i), "");
-}
-
-static void st(Cg *c, LLVMTypeRef t, LLVMValueRef v, LLVMValueRef base, LLVMValueRef i)
-{
-	LLVMBuildStore(c->b, v, cg_gep(c, t, base, i));
-}
-
-static void row_strides(int rank, const int64_t *dims, int64_t *s)
-{
-	int64_t k = 1;
-	for (int i = rank - 1; i >= 0; i--) {
-		s[i] = k;
-		k *= dims[i];
-	}
-}
 
 static int64_t prod(const int64_t *d, int from, int to)
 {
@@ -88,7 +57,7 @@ static void end_all(Cg *c, int rank, Loop *l)
 static LLVMValueRef load_index(Cg *c, ValueId idx, LLVMValueRef at, int64_t dim, LLVMValueRef *ok)
 {
 	DType dt = TY(c, idx)->dt;
-	LLVMValueRef k = ld(c, bits_type(c, dt), BUF(c, idx), at);
+	LLVMValueRef k = cg_load(c, cg_bits_type(c, dt), BUF(c, idx), at);
 	if (dt != DT_I64)
 		k = LLVMBuildSExt(c->b, k, c->i64, "");
 	k = sel(c, icmp(c, LLVMIntSLT, k, I(c, 0)), add(c, k, I(c, dim)), k);
@@ -161,11 +130,11 @@ static void copy_data(Cg *c, const Node *n)
 static void scatter_one(Cg *c, const Node *n, Red r, LLVMValueRef at, LLVMValueRef from)
 {
 	DType dt = TY(c, n->out)->dt;
-	LLVMTypeRef et = r == RED_NONE ? bits_type(c, dt) : num_type(c, dt);
-	LLVMValueRef u = ld(c, et, BUF(c, n->in[2]), from);
+	LLVMTypeRef et = r == RED_NONE ? cg_bits_type(c, dt) : cg_num_type(c, dt);
+	LLVMValueRef u = cg_load(c, et, BUF(c, n->in[2]), from);
 	if (r != RED_NONE)
-		u = reduce(c, r, dt, ld(c, et, BUF(c, n->out), at), u);
-	st(c, et, u, BUF(c, n->out), at);
+		u = reduce(c, r, dt, cg_load(c, et, BUF(c, n->out), at), u);
+	cg_store(c, et, u, BUF(c, n->out), at);
 }
 
 static void lower_scatter_elements(Cg *c, const Node *n)
@@ -174,7 +143,7 @@ static void lower_scatter_elements(Cg *c, const Node *n)
 	int axis = (int)ir_attr_int(n, "axis", 0);
 	Red r = reduction(n);
 	int64_t ys[MAXR];
-	row_strides(y->rank, y->dims, ys);
+	cg_row_strides(y->rank, y->dims, ys);
 	copy_data(c, n);
 	Loop l[MAXR];
 	LLVMValueRef iv[MAXR], ok;
@@ -194,7 +163,7 @@ static void lower_scatter_nd(Cg *c, const Node *n)
 	Red r = reduction(n);
 	int q = ix->rank, m = (int)ix->dims[q - 1];
 	int64_t ys[MAXR];
-	row_strides(y->rank, y->dims, ys);
+	cg_row_strides(y->rank, y->dims, ys);
 	int64_t outer = prod(ix->dims, 0, q - 1), inner = prod(y->dims, m, y->rank);
 	copy_data(c, n);
 	Loop lo, li;
@@ -220,9 +189,9 @@ static void lower_gather_nd(Cg *c, const Node *n)
 	const Type *x = TY(c, n->in[0]), *ix = TY(c, n->in[1]);
 	int b = (int)ir_attr_int(n, "batch_dims", 0), q = ix->rank, m = (int)ix->dims[q - 1];
 	int64_t xs[MAXR];
-	row_strides(x->rank, x->dims, xs);
+	cg_row_strides(x->rank, x->dims, xs);
 	int64_t rows = prod(ix->dims, 0, q - 1), per_batch = prod(ix->dims, b, q - 1), inner = prod(x->dims, b + m, x->rank);
-	LLVMTypeRef et = bits_type(c, x->dt);
+	LLVMTypeRef et = cg_bits_type(c, x->dt);
 	Loop lo, li;
 	LLVMValueRef o = cg_loop_begin(c, &lo, I(c, 0), I(c, rows));
 	/* row o of the indices belongs to batch o / per_batch */
@@ -232,7 +201,7 @@ static void lower_gather_nd(Cg *c, const Node *n)
 		xo = add(c, xo, mul(c, k, I(c, xs[b + j])));
 	}
 	LLVMValueRef i = cg_loop_begin(c, &li, I(c, 0), I(c, inner));
-	st(c, et, ld(c, et, BUF(c, n->in[0]), add(c, xo, i)), BUF(c, n->out), add(c, mul(c, o, I(c, inner)), i));
+	cg_store(c, et, cg_load(c, et, BUF(c, n->in[0]), add(c, xo, i)), BUF(c, n->out), add(c, mul(c, o, I(c, inner)), i));
 	cg_loop_end(c, &li, 1);
 	cg_loop_end(c, &lo, 1);
 }
@@ -242,13 +211,13 @@ static void lower_reverse_sequence(Cg *c, const Node *n)
 	const Type *y = TY(c, n->out);
 	int ba = (int)ir_attr_int(n, "batch_axis", 1), ta = (int)ir_attr_int(n, "time_axis", 0);
 	int64_t ys[MAXR], steps = y->dims[ta];
-	row_strides(y->rank, y->dims, ys);
-	LLVMTypeRef et = bits_type(c, y->dt);
+	cg_row_strides(y->rank, y->dims, ys);
+	LLVMTypeRef et = cg_bits_type(c, y->dt);
 	Loop l[MAXR];
 	LLVMValueRef iv[MAXR];
 	LLVMValueRef at = loop_all(c, y->rank, y->dims, l, iv);
 	DType ldt = TY(c, n->in[1])->dt;
-	LLVMValueRef len = ld(c, bits_type(c, ldt), BUF(c, n->in[1]), iv[ba]);
+	LLVMValueRef len = cg_load(c, cg_bits_type(c, ldt), BUF(c, n->in[1]), iv[ba]);
 	if (ldt != DT_I64)
 		len = LLVMBuildSExt(c->b, len, c->i64, "");
 	len = sel(c, icmp(c, LLVMIntSLT, len, I(c, 0)), I(c, 0), len);
@@ -256,7 +225,7 @@ static void lower_reverse_sequence(Cg *c, const Node *n)
 	LLVMValueRef t = iv[ta];
 	LLVMValueRef src = sel(c, icmp(c, LLVMIntSLT, t, len), sub(c, sub(c, len, I(c, 1)), t), t);
 	LLVMValueRef from = add(c, at, mul(c, sub(c, src, t), I(c, ys[ta])));
-	st(c, et, ld(c, et, BUF(c, n->in[0]), from), BUF(c, n->out), at);
+	cg_store(c, et, cg_load(c, et, BUF(c, n->in[0]), from), BUF(c, n->out), at);
 	end_all(c, y->rank, l);
 }
 
@@ -265,15 +234,15 @@ static void lower_one_hot(Cg *c, const Node *n)
 	const Type *y = TY(c, n->out), *ix = TY(c, n->in[0]);
 	int axis = (int)ir_attr_int(n, "axis", 0);
 	int64_t depth = ir_attr_int(n, "depth", 1);
-	LLVMTypeRef et = bits_type(c, y->dt);
-	LLVMValueRef off = ld(c, et, BUF(c, n->in[1]), I(c, 0)), on = ld(c, et, BUF(c, n->in[1]), I(c, 1));
+	LLVMTypeRef et = cg_bits_type(c, y->dt);
+	LLVMValueRef off = cg_load(c, et, BUF(c, n->in[1]), I(c, 0)), on = cg_load(c, et, BUF(c, n->in[1]), I(c, 1));
 	Loop l[MAXR];
 	LLVMValueRef iv[MAXR];
 	LLVMValueRef at = loop_all(c, y->rank, y->dims, l, iv), io = I(c, 0);
 	for (int d = 0; d < y->rank; d++)
 		if (d != axis)
 			io = add(c, mul(c, io, I(c, y->dims[d])), iv[d]);
-	LLVMValueRef k = ld(c, num_type(c, ix->dt), BUF(c, n->in[0]), io);
+	LLVMValueRef k = cg_load(c, cg_num_type(c, ix->dt), BUF(c, n->in[0]), io);
 	if (ir_dtype_is_float(ix->dt)) {
 		/* Truncate; NaN and values beyond +-2^31 match nothing.  Through
 		 * i32: a float-to-i64 conversion is a libgcc call on 32-bit targets. */
@@ -288,7 +257,7 @@ static void lower_one_hot(Cg *c, const Node *n)
 		k = sel(c, icmp(c, LLVMIntSLT, k, I(c, 0)), I(c, INT64_MIN / 2), k);
 	}
 	k = sel(c, icmp(c, LLVMIntSLT, k, I(c, 0)), LLVMBuildAdd(c->b, k, I(c, depth), ""), k);
-	st(c, et, sel(c, icmp(c, LLVMIntEQ, k, iv[axis]), on, off), BUF(c, n->out), at);
+	cg_store(c, et, sel(c, icmp(c, LLVMIntEQ, k, iv[axis]), on, off), BUF(c, n->out), at);
 	end_all(c, y->rank, l);
 }
 
@@ -300,17 +269,17 @@ static void lower_max_unpool(Cg *c, const Node *n)
 	int r = y->rank, cnt;
 	const int64_t *pl = ir_attr_ints(n, "pooled", &cnt);
 	int64_t ps[MAXR], ys[MAXR];
-	row_strides(r, pl, ps);
-	row_strides(r, y->dims, ys);
+	cg_row_strides(r, pl, ps);
+	cg_row_strides(r, y->dims, ys);
 	bool same = !memcmp(pl, y->dims, sizeof(int64_t) * (size_t)r);
-	LLVMTypeRef et = bits_type(c, y->dt);
+	LLVMTypeRef et = cg_bits_type(c, y->dt);
 	int64_t bytes = ir_type_bytes(y);
 	if (bytes > 0)
 		LLVMBuildMemSet(c->b, BUF(c, n->out), LLVMConstInt(c->i8, 0, 0), I(c, bytes), 1);
 	Loop l;
 	LLVMValueRef e = cg_loop_begin(c, &l, I(c, 0), I(c, ir_type_numel(x)));
 	DType idt = TY(c, n->in[1])->dt;
-	LLVMValueRef k = ld(c, bits_type(c, idt), BUF(c, n->in[1]), e);
+	LLVMValueRef k = cg_load(c, cg_bits_type(c, idt), BUF(c, n->in[1]), e);
 	if (idt != DT_I64)
 		k = LLVMBuildSExt(c->b, k, c->i64, "");
 	LLVMValueRef ok = icmp(c, LLVMIntULT, k, I(c, prod(pl, 0, r)));
@@ -326,7 +295,7 @@ static void lower_max_unpool(Cg *c, const Node *n)
 		}
 	}
 	LLVMBasicBlockRef after = cg_if_begin(c, ok);
-	st(c, et, ld(c, et, BUF(c, n->in[0]), e), BUF(c, n->out), at);
+	cg_store(c, et, cg_load(c, et, BUF(c, n->in[0]), e), BUF(c, n->out), at);
 	cg_if_end(c, after);
 	cg_loop_end(c, &l, 1);
 }
@@ -346,7 +315,7 @@ static void lower_topk(Cg *c, const Node *n)
 	int64_t outer = prod(x->dims, 0, axis), inner = prod(x->dims, axis + 1, x->rank);
 	if (k == 0 || outer * inner == 0)
 		return;
-	LLVMTypeRef et = num_type(c, x->dt);
+	LLVMTypeRef et = cg_num_type(c, x->dt);
 	LLVMValueRef X = BUF(c, n->in[0]), Y = BUF(c, n->out);
 	LLVMValueRef cnt = cg_entry_alloca(c, c->i64), jp = cg_entry_alloca(c, c->i64);
 	Loop lo, li, lk;
@@ -355,7 +324,7 @@ static void lower_topk(Cg *c, const Node *n)
 	LLVMValueRef xb = add(c, mul(c, o, I(c, len * inner)), ii), yb = add(c, mul(c, o, I(c, k * inner)), ii);
 	LLVMBuildStore(c->b, I(c, 0), cnt);
 	LLVMValueRef i = cg_loop_begin(c, &lk, I(c, 0), I(c, len));
-	LLVMValueRef v = ld(c, et, X, add(c, xb, mul(c, i, I(c, inner))));
+	LLVMValueRef v = cg_load(c, et, X, add(c, xb, mul(c, i, I(c, inner))));
 	LLVMValueRef n0 = LLVMBuildLoad2(c->b, c->i64, cnt, "");
 	LLVMValueRef full = icmp(c, LLVMIntEQ, n0, I(c, k));
 	/* Full: v must beat the current last (read only when it exists). */
@@ -364,8 +333,8 @@ static void lower_topk(Cg *c, const Node *n)
 	LLVMBasicBlockRef join = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "topk.take");
 	LLVMBuildCondBr(c->b, full, chk, join);
 	LLVMPositionBuilderAtEnd(c->b, chk);
-	LLVMValueRef last = ld(c, c->i64, Y, add(c, yb, I(c, (k - 1) * inner)));
-	LLVMValueRef beats = ranks_before(c, x->dt, largest, v, ld(c, et, X, add(c, xb, mul(c, last, I(c, inner)))));
+	LLVMValueRef last = cg_load(c, c->i64, Y, add(c, yb, I(c, (k - 1) * inner)));
+	LLVMValueRef beats = ranks_before(c, x->dt, largest, v, cg_load(c, et, X, add(c, xb, mul(c, last, I(c, inner)))));
 	LLVMBasicBlockRef chk_end = LLVMGetInsertBlock(c->b);
 	LLVMBuildBr(c->b, join);
 	LLVMPositionBuilderAtEnd(c->b, join);
@@ -386,16 +355,16 @@ static void lower_topk(Cg *c, const Node *n)
 	LLVMBuildCondBr(c->b, icmp(c, LLVMIntSGT, j, I(c, 0)), cmp, put);
 	LLVMPositionBuilderAtEnd(c->b, cmp);
 	LLVMValueRef prev_at = add(c, yb, mul(c, sub(c, j, I(c, 1)), I(c, inner)));
-	LLVMValueRef prev = ld(c, c->i64, Y, prev_at);
-	LLVMValueRef better = ranks_before(c, x->dt, largest, v, ld(c, et, X, add(c, xb, mul(c, prev, I(c, inner)))));
+	LLVMValueRef prev = cg_load(c, c->i64, Y, prev_at);
+	LLVMValueRef better = ranks_before(c, x->dt, largest, v, cg_load(c, et, X, add(c, xb, mul(c, prev, I(c, inner)))));
 	LLVMBuildCondBr(c->b, better, shift, put);
 	LLVMPositionBuilderAtEnd(c->b, shift);
-	st(c, c->i64, prev, Y, add(c, yb, mul(c, j, I(c, inner))));
+	cg_store(c, c->i64, prev, Y, add(c, yb, mul(c, j, I(c, inner))));
 	LLVMBuildStore(c->b, sub(c, j, I(c, 1)), jp);
 	LLVMBuildBr(c->b, head);
 	LLVMPositionBuilderAtEnd(c->b, put);
 	LLVMValueRef jf = LLVMBuildLoad2(c->b, c->i64, jp, "");
-	st(c, c->i64, i, Y, add(c, yb, mul(c, jf, I(c, inner))));
+	cg_store(c, c->i64, i, Y, add(c, yb, mul(c, jf, I(c, inner))));
 	LLVMBuildStore(c->b, sel(c, full, n0, add(c, n0, I(c, 1))), cnt);
 	cg_if_end(c, done);
 	cg_loop_end(c, &lk, 1);
@@ -419,12 +388,12 @@ static void lower_maxpool_index(Cg *c, const Node *n)
 	bool colmajor = ir_attr_int(n, "storage_order", 0) != 0;
 	int64_t xin = prod(x->dims, 2, x->rank), yin = prod(y->dims, 2, y->rank);
 	int64_t rs[MAXR], cs[MAXR], none = 0;
-	row_strides(nsp, x->dims + 2, rs);
+	cg_row_strides(nsp, x->dims + 2, rs);
 	for (int64_t i = 0, s = 1; i < nsp; s *= x->dims[2 + i], i++)
 		cs[i] = s;
 	for (int i = 0; i < nsp; i++)
 		none -= colmajor ? cs[i] : rs[i];
-	LLVMTypeRef et = num_type(c, x->dt);
+	LLVMTypeRef et = cg_num_type(c, x->dt);
 	LLVMValueRef X = BUF(c, n->in[0]), Y = BUF(c, n->out);
 	LLVMValueRef best = cg_entry_alloca(c, et), bi = cg_entry_alloca(c, c->i64), found = cg_entry_alloca(c, LLVMInt1TypeInContext(c->ctx));
 	Loop lp, lo[MAXR], lk[MAXR];
@@ -445,7 +414,7 @@ static void lower_maxpool_index(Cg *c, const Node *n)
 		xo = add(c, mul(c, xo, I(c, x->dims[2 + i])), ix);
 		so = add(c, so, mul(c, ix, I(c, colmajor ? cs[i] : rs[i])));
 	}
-	LLVMValueRef v = ld(c, et, X, add(c, mul(c, pc, I(c, xin)), sel(c, ok, xo, I(c, 0))));
+	LLVMValueRef v = cg_load(c, et, X, add(c, mul(c, pc, I(c, xin)), sel(c, ok, xo, I(c, 0))));
 	LLVMValueRef b = LLVMBuildLoad2(c->b, et, best, ""), f = LLVMBuildLoad2(c->b, LLVMInt1TypeInContext(c->ctx), found, "");
 	LLVMValueRef gt = ir_dtype_is_float(x->dt) ? fcmp(c, LLVMRealOGT, v, b)
 			  : icmp(c, ir_dtype_is_signed(x->dt) ? LLVMIntSGT : LLVMIntUGT, v, b);
@@ -456,7 +425,7 @@ static void lower_maxpool_index(Cg *c, const Node *n)
 	for (int i = nsp - 1; i >= 0; i--)
 		cg_loop_end(c, &lk[i], 1);
 	LLVMValueRef res = add(c, mul(c, pc, I(c, xin)), LLVMBuildLoad2(c->b, c->i64, bi, ""));
-	st(c, c->i64, res, Y, add(c, mul(c, pc, I(c, yin)), yo));
+	cg_store(c, c->i64, res, Y, add(c, mul(c, pc, I(c, yin)), yo));
 	for (int i = nsp - 1; i >= 0; i--)
 		cg_loop_end(c, &lo[i], 1);
 	cg_loop_end(c, &lp, 1);
@@ -550,7 +519,7 @@ static void lower_grid_sample(Cg *c, const Node *n)
 	int taps = !strcmp(mode, "nearest") ? 1 : !strcmp(mode, "linear") ? 2 : 4;
 	GsPad pad = !strcmp(pads, "border") ? GS_BORDER : !strcmp(pads, "reflection") ? GS_REFLECT : GS_ZEROS;
 	int64_t xin = prod(x->dims, 2, x->rank), yin = prod(y->dims, 2, y->rank), xs[MAXR];
-	row_strides(nsp, x->dims + 2, xs);
+	cg_row_strides(nsp, x->dims + 2, xs);
 	LLVMValueRef X = BUF(c, n->in[0]), G = BUF(c, n->in[1]), Y = BUF(c, n->out);
 	Loop ln, lp, lc;
 	LLVMValueRef nb = cg_loop_begin(c, &ln, I(c, 0), I(c, x->dims[0]));

@@ -56,6 +56,13 @@ LLVMValueRef cg_log(Cg *c, LLVMValueRef x);
 /* floor (up = false) or ceil (up = true) without libm. */
 LLVMValueRef cg_round_dir(Cg *c, LLVMValueRef x, bool up);
 LLVMValueRef cg_splat(Cg *c, LLVMValueRef scalar, LLVMTypeRef ty);
+/* An f32 constant of type ty: a scalar, or splat over a vector. */
+LLVMValueRef cg_fconst(Cg *c, LLVMTypeRef ty, double v);
+/* a*b + d, fused or not as the target likes. */
+LLVMValueRef cg_fmuladd(Cg *c, LLVMValueRef a, LLVMValueRef b, LLVMValueRef d);
+/* min/max that keep a NaN in a (the comparison is false for NaN). */
+LLVMValueRef cg_fmin(Cg *c, LLVMValueRef a, LLVMValueRef b);
+LLVMValueRef cg_fmax(Cg *c, LLVMValueRef a, LLVMValueRef b);
 
 /* More inline math (codegen/cg_math.c), f32 scalars or vectors, no libm:
  * results within a few ulp of the correctly rounded value over the whole
@@ -118,6 +125,15 @@ void cg_lower_tfidf(Cg *c, const Node *n);   /* codegen/cg_text.c */
  * (codegen/cg_window.c): false if n is not one it lowers. */
 bool cg_lower_window(Cg *c, const Node *n);
 
+/* Elements moved as integers of their size (any dtype, bit-exact), and
+ * elements computed on (f32, f64 or the integer itself). */
+LLVMTypeRef cg_bits_type(Cg *c, DType dt);
+LLVMTypeRef cg_num_type(Cg *c, DType dt);
+/* base[i] of element type t. */
+LLVMValueRef cg_load(Cg *c, LLVMTypeRef t, LLVMValueRef base, LLVMValueRef i);
+void cg_store(Cg *c, LLVMTypeRef t, LLVMValueRef v, LLVMValueRef base, LLVMValueRef i);
+/* Element strides of a dense row-major tensor. */
+void cg_row_strides(int rank, const int64_t *dims, int64_t *s);
 /* An alloca in the current function's entry block. */
 LLVMValueRef cg_entry_alloca(Cg *c, LLVMTypeRef ty);
 /* Does this node's lowering honour c->part/c->nparts (so it can run as

@@ -27,7 +27,7 @@
 #include "cg_internal.h"
 
 /* ---- small builders ------------------------------------------------------
- * k(), fma3(), fmin_() and fmax_() mirror the static helpers of the same
+ * k(), cg_fmuladd(), cg_fmin() and cg_fmax() mirror the static helpers of the same
  * jobs in cg_module.c; the rest are shorthands that keep the formulas below
  * readable. */
 
@@ -50,8 +50,6 @@ static LLVMValueRef splat_const(LLVMValueRef s, LLVMTypeRef ty)
 	return LLVMConstVector(e, n);
 }
 
-/* Float constant of type ty (scalar or splat). */
-static LLVMValueRef k(Cg *c, LLVMTypeRef ty, double v) { return splat_const(LLVMConstReal(c->f32, (float)v), ty); }
 
 /* i32 constant with the lanes of the float type fty. */
 static LLVMValueRef ki(Cg *c, LLVMTypeRef fty, int v)
@@ -88,26 +86,14 @@ static LLVMValueRef copysign_(Cg *c, LLVMValueRef mag, LLVMValueRef sgn)
 	return cg_call_intr(c, "llvm.copysign", &ty, 1, args, 2);
 }
 
-/* a*b + d, fused or not as the target likes: used where both are accurate
- * enough, or where a*b is exact so both are the same. */
-static LLVMValueRef fma3(Cg *c, LLVMValueRef a, LLVMValueRef b, LLVMValueRef d)
-{
-	LLVMTypeRef ty = LLVMTypeOf(a);
-	LLVMValueRef args[3] = {a, b, d};
-	return cg_call_intr(c, "llvm.fmuladd", &ty, 1, args, 3);
-}
-
-/* min/max that keep a NaN in a (the comparison is false for NaN). */
-static LLVMValueRef fmin_(Cg *c, LLVMValueRef a, LLVMValueRef b) { return sel(c, fcmp(c, LLVMRealOGT, a, b), b, a); }
-static LLVMValueRef fmax_(Cg *c, LLVMValueRef a, LLVMValueRef b) { return sel(c, fcmp(c, LLVMRealOLT, a, b), b, a); }
 
 /* Horner: coef[0] + coef[1] z + ... + coef[n-1] z^(n-1). */
 static LLVMValueRef poly(Cg *c, LLVMValueRef z, const double *coef, int n)
 {
 	LLVMTypeRef ty = LLVMTypeOf(z);
-	LLVMValueRef p = k(c, ty, coef[n - 1]);
+	LLVMValueRef p = cg_fconst(c, ty, coef[n - 1]);
 	for (int i = n - 2; i >= 0; i--)
-		p = fma3(c, p, z, k(c, ty, coef[i]));
+		p = cg_fmuladd(c, p, z, cg_fconst(c, ty, coef[i]));
 	return p;
 }
 
@@ -123,7 +109,7 @@ static LLVMValueRef pow2i(Cg *c, LLVMTypeRef fty, LLVMValueRef e)
 static LLVMValueRef round_i32(Cg *c, LLVMValueRef t)
 {
 	LLVMTypeRef ty = LLVMTypeOf(t);
-	LLVMValueRef half = sel(c, fcmp(c, LLVMRealOLT, t, k(c, ty, 0)), k(c, ty, -0.5), k(c, ty, 0.5));
+	LLVMValueRef half = sel(c, fcmp(c, LLVMRealOLT, t, cg_fconst(c, ty, 0)), cg_fconst(c, ty, -0.5), cg_fconst(c, ty, 0.5));
 	return LLVMBuildFPToSI(c->b, fadd(c, t, half), ity_of(c, ty), "");
 }
 
@@ -163,7 +149,7 @@ static F2 fast_two_sum(Cg *c, LLVMValueRef a, LLVMValueRef b)
 /* a = hi + lo with 12-bit halves (Veltkamp); |a| < 2^115. */
 static void split(Cg *c, LLVMValueRef a, LLVMValueRef *hi, LLVMValueRef *lo)
 {
-	LLVMValueRef t = fmul(c, a, k(c, LLVMTypeOf(a), 4097.0));
+	LLVMValueRef t = fmul(c, a, cg_fconst(c, LLVMTypeOf(a), 4097.0));
 	*hi = fsub(c, t, fsub(c, t, a));
 	*lo = fsub(c, a, *hi);
 }
@@ -197,19 +183,19 @@ static LLVMValueRef reduce_pio2(Cg *c, LLVMValueRef x, LLVMValueRef *q)
 		2.5579538487363607e-12, 5.3845816694320092e-15, 5.721188916458728e-18,
 	};
 	LLVMTypeRef ty = LLVMTypeOf(x);
-	LLVMValueRef t = fmul(c, x, k(c, ty, 0.63661977236758134));
+	LLVMValueRef t = fmul(c, x, cg_fconst(c, ty, 0.63661977236758134));
 	/* NaN and huge |x| would make the conversion poison. */
-	t = sel(c, isnan_(c, t), k(c, ty, 0), t);
-	t = fmax_(c, fmin_(c, t, k(c, ty, 1 << 24)), k(c, ty, -(1 << 24)));
+	t = sel(c, isnan_(c, t), cg_fconst(c, ty, 0), t);
+	t = cg_fmax(c, cg_fmin(c, t, cg_fconst(c, ty, 1 << 24)), cg_fconst(c, ty, -(1 << 24)));
 	LLVMValueRef ni = round_i32(c, t);
 	LLVMValueRef n = LLVMBuildSIToFP(c->b, ni, ty, "");
 	LLVMValueRef r = x;
 	for (int i = 0; i < 7; i++)
-		r = fma3(c, n, k(c, ty, -piece[i]), r);
+		r = cg_fmuladd(c, n, cg_fconst(c, ty, -piece[i]), r);
 	*q = and_(c, ni, ki(c, ty, 3));
 	/* Beyond 2^16 the pieces are inexact; keep r where the polynomials
 	 * stay bounded (NaN passes). */
-	return fmax_(c, fmin_(c, r, k(c, ty, 1.0)), k(c, ty, -1.0));
+	return cg_fmax(c, cg_fmin(c, r, cg_fconst(c, ty, 1.0)), cg_fconst(c, ty, -1.0));
 }
 
 /* sin r and cos r for |r| <= pi/4 + 0.02; relative error < 1e-8 each. */
@@ -219,11 +205,11 @@ static void sincos_poly(Cg *c, LLVMValueRef r, LLVMValueRef *s, LLVMValueRef *co
 	static const double C[3] = {0.0416666418, -0.00138871477, 2.44139646e-05};
 	LLVMTypeRef ty = LLVMTypeOf(r);
 	LLVMValueRef z = fmul(c, r, r);
-	*s = fma3(c, fmul(c, r, z), poly(c, z, S, 3), r);
+	*s = cg_fmuladd(c, fmul(c, r, z), poly(c, z, S, 3), r);
 	/* 1 + (z^2 C - z/2): the tail is under 0.31, so 1 + tail rounds once
 	 * and the tail's own roundings count little. */
-	LLVMValueRef tail = fma3(c, fmul(c, z, z), poly(c, z, C, 3), fmul(c, z, k(c, ty, -0.5)));
-	*co = fadd(c, k(c, ty, 1.0), tail);
+	LLVMValueRef tail = cg_fmuladd(c, fmul(c, z, z), poly(c, z, C, 3), fmul(c, z, cg_fconst(c, ty, -0.5)));
+	*co = fadd(c, cg_fconst(c, ty, 1.0), tail);
 }
 
 /* sin (cosine = false) or cos of x. */
@@ -241,8 +227,8 @@ static LLVMValueRef sin_cos(Cg *c, LLVMValueRef x, bool cosine)
 	LLVMValueRef v = sel(c, odd, co, s);
 	v = sel(c, neg, fneg(c, v), v);
 	if (!cosine)
-		v = sel(c, fcmp(c, LLVMRealOEQ, x, k(c, ty, 0)), x, v);  /* sin(-0) = -0 */
-	return sel(c, fcmp(c, LLVMRealOEQ, fabs_(c, x), k(c, ty, INFINITY)), k(c, ty, NAN), v);
+		v = sel(c, fcmp(c, LLVMRealOEQ, x, cg_fconst(c, ty, 0)), x, v);  /* sin(-0) = -0 */
+	return sel(c, fcmp(c, LLVMRealOEQ, fabs_(c, x), cg_fconst(c, ty, INFINITY)), cg_fconst(c, ty, NAN), v);
 }
 
 LLVMValueRef cg_sin(Cg *c, LLVMValueRef x) { return sin_cos(c, x, false); }
@@ -257,8 +243,8 @@ LLVMValueRef cg_tan(Cg *c, LLVMValueRef x)
 	sincos_poly(c, r, &s, &co);
 	LLVMValueRef odd = icmp(c, LLVMIntNE, and_(c, q, ki(c, ty, 1)), ki(c, ty, 0));
 	LLVMValueRef v = fdiv(c, sel(c, odd, co, s), sel(c, odd, fneg(c, s), co));
-	v = sel(c, fcmp(c, LLVMRealOEQ, x, k(c, ty, 0)), x, v);
-	return sel(c, fcmp(c, LLVMRealOEQ, fabs_(c, x), k(c, ty, INFINITY)), k(c, ty, NAN), v);
+	v = sel(c, fcmp(c, LLVMRealOEQ, x, cg_fconst(c, ty, 0)), x, v);
+	return sel(c, fcmp(c, LLVMRealOEQ, fabs_(c, x), cg_fconst(c, ty, INFINITY)), cg_fconst(c, ty, NAN), v);
 }
 
 /* ---- inverse trigonometric --------------------------------------------- */
@@ -276,16 +262,16 @@ LLVMValueRef cg_atan(Cg *c, LLVMValueRef x)
 {
 	static const double P[5] = {-0.333333135, 0.199984446, -0.142429963, 0.105896212, -0.0606709681};
 	LLVMTypeRef ty = LLVMTypeOf(x);
-	LLVMValueRef a = fabs_(c, x), one = k(c, ty, 1.0);
-	LLVMValueRef big = fcmp(c, LLVMRealOGT, a, k(c, ty, 2.4142135623730951));
-	LLVMValueRef mid = fcmp(c, LLVMRealOGT, a, k(c, ty, 0.41421356237309503));
-	LLVMValueRef num = sel(c, big, k(c, ty, -1.0), sel(c, mid, fsub(c, a, one), a));
+	LLVMValueRef a = fabs_(c, x), one = cg_fconst(c, ty, 1.0);
+	LLVMValueRef big = fcmp(c, LLVMRealOGT, a, cg_fconst(c, ty, 2.4142135623730951));
+	LLVMValueRef mid = fcmp(c, LLVMRealOGT, a, cg_fconst(c, ty, 0.41421356237309503));
+	LLVMValueRef num = sel(c, big, cg_fconst(c, ty, -1.0), sel(c, mid, fsub(c, a, one), a));
 	LLVMValueRef den = sel(c, big, a, sel(c, mid, fadd(c, a, one), one));
 	LLVMValueRef t = fdiv(c, num, den);
-	LLVMValueRef hi = sel(c, big, k(c, ty, PIO2_HI), sel(c, mid, k(c, ty, PIO2_HI / 2), k(c, ty, 0)));
-	LLVMValueRef lo = sel(c, big, k(c, ty, PIO2_LO), sel(c, mid, k(c, ty, PIO2_LO / 2), k(c, ty, 0)));
+	LLVMValueRef hi = sel(c, big, cg_fconst(c, ty, PIO2_HI), sel(c, mid, cg_fconst(c, ty, PIO2_HI / 2), cg_fconst(c, ty, 0)));
+	LLVMValueRef lo = sel(c, big, cg_fconst(c, ty, PIO2_LO), sel(c, mid, cg_fconst(c, ty, PIO2_LO / 2), cg_fconst(c, ty, 0)));
 	LLVMValueRef z = fmul(c, t, t);
-	LLVMValueRef p = fma3(c, fmul(c, t, z), poly(c, z, P, 5), lo);
+	LLVMValueRef p = cg_fmuladd(c, fmul(c, t, z), poly(c, z, P, 5), lo);
 	return copysign_(c, fadd(c, hi, fadd(c, t, p)), x);
 }
 
@@ -293,7 +279,7 @@ LLVMValueRef cg_atan(Cg *c, LLVMValueRef x)
 static LLVMValueRef asin_poly(Cg *c, LLVMValueRef w, LLVMValueRef z)
 {
 	static const double P[5] = {0.166667521, 0.0749529824, 0.0454703346, 0.0241797138, 0.0421659872};
-	return fma3(c, fmul(c, w, z), poly(c, z, P, 5), w);
+	return cg_fmuladd(c, fmul(c, w, z), poly(c, z, P, 5), w);
 }
 
 /* For a = |x|: w = a (a <= 0.5) or sqrt((1-a)/2) (a > 0.5, 1-a exact), and
@@ -301,10 +287,10 @@ static LLVMValueRef asin_poly(Cg *c, LLVMValueRef w, LLVMValueRef z)
 static LLVMValueRef asin_core(Cg *c, LLVMValueRef a, LLVMValueRef *hi)
 {
 	LLVMTypeRef ty = LLVMTypeOf(a);
-	*hi = fcmp(c, LLVMRealOGT, a, k(c, ty, 0.5));
-	LLVMValueRef zh = fmul(c, fsub(c, k(c, ty, 1.0), a), k(c, ty, 0.5));
+	*hi = fcmp(c, LLVMRealOGT, a, cg_fconst(c, ty, 0.5));
+	LLVMValueRef zh = fmul(c, fsub(c, cg_fconst(c, ty, 1.0), a), cg_fconst(c, ty, 0.5));
 	LLVMValueRef z = sel(c, *hi, zh, fmul(c, a, a));
-	LLVMValueRef w = sel(c, *hi, sqrt_(c, fmax_(c, zh, k(c, ty, 0))), a);
+	LLVMValueRef w = sel(c, *hi, sqrt_(c, cg_fmax(c, zh, cg_fconst(c, ty, 0))), a);
 	return asin_poly(c, w, z);
 }
 
@@ -313,7 +299,7 @@ static LLVMValueRef asin_core(Cg *c, LLVMValueRef a, LLVMValueRef *hi)
 static LLVMValueRef const_minus(Cg *c, double hi, double lo, LLVMValueRef v)
 {
 	LLVMTypeRef ty = LLVMTypeOf(v);
-	return fsub(c, k(c, ty, hi), fsub(c, v, k(c, ty, lo)));
+	return fsub(c, cg_fconst(c, ty, hi), fsub(c, v, cg_fconst(c, ty, lo)));
 }
 
 LLVMValueRef cg_asin(Cg *c, LLVMValueRef x)
@@ -322,7 +308,7 @@ LLVMValueRef cg_asin(Cg *c, LLVMValueRef x)
 	LLVMValueRef a = fabs_(c, x), hi;
 	LLVMValueRef p = asin_core(c, a, &hi);
 	LLVMValueRef r = copysign_(c, sel(c, hi, const_minus(c, PIO2_HI, PIO2_LO, fadd(c, p, p)), p), x);
-	return sel(c, fcmp(c, LLVMRealOGT, a, k(c, ty, 1.0)), k(c, ty, NAN), r);
+	return sel(c, fcmp(c, LLVMRealOGT, a, cg_fconst(c, ty, 1.0)), cg_fconst(c, ty, NAN), r);
 }
 
 /* acos x = 2 asin sqrt((1-x)/2) for x > 1/2, pi - that for x < -1/2, and
@@ -335,8 +321,8 @@ LLVMValueRef cg_acos(Cg *c, LLVMValueRef x)
 	LLVMValueRef p2 = fadd(c, p, p);
 	LLVMValueRef mid = const_minus(c, PIO2_HI, PIO2_LO, copysign_(c, p, x));
 	LLVMValueRef neg = const_minus(c, PI_HI, PI_LO, p2);
-	LLVMValueRef r = sel(c, hi, sel(c, fcmp(c, LLVMRealOLT, x, k(c, ty, 0)), neg, p2), mid);
-	return sel(c, fcmp(c, LLVMRealOGT, a, k(c, ty, 1.0)), k(c, ty, NAN), r);
+	LLVMValueRef r = sel(c, hi, sel(c, fcmp(c, LLVMRealOLT, x, cg_fconst(c, ty, 0)), neg, p2), mid);
+	return sel(c, fcmp(c, LLVMRealOGT, a, cg_fconst(c, ty, 1.0)), cg_fconst(c, ty, NAN), r);
 }
 
 /* ---- hyperbolic -------------------------------------------------------- */
@@ -348,8 +334,8 @@ LLVMValueRef cg_acos(Cg *c, LLVMValueRef x)
 static LLVMValueRef half_exp(Cg *c, LLVMValueRef a)
 {
 	LLVMTypeRef ty = LLVMTypeOf(a);
-	LLVMValueRef e = cg_exp(c, fsub(c, a, k(c, ty, 1.38629150390625)));
-	return fmul(c, e, k(c, ty, 1.999994278));
+	LLVMValueRef e = cg_exp(c, fsub(c, a, cg_fconst(c, ty, 1.38629150390625)));
+	return fmul(c, e, cg_fconst(c, ty, 1.999994278));
 }
 
 /* sinh: odd polynomial below 1, e^a/2 - e^-a/2 above (no cancellation). */
@@ -359,10 +345,10 @@ LLVMValueRef cg_sinh(Cg *c, LLVMValueRef x)
 	LLVMTypeRef ty = LLVMTypeOf(x);
 	LLVMValueRef a = fabs_(c, x);
 	LLVMValueRef z = fmul(c, a, a);
-	LLVMValueRef small = fma3(c, fmul(c, a, z), poly(c, z, P, 4), a);
+	LLVMValueRef small = cg_fmuladd(c, fmul(c, a, z), poly(c, z, P, 4), a);
 	LLVMValueRef h = half_exp(c, a);
-	LLVMValueRef big = fsub(c, h, fdiv(c, k(c, ty, 0.25), h));
-	return copysign_(c, sel(c, fcmp(c, LLVMRealOLT, a, k(c, ty, 1.0)), small, big), x);
+	LLVMValueRef big = fsub(c, h, fdiv(c, cg_fconst(c, ty, 0.25), h));
+	return copysign_(c, sel(c, fcmp(c, LLVMRealOLT, a, cg_fconst(c, ty, 1.0)), small, big), x);
 }
 
 /* cosh = e^a/2 + e^-a/2: near 0 the error of e^a/2 cancels to first order. */
@@ -370,7 +356,7 @@ LLVMValueRef cg_cosh(Cg *c, LLVMValueRef x)
 {
 	LLVMTypeRef ty = LLVMTypeOf(x);
 	LLVMValueRef h = half_exp(c, fabs_(c, x));
-	return fadd(c, h, fdiv(c, k(c, ty, 0.25), h));
+	return fadd(c, h, fdiv(c, cg_fconst(c, ty, 0.25), h));
 }
 
 /* log(1 + u) without losing u next to 1: with w = 1 + u rounded,
@@ -378,26 +364,26 @@ LLVMValueRef cg_cosh(Cg *c, LLVMValueRef x)
 static LLVMValueRef log1p_(Cg *c, LLVMValueRef u)
 {
 	LLVMTypeRef ty = LLVMTypeOf(u);
-	LLVMValueRef w = fadd(c, k(c, ty, 1.0), u);
-	LLVMValueRef r = fmul(c, cg_log(c, w), fdiv(c, u, fsub(c, w, k(c, ty, 1.0))));
-	r = sel(c, fcmp(c, LLVMRealOEQ, w, k(c, ty, 1.0)), u, r);
-	return sel(c, fcmp(c, LLVMRealOEQ, u, k(c, ty, INFINITY)), u, r);
+	LLVMValueRef w = fadd(c, cg_fconst(c, ty, 1.0), u);
+	LLVMValueRef r = fmul(c, cg_log(c, w), fdiv(c, u, fsub(c, w, cg_fconst(c, ty, 1.0))));
+	r = sel(c, fcmp(c, LLVMRealOEQ, w, cg_fconst(c, ty, 1.0)), u, r);
+	return sel(c, fcmp(c, LLVMRealOEQ, u, cg_fconst(c, ty, INFINITY)), u, r);
 }
 
 /* ln(2a) for a above 2^12, where asinh and acosh are that to float precision. */
 static LLVMValueRef log_2a(Cg *c, LLVMValueRef a)
 {
-	return fadd(c, cg_log(c, a), k(c, LLVMTypeOf(a), 0.693147182));
+	return fadd(c, cg_log(c, a), cg_fconst(c, LLVMTypeOf(a), 0.693147182));
 }
 
 /* asinh a = log1p(a + a^2 / (1 + sqrt(1 + a^2))). */
 LLVMValueRef cg_asinh(Cg *c, LLVMValueRef x)
 {
 	LLVMTypeRef ty = LLVMTypeOf(x);
-	LLVMValueRef a = fabs_(c, x), one = k(c, ty, 1.0);
+	LLVMValueRef a = fabs_(c, x), one = cg_fconst(c, ty, 1.0);
 	LLVMValueRef a2 = fmul(c, a, a);
 	LLVMValueRef u = fadd(c, a, fdiv(c, a2, fadd(c, one, sqrt_(c, fadd(c, one, a2)))));
-	LLVMValueRef big = fcmp(c, LLVMRealOGT, a, k(c, ty, 4096.0));
+	LLVMValueRef big = fcmp(c, LLVMRealOGT, a, cg_fconst(c, ty, 4096.0));
 	return copysign_(c, sel(c, big, log_2a(c, a), log1p_(c, u)), x);
 }
 
@@ -405,11 +391,11 @@ LLVMValueRef cg_asinh(Cg *c, LLVMValueRef x)
 LLVMValueRef cg_acosh(Cg *c, LLVMValueRef x)
 {
 	LLVMTypeRef ty = LLVMTypeOf(x);
-	LLVMValueRef z = fsub(c, x, k(c, ty, 1.0));
-	LLVMValueRef u = fadd(c, z, sqrt_(c, fmul(c, z, fadd(c, z, k(c, ty, 2.0)))));
-	LLVMValueRef big = fcmp(c, LLVMRealOGT, x, k(c, ty, 4096.0));
+	LLVMValueRef z = fsub(c, x, cg_fconst(c, ty, 1.0));
+	LLVMValueRef u = fadd(c, z, sqrt_(c, fmul(c, z, fadd(c, z, cg_fconst(c, ty, 2.0)))));
+	LLVMValueRef big = fcmp(c, LLVMRealOGT, x, cg_fconst(c, ty, 4096.0));
 	LLVMValueRef r = sel(c, big, log_2a(c, x), log1p_(c, u));
-	return sel(c, fcmp(c, LLVMRealOLT, x, k(c, ty, 1.0)), k(c, ty, NAN), r);
+	return sel(c, fcmp(c, LLVMRealOLT, x, cg_fconst(c, ty, 1.0)), cg_fconst(c, ty, NAN), r);
 }
 
 /* atanh a = log1p(2a / (1 - a)) / 2; a = 1 gives inf, a > 1 NaN. */
@@ -417,8 +403,8 @@ LLVMValueRef cg_atanh(Cg *c, LLVMValueRef x)
 {
 	LLVMTypeRef ty = LLVMTypeOf(x);
 	LLVMValueRef a = fabs_(c, x);
-	LLVMValueRef u = fdiv(c, fadd(c, a, a), fsub(c, k(c, ty, 1.0), a));
-	return copysign_(c, fmul(c, log1p_(c, u), k(c, ty, 0.5)), x);
+	LLVMValueRef u = fdiv(c, fadd(c, a, a), fsub(c, cg_fconst(c, ty, 1.0), a));
+	return copysign_(c, fmul(c, log1p_(c, u), cg_fconst(c, ty, 0.5)), x);
 }
 
 /* ---- erf ----------------------------------------------------------------- */
@@ -433,12 +419,12 @@ LLVMValueRef cg_erf(Cg *c, LLVMValueRef x)
 	static const double Q[8] = {0.000332937605, 0.557979167, 0.0496132486, -0.501554251,
 				    0.567833543, -0.345747262, 0.115805611, -0.0166792832};
 	LLVMTypeRef ty = LLVMTypeOf(x);
-	LLVMValueRef a = fabs_(c, x), one = k(c, ty, 1.0);
+	LLVMValueRef a = fabs_(c, x), one = cg_fconst(c, ty, 1.0);
 	LLVMValueRef a2 = fmul(c, a, a);
-	LLVMValueRef small = fma3(c, a, poly(c, a2, P, 7), a);
+	LLVMValueRef small = cg_fmuladd(c, a, poly(c, a2, P, 7), a);
 	LLVMValueRef erfc = fmul(c, cg_exp(c, fneg(c, a2)), poly(c, fdiv(c, one, a), Q, 8));
 	LLVMValueRef r = sel(c, fcmp(c, LLVMRealOLT, a, one), small, fsub(c, one, erfc));
-	r = sel(c, fcmp(c, LLVMRealOGE, a, k(c, ty, 4.0)), one, r);
+	r = sel(c, fcmp(c, LLVMRealOGE, a, cg_fconst(c, ty, 4.0)), one, r);
 	return copysign_(c, r, x);
 }
 
@@ -453,18 +439,18 @@ static F2 log2_f2(Cg *c, LLVMValueRef a)
 {
 	static const double Q[6] = {0.961796701, 0.577078044, 0.412198573, 0.3205989, 0.26230818, 0.221953079};
 	LLVMTypeRef ty = LLVMTypeOf(a);
-	LLVMValueRef sub = fcmp(c, LLVMRealOLT, a, k(c, ty, 1.1754943508222875e-38));
-	LLVMValueRef as = sel(c, sub, fmul(c, a, k(c, ty, 8388608.0)), a);
+	LLVMValueRef sub = fcmp(c, LLVMRealOLT, a, cg_fconst(c, ty, 1.1754943508222875e-38));
+	LLVMValueRef as = sel(c, sub, fmul(c, a, cg_fconst(c, ty, 8388608.0)), a);
 	LLVMValueRef bits = LLVMBuildBitCast(c->b, as, ity_of(c, ty), "");
 	LLVMValueRef e = LLVMBuildSub(c->b, LLVMBuildAShr(c->b, bits, ki(c, ty, 23), ""), ki(c, ty, 127), "");
 	e = sel(c, sub, LLVMBuildSub(c->b, e, ki(c, ty, 23), ""), e);
 	LLVMValueRef m = LLVMBuildBitCast(c->b, or_(c, and_(c, bits, ki(c, ty, 0x7fffff)), ki(c, ty, 0x3f800000)), ty, "");
-	LLVMValueRef big = fcmp(c, LLVMRealOGT, m, k(c, ty, 1.4142135623730951));
-	m = sel(c, big, fmul(c, m, k(c, ty, 0.5)), m);
+	LLVMValueRef big = fcmp(c, LLVMRealOGT, m, cg_fconst(c, ty, 1.4142135623730951));
+	m = sel(c, big, fmul(c, m, cg_fconst(c, ty, 0.5)), m);
 	e = sel(c, big, LLVMBuildAdd(c->b, e, ki(c, ty, 1), ""), e);
 
-	LLVMValueRef f = fsub(c, m, k(c, ty, 1.0));
-	F2 d = fast_two_sum(c, k(c, ty, 2.0), f);
+	LLVMValueRef f = fsub(c, m, cg_fconst(c, ty, 1.0));
+	F2 d = fast_two_sum(c, cg_fconst(c, ty, 2.0), f);
 	LLVMValueRef sh = fdiv(c, f, d.hi);
 	/* s_lo = (f - sh (d.hi + d.lo)) / d.hi; f - sh d.hi is exact. */
 	F2 p = two_prod(c, sh, d.hi);
@@ -473,8 +459,8 @@ static F2 log2_f2(Cg *c, LLVMValueRef a)
 	LLVMValueRef z = fmul(c, sh, sh);
 	LLVMValueRef tail = fmul(c, fmul(c, sh, z), poly(c, z, Q, 6));
 	/* (2/ln2) s = K (sh + sl), K = 2.88539004 + 3.85192607e-08 */
-	F2 l = two_prod(c, sh, k(c, ty, 2.88539004));
-	LLVMValueRef lo = fadd(c, fma3(c, sh, k(c, ty, 3.85192607e-08), fmul(c, sl, k(c, ty, 2.88539004))), tail);
+	F2 l = two_prod(c, sh, cg_fconst(c, ty, 2.88539004));
+	LLVMValueRef lo = fadd(c, cg_fmuladd(c, sh, cg_fconst(c, ty, 3.85192607e-08), fmul(c, sl, cg_fconst(c, ty, 2.88539004))), tail);
 	lo = fadd(c, l.lo, lo);
 	F2 r = two_sum(c, LLVMBuildSIToFP(c->b, e, ty, ""), l.hi);
 	return fast_two_sum(c, r.hi, fadd(c, r.lo, lo));
@@ -489,7 +475,7 @@ static LLVMValueRef exp2_f2(Cg *c, F2 t)
 	LLVMTypeRef ty = LLVMTypeOf(t.hi);
 	LLVMValueRef ni = round_i32(c, t.hi);
 	LLVMValueRef r = fadd(c, fsub(c, t.hi, LLVMBuildSIToFP(c->b, ni, ty, "")), t.lo);
-	LLVMValueRef p = fma3(c, r, poly(c, r, P, 6), k(c, ty, 1.0));
+	LLVMValueRef p = cg_fmuladd(c, r, poly(c, r, P, 6), cg_fconst(c, ty, 1.0));
 	LLVMValueRef n1 = LLVMBuildAShr(c->b, ni, ki(c, ty, 1), "");
 	LLVMValueRef n2 = LLVMBuildSub(c->b, ni, n1, "");
 	return fmul(c, fmul(c, p, pow2i(c, ty, n1)), pow2i(c, ty, n2));
@@ -505,8 +491,8 @@ static LLVMValueRef is_int(Cg *c, LLVMValueRef y)
 static LLVMValueRef is_odd(Cg *c, LLVMValueRef y)
 {
 	LLVMTypeRef ty = LLVMTypeOf(y);
-	LLVMValueRef small = fcmp(c, LLVMRealOLT, fabs_(c, y), k(c, ty, 16777216.0));
-	LLVMValueRef yi = LLVMBuildFPToSI(c->b, sel(c, small, y, k(c, ty, 0)), ity_of(c, ty), "");
+	LLVMValueRef small = fcmp(c, LLVMRealOLT, fabs_(c, y), cg_fconst(c, ty, 16777216.0));
+	LLVMValueRef yi = LLVMBuildFPToSI(c->b, sel(c, small, y, cg_fconst(c, ty, 0)), ity_of(c, ty), "");
 	LLVMValueRef odd = icmp(c, LLVMIntNE, and_(c, yi, ki(c, ty, 1)), ki(c, ty, 0));
 	return and_(c, and_(c, small, is_int(c, y)), odd);
 }
@@ -518,15 +504,15 @@ static LLVMValueRef is_odd(Cg *c, LLVMValueRef y)
 static LLVMValueRef pow_finite(Cg *c, LLVMValueRef ax, LLVMValueRef y)
 {
 	LLVMTypeRef ty = LLVMTypeOf(ax);
-	LLVMValueRef lim = k(c, ty, 4294967296.0);
+	LLVMValueRef lim = cg_fconst(c, ty, 4294967296.0);
 	y = sel(c, fcmp(c, LLVMRealOLT, fabs_(c, y), lim), y, copysign_(c, lim, y));
 	F2 l = log2_f2(c, ax);
 	F2 t = two_prod(c, y, l.hi);
-	t.lo = fma3(c, y, l.lo, t.lo);
+	t.lo = cg_fmuladd(c, y, l.lo, t.lo);
 	/* Past +-190 the result is 0 or inf whatever the low part says. */
-	LLVMValueRef far = fcmp(c, LLVMRealOGT, fabs_(c, t.hi), k(c, ty, 190.0));
-	t.hi = sel(c, far, copysign_(c, k(c, ty, 190.0), t.hi), t.hi);
-	t.lo = sel(c, far, k(c, ty, 0), t.lo);
+	LLVMValueRef far = fcmp(c, LLVMRealOGT, fabs_(c, t.hi), cg_fconst(c, ty, 190.0));
+	t.hi = sel(c, far, copysign_(c, cg_fconst(c, ty, 190.0), t.hi), t.hi);
+	t.lo = sel(c, far, cg_fconst(c, ty, 0), t.lo);
 	return exp2_f2(c, t);
 }
 
@@ -534,7 +520,7 @@ static LLVMValueRef pow_finite(Cg *c, LLVMValueRef ax, LLVMValueRef y)
 LLVMValueRef cg_pow(Cg *c, LLVMValueRef x, LLVMValueRef y)
 {
 	LLVMTypeRef ty = LLVMTypeOf(x);
-	LLVMValueRef zero = k(c, ty, 0), one = k(c, ty, 1.0), inf = k(c, ty, INFINITY);
+	LLVMValueRef zero = cg_fconst(c, ty, 0), one = cg_fconst(c, ty, 1.0), inf = cg_fconst(c, ty, INFINITY);
 	LLVMValueRef ax = fabs_(c, x), ay = fabs_(c, y);
 	LLVMValueRef xfin = and_(c, fcmp(c, LLVMRealOGT, ax, zero), fcmp(c, LLVMRealOLT, ax, inf));
 	LLVMValueRef yfin = fcmp(c, LLVMRealOLT, ay, inf);
@@ -551,7 +537,7 @@ LLVMValueRef cg_pow(Cg *c, LLVMValueRef x, LLVMValueRef y)
 	r = sel(c, and_(c, signbit_(c, x), is_odd(c, y)), fneg(c, r), r);
 	LLVMValueRef bad = and_(c, and_(c, fcmp(c, LLVMRealOLT, x, zero), xfin),
 				and_(c, yfin, LLVMBuildNot(c->b, is_int(c, y), "")));
-	r = sel(c, or_(c, bad, or_(c, isnan_(c, x), isnan_(c, y))), k(c, ty, NAN), r);
+	r = sel(c, or_(c, bad, or_(c, isnan_(c, x), isnan_(c, y))), cg_fconst(c, ty, NAN), r);
 	return sel(c, or_(c, fcmp(c, LLVMRealOEQ, y, zero), fcmp(c, LLVMRealOEQ, x, one)), one, r);
 }
 
@@ -563,7 +549,7 @@ LLVMValueRef cg_pow(Cg *c, LLVMValueRef x, LLVMValueRef y)
 LLVMValueRef cg_round_even(Cg *c, LLVMValueRef x)
 {
 	LLVMTypeRef ty = LLVMTypeOf(x);
-	LLVMValueRef two23 = k(c, ty, 8388608.0);
+	LLVMValueRef two23 = cg_fconst(c, ty, 8388608.0);
 	LLVMValueRef a = fabs_(c, x);
 	LLVMValueRef r = copysign_(c, fsub(c, fadd(c, a, two23), two23), x);
 	return sel(c, fcmp(c, LLVMRealOLT, a, two23), r, x);
@@ -575,8 +561,8 @@ LLVMValueRef cg_round_even(Cg *c, LLVMValueRef x)
 static void unpack(Cg *c, LLVMValueRef a, LLVMValueRef *e, LLVMValueRef *m)
 {
 	LLVMTypeRef ty = LLVMTypeOf(a);
-	LLVMValueRef sub = fcmp(c, LLVMRealOLT, a, k(c, ty, 1.1754943508222875e-38));
-	LLVMValueRef bits = LLVMBuildBitCast(c->b, sel(c, sub, fmul(c, a, k(c, ty, 8388608.0)), a), ity_of(c, ty), "");
+	LLVMValueRef sub = fcmp(c, LLVMRealOLT, a, cg_fconst(c, ty, 1.1754943508222875e-38));
+	LLVMValueRef bits = LLVMBuildBitCast(c->b, sel(c, sub, fmul(c, a, cg_fconst(c, ty, 8388608.0)), a), ity_of(c, ty), "");
 	*e = LLVMBuildLShr(c->b, bits, ki(c, ty, 23), "");
 	*e = sel(c, sub, LLVMBuildSub(c->b, *e, ki(c, ty, 23), ""), *e);
 	*m = or_(c, and_(c, bits, ki(c, ty, 0x7fffff)), ki(c, ty, 0x800000));
@@ -620,8 +606,8 @@ LLVMValueRef cg_fmod(Cg *c, LLVMValueRef x, LLVMValueRef y)
 				pow2i(c, ty, LLVMBuildSub(c->b, e, e1, "")));
 	LLVMValueRef res = copysign_(c, mag, x);
 	res = sel(c, fcmp(c, LLVMRealOLT, ax, ay), x, res);
-	LLVMValueRef bad = or_(c, fcmp(c, LLVMRealOEQ, ay, k(c, ty, 0)), fcmp(c, LLVMRealUEQ, ax, k(c, ty, INFINITY)));
-	return sel(c, or_(c, bad, isnan_(c, y)), k(c, ty, NAN), res);
+	LLVMValueRef bad = or_(c, fcmp(c, LLVMRealOEQ, ay, cg_fconst(c, ty, 0)), fcmp(c, LLVMRealUEQ, ax, cg_fconst(c, ty, INFINITY)));
+	return sel(c, or_(c, bad, isnan_(c, y)), cg_fconst(c, ty, NAN), res);
 }
 
 /* ---- test support -------------------------------------------------------

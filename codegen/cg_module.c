@@ -118,7 +118,7 @@ LLVMValueRef cg_splat(Cg *c, LLVMValueRef s, LLVMTypeRef ty)
 
 /* ---- inline math: exp by range reduction and a degree-6 polynomial ---- */
 
-static LLVMValueRef k(Cg *c, LLVMTypeRef ty, double v)
+LLVMValueRef cg_fconst(Cg *c, LLVMTypeRef ty, double v)
 {
 	LLVMValueRef s = LLVMConstReal(c->f32, (float)v);
 	if (LLVMGetTypeKind(ty) != LLVMVectorTypeKind)
@@ -130,7 +130,7 @@ static LLVMValueRef k(Cg *c, LLVMTypeRef ty, double v)
 	return LLVMConstVector(e, n);
 }
 
-static LLVMValueRef fma3(Cg *c, LLVMValueRef a, LLVMValueRef b, LLVMValueRef d)
+LLVMValueRef cg_fmuladd(Cg *c, LLVMValueRef a, LLVMValueRef b, LLVMValueRef d)
 {
 	LLVMTypeRef ty = LLVMTypeOf(a);
 	LLVMValueRef args[3] = {a, b, d};
@@ -138,12 +138,12 @@ static LLVMValueRef fma3(Cg *c, LLVMValueRef a, LLVMValueRef b, LLVMValueRef d)
 }
 
 /* min/max that keep a NaN in a (the comparison is false for NaN). */
-static LLVMValueRef fmin_(Cg *c, LLVMValueRef a, LLVMValueRef b)
+LLVMValueRef cg_fmin(Cg *c, LLVMValueRef a, LLVMValueRef b)
 {
 	return LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOGT, a, b, ""), b, a, "");
 }
 
-static LLVMValueRef fmax_(Cg *c, LLVMValueRef a, LLVMValueRef b)
+LLVMValueRef cg_fmax(Cg *c, LLVMValueRef a, LLVMValueRef b)
 {
 	return LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOLT, a, b, ""), b, a, "");
 }
@@ -156,25 +156,25 @@ LLVMValueRef cg_exp(Cg *c, LLVMValueRef x)
 	/* NaN passes through the clamps and the polynomial, giving NaN; the
 	 * exponent is computed from a NaN-free value (NaN to int is poison). */
 	/* Down to -104 the split 2^n below still reaches the subnormals. */
-	LLVMValueRef xc = fmax_(c, fmin_(c, x, k(c, ty, 88.72283935546875)), k(c, ty, -104.0));
-	LLVMValueRef t = LLVMBuildFMul(c->b, xc, k(c, ty, 1.4426950408889634), "");
-	t = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealUNO, t, t, ""), k(c, ty, 0), t, "");
+	LLVMValueRef xc = cg_fmax(c, cg_fmin(c, x, cg_fconst(c, ty, 88.72283935546875)), cg_fconst(c, ty, -104.0));
+	LLVMValueRef t = LLVMBuildFMul(c->b, xc, cg_fconst(c, ty, 1.4426950408889634), "");
+	t = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealUNO, t, t, ""), cg_fconst(c, ty, 0), t, "");
 	/* n = round(t) by truncating t +- 0.5: conversions are instructions on
 	 * every target, while llvm.rint becomes a libm call without SSE4.1. */
-	LLVMValueRef half = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOLT, t, k(c, ty, 0), ""), k(c, ty, -0.5),
-					    k(c, ty, 0.5), "");
+	LLVMValueRef half = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOLT, t, cg_fconst(c, ty, 0), ""), cg_fconst(c, ty, -0.5),
+					    cg_fconst(c, ty, 0.5), "");
 	LLVMValueRef ni = LLVMBuildFPToSI(c->b, LLVMBuildFAdd(c->b, t, half, ""), ity, "");
 	LLVMValueRef n = LLVMBuildSIToFP(c->b, ni, ty, "");
-	LLVMValueRef r = fma3(c, n, k(c, ty, -0.693145751953125), xc);
-	r = fma3(c, n, k(c, ty, -1.428606765330187e-06), r);
+	LLVMValueRef r = cg_fmuladd(c, n, cg_fconst(c, ty, -0.693145751953125), xc);
+	r = cg_fmuladd(c, n, cg_fconst(c, ty, -1.428606765330187e-06), r);
 	/* e^r on [-ln2/2, ln2/2]: Taylor-like minimax coefficients. */
-	LLVMValueRef p = k(c, ty, 1.0 / 720);
-	p = fma3(c, p, r, k(c, ty, 1.0 / 120));
-	p = fma3(c, p, r, k(c, ty, 1.0 / 24));
-	p = fma3(c, p, r, k(c, ty, 1.0 / 6));
-	p = fma3(c, p, r, k(c, ty, 0.5));
-	p = fma3(c, p, r, k(c, ty, 1.0));
-	p = fma3(c, p, r, k(c, ty, 1.0));
+	LLVMValueRef p = cg_fconst(c, ty, 1.0 / 720);
+	p = cg_fmuladd(c, p, r, cg_fconst(c, ty, 1.0 / 120));
+	p = cg_fmuladd(c, p, r, cg_fconst(c, ty, 1.0 / 24));
+	p = cg_fmuladd(c, p, r, cg_fconst(c, ty, 1.0 / 6));
+	p = cg_fmuladd(c, p, r, cg_fconst(c, ty, 0.5));
+	p = cg_fmuladd(c, p, r, cg_fconst(c, ty, 1.0));
+	p = cg_fmuladd(c, p, r, cg_fconst(c, ty, 1.0));
 	/* 2^n as float bits; n in [-150, 128].  Split in two halves so each
 	 * factor is a normal float. */
 	LLVMValueRef one = vec ? cg_splat(c, LLVMConstInt(c->i32, 1, 0), ity) : LLVMConstInt(c->i32, 1, 0);
@@ -187,15 +187,15 @@ LLVMValueRef cg_exp(Cg *c, LLVMValueRef x)
 	LLVMValueRef y = LLVMBuildFMul(c->b, LLVMBuildFMul(c->b, p, s1, ""), s2, "");
 	/* Beyond the clamps: 0 below (e^-104 is under half the least
 	 * subnormal), +inf above. */
-	y = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOLT, x, k(c, ty, -104.0), ""), k(c, ty, 0), y, "");
-	return LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOGT, x, k(c, ty, 88.72283935546875), ""), k(c, ty, INFINITY), y, "");
+	y = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOLT, x, cg_fconst(c, ty, -104.0), ""), cg_fconst(c, ty, 0), y, "");
+	return LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOGT, x, cg_fconst(c, ty, 88.72283935546875), ""), cg_fconst(c, ty, INFINITY), y, "");
 }
 
 LLVMValueRef cg_sigmoid(Cg *c, LLVMValueRef x)
 {
 	LLVMTypeRef ty = LLVMTypeOf(x);
 	LLVMValueRef e = cg_exp(c, LLVMBuildFNeg(c->b, x, ""));
-	return LLVMBuildFDiv(c->b, k(c, ty, 1.0), LLVMBuildFAdd(c->b, k(c, ty, 1.0), e, ""), "");
+	return LLVMBuildFDiv(c->b, cg_fconst(c, ty, 1.0), LLVMBuildFAdd(c->b, cg_fconst(c, ty, 1.0), e, ""), "");
 }
 
 LLVMValueRef cg_tanh(Cg *c, LLVMValueRef x)
@@ -204,19 +204,19 @@ LLVMValueRef cg_tanh(Cg *c, LLVMValueRef x)
 	LLVMTypeRef tys[1] = {ty};
 	LLVMValueRef ax = cg_call_intr(c, "llvm.fabs", tys, 1, &x, 1);
 	/* Large |x|: 1 - 2/(e^{2|x|}+1), sign restored; small: odd series. */
-	LLVMValueRef e = cg_exp(c, LLVMBuildFMul(c->b, ax, k(c, ty, 2.0), ""));
-	LLVMValueRef big = LLVMBuildFSub(c->b, k(c, ty, 1.0),
-					 LLVMBuildFDiv(c->b, k(c, ty, 2.0), LLVMBuildFAdd(c->b, e, k(c, ty, 1.0), ""), ""), "");
+	LLVMValueRef e = cg_exp(c, LLVMBuildFMul(c->b, ax, cg_fconst(c, ty, 2.0), ""));
+	LLVMValueRef big = LLVMBuildFSub(c->b, cg_fconst(c, ty, 1.0),
+					 LLVMBuildFDiv(c->b, cg_fconst(c, ty, 2.0), LLVMBuildFAdd(c->b, e, cg_fconst(c, ty, 1.0), ""), ""), "");
 	LLVMValueRef args[2] = {big, x};
 	big = cg_call_intr(c, "llvm.copysign", tys, 1, args, 2);
 	LLVMValueRef x2 = LLVMBuildFMul(c->b, x, x, "");
-	LLVMValueRef p = k(c, ty, 62.0 / 2835);
-	p = fma3(c, p, x2, k(c, ty, -17.0 / 315));
-	p = fma3(c, p, x2, k(c, ty, 2.0 / 15));
-	p = fma3(c, p, x2, k(c, ty, -1.0 / 3));
+	LLVMValueRef p = cg_fconst(c, ty, 62.0 / 2835);
+	p = cg_fmuladd(c, p, x2, cg_fconst(c, ty, -17.0 / 315));
+	p = cg_fmuladd(c, p, x2, cg_fconst(c, ty, 2.0 / 15));
+	p = cg_fmuladd(c, p, x2, cg_fconst(c, ty, -1.0 / 3));
 	p = LLVMBuildFMul(c->b, p, x2, "");
-	LLVMValueRef small = fma3(c, p, x, x);
-	return LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOLT, ax, k(c, ty, 0.25), ""), small, big, "");
+	LLVMValueRef small = cg_fmuladd(c, p, x, x);
+	return LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOLT, ax, cg_fconst(c, ty, 0.25), ""), small, big, "");
 }
 
 /* ln x: x = m * 2^e with m in [sqrt(1/2), sqrt(2)), then
@@ -228,32 +228,32 @@ LLVMValueRef cg_log(Cg *c, LLVMValueRef x)
 	LLVMTypeRef ity = vec ? LLVMVectorType(c->i32, LLVMGetVectorSize(ty)) : c->i32;
 #define IK(v) (vec ? cg_splat(c, LLVMConstInt(c->i32, (v), 1), ity) : LLVMConstInt(c->i32, (v), 1))
 	/* Subnormals: scale up by 2^23 first. */
-	LLVMValueRef sub = LLVMBuildFCmp(c->b, LLVMRealOLT, x, k(c, ty, 1.1754943508222875e-38), "");
-	LLVMValueRef xs = LLVMBuildSelect(c->b, sub, LLVMBuildFMul(c->b, x, k(c, ty, 8388608.0), ""), x, "");
+	LLVMValueRef sub = LLVMBuildFCmp(c->b, LLVMRealOLT, x, cg_fconst(c, ty, 1.1754943508222875e-38), "");
+	LLVMValueRef xs = LLVMBuildSelect(c->b, sub, LLVMBuildFMul(c->b, x, cg_fconst(c, ty, 8388608.0), ""), x, "");
 	LLVMValueRef bits = LLVMBuildBitCast(c->b, xs, ity, "");
 	LLVMValueRef e = LLVMBuildSub(c->b, LLVMBuildAShr(c->b, bits, IK(23), ""), IK(127), "");
 	e = LLVMBuildSelect(c->b, sub, LLVMBuildSub(c->b, e, IK(23), ""), e, "");
 	LLVMValueRef mbits = LLVMBuildOr(c->b, LLVMBuildAnd(c->b, bits, IK(0x7fffff), ""), IK(0x3f800000), "");
 	LLVMValueRef m = LLVMBuildBitCast(c->b, mbits, ty, "");
-	LLVMValueRef big = LLVMBuildFCmp(c->b, LLVMRealOGT, m, k(c, ty, 1.4142135623730951), "");
-	m = LLVMBuildSelect(c->b, big, LLVMBuildFMul(c->b, m, k(c, ty, 0.5), ""), m, "");
+	LLVMValueRef big = LLVMBuildFCmp(c->b, LLVMRealOGT, m, cg_fconst(c, ty, 1.4142135623730951), "");
+	m = LLVMBuildSelect(c->b, big, LLVMBuildFMul(c->b, m, cg_fconst(c, ty, 0.5), ""), m, "");
 	e = LLVMBuildSelect(c->b, big, LLVMBuildAdd(c->b, e, IK(1), ""), e, "");
 #undef IK
-	LLVMValueRef sv = LLVMBuildFDiv(c->b, LLVMBuildFSub(c->b, m, k(c, ty, 1), ""), LLVMBuildFAdd(c->b, m, k(c, ty, 1), ""), "");
+	LLVMValueRef sv = LLVMBuildFDiv(c->b, LLVMBuildFSub(c->b, m, cg_fconst(c, ty, 1), ""), LLVMBuildFAdd(c->b, m, cg_fconst(c, ty, 1), ""), "");
 	LLVMValueRef z = LLVMBuildFMul(c->b, sv, sv, "");
-	LLVMValueRef p = k(c, ty, 2.0 / 11);
-	p = fma3(c, p, z, k(c, ty, 2.0 / 9));
-	p = fma3(c, p, z, k(c, ty, 2.0 / 7));
-	p = fma3(c, p, z, k(c, ty, 2.0 / 5));
-	p = fma3(c, p, z, k(c, ty, 2.0 / 3));
-	p = fma3(c, p, z, k(c, ty, 2.0));
+	LLVMValueRef p = cg_fconst(c, ty, 2.0 / 11);
+	p = cg_fmuladd(c, p, z, cg_fconst(c, ty, 2.0 / 9));
+	p = cg_fmuladd(c, p, z, cg_fconst(c, ty, 2.0 / 7));
+	p = cg_fmuladd(c, p, z, cg_fconst(c, ty, 2.0 / 5));
+	p = cg_fmuladd(c, p, z, cg_fconst(c, ty, 2.0 / 3));
+	p = cg_fmuladd(c, p, z, cg_fconst(c, ty, 2.0));
 	LLVMValueRef lnm = LLVMBuildFMul(c->b, p, sv, "");
 	LLVMValueRef ef = LLVMBuildSIToFP(c->b, e, ty, "");
-	LLVMValueRef r = fma3(c, ef, k(c, ty, 0.693145751953125), fma3(c, ef, k(c, ty, 1.428606765330187e-06), lnm));
+	LLVMValueRef r = cg_fmuladd(c, ef, cg_fconst(c, ty, 0.693145751953125), cg_fmuladd(c, ef, cg_fconst(c, ty, 1.428606765330187e-06), lnm));
 	/* Specials: 0 -> -inf, negative -> NaN, +inf -> +inf, NaN -> NaN. */
-	r = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOEQ, x, k(c, ty, 0), ""), k(c, ty, -INFINITY), r, "");
-	r = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOEQ, x, k(c, ty, INFINITY), ""), x, r, "");
-	r = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOLT, x, k(c, ty, 0), ""), k(c, ty, NAN), r, "");
+	r = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOEQ, x, cg_fconst(c, ty, 0), ""), cg_fconst(c, ty, -INFINITY), r, "");
+	r = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOEQ, x, cg_fconst(c, ty, INFINITY), ""), x, r, "");
+	r = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOLT, x, cg_fconst(c, ty, 0), ""), cg_fconst(c, ty, NAN), r, "");
 	return LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealUNO, x, x, ""), x, r, "");
 }
 
@@ -266,11 +266,11 @@ LLVMValueRef cg_round_dir(Cg *c, LLVMValueRef x, bool up)
 	 * truncate through an integer and step once. */
 	LLVMTypeRef tys[1] = {ty};
 	LLVMValueRef ax = cg_call_intr(c, "llvm.fabs", tys, 1, &x, 1);
-	LLVMValueRef small = LLVMBuildFCmp(c->b, LLVMRealOLT, ax, k(c, ty, 8388608.0), "");
-	LLVMValueRef safe = LLVMBuildSelect(c->b, small, x, k(c, ty, 0), "");
+	LLVMValueRef small = LLVMBuildFCmp(c->b, LLVMRealOLT, ax, cg_fconst(c, ty, 8388608.0), "");
+	LLVMValueRef safe = LLVMBuildSelect(c->b, small, x, cg_fconst(c, ty, 0), "");
 	LLVMValueRef t = LLVMBuildSIToFP(c->b, LLVMBuildFPToSI(c->b, safe, ity, ""), ty, "");
 	LLVMValueRef step = up ? LLVMBuildFCmp(c->b, LLVMRealOLT, t, safe, "") : LLVMBuildFCmp(c->b, LLVMRealOGT, t, safe, "");
-	t = LLVMBuildSelect(c->b, step, LLVMBuildFAdd(c->b, t, k(c, ty, up ? 1 : -1), ""), t, "");
+	t = LLVMBuildSelect(c->b, step, LLVMBuildFAdd(c->b, t, cg_fconst(c, ty, up ? 1 : -1), ""), t, "");
 	/* keep the sign of zero: floor(-0.0) = -0.0, ceil(-0.5) = -0.0 */
 	LLVMValueRef args[2] = {t, x};
 	t = cg_call_intr(c, "llvm.copysign", tys, 1, args, 2);
@@ -557,6 +557,36 @@ static void emit_arg_checks(Cg *c)
 		LLVMBasicBlockRef ok3 = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "body");
 		LLVMBuildCondBr(c->b, mis, bad_align, ok3);
 		LLVMPositionBuilderAtEnd(c->b, ok3);
+	}
+}
+
+LLVMTypeRef cg_bits_type(Cg *c, DType dt) { return LLVMIntTypeInContext(c->ctx, 8 * ir_dtype_size(dt)); }
+
+LLVMTypeRef cg_num_type(Cg *c, DType dt)
+{
+	if (dt == DT_F32)
+		return c->f32;
+	if (dt == DT_F64)
+		return LLVMDoubleTypeInContext(c->ctx);
+	return cg_bits_type(c, dt);
+}
+
+LLVMValueRef cg_load(Cg *c, LLVMTypeRef t, LLVMValueRef base, LLVMValueRef i)
+{
+	return LLVMBuildLoad2(c->b, t, cg_gep(c, t, base, i), "");
+}
+
+void cg_store(Cg *c, LLVMTypeRef t, LLVMValueRef v, LLVMValueRef base, LLVMValueRef i)
+{
+	LLVMBuildStore(c->b, v, cg_gep(c, t, base, i));
+}
+
+void cg_row_strides(int rank, const int64_t *dims, int64_t *s)
+{
+	int64_t k = 1;
+	for (int i = rank - 1; i >= 0; i--) {
+		s[i] = k;
+		k *= dims[i];
 	}
 }
 

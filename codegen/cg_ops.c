@@ -77,37 +77,24 @@ static Act act_of_epilogue(const Node *n)
 	return (Act){ACT_NONE};
 }
 
-/* An f32 constant of type ty: a scalar, or splat over a vector. */
-static LLVMValueRef fconst(Cg *c, LLVMTypeRef ty, double v)
-{
-	LLVMValueRef s = cg_f32(c, v);
-	if (LLVMGetTypeKind(ty) != LLVMVectorTypeKind)
-		return s;
-	LLVMValueRef e[64];
-	unsigned n = LLVMGetVectorSize(ty);
-	for (unsigned i = 0; i < n; i++)
-		e[i] = s;
-	return LLVMConstVector(e, n);
-}
-
 /* x is an f32 scalar or vector. */
 static LLVMValueRef act_apply(Cg *c, Act a, LLVMValueRef x)
 {
 	LLVMTypeRef ty = LLVMTypeOf(x);
-	LLVMValueRef zero = fconst(c, ty, 0);
+	LLVMValueRef zero = cg_fconst(c, ty, 0);
 	switch (a.k) {
 	case ACT_NONE: return x;
 	case ACT_RELU: return fsel_lt(c, x, zero, zero, x);  /* NaN stays NaN */
-	case ACT_LEAKY: return fsel_lt(c, x, zero, LLVMBuildFMul(c->b, x, fconst(c, ty, a.alpha), ""), x);
+	case ACT_LEAKY: return fsel_lt(c, x, zero, LLVMBuildFMul(c->b, x, cg_fconst(c, ty, a.alpha), ""), x);
 	case ACT_SIGMOID: return cg_sigmoid(c, x);
 	case ACT_TANH: return cg_tanh(c, x);
 	case ACT_CLIP: {
 		LLVMValueRef y = x;
 		if (!isinf(a.lo))
-			y = fsel_lt(c, y, fconst(c, ty, a.lo), fconst(c, ty, a.lo), y);
+			y = fsel_lt(c, y, cg_fconst(c, ty, a.lo), cg_fconst(c, ty, a.lo), y);
 		if (!isinf(a.hi))
-			y = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOGT, y, fconst(c, ty, a.hi), ""),
-					    fconst(c, ty, a.hi), y, "");
+			y = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOGT, y, cg_fconst(c, ty, a.hi), ""),
+					    cg_fconst(c, ty, a.hi), y, "");
 		return y;
 	}
 	}

@@ -345,7 +345,21 @@ static ValueId emit_cast(Ctx *c, ValueId x, DType to, bool saturate, const char 
 	return emit(c, OP_CAST, &x, 1, a, ir_dtype_is_f8(to) ? 2 : 1, out_name);
 }
 
-/* An OPF_F32 op on f64/f16/bf16 operands: computed in f32 between casts
+/* Integers (and bool) that f32 holds exactly. */
+static bool small_int(DType dt)
+{
+	return dt == DT_BOOL || dt == DT_U8 || dt == DT_I8 || dt == DT_U16 || dt == DT_I16;
+}
+
+/* Ops that only compare values: on small integers they give the same result
+ * through f32 (a monotone, exact conversion). */
+static bool order_only(Op op)
+{
+	return op == OP_MAXPOOL || op == OP_GLOBAL_MAXPOOL || op == OP_REDUCE_MAX || op == OP_REDUCE_MIN;
+}
+
+/* An OPF_F32 op on f64/f16/bf16 operands (or an order_only one on small
+ * integers): computed in f32 between casts
  * (the backend's kernels for it are f32; 1e-7 relative is kept). */
 static ValueId emit_widened(Ctx *c, Op op, const ValueId *in, int nin, const Attr *a, int na, const char *out_name,
 			    DType dt)
@@ -372,7 +386,7 @@ static ValueId emit(Ctx *c, Op op, const ValueId *in, int nin, const Attr *a, in
 	if (ir_ops[op].flags & OPF_F32)
 		for (int i = 0; i < nin; i++) {
 			DType dt = in[i] >= 0 ? ir_value_type(c->g, in[i])->dt : DT_F32;
-			if (ir_dtype_is_float(dt) && dt != DT_F32)
+			if ((ir_dtype_is_float(dt) && dt != DT_F32) || (order_only(op) && small_int(dt)))
 				return emit_widened(c, op, in, nin, a, na, out_name, dt);
 		}
 	if (!out_name) {
@@ -749,21 +763,8 @@ static ValueId conv_of(Ctx *c, const ValueId *in, int nin, const char *out_name)
 static bool imp_pool(Ctx *c, const ValueId *in, bool avg)
 {
 	const Type *tx = vtype(c, in[0]);
-	DType dt = tx->dt;
-	if (!avg && (dt == DT_U8 || dt == DT_I8 || dt == DT_U16 || dt == DT_I16)) {
-		/* small integers are exact in f32, and max commutes with the cast */
-		ValueId x = cast_to(c, in[0], DT_F32, NULL);
-		const char *out = c->sn->out[0];
-		if (x < 0 || !imp_pool(c, &x, false))
-			return false;
-		ValueId y = nm_get(&c->vals, out, -1);
-		/* the f32 result took the output's name: rename it, cast back */
-		Value *yv = ir_value(c->g, y);
-		yv->name = fresh_name(c, out, "f32");
-		return yv->name && define(c, cast_to(c, y, dt, out));
-	}
-	if (!need_float(c, in[0], "the input"))
-		return false;
+	if (!(!avg && small_int(tx->dt)) && !need_float(c, in[0], "the input"))
+		return false;  /* max pooling of small integers goes through f32 (emit) */
 	int nsp;
 	const int64_t *ks = sa_ints(c->sn, "kernel_shape", &nsp);
 	if (!ks)
@@ -879,23 +880,11 @@ static bool imp_global_avgpool(Ctx *c, const ValueId *in, int nin)
 static bool imp_reduce(Ctx *c, Op op, const ValueId *in, int nin)
 {
 	const Type *t = vtype(c, in[0]);
-	DType dt = t->dt;
-	if ((op == OP_REDUCE_MAX || op == OP_REDUCE_MIN) &&
-	    (dt == DT_BOOL || dt == DT_U8 || dt == DT_I8 || dt == DT_U16 || dt == DT_I16)) {
-		/* exact in f32: reduce there and convert back */
-		ValueId w[2] = {cast_to(c, in[0], DT_F32, NULL), nin > 1 ? in[1] : -1};
-		const char *out = c->sn->out[0];
-		if (w[0] < 0 || !imp_reduce(c, op, w, nin))
-			return false;
-		Value *yv = ir_value(c->g, nm_get(&c->vals, out, -1));
-		yv->name = fresh_name(c, out, "f32");
-		return yv->name && define(c, cast_to(c, nm_get(&c->vals, out, -1), dt, out));
-	}
 	int64_t axes[IR_MAX_RANK + 1];
 	int n;
 	bool have, red[IR_MAX_RANK] = {0};
-	if (!need_float(c, in[0], "the input"))
-		return false;
+	if (!(order_only(op) && small_int(t->dt)) && !need_float(c, in[0], "the input"))
+		return false;  /* max/min of small integers go through f32 (emit) */
 	if (!ints_from(c, in, nin, 1, "axes", axes, IR_MAX_RANK, &n, &have))
 		return false;
 	if (n == 0 && sa_int(c->sn, "noop_with_empty_axes", 0))
@@ -1442,15 +1431,23 @@ static void *filled(Ctx *c, DType dt, int64_t numel, const void *one)
 	return p;
 }
 
+/* A constant shape operand (ConstantOfShape, Expand): no negative dims. */
+static bool shape_operand(Ctx *c, ValueId v, int64_t *dims, int *n)
+{
+	if (!const_ints(c, v, "the shape input", dims, IR_MAX_RANK, n))
+		return false;
+	for (int i = 0; i < *n; i++)
+		if (dims[i] < 0)
+			return fail(c, "shape dimension %lld is negative", (long long)dims[i]);
+	return true;
+}
+
 static bool imp_constant_of_shape(Ctx *c, const ValueId *in, int nin)
 {
 	int64_t dims[IR_MAX_RANK + 1];
 	int n;
-	if (!const_ints(c, in[0], "the shape input", dims, IR_MAX_RANK, &n))
+	if (!shape_operand(c, in[0], dims, &n))
 		return false;
-	for (int i = 0; i < n; i++)
-		if (dims[i] < 0)
-			return fail(c, "shape dimension %lld is negative", (long long)dims[i]);
 	int64_t numel = ir_shape_numel(n, dims);
 	if (numel < 0 || numel > ((int64_t)1 << 28))
 		return fail(c, "the shape has %lld elements; constants are limited to 2^28", (long long)numel);
@@ -1527,11 +1524,8 @@ static bool imp_expand(Ctx *c, const ValueId *in, int nin)
 {
 	int64_t sh[IR_MAX_RANK + 1];
 	int n;
-	if (!const_ints(c, in[1], "the shape input", sh, IR_MAX_RANK, &n))
+	if (!shape_operand(c, in[1], sh, &n))
 		return false;
-	for (int i = 0; i < n; i++)
-		if (sh[i] < 0)
-			return fail(c, "shape dimension %lld is negative", (long long)sh[i]);
 	Attr a = ir_aints("shape", sh, n);
 	return emit_out(c, OP_EXPAND, in, 1, &a, 1);
 }
