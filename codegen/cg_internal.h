@@ -56,6 +56,9 @@ LLVMValueRef cg_log(Cg *c, LLVMValueRef x);
 /* floor (up = false) or ceil (up = true) without libm. */
 LLVMValueRef cg_round_dir(Cg *c, LLVMValueRef x, bool up);
 LLVMValueRef cg_splat(Cg *c, LLVMValueRef scalar, LLVMTypeRef ty);
+LLVMValueRef cg_hsum(Cg *c, LLVMValueRef v);                 /* sum of a vector's lanes */
+/* Sum of n contiguous floats from p, vectorized (not in serial order). */
+LLVMValueRef cg_sum_f32(Cg *c, LLVMValueRef p, int64_t n);
 /* An f32 constant of type ty: a scalar, or splat over a vector. */
 LLVMValueRef cg_fconst(Cg *c, LLVMTypeRef ty, double v);
 /* a*b + d, fused or not as the target likes. */

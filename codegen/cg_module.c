@@ -116,6 +116,56 @@ LLVMValueRef cg_splat(Cg *c, LLVMValueRef s, LLVMTypeRef ty)
 	return LLVMBuildShuffleVector(c->b, v, LLVMGetUndef(ty), zeros, "");
 }
 
+/* Sum of a vector's lanes, by halving (lanes a power of two). */
+LLVMValueRef cg_hsum(Cg *c, LLVMValueRef v)
+{
+	unsigned n = LLVMGetVectorSize(LLVMTypeOf(v));
+	for (unsigned h = n / 2; h >= 1; h /= 2) {
+		LLVMValueRef idx[64];
+		for (unsigned l = 0; l < n; l++)
+			idx[l] = LLVMConstInt(c->i32, l < h ? l + h : l, 0);
+		v = LLVMBuildFAdd(c->b, v, LLVMBuildShuffleVector(c->b, v, LLVMGetUndef(LLVMTypeOf(v)),
+								LLVMConstVector(idx, n), ""), "");
+	}
+	return LLVMBuildExtractElement(c->b, v, LLVMConstInt(c->i32, 0, 0), "");
+}
+
+/* Sum of the n floats at p: whole vectors into two accumulators (so the
+ * adds overlap), the rest one by one.  The order differs from a serial
+ * sum; the result is as accurate (pairwise-like). */
+LLVMValueRef cg_sum_f32(Cg *c, LLVMValueRef p, int64_t n)
+{
+	int L = c->lanes;
+	int64_t nv = L > 1 ? n / L : 0;
+	LLVMValueRef s = cg_f32(c, 0);
+	if (nv) {
+		LLVMValueRef acc[2];
+		for (int a = 0; a < 2; a++) {
+			acc[a] = cg_entry_alloca(c, c->vf);
+			LLVMBuildStore(c->b, LLVMConstNull(c->vf), acc[a]);
+		}
+		Loop l;
+		LLVMValueRef i = cg_loop_begin(c, &l, cg_i64(c, 0), cg_i64(c, nv / 2 * 2 * L));
+		for (int a = 0; a < 2; a++) {
+			LLVMValueRef x = LLVMBuildLoad2(c->b, c->vf, cg_gep(c, c->f32, p, LLVMBuildNSWAdd(c->b, i, cg_i64(c, a * L), "")), "");
+			LLVMSetAlignment(x, 4);
+			LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, c->vf, acc[a], ""), x, ""), acc[a]);
+		}
+		cg_loop_end(c, &l, 2 * L);
+		LLVMValueRef v = LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, c->vf, acc[0], ""),
+					      LLVMBuildLoad2(c->b, c->vf, acc[1], ""), "");
+		if (nv % 2) {
+			LLVMValueRef x = LLVMBuildLoad2(c->b, c->vf, cg_gep(c, c->f32, p, cg_i64(c, (nv - 1) * L)), "");
+			LLVMSetAlignment(x, 4);
+			v = LLVMBuildFAdd(c->b, v, x, "");
+		}
+		s = cg_hsum(c, v);
+	}
+	for (int64_t i = nv * L; i < n; i++)
+		s = LLVMBuildFAdd(c->b, s, cg_loadf(c, p, cg_i64(c, i)), "");
+	return s;
+}
+
 /* ---- inline math: exp by range reduction and a degree-6 polynomial ---- */
 
 LLVMValueRef cg_fconst(Cg *c, LLVMTypeRef ty, double v)

@@ -559,6 +559,99 @@ static void dw_chunk(Cg *c, DwK *k, LLVMValueRef oh, LLVMValueRef ow0, int64_t c
 	}
 }
 
+/* Planes whose rows are narrower than a vector waste most lanes when
+ * vectorized along the row (KWS's 25x5, the 7x7 of ImageNet nets): those
+ * go as one run of pixels instead, every chunk of L outputs at a constant
+ * position (the last one overlapping its neighbour so it is whole).  Per
+ * tap a chunk's lanes read input positions known at compile time: one
+ * vector load (two for a wider spread) and a constant shuffle that also
+ * puts zeros in the lanes reading padding. */
+#define DW_PLANE_MAX 64  /* chunks per plane, unrolled */
+
+/* Input positions for tap (kh, kw) of the chunk of outputs from s; -1 in
+ * the padding.  Returns the spread (max - min + 1) of the valid ones, 0 if
+ * none is valid. */
+static int64_t dw_plane_idx(const Geo *g, int L, int64_t s, int64_t kh, int64_t kw, int64_t *idx, int64_t *lo)
+{
+	int64_t mn = INT64_MAX, mx = -1;
+	for (int l = 0; l < L; l++) {
+		int64_t oh = (s + l) / g->OW, ow = (s + l) % g->OW;
+		int64_t ih = oh * g->sh + kh * g->dh - g->ph, iw = ow * g->sw + kw * g->dw - g->pw;
+		idx[l] = ih >= 0 && ih < g->H && iw >= 0 && iw < g->W ? ih * g->W + iw : -1;
+		if (idx[l] >= 0) {
+			mn = idx[l] < mn ? idx[l] : mn;
+			mx = idx[l] > mx ? idx[l] : mx;
+		}
+	}
+	*lo = mn;
+	return mx < 0 ? 0 : mx - mn + 1;
+}
+
+static int64_t dw_plane_start(const Geo *g, int L, int64_t q)
+{
+	int64_t s = q * L;
+	return s + L > g->OH * g->OW ? g->OH * g->OW - L : s;
+}
+
+/* Is the run-of-pixels form possible (every tap of every chunk within two
+ * vector loads of the plane) and worth it (a fifth fewer vectors)? */
+static bool dw_plane_ok(const Geo *g, int L)
+{
+	int64_t P = g->OH * g->OW, chunks = (P + L - 1) / L, row = g->OH * ((g->OW + L - 1) / L);
+	if (L < 4 || P < L || g->H * g->W < L || chunks > DW_PLANE_MAX || chunks * 5 > row * 4)
+		return false;
+	int64_t idx[64], lo;
+	for (int64_t q = 0; q < chunks; q++)
+		for (int64_t kh = 0; kh < g->KH; kh++)
+			for (int64_t kw = 0; kw < g->KW; kw++) {
+				int64_t spread = dw_plane_idx(g, L, dw_plane_start(g, L, q), kh, kw, idx, &lo);
+				if (spread > 2 * L || (spread > L && g->H * g->W < 2 * L))
+					return false;
+			}
+	return true;
+}
+
+static void dw_plane(Cg *c, DwK *k)
+{
+	Geo *g = &k->g;
+	int L = c->lanes;
+	int64_t HW = g->H * g->W, chunks = (g->OH * g->OW + L - 1) / L;
+	LLVMValueRef zero = LLVMConstNull(c->vf);
+	for (int64_t q = 0; q < chunks; q++) {
+		int64_t s = dw_plane_start(g, L, q);
+		LLVMValueRef acc = k->bias;
+		for (int64_t kh = 0; kh < g->KH; kh++)
+			for (int64_t kw = 0; kw < g->KW; kw++) {
+				int64_t idx[64], lo;
+				int64_t spread = dw_plane_idx(g, L, s, kh, kw, idx, &lo);
+				if (!spread)
+					continue;
+				int nl = spread > L ? 2 : 1;
+				int64_t b = lo > HW - nl * L ? HW - nl * L : lo;
+				LLVMValueRef a = vload(c, k->xp, I(c, b));
+				LLVMValueRef a2 = nl == 2 ? vload(c, k->xp, I(c, b + L)) : zero;
+				LLVMValueRef sh[64], keep[64];
+				bool ident = true, pad = false;
+				for (int l = 0; l < L; l++) {
+					/* One load: padding lanes take lane 0 of the zero vector. */
+					int64_t e = idx[l] >= 0 ? idx[l] - b : nl == 1 ? L : 0;
+					sh[l] = LLVMConstInt(c->i32, (unsigned long long)e, 0);
+					keep[l] = LLVMConstInt(LLVMInt1TypeInContext(c->ctx), idx[l] >= 0, 0);
+					ident &= e == l;
+					pad |= idx[l] < 0;
+				}
+				LLVMValueRef xv = ident ? a : LLVMBuildShuffleVector(c->b, a, a2, LLVMConstVector(sh, L), "");
+				if (nl == 2 && pad)
+					xv = LLVMBuildSelect(c->b, LLVMConstVector(keep, L), xv, zero, "");
+				acc = fmuladd(c, xv, dw_tap(c, k, kh * g->KW + kw), acc);
+			}
+		if (k->rp)
+			acc = LLVMBuildFAdd(c->b, acc, vload(c, k->rp, I(c, s)), "");
+		acc = act_apply(c, k->act, acc);
+		LLVMSetAlignment(LLVMBuildStore(c->b, acc, cg_gep(c, c->f32, k->yp, I(c, s))), 4);
+	}
+}
+
 static void lower_conv_depthwise(Cg *c, const Node *n)
 {
 	DwK k = {.g = geometry(c, n, true)};
@@ -587,29 +680,33 @@ static void lower_conv_depthwise(Cg *c, const Node *n)
 	int64_t taps = g->KH * g->KW;
 	for (int64_t t = 0; t < taps && taps <= DW_HOIST; t++)
 		k.w[t] = cg_splat(c, cg_loadf(c, k.Wt, add(c, mul(c, k.m, I(c, taps)), I(c, t))), c->vf);
-	LLVMValueRef oh = cg_loop_begin(c, &loh, I(c, 0), I(c, g->OH));
-	for (int64_t ow = 0; ow < g->OW;) {
-		int nv = g->OW - ow < L ? (int)(g->OW - ow) : L;
-		if (!dw_inner(&k, ow, L)) {
-			dw_chunk(c, &k, oh, I(c, ow), ow, nv);
-			ow += nv;
-			continue;
+	if (dw_plane_ok(g, L))
+		dw_plane(c, &k);
+	else {
+		LLVMValueRef oh = cg_loop_begin(c, &loh, I(c, 0), I(c, g->OH));
+		for (int64_t ow = 0; ow < g->OW;) {
+			int nv = g->OW - ow < L ? (int)(g->OW - ow) : L;
+			if (!dw_inner(&k, ow, L)) {
+				dw_chunk(c, &k, oh, I(c, ow), ow, nv);
+				ow += nv;
+				continue;
+			}
+			/* A loop over the run of interior chunks. */
+			int64_t e = ow;
+			while (dw_inner(&k, e, L))
+				e += L;
+			if (e - ow == L)
+				dw_chunk(c, &k, oh, I(c, ow), -1, L);
+			else {
+				Loop l;
+				LLVMValueRef o = cg_loop_begin(c, &l, I(c, ow), I(c, e));
+				dw_chunk(c, &k, oh, o, -1, L);
+				cg_loop_end(c, &l, L);
+			}
+			ow = e;
 		}
-		/* A loop over the run of interior chunks. */
-		int64_t e = ow;
-		while (dw_inner(&k, e, L))
-			e += L;
-		if (e - ow == L)
-			dw_chunk(c, &k, oh, I(c, ow), -1, L);
-		else {
-			Loop l;
-			LLVMValueRef o = cg_loop_begin(c, &l, I(c, ow), I(c, e));
-			dw_chunk(c, &k, oh, o, -1, L);
-			cg_loop_end(c, &l, L);
-		}
-		ow = e;
+		cg_loop_end(c, &loh, 1);
 	}
-	cg_loop_end(c, &loh, 1);
 	if (k.mult > 1)
 		cg_loop_end(c, &lr, 1);
 	cg_loop_end(c, &lc, 1);
@@ -892,6 +989,177 @@ static void lower_conv_blocked(Cg *c, const Node *n)
 	cg_loop_end(c, &ln, 1);
 }
 
+/* 1x1 convolution with stride 1 and no padding, as the product
+ * Y[m][p] = sum_k W[m][k] X[k][p] over the flattened pixels p, vectorized
+ * along p: a tile keeps MR output channels x NR vectors of pixels in
+ * registers; each k step is NR vector loads of X, MR weight broadcasts and
+ * MR*NR FMAs, and the epilogue (bias, residual, activation) works on whole
+ * vectors stored straight into the output planes.  The blocked kernel
+ * above puts channels in the lanes instead and must scatter its results
+ * into the planes one float at a time, which dominates when K is small
+ * (MobileNet's expansions) or the image is large.  Weights are packed
+ * per group as [mb][k][MR] (zero padded), read in order by the tiles. */
+#define PW_MRMAX 8
+#define PW_NRMAX 4
+
+typedef struct PwK {
+	int64_t P, Cg, Mg, NMB, MR, NR, group;
+	LLVMValueRef X, Wp, Bp, Y, R;
+	Act act;
+	LLVMValueRef acc[PW_MRMAX][PW_NRMAX];
+} PwK;
+
+static void pw_shape(const Cg *c, int64_t *mr, int64_t *nr)
+{
+	*nr = c->fregs >= 32 ? 4 : 2;
+	*mr = (c->fregs - *nr - 1) / *nr;
+	*mr = *mr > PW_MRMAX ? PW_MRMAX : *mr < 1 ? 1 : *mr;
+}
+
+/* Is this conv a 1x1 product, and does the pixel-vectorized kernel beat
+ * the blocked one by the FMA + scatter count? */
+static bool pw_wins(Cg *c, const Geo *g)
+{
+	int L = c->lanes;
+	int64_t P = g->OH * g->OW, Cg = g->C / g->group, Mg = g->M / g->group, mr, nr;
+	if (L < 4 || g->KH != 1 || g->KW != 1 || g->sh != 1 || g->sw != 1 || g->ph || g->pw || g->pe_h || g->pe_w ||
+	    P < L || g->H != g->OH || g->W != g->OW)
+		return false;
+	pw_shape(c, &mr, &nr);
+	int64_t vecs = (P + L - 1) / L;
+	double pw = (double)((Mg + mr - 1) / mr * mr) * Cg * vecs;
+	double blocked = (double)((Mg + 2 * L - 1) / (2 * L) * 2) * Cg * P + 2.0 * Mg * P;
+	return pw < blocked;
+}
+
+/* One tile: channels [mb*MR, mb*MR + rows) of group grp, NR vectors of
+ * pixels starting at the constant-or-not offsets px[v]. */
+static void pw_tile(Cg *c, PwK *k, LLVMValueRef xg, LLVMValueRef yg, LLVMValueRef rg, LLVMValueRef mb, int rows,
+		    LLVMValueRef *px, int nv)
+{
+	LLVMValueRef bofs = mul(c, mb, I(c, k->MR));
+	for (int r = 0; r < rows; r++) {
+		LLVMValueRef bv = cg_splat(c, cg_loadf(c, k->Bp, add(c, bofs, I(c, r))), c->vf);
+		for (int v = 0; v < nv; v++)
+			LLVMBuildStore(c->b, bv, k->acc[r][v]);
+	}
+	Loop lk;
+	LLVMValueRef kk = cg_loop_begin(c, &lk, I(c, 0), I(c, k->Cg));
+	LLVMValueRef xrow = cg_gep(c, c->f32, xg, mul(c, kk, I(c, k->P)));
+	LLVMValueRef xv[PW_NRMAX];
+	for (int v = 0; v < nv; v++)
+		xv[v] = vload(c, xrow, px[v]);
+	LLVMValueRef wo = mul(c, add(c, mul(c, mb, I(c, k->Cg)), kk), I(c, k->MR));
+	for (int r = 0; r < rows; r++) {
+		LLVMValueRef wb = cg_splat(c, cg_loadf(c, k->Wp, add(c, wo, I(c, r))), c->vf);
+		for (int v = 0; v < nv; v++) {
+			LLVMValueRef a = LLVMBuildLoad2(c->b, c->vf, k->acc[r][v], "");
+			LLVMBuildStore(c->b, fmuladd(c, xv[v], wb, a), k->acc[r][v]);
+		}
+	}
+	cg_loop_end(c, &lk, 1);
+	LLVMValueRef m0 = mul(c, mb, I(c, k->MR));
+	for (int r = 0; r < rows; r++) {
+		LLVMValueRef plane = mul(c, add(c, m0, I(c, r)), I(c, k->P));
+		for (int v = 0; v < nv; v++) {
+			LLVMValueRef o = add(c, plane, px[v]);
+			LLVMValueRef a = LLVMBuildLoad2(c->b, c->vf, k->acc[r][v], "");
+			if (rg)
+				a = LLVMBuildFAdd(c->b, a, vload(c, rg, o), "");
+			a = act_apply(c, k->act, a);
+			LLVMSetAlignment(LLVMBuildStore(c->b, a, cg_gep(c, c->f32, yg, o)), 4);
+		}
+	}
+}
+
+/* All channel blocks of this task over the pixel tile px[0..nv). */
+static void pw_blocks(Cg *c, PwK *k, LLVMValueRef xg, LLVMValueRef yg, LLVMValueRef rg, LLVMValueRef lo,
+		      LLVMValueRef hi, LLVMValueRef *px, int nv)
+{
+	int64_t full = k->Mg / k->MR, rem = k->Mg % k->MR;
+	Loop lm;
+	LLVMValueRef end = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSGT, hi, I(c, full), ""), I(c, full), hi, "");
+	LLVMValueRef mb = cg_loop_begin(c, &lm, lo, end);
+	pw_tile(c, k, xg, yg, rg, mb, (int)k->MR, px, nv);
+	cg_loop_end(c, &lm, 1);
+	if (rem) {  /* the partial block `full` is ours when lo <= full < hi */
+		LLVMValueRef mine = LLVMBuildAnd(c->b, LLVMBuildICmp(c->b, LLVMIntSLE, lo, I(c, full), ""),
+						 LLVMBuildICmp(c->b, LLVMIntSGT, hi, I(c, full), ""), "");
+		LLVMBasicBlockRef skip = cg_if_begin(c, mine);
+		pw_tile(c, k, xg, yg, rg, I(c, full), (int)rem, px, nv);
+		cg_if_end(c, skip);
+	}
+}
+
+static void lower_conv_pointwise(Cg *c, const Node *n)
+{
+	Geo g = geometry(c, n, true);
+	int L = c->lanes;
+	PwK k = {.P = g.OH * g.OW, .Cg = g.C / g.group, .Mg = g.M / g.group, .group = g.group};
+	pw_shape(c, &k.MR, &k.NR);
+	k.NMB = (k.Mg + k.MR - 1) / k.MR;
+	const float *w = ir_value(c->g, n->in[1])->data;
+	const float *bias = n->nin > 2 && n->in[2] >= 0 ? ir_value(c->g, n->in[2])->data : NULL;
+	size_t wn = (size_t)(g.group * k.NMB * k.Cg * k.MR), bn = (size_t)(g.group * k.NMB * k.MR);
+	float *wp = calloc(wn + 1, sizeof *wp), *bp = calloc(bn + 1, sizeof *bp);
+	for (int64_t gr = 0; gr < g.group; gr++)
+		for (int64_t m = 0; m < k.Mg; m++) {
+			int64_t mb = gr * k.NMB + m / k.MR, r = m % k.MR, M = gr * k.Mg + m;
+			bp[mb * k.MR + r] = bias ? bias[M] : 0;
+			for (int64_t ic = 0; ic < k.Cg; ic++)
+				wp[(mb * k.Cg + ic) * k.MR + r] = w[M * k.Cg + ic];
+		}
+	k.Wp = cg_const_blob(c, "kiln.wp", wp, wn * sizeof *wp);
+	k.Bp = cg_const_blob(c, "kiln.bp", bp, bn * sizeof *bp);
+	free(wp);
+	free(bp);
+	k.X = B(c, n->in[0]);
+	k.Y = B(c, n->out);
+	k.R = n->nin > 3 && n->in[3] >= 0 ? B(c, n->in[3]) : NULL;
+	k.act = act_of_epilogue(n);
+	for (int r = 0; r < k.MR; r++)
+		for (int v = 0; v < k.NR; v++)
+			k.acc[r][v] = cg_entry_alloca(c, c->vf);
+	LLVMValueRef lo, hi;  /* this task's channel blocks, per group */
+	cg_part_range(c, k.NMB, &lo, &hi);
+	Loop ln, lg, lt;
+	LLVMValueRef in = cg_loop_begin(c, &ln, I(c, 0), I(c, g.N));
+	LLVMValueRef grp = cg_loop_begin(c, &lg, I(c, 0), I(c, g.group));
+	LLVMValueRef xg = cg_gep(c, c->f32, k.X, mul(c, add(c, mul(c, in, I(c, g.C)), mul(c, grp, I(c, k.Cg))), I(c, k.P)));
+	LLVMValueRef ym = add(c, mul(c, in, I(c, g.M)), mul(c, grp, I(c, k.Mg)));
+	LLVMValueRef yg = cg_gep(c, c->f32, k.Y, mul(c, ym, I(c, k.P)));
+	LLVMValueRef rg = k.R ? cg_gep(c, c->f32, k.R, mul(c, ym, I(c, k.P))) : NULL;
+	int64_t tile = k.NR * L, ntiles = k.P / tile, done = ntiles * tile;
+	LLVMValueRef px[PW_NRMAX];
+	/* Packed blocks are numbered across groups; tiles index them from
+	 * the group's first. */
+	LLVMValueRef wg = k.Wp;
+	k.Wp = cg_gep(c, c->f32, wg, mul(c, grp, I(c, k.NMB * k.Cg * k.MR)));
+	LLVMValueRef bg = k.Bp;
+	k.Bp = cg_gep(c, c->f32, bg, mul(c, grp, I(c, k.NMB * k.MR)));
+	if (ntiles) {
+		LLVMValueRef p0 = cg_loop_begin(c, &lt, I(c, 0), I(c, done));
+		for (int v = 0; v < k.NR; v++)
+			px[v] = add(c, p0, I(c, v * L));
+		pw_blocks(c, &k, xg, yg, rg, lo, hi, px, (int)k.NR);
+		cg_loop_end(c, &lt, tile);
+	}
+	if (done < k.P) {
+		/* The rest in whole vectors, the last one ending at P (it may
+		 * recompute pixels of its neighbour: same values). */
+		int nv = (int)((k.P - done + L - 1) / L);
+		for (int v = 0; v < nv; v++) {
+			int64_t s = done + (int64_t)v * L;
+			px[v] = I(c, s + L > k.P ? k.P - L : s);
+		}
+		pw_blocks(c, &k, xg, yg, rg, lo, hi, px, nv);
+	}
+	k.Wp = wg;
+	k.Bp = bg;
+	cg_loop_end(c, &lg, 1);
+	cg_loop_end(c, &ln, 1);
+}
+
 static void lower_conv(Cg *c, const Node *n)
 {
 	if (TY(c, n->in[0])->rank > 4) {
@@ -907,6 +1175,8 @@ static void lower_conv(Cg *c, const Node *n)
 		c->keep_loops = true;
 		if (g.group == g.C && g.group > 1 && g.M % g.C == 0)
 			lower_conv_depthwise(c, n);
+		else if (pw_wins(c, &g))
+			lower_conv_pointwise(c, n);
 		else
 			lower_conv_blocked(c, n);
 		c->keep_loops = false;
@@ -1183,11 +1453,16 @@ static void lower_global_avgpool(Cg *c, const Node *n)
 	Loop lp, li;
 	LLVMValueRef p = cg_loop_begin(c, &lp, I(c, 0), I(c, planes));
 	LLVMValueRef xp = cg_gep(c, c->f32, X, mul(c, p, I(c, inner)));
-	LLVMBuildStore(c->b, cg_f32(c, 0), acc);
-	LLVMValueRef i = cg_loop_begin(c, &li, I(c, 0), I(c, inner));
-	LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, c->f32, acc, ""), cg_loadf(c, xp, i), ""), acc);
-	cg_loop_end(c, &li, 1);
-	cg_storef(c, LLVMBuildFDiv(c->b, LLVMBuildLoad2(c->b, c->f32, acc, ""), cg_f32(c, (double)inner), ""), Y, p);
+	LLVMValueRef sum;
+	if (c->reference) {
+		LLVMBuildStore(c->b, cg_f32(c, 0), acc);
+		LLVMValueRef i = cg_loop_begin(c, &li, I(c, 0), I(c, inner));
+		LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, c->f32, acc, ""), cg_loadf(c, xp, i), ""), acc);
+		cg_loop_end(c, &li, 1);
+		sum = LLVMBuildLoad2(c->b, c->f32, acc, "");
+	} else
+		sum = cg_sum_f32(c, xp, inner);
+	cg_storef(c, LLVMBuildFDiv(c->b, sum, cg_f32(c, (double)inner), ""), Y, p);
 	cg_loop_end(c, &lp, 1);
 }
 

@@ -84,6 +84,18 @@ def cases():
     c["dw_width1"] = conv((1, 6, 9, 1), (6, 1, 3, 1), group=6, pads=[1, 0, 1, 0])
     c["dw_narrow_residual"] = conv((1, 7, 4, 3), (7, 1, 3, 3), "Relu", residual=True, group=7, pads=[1, 1, 1, 1])
     c["dw_1d"] = conv((1, 11, 37), (11, 1, 5), group=11, pads=[2, 2])
+    # 1x1 convolutions vectorized along the pixels: tails, partial channel
+    # blocks, groups, residuals, images narrower than a tile
+    c["pw_expand_k16"] = conv((1, 16, 23, 29), (37, 16, 1, 1), "Relu")
+    c["pw_residual_clip"] = conv((1, 24, 11, 13), (24, 24, 1, 1), "Clip", residual=True)
+    c["pw_groups"] = conv((1, 12, 9, 7), (21, 4, 1, 1), group=3)
+    c["pw_one_vector"] = conv((1, 64, 4, 5), (13, 64, 1, 1), "Sigmoid")
+    # depthwise over narrow planes, vectorized across rows (constant shuffles)
+    c["dw_plane_kws"] = conv((1, 13, 25, 5), (13, 1, 3, 3), "Relu", group=13, pads=[1, 1, 1, 1])
+    c["dw_plane_7x7_5x5_residual"] = conv((1, 6, 7, 7), (6, 1, 5, 5), "Relu", residual=True, group=6, pads=[2, 2, 2, 2])
+    c["dw_plane_asym_mult3"] = conv((1, 5, 11, 6), (15, 1, 3, 3), group=5, pads=[0, 1, 2, 0])
+    c["dw_plane_stride2"] = conv((1, 7, 9, 8), (7, 1, 3, 3), group=7, strides=[2, 2], pads=[1, 1, 1, 1])
+    c["dw_plane_dilated"] = conv((1, 3, 13, 6), (3, 1, 3, 3), group=3, dilations=[2, 2], pads=[2, 2, 2, 2])
     # packed GEMM and GEMV; matmul with a batch
     c["gemm_prime"] = gemm(7, 13, 17)
     c["gemm_gemv"] = gemm(1, 129, 31)
