@@ -56,6 +56,7 @@ LLVMValueRef cg_log(Cg *c, LLVMValueRef x);
 /* floor (up = false) or ceil (up = true) without libm. */
 LLVMValueRef cg_round_dir(Cg *c, LLVMValueRef x, bool up);
 LLVMValueRef cg_splat(Cg *c, LLVMValueRef scalar, LLVMTypeRef ty);
+void cg_prefetch(Cg *c, LLVMValueRef p);                      /* read hint, all cache levels */
 LLVMValueRef cg_hsum(Cg *c, LLVMValueRef v);                 /* sum of a vector's lanes */
 /* Sum of n contiguous floats from p, vectorized (not in serial order). */
 LLVMValueRef cg_sum_f32(Cg *c, LLVMValueRef p, int64_t n);

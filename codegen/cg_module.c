@@ -116,6 +116,15 @@ LLVMValueRef cg_splat(Cg *c, LLVMValueRef s, LLVMTypeRef ty)
 	return LLVMBuildShuffleVector(c->b, v, LLVMGetUndef(ty), zeros, "");
 }
 
+/* A read prefetch into all cache levels (a hint: it never faults, and
+ * targets without one drop it). */
+void cg_prefetch(Cg *c, LLVMValueRef p)
+{
+	LLVMValueRef a[4] = {p, LLVMConstInt(c->i32, 0, 0), LLVMConstInt(c->i32, 3, 0), LLVMConstInt(c->i32, 1, 0)};
+	LLVMTypeRef pt = c->ptr;
+	cg_call_intr(c, "llvm.prefetch", &pt, 1, a, 4);
+}
+
 /* Sum of a vector's lanes, by halving (lanes a power of two). */
 LLVMValueRef cg_hsum(Cg *c, LLVMValueRef v)
 {
