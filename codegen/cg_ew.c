@@ -303,6 +303,9 @@ static LLVMValueRef softplus(Cg *c, LLVMValueRef x)
 
 static LLVMValueRef mish(Cg *c, LLVMValueRef x) { return fmul(c, x, cg_tanh(c, softplus(c, x))); }
 
+static LLVMValueRef gelu_erf(Cg *c, LLVMValueRef x) { return cg_gelu(c, x, false); }
+static LLVMValueRef gelu_tanh(Cg *c, LLVMValueRef x) { return cg_gelu(c, x, true); }
+
 static LLVMValueRef expm1_(Cg *c, LLVMValueRef x) { return fsub(c, cg_exp(c, x), K(c, 1)); }
 
 static LLVMValueRef unary_float(Cg *c, const Node *n, LLVMValueRef x)
@@ -327,14 +330,9 @@ static LLVMValueRef unary_float(Cg *c, const Node *n, LLVMValueRef x)
 	case OP_MISH: return in_f32(c, x, mish);
 	case OP_SOFTSIGN: return fdiv(c, x, fadd(c, one, fabs_(c, x)));
 	case OP_HARD_SWISH:
-	case OP_HARD_SIGMOID: {
-		double a = n->op == OP_HARD_SWISH ? 1.0 / 6 : ir_attr_float(n, "alpha", 0.2);
-		double b = n->op == OP_HARD_SWISH ? 0.5 : ir_attr_float(n, "beta", 0.5);
-		LLVMValueRef y = fadd(c, fmul(c, x, kf(c, t, a)), kf(c, t, b));
-		y = sel(c, fcmp(c, LLVMRealOLT, y, zero), zero, y);
-		y = sel(c, fcmp(c, LLVMRealOGT, y, one), one, y);
-		return n->op == OP_HARD_SWISH ? fmul(c, x, y) : y;
-	}
+		return fmul(c, x, cg_hard_sigmoid(c, x, 1.0 / 6, 0.5));
+	case OP_HARD_SIGMOID:
+		return cg_hard_sigmoid(c, x, ir_attr_float(n, "alpha", 0.2), ir_attr_float(n, "beta", 0.5));
 	case OP_ELU:
 	case OP_SELU:
 	case OP_CELU: {
@@ -355,17 +353,8 @@ static LLVMValueRef unary_float(Cg *c, const Node *n, LLVMValueRef x)
 		y = sel(c, fcmp(c, LLVMRealOLT, x, LLVMBuildFNeg(c->b, l, "")), fadd(c, x, bias), y);
 		return sel(c, fcmp(c, LLVMRealUNO, x, x), x, y);
 	}
-	case OP_GELU: {
-		LLVMValueRef h = fmul(c, x, kf(c, t, 0.5)), inner;
-		if (ir_attr_int(n, "tanh", 0)) {
-			LLVMValueRef x3 = fmul(c, fmul(c, x, x), x);
-			inner = fmul(c, kf(c, t, 0.7978845608028654), fadd(c, x, fmul(c, kf(c, t, 0.044715), x3)));
-			inner = in_f32(c, inner, cg_tanh);
-		} else {
-			inner = in_f32(c, fmul(c, x, kf(c, t, 0.7071067811865476)), cg_erf);
-		}
-		return fmul(c, h, fadd(c, one, inner));
-	}
+	case OP_GELU:
+		return in_f32(c, x, ir_attr_int(n, "tanh", 0) ? gelu_tanh : gelu_erf);
 	default: die("not a float unary op");
 	}
 }

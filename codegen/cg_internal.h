@@ -56,6 +56,8 @@ LLVMValueRef cg_log(Cg *c, LLVMValueRef x);
 /* floor (up = false) or ceil (up = true) without libm. */
 LLVMValueRef cg_round_dir(Cg *c, LLVMValueRef x, bool up);
 LLVMValueRef cg_splat(Cg *c, LLVMValueRef scalar, LLVMTypeRef ty);
+LLVMValueRef cg_hard_sigmoid(Cg *c, LLVMValueRef x, double a, double b);  /* max(0, min(1, a*x + b)) */
+LLVMValueRef cg_gelu(Cg *c, LLVMValueRef x, bool tanh_form);               /* f32 only */
 void cg_prefetch(Cg *c, LLVMValueRef p);                      /* read hint, all cache levels */
 LLVMValueRef cg_hsum(Cg *c, LLVMValueRef v);                 /* sum of a vector's lanes */
 /* Sum of n contiguous floats from p, vectorized (not in serial order). */

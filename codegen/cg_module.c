@@ -116,6 +116,32 @@ LLVMValueRef cg_splat(Cg *c, LLVMValueRef s, LLVMTypeRef ty)
 	return LLVMBuildShuffleVector(c->b, v, LLVMGetUndef(ty), zeros, "");
 }
 
+/* max(0, min(1, a*x + b)), in x's type (NaN propagates through neither
+ * comparison, so it comes out NaN). */
+LLVMValueRef cg_hard_sigmoid(Cg *c, LLVMValueRef x, double a, double b)
+{
+	LLVMTypeRef t = LLVMTypeOf(x);
+	LLVMValueRef zero = cg_fconst(c, t, 0), one = cg_fconst(c, t, 1);
+	LLVMValueRef y = LLVMBuildFAdd(c->b, LLVMBuildFMul(c->b, x, cg_fconst(c, t, a), ""), cg_fconst(c, t, b), "");
+	y = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOLT, y, zero, ""), zero, y, "");
+	return LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOGT, y, one, ""), one, y, "");
+}
+
+/* x/2 * (1 + erf(x/sqrt 2)), or with tanh the approximation
+ * x/2 * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3))); f32 scalars or vectors. */
+LLVMValueRef cg_gelu(Cg *c, LLVMValueRef x, bool tanh_form)
+{
+	LLVMTypeRef t = LLVMTypeOf(x);
+	LLVMValueRef h = LLVMBuildFMul(c->b, x, cg_fconst(c, t, 0.5), ""), inner;
+	if (tanh_form) {
+		LLVMValueRef x3 = LLVMBuildFMul(c->b, LLVMBuildFMul(c->b, x, x, ""), x, "");
+		inner = LLVMBuildFAdd(c->b, x, LLVMBuildFMul(c->b, cg_fconst(c, t, 0.044715), x3, ""), "");
+		inner = cg_tanh(c, LLVMBuildFMul(c->b, cg_fconst(c, t, 0.7978845608028654), inner, ""));
+	} else
+		inner = cg_erf(c, LLVMBuildFMul(c->b, x, cg_fconst(c, t, 0.7071067811865476), ""));
+	return LLVMBuildFMul(c->b, h, LLVMBuildFAdd(c->b, cg_fconst(c, t, 1), inner, ""), "");
+}
+
 /* A read prefetch into all cache levels (a hint: it never faults, and
  * targets without one drop it). */
 void cg_prefetch(Cg *c, LLVMValueRef p)

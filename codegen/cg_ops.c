@@ -47,10 +47,13 @@ static LLVMValueRef fsel_lt(Cg *c, LLVMValueRef x, LLVMValueRef y, LLVMValueRef 
 }
 
 /* An activation: a standalone unary op or a fused epilogue. */
-typedef enum ActKind { ACT_NONE, ACT_RELU, ACT_LEAKY, ACT_CLIP, ACT_SIGMOID, ACT_TANH } ActKind;
+typedef enum ActKind {
+	ACT_NONE, ACT_RELU, ACT_LEAKY, ACT_CLIP, ACT_SIGMOID, ACT_TANH,
+	ACT_SILU, ACT_HARD_SIGMOID, ACT_HARD_SWISH, ACT_GELU, ACT_GELU_TANH
+} ActKind;
 typedef struct Act {
 	ActKind k;
-	double alpha, lo, hi;
+	double alpha, lo, hi;  /* leaky slope; clip bounds; hard sigmoid alpha (lo) and beta (hi) */
 } Act;
 
 static Act act_of_unary(const Node *n)
@@ -74,6 +77,12 @@ static Act act_of_epilogue(const Node *n)
 	if (!strcmp(a, "clip")) return (Act){ACT_CLIP, 0, ir_attr_float(n, "act_min", -INFINITY), ir_attr_float(n, "act_max", INFINITY)};
 	if (!strcmp(a, "sigmoid")) return (Act){ACT_SIGMOID};
 	if (!strcmp(a, "tanh")) return (Act){ACT_TANH};
+	if (!strcmp(a, "silu")) return (Act){ACT_SILU};
+	if (!strcmp(a, "hard_sigmoid"))
+		return (Act){ACT_HARD_SIGMOID, 0, ir_attr_float(n, "act_alpha", 0.2), ir_attr_float(n, "act_beta", 0.5)};
+	if (!strcmp(a, "hard_swish")) return (Act){ACT_HARD_SWISH};
+	if (!strcmp(a, "gelu")) return (Act){ACT_GELU};
+	if (!strcmp(a, "gelu_tanh")) return (Act){ACT_GELU_TANH};
 	return (Act){ACT_NONE};
 }
 
@@ -88,6 +97,11 @@ static LLVMValueRef act_apply(Cg *c, Act a, LLVMValueRef x)
 	case ACT_LEAKY: return fsel_lt(c, x, zero, LLVMBuildFMul(c->b, x, cg_fconst(c, ty, a.alpha), ""), x);
 	case ACT_SIGMOID: return cg_sigmoid(c, x);
 	case ACT_TANH: return cg_tanh(c, x);
+	case ACT_SILU: return LLVMBuildFMul(c->b, x, cg_sigmoid(c, x), "");
+	case ACT_HARD_SIGMOID: return cg_hard_sigmoid(c, x, a.lo, a.hi);
+	case ACT_HARD_SWISH: return LLVMBuildFMul(c->b, x, cg_hard_sigmoid(c, x, 1.0 / 6, 0.5), "");
+	case ACT_GELU: return cg_gelu(c, x, false);
+	case ACT_GELU_TANH: return cg_gelu(c, x, true);
 	case ACT_CLIP: {
 		LLVMValueRef y = x;
 		if (!isinf(a.lo))

@@ -631,8 +631,12 @@ static bool check_epilogue(Ctx *c)
 		return true;
 	if (a->kind != ATTR_STRING || !a->s)
 		return err(c, "attribute 'act' must be a string");
-	if (!strcmp(a->s, "relu") || !strcmp(a->s, "sigmoid") || !strcmp(a->s, "tanh"))
-		return true;
+	static const char *plain[] = {"relu", "sigmoid", "tanh", "silu", "hard_swish", "gelu", "gelu_tanh"};
+	for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++)
+		if (!strcmp(a->s, plain[i]))
+			return true;
+	if (!strcmp(a->s, "hard_sigmoid"))
+		return need_float(c, "act_alpha") && need_float(c, "act_beta");
 	if (!strcmp(a->s, "leaky_relu"))
 		return need_float(c, "act_alpha");
 	if (!strcmp(a->s, "clip"))

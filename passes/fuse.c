@@ -1,6 +1,7 @@
 /* Fusion, as a table of rules run to a fixed point: an activation or a
  * residual Add that consumes the result of a conv, gemm or matmul is folded
- * into that producer, so the tensor is written once; a zero Pad in front
+ * into that producer, so the tensor is written once (SiLU's
+ * x * sigmoid(x) too, though x has two readers); a zero Pad in front
  * of a conv (or a -inf one in front of a max pool) becomes its padding.
  * The fused node takes the consumer's place in the order (its operands are
  * all defined by then) and the consumer's result value. */
@@ -61,6 +62,7 @@ static bool fuse_activation(Graph *g, const Uses *u, Node *n, PassCtx *cx)
 {
 	static const struct { Op op; const char *act; } acts[] = {
 		{OP_RELU, "relu"}, {OP_LEAKY_RELU, "leaky_relu"}, {OP_CLIP, "clip"}, {OP_SIGMOID, "sigmoid"}, {OP_TANH, "tanh"},
+		{OP_HARD_SIGMOID, "hard_sigmoid"}, {OP_HARD_SWISH, "hard_swish"}, {OP_GELU, "gelu"},
 	};
 	const char *act = NULL;
 	for (size_t i = 0; i < sizeof acts / sizeof acts[0]; i++)
@@ -69,6 +71,8 @@ static bool fuse_activation(Graph *g, const Uses *u, Node *n, PassCtx *cx)
 	Node *h = act ? head_of(g, u, n->in[0]) : NULL;
 	if (!h)
 		return false;
+	if (n->op == OP_GELU && ir_attr_int(n, "tanh", 0))
+		act = "gelu_tanh";
 	Attr extra[3] = {ir_astr("act", act)};
 	int ne = 1;
 	if (n->op == OP_LEAKY_RELU)
@@ -77,11 +81,44 @@ static bool fuse_activation(Graph *g, const Uses *u, Node *n, PassCtx *cx)
 		extra[ne++] = ir_af("act_min", ir_attr_float(n, "min", 0));
 		extra[ne++] = ir_af("act_max", ir_attr_float(n, "max", 0));
 	}
+	if (n->op == OP_HARD_SIGMOID) {
+		extra[ne++] = ir_af("act_alpha", ir_attr_float(n, "alpha", 0.2));
+		extra[ne++] = ir_af("act_beta", ir_attr_float(n, "beta", 0.5));
+	}
 	for (int i = 0; i < ne; i++)
 		extra[i].name = ir_arena_strdup(g->arena, extra[i].name);
 	if (extra[0].kind == ATTR_STRING)
 		extra[0].s = ir_arena_strdup(g->arena, act);
 	return absorb(g, h, n, extra, ne, -1);
+}
+
+/* mul(h, sigmoid(h)) (SiLU, Swish) with h from a fusable head read by
+ * exactly these two: the head computes h * sigmoid(h) in its epilogue and
+ * the sigmoid goes. */
+static bool fuse_silu(Graph *g, const Uses *u, Node *n, PassCtx *cx)
+{
+	if (n->op != OP_MUL || n->in[0] == n->in[1])
+		return false;
+	for (int side = 0; side < 2; side++) {
+		ValueId v = n->in[side], sv = n->in[1 - side];
+		Value *hv = ir_value(g, v), *svv = ir_value(g, sv);
+		if (hv->kind != VAL_NODE || hv->is_output || u->count[v] != 2 || svv->kind != VAL_NODE ||
+		    svv->is_output || u->count[sv] != 1)
+			continue;
+		Node *s = &g->nodes.v[svv->def], *h = &g->nodes.v[hv->def];
+		if (s->dead || s->op != OP_SIGMOID || s->in[0] != v || h->dead || !(ir_ops[h->op].flags & OPF_FUSE_HEAD) ||
+		    ir_attr(h, "act"))
+			continue;
+		Attr extra[1] = {ir_astr("act", "silu")};
+		extra[0].name = ir_arena_strdup(g->arena, extra[0].name);
+		extra[0].s = ir_arena_strdup(g->arena, "silu");
+		if (!absorb(g, h, n, extra, 1, -1))
+			return false;
+		s->dead = true;
+		(void)cx;
+		return true;
+	}
+	return false;
 }
 
 /* add(conv(...), r) or add(r, conv(...)) with r of the same type: a
@@ -146,6 +183,6 @@ static bool fuse_pad(Graph *g, const Uses *u, Node *n, PassCtx *cx)
 
 bool pass_fuse(Graph *g, PassCtx *cx)
 {
-	static const RewriteRule rules[] = {fuse_pad, fuse_residual, fuse_activation};
+	static const RewriteRule rules[] = {fuse_pad, fuse_residual, fuse_activation, fuse_silu};
 	return pass_rewrite(g, cx, rules, sizeof rules / sizeof rules[0]);
 }

@@ -31,7 +31,7 @@ def model(nodes, x_shape, inits):
     g = helper.make_graph(nodes, "k", [helper.make_tensor_value_info("x", F, x_shape)],
                           [helper.make_tensor_value_info("y", F, None)],
                           [numpy_helper.from_array(a, n) for n, a in inits])
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 14)])
     m.ir_version = 7
     return onnx.shape_inference.infer_shapes(m, strict_mode=True)
 
@@ -45,7 +45,10 @@ def conv(x, w, act=None, residual=False, **attrs):
         inits.append(("w2", rnd(*w, scale=0.3)))
         nodes += [helper.make_node("Conv", ["x", "w2"], ["c2"], **attrs), helper.make_node("Add", ["c", "c2"], ["s"])]
         last = "s"
-    if act:
+    if act == "Silu":  # x * sigmoid(x), fused as one epilogue
+        nodes += [helper.make_node("Sigmoid", [last], ["sg"]), helper.make_node("Mul", [last, "sg"], ["a"])]
+        last = "a"
+    elif act:
         nodes.append(helper.make_node(act, [last], ["a"]))
         last = "a"
     nodes.append(helper.make_node("Identity", [last], ["y"]))
@@ -90,6 +93,10 @@ def cases():
     c["pw_residual_clip"] = conv((1, 24, 11, 13), (24, 24, 1, 1), "Clip", residual=True)
     c["pw_groups"] = conv((1, 12, 9, 7), (21, 4, 1, 1), group=3)
     c["pw_one_vector"] = conv((1, 64, 4, 5), (13, 64, 1, 1), "Sigmoid")
+    c["pw_silu"] = conv((1, 16, 9, 9), (40, 16, 1, 1), "Silu")
+    c["dw_hard_swish"] = conv((1, 24, 7, 7), (24, 1, 5, 5), "HardSwish", group=24, pads=[2, 2, 2, 2])
+    c["conv_hard_sigmoid"] = conv((1, 5, 12, 12), (7, 5, 3, 3), "HardSigmoid", pads=[1, 1, 1, 1])
+    c["conv_silu_residual"] = conv((1, 8, 6, 6), (8, 8, 3, 3), "Silu", residual=True, pads=[1, 1, 1, 1])
     # depthwise over narrow planes, vectorized across rows (constant shuffles)
     c["dw_plane_kws"] = conv((1, 13, 25, 5), (13, 1, 3, 3), "Relu", group=13, pads=[1, 1, 1, 1])
     c["dw_plane_7x7_5x5_residual"] = conv((1, 6, 7, 7), (6, 1, 5, 5), "Relu", residual=True, group=6, pads=[2, 2, 2, 2])
