@@ -359,7 +359,7 @@ static LLVMValueRef unary_float(Cg *c, const Node *n, LLVMValueRef x)
 	}
 }
 
-static LLVMValueRef ew_compute(Cg *c, const Node *n, DType dt, LLVMValueRef *v)
+LLVMValueRef cg_ew_compute(Cg *c, const Node *n, DType dt, LLVMValueRef *v)
 {
 	LLVMValueRef a = v[0], b = v[1];
 	bool f = ir_dtype_is_float(dt), s = ir_dtype_is_signed(dt);
@@ -474,42 +474,88 @@ static void strides(const Type *t, int r, const int64_t *od, int64_t *st)
 	}
 }
 
+/* The loop nest of an elementwise node over its result (size-1 dims
+ * skipped): per operand its element offset (broadcast by strides) and the
+ * result's; close it with ew_loops_end. */
+typedef struct EwLoops {
+	const Type *to;
+	Loop loops[MAXR];
+	LLVMValueRef off[16], oy;
+} EwLoops;
+
+static void ew_loops_begin(Cg *c, const Node *n, EwLoops *l)
+{
+	const Type *to = l->to = ir_value_type(c->g, n->out);
+	int64_t st[16][MAXR];
+	for (int k = 0; k < n->nin; k++) {
+		strides(ir_value_type(c->g, n->in[k]), to->rank, to->dims, st[k]);
+		l->off[k] = I(c, 0);
+	}
+	l->oy = I(c, 0);
+	for (int d = 0; d < to->rank; d++) {
+		if (to->dims[d] == 1)
+			continue;
+		LLVMValueRef i = cg_loop_begin(c, &l->loops[d], I(c, 0), I(c, to->dims[d]));
+		for (int k = 0; k < n->nin; k++)
+			if (st[k][d])
+				l->off[k] = LLVMBuildNSWAdd(c->b, l->off[k], LLVMBuildNSWMul(c->b, i, I(c, st[k][d]), ""), "");
+		l->oy = LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, l->oy, I(c, to->dims[d]), ""), i, "");
+	}
+}
+
+static void ew_loops_end(Cg *c, EwLoops *l)
+{
+	for (int d = l->to->rank - 1; d >= 0; d--)
+		if (l->to->dims[d] != 1)
+			cg_loop_end(c, &l->loops[d], 1);
+}
+
 bool cg_is_ew(Op op) { return op >= OP_SIN && op <= OP_WHERE; }
 
 void cg_lower_ew(Cg *c, const Node *n)
 {
-	const Type *to = ir_value_type(c->g, n->out);
-	int r = to->rank;
-	int64_t st[4][MAXR];
+	EwLoops l;
+	ew_loops_begin(c, n, &l);
+	LLVMValueRef v[4];
 	const Type *ti[4];
 	for (int k = 0; k < n->nin; k++) {
 		ti[k] = ir_value_type(c->g, n->in[k]);
-		strides(ti[k], r, to->dims, st[k]);
-	}
-	/* Collapse nothing, but skip size-1 output dims: fewer loops. */
-	Loop loops[MAXR];
-	LLVMValueRef off[4], oy = I(c, 0);
-	for (int k = 0; k < n->nin; k++)
-		off[k] = I(c, 0);
-	for (int d = 0; d < r; d++) {
-		if (to->dims[d] == 1)
-			continue;
-		LLVMValueRef i = cg_loop_begin(c, &loops[d], I(c, 0), I(c, to->dims[d]));
-		for (int k = 0; k < n->nin; k++)
-			if (st[k][d])
-				off[k] = LLVMBuildNSWAdd(c->b, off[k], LLVMBuildNSWMul(c->b, i, I(c, st[k][d]), ""), "");
-		oy = LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, oy, I(c, to->dims[d]), ""), i, "");
-	}
-	LLVMValueRef v[4];
-	for (int k = 0; k < n->nin; k++) {
-		DType dt = ti[k]->dt;
-		v[k] = load_elem(c, dt, cg_gep(c, store_type(c, dt), c->buf[n->in[k]], off[k]));
+		v[k] = load_elem(c, ti[k]->dt, cg_gep(c, store_type(c, ti[k]->dt), c->buf[n->in[k]], l.off[k]));
 	}
 	DType dt = ti[n->op == OP_WHERE ? 1 : 0]->dt;
-	LLVMValueRef y = ew_compute(c, n, dt, v);
+	LLVMValueRef y = cg_ew_compute(c, n, dt, v);
 	bool saturate = n->op != OP_CAST || ir_attr_int(n, "saturate", 1);
-	store_elem(c, to->dt, y, cg_gep(c, store_type(c, to->dt), c->buf[n->out], oy), saturate);
-	for (int d = r - 1; d >= 0; d--)
-		if (to->dims[d] != 1)
-			cg_loop_end(c, &loops[d], 1);
+	store_elem(c, l.to->dt, y, cg_gep(c, store_type(c, l.to->dt), c->buf[n->out], l.oy), saturate);
+	ew_loops_end(c, &l);
+}
+
+/* A fused chain: one loop over the result; each operand is loaded once
+ * per element (broadcast by its strides) and the expression's terms are
+ * computed in order, in registers. */
+void cg_lower_fused_ew(Cg *c, const Node *n)
+{
+	IrEwExpr e;
+	char why[160];
+	if (!ir_ew_parse(ir_attr_str(n, "expr", ""), n->nin, &e, why, sizeof why))
+		die("fused_ew not verified: %s", why);
+	EwLoops l;
+	ew_loops_begin(c, n, &l);
+	LLVMValueRef opv[16] = {0}, val[IR_EW_MAX] = {0};
+	for (int t = 0; t < e.n; t++) {
+		const IrEwTerm *tm = &e.t[t];
+		if (tm->op == OP_COUNT) {
+			if (!opv[tm->leaf])
+				opv[tm->leaf] = cg_loadf(c, c->buf[n->in[tm->leaf]], l.off[tm->leaf]);
+			val[t] = opv[tm->leaf];
+			continue;
+		}
+		LLVMValueRef a[3];
+		for (int k = 0; k < tm->nkid; k++)
+			a[k] = val[tm->kid[k]];
+		Node op = {.op = tm->op, .name = n->name, .src_op = n->src_op, .nin = tm->nkid, .nattr = tm->nattr,
+			   .attr = (Attr *)tm->attr};
+		val[t] = cg_ew_apply(c, &op, a);
+	}
+	cg_storef(c, val[e.n - 1], c->buf[n->out], l.oy);
+	ew_loops_end(c, &l);
 }

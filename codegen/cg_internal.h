@@ -110,6 +110,11 @@ LLVMValueRef cg_const_blob(Cg *c, const char *name, const void *data, size_t byt
 /* The broadcasting elementwise family (codegen/cg_ew.c). */
 bool cg_is_ew(Op op);
 void cg_lower_ew(Cg *c, const Node *n);
+void cg_lower_fused_ew(Cg *c, const Node *n);
+/* One elementwise op (n's op and attributes) on the values v (cg_ew.c for
+ * the broadcasting family; cg_ew_apply in cg_ops.c for every fusable op). */
+LLVMValueRef cg_ew_compute(Cg *c, const Node *n, DType dt, LLVMValueRef *v);
+LLVMValueRef cg_ew_apply(Cg *c, const Node *n, LLVMValueRef *v);
 
 /* Indexing, data movement, arg-reductions, scans (codegen/cg_data.c):
  * false if n is not one of them. */

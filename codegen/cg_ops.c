@@ -200,6 +200,21 @@ static LLVMValueRef binary_op(Cg *c, Op op, DType dt, LLVMValueRef a, LLVMValueR
 	}
 }
 
+/* One fusable elementwise op on f32 values (scalars or vectors). */
+LLVMValueRef cg_ew_apply(Cg *c, const Node *n, LLVMValueRef *v)
+{
+	switch (n->op) {
+	case OP_ADD: case OP_SUB: case OP_MUL: case OP_DIV:
+		return binary_op(c, n->op, DT_F32, v[0], v[1]);
+	case OP_RELU: case OP_LEAKY_RELU: case OP_SIGMOID: case OP_TANH: case OP_CLIP:
+		return act_apply(c, act_of_unary(n), v[0]);
+	case OP_ABS: case OP_NEG: case OP_EXP: case OP_LOG: case OP_SQRT: case OP_RECIPROCAL: case OP_FLOOR: case OP_CEIL:
+		return math_op(c, n->op, DT_F32, v[0]);
+	default:
+		return cg_ew_compute(c, n, DT_F32, v);
+	}
+}
+
 static void lower_binary(Cg *c, const Node *n)
 {
 	const Type *to = TY(c, n->out), *ta = TY(c, n->in[0]), *tb = TY(c, n->in[1]);
@@ -1890,6 +1905,7 @@ bool cg_lower_node(Cg *c, const Node *n)
 		lower_reduce(c, n);
 		break;
 	case OP_PAD: lower_pad(c, n); break;
+	case OP_FUSED_EW: cg_lower_fused_ew(c, n); break;
 	default:
 		diag_node(c->d, c->g, n, "no lowering for op %d", (int)n->op);
 		return false;

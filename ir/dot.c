@@ -38,13 +38,17 @@ void ir_print_dot(const Graph *g, FILE *f)
 		const Node *n = &g->nodes.v[i];
 		if (n->dead)
 			continue;
-		bool fused = ir_attr(n, "act") || (n->op == OP_CONV && n->nin > 3 && n->in[3] >= 0);
+		bool fused = ir_attr(n, "act") || (n->op == OP_CONV && n->nin > 3 && n->in[3] >= 0) || n->op == OP_FUSED_EW;
 		fprintf(f, "  n%d [shape=box, style=\"rounded%s\", label=\"%s", i, fused ? ",filled\", fillcolor=\"#e8f0ff" : "",
 			ir_ops[n->op].name);
 		if (n->op == OP_CONV && n->nin > 3 && n->in[3] >= 0)
 			fputs(" + add", f);
 		if (ir_attr(n, "act"))
 			fprintf(f, " + %s", ir_attr_str(n, "act", ""));
+		if (n->op == OP_FUSED_EW) {
+			fputs("\\n", f);
+			dot_str(f, ir_attr_str(n, "expr", ""));
+		}
 		fputs("\\n", f);
 		dot_str(f, n->name);
 		fputs("\\n", f);

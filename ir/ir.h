@@ -292,6 +292,31 @@ typedef struct IrEinsum {
 } IrEinsum;
 bool ir_einsum_parse(const char *eq, int nops, IrEinsum *e);
 
+/* The expression of a fused_ew node (ir/ew_expr.c): terms in evaluation
+ * order, the last one the result.  A leaf (op == OP_COUNT) reads operand
+ * `leaf`; other terms apply op to their kids with int/float attributes
+ * (names point into `names`). */
+#define IR_EW_MAX 32
+#define IR_EW_MAXATTR 3
+typedef struct IrEwTerm {
+	Op op;
+	int leaf;
+	int nkid, kid[3];
+	int nattr;
+	Attr attr[IR_EW_MAXATTR];
+} IrEwTerm;
+typedef struct IrEwExpr {
+	int n;
+	IrEwTerm t[IR_EW_MAX];
+	char names[256];
+} IrEwExpr;
+/* Ops a fused elementwise expression may contain. */
+bool ir_ew_fusable(Op op);
+/* Parse s over nin operands; false with a message in err on bad input. */
+bool ir_ew_parse(const char *s, int nin, IrEwExpr *e, char *err, size_t errn);
+/* Print e into buf; false if it does not fit. */
+bool ir_ew_print(const IrEwExpr *e, char *buf, size_t n);
+
 /* Text form (.kir).  Printing is deterministic; parse(print(g)) prints the
  * same bytes. */
 void ir_print(const Graph *g, FILE *f);

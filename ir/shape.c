@@ -346,6 +346,42 @@ static bool r_ew(Ctx *c)
 	return true;
 }
 
+/* fused_ew: f32 operands broadcast together; the expression names only
+ * fusable elementwise ops, each with the attributes it needs. */
+static bool r_fused_ew(Ctx *c)
+{
+	const Attr *ex = need_attr(c, "expr", ATTR_STRING);
+	if (!ex)
+		return false;
+	IrEwExpr e;
+	char why[160], s1[128], s2[128];
+	if (!ir_ew_parse(ex->s, c->nin, &e, why, sizeof why))
+		return err(c, "%s", why);
+	for (int t = 0; t < e.n; t++) {
+		if (e.t[t].op == OP_COUNT)
+			continue;
+		Ctx sub = *c;
+		sub.op = e.t[t].op;
+		sub.attrs = e.t[t].attr;
+		sub.nattr = e.t[t].nattr;
+		if (!ew_attrs(&sub))
+			return false;
+	}
+	int r = 0;
+	int64_t d[IR_MAX_RANK] = {0};
+	for (int i = 0; i < c->nin; i++) {
+		const Type *b = T(c, i);
+		if (b->dt != DT_F32)
+			return err(c, "operand %d is %s; fused elementwise nodes compute in f32", i, TS(b, s1));
+		int64_t prev[IR_MAX_RANK];
+		memcpy(prev, d, sizeof prev);
+		if (!ir_broadcast(r, prev, b->rank, b->dims, &r, d))
+			return err(c, "input shapes %s and %s cannot be broadcast", TS(T(c, 0), s1), TS(b, s2));
+	}
+	set_out(c, DT_F32, r, d);
+	return true;
+}
+
 /* ---- indexing and data movement ------------------------------------------------------ */
 
 static bool need_axis(Ctx *c, int rank, int64_t *axis)
@@ -1329,6 +1365,7 @@ static const Rule rules[OP_COUNT] = {
 	[OP_CUMSUM] = r_cumsum,
 	[OP_TILE] = r_tile,
 	[OP_REDUCE_PROD] = r_reduce,
+	[OP_FUSED_EW] = r_fused_ew,
 	[OP_SIN] = r_ew,
 	[OP_COS] = r_ew,
 	[OP_TAN] = r_ew,

@@ -121,6 +121,126 @@ static bool fuse_silu(Graph *g, const Uses *u, Node *n, PassCtx *cx)
 	return false;
 }
 
+/* The expression of an elementwise node: its own expr, or op(%0, %1, ..). */
+static bool expr_of(const Node *n, IrEwExpr *e)
+{
+	char why[160];
+	if (n->op == OP_FUSED_EW)
+		return ir_ew_parse(ir_attr_str(n, "expr", ""), n->nin, e, why, sizeof why);
+	e->n = 0;
+	if (n->nin > 3 || n->nattr > IR_EW_MAXATTR || n->nin + 1 > IR_EW_MAX)
+		return false;
+	IrEwTerm t = {.op = n->op, .nkid = n->nin, .nattr = n->nattr};
+	for (int a = 0; a < n->nattr; a++) {
+		if (n->attr[a].kind != ATTR_INT && n->attr[a].kind != ATTR_FLOAT)
+			return false;
+		t.attr[a] = n->attr[a];
+	}
+	for (int k = 0; k < n->nin; k++) {
+		e->t[e->n++] = (IrEwTerm){.op = OP_COUNT, .leaf = k};
+		t.kid[k] = k;
+	}
+	e->t[e->n++] = t;
+	return true;
+}
+
+/* Copy term i of src (and its subtree) to the end of dst, leaves mapped
+ * through leafmap; returns the new index or -1 when dst is full. */
+static int graft(IrEwExpr *dst, const IrEwExpr *src, int i, const int *leafmap, const IrEwExpr *sub, int subleaf,
+		 const int *submap)
+{
+	const IrEwTerm *t = &src->t[i];
+	if (t->op == OP_COUNT && sub && t->leaf == subleaf)
+		return graft(dst, sub, sub->n - 1, submap, NULL, -1, NULL);
+	IrEwTerm nt = *t;
+	if (t->op == OP_COUNT)
+		nt.leaf = leafmap[t->leaf];
+	for (int k = 0; k < t->nkid; k++) {
+		nt.kid[k] = graft(dst, src, t->kid[k], leafmap, sub, subleaf, submap);
+		if (nt.kid[k] < 0)
+			return -1;
+	}
+	if (dst->n == IR_EW_MAX)
+		return -1;
+	dst->t[dst->n] = nt;
+	return dst->n++;
+}
+
+static bool ew_node(Graph *g, const Node *n)
+{
+	if (n->dead || (n->op != OP_FUSED_EW && !ir_ew_fusable(n->op)) || ir_value_type(g, n->out)->dt != DT_F32)
+		return false;
+	for (int k = 0; k < n->nin; k++)
+		if (n->in[k] < 0 || ir_value_type(g, n->in[k])->dt != DT_F32)
+			return false;
+	return true;
+}
+
+/* Chains of elementwise ops become one loop: an elementwise producer
+ * whose only reader is an elementwise node, with as many elements as that
+ * node's result (a smaller, broadcast intermediate would be recomputed
+ * per element: left alone), is substituted into the reader's expression,
+ * so its tensor is never written.  Runs after the epilogue rules, which
+ * take precedence (they also save the loop). */
+static bool fuse_ew_chain(Graph *g, const Uses *u, Node *n, PassCtx *cx)
+{
+	if (!ew_node(g, n))
+		return false;
+	int64_t numel = ir_type_numel(ir_value_type(g, n->out));
+	for (int j = 0; j < n->nin; j++) {
+		Value *pv = ir_value(g, n->in[j]);
+		if (pv->kind != VAL_NODE || pv->is_output || u->count[n->in[j]] != 1)
+			continue;
+		Node *p = &g->nodes.v[pv->def];
+		if (!ew_node(g, p) || ir_type_numel(ir_value_type(g, n->in[j])) != numel)
+			continue;
+		IrEwExpr en, ep, out = {0};
+		if (!expr_of(n, &en) || !expr_of(p, &ep))
+			continue;
+		/* Operands: n's except slot j, then p's not already there. */
+		ValueId ops[16];
+		int nops = 0, nmap[16], pmap[16];
+		bool fits = true;
+		for (int k = 0; k < n->nin; k++)
+			if (k != j)
+				nmap[k] = nops, ops[nops++] = n->in[k];
+		for (int k = 0; k < p->nin && fits; k++) {
+			int at = -1;
+			for (int q = 0; q < nops; q++)
+				if (ops[q] == p->in[k])
+					at = q;
+			if (at < 0) {
+				if (nops == 16)
+					fits = false;
+				else
+					at = nops, ops[nops++] = p->in[k];
+			}
+			pmap[k] = at;
+		}
+		if (!fits || graft(&out, &en, en.n - 1, nmap, &ep, j, pmap) < 0)
+			continue;
+		char text[1024];
+		if (!ir_ew_print(&out, text, sizeof text))
+			continue;
+		ValueId *in = ir_arena_alloc(g->arena, (size_t)nops * sizeof *in);
+		Attr *attr = ir_arena_alloc(g->arena, sizeof *attr);
+		const char *s = ir_arena_strdup(g->arena, text), *name = ir_arena_strdup(g->arena, "expr");
+		if (!in || !attr || !s || !name)
+			return false;
+		memcpy(in, ops, (size_t)nops * sizeof *in);
+		*attr = ir_astr(name, s);
+		n->op = OP_FUSED_EW;
+		n->in = in;
+		n->nin = nops;
+		n->attr = attr;
+		n->nattr = 1;
+		p->dead = true;
+		(void)cx;
+		return true;
+	}
+	return false;
+}
+
 /* add(conv(...), r) or add(r, conv(...)) with r of the same type: a
  * residual the conv adds before its (later fused) activation. */
 static bool fuse_residual(Graph *g, const Uses *u, Node *n, PassCtx *cx)
@@ -183,6 +303,6 @@ static bool fuse_pad(Graph *g, const Uses *u, Node *n, PassCtx *cx)
 
 bool pass_fuse(Graph *g, PassCtx *cx)
 {
-	static const RewriteRule rules[] = {fuse_pad, fuse_residual, fuse_activation, fuse_silu};
+	static const RewriteRule rules[] = {fuse_pad, fuse_residual, fuse_activation, fuse_silu, fuse_ew_chain};
 	return pass_rewrite(g, cx, rules, sizeof rules / sizeof rules[0]);
 }

@@ -92,6 +92,12 @@ void report_write(FILE *f, const Graph *g, int nodes_imported, const PassCtx *cx
 			fprintf(f, "\"add\"");
 		if (act)
 			fprintf(f, "%s\"%s\"", residual ? ", " : "", act);
+		IrEwExpr e;
+		char why[160];
+		if (n->op == OP_FUSED_EW && ir_ew_parse(ir_attr_str(n, "expr", ""), n->nin, &e, why, sizeof why))
+			for (int t = 0, m = 0; t < e.n; t++)  /* the chain's ops in evaluation order */
+				if (e.t[t].op != OP_COUNT)
+					fprintf(f, "%s\"%s\"", m++ ? ", " : "", ir_ops[e.t[t].op].name);
 		fprintf(f, "], \"inputs\": [");
 		for (int j = 0; j < n->nin; j++) {
 			if (j)
