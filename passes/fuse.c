@@ -241,6 +241,62 @@ static bool fuse_ew_chain(Graph *g, const Uses *u, Node *n, PassCtx *cx)
 	return false;
 }
 
+/* add(gemm(a, b), c) with no C yet, either order: c becomes the gemm's C
+ * (beta 1) when it broadcasts to the result as Gemm's C may ([N], [1, N],
+ * [M, 1], [M, N], scalars) and the add does not broadcast the product. */
+static bool fuse_gemm_bias(Graph *g, const Uses *u, Node *n, PassCtx *cx)
+{
+	if (n->op != OP_ADD)
+		return false;
+	for (int side = 0; side < 2; side++) {
+		Node *h = head_of(g, u, n->in[side]);
+		ValueId cv = n->in[1 - side];
+		if (!h || h->op != OP_GEMM || (h->nin > 2 && h->in[2] >= 0) || cv == n->in[side] ||
+		    ir_value(g, n->out)->type != ir_value(g, n->in[side])->type)
+			continue;
+		const Type *ct = ir_value_type(g, cv), *yt = ir_value_type(g, n->out);
+		if (ct->dt != yt->dt || ct->rank > 2)
+			continue;
+		bool ok = true;
+		for (int d = 0; d < ct->rank; d++) {
+			int64_t want = yt->dims[2 - ct->rank + d];
+			ok &= ct->dims[d] == want || ct->dims[d] == 1;
+		}
+		if (!ok)
+			continue;
+		ValueId *in = ir_arena_alloc(g->arena, 3 * sizeof *in);
+		Attr *attr = ir_arena_alloc(g->arena, ((size_t)h->nattr + 1) * sizeof *attr);
+		if (!in || !attr)
+			return false;
+		in[0] = h->in[0];
+		in[1] = h->in[1];
+		in[2] = cv;
+		int na = h->nattr;
+		memcpy(attr, h->attr, (size_t)na * sizeof *attr);
+		Attr *beta = NULL;
+		for (int a = 0; a < na; a++)
+			if (!strcmp(attr[a].name, "beta"))
+				beta = &attr[a];
+		if (!beta) {
+			beta = &attr[na++];
+			*beta = ir_af("beta", 1.0);
+		}
+		beta->kind = ATTR_FLOAT;
+		beta->f = 1.0;
+		n->op = OP_GEMM;
+		n->in = in;
+		n->nin = 3;
+		n->attr = attr;
+		n->nattr = na;
+		n->src_op = h->src_op;
+		n->name = h->name;
+		h->dead = true;
+		(void)cx;
+		return true;
+	}
+	return false;
+}
+
 /* add(conv(...), r) or add(r, conv(...)) with r of the same type: a
  * residual the conv adds before its (later fused) activation. */
 static bool fuse_residual(Graph *g, const Uses *u, Node *n, PassCtx *cx)
@@ -303,6 +359,6 @@ static bool fuse_pad(Graph *g, const Uses *u, Node *n, PassCtx *cx)
 
 bool pass_fuse(Graph *g, PassCtx *cx)
 {
-	static const RewriteRule rules[] = {fuse_pad, fuse_residual, fuse_activation, fuse_silu, fuse_ew_chain};
+	static const RewriteRule rules[] = {fuse_pad, fuse_residual, fuse_gemm_bias, fuse_activation, fuse_silu, fuse_ew_chain};
 	return pass_rewrite(g, cx, rules, sizeof rules / sizeof rules[0]);
 }
