@@ -1,6 +1,7 @@
 /* Algebraic simplification, as a table of rewrite rules run to a fixed
- * point: identities and no-op casts disappear, reshape and transpose
- * chains collapse, a 2-D transpose feeding a gemm becomes its trans flag. */
+ * point: identities, no-op casts and multiplications by one (additions of
+ * zero) disappear, reshape and transpose chains collapse, a 2-D transpose
+ * feeding a gemm becomes its trans flag. */
 #include "passes.h"
 
 #include <string.h>
@@ -148,9 +149,45 @@ static bool drop_noop_cast(Graph *g, const Uses *u, Node *n, PassCtx *cx)
 	return true;
 }
 
+/* Is every element of constant v equal to `want` (f32/f64 only)? */
+static bool const_all(Graph *g, ValueId v, double want)
+{
+	const Value *val = ir_value(g, v);
+	const Type *t = ir_value_type(g, v);
+	if (val->kind != VAL_CONST || !val->data || (t->dt != DT_F32 && t->dt != DT_F64))
+		return false;
+	int64_t n = ir_type_numel(t);
+	for (int64_t i = 0; i < n; i++) {
+		double x = t->dt == DT_F32 ? ((const float *)val->data)[i] : ((const double *)val->data)[i];
+		if (x != want)
+			return false;
+	}
+	return true;
+}
+
+/* x * 1, 1 * x, x / 1, x + 0, 0 + x, x - 0 -> x, when the constant does
+ * not broadcast x to a larger result.  (x + 0 turns a -0.0 into +0.0; a
+ * sign of zero no comparison sees, dropped as LLVM's nsz would.) */
+static bool drop_neutral(Graph *g, const Uses *u, Node *n, PassCtx *cx)
+{
+	bool mul = n->op == OP_MUL || n->op == OP_DIV, add = n->op == OP_ADD || n->op == OP_SUB;
+	if ((!mul && !add) || ir_value(g, n->out)->is_output)
+		return false;
+	bool commutes = n->op == OP_MUL || n->op == OP_ADD;
+	for (int side = 1; side >= (commutes ? 0 : 1); side--) {
+		ValueId k = n->in[side], x = n->in[1 - side];
+		if (ir_value(g, x)->type != ir_value(g, n->out)->type || !const_all(g, k, mul ? 1.0 : 0.0))
+			continue;
+		ir_replace_uses(g, n->out, x);
+		n->dead = true;
+		return true;
+	}
+	return false;
+}
+
 bool pass_simplify(Graph *g, PassCtx *cx)
 {
 	static const RewriteRule rules[] = {drop_identity, merge_reshapes, drop_noop_reshape, gemm_transpose,
-					    merge_transposes, drop_noop_transpose, drop_noop_cast};
+					    merge_transposes, drop_noop_transpose, drop_noop_cast, drop_neutral};
 	return pass_rewrite(g, cx, rules, sizeof rules / sizeof rules[0]);
 }
