@@ -425,6 +425,22 @@ static void machine_free(Machine *m)
 
 static char *xstrdup(const char *s) { return strdup(s ? s : ""); }
 
+/* The target's features with the user's --features after them (later
+ * entries win, so "+v" adds to rv64gc and "-avx512f" removes from the
+ * host's). */
+static char *join_features(const char *base, const char *user)
+{
+	if (!user || !*user)
+		return xstrdup(base);
+	if (!*base)
+		return xstrdup(user);
+	size_t n = strlen(base) + strlen(user) + 2;
+	char *s = malloc(n);
+	if (s)
+		snprintf(s, n, "%s,%s", base, user);
+	return s;
+}
+
 static bool machine_new(const CgOptions *o, Machine *m, Diag *d)
 {
 	memset(m, 0, sizeof *m);
@@ -433,14 +449,16 @@ static bool machine_new(const CgOptions *o, Machine *m, Diag *d)
 	if (t) {
 		m->triple = xstrdup(t->triple);
 		m->cpu = xstrdup(o->cpu ? o->cpu : t->cpu);
-		m->features = xstrdup(o->features ? o->features : t->features);
+		m->features = join_features(t->features, o->features);
 		m->vec_bytes = tgt_vec_bytes(t, m->cpu, m->features);
 		m->vec_regs = t->vec_regs;
 	} else {
 		char *tr = LLVMGetDefaultTargetTriple(), *cpu = LLVMGetHostCPUName(), *f = LLVMGetHostCPUFeatures();
 		m->triple = xstrdup(tr);
 		m->cpu = xstrdup(o->cpu ? o->cpu : cpu);
-		m->features = xstrdup(o->features ? o->features : f);
+		/* The host's features describe the host's cpu: another --cpu
+		 * brings its own. */
+		m->features = join_features(o->cpu ? "" : f, o->features);
 		LLVMDisposeMessage(tr);
 		LLVMDisposeMessage(cpu);
 		LLVMDisposeMessage(f);

@@ -17,6 +17,9 @@ TARGETS = {
     "x86_64-linux-gnu": (["cc"], []),  # generic x86-64: SSE2 only
     "aarch64-linux-gnu": (["aarch64-linux-gnu-gcc", "-static"], ["qemu-aarch64"]),
     "riscv64-linux-gnu": (["riscv64-linux-gnu-gcc", "-static"], ["qemu-riscv64"]),
+    # rv64gcv: kiln's object with the vector extension (128-bit vectors,
+    # auto-vectorized by LLVM), run on qemu's RVV 1.0 cpu.
+    "riscv64-linux-gnu+v": (["riscv64-linux-gnu-gcc", "-static"], ["qemu-riscv64", "-cpu", "rv64,v=true,vlen=128"]),
 }
 
 
@@ -50,7 +53,9 @@ def compile_model(kiln, model_path, workdir, name, target="host", extra=()):
     """kiln compile + link the harness; returns the executable's argv prefix."""
     obj = os.path.join(workdir, name + ".o")
     cmd = [kiln, "compile", model_path, "-o", obj]
-    if target != "host":
+    if target.endswith("+v"):
+        cmd += ["--target", target[:-2], "--features", "+v"]
+    elif target != "host":
         cmd += ["--target", target]
     run(cmd + list(extra))
     hdr = os.path.join(workdir, name + ".h")

@@ -140,7 +140,7 @@ def main():
     ap.add_argument("--only", default="")
     a = ap.parse_args()
     os.makedirs(a.workdir, exist_ok=True)
-    bad = 0
+    bad = skipped = 0
     todo = {n: m for n, m in cases().items() if a.only in n}
     for name, m in todo.items():
         try:
@@ -148,10 +148,18 @@ def main():
             ok = err <= 1e-5
             print(f"{'PASS' if ok else 'FAIL'} {name} (optimized vs plain: rel err {err:.2e})")
         except kt.Failure as e:
+            if a.target.endswith("+v") and "decode_save_opc: Assertion" in str(e):
+                # Debian 12's qemu 7.2 asserts while translating some RVV
+                # code (an emulator defect: a bad instruction would be
+                # SIGILL); the case cannot be run there, say so.
+                print(f"SKIP {name}: qemu-riscv64 7.2 aborted in its RVV translator (decode_save_opc)")
+                skipped += 1
+                continue
             ok = False
             print(f"FAIL {name}: {e}")
         bad += not ok
-    print(f"{len(todo) - bad}/{len(todo)} kernels agree with the plain lowering on {a.target}")
+    print(f"{len(todo) - bad - skipped}/{len(todo)} kernels agree with the plain lowering on {a.target}"
+          + (f" ({skipped} could not run under qemu)" if skipped else ""))
     sys.exit(1 if bad else 0)
 
 
