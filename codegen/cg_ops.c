@@ -1681,6 +1681,210 @@ static void lower_softmax(Cg *c, const Node *n)
 	cg_loop_end(c, &lo, 1);
 }
 
+/* ---- layer normalization ------------------------------------------------------------------ */
+
+/* What a layer_norm node normalizes: outer rows of D elements (the dims
+ * from axis on), and its optional scale and bias. */
+typedef struct LnK {
+	int64_t outer, D;
+	int nn;                    /* normalized dims ... */
+	const int64_t *rd;         /* ... and their sizes */
+	LLVMValueRef X, S, Bi, Y;  /* S, Bi NULL when omitted */
+	const Type *ts, *tb;
+	LLVMValueRef eps;
+} LnK;
+
+static LnK ln_geometry(Cg *c, const Node *n)
+{
+	const Type *t = TY(c, n->in[0]);
+	int axis = (int)ir_attr_int(n, "axis", t->rank - 1);
+	LnK k = {.outer = 1, .D = 1, .nn = t->rank - axis, .rd = t->dims + axis, .X = B(c, n->in[0]), .Y = B(c, n->out),
+		 .eps = cg_f32(c, ir_attr_float(n, "epsilon", 1e-5))};
+	for (int i = 0; i < t->rank; i++)
+		*(i < axis ? &k.outer : &k.D) *= t->dims[i];
+	if (n->nin > 1 && n->in[1] >= 0) {
+		k.S = B(c, n->in[1]);
+		k.ts = TY(c, n->in[1]);
+	}
+	if (n->nin > 2 && n->in[2] >= 0) {
+		k.Bi = B(c, n->in[2]);
+		k.tb = TY(c, n->in[2]);
+	}
+	return k;
+}
+
+/* 1 / sqrt(sumsq / D + eps) */
+static LLVMValueRef ln_rstd(Cg *c, const LnK *k, LLVMValueRef sumsq)
+{
+	LLVMValueRef v = LLVMBuildFAdd(c->b, LLVMBuildFDiv(c->b, sumsq, cg_f32(c, (double)k->D), ""), k->eps, "");
+	LLVMTypeRef ft = c->f32;
+	return LLVMBuildFDiv(c->b, cg_f32(c, 1), cg_call_intr(c, "llvm.sqrt", &ft, 1, &v, 1), "");
+}
+
+/* The plain lowering: per row, the mean, the biased variance as the mean
+ * of squared deviations, then each element, scale and bias read through
+ * broadcast strides. */
+static void lower_layer_norm_plain(Cg *c, const Node *n)
+{
+	LnK k = ln_geometry(c, n);
+	int64_t ss[MAXR] = {0}, bs[MAXR] = {0};
+	const Type *pt[2] = {k.ts, k.tb};
+	int64_t *pst[2] = {ss, bs};
+	for (int i = 0; i < 2; i++)
+		if (pt[i]) {  /* the operand's dims before the row are 1: drop them */
+			Type q = *pt[i];
+			if (q.rank > k.nn) {
+				memmove(q.dims, q.dims + q.rank - k.nn, (size_t)k.nn * sizeof *q.dims);
+				q.rank = k.nn;
+			}
+			bcast_strides(&q, k.nn, k.rd, pst[i]);
+		}
+	LLVMValueRef acc = cg_entry_alloca(c, c->f32);
+	Loop lo, l1, l2, lr[MAXR];
+	LLVMValueRef o = cg_loop_begin(c, &lo, I(c, 0), I(c, k.outer));
+	LLVMValueRef xr = cg_gep(c, c->f32, k.X, mul(c, o, I(c, k.D))), yr = cg_gep(c, c->f32, k.Y, mul(c, o, I(c, k.D)));
+	LLVMBuildStore(c->b, cg_f32(c, 0), acc);
+	LLVMValueRef j = cg_loop_begin(c, &l1, I(c, 0), I(c, k.D));
+	LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, c->f32, acc, ""), cg_loadf(c, xr, j), ""), acc);
+	cg_loop_end(c, &l1, 1);
+	LLVMValueRef mean = LLVMBuildFDiv(c->b, LLVMBuildLoad2(c->b, c->f32, acc, ""), cg_f32(c, (double)k.D), "");
+	LLVMBuildStore(c->b, cg_f32(c, 0), acc);
+	j = cg_loop_begin(c, &l2, I(c, 0), I(c, k.D));
+	LLVMValueRef d = LLVMBuildFSub(c->b, cg_loadf(c, xr, j), mean, "");
+	LLVMBuildStore(c->b, fmuladd(c, d, d, LLVMBuildLoad2(c->b, c->f32, acc, "")), acc);
+	cg_loop_end(c, &l2, 1);
+	LLVMValueRef rstd = ln_rstd(c, &k, LLVMBuildLoad2(c->b, c->f32, acc, ""));
+	LLVMValueRef xo = I(c, 0), so = I(c, 0), bo = I(c, 0);
+	for (int i = 0; i < k.nn; i++) {
+		LLVMValueRef q = cg_loop_begin(c, &lr[i], I(c, 0), I(c, k.rd[i]));
+		xo = add(c, mul(c, xo, I(c, k.rd[i])), q);
+		so = add(c, so, mul(c, q, I(c, ss[i])));
+		bo = add(c, bo, mul(c, q, I(c, bs[i])));
+	}
+	LLVMValueRef v = LLVMBuildFMul(c->b, LLVMBuildFSub(c->b, cg_loadf(c, xr, xo), mean, ""), rstd, "");
+	if (k.S)
+		v = LLVMBuildFMul(c->b, v, cg_loadf(c, k.S, so), "");
+	if (k.Bi)
+		v = LLVMBuildFAdd(c->b, v, cg_loadf(c, k.Bi, bo), "");
+	cg_storef(c, v, yr, xo);
+	for (int i = k.nn - 1; i >= 0; i--)
+		cg_loop_end(c, &lr[i], 1);
+	cg_loop_end(c, &lo, 1);
+}
+
+/* Sum over a row of x[j] (mean NULL) or of (x[j] - mean)^2: whole vectors
+ * up to Dv, then the scalar tail. */
+static LLVMValueRef ln_row_sum(Cg *c, LLVMValueRef xr, LLVMValueRef mean, int64_t Dv, int64_t D)
+{
+	LLVMValueRef va = cg_entry_alloca(c, c->vf), sa = cg_entry_alloca(c, c->f32);
+	LLVMBuildStore(c->b, LLVMConstNull(c->vf), va);
+	if (Dv) {
+		LLVMValueRef mv = mean ? cg_splat(c, mean, c->vf) : NULL;
+		Loop l;
+		LLVMValueRef j = cg_loop_begin(c, &l, I(c, 0), I(c, Dv));
+		LLVMValueRef x = vload(c, xr, j), a = LLVMBuildLoad2(c->b, c->vf, va, "");
+		if (mean) {
+			x = LLVMBuildFSub(c->b, x, mv, "");
+			a = fmuladd(c, x, x, a);
+		} else
+			a = LLVMBuildFAdd(c->b, a, x, "");
+		LLVMBuildStore(c->b, a, va);
+		cg_loop_end(c, &l, c->lanes);
+	}
+	LLVMBuildStore(c->b, cg_hsum(c, LLVMBuildLoad2(c->b, c->vf, va, "")), sa);
+	if (D > Dv) {
+		Loop l;
+		LLVMValueRef j = cg_loop_begin(c, &l, I(c, Dv), I(c, D));
+		LLVMValueRef x = cg_loadf(c, xr, j), a = LLVMBuildLoad2(c->b, c->f32, sa, "");
+		if (mean) {
+			x = LLVMBuildFSub(c->b, x, mean, "");
+			a = fmuladd(c, x, x, a);
+		} else
+			a = LLVMBuildFAdd(c->b, a, x, "");
+		LLVMBuildStore(c->b, a, sa);
+		cg_loop_end(c, &l, 1);
+	}
+	return LLVMBuildLoad2(c->b, c->f32, sa, "");
+}
+
+/* A scale or bias as the vector kernel reads it: the whole row (numel D)
+ * at j, or the one value `one`; NULL when omitted. */
+static LLVMValueRef ln_param(Cg *c, LLVMValueRef p, const Type *t, LLVMValueRef j, LLVMValueRef one, bool vec)
+{
+	if (!p)
+		return NULL;
+	if (ir_type_numel(t) == 1)
+		return one;
+	return vec ? vload(c, p, j) : cg_loadf(c, p, j);
+}
+
+/* y[j] = (x[j] - mean) * rstd * scale + bias: a vector at j, or one element. */
+static void ln_apply(Cg *c, const LnK *k, LLVMValueRef xr, LLVMValueRef yr, LLVMValueRef j, LLVMValueRef mean,
+		     LLVMValueRef rstd, LLVMValueRef s1, LLVMValueRef b1, bool vec)
+{
+	LLVMValueRef x = vec ? vload(c, xr, j) : cg_loadf(c, xr, j);
+	LLVMValueRef v = LLVMBuildFMul(c->b, LLVMBuildFSub(c->b, x, mean, ""), rstd, "");
+	LLVMValueRef s = ln_param(c, k->S, k->ts, j, s1, vec), b = ln_param(c, k->Bi, k->tb, j, b1, vec);
+	if (s && b)
+		v = fmuladd(c, v, s, b);
+	else if (s)
+		v = LLVMBuildFMul(c->b, v, s, "");
+	else if (b)
+		v = LLVMBuildFAdd(c->b, v, b, "");
+	if (vec)
+		LLVMSetAlignment(LLVMBuildStore(c->b, v, cg_gep(c, c->f32, yr, j)), 4);
+	else
+		cg_storef(c, v, yr, j);
+}
+
+/* The vector kernel, one row at a time: the sum, then the sum of squared
+ * deviations, each one vector pass over the row (two passes keep the
+ * variance accurate when the mean is large against the spread), then
+ * (x - mean) * rstd * scale + bias a vector at a time. */
+static void lower_layer_norm_vec(Cg *c, const Node *n)
+{
+	LnK k = ln_geometry(c, n);
+	int64_t Dv = k.D / c->lanes * c->lanes;
+	LLVMValueRef s1 = k.S && ir_type_numel(k.ts) == 1 ? cg_loadf(c, k.S, I(c, 0)) : NULL;
+	LLVMValueRef b1 = k.Bi && ir_type_numel(k.tb) == 1 ? cg_loadf(c, k.Bi, I(c, 0)) : NULL;
+	Loop lo, lv, lt;
+	LLVMValueRef o = cg_loop_begin(c, &lo, I(c, 0), I(c, k.outer));
+	LLVMValueRef xr = cg_gep(c, c->f32, k.X, mul(c, o, I(c, k.D))), yr = cg_gep(c, c->f32, k.Y, mul(c, o, I(c, k.D)));
+	LLVMValueRef mean = LLVMBuildFDiv(c->b, ln_row_sum(c, xr, NULL, Dv, k.D), cg_f32(c, (double)k.D), "");
+	LLVMValueRef rstd = ln_rstd(c, &k, ln_row_sum(c, xr, mean, Dv, k.D));
+	if (Dv) {
+		LLVMValueRef j = cg_loop_begin(c, &lv, I(c, 0), I(c, Dv));
+		ln_apply(c, &k, xr, yr, j, cg_splat(c, mean, c->vf), cg_splat(c, rstd, c->vf),
+			 s1 ? cg_splat(c, s1, c->vf) : NULL, b1 ? cg_splat(c, b1, c->vf) : NULL, true);
+		cg_loop_end(c, &lv, c->lanes);
+	}
+	if (k.D > Dv) {
+		LLVMValueRef j = cg_loop_begin(c, &lt, I(c, Dv), I(c, k.D));
+		ln_apply(c, &k, xr, yr, j, mean, rstd, s1, b1, false);
+		cg_loop_end(c, &lt, 1);
+	}
+	cg_loop_end(c, &lo, 1);
+}
+
+static void lower_layer_norm(Cg *c, const Node *n)
+{
+	/* The vector kernel reads a scale or bias as the whole row or as one
+	 * value; other broadcasts (rare) take the plain loops. */
+	LnK k = ln_geometry(c, n);
+	bool fast = !c->reference;
+	if (k.S)
+		fast &= ir_type_numel(k.ts) == 1 || ir_type_numel(k.ts) == k.D;
+	if (k.Bi)
+		fast &= ir_type_numel(k.tb) == 1 || ir_type_numel(k.tb) == k.D;
+	if (!fast) {
+		lower_layer_norm_plain(c, n);
+		return;
+	}
+	c->keep_loops = true;
+	lower_layer_norm_vec(c, n);
+	c->keep_loops = false;
+}
+
 /* ---- data movement ----------------------------------------------------------------------- */
 
 static void lower_copy(Cg *c, const Node *n)
@@ -1901,6 +2105,7 @@ bool cg_lower_node(Cg *c, const Node *n)
 	case OP_TRANSPOSE: lower_transpose(c, n); break;
 	case OP_CONCAT: lower_concat(c, n); break;
 	case OP_SOFTMAX: lower_softmax(c, n); break;
+	case OP_LAYER_NORM: lower_layer_norm(c, n); break;
 	case OP_REDUCE_MEAN: case OP_REDUCE_SUM: case OP_REDUCE_MAX: case OP_REDUCE_MIN: case OP_REDUCE_PROD:
 		lower_reduce(c, n);
 		break;

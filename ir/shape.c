@@ -947,6 +947,38 @@ static bool r_batchnorm(Ctx *c)
 	return true;
 }
 
+/* layer_norm: scale and bias (each optional) broadcast into the
+ * normalized axes [axis, rank) and are 1 along the others. */
+static bool r_layer_norm(Ctx *c)
+{
+	const Type *x = T(c, 0);
+	char s1[128], s2[128];
+	int64_t axis;
+	if (!need_float_dtype(c, 0) || !need_rank_min(c, 0, 1) || !need_int(c, "axis", &axis) ||
+	    !need_float(c, "epsilon"))
+		return false;
+	if (axis < 0 || axis >= x->rank)
+		return err(c, "axis %lld is out of range for rank %d", (long long)axis, x->rank);
+	static const char *const names[] = {"", "scale", "bias"};
+	for (int i = 1; i < 3; i++) {
+		if (!present(c, i))
+			continue;
+		const Type *p = T(c, i);
+		if (!same_dtype(c, 0, i))
+			return false;
+		bool ok = p->rank <= x->rank;
+		for (int j = 0; ok && j < p->rank; j++) {
+			int xi = x->rank - p->rank + j;
+			ok = p->dims[j] == 1 || (xi >= axis && p->dims[j] == x->dims[xi]);
+		}
+		if (!ok)
+			return err(c, "%s %s does not broadcast into the normalized axes %lld.. of %s", names[i], TS(p, s1),
+				   (long long)axis, TS(x, s2));
+	}
+	same_as_operand(c, 0, false);
+	return true;
+}
+
 static bool r_softmax(Ctx *c)
 {
 	const Type *x = T(c, 0);
@@ -1424,6 +1456,7 @@ static const Rule rules[OP_COUNT] = {
 	[OP_REVERSE_SEQUENCE] = r_reverse_sequence,
 	[OP_MAX_UNPOOL] = r_max_unpool,
 	[OP_MAXPOOL_INDEX] = r_maxpool_index,
+	[OP_LAYER_NORM] = r_layer_norm,
 };
 
 TypeId ir_infer_type(Graph *g, Op op, const char *name, const ValueId *in, int nin,

@@ -142,6 +142,20 @@ def cases():
                                     [("ax", np.array([1], np.int64))], opset=18)
     c["reduce_mean18_noop"] = model([helper.make_node("ReduceMean", ["x"], ["y"], noop_with_empty_axes=1)], [("x", (3, 4))], ["y"],
                                     opset=18)
+    # LayerNormalization: one layer_norm op (Y alone), the composition when
+    # Mean/InvStdDev are outputs too; a scale broadcast within the row takes
+    # the plain loops; a large mean against a small spread (numpy reference:
+    # ORT's one-pass variance loses digits there).
+    ln = lambda xs, ins, outs, inits, **kw: model([helper.make_node("LayerNormalization", ins, outs, **kw)],
+                                                  [("x", xs)], outs, inits, opset=17)
+    c["layernorm17_last"] = ln((3, 5, 37), ["x", "s", "b"], ["y"], [("s", rnd(37)), ("b", rnd(37))])
+    c["layernorm17_axis1_nobias"] = ln((2, 3, 4, 5), ["x", "s"], ["y"], [("s", rnd(3, 4, 5))], axis=1, epsilon=1e-3)
+    c["layernorm17_runtime_params"] = model([helper.make_node("LayerNormalization", ["x", "s", "b"], ["y"], axis=-2)],
+                                            [("x", (4, 9, 11)), ("s", (9, 11)), ("b", (9, 11))], ["y"], opset=17)
+    c["layernorm17_bcast_scale"] = ln((2, 6, 7), ["x", "s", "b"], ["y"], [("s", rnd(7)), ("b", rnd(6, 1))], axis=1)
+    c["layernorm17_stats"] = model([helper.make_node("LayerNormalization", ["x", "s", "b"], ["y", "m", "r"])],
+                                   [("x", (3, 17))], ["y", "m", "r"], [("s", rnd(17)), ("b", rnd(17))], opset=17)
+    c["layernorm17_offset"] = ln((5, 64), ["x", "s"], ["y"], [("s", LN_OFFSET_SCALE)])
     # BatchNormalization after Conv/Gemm folds into the weights (not when the
     # conv result is read twice).
     bnp = lambda k: [(f"s{k}", rnd(6)), (f"b{k}", rnd(6)), (f"m{k}", rnd(6)), (f"v{k}", np.abs(rnd(6)) + 0.2)]
@@ -321,9 +335,18 @@ def cases():
 
 # Nodes left after the default pipeline: fusion fired exactly where legal
 # (fuse_not_used_twice: no epilogue, but relu, sigmoid and add are one loop).
-COMPILED_NODES = {"fuse_conv_relu_leaky_clip": 2, "fuse_not_used_twice": 2, "fuse_not_output": 2,
+COMPILED_NODES = {"layernorm17_last": 1, "layernorm17_stats": 10, "fuse_conv_relu_leaky_clip": 2, "fuse_not_used_twice": 2, "fuse_not_output": 2,
                   "fuse_residual_and_bcast": 5, "fuse_depthwise_residual": 1, "fuse_gemm_matmul_act": 2,
                   "cnn_chain": 7, "fold_bn_conv_gemm": 6, "fuse_pad_conv_pool": 2}
+
+
+LN_OFFSET_SCALE = np.random.default_rng(5).standard_normal(64).astype(np.float32)
+
+
+def layernorm_ref(x, s, axis=-1, eps=1e-5):
+    x = x.astype(np.float64)
+    m = x.mean(axis, keepdims=True)
+    return (x - m) / np.sqrt(((x - m) ** 2).mean(axis, keepdims=True) + eps) * s
 
 
 # Reference outputs from numpy where the pinned ONNX Runtime is wrong
@@ -332,14 +355,16 @@ NUMPY_REFS = {
     "math_specials": lambda ins: [f(ins[0].astype(np.float64)) for f in (
         np.abs, np.negative, np.exp, np.log, np.sqrt, np.reciprocal, np.floor, np.ceil)],
     "reduce_mean18_noop": lambda ins: [ins[0]],
+    "layernorm17_offset": lambda ins: [layernorm_ref(ins[0], LN_OFFSET_SCALE)],
     "nan_inf_activations": lambda ins: [1 / (1 + np.exp(-ins[0].astype(np.float64))), np.tanh(ins[0]),
                                         np.where(ins[0] < 0, 0, ins[0]), np.clip(ins[0], -1, 1),
                                         np.where(ins[0] < 0, 0.5 * ins[0], ins[0])],
 }
 # Reference outputs from the ONNX reference implementation where the pinned
 # ONNX Runtime (1.20) disagrees with it: bicubic GridSample with border
-# padding at points outside the image.
-ONNX_REFS = {"gridsample_cubic_border_1"}
+# padding at points outside the image; ORT refuses a LayerNormalization
+# scale that broadcasts.
+ONNX_REFS = {"gridsample_cubic_border_1", "layernorm17_bcast_scale"}
 # Index inputs (some negative, some repeated) and other inputs that are not
 # plain random floats.
 irng = np.random.default_rng(99)
@@ -359,6 +384,7 @@ SPECIAL_INPUTS = {
     "reverse_sequence_time0": [irnd(5, 4, 3), np.array([5, 1, 3, 4], np.int64)],
     "reverse_sequence_batch0": [irnd(3, 6, 2), np.array([6, 2, 1], np.int64)],
     "gridsample_3d_linear": [irnd(1, 2, 3, 4, 5), irnd(1, 2, 3, 4, 3, scale=0.8)],
+    "layernorm17_offset": [(300 + irnd(5, 64)).astype(np.float32)],
     "math_specials": [np.array([np.nan, np.inf, -np.inf, 0, -0.0, 1e-40, -2.5, 2.5, -0.5, 1e7, 3e38, -88.5, 89, 0.1],
                                np.float32)],"nan_inf_activations": [np.array([np.nan, np.inf, -np.inf, 0, -0.0, 1e-8, -3, 100, -100], np.float32)]}
 
