@@ -892,18 +892,34 @@ static bool r_gemm(Ctx *c)
 	return check_epilogue(c);
 }
 
+/* matmul: optional trans_a, trans_b (absent: 0) swap an operand's last two
+ * dims, a transpose the simplify pass folded in. */
 static bool r_matmul(Ctx *c)
 {
 	const Type *a = T(c, 0), *b = T(c, 1);
 	char s1[128], s2[128];
-	if (!need_float_dtype(c, 0) || !same_dtype(c, 0, 1))
+	int64_t ta = 0, tb = 0;
+	if (!need_float_dtype(c, 0) || !same_dtype(c, 0, 1) || (A(c, "trans_a") && !need_flag(c, "trans_a", &ta)) ||
+	    (A(c, "trans_b") && !need_flag(c, "trans_b", &tb)))
 		return false;
 	if (a->rank < 1 || b->rank < 1)
 		return err(c, "operands %s and %s must have rank >= 1", TS(a, s1), TS(b, s2));
+	if ((ta && a->rank < 2) || (tb && b->rank < 2))
+		return err(c, "trans_a/trans_b need an operand of rank >= 2: %s and %s", TS(a, s1), TS(b, s2));
 	int64_t ad[IR_MAX_RANK + 1], bd[IR_MAX_RANK + 1];
 	int ra = a->rank, rb = b->rank;
 	memcpy(ad, a->dims, ra * sizeof *ad);
 	memcpy(bd, b->dims, rb * sizeof *bd);
+	if (ta) {
+		int64_t t = ad[ra - 1];
+		ad[ra - 1] = ad[ra - 2];
+		ad[ra - 2] = t;
+	}
+	if (tb) {
+		int64_t t = bd[rb - 1];
+		bd[rb - 1] = bd[rb - 2];
+		bd[rb - 2] = t;
+	}
 	if (ra == 1) {  /* [k] -> [1,k] */
 		ad[1] = ad[0];
 		ad[0] = 1;
@@ -914,7 +930,7 @@ static bool r_matmul(Ctx *c)
 		rb = 2;
 	}
 	if (ad[ra - 1] != bd[rb - 2])
-		return err(c, "inner dimensions differ: %s times %s", TS(a, s1), TS(b, s2));
+		return err(c, "inner dimensions differ: %s%s times %s%s", TS(a, s1), ta ? "^T" : "", TS(b, s2), tb ? "^T" : "");
 	int r;
 	int64_t d[IR_MAX_RANK + 2];
 	if (!ir_broadcast(ra - 2, ad, rb - 2, bd, &r, d))

@@ -118,6 +118,14 @@ def cases():
     c["gemm_tall"] = gemm(67, 5, 9)
     c["matmul_batch"] = matmul((3, 5, 7), (7, 19))
     c["matmul_vector"] = matmul((1, 1, 23), (23, 1))
+    # matmul with a transpose folded in: runtime B^T (dot products along k,
+    # vector + tail, and K shorter than a vector), A^T times packed B
+    xxt = lambda xs: model([helper.make_node("Transpose", ["x"], ["t"], perm=[0, 2, 1]),
+                            helper.make_node("MatMul", ["x", "t"], ["y"])], xs, [])
+    c["matmul_x_xt"] = xxt((2, 7, 37))
+    c["matmul_x_xt_short_k"] = xxt((3, 5, 3))
+    c["matmul_transa_packed"] = model([helper.make_node("Transpose", ["x"], ["t"], perm=[0, 2, 1]),
+                                       helper.make_node("MatMul", ["t", "w"], ["y"])], (3, 11, 5), [("w", rnd(11, 19))])
     # layer norm: rows shorter than a vector, prime lengths (vector + tail),
     # one element, a scalar scale, several normalized axes
     c["layernorm_prime"] = layernorm((3, 5, 37), -1, (37,), (37,))

@@ -96,6 +96,18 @@ def cases():
     c["matmul_batch_bcast"] = model([helper.make_node("MatMul", ["a", "b"], ["y"])], [("a", (2, 3, 4, 5)), ("b", (3, 5, 6))], ["y"])
     c["matmul_vec"] = model([helper.make_node("MatMul", ["a", "b"], ["y"])], [("a", (7,)), ("b", (2, 7, 3))], ["y"])
     c["matmul_mat_vec"] = model([helper.make_node("MatMul", ["a", "b"], ["y"])], [("a", (3, 4, 7)), ("b", (7,))], ["y"])
+    # A transpose of the last two axes folds into MatMul's trans flags:
+    # runtime B^T (K shorter than a vector, and a prime K), A^T with a
+    # constant B (packed per batch), a constant B^T (packed transposed), both.
+    tr = lambda i, o, perm: helper.make_node("Transpose", [i], [o], perm=perm)
+    mm = lambda a, b, o="y": helper.make_node("MatMul", [a, b], [o])
+    c["matmul_transb_runtime"] = model([tr("b", "bt", [0, 1, 3, 2]), mm("a", "bt")], [("a", (2, 3, 5, 7)), ("b", (2, 3, 6, 7))], ["y"])
+    c["matmul_transb_prime_k"] = model([tr("b", "bt", [0, 2, 1]), mm("a", "bt")], [("a", (1, 9, 37)), ("b", (4, 11, 37))], ["y"])
+    c["matmul_transa_const_b"] = model([tr("a", "at", [0, 2, 1]), mm("at", "w")], [("a", (3, 7, 5))], ["y"], [("w", rnd(7, 9))])
+    c["matmul_transb_const"] = model([tr("w", "wt", [1, 0]), mm("x", "wt")], [("x", (2, 4, 13))], ["y"], [("w", rnd(6, 13))])
+    c["matmul_transb_scaled"] = model([tr("b", "bt", [0, 2, 1]), helper.make_node("Mul", ["bt", "k"], ["s"]), mm("a", "s")],
+                                      [("a", (3, 4, 17)), ("b", (3, 6, 17))], ["y"], [("k", np.array([0.25], np.float32))])
+    c["matmul_trans_both"] = model([tr("a", "at", [1, 0]), tr("b", "bt", [1, 0]), mm("at", "bt")], [("a", (5, 3)), ("b", (4, 5))], ["y"])
     # Elementwise with broadcasting
     for op in ("Add", "Sub", "Mul", "Div"):
         c[f"{op.lower()}_bcast"] = binary(op, (2, 3, 1, 5), (4, 1))
@@ -335,9 +347,14 @@ def cases():
 
 # Nodes left after the default pipeline: fusion fired exactly where legal
 # (fuse_not_used_twice: no epilogue, but relu, sigmoid and add are one loop).
-COMPILED_NODES = {"layernorm17_last": 1, "layernorm17_stats": 10, "fuse_conv_relu_leaky_clip": 2, "fuse_not_used_twice": 2, "fuse_not_output": 2,
+COMPILED_NODES = {"fuse_conv_relu_leaky_clip": 2, "fuse_not_used_twice": 2, "fuse_not_output": 2,
                   "fuse_residual_and_bcast": 5, "fuse_depthwise_residual": 1, "fuse_gemm_matmul_act": 2,
                   "cnn_chain": 7, "fold_bn_conv_gemm": 6, "fuse_pad_conv_pool": 2}
+# LayerNormalization as one node (the composition when its statistics are
+# outputs); transposes folded into MatMul.
+COMPILED_NODES.update({"layernorm17_last": 1, "layernorm17_stats": 10})
+COMPILED_NODES.update({"matmul_transb_runtime": 1, "matmul_transb_scaled": 2, "matmul_transa_const_b": 1,
+                       "matmul_trans_both": 1})
 
 
 LN_OFFSET_SCALE = np.random.default_rng(5).standard_normal(64).astype(np.float32)
