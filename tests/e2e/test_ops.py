@@ -168,6 +168,50 @@ def cases():
     c["layernorm17_stats"] = model([helper.make_node("LayerNormalization", ["x", "s", "b"], ["y", "m", "r"])],
                                    [("x", (3, 17))], ["y", "m", "r"], [("s", rnd(17)), ("b", rnd(17))], opset=17)
     c["layernorm17_offset"] = ln((5, 64), ["x", "s"], ["y"], [("s", LN_OFFSET_SCALE)])
+    # Primitive subgraphs the patterns pass turns into one op (node counts
+    # in COMPILED_NODES): the stable softmax, layer norm as PyTorch exports
+    # it before opset 17 and as the ONNX function expands it, GELU in three
+    # association orders and the tanh form with Pow; the unstable softmax
+    # and a GELU with a wrong constant stay as they are.
+    n_, k_ = helper.make_node, lambda v: np.array(v, np.float32)
+    c["pattern_softmax_stable"] = model([
+        n_("ReduceMax", ["x"], ["m"], axes=[1]), n_("Sub", ["x", "m"], ["d"]), n_("Exp", ["d"], ["e"]),
+        n_("ReduceSum", ["e", "ax"], ["s"]), n_("Div", ["e", "s"], ["y"])],
+        [("x", (2, 7, 5))], ["y"], [("ax", np.array([1], np.int64))])
+    c["pattern_softmax_unstable"] = model([
+        n_("Exp", ["x"], ["e"]), n_("ReduceSum", ["e", "ax"], ["s"]), n_("Div", ["e", "s"], ["y"])],
+        [("x", (3, 11))], ["y"], [("ax", np.array([-1], np.int64))])
+    c["pattern_layernorm_torch13"] = model([
+        n_("ReduceMean", ["x"], ["m"], axes=[-1]), n_("Sub", ["x", "m"], ["d"]), n_("Pow", ["d", "two"], ["p"]),
+        n_("ReduceMean", ["p"], ["v"], axes=[-1]), n_("Add", ["v", "eps"], ["a"]), n_("Sqrt", ["a"], ["sd"]),
+        n_("Div", ["d", "sd"], ["n"]), n_("Mul", ["n", "g"], ["ng"]), n_("Add", ["ng", "b"], ["y"])],
+        [("x", (2, 9, 37))], ["y"], [("two", k_(2.0)), ("eps", k_(1e-5)), ("g", rnd(37)), ("b", rnd(37))])
+    c["pattern_layernorm_function"] = model([
+        n_("ReduceMean", ["x"], ["m"], axes=[1, 2]), n_("Sub", ["x", "m"], ["d"]), n_("Mul", ["d", "d"], ["p"]),
+        n_("ReduceMean", ["p"], ["v"], axes=[1, 2]), n_("Add", ["eps", "v"], ["a"]), n_("Sqrt", ["a"], ["sd"]),
+        n_("Reciprocal", ["sd"], ["r"]), n_("Mul", ["d", "r"], ["y"])],
+        [("x", (3, 4, 5))], ["y"], [("eps", k_(1e-3))])
+    gelu_erf = lambda t, order, x="x": {
+        "torch": [n_("Div", [x, "sq2"], [t + "z"]), n_("Erf", [t + "z"], [t + "e"]), n_("Add", [t + "e", "one"], [t + "a"]),
+                  n_("Mul", [x, t + "a"], [t + "m"]), n_("Mul", [t + "m", "half"], [t])],
+        "half_first": [n_("Mul", ["half", x], [t + "h"]), n_("Mul", ["isq", x], [t + "z"]), n_("Erf", [t + "z"], [t + "e"]),
+                       n_("Add", ["one", t + "e"], [t + "a"]), n_("Mul", [t + "h", t + "a"], [t])],
+        "grouped": [n_("Mul", [x, "isq"], [t + "z"]), n_("Erf", [t + "z"], [t + "e"]), n_("Add", [t + "e", "one"], [t + "a"]),
+                    n_("Mul", [t + "a", "half"], [t + "h"]), n_("Mul", [x, t + "h"], [t])],
+        "wrong": [n_("Div", [x, "bad"], [t + "z"]), n_("Erf", [t + "z"], [t + "e"]), n_("Add", [t + "e", "one"], [t + "a"]),
+                  n_("Mul", [x, t + "a"], [t + "m"]), n_("Mul", [t + "m", "half"], [t])]}[order]
+    gk = [("sq2", k_(1.4142135)), ("isq", k_(0.70710678)), ("one", k_(1.0)), ("half", k_(0.5)), ("bad", k_(1.41))]
+    # (three inputs: on one x, cse would share the erf branches and no GELU would be whole)
+    c["pattern_gelu_erf_orders"] = model(gelu_erf("y1", "torch", "x1") + gelu_erf("y2", "half_first", "x2") +
+                                         gelu_erf("y3", "grouped", "x3"), [("x1", (4, 33)), ("x2", (1, 7)), ("x3", (3, 2, 5))],
+                                         ["y1", "y2", "y3"], gk)
+    c["pattern_gelu_wrong_constant"] = model(gelu_erf("y", "wrong"), [("x", (4, 33))], ["y"], gk)
+    c["pattern_gelu_tanh_pow"] = model([
+        n_("Mul", ["half", "x"], ["h"]), n_("Pow", ["x", "three"], ["p"]), n_("Mul", ["c", "p"], ["q"]),
+        n_("Add", ["x", "q"], ["r"]), n_("Mul", ["r", "s2pi"], ["w"]), n_("Tanh", ["w"], ["t"]),
+        n_("Add", ["t", "one"], ["a"]), n_("Mul", ["h", "a"], ["y"])],
+        [("x", (5, 40))], ["y"], [("half", k_(0.5)), ("three", k_(3.0)), ("c", k_(0.044715)), ("s2pi", k_(0.7978845608)),
+                                  ("one", k_(1.0))])
     # BatchNormalization after Conv/Gemm folds into the weights (not when the
     # conv result is read twice).
     bnp = lambda k: [(f"s{k}", rnd(6)), (f"b{k}", rnd(6)), (f"m{k}", rnd(6)), (f"v{k}", np.abs(rnd(6)) + 0.2)]
@@ -355,6 +399,11 @@ COMPILED_NODES = {"fuse_conv_relu_leaky_clip": 2, "fuse_not_used_twice": 2, "fus
 COMPILED_NODES.update({"layernorm17_last": 1, "layernorm17_stats": 10})
 COMPILED_NODES.update({"matmul_transb_runtime": 1, "matmul_transb_scaled": 2, "matmul_transa_const_b": 1,
                        "matmul_trans_both": 1})
+# The patterns pass: what it recognizes becomes one node; what it must not
+# touch keeps its nodes.
+COMPILED_NODES.update({"pattern_softmax_stable": 1, "pattern_softmax_unstable": 3, "pattern_layernorm_torch13": 1,
+                       "pattern_layernorm_function": 1, "pattern_gelu_erf_orders": 3, "pattern_gelu_wrong_constant": 5,
+                       "pattern_gelu_tanh_pow": 1})
 
 
 LN_OFFSET_SCALE = np.random.default_rng(5).standard_normal(64).astype(np.float32)
