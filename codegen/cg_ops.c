@@ -1866,36 +1866,26 @@ static void lower_layer_norm_plain(Cg *c, const Node *n)
 	cg_loop_end(c, &lo, 1);
 }
 
-/* Sum over a row of x[j] (mean NULL) or of (x[j] - mean)^2: whole vectors
- * up to Dv, then the scalar tail. */
-static LLVMValueRef ln_row_sum(Cg *c, LLVMValueRef xr, LLVMValueRef mean, int64_t Dv, int64_t D)
+/* The sum over a row of (x[j] - mean)^2: whole vectors up to Dv, then the
+ * scalar tail. */
+static LLVMValueRef ln_sumsq(Cg *c, LLVMValueRef xr, LLVMValueRef mean, int64_t Dv, int64_t D)
 {
 	LLVMValueRef va = cg_entry_alloca(c, c->vf), sa = cg_entry_alloca(c, c->f32);
 	LLVMBuildStore(c->b, LLVMConstNull(c->vf), va);
 	if (Dv) {
-		LLVMValueRef mv = mean ? cg_splat(c, mean, c->vf) : NULL;
+		LLVMValueRef mv = cg_splat(c, mean, c->vf);
 		Loop l;
 		LLVMValueRef j = cg_loop_begin(c, &l, I(c, 0), I(c, Dv));
-		LLVMValueRef x = vload(c, xr, j), a = LLVMBuildLoad2(c->b, c->vf, va, "");
-		if (mean) {
-			x = LLVMBuildFSub(c->b, x, mv, "");
-			a = fmuladd(c, x, x, a);
-		} else
-			a = LLVMBuildFAdd(c->b, a, x, "");
-		LLVMBuildStore(c->b, a, va);
+		LLVMValueRef x = LLVMBuildFSub(c->b, vload(c, xr, j), mv, "");
+		LLVMBuildStore(c->b, fmuladd(c, x, x, LLVMBuildLoad2(c->b, c->vf, va, "")), va);
 		cg_loop_end(c, &l, c->lanes);
 	}
 	LLVMBuildStore(c->b, cg_hsum(c, LLVMBuildLoad2(c->b, c->vf, va, "")), sa);
 	if (D > Dv) {
 		Loop l;
 		LLVMValueRef j = cg_loop_begin(c, &l, I(c, Dv), I(c, D));
-		LLVMValueRef x = cg_loadf(c, xr, j), a = LLVMBuildLoad2(c->b, c->f32, sa, "");
-		if (mean) {
-			x = LLVMBuildFSub(c->b, x, mean, "");
-			a = fmuladd(c, x, x, a);
-		} else
-			a = LLVMBuildFAdd(c->b, a, x, "");
-		LLVMBuildStore(c->b, a, sa);
+		LLVMValueRef x = LLVMBuildFSub(c->b, cg_loadf(c, xr, j), mean, "");
+		LLVMBuildStore(c->b, fmuladd(c, x, x, LLVMBuildLoad2(c->b, c->f32, sa, "")), sa);
 		cg_loop_end(c, &l, 1);
 	}
 	return LLVMBuildLoad2(c->b, c->f32, sa, "");
@@ -1944,8 +1934,8 @@ static void lower_layer_norm_vec(Cg *c, const Node *n)
 	Loop lo, lv, lt;
 	LLVMValueRef o = cg_loop_begin(c, &lo, I(c, 0), I(c, k.outer));
 	LLVMValueRef xr = cg_gep(c, c->f32, k.X, mul(c, o, I(c, k.D))), yr = cg_gep(c, c->f32, k.Y, mul(c, o, I(c, k.D)));
-	LLVMValueRef mean = LLVMBuildFDiv(c->b, ln_row_sum(c, xr, NULL, Dv, k.D), cg_f32(c, (double)k.D), "");
-	LLVMValueRef rstd = ln_rstd(c, &k, ln_row_sum(c, xr, mean, Dv, k.D));
+	LLVMValueRef mean = LLVMBuildFDiv(c->b, cg_sum_f32(c, xr, k.D), cg_f32(c, (double)k.D), "");
+	LLVMValueRef rstd = ln_rstd(c, &k, ln_sumsq(c, xr, mean, Dv, k.D));
 	if (Dv) {
 		LLVMValueRef j = cg_loop_begin(c, &lv, I(c, 0), I(c, Dv));
 		ln_apply(c, &k, xr, yr, j, cg_splat(c, mean, c->vf), cg_splat(c, rstd, c->vf),
