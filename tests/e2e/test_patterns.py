@@ -81,10 +81,19 @@ CASES = {
 
 
 def ops_of(kiln, path):
-    """Op name -> count in the IR kiln compiles."""
+    """Op name -> count in the IR kiln compiles: the nodes' ops, their fused
+    activations (act="gelu" counts as a gelu) and the ops inside fused_ew
+    expressions."""
     counts = {}
-    for op in re.findall(r"^  %\S+ : \S+ = ([a-z_]+)\(", kt.run([kiln, "dump", path]).stdout, re.M):
-        counts[op] = counts.get(op, 0) + 1
+    for line in kt.run([kiln, "dump", path]).stdout.splitlines():
+        m = re.match(r"  %\S+ : \S+ = ([a-z_]+)\(", line)
+        if not m:
+            continue
+        ops = [m.group(1)] + re.findall(r'act="([a-z_]+)"', line)
+        for expr in re.findall(r'expr="([^"]*)"', line):
+            ops += re.findall(r"([a-z_]+)(?:\[[^\]]*\])?\(", expr)  # gelu[tanh=0](...)
+        for op in ops:
+            counts[op] = counts.get(op, 0) + 1
     return counts
 
 
