@@ -1384,7 +1384,9 @@ static void gemm_rows(Cg *c, GemmK *k, LLVMValueRef r0, int T)
 		gemm_tile(c, k, r0, T, I(c, full), 1, (int)rem);
 }
 
-static void gemm_blocked(Cg *c, GemmK *k, const float *bmat, int64_t b_ks, int64_t b_ns, double alpha)
+/* Pack constant B (element (k, n) at k*b_ks + n*b_ns, times alpha) into
+ * [NB][K][OB] at compile time: a transposed B is only packed differently. */
+static void gemm_pack(Cg *c, GemmK *k, const float *bmat, int64_t b_ks, int64_t b_ns, double alpha)
 {
 	int L = c->lanes;
 	k->OB = 2 * L;
@@ -1396,14 +1398,20 @@ static void gemm_blocked(Cg *c, GemmK *k, const float *bmat, int64_t b_ks, int64
 			wp[((nn / k->OB) * k->K + kk) * k->OB + nn % k->OB] = (float)(alpha * bmat[kk * b_ks + nn * b_ns]);
 	k->Wp = cg_const_blob(c, "kiln.gp", wp, wn * sizeof *wp);
 	free(wp);
-	/* Row tiles of T rows: 2*T accumulators, 2 weight vectors, a broadcast;
-	 * the leftover rows are one smaller tile. */
+	/* Row tiles of T rows: 2*T accumulators, 2 weight vectors, a broadcast. */
 	int T = (c->fregs - 4) / 2;
 	T = T < 1 ? 1 : T > CONV_TMAX ? CONV_TMAX : T;
 	k->budget = T;
 	for (int j = 0; j < T; j++)
 		for (int v = 0; v < 2; v++)
 			k->acc[j][v] = cg_entry_alloca(c, c->vf);
+}
+
+/* k->rows rows of k->A times the packed B into k->Y, in row tiles; the
+ * leftover rows are one smaller tile. */
+static void gemm_run(Cg *c, GemmK *k)
+{
+	int T = k->budget;
 	int64_t rtiles = k->rows / T * T;
 	if (rtiles) {
 		Loop lr;
@@ -1413,6 +1421,74 @@ static void gemm_blocked(Cg *c, GemmK *k, const float *bmat, int64_t b_ks, int64
 	}
 	if (k->rows > rtiles)
 		gemm_rows(c, k, I(c, rtiles), (int)(k->rows - rtiles));
+}
+
+static void gemm_blocked(Cg *c, GemmK *k, const float *bmat, int64_t b_ks, int64_t b_ns, double alpha)
+{
+	gemm_pack(c, k, bmat, b_ks, b_ns, alpha);
+	gemm_run(c, k);
+}
+
+/* Columns n0 .. n0+cnt-1 of row y = a * B^T for B stored transposed ([N, K],
+ * row n at Bt + n*K): each a dot product along k of two contiguous rows,
+ * a vector at a time (one accumulator per column keeps the FMAs
+ * independent), then the tail of k. */
+#define DOT_COLS 4
+
+static void dot_cols(Cg *c, LLVMValueRef arow, LLVMValueRef Bt, LLVMValueRef yrow, LLVMValueRef n0, int cnt, int64_t K)
+{
+	int L = c->lanes;
+	int64_t Kv = K / L * L;
+	LLVMValueRef acc[DOT_COLS], sum[DOT_COLS], brow[DOT_COLS];
+	for (int q = 0; q < cnt; q++) {
+		acc[q] = cg_entry_alloca(c, c->vf);
+		sum[q] = cg_entry_alloca(c, c->f32);
+		LLVMBuildStore(c->b, LLVMConstNull(c->vf), acc[q]);
+		brow[q] = cg_gep(c, c->f32, Bt, mul(c, add(c, n0, I(c, q)), I(c, K)));
+	}
+	if (Kv) {
+		Loop l;
+		LLVMValueRef kk = cg_loop_begin(c, &l, I(c, 0), I(c, Kv));
+		LLVMValueRef av = vload(c, arow, kk);
+		for (int q = 0; q < cnt; q++)
+			LLVMBuildStore(c->b, fmuladd(c, av, vload(c, brow[q], kk), LLVMBuildLoad2(c->b, c->vf, acc[q], "")), acc[q]);
+		cg_loop_end(c, &l, L);
+	}
+	for (int q = 0; q < cnt; q++)
+		LLVMBuildStore(c->b, cg_hsum(c, LLVMBuildLoad2(c->b, c->vf, acc[q], "")), sum[q]);
+	if (K > Kv) {
+		Loop l;
+		LLVMValueRef kk = cg_loop_begin(c, &l, I(c, Kv), I(c, K));
+		LLVMValueRef a = cg_loadf(c, arow, kk);
+		for (int q = 0; q < cnt; q++)
+			LLVMBuildStore(c->b, fmuladd(c, a, cg_loadf(c, brow[q], kk), LLVMBuildLoad2(c->b, c->f32, sum[q], "")), sum[q]);
+		cg_loop_end(c, &l, 1);
+	}
+	for (int q = 0; q < cnt; q++)
+		cg_storef(c, LLVMBuildLoad2(c->b, c->f32, sum[q], ""), yrow, add(c, n0, I(c, q)));
+}
+
+/* rows x K (row stride a_rs, contiguous along k) times a runtime B^T
+ * stored [N, K]: the matmul whose B operand was a transpose (folded in by
+ * simplify).  The plain loops would read B with stride K. */
+static void matmul_dot(Cg *c, LLVMValueRef A, int64_t a_rs, LLVMValueRef Bt, LLVMValueRef Y, int64_t rows, int64_t K,
+		       int64_t N)
+{
+	bool keep = c->keep_loops;
+	c->keep_loops = true;
+	Loop lr, ln;
+	LLVMValueRef r = cg_loop_begin(c, &lr, I(c, 0), I(c, rows));
+	LLVMValueRef arow = cg_gep(c, c->f32, A, mul(c, r, I(c, a_rs))), yrow = cg_gep(c, c->f32, Y, mul(c, r, I(c, N)));
+	int64_t Nq = N / DOT_COLS * DOT_COLS;
+	if (Nq) {
+		LLVMValueRef n0 = cg_loop_begin(c, &ln, I(c, 0), I(c, Nq));
+		dot_cols(c, arow, Bt, yrow, n0, DOT_COLS, K);
+		cg_loop_end(c, &ln, DOT_COLS);
+	}
+	if (N > Nq)
+		dot_cols(c, arow, Bt, yrow, I(c, Nq), (int)(N - Nq), K);
+	cg_loop_end(c, &lr, 1);
+	c->keep_loops = keep;
 }
 
 /* y[r][n] = sum_k A(r,k) * Bm(k,n) for runtime B (plain loops). */
@@ -1466,46 +1542,64 @@ static void lower_gemm(Cg *c, const Node *n)
 	act_inplace(c, act_of_epilogue(n), B(c, n->out), M * N);
 }
 
+/* One matrix product of a batch: A(r, k) at a_rs, a_cs strides, B(k, n)
+ * at b_ks, b_ns.  k->Wp set: B is the packed constant. */
+static void matmul_one(Cg *c, GemmK *k, LLVMValueRef Bm, int64_t b_ks, int64_t b_ns)
+{
+	if (k->Wp)
+		gemm_run(c, k);
+	else if (!c->reference && b_ks == 1 && b_ns != 1 && k->a_cs == 1)
+		matmul_dot(c, k->A, k->a_rs, Bm, k->Y, k->rows, k->K, k->N);
+	else
+		matmul_plain(c, k->A, k->a_rs, k->a_cs, Bm, b_ks, b_ns, k->Y, k->rows, k->K, k->N, 1.0);
+}
+
 static void lower_matmul_body(Cg *c, const Node *n)
 {
 	const Type *ta = TY(c, n->in[0]), *tb = TY(c, n->in[1]), *ty = TY(c, n->out);
-	int64_t K = ta->dims[ta->rank - 1];
-	int64_t M = ta->rank >= 2 ? ta->dims[ta->rank - 2] : 1;
-	int64_t N = tb->rank >= 2 ? tb->dims[tb->rank - 1] : 1;
+	bool tA = ir_attr_int(n, "trans_a", 0), tB = ir_attr_int(n, "trans_b", 0);
+	int ra = ta->rank, rb = tb->rank;
+	/* A is [.., M, K] ([.., K, M] with trans_a); B is [.., K, N] ([.., N, K]). */
+	int64_t K = ra >= 2 && tA ? ta->dims[ra - 2] : ta->dims[ra - 1];
+	int64_t M = ra >= 2 ? ta->dims[tA ? ra - 1 : ra - 2] : 1;
+	int64_t N = rb >= 2 ? tb->dims[tB ? rb - 2 : rb - 1] : 1;
+	int64_t b_ks = rb >= 2 && !tB ? N : 1, b_ns = tB ? K : 1;
 	const Value *bv = ir_value(c->g, n->in[1]);
-	if (tb->rank <= 2) {
-		/* One B for every row of A: rows = numel(A) / K. */
-		int64_t rows = ir_type_numel(ta) / K;
-		int64_t b_ks = tb->rank == 2 ? N : 1;
-		if (!c->reference && bv->kind == VAL_CONST) {
-			GemmK k = {.rows = rows, .K = K, .N = N, .a_rs = K, .a_cs = 1, .A = B(c, n->in[0]), .Y = B(c, n->out)};
-			gemm_blocked(c, &k, bv->data, b_ks, 1, 1.0);
-		} else
-			matmul_plain(c, B(c, n->in[0]), K, 1, B(c, n->in[1]), b_ks, 1, B(c, n->out), rows, K, N, 1.0);
+	bool packed = !c->reference && bv->kind == VAL_CONST && rb <= 2;
+	GemmK k = {.K = K, .N = N, .a_rs = tA ? 1 : K, .a_cs = tA ? M : 1, .A = B(c, n->in[0]), .Y = B(c, n->out)};
+	if (rb <= 2 && !tA) {
+		/* One B for every row of A: all of A's dims but the last. */
+		k.rows = ir_shape_numel(ra - 1, ta->dims);
+		if (packed)
+			gemm_pack(c, &k, bv->data, b_ks, b_ns, 1.0);
+		matmul_one(c, &k, B(c, n->in[1]), b_ks, b_ns);
 		return;
 	}
 	/* Batched: iterate over the broadcast batch dims of the output. */
-	int rb = ty->rank - (ta->rank >= 2) - (tb->rank >= 2);
+	k.rows = M;
+	if (packed)  /* once, for every batch */
+		gemm_pack(c, &k, bv->data, b_ks, b_ns, 1.0);
+	int nb = ty->rank - (ra >= 2) - (rb >= 2);
 	int64_t bd[MAXR], sa[MAXR], sb[MAXR];
-	for (int i = 0; i < rb; i++)
+	for (int i = 0; i < nb; i++)
 		bd[i] = ty->dims[i];
-	Type ba = {.dt = ta->dt, .rank = ta->rank >= 2 ? ta->rank - 2 : 0}, bb = {.dt = tb->dt, .rank = tb->rank - 2};
+	Type ba = {.dt = ta->dt, .rank = ra >= 2 ? ra - 2 : 0}, bb = {.dt = tb->dt, .rank = rb >= 2 ? rb - 2 : 0};
 	memcpy(ba.dims, ta->dims, ba.rank * sizeof *ba.dims);
 	memcpy(bb.dims, tb->dims, bb.rank * sizeof *bb.dims);
-	bcast_strides(&ba, rb, bd, sa);
-	bcast_strides(&bb, rb, bd, sb);
+	bcast_strides(&ba, nb, bd, sa);
+	bcast_strides(&bb, nb, bd, sb);
 	Loop loops[MAXR];
 	LLVMValueRef oa = I(c, 0), ob = I(c, 0), oy = I(c, 0);
-	for (int d = 0; d < rb; d++) {
+	for (int d = 0; d < nb; d++) {
 		LLVMValueRef i = cg_loop_begin(c, &loops[d], I(c, 0), I(c, bd[d]));
 		oa = add(c, oa, mul(c, i, I(c, sa[d] * M * K)));
 		ob = add(c, ob, mul(c, i, I(c, sb[d] * K * N)));
 		oy = add(c, mul(c, oy, I(c, bd[d])), i);
 	}
-	LLVMValueRef A = cg_gep(c, c->f32, B(c, n->in[0]), oa), Bm = cg_gep(c, c->f32, B(c, n->in[1]), ob);
-	LLVMValueRef Y = cg_gep(c, c->f32, B(c, n->out), mul(c, oy, I(c, M * N)));
-	matmul_plain(c, A, K, 1, Bm, N, 1, Y, M, K, N, 1.0);
-	for (int d = rb - 1; d >= 0; d--)
+	k.A = cg_gep(c, c->f32, B(c, n->in[0]), oa);
+	k.Y = cg_gep(c, c->f32, B(c, n->out), mul(c, oy, I(c, M * N)));
+	matmul_one(c, &k, cg_gep(c, c->f32, B(c, n->in[1]), ob), b_ks, b_ns);
+	for (int d = nb - 1; d >= 0; d--)
 		cg_loop_end(c, &loops[d], 1);
 }
 
@@ -1679,6 +1773,200 @@ static void lower_softmax(Cg *c, const Node *n)
 	cg_loop_end(c, &l3, 1);
 	cg_loop_end(c, &li, 1);
 	cg_loop_end(c, &lo, 1);
+}
+
+/* ---- layer normalization ------------------------------------------------------------------ */
+
+/* What a layer_norm node normalizes: outer rows of D elements (the dims
+ * from axis on), and its optional scale and bias. */
+typedef struct LnK {
+	int64_t outer, D;
+	int nn;                    /* normalized dims ... */
+	const int64_t *rd;         /* ... and their sizes */
+	LLVMValueRef X, S, Bi, Y;  /* S, Bi NULL when omitted */
+	const Type *ts, *tb;
+	LLVMValueRef eps;
+} LnK;
+
+static LnK ln_geometry(Cg *c, const Node *n)
+{
+	const Type *t = TY(c, n->in[0]);
+	int axis = (int)ir_attr_int(n, "axis", t->rank - 1);
+	LnK k = {.outer = 1, .D = 1, .nn = t->rank - axis, .rd = t->dims + axis, .X = B(c, n->in[0]), .Y = B(c, n->out),
+		 .eps = cg_f32(c, ir_attr_float(n, "epsilon", 1e-5))};
+	for (int i = 0; i < t->rank; i++)
+		*(i < axis ? &k.outer : &k.D) *= t->dims[i];
+	if (n->nin > 1 && n->in[1] >= 0) {
+		k.S = B(c, n->in[1]);
+		k.ts = TY(c, n->in[1]);
+	}
+	if (n->nin > 2 && n->in[2] >= 0) {
+		k.Bi = B(c, n->in[2]);
+		k.tb = TY(c, n->in[2]);
+	}
+	return k;
+}
+
+/* 1 / sqrt(sumsq / D + eps) */
+static LLVMValueRef ln_rstd(Cg *c, const LnK *k, LLVMValueRef sumsq)
+{
+	LLVMValueRef v = LLVMBuildFAdd(c->b, LLVMBuildFDiv(c->b, sumsq, cg_f32(c, (double)k->D), ""), k->eps, "");
+	LLVMTypeRef ft = c->f32;
+	return LLVMBuildFDiv(c->b, cg_f32(c, 1), cg_call_intr(c, "llvm.sqrt", &ft, 1, &v, 1), "");
+}
+
+/* The plain lowering: per row, the mean, the biased variance as the mean
+ * of squared deviations, then each element, scale and bias read through
+ * broadcast strides. */
+static void lower_layer_norm_plain(Cg *c, const Node *n)
+{
+	LnK k = ln_geometry(c, n);
+	int64_t ss[MAXR] = {0}, bs[MAXR] = {0};
+	const Type *pt[2] = {k.ts, k.tb};
+	int64_t *pst[2] = {ss, bs};
+	for (int i = 0; i < 2; i++)
+		if (pt[i]) {  /* the operand's dims before the row are 1: drop them */
+			Type q = *pt[i];
+			if (q.rank > k.nn) {
+				memmove(q.dims, q.dims + q.rank - k.nn, (size_t)k.nn * sizeof *q.dims);
+				q.rank = k.nn;
+			}
+			bcast_strides(&q, k.nn, k.rd, pst[i]);
+		}
+	LLVMValueRef acc = cg_entry_alloca(c, c->f32);
+	Loop lo, l1, l2, lr[MAXR];
+	LLVMValueRef o = cg_loop_begin(c, &lo, I(c, 0), I(c, k.outer));
+	LLVMValueRef xr = cg_gep(c, c->f32, k.X, mul(c, o, I(c, k.D))), yr = cg_gep(c, c->f32, k.Y, mul(c, o, I(c, k.D)));
+	LLVMBuildStore(c->b, cg_f32(c, 0), acc);
+	LLVMValueRef j = cg_loop_begin(c, &l1, I(c, 0), I(c, k.D));
+	LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, c->f32, acc, ""), cg_loadf(c, xr, j), ""), acc);
+	cg_loop_end(c, &l1, 1);
+	LLVMValueRef mean = LLVMBuildFDiv(c->b, LLVMBuildLoad2(c->b, c->f32, acc, ""), cg_f32(c, (double)k.D), "");
+	LLVMBuildStore(c->b, cg_f32(c, 0), acc);
+	j = cg_loop_begin(c, &l2, I(c, 0), I(c, k.D));
+	LLVMValueRef d = LLVMBuildFSub(c->b, cg_loadf(c, xr, j), mean, "");
+	LLVMBuildStore(c->b, fmuladd(c, d, d, LLVMBuildLoad2(c->b, c->f32, acc, "")), acc);
+	cg_loop_end(c, &l2, 1);
+	LLVMValueRef rstd = ln_rstd(c, &k, LLVMBuildLoad2(c->b, c->f32, acc, ""));
+	LLVMValueRef xo = I(c, 0), so = I(c, 0), bo = I(c, 0);
+	for (int i = 0; i < k.nn; i++) {
+		LLVMValueRef q = cg_loop_begin(c, &lr[i], I(c, 0), I(c, k.rd[i]));
+		xo = add(c, mul(c, xo, I(c, k.rd[i])), q);
+		so = add(c, so, mul(c, q, I(c, ss[i])));
+		bo = add(c, bo, mul(c, q, I(c, bs[i])));
+	}
+	LLVMValueRef v = LLVMBuildFMul(c->b, LLVMBuildFSub(c->b, cg_loadf(c, xr, xo), mean, ""), rstd, "");
+	if (k.S)
+		v = LLVMBuildFMul(c->b, v, cg_loadf(c, k.S, so), "");
+	if (k.Bi)
+		v = LLVMBuildFAdd(c->b, v, cg_loadf(c, k.Bi, bo), "");
+	cg_storef(c, v, yr, xo);
+	for (int i = k.nn - 1; i >= 0; i--)
+		cg_loop_end(c, &lr[i], 1);
+	cg_loop_end(c, &lo, 1);
+}
+
+/* The sum over a row of (x[j] - mean)^2: whole vectors up to Dv, then the
+ * scalar tail. */
+static LLVMValueRef ln_sumsq(Cg *c, LLVMValueRef xr, LLVMValueRef mean, int64_t Dv, int64_t D)
+{
+	LLVMValueRef va = cg_entry_alloca(c, c->vf), sa = cg_entry_alloca(c, c->f32);
+	LLVMBuildStore(c->b, LLVMConstNull(c->vf), va);
+	if (Dv) {
+		LLVMValueRef mv = cg_splat(c, mean, c->vf);
+		Loop l;
+		LLVMValueRef j = cg_loop_begin(c, &l, I(c, 0), I(c, Dv));
+		LLVMValueRef x = LLVMBuildFSub(c->b, vload(c, xr, j), mv, "");
+		LLVMBuildStore(c->b, fmuladd(c, x, x, LLVMBuildLoad2(c->b, c->vf, va, "")), va);
+		cg_loop_end(c, &l, c->lanes);
+	}
+	LLVMBuildStore(c->b, cg_hsum(c, LLVMBuildLoad2(c->b, c->vf, va, "")), sa);
+	if (D > Dv) {
+		Loop l;
+		LLVMValueRef j = cg_loop_begin(c, &l, I(c, Dv), I(c, D));
+		LLVMValueRef x = LLVMBuildFSub(c->b, cg_loadf(c, xr, j), mean, "");
+		LLVMBuildStore(c->b, fmuladd(c, x, x, LLVMBuildLoad2(c->b, c->f32, sa, "")), sa);
+		cg_loop_end(c, &l, 1);
+	}
+	return LLVMBuildLoad2(c->b, c->f32, sa, "");
+}
+
+/* A scale or bias as the vector kernel reads it: the whole row (numel D)
+ * at j, or the one value `one`; NULL when omitted. */
+static LLVMValueRef ln_param(Cg *c, LLVMValueRef p, const Type *t, LLVMValueRef j, LLVMValueRef one, bool vec)
+{
+	if (!p)
+		return NULL;
+	if (ir_type_numel(t) == 1)
+		return one;
+	return vec ? vload(c, p, j) : cg_loadf(c, p, j);
+}
+
+/* y[j] = (x[j] - mean) * rstd * scale + bias: a vector at j, or one element. */
+static void ln_apply(Cg *c, const LnK *k, LLVMValueRef xr, LLVMValueRef yr, LLVMValueRef j, LLVMValueRef mean,
+		     LLVMValueRef rstd, LLVMValueRef s1, LLVMValueRef b1, bool vec)
+{
+	LLVMValueRef x = vec ? vload(c, xr, j) : cg_loadf(c, xr, j);
+	LLVMValueRef v = LLVMBuildFMul(c->b, LLVMBuildFSub(c->b, x, mean, ""), rstd, "");
+	LLVMValueRef s = ln_param(c, k->S, k->ts, j, s1, vec), b = ln_param(c, k->Bi, k->tb, j, b1, vec);
+	if (s && b)
+		v = fmuladd(c, v, s, b);
+	else if (s)
+		v = LLVMBuildFMul(c->b, v, s, "");
+	else if (b)
+		v = LLVMBuildFAdd(c->b, v, b, "");
+	if (vec)
+		LLVMSetAlignment(LLVMBuildStore(c->b, v, cg_gep(c, c->f32, yr, j)), 4);
+	else
+		cg_storef(c, v, yr, j);
+}
+
+/* The vector kernel, one row at a time: the sum, then the sum of squared
+ * deviations, each one vector pass over the row (two passes keep the
+ * variance accurate when the mean is large against the spread), then
+ * (x - mean) * rstd * scale + bias a vector at a time. */
+static void lower_layer_norm_vec(Cg *c, const Node *n)
+{
+	LnK k = ln_geometry(c, n);
+	int64_t Dv = k.D / c->lanes * c->lanes;
+	LLVMValueRef s1 = k.S && ir_type_numel(k.ts) == 1 ? cg_loadf(c, k.S, I(c, 0)) : NULL;
+	LLVMValueRef b1 = k.Bi && ir_type_numel(k.tb) == 1 ? cg_loadf(c, k.Bi, I(c, 0)) : NULL;
+	Loop lo, lv, lt;
+	LLVMValueRef o = cg_loop_begin(c, &lo, I(c, 0), I(c, k.outer));
+	LLVMValueRef xr = cg_gep(c, c->f32, k.X, mul(c, o, I(c, k.D))), yr = cg_gep(c, c->f32, k.Y, mul(c, o, I(c, k.D)));
+	LLVMValueRef mean = LLVMBuildFDiv(c->b, cg_sum_f32(c, xr, k.D), cg_f32(c, (double)k.D), "");
+	LLVMValueRef rstd = ln_rstd(c, &k, ln_sumsq(c, xr, mean, Dv, k.D));
+	if (Dv) {
+		LLVMValueRef j = cg_loop_begin(c, &lv, I(c, 0), I(c, Dv));
+		ln_apply(c, &k, xr, yr, j, cg_splat(c, mean, c->vf), cg_splat(c, rstd, c->vf),
+			 s1 ? cg_splat(c, s1, c->vf) : NULL, b1 ? cg_splat(c, b1, c->vf) : NULL, true);
+		cg_loop_end(c, &lv, c->lanes);
+	}
+	if (k.D > Dv) {
+		LLVMValueRef j = cg_loop_begin(c, &lt, I(c, Dv), I(c, k.D));
+		ln_apply(c, &k, xr, yr, j, mean, rstd, s1, b1, false);
+		cg_loop_end(c, &lt, 1);
+	}
+	cg_loop_end(c, &lo, 1);
+}
+
+static void lower_layer_norm(Cg *c, const Node *n)
+{
+	/* The vector kernel reads a scale or bias as the whole row or as one
+	 * value; other broadcasts (rare) take the plain loops. */
+	LnK k = ln_geometry(c, n);
+	bool fast = !c->reference;
+	if (k.S)
+		fast &= ir_type_numel(k.ts) == 1 || ir_type_numel(k.ts) == k.D;
+	if (k.Bi)
+		fast &= ir_type_numel(k.tb) == 1 || ir_type_numel(k.tb) == k.D;
+	if (!fast) {
+		lower_layer_norm_plain(c, n);
+		return;
+	}
+	c->keep_loops = true;
+	lower_layer_norm_vec(c, n);
+	c->keep_loops = false;
 }
 
 /* ---- data movement ----------------------------------------------------------------------- */
@@ -1901,6 +2189,7 @@ bool cg_lower_node(Cg *c, const Node *n)
 	case OP_TRANSPOSE: lower_transpose(c, n); break;
 	case OP_CONCAT: lower_concat(c, n); break;
 	case OP_SOFTMAX: lower_softmax(c, n); break;
+	case OP_LAYER_NORM: lower_layer_norm(c, n); break;
 	case OP_REDUCE_MEAN: case OP_REDUCE_SUM: case OP_REDUCE_MAX: case OP_REDUCE_MIN: case OP_REDUCE_PROD:
 		lower_reduce(c, n);
 		break;

@@ -2095,12 +2095,19 @@ static bool imp_layernorm(Ctx *c, const ValueId *in, int nin)
 		axes[k++] = i;
 	double eps = sa_float(c->sn, "epsilon", 1e-5);
 	DType dt = t->dt;
-	/* Mean and InvStdDev outputs, when used. */
+	bool has_b = nin > 2 && in[2] >= 0;
+	bool stats = (c->sn->nout > 1 && *c->sn->out[1]) || (c->sn->nout > 2 && *c->sn->out[2]);
+	if (!stats) {
+		/* Y alone: the one op, normalized a row at a time. */
+		Attr a[2] = {ir_ai("axis", axis), ir_af("epsilon", eps)};
+		ValueId ops[3] = {in[0], in[1], has_b ? in[2] : -1};
+		return emit_out(c, OP_LAYER_NORM, ops, has_b ? 3 : 2, a, 2);
+	}
+	/* Mean or InvStdDev is wanted too: the composition, which has them. */
 	ValueId mean = reduce_axes(c, OP_REDUCE_MEAN, in[0], axes, k, true, NULL);
 	ValueId d = bin(c, OP_SUB, in[0], mean, NULL);
 	ValueId var = reduce_axes(c, OP_REDUCE_MEAN, bin(c, OP_MUL, d, d, NULL), axes, k, true, NULL);
 	ValueId sd = un(c, OP_SQRT, bin(c, OP_ADD, var, scalar(c, dt, eps), NULL));
-	bool has_b = nin > 2 && in[2] >= 0;
 	ValueId y = bin(c, OP_MUL, bin(c, OP_DIV, d, sd, NULL), in[1], has_b ? NULL : c->sn->out[0]);
 	if (has_b)
 		y = bin(c, OP_ADD, y, in[2], c->sn->out[0]);

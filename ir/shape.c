@@ -892,18 +892,34 @@ static bool r_gemm(Ctx *c)
 	return check_epilogue(c);
 }
 
+/* matmul: optional trans_a, trans_b (absent: 0) swap an operand's last two
+ * dims, a transpose the simplify pass folded in. */
 static bool r_matmul(Ctx *c)
 {
 	const Type *a = T(c, 0), *b = T(c, 1);
 	char s1[128], s2[128];
-	if (!need_float_dtype(c, 0) || !same_dtype(c, 0, 1))
+	int64_t ta = 0, tb = 0;
+	if (!need_float_dtype(c, 0) || !same_dtype(c, 0, 1) || (A(c, "trans_a") && !need_flag(c, "trans_a", &ta)) ||
+	    (A(c, "trans_b") && !need_flag(c, "trans_b", &tb)))
 		return false;
 	if (a->rank < 1 || b->rank < 1)
 		return err(c, "operands %s and %s must have rank >= 1", TS(a, s1), TS(b, s2));
+	if ((ta && a->rank < 2) || (tb && b->rank < 2))
+		return err(c, "trans_a/trans_b need an operand of rank >= 2: %s and %s", TS(a, s1), TS(b, s2));
 	int64_t ad[IR_MAX_RANK + 1], bd[IR_MAX_RANK + 1];
 	int ra = a->rank, rb = b->rank;
 	memcpy(ad, a->dims, ra * sizeof *ad);
 	memcpy(bd, b->dims, rb * sizeof *bd);
+	if (ta) {
+		int64_t t = ad[ra - 1];
+		ad[ra - 1] = ad[ra - 2];
+		ad[ra - 2] = t;
+	}
+	if (tb) {
+		int64_t t = bd[rb - 1];
+		bd[rb - 1] = bd[rb - 2];
+		bd[rb - 2] = t;
+	}
 	if (ra == 1) {  /* [k] -> [1,k] */
 		ad[1] = ad[0];
 		ad[0] = 1;
@@ -914,7 +930,7 @@ static bool r_matmul(Ctx *c)
 		rb = 2;
 	}
 	if (ad[ra - 1] != bd[rb - 2])
-		return err(c, "inner dimensions differ: %s times %s", TS(a, s1), TS(b, s2));
+		return err(c, "inner dimensions differ: %s%s times %s%s", TS(a, s1), ta ? "^T" : "", TS(b, s2), tb ? "^T" : "");
 	int r;
 	int64_t d[IR_MAX_RANK + 2];
 	if (!ir_broadcast(ra - 2, ad, rb - 2, bd, &r, d))
@@ -942,6 +958,38 @@ static bool r_batchnorm(Ctx *c)
 		const Type *p = T(c, i);
 		if (p->rank != 1 || p->dims[0] != x->dims[1] || p->dt != x->dt)
 			return err(c, "%s %s must be %s[%lld]", names[i], TS(p, s), ir_dtype_name(x->dt), (long long)x->dims[1]);
+	}
+	same_as_operand(c, 0, false);
+	return true;
+}
+
+/* layer_norm: scale and bias (each optional) broadcast into the
+ * normalized axes [axis, rank) and are 1 along the others. */
+static bool r_layer_norm(Ctx *c)
+{
+	const Type *x = T(c, 0);
+	char s1[128], s2[128];
+	int64_t axis;
+	if (!need_float_dtype(c, 0) || !need_rank_min(c, 0, 1) || !need_int(c, "axis", &axis) ||
+	    !need_float(c, "epsilon"))
+		return false;
+	if (axis < 0 || axis >= x->rank)
+		return err(c, "axis %lld is out of range for rank %d", (long long)axis, x->rank);
+	static const char *const names[] = {"", "scale", "bias"};
+	for (int i = 1; i < 3; i++) {
+		if (!present(c, i))
+			continue;
+		const Type *p = T(c, i);
+		if (!same_dtype(c, 0, i))
+			return false;
+		bool ok = p->rank <= x->rank;
+		for (int j = 0; ok && j < p->rank; j++) {
+			int xi = x->rank - p->rank + j;
+			ok = p->dims[j] == 1 || (xi >= axis && p->dims[j] == x->dims[xi]);
+		}
+		if (!ok)
+			return err(c, "%s %s does not broadcast into the normalized axes %lld.. of %s", names[i], TS(p, s1),
+				   (long long)axis, TS(x, s2));
 	}
 	same_as_operand(c, 0, false);
 	return true;
@@ -1424,6 +1472,7 @@ static const Rule rules[OP_COUNT] = {
 	[OP_REVERSE_SEQUENCE] = r_reverse_sequence,
 	[OP_MAX_UNPOOL] = r_max_unpool,
 	[OP_MAXPOOL_INDEX] = r_maxpool_index,
+	[OP_LAYER_NORM] = r_layer_norm,
 };
 
 TypeId ir_infer_type(Graph *g, Op op, const char *name, const ValueId *in, int nin,

@@ -1,7 +1,7 @@
 /* Algebraic simplification, as a table of rewrite rules run to a fixed
  * point: identities, no-op casts and multiplications by one (additions of
- * zero) disappear, reshape and transpose chains collapse, a 2-D transpose
- * feeding a gemm becomes its trans flag. */
+ * zero) disappear, reshape and transpose chains collapse, a transpose
+ * feeding a gemm or matmul becomes its trans flag. */
 #include "passes.h"
 
 #include <string.h>
@@ -58,29 +58,102 @@ static Node *producer(Graph *g, ValueId v, Op op)
 	return &g->nodes.v[val->def];
 }
 
-/* A 2-D transpose feeding a gemm operand becomes the gemm's trans flag. */
-static bool gemm_transpose(Graph *g, const Uses *u, Node *n, PassCtx *cx)
+/* Flip the 0/1 attribute `flag` of n (absent counts as 0); false when out
+ * of memory. */
+static bool toggle_flag(Graph *g, Node *n, const char *flag)
 {
-	if (n->op != OP_GEMM)
+	Attr *a = ir_arena_alloc(g->arena, ((size_t)n->nattr + 2) * sizeof *a);
+	if (!a)
+		return false;
+	memcpy(a, n->attr, (size_t)n->nattr * sizeof *a);
+	int i = 0;
+	while (i < n->nattr && strcmp(a[i].name, flag))
+		i++;
+	if (i == n->nattr) {
+		a[i] = ir_ai(flag, 0);
+		if (!(a[i].name = ir_arena_strdup(g->arena, flag)))
+			return false;
+		n->nattr++;
+	}
+	a[i].i = !a[i].i;
+	n->attr = a;
+	return true;
+}
+
+/* Does transpose node t swap the last two axes and keep the others? */
+static bool swaps_last_two(Graph *g, const Node *t)
+{
+	int np, r = ir_value_type(g, t->in[0])->rank;
+	const int64_t *perm = ir_attr_ints(t, "perm", &np);
+	if (r < 2 || np != r || perm[r - 2] != r - 1 || perm[r - 1] != r - 2)
+		return false;
+	for (int i = 0; i < r - 2; i++)
+		if (perm[i] != i)
+			return false;
+	return true;
+}
+
+/* The transpose of the last two axes that value v is, perhaps through up
+ * to SCALAR_CHAIN add/sub/mul/div nodes with a one-element other operand
+ * (elementwise by one value commutes with a transpose: PyTorch's
+ * attention scales K^T just before the matmul).  The chain's values feed
+ * only the next and are not outputs; chain[0] reads the transpose.  NULL
+ * if there is no such transpose. */
+#define SCALAR_CHAIN 4
+
+static Node *transpose_of(Graph *g, const Uses *u, ValueId v, Node **chain, int *side, int *nchain)
+{
+	*nchain = 0;
+	for (;;) {
+		Node *t = producer(g, v, OP_TRANSPOSE);
+		if (t)
+			return swaps_last_two(g, t) ? t : NULL;
+		/* A chain value gets x's shape: nothing else may read it. */
+		Value *val = ir_value(g, v);
+		if (val->kind != VAL_NODE || val->is_output || u->count[v] != 1 || *nchain == SCALAR_CHAIN)
+			return NULL;
+		Node *e = &g->nodes.v[val->def];
+		if (e->dead || (e->op != OP_ADD && e->op != OP_SUB && e->op != OP_MUL && e->op != OP_DIV))
+			return NULL;
+		int s = ir_type_numel(ir_value_type(g, e->in[1])) == 1 ? 0 : 1;  /* the side that continues */
+		if (ir_type_numel(ir_value_type(g, e->in[1 - s])) != 1 || ir_value(g, e->in[s])->type != val->type)
+			return NULL;
+		for (int i = *nchain; i > 0; i--) {
+			chain[i] = chain[i - 1];
+			side[i] = side[i - 1];
+		}
+		chain[0] = e;
+		side[0] = s;
+		(*nchain)++;
+		v = e->in[s];
+	}
+}
+
+/* A transpose of the last two axes feeding a gemm or matmul operand (or
+ * feeding it through elementwise ops by one value) becomes the operand's
+ * trans flag: the product reads the operand the other way round, and the
+ * copy goes (when nothing else reads it). */
+static bool fold_transpose(Graph *g, const Uses *u, Node *n, PassCtx *cx)
+{
+	if (n->op != OP_GEMM && n->op != OP_MATMUL)
 		return false;
 	for (int side = 0; side < 2; side++) {
-		Node *t = producer(g, n->in[side], OP_TRANSPOSE);
-		int np;
-		const int64_t *perm = t ? ir_attr_ints(t, "perm", &np) : NULL;
-		if (!t || ir_value_type(g, t->in[0])->rank != 2 || np != 2 || perm[0] != 1)
-			continue;  /* only a real swap of the two axes */
-		const char *flag = side ? "trans_b" : "trans_a";
-		for (int i = 0; i < n->nattr; i++)
-			if (!strcmp(n->attr[i].name, flag)) {
-				Attr *a = ir_arena_alloc(g->arena, ((size_t)n->nattr + 1) * sizeof *a);
-				if (!a)
-					return false;
-				memcpy(a, n->attr, (size_t)n->nattr * sizeof *a);
-				a[i].i = !a[i].i;
-				n->attr = a;
-				n->in[side] = t->in[0];
-				return true;
-			}
+		Node *chain[SCALAR_CHAIN];
+		int cs[SCALAR_CHAIN], nc;
+		Node *t = transpose_of(g, u, n->in[side], chain, cs, &nc);
+		if (!t)
+			continue;
+		if (!toggle_flag(g, n, side ? "trans_b" : "trans_a"))
+			return false;
+		/* The scalar ops now compute on x untransposed. */
+		TypeId xt = ir_value(g, t->in[0])->type;
+		for (int i = 0; i < nc; i++)
+			ir_value(g, chain[i]->out)->type = xt;
+		if (nc)
+			chain[0]->in[cs[0]] = t->in[0];
+		else
+			n->in[side] = t->in[0];
+		return true;
 	}
 	return false;
 }
@@ -187,7 +260,7 @@ static bool drop_neutral(Graph *g, const Uses *u, Node *n, PassCtx *cx)
 
 bool pass_simplify(Graph *g, PassCtx *cx)
 {
-	static const RewriteRule rules[] = {drop_identity, merge_reshapes, drop_noop_reshape, gemm_transpose,
+	static const RewriteRule rules[] = {drop_identity, merge_reshapes, drop_noop_reshape, fold_transpose,
 					    merge_transposes, drop_noop_transpose, drop_noop_cast, drop_neutral};
 	return pass_rewrite(g, cx, rules, sizeof rules / sizeof rules[0]);
 }

@@ -27,11 +27,11 @@ def rnd(*shape, scale=1.0):
     return (rng.standard_normal(shape) * scale).astype(np.float32)
 
 
-def model(nodes, x_shape, inits):
+def model(nodes, x_shape, inits, opset=14):
     g = helper.make_graph(nodes, "k", [helper.make_tensor_value_info("x", F, x_shape)],
                           [helper.make_tensor_value_info("y", F, None)],
                           [numpy_helper.from_array(a, n) for n, a in inits])
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 14)])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
     m.ir_version = 7
     return onnx.shape_inference.infer_shapes(m, strict_mode=True)
 
@@ -63,6 +63,13 @@ def gemm(m, k, n, trans_b=1):
 
 def matmul(xs, ws):
     return model([helper.make_node("MatMul", ["x", "w"], ["y"])], xs, [("w", rnd(*ws, scale=0.3))])
+
+
+def layernorm(xs, axis, scale, bias):
+    """LayerNormalization with constant scale (and bias) of the given shapes."""
+    inits = [("s", rnd(*scale))] + ([("b", rnd(*bias))] if bias else [])
+    return model([helper.make_node("LayerNormalization", ["x", "s"] + (["b"] if bias else []), ["y"], axis=axis)],
+                 xs, inits, opset=17)
 
 
 def cases():
@@ -111,6 +118,21 @@ def cases():
     c["gemm_tall"] = gemm(67, 5, 9)
     c["matmul_batch"] = matmul((3, 5, 7), (7, 19))
     c["matmul_vector"] = matmul((1, 1, 23), (23, 1))
+    # matmul with a transpose folded in: runtime B^T (dot products along k,
+    # vector + tail, and K shorter than a vector), A^T times packed B
+    xxt = lambda xs: model([helper.make_node("Transpose", ["x"], ["t"], perm=[0, 2, 1]),
+                            helper.make_node("MatMul", ["x", "t"], ["y"])], xs, [])
+    c["matmul_x_xt"] = xxt((2, 7, 37))
+    c["matmul_x_xt_short_k"] = xxt((3, 5, 3))
+    c["matmul_transa_packed"] = model([helper.make_node("Transpose", ["x"], ["t"], perm=[0, 2, 1]),
+                                       helper.make_node("MatMul", ["t", "w"], ["y"])], (3, 11, 5), [("w", rnd(11, 19))])
+    # layer norm: rows shorter than a vector, prime lengths (vector + tail),
+    # one element, a scalar scale, several normalized axes
+    c["layernorm_prime"] = layernorm((3, 5, 37), -1, (37,), (37,))
+    c["layernorm_short_rows"] = layernorm((7, 3), 1, (3,), None)
+    c["layernorm_one"] = layernorm((4, 1), -1, (1,), (1,))
+    c["layernorm_scalar_scale"] = layernorm((2, 67), 1, (1,), (67,))
+    c["layernorm_two_axes"] = layernorm((2, 3, 16, 5), 2, (16, 5), (16, 5))
     return c
 
 

@@ -539,18 +539,18 @@ static Graph *tiny(void)
 
 START_TEST(pipelines_per_level)
 {
-	static const char *const want[4][8] = {
+	static const char *const want[4][9] = {
 		{"plan"},
-		{"simplify", "fold", "cse", "dce", "plan"},
-		{"simplify", "fold", "cse", "dce", "fold_bn", "fuse", "plan"},
-		{"simplify", "fold", "cse", "dce", "fold_bn", "fuse", "plan"},
+		{"simplify", "fold", "cse", "dce", "patterns", "plan"},
+		{"simplify", "fold", "cse", "dce", "patterns", "fold_bn", "fuse", "plan"},
+		{"simplify", "fold", "cse", "dce", "patterns", "fold_bn", "fuse", "plan"},
 	};
 	for (int o = 0; o < 4; o++) {
 		Graph *g = tiny();
 		PassCtx cx = {.diag = &d, .opt_level = o, .ws_align = 64};
 		ck_assert(pass_run_pipeline(g, NULL, &cx));
 		int n = 0;
-		while (n < 8 && want[o][n])
+		while (n < 9 && want[o][n])
 			n++;
 		ck_assert_int_eq(cx.nlog, n);
 		for (int k = 0; k < n; k++)
