@@ -1154,19 +1154,25 @@ static bool pw_wins(Cg *c, const Geo *g)
 	return pw < blocked;
 }
 
-/* One tile: channels [mb*MR, mb*MR + rows) of group grp, NR vectors of
- * pixels starting at the constant-or-not offsets px[v]. */
+/* One tile: channels [mb*MR, mb*MR + rows) of the group, NR vectors of
+ * pixels at offsets px[v], over the input channels [k0, k1).  first: the
+ * accumulators start from the bias, else from the partial sums in y;
+ * last: the epilogue (residual, activation) runs, else the partial sums
+ * are stored. */
 static void pw_tile(Cg *c, PwK *k, LLVMValueRef xg, LLVMValueRef yg, LLVMValueRef rg, LLVMValueRef mb, int rows,
-		    LLVMValueRef *px, int nv)
+		    LLVMValueRef *px, int nv, LLVMValueRef k0, LLVMValueRef k1, bool first, bool last)
 {
-	LLVMValueRef bofs = mul(c, mb, I(c, k->MR));
+	LLVMValueRef m0 = mul(c, mb, I(c, k->MR)), ypos[PW_MRMAX][PW_NRMAX];
 	for (int r = 0; r < rows; r++) {
-		LLVMValueRef bv = cg_splat(c, cg_loadf(c, k->Bp, add(c, bofs, I(c, r))), c->vf);
-		for (int v = 0; v < nv; v++)
-			LLVMBuildStore(c->b, bv, k->acc[r][v]);
+		LLVMValueRef plane = mul(c, add(c, m0, I(c, r)), I(c, k->P));
+		LLVMValueRef bv = first ? cg_splat(c, cg_loadf(c, k->Bp, add(c, m0, I(c, r))), c->vf) : NULL;
+		for (int v = 0; v < nv; v++) {
+			ypos[r][v] = add(c, plane, px[v]);
+			LLVMBuildStore(c->b, first ? bv : vload(c, yg, ypos[r][v]), k->acc[r][v]);
+		}
 	}
 	Loop lk;
-	LLVMValueRef kk = cg_loop_begin(c, &lk, I(c, 0), I(c, k->Cg));
+	LLVMValueRef kk = cg_loop_begin(c, &lk, k0, k1);
 	LLVMValueRef xrow = cg_gep(c, c->f32, xg, mul(c, kk, I(c, k->P)));
 	LLVMValueRef xv[PW_NRMAX];
 	for (int v = 0; v < nv; v++)
@@ -1180,37 +1186,61 @@ static void pw_tile(Cg *c, PwK *k, LLVMValueRef xg, LLVMValueRef yg, LLVMValueRe
 		}
 	}
 	cg_loop_end(c, &lk, 1);
-	LLVMValueRef m0 = mul(c, mb, I(c, k->MR));
-	for (int r = 0; r < rows; r++) {
-		LLVMValueRef plane = mul(c, add(c, m0, I(c, r)), I(c, k->P));
+	for (int r = 0; r < rows; r++)
 		for (int v = 0; v < nv; v++) {
-			LLVMValueRef o = add(c, plane, px[v]);
 			LLVMValueRef a = LLVMBuildLoad2(c->b, c->vf, k->acc[r][v], "");
-			if (rg)
-				a = LLVMBuildFAdd(c->b, a, vload(c, rg, o), "");
-			a = act_apply(c, k->act, a);
-			LLVMSetAlignment(LLVMBuildStore(c->b, a, cg_gep(c, c->f32, yg, o)), 4);
+			if (last) {
+				if (rg)
+					a = LLVMBuildFAdd(c->b, a, vload(c, rg, ypos[r][v]), "");
+				a = act_apply(c, k->act, a);
+			}
+			LLVMSetAlignment(LLVMBuildStore(c->b, a, cg_gep(c, c->f32, yg, ypos[r][v])), 4);
 		}
-	}
 }
 
-/* All channel blocks of this task over the pixel tile px[0..nv). */
+/* All channel blocks of this task over the pixel tile px[0..nv), input
+ * channels [k0, k1). */
 static void pw_blocks(Cg *c, PwK *k, LLVMValueRef xg, LLVMValueRef yg, LLVMValueRef rg, LLVMValueRef lo,
-		      LLVMValueRef hi, LLVMValueRef *px, int nv)
+		      LLVMValueRef hi, LLVMValueRef *px, int nv, LLVMValueRef k0, LLVMValueRef k1, bool first, bool last)
 {
 	int64_t full = k->Mg / k->MR, rem = k->Mg % k->MR;
 	Loop lm;
 	LLVMValueRef end = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSGT, hi, I(c, full), ""), I(c, full), hi, "");
 	LLVMValueRef mb = cg_loop_begin(c, &lm, lo, end);
-	pw_tile(c, k, xg, yg, rg, mb, (int)k->MR, px, nv);
+	pw_tile(c, k, xg, yg, rg, mb, (int)k->MR, px, nv, k0, k1, first, last);
 	cg_loop_end(c, &lm, 1);
 	if (rem) {  /* the partial block `full` is ours when lo <= full < hi */
 		LLVMValueRef mine = LLVMBuildAnd(c->b, LLVMBuildICmp(c->b, LLVMIntSLE, lo, I(c, full), ""),
 						 LLVMBuildICmp(c->b, LLVMIntSGT, hi, I(c, full), ""), "");
 		LLVMBasicBlockRef skip = cg_if_begin(c, mine);
-		pw_tile(c, k, xg, yg, rg, I(c, full), (int)rem, px, nv);
+		pw_tile(c, k, xg, yg, rg, I(c, full), (int)rem, px, nv, k0, k1, first, last);
 		cg_if_end(c, skip);
 	}
+}
+
+/* The input channels in blocks whose slice of the pixel tile stays in L1
+ * (KB rows of NR vectors, about 16 KB) while every channel block of the
+ * output reads it; partial sums wait in y between blocks.  Without this
+ * the tile's rows came from L2 once per channel block (SqueezeNet's last
+ * conv: 512 x 64 pixels, 128 KB). */
+static void pw_kblocks(Cg *c, PwK *k, LLVMValueRef xg, LLVMValueRef yg, LLVMValueRef rg, LLVMValueRef lo,
+		       LLVMValueRef hi, LLVMValueRef *px, int nv)
+{
+	int64_t KB = 16384 / (k->NR * c->lanes * 4), K = k->Cg;
+	KB = KB < 16 ? 16 : KB;
+	if (K <= KB + KB / 2) {
+		pw_blocks(c, k, xg, yg, rg, lo, hi, px, nv, I(c, 0), I(c, K), true, true);
+		return;
+	}
+	int64_t nkb = (K + KB - 1) / KB;
+	pw_blocks(c, k, xg, yg, rg, lo, hi, px, nv, I(c, 0), I(c, KB), true, false);
+	if (nkb > 2) {
+		Loop lb;
+		LLVMValueRef k0 = cg_loop_begin(c, &lb, I(c, KB), I(c, (nkb - 1) * KB));
+		pw_blocks(c, k, xg, yg, rg, lo, hi, px, nv, k0, add(c, k0, I(c, KB)), false, false);
+		cg_loop_end(c, &lb, KB);
+	}
+	pw_blocks(c, k, xg, yg, rg, lo, hi, px, nv, I(c, (nkb - 1) * KB), I(c, K), false, true);
 }
 
 static void lower_conv_pointwise(Cg *c, const Node *n)
@@ -1263,7 +1293,7 @@ static void lower_conv_pointwise(Cg *c, const Node *n)
 		LLVMValueRef p0 = cg_loop_begin(c, &lt, I(c, 0), I(c, done));
 		for (int v = 0; v < k.NR; v++)
 			px[v] = add(c, p0, I(c, v * L));
-		pw_blocks(c, &k, xg, yg, rg, lo, hi, px, (int)k.NR);
+		pw_kblocks(c, &k, xg, yg, rg, lo, hi, px, (int)k.NR);
 		cg_loop_end(c, &lt, tile);
 	}
 	if (done < k.P) {
@@ -1274,7 +1304,7 @@ static void lower_conv_pointwise(Cg *c, const Node *n)
 			int64_t s = done + (int64_t)v * L;
 			px[v] = I(c, s + L > k.P ? k.P - L : s);
 		}
-		pw_blocks(c, &k, xg, yg, rg, lo, hi, px, nv);
+		pw_kblocks(c, &k, xg, yg, rg, lo, hi, px, nv);
 	}
 	k.Wp = wg;
 	k.Bp = bg;
