@@ -482,7 +482,26 @@ typedef struct DwK {
 	LLVMValueRef bias;            /* splat */
 	Act act;
 	int64_t span;                 /* elements a chunk reads past its first lane's */
+	bool pool;                    /* a max pool: taps combine by max, padding is -inf */
+	LLVMValueRef pad;             /* what lanes in the padding read: zeros, or -inf for pools */
 } DwK;
+
+static LLVMValueRef dw_tap(Cg *c, DwK *k, int64_t t)
+{
+	if (t < DW_HOIST && k->w[t])
+		return k->w[t];
+	LLVMValueRef s = cg_loadf(c, k->Wt, add(c, mul(c, k->m, I(c, k->g.KH * k->g.KW)), I(c, t)));
+	return cg_splat(c, s, c->vf);
+}
+
+/* One tap into the accumulator: an FMA, or for a max pool the larger
+ * value (NaN propagates: x is taken when it is NaN or larger). */
+static LLVMValueRef dw_combine(Cg *c, DwK *k, LLVMValueRef xv, int64_t t, LLVMValueRef acc)
+{
+	if (k->pool)
+		return LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealUGT, xv, acc, ""), xv, acc, "");
+	return fmuladd(c, xv, dw_tap(c, k, t), acc);
+}
 
 /* Does the chunk of L columns at ow stay inside the output row and read
  * only inside the input row for every tap? */
@@ -491,14 +510,6 @@ static bool dw_inner(const DwK *k, int64_t ow, int L)
 	const Geo *g = &k->g;
 	return ow + L <= g->OW && ow * g->sw - g->pw >= 0 &&
 	       ow * g->sw + (g->KW - 1) * g->dw - g->pw + k->span <= g->W - 1;
-}
-
-static LLVMValueRef dw_tap(Cg *c, DwK *k, int64_t t)
-{
-	if (t < DW_HOIST && k->w[t])
-		return k->w[t];
-	LLVMValueRef s = cg_loadf(c, k->Wt, add(c, mul(c, k->m, I(c, k->g.KH * k->g.KW)), I(c, t)));
-	return cg_splat(c, s, c->vf);
 }
 
 /* x[ih][ow0*sw + off + l*sw] for lanes l.  cow0 >= 0: ow0 is that constant
@@ -523,10 +534,10 @@ static LLVMValueRef dw_xvec(Cg *c, DwK *k, LLVMValueRef xrow, LLVMValueRef ow0, 
 			any |= !ok;
 		}
 		LLVMValueRef v = LLVMBuildShuffleVector(c->b, a, a2, LLVMConstVector(idx, L), "");
-		return any ? LLVMBuildSelect(c->b, LLVMConstVector(keep, L), v, LLVMConstNull(c->vf), "") : v;
+		return any ? LLVMBuildSelect(c->b, LLVMConstVector(keep, L), v, k->pad, "") : v;
 	}
 	if (cow0 >= 0) {
-		LLVMValueRef v = LLVMConstNull(c->vf);
+		LLVMValueRef v = k->pad;
 		for (int l = 0; l < L; l++) {
 			int64_t iw = (cow0 + l) * g->sw + off;
 			if (iw >= 0 && iw < g->W)
@@ -564,7 +575,7 @@ static void dw_chunk(Cg *c, DwK *k, LLVMValueRef oh, LLVMValueRef ow0, int64_t c
 		LLVMValueRef acc = LLVMBuildLoad2(c->b, c->vf, accp, "");
 		for (int64_t kw = 0; kw < g->KW; kw++) {
 			LLVMValueRef xv = dw_xvec(c, k, xrow, ow0, cow0, kw * g->dw - g->pw);
-			acc = fmuladd(c, xv, dw_tap(c, k, kh * g->KW + kw), acc);
+			acc = dw_combine(c, k, xv, kh * g->KW + kw, acc);
 		}
 		LLVMBuildStore(c->b, acc, accp);
 		cg_if_end(c, endh);
@@ -649,7 +660,7 @@ static void dw_plane(Cg *c, DwK *k)
 	Geo *g = &k->g;
 	int L = c->lanes;
 	int64_t HW = g->H * g->W, chunks = (g->OH * g->OW + L - 1) / L;
-	LLVMValueRef zero = LLVMConstNull(c->vf);
+	LLVMValueRef zero = k->pad;
 	for (int64_t q = 0; q < chunks; q++) {
 		int64_t s = dw_plane_start(g, L, q);
 		LLVMValueRef acc = k->bias;
@@ -676,7 +687,7 @@ static void dw_plane(Cg *c, DwK *k)
 				LLVMValueRef xv = ident ? a : LLVMBuildShuffleVector(c->b, a, a2, LLVMConstVector(sh, L), "");
 				if (nl == 2 && pad)
 					xv = LLVMBuildSelect(c->b, LLVMConstVector(keep, L), xv, zero, "");
-				acc = fmuladd(c, xv, dw_tap(c, k, kh * g->KW + kw), acc);
+				acc = dw_combine(c, k, xv, kh * g->KW + kw, acc);
 			}
 		if (k->rp)
 			acc = LLVMBuildFAdd(c->b, acc, vload(c, k->rp, I(c, s)), "");
@@ -685,16 +696,23 @@ static void dw_plane(Cg *c, DwK *k)
 	}
 }
 
+/* Depthwise conv, or (pool) a 2-D max pool: the same windows, combined by
+ * max over -inf padding instead of by weights over zeros. */
 static void lower_conv_depthwise(Cg *c, const Node *n)
 {
-	DwK k = {.g = geometry(c, n, true)};
+	bool pool = n->op == OP_MAXPOOL;
+	DwK k = {.g = geometry(c, n, !pool), .pool = pool};
 	Geo *g = &k.g;
 	int L = c->lanes;
+	if (pool)
+		g->M = g->group = g->C;
+	k.pad = pool ? cg_fconst(c, c->vf, -INFINITY) : LLVMConstNull(c->vf);
 	k.mult = g->M / g->C;
-	k.act = act_of_epilogue(n);
-	k.Wt = B(c, n->in[1]);
-	LLVMValueRef X = B(c, n->in[0]), Bi = n->nin > 2 && n->in[2] >= 0 ? B(c, n->in[2]) : NULL, Y = B(c, n->out);
-	LLVMValueRef R = n->nin > 3 && n->in[3] >= 0 ? B(c, n->in[3]) : NULL;
+	k.act = pool ? (Act){ACT_NONE} : act_of_epilogue(n);
+	k.Wt = pool ? NULL : B(c, n->in[1]);
+	LLVMValueRef X = B(c, n->in[0]), Y = B(c, n->out);
+	LLVMValueRef Bi = !pool && n->nin > 2 && n->in[2] >= 0 ? B(c, n->in[2]) : NULL;
+	LLVMValueRef R = !pool && n->nin > 3 && n->in[3] >= 0 ? B(c, n->in[3]) : NULL;
 	/* What one chunk reads past its first lane's position (stride 2 loads
 	 * two whole vectors). */
 	k.span = g->sw == 2 ? 2 * L - 1 : (L - 1) * g->sw;
@@ -709,9 +727,9 @@ static void lower_conv_depthwise(Cg *c, const Node *n)
 	k.xp = cg_gep(c, c->f32, X, mul(c, xplane, I(c, g->H * g->W)));
 	k.yp = cg_gep(c, c->f32, Y, mul(c, yplane, I(c, g->OH * g->OW)));
 	k.rp = R ? cg_gep(c, c->f32, R, mul(c, yplane, I(c, g->OH * g->OW))) : NULL;
-	k.bias = cg_splat(c, Bi ? cg_loadf(c, Bi, k.m) : cg_f32(c, 0), c->vf);
+	k.bias = pool ? k.pad : cg_splat(c, Bi ? cg_loadf(c, Bi, k.m) : cg_f32(c, 0), c->vf);
 	int64_t taps = g->KH * g->KW;
-	for (int64_t t = 0; t < taps && taps <= DW_HOIST; t++)
+	for (int64_t t = 0; t < taps && taps <= DW_HOIST && !pool; t++)
 		k.w[t] = cg_splat(c, cg_loadf(c, k.Wt, add(c, mul(c, k.m, I(c, taps)), I(c, t))), c->vf);
 	if (dw_plane_ok(g, L))
 		dw_plane(c, &k);
@@ -1644,6 +1662,12 @@ static void lower_matmul(Cg *c, const Node *n)
 static void lower_pool(Cg *c, const Node *n)
 {
 	Geo g = geometry(c, n, false);
+	if (n->op == OP_MAXPOOL && !c->reference && TY(c, n->in[0])->rank <= 4 && TY(c, n->in[0])->dt == DT_F32) {
+		c->keep_loops = true;
+		lower_conv_depthwise(c, n);  /* vectorized: the windows of a depthwise conv */
+		c->keep_loops = false;
+		return;
+	}
 	bool avg = n->op == OP_AVGPOOL, cip = ir_attr_int(n, "count_include_pad", 0);
 	LLVMValueRef X = B(c, n->in[0]), Y = B(c, n->out);
 	LLVMValueRef acc = cg_entry_alloca(c, c->f32), cnt = cg_entry_alloca(c, c->f32);
@@ -2132,6 +2156,8 @@ void cg_part_range(Cg *c, int64_t n, LLVMValueRef *lo, LLVMValueRef *hi)
 
 bool cg_node_splits(Cg *c, const Node *n)
 {
+	if (n->op == OP_MAXPOOL)  /* the depthwise kernel's channel split */
+		return !c->reference && TY(c, n->in[0])->rank <= 4 && TY(c, n->in[0])->dt == DT_F32;
 	if (n->op != OP_CONV || c->reference || TY(c, n->in[0])->rank > 4)
 		return false;
 	bool wconst = ir_value(c->g, n->in[1])->kind == VAL_CONST;

@@ -55,6 +55,10 @@ def conv(x, w, act=None, residual=False, **attrs):
     return model(nodes, x, inits)
 
 
+def maxpool(x, **attrs):
+    return model([helper.make_node("MaxPool", ["x"], ["y"], **attrs)], x, [])
+
+
 def gemm(m, k, n, trans_b=1):
     w = rnd(n, k, scale=0.3) if trans_b else rnd(k, n, scale=0.3)
     return model([helper.make_node("Gemm", ["x", "w", "b"], ["g"], transB=trans_b),
@@ -113,6 +117,12 @@ def cases():
     c["dw_plane_asym_mult3"] = conv((1, 5, 11, 6), (15, 1, 3, 3), group=5, pads=[0, 1, 2, 0])
     c["dw_plane_stride2"] = conv((1, 7, 9, 8), (7, 1, 3, 3), group=7, strides=[2, 2], pads=[1, 1, 1, 1])
     c["dw_plane_dilated"] = conv((1, 3, 13, 6), (3, 1, 3, 3), group=3, dilations=[2, 2], pads=[2, 2, 2, 2])
+    # max pools through the depthwise kernel: strides, ceil mode, padding,
+    # narrow planes, dilation, 1-D
+    c["maxpool_s2_ceil"] = maxpool((1, 5, 23, 29), kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1)
+    c["maxpool_pads_plane"] = maxpool((1, 6, 13, 6), kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+    c["maxpool_dilated_asym"] = maxpool((1, 3, 17, 20), kernel_shape=[2, 3], dilations=[2, 1], pads=[1, 0, 0, 2])
+    c["maxpool_1d"] = maxpool((1, 4, 41), kernel_shape=[4], strides=[3], pads=[1, 1])
     # packed GEMM and GEMV; matmul with a batch
     c["gemm_prime"] = gemm(7, 13, 17)
     c["gemm_gemv"] = gemm(1, 129, 31)
