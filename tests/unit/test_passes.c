@@ -56,33 +56,39 @@ static const char *out_name(Graph *g, int i) { return ir_value(g, g->outputs.v[i
 
 static int64_t aligned(int64_t bytes, int64_t align) { return (bytes + align - 1) / align * align; }
 
-/* Is a, an operand of node n, read by n at exactly the bytes n writes
- * (offsets relative to one region), element by element?  Then n may
- * overwrite it: an in-place elementwise node, or a concat finding the
- * operand already in its slice. */
-static bool writes_over_operand(Graph *g, const Node *n, ValueId a, int64_t at_a, int64_t at_y)
+/* May node n, writing its result y at at_y, touch bytes [at_a, +sa) of a
+ * value a that is live at n (offsets within one region)?  An in-place
+ * elementwise node may overwrite an operand it reads at exactly those
+ * bytes, element by element, when n is its last reader.  A concat whose
+ * slices are contiguous writes only the slices of the operands that are
+ * not already in place (lower_concat copies those); anything else writes
+ * all of y. */
+static bool write_ok(Graph *g, const Node *n, ValueId a, int64_t at_a, int64_t sa, int64_t at_y, bool last)
 {
-	bool operand = false;
-	for (int j = 0; j < n->nin; j++)
-		operand |= n->in[j] == a;
-	if (!operand)
-		return false;
 	const Type *ta = ir_value_type(g, a), *ty = ir_value_type(g, n->out);
-	if (ir_ops[n->op].flags & OPF_EW)
-		return at_a == at_y && ir_dtype_size(ta->dt) == ir_dtype_size(ty->dt) && ir_type_numel(ta) == ir_type_numel(ty);
+	if (ir_ops[n->op].flags & OPF_EW) {
+		bool operand = false;
+		for (int j = 0; j < n->nin; j++)
+			operand |= n->in[j] == a;
+		return last && operand && at_a == at_y && ir_dtype_size(ta->dt) == ir_dtype_size(ty->dt) &&
+		       ir_type_numel(ta) == ir_type_numel(ty);
+	}
 	if (n->op != OP_CONCAT)
 		return false;
 	int axis = (int)ir_attr_int(n, "axis", 0);
-	int64_t off = 0;
 	for (int i = 0; i < axis; i++)
 		if (ty->dims[i] != 1)
 			return false;
+	int64_t off = 0, oy, ox;
+	ValueId ry = ir_value_home(g, n->out, &oy);
 	for (int j = 0; j < n->nin; j++) {
-		if (n->in[j] == a && at_a == at_y + off)
-			return true;
-		off += ir_type_bytes(ir_value_type(g, n->in[j]));
+		int64_t bytes = ir_type_bytes(ir_value_type(g, n->in[j]));
+		bool in_place = ir_value_home(g, n->in[j], &ox) == ry && ox == oy + off;
+		if (!in_place && at_a < at_y + off + bytes && at_y + off < at_a + sa)
+			return false;
+		off += bytes;
 	}
-	return false;
+	return true;
 }
 
 /* The plan's invariants, recomputed from scratch.  Inputs, consts and
@@ -91,12 +97,10 @@ static bool writes_over_operand(Graph *g, const Node *n, ValueId a, int64_t at_a
  * buffer (alias, alias_off), which is how views, in-place results and
  * concat operands written in their slices share.  At -O0 only views
  * share.  Correctness, checked pairwise: no value's bytes change while it
- * is live (from its node through its last reader).  A node writes its
- * result's bytes (a view writes nothing); that may hit a live value only
- * at the value's last reader, and only when the node reads it at exactly
- * those bytes (in-place elementwise, or a concat operand in its slice).
- * Also recomputes the lower bound: a root buffer lives from the first
- * definition to the last read of any value in it. */
+ * is live (from its node through its last reader); what each node writes
+ * is write_ok's (a view writes nothing).  Also recomputes the lower bound:
+ * a root buffer lives from the first definition to the last read of any
+ * value in it. */
 static void check_plan(Graph *g, int64_t align, bool share)
 {
 	int nv = g->values.n, nn = g->nodes.n;
@@ -168,7 +172,7 @@ static void check_plan(Graph *g, int64_t align, bool share)
 				continue;
 			if (first[b] <= first[a] || first[b] > last[a])
 				continue;
-			ck_assert_msg(first[b] == last[a] && writes_over_operand(g, w, a, at[a], at[b]),
+			ck_assert_msg(write_ok(g, w, a, at[a], sa, at[b], first[b] == last[a]),
 				      "'%s' [%lld,+%lld) is written while '%s' [%lld,+%lld) is live", g->values.v[b].name,
 				      (long long)at[b], (long long)sb, g->values.v[a].name, (long long)at[a], (long long)sa);
 		}
