@@ -53,11 +53,14 @@ bool pass_rewrite(Graph *g, PassCtx *cx, const RewriteRule *rules, int nrules);
  * (passes/plan.c), so that they and the plan never disagree.
  * pass_plan_peak: the most bytes live at once when the live nodes run in
  * `order` (m node ids, a topological order), with the buffer sharing the
- * plan would do at cx's -O level: the lower bound the plan reports. */
+ * plan would do at cx's -O level: exact, the lower bound the plan would
+ * report; not exact, keeping the last exact call's choice of which concat
+ * operands go in their slices (one pass instead of a few dozen, for
+ * searches that try many orders). */
 typedef struct PlanEval PlanEval;
 int64_t pass_ws_align(const PassCtx *cx);  /* cx->ws_align made valid: the buffers' alignment */
 PlanEval *pass_plan_eval_new(Graph *g, PassCtx *cx);  /* NULL: out of memory */
-int64_t pass_plan_peak(PlanEval *e, const NodeId *order, int m);
+int64_t pass_plan_peak(PlanEval *e, const NodeId *order, int m, bool exact);
 void pass_plan_eval_free(PlanEval *e);
 
 /* Run a comma-separated list of pass names ("none" = no passes; NULL = the

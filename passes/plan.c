@@ -331,9 +331,11 @@ static int64_t choose_slices(PlanEval *e, const NodeId *order, int m, int *at, i
 	return peak;
 }
 
-int64_t pass_plan_peak(PlanEval *e, const NodeId *order, int m)
+int64_t pass_plan_peak(PlanEval *e, const NodeId *order, int m, bool exact)
 {
 	int at, inplace, slices;
+	if (!exact)
+		return share_and_sweep(e, order, m, &at, &inplace, &slices);
 	return choose_slices(e, order, m, &at, &inplace, &slices);
 }
 
@@ -420,7 +422,7 @@ static int by_key(const void *pa, const void *pb)
 
 /* The local search's budget in neighbour visits: a few tenths of a second
  * at worst, and a fixed count so the plan does not depend on the machine. */
-#define PLACE_WORK 20000000
+#define PLACE_WORK 5000000
 
 /* Moves in the placement order that claim lower offsets for one buffer:
  * to the front, or one step earlier.  A move is kept when the workspace
