@@ -5,7 +5,8 @@
  * dies at its node, and a concat's operands are written straight into
  * their slices of its result.  Placement is first fit in several orders
  * (greedy by size as TFLite Micro, by lifetime, by area, by start),
- * improved by a local search; the smallest wins. */
+ * improved by a local search; when that misses the lower bound, the
+ * buffers of less sharing are placed too, and the smallest wins. */
 #include "passes.h"
 
 #include <stdlib.h>
@@ -19,12 +20,14 @@ struct PlanEval {
 	Graph *g;
 	bool share;       /* in place and copy-free concat (-O1 and up) */
 	int64_t align;
-	Uses u;           /* use counts: order-independent */
 	int *last;        /* per value: position of its last reader, -1 if none */
 	ValueId *parent;  /* per value: -1 for a root */
 	int64_t *poff;
 	int *start, *end; /* per root: first and last position its buffer is live (start -1: no node defines it) */
 	int64_t *delta;   /* sweep scratch, one per position + 2 */
+	int64_t *woff;    /* per root: workspace offset placed */
+	int64_t *woff_best; /* plan_order's best so far */
+	int64_t work;     /* placement work in the current plan_order */
 	char *noslice;    /* per value: keep this concat operand out of its slice */
 	int nsl;          /* concat operands placed in their slices by the last share_buffers: */
 	ValueId *sl_val;  /*   the operand */
@@ -52,12 +55,14 @@ PlanEval *pass_plan_eval_new(Graph *g, PassCtx *cx)
 	e->start = malloc(nv * sizeof *e->start);
 	e->end = malloc(nv * sizeof *e->end);
 	e->delta = malloc(nn * sizeof *e->delta);
+	e->woff = malloc(nv * sizeof *e->woff);
+	e->woff_best = malloc(nv * sizeof *e->woff_best);
 	e->noslice = calloc(nv, 1);
 	e->sl_val = malloc(nv * sizeof *e->sl_val);
 	e->sl_from = malloc(nv * sizeof *e->sl_from);
 	e->sl_to = malloc(nv * sizeof *e->sl_to);
-	if (!e->last || !e->parent || !e->poff || !e->start || !e->end || !e->delta || !e->noslice || !e->sl_val ||
-	    !e->sl_from || !e->sl_to || !ir_uses_build(g, &e->u)) {
+	if (!e->last || !e->parent || !e->poff || !e->start || !e->end || !e->delta || !e->woff || !e->woff_best ||
+	    !e->noslice || !e->sl_val || !e->sl_from || !e->sl_to) {
 		pass_plan_eval_free(e);
 		return NULL;
 	}
@@ -74,11 +79,13 @@ void pass_plan_eval_free(PlanEval *e)
 	free(e->start);
 	free(e->end);
 	free(e->delta);
+	free(e->woff);
+	free(e->woff_best);
 	free(e->noslice);
 	free(e->sl_val);
 	free(e->sl_from);
 	free(e->sl_to);
-	free(e);  /* e->u lives in the graph's arena */
+	free(e);
 }
 
 /* The root whose buffer holds v, and v's byte offset in it (*off).  Path
@@ -348,13 +355,24 @@ typedef struct Buf {
 	int64_t off;
 } Buf;
 
+/* One plan's figures. */
+typedef struct PlanResult {
+	int64_t total;       /* workspace bytes */
+	int64_t peak;        /* the lower bound */
+	int64_t by_size;     /* first fit in greedy by size order, for the note */
+	int peak_at;         /* position of the peak, -1 if nothing is live */
+	int inplace, slices;
+	const char *how;     /* the placement order that won */
+	const char *share;   /* "" or how much less sharing won */
+} PlanResult;
+
 typedef struct Placer {
 	Buf *b;
 	int nb;
 	int *adj_at, *adj;   /* buffers live at the same time as b: adj[adj_at[b] .. adj_at[b+1]) */
 	int64_t *gaps;       /* scratch: offset and size of the placed neighbours, pairs */
 	char *placed;
-	int64_t work;        /* neighbour visits so far, the local search's budget */
+	int64_t *work;       /* neighbour visits so far in this plan: the local search's budget */
 } Placer;
 
 static bool overlap(const Buf *x, const Buf *y) { return x->start <= y->end && y->start <= x->end; }
@@ -379,7 +397,7 @@ static int64_t place(Placer *pl, const int *perm)
 				pl->gaps[2 * np] = pl->b[pl->adj[k]].off;
 				pl->gaps[2 * np++ + 1] = pl->b[pl->adj[k]].size;
 			}
-		pl->work += np + 1;
+		*pl->work += np + 1;
 		qsort(pl->gaps, np, 2 * sizeof *pl->gaps, by_gap);
 		int64_t off = 0;
 		for (int k = 0; k < np; k++) {
@@ -433,9 +451,9 @@ static int64_t improve(Placer *pl, int *perm, int64_t best, int64_t bound)
 	int *try = malloc((pl->nb + 1) * sizeof *try);
 	if (!try)
 		return best;
-	for (bool again = true; again && best > bound && pl->work < PLACE_WORK;) {
+	for (bool again = true; again && best > bound && *pl->work < PLACE_WORK;) {
 		again = false;
-		for (int k = 1; k < pl->nb && best > bound && pl->work < PLACE_WORK; k++) {
+		for (int k = 1; k < pl->nb && best > bound && *pl->work < PLACE_WORK; k++) {
 			for (int mv = 0; mv < 2; mv++) {
 				int to = mv ? k - 1 : 0;
 				if (mv && to == 0)
@@ -534,35 +552,37 @@ static void placer_free(Placer *pl)
 	free(pl->placed);
 }
 
-bool pass_plan(Graph *g, PassCtx *cx)
+/* How much the plan shares, most first: what choose_slices picks, in
+ * place but no concat slices, views only (the plan of -O0). */
+enum { SHARE_ALL, SHARE_NO_SLICES, SHARE_VIEWS, NSHARES };
+static const char *const share_names[NSHARES] = {"", ", no slices", ", views only"};
+
+/* Set e up with sharing s for order; returns the peak. */
+static int64_t share_as(PlanEval *e, const NodeId *order, int m, int s, PlanResult *r)
 {
-	PlanEval *e = pass_plan_eval_new(g, cx);
-	NodeId *order = malloc((g->nodes.n + 1) * sizeof *order);
-	Placer pl = {0};
-	pl.b = malloc((g->nodes.n + 1) * sizeof *pl.b);
-	if (!e || !order || !pl.b) {
-		pass_plan_eval_free(e);
-		free(order);
-		free(pl.b);
-		diag_error(cx->diag, g->file, NULL, NULL, "out of memory");
+	bool share = e->share;
+	if (s == SHARE_ALL)
+		return choose_slices(e, order, m, &r->peak_at, &r->inplace, &r->slices);
+	memset(e->noslice, 1, e->g->values.n);
+	e->share = s == SHARE_NO_SLICES;
+	int64_t peak = share_and_sweep(e, order, m, &r->peak_at, &r->inplace, &r->slices);
+	e->share = share;
+	return peak;
+}
+
+/* Place the roots e holds (share_as set them up); offsets into e->woff. */
+static bool place_roots(PlanEval *e, PlanResult *r)
+{
+	Graph *g = e->g;
+	Placer pl = {.work = &e->work};
+	pl.b = malloc((g->values.n + 1) * sizeof *pl.b);
+	if (!pl.b)
 		return false;
-	}
-	int m = 0;
-	for (int i = 0; i < g->nodes.n; i++)
-		if (!g->nodes.v[i].dead)
-			order[m++] = i;
-	int inplace, slices, peak_at;
-	int64_t peak = choose_slices(e, order, m, &peak_at, &inplace, &slices);
 	for (int v = 0; v < g->values.n; v++)
 		if (e->parent[v] < 0 && in_workspace(e, v))
 			pl.b[pl.nb++] = (Buf){v, e->start[v], e->end[v], aligned_bytes(e, v), -1};
-	int64_t total = 0, by_size = 0;
-	const char *how = "size";
-	if (!build_adjacency(&pl) || !place_buffers(&pl, peak, &total, &by_size, &how)) {
-		pass_plan_eval_free(e);
-		free(order);
+	if (!build_adjacency(&pl) || !place_buffers(&pl, r->peak, &r->total, &r->by_size, &r->how)) {
 		placer_free(&pl);
-		diag_error(cx->diag, g->file, NULL, NULL, "out of memory");
 		return false;
 	}
 	/* Self-check: buffers live at the same time never overlap. */
@@ -571,6 +591,68 @@ bool pass_plan(Graph *g, PassCtx *cx)
 			if (overlap(&pl.b[a], &pl.b[b]) && pl.b[a].off < pl.b[b].off + pl.b[b].size &&
 			    pl.b[b].off < pl.b[a].off + pl.b[a].size)
 				die("memory plan overlaps values %d and %d", pl.b[a].v, pl.b[b].v);
+	for (int b = 0; b < pl.nb; b++)
+		e->woff[pl.b[b].v] = pl.b[b].off;
+	placer_free(&pl);
+	return true;
+}
+
+/* The whole plan for one order, leaving e with the sharing chosen and
+ * e->woff with the offsets.  Sharing lowers the peak, but the buffers it
+ * makes (a concat's, living from its first slice on; merged in-place
+ * chains) can pack worse: when the placement misses its lower bound, less
+ * sharing is placed too and the smallest workspace wins (ties: the most
+ * sharing).  Views only is the plan without sharing, first fit in greedy
+ * by size order among others, so the result is never above TFLite Micro's
+ * greedy by size for this order. */
+static bool plan_order(PlanEval *e, const NodeId *order, int m, PlanResult *r)
+{
+	int best = -1, nv = e->g->values.n;
+	PlanResult t;
+	e->work = 0;  /* one budget for all tries */
+	for (int s = 0; s < (e->share ? NSHARES : 1); s++) {
+		t = (PlanResult){0};
+		t.peak = share_as(e, order, m, s, &t);
+		if (best >= 0 && t.peak >= r->total)
+			break;  /* less sharing has a peak no lower: it cannot win */
+		if (!place_roots(e, &t))
+			return false;
+		if (best < 0 || t.total < r->total) {
+			best = s;
+			*r = t;
+			memcpy(e->woff_best, e->woff, nv * sizeof *e->woff);
+		}
+		if (r->total == r->peak)
+			break;
+	}
+	/* Leave e with the winner's sharing and offsets. */
+	r->share = share_names[best];
+	share_as(e, order, m, best, &t);
+	memcpy(e->woff, e->woff_best, nv * sizeof *e->woff);
+	return true;
+}
+
+int64_t pass_plan_workspace(PlanEval *e, const NodeId *order, int m)
+{
+	PlanResult r;
+	return plan_order(e, order, m, &r) ? r.total : -1;
+}
+
+bool pass_plan(Graph *g, PassCtx *cx)
+{
+	PlanEval *e = pass_plan_eval_new(g, cx);
+	NodeId *order = malloc((g->nodes.n + 1) * sizeof *order);
+	PlanResult r;
+	int m = 0;
+	for (int i = 0; order && i < g->nodes.n; i++)
+		if (!g->nodes.v[i].dead)
+			order[m++] = i;
+	if (!e || !order || !plan_order(e, order, m, &r)) {
+		pass_plan_eval_free(e);
+		free(order);
+		diag_error(cx->diag, g->file, NULL, NULL, "out of memory");
+		return false;
+	}
 	for (int v = 0; v < g->values.n; v++) {
 		Value *val = &g->values.v[v];
 		val->ws_offset = -1;
@@ -578,21 +660,19 @@ bool pass_plan(Graph *g, PassCtx *cx)
 		val->alias_off = 0;
 		if (e->parent[v] >= 0)
 			val->alias = find(e, v, &val->alias_off);
+		else if (in_workspace(e, v))
+			val->ws_offset = e->woff[v];
 	}
-	for (int b = 0; b < pl.nb; b++)
-		g->values.v[pl.b[b].v].ws_offset = pl.b[b].off;
-	g->ws_size = total;
+	g->ws_size = r.total;
 	g->ws_align = e->align;
-	g->ws_lower_bound = peak;
-	pass_note(cx, "%lld bytes (bound %lld, by size %lld, best %s); %d in place, %d in concat slices",
-		  (long long)total, (long long)peak, (long long)by_size, how, inplace, slices);
+	g->ws_lower_bound = r.peak;
+	pass_note(cx, "%lld bytes (bound %lld, by size %lld, best %s%s); %d in place, %d in concat slices",
+		  (long long)r.total, (long long)r.peak, (long long)r.by_size, r.how, r.share, r.inplace, r.slices);
 	pass_plan_eval_free(e);
-	placer_free(&pl);
-	bool over = cx->max_ram > 0 && total > cx->max_ram;
-	if (over) {
-		const Node *n = peak_at >= 0 ? &g->nodes.v[order[peak_at]] : NULL;
+	if (cx->max_ram > 0 && r.total > cx->max_ram) {
+		const Node *n = r.peak_at >= 0 ? &g->nodes.v[order[r.peak_at]] : NULL;
 		diag_node(cx->diag, g, n, "workspace needs %lld bytes (peak at this node), over --max-ram %lld",
-			  (long long)total, (long long)cx->max_ram);
+			  (long long)r.total, (long long)cx->max_ram);
 	}
 	free(order);
 	return false;  /* the plan annotates; the graph itself is unchanged */

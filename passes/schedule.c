@@ -310,12 +310,23 @@ bool pass_schedule(Graph *g, PassCtx *cx)
 			peak = t;
 			memcpy(best, ord, m * sizeof *best);
 		}
-		for (int i = 0; i < m && !changed; i++)
-			changed = best[i] != s.node[i];
-		if (changed) {
+		/* What counts is the workspace the plan places: a lower peak
+		 * that packs worse is no gain. */
+		int64_t ws0 = 0, ws1 = 0;
+		if (peak < before) {
+			ws0 = pass_plan_workspace(e, s.node, m);
+			ws1 = pass_plan_workspace(e, best, m);
+			ok = ws0 >= 0 && ws1 >= 0;
+			changed = ws1 <= ws0;
+		}
+		if (ok && changed) {
 			ok = reorder(g, best, m);
-			pass_note(cx, "peak %lld -> %lld bytes (%s)", (long long)before, (long long)peak, how);
-		} else {
+			pass_note(cx, "peak %lld -> %lld, workspace %lld -> %lld bytes (%s)", (long long)before,
+				  (long long)peak, (long long)ws0, (long long)ws1, how);
+		} else if (ok && peak < before) {
+			pass_note(cx, "kept the order: peak %lld -> %lld but workspace %lld -> %lld bytes", (long long)before,
+				  (long long)peak, (long long)ws0, (long long)ws1);
+		} else if (ok) {
 			pass_note(cx, "kept the order (peak %lld bytes)", (long long)before);
 		}
 	}
