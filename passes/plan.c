@@ -152,9 +152,9 @@ static bool try_in_place(PlanEval *e, const Node *n, int p)
 			continue;
 		bool ok = true;
 		for (int k = 0; k < n->nin && ok; k++) {
-			int64_t ok_off;
-			if (n->in[k] >= 0 && find(e, n->in[k], &ok_off) == r)
-				ok = ok_off == ox && same_elements(g, n->in[k], y);
+			int64_t ko;
+			if (n->in[k] >= 0 && find(e, n->in[k], &ko) == r)
+				ok = ko == ox && same_elements(g, n->in[k], y);
 		}
 		if (!ok)
 			continue;
@@ -169,15 +169,14 @@ static bool try_in_place(PlanEval *e, const Node *n, int p)
 
 /* When every dim before the axis is 1, each operand of a concat is one
  * contiguous block of the result.  An operand that fills its whole buffer,
- * is read by nothing else (nor twice by this concat) and whose buffer dies
- * here is computed in its slice instead: its buffer moves there with all
- * that shares it (views of it, in-place results that led to it), and
- * lower_concat copies only the other operands.  The result's buffer then
- * lives from the first such operand's definition.  A concat that is a
- * graph output works the same: those operands are written straight into
- * the caller's output buffer, which is valid for the whole run (inputs and
- * outputs never overlap the workspace, and outputs are already written by
- * their nodes before later nodes read the inputs). */
+ * appears once in this concat and whose buffer dies here (nothing later
+ * reads it, a view of it or anything else in that buffer) is computed in
+ * its slice instead: the buffer moves there with all that shares it (views
+ * of it, in-place results that led to it; earlier readers find it there),
+ * and lower_concat copies only the other operands.  The result's buffer
+ * then lives from the first such operand's definition.  A concat that is
+ * a graph output works the same, in the caller's output buffer, which is
+ * valid for the whole run. */
 static int concat_in_slices(PlanEval *e, const Node *n, int p)
 {
 	Graph *g = e->g;
