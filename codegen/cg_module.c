@@ -515,6 +515,8 @@ static LLVMValueRef resolve_buf(Cg *c, ValueId v)
 		p = c->cbuf[v];
 	} else if (val->alias >= 0) {
 		p = resolve_buf(c, val->alias);
+		if (val->alias_off)  /* a concat operand written in its slice */
+			p = cg_gep(c, c->i8, p, cg_i64(c, val->alias_off));
 	} else {
 		if (val->ws_offset < 0)
 			die("value '%s' has no buffer in the memory plan", val->name);

@@ -2061,6 +2061,16 @@ static void lower_transpose(Cg *c, const Node *n)
 		cg_loop_end(c, &loops[d], 1);
 }
 
+/* Is operand j already where the concat would copy it?  The memory plan
+ * lets producers write straight into their slice of the result when the
+ * slices are contiguous (outer == 1); such operands move no data. */
+static bool concat_in_place(Cg *c, const Node *n, int j, int64_t outer, int64_t off)
+{
+	int64_t oy, ox;
+	ValueId ry = ir_value_home(c->g, n->out, &oy), rx = ir_value_home(c->g, n->in[j], &ox);
+	return outer == 1 && rx == ry && ox == oy + off;
+}
+
 static void lower_concat(Cg *c, const Node *n)
 {
 	const Type *ty = TY(c, n->out);
@@ -2073,7 +2083,7 @@ static void lower_concat(Cg *c, const Node *n)
 	int64_t orow = ty->dims[axis] * inner * es, off = 0;
 	for (int j = 0; j < n->nin; j++) {
 		int64_t chunk = TY(c, n->in[j])->dims[axis] * inner * es;
-		if (chunk) {
+		if (chunk && !concat_in_place(c, n, j, outer, off)) {
 			Loop l;
 			LLVMValueRef o = cg_loop_begin(c, &l, I(c, 0), I(c, outer));
 			LLVMValueRef dst = cg_gep(c, c->i8, B(c, n->out), add(c, mul(c, o, I(c, orow)), I(c, off)));

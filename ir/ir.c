@@ -493,6 +493,8 @@ bool ir_compact(Graph *g)
 		if (v.kind == VAL_NODE)
 			v.def = remap[v.def];
 		v.alias = -1;  /* plans do not survive compaction */
+		v.alias_off = 0;
+		v.ws_offset = -1;
 		g->values.v[k] = v;
 		live[i] = k++;
 	}
@@ -684,6 +686,19 @@ _Noreturn void ir_die_(const char *file, int line, const char *fmt, ...)
 	va_end(ap);
 	fputc('\n', stderr);
 	abort();
+}
+
+ValueId ir_value_home(const Graph *g, ValueId v, int64_t *off)
+{
+	int64_t o = 0;
+	for (int k = 0; g->values.v[v].alias >= 0; k++) {
+		if (k > g->values.n)
+			die("alias cycle at value '%s'", g->values.v[v].name);
+		o += g->values.v[v].alias_off;
+		v = g->values.v[v].alias;
+	}
+	*off = o;
+	return v;
 }
 
 bool ir_is_const_expr(Graph *g, ValueId v)

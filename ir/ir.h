@@ -141,7 +141,9 @@ typedef struct Value {
 	NodeId def;           /* defining node for VAL_NODE, else -1 */
 	const void *data;     /* VAL_CONST: dense little-endian bytes, arena-owned */
 	int64_t ws_offset;    /* workspace offset from the memory plan, -1 if none */
-	ValueId alias;        /* memory plan: shares the buffer of this value (views), else -1 */
+	ValueId alias;        /* memory plan: lives in the buffer of this root value (views,
+			       * in-place results, concat operands), else -1 */
+	int64_t alias_off;    /* memory plan: byte offset inside alias's buffer (0 unless a concat slice) */
 	bool is_output;       /* a graph output (may also be an input or const) */
 } Value;
 
@@ -212,6 +214,10 @@ NodeId ir_add_node(Graph *g, Op op, const char *name, const ValueId *in, int nin
 bool ir_compact(Graph *g);
 /* Replace every use of value `from` by `to` (operands and graph outputs). */
 void ir_replace_uses(Graph *g, ValueId from, ValueId to);
+
+/* Where the memory plan keeps v's bytes: the root value that owns the
+ * buffer (v itself when not an alias) and, in *off, the byte offset in it. */
+ValueId ir_value_home(const Graph *g, ValueId v, int64_t *off);
 
 /* True if v is a constant or computed by nodes from constants alone. */
 bool ir_is_const_expr(Graph *g, ValueId v);

@@ -11,7 +11,7 @@ typedef struct PassRecord {
 	bool changed;
 	int nodes_before, nodes_after;
 	double ms;
-	char note[96];           /* what the pass did, in its own words ("" if nothing to say) */
+	char note[160];          /* what the pass did, in its own words ("" if nothing to say) */
 } PassRecord;
 
 #define PASS_MAX_RECORDS 64
@@ -28,7 +28,7 @@ typedef struct PassCtx {
 	int64_t ws_align;        /* workspace/buffer alignment in bytes (>= 16) */
 	const char *dump_dir;    /* --print-after output as DIR/NN-PASS.kir instead of stderr */
 	IrFoldFn fold;           /* evaluates constant expressions (codegen's cg_fold); NULL: `fold` does nothing */
-	char note[96];           /* set by the running pass (pass_note), copied into its record */
+	char note[160];          /* set by the running pass (pass_note), copied into its record */
 	PassRecord log[PASS_MAX_RECORDS];  /* filled by the pass manager */
 	int nlog;
 } PassCtx;
@@ -48,6 +48,22 @@ bool pass_rewrite(Graph *g, PassCtx *cx, const RewriteRule *rules, int nrules);
 #define PASS(name, fn, desc) bool fn(Graph *g, PassCtx *cx);
 #include "passes.def"
 #undef PASS
+
+/* The memory plan's accounting, for passes that compare node orders
+ * (passes/plan.c), so that they and the plan never disagree.
+ * pass_plan_peak: the most bytes live at once when the live nodes run in
+ * `order` (m node ids, a topological order), with the buffer sharing the
+ * plan would do at cx's -O level: exact, the lower bound the plan would
+ * report; not exact, keeping the last exact call's choice of which concat
+ * operands go in their slices (one pass instead of a few dozen, for
+ * searches that try many orders). */
+typedef struct PlanEval PlanEval;
+int64_t pass_ws_align(const PassCtx *cx);  /* cx->ws_align made valid: the buffers' alignment */
+PlanEval *pass_plan_eval_new(Graph *g, PassCtx *cx);  /* NULL: out of memory */
+int64_t pass_plan_peak(PlanEval *e, const NodeId *order, int m, bool exact);
+/* The workspace bytes the plan would place for that order (-1: out of memory). */
+int64_t pass_plan_workspace(PlanEval *e, const NodeId *order, int m);
+void pass_plan_eval_free(PlanEval *e);
 
 /* Run a comma-separated list of pass names ("none" = no passes; NULL = the
  * default pipeline for cx->opt_level).  Returns false if a pass reported an

@@ -110,12 +110,21 @@ void report_write(FILE *f, const Graph *g, int nodes_imported, const PassCtx *cx
 		fprintf(f, "], \"output\": ");
 		json_shape(f, ir_value_type(g, n->out));
 		fprintf(f, ", \"macs\": %lld, ", (long long)report_node_macs(g, n));
-		if (out->is_output)
+		int64_t off;
+		ValueId home = ir_value_home(g, n->out, &off);
+		if (out->is_output) {
 			fprintf(f, "\"buffer\": \"output\"");
-		else if (out->alias >= 0)
-			fprintf(f, "\"buffer\": \"view\"");
-		else
+		} else if (home == n->out) {
 			fprintf(f, "\"buffer\": \"workspace\", \"workspace_offset\": %lld", (long long)out->ws_offset);
+		} else {
+			/* A view, an in-place result or a concat operand written in
+			 * its slice: it lives in another value's buffer. */
+			const Value *h = &g->values.v[home];
+			fprintf(f, "\"buffer\": \"%s\", \"shares\": ", ir_ops[n->op].flags & OPF_VIEW ? "view" : "shared");
+			json_str(f, h->name);
+			if (h->ws_offset >= 0)
+				fprintf(f, ", \"workspace_offset\": %lld", (long long)(h->ws_offset + off));
+		}
 		fprintf(f, ", \"bytes\": %lld}", (long long)ir_type_bytes(ir_value_type(g, n->out)));
 	}
 	fprintf(f, "\n  ]\n}\n");

@@ -56,74 +56,153 @@ static const char *out_name(Graph *g, int i) { return ir_value(g, g->outputs.v[i
 
 static int64_t aligned(int64_t bytes, int64_t align) { return (bytes + align - 1) / align * align; }
 
-/* The plan's invariants, recomputed from scratch: every intermediate has
- * exactly one home (an aligned workspace slot or an alias of a root
- * buffer through views), outputs/inputs/consts are never in the workspace,
- * and two buffers live at the same node (inclusive: a node's operands and
- * its result are live together) never share a byte.  Also recomputes the
- * lower bound. */
-static void check_plan(Graph *g, int64_t align)
+/* May node n, writing its result y at at_y, touch bytes [at_a, +sa) of a
+ * value a that is live at n (offsets within one region)?  An in-place
+ * elementwise node may overwrite an operand it reads at exactly those
+ * bytes, element by element, when n is its last reader.  A concat whose
+ * slices are contiguous writes only the slices of the operands that are
+ * not already in place (lower_concat copies those); anything else writes
+ * all of y. */
+static bool write_ok(Graph *g, const Node *n, ValueId a, int64_t at_a, int64_t sa, int64_t at_y, bool last)
+{
+	const Type *ta = ir_value_type(g, a), *ty = ir_value_type(g, n->out);
+	if (ir_ops[n->op].flags & OPF_EW) {
+		bool operand = false;
+		for (int j = 0; j < n->nin; j++)
+			operand |= n->in[j] == a;
+		return last && operand && at_a == at_y && ir_dtype_size(ta->dt) == ir_dtype_size(ty->dt) &&
+		       ir_type_numel(ta) == ir_type_numel(ty);
+	}
+	if (n->op != OP_CONCAT)
+		return false;
+	int axis = (int)ir_attr_int(n, "axis", 0);
+	for (int i = 0; i < axis; i++)
+		if (ty->dims[i] != 1)
+			return false;
+	int64_t off = 0, oy, ox;
+	ValueId ry = ir_value_home(g, n->out, &oy);
+	for (int j = 0; j < n->nin; j++) {
+		int64_t bytes = ir_type_bytes(ir_value_type(g, n->in[j]));
+		bool in_place = ir_value_home(g, n->in[j], &ox) == ry && ox == oy + off;
+		if (!in_place && at_a < at_y + off + bytes && at_y + off < at_a + sa)
+			return false;
+		off += bytes;
+	}
+	return true;
+}
+
+/* The plan's invariants, recomputed from scratch.  Inputs, consts and
+ * outputs own no workspace; every other result has one home: a buffer of
+ * its own (an aligned workspace offset) or a place in a root value's
+ * buffer (alias, alias_off), which is how views, in-place results and
+ * concat operands written in their slices share.  At -O0 only views
+ * share.  Correctness, checked pairwise: no value's bytes change while it
+ * is live (from its node through its last reader); what each node writes
+ * is write_ok's (a view writes nothing).  Also recomputes the lower bound:
+ * a root buffer lives from the first definition to the last read of any
+ * value in it. */
+static void check_plan(Graph *g, int64_t align, bool share)
 {
 	int nv = g->values.n, nn = g->nodes.n;
 	ck_assert_int_ge(g->ws_size, 0);
 	ck_assert_int_eq(g->ws_align, align);
 	ck_assert_int_eq(g->ws_size % align, 0);
-	int *start = calloc(nv + 1, sizeof *start), *end = calloc(nv + 1, sizeof *end);
+	int *first = calloc(nv + 1, sizeof *first), *last = calloc(nv + 1, sizeof *last);
+	int *gfirst = calloc(nv + 1, sizeof *gfirst), *glast = calloc(nv + 1, sizeof *glast);
+	ValueId *region = calloc(nv + 1, sizeof *region);  /* -2: the workspace, -1: none, else an output */
+	int64_t *at = calloc(nv + 1, sizeof *at);
 	for (int v = 0; v < nv; v++) {
 		const Value *val = &g->values.v[v];
-		start[v] = end[v] = -1;
+		first[v] = last[v] = gfirst[v] = glast[v] = -1;
+		region[v] = -1;
 		if (val->kind != VAL_NODE || val->is_output) {
 			ck_assert_msg(val->ws_offset == -1, "'%s' is an input, const or output but has a workspace slot", val->name);
 			ck_assert_msg(val->alias == -1, "'%s' is an input, const or output but aliases", val->name);
+			if (val->is_output && val->kind == VAL_NODE)
+				region[v] = v, first[v] = last[v] = val->def;
 			continue;
 		}
+		first[v] = last[v] = val->def;
 		ck_assert_msg((val->ws_offset >= 0) != (val->alias >= 0), "'%s': offset %lld alias %d", val->name,
 			      (long long)val->ws_offset, val->alias);
+		int64_t bytes = ir_type_bytes(ir_value_type(g, v));
+		const Node *def = &g->nodes.v[val->def];
 		if (val->alias >= 0) {
-			ck_assert(ir_ops[g->nodes.v[val->def].op].flags & OPF_VIEW);
-			ck_assert_msg(g->values.v[val->alias].alias == -1, "alias of '%s' is not a root", val->name);
-			ck_assert_int_eq(ir_type_bytes(ir_value_type(g, val->alias)), ir_type_bytes(ir_value_type(g, v)));
+			const Value *r = &g->values.v[val->alias];
+			ck_assert_msg(r->alias == -1, "alias of '%s' is not a root", val->name);
+			ck_assert(val->alias_off >= 0);
+			ck_assert_int_le(val->alias_off + bytes, ir_type_bytes(ir_value_type(g, val->alias)));
+			if (!share)
+				ck_assert_msg(ir_ops[def->op].flags & OPF_VIEW, "'%s' shares at -O0 but is no view", val->name);
+			if (r->kind != VAL_NODE)
+				ck_assert(ir_ops[def->op].flags & OPF_VIEW);
+			if (r->kind == VAL_NODE && !r->is_output) {
+				region[v] = -2;
+				at[v] = r->ws_offset + val->alias_off;
+			} else if (r->is_output && r->kind == VAL_NODE) {
+				region[v] = val->alias;
+				at[v] = val->alias_off;
+			}
 		} else {
 			ck_assert_int_eq(val->ws_offset % align, 0);
-			ck_assert_int_le(val->ws_offset + ir_type_bytes(ir_value_type(g, v)), g->ws_size);
-			start[v] = end[v] = val->def;
+			ck_assert_int_le(val->ws_offset + bytes, g->ws_size);
+			region[v] = -2;
+			at[v] = val->ws_offset;
+		}
+		if (ir_ops[def->op].flags & OPF_VIEW) {  /* a view is its operand's bytes */
+			int64_t o1, o2;
+			ck_assert_int_eq(ir_value_home(g, v, &o1), ir_value_home(g, def->in[0], &o2));
+			ck_assert_int_eq(o1, o2);
 		}
 	}
 	for (int i = 0; i < nn; i++) {
 		const Node *n = &g->nodes.v[i];
-		for (int j = 0; j < n->nin; j++) {
-			ValueId r = n->in[j];
-			if (r < 0)
+		for (int j = 0; j < n->nin; j++)
+			if (n->in[j] >= 0 && first[n->in[j]] >= 0 && last[n->in[j]] < i)
+				last[n->in[j]] = i;
+	}
+	/* Pairwise: b's node writes while a is live. */
+	for (int a = 0; a < nv; a++)
+		for (int b = 0; b < nv; b++) {
+			if (a == b || region[a] == -1 || region[a] != region[b])
 				continue;
-			if (g->values.v[r].alias >= 0)
-				r = g->values.v[r].alias;
-			if (start[r] >= 0 && end[r] < i)
-				end[r] = i;
+			int64_t sa = ir_type_bytes(ir_value_type(g, a)), sb = ir_type_bytes(ir_value_type(g, b));
+			const Node *w = &g->nodes.v[first[b]];
+			if (!sa || !sb || at[a] + sa <= at[b] || at[b] + sb <= at[a] || (ir_ops[w->op].flags & OPF_VIEW))
+				continue;
+			if (first[b] <= first[a] || first[b] > last[a])
+				continue;
+			ck_assert_msg(write_ok(g, w, a, at[a], sa, at[b], first[b] == last[a]),
+				      "'%s' [%lld,+%lld) is written while '%s' [%lld,+%lld) is live", g->values.v[b].name,
+				      (long long)at[b], (long long)sb, g->values.v[a].name, (long long)at[a], (long long)sa);
 		}
+	/* The lower bound, from the root buffers' lifetimes. */
+	for (int v = 0; v < nv; v++) {
+		if (region[v] != -2)
+			continue;
+		int64_t off;
+		ValueId r = ir_value_home(g, v, &off);
+		if (gfirst[r] < 0 || first[v] < gfirst[r])
+			gfirst[r] = first[v];
+		if (last[v] > glast[r])
+			glast[r] = last[v];
 	}
 	int64_t peak = 0;
 	for (int i = 0; i < nn; i++) {
 		int64_t live = 0;
 		for (int v = 0; v < nv; v++)
-			if (start[v] >= 0 && start[v] <= i && i <= end[v])
+			if (gfirst[v] >= 0 && gfirst[v] <= i && i <= glast[v])
 				live += aligned(ir_type_bytes(ir_value_type(g, v)), align);
 		peak = live > peak ? live : peak;
 	}
 	ck_assert_int_eq(g->ws_lower_bound, peak);
 	ck_assert_int_le(g->ws_lower_bound, g->ws_size);
-	for (int a = 0; a < nv; a++)
-		for (int b = a + 1; b < nv; b++) {
-			if (start[a] < 0 || start[b] < 0 || start[a] > end[b] || start[b] > end[a])
-				continue;
-			int64_t oa = g->values.v[a].ws_offset, ob = g->values.v[b].ws_offset;
-			int64_t sa = ir_type_bytes(ir_value_type(g, a)), sb = ir_type_bytes(ir_value_type(g, b));
-			ck_assert_msg(oa + sa <= ob || ob + sb <= oa || !sa || !sb,
-				      "'%s' [%lld,+%lld) and '%s' [%lld,+%lld) are live together and overlap",
-				      g->values.v[a].name, (long long)oa, (long long)sa, g->values.v[b].name, (long long)ob,
-				      (long long)sb);
-		}
-	free(start);
-	free(end);
+	free(first);
+	free(last);
+	free(gfirst);
+	free(glast);
+	free(region);
+	free(at);
 }
 
 static bool run(Graph *g, const char *list, int opt, int64_t align)
@@ -149,6 +228,8 @@ static Graph *random_dag(unsigned seed, int nodes)
 	for (int i = 0; i < 64; i++)
 		cv[i] = (float)((i * 29) % 23) / 11.0f - 1.0f;
 	pool[np++] = ir_add_const(g, "c", ir_type(g, DT_F32, 2, cd, NULL), cv);
+	int64_t one[] = {1, 1};
+	ValueId c1 = ir_add_const(g, "c1", ir_type(g, DT_F32, 2, one, NULL), cv + 5);
 	static const Op unary[] = {OP_RELU, OP_SIGMOID, OP_TANH, OP_NEG, OP_ABS};
 	for (int i = 0; i < nodes && np < 256; i++) {
 		char name[32];
@@ -167,7 +248,17 @@ static Graph *random_dag(unsigned seed, int nodes)
 				if (ir_value(g, c)->type == ir_value(g, a)->type)
 					b = c;
 			}
-			r = b >= 0 ? node(g, OP_ADD, name, a, b) : node(g, OP_RELU, name, a, -1);
+			/* Else a broadcast: a [1,1] operand (which is never
+			 * overwritten in place) or a [1,1] result. */
+			if (b < 0 && ta->rank == 2 && rand() % 2) {
+				char bn[40];
+				snprintf(bn, sizeof bn, "%s_b", name);
+				b = rand() % 2 ? c1 : node(g, OP_SIGMOID, bn, c1, -1);
+			}
+			if (b >= 0 && ir_value(g, b)->type != ir_value(g, a)->type && rand() % 2)
+				r = node(g, rand() % 2 ? OP_MUL : OP_SUB, name, b, a);
+			else
+				r = b >= 0 ? node(g, OP_ADD, name, a, b) : node(g, OP_RELU, name, a, -1);
 		} else if (k < 6 && ta->rank == 2) {
 			ValueId b = pool[rand() % np];
 			const Type *tb = ir_value_type(g, b);
@@ -209,10 +300,18 @@ START_TEST(plan_random_dags)
 		int64_t align = aligns[seed % 3];
 		Graph *g = random_dag(seed, 3 + (int)(seed % 60));
 		ck_assert(run(g, "plan", 0, align));
-		check_plan(g, align);
+		check_plan(g, align, false);
+		/* Sharing, then a new order: never a larger workspace (the
+		 * verifier checks the order is topological). */
+		ck_assert(run(g, "plan", 3, align));
+		check_plan(g, align, true);
+		int64_t before = g->ws_size;
+		ck_assert(run(g, "schedule,plan", 3, align));
+		check_plan(g, align, true);
+		ck_assert_int_le(g->ws_size, before);
 		/* After the full pipeline too (the graph changed under the plan). */
 		ck_assert_msg(run(g, NULL, 3, align), "seed %u: %s", seed, d.nmsg ? d.msgs[0] : "?");
-		check_plan(g, align);
+		check_plan(g, align, true);
 		ck_assert_int_eq(d.nerr, 0);
 		ir_graph_free(g);
 	}
@@ -231,7 +330,7 @@ START_TEST(plan_reuses_on_a_chain)
 	}
 	ir_mark_output(g, v);
 	ck_assert(run(g, "plan", 0, 64));
-	check_plan(g, 64);
+	check_plan(g, 64, false);
 	ck_assert_int_eq(g->ws_size, 2048);
 	ck_assert_int_eq(g->ws_lower_bound, 2048);
 	/* Neighbours never share, every other one does. */
@@ -253,7 +352,7 @@ START_TEST(plan_diamond_and_sizes)
 	ValueId s = node(g, OP_ADD, "s", b, c);
 	ir_mark_output(g, node(g, OP_NEG, "y", s, -1));
 	ck_assert(run(g, "plan", 0, 64));
-	check_plan(g, 64);
+	check_plan(g, 64, false);
 	ck_assert_int_eq(g->ws_lower_bound, 3 * 1024);
 	ck_assert_int_eq(g->ws_size, 3 * 1024);
 	ir_graph_free(g);
@@ -275,7 +374,7 @@ START_TEST(plan_diamond_and_sizes)
 	}
 	ir_mark_output(g, node(g, OP_RELU, "y", v, -1));
 	ck_assert(run(g, "plan", 0, 16));
-	check_plan(g, 16);
+	check_plan(g, 16, false);
 	/* Chain of doubling sizes: peak is the last two (w/2 + w floats). */
 	ck_assert_int_eq(g->ws_lower_bound, (w / 2 + w) * 4);
 	ck_assert_int_le(g->ws_size, g->ws_lower_bound * 3 / 2);
@@ -294,7 +393,7 @@ START_TEST(plan_alignment)
 	ValueId s = node(g, OP_ADD, "s", a, b);
 	ir_mark_output(g, node(g, OP_ADD, "y", s, c));
 	ck_assert(run(g, "plan", 0, 128));
-	check_plan(g, 128);
+	check_plan(g, 128, false);
 	ck_assert_int_eq(g->ws_size, 4 * 128);
 	ck_assert_int_eq(g->ws_lower_bound, 4 * 128);
 	ir_graph_free(g);
@@ -323,7 +422,7 @@ START_TEST(plan_views_alias)
 	ValueId ro = reshape(g, "ro", s, 2, (int64_t[]){1, 64});       /* a view that is an output */
 	ir_mark_output(g, ro);
 	ck_assert(run(g, "plan", 0, 64));
-	check_plan(g, 64);
+	check_plan(g, 64, false);
 	ck_assert_int_eq(ir_value(g, rx)->alias, x);
 	ck_assert_int_eq(ir_value(g, r)->alias, a);
 	ck_assert_int_eq(ir_value(g, i)->alias, a);     /* the root, not r */
@@ -541,9 +640,9 @@ START_TEST(pipelines_per_level)
 {
 	static const char *const want[4][9] = {
 		{"plan"},
-		{"simplify", "fold", "cse", "dce", "patterns", "plan"},
-		{"simplify", "fold", "cse", "dce", "patterns", "fold_bn", "fuse", "plan"},
-		{"simplify", "fold", "cse", "dce", "patterns", "fold_bn", "fuse", "plan"},
+		{"simplify", "fold", "cse", "dce", "patterns", "schedule", "plan"},
+		{"simplify", "fold", "cse", "dce", "patterns", "fold_bn", "fuse", "schedule", "plan"},
+		{"simplify", "fold", "cse", "dce", "patterns", "fold_bn", "fuse", "schedule", "plan"},
 	};
 	for (int o = 0; o < 4; o++) {
 		Graph *g = tiny();
@@ -619,8 +718,8 @@ START_TEST(print_after)
 	ck_assert(pass_run_pipeline(g, NULL, &cx));
 	fclose(f);
 	const char *p = buf;
-	static const char *const order[] = {"simplify", "fold", "cse", "dce", "fold_bn", "fuse", "plan"};
-	for (int i = 0; i < 7; i++) {
+	static const char *const order[] = {"simplify", "fold", "cse", "dce", "fold_bn", "fuse", "schedule", "plan"};
+	for (int i = 0; i < 8; i++) {
 		char h[64];
 		snprintf(h, sizeof h, "# *** IR after %s ***", order[i]);
 		p = strstr(p, h);
@@ -680,7 +779,7 @@ START_TEST(pipeline_preserves_results)
 		Graph *g3 = random_dag(seed, 5 + (int)(seed % 40));
 		ck_assert(run(g0, "plan", 0, 64));
 		ck_assert(run(g3, NULL, 3, 64));
-		check_plan(g3, 64);
+		check_plan(g3, 64, true);
 		ck_assert_int_eq(g0->outputs.n, g3->outputs.n);
 		/* Fewer, shorter-lived buffers: the peak cannot grow. */
 		ck_assert_int_le(g3->ws_lower_bound, g0->ws_lower_bound);
