@@ -58,7 +58,7 @@ static int64_t aligned(int64_t bytes, int64_t align) { return (bytes + align - 1
 
 /* May node n, writing its result y at at_y, touch bytes [at_a, +sa) of a
  * value a that is live at n (offsets within one region)?  An in-place
- * elementwise node may overwrite an operand it reads at exactly those
+ * elementwise (or fused_ew) node may overwrite an operand it reads at exactly those
  * bytes, element by element, when n is its last reader.  A concat whose
  * slices are contiguous writes only the slices of the operands that are
  * not already in place (lower_concat copies those); anything else writes
@@ -66,7 +66,7 @@ static int64_t aligned(int64_t bytes, int64_t align) { return (bytes + align - 1
 static bool write_ok(Graph *g, const Node *n, ValueId a, int64_t at_a, int64_t sa, int64_t at_y, bool last)
 {
 	const Type *ta = ir_value_type(g, a), *ty = ir_value_type(g, n->out);
-	if (ir_ops[n->op].flags & OPF_EW) {
+	if ((ir_ops[n->op].flags & OPF_EW) || n->op == OP_FUSED_EW) {
 		bool operand = false;
 		for (int j = 0; j < n->nin; j++)
 			operand |= n->in[j] == a;
