@@ -1,6 +1,7 @@
-/* The pthread pool behind kiln_pthread.h.  Workers sleep on a condition
- * variable between jobs; a job is a task function, its context and n
- * indices handed out by an atomic counter, so fast threads take more. */
+/* The pthread pool behind kiln_pthread.h.  Workers spin briefly, then
+ * sleep on a condition variable between jobs; a job is a task function,
+ * its context and n indices handed out by an atomic counter, so fast
+ * threads take more. */
 #include "kiln_pthread.h"
 
 #include <pthread.h>
@@ -8,13 +9,27 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
+/* A model's nodes come back to back, microseconds apart; a futex wake
+ * costs tens of microseconds, long enough for the caller to take every
+ * index of a small node itself.  So workers (and the caller waiting for
+ * the last index) spin this many pauses, a fraction of a millisecond,
+ * before they sleep. */
+#define SPIN 4096
+#if defined(__x86_64__) || defined(__i386__)
+#define cpu_relax() __builtin_ia32_pause()
+#elif defined(__aarch64__) || defined(__arm__)
+#define cpu_relax() __asm__ volatile("yield")
+#else
+#define cpu_relax() ((void)0)
+#endif
+
 struct kiln_pool {
 	pthread_mutex_t mu;
 	pthread_cond_t work, done;
 	pthread_t *threads;
 	int nthreads, started;
-	unsigned long gen;            /* bumped for every job */
-	bool quit;
+	atomic_ulong gen;             /* bumped for every job */
+	atomic_bool quit;
 	void (*task)(void *ctx, int i);
 	void *ctx;
 	int n;
@@ -42,6 +57,8 @@ static void *worker(void *arg)
 	kiln_pool *p = arg;
 	unsigned long seen = 0;
 	for (;;) {
+		for (int s = 0; s < SPIN && atomic_load(&p->gen) == seen && !atomic_load(&p->quit); s++)
+			cpu_relax();
 		pthread_mutex_lock(&p->mu);
 		while (p->gen == seen && !p->quit)
 			pthread_cond_wait(&p->work, &p->mu);
@@ -104,12 +121,16 @@ void kiln_pool_parallel_for(void *pool, int n, void (*task)(void *ctx, int i), v
 	p->task = task;
 	p->ctx = ctx;
 	p->n = n;
-	atomic_store(&p->next, 0);
+	/* left before next: a worker still in the last job's drain may take
+	 * an index of this one as soon as next is 0, and must find left set. */
 	atomic_store(&p->left, n);
-	p->gen++;
+	atomic_store(&p->next, 0);
+	atomic_fetch_add(&p->gen, 1);
 	pthread_cond_broadcast(&p->work);
 	pthread_mutex_unlock(&p->mu);
 	drain(p);  /* the caller works too */
+	for (int s = 0; s < SPIN && atomic_load(&p->left) > 0; s++)
+		cpu_relax();
 	pthread_mutex_lock(&p->mu);
 	while (atomic_load(&p->left) > 0)
 		pthread_cond_wait(&p->done, &p->mu);
