@@ -15,6 +15,7 @@ TARGETS = {
     # name: (cc, qemu prefix)
     "host": (["cc"], []),
     "x86_64-linux-gnu": (["cc"], []),  # generic x86-64: SSE2 only
+    "x86_64-linux-gnu+avx2": (["cc"], []),  # --cpu haswell: AVX2 + FMA, 16 registers of 8 floats
     "aarch64-linux-gnu": (["aarch64-linux-gnu-gcc", "-static"], ["qemu-aarch64"]),
     "riscv64-linux-gnu": (["riscv64-linux-gnu-gcc", "-static"], ["qemu-riscv64"]),
     # rv64gcv: kiln's object with the vector extension (128-bit vectors,
@@ -55,6 +56,8 @@ def compile_model(kiln, model_path, workdir, name, target="host", extra=()):
     cmd = [kiln, "compile", model_path, "-o", obj]
     if target.endswith("+v"):
         cmd += ["--target", target[:-2], "--features", "+v"]
+    elif target.endswith("+avx2"):
+        cmd += ["--target", target[:-5], "--cpu", "haswell"]
     elif target != "host":
         cmd += ["--target", target]
     run(cmd + list(extra))
