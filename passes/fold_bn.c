@@ -1,7 +1,10 @@
 /* BatchNormalization with constant parameters after a conv (or a gemm with
  * trans_b=1 over constant weights) is folded into that producer's weights
  * and bias: y = a*(conv(x,w)+b-mean)+beta with a = scale/sqrt(var+eps)
- * becomes conv(x, a*w, a*(b-mean)+beta). */
+ * becomes conv(x, a*w, a*(b-mean)+beta).  Failing that, into the conv that
+ * follows it, when that conv has no padding (a padded conv would read
+ * zeros where the normalized input has beta - a*mean): per input channel
+ * c, conv(a*x+t, w) = conv(x, w*a[c]) + sum w*t[c] with t = beta - a*mean. */
 #include "passes.h"
 
 #include <math.h>
@@ -19,6 +22,29 @@ static void fresh_name(Graph *g, const char *base, const char *what, char *out, 
 static bool is_const(Graph *g, ValueId v) { return v >= 0 && ir_value(g, v)->kind == VAL_CONST; }
 
 static const float *cdata(Graph *g, ValueId v) { return ir_value(g, v)->data; }
+
+/* The folded weights (like those of w) and bias [M] as new constants named
+ * after w; frees nw and nb.  False (with a diagnostic) when out of memory. */
+static bool add_folded(Graph *g, ValueId w, float *nw, float *nb, int64_t M, ValueId *wv, ValueId *bv, PassCtx *cx)
+{
+	char name[512];
+	*wv = *bv = -1;
+	if (nw && nb) {
+		fresh_name(g, ir_value(g, w)->name, "bn_folded", name, sizeof name);
+		*wv = ir_add_const(g, name, ir_value(g, w)->type, nw);
+		int64_t bd[1] = {M};
+		fresh_name(g, ir_value(g, w)->name, "bn_folded_bias", name, sizeof name);
+		TypeId bt = ir_type(g, DT_F32, 1, bd, NULL);
+		*bv = bt >= 0 ? ir_add_const(g, name, bt, nb) : -1;
+	}
+	free(nw);
+	free(nb);
+	if (*wv < 0 || *bv < 0) {
+		diag_error(cx->diag, g->file, NULL, NULL, "out of memory");
+		return false;
+	}
+	return true;
+}
 
 /* Fold bn into its producer; false if not applicable. */
 static bool fold_one(Graph *g, const Uses *u, Node *bn, PassCtx *cx)
@@ -49,31 +75,15 @@ static bool fold_one(Graph *g, const Uses *u, Node *bn, PassCtx *cx)
 	const float *w = cdata(g, p->in[1]), *b = has_b ? cdata(g, p->in[2]) : NULL;
 	const float *sc = cdata(g, bn->in[1]), *bb = cdata(g, bn->in[2]), *mu = cdata(g, bn->in[3]), *var = cdata(g, bn->in[4]);
 	float *nw = malloc(ir_type_bytes(wt)), *nb = malloc(M * sizeof *nb);
-	if (!nw || !nb) {
-		free(nw);
-		free(nb);
-		diag_error(cx->diag, g->file, NULL, NULL, "out of memory");
-		return false;
-	}
-	for (int64_t m = 0; m < M; m++) {
+	for (int64_t m = 0; m < M && nw && nb; m++) {
 		double a = sc[m] / sqrt((double)var[m] + eps);
 		for (int64_t k = 0; k < per; k++)
 			nw[m * per + k] = (float)(a * alpha * w[m * per + k]);
 		nb[m] = (float)(a * ((b ? beta * b[m] : 0) - mu[m]) + bb[m]);
 	}
-	char name[512];
-	fresh_name(g, ir_value(g, p->in[1])->name, "bn_folded", name, sizeof name);
-	ValueId wv = ir_add_const(g, name, ir_value(g, p->in[1])->type, nw);
-	int64_t bd[1] = {M};
-	fresh_name(g, ir_value(g, p->in[1])->name, "bn_folded_bias", name, sizeof name);
-	TypeId bt = ir_type(g, DT_F32, 1, bd, NULL);
-	ValueId bv = bt >= 0 ? ir_add_const(g, name, bt, nb) : -1;
-	free(nw);
-	free(nb);
-	if (wv < 0 || bv < 0) {
-		diag_error(cx->diag, g->file, NULL, NULL, "out of memory");
+	ValueId wv, bv;
+	if (!add_folded(g, p->in[1], nw, nb, M, &wv, &bv, cx))
 		return false;
-	}
 	/* Constants live in the value array; node pointers stay valid. */
 	ValueId *in = ir_arena_alloc(g->arena, 4 * sizeof *in);
 	if (!in) {
@@ -97,8 +107,71 @@ static bool fold_one(Graph *g, const Uses *u, Node *bn, PassCtx *cx)
 	return true;
 }
 
+/* batchnorm -> conv without padding: fold into the conv's weights and
+ * bias (the batchnorm's only reader). */
+static bool fold_into_next(Graph *g, const Uses *u, Node *c, PassCtx *cx)
+{
+	if (c->op != OP_CONV || !is_const(g, c->in[1]) || ir_value_type(g, c->in[1])->dt != DT_F32)
+		return false;
+	int np;
+	const int64_t *pads = ir_attr_ints(c, "pads", &np);
+	for (int i = 0; i < np; i++)
+		if (pads[i])
+			return false;
+	bool has_b = c->nin > 2 && c->in[2] >= 0;
+	if (has_b && !is_const(g, c->in[2]))
+		return false;
+	Value *src = ir_value(g, c->in[0]);
+	if (src->kind != VAL_NODE || src->is_output || u->count[c->in[0]] != 1)
+		return false;
+	Node *bn = &g->nodes.v[src->def];
+	if (bn->dead || bn->op != OP_BATCHNORM)
+		return false;
+	for (int k = 1; k < 5; k++)
+		if (!is_const(g, bn->in[k]))
+			return false;
+	const Type *wt = ir_value_type(g, c->in[1]), *xt = ir_value_type(g, c->in[0]);
+	int64_t M = wt->dims[0], Cg = wt->dims[1], taps = ir_type_numel(wt) / (M * Cg);
+	int64_t group = ir_attr_int(c, "group", 1), Mg = M / group;
+	if (xt->dims[1] != Cg * group)
+		return false;
+	double eps = ir_attr_float(bn, "epsilon", 1e-5);
+	const float *w = cdata(g, c->in[1]), *b = has_b ? cdata(g, c->in[2]) : NULL;
+	const float *sc = cdata(g, bn->in[1]), *bb = cdata(g, bn->in[2]), *mu = cdata(g, bn->in[3]), *var = cdata(g, bn->in[4]);
+	float *nw = malloc(ir_type_bytes(wt)), *nb = malloc(M * sizeof *nb);
+	for (int64_t m = 0; m < M && nw && nb; m++) {
+		double acc = b ? b[m] : 0;
+		for (int64_t i = 0; i < Cg; i++) {
+			int64_t ch = m / Mg * Cg + i;  /* the input channel, across groups */
+			double a = sc[ch] / sqrt((double)var[ch] + eps), t = bb[ch] - a * mu[ch];
+			for (int64_t k = 0; k < taps; k++) {
+				int64_t at = (m * Cg + i) * taps + k;
+				nw[at] = (float)(a * w[at]);
+				acc += w[at] * t;
+			}
+		}
+		nb[m] = (float)acc;
+	}
+	ValueId wv, bv;
+	if (!add_folded(g, c->in[1], nw, nb, M, &wv, &bv, cx))
+		return false;
+	ValueId *in = ir_arena_alloc(g->arena, 4 * sizeof *in);
+	if (!in) {
+		diag_error(cx->diag, g->file, NULL, NULL, "out of memory");
+		return false;
+	}
+	in[0] = bn->in[0];
+	in[1] = wv;
+	in[2] = bv;
+	in[3] = c->nin > 3 ? c->in[3] : -1;
+	c->in = in;
+	c->nin = c->nin > 3 ? 4 : 3;
+	bn->dead = true;
+	return true;
+}
+
 bool pass_fold_bn(Graph *g, PassCtx *cx)
 {
-	static const RewriteRule rules[] = {fold_one};
-	return pass_rewrite(g, cx, rules, 1);
+	static const RewriteRule rules[] = {fold_one, fold_into_next};
+	return pass_rewrite(g, cx, rules, 2);
 }

@@ -229,6 +229,21 @@ def cases():
         [("x", (1, 4, 6, 5)), ("g", (3, 7))], ["y", "z", "t", "u"],
         [("w", rnd(6, 4, 3, 3, scale=0.3)), ("b", rnd(6)), ("wg", rnd(6, 7)), ("bg", rnd(6))]
         + bnp(1) + bnp(2) + bnp(3) + bnp(4))
+    # BatchNormalization before a conv without padding folds into it
+    # (grouped too); not before a padded conv, nor when also read elsewhere.
+    bnq = lambda k: [(f"s{k}", rnd(4)), (f"b{k}", rnd(4)), (f"m{k}", rnd(4)), (f"v{k}", np.abs(rnd(4)) + 0.2)]
+    c["fold_bn_into_next"] = model([
+        helper.make_node("BatchNormalization", ["x", "s1", "b1", "m1", "v1"], ["n1"], epsilon=1e-3),
+        helper.make_node("Conv", ["n1", "w1", "b"], ["y"]),
+        helper.make_node("BatchNormalization", ["x", "s2", "b2", "m2", "v2"], ["n2"]),
+        helper.make_node("Conv", ["n2", "w", "b"], ["z"], pads=[1, 1, 1, 1]),
+        helper.make_node("BatchNormalization", ["x", "s3", "b3", "m3", "v3"], ["n3"]),
+        helper.make_node("Conv", ["n3", "wg"], ["t"], group=2),
+        helper.make_node("BatchNormalization", ["x", "s4", "b4", "m4", "v4"], ["n4"]),
+        helper.make_node("Conv", ["n4", "w1"], ["v"]), helper.make_node("Relu", ["n4"], ["r"])],
+        [("x", (1, 4, 6, 5))], ["y", "z", "t", "v", "r"],
+        [("w1", rnd(6, 4, 1, 1, scale=0.3)), ("w", rnd(6, 4, 3, 3, scale=0.3)), ("b", rnd(6)),
+         ("wg", rnd(6, 2, 3, 3, scale=0.3))] + bnq(1) + bnq(2) + bnq(3) + bnq(4))
     # NaN and infinities through the activations (inputs fixed, see SPECIAL_INPUTS)
     c["nan_inf_activations"] = model([
         helper.make_node("Sigmoid", ["x"], ["s"]), helper.make_node("Tanh", ["x"], ["t"]),
@@ -396,6 +411,7 @@ COMPILED_NODES = {"fuse_conv_relu_leaky_clip": 2, "fuse_not_used_twice": 2, "fus
                   "cnn_chain": 7, "fold_bn_conv_gemm": 6, "fuse_pad_conv_pool": 2}
 # LayerNormalization as one node (the composition when its statistics are
 # outputs); transposes folded into MatMul.
+COMPILED_NODES.update({"fold_bn_into_next": 7})  # y 1, z 2 (bn, conv), t 1, v and r 3 (bn, conv, relu)
 COMPILED_NODES.update({"layernorm17_last": 1, "layernorm17_stats": 7})
 COMPILED_NODES.update({"matmul_transb_runtime": 1, "matmul_transb_scaled": 2, "matmul_transa_const_b": 1,
                        "matmul_trans_both": 1})
