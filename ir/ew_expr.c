@@ -32,6 +32,7 @@ typedef struct P {
 	char *err;
 	size_t errn;
 	size_t pool;  /* bytes of e->names used */
+	int depth;    /* nesting, bounded: a hostile expr must not exhaust the stack */
 } P;
 
 static bool fail(P *p, const char *why)
@@ -106,7 +107,7 @@ static int term(P *p)
 {
 	skip(p);
 	IrEwExpr *e = p->e;
-	if (e->n == IR_EW_MAX)
+	if (e->n == IR_EW_MAX || p->depth >= IR_EW_MAX)
 		return fail(p, "too many terms"), -1;
 	IrEwTerm t = {.op = OP_COUNT};
 	if (*p->s == '%') {
@@ -134,7 +135,9 @@ static int term(P *p)
 	for (;;) {
 		if (t.nkid == 3)
 			return fail(p, "too many operands"), -1;
+		p->depth++;
 		int k = term(p);
+		p->depth--;
 		if (k < 0)
 			return -1;
 		t.kid[t.nkid++] = k;
@@ -156,7 +159,7 @@ static int term(P *p)
 
 bool ir_ew_parse(const char *s, int nin, IrEwExpr *e, char *err, size_t errn)
 {
-	P p = {s, nin, e, err, errn, 0};
+	P p = {s, nin, e, err, errn, 0, 0};
 	e->n = 0;
 	if (term(&p) < 0)
 		return false;
