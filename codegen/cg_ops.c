@@ -1791,6 +1791,57 @@ static void lower_reduce(Cg *c, const Node *n)
 
 /* ---- softmax ------------------------------------------------------------------------- */
 
+/* NaN-propagating max of two values (x wins when it is NaN or larger). */
+static LLVMValueRef max_nan(Cg *c, LLVMValueRef x, LLVMValueRef m)
+{
+	return LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealUGT, x, m, ""), x, m, "");
+}
+
+/* Softmax over contiguous rows (inner == 1) of at least one vector: the
+ * three passes (max, exp and sum, scale) on whole vectors, the row's tail
+ * one by one; the sum is taken in a different order than the plain loop. */
+static void softmax_rows(Cg *c, LLVMValueRef X, LLVMValueRef Y, int64_t rows, int64_t len)
+{
+	int L = c->lanes;
+	int64_t nv = len / L, tail = nv * L;
+	LLVMValueRef accp = cg_entry_alloca(c, c->vf), sp = cg_entry_alloca(c, c->f32);
+	Loop lr, l1, l2, l3;
+	LLVMValueRef r = cg_loop_begin(c, &lr, I(c, 0), I(c, rows));
+	LLVMValueRef xr = cg_gep(c, c->f32, X, mul(c, r, I(c, len))), yr = cg_gep(c, c->f32, Y, mul(c, r, I(c, len)));
+	LLVMBuildStore(c->b, cg_fconst(c, c->vf, -INFINITY), accp);
+	LLVMValueRef i1 = cg_loop_begin(c, &l1, I(c, 0), I(c, tail));
+	LLVMBuildStore(c->b, max_nan(c, vload(c, xr, i1), LLVMBuildLoad2(c->b, c->vf, accp, "")), accp);
+	cg_loop_end(c, &l1, L);
+	LLVMValueRef mv = LLVMBuildLoad2(c->b, c->vf, accp, "");
+	LLVMValueRef m = LLVMBuildExtractElement(c->b, mv, LLVMConstInt(c->i32, 0, 0), "");
+	for (int l = 1; l < L; l++)
+		m = max_nan(c, LLVMBuildExtractElement(c->b, mv, LLVMConstInt(c->i32, (unsigned)l, 0), ""), m);
+	for (int64_t i = tail; i < len; i++)
+		m = max_nan(c, cg_loadf(c, xr, I(c, i)), m);
+	LLVMValueRef ms = cg_splat(c, m, c->vf);
+	LLVMBuildStore(c->b, LLVMConstNull(c->vf), accp);
+	LLVMValueRef i2 = cg_loop_begin(c, &l2, I(c, 0), I(c, tail));
+	LLVMValueRef e = cg_exp(c, LLVMBuildFSub(c->b, vload(c, xr, i2), ms, ""));
+	LLVMSetAlignment(LLVMBuildStore(c->b, e, cg_gep(c, c->f32, yr, i2)), 4);
+	LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, c->vf, accp, ""), e, ""), accp);
+	cg_loop_end(c, &l2, L);
+	LLVMBuildStore(c->b, cg_hsum(c, LLVMBuildLoad2(c->b, c->vf, accp, "")), sp);
+	for (int64_t i = tail; i < len; i++) {
+		LLVMValueRef es = cg_exp(c, LLVMBuildFSub(c->b, cg_loadf(c, xr, I(c, i)), m, ""));
+		cg_storef(c, es, yr, I(c, i));
+		LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, c->f32, sp, ""), es, ""), sp);
+	}
+	LLVMValueRef inv = LLVMBuildFDiv(c->b, cg_f32(c, 1), LLVMBuildLoad2(c->b, c->f32, sp, ""), "");
+	LLVMValueRef iv = cg_splat(c, inv, c->vf);
+	LLVMValueRef i3 = cg_loop_begin(c, &l3, I(c, 0), I(c, tail));
+	LLVMValueRef yp = cg_gep(c, c->f32, yr, i3);
+	LLVMSetAlignment(LLVMBuildStore(c->b, LLVMBuildFMul(c->b, vload(c, yr, i3), iv, ""), yp), 4);
+	cg_loop_end(c, &l3, L);
+	for (int64_t i = tail; i < len; i++)
+		cg_storef(c, LLVMBuildFMul(c->b, cg_loadf(c, yr, I(c, i)), inv, ""), yr, I(c, i));
+	cg_loop_end(c, &lr, 1);
+}
+
 static void lower_softmax(Cg *c, const Node *n)
 {
 	const Type *t = TY(c, n->out);
@@ -1801,6 +1852,12 @@ static void lower_softmax(Cg *c, const Node *n)
 	for (int i = axis + 1; i < t->rank; i++)
 		inner *= t->dims[i];
 	LLVMValueRef X = B(c, n->in[0]), Y = B(c, n->out);
+	if (!c->reference && inner == 1 && c->lanes >= 4 && len >= c->lanes) {
+		c->keep_loops = true;
+		softmax_rows(c, X, Y, outer, len);
+		c->keep_loops = false;
+		return;
+	}
 	LLVMValueRef mx = cg_entry_alloca(c, c->f32), sum = cg_entry_alloca(c, c->f32);
 	Loop lo, li, l1, l2, l3;
 	LLVMValueRef o = cg_loop_begin(c, &lo, I(c, 0), I(c, outer));

@@ -123,6 +123,11 @@ def cases():
     c["maxpool_pads_plane"] = maxpool((1, 6, 13, 6), kernel_shape=[3, 3], pads=[1, 1, 1, 1])
     c["maxpool_dilated_asym"] = maxpool((1, 3, 17, 20), kernel_shape=[2, 3], dilations=[2, 1], pads=[1, 0, 0, 2])
     c["maxpool_1d"] = maxpool((1, 4, 41), kernel_shape=[4], strides=[3], pads=[1, 1])
+    # softmax over contiguous rows in whole vectors (tails, one vector, a
+    # row shorter than a vector takes the plain loop)
+    c["softmax_rows_tail"] = model([helper.make_node("Softmax", ["x"], ["y"], axis=-1)], (3, 4, 37), [])
+    c["softmax_rows_exact"] = model([helper.make_node("Softmax", ["x"], ["y"], axis=1)], (5, 64), [])
+    c["softmax_rows_short"] = model([helper.make_node("Softmax", ["x"], ["y"], axis=-1)], (7, 3), [])
     # packed GEMM and GEMV; matmul with a batch
     c["gemm_prime"] = gemm(7, 13, 17)
     c["gemm_gemv"] = gemm(1, 129, 31)
