@@ -688,6 +688,33 @@ _Noreturn void ir_die_(const char *file, int line, const char *fmt, ...)
 	abort();
 }
 
+bool ir_slice_is_view(const Graph *g, const Node *n, int64_t *byte_off)
+{
+	if (n->op != OP_SLICE || n->in[0] < 0)
+		return false;
+	const Type *x = ir_value_type(g, n->in[0]), *y = ir_value_type(g, n->out);
+	int cs, cp;
+	const int64_t *starts = ir_attr_ints(n, "starts", &cs), *steps = ir_attr_ints(n, "steps", &cp);
+	if (!starts || !steps || cs != x->rank || cp != x->rank || y->rank != x->rank)
+		return false;
+	/* Axes before d have extent 1, axes after d are whole; d steps by 1. */
+	int d = 0;
+	while (d < x->rank - 1 && y->dims[d] == 1)
+		d++;
+	if (y->dims[d] > 1 && steps[d] != 1)
+		return false;
+	for (int a = d + 1; a < x->rank; a++)
+		if (y->dims[a] != x->dims[a] || starts[a] != 0 || (y->dims[a] > 1 && steps[a] != 1))
+			return false;
+	int64_t off = 0, stride = ir_dtype_size(x->dt);
+	for (int a = x->rank - 1; a >= 0; a--) {
+		off += starts[a] * stride;
+		stride *= x->dims[a];
+	}
+	*byte_off = off;
+	return true;
+}
+
 ValueId ir_value_home(const Graph *g, ValueId v, int64_t *off)
 {
 	int64_t o = 0;

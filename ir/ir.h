@@ -218,6 +218,9 @@ void ir_replace_uses(Graph *g, ValueId from, ValueId to);
 /* Where the memory plan keeps v's bytes: the root value that owns the
  * buffer (v itself when not an alias) and, in *off, the byte offset in it. */
 ValueId ir_value_home(const Graph *g, ValueId v, int64_t *off);
+/* A slice whose result is one contiguous run of its operand (outer axes
+ * of extent 1, inner axes whole, unit step): its byte offset there. */
+bool ir_slice_is_view(const Graph *g, const Node *n, int64_t *byte_off);
 
 /* True if v is a constant or computed by nodes from constants alone. */
 bool ir_is_const_expr(Graph *g, ValueId v);

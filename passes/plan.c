@@ -242,6 +242,18 @@ static void share_buffers(PlanEval *e, const NodeId *order, int m, int *inplace,
 				e->end[r] = e->end[y];
 			continue;
 		}
+		int64_t soff;
+		if (!out && ir_slice_is_view(g, n, &soff) && bytes_of(g, y) > 0) {
+			/* A contiguous slice is a view at an offset, as a reshape is
+			 * one: the gates and time steps of the RNNs copy nothing. */
+			int64_t o;
+			ValueId r = find(e, n->in[0], &o);
+			e->parent[y] = n->in[0];
+			e->poff[y] = soff;
+			if (e->end[y] > e->end[r])
+				e->end[r] = e->end[y];
+			continue;
+		}
 		if (!e->share)
 			continue;
 		if (!out && ((ir_ops[n->op].flags & OPF_EW) || n->op == OP_FUSED_EW))
