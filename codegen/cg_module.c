@@ -980,6 +980,18 @@ static bool jit_error(Diag *d, LLVMErrorRef e)
 	return false;
 }
 
+/* The address of NAME+suffix in the JIT; false with a diagnostic. */
+static bool jit_lookup(LLVMOrcLLJITRef jit, const char *name, const char *suffix, LLVMOrcExecutorAddress *addr, Diag *d)
+{
+	char sym[300];
+	snprintf(sym, sizeof sym, "%s%s", name, suffix);
+	*addr = 0;
+	LLVMErrorRef e = LLVMOrcLLJITLookup(jit, addr, sym);
+	if (e)
+		jit_error(d, e);
+	return !e;
+}
+
 CgJit *cg_jit_new(Graph *g, const CgOptions *o, Diag *d)
 {
 	if (g->ws_size < 0)
@@ -1023,26 +1035,14 @@ CgJit *cg_jit_new(Graph *g, const CgOptions *o, Diag *d)
 		free(j);
 		return NULL;
 	}
-	char name[300];
-	snprintf(name, sizeof name, "%s_run", o->name);
-	LLVMOrcExecutorAddress addr = 0;
-	e = LLVMOrcLLJITLookup(j->jit, &addr, name);
-	if (e) {
-		jit_error(d, e);
+	LLVMOrcExecutorAddress run, par;
+	if (!jit_lookup(j->jit, o->name, "_run", &run, d) || !jit_lookup(j->jit, o->name, "_run_parallel", &par, d)) {
 		LLVMOrcDisposeLLJIT(j->jit);
 		free(j);
 		return NULL;
 	}
-	j->fn = (KilnRunFn)(uintptr_t)addr;
-	snprintf(name, sizeof name, "%s_run_parallel", o->name);
-	e = LLVMOrcLLJITLookup(j->jit, &addr, name);
-	if (e) {
-		jit_error(d, e);
-		LLVMOrcDisposeLLJIT(j->jit);
-		free(j);
-		return NULL;
-	}
-	j->pfn = (KilnRunParallelFn)(uintptr_t)addr;
+	j->fn = (KilnRunFn)(uintptr_t)run;
+	j->pfn = (KilnRunParallelFn)(uintptr_t)par;
 	return j;
 }
 

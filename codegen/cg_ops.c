@@ -30,6 +30,20 @@ static LLVMValueRef in_range(Cg *c, LLVMValueRef i, int64_t n)
 	return LLVMBuildICmp(c->b, LLVMIntULT, i, I(c, n), "");
 }
 
+/* A task's share [lo, hi) of nblk channel blocks (cg_part_range), the
+ * last of which (index full) may be partial: where the loop over the
+ * whole blocks ends, and whether block `full` is this task's. */
+static LLVMValueRef part_whole_end(Cg *c, LLVMValueRef hi, int64_t full)
+{
+	return LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSGT, hi, I(c, full), ""), I(c, full), hi, "");
+}
+
+static LLVMValueRef part_owns(Cg *c, LLVMValueRef lo, LLVMValueRef hi, int64_t full)
+{
+	return LLVMBuildAnd(c->b, LLVMBuildICmp(c->b, LLVMIntSLE, lo, I(c, full), ""),
+			    LLVMBuildICmp(c->b, LLVMIntSGT, hi, I(c, full), ""), "");
+}
+
 static LLVMTypeRef elem_type(Cg *c, DType dt)
 {
 	switch (dt) {
@@ -44,6 +58,12 @@ static LLVMTypeRef elem_type(Cg *c, DType dt)
 static LLVMValueRef fsel_lt(Cg *c, LLVMValueRef x, LLVMValueRef y, LLVMValueRef a, LLVMValueRef b)
 {
 	return LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOLT, x, y, ""), a, b, "");
+}
+
+/* NaN-propagating max of two values (x wins when it is NaN or larger). */
+static LLVMValueRef max_nan(Cg *c, LLVMValueRef x, LLVMValueRef m)
+{
+	return LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealUGT, x, m, ""), x, m, "");
 }
 
 /* An activation: a standalone unary op or a fused epilogue. */
@@ -499,7 +519,7 @@ static LLVMValueRef dw_tap(Cg *c, DwK *k, int64_t t)
 static LLVMValueRef dw_combine(Cg *c, DwK *k, LLVMValueRef xv, int64_t t, LLVMValueRef acc)
 {
 	if (k->pool)
-		return LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealUGT, xv, acc, ""), xv, acc, "");
+		return max_nan(c, xv, acc);
 	return fmuladd(c, xv, dw_tap(c, k, t), acc);
 }
 
@@ -1104,13 +1124,10 @@ static void lower_conv_blocked(Cg *c, const Node *n)
 		LLVMBasicBlockRef skip = NULL;
 		LLVMValueRef ob;
 		if (part) {  /* block `full` is ours when lo <= full < hi */
-			LLVMValueRef mine = LLVMBuildAnd(c->b, LLVMBuildICmp(c->b, LLVMIntSLE, lo, I(c, full), ""),
-							 LLVMBuildICmp(c->b, LLVMIntSGT, hi, I(c, full), ""), "");
-			skip = cg_if_begin(c, mine);
+			skip = cg_if_begin(c, part_owns(c, lo, hi, full));
 			ob = I(c, full);
 		} else {
-			LLVMValueRef end = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSGT, hi, I(c, full), ""), I(c, full), hi, "");
-			ob = cg_loop_begin(c, &lob, lo, end);
+			ob = cg_loop_begin(c, &lob, lo, part_whole_end(c, hi, full));
 		}
 		int nvalid = (int)(part ? rem : k.OB);
 		if (image)
@@ -1223,14 +1240,11 @@ static void pw_blocks(Cg *c, PwK *k, LLVMValueRef xg, LLVMValueRef yg, LLVMValue
 {
 	int64_t full = k->Mg / k->MR, rem = k->Mg % k->MR;
 	Loop lm;
-	LLVMValueRef end = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSGT, hi, I(c, full), ""), I(c, full), hi, "");
-	LLVMValueRef mb = cg_loop_begin(c, &lm, lo, end);
+	LLVMValueRef mb = cg_loop_begin(c, &lm, lo, part_whole_end(c, hi, full));
 	pw_tile(c, k, xg, yg, rg, mb, (int)k->MR, px, nv, k0, k1, first, last);
 	cg_loop_end(c, &lm, 1);
-	if (rem) {  /* the partial block `full` is ours when lo <= full < hi */
-		LLVMValueRef mine = LLVMBuildAnd(c->b, LLVMBuildICmp(c->b, LLVMIntSLE, lo, I(c, full), ""),
-						 LLVMBuildICmp(c->b, LLVMIntSGT, hi, I(c, full), ""), "");
-		LLVMBasicBlockRef skip = cg_if_begin(c, mine);
+	if (rem) {
+		LLVMBasicBlockRef skip = cg_if_begin(c, part_owns(c, lo, hi, full));
 		pw_tile(c, k, xg, yg, rg, I(c, full), (int)rem, px, nv, k0, k1, first, last);
 		cg_if_end(c, skip);
 	}
@@ -1791,12 +1805,6 @@ static void lower_reduce(Cg *c, const Node *n)
 
 /* ---- softmax ------------------------------------------------------------------------- */
 
-/* NaN-propagating max of two values (x wins when it is NaN or larger). */
-static LLVMValueRef max_nan(Cg *c, LLVMValueRef x, LLVMValueRef m)
-{
-	return LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealUGT, x, m, ""), x, m, "");
-}
-
 /* Softmax over contiguous rows (inner == 1) of at least one vector: the
  * three passes (max, exp and sum, scale) on whole vectors, the row's tail
  * one by one; the sum is taken in a different order than the plain loop. */
@@ -1867,7 +1875,7 @@ static void lower_softmax(Cg *c, const Node *n)
 	LLVMValueRef k1 = cg_loop_begin(c, &l1, I(c, 0), I(c, len));
 	LLVMValueRef x = cg_loadf(c, X, add(c, base, mul(c, k1, I(c, inner))));
 	LLVMValueRef m = LLVMBuildLoad2(c->b, c->f32, mx, "");
-	LLVMBuildStore(c->b, LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealUGT, x, m, ""), x, m, ""), mx);
+	LLVMBuildStore(c->b, max_nan(c, x, m), mx);
 	cg_loop_end(c, &l1, 1);
 	LLVMValueRef mv = LLVMBuildLoad2(c->b, c->f32, mx, "");
 	LLVMBuildStore(c->b, cg_f32(c, 0), sum);
@@ -2278,22 +2286,6 @@ bool cg_lower_node(Cg *c, const Node *n)
 	}
 	if (cg_lower_data(c, n) || cg_lower_index(c, n))
 		return true;
-	if (n->op == OP_RESIZE) {
-		cg_lower_resize(c, n);
-		return true;
-	}
-	if (n->op == OP_EINSUM) {
-		cg_lower_einsum(c, n);
-		return true;
-	}
-	if (n->op == OP_TFIDF) {
-		cg_lower_tfidf(c, n);
-		return true;
-	}
-	if (n->op == OP_DET) {
-		cg_lower_det(c, n);
-		return true;
-	}
 	if (cg_lower_window(c, n))
 		return true;
 	switch (n->op) {
@@ -2318,6 +2310,10 @@ bool cg_lower_node(Cg *c, const Node *n)
 		break;
 	case OP_PAD: lower_pad(c, n); break;
 	case OP_FUSED_EW: cg_lower_fused_ew(c, n); break;
+	case OP_RESIZE: cg_lower_resize(c, n); break;
+	case OP_EINSUM: cg_lower_einsum(c, n); break;
+	case OP_TFIDF: cg_lower_tfidf(c, n); break;
+	case OP_DET: cg_lower_det(c, n); break;
 	default:
 		diag_node(c->d, c->g, n, "no lowering for op %d", (int)n->op);
 		return false;

@@ -233,23 +233,16 @@ static void share_buffers(PlanEval *e, const NodeId *order, int m, int *inplace,
 		bool out = g->values.v[y].is_output;  /* in the caller's buffer */
 		e->start[y] = p;
 		e->end[y] = e->last[y] > p ? e->last[y] : p;
-		if (!out && (ir_ops[n->op].flags & OPF_VIEW) && n->in[0] >= 0) {
-			/* A read of a view is a read of the buffer it views. */
+		/* Views (and a contiguous slice, a view at its byte offset: the
+		 * RNNs' gates and time steps copy nothing); a read of a view is a
+		 * read of the buffer it views. */
+		int64_t voff = 0;
+		if (!out && n->in[0] >= 0 &&
+		    ((ir_ops[n->op].flags & OPF_VIEW) || (ir_slice_is_view(g, n, &voff) && bytes_of(g, y) > 0))) {
 			int64_t o;
 			ValueId r = find(e, n->in[0], &o);
 			e->parent[y] = n->in[0];
-			if (e->end[y] > e->end[r])
-				e->end[r] = e->end[y];
-			continue;
-		}
-		int64_t soff;
-		if (!out && ir_slice_is_view(g, n, &soff) && bytes_of(g, y) > 0) {
-			/* A contiguous slice is a view at an offset, as a reshape is
-			 * one: the gates and time steps of the RNNs copy nothing. */
-			int64_t o;
-			ValueId r = find(e, n->in[0], &o);
-			e->parent[y] = n->in[0];
-			e->poff[y] = soff;
+			e->poff[y] = voff;
 			if (e->end[y] > e->end[r])
 				e->end[r] = e->end[y];
 			continue;

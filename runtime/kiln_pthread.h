@@ -8,7 +8,8 @@
  *     net_run_parallel(inputs, outputs, workspace, &par);
  *     kiln_pool_free(pool);
  *
- * One pool serves one run at a time. */
+ * One pool serves one run at a time.  Idle workers spin for a fraction of
+ * a millisecond before they sleep on a condition variable. */
 #ifndef KILN_PTHREAD_H
 #define KILN_PTHREAD_H
 

@@ -22,6 +22,11 @@ TARGETS = {
     # auto-vectorized by LLVM), run on qemu's RVV 1.0 cpu.
     "riscv64-linux-gnu+v": (["riscv64-linux-gnu-gcc", "-static"], ["qemu-riscv64", "-cpu", "rv64,v=true,vlen=128"]),
 }
+# Test targets that are a kiln target plus options.
+KILN_TARGET_ARGS = {
+    "x86_64-linux-gnu+avx2": ["--target", "x86_64-linux-gnu", "--cpu", "haswell"],
+    "riscv64-linux-gnu+v": ["--target", "riscv64-linux-gnu", "--features", "+v"],
+}
 
 
 class Failure(Exception):
@@ -54,12 +59,8 @@ def compile_model(kiln, model_path, workdir, name, target="host", extra=()):
     """kiln compile + link the harness; returns the executable's argv prefix."""
     obj = os.path.join(workdir, name + ".o")
     cmd = [kiln, "compile", model_path, "-o", obj]
-    if target.endswith("+v"):
-        cmd += ["--target", target[:-2], "--features", "+v"]
-    elif target.endswith("+avx2"):
-        cmd += ["--target", target[:-5], "--cpu", "haswell"]
-    elif target != "host":
-        cmd += ["--target", target]
+    if target != "host":
+        cmd += KILN_TARGET_ARGS.get(target, ["--target", target])
     run(cmd + list(extra))
     hdr = os.path.join(workdir, name + ".h")
     if not os.path.exists(hdr):

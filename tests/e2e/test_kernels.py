@@ -115,7 +115,9 @@ def cases():
     c["dw_plane_kws"] = conv((1, 13, 25, 5), (13, 1, 3, 3), "Relu", group=13, pads=[1, 1, 1, 1])
     c["dw_plane_7x7_5x5_residual"] = conv((1, 6, 7, 7), (6, 1, 5, 5), "Relu", residual=True, group=6, pads=[2, 2, 2, 2])
     c["dw_plane_asym_mult3"] = conv((1, 5, 11, 6), (15, 1, 3, 3), group=5, pads=[0, 1, 2, 0])
-    c["dw_plane_stride2"] = conv((1, 7, 9, 8), (7, 1, 3, 3), group=7, strides=[2, 2], pads=[1, 1, 1, 1])
+    # (stride 2 spreads a chunk's taps past two vectors: the plane form
+    # declines it and the row form with its stride-2 shuffles runs)
+    c["dw_narrow_stride2_rows"] = conv((1, 7, 9, 8), (7, 1, 3, 3), group=7, strides=[2, 2], pads=[1, 1, 1, 1])
     c["dw_plane_dilated"] = conv((1, 3, 13, 6), (3, 1, 3, 3), group=3, dilations=[2, 2], pads=[2, 2, 2, 2])
     # max pools through the depthwise kernel: strides, ceil mode, padding,
     # narrow planes, dilation, 1-D
