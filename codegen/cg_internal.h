@@ -154,6 +154,10 @@ bool cg_node_splits(Cg *c, const Node *n);
  * (no 64-bit division helpers on 32-bit targets). */
 void cg_part_range(Cg *c, int64_t n, LLVMValueRef *lo, LLVMValueRef *hi);
 
+/* relayout, and elementwise ops with channel-blocked results
+ * (codegen/cg_layout.c): false if n is neither. */
+bool cg_lower_layout(Cg *c, const Node *n);
+
 /* Lower one node; false with a diagnostic if unsupported. */
 bool cg_lower_node(Cg *c, const Node *n);
 /* Why a node cannot be lowered, or NULL. */

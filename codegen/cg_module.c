@@ -441,10 +441,11 @@ static char *join_features(const char *base, const char *user)
 	return s;
 }
 
-static bool machine_new(const CgOptions *o, Machine *m, Diag *d)
+/* The machine's triple, cpu, features and vector registers, without an
+ * LLVM target machine yet. */
+static void machine_describe(const CgOptions *o, Machine *m)
 {
 	memset(m, 0, sizeof *m);
-	init_llvm();
 	const Target *t = o->target;
 	if (t) {
 		m->triple = xstrdup(t->triple);
@@ -468,6 +469,21 @@ static bool machine_new(const CgOptions *o, Machine *m, Diag *d)
 	}
 	if (m->vec_bytes == 64 && m->vec_regs < 32)  /* AVX-512 doubles the register file */
 		m->vec_regs = 32;
+}
+
+int cg_vector_lanes(const CgOptions *o)
+{
+	Machine m;
+	machine_describe(o, &m);
+	int lanes = m.vec_bytes >= 16 ? m.vec_bytes / 4 : 0;
+	machine_free(&m);
+	return lanes;
+}
+
+static bool machine_new(const CgOptions *o, Machine *m, Diag *d)
+{
+	init_llvm();
+	machine_describe(o, m);
 	LLVMTargetRef target;
 	char *msg = NULL;
 	if (LLVMGetTargetFromTriple(m->triple, &target, &msg)) {

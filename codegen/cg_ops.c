@@ -365,6 +365,39 @@ static Geo geometry(Cg *c, const Node *n, bool conv)
 	return g;
 }
 
+/* Offset of pixel pix of plane p (= image * C + channel) in a value of
+ * type t: row-major planes, or channel blocks of t->block (ir/layout.c). */
+static LLVMValueRef plane_at(Cg *c, const Type *t, LLVMValueRef p, LLVMValueRef pix)
+{
+	int64_t planes = t->dims[0] * t->dims[1], hw = planes ? ir_type_numel(t) / planes : 0;
+	int b = t->block;
+	if (!b)
+		return add(c, mul(c, p, I(c, hw)), pix);
+	int sh = __builtin_ctz((unsigned)b);
+	LLVMValueRef blk = LLVMBuildLShr(c->b, p, I(c, sh), ""), lane = LLVMBuildAnd(c->b, p, I(c, b - 1), "");
+	return add(c, mul(c, add(c, mul(c, blk, I(c, hw)), pix), I(c, b)), lane);
+}
+
+/* Are the channel-blocked operands and result of conv or pool n (if any)
+ * in blocks of one vector, as the vectorized kernels read them? */
+static bool blocks_native(Cg *c, const Node *n)
+{
+	for (int i = -1; i < n->nin; i++) {
+		ValueId v = i < 0 ? n->out : n->in[i];
+		if (v >= 0 && TY(c, v)->block && TY(c, v)->block != c->lanes)
+			return false;
+	}
+	return true;
+}
+
+static bool any_blocked(Cg *c, const Node *n)
+{
+	bool b = TY(c, n->out)->block;
+	for (int i = 0; i < n->nin; i++)
+		b |= n->in[i] >= 0 && TY(c, n->in[i])->block;
+	return b;
+}
+
 static void lower_conv_reference(Cg *c, const Node *n)
 {
 	Geo g = geometry(c, n, true);
@@ -388,7 +421,7 @@ static void lower_conv_reference(Cg *c, const Node *n)
 	LLVMValueRef iw = add(c, mul(c, ow, I(c, g.sw)), add(c, mul(c, kw, I(c, g.dw)), I(c, -g.pw)));
 	LLVMBasicBlockRef endw = cg_if_begin(c, in_range(c, iw, g.W));
 	LLVMValueRef chan = add(c, mul(c, grp, I(c, Cg)), ic);
-	LLVMValueRef xo = add(c, mul(c, add(c, mul(c, add(c, mul(c, in, I(c, g.C)), chan), I(c, g.H)), ih), I(c, g.W)), iw);
+	LLVMValueRef xo = plane_at(c, TY(c, n->in[0]), add(c, mul(c, in, I(c, g.C)), chan), add(c, mul(c, ih, I(c, g.W)), iw));
 	LLVMValueRef wo = add(c, mul(c, add(c, mul(c, add(c, mul(c, m, I(c, Cg)), ic), I(c, g.KH)), kh), I(c, g.KW)), kw);
 	LLVMValueRef s = fmuladd(c, cg_loadf(c, X, xo), cg_loadf(c, W, wo), LLVMBuildLoad2(c->b, c->f32, acc, ""));
 	LLVMBuildStore(c->b, s, acc);
@@ -397,7 +430,7 @@ static void lower_conv_reference(Cg *c, const Node *n)
 	cg_if_end(c, endh);
 	cg_loop_end(c, &lkh, 1);
 	cg_loop_end(c, &lc, 1);
-	LLVMValueRef yo = add(c, mul(c, add(c, mul(c, add(c, mul(c, in, I(c, g.M)), m), I(c, g.OH)), oh), I(c, g.OW)), ow);
+	LLVMValueRef yo = plane_at(c, TY(c, n->out), add(c, mul(c, in, I(c, g.M)), m), add(c, mul(c, oh, I(c, g.OW)), ow));
 	LLVMValueRef val = LLVMBuildLoad2(c->b, c->f32, acc, "");
 	if (n->nin > 3 && n->in[3] >= 0)
 		val = LLVMBuildFAdd(c->b, val, cg_loadf(c, B(c, n->in[3]), yo), "");
@@ -784,6 +817,134 @@ static void lower_conv_depthwise(Cg *c, const Node *n)
 	cg_loop_end(c, &ln, 1);
 }
 
+/* Depthwise convolution (one weight set per channel) and max pooling over
+ * channel blocks of one vector (nchw<L>c): the block's channels at one
+ * pixel are one vector, so a tap is one vector load and an FMA with the
+ * tap's L weights (or a max).  A tile of T pixels along a row keeps T
+ * accumulators; tiles touching the left or right padding sit at constant
+ * columns and drop the taps that fall into it, rows outside the input
+ * skip their taps. */
+#define DB_TMAX 14
+
+typedef struct DbK {
+	Geo g;
+	bool pool;
+	Act act;
+	LLVMValueRef xp, yp, rp;   /* this block's planes: input, output, residual */
+	LLVMValueRef wp, bias;     /* this block's packed taps [KH*KW][L]; bias vector */
+	int T;
+	LLVMValueRef acc[DB_TMAX];
+} DbK;
+
+static void db_tile(Cg *c, DbK *k, LLVMValueRef oh, LLVMValueRef ow0, int64_t cow0, int T)
+{
+	Geo *g = &k->g;
+	int L = c->lanes;
+	for (int j = 0; j < T; j++)
+		LLVMBuildStore(c->b, k->bias, k->acc[j]);
+	for (int64_t kh = 0; kh < g->KH; kh++) {
+		LLVMValueRef ih = add(c, mul(c, oh, I(c, g->sh)), I(c, kh * g->dh - g->ph));
+		LLVMBasicBlockRef endh = cg_if_begin(c, in_range(c, ih, g->H));
+		LLVMValueRef xrow = cg_gep(c, c->f32, k->xp, mul(c, ih, I(c, g->W * L)));
+		LLVMValueRef a[DB_TMAX];
+		for (int j = 0; j < T; j++)
+			a[j] = LLVMBuildLoad2(c->b, c->vf, k->acc[j], "");
+		for (int64_t kw = 0; kw < g->KW; kw++) {
+			LLVMValueRef wv = k->pool ? NULL : vload(c, k->wp, I(c, (kh * g->KW + kw) * L));
+			for (int j = 0; j < T; j++) {
+				LLVMValueRef at;
+				if (cow0 >= 0) {
+					int64_t iw = (cow0 + j) * g->sw + kw * g->dw - g->pw;
+					if (iw < 0 || iw >= g->W)
+						continue;
+					at = I(c, iw * L);
+				} else
+					at = mul(c, add(c, mul(c, add(c, ow0, I(c, j)), I(c, g->sw)), I(c, kw * g->dw - g->pw)), I(c, L));
+				LLVMValueRef xv = vload(c, xrow, at);
+				a[j] = k->pool ? max_nan(c, xv, a[j]) : fmuladd(c, xv, wv, a[j]);
+			}
+		}
+		for (int j = 0; j < T; j++)
+			LLVMBuildStore(c->b, a[j], k->acc[j]);
+		cg_if_end(c, endh);
+	}
+	for (int j = 0; j < T; j++) {
+		LLVMValueRef yo = mul(c, add(c, mul(c, oh, I(c, g->OW)), add(c, ow0, I(c, j))), I(c, L));
+		LLVMValueRef v = LLVMBuildLoad2(c->b, c->vf, k->acc[j], "");
+		if (k->rp)
+			v = LLVMBuildFAdd(c->b, v, vload(c, k->rp, yo), "");
+		LLVMSetAlignment(LLVMBuildStore(c->b, act_apply(c, k->act, v), cg_gep(c, c->f32, k->yp, yo)), 4);
+	}
+}
+
+static void interior(int64_t in, int64_t out, int64_t k, int64_t s, int64_t d, int64_t pb, int64_t *lo, int64_t *hi);
+
+static void lower_dw_blocked(Cg *c, const Node *n)
+{
+	bool pool = n->op == OP_MAXPOOL;
+	DbK k = {.g = geometry(c, n, !pool), .pool = pool};
+	Geo *g = &k.g;
+	int L = c->lanes;
+	int64_t CB = g->C / L, taps = g->KH * g->KW, HW = g->H * g->W, OHW = g->OH * g->OW;
+	LLVMValueRef Wp = NULL, Bi = NULL, R = NULL;
+	if (!pool) {
+		/* [C, 1, KH, KW] -> [C/L][KH*KW][L] */
+		const float *w = ir_value(c->g, n->in[1])->data;
+		float *wp = malloc((size_t)(g->C * taps + 1) * sizeof *wp);
+		if (!wp)
+			die("out of memory");
+		for (int64_t ch = 0; ch < g->C; ch++)
+			for (int64_t t = 0; t < taps; t++)
+				wp[((ch / L) * taps + t) * L + ch % L] = w[ch * taps + t];
+		Wp = cg_const_blob(c, "kiln.dwp", wp, (size_t)(g->C * taps) * sizeof *wp);
+		free(wp);
+		Bi = n->nin > 2 && n->in[2] >= 0 ? B(c, n->in[2]) : NULL;
+		R = n->nin > 3 && n->in[3] >= 0 ? B(c, n->in[3]) : NULL;
+		k.act = act_of_epilogue(n);
+	}
+	k.T = c->fregs - 4;
+	k.T = k.T < 1 ? 1 : k.T > DB_TMAX ? DB_TMAX : k.T;
+	if (k.T > g->OW)
+		k.T = (int)g->OW;
+	for (int j = 0; j < k.T; j++)
+		k.acc[j] = cg_entry_alloca(c, c->vf);
+	Loop ln, lb, loh;
+	LLVMValueRef in = cg_loop_begin(c, &ln, I(c, 0), I(c, g->N));
+	LLVMValueRef lo, hi;  /* this task's blocks */
+	cg_part_range(c, CB, &lo, &hi);
+	LLVMValueRef cb = cg_loop_begin(c, &lb, lo, hi);
+	LLVMValueRef blk = add(c, mul(c, in, I(c, CB)), cb);
+	k.xp = cg_gep(c, c->f32, B(c, n->in[0]), mul(c, blk, I(c, HW * L)));
+	k.yp = cg_gep(c, c->f32, B(c, n->out), mul(c, blk, I(c, OHW * L)));
+	k.rp = R ? cg_gep(c, c->f32, R, mul(c, blk, I(c, OHW * L))) : NULL;
+	k.wp = pool ? NULL : cg_gep(c, c->f32, Wp, mul(c, cb, I(c, taps * L)));
+	k.bias = pool ? cg_fconst(c, c->vf, -INFINITY) : Bi ? vload(c, Bi, mul(c, cb, I(c, L))) : LLVMConstNull(c->vf);
+	int64_t wlo, whi;
+	interior(g->W, g->OW, g->KW, g->sw, g->dw, g->pw, &wlo, &whi);
+	LLVMValueRef oh = cg_loop_begin(c, &loh, I(c, 0), I(c, g->OH));
+	for (int64_t ow = 0; ow < g->OW;) {
+		int T = g->OW - ow < k.T ? (int)(g->OW - ow) : k.T;
+		if (ow < wlo || ow + T > whi) {
+			db_tile(c, &k, oh, I(c, ow), ow, T);
+			ow += T;
+			continue;
+		}
+		int64_t cnt = (whi - ow) / T;
+		if (cnt == 1)
+			db_tile(c, &k, oh, I(c, ow), -1, T);
+		else {
+			Loop l;
+			LLVMValueRef o = cg_loop_begin(c, &l, I(c, ow), I(c, ow + cnt * T));
+			db_tile(c, &k, oh, o, -1, T);
+			cg_loop_end(c, &l, T);
+		}
+		ow += cnt * T;
+	}
+	cg_loop_end(c, &loh, 1);
+	cg_loop_end(c, &lb, 1);
+	cg_loop_end(c, &ln, 1);
+}
+
 /* The blocked direct convolution.  Weights are packed per group into
  * [ob][kh][kw][ic][OB] with OB = 2 vectors of output channels (zero
  * padded); a tile of T output columns keeps 2*T vector accumulators in
@@ -797,6 +958,7 @@ typedef struct ConvK {
 	LLVMValueRef X, Wp, Bp, Y;
 	LLVMValueRef R;       /* fused residual, or NULL */
 	Act act;              /* fused activation */
+	int xb, yb;           /* channel blocks of the input and the result (and residual): 0 or lanes */
 	LLVMValueRef n, grp;  /* current batch and group */
 	int T;                /* widest tile, in output columns */
 	LLVMValueRef acc[CONV_TMAX][2];
@@ -815,6 +977,34 @@ static void conv_prefetch_w(Cg *c, ConvK *k, LLVMValueRef wo)
 		cg_prefetch(c, cg_gep(c, c->f32, k->Wp, add(c, wo, I(c, CONV_PF_AHEAD * k->OB + v * c->lanes))));
 }
 
+/* The input-channel loop of a tile: ic over [0, Cg), and in *xoff the
+ * offset of channel ic from channel 0 at one pixel (planes apart, or in
+ * channel blocks the block and the lane). */
+typedef struct IcLoop {
+	Loop blk, lane;
+} IcLoop;
+
+static LLVMValueRef ic_begin(Cg *c, ConvK *k, IcLoop *l, LLVMValueRef *xoff)
+{
+	int64_t HW = k->g.H * k->g.W;
+	if (!k->xb) {
+		LLVMValueRef ic = cg_loop_begin(c, &l->blk, I(c, 0), I(c, k->Cg));
+		*xoff = mul(c, ic, I(c, HW));
+		return ic;
+	}
+	LLVMValueRef icb = cg_loop_begin(c, &l->blk, I(c, 0), I(c, k->Cg / k->xb));
+	LLVMValueRef icl = cg_loop_begin(c, &l->lane, I(c, 0), I(c, k->xb));
+	*xoff = add(c, mul(c, icb, I(c, HW * k->xb)), icl);
+	return add(c, mul(c, icb, I(c, k->xb)), icl);
+}
+
+static void ic_end(Cg *c, ConvK *k, IcLoop *l)
+{
+	if (k->xb)
+		cg_loop_end(c, &l->lane, 1);
+	cg_loop_end(c, &l->blk, 1);
+}
+
 /* The taps of a checked tile whose columns (and, unless one_row, rows)
  * are compile-time constants: the column loop is unrolled, so which
  * pixels read padding is known per tap; those pixels skip the tap, and
@@ -830,6 +1020,7 @@ static void conv_taps_const(Cg *c, ConvK *k, LLVMValueRef ob, LLVMValueRef *oh, 
 		cow[j] = LLVMConstIntGetSExtValue(ow[j]);
 		coh[j] = one_row ? 0 : LLVMConstIntGetSExtValue(oh[j]);
 	}
+	int64_t px = k->xb ? k->xb : 1;  /* input pixel stride */
 	LLVMValueRef plane = mul(c, add(c, mul(c, k->n, I(c, g->C)), mul(c, k->grp, I(c, k->Cg))), I(c, g->H * g->W));
 	LLVMValueRef wblk = mul(c, add(c, mul(c, k->grp, I(c, k->NOB)), ob), I(c, g->KH));
 	for (int64_t ckh = 0; ckh < (one_row ? 1 : g->KH); ckh++) {
@@ -840,7 +1031,7 @@ static void conv_taps_const(Cg *c, ConvK *k, LLVMValueRef ob, LLVMValueRef *oh, 
 			kh = cg_loop_begin(c, &lkh, I(c, 0), I(c, g->KH));
 			LLVMValueRef ih = add(c, mul(c, oh[0], I(c, g->sh)), add(c, mul(c, kh, I(c, g->dh)), I(c, -g->ph)));
 			endh = cg_if_begin(c, in_range(c, ih, g->H));
-			xrow = cg_gep(c, c->f32, xrow, mul(c, ih, I(c, g->W)));
+			xrow = cg_gep(c, c->f32, xrow, mul(c, ih, I(c, g->W * px)));
 		}
 		for (int64_t kw = 0; kw < g->KW; kw++) {
 			int js[CONV_TMAX], nj = 0;
@@ -849,15 +1040,15 @@ static void conv_taps_const(Cg *c, ConvK *k, LLVMValueRef ob, LLVMValueRef *oh, 
 				int64_t iw = cow[j] * g->sw + kw * g->dw - g->pw, ih = coh[j] * g->sh + ckh * g->dh - g->ph;
 				if (iw < 0 || iw >= g->W || (!one_row && (ih < 0 || ih >= g->H)))
 					continue;
-				off[nj] = one_row ? iw : ih * g->W + iw;
+				off[nj] = (one_row ? iw : ih * g->W + iw) * px;
 				js[nj++] = j;
 			}
 			if (!nj)
 				continue;
 			LLVMValueRef wbase = mul(c, add(c, mul(c, add(c, wblk, kh), I(c, g->KW)), I(c, kw)), I(c, k->Cg));
-			Loop lic;
-			LLVMValueRef ic = cg_loop_begin(c, &lic, I(c, 0), I(c, k->Cg));
-			LLVMValueRef xp = cg_gep(c, c->f32, xrow, mul(c, ic, I(c, g->H * g->W)));
+			IcLoop lic;
+			LLVMValueRef xoff, ic = ic_begin(c, k, &lic, &xoff);
+			LLVMValueRef xp = cg_gep(c, c->f32, xrow, xoff);
 			LLVMValueRef wo = mul(c, add(c, wbase, ic), I(c, k->OB));
 			LLVMValueRef w0 = vload(c, k->Wp, wo), w1 = vload(c, k->Wp, add(c, wo, I(c, L)));
 			conv_prefetch_w(c, k, wo);
@@ -868,7 +1059,7 @@ static void conv_taps_const(Cg *c, ConvK *k, LLVMValueRef ob, LLVMValueRef *oh, 
 					LLVMBuildStore(c->b, fmuladd(c, xb, v ? w1 : w0, a), k->acc[js[q]][v]);
 				}
 			}
-			cg_loop_end(c, &lic, 1);
+			ic_end(c, k, &lic);
 		}
 		if (one_row) {
 			cg_if_end(c, endh);
@@ -902,7 +1093,8 @@ static void conv_tile(Cg *c, ConvK *k, LLVMValueRef ob, int nvalid, LLVMValueRef
 		conv_taps_const(c, k, ob, oh, ow, T, one_row);
 		goto epilogue;
 	}
-	Loop lkh, lkw, lic;
+	Loop lkh, lkw;
+	IcLoop lic;
 	LLVMValueRef kh = cg_loop_begin(c, &lkh, I(c, 0), I(c, g->KH));
 	LLVMValueRef khd = add(c, mul(c, kh, I(c, g->dh)), I(c, -g->ph)), ih[CONV_TMAX];
 	for (int j = 0; j < T; j++)
@@ -915,10 +1107,12 @@ static void conv_tile(Cg *c, ConvK *k, LLVMValueRef ob, int nvalid, LLVMValueRef
 	/* Pixel j reads xp[j][ic * xs[j]]: its input column, or for a tap in the
 	 * padding a constant zero with stride 0, so the inner loop has no tests. */
 	LLVMValueRef xp[CONV_TMAX], xs[CONV_TMAX];
+	int64_t px = k->xb ? k->xb : 1;  /* input pixel stride */
 	for (int j = 0; j < T; j++) {
 		LLVMValueRef iw = add(c, mul(c, ow[j], I(c, g->sw)), kwd);
-		LLVMValueRef pos = add(c, plane, add(c, mul(c, ih[j], I(c, g->W)), iw));
-		xs[j] = I(c, g->H * g->W);
+		LLVMValueRef pos = add(c, plane, mul(c, add(c, mul(c, ih[j], I(c, g->W)), iw), I(c, px)));
+		/* per channel step: planes apart, or (blocks) the offset ic_begin gives */
+		xs[j] = I(c, k->xb ? 1 : g->H * g->W);
 		if (checked) {
 			LLVMValueRef ok = in_range(c, iw, g->W);
 			if (!one_row)
@@ -931,23 +1125,39 @@ static void conv_tile(Cg *c, ConvK *k, LLVMValueRef ob, int nvalid, LLVMValueRef
 	}
 	LLVMValueRef wbase = mul(c, add(c, mul(c, add(c, mul(c, add(c, mul(c, k->grp, I(c, k->NOB)), ob), I(c, g->KH)), kh),
 						    I(c, g->KW)), kw), I(c, k->Cg));
-	LLVMValueRef ic = cg_loop_begin(c, &lic, I(c, 0), I(c, k->Cg));
+	LLVMValueRef xoff, ic = ic_begin(c, k, &lic, &xoff);
+	LLVMValueRef xstep = k->xb ? xoff : ic;
 	LLVMValueRef wo = mul(c, add(c, wbase, ic), I(c, k->OB));
 	LLVMValueRef w0 = vload(c, k->Wp, wo), w1 = vload(c, k->Wp, add(c, wo, I(c, L)));
 	conv_prefetch_w(c, k, wo);
 	for (int j = 0; j < T; j++) {
-		LLVMValueRef xb = cg_splat(c, cg_loadf(c, xp[j], mul(c, ic, xs[j])), c->vf);
+		LLVMValueRef xb = cg_splat(c, cg_loadf(c, xp[j], mul(c, xstep, xs[j])), c->vf);
 		for (int v = 0; v < 2; v++) {
 			LLVMValueRef a = LLVMBuildLoad2(c->b, c->vf, k->acc[j][v], "");
 			LLVMBuildStore(c->b, fmuladd(c, xb, v ? w1 : w0, a), k->acc[j][v]);
 		}
 	}
-	cg_loop_end(c, &lic, 1);
+	ic_end(c, k, &lic);
 	cg_loop_end(c, &lkw, 1);
 	if (one_row)
 		cg_if_end(c, endh);
 	cg_loop_end(c, &lkh, 1);
 epilogue:;
+	if (k->yb) {
+		/* Channel blocks: each accumulator is one block of one pixel,
+		 * stored (residual added, activation applied) as a whole vector. */
+		LLVMValueRef blk0 = add(c, mul(c, k->n, I(c, g->M / L)), mul(c, ob, I(c, k->OB / L)));
+		for (int v = 0; v < nvalid / L; v++)
+			for (int j = 0; j < T; j++) {
+				LLVMValueRef pix = add(c, mul(c, oh[j], I(c, g->OW)), ow[j]);
+				LLVMValueRef yo = mul(c, add(c, mul(c, add(c, blk0, I(c, v)), I(c, g->OH * g->OW)), pix), I(c, L));
+				LLVMValueRef a = LLVMBuildLoad2(c->b, c->vf, k->acc[j][v], "");
+				if (k->R)
+					a = LLVMBuildFAdd(c->b, a, vload(c, k->R, yo), "");
+				LLVMSetAlignment(LLVMBuildStore(c->b, act_apply(c, k->act, a), cg_gep(c, c->f32, k->Y, yo)), 4);
+			}
+		return;
+	}
 	/* y[n][grp*Mg + ob*OB + lane][oh][ow] */
 	LLVMValueRef m0 = add(c, mul(c, k->grp, I(c, k->Mg)), mul(c, ob, I(c, k->OB)));
 	LLVMValueRef ybase = mul(c, add(c, mul(c, k->n, I(c, g->M)), m0), I(c, g->OH * g->OW)), ypix[CONV_TMAX];
@@ -1100,6 +1310,8 @@ static void lower_conv_blocked(Cg *c, const Node *n)
 	k.Y = B(c, n->out);
 	k.R = n->nin > 3 && n->in[3] >= 0 ? B(c, n->in[3]) : NULL;
 	k.act = act_of_epilogue(n);
+	k.xb = TY(c, n->in[0])->block;
+	k.yb = TY(c, n->out)->block;
 	/* 2*T accumulators, 2 weight vectors and a broadcast in registers. */
 	k.T = (c->fregs - 4) / 2;
 	k.T = k.T < 1 ? 1 : k.T > CONV_TMAX ? CONV_TMAX : k.T;
@@ -1353,13 +1565,16 @@ static void lower_conv(Cg *c, const Node *n)
 	Geo g = geometry(c, n, true);
 	bool wconst = ir_value(c->g, n->in[1])->kind == VAL_CONST;
 	bool bconst = n->nin < 3 || n->in[2] < 0 || ir_value(c->g, n->in[2])->kind == VAL_CONST;
-	if (c->reference || !wconst || !bconst)
+	if (c->reference || !wconst || !bconst || !blocks_native(c, n))
 		lower_conv_reference(c, n);
 	else {
 		c->keep_loops = true;
-		if (g.group == g.C && g.group > 1 && g.M % g.C == 0)
+		bool blocked = any_blocked(c, n);
+		if (g.group == g.C && g.group > 1 && g.M % g.C == 0 && blocked)
+			lower_dw_blocked(c, n);
+		else if (g.group == g.C && g.group > 1 && g.M % g.C == 0)
 			lower_conv_depthwise(c, n);
-		else if (pw_wins(c, &g))
+		else if (!blocked && pw_wins(c, &g))
 			lower_conv_pointwise(c, n);
 		else
 			lower_conv_blocked(c, n);
@@ -1673,12 +1888,22 @@ static void lower_matmul(Cg *c, const Node *n)
 
 /* ---- pooling ------------------------------------------------------------------------ */
 
+/* Does max pool n go through a depthwise kernel (which splits its work)? */
+static bool pool_kernel(Cg *c, const Node *n)
+{
+	return n->op == OP_MAXPOOL && !c->reference && TY(c, n->in[0])->rank <= 4 && TY(c, n->in[0])->dt == DT_F32 &&
+	       blocks_native(c, n);
+}
+
 static void lower_pool(Cg *c, const Node *n)
 {
 	Geo g = geometry(c, n, false);
-	if (n->op == OP_MAXPOOL && !c->reference && TY(c, n->in[0])->rank <= 4 && TY(c, n->in[0])->dt == DT_F32) {
+	if (pool_kernel(c, n)) {
 		c->keep_loops = true;
-		lower_conv_depthwise(c, n);  /* vectorized: the windows of a depthwise conv */
+		if (any_blocked(c, n))
+			lower_dw_blocked(c, n);  /* along channel vectors */
+		else
+			lower_conv_depthwise(c, n);  /* vectorized: the windows of a depthwise conv */
 		c->keep_loops = false;
 		return;
 	}
@@ -1687,7 +1912,6 @@ static void lower_pool(Cg *c, const Node *n)
 	LLVMValueRef acc = cg_entry_alloca(c, c->f32), cnt = cg_entry_alloca(c, c->f32);
 	Loop lp, loh, low, lkh, lkw;
 	LLVMValueRef p = cg_loop_begin(c, &lp, I(c, 0), I(c, g.N * g.C));
-	LLVMValueRef xp = cg_gep(c, c->f32, X, mul(c, p, I(c, g.H * g.W)));
 	LLVMValueRef oh = cg_loop_begin(c, &loh, I(c, 0), I(c, g.OH));
 	LLVMValueRef ow = cg_loop_begin(c, &low, I(c, 0), I(c, g.OW));
 	LLVMBuildStore(c->b, cg_f32(c, avg ? 0 : -INFINITY), acc);
@@ -1705,7 +1929,7 @@ static void lower_pool(Cg *c, const Node *n)
 	}
 	LLVMValueRef ok = LLVMBuildAnd(c->b, in_range(c, ih, g.H), in_range(c, iw, g.W), "");
 	LLVMBasicBlockRef end = cg_if_begin(c, ok);
-	LLVMValueRef x = cg_loadf(c, xp, add(c, mul(c, ih, I(c, g.W)), iw));
+	LLVMValueRef x = cg_loadf(c, X, plane_at(c, TY(c, n->in[0]), p, add(c, mul(c, ih, I(c, g.W)), iw)));
 	LLVMValueRef a = LLVMBuildLoad2(c->b, c->f32, acc, "");
 	if (avg) {
 		LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, a, x, ""), acc);
@@ -1722,8 +1946,7 @@ static void lower_pool(Cg *c, const Node *n)
 	LLVMValueRef r = LLVMBuildLoad2(c->b, c->f32, acc, "");
 	if (avg)
 		r = LLVMBuildFDiv(c->b, r, LLVMBuildLoad2(c->b, c->f32, cnt, ""), "");
-	LLVMValueRef yo = add(c, mul(c, add(c, mul(c, p, I(c, g.OH)), oh), I(c, g.OW)), ow);
-	cg_storef(c, r, Y, yo);
+	cg_storef(c, r, Y, plane_at(c, TY(c, n->out), p, add(c, mul(c, oh, I(c, g.OW)), ow)));
 	cg_loop_end(c, &low, 1);
 	cg_loop_end(c, &loh, 1);
 	cg_loop_end(c, &lp, 1);
@@ -1735,6 +1958,33 @@ static void lower_global_avgpool(Cg *c, const Node *n)
 	int64_t planes = t->dims[0] * t->dims[1], inner = ir_type_numel(t) / (planes ? planes : 1);
 	LLVMValueRef X = B(c, n->in[0]), Y = B(c, n->out), acc = cg_entry_alloca(c, c->f32);
 	Loop lp, li;
+	if (t->block) {
+		/* Channel blocks: a block's pixels are vectors of its channels
+		 * (summed as vectors when a block is one), then the block's means
+		 * in a row of the result. */
+		int b = t->block;
+		bool vec = !c->reference && b == c->lanes;
+		LLVMTypeRef vt = vec ? c->vf : c->f32;
+		LLVMValueRef vacc = cg_entry_alloca(c, vt);
+		LLVMValueRef blk = cg_loop_begin(c, &lp, I(c, 0), I(c, planes / b));
+		LLVMValueRef xb = cg_gep(c, c->f32, X, mul(c, blk, I(c, inner * b)));
+		for (int l = 0; l < (vec ? 1 : b); l++) {
+			LLVMBuildStore(c->b, LLVMConstNull(vt), vacc);
+			LLVMValueRef px = cg_loop_begin(c, &li, I(c, 0), I(c, inner));
+			LLVMValueRef at = add(c, mul(c, px, I(c, b)), I(c, l));
+			LLVMValueRef x = vec ? vload(c, xb, at) : cg_loadf(c, xb, at);
+			LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, vt, vacc, ""), x, ""), vacc);
+			cg_loop_end(c, &li, 1);
+			LLVMValueRef m = LLVMBuildFDiv(c->b, LLVMBuildLoad2(c->b, vt, vacc, ""), cg_fconst(c, vt, (double)inner), "");
+			LLVMValueRef yo = add(c, mul(c, blk, I(c, b)), I(c, l));
+			if (vec)
+				LLVMSetAlignment(LLVMBuildStore(c->b, m, cg_gep(c, c->f32, Y, yo)), 4);
+			else
+				cg_storef(c, m, Y, yo);
+		}
+		cg_loop_end(c, &lp, 1);
+		return;
+	}
 	LLVMValueRef p = cg_loop_begin(c, &lp, I(c, 0), I(c, planes));
 	LLVMValueRef xp = cg_gep(c, c->f32, X, mul(c, p, I(c, inner)));
 	LLVMValueRef sum;
@@ -2232,8 +2482,8 @@ void cg_part_range(Cg *c, int64_t n, LLVMValueRef *lo, LLVMValueRef *hi)
 bool cg_node_splits(Cg *c, const Node *n)
 {
 	if (n->op == OP_MAXPOOL)  /* the depthwise kernel's channel split */
-		return !c->reference && TY(c, n->in[0])->rank <= 4 && TY(c, n->in[0])->dt == DT_F32;
-	if (n->op != OP_CONV || c->reference || TY(c, n->in[0])->rank > 4)
+		return pool_kernel(c, n);
+	if (n->op != OP_CONV || c->reference || TY(c, n->in[0])->rank > 4 || !blocks_native(c, n))
 		return false;
 	bool wconst = ir_value(c->g, n->in[1])->kind == VAL_CONST;
 	bool bconst = n->nin < 3 || n->in[2] < 0 || ir_value(c->g, n->in[2])->kind == VAL_CONST;
@@ -2280,6 +2530,8 @@ bool cg_lower_node(Cg *c, const Node *n)
 		diag_node(c->d, c->g, n, "%s", why);
 		return false;
 	}
+	if (cg_lower_layout(c, n))
+		return true;
 	if (cg_is_ew(n->op)) {
 		cg_lower_ew(c, n);
 		return true;

@@ -20,6 +20,10 @@ typedef struct CgOptions {
 	int opt_level;           /* 0..3 */
 } CgOptions;
 
+/* The f32 lanes of the vectors the kernels use on this target (what the
+ * layout pass blocks channels by); 0 for a target without vector registers. */
+int cg_vector_lanes(const CgOptions *o);
+
 /* Report (into d) every node this backend cannot lower; true if none. */
 bool cg_check(const Graph *g, const CgOptions *o, Diag *d);
 

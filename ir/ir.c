@@ -287,7 +287,9 @@ const char *ir_type_str(const Type *t, char *buf, size_t n)
 	for (int i = 0; i < t->rank && k < (int)n; i++)
 		k += snprintf(buf + k, n - k, "%s%lld", i ? "," : "", (long long)t->dims[i]);
 	if (k < (int)n)
-		snprintf(buf + k, n - k, "]");
+		k += snprintf(buf + k, n - k, "]");
+	if (t->block && k < (int)n)
+		snprintf(buf + k, n - k, "{nchw%dc}", t->block);
 	return buf;
 }
 
@@ -312,6 +314,16 @@ const Quant *ir_quant(Graph *g, int axis, int n, const float *scale, const int32
 	return q;
 }
 
+static TypeId intern(Graph *g, const Type *t)
+{
+	for (int i = 0; i < g->types.n; i++)
+		if (!memcmp(&g->types.v[i], t, sizeof *t))
+			return i;
+	if (!IR_VEC_PUSH(g, g->types, *t))
+		return -1;
+	return g->types.n - 1;
+}
+
 TypeId ir_type(Graph *g, DType dt, int rank, const int64_t *dims, const Quant *q)
 {
 	if (rank < 0 || rank > IR_MAX_RANK)
@@ -319,12 +331,16 @@ TypeId ir_type(Graph *g, DType dt, int rank, const int64_t *dims, const Quant *q
 	Type t = {.dt = dt, .rank = rank, .q = q};
 	for (int i = 0; i < rank; i++)
 		t.dims[i] = dims[i];
-	for (int i = 0; i < g->types.n; i++)
-		if (!memcmp(&g->types.v[i], &t, sizeof t))
-			return i;
-	if (!IR_VEC_PUSH(g, g->types, t))
-		return -1;
-	return g->types.n - 1;
+	return intern(g, &t);
+}
+
+TypeId ir_type_blocked(Graph *g, TypeId t, int block)
+{
+	Type x = g->types.v[t];
+	if (x.block == block)
+		return t;
+	x.block = block;
+	return intern(g, &x);
 }
 
 /* ---- values and nodes ---------------------------------------------------------------- */

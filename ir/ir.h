@@ -108,6 +108,9 @@ typedef struct Type {
 	int rank;
 	int64_t dims[IR_MAX_RANK];
 	const Quant *q;  /* NULL: not quantized; interned, compare by pointer */
+	int block;       /* memory layout: 0 = row-major as dims say; b > 0: an f32
+			  * [N, C, H, W] stored as [N, C/b, H, W, b] (channel blocks,
+			  * "nchw<b>c"; the layout pass chooses it, C % b == 0) */
 } Type;
 
 typedef int TypeId;
@@ -190,6 +193,21 @@ bool ir_vec_grow_(Arena *a, void **v, int *cap, int need, size_t elem);
 TypeId ir_type(Graph *g, DType dt, int rank, const int64_t *dims, const Quant *q);
 const Quant *ir_quant(Graph *g, int axis, int n, const float *scale, const int32_t *zero);
 static inline const Type *ir_type_get(const Graph *g, TypeId t) { return &g->types.v[t]; }
+/* t with memory layout block (0: row-major); -1 on allocation failure. */
+TypeId ir_type_blocked(Graph *g, TypeId t, int block);
+/* Whether a value of type t may be stored in channel blocks of b. */
+bool ir_block_ok(const Type *t, int b);
+/* Whether node n's operands and result have layouts its lowering reads
+ * and writes (ir/layout.c); NULL if so, else the reason. */
+const char *ir_layout_error(const Graph *g, const Node *n);
+/* How an elementwise operand x reads beside a channel-blocked result out. */
+typedef enum IrBlockOperand {
+	IR_BLOCK_NO,       /* it cannot */
+	IR_BLOCK_SAME,     /* out's dims and layout: element for element */
+	IR_BLOCK_CHANNEL,  /* row-major [C,1,1], [1,C,1,1] or [N,C,1,1]: one value per channel */
+	IR_BLOCK_SCALAR,   /* one element */
+} IrBlockOperand;
+IrBlockOperand ir_block_operand(const Type *out, const Type *x);
 int64_t ir_type_numel(const Type *t);    /* product of dims */
 /* "f32[1,3,224,224]" into buf (truncated to n); returns buf. */
 const char *ir_type_str(const Type *t, char *buf, size_t n);

@@ -535,7 +535,26 @@ static const Quant *parse_quant(P *p, int rank, const int64_t *dims)
 	return q;
 }
 
-/* DTYPE "[" dims "]" quant? */
+static bool is_word_prefix(P *p, const char *w)
+{
+	Tok *t = peek(p);
+	return t->kind == TK_WORD && t->n > strlen(w) && memcmp(t->s, w, strlen(w)) == 0;
+}
+
+/* nchw<B>c} after a type's '{': the channel block B (0 on error). */
+static int parse_layout(P *p)
+{
+	char w[24], *end;
+	if (!word_text(p, w, sizeof w, "a layout"))
+		return 0;
+	long b = strtol(w + 4, &end, 10);
+	if (end == w + 4 || strcmp(end, "c") || b < 2 || b > 64 || (b & (b - 1)))
+		return error_tok(p, "unknown layout '%s' (expected nchw<B>c, B a power of two from 2 to 64)", w), 0;
+	next(p);
+	return expect(p, '}', "after the layout") ? (int)b : 0;
+}
+
+/* DTYPE "[" dims "]" quant? layout? */
 static TypeId parse_type(P *p)
 {
 	char name[16];
@@ -563,9 +582,22 @@ static TypeId parse_type(P *p)
 	if (n < 0 || n > INT64_MAX / 16)
 		return error_at(p, line, col, "shape has too many elements"), -1;
 	const Quant *q = NULL;
-	if (accept(p, '{') && !(q = parse_quant(p, rank, dims)))
-		return -1;
+	int block = 0;
+	while (accept(p, '{')) {
+		if (!block && is_word_prefix(p, "nchw")) {
+			if (!(block = parse_layout(p)))
+				return -1;
+		} else if (block || q || !(q = parse_quant(p, rank, dims)))
+			return block || q ? error_tok(p, "a type has one quantization, then one layout"), -1 : -1;
+	}
 	TypeId t = ir_type(p->g, dt, rank, dims, q);
+	if (t >= 0 && block) {
+		Type x = *ir_type_get(p->g, t);
+		if (!ir_block_ok(&x, block))
+			return error_at(p, line, col, "layout nchw%dc needs an f32 [N, C, H, W] with C a multiple of %d", block,
+					block), -1;
+		t = ir_type_blocked(p->g, t, block);
+	}
 	if (t < 0)
 		error_at(p, line, col, "out of memory");
 	return t;
@@ -706,7 +738,7 @@ static bool parse_node(P *p, const char *name, TypeId t, long line, long col)
 		p->g->file = file;
 		if (inferred < 0) {
 			ok = error_at(p, line, col, "%s", d.nmsg ? d.msgs[0] : "invalid node");
-		} else if (inferred != t) {
+		} else if (ir_type_blocked(p->g, inferred, ir_type_get(p->g, t)->block) != t) {
 			char a[160], b[160];
 			ok = error_at(p, line, col, "node '%.200s' (%s): '%%%.200s' is declared %s but %s produces %s",
 				      node_name ? node_name : "", src_op, name, ir_type_str(ir_type_get(p->g, t), a, sizeof a),
@@ -720,8 +752,11 @@ static bool parse_node(P *p, const char *name, TypeId t, long line, long col)
 			ok = error_at(p, line, col, "out of memory");
 		else {
 			p->g->nodes.v[n].src_op = src_op;
-			ok = names_add(&p->names, ir_value(p->g, p->g->nodes.v[n].out)->name, p->g->nodes.v[n].out) ||
-			     error_at(p, line, col, "out of memory");
+			const char *why = ir_layout_error(p->g, &p->g->nodes.v[n]);
+			if (why)
+				ok = error_at(p, line, col, "node '%.200s' (%s): layout: %s", node_name ? node_name : "", src_op, why);
+			ok = ok && (names_add(&p->names, ir_value(p->g, p->g->nodes.v[n].out)->name, p->g->nodes.v[n].out) ||
+				    error_at(p, line, col, "out of memory"));
 		}
 	}
 	free(node_name);
@@ -784,6 +819,8 @@ static bool parse_def(P *p)
 	} else {
 		TypeId t = expect(p, ':', "after the value name") ? parse_type(p) : -1;
 		ok = t >= 0 && expect(p, '=', "after the type");
+		if (ok && (is_word(p, "input") || is_word(p, "const")) && ir_type_get(p->g, t)->block)
+			ok = error_at(p, line, col, "'%%%.200s': graph inputs and constants are row-major (no layout)", name);
 		if (ok && is_word(p, "input")) {
 			next(p);
 			ok = parse_leaf(p, name, t, false, line, col);
@@ -806,6 +843,9 @@ static bool parse_outputs(P *p)
 		long line = peek(p)->line, col = p->tok.col;
 		if (!value_use(p, &v))
 			return false;
+		if (ir_value_type(p->g, v)->block)
+			return error_at(p, line, col, "graph outputs are row-major: '%%%.200s' is in channel blocks",
+					ir_value(p->g, v)->name);
 		if (!ir_mark_output(p->g, v))
 			return error_at(p, line, col, "out of memory");
 	} while (accept(p, ','));

@@ -85,6 +85,8 @@ static void print_f64(FILE *f, double v)
 		fprintf(f, "%.17g", v);
 }
 
+static void print_quant(FILE *f, const Quant *q);
+
 static void print_type(FILE *f, const Graph *g, TypeId id)
 {
 	if (id < 0 || id >= g->types.n) {
@@ -96,7 +98,13 @@ static void print_type(FILE *f, const Graph *g, TypeId id)
 	for (int i = 0; i < t->rank && i < IR_MAX_RANK; i++)
 		fprintf(f, "%s%lld", i ? "," : "", (long long)t->dims[i]);
 	fputc(']', f);
-	const Quant *q = t->q;
+	print_quant(f, t->q);
+	if (t->block)
+		fprintf(f, "{nchw%dc}", t->block);
+}
+
+static void print_quant(FILE *f, const Quant *q)
+{
 	if (!q)
 		return;
 	if (q->axis < 0) {

@@ -1473,6 +1473,7 @@ static const Rule rules[OP_COUNT] = {
 	[OP_MAX_UNPOOL] = r_max_unpool,
 	[OP_MAXPOOL_INDEX] = r_maxpool_index,
 	[OP_LAYER_NORM] = r_layer_norm,
+	[OP_RELAYOUT] = r_identity,
 };
 
 TypeId ir_infer_type(Graph *g, Op op, const char *name, const ValueId *in, int nin,

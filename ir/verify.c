@@ -29,6 +29,10 @@ static void check_values(V *x)
 			diag_error(x->d, g->file, NULL, NULL, "value %d has no name", v);
 		if (!type_ok(g, val->type))
 			diag_error(x->d, g->file, NULL, NULL, "value '%s' has an invalid type id %d", vname(g, v), val->type);
+		else if (ir_type_get(g, val->type)->block &&
+			 (val->kind != VAL_NODE || val->is_output || !ir_block_ok(ir_type_get(g, val->type), ir_type_get(g, val->type)->block)))
+			diag_error(x->d, g->file, NULL, NULL, "value '%s' is in channel blocks, which only computed values "
+				   "that are not graph outputs, f32 [N, C, H, W] with C a multiple of the block, may be", vname(g, v));
 		switch (val->kind) {
 		case VAL_INPUT:
 		case VAL_CONST:
@@ -113,7 +117,12 @@ static void check_node(V *x, NodeId id)
 	if (!ok || !type_ok(g, out->type) || n->nattr < 0 || (n->nattr > 0 && !n->attr))
 		return;
 	TypeId t = ir_infer_type(g, n->op, n->name, n->in, n->nin, n->attr, n->nattr, d);
-	if (t >= 0 && t != out->type) {
+	/* Shape rules infer row-major types; the layout is checked apart. */
+	TypeId tl = t >= 0 ? ir_type_blocked(g, t, ir_type_get(g, out->type)->block) : t;
+	const char *why = ir_layout_error(g, n);
+	if (why)
+		diag_node(d, g, n, "layout: %s", why);
+	if (t >= 0 && tl != out->type) {
 		char s1[160], s2[160];
 		diag_node(d, g, n, "result type %s does not match inferred %s",
 			  ir_type_str(ir_type_get(g, out->type), s1, sizeof s1), ir_type_str(ir_type_get(g, t), s2, sizeof s2));

@@ -22,8 +22,8 @@ static const PassInfo passes[] = {
 static const char *const pipelines[4] = {
 	"plan",
 	"simplify,fold,cse,dce,patterns,schedule,plan",
-	"simplify,fold,cse,dce,patterns,fold_bn,fuse,schedule,plan",
-	"simplify,fold,cse,dce,patterns,fold_bn,fuse,schedule,plan",
+	"simplify,fold,cse,dce,patterns,fold_bn,fuse,layout,schedule,plan",
+	"simplify,fold,cse,dce,patterns,fold_bn,fuse,layout,schedule,plan",
 };
 
 static const PassInfo *find_pass(const char *name, size_t len)

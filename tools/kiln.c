@@ -364,6 +364,9 @@ static Graph *load_and_optimize(const Opts *o, Diag *d, bool plan, PassCtx *cx_o
 		.time_passes = o->time_passes, .max_ram = o->max_ram, .ws_align = 64, .dump_dir = o->dump_dir,
 		.fold = cg_fold,  /* the fold pass evaluates through the code generator */
 	};
+	CgOptions cg;
+	if (setup_target(o, &cg))
+		cx->vector_lanes = cg_vector_lanes(&cg);
 	if (!pass_run_pipeline(g, o->passes, cx) || (plan && !pass_ensure_plan(g, cx))) {
 		ir_graph_free(g);
 		return NULL;

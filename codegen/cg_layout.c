@@ -1,0 +1,100 @@
+/* Channel-blocked layouts in codegen: the relayout op, and elementwise
+ * ops over blocked values lowered as the row-major ops they are on a
+ * reshaped view (ir/layout.c says which operands they may have). */
+#include "cg_internal.h"
+
+static LLVMValueRef I(Cg *c, int64_t v) { return cg_i64(c, v); }
+static LLVMValueRef add(Cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildNSWAdd(c->b, a, b, ""); }
+static LLVMValueRef mul(Cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildNSWMul(c->b, a, b, ""); }
+
+/* Offset of element (n, ch, p) (p the pixel in its plane) in t's layout;
+ * ch = cb * bb + l with bb a multiple of t's block. */
+static LLVMValueRef offset(Cg *c, const Type *t, LLVMValueRef n, int64_t bb, LLVMValueRef cb, int64_t l, LLVMValueRef p)
+{
+	int64_t C = t->dims[1], HW = t->dims[2] * t->dims[3], b = t->block;
+	if (!b)  /* ((n*C + cb*bb + l) * HW + p */
+		return add(c, mul(c, add(c, add(c, mul(c, n, I(c, C)), mul(c, cb, I(c, bb))), I(c, l)), I(c, HW)), p);
+	/* ((n*C/b + (cb*bb + l)/b) * HW + p) * b + l % b */
+	LLVMValueRef blk = add(c, add(c, mul(c, n, I(c, C / b)), mul(c, cb, I(c, bb / b))), I(c, l / b));
+	return add(c, mul(c, add(c, mul(c, blk, I(c, HW)), p), I(c, b)), I(c, l % b));
+}
+
+/* y = x in y's layout: per image and block of channels, every pixel's
+ * lanes, so one side is read or written contiguously. */
+static void lower_relayout(Cg *c, const Node *n)
+{
+	const Type *tx = ir_value_type(c->g, n->in[0]), *ty = ir_value_type(c->g, n->out);
+	int64_t bb = tx->block > ty->block ? tx->block : ty->block;
+	if (!bb)
+		bb = 1;
+	int64_t N = ty->dims[0], C = ty->dims[1], HW = ty->dims[2] * ty->dims[3];
+	LLVMValueRef X = c->buf[n->in[0]], Y = c->buf[n->out];
+	Loop ln, lc, lp;
+	LLVMValueRef in = cg_loop_begin(c, &ln, I(c, 0), I(c, N));
+	LLVMValueRef cb = cg_loop_begin(c, &lc, I(c, 0), I(c, C / bb));
+	LLVMValueRef p = cg_loop_begin(c, &lp, I(c, 0), I(c, HW));
+	for (int64_t l = 0; l < bb; l++)
+		cg_storef(c, cg_loadf(c, X, offset(c, tx, in, bb, cb, l, p)), Y, offset(c, ty, in, bb, cb, l, p));
+	cg_loop_end(c, &lp, 1);
+	cg_loop_end(c, &lc, 1);
+	cg_loop_end(c, &ln, 1);
+}
+
+/* The row-major view of a blocked result [N, C, H, W]{b}: [N, C/b, HW, b];
+ * of a per-channel operand [n, C, 1, 1]: [n, C/b, 1, b]. */
+static TypeId view_type(Graph *g, const Type *out, const Type *x)
+{
+	int64_t b = out->block, d[4] = {out->dims[0], out->dims[1] / b, out->dims[2] * out->dims[3], b};
+	switch (ir_block_operand(out, x)) {
+	case IR_BLOCK_SAME:
+		break;
+	case IR_BLOCK_CHANNEL:
+		d[0] = x->rank == 4 ? x->dims[0] : 1;
+		d[2] = 1;
+		break;
+	default:
+		die("no blocked view of this operand");
+	}
+	return ir_type(g, x->dt, 4, d, NULL);
+}
+
+bool cg_lower_layout(Cg *c, const Node *n)
+{
+	if (n->op == OP_RELAYOUT) {
+		lower_relayout(c, n);
+		return true;
+	}
+	Graph *g = c->g;
+	if (!ir_value_type(g, n->out)->block)
+		return false;
+	if (!(ir_ops[n->op].flags & OPF_EW) && n->op != OP_FUSED_EW)
+		return false;
+	/* Lower it as the row-major op on the views: the values' types are
+	 * swapped for the views while this node is lowered. */
+	TypeId saved[17], view[17];
+	ValueId vals[17];
+	int nv = 0;
+	Type out = *ir_value_type(g, n->out);
+	for (int i = -1; i < n->nin; i++) {
+		ValueId v = i < 0 ? n->out : n->in[i];
+		if (v < 0 || (i >= 0 && ir_block_operand(&out, ir_value_type(g, v)) == IR_BLOCK_SCALAR))
+			continue;
+		bool seen = false;
+		for (int k = 0; k < nv; k++)
+			seen |= vals[k] == v;
+		if (seen)
+			continue;
+		vals[nv] = v;
+		saved[nv] = g->values.v[v].type;
+		view[nv] = view_type(g, &out, ir_value_type(g, v));
+		if (view[nv] < 0)
+			die("out of memory");
+		nv++;
+	}
+	for (int k = 0; k < nv; k++)
+		g->values.v[vals[k]].type = view[k];
+	bool ok = cg_lower_node(c, n);
+	for (int k = 0; k < nv; k++)
+		g->values.v[vals[k]].type = saved[k];
+	return ok;
+}
