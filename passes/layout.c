@@ -15,6 +15,7 @@
  * stay row-major: that is the ABI. */
 #include "passes.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,6 +42,7 @@ static void tie(Lay *l, ValueId a, ValueId b)
 	if (a != b) {
 		l->up[a] = b;
 		l->bad[b] |= l->bad[a];
+		l->gain[b] += l->gain[a];
 	}
 }
 
@@ -192,7 +194,9 @@ bool pass_layout(Graph *g, PassCtx *cx)
 			continue;
 		/* One row-major copy for the readers that need it. */
 		TypeId plain = ir_type_blocked(g, t, 0);
-		NodeId id = plain < 0 ? -1 : ir_add_node(g, OP_RELAYOUT, "", &v, 1, NULL, 0, NULL, plain);
+		char name[200];
+		snprintf(name, sizeof name, "%s.rows", ir_value(g, v)->name);
+		NodeId id = plain < 0 ? -1 : ir_add_node(g, OP_RELAYOUT, "", &v, 1, NULL, 0, ir_find_value(g, name) < 0 ? name : NULL, plain);
 		if (id < 0)
 			goto oom;
 		g->nodes.v[id].src_op = "relayout";

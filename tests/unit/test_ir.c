@@ -756,6 +756,27 @@ START_TEST(parse_errors)
 		const char *text, *msg;
 	} cases[] = {
 		{"", "t.kir:1:1: expected 'kiln', found end of file"},
+		/* layouts: the name, what may be blocked, which ops read blocks */
+		{"kiln 1\ngraph @g {\n  %x : f32[1,8,2,2] = input\n  %y : f32[1,8,2,2]{nchw3c} = relayout(%x)\n}\n",
+		 "t.kir:4:21: unknown layout 'nchw3c' (expected nchw<B>c, B a power of two from 2 to 64)"},
+		{"kiln 1\ngraph @g {\n  %x : f32[1,8,2,2] = input\n  %y : f32[1,8,2,2]{nchw8c {q: 1.0, 0} = relayout(%x)\n}\n",
+		 "expected '}' after the layout"},
+		{"kiln 1\ngraph @g {\n  %x : f32[1,6,2,2] = input\n  %y : f32[1,6,2,2]{nchw4c} = relayout(%x)\n}\n",
+		 "t.kir:4:8: layout nchw4c needs an f32 [N, C, H, W] with C a multiple of 4"},
+		{"kiln 1\ngraph @g {\n  %x : f32[8,2,2]{nchw4c} = input\n}\n", "layout nchw4c needs an f32 [N, C, H, W]"},
+		{"kiln 1\ngraph @g {\n  %x : f32[1,8,2,2]{nchw4c} = input\n}\n",
+		 "t.kir:3:3: '%x': graph inputs and constants are row-major (no layout)"},
+		{"kiln 1\ngraph @g {\n  %x : f32[1,8,2,2] = input\n  %a : f32[1,8,2,2]{nchw4c} = relayout(%x)\n"
+		 "  %y : f32[1,8,2,2] = relu(%a) loc(\"r\", \"Relu\")\n}\n",
+		 "t.kir:5:3: node 'r' (Relu): layout: a row-major result needs row-major operands"},
+		{"kiln 1\ngraph @g {\n  %x : f32[1,8,2,2] = input\n  %a : f32[1,8,2,2]{nchw4c} = relayout(%x)\n"
+		 "  %y : f32[1,8,2,2] = softmax(%a) {axis=1} loc(\"s\", \"Softmax\")\n}\n",
+		 "node 's' (Softmax): layout: this op reads and writes row-major values only"},
+		{"kiln 1\ngraph @g {\n  %x : f32[1,8,2,2] = input\n  %a : f32[1,8,2,2]{nchw4c} = relayout(%x)\n  output %a\n}\n",
+		 "t.kir:5:10: graph outputs are row-major: '%a' is in channel blocks"},
+		{"kiln 1\ngraph @g {\n  %x : f32[1,8,2,2] = input\n  %a : f32[1,8,2,2]{nchw4c} = relayout(%x)\n"
+		 "  %b : f32[1,8,2,2]{nchw8c} = relu(%a) loc(\"r\", \"Relu\")\n}\n",
+		 "node 'r' (Relu): layout: an elementwise operand must be in the result's layout, per channel, or a scalar"},
 		{"kiln 2\ngraph @g {\n}\n", "t.kir:1:6: unsupported .kir version '2'"},
 		{"kiln 1\ngraph g {}\n", "t.kir:2:7: expected '@' before the graph name, found 'g'"},
 		{"kiln 1\ngraph @g {\n  %x : f32[2] = input\n  %y : f32[2] = frob(%x)\n}\n", "t.kir:4:17: unknown op 'frob'"},
