@@ -1,5 +1,6 @@
-/* BatchNormalization with constant parameters after a conv (or a gemm with
- * trans_b=1 over constant weights) is folded into that producer's weights
+/* BatchNormalization with constant parameters after a conv (or a 2-d gemm
+ * or matmul over constant weights, which becomes a gemm with a bias) is
+ * folded into that producer's weights
  * and bias: y = a*(conv(x,w)+b-mean)+beta with a = scale/sqrt(var+eps)
  * becomes conv(x, a*w, a*(b-mean)+beta).  Failing that, into the conv that
  * follows it, when that conv has no padding (a padded conv would read
@@ -23,15 +24,16 @@ static bool is_const(Graph *g, ValueId v) { return v >= 0 && ir_value(g, v)->kin
 
 static const float *cdata(Graph *g, ValueId v) { return ir_value(g, v)->data; }
 
-/* The folded weights (like those of w) and bias [M] as new constants named
+/* The folded weights (of type wt) and bias [M] as new constants named
  * after w; frees nw and nb.  False (with a diagnostic) when out of memory. */
-static bool add_folded(Graph *g, ValueId w, float *nw, float *nb, int64_t M, ValueId *wv, ValueId *bv, PassCtx *cx)
+static bool add_folded(Graph *g, ValueId w, TypeId wt, float *nw, float *nb, int64_t M, ValueId *wv, ValueId *bv,
+		       PassCtx *cx)
 {
 	char name[512];
 	*wv = *bv = -1;
 	if (nw && nb) {
 		fresh_name(g, ir_value(g, w)->name, "bn_folded", name, sizeof name);
-		*wv = ir_add_const(g, name, ir_value(g, w)->type, nw);
+		*wv = ir_add_const(g, name, wt, nw);
 		int64_t bd[1] = {M};
 		fresh_name(g, ir_value(g, w)->name, "bn_folded_bias", name, sizeof name);
 		TypeId bt = ir_type(g, DT_F32, 1, bd, NULL);
@@ -59,17 +61,21 @@ static bool fold_one(Graph *g, const Uses *u, Node *bn, PassCtx *cx)
 		return false;
 	Node *p = &g->nodes.v[src->def];
 	bool conv = p->op == OP_CONV && !ir_attr(p, "act") && (p->nin < 4 || p->in[3] < 0);
-	bool gemm = p->op == OP_GEMM && !ir_attr(p, "act") && ir_attr_int(p, "trans_b", 0) == 1 &&
+	/* A 2-d product by constant weights (gemm with a bias of [M] or none,
+	 * or matmul) becomes a gemm over [M, K] weights (trans_b = 1). */
+	bool gemm = p->op == OP_GEMM && !ir_attr(p, "act") &&
 		    (p->nin < 3 || p->in[2] < 0 || ir_value_type(g, p->in[2])->rank == 1);
-	if ((!conv && !gemm) || !is_const(g, p->in[1]) || ir_value_type(g, p->in[1])->dt != DT_F32)
+	bool matmul = p->op == OP_MATMUL && !ir_attr(p, "act") && ir_value_type(g, p->in[0])->rank == 2;
+	if ((!conv && !gemm && !matmul) || !is_const(g, p->in[1]) || ir_value_type(g, p->in[1])->dt != DT_F32)
 		return false;
-	if (gemm && ir_value_type(g, bn->in[0])->rank != 2)
+	if ((gemm || matmul) && (ir_value_type(g, bn->in[0])->rank != 2 || ir_value_type(g, p->in[1])->rank != 2))
 		return false;
-	bool has_b = p->nin > 2 && p->in[2] >= 0;
+	bool has_b = p->nin > 2 && p->in[2] >= 0 && !matmul;
 	if (has_b && !is_const(g, p->in[2]))
 		return false;
 	const Type *wt = ir_value_type(g, p->in[1]);
-	int64_t M = wt->dims[0], per = ir_type_numel(wt) / M;
+	bool tb = conv || ir_attr_int(p, "trans_b", 0);  /* w is [M, per] (else [per, M]) */
+	int64_t M = ir_value_type(g, bn->in[0])->dims[1], per = ir_type_numel(wt) / M;
 	double eps = ir_attr_float(bn, "epsilon", 1e-5);
 	double alpha = gemm ? ir_attr_float(p, "alpha", 1) : 1, beta = gemm ? ir_attr_float(p, "beta", 1) : 1;
 	const float *w = cdata(g, p->in[1]), *b = has_b ? cdata(g, p->in[2]) : NULL;
@@ -78,11 +84,13 @@ static bool fold_one(Graph *g, const Uses *u, Node *bn, PassCtx *cx)
 	for (int64_t m = 0; m < M && nw && nb; m++) {
 		double a = sc[m] / sqrt((double)var[m] + eps);
 		for (int64_t k = 0; k < per; k++)
-			nw[m * per + k] = (float)(a * alpha * w[m * per + k]);
+			nw[m * per + k] = (float)(a * alpha * w[tb ? m * per + k : k * M + m]);
 		nb[m] = (float)(a * ((b ? beta * b[m] : 0) - mu[m]) + bb[m]);
 	}
 	ValueId wv, bv;
-	if (!add_folded(g, p->in[1], nw, nb, M, &wv, &bv, cx))
+	int64_t mk[2] = {M, per};
+	TypeId mkt = tb ? ir_value(g, p->in[1])->type : ir_type(g, DT_F32, 2, mk, NULL);
+	if (mkt < 0 || !add_folded(g, p->in[1], mkt, nw, nb, M, &wv, &bv, cx))
 		return false;
 	/* Constants live in the value array; node pointers stay valid. */
 	ValueId *in = ir_arena_alloc(g->arena, 4 * sizeof *in);
@@ -95,9 +103,20 @@ static bool fold_one(Graph *g, const Uses *u, Node *bn, PassCtx *cx)
 	in[2] = bv;
 	p->in = in;
 	p->nin = 3;
-	for (int k = 0; k < p->nattr; k++)
-		if (!strcmp(p->attr[k].name, "alpha") || !strcmp(p->attr[k].name, "beta"))
-			p->attr[k].f = 1.0;
+	if (!conv) {
+		Attr *at = ir_arena_alloc(g->arena, 4 * sizeof *at);
+		if (!at) {
+			diag_error(cx->diag, g->file, NULL, NULL, "out of memory");
+			return false;
+		}
+		at[0] = ir_af("alpha", 1.0);
+		at[1] = ir_af("beta", 1.0);
+		at[2] = ir_ai("trans_a", ir_attr_int(p, "trans_a", 0));
+		at[3] = ir_ai("trans_b", 1);
+		p->op = OP_GEMM;
+		p->attr = at;
+		p->nattr = 4;
+	}
 	/* The producer takes the batchnorm's place and result value, so the
 	 * result keeps its name (it may be a graph output). */
 	ValueId out = bn->out;
@@ -153,7 +172,7 @@ static bool fold_into_next(Graph *g, const Uses *u, Node *c, PassCtx *cx)
 		nb[m] = (float)acc;
 	}
 	ValueId wv, bv;
-	if (!add_folded(g, c->in[1], nw, nb, M, &wv, &bv, cx))
+	if (!add_folded(g, c->in[1], ir_value(g, c->in[1])->type, nw, nb, M, &wv, &bv, cx))
 		return false;
 	ValueId *in = ir_arena_alloc(g->arena, 4 * sizeof *in);
 	if (!in) {
