@@ -978,31 +978,21 @@ static void conv_prefetch_w(Cg *c, ConvK *k, LLVMValueRef wo)
 }
 
 /* The input-channel loop of a tile: ic over [0, Cg), and in *xoff the
- * offset of channel ic from channel 0 at one pixel (planes apart, or in
- * channel blocks the block and the lane). */
-typedef struct IcLoop {
-	Loop blk, lane;
-} IcLoop;
-
-static LLVMValueRef ic_begin(Cg *c, ConvK *k, IcLoop *l, LLVMValueRef *xoff)
+ * offset of channel ic from channel 0 at one pixel: planes apart, or in
+ * channel blocks of b, (ic / b) * H*W*b + ic % b = ic + (ic / b) * (H*W - 1)*b
+ * (one loop either way: two nested ones made the IR, and the compile
+ * time, a third larger). */
+static LLVMValueRef ic_begin(Cg *c, ConvK *k, Loop *l, LLVMValueRef *xoff)
 {
 	int64_t HW = k->g.H * k->g.W;
-	if (!k->xb) {
-		LLVMValueRef ic = cg_loop_begin(c, &l->blk, I(c, 0), I(c, k->Cg));
+	LLVMValueRef ic = cg_loop_begin(c, l, I(c, 0), I(c, k->Cg));
+	if (!k->xb)
 		*xoff = mul(c, ic, I(c, HW));
-		return ic;
+	else {
+		LLVMValueRef blk = LLVMBuildLShr(c->b, ic, I(c, __builtin_ctz((unsigned)k->xb)), "");
+		*xoff = add(c, ic, mul(c, blk, I(c, (HW - 1) * k->xb)));
 	}
-	LLVMValueRef icb = cg_loop_begin(c, &l->blk, I(c, 0), I(c, k->Cg / k->xb));
-	LLVMValueRef icl = cg_loop_begin(c, &l->lane, I(c, 0), I(c, k->xb));
-	*xoff = add(c, mul(c, icb, I(c, HW * k->xb)), icl);
-	return add(c, mul(c, icb, I(c, k->xb)), icl);
-}
-
-static void ic_end(Cg *c, ConvK *k, IcLoop *l)
-{
-	if (k->xb)
-		cg_loop_end(c, &l->lane, 1);
-	cg_loop_end(c, &l->blk, 1);
+	return ic;
 }
 
 /* The taps of a checked tile whose columns (and, unless one_row, rows)
@@ -1046,7 +1036,7 @@ static void conv_taps_const(Cg *c, ConvK *k, LLVMValueRef ob, LLVMValueRef *oh, 
 			if (!nj)
 				continue;
 			LLVMValueRef wbase = mul(c, add(c, mul(c, add(c, wblk, kh), I(c, g->KW)), I(c, kw)), I(c, k->Cg));
-			IcLoop lic;
+			Loop lic;
 			LLVMValueRef xoff, ic = ic_begin(c, k, &lic, &xoff);
 			LLVMValueRef xp = cg_gep(c, c->f32, xrow, xoff);
 			LLVMValueRef wo = mul(c, add(c, wbase, ic), I(c, k->OB));
@@ -1059,7 +1049,7 @@ static void conv_taps_const(Cg *c, ConvK *k, LLVMValueRef ob, LLVMValueRef *oh, 
 					LLVMBuildStore(c->b, fmuladd(c, xb, v ? w1 : w0, a), k->acc[js[q]][v]);
 				}
 			}
-			ic_end(c, k, &lic);
+			cg_loop_end(c, &lic, 1);
 		}
 		if (one_row) {
 			cg_if_end(c, endh);
@@ -1093,8 +1083,7 @@ static void conv_tile(Cg *c, ConvK *k, LLVMValueRef ob, int nvalid, LLVMValueRef
 		conv_taps_const(c, k, ob, oh, ow, T, one_row);
 		goto epilogue;
 	}
-	Loop lkh, lkw;
-	IcLoop lic;
+	Loop lkh, lkw, lic;
 	LLVMValueRef kh = cg_loop_begin(c, &lkh, I(c, 0), I(c, g->KH));
 	LLVMValueRef khd = add(c, mul(c, kh, I(c, g->dh)), I(c, -g->ph)), ih[CONV_TMAX];
 	for (int j = 0; j < T; j++)
@@ -1137,7 +1126,7 @@ static void conv_tile(Cg *c, ConvK *k, LLVMValueRef ob, int nvalid, LLVMValueRef
 			LLVMBuildStore(c->b, fmuladd(c, xb, v ? w1 : w0, a), k->acc[j][v]);
 		}
 	}
-	ic_end(c, k, &lic);
+	cg_loop_end(c, &lic, 1);
 	cg_loop_end(c, &lkw, 1);
 	if (one_row)
 		cg_if_end(c, endh);
@@ -1285,6 +1274,13 @@ static void lower_conv_blocked(Cg *c, const Node *n)
 	int L = c->lanes;
 	k.Cg = g->C / g->group;
 	k.Mg = g->M / g->group;
+	if (g->KH == 1 && g->KW == 1 && g->sh == 1 && g->sw == 1 && !g->ph && !g->pw && !g->pe_h && !g->pe_w) {
+		/* A 1x1 conv over the whole image is one over a single row of
+		 * all its pixels (adjacent in either layout): row tiles in a
+		 * loop instead of an image's worth of tiles emitted one by one. */
+		g->W = g->OW = g->H * g->W;
+		g->H = g->OH = 1;
+	}
 	k.OB = 2 * L;
 	k.NOB = (k.Mg + k.OB - 1) / k.OB;
 	/* Pack weights and bias. */
