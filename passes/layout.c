@@ -1,18 +1,20 @@
 /* Activation layout: store 4-d f32 values in channel blocks of the
  * target's vector width ([N, C/b, H, W, b], ir/layout.c) where the
  * kernels that read and write them gain from it, with relayout nodes only
- * where a row-major reader meets a blocked value.
+ * where row-major and blocked code meet.
  *
  * Values that must share a layout (an elementwise op's full-shape operands
  * and its result, a depthwise conv's or max pool's operand and result, a
  * concat's operands and result, a conv's fused residual and its result)
- * form classes.  A class goes blocked when every member can (computed,
- * not a graph output, C a multiple of b, more than one pixel) and every
- * producer writes blocks, and when it gains more than it costs: each conv
- * result or pool window in it counts one (a vector store per pixel instead
- * of a scatter into planes; windows along channel vectors), each value a
- * row-major reader needs converted costs one.  Graph inputs and outputs
- * stay row-major: that is the ABI. */
+ * form classes.  A class can go into blocks when every value in it can be
+ * stored so (f32, C a multiple of b, more than one pixel); it does when it
+ * gains more than it costs: each conv result or pool window in it gains
+ * one (a vector store per pixel instead of a scatter into planes; windows
+ * along channel vectors), and each value costs one relayout if it has
+ * row-major readers (they read a row-major copy), is a graph output (the
+ * producer writes blocks, a relayout the output: inputs and outputs keep
+ * the ABI's NCHW) or has a producer that writes rows only, or is a graph
+ * input (a blocked copy for the readers in the class). */
 #include "passes.h"
 
 #include <stdio.h>
@@ -23,9 +25,10 @@ typedef struct Lay {
 	Graph *g;
 	int b;
 	int *up;           /* union-find parent per value */
-	bool *bad;         /* per root: cannot be blocked */
+	bool *poison;      /* per root: some value in the class cannot be blocked */
 	int *gain, *cost;  /* per root */
-	bool *convert;     /* per value: a row-major reader needs it converted */
+	bool *writes;      /* per value: its producer can write blocks */
+	bool *rows;        /* per value: some reader needs it row-major */
 } Lay;
 
 static int find(Lay *l, int v)
@@ -41,19 +44,12 @@ static void tie(Lay *l, ValueId a, ValueId b)
 	b = find(l, b);
 	if (a != b) {
 		l->up[a] = b;
-		l->bad[b] |= l->bad[a];
+		l->poison[b] |= l->poison[a];
 		l->gain[b] += l->gain[a];
 	}
 }
 
 static const Type *T(Lay *l, ValueId v) { return ir_value_type(l->g, v); }
-
-static bool candidate(Lay *l, ValueId v)
-{
-	const Value *val = ir_value(l->g, v);
-	const Type *t = T(l, v);
-	return val->kind == VAL_NODE && !val->is_output && ir_block_ok(t, l->b) && t->dims[2] * t->dims[3] > 1;
-}
 
 static bool depthwise(Lay *l, const Node *n)
 {
@@ -64,7 +60,29 @@ static bool depthwise(Lay *l, const Node *n)
 
 static bool conv2d(Lay *l, const Node *n) { return n->op == OP_CONV && T(l, n->out)->rank == 4; }
 
-/* Whether n may read operand j in blocks (given ties hold). */
+static bool is_ew(const Node *n) { return (ir_ops[n->op].flags & OPF_EW) || n->op == OP_FUSED_EW; }
+
+/* An elementwise op that can compute in blocks: an f32 4-d result whose
+ * operands are each of its shape, per channel or one element. */
+static bool ew_blocks(Lay *l, const Node *n)
+{
+	Type out = *T(l, n->out);
+	if (!is_ew(n) || out.dt != DT_F32 || out.rank != 4)
+		return false;
+	out.block = l->b;
+	for (int j = 0; j < n->nin; j++) {
+		if (n->in[j] < 0)
+			continue;
+		Type x = *T(l, n->in[j]);
+		bool same = x.rank == 4 && !memcmp(x.dims, out.dims, sizeof x.dims[0] * 4);
+		x.block = same ? l->b : 0;
+		if (ir_block_operand(&out, &x) == IR_BLOCK_NO)
+			return false;
+	}
+	return true;
+}
+
+/* Whether n may read operand j in blocks (the ties of visit() holding). */
 static bool reads_blocks(Lay *l, const Node *n, int j)
 {
 	switch (n->op) {
@@ -78,54 +96,42 @@ static bool reads_blocks(Lay *l, const Node *n, int j)
 	default:
 		break;
 	}
-	if ((ir_ops[n->op].flags & OPF_EW) || n->op == OP_FUSED_EW) {
-		const Type *y = T(l, n->out), *x = T(l, n->in[j]);
-		return y->rank == 4 && x->rank == 4 && !memcmp(x->dims, y->dims, sizeof x->dims[0] * 4);
-	}
-	return false;
+	if (!ew_blocks(l, n))
+		return false;
+	const Type *y = T(l, n->out), *x = T(l, n->in[j]);
+	return x->rank == 4 && !memcmp(x->dims, y->dims, sizeof x->dims[0] * 4);
 }
 
-/* Ties and gains of node n; its result is bad unless n writes blocks. */
+/* Must n read operand j in the layout of its result (tied)? */
+static bool tied(Lay *l, const Node *n, int j)
+{
+	if (n->op == OP_CONV)
+		return conv2d(l, n) && (j == 3 || (j == 0 && depthwise(l, n)));
+	return n->op != OP_GLOBAL_AVGPOOL && reads_blocks(l, n, j);
+}
+
+/* Ties, gains and whether n writes blocks. */
 static void visit(Lay *l, const Node *n)
 {
 	ValueId y = n->out;
-	bool writes = false;
 	int gain = 0;
 	if (conv2d(l, n)) {
-		writes = ir_attr_int(n, "group", 1) == 1 || depthwise(l, n);
+		l->writes[y] = ir_attr_int(n, "group", 1) == 1 || depthwise(l, n);
 		gain = 1;
-		if (depthwise(l, n))
-			tie(l, n->in[0], y);
-		if (n->nin > 3 && n->in[3] >= 0)
-			tie(l, n->in[3], y);
 	} else if (n->op == OP_MAXPOOL && T(l, y)->rank == 4) {
-		writes = true;
+		l->writes[y] = true;
 		gain = 1;
-		tie(l, n->in[0], y);
-	} else if (n->op == OP_CONCAT && ir_attr_int(n, "axis", 0) == 1) {
-		writes = true;
-		for (int j = 0; j < n->nin; j++)
+	} else
+		l->writes[y] = (n->op == OP_CONCAT && ir_attr_int(n, "axis", 0) == 1) || ew_blocks(l, n);
+	for (int j = 0; j < n->nin; j++)
+		if (n->in[j] >= 0 && tied(l, n, j))
 			tie(l, n->in[j], y);
-	} else if ((ir_ops[n->op].flags & OPF_EW) || n->op == OP_FUSED_EW) {
-		writes = T(l, y)->dt == DT_F32;
-		Type out = *T(l, y);
-		out.block = l->b;
-		for (int j = 0; j < n->nin; j++) {
-			if (n->in[j] < 0)
-				continue;
-			if (reads_blocks(l, n, j))
-				tie(l, n->in[j], y);
-			else if (ir_block_operand(&out, T(l, n->in[j])) == IR_BLOCK_NO)
-				writes = false;
-		}
-	}
-	y = find(l, y);
-	l->bad[y] |= !writes;
-	l->gain[y] += gain;
+	l->gain[find(l, y)] += gain;
 }
 
 /* Put each relayout node (ids from `first` on) right after the producer
- * of its operand, keeping the order topological. */
+ * of its operand (first of all for a graph input), keeping the order
+ * topological. */
 static bool place(Graph *g, int first)
 {
 	int nn = g->nodes.n;
@@ -133,8 +139,9 @@ static bool place(Graph *g, int first)
 	if (!nodes)
 		return false;
 	int k = 0;
-	for (int i = 0; i < first; i++) {
-		nodes[k++] = g->nodes.v[i];
+	for (int i = -1; i < first; i++) {
+		if (i >= 0)
+			nodes[k++] = g->nodes.v[i];
 		for (int j = first; j < nn; j++)
 			if (ir_value(g, g->nodes.v[j].in[0])->def == i)
 				nodes[k++] = g->nodes.v[j];
@@ -146,70 +153,130 @@ static bool place(Graph *g, int first)
 	return true;
 }
 
+/* A relayout of v into type t, named after v; its result or -1. */
+static ValueId relayout(Graph *g, ValueId v, TypeId t, const char *what)
+{
+	char name[200];
+	snprintf(name, sizeof name, "%s.%s", ir_value(g, v)->name, what);
+	NodeId id = t < 0 ? -1 : ir_add_node(g, OP_RELAYOUT, "", &v, 1, NULL, 0, ir_find_value(g, name) < 0 ? name : NULL, t);
+	if (id < 0)
+		return -1;
+	g->nodes.v[id].src_op = "relayout";
+	return g->nodes.v[id].out;
+}
+
+/* Point v's readers that read blocks (or, blocks false, the others) at w. */
+static void redirect(Lay *l, const Uses *u, ValueId v, ValueId w, bool blocks)
+{
+	for (int k = u->start[v]; k < u->start[v + 1]; k++) {
+		Node *n = &l->g->nodes.v[u->users[k]];
+		for (int j = 0; j < n->nin; j++)
+			if (n->in[j] == v && reads_blocks(l, n, j) == blocks)
+				n->in[j] = w;
+	}
+}
+
+static bool block_readers(Lay *l, const Uses *u, ValueId v)
+{
+	for (int k = u->start[v]; k < u->start[v + 1]; k++) {
+		const Node *n = &l->g->nodes.v[u->users[k]];
+		for (int j = 0; j < n->nin; j++)
+			if (n->in[j] == v && reads_blocks(l, n, j))
+				return true;
+	}
+	return false;
+}
+
+/* Put v (in a class going into blocks) there: blocked itself, or beside a
+ * relayout.  Returns the relayouts added (0 or 1), -1 out of memory. */
+static int block_value(Lay *l, const Uses *u, ValueId v)
+{
+	Graph *g = l->g;
+	Value *val = ir_value(g, v);
+	TypeId bt = ir_type_blocked(g, val->type, l->b), rt = val->type;
+	if (bt < 0)
+		return -1;
+	if (val->kind != VAL_NODE || !l->writes[v]) {
+		/* Rows from the producer; a blocked copy for the class. */
+		ValueId w = relayout(g, v, bt, "blocks");
+		if (w < 0)
+			return -1;
+		redirect(l, u, v, w, true);
+		return 1;
+	}
+	val->type = bt;
+	if (!val->is_output && !l->rows[v])
+		return 0;
+	/* (for an output, names are swapped below: the blocked value's is
+	 * the one that says so) */
+	ValueId w = relayout(g, v, rt, val->is_output ? "blocks" : "rows");
+	if (w < 0)
+		return -1;
+	redirect(l, u, v, w, false);
+	if (ir_value(g, v)->is_output) {
+		/* The output keeps its name and place; the producer writes the
+		 * blocked value under the copy's name. */
+		Value *a = ir_value(g, v), *c = ir_value(g, w);
+		const char *name = a->name;
+		a->name = c->name;
+		c->name = name;
+		a->is_output = false;
+		c->is_output = true;
+		for (int i = 0; i < g->outputs.n; i++)
+			if (g->outputs.v[i] == v)
+				g->outputs.v[i] = w;
+	}
+	return 1;
+}
+
 bool pass_layout(Graph *g, PassCtx *cx)
 {
 	int b = cx->vector_lanes;
-	if (b < 4 || (b & (b - 1)) || b > 64)
+	if (b < 4 || (b & (b - 1)) || b > 64 || cx->layout == 1)
 		return false;
 	int nv = g->values.n;
 	Lay l = {g, b};
 	l.up = malloc((nv + 1) * sizeof *l.up);
-	l.bad = calloc(nv + 1, sizeof *l.bad);
+	l.poison = calloc(nv + 1, sizeof *l.poison);
 	l.gain = calloc(nv + 1, sizeof *l.gain);
 	l.cost = calloc(nv + 1, sizeof *l.cost);
-	l.convert = calloc(nv + 1, sizeof *l.convert);
+	l.writes = calloc(nv + 1, sizeof *l.writes);
+	l.rows = calloc(nv + 1, sizeof *l.rows);
 	Uses u;
-	bool ok = l.up && l.bad && l.gain && l.cost && l.convert && ir_uses_build(g, &u);
+	bool ok = l.up && l.poison && l.gain && l.cost && l.writes && l.rows && ir_uses_build(g, &u);
 	bool changed = false;
 	if (!ok)
-		goto out;
+		goto oom;
 	for (int v = 0; v < nv; v++)
 		l.up[v] = v;
 	for (int i = 0; i < g->nodes.n; i++)
 		if (!g->nodes.v[i].dead)
 			visit(&l, &g->nodes.v[i]);
-	for (int v = 0; v < nv; v++)
-		if (!candidate(&l, v))
-			l.bad[find(&l, v)] = true;
 	for (int v = 0; v < nv; v++) {
+		const Type *t = T(&l, v);
+		if (!ir_block_ok(t, b) || t->dims[2] * t->dims[3] <= 1)
+			l.poison[find(&l, v)] = true;
 		for (int k = u.start[v]; k < u.start[v + 1]; k++) {
 			const Node *n = &g->nodes.v[u.users[k]];
 			for (int j = 0; j < n->nin; j++)
-				if (n->in[j] == v && !reads_blocks(&l, n, j))
-					l.convert[v] = true;
+				l.rows[v] |= n->in[j] == v && !reads_blocks(&l, n, j);
 		}
-		l.cost[find(&l, v)] += l.convert[v];
+		const Value *val = ir_value(g, v);
+		bool needs = val->kind != VAL_NODE || !l.writes[v] || val->is_output || l.rows[v];
+		l.cost[find(&l, v)] += needs && (u.count[v] > 0 || val->is_output);
 	}
 	int nblocked = 0, nconv = 0, first = g->nodes.n;
 	for (int v = 0; v < nv; v++) {
 		int r = find(&l, v);
-		if (l.bad[r] || l.gain[r] <= l.cost[r])
+		const Value *val = ir_value(g, v);
+		bool want = cx->layout == 2 ? l.gain[r] + l.cost[r] > 0 : l.gain[r] > l.cost[r];
+		if (l.poison[r] || !want || ((val->kind != VAL_NODE || !l.writes[v]) && !block_readers(&l, &u, v)))
 			continue;
-		TypeId t = ir_type_blocked(g, ir_value(g, v)->type, b);
-		if (t < 0)
+		int k = block_value(&l, &u, v);
+		if (k < 0)
 			goto oom;
-		ir_value(g, v)->type = t;
+		nconv += k;
 		nblocked++;
-		if (!l.convert[v])
-			continue;
-		/* One row-major copy for the readers that need it. */
-		TypeId plain = ir_type_blocked(g, t, 0);
-		char name[200];
-		snprintf(name, sizeof name, "%s.rows", ir_value(g, v)->name);
-		NodeId id = plain < 0 ? -1 : ir_add_node(g, OP_RELAYOUT, "", &v, 1, NULL, 0, ir_find_value(g, name) < 0 ? name : NULL, plain);
-		if (id < 0)
-			goto oom;
-		g->nodes.v[id].src_op = "relayout";
-		ValueId pv = g->nodes.v[id].out;
-		if (!ir_uses_build(g, &u))
-			goto oom;
-		for (int k = u.start[v]; k < u.start[v + 1]; k++) {
-			Node *n = &g->nodes.v[u.users[k]];
-			for (int j = 0; j < n->nin && n != &g->nodes.v[id]; j++)
-				if (n->in[j] == v && !reads_blocks(&l, n, j))
-					n->in[j] = pv;
-		}
-		nconv++;
 	}
 	if (nconv && !place(g, first))
 		goto oom;
@@ -221,9 +288,10 @@ oom:
 	diag_error(cx->diag, g->file, NULL, NULL, "out of memory");
 out:
 	free(l.up);
-	free(l.bad);
+	free(l.poison);
 	free(l.gain);
 	free(l.cost);
-	free(l.convert);
+	free(l.writes);
+	free(l.rows);
 	return changed;
 }

@@ -28,6 +28,7 @@ typedef struct PassCtx {
 	int64_t ws_align;        /* workspace/buffer alignment in bytes (>= 16) */
 	const char *dump_dir;    /* --print-after output as DIR/NN-PASS.kir instead of stderr */
 	int vector_lanes;        /* f32 lanes of the target's vectors (0: scalar target, no layout choice) */
+	int layout;              /* the layout pass: 0 by gain and cost, 1 row-major only, 2 every class it can block */
 	IrFoldFn fold;           /* evaluates constant expressions (codegen's cg_fold); NULL: `fold` does nothing */
 	char note[160];          /* set by the running pass (pass_note), copied into its record */
 	PassRecord log[PASS_MAX_RECORDS];  /* filled by the pass manager */

@@ -40,6 +40,7 @@ typedef struct Opts {
 	int opt_level;
 	bool print_after_all, verify_each, time_passes;
 	int64_t max_ram;
+	int layout;   /* PassCtx.layout */
 	int ninputs;
 	const char *inputs[MAX_FILES];
 	ImportOptions imp;
@@ -72,7 +73,8 @@ static const char usage[] =
 	"  --print-after PASS, --print-after-all, --verify-each, --time-passes\n"
 	"  --dump-dir DIR           --print-after output as DIR/NN-PASS.kir\n"
 	"  --report FILE            (compile) JSON summary: nodes, weights, workspace, MACs\n"
-	"  --max-ram BYTES          fail if the workspace would exceed BYTES\n"
+"  --max-ram BYTES          fail if the workspace would exceed BYTES\n"
+	"  --layout auto|rows|blocks  activation layout (layout pass): by gain (default), NCHW, all blockable\n"
 	"  --input FILE             (run) input tensor, .pb or .npy, in graph order\n"
 	"  --output-dir DIR         (run) write DIR/output_<i>.pb\n"
 	"  --test-dir DIR           (run) ONNX backend-test folder\n"
@@ -99,7 +101,8 @@ static const struct {
 	 "  --print-after PASS, --print-after-all, --dump-dir DIR\n"
 	 "  --verify-each, --time-passes\n"
 	 "  --report FILE            JSON summary: nodes, weights, workspace, MACs\n"
-	 "  --max-ram BYTES          fail if the workspace would exceed BYTES\n"},
+	 "  --max-ram BYTES          fail if the workspace would exceed BYTES\n"
+	 "  --layout auto|rows|blocks  activation layout: by gain (default), NCHW, every class that can be blocked\n"},
 	{"run",
 	 "usage: kiln run MODEL --input FILE... [--output-dir D]\n"
 	 "       kiln run --test-dir DIR [--rtol R] [--atol A]\n"
@@ -221,7 +224,7 @@ static int parse_args(int argc, char **argv, Opts *o)
 		memcpy(key, a, kl);
 		key[kl] = 0;
 		static const char *const valued[] = {"-o", "--name", "--target", "--cpu", "--features", "--emit",
-			"--passes", "--print-after", "--output-dir", "--test-dir", "--input", "--shape", "--max-ram",
+			"--passes", "--print-after", "--output-dir", "--test-dir", "--input", "--shape", "--max-ram", "--layout",
 			"--runs", "--warmup", "--threads", "--rtol", "--atol", "--report", "--dump-dir", "--const", NULL};
 		bool known = false;
 		for (const char *const *k = valued; *k; k++)
@@ -273,6 +276,14 @@ static int parse_args(int argc, char **argv, Opts *o)
 				return fail("too many --shape bindings");
 			if (!frontend_parse_shape_arg(val, &o->imp.shapes[o->imp.nshapes++]))
 				return fail("--shape '%s': expected NAME=d0,d1,... with non-negative dims", val);
+		} else if (!strcmp(key, "--layout")) {
+			static const char *const modes[] = {"auto", "rows", "blocks"};
+			o->layout = -1;
+			for (int m = 0; m < 3; m++)
+				if (!strcmp(val, modes[m]))
+					o->layout = m;
+			if (o->layout < 0)
+				return fail("--layout '%s': expected auto, rows or blocks", val);
 		} else if (!strcmp(key, "--max-ram")) {
 			if (!parse_int(val, &n) || n <= 0)
 				return fail("--max-ram '%s': expected a positive number of bytes", val);
@@ -361,7 +372,7 @@ static Graph *load_and_optimize(const Opts *o, Diag *d, bool plan, PassCtx *cx_o
 	*cx = (PassCtx){
 		.diag = d, .opt_level = o->opt_level, .verify_each = o->verify_each,
 		.print_after = o->print_after, .print_after_all = o->print_after_all,
-		.time_passes = o->time_passes, .max_ram = o->max_ram, .ws_align = 64, .dump_dir = o->dump_dir,
+		.time_passes = o->time_passes, .max_ram = o->max_ram, .layout = o->layout, .ws_align = 64, .dump_dir = o->dump_dir,
 		.fold = cg_fold,  /* the fold pass evaluates through the code generator */
 	};
 	CgOptions cg;

@@ -2,14 +2,16 @@
 """Property test of the graph passes: the pipeline never changes what a
 model computes.  Random small ONNX graphs (fixed seeds) -- chains and DAGs
 of Conv, Gemm, MatMul, Add, Mul, Relu, LeakyRelu, Sigmoid, Reshape,
-Transpose, Concat, Softmax and BatchNormalization, with weights that are constant subgraphs
+Transpose, Concat, Softmax, BatchNormalization, MaxPool and
+GlobalAveragePool (channel counts that the layout pass blocks among
+them), with weights that are constant subgraphs
 (Constant nodes, transposes, reshapes, arithmetic on constants: what
 `fold` evaluates), shapes computed by Shape/Gather/Concat programs,
 identical nodes and identical constants (what `cse` merges) beside near
 twins that differ in one attribute (what it must not merge), values read
 twice, intermediates that are also graph outputs, and outputs computed
-from constants alone -- run through `kiln run` at -O0 (no graph passes) and
-at -O2 on the same inputs; every output must keep its name and agree
+from constants alone -- run through `kiln run` at -O0 (no graph passes), at
+-O2 and at -O2 with --layout=blocks on the same inputs; every output must keep its name and agree
 within 1e-5 relative (kilntest.rel_err).  ONNX Runtime checks the -O0 result (1e-4, relative
 to max(1, the largest magnitude)), so a generator mistake cannot pass as
 agreement.
@@ -121,7 +123,9 @@ class Gen:
         c, h, w = s[1], s[2], s[3]
         k = self.pick([1, 3]) if min(h, w) >= 3 else 1
         group = c if self.coin(0.25) else 1
-        m = c if group > 1 else int(self.rng.integers(2, 7))
+        # channel counts the layout pass blocks by a vector width (16, 32)
+        # beside small ones it cannot
+        m = c if group > 1 else self.pick([16, 32]) if self.coin(0.5) else int(self.rng.integers(2, 7))
         pad = k // 2 if self.coin(0.7) else 0
         ins = [x, self.const([m, c // group, k, k], 0.4)]
         if self.coin(0.6):
@@ -133,6 +137,19 @@ class Gen:
         if self.coin(0.5):
             y = self.node(self.pick(["Relu", "Sigmoid"]), [y])
         return y, shape
+
+    def pooling(self, v):
+        x, s = v
+        if len(s) != 4:
+            return None
+        if self.coin(0.3):
+            return self.node("GlobalAveragePool", [x]), s[:2] + [1, 1]
+        k, st = self.pick([2, 3]), self.pick([1, 2])
+        pad = int(self.coin(0.5)) if k == 3 else 0
+        oh, ow = ((d + 2 * pad - k) // st + 1 for d in s[2:])
+        if oh < 1 or ow < 1:
+            return None
+        return self.node("MaxPool", [x], kernel_shape=[k, k], strides=[st, st], pads=[pad] * 4), s[:2] + [oh, ow]
 
     def batchnorm(self, v):
         x, s = v
@@ -270,7 +287,8 @@ class Gen:
             self.inputs.append(("z", [int(self.rng.integers(1, 4)), f]))
             self.pool.append(self.inputs[-1])
         ops = [self.conv, self.conv, self.gemm, self.matmul, self.binary, self.binary, self.unary, self.reshape,
-               self.reshape, self.transpose, self.concat, self.softmax, self.batchnorm, self.duplicate, self.duplicate]
+               self.reshape, self.transpose, self.concat, self.softmax, self.batchnorm, self.duplicate, self.duplicate,
+               self.pooling]
         steps = int(self.rng.integers(3, 14))
         dag = self.coin(0.6)
         tries = 0
@@ -307,7 +325,7 @@ class Gen:
 
 def kiln_run(kiln, path, ins, out_dir, opt, n_out):
     shutil.rmtree(out_dir, ignore_errors=True)
-    kt.run([kiln, "run", path, opt, "--output-dir", out_dir, "--input"] + ins)
+    kt.run([kiln, "run", path] + opt.split() + ["--output-dir", out_dir, "--input"] + ins)
     outs = []
     for i in range(n_out):
         t = onnx.TensorProto()
@@ -334,15 +352,20 @@ def check(kiln, work, seed):
     n_out = len(m.graph.output)
     o0 = kiln_run(kiln, path, files, os.path.join(d, "O0"), "-O0", n_out)
     o2 = kiln_run(kiln, path, files, os.path.join(d, "O2"), "-O2", n_out)
+    # and with every value the layout pass can block in channel blocks
+    # (relayouts from graph inputs, into graph outputs, for row-major readers)
+    ob = kiln_run(kiln, path, files, os.path.join(d, "O2b"), "-O2 --layout=blocks", n_out)
     ref = kt.ort_run(path, xs)
-    err = max(kt.rel_err(b, a) for (_, a), (_, b) in zip(o0, o2))
+    err = max(kt.rel_err(b, a) for o in (o2, ob) for (_, a), (_, b) in zip(o0, o))
     # Against ONNX Runtime, tiny outputs are compared on an absolute scale:
     # the two sigmoids differ by ~1e-3 relative far out in the tail.
     err_ort = max(kt.rel_err(a, r) * min(1.0, float(np.abs(r).max(initial=0))) for (_, a), r in zip(o0, ref))
-    names = [n for n, _ in o0] == [n for n, _ in o2] == [o.name for o in m.graph.output]
+    names = [n for n, _ in o0] == [n for n, _ in o2] == [n for n, _ in ob] == [o.name for o in m.graph.output]
     ok = err <= 1e-5 and err_ort <= 1e-4 and names
     ops = sorted({n.op_type for n in m.graph.node})
-    detail = f"({len(m.graph.node)} nodes, {n_out} outputs; -O2 vs -O0 {err:.1e}, -O0 vs ORT {err_ort:.1e})"
+    blocked = "{nchw" in kt.run([kiln, "dump", "--layout=blocks", path]).stdout
+    detail = (f"({len(m.graph.node)} nodes, {n_out} outputs{', blocks' if blocked else ''}; "
+              f"-O2 vs -O0 {err:.1e}, -O0 vs ORT {err_ort:.1e})")
     if not names:
         detail += " output names differ"
     if not ok:
