@@ -43,6 +43,11 @@ int64_t report_node_macs(const Graph *g, const Node *n)
 		const Type *a = ir_value_type(g, n->in[0]);
 		return ir_type_numel(y) * a->dims[a->rank - 1];
 	}
+	case OP_CONV_TRANSPOSE: {
+		/* every input element times its weights [C, M/G, k...] row */
+		const Type *x = ir_value_type(g, n->in[0]), *w = ir_value_type(g, n->in[1]);
+		return ir_type_numel(x) * (ir_type_numel(w) / w->dims[0]);
+	}
 	default:
 		return 0;
 	}

@@ -201,6 +201,15 @@ def cases():
     c["softmax_rows_tail"] = model([helper.make_node("Softmax", ["x"], ["y"], axis=-1)], (3, 4, 37), [])
     c["softmax_rows_exact"] = model([helper.make_node("Softmax", ["x"], ["y"], axis=1)], (5, 64), [])
     c["softmax_rows_short"] = model([helper.make_node("Softmax", ["x"], ["y"], axis=-1)], (7, 3), [])
+    # transposed convolution by output phases: U-Net's 2x2 stride 2, pads
+    # and output padding, dilation, groups, a stride with taps for only some
+    # phases (k < s), a batch
+    ct = lambda x, w, **a: model([helper.make_node("ConvTranspose", ["x", "w", "b"], ["y"], **a)], x,
+                                 [("w", rnd(*w, scale=0.3)), ("b", rnd(w[1] * a.get("group", 1)))])
+    c["convt_2x2_s2"] = ct((1, 16, 9, 7), (16, 8, 2, 2), strides=[2, 2])
+    c["convt_3x3_s2_pads_outpad"] = ct((1, 5, 6, 11), (5, 7, 3, 3), strides=[2, 2], pads=[1, 1, 1, 1], output_padding=[1, 1])
+    c["convt_dilated_groups"] = ct((2, 6, 5, 8), (6, 2, 3, 2), strides=[1, 2], dilations=[2, 1], group=3, pads=[2, 0, 1, 1])
+    c["convt_k2_s3"] = ct((1, 3, 4, 5), (3, 4, 2, 2), strides=[3, 3])
     # packed GEMM and GEMV; matmul with a batch
     c["gemm_prime"] = gemm(7, 13, 17)
     c["gemm_gemv"] = gemm(1, 129, 31)
