@@ -1566,7 +1566,7 @@ static void lower_conv(Cg *c, const Node *n)
 	else {
 		c->keep_loops = true;
 		bool blocked = any_blocked(c, n);
-		if (g.group == g.C && g.group > 1 && g.M % g.C == 0 && blocked)
+		if (g.group == g.C && g.group > 1 && g.M == g.C && blocked)
 			lower_dw_blocked(c, n);
 		else if (g.group == g.C && g.group > 1 && g.M % g.C == 0)
 			lower_conv_depthwise(c, n);

@@ -746,6 +746,11 @@ ValueId ir_value_home(const Graph *g, ValueId v, int64_t *off)
 
 bool ir_is_const_expr(Graph *g, ValueId v)
 {
+	/* Constants are row-major: a value in channel blocks stays computed
+	 * (folding evaluates row-major, which for the blocked values inside
+	 * an expression with a row-major result computes the same). */
+	if (ir_value_type(g, v)->block)
+		return false;
 	/* Depth-first over producers with an explicit stack: exported graphs
 	 * can be thousands of nodes deep. */
 	int nv = g->values.n;

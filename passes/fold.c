@@ -77,7 +77,9 @@ bool pass_fold(Graph *g, PassCtx *cx)
 		const Node *n = &g->nodes.v[i];
 		if (n->dead)
 			continue;
-		if (konst[n->out]) {
+		if (konst[n->out] && ir_value_type(g, n->out)->block) {
+			keep[i] = 1;  /* constants are row-major: this one is computed at run time */
+		} else if (konst[n->out]) {
 			if (!runtime[n->out])
 				continue;
 			int64_t bytes = ir_type_bytes(ir_value_type(g, n->out));

@@ -64,7 +64,9 @@ static bool fold_one(Graph *g, const Uses *u, Node *bn, PassCtx *cx)
 	/* A 2-d product by constant weights (gemm with a bias of [M] or none,
 	 * or matmul) becomes a gemm over [M, K] weights (trans_b = 1). */
 	bool gemm = p->op == OP_GEMM && !ir_attr(p, "act") &&
-		    (p->nin < 3 || p->in[2] < 0 || ir_value_type(g, p->in[2])->rank == 1);
+		    (p->nin < 3 || p->in[2] < 0 ||
+		     (ir_value_type(g, p->in[2])->rank == 1 &&
+		      ir_value_type(g, p->in[2])->dims[0] == ir_value_type(g, bn->in[0])->dims[1]));
 	bool matmul = p->op == OP_MATMUL && !ir_attr(p, "act") && ir_value_type(g, p->in[0])->rank == 2;
 	if ((!conv && !gemm && !matmul) || !is_const(g, p->in[1]) || ir_value_type(g, p->in[1])->dt != DT_F32)
 		return false;

@@ -60,6 +60,13 @@ static bool depthwise(Lay *l, const Node *n)
 
 static bool conv2d(Lay *l, const Node *n) { return n->op == OP_CONV && T(l, n->out)->rank == 4; }
 
+/* A conv whose result (and so its residual) may be in blocks: 2-d, and
+ * ungrouped or depthwise (one output channel per input channel). */
+static bool conv_blocks(Lay *l, const Node *n)
+{
+	return conv2d(l, n) && (ir_attr_int(n, "group", 1) == 1 || depthwise(l, n));
+}
+
 static bool is_ew(const Node *n) { return (ir_ops[n->op].flags & OPF_EW) || n->op == OP_FUSED_EW; }
 
 /* An elementwise op that can compute in blocks: an f32 4-d result whose
@@ -86,8 +93,8 @@ static bool ew_blocks(Lay *l, const Node *n)
 static bool reads_blocks(Lay *l, const Node *n, int j)
 {
 	switch (n->op) {
-	case OP_CONV:
-		return conv2d(l, n) && (j == 3 || (j == 0 && (ir_attr_int(n, "group", 1) == 1 || depthwise(l, n))));
+	case OP_CONV:  /* the operand (either way) or the residual, when the result can be in blocks */
+		return (j == 0 || j == 3) && conv_blocks(l, n);
 	case OP_MAXPOOL:
 	case OP_GLOBAL_AVGPOOL:
 		return T(l, n->out)->rank == 4;
@@ -106,7 +113,7 @@ static bool reads_blocks(Lay *l, const Node *n, int j)
 static bool tied(Lay *l, const Node *n, int j)
 {
 	if (n->op == OP_CONV)
-		return conv2d(l, n) && (j == 3 || (j == 0 && depthwise(l, n)));
+		return conv2d(l, n) && ((j == 3 && conv_blocks(l, n)) || (j == 0 && depthwise(l, n)));
 	return n->op != OP_GLOBAL_AVGPOOL && reads_blocks(l, n, j);
 }
 
@@ -116,8 +123,8 @@ static void visit(Lay *l, const Node *n)
 	ValueId y = n->out;
 	int gain = 0;
 	if (conv2d(l, n)) {
-		l->writes[y] = ir_attr_int(n, "group", 1) == 1 || depthwise(l, n);
-		gain = 1;
+		l->writes[y] = conv_blocks(l, n);
+		gain = l->writes[y];
 	} else if (n->op == OP_MAXPOOL && T(l, y)->rank == 4) {
 		l->writes[y] = true;
 		gain = 1;
@@ -234,6 +241,16 @@ bool pass_layout(Graph *g, PassCtx *cx)
 	int b = cx->vector_lanes;
 	if (b < 4 || (b & (b - 1)) || b > 64 || cx->layout == 1)
 		return false;
+	for (int i = 0; i < g->nodes.n; i++)
+		if (!g->nodes.v[i].dead && g->nodes.v[i].op == OP_RELAYOUT) {
+			pass_note(cx, "the layout is chosen already");
+			return false;
+		}
+	for (int v = 0; v < g->values.n; v++)
+		if (T(&(Lay){g, b}, v)->block) {
+			pass_note(cx, "the layout is chosen already");
+			return false;
+		}
 	int nv = g->values.n;
 	Lay l = {g, b};
 	l.up = malloc((nv + 1) * sizeof *l.up);

@@ -144,6 +144,17 @@ def cases():
                                                   ("pool", {"kernel_shape": [3, 3], "strides": [2, 2], "ceil_mode": 1}),
                                                   ("se", 8), ("pool", {"kernel_shape": [2, 3], "pads": [1, 0, 0, 2]}),
                                                   ("conv", 16, 1, {}, None)])
+    # a grouped conv (and a depthwise one with a channel multiplier) with a
+    # fused residual from a blocked depthwise conv: rows, residual included
+    for name, (g, m) in {"layout_grouped_residual": (2, 32), "layout_multiplier_residual": (32, 64)}.items():
+        c[name] = model([helper.make_node("Conv", ["x", "w1"], ["c1"], pads=[1, 1, 1, 1]),
+                         helper.make_node("Conv", ["c1", "wd"], ["d"], group=32, pads=[1, 1, 1, 1]),
+                         helper.make_node("Conv", ["d", "wg"], ["cg"], group=g, pads=[1, 1, 1, 1]),
+                         helper.make_node("Conv", ["d", "wr"], ["dr"]),
+                         helper.make_node("Add", ["cg", "dr"], ["s"]),
+                         helper.make_node("Relu", ["s"], ["y"])], (1, 16, 6, 7),
+                        [("w1", rnd(32, 16, 3, 3, scale=0.2)), ("wd", rnd(32, 1, 3, 3, scale=0.5)),
+                         ("wg", rnd(m, 32 // g, 3, 3, scale=0.2)), ("wr", rnd(m, 32, 1, 1, scale=0.2))])
     c["layout_concat_relayout"] = chain((1, 16, 6, 9), [("conv", 32, 3, P1, "Relu"), ("conv", 16, 1, {}, "Relu")],
                                         lambda last: [helper.make_node("Conv", ["l0a", "wc"], ["c2"], pads=[1, 1, 1, 1]),
                                                       helper.make_node("Concat", [last, "c2"], ["cat"], axis=1),

@@ -253,9 +253,11 @@ def cases():
         helper.make_node("Gemm", ["x", "wm", "bg"], ["p2"], alpha=0.5, beta=2.0),
         helper.make_node("BatchNormalization", ["p2", "s2", "b2", "m2", "v2"], ["z"]),
         helper.make_node("MatMul", ["x3", "wm"], ["p3"]),
-        helper.make_node("BatchNormalization", ["p3", "s3", "b3", "m3", "v3"], ["t"])],
-        [("x", (3, 5)), ("x3", (2, 4, 5))], ["y", "z", "t"],
-        [("wm", rnd(5, 4, scale=0.3)), ("bg", rnd(4))] + bnq(1) + bnq(2) + bnq(3))
+        helper.make_node("BatchNormalization", ["p3", "s3", "b3", "m3", "v3"], ["t"]),
+        helper.make_node("Gemm", ["x", "wm", "b1c"], ["p4"]),  # a bias of one element broadcasts: stays
+        helper.make_node("BatchNormalization", ["p4", "s4", "b4", "m4", "v4"], ["u"])],
+        [("x", (3, 5)), ("x3", (2, 4, 5))], ["y", "z", "t", "u"],
+        [("wm", rnd(5, 4, scale=0.3)), ("bg", rnd(4)), ("b1c", rnd(1))] + bnq(1) + bnq(2) + bnq(3) + bnq(4))
     # NaN and infinities through the activations (inputs fixed, see SPECIAL_INPUTS)
     c["nan_inf_activations"] = model([
         helper.make_node("Sigmoid", ["x"], ["s"]), helper.make_node("Tanh", ["x"], ["t"]),
@@ -423,7 +425,7 @@ COMPILED_NODES = {"fuse_conv_relu_leaky_clip": 2, "fuse_not_used_twice": 2, "fus
                   "cnn_chain": 7, "fold_bn_conv_gemm": 6, "fuse_pad_conv_pool": 2}
 # LayerNormalization as one node (the composition when its statistics are
 # outputs); transposes folded into MatMul.
-COMPILED_NODES.update({"fold_bn_into_next": 7, "fold_bn_after_products": 4})  # y 1, z 2 (bn, conv), t 1, v and r 3 (bn, conv, relu)
+COMPILED_NODES.update({"fold_bn_into_next": 7, "fold_bn_after_products": 6})  # y 1, z 2 (bn, conv), t 1, v and r 3 (bn, conv, relu)
 COMPILED_NODES.update({"layernorm17_last": 1, "layernorm17_stats": 7})
 COMPILED_NODES.update({"matmul_transb_runtime": 1, "matmul_transb_scaled": 2, "matmul_transa_const_b": 1,
                        "matmul_trans_both": 1})
