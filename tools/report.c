@@ -114,6 +114,8 @@ void report_write(FILE *f, const Graph *g, int nodes_imported, const PassCtx *cx
 		}
 		fprintf(f, "], \"output\": ");
 		json_shape(f, ir_value_type(g, n->out));
+		if (ir_value_type(g, n->out)->block)
+			fprintf(f, ", \"layout\": \"nchw%dc\"", ir_value_type(g, n->out)->block);
 		fprintf(f, ", \"macs\": %lld, ", (long long)report_node_macs(g, n));
 		int64_t off;
 		ValueId home = ir_value_home(g, n->out, &off);
