@@ -93,6 +93,7 @@ def cases(work):
     c["external_escapes"] = (external("../secret.bin"), [], r"model\.onnx: .*'w'.*(outside|escape|leaves)")
     c["external_absolute"] = (external(os.path.join(work, "secret.bin")), [], r"model\.onnx: .*'w'.*(absolute|outside|escape|leaves)")
     c["unknown_target"] = (good().SerializeToString(), ["--target", "sparc-sun-solaris"], r"unknown target")
+    c["unknown_layout"] = (good().SerializeToString(), ["--layout", "nhwc"], r"--layout 'nhwc': expected auto, rows or blocks")
     np.save(os.path.join(work, "c.npy"), np.zeros(3, np.float32))
     c["const_unknown_input"] = (good().SerializeToString(), ["--const", "nope=" + os.path.join(work, "c.npy")],
                                 r"model\.onnx: --const nope: the model has no graph input of that name")
