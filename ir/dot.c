@@ -19,6 +19,8 @@ static void dot_shape(FILE *f, const Type *t)
 	for (int i = 0; i < t->rank; i++)
 		fprintf(f, "%s%lld", i ? "," : "", (long long)t->dims[i]);
 	fputc(']', f);
+	if (t->block)
+		fprintf(f, " nchw%dc", t->block);
 }
 
 void ir_print_dot(const Graph *g, FILE *f)

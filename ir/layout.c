@@ -52,7 +52,7 @@ const char *ir_layout_error(const Graph *g, const Node *n)
 			return "only 2-d convolutions take channel-blocked values";
 		if (blk(g, n->in[1]) || blk(g, n->nin > 2 ? n->in[2] : -1))
 			return "weights and bias are row-major";
-		if (n->nin > 3 && blk(g, n->in[3]) != b)
+		if (n->nin > 3 && n->in[3] >= 0 && blk(g, n->in[3]) != b)
 			return "the fused residual has another layout than the result";
 		if (ir_attr_int(n, "group", 1) == 1)
 			return NULL;

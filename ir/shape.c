@@ -277,8 +277,19 @@ static bool ew_attrs(Ctx *c)
 	}
 }
 
+/* Ops that read every operand (variadic ones among them): none omitted. */
+static bool all_present(Ctx *c)
+{
+	for (int i = 0; i < c->nin; i++)
+		if (c->in[i] < 0)
+			return err(c, "operand %d is omitted; %s reads every operand", i, ir_ops[c->op].name);
+	return true;
+}
+
 static bool r_ew(Ctx *c)
 {
+	if (!all_present(c))
+		return false;
 	EwKind k = ew_kind(c->op);
 	int first = k == EW_WHERE ? 1 : 0;
 	DType dt = T(c, first)->dt;
@@ -350,6 +361,8 @@ static bool r_ew(Ctx *c)
  * fusable elementwise ops, each with the attributes it needs. */
 static bool r_fused_ew(Ctx *c)
 {
+	if (!all_present(c))
+		return false;
 	const Attr *ex = need_attr(c, "expr", ATTR_STRING);
 	if (!ex)
 		return false;
@@ -585,6 +598,8 @@ bool ir_einsum_parse(const char *eq, int nops, IrEinsum *e)
 
 static bool r_einsum(Ctx *c)
 {
+	if (!all_present(c))
+		return false;
 	const Attr *a = need_attr(c, "eq", ATTR_STRING);
 	IrEinsum e;
 	if (!a)
@@ -1088,6 +1103,8 @@ static bool r_transpose(Ctx *c)
 
 static bool r_concat(Ctx *c)
 {
+	if (!all_present(c))
+		return false;
 	const Type *x = T(c, 0);
 	int64_t axis;
 	char s1[128], s2[128];

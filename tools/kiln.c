@@ -376,8 +376,11 @@ static Graph *load_and_optimize(const Opts *o, Diag *d, bool plan, PassCtx *cx_o
 		.fold = cg_fold,  /* the fold pass evaluates through the code generator */
 	};
 	CgOptions cg;
-	if (setup_target(o, &cg))
-		cx->vector_lanes = cg_vector_lanes(&cg);
+	if (!setup_target(o, &cg)) {  /* the commands check it first; this is for the lanes */
+		ir_graph_free(g);
+		return NULL;
+	}
+	cx->vector_lanes = cg_vector_lanes(&cg);
 	if (!pass_run_pipeline(g, o->passes, cx) || (plan && !pass_ensure_plan(g, cx))) {
 		ir_graph_free(g);
 		return NULL;
@@ -571,6 +574,9 @@ static int cmd_dump(Opts *o)
 	}
 	if (strcmp(emit, "kir") && strcmp(emit, "dot"))
 		return fail("dump: --emit '%s': expected kir, dot or llvm", emit);
+	CgOptions cg;
+	if (!setup_target(o, &cg))  /* the layout pass asks the target's vector width */
+		return 1;
 	Graph *g = load_and_optimize(o, &d, false, NULL, NULL);
 	if (!g)
 		return fail_diag(&d);

@@ -756,6 +756,8 @@ START_TEST(parse_errors)
 		const char *text, *msg;
 	} cases[] = {
 		{"", "t.kir:1:1: expected 'kiln', found end of file"},
+		{"kiln 1\ngraph @g {\n  %x : f32[1,2] = input\n  %y : f32[1,4] = concat(%x, _) {axis=1} loc(\"c\", \"Concat\")\n}\n",
+		 "node 'c' (Concat): operand 1 is omitted; concat reads every operand"},
 		/* layouts: the name, what may be blocked, which ops read blocks */
 		{"kiln 1\ngraph @g {\n  %x : f32[1,8,2,2] = input\n  %y : f32[1,8,2,2]{nchw3c} = relayout(%x)\n}\n",
 		 "t.kir:4:21: unknown layout 'nchw3c' (expected nchw<B>c, B a power of two from 2 to 64)"},
