@@ -1135,7 +1135,8 @@ epilogue:;
 	if (k->yb) {
 		/* Channel blocks: each accumulator is one block of one pixel,
 		 * stored (residual added, activation applied) as a whole vector. */
-		LLVMValueRef blk0 = add(c, mul(c, k->n, I(c, g->M / L)), mul(c, ob, I(c, k->OB / L)));
+		LLVMValueRef blk0 = add(c, add(c, mul(c, k->n, I(c, g->M / L)), mul(c, k->grp, I(c, k->Mg / L))),
+					mul(c, ob, I(c, k->OB / L)));
 		for (int v = 0; v < nvalid / L; v++)
 			for (int j = 0; j < T; j++) {
 				LLVMValueRef pix = add(c, mul(c, oh[j], I(c, g->OW)), ow[j]);

@@ -56,9 +56,13 @@ const char *ir_layout_error(const Graph *g, const Node *n)
 			return "the fused residual has another layout than the result";
 		if (ir_attr_int(n, "group", 1) == 1)
 			return NULL;
-		if (depthwise(g, n) && blk(g, n->in[0]) == b)
-			return NULL;
-		return "a grouped convolution takes channel blocks only when depthwise, for operand and result alike";
+		if (depthwise(g, n))
+			return blk(g, n->in[0]) == b ? NULL : "a depthwise convolution's operand and result share one layout";
+		/* grouped: each side in blocks that do not straddle its groups */
+		int64_t group = ir_attr_int(n, "group", 1), xb = blk(g, n->in[0]);
+		if ((xb && (ir_value_type(g, n->in[0])->dims[1] / group) % xb) || (b && (y->dims[1] / group) % b))
+			return "a grouped convolution's channel blocks must not straddle its groups";
+		return NULL;
 	case OP_MAXPOOL:
 		return y->rank == 4 && blk(g, n->in[0]) == b ? NULL : "a max pool's operand and result share one layout";
 	case OP_GLOBAL_AVGPOOL:

@@ -60,11 +60,20 @@ static bool depthwise(Lay *l, const Node *n)
 
 static bool conv2d(Lay *l, const Node *n) { return n->op == OP_CONV && T(l, n->out)->rank == 4; }
 
+/* Do side's (0: operand, 1: result) channels of grouped conv n fill
+ * whole blocks per group? */
+static bool groups_whole(Lay *l, const Node *n, int side)
+{
+	int64_t group = ir_attr_int(n, "group", 1);
+	return (T(l, side ? n->out : n->in[0])->dims[1] / group) % l->b == 0;
+}
+
 /* A conv whose result (and so its residual) may be in blocks: 2-d, and
- * ungrouped or depthwise (one output channel per input channel). */
+ * ungrouped, depthwise (one output channel per input channel) or with
+ * groups of whole blocks. */
 static bool conv_blocks(Lay *l, const Node *n)
 {
-	return conv2d(l, n) && (ir_attr_int(n, "group", 1) == 1 || depthwise(l, n));
+	return conv2d(l, n) && (ir_attr_int(n, "group", 1) == 1 || depthwise(l, n) || groups_whole(l, n, 1));
 }
 
 static bool is_ew(const Node *n) { return (ir_ops[n->op].flags & OPF_EW) || n->op == OP_FUSED_EW; }
@@ -93,7 +102,10 @@ static bool ew_blocks(Lay *l, const Node *n)
 static bool reads_blocks(Lay *l, const Node *n, int j)
 {
 	switch (n->op) {
-	case OP_CONV:  /* the operand (either way) or the residual, when the result can be in blocks */
+	case OP_CONV:  /* the operand (either way; grouped: in whole blocks per group) or the residual,
+			* when the result can be in blocks */
+		if (j == 0 && conv2d(l, n) && ir_attr_int(n, "group", 1) > 1 && !depthwise(l, n))
+			return groups_whole(l, n, 0);
 		return (j == 0 || j == 3) && conv_blocks(l, n);
 	case OP_MAXPOOL:
 	case OP_GLOBAL_AVGPOOL:

@@ -155,6 +155,19 @@ def cases():
                          helper.make_node("Relu", ["s"], ["y"])], (1, 16, 6, 7),
                         [("w1", rnd(32, 16, 3, 3, scale=0.2)), ("wd", rnd(32, 1, 3, 3, scale=0.5)),
                          ("wg", rnd(m, 32 // g, 3, 3, scale=0.2)), ("wr", rnd(m, 32, 1, 1, scale=0.2))])
+    # grouped convs whose groups are whole blocks read and write blocks
+    # (one with a residual; with 8-channel groups the result is in blocks
+    # on 8- and 4-lane targets, rows on 16)
+    c["layout_grouped_blocks"] = model([
+        helper.make_node("Conv", ["x", "w1"], ["c1"], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c1"], ["r1"]),
+        helper.make_node("Conv", ["r1", "wg2"], ["g2"], group=2, pads=[1, 1, 1, 1], strides=[1, 2]),
+        helper.make_node("Conv", ["g2", "wg4"], ["g4"], group=4, pads=[0, 1, 0, 1]),
+        helper.make_node("Conv", ["g4", "wg8"], ["g8"], group=2, pads=[1, 1, 1, 1]),
+        helper.make_node("Add", ["g8", "g4"], ["s"]),
+        helper.make_node("Relu", ["s"], ["y"])], (1, 16, 9, 13),
+        [("w1", rnd(32, 16, 3, 3, scale=0.2)), ("wg2", rnd(64, 16, 3, 3, scale=0.2)),
+         ("wg4", rnd(32, 16, 1, 3, scale=0.2)), ("wg8", rnd(32, 16, 3, 3, scale=0.2))])
     c["layout_concat_relayout"] = chain((1, 16, 6, 9), [("conv", 32, 3, P1, "Relu"), ("conv", 16, 1, {}, "Relu")],
                                         lambda last: [helper.make_node("Conv", ["l0a", "wc"], ["c2"], pads=[1, 1, 1, 1]),
                                                       helper.make_node("Concat", [last, "c2"], ["cat"], axis=1),
