@@ -1569,8 +1569,8 @@ static void lower_conv(Cg *c, const Node *n)
 		bool blocked = any_blocked(c, n);
 		if (g.group == g.C && g.group > 1 && g.M == g.C && blocked)
 			lower_dw_blocked(c, n);
-		else if (g.group == g.C && g.group > 1 && g.M % g.C == 0)
-			lower_conv_depthwise(c, n);
+		else if (g.group == g.C && g.group > 1 && g.M % g.C == 0 && !blocked)
+			lower_conv_depthwise(c, n);  /* (a channel multiplier into blocks: the blocked kernel's groups) */
 		else if (!blocked && pw_wins(c, &g))
 			lower_conv_pointwise(c, n);
 		else

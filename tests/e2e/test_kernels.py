@@ -168,6 +168,13 @@ def cases():
         helper.make_node("Relu", ["s"], ["y"])], (1, 16, 9, 13),
         [("w1", rnd(32, 16, 3, 3, scale=0.2)), ("wg2", rnd(64, 16, 3, 3, scale=0.2)),
          ("wg4", rnd(32, 16, 1, 3, scale=0.2)), ("wg8", rnd(32, 16, 3, 3, scale=0.2))])
+    # a channel multiplier of 16 (groups of one input channel, 16 outputs):
+    # the result in blocks, through the blocked kernel's groups
+    c["layout_multiplier_blocks"] = model([
+        helper.make_node("Conv", ["x", "wm"], ["c1"], group=2, pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c1"], ["r1"]),
+        helper.make_node("Conv", ["r1", "w2"], ["y"])], (2, 2, 9, 7),
+        [("wm", rnd(32, 1, 3, 3, scale=0.5)), ("w2", rnd(8, 32, 1, 1, scale=0.3))])
     c["layout_concat_relayout"] = chain((1, 16, 6, 9), [("conv", 32, 3, P1, "Relu"), ("conv", 16, 1, {}, "Relu")],
                                         lambda last: [helper.make_node("Conv", ["l0a", "wc"], ["c2"], pads=[1, 1, 1, 1]),
                                                       helper.make_node("Concat", [last, "c2"], ["cat"], axis=1),

@@ -122,10 +122,13 @@ class Gen:
             return None
         c, h, w = s[1], s[2], s[3]
         k = self.pick([1, 3]) if min(h, w) >= 3 else 1
-        group = c if self.coin(0.25) else 1
+        group = c if self.coin(0.25) else 2 if c % 32 == 0 and self.coin(0.4) else 1
         # channel counts the layout pass blocks by a vector width (16, 32)
-        # beside small ones it cannot
-        m = c if group > 1 else self.pick([16, 32]) if self.coin(0.5) else int(self.rng.integers(2, 7))
+        # beside small ones it cannot; groups of 16 channels and more
+        if group == 2:
+            m = self.pick([32, 64])
+        else:
+            m = c if group > 1 else self.pick([16, 32]) if self.coin(0.5) else int(self.rng.integers(2, 7))
         pad = k // 2 if self.coin(0.7) else 0
         ins = [x, self.const([m, c // group, k, k], 0.4)]
         if self.coin(0.6):
