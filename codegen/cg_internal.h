@@ -154,6 +154,9 @@ bool cg_node_splits(Cg *c, const Node *n);
  * (no 64-bit division helpers on 32-bit targets). */
 void cg_part_range(Cg *c, int64_t n, LLVMValueRef *lo, LLVMValueRef *hi);
 
+/* Offset of pixel pix of plane p (= image * C + channel) in a 4-d value of
+ * type t: row-major planes or channel blocks (codegen/cg_layout.c). */
+LLVMValueRef cg_plane_at(Cg *c, const Type *t, LLVMValueRef p, LLVMValueRef pix);
 /* relayout, and elementwise ops with channel-blocked results
  * (codegen/cg_layout.c): false if n is neither. */
 bool cg_lower_layout(Cg *c, const Node *n);

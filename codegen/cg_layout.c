@@ -7,16 +7,17 @@ static LLVMValueRef I(Cg *c, int64_t v) { return cg_i64(c, v); }
 static LLVMValueRef add(Cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildNSWAdd(c->b, a, b, ""); }
 static LLVMValueRef mul(Cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildNSWMul(c->b, a, b, ""); }
 
-/* Offset of element (n, ch, p) (p the pixel in its plane) in t's layout;
- * ch = cb * bb + l with bb a multiple of t's block. */
-static LLVMValueRef offset(Cg *c, const Type *t, LLVMValueRef n, int64_t bb, LLVMValueRef cb, int64_t l, LLVMValueRef p)
+/* Offset of pixel pix of plane p (= image * C + channel) in a value of
+ * type t: row-major planes, or channel blocks of t->block (ir/layout.c). */
+LLVMValueRef cg_plane_at(Cg *c, const Type *t, LLVMValueRef p, LLVMValueRef pix)
 {
-	int64_t C = t->dims[1], HW = t->dims[2] * t->dims[3], b = t->block;
-	if (!b)  /* ((n*C + cb*bb + l) * HW + p */
-		return add(c, mul(c, add(c, add(c, mul(c, n, I(c, C)), mul(c, cb, I(c, bb))), I(c, l)), I(c, HW)), p);
-	/* ((n*C/b + (cb*bb + l)/b) * HW + p) * b + l % b */
-	LLVMValueRef blk = add(c, add(c, mul(c, n, I(c, C / b)), mul(c, cb, I(c, bb / b))), I(c, l / b));
-	return add(c, mul(c, add(c, mul(c, blk, I(c, HW)), p), I(c, b)), I(c, l % b));
+	int64_t planes = t->dims[0] * t->dims[1], hw = planes ? ir_type_numel(t) / planes : 0;
+	int b = t->block;
+	if (!b)
+		return add(c, mul(c, p, I(c, hw)), pix);
+	int sh = __builtin_ctz((unsigned)b);
+	LLVMValueRef blk = LLVMBuildLShr(c->b, p, I(c, sh), ""), lane = LLVMBuildAnd(c->b, p, I(c, b - 1), "");
+	return add(c, mul(c, add(c, mul(c, blk, I(c, hw)), pix), I(c, b)), lane);
 }
 
 /* y = x in y's layout: per image and block of channels, every pixel's
@@ -33,8 +34,11 @@ static void lower_relayout(Cg *c, const Node *n)
 	LLVMValueRef in = cg_loop_begin(c, &ln, I(c, 0), I(c, N));
 	LLVMValueRef cb = cg_loop_begin(c, &lc, I(c, 0), I(c, C / bb));
 	LLVMValueRef p = cg_loop_begin(c, &lp, I(c, 0), I(c, HW));
-	for (int64_t l = 0; l < bb; l++)
-		cg_storef(c, cg_loadf(c, X, offset(c, tx, in, bb, cb, l, p)), Y, offset(c, ty, in, bb, cb, l, p));
+	LLVMValueRef plane0 = add(c, mul(c, in, I(c, C)), mul(c, cb, I(c, bb)));
+	for (int64_t l = 0; l < bb; l++) {
+		LLVMValueRef plane = add(c, plane0, I(c, l));
+		cg_storef(c, cg_loadf(c, X, cg_plane_at(c, tx, plane, p)), Y, cg_plane_at(c, ty, plane, p));
+	}
 	cg_loop_end(c, &lp, 1);
 	cg_loop_end(c, &lc, 1);
 	cg_loop_end(c, &ln, 1);

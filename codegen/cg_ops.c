@@ -365,19 +365,6 @@ static Geo geometry(Cg *c, const Node *n, bool conv)
 	return g;
 }
 
-/* Offset of pixel pix of plane p (= image * C + channel) in a value of
- * type t: row-major planes, or channel blocks of t->block (ir/layout.c). */
-static LLVMValueRef plane_at(Cg *c, const Type *t, LLVMValueRef p, LLVMValueRef pix)
-{
-	int64_t planes = t->dims[0] * t->dims[1], hw = planes ? ir_type_numel(t) / planes : 0;
-	int b = t->block;
-	if (!b)
-		return add(c, mul(c, p, I(c, hw)), pix);
-	int sh = __builtin_ctz((unsigned)b);
-	LLVMValueRef blk = LLVMBuildLShr(c->b, p, I(c, sh), ""), lane = LLVMBuildAnd(c->b, p, I(c, b - 1), "");
-	return add(c, mul(c, add(c, mul(c, blk, I(c, hw)), pix), I(c, b)), lane);
-}
-
 /* Are the channel-blocked operands and result of conv or pool n (if any)
  * in blocks of one vector, as the vectorized kernels read them? */
 static bool blocks_native(Cg *c, const Node *n)
@@ -421,7 +408,7 @@ static void lower_conv_reference(Cg *c, const Node *n)
 	LLVMValueRef iw = add(c, mul(c, ow, I(c, g.sw)), add(c, mul(c, kw, I(c, g.dw)), I(c, -g.pw)));
 	LLVMBasicBlockRef endw = cg_if_begin(c, in_range(c, iw, g.W));
 	LLVMValueRef chan = add(c, mul(c, grp, I(c, Cg)), ic);
-	LLVMValueRef xo = plane_at(c, TY(c, n->in[0]), add(c, mul(c, in, I(c, g.C)), chan), add(c, mul(c, ih, I(c, g.W)), iw));
+	LLVMValueRef xo = cg_plane_at(c, TY(c, n->in[0]), add(c, mul(c, in, I(c, g.C)), chan), add(c, mul(c, ih, I(c, g.W)), iw));
 	LLVMValueRef wo = add(c, mul(c, add(c, mul(c, add(c, mul(c, m, I(c, Cg)), ic), I(c, g.KH)), kh), I(c, g.KW)), kw);
 	LLVMValueRef s = fmuladd(c, cg_loadf(c, X, xo), cg_loadf(c, W, wo), LLVMBuildLoad2(c->b, c->f32, acc, ""));
 	LLVMBuildStore(c->b, s, acc);
@@ -430,7 +417,7 @@ static void lower_conv_reference(Cg *c, const Node *n)
 	cg_if_end(c, endh);
 	cg_loop_end(c, &lkh, 1);
 	cg_loop_end(c, &lc, 1);
-	LLVMValueRef yo = plane_at(c, TY(c, n->out), add(c, mul(c, in, I(c, g.M)), m), add(c, mul(c, oh, I(c, g.OW)), ow));
+	LLVMValueRef yo = cg_plane_at(c, TY(c, n->out), add(c, mul(c, in, I(c, g.M)), m), add(c, mul(c, oh, I(c, g.OW)), ow));
 	LLVMValueRef val = LLVMBuildLoad2(c->b, c->f32, acc, "");
 	if (n->nin > 3 && n->in[3] >= 0)
 		val = LLVMBuildFAdd(c->b, val, cg_loadf(c, B(c, n->in[3]), yo), "");
@@ -1926,7 +1913,7 @@ static void lower_pool(Cg *c, const Node *n)
 	}
 	LLVMValueRef ok = LLVMBuildAnd(c->b, in_range(c, ih, g.H), in_range(c, iw, g.W), "");
 	LLVMBasicBlockRef end = cg_if_begin(c, ok);
-	LLVMValueRef x = cg_loadf(c, X, plane_at(c, TY(c, n->in[0]), p, add(c, mul(c, ih, I(c, g.W)), iw)));
+	LLVMValueRef x = cg_loadf(c, X, cg_plane_at(c, TY(c, n->in[0]), p, add(c, mul(c, ih, I(c, g.W)), iw)));
 	LLVMValueRef a = LLVMBuildLoad2(c->b, c->f32, acc, "");
 	if (avg) {
 		LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, a, x, ""), acc);
@@ -1943,7 +1930,7 @@ static void lower_pool(Cg *c, const Node *n)
 	LLVMValueRef r = LLVMBuildLoad2(c->b, c->f32, acc, "");
 	if (avg)
 		r = LLVMBuildFDiv(c->b, r, LLVMBuildLoad2(c->b, c->f32, cnt, ""), "");
-	cg_storef(c, r, Y, plane_at(c, TY(c, n->out), p, add(c, mul(c, oh, I(c, g.OW)), ow)));
+	cg_storef(c, r, Y, cg_plane_at(c, TY(c, n->out), p, add(c, mul(c, oh, I(c, g.OW)), ow)));
 	cg_loop_end(c, &low, 1);
 	cg_loop_end(c, &loh, 1);
 	cg_loop_end(c, &lp, 1);

@@ -200,6 +200,11 @@ bool ir_block_ok(const Type *t, int b);
 /* Whether node n's operands and result have layouts its lowering reads
  * and writes (ir/layout.c); NULL if so, else the reason. */
 const char *ir_layout_error(const Graph *g, const Node *n);
+/* A 2-d conv with one output channel per input channel (group == C == M). */
+bool ir_conv_depthwise(const Graph *g, const Node *n);
+/* Do the per-group channels of conv n's operand or result v fill whole
+ * blocks of b (true for b == 0)? */
+bool ir_conv_groups_whole(const Graph *g, const Node *n, ValueId v, int b);
 /* How an elementwise operand x reads beside a channel-blocked result out. */
 typedef enum IrBlockOperand {
 	IR_BLOCK_NO,       /* it cannot */

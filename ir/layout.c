@@ -28,11 +28,16 @@ IrBlockOperand ir_block_operand(const Type *out, const Type *x)
 
 static int blk(const Graph *g, ValueId v) { return v >= 0 ? ir_value_type(g, v)->block : 0; }
 
-static bool depthwise(const Graph *g, const Node *n)
+bool ir_conv_depthwise(const Graph *g, const Node *n)
 {
 	const Type *x = ir_value_type(g, n->in[0]), *y = ir_value_type(g, n->out);
 	int64_t group = ir_attr_int(n, "group", 1);
-	return x->rank == 4 && group > 1 && group == x->dims[1] && y->dims[1] == group;
+	return n->op == OP_CONV && x->rank == 4 && group > 1 && group == x->dims[1] && y->dims[1] == group;
+}
+
+bool ir_conv_groups_whole(const Graph *g, const Node *n, ValueId v, int b)
+{
+	return !b || (ir_value_type(g, v)->dims[1] / ir_attr_int(n, "group", 1)) % b == 0;
 }
 
 const char *ir_layout_error(const Graph *g, const Node *n)
@@ -56,11 +61,9 @@ const char *ir_layout_error(const Graph *g, const Node *n)
 			return "the fused residual has another layout than the result";
 		if (ir_attr_int(n, "group", 1) == 1)
 			return NULL;
-		if (depthwise(g, n))
+		if (ir_conv_depthwise(g, n))
 			return blk(g, n->in[0]) == b ? NULL : "a depthwise convolution's operand and result share one layout";
-		/* grouped: each side in blocks that do not straddle its groups */
-		int64_t group = ir_attr_int(n, "group", 1), xb = blk(g, n->in[0]);
-		if ((xb && (ir_value_type(g, n->in[0])->dims[1] / group) % xb) || (b && (y->dims[1] / group) % b))
+		if (!ir_conv_groups_whole(g, n, n->in[0], blk(g, n->in[0])) || !ir_conv_groups_whole(g, n, n->out, b))
 			return "a grouped convolution's channel blocks must not straddle its groups";
 		return NULL;
 	case OP_MAXPOOL:

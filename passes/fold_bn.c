@@ -48,6 +48,20 @@ static bool add_folded(Graph *g, ValueId w, TypeId wt, float *nw, float *nb, int
 	return true;
 }
 
+/* n's operands become in[0..nin) (copied into the arena). */
+static bool set_operands(Graph *g, Node *n, const ValueId *in, int nin, PassCtx *cx)
+{
+	ValueId *a = ir_arena_alloc(g->arena, (size_t)nin * sizeof *a);
+	if (!a) {
+		diag_error(cx->diag, g->file, NULL, NULL, "out of memory");
+		return false;
+	}
+	memcpy(a, in, (size_t)nin * sizeof *a);
+	n->in = a;
+	n->nin = nin;
+	return true;
+}
+
 /* Fold bn into its producer; false if not applicable. */
 static bool fold_one(Graph *g, const Uses *u, Node *bn, PassCtx *cx)
 {
@@ -95,16 +109,8 @@ static bool fold_one(Graph *g, const Uses *u, Node *bn, PassCtx *cx)
 	if (mkt < 0 || !add_folded(g, p->in[1], mkt, nw, nb, M, &wv, &bv, cx))
 		return false;
 	/* Constants live in the value array; node pointers stay valid. */
-	ValueId *in = ir_arena_alloc(g->arena, 4 * sizeof *in);
-	if (!in) {
-		diag_error(cx->diag, g->file, NULL, NULL, "out of memory");
+	if (!set_operands(g, p, (ValueId[]){p->in[0], wv, bv}, 3, cx))
 		return false;
-	}
-	in[0] = p->in[0];
-	in[1] = wv;
-	in[2] = bv;
-	p->in = in;
-	p->nin = 3;
 	if (!conv) {
 		Attr *at = ir_arena_alloc(g->arena, 4 * sizeof *at);
 		if (!at) {
@@ -176,17 +182,8 @@ static bool fold_into_next(Graph *g, const Uses *u, Node *c, PassCtx *cx)
 	ValueId wv, bv;
 	if (!add_folded(g, c->in[1], ir_value(g, c->in[1])->type, nw, nb, M, &wv, &bv, cx))
 		return false;
-	ValueId *in = ir_arena_alloc(g->arena, 4 * sizeof *in);
-	if (!in) {
-		diag_error(cx->diag, g->file, NULL, NULL, "out of memory");
+	if (!set_operands(g, c, (ValueId[]){bn->in[0], wv, bv, c->nin > 3 ? c->in[3] : -1}, c->nin > 3 ? 4 : 3, cx))
 		return false;
-	}
-	in[0] = bn->in[0];
-	in[1] = wv;
-	in[2] = bv;
-	in[3] = c->nin > 3 ? c->in[3] : -1;
-	c->in = in;
-	c->nin = c->nin > 3 ? 4 : 3;
 	bn->dead = true;
 	return true;
 }

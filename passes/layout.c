@@ -51,29 +51,14 @@ static void tie(Lay *l, ValueId a, ValueId b)
 
 static const Type *T(Lay *l, ValueId v) { return ir_value_type(l->g, v); }
 
-static bool depthwise(Lay *l, const Node *n)
-{
-	const Type *x = T(l, n->in[0]), *y = T(l, n->out);
-	int64_t group = ir_attr_int(n, "group", 1);
-	return x->rank == 4 && group > 1 && group == x->dims[1] && y->dims[1] == group;
-}
-
 static bool conv2d(Lay *l, const Node *n) { return n->op == OP_CONV && T(l, n->out)->rank == 4; }
-
-/* Do side's (0: operand, 1: result) channels of grouped conv n fill
- * whole blocks per group? */
-static bool groups_whole(Lay *l, const Node *n, int side)
-{
-	int64_t group = ir_attr_int(n, "group", 1);
-	return (T(l, side ? n->out : n->in[0])->dims[1] / group) % l->b == 0;
-}
 
 /* A conv whose result (and so its residual) may be in blocks: 2-d, and
  * ungrouped, depthwise (one output channel per input channel) or with
  * groups of whole blocks. */
 static bool conv_blocks(Lay *l, const Node *n)
 {
-	return conv2d(l, n) && (ir_attr_int(n, "group", 1) == 1 || depthwise(l, n) || groups_whole(l, n, 1));
+	return conv2d(l, n) && (ir_conv_depthwise(l->g, n) || ir_conv_groups_whole(l->g, n, n->out, l->b));
 }
 
 static bool is_ew(const Node *n) { return (ir_ops[n->op].flags & OPF_EW) || n->op == OP_FUSED_EW; }
@@ -104,8 +89,8 @@ static bool reads_blocks(Lay *l, const Node *n, int j)
 	switch (n->op) {
 	case OP_CONV:  /* the operand (either way; grouped: in whole blocks per group) or the residual,
 			* when the result can be in blocks */
-		if (j == 0 && conv2d(l, n) && ir_attr_int(n, "group", 1) > 1 && !depthwise(l, n))
-			return groups_whole(l, n, 0);
+		if (j == 0 && conv2d(l, n) && !ir_conv_depthwise(l->g, n))
+			return ir_conv_groups_whole(l->g, n, n->in[0], l->b);
 		return (j == 0 || j == 3) && conv_blocks(l, n);
 	case OP_MAXPOOL:
 	case OP_GLOBAL_AVGPOOL:
@@ -125,7 +110,7 @@ static bool reads_blocks(Lay *l, const Node *n, int j)
 static bool tied(Lay *l, const Node *n, int j)
 {
 	if (n->op == OP_CONV)
-		return conv2d(l, n) && ((j == 3 && conv_blocks(l, n)) || (j == 0 && depthwise(l, n)));
+		return conv2d(l, n) && ((j == 3 && conv_blocks(l, n)) || (j == 0 && ir_conv_depthwise(l->g, n)));
 	return n->op != OP_GLOBAL_AVGPOOL && reads_blocks(l, n, j);
 }
 
@@ -248,21 +233,28 @@ static int block_value(Lay *l, const Uses *u, ValueId v)
 	return 1;
 }
 
+/* A graph with relayouts or blocked values has its layout (a dump after
+ * this pass, read back): it is left as it is. */
+static bool layout_chosen(const Graph *g)
+{
+	for (int i = 0; i < g->nodes.n; i++)
+		if (!g->nodes.v[i].dead && g->nodes.v[i].op == OP_RELAYOUT)
+			return true;
+	for (int v = 0; v < g->values.n; v++)
+		if (ir_value_type(g, v)->block)
+			return true;
+	return false;
+}
+
 bool pass_layout(Graph *g, PassCtx *cx)
 {
 	int b = cx->vector_lanes;
 	if (b < 4 || (b & (b - 1)) || b > 64 || cx->layout == 1)
 		return false;
-	for (int i = 0; i < g->nodes.n; i++)
-		if (!g->nodes.v[i].dead && g->nodes.v[i].op == OP_RELAYOUT) {
-			pass_note(cx, "the layout is chosen already");
-			return false;
-		}
-	for (int v = 0; v < g->values.n; v++)
-		if (T(&(Lay){g, b}, v)->block) {
-			pass_note(cx, "the layout is chosen already");
-			return false;
-		}
+	if (layout_chosen(g)) {
+		pass_note(cx, "the layout is chosen already");
+		return false;
+	}
 	int nv = g->values.n;
 	Lay l = {g, b};
 	l.up = malloc((nv + 1) * sizeof *l.up);
