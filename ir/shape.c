@@ -2,6 +2,7 @@
  * table indexed by Op.  Used by importers (ir_build), the parser and the
  * verifier, so every producer of IR agrees on what a node computes. */
 #include "ir.h"
+#include "act.h"
 
 #include <stdarg.h>
 #include <string.h>
@@ -166,69 +167,19 @@ bool ir_broadcast(int ra, const int64_t *a, int rb, const int64_t *b, int *rout,
 
 /* ---- elementwise ------------------------------------------------------------------ */
 
-static bool r_unary(Ctx *c)
-{
-	same_as_operand(c, 0, false);
-	return need_float_dtype(c, 0);
-}
-
-/* abs: any numeric dtype. */
-static bool r_abs(Ctx *c)
-{
-	same_as_operand(c, 0, false);
-	if (T(c, 0)->dt == DT_BOOL)
-		return err(c, "operand is bool; this op needs a numeric dtype");
-	return true;
-}
-
-/* neg: signed integers and floats. */
-static bool r_signed_unary(Ctx *c)
-{
-	DType dt = T(c, 0)->dt;
-	same_as_operand(c, 0, false);
-	if (!ir_dtype_is_float(dt) && !ir_dtype_is_signed(dt))
-		return err(c, "operand is %s; this op needs a signed or floating-point dtype", ir_dtype_name(dt));
-	return true;
-}
-
 static bool r_identity(Ctx *c)
 {
 	same_as_operand(c, 0, true);
 	return true;
 }
 
-static bool r_leaky_relu(Ctx *c)
-{
-	return r_unary(c) && need_float(c, "alpha");
-}
-
-static bool r_clip(Ctx *c)
-{
-	return r_unary(c) && need_float(c, "min") && need_float(c, "max");
-}
-
-static bool r_binary(Ctx *c)
-{
-	const Type *a = T(c, 0), *b = T(c, 1);
-	char s1[128], s2[128];
-	if (!same_dtype(c, 0, 1))
-		return false;
-	if (a->dt == DT_BOOL)
-		return err(c, "arithmetic on bool operands is not supported");
-	int r;
-	int64_t d[IR_MAX_RANK];
-	if (!ir_broadcast(a->rank, a->dims, b->rank, b->dims, &r, d))
-		return err(c, "input shapes %s and %s cannot be broadcast", TS(a, s1), TS(b, s2));
-	set_out(c, a->dt, r, d);
-	return true;
-}
-
-/* ---- the broadcasting elementwise family (lower_ew) --------------------------------- */
+/* ---- the broadcasting elementwise family: every OPF_EW op but identity ------------------- */
 
 /* Which dtypes an elementwise op accepts and what it yields. */
 typedef enum EwKind {
-	EW_FLOAT,      /* floats in, same out */
+	EW_FLOAT,      /* floats in, same out (the default) */
 	EW_NUMERIC,    /* any non-bool, same out */
+	EW_SIGNED,     /* signed integers or floats, same out */
 	EW_BOOL,       /* bool in, bool out */
 	EW_INT,        /* integers in, same out */
 	EW_UINT,       /* unsigned integers in, same out */
@@ -239,27 +190,32 @@ typedef enum EwKind {
 	EW_WHERE,      /* bool, T, T -> T */
 } EwKind;
 
-static EwKind ew_kind(Op op)
-{
-	switch (op) {
-	case OP_SIGN: case OP_MIN: case OP_MAX: case OP_MOD: case OP_POW: return EW_NUMERIC;
-	case OP_NOT: case OP_AND: case OP_OR: case OP_XOR: return EW_BOOL;
-	case OP_BITWISE_NOT: case OP_BITWISE_AND: case OP_BITWISE_OR: case OP_BITWISE_XOR: return EW_INT;
-	case OP_BIT_SHIFT: return EW_UINT;
-	case OP_EQUAL: case OP_LESS: case OP_LESS_EQUAL: case OP_GREATER: case OP_GREATER_EQUAL: return EW_CMP;
-	case OP_ISNAN: case OP_ISINF: return EW_TEST;
-	case OP_CAST: return EW_CAST;
-	case OP_EXPAND: return EW_ANY;
-	case OP_WHERE: return EW_WHERE;
-	default: return EW_FLOAT;
-	}
-}
+/* What each kind needs, for messages. */
+static const char *const ew_needs[] = {
+	[EW_FLOAT] = "a floating-point dtype", [EW_NUMERIC] = "a numeric dtype",
+	[EW_SIGNED] = "a signed or floating-point dtype", [EW_BOOL] = "bool", [EW_INT] = "an integer dtype",
+	[EW_UINT] = "an unsigned integer dtype", [EW_CMP] = "a numeric dtype", [EW_TEST] = "a floating-point dtype",
+	[EW_CAST] = "any dtype", [EW_ANY] = "any dtype", [EW_WHERE] = "a bool condition",
+};
+
+/* Ops not listed are EW_FLOAT. */
+static const EwKind ew_kinds[OP_COUNT] = {
+	[OP_ADD] = EW_NUMERIC, [OP_SUB] = EW_NUMERIC, [OP_MUL] = EW_NUMERIC, [OP_DIV] = EW_NUMERIC,
+	[OP_ABS] = EW_NUMERIC, [OP_NEG] = EW_SIGNED,
+	[OP_SIGN] = EW_NUMERIC, [OP_MIN] = EW_NUMERIC, [OP_MAX] = EW_NUMERIC, [OP_MOD] = EW_NUMERIC, [OP_POW] = EW_NUMERIC,
+	[OP_NOT] = EW_BOOL, [OP_AND] = EW_BOOL, [OP_OR] = EW_BOOL, [OP_XOR] = EW_BOOL,
+	[OP_BITWISE_NOT] = EW_INT, [OP_BITWISE_AND] = EW_INT, [OP_BITWISE_OR] = EW_INT, [OP_BITWISE_XOR] = EW_INT,
+	[OP_BIT_SHIFT] = EW_UINT,
+	[OP_EQUAL] = EW_CMP, [OP_LESS] = EW_CMP, [OP_LESS_EQUAL] = EW_CMP, [OP_GREATER] = EW_CMP, [OP_GREATER_EQUAL] = EW_CMP,
+	[OP_ISNAN] = EW_TEST, [OP_ISINF] = EW_TEST,
+	[OP_CAST] = EW_CAST, [OP_EXPAND] = EW_ANY, [OP_WHERE] = EW_WHERE,
+};
 
 /* Float attributes each op needs. */
 static bool ew_attrs(Ctx *c)
 {
 	static const struct { Op op; const char *a[2]; } need[] = {
-		{OP_HARD_SIGMOID, {"alpha", "beta"}}, {OP_ELU, {"alpha"}}, {OP_SELU, {"alpha", "gamma"}},
+		{OP_LEAKY_RELU, {"alpha"}}, {OP_CLIP, {"min", "max"}}, {OP_HARD_SIGMOID, {"alpha", "beta"}}, {OP_ELU, {"alpha"}}, {OP_SELU, {"alpha", "gamma"}},
 		{OP_CELU, {"alpha"}}, {OP_THRESHOLDED_RELU, {"alpha"}}, {OP_SHRINK, {"bias", "lambd"}},
 	};
 	int64_t v;
@@ -290,7 +246,7 @@ static bool r_ew(Ctx *c)
 {
 	if (!all_present(c))
 		return false;
-	EwKind k = ew_kind(c->op);
+	EwKind k = ew_kinds[c->op];
 	int first = k == EW_WHERE ? 1 : 0;
 	DType dt = T(c, first)->dt;
 	char s1[128], s2[128];
@@ -301,6 +257,7 @@ static bool r_ew(Ctx *c)
 	switch (k) {
 	case EW_FLOAT: case EW_TEST: ok = ir_dtype_is_float(dt); break;
 	case EW_NUMERIC: ok = dt != DT_BOOL; break;
+	case EW_SIGNED: ok = ir_dtype_is_float(dt) || ir_dtype_is_signed(dt); break;
 	case EW_BOOL: ok = dt == DT_BOOL; break;
 	case EW_INT: ok = dt != DT_BOOL && !ir_dtype_is_float(dt); break;
 	case EW_UINT: ok = dt == DT_U8 || dt == DT_U16 || dt == DT_U32 || dt == DT_U64; break;
@@ -309,7 +266,7 @@ static bool r_ew(Ctx *c)
 	default: ok = true;
 	}
 	if (!ok)
-		return err(c, "operand %d is %s; %s does not take that dtype", first, TS(T(c, first), s1), ir_ops[c->op].name);
+		return err(c, "operand %d is %s; %s needs %s", first, TS(T(c, first), s1), ir_ops[c->op].name, ew_needs[k]);
 	if (!ew_attrs(c))
 		return false;
 	int r = T(c, 0)->rank;
@@ -674,7 +631,8 @@ static bool window_out(Ctx *c, int axis, int64_t in, int64_t k, int64_t s, int64
 	return true;
 }
 
-/* Fused epilogue of OPF_FUSE_HEAD ops: an optional activation. */
+/* Fused epilogue of OPF_FUSE_HEAD ops: an optional activation of the
+ * registry (act.def) with its parameters. */
 static bool check_epilogue(Ctx *c)
 {
 	const Attr *a = A(c, "act");
@@ -682,17 +640,14 @@ static bool check_epilogue(Ctx *c)
 		return true;
 	if (a->kind != ATTR_STRING || !a->s)
 		return err(c, "attribute 'act' must be a string");
-	static const char *plain[] = {"relu", "sigmoid", "tanh", "silu", "hard_swish", "gelu", "gelu_tanh"};
-	for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++)
-		if (!strcmp(a->s, plain[i]))
-			return true;
-	if (!strcmp(a->s, "hard_sigmoid"))
-		return need_float(c, "act_alpha") && need_float(c, "act_beta");
-	if (!strcmp(a->s, "leaky_relu"))
-		return need_float(c, "act_alpha");
-	if (!strcmp(a->s, "clip"))
-		return need_float(c, "act_min") && need_float(c, "act_max");
-	return err(c, "unknown fused activation '%s'", a->s);
+	ActKind k = ir_act_find(a->s);
+	if (!k)
+		return err(c, "unknown fused activation '%s'", a->s);
+	char buf[32];
+	for (int i = 0; i < 2; i++)
+		if (ir_acts[k].param[i] && !need_float(c, ir_act_param_attr(k, i, buf, sizeof buf)))
+			return false;
+	return true;
 }
 
 static bool r_conv(Ctx *c)
@@ -1380,23 +1335,23 @@ static const Rule rules[OP_COUNT] = {
 	[OP_CONV] = r_conv,
 	[OP_GEMM] = r_gemm,
 	[OP_MATMUL] = r_matmul,
-	[OP_ADD] = r_binary,
-	[OP_SUB] = r_binary,
-	[OP_MUL] = r_binary,
-	[OP_DIV] = r_binary,
-	[OP_RELU] = r_unary,
-	[OP_LEAKY_RELU] = r_leaky_relu,
-	[OP_SIGMOID] = r_unary,
-	[OP_TANH] = r_unary,
-	[OP_ABS] = r_abs,
-	[OP_NEG] = r_signed_unary,
-	[OP_EXP] = r_unary,
-	[OP_LOG] = r_unary,
-	[OP_SQRT] = r_unary,
-	[OP_RECIPROCAL] = r_unary,
-	[OP_FLOOR] = r_unary,
-	[OP_CEIL] = r_unary,
-	[OP_CLIP] = r_clip,
+	[OP_ADD] = r_ew,
+	[OP_SUB] = r_ew,
+	[OP_MUL] = r_ew,
+	[OP_DIV] = r_ew,
+	[OP_RELU] = r_ew,
+	[OP_LEAKY_RELU] = r_ew,
+	[OP_SIGMOID] = r_ew,
+	[OP_TANH] = r_ew,
+	[OP_ABS] = r_ew,
+	[OP_NEG] = r_ew,
+	[OP_EXP] = r_ew,
+	[OP_LOG] = r_ew,
+	[OP_SQRT] = r_ew,
+	[OP_RECIPROCAL] = r_ew,
+	[OP_FLOOR] = r_ew,
+	[OP_CEIL] = r_ew,
+	[OP_CLIP] = r_ew,
 	[OP_BATCHNORM] = r_batchnorm,
 	[OP_MAXPOOL] = r_pool,
 	[OP_AVGPOOL] = r_pool,

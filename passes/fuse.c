@@ -6,6 +6,7 @@
  * The fused node takes the consumer's place in the order (its operands are
  * all defined by then) and the consumer's result value. */
 #include "passes.h"
+#include "act.h"
 
 #include <math.h>
 #include <string.h>
@@ -58,37 +59,24 @@ static bool absorb(Graph *g, Node *head, Node *tail, const Attr *extra, int next
 	return true;
 }
 
+/* A standalone activation (act.def) read only by a fusable head: the head
+ * applies it in its epilogue, with the op's parameters as "act_<p>". */
 static bool fuse_activation(Graph *g, const Uses *u, Node *n, PassCtx *cx)
 {
-	static const struct { Op op; const char *act; } acts[] = {
-		{OP_RELU, "relu"}, {OP_LEAKY_RELU, "leaky_relu"}, {OP_CLIP, "clip"}, {OP_SIGMOID, "sigmoid"}, {OP_TANH, "tanh"},
-		{OP_HARD_SIGMOID, "hard_sigmoid"}, {OP_HARD_SWISH, "hard_swish"}, {OP_GELU, "gelu"},
-	};
-	const char *act = NULL;
-	for (size_t i = 0; i < sizeof acts / sizeof acts[0]; i++)
-		if (n->op == acts[i].op)
-			act = acts[i].act;
-	Node *h = act ? head_of(g, u, n->in[0]) : NULL;
+	Act a = ir_act_of_op(n);
+	Node *h = a.k ? head_of(g, u, n->in[0]) : NULL;
 	if (!h)
 		return false;
-	if (n->op == OP_GELU && ir_attr_int(n, "tanh", 0))
-		act = "gelu_tanh";
-	Attr extra[3] = {ir_astr("act", act)};
-	int ne = 1;
-	if (n->op == OP_LEAKY_RELU)
-		extra[ne++] = ir_af("act_alpha", ir_attr_float(n, "alpha", 0.01));
-	if (n->op == OP_CLIP) {
-		extra[ne++] = ir_af("act_min", ir_attr_float(n, "min", 0));
-		extra[ne++] = ir_af("act_max", ir_attr_float(n, "max", 0));
-	}
-	if (n->op == OP_HARD_SIGMOID) {
-		extra[ne++] = ir_af("act_alpha", ir_attr_float(n, "alpha", 0.2));
-		extra[ne++] = ir_af("act_beta", ir_attr_float(n, "beta", 0.5));
-	}
+	Attr extra[3];
+	int ne = 0;
+	extra[ne++] = ir_astr(ir_arena_strdup(g->arena, "act"), ir_arena_strdup(g->arena, ir_acts[a.k].name));
+	char buf[32];
+	for (int i = 0; i < 2; i++)
+		if (ir_acts[a.k].param[i])
+			extra[ne++] = ir_af(ir_arena_strdup(g->arena, ir_act_param_attr(a.k, i, buf, sizeof buf)), a.p[i]);
 	for (int i = 0; i < ne; i++)
-		extra[i].name = ir_arena_strdup(g->arena, extra[i].name);
-	if (extra[0].kind == ATTR_STRING)
-		extra[0].s = ir_arena_strdup(g->arena, act);
+		if (!extra[i].name || (extra[i].kind == ATTR_STRING && !extra[i].s))
+			return false;
 	return absorb(g, h, n, extra, ne, -1);
 }
 
@@ -111,7 +99,7 @@ static bool fuse_silu(Graph *g, const Uses *u, Node *n, PassCtx *cx)
 			continue;
 		Attr extra[1] = {ir_astr("act", "silu")};
 		extra[0].name = ir_arena_strdup(g->arena, extra[0].name);
-		extra[0].s = ir_arena_strdup(g->arena, "silu");
+		extra[0].s = ir_arena_strdup(g->arena, ir_acts[ACT_SILU].name);
 		if (!absorb(g, h, n, extra, 1, -1))
 			return false;
 		s->dead = true;

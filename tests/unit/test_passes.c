@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "codegen.h"
+#include "act.h"
 #include "ir.h"
 #include "passes.h"
 
@@ -473,6 +474,51 @@ START_TEST(plan_max_ram)
 }
 END_TEST
 
+/* ---- fuse: the activation registry ------------------------------------------------ */
+
+/* Every activation of act.def with a standalone op folds into a matmul's
+ * epilogue under its registry name, parameters carried as act_<p>; the
+ * head then reads back as the same activation. */
+START_TEST(fuse_every_registry_activation)
+{
+	for (int k = 1; k < ACT_COUNT; k++) {
+		const ActInfo *ai = &ir_acts[k];
+		if (ai->op == OP_COUNT)
+			continue;
+		Graph *g = ir_graph_new("act");
+		int64_t dx[] = {1, 3}, dw[] = {3, 2};
+		ValueId x = ir_add_input(g, "x", ir_type(g, DT_F32, 2, dx, NULL));
+		ValueId w = ir_add_input(g, "w", ir_type(g, DT_F32, 2, dw, NULL));
+		ValueId m = node(g, OP_MATMUL, "m", x, w);
+		Attr attrs[3];
+		int na = 0;
+		double want[2] = {0.25 + k, 4.5 + k};  /* not the defaults */
+		if (ai->sel)
+			attrs[na++] = ir_ai(ai->sel, ai->sel_val);
+		for (int i = 0; i < 2; i++)
+			if (ai->param[i])
+				attrs[na++] = ir_af(ai->param[i], want[i]);
+		NodeId an = ir_build(g, ai->op, "a", &m, 1, attrs, na, "a", &d);
+		ck_assert_msg(an >= 0, "%s: %s", ai->name, d.nmsg ? d.msgs[d.nmsg - 1] : "?");
+		ir_mark_output(g, g->nodes.v[an].out);
+		PassCtx cx = {.diag = &d, .verify_each = true};
+		ck_assert(pass_run_pipeline(g, "fuse,dce", &cx));
+		ck_assert_int_eq(live_nodes(g, OP_COUNT), 1);
+		const Node *h = &g->nodes.v[ir_value(g, g->outputs.v[0])->def];
+		ck_assert_int_eq(h->op, OP_MATMUL);
+		ck_assert_str_eq(ir_attr_str(h, "act", ""), ai->name);
+		Act a = ir_act_of_epilogue(h);
+		ck_assert_int_eq(a.k, k);
+		for (int i = 0; i < 2; i++)
+			if (ai->param[i])
+				ck_assert_msg(a.p[i] == want[i], "%s: param %s", ai->name, ai->param[i]);
+		ir_graph_free(g);
+	}
+	ck_assert_int_eq(ir_act_find("nope"), ACT_NONE);
+	ck_assert_int_eq(ir_act_find(NULL), ACT_NONE);
+}
+END_TEST
+
 /* ---- dce, simplify -------------------------------------------------------------- */
 
 START_TEST(dce_removes_unused)
@@ -841,6 +887,7 @@ int main(void)
 	tcase_add_test(tc, pipelines_per_level);
 	tcase_add_test(tc, pass_lists);
 	tcase_add_test(tc, print_after);
+	tcase_add_test(tc, fuse_every_registry_activation);
 	tcase_add_test(tc, verify_each_reports_broken_ir);
 	tcase_add_test(tc, pipeline_preserves_results);
 	suite_add_tcase(s, tc);
