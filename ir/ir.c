@@ -634,8 +634,8 @@ void diag_free(Diag *d)
 	memset(d, 0, sizeof *d);
 }
 
-static void diag_vadd(Diag *d, const char *file, const char *node, const char *op,
-		      const char *fmt, va_list ap)
+void diag_verror(Diag *d, const char *file, const char *node, const char *op,
+		 const char *fmt, va_list ap)
 {
 	d->nerr++;
 	if (d->max && d->nmsg >= d->max)
@@ -673,7 +673,7 @@ void diag_error(Diag *d, const char *file, const char *node, const char *op, con
 {
 	va_list ap;
 	va_start(ap, fmt);
-	diag_vadd(d, file, node, op, fmt, ap);
+	diag_verror(d, file, node, op, fmt, ap);
 	va_end(ap);
 }
 
@@ -681,7 +681,7 @@ void diag_node(Diag *d, const Graph *g, const Node *n, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	diag_vadd(d, g ? g->file : NULL, n ? n->name : NULL, n ? n->src_op : NULL, fmt, ap);
+	diag_verror(d, g ? g->file : NULL, n ? n->name : NULL, n ? n->src_op : NULL, fmt, ap);
 	va_end(ap);
 }
 

@@ -3,6 +3,7 @@
 #ifndef KILN_IR_H
 #define KILN_IR_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -292,6 +293,9 @@ void diag_free(Diag *d);
 /* file may be NULL; node NULL or "" and op NULL mean "not about one node". */
 void diag_error(Diag *d, const char *file, const char *node, const char *op,
 		const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* The va_list form, for readers and rules that wrap diag_error with their
+ * own context (file, node, op) instead of formatting twice. */
+void diag_verror(Diag *d, const char *file, const char *node, const char *op, const char *fmt, va_list ap);
 void diag_node(Diag *d, const Graph *g, const Node *n, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 void diag_print(const Diag *d, FILE *f);

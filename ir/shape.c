@@ -25,15 +25,13 @@ typedef struct Ctx {
 static bool err(Ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static bool err(Ctx *c, const char *fmt, ...)
 {
-	char buf[768];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof buf, fmt, ap);
-	va_end(ap);
 	const char *op = "?";
 	if (c->op >= 0 && c->op < OP_COUNT)
 		op = ir_ops[c->op].onnx[0] ? ir_ops[c->op].onnx : ir_ops[c->op].name;
-	diag_error(c->d, c->g->file, c->name ? c->name : "", op, "%s", buf);
+	va_list ap;
+	va_start(ap, fmt);
+	diag_verror(c->d, c->g->file, c->name ? c->name : "", op, fmt, ap);
+	va_end(ap);
 	return false;
 }
 
