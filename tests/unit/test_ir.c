@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "ir.h"
+#include "small_graph.h"
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -1085,6 +1086,170 @@ START_TEST(allocation_failures)
 }
 END_TEST
 
+/* ---- on the shared small graph (small_graph.h) ---------------------------------- */
+
+START_TEST(types_are_interned_small)
+{
+	Graph *g = ir_graph_new("t");
+	int64_t a[] = {2, 3}, b[] = {2, 3}, c[] = {3, 2};
+	TypeId t1 = ir_type(g, DT_F32, 2, a, NULL), t2 = ir_type(g, DT_F32, 2, b, NULL);
+	ck_assert_int_eq(t1, t2);
+	ck_assert_int_ne(t1, ir_type(g, DT_F32, 2, c, NULL));
+	ck_assert_int_ne(t1, ir_type(g, DT_I8, 2, a, NULL));
+	float s = 0.5f;
+	int32_t z = 3, z2 = 4;
+	const Quant *q1 = ir_quant(g, -1, 1, &s, &z), *q2 = ir_quant(g, -1, 1, &s, &z), *q3 = ir_quant(g, -1, 1, &s, &z2);
+	ck_assert_ptr_eq(q1, q2);
+	ck_assert_ptr_ne(q1, q3);
+	TypeId tq = ir_type(g, DT_I8, 2, a, q1);
+	ck_assert_int_eq(tq, ir_type(g, DT_I8, 2, a, q2));
+	ck_assert_int_ne(tq, ir_type(g, DT_I8, 2, a, q3));
+	ck_assert_int_ne(tq, ir_type(g, DT_I8, 2, a, NULL));
+	ir_graph_free(g);
+}
+END_TEST
+
+START_TEST(shape_rules_small_graph)
+{
+	Diag d;
+	diag_init(&d);
+	Graph *g = ir_graph_new("t");
+	int64_t xs[] = {1, 6, 11, 13}, ws[] = {9, 2, 3, 3};
+	ValueId x = ir_add_input(g, "x", ir_type(g, DT_F32, 4, xs, NULL));
+	ValueId w = ir_add_const(g, "w", ir_type(g, DT_F32, 4, ws, NULL), NULL);
+	int64_t st[] = {2, 1}, pd[] = {1, 0, 2, 0}, dl[] = {2, 1};
+	Attr ca[] = {ir_aints("strides", st, 2), ir_aints("pads", pd, 4), ir_aints("dilations", dl, 2), ir_ai("group", 3)};
+	ValueId in[2] = {x, w};
+	TypeId t = ir_infer_type(g, OP_CONV, "c", in, 2, ca, 4, &d);
+	ck_assert_int_ge(t, 0);
+	const Type *ty = ir_type_get(g, t);
+	/* H: (11 + 1 + 2 - 2*2 - 1)/2 + 1 = 5; W: (13 - 3)/1 + 1 = 11 */
+	ck_assert_int_eq(ty->dims[1], 9);
+	ck_assert_int_eq(ty->dims[2], 5);
+	ck_assert_int_eq(ty->dims[3], 11);
+	/* group 4 does not divide 6 channels */
+	ca[3] = ir_ai("group", 4);
+	ck_assert_int_lt(ir_infer_type(g, OP_CONV, "c2", in, 2, ca, 4, &d), 0);
+	ck_assert_ptr_nonnull(strstr(d.msgs[0], "node 'c2' (Conv)"));
+	/* matmul batch broadcast [2,1,4,5] x [3,5,6] -> [2,3,4,6] */
+	int64_t as[] = {2, 1, 4, 5}, bs[] = {3, 5, 6};
+	ValueId a = ir_add_input(g, "a", ir_type(g, DT_F32, 4, as, NULL));
+	ValueId b = ir_add_input(g, "b", ir_type(g, DT_F32, 3, bs, NULL));
+	ValueId mm[2] = {a, b};
+	t = ir_infer_type(g, OP_MATMUL, "mm", mm, 2, NULL, 0, &d);
+	ck_assert_int_ge(t, 0);
+	ty = ir_type_get(g, t);
+	ck_assert_int_eq(ty->rank, 4);
+	ck_assert_int_eq(ty->dims[1], 3);
+	ck_assert_int_eq(ty->dims[3], 6);
+	/* broadcast failure */
+	ck_assert_int_lt(ir_infer_type(g, OP_ADD, "bad", mm, 2, NULL, 0, &d), 0);
+	/* maxpool ceil mode: 13 with k3 s2 -> 6 (floor) vs 6 (ceil drops the window starting at 13?) */
+	int64_t ps[] = {1, 1, 13, 14};
+	ValueId p = ir_add_input(g, "p", ir_type(g, DT_F32, 4, ps, NULL));
+	int64_t k[] = {3, 3}, s2[] = {2, 2}, z4[] = {0, 0, 0, 0}, d1[] = {1, 1};
+	Attr pa[] = {ir_aints("kernel", k, 2), ir_aints("strides", s2, 2), ir_aints("pads", z4, 4), ir_aints("dilations", d1, 2),
+		     ir_ai("ceil_mode", 1)};
+	t = ir_infer_type(g, OP_MAXPOOL, "mp", &p, 1, pa, 5, &d);
+	ck_assert_int_ge(t, 0);
+	ck_assert_int_eq(ir_type_get(g, t)->dims[2], 6);
+	ck_assert_int_eq(ir_type_get(g, t)->dims[3], 7);
+	ir_graph_free(g);
+	diag_free(&d);
+}
+END_TEST
+
+START_TEST(print_parse_roundtrip_small)
+{
+	Graph *g = small_graph();
+	/* A quantized input type must round-trip too. */
+	float sc[4] = {0.5f, 0.25f, 1e-3f, 3.0f};
+	int32_t zp[4] = {0, -3, 7, 127};
+	int64_t qs[] = {4, 2};
+	ir_add_input(g, "q in", ir_type(g, DT_I8, 2, qs, ir_quant(g, 0, 4, sc, zp)));
+	char *a = print_str(g);
+	Diag d;
+	diag_init(&d);
+	Graph *h = parse_str(a, &d);
+	ck_assert_msg(h != NULL, "parse failed: %s", d.nmsg ? d.msgs[0] : "?");
+	char *b = print_str(h);
+	ck_assert_str_eq(a, b);
+	ck_assert_ptr_nonnull(strstr(a, "%\"onnx::weird name\""));
+	ck_assert_ptr_nonnull(strstr(a, "{q axis=0: [0.5, 0.25, 0.00100000005, 3.0], [0, -3, 7, 127]}"));
+	free(a);
+	free(b);
+	ir_graph_free(g);
+	ir_graph_free(h);
+	diag_free(&d);
+}
+END_TEST
+
+START_TEST(parse_errors_small_graph)
+{
+	Graph *g = small_graph();
+	char *good = print_str(g);
+	ir_graph_free(g);
+	const char *bad[] = {
+		"",
+		"kiln 2\ngraph @g {\n}\n",
+		"kiln 1\ngraph @g {\n  %x : f32[2] = input\n  %y : f32[2] = frob(%x) loc(\"\", \"\")\n  output %y\n}\n",
+		"kiln 1\ngraph @g {\n  %y : f32[2] = relu(%x) loc(\"\", \"\")\n  %x : f32[2] = input\n  output %y\n}\n",
+		"kiln 1\ngraph @g {\n  %x : f32[2] = input\n  %x : f32[2] = input\n  output %x\n}\n",
+		"kiln 1\ngraph @g {\n  %x : f32[2] = input\n  %y : f32[3] = relu(%x) loc(\"\", \"\")\n  output %y\n}\n",
+		"kiln 1\ngraph @g {\n  %w : f32[2] = const @0\n  output %w\n}\ndata @0 = x\"0000\"\n",
+		"kiln 1\ngraph @g {\n  %x : f32[99999999999,99999999999,9999999999] = input\n  output %x\n}\n",
+		"kiln 1\ngraph @g {\n  %x : f32[2] = input\n  output %x\n}\ndata @0 = x\"00\"\n",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		Diag d;
+		diag_init(&d);
+		Graph *h = parse_str(bad[i], &d);
+		ck_assert_msg(h == NULL, "case %zu parsed", i);
+		ck_assert_int_ge(d.nerr, 1);
+		diag_free(&d);
+	}
+	/* Every truncation of a good file fails cleanly or parses; never crashes. */
+	size_t n = strlen(good);
+	for (size_t cut = 0; cut < n; cut += 1 + cut / 50) {
+		char *t = strndup(good, cut);
+		Diag d;
+		diag_init(&d);
+		Graph *h = parse_str(t, &d);
+		ir_graph_free(h);
+		diag_free(&d);
+		free(t);
+	}
+	free(good);
+}
+END_TEST
+
+START_TEST(verifier_catches_breakage)
+{
+	Diag d;
+	diag_init(&d);
+	Graph *g = small_graph();
+	ck_assert(ir_verify(g, &d));
+	/* Use of a later node's result. */
+	int saved = g->nodes.v[0].in[0];
+	g->nodes.v[0].in[0] = g->nodes.v[1].out;
+	ck_assert(!ir_verify(g, &d));
+	g->nodes.v[0].in[0] = saved;
+	diag_free(&d);
+	diag_init(&d);
+	ck_assert(ir_verify(g, &d));
+	/* A result type that its op does not produce. */
+	int64_t dims[] = {7};
+	g->values.v[g->nodes.v[1].out].type = ir_type(g, DT_F32, 1, dims, NULL);
+	ck_assert(!ir_verify(g, &d));
+	bool named = false;
+	for (int i = 0; i < d.nmsg; i++)
+		named |= strstr(d.msgs[i], "node 'relu' (Relu): result type f32[7] does not match") != NULL;
+	ck_assert(named);
+	diag_free(&d);
+	ir_graph_free(g);
+}
+END_TEST
+
 static Suite *ir_suite(void)
 {
 	Suite *s = suite_create("ir");
@@ -1108,6 +1273,11 @@ static Suite *ir_suite(void)
 	tcase_add_test(tc, parse_hostile);
 	tcase_add_test(tc, verifier);
 	tcase_add_test(tc, allocation_failures);
+	tcase_add_test(tc, types_are_interned_small);
+	tcase_add_test(tc, shape_rules_small_graph);
+	tcase_add_test(tc, print_parse_roundtrip_small);
+	tcase_add_test(tc, parse_errors_small_graph);
+	tcase_add_test(tc, verifier_catches_breakage);
 	suite_add_tcase(s, tc);
 	return s;
 }
