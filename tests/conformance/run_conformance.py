@@ -111,6 +111,15 @@ def roundtrip(kiln, path):
     return second.returncode == 0 and second.stdout == third.stdout
 
 
+def compiled_ops(kiln, path):
+    """The IR ops of a passing case, as imported and as compiled."""
+    ops = set()
+    for passes in (["--passes=none"], []):
+        p = subprocess.run([kiln, "dump"] + passes + [os.path.join(path, "model.onnx")], capture_output=True, text=True)
+        ops |= set(re.findall(r"= ([a-z_0-9]+)\(", p.stdout))
+    return ops
+
+
 def run_one(kiln, path):
     scope = out_of_scope(path)
     if scope:
@@ -185,6 +194,14 @@ def main():
             why = re.sub(r"\s+", " ", why).replace("|", "\\|")
             f.write(f"| {t} | {res} | {why} |\n")
     os.replace(a.report + ".tmp", a.report)
+    # The IR ops the passing cases compile, for the every-op check
+    # (tests/e2e/check_op_coverage.py).
+    ops = set()
+    for t, res, _ in results:
+        if res == "pass":
+            ops |= compiled_ops(a.kiln, os.path.join(root, t))
+    with open(os.path.join(a.workdir, "ops-tested.txt"), "w") as f:
+        f.write("\n".join(sorted(ops)) + "\n")
     print(f"onnx {version}: {count}; {pct:.1f}% of in-scope tests pass")
     bad = [r for r in results if r[1] == "crash"]
     for t, _, why in bad[:20]:

@@ -121,10 +121,10 @@ def ort_run(model_path, inputs):
 
 def roundtrip(kiln, path, d):
     """The IR as imported and as optimized prints, parses and prints again
-    to the same bytes."""
-    for passes in (["--passes=none"], []):
+    to the same bytes.  Both are left in d (imported.kir, optimized.kir)."""
+    for passes, kir in ((["--passes=none"], "imported.kir"), ([], "optimized.kir")):
         first = run([kiln, "dump"] + passes + [path]).stdout
-        kir = os.path.join(d, "a.kir")
+        kir = os.path.join(d, kir)
         with open(kir, "w") as f:
             f.write(first)
         again = run([kiln, "dump", "--passes=none", kir]).stdout
@@ -141,3 +141,16 @@ def report(results):
         bad += not ok
     print(f"{len(results) - bad}/{len(results)} passed")
     return 1 if bad else 0
+
+
+def ir_ops_in(text):
+    """The IR op names a .kir text uses."""
+    import re
+    return set(re.findall(r"= ([a-z_0-9]+)\(", text))
+
+
+def registry_ops(src):
+    """Every op of ir/ops.def by its text name."""
+    import re
+    with open(os.path.join(src, "ir", "ops.def")) as f:
+        return re.findall(r'^OP\(\s*\w+,\s*"([a-z_0-9]+)"', f.read(), re.M)
