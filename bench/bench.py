@@ -12,7 +12,11 @@ compile times (plus ResNet-50's).  Writes docs/performance.md and
 docs/performance.png.  A script, not a test: nothing here passes or fails
 on a timing.
 
-    bench/bench.py KILN [--models a,b] [--runs N] [--rounds R] [--docs DIR]"""
+With --vs OTHER_KILN a second kiln build (say, the commit before a change)
+joins the same alternating rounds, and a before/after table of latency and
+compile time is printed (docs are not written then).
+
+    bench/bench.py KILN [--models a,b] [--runs N] [--rounds R] [--docs DIR] [--vs KILN2]"""
 import argparse
 import datetime
 import json
@@ -235,6 +239,8 @@ def bench_model(a, name, work):
     m, xt = zoo.build(name)
     k = Kiln(a.kiln, name, path, x, work, "-O3")
     eng = {"kiln": k, "ORT": Ort(path, x, y), "PyTorch": Torch(m, xt)}
+    if a.vs:
+        eng["vs"] = Kiln(a.vs, name + "_vs", path, x, work, "-O3")
     errs = {e: max_err(eng[e].output(y), y) for e in eng}
     # Size the run count from a short probe: >= a.runs, more for tiny models
     # (up to about a second per engine), all engines the same count.
@@ -244,7 +250,21 @@ def bench_model(a, name, work):
     for e in eng.values():
         e.close()
     return {"name": name, "macs": k.macs, "compile_s": k.compile_s, "res": res, "errs": errs,
-            "ref_scale": float(np.max(np.abs(y))), "note": eng["PyTorch"].note}
+            "ref_scale": float(np.max(np.abs(y))), "note": eng["PyTorch"].note,
+            "vs_compile_s": eng["vs"].compile_s if a.vs else None}
+
+
+def vs_table(rows):
+    """Before/after: the --vs build against KILN, from the same rounds."""
+    out = ["| model | kiln ms | --vs ms | kiln / --vs | kiln compile s | --vs compile s |",
+           "|---|--:|--:|--:|--:|--:|"]
+    for r in rows:
+        k, v = r["res"]["kiln"], r["res"]["vs"]
+        out.append(f"| {r['name']} | {fmt_ms(k[0])} ({fmt_ms(k[1])}) | {fmt_ms(v[0])} ({fmt_ms(v[1])}) | "
+                   f"{k[0] / v[0]:.3f} | {r['compile_s']:.2f} | {r['vs_compile_s']:.2f} |")
+    out.append(f"| geometric mean | | | {geomean([r['res']['kiln'][0] / r['res']['vs'][0] for r in rows]):.3f} | "
+               f"{geomean([r['compile_s'] for r in rows]):.2f} | {geomean([r['vs_compile_s'] for r in rows]):.2f} |")
+    return out
 
 
 # ---------------------------------------------------------------- reporting
@@ -384,7 +404,10 @@ def main():
     ap.add_argument("--no-resnet50", action="store_true", help="skip the ResNet-50 compile time")
     ap.add_argument("--plot-deps", help="a folder with matplotlib (pip --target) to append to sys.path")
     ap.add_argument("--docs", help="write performance.md and performance.png into this folder")
+    ap.add_argument("--vs", help="a second kiln binary timed in the same rounds (before/after a change)")
     a = ap.parse_args()
+    if a.vs:
+        a.docs = None
     a.runs = max(a.runs, 1)
     import torch
     torch.set_num_threads(1)
@@ -428,6 +451,9 @@ def main():
           f"kiln/best {gm['best']:.2f}; kiln at {pct:.1f}% of peak (geometric mean)")
     print("\nkiln compile time, s: " + ", ".join(f"{r['name']} {r['compile_s']:.2f}" for r in rows) +
           (f", resnet50 (default -O) {r50['compile_s']:.2f}" if r50 else ""))
+    if a.vs:
+        print(f"\nkiln = {a.kiln}, --vs = {a.vs}, same rounds (median (min) ms):")
+        print("\n".join(vs_table(rows)))
     if a.docs:
         png = plot(rows, os.path.join(a.docs, "performance.png"), a.plot_deps)
         write_doc(os.path.join(a.docs, "performance.md"), a, rows, peaks, isa, cpu, vers, r50, load, png)
