@@ -307,6 +307,9 @@ _Noreturn void ir_die_(const char *file, int line, const char *fmt, ...)
 
 /* ---- shape rules, printer, parser, verifier ------------------------------------ */
 
+/* Does op have a shape rule (ir/shape.c)?  For the completeness test. */
+bool ir_op_has_rule(Op op);
+
 /* Infer the result type of a node from its operands and attributes.
  * Returns the TypeId, or -1 with a diagnostic naming the node. */
 TypeId ir_infer_type(Graph *g, Op op, const char *name, const ValueId *in, int nin,

@@ -1446,6 +1446,8 @@ static const Rule rules[OP_COUNT] = {
 	[OP_RELAYOUT] = r_identity,
 };
 
+bool ir_op_has_rule(Op op) { return op >= 0 && op < OP_COUNT && rules[op]; }
+
 TypeId ir_infer_type(Graph *g, Op op, const char *name, const ValueId *in, int nin,
 		     const Attr *attrs, int nattr, Diag *d)
 {
