@@ -6,7 +6,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-/* ---- diagnostics and names ------------------------------------------------------- */
+/* ---- diagnostics and names ----------------------------------------------- */
 
 bool fail(Ctx *c, const char *fmt, ...)
 {
@@ -86,7 +86,7 @@ static void forward_diag(Ctx *c, Diag *tmp)
 		fail(c, "cannot build the node (out of memory)");
 }
 
-/* ---- emitting nodes and binding outputs -------------------------------------------- */
+/* ---- emitting nodes and binding outputs ---------------------------------- */
 
 /* A cast node to dt: attributes "to" and, for float8, "saturate". */
 ValueId emit_cast(Ctx *c, ValueId x, DType to, bool saturate, const char *out_name)
@@ -196,7 +196,7 @@ void *filled(Ctx *c, DType dt, int64_t numel, const void *one)
 	return p;
 }
 
-/* ---- operand helpers ---------------------------------------------------------------- */
+/* ---- operand helpers ----------------------------------------------------- */
 
 bool need_float(Ctx *c, ValueId v, const char *what)
 {
@@ -310,7 +310,7 @@ bool norm_axis(Ctx *c, int64_t *axis, int rank, const char *what)
 	return true;
 }
 
-/* ---- small nodes compositions are built from -------------------------------------- */
+/* ---- small nodes compositions are built from ----------------------------- */
 
 /* Canonical reshape of x to dims. */
 ValueId reshape_to(Ctx *c, ValueId x, int rank, const int64_t *dims, const char *out_name)

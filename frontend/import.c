@@ -12,7 +12,7 @@
 
 #include <stdlib.h>
 
-/* ---- a string -> int hash map in an arena ------------------------------------ */
+/* ---- a string -> int hash map in an arena -------------------------------- */
 
 static uint64_t hash_str(const char *s)
 {
@@ -76,7 +76,7 @@ int nm_get(const NameMap *m, const char *k, int dflt)
 
 bool nm_has(const NameMap *m, const char *k) { return m->key[nm_find(m, k)] != NULL; }
 
-/* ---- the op table: one list of the op families ----------------------------------- */
+/* ---- the op table: one list of the op families --------------------------- */
 
 /* Rows of one op stay in one family and in order (the last row whose opset
  * range holds the model's opset wins), so the families' order is free. */
@@ -125,7 +125,7 @@ static int min_inputs(const Ctx *c, const OpSpec *s, const SrcNode *n)
 	return s->min_in;
 }
 
-/* ---- static checks: everything knowable without shapes ------------------------------------ */
+/* ---- static checks: everything knowable without shapes ------------------- */
 
 static const char *kind_name(SrcAttrKind k)
 {
@@ -251,7 +251,7 @@ bool check_node(Ctx *c, SrcNode *n)
 	return check_values(c, n) && ok;
 }
 
-/* ---- graph-level work ------------------------------------------------------------------------ */
+/* ---- graph-level work ---------------------------------------------------- */
 
 static const ShapeBinding *find_binding(const ImportOptions *o, const char *name, bool *used)
 {
@@ -505,7 +505,7 @@ bool import_node(Ctx *c, const SrcNode *n, bool sub)
 	if (!c->src_op)
 		return oom(c);
 	c->spec = s;
-	if (s->float_in && !need_float(c, in[0], "the input"))
+	if (s->float_in && nin > 0 && in[0] >= 0 && !need_float(c, in[0], "the input"))
 		return false;
 	return s->fn(c, in, nin);
 }

@@ -7,7 +7,7 @@
 
 #include <string.h>
 
-/* ---- a string -> int hash map in an arena (import.c) ---------------------------- */
+/* ---- a string -> int hash map in an arena (import.c) --------------------- */
 
 typedef struct NameMap {
 	Arena *a;
@@ -21,7 +21,7 @@ bool nm_put(NameMap *m, const char *k, int v);  /* false: out of memory */
 int nm_get(const NameMap *m, const char *k, int dflt);
 bool nm_has(const NameMap *m, const char *k);
 
-/* ---- the import context --------------------------------------------------------- */
+/* ---- the import context -------------------------------------------------- */
 
 typedef struct Ctx {
 	SrcModel *m;
@@ -45,7 +45,7 @@ typedef struct Ctx {
  * an omitted one), to IR and binds its outputs; false with a diagnostic. */
 typedef bool (*ImportFn)(Ctx *c, const ValueId *in, int nin);
 
-/* ---- the op table: each family file imp_*.c holds the rows of its ops ----------- */
+/* ---- the op table: each family file imp_*.c holds the rows of its ops ---- */
 
 #define IMP_MAX_ATTRS 9
 
@@ -79,32 +79,33 @@ extern const OpSpec imp_control_ops[], imp_ew_ops[], imp_nn_ops[], imp_norm_ops[
 	imp_data_ops[], imp_reduce_ops[], imp_resize_ops[], imp_quant_ops[], imp_rnn_ops[], imp_signal_ops[],
 	imp_loss_ops[], imp_ml_ops[];
 
-/* ---- graph-level work the If importer reuses (import.c) ------------------------- */
+/* ---- graph-level work the If importer reuses (import.c) ------------------ */
 
 bool check_node(Ctx *c, SrcNode *n);
 bool import_node(Ctx *c, const SrcNode *n, bool sub);
 bool add_const(Ctx *c, const SrcTensor *t);
 bool derive_consts_in(Ctx *c, const SrcNode *nodes, int nn);
 
-/* ---- diagnostics and IR building for the current node (emit.c) ------------------- */
+/* ---- diagnostics and IR building for the current node (emit.c) ----------- */
 
 /* An error about the current node (or the model when c->sn is NULL); false. */
 bool fail(Ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 #define fail_v(c, ...) (fail((c), __VA_ARGS__), -1)
 bool oom(Ctx *c);  /* reports out of memory once; false */
-void fmt_dims(char *buf, size_t cap, int rank, const int64_t *dims);
-const char *sn_base(const Ctx *c);
-const char *fresh_name(Ctx *c, const char *base, const char *suffix);
+void fmt_dims(char *buf, size_t cap, int rank, const int64_t *dims);  /* "[2,3]" */
+const char *sn_base(const Ctx *c);  /* the node's first named output */
+const char *fresh_name(Ctx *c, const char *base, const char *suffix);  /* "base/suffix.N" */
 
 /* Append an IR node for the current source node; returns its result value
- * or -1 with a diagnostic.  out_name NULL: a fresh intermediate name. */
+ * or -1 with a diagnostic.  out_name NULL: a fresh intermediate name.  An
+ * OPF_F32 op on other float types is computed in f32 between casts. */
 ValueId emit(Ctx *c, Op op, const ValueId *in, int nin, const Attr *a, int na, const char *out_name);
 ValueId emit_cast(Ctx *c, ValueId x, DType to, bool saturate, const char *out_name);
-ValueId cast_to(Ctx *c, ValueId x, DType to, const char *out_name);
-bool define(Ctx *c, ValueId v);
-bool define_at(Ctx *c, int i, ValueId v);
+ValueId cast_to(Ctx *c, ValueId x, DType to, const char *out_name);  /* x if it has dt and out_name is NULL */
+bool define(Ctx *c, ValueId v);            /* binds the node's first output; false if v < 0 */
+bool define_at(Ctx *c, int i, ValueId v);  /* binds output i, if the node has it */
 bool define_const(Ctx *c, DType dt, int rank, const int64_t *dims, const void *data);
-void *filled(Ctx *c, DType dt, int64_t numel, const void *one);
+void *filled(Ctx *c, DType dt, int64_t numel, const void *one);  /* numel copies, in the graph arena */
 
 /* Emit the op's one node producing the source output. */
 static inline bool emit_out(Ctx *c, Op op, const ValueId *in, int nin, const Attr *a, int na)
@@ -129,7 +130,7 @@ static inline ValueId binary(Ctx *c, Op op, ValueId a, ValueId b, const char *ou
 
 static inline ValueId to_f32(Ctx *c, ValueId v) { return v < 0 ? -1 : cast_to(c, v, DT_F32, NULL); }
 
-/* ---- attribute access (kinds are normalized by the static check) ----------------- */
+/* ---- attribute access (kinds are normalized by the static check) --------- */
 
 static inline const SrcAttr *sa_get(const SrcNode *n, const char *name)
 {
@@ -168,7 +169,7 @@ static inline const int64_t *sa_ints(const SrcNode *n, const char *name, int *co
 	return a->ints;
 }
 
-/* ---- operand helpers (emit.c) ----------------------------------------------------- */
+/* ---- operand helpers (emit.c) -------------------------------------------- */
 
 static inline const Type *vtype(Ctx *c, ValueId v) { return ir_value_type(c->g, v); }
 
@@ -199,7 +200,7 @@ ValueId slice_of(Ctx *c, ValueId x, const int64_t *start, const int64_t *step, c
 ValueId scalar(Ctx *c, DType dt, double v);
 ValueId reduce_axes(Ctx *c, Op op, ValueId x, const int64_t *axes, int n, bool keep, const char *out_name);
 
-/* ---- shared by families (imp_nn.c) ------------------------------------------------ */
+/* ---- shared by families (imp_nn.c) --------------------------------------- */
 
 bool spatial_ints(Ctx *c, const char *name, int nsp, int64_t *out);
 ValueId conv_of(Ctx *c, const ValueId *in, int nin, const char *out_name);
