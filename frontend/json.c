@@ -26,17 +26,16 @@ typedef struct JReader {
 static bool jfail(JReader *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static bool jfail(JReader *r, const char *fmt, ...)
 {
-	char buf[900];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(buf, sizeof buf, fmt, ap);
-	va_end(ap);
-	if (r->op)
-		diag_error(r->d, r->file, r->node, r->op, "%s", buf);
-	else if (r->where[0])
+	if (r->op || !r->where[0]) {
+		diag_verror(r->d, r->file, r->op ? r->node : NULL, r->op, fmt, ap);
+	} else {  /* the place goes before the reason: formatted here */
+		char buf[900];
+		vsnprintf(buf, sizeof buf, fmt, ap);
 		diag_error(r->d, r->file, NULL, NULL, "%s: %s", r->where, buf);
-	else
-		diag_error(r->d, r->file, NULL, NULL, "%s", buf);
+	}
+	va_end(ap);
 	return false;
 }
 

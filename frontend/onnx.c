@@ -32,12 +32,10 @@ static const char *S(const char *s) { return s ? s : ""; }
 static bool rfail(Reader *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static bool rfail(Reader *r, const char *fmt, ...)
 {
-	char buf[900];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(buf, sizeof buf, fmt, ap);
+	diag_verror(r->d, r->file, r->node, r->op, fmt, ap);
 	va_end(ap);
-	diag_error(r->d, r->file, r->node, r->op, "%s", buf);
 	return false;
 }
 

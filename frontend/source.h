@@ -1,5 +1,5 @@
 /* The neutral source model both readers (ONNX, JSON) produce and the one
- * importer (import.c) maps to IR.  Private to frontend/. */
+ * importer (import.c and its op families) maps to IR.  Private to frontend/. */
 #ifndef KILN_SOURCE_H
 #define KILN_SOURCE_H
 
@@ -91,6 +91,8 @@ bool src_model_init(SrcModel *m, const char *file);
 void src_model_free(SrcModel *m);
 /* Store v (already range-checked by the caller) as element i of dt. */
 void src_store(void *data, DType dt, int64_t i, double v);
+/* Element i of dt as a double (exact for everything but huge 64-bit ints). */
+double src_load(const void *data, DType dt, int64_t i);
 /* Convert a float to IEEE half / bfloat16 bits (round to nearest even). */
 uint16_t src_f32_to_f16(float f);
 uint16_t src_f32_to_bf16(float f);

@@ -38,14 +38,14 @@ typedef struct Opts {
 } Opts;
 
 /* "kiln: error: ..." on stderr; returns the exit code 1. */
-int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int driver_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Print and free d's messages; returns 1. */
-int fail_diag(Diag *d);
+int driver_fail_diag(Diag *d);
 /* The codegen options for --target/--cpu/--features; false after a message. */
-bool setup_target(const Opts *o, CgOptions *cg);
+bool driver_setup_target(const Opts *o, CgOptions *cg);
 /* Load the model, run the pipeline (and the plan when plan is set);
  * cx_out, imported may be NULL. */
-Graph *load_and_optimize(const Opts *o, Diag *d, bool plan, PassCtx *cx_out, int *imported);
+Graph *driver_load_and_optimize(const Opts *o, Diag *d, bool plan, PassCtx *cx_out, int *imported);
 
 /* kiln run and kiln bench (tools/run.c). */
 int cmd_run(Opts *o);

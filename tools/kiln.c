@@ -101,7 +101,7 @@ static void print_help(const char *cmd)
 	fputs(usage, stdout);
 }
 
-int fail(const char *fmt, ...)
+int driver_fail(const char *fmt, ...)
 {
 	va_list ap;
 	fputs("kiln: error: ", stderr);
@@ -112,7 +112,7 @@ int fail(const char *fmt, ...)
 	return 1;
 }
 
-int fail_diag(Diag *d)
+int driver_fail_diag(Diag *d)
 {
 	if (d->nmsg == 0)
 		diag_error(d, NULL, NULL, NULL, "failed (no further detail)");
@@ -161,12 +161,12 @@ static int parse_args(int argc, char **argv, Opts *o)
 		if (a[0] != '-' || !a[1]) {
 			if (in_inputs && (o->model || !is_model_path(a))) {
 				if (o->ninputs == MAX_FILES)
-					return fail("too many --input files (at most %d)", MAX_FILES);
+					return driver_fail("too many --input files (at most %d)", MAX_FILES);
 				o->inputs[o->ninputs++] = a;
 				continue;
 			}
 			if (o->model)
-				return fail("unexpected argument '%s' (one model per command)", a);
+				return driver_fail("unexpected argument '%s' (one model per command)", a);
 			o->model = a;
 			continue;
 		}
@@ -184,7 +184,7 @@ static int parse_args(int argc, char **argv, Opts *o)
 		char key[64];
 		size_t kl = val ? (size_t)(val - a) : strlen(a);
 		if (kl >= sizeof key)
-			return fail("unknown option '%s'", a);
+			return driver_fail("unknown option '%s'", a);
 		memcpy(key, a, kl);
 		key[kl] = 0;
 		static const char *const valued[] = {"-o", "--name", "--target", "--cpu", "--features", "--emit",
@@ -194,13 +194,13 @@ static int parse_args(int argc, char **argv, Opts *o)
 		for (const char *const *k = valued; *k; k++)
 			known |= !strcmp(*k, key);
 		if (!known)
-			return fail("unknown option '%s' (see kiln --help)", key);
+			return driver_fail("unknown option '%s' (see kiln --help)", key);
 		if (val)
 			val++;
 		else if (i + 1 < argc)
 			val = argv[++i];
 		else
-			return fail("option '%s' needs a value", a);
+			return driver_fail("option '%s' needs a value", a);
 		int64_t n;
 		if (!strcmp(key, "-o")) o->out = val;
 		else if (!strcmp(key, "--name")) o->name = val;
@@ -217,29 +217,29 @@ static int parse_args(int argc, char **argv, Opts *o)
 		else if (!strcmp(key, "--input")) {
 			in_inputs = true;
 			if (o->ninputs == MAX_FILES)
-				return fail("too many --input files (at most %d)", MAX_FILES);
+				return driver_fail("too many --input files (at most %d)", MAX_FILES);
 			o->inputs[o->ninputs++] = val;
 		} else if (!strcmp(key, "--const")) {
 			char *eq = strchr(val, '='), err[512];
 			int k = o->imp.nconsts;
 			if (!eq || eq == val || !eq[1])
-				return fail("--const '%s': expected NAME=FILE (a .pb or .npy tensor)", val);
+				return driver_fail("--const '%s': expected NAME=FILE (a .pb or .npy tensor)", val);
 			if (k == IMPORT_MAX_SHAPES)
-				return fail("too many --const bindings");
+				return driver_fail("too many --const bindings");
 			*eq = 0;
 			if (kiln_tensor_read(eq + 1, &o->const_vals[k], err, sizeof err))
-				return fail("%s", err);
+				return driver_fail("%s", err);
 			kiln_tensor *t = &o->const_vals[k];
 			ConstBinding *b = &o->imp.consts[o->imp.nconsts++];
 			*b = (ConstBinding){.name = val, .dt = ir_dtype_from_onnx(t->dtype), .rank = t->rank, .data = t->data};
 			memcpy(b->dims, t->shape, sizeof b->dims);
 			if (b->dt == DT_UNDEF)
-				return fail("--const %s: unsupported dtype", val);
+				return driver_fail("--const %s: unsupported dtype", val);
 		} else if (!strcmp(key, "--shape")) {
 			if (o->imp.nshapes == IMPORT_MAX_SHAPES)
-				return fail("too many --shape bindings");
+				return driver_fail("too many --shape bindings");
 			if (!frontend_parse_shape_arg(val, &o->imp.shapes[o->imp.nshapes++]))
-				return fail("--shape '%s': expected NAME=d0,d1,... with non-negative dims", val);
+				return driver_fail("--shape '%s': expected NAME=d0,d1,... with non-negative dims", val);
 		} else if (!strcmp(key, "--layout")) {
 			static const char *const modes[] = {"auto", "rows", "blocks"};
 			o->layout = -1;
@@ -247,33 +247,33 @@ static int parse_args(int argc, char **argv, Opts *o)
 				if (!strcmp(val, modes[m]))
 					o->layout = m;
 			if (o->layout < 0)
-				return fail("--layout '%s': expected auto, rows or blocks", val);
+				return driver_fail("--layout '%s': expected auto, rows or blocks", val);
 		} else if (!strcmp(key, "--max-ram")) {
 			if (!parse_int(val, &n) || n <= 0)
-				return fail("--max-ram '%s': expected a positive number of bytes", val);
+				return driver_fail("--max-ram '%s': expected a positive number of bytes", val);
 			o->max_ram = n;
 		} else if (!strcmp(key, "--threads")) {
 			if (!parse_int(val, &n) || n < 1 || n > 256)
-				return fail("--threads '%s': expected 1 to 256", val);
+				return driver_fail("--threads '%s': expected 1 to 256", val);
 			o->threads = (int)n;
 		} else if (!strcmp(key, "--runs") || !strcmp(key, "--warmup")) {
 			if (!parse_int(val, &n) || n < (key[2] == 'r') || n > 1000000)
-				return fail("%s '%s': expected a count", key, val);
+				return driver_fail("%s '%s': expected a count", key, val);
 			*(key[2] == 'r' ? &o->runs : &o->warmup) = (int)n;
 		} else if (!strcmp(key, "--rtol") || !strcmp(key, "--atol")) {
 			double d;
 			if (!parse_double(val, &d) || d < 0)
-				return fail("%s '%s': expected a non-negative number", key, val);
+				return driver_fail("%s '%s': expected a non-negative number", key, val);
 			*(key[2] == 'r' ? &o->rtol : &o->atol) = d;
 		} else
-			return fail("unknown option '%s' (see kiln --help)", key);
+			return driver_fail("unknown option '%s' (see kiln --help)", key);
 	}
 	return 0;
 }
 
 /* ---- common steps --------------------------------------------------------- */
 
-bool setup_target(const Opts *o, CgOptions *cg)
+bool driver_setup_target(const Opts *o, CgOptions *cg)
 {
 	memset(cg, 0, sizeof *cg);
 	cg->opt_level = o->opt_level;
@@ -286,7 +286,7 @@ bool setup_target(const Opts *o, CgOptions *cg)
 			size_t k = 0;
 			for (const Target *const *t = tgt_all(); *t; t++)
 				k += snprintf(known + k, sizeof known - k, "%s%s", k ? ", " : "", (*t)->name);
-			fail("unknown target triple '%s' (known: %s)", o->target, known);
+			driver_fail("unknown target triple '%s' (known: %s)", o->target, known);
 			return false;
 		}
 	}
@@ -317,14 +317,14 @@ static Graph *load_verified(const Opts *o, Diag *d)
 
 /* Load the model and run the pipeline; cx (may be NULL) receives the pass
  * log, imported the node count before any pass. */
-Graph *load_and_optimize(const Opts *o, Diag *d, bool plan, PassCtx *cx_out, int *imported)
+Graph *driver_load_and_optimize(const Opts *o, Diag *d, bool plan, PassCtx *cx_out, int *imported)
 {
 	if (!o->model) {
-		fail("%s: no model file given", o->cmd);
+		driver_fail("%s: no model file given", o->cmd);
 		return NULL;
 	}
 	if (o->dump_dir && mkdir(o->dump_dir, 0777) != 0 && errno != EEXIST) {
-		fail("%s: cannot create the folder", o->dump_dir);
+		driver_fail("%s: cannot create the folder", o->dump_dir);
 		return NULL;
 	}
 	Graph *g = load_verified(o, d);
@@ -340,7 +340,7 @@ Graph *load_and_optimize(const Opts *o, Diag *d, bool plan, PassCtx *cx_out, int
 		.fold = cg_fold,  /* the fold pass evaluates through the code generator */
 	};
 	CgOptions cg;
-	if (!setup_target(o, &cg)) {  /* the commands check it first; this is for the lanes */
+	if (!driver_setup_target(o, &cg)) {  /* the commands check it first; this is for the lanes */
 		ir_graph_free(g);
 		return NULL;
 	}
@@ -383,15 +383,15 @@ static bool close_tmp(FILE *f, const char *tmp, const char *path)
 static int emit_to_stdout(Graph *g, const CgOptions *cg, CgEmit kind, Diag *d)
 {
 	if (kind == EMIT_BC && isatty(STDOUT_FILENO))
-		return fail("compile: not writing bitcode to a terminal; give -o FILE");
+		return driver_fail("compile: not writing bitcode to a terminal; give -o FILE");
 	char tmp[] = "/tmp/kiln-emit-XXXXXX";
 	int fd = mkstemp(tmp);
 	if (fd < 0)
-		return fail("cannot create a temporary file");
+		return driver_fail("cannot create a temporary file");
 	close(fd);
 	int rc = 0;
 	if (!cg_emit(g, cg, kind, tmp, d))
-		rc = fail_diag(d);
+		rc = driver_fail_diag(d);
 	else {
 		FILE *f = fopen(tmp, "rb");
 		char buf[65536];
@@ -399,7 +399,7 @@ static int emit_to_stdout(Graph *g, const CgOptions *cg, CgEmit kind, Diag *d)
 		while (f && (n = fread(buf, 1, sizeof buf, f)) > 0)
 			fwrite(buf, 1, n, stdout);
 		if (!f || ferror(f) || fflush(stdout) != 0)
-			rc = fail("cannot copy the output to stdout");
+			rc = driver_fail("cannot copy the output to stdout");
 		if (f)
 			fclose(f);
 	}
@@ -417,20 +417,20 @@ static int cmd_compile(Opts *o)
 	else if (!strcmp(emit, "bc")) kind = EMIT_BC;
 	else if (!strcmp(emit, "kir") || !strcmp(emit, "header")) kind = EMIT_OBJ;
 	else
-		return fail("--emit '%s': expected obj, asm, llvm, bc, kir or header", emit);
+		return driver_fail("--emit '%s': expected obj, asm, llvm, bc, kir or header", emit);
 	bool to_stdout = !o->out || !strcmp(o->out, "-");
 	if (to_stdout && (kind == EMIT_OBJ && strcmp(emit, "kir") && strcmp(emit, "header")))
-		return fail("compile: -o OUT.o is required for --emit obj");
+		return driver_fail("compile: -o OUT.o is required for --emit obj");
 	CgOptions cg;
-	if (!setup_target(o, &cg))
+	if (!driver_setup_target(o, &cg))
 		return 1;
 	Diag d;
 	diag_init(&d);
 	PassCtx cx;
 	int imported = 0;
-	Graph *g = load_and_optimize(o, &d, true, &cx, &imported);
+	Graph *g = driver_load_and_optimize(o, &d, true, &cx, &imported);
 	if (!g)
-		return fail_diag(&d);
+		return driver_fail_diag(&d);
 
 	char name[256];
 	cg_sanitize_name(o->name ? o->name : to_stdout ? g->name : base_name(o->out), name, sizeof name);
@@ -443,14 +443,14 @@ static int cmd_compile(Opts *o)
 		if (stem + 3 > sizeof hdr) {
 			ir_graph_free(g);
 			diag_free(&d);
-			return fail("%s: path too long", o->out);
+			return driver_fail("%s: path too long", o->out);
 		}
 		memcpy(hdr, o->out, stem);
 		strcpy(hdr + stem, ".h");
 		if (!strcmp(hdr, o->out)) {
 			ir_graph_free(g);
 			diag_free(&d);
-			return fail("%s: the object would be overwritten by its header; name it .o", o->out);
+			return driver_fail("%s: the object would be overwritten by its header; name it .o", o->out);
 		}
 	}
 	int rc = 0;
@@ -458,26 +458,26 @@ static int cmd_compile(Opts *o)
 		char tmp[4200];
 		FILE *f = to_stdout ? stdout : open_tmp(o->out, tmp, sizeof tmp);
 		if (!f)
-			rc = fail("%s: cannot create", o->out);
+			rc = driver_fail("%s: cannot create", o->out);
 		else {
 			ir_print(g, f);
 			if (!to_stdout && !close_tmp(f, tmp, o->out))
-				rc = fail("%s: cannot write", o->out);
+				rc = driver_fail("%s: cannot write", o->out);
 		}
 	} else if (!strcmp(emit, "header")) {
 		if (to_stdout)
 			cg_write_header(g, &cg, stdout);
 		else if (!cg_emit_header(g, &cg, o->out, &d))
-			rc = fail_diag(&d);
+			rc = driver_fail_diag(&d);
 	} else if (!cg_check(g, &cg, &d)) {
-		rc = fail_diag(&d);
+		rc = driver_fail_diag(&d);
 	} else if (to_stdout) {
 		rc = emit_to_stdout(g, &cg, kind, &d);
 	} else if (!cg_emit(g, &cg, kind, o->out, &d)) {
-		rc = fail_diag(&d);
+		rc = driver_fail_diag(&d);
 	} else if (hdr[0] && !cg_emit_header(g, &cg, hdr, &d)) {
 		remove(o->out);
-		rc = fail_diag(&d);
+		rc = driver_fail_diag(&d);
 	}
 	if (!rc && o->report) {
 		char tmp[4200];
@@ -491,7 +491,7 @@ static int cmd_compile(Opts *o)
 				if (hdr[0])
 					remove(hdr);
 			}
-			rc = fail("%s: cannot write the report", o->report);
+			rc = driver_fail("%s: cannot write the report", o->report);
 		}
 	}
 	ir_graph_free(g);
@@ -504,19 +504,19 @@ static int cmd_compile(Opts *o)
 static int cmd_check(Opts *o)
 {
 	CgOptions cg;
-	if (!setup_target(o, &cg))
+	if (!driver_setup_target(o, &cg))
 		return 1;
 	if (!o->model)
-		return fail("check: no model file given");
+		return driver_fail("check: no model file given");
 	o->imp.check_all = true;
 	Diag d;
 	diag_init(&d);
 	Graph *g = load_verified(o, &d);
 	if (!g)
-		return fail_diag(&d);
+		return driver_fail_diag(&d);
 	if (!cg_check(g, &cg, &d)) {
 		ir_graph_free(g);
-		return fail_diag(&d);
+		return driver_fail_diag(&d);
 	}
 	int live = 0;
 	for (int i = 0; i < g->nodes.n; i++)
@@ -537,13 +537,13 @@ static int cmd_dump(Opts *o)
 		return cmd_compile(o);
 	}
 	if (strcmp(emit, "kir") && strcmp(emit, "dot"))
-		return fail("dump: --emit '%s': expected kir, dot or llvm", emit);
+		return driver_fail("dump: --emit '%s': expected kir, dot or llvm", emit);
 	CgOptions cg;
-	if (!setup_target(o, &cg))  /* the layout pass asks the target's vector width */
+	if (!driver_setup_target(o, &cg))  /* the layout pass asks the target's vector width */
 		return 1;
-	Graph *g = load_and_optimize(o, &d, false, NULL, NULL);
+	Graph *g = driver_load_and_optimize(o, &d, false, NULL, NULL);
 	if (!g)
-		return fail_diag(&d);
+		return driver_fail_diag(&d);
 	if (!strcmp(emit, "dot"))
 		ir_print_dot(g, stdout);
 	else
@@ -580,5 +580,5 @@ int main(int argc, char **argv)
 		return cmd_dump(&o);
 	if (!strcmp(o.cmd, "bench"))
 		return cmd_bench(&o);
-	return fail("unknown command '%s' (see kiln --help)", o.cmd);
+	return driver_fail("unknown command '%s' (see kiln --help)", o.cmd);
 }

@@ -28,13 +28,13 @@ static bool runner_open(Opts *o, Runner *r, Diag *d)
 {
 	memset(r, 0, sizeof *r);
 	CgOptions cg;
-	if (!setup_target(o, &cg))
+	if (!driver_setup_target(o, &cg))
 		return false;
 	if (cg.target) {
-		fail("run: --target is not supported; kiln run executes on the host");
+		driver_fail("run: --target is not supported; kiln run executes on the host");
 		return false;
 	}
-	r->g = load_and_optimize(o, d, true, NULL, NULL);
+	r->g = driver_load_and_optimize(o, d, true, NULL, NULL);
 	if (!r->g)
 		return false;
 	char name[256];
@@ -233,7 +233,7 @@ done:
 	if (r.g || r.jit)
 		runner_close(&r);
 	if (rc)
-		return fail_diag(&d);
+		return driver_fail_diag(&d);
 	diag_free(&d);
 	return rc;
 }
@@ -409,7 +409,7 @@ static int cmd_run_test_dir(Opts *o)
 		bool ok = nin >= 0;
 		Runner own = {0}, *r = &shared;
 		if (!have_shared && !ok) {
-			rc = fail_diag(&d);
+			rc = driver_fail_diag(&d);
 			break;
 		}
 		if (ok && !have_shared) {
@@ -421,7 +421,7 @@ static int cmd_run_test_dir(Opts *o)
 				 * got further, so its error then is the real one. */
 				if (own.g || own.jit)
 					runner_close(&own);
-				rc = nb ? fail_diag(&sd) : fail_diag(&d);
+				rc = nb ? driver_fail_diag(&sd) : driver_fail_diag(&d);
 				diag_free(nb ? &d : &sd);
 				for (int i = 0; i < MAX_FILES; i++)
 					kiln_tensor_free(&ins[i]);
@@ -448,7 +448,7 @@ static int cmd_run_test_dir(Opts *o)
 	if (rc)
 		return rc;
 	if (!nsets)
-		return fail("%s: no test_data_set_* folders", o->test_dir);
+		return driver_fail("%s: no test_data_set_* folders", o->test_dir);
 	return failed ? 1 : 0;
 }
 
@@ -478,14 +478,14 @@ int cmd_bench(Opts *o)
 	if (!runner_open(o, &r, &d)) {
 		if (r.g || r.jit)
 			runner_close(&r);
-		return fail_diag(&d);
+		return driver_fail_diag(&d);
 	}
 	Graph *g = r.g;
 	kiln_tensor ins[MAX_FILES] = {0}, outs[MAX_FILES] = {0};
 	if (g->inputs.n > MAX_FILES || g->outputs.n > MAX_FILES) {
 		runner_close(&r);
 		diag_free(&d);
-		return fail("%s: too many inputs or outputs for kiln bench (at most %d)", o->model, MAX_FILES);
+		return driver_fail("%s: too many inputs or outputs for kiln bench (at most %d)", o->model, MAX_FILES);
 	}
 	uint32_t seed = 1;
 	bool oom = false;
@@ -517,7 +517,7 @@ int cmd_bench(Opts *o)
 	double *t = malloc(o->runs * sizeof *t);
 	int rc = 0;
 	if (oom || !t) {
-		fail("%s: out of memory for the benchmark's tensors", o->model);
+		driver_fail("%s: out of memory for the benchmark's tensors", o->model);
 		rc = -1;
 	}
 	kiln_pool *pool = o->threads > 1 ? kiln_pool_new(o->threads) : NULL;
@@ -525,7 +525,7 @@ int cmd_bench(Opts *o)
 	if (pool)
 		kiln_pool_parallel(pool, &par);
 	else if (o->threads > 1 && !rc) {
-		fail("%s: cannot start %d threads", o->model, o->threads);
+		driver_fail("%s: cannot start %d threads", o->model, o->threads);
 		rc = -1;
 	}
 	KilnRunParallelFn prun = cg_jit_parallel_fn(r.jit);
@@ -536,7 +536,7 @@ int cmd_bench(Opts *o)
 			t[k] = now_ms() - t0;
 	}
 	if (rc > 0)
-		fail("%s: the compiled model returned status %d", o->model, rc);
+		driver_fail("%s: the compiled model returned status %d", o->model, rc);
 	else if (!rc) {
 		qsort(t, o->runs, sizeof *t, dbl_cmp);
 		printf("%s: median %.3f ms, min %.3f ms, max %.3f ms over %d runs (%d warm-up, %d thread%s)\n", o->model,

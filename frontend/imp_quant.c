@@ -1,0 +1,247 @@
+/* Quantization: reference lowerings through f32, the integer arithmetic
+ * exact there (the IR's int8 forms come from the passes, not from here). */
+#include "import.h"
+
+/* v (a scale or zero point: scalar or 1-D along axis) shaped to broadcast
+ * against a rank-r tensor. */
+static ValueId along_axis(Ctx *c, ValueId v, int r, int64_t axis)
+{
+	const Type *t = vtype(c, v);
+	if (t->rank == 0 || ir_type_numel(t) == 1 || r == 0 || t->rank == r)
+		return v;  /* broadcasts as it is (full rank: blocked scales, expanded) */
+	int64_t d[IR_MAX_RANK];
+	for (int i = 0; i < r - axis; i++)
+		d[i] = i == 0 ? t->dims[0] : 1;
+	return fe_reshape_to(c, v, (int)(r - axis), d, NULL);
+}
+
+/* (x - zp) * scale in f32. */
+static ValueId dequant(Ctx *c, ValueId x, ValueId scale, ValueId zp, int64_t axis)
+{
+	int r = vtype(c, x)->rank;
+	ValueId xf = to_f32(c, x);
+	if (zp >= 0)
+		xf = binary(c, OP_SUB, xf, to_f32(c, along_axis(c, zp, r, axis)), NULL);
+	return binary(c, OP_MUL, xf, to_f32(c, along_axis(c, scale, r, axis)), NULL);
+}
+
+/* The range of an integer quantized dtype (lo == hi: not one). */
+static void qrange(DType dt, double *lo, double *hi)
+{
+	switch (dt) {
+	case DT_U8: *lo = 0, *hi = 255; break;
+	case DT_I8: *lo = -128, *hi = 127; break;
+	case DT_U16: *lo = 0, *hi = 65535; break;
+	case DT_I16: *lo = -32768, *hi = 32767; break;
+	case DT_I32: *lo = -2147483648.0, *hi = 2147483647.0; break;
+	case DT_U4: *lo = 0, *hi = 15; break;
+	case DT_I4: *lo = -8, *hi = 7; break;
+	default: *lo = 0, *hi = 0;
+	}
+}
+
+/* saturate(round_half_even(x / scale) + zp) as dt; for float8, x / scale
+ * cast with the saturate flag (ONNX defines the zero point as 0 there). */
+static ValueId quant(Ctx *c, ValueId xf, ValueId scale, ValueId zp, int64_t axis, DType dt, bool saturate,
+		     const char *out_name)
+{
+	int r = vtype(c, xf)->rank;
+	if (ir_dtype_is_f8(dt)) {
+		ValueId q = binary(c, OP_DIV, xf, to_f32(c, along_axis(c, scale, r, axis)), NULL);
+		return q < 0 ? -1 : fe_emit_cast(c, q, dt, saturate, out_name);
+	}
+	double lo, hi;
+	qrange(dt, &lo, &hi);
+	if (lo == hi)
+		return fe_fail(c, "quantization to %s is not supported", ir_dtype_name(dt)), -1;
+	ValueId q = unary(c, OP_ROUND, binary(c, OP_DIV, xf, to_f32(c, along_axis(c, scale, r, axis)), NULL));
+	if (zp >= 0)
+		q = binary(c, OP_ADD, q, to_f32(c, along_axis(c, zp, r, axis)), NULL);
+	if (q < 0)
+		return -1;
+	Attr a[2] = {ir_af("min", lo), ir_af("max", hi)};
+	q = fe_emit(c, OP_CLIP, &q, 1, a, 2, NULL);
+	return q < 0 ? -1 : fe_cast_to(c, q, dt, out_name);
+}
+
+/* Blocked quantization (opset 21): v has x's shape but ceil(D/B) entries
+ * along axis; repeat each B times (and cut to D) so it lines up with x. */
+static ValueId unblock(Ctx *c, ValueId v, ValueId x, int64_t axis, int64_t B)
+{
+	const Type *t = vtype(c, v), *tx = vtype(c, x);
+	int r = t->rank;
+	int64_t Db = t->dims[axis], D = tx->dims[axis];
+	if (r != tx->rank || r >= IR_MAX_RANK || Db != (D + B - 1) / B)
+		return fail_v(c, "blocked scale or zero point has the wrong shape for block_size %lld", (long long)B);
+	int64_t d1[IR_MAX_RANK], d2[IR_MAX_RANK], d3[IR_MAX_RANK];
+	for (int i = 0, k = 0; i < r; i++) {
+		d1[k] = d2[k] = t->dims[i];
+		k++;
+		if (i == axis) {
+			d1[k] = 1;
+			d2[k++] = B;
+		}
+		d3[i] = i == axis ? Db * B : t->dims[i];
+	}
+	ValueId e = fe_reshape_to(c, v, r + 1, d1, NULL);
+	Attr sh = ir_aints("shape", d2, r + 1);
+	e = e < 0 ? -1 : fe_emit(c, OP_EXPAND, &e, 1, &sh, 1, NULL);
+	e = fe_reshape_to(c, e, r, d3, NULL);
+	if (Db * B != D && e >= 0) {
+		int64_t st[IR_MAX_RANK] = {0}, sp[IR_MAX_RANK], n[IR_MAX_RANK];
+		for (int i = 0; i < r; i++)
+			sp[i] = 1, n[i] = i == axis ? D : d3[i];
+		e = fe_slice_of(c, e, st, sp, n, NULL);
+	}
+	return e;
+}
+
+/* The quantization axis (it only matters for per-axis scales); blocked
+ * scales and zero points are expanded to x's shape in place. */
+static bool quant_axis(Ctx *c, ValueId x, ValueId *scale, ValueId *zp, int64_t *axis)
+{
+	*axis = sa_int(c->sn, "axis", 1);
+	int r = vtype(c, x)->rank;
+	int64_t B = sa_int(c->sn, "block_size", 0);
+	if (B < 0)
+		return fe_fail(c, "block_size must be positive");
+	if (B > 0) {
+		if (!fe_norm_axis(c, axis, r, "axis"))
+			return false;
+		*scale = unblock(c, *scale, x, *axis, B);
+		if (*zp >= 0)
+			*zp = unblock(c, *zp, x, *axis, B);
+		return *scale >= 0 && (*zp >= 0 || *zp == -1);
+	}
+	if (ir_type_numel(vtype(c, *scale)) == 1) {
+		*axis = 0;
+		return true;
+	}
+	return fe_norm_axis(c, axis, r, "axis");
+}
+
+/* QuantizeLinear(x, scale, zp?; axis, saturate, block_size, output_dtype) ->
+ * round(x / scale) + zp, clipped and cast */
+static bool imp_quantize(Ctx *c, const ValueId *in, int nin)
+{
+	int64_t axis;
+	ValueId scale = in[1], zp = nin > 2 ? in[2] : -1;
+	DType dt = zp >= 0 ? vtype(c, zp)->dt : DT_U8;
+	if (!fe_need_float(c, in[0], "the input") || !quant_axis(c, in[0], &scale, &zp, &axis))
+		return false;
+	if (sa_get(c->sn, "output_dtype") && sa_int(c->sn, "output_dtype", 0))
+		dt = ir_dtype_from_onnx((int)sa_int(c->sn, "output_dtype", 0));
+	return fe_define(c, quant(c, to_f32(c, in[0]), scale, zp, axis, dt, sa_int(c->sn, "saturate", 1) != 0, c->sn->out[0]));
+}
+
+/* DequantizeLinear(x, scale, zp?; axis, block_size) -> (x - zp) * scale in f32,
+ * cast to scale's dtype */
+static bool imp_dequantize(Ctx *c, const ValueId *in, int nin)
+{
+	int64_t axis;
+	ValueId scale = in[1], zp = nin > 2 ? in[2] : -1;
+	if (!quant_axis(c, in[0], &scale, &zp, &axis))
+		return false;
+	ValueId y = dequant(c, in[0], scale, zp, axis);
+	DType dt = vtype(c, in[1])->dt;
+	return fe_define(c, y < 0 ? -1 : fe_emit(c, dt == DT_F32 ? OP_IDENTITY : OP_CAST, &y, 1,
+					   (Attr[]){ir_astr("to", ir_dtype_name(dt))}, dt == DT_F32 ? 0 : 1, c->sn->out[0]));
+}
+
+/* DynamicQuantizeLinear(x) -> y, scale, zp: u8 over the range of x and 0 */
+static bool imp_dynamic_quantize(Ctx *c, const ValueId *in, int nin)
+{
+	if (!fe_need_float(c, in[0], "the input"))
+		return false;
+	const Type *t = vtype(c, in[0]);
+	int64_t all[IR_MAX_RANK];
+	for (int i = 0; i < t->rank; i++)
+		all[i] = i;
+	ValueId x = to_f32(c, in[0]), zero = fe_scalar(c, DT_F32, 0);
+	ValueId lo = t->rank ? fe_reduce_axes(c, OP_REDUCE_MIN, x, all, t->rank, false, NULL) : x;
+	ValueId hi = t->rank ? fe_reduce_axes(c, OP_REDUCE_MAX, x, all, t->rank, false, NULL) : x;
+	lo = binary(c, OP_MIN, lo, zero, NULL);
+	hi = binary(c, OP_MAX, hi, zero, NULL);
+	ValueId scale = binary(c, OP_DIV, binary(c, OP_SUB, hi, lo, NULL), fe_scalar(c, DT_F32, 255), NULL);
+	/* zp = saturate(round(0 - lo / scale)) */
+	ValueId zf = unary(c, OP_ROUND, unary(c, OP_NEG, binary(c, OP_DIV, lo, scale, NULL)));
+	if (zf < 0)
+		return false;
+	Attr a[2] = {ir_af("min", 0), ir_af("max", 255)};
+	zf = fe_emit(c, OP_CLIP, &zf, 1, a, 2, NULL);
+	ValueId zp = zf < 0 ? -1 : fe_cast_to(c, zf, DT_U8, c->sn->nout > 2 && *c->sn->out[2] ? c->sn->out[2] : NULL);
+	ValueId y = quant(c, x, scale, zp, 0, DT_U8, true, c->sn->out[0]);
+	if (!fe_define(c, y) || !fe_define_at(c, 2, zp))
+		return false;
+	if (c->sn->nout > 1 && *c->sn->out[1])
+		return fe_define_at(c, 1, fe_emit(c, OP_IDENTITY, &scale, 1, NULL, 0, c->sn->out[1]));
+	return true;
+}
+
+/* QLinearMatMul -> dequantized matmul, quantized again */
+static bool imp_qlinear_matmul(Ctx *c, const ValueId *in, int nin)
+{
+	/* a's scales are per row (axis -2), b's per column (axis -1) */
+	int ra = vtype(c, in[0])->rank;
+	ValueId a = dequant(c, in[0], in[1], in[2], ra >= 2 ? ra - 2 : 0);
+	ValueId b = dequant(c, in[3], in[4], in[5], vtype(c, in[3])->rank - 1);
+	ValueId y = binary(c, OP_MATMUL, a, b, NULL);
+	return fe_define(c, y < 0 ? -1 : quant(c, y, in[6], in[7], 0, vtype(c, in[7])->dt, true, c->sn->out[0]));
+}
+
+/* MatMulInteger(a, b, a_zp?, b_zp?) -> matmul in f32 (exact), cast to i32 */
+static bool imp_matmul_integer(Ctx *c, const ValueId *in, int nin)
+{
+	int ra = vtype(c, in[0])->rank;
+	ValueId a = to_f32(c, in[0]), b = to_f32(c, in[1]);
+	if (nin > 2 && in[2] >= 0)
+		a = binary(c, OP_SUB, a, to_f32(c, along_axis(c, in[2], ra, ra >= 2 ? ra - 2 : 0)), NULL);
+	if (nin > 3 && in[3] >= 0)
+		b = binary(c, OP_SUB, b, to_f32(c, along_axis(c, in[3], vtype(c, in[1])->rank, vtype(c, in[1])->rank - 1)), NULL);
+	ValueId y = binary(c, OP_MATMUL, a, b, NULL);
+	return fe_define(c, y < 0 ? -1 : fe_cast_to(c, y, DT_I32, c->sn->out[0]));
+}
+
+/* ConvInteger(x, w, x_zp?, w_zp?) -> conv in f32 (exact), cast to i32 */
+static bool imp_conv_integer(Ctx *c, const ValueId *in, int nin)
+{
+	int r = vtype(c, in[1])->rank;
+	ValueId x = to_f32(c, in[0]), w = to_f32(c, in[1]);
+	if (nin > 2 && in[2] >= 0)
+		x = binary(c, OP_SUB, x, to_f32(c, in[2]), NULL);
+	if (nin > 3 && in[3] >= 0)
+		w = binary(c, OP_SUB, w, to_f32(c, along_axis(c, in[3], r, 0)), NULL);
+	ValueId cv[2] = {x, w};
+	ValueId y = x < 0 || w < 0 ? -1 : fe_conv_of(c, cv, 2, NULL);
+	return fe_define(c, y < 0 ? -1 : fe_cast_to(c, y, DT_I32, c->sn->out[0]));
+}
+
+/* QLinearConv -> dequantized conv (i32 bias at x_scale * w_scale), quantized again */
+static bool imp_qlinear_conv(Ctx *c, const ValueId *in, int nin)
+{
+	ValueId x = dequant(c, in[0], in[1], in[2], 1);
+	ValueId w = dequant(c, in[3], in[4], in[5], 0);
+	ValueId cv[3] = {x, w, -1};
+	int n = 2;
+	if (nin > 8 && in[8] >= 0) {  /* int32 bias at scale x_scale * w_scale */
+		ValueId sc = binary(c, OP_MUL, to_f32(c, in[1]), to_f32(c, in[4]), NULL);
+		if (ir_type_numel(vtype(c, in[4])) > 1 && sc >= 0)
+			sc = fe_reshape_to(c, sc, 1, (int64_t[]){ir_type_numel(vtype(c, in[4]))}, NULL);
+		cv[2] = binary(c, OP_MUL, to_f32(c, in[8]), sc, NULL);
+		n = 3;
+	}
+	ValueId y = x < 0 || w < 0 ? -1 : fe_conv_of(c, cv, n, NULL);
+	return fe_define(c, y < 0 ? -1 : quant(c, y, in[6], in[7], 1, vtype(c, in[7])->dt, true, c->sn->out[0]));
+}
+
+const OpSpec imp_quant_ops[] = {
+	{"QuantizeLinear", 10, 22, 2, 3, 1, 0, imp_quantize,
+	 {{"axis", SA_INT, 13, 0}, {"saturate", SA_INT, 19, 0}, {"block_size", SA_INT, 21, 0}, {"output_dtype", SA_INT, 21, 0}}},
+	{"DequantizeLinear", 10, 22, 2, 3, 1, 0, imp_dequantize, {{"axis", SA_INT, 13, 0}, {"block_size", SA_INT, 21, 0}}},
+	{"DynamicQuantizeLinear", 11, 22, 1, 1, 3, 0, imp_dynamic_quantize, {{0}}, true},
+	{"QLinearMatMul", 10, 22, 8, 8, 1, 0, imp_qlinear_matmul},
+	{"MatMulInteger", 10, 22, 2, 4, 1, 0, imp_matmul_integer},
+	{"ConvInteger", 10, 22, 2, 4, 1, 0, imp_conv_integer, {CONV_ATTRS}},
+	{"QLinearConv", 10, 22, 8, 9, 1, 0, imp_qlinear_conv, {CONV_ATTRS}},
+	{NULL},
+};

@@ -1,0 +1,141 @@
+/* Reductions: the five the IR has, and the others as compositions of them. */
+#include "import.h"
+
+/* The reductions the IR has. */
+static const struct {
+	const char *onnx;
+	Op op;
+} reduce_ops[] = {
+	{"ReduceMean", OP_REDUCE_MEAN}, {"ReduceSum", OP_REDUCE_SUM}, {"ReduceMax", OP_REDUCE_MAX},
+	{"ReduceMin", OP_REDUCE_MIN}, {"ReduceProd", OP_REDUCE_PROD},
+};
+
+/* ReduceMean, ReduceSum, ReduceMax, ReduceMin, ReduceProd (x, axes?; keepdims,
+ * noop_with_empty_axes) -> reduce_*, the axes sorted; no axes: all axes */
+static bool imp_reduce(Ctx *c, const ValueId *in, int nin)
+{
+	Op op = OP_COUNT;
+	for (size_t i = 0; i < sizeof reduce_ops / sizeof *reduce_ops; i++)
+		if (!strcmp(reduce_ops[i].onnx, c->sn->op))
+			op = reduce_ops[i].op;
+	if (op == OP_COUNT)
+		die("no IR reduction for %s", c->sn->op);
+	const Type *t = vtype(c, in[0]);
+	int64_t axes[IR_MAX_RANK + 1];
+	int n;
+	bool have, red[IR_MAX_RANK] = {0};
+	if (!(order_only(op) && small_int(t->dt)) && !fe_need_float(c, in[0], "the input"))
+		return false;  /* max/min of small integers go through f32 (emit) */
+	if (!fe_ints_from(c, in, nin, 1, "axes", axes, IR_MAX_RANK, &n, &have))
+		return false;
+	if (n == 0 && sa_int(c->sn, "noop_with_empty_axes", 0))
+		return emit_out(c, OP_IDENTITY, in, 1, NULL, 0);
+	for (int i = 0; i < n; i++) {
+		if (!fe_norm_axis(c, &axes[i], t->rank, "axis"))
+			return false;
+		if (red[axes[i]])
+			return fe_fail(c, "axis %lld appears twice", (long long)axes[i]);
+		red[axes[i]] = true;
+	}
+	int64_t sorted[IR_MAX_RANK];
+	int k = 0;
+	for (int i = 0; i < t->rank; i++)
+		if (red[i] || n == 0)
+			sorted[k++] = i;
+	if (k == 0)  /* a scalar: nothing to reduce */
+		return emit_out(c, OP_IDENTITY, in, 1, NULL, 0);
+	Attr a[2] = {ir_aints("axes", sorted, k), ir_ai("keepdims", sa_int(c->sn, "keepdims", 1) != 0)};
+	return emit_out(c, op, in, 1, a, 2);
+}
+
+/* The reduced axes of a Reduce* node as imp_reduce resolves them: sorted;
+ * *n = 0 and *noop when the op is an identity. */
+static bool reduce_spec(Ctx *c, const ValueId *in, int nin, int64_t *sorted, int *k, bool *noop)
+{
+	const Type *t = vtype(c, in[0]);
+	int64_t axes[IR_MAX_RANK + 1];
+	int n;
+	bool have, red[IR_MAX_RANK] = {0};
+	*noop = false;
+	if (!fe_need_float(c, in[0], "the input") || !fe_ints_from(c, in, nin, 1, "axes", axes, IR_MAX_RANK, &n, &have))
+		return false;
+	if (n == 0 && sa_int(c->sn, "noop_with_empty_axes", 0)) {
+		*noop = true;
+		return true;
+	}
+	for (int i = 0; i < n; i++) {
+		if (!fe_norm_axis(c, &axes[i], t->rank, "axis"))
+			return false;
+		if (red[axes[i]])
+			return fe_fail(c, "axis %lld appears twice", (long long)axes[i]);
+		red[axes[i]] = true;
+	}
+	*k = 0;
+	for (int i = 0; i < t->rank; i++)
+		if (red[i] || n == 0)
+			sorted[(*k)++] = i;
+	*noop = *k == 0;
+	return true;
+}
+
+/* ReduceL1, ReduceL2, ReduceSumSquare, ReduceLogSum, ReduceLogSumExp -> reduce_sum
+ * of |x| or x*x (then sqrt, log), log(reduce_sum), max + log(sum(exp(x - max))) */
+static bool imp_reduce_comp(Ctx *c, const ValueId *in, int nin)
+{
+	int64_t axes[IR_MAX_RANK];
+	int k = 0;
+	bool noop;
+	if (!reduce_spec(c, in, nin, axes, &k, &noop))
+		return false;
+	const char *op = c->sn->op, *out = c->sn->out[0];
+	bool keep = sa_int(c->sn, "keepdims", 1) != 0;
+	ValueId x = in[0];
+	if (!strcmp(op, "ReduceLogSumExp")) {
+		/* max + log(sum(exp(x - max))): no overflow */
+		if (noop)
+			return emit_out(c, OP_IDENTITY, in, 1, NULL, 0);
+		ValueId m = fe_reduce_axes(c, OP_REDUCE_MAX, x, axes, k, true, NULL);
+		ValueId e = unary(c, OP_EXP, binary(c, OP_SUB, x, m, NULL));
+		ValueId l = unary(c, OP_LOG, fe_reduce_axes(c, OP_REDUCE_SUM, e, axes, k, keep, NULL));
+		ValueId mk = keep ? m : fe_reduce_axes(c, OP_REDUCE_MAX, x, axes, k, false, NULL);
+		return fe_define(c, binary(c, OP_ADD, l, mk, out));
+	}
+	if (!strcmp(op, "ReduceL1"))
+		x = unary(c, OP_ABS, x);
+	else if (strcmp(op, "ReduceLogSum"))
+		x = binary(c, OP_MUL, x, x, NULL);
+	if (noop)
+		return fe_define(c, fe_emit(c, OP_IDENTITY, &x, 1, NULL, 0, out));
+	bool post = !strcmp(op, "ReduceL2") || !strcmp(op, "ReduceLogSum");
+	ValueId s = fe_reduce_axes(c, OP_REDUCE_SUM, x, axes, k, keep, post ? NULL : out);
+	if (!post)
+		return fe_define(c, s);
+	return fe_define(c, s < 0 ? -1 : fe_emit(c, !strcmp(op, "ReduceL2") ? OP_SQRT : OP_LOG, &s, 1, NULL, 0, out));
+}
+
+#define REDUCE_OLD {{"axes", SA_INTS}, {"keepdims", SA_INT}}
+#define REDUCE_NEW {{"axes", SA_INTS, 0, 0, true}, {"keepdims", SA_INT}, {"noop_with_empty_axes", SA_INT}}
+
+const OpSpec imp_reduce_ops[] = {
+	{"ReduceMean", 7, 17, 1, 1, 1, 0, imp_reduce, REDUCE_OLD},
+	{"ReduceMean", 18, 22, 1, 2, 1, 2, imp_reduce, REDUCE_NEW},
+	{"ReduceMax", 7, 17, 1, 1, 1, 0, imp_reduce, REDUCE_OLD},
+	{"ReduceMax", 18, 22, 1, 2, 1, 2, imp_reduce, REDUCE_NEW},
+	{"ReduceMin", 7, 17, 1, 1, 1, 0, imp_reduce, REDUCE_OLD},
+	{"ReduceMin", 18, 22, 1, 2, 1, 2, imp_reduce, REDUCE_NEW},
+	{"ReduceSum", 7, 12, 1, 1, 1, 0, imp_reduce, REDUCE_OLD},
+	{"ReduceSum", 13, 22, 1, 2, 1, 2, imp_reduce, REDUCE_NEW},
+	{"ReduceProd", 7, 17, 1, 1, 1, 0, imp_reduce, REDUCE_OLD},
+	{"ReduceProd", 18, 22, 1, 2, 1, 2, imp_reduce, REDUCE_NEW},
+	{"ReduceL1", 7, 17, 1, 1, 1, 0, imp_reduce_comp, REDUCE_OLD},
+	{"ReduceL1", 18, 22, 1, 2, 1, 2, imp_reduce_comp, REDUCE_NEW},
+	{"ReduceL2", 7, 17, 1, 1, 1, 0, imp_reduce_comp, REDUCE_OLD},
+	{"ReduceL2", 18, 22, 1, 2, 1, 2, imp_reduce_comp, REDUCE_NEW},
+	{"ReduceSumSquare", 7, 17, 1, 1, 1, 0, imp_reduce_comp, REDUCE_OLD},
+	{"ReduceSumSquare", 18, 22, 1, 2, 1, 2, imp_reduce_comp, REDUCE_NEW},
+	{"ReduceLogSum", 7, 17, 1, 1, 1, 0, imp_reduce_comp, REDUCE_OLD},
+	{"ReduceLogSum", 18, 22, 1, 2, 1, 2, imp_reduce_comp, REDUCE_NEW},
+	{"ReduceLogSumExp", 7, 17, 1, 1, 1, 0, imp_reduce_comp, REDUCE_OLD},
+	{"ReduceLogSumExp", 18, 22, 1, 2, 1, 2, imp_reduce_comp, REDUCE_NEW},
+	{NULL},
+};
