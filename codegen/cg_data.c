@@ -8,13 +8,6 @@
 
 #define MAXR IR_MAX_RANK
 
-static LLVMValueRef I(Cg *c, int64_t v) { return cg_i64(c, v); }
-static LLVMValueRef add(Cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildNSWAdd(c->b, a, b, ""); }
-static LLVMValueRef mul(Cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildNSWMul(c->b, a, b, ""); }
-static const Type *TY(Cg *c, ValueId v) { return ir_value_type(c->g, v); }
-static LLVMValueRef BUF(Cg *c, ValueId v) { return c->buf[v]; }
-
-
 /* outer x len x inner around axis. */
 static void split_axis(const Type *t, int axis, int64_t *outer, int64_t *len, int64_t *inner)
 {
@@ -30,10 +23,10 @@ static void split_axis(const Type *t, int axis, int64_t *outer, int64_t *len, in
  * the per-dimension indices in iv[].  Close with end_all. */
 static LLVMValueRef loop_all(Cg *c, const Type *t, Loop *l, LLVMValueRef *iv)
 {
-	LLVMValueRef lin = I(c, 0);
+	LLVMValueRef lin = cg_i64(c, 0);
 	for (int d = 0; d < t->rank; d++) {
-		iv[d] = cg_loop_begin(c, &l[d], I(c, 0), I(c, t->dims[d]));
-		lin = add(c, mul(c, lin, I(c, t->dims[d])), iv[d]);
+		iv[d] = cg_loop_begin(c, &l[d], cg_i64(c, 0), cg_i64(c, t->dims[d]));
+		lin = cg_add(c, cg_mul(c, lin, cg_i64(c, t->dims[d])), iv[d]);
 	}
 	return lin;
 }
@@ -48,14 +41,14 @@ static void end_all(Cg *c, const Type *t, Loop *l)
  * into [0, dim) so a bad index cannot read outside the tensor. */
 static LLVMValueRef load_index(Cg *c, ValueId idx, LLVMValueRef at, int64_t dim)
 {
-	DType dt = TY(c, idx)->dt;
-	LLVMValueRef k = cg_load(c, cg_bits_type(c, dt), BUF(c, idx), at);
+	DType dt = cg_ty(c, idx)->dt;
+	LLVMValueRef k = cg_load(c, cg_bits_type(c, dt), cg_buf(c, idx), at);
 	if (dt != DT_I64)
 		k = LLVMBuildSExt(c->b, k, c->i64, "");
-	LLVMValueRef neg = LLVMBuildICmp(c->b, LLVMIntSLT, k, I(c, 0), "");
-	k = LLVMBuildSelect(c->b, neg, add(c, k, I(c, dim)), k, "");
-	k = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, k, I(c, 0), ""), I(c, 0), k, "");
-	return LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSGE, k, I(c, dim), ""), I(c, dim - 1), k, "");
+	LLVMValueRef neg = LLVMBuildICmp(c->b, LLVMIntSLT, k, cg_i64(c, 0), "");
+	k = LLVMBuildSelect(c->b, neg, cg_add(c, k, cg_i64(c, dim)), k, "");
+	k = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, k, cg_i64(c, 0), ""), cg_i64(c, 0), k, "");
+	return LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSGE, k, cg_i64(c, dim), ""), cg_i64(c, dim - 1), k, "");
 }
 
 static void lower_slice(Cg *c, const Node *n)
@@ -64,7 +57,7 @@ static void lower_slice(Cg *c, const Node *n)
 	if (ir_slice_is_view(c->g, n, &off) && ir_value_home(c->g, n->out, &oy) == ir_value_home(c->g, n->in[0], &ox) &&
 	    oy == ox + off)
 		return;  /* the plan made it a view: the bytes are already there */
-	const Type *x = TY(c, n->in[0]), *y = TY(c, n->out);
+	const Type *x = cg_ty(c, n->in[0]), *y = cg_ty(c, n->out);
 	int cnt;
 	const int64_t *starts = ir_attr_ints(n, "starts", &cnt), *steps = ir_attr_ints(n, "steps", &cnt);
 	int64_t xs[MAXR];
@@ -72,65 +65,65 @@ static void lower_slice(Cg *c, const Node *n)
 	LLVMTypeRef et = cg_bits_type(c, y->dt);
 	Loop l[MAXR];
 	LLVMValueRef iv[MAXR];
-	LLVMValueRef yo = loop_all(c, y, l, iv), xo = I(c, 0);
+	LLVMValueRef yo = loop_all(c, y, l, iv), xo = cg_i64(c, 0);
 	int64_t base = 0;
 	for (int d = 0; d < x->rank; d++) {
 		base += starts[d] * xs[d];
-		xo = add(c, xo, mul(c, iv[d], I(c, steps[d] * xs[d])));
+		xo = cg_add(c, xo, cg_mul(c, iv[d], cg_i64(c, steps[d] * xs[d])));
 	}
-	xo = add(c, xo, I(c, base));
-	cg_store(c, et, cg_load(c, et, BUF(c, n->in[0]), xo), BUF(c, n->out), yo);
+	xo = cg_add(c, xo, cg_i64(c, base));
+	cg_store(c, et, cg_load(c, et, cg_buf(c, n->in[0]), xo), cg_buf(c, n->out), yo);
 	end_all(c, y, l);
 }
 
 static void lower_gather(Cg *c, const Node *n)
 {
-	const Type *x = TY(c, n->in[0]), *ix = TY(c, n->in[1]), *y = TY(c, n->out);
+	const Type *x = cg_ty(c, n->in[0]), *ix = cg_ty(c, n->in[1]), *y = cg_ty(c, n->out);
 	int axis = (int)ir_attr_int(n, "axis", 0);
 	int64_t xs[MAXR];
 	cg_row_strides(x->rank, x->dims, xs);
 	LLVMTypeRef et = cg_bits_type(c, y->dt);
 	Loop l[MAXR];
 	LLVMValueRef iv[MAXR];
-	LLVMValueRef yo = loop_all(c, y, l, iv), xo = I(c, 0);
+	LLVMValueRef yo = loop_all(c, y, l, iv), xo = cg_i64(c, 0);
 	if (n->op == OP_GATHER_ELEMENTS) {
 		/* indices have the result's shape */
 		LLVMValueRef k = load_index(c, n->in[1], yo, x->dims[axis]);
 		for (int d = 0; d < x->rank; d++)
-			xo = add(c, xo, mul(c, d == axis ? k : iv[d], I(c, xs[d])));
+			xo = cg_add(c, xo, cg_mul(c, d == axis ? k : iv[d], cg_i64(c, xs[d])));
 	} else {
-		LLVMValueRef io = I(c, 0);
+		LLVMValueRef io = cg_i64(c, 0);
 		for (int j = 0; j < ix->rank; j++)
-			io = add(c, mul(c, io, I(c, ix->dims[j])), iv[axis + j]);
+			io = cg_add(c, cg_mul(c, io, cg_i64(c, ix->dims[j])), iv[axis + j]);
 		LLVMValueRef k = load_index(c, n->in[1], io, x->dims[axis]);
 		for (int d = 0; d < axis; d++)
-			xo = add(c, xo, mul(c, iv[d], I(c, xs[d])));
-		xo = add(c, xo, mul(c, k, I(c, xs[axis])));
+			xo = cg_add(c, xo, cg_mul(c, iv[d], cg_i64(c, xs[d])));
+		xo = cg_add(c, xo, cg_mul(c, k, cg_i64(c, xs[axis])));
 		for (int d = axis + 1; d < x->rank; d++)
-			xo = add(c, xo, mul(c, iv[d - 1 + ix->rank], I(c, xs[d])));
+			xo = cg_add(c, xo, cg_mul(c, iv[d - 1 + ix->rank], cg_i64(c, xs[d])));
 	}
-	cg_store(c, et, cg_load(c, et, BUF(c, n->in[0]), xo), BUF(c, n->out), yo);
+	cg_store(c, et, cg_load(c, et, cg_buf(c, n->in[0]), xo), cg_buf(c, n->out), yo);
 	end_all(c, y, l);
 }
 
 static void lower_tile(Cg *c, const Node *n)
 {
-	const Type *x = TY(c, n->in[0]), *y = TY(c, n->out);
+	const Type *x = cg_ty(c, n->in[0]), *y = cg_ty(c, n->out);
 	int64_t xs[MAXR];
 	cg_row_strides(x->rank, x->dims, xs);
 	LLVMTypeRef et = cg_bits_type(c, y->dt);
 	Loop l[MAXR];
 	LLVMValueRef iv[MAXR];
-	LLVMValueRef yo = loop_all(c, y, l, iv), xo = I(c, 0);
+	LLVMValueRef yo = loop_all(c, y, l, iv), xo = cg_i64(c, 0);
 	for (int d = 0; d < x->rank; d++)
-		xo = add(c, xo, mul(c, LLVMBuildURem(c->b, iv[d], I(c, x->dims[d]), ""), I(c, xs[d])));
-	cg_store(c, et, cg_load(c, et, BUF(c, n->in[0]), xo), BUF(c, n->out), yo);
+		xo = cg_add(c, xo, cg_mul(c, LLVMBuildURem(c->b, iv[d], cg_i64(c, x->dims[d]), ""), cg_i64(c, xs[d])));
+	cg_store(c, et, cg_load(c, et, cg_buf(c, n->in[0]), xo), cg_buf(c, n->out), yo);
 	end_all(c, y, l);
 }
 
 static void lower_trilu(Cg *c, const Node *n)
 {
-	const Type *y = TY(c, n->out);
+	const Type *y = cg_ty(c, n->out);
 	int r = y->rank;
 	bool upper = ir_attr_int(n, "upper", 1) != 0;
 	int64_t k = ir_attr_int(n, "k", 0);
@@ -140,9 +133,9 @@ static void lower_trilu(Cg *c, const Node *n)
 	LLVMValueRef yo = loop_all(c, y, l, iv);
 	/* upper keeps j - i >= k, lower keeps j - i <= k */
 	LLVMValueRef diff = LLVMBuildNSWSub(c->b, iv[r - 1], iv[r - 2], "");
-	LLVMValueRef keep = LLVMBuildICmp(c->b, upper ? LLVMIntSGE : LLVMIntSLE, diff, I(c, k), "");
-	LLVMValueRef v = cg_load(c, et, BUF(c, n->in[0]), yo);
-	cg_store(c, et, LLVMBuildSelect(c->b, keep, v, LLVMConstNull(et), ""), BUF(c, n->out), yo);
+	LLVMValueRef keep = LLVMBuildICmp(c->b, upper ? LLVMIntSGE : LLVMIntSLE, diff, cg_i64(c, k), "");
+	LLVMValueRef v = cg_load(c, et, cg_buf(c, n->in[0]), yo);
+	cg_store(c, et, LLVMBuildSelect(c->b, keep, v, LLVMConstNull(et), ""), cg_buf(c, n->out), yo);
 	end_all(c, y, l);
 }
 
@@ -150,7 +143,7 @@ static void lower_trilu(Cg *c, const Node *n)
  * NaN counts as the extreme (the first NaN wins, as in numpy). */
 static void lower_arg(Cg *c, const Node *n)
 {
-	const Type *x = TY(c, n->in[0]);
+	const Type *x = cg_ty(c, n->in[0]);
 	int axis = (int)ir_attr_int(n, "axis", 0);
 	bool last = ir_attr_int(n, "last", 0) != 0, mx = n->op == OP_ARGMAX;
 	int64_t outer, len, inner;
@@ -159,13 +152,13 @@ static void lower_arg(Cg *c, const Node *n)
 	bool f = ir_dtype_is_float(x->dt), s = ir_dtype_is_signed(x->dt);
 	LLVMValueRef best = cg_entry_alloca(c, et), bi = cg_entry_alloca(c, c->i64);
 	Loop lo, li, lk;
-	LLVMValueRef o = cg_loop_begin(c, &lo, I(c, 0), I(c, outer));
-	LLVMValueRef ii = cg_loop_begin(c, &li, I(c, 0), I(c, inner));
-	LLVMValueRef base = add(c, mul(c, o, I(c, len * inner)), ii);
-	LLVMBuildStore(c->b, cg_load(c, et, BUF(c, n->in[0]), base), best);
-	LLVMBuildStore(c->b, I(c, 0), bi);
-	LLVMValueRef k = cg_loop_begin(c, &lk, I(c, 1), I(c, len));
-	LLVMValueRef v = cg_load(c, et, BUF(c, n->in[0]), add(c, base, mul(c, k, I(c, inner))));
+	LLVMValueRef o = cg_loop_begin(c, &lo, cg_i64(c, 0), cg_i64(c, outer));
+	LLVMValueRef ii = cg_loop_begin(c, &li, cg_i64(c, 0), cg_i64(c, inner));
+	LLVMValueRef base = cg_add(c, cg_mul(c, o, cg_i64(c, len * inner)), ii);
+	LLVMBuildStore(c->b, cg_load(c, et, cg_buf(c, n->in[0]), base), best);
+	LLVMBuildStore(c->b, cg_i64(c, 0), bi);
+	LLVMValueRef k = cg_loop_begin(c, &lk, cg_i64(c, 1), cg_i64(c, len));
+	LLVMValueRef v = cg_load(c, et, cg_buf(c, n->in[0]), cg_add(c, base, cg_mul(c, k, cg_i64(c, inner))));
 	LLVMValueRef b = LLVMBuildLoad2(c->b, et, best, "");
 	LLVMValueRef better;
 	if (f) {
@@ -182,14 +175,14 @@ static void lower_arg(Cg *c, const Node *n)
 	LLVMBuildStore(c->b, LLVMBuildSelect(c->b, better, v, b, ""), best);
 	LLVMBuildStore(c->b, LLVMBuildSelect(c->b, better, k, LLVMBuildLoad2(c->b, c->i64, bi, ""), ""), bi);
 	cg_loop_end(c, &lk, 1);
-	cg_store(c, c->i64, LLVMBuildLoad2(c->b, c->i64, bi, ""), BUF(c, n->out), add(c, mul(c, o, I(c, inner)), ii));
+	cg_store(c, c->i64, LLVMBuildLoad2(c->b, c->i64, bi, ""), cg_buf(c, n->out), cg_add(c, cg_mul(c, o, cg_i64(c, inner)), ii));
 	cg_loop_end(c, &li, 1);
 	cg_loop_end(c, &lo, 1);
 }
 
 static void lower_cumsum(Cg *c, const Node *n)
 {
-	const Type *x = TY(c, n->in[0]);
+	const Type *x = cg_ty(c, n->in[0]);
 	int axis = (int)ir_attr_int(n, "axis", 0);
 	bool excl = ir_attr_int(n, "exclusive", 0) != 0, rev = ir_attr_int(n, "reverse", 0) != 0;
 	int64_t outer, len, inner;
@@ -198,17 +191,17 @@ static void lower_cumsum(Cg *c, const Node *n)
 	bool f = ir_dtype_is_float(x->dt);
 	LLVMValueRef acc = cg_entry_alloca(c, et);
 	Loop lo, li, lk;
-	LLVMValueRef o = cg_loop_begin(c, &lo, I(c, 0), I(c, outer));
-	LLVMValueRef ii = cg_loop_begin(c, &li, I(c, 0), I(c, inner));
-	LLVMValueRef base = add(c, mul(c, o, I(c, len * inner)), ii);
+	LLVMValueRef o = cg_loop_begin(c, &lo, cg_i64(c, 0), cg_i64(c, outer));
+	LLVMValueRef ii = cg_loop_begin(c, &li, cg_i64(c, 0), cg_i64(c, inner));
+	LLVMValueRef base = cg_add(c, cg_mul(c, o, cg_i64(c, len * inner)), ii);
 	LLVMBuildStore(c->b, LLVMConstNull(et), acc);
-	LLVMValueRef k = cg_loop_begin(c, &lk, I(c, 0), I(c, len));
+	LLVMValueRef k = cg_loop_begin(c, &lk, cg_i64(c, 0), cg_i64(c, len));
 	if (rev)
-		k = LLVMBuildNSWSub(c->b, I(c, len - 1), k, "");
-	LLVMValueRef at = add(c, base, mul(c, k, I(c, inner)));
-	LLVMValueRef v = cg_load(c, et, BUF(c, n->in[0]), at), a = LLVMBuildLoad2(c->b, et, acc, "");
+		k = LLVMBuildNSWSub(c->b, cg_i64(c, len - 1), k, "");
+	LLVMValueRef at = cg_add(c, base, cg_mul(c, k, cg_i64(c, inner)));
+	LLVMValueRef v = cg_load(c, et, cg_buf(c, n->in[0]), at), a = LLVMBuildLoad2(c->b, et, acc, "");
 	LLVMValueRef sum = f ? LLVMBuildFAdd(c->b, a, v, "") : LLVMBuildAdd(c->b, a, v, "");
-	cg_store(c, et, excl ? a : sum, BUF(c, n->out), at);
+	cg_store(c, et, excl ? a : sum, cg_buf(c, n->out), at);
 	LLVMBuildStore(c->b, sum, acc);
 	cg_loop_end(c, &lk, 1);
 	cg_loop_end(c, &li, 1);
@@ -219,21 +212,21 @@ static void lower_cumsum(Cg *c, const Node *n)
  * maximum. */
 static void lower_softmax_like(Cg *c, const Node *n)
 {
-	const Type *t = TY(c, n->out);
+	const Type *t = cg_ty(c, n->out);
 	int axis = (int)ir_attr_int(n, "axis", t->rank - 1);
 	int64_t outer, len, inner;
 	split_axis(t, axis, &outer, &len, &inner);
 	LLVMTypeRef et = cg_num_type(c, t->dt);
-	LLVMValueRef X = BUF(c, n->in[0]), Y = BUF(c, n->out);
+	LLVMValueRef X = cg_buf(c, n->in[0]), Y = cg_buf(c, n->out);
 	LLVMValueRef mx = cg_entry_alloca(c, et), sum = cg_entry_alloca(c, et), at = cg_entry_alloca(c, c->i64);
 	Loop lo, li, l1, l2, l3;
-	LLVMValueRef o = cg_loop_begin(c, &lo, I(c, 0), I(c, outer));
-	LLVMValueRef ii = cg_loop_begin(c, &li, I(c, 0), I(c, inner));
-	LLVMValueRef base = add(c, mul(c, o, I(c, len * inner)), ii);
+	LLVMValueRef o = cg_loop_begin(c, &lo, cg_i64(c, 0), cg_i64(c, outer));
+	LLVMValueRef ii = cg_loop_begin(c, &li, cg_i64(c, 0), cg_i64(c, inner));
+	LLVMValueRef base = cg_add(c, cg_mul(c, o, cg_i64(c, len * inner)), ii);
 	LLVMBuildStore(c->b, LLVMConstReal(et, -INFINITY), mx);
-	LLVMBuildStore(c->b, I(c, 0), at);
-	LLVMValueRef k1 = cg_loop_begin(c, &l1, I(c, 0), I(c, len));
-	LLVMValueRef x = cg_load(c, et, X, add(c, base, mul(c, k1, I(c, inner))));
+	LLVMBuildStore(c->b, cg_i64(c, 0), at);
+	LLVMValueRef k1 = cg_loop_begin(c, &l1, cg_i64(c, 0), cg_i64(c, len));
+	LLVMValueRef x = cg_load(c, et, X, cg_add(c, base, cg_mul(c, k1, cg_i64(c, inner))));
 	LLVMValueRef m = LLVMBuildLoad2(c->b, et, mx, "");
 	LLVMValueRef gt = LLVMBuildFCmp(c->b, LLVMRealUGT, x, m, "");
 	LLVMBuildStore(c->b, LLVMBuildSelect(c->b, gt, x, m, ""), mx);
@@ -242,15 +235,15 @@ static void lower_softmax_like(Cg *c, const Node *n)
 	LLVMValueRef mv = LLVMBuildLoad2(c->b, et, mx, "");
 	if (n->op == OP_HARDMAX) {
 		LLVMValueRef am = LLVMBuildLoad2(c->b, c->i64, at, "");
-		LLVMValueRef k = cg_loop_begin(c, &l2, I(c, 0), I(c, len));
+		LLVMValueRef k = cg_loop_begin(c, &l2, cg_i64(c, 0), cg_i64(c, len));
 		LLVMValueRef hit = LLVMBuildICmp(c->b, LLVMIntEQ, k, am, "");
 		cg_store(c, et, LLVMBuildSelect(c->b, hit, LLVMConstReal(et, 1), LLVMConstReal(et, 0), ""), Y,
-		   add(c, base, mul(c, k, I(c, inner))));
+		   cg_add(c, base, cg_mul(c, k, cg_i64(c, inner))));
 		cg_loop_end(c, &l2, 1);
 	} else {
 		LLVMBuildStore(c->b, LLVMConstReal(et, 0), sum);
-		LLVMValueRef k2 = cg_loop_begin(c, &l2, I(c, 0), I(c, len));
-		LLVMValueRef d = LLVMBuildFSub(c->b, cg_load(c, et, X, add(c, base, mul(c, k2, I(c, inner)))), mv, "");
+		LLVMValueRef k2 = cg_loop_begin(c, &l2, cg_i64(c, 0), cg_i64(c, len));
+		LLVMValueRef d = LLVMBuildFSub(c->b, cg_load(c, et, X, cg_add(c, base, cg_mul(c, k2, cg_i64(c, inner)))), mv, "");
 		if (et != c->f32)
 			d = LLVMBuildFPTrunc(c->b, d, c->f32, "");
 		LLVMValueRef e = cg_exp(c, d);
@@ -266,8 +259,8 @@ static void lower_softmax_like(Cg *c, const Node *n)
 			ls = LLVMBuildFPExt(c->b, ls, et, "");
 		/* (x - max) - log(sum): x - (max + log(sum)) would round the
 		 * small log against a large max. */
-		LLVMValueRef k3 = cg_loop_begin(c, &l3, I(c, 0), I(c, len));
-		LLVMValueRef off = add(c, base, mul(c, k3, I(c, inner)));
+		LLVMValueRef k3 = cg_loop_begin(c, &l3, cg_i64(c, 0), cg_i64(c, len));
+		LLVMValueRef off = cg_add(c, base, cg_mul(c, k3, cg_i64(c, inner)));
 		cg_store(c, et, LLVMBuildFSub(c->b, LLVMBuildFSub(c->b, cg_load(c, et, X, off), mv, ""), ls, ""), Y, off);
 		cg_loop_end(c, &l3, 1);
 	}

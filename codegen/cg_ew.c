@@ -11,32 +11,8 @@
 
 #define MAXR IR_MAX_RANK
 
-static LLVMValueRef I(Cg *c, int64_t v) { return cg_i64(c, v); }
-static LLVMValueRef K(Cg *c, double v) { return cg_f32(c, v); }
-static LLVMValueRef sel(Cg *c, LLVMValueRef cond, LLVMValueRef a, LLVMValueRef b)
-{
-	return LLVMBuildSelect(c->b, cond, a, b, "");
-}
-static LLVMValueRef fcmp(Cg *c, LLVMRealPredicate p, LLVMValueRef a, LLVMValueRef b)
-{
-	return LLVMBuildFCmp(c->b, p, a, b, "");
-}
-static LLVMValueRef icmp(Cg *c, LLVMIntPredicate p, LLVMValueRef a, LLVMValueRef b)
-{
-	return LLVMBuildICmp(c->b, p, a, b, "");
-}
 static LLVMValueRef ki(LLVMTypeRef t, uint64_t v) { return LLVMConstInt(t, v, 0); }
 static LLVMValueRef kf(Cg *c, LLVMTypeRef t, double v) { return LLVMConstReal(t, v); }
-static LLVMValueRef fmul(Cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFMul(c->b, a, b, ""); }
-static LLVMValueRef fadd(Cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFAdd(c->b, a, b, ""); }
-static LLVMValueRef fsub(Cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFSub(c->b, a, b, ""); }
-static LLVMValueRef fdiv(Cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFDiv(c->b, a, b, ""); }
-static LLVMValueRef fabs_(Cg *c, LLVMValueRef x)
-{
-	LLVMTypeRef t = LLVMTypeOf(x);
-	return cg_call_intr(c, "llvm.fabs", &t, 1, &x, 1);
-}
-
 /* ---- storage types ---------------------------------------------------------------- */
 
 static bool is_half(DType dt) { return dt == DT_F16 || dt == DT_BF16 || ir_dtype_is_f8(dt); }
@@ -65,9 +41,9 @@ static LLVMValueRef f16_to_f32(Cg *c, LLVMValueRef h)
 {
 	LLVMValueRef u = LLVMBuildZExt(c->b, h, c->i32, "");
 	LLVMValueRef mag = LLVMBuildShl(c->b, LLVMBuildAnd(c->b, u, ki(c->i32, 0x7fff), ""), ki(c->i32, 13), "");
-	LLVMValueRef f = fmul(c, LLVMBuildBitCast(c->b, mag, c->f32, ""), K(c, 0x1p112));
-	LLVMValueRef special = icmp(c, LLVMIntUGE, mag, ki(c->i32, 0x0f800000));
-	LLVMValueRef fbits = sel(c, special, LLVMBuildOr(c->b, mag, ki(c->i32, 0x7f800000), ""),
+	LLVMValueRef f = cg_fmul(c, LLVMBuildBitCast(c->b, mag, c->f32, ""), cg_f32(c, 0x1p112));
+	LLVMValueRef special = cg_icmp(c, LLVMIntUGE, mag, ki(c->i32, 0x0f800000));
+	LLVMValueRef fbits = cg_sel(c, special, LLVMBuildOr(c->b, mag, ki(c->i32, 0x7f800000), ""),
 				 LLVMBuildBitCast(c->b, f, c->i32, ""));
 	LLVMValueRef sign = LLVMBuildShl(c->b, LLVMBuildAnd(c->b, u, ki(c->i32, 0x8000), ""), ki(c->i32, 16), "");
 	return LLVMBuildBitCast(c->b, LLVMBuildOr(c->b, fbits, sign, ""), c->f32, "");
@@ -84,11 +60,11 @@ static LLVMValueRef f32_to_f16(Cg *c, LLVMValueRef x)
 	LLVMValueRef nrm = LLVMBuildAdd(c->b, a, ki(c->i32, (uint32_t)(-(0x38000000)) + 0xfff), "");
 	nrm = LLVMBuildLShr(c->b, LLVMBuildAdd(c->b, nrm, odd, ""), ki(c->i32, 13), "");
 	/* Subnormal results: adding 0.5 lets the FPU round the mantissa. */
-	LLVMValueRef sub = fadd(c, LLVMBuildBitCast(c->b, a, c->f32, ""), K(c, 0.5));
+	LLVMValueRef sub = cg_fadd(c, LLVMBuildBitCast(c->b, a, c->f32, ""), cg_f32(c, 0.5));
 	sub = LLVMBuildSub(c->b, LLVMBuildBitCast(c->b, sub, c->i32, ""), ki(c->i32, 0x3f000000), "");
-	LLVMValueRef r = sel(c, icmp(c, LLVMIntULT, a, ki(c->i32, 0x38800000)), sub, nrm);
-	r = sel(c, icmp(c, LLVMIntUGE, a, ki(c->i32, 0x477ff000)), ki(c->i32, 0x7c00), r);
-	r = sel(c, icmp(c, LLVMIntUGT, a, ki(c->i32, 0x7f800000)), ki(c->i32, 0x7e00), r);
+	LLVMValueRef r = cg_sel(c, cg_icmp(c, LLVMIntULT, a, ki(c->i32, 0x38800000)), sub, nrm);
+	r = cg_sel(c, cg_icmp(c, LLVMIntUGE, a, ki(c->i32, 0x477ff000)), ki(c->i32, 0x7c00), r);
+	r = cg_sel(c, cg_icmp(c, LLVMIntUGT, a, ki(c->i32, 0x7f800000)), ki(c->i32, 0x7e00), r);
 	return LLVMBuildTrunc(c->b, LLVMBuildOr(c->b, r, sign, ""), LLVMInt16TypeInContext(c->ctx), "");
 }
 
@@ -105,7 +81,7 @@ static LLVMValueRef f32_to_bf16(Cg *c, LLVMValueRef x)
 	LLVMValueRef r = LLVMBuildAdd(c->b, u, LLVMBuildAdd(c->b, ki(c->i32, 0x7fff), odd, ""), "");
 	r = LLVMBuildLShr(c->b, r, ki(c->i32, 16), "");
 	LLVMValueRef qnan = LLVMBuildOr(c->b, LLVMBuildLShr(c->b, u, ki(c->i32, 16), ""), ki(c->i32, 0x40), "");
-	r = sel(c, fcmp(c, LLVMRealUNO, x, x), qnan, r);
+	r = cg_sel(c, cg_fcmp(c, LLVMRealUNO, x, x), qnan, r);
 	return LLVMBuildTrunc(c->b, r, LLVMInt16TypeInContext(c->ctx), "");
 }
 
@@ -121,20 +97,20 @@ static LLVMValueRef f8_to_f32(Cg *c, DType dt, LLVMValueRef b)
 	LLVMValueRef m = LLVMBuildAnd(c->b, mag, ki(c->i32, (1u << f->mbits) - 1), "");
 	LLVMValueRef nrm = LLVMBuildOr(c->b, LLVMBuildShl(c->b, LLVMBuildAdd(c->b, e, ki(c->i32, (uint64_t)(127 - f->bias)), ""), ki(c->i32, 23), ""),
 				       LLVMBuildShl(c->b, m, ki(c->i32, (uint64_t)(23 - f->mbits)), ""), "");
-	LLVMValueRef sub = fmul(c, LLVMBuildUIToFP(c->b, m, c->f32, ""), K(c, ldexp(1, 1 - f->bias - f->mbits)));
-	LLVMValueRef bits = sel(c, icmp(c, LLVMIntEQ, e, ki(c->i32, 0)), LLVMBuildBitCast(c->b, sub, c->i32, ""), nrm);
+	LLVMValueRef sub = cg_fmul(c, LLVMBuildUIToFP(c->b, m, c->f32, ""), cg_f32(c, ldexp(1, 1 - f->bias - f->mbits)));
+	LLVMValueRef bits = cg_sel(c, cg_icmp(c, LLVMIntEQ, e, ki(c->i32, 0)), LLVMBuildBitCast(c->b, sub, c->i32, ""), nrm);
 	LLVMValueRef sign = LLVMBuildShl(c->b, LLVMBuildAnd(c->b, u, ki(c->i32, 0x80), ""), ki(c->i32, 24), "");
 	LLVMValueRef nan;
 	if (f->uz) {
-		nan = icmp(c, LLVMIntEQ, u, ki(c->i32, 0x80));
-		sign = sel(c, nan, ki(c->i32, 0), sign);  /* the one NaN is positive */
+		nan = cg_icmp(c, LLVMIntEQ, u, ki(c->i32, 0x80));
+		sign = cg_sel(c, nan, ki(c->i32, 0), sign);  /* the one NaN is positive */
 	} else if (f->inf) {
-		nan = icmp(c, LLVMIntUGT, mag, ki(c->i32, (uint64_t)f->maxcode + 1));
-		bits = sel(c, icmp(c, LLVMIntEQ, mag, ki(c->i32, (uint64_t)f->maxcode + 1)), ki(c->i32, 0x7f800000), bits);
+		nan = cg_icmp(c, LLVMIntUGT, mag, ki(c->i32, (uint64_t)f->maxcode + 1));
+		bits = cg_sel(c, cg_icmp(c, LLVMIntEQ, mag, ki(c->i32, (uint64_t)f->maxcode + 1)), ki(c->i32, 0x7f800000), bits);
 	} else {
-		nan = icmp(c, LLVMIntEQ, mag, ki(c->i32, 0x7f));
+		nan = cg_icmp(c, LLVMIntEQ, mag, ki(c->i32, 0x7f));
 	}
-	bits = sel(c, nan, ki(c->i32, 0x7fc00000), bits);
+	bits = cg_sel(c, nan, ki(c->i32, 0x7fc00000), bits);
 	return LLVMBuildBitCast(c->b, LLVMBuildOr(c->b, bits, sign, ""), c->f32, "");
 }
 
@@ -154,14 +130,14 @@ static LLVMValueRef f32_to_f8(Cg *c, DType dt, LLVMValueRef x, bool saturate)
 	LLVMValueRef a = LLVMBuildAnd(c->b, u, ki(i, 0x7fffffff), "");
 	LLVMValueRef e = LLVMBuildSub(c->b, LLVMBuildLShr(c->b, a, ki(i, 23), ""), ki(i, 127), "");
 	LLVMValueRef mant = LLVMBuildOr(c->b, LLVMBuildAnd(c->b, a, ki(i, 0x7fffff), ""), ki(i, 0x800000), "");
-	LLVMValueRef below = icmp(c, LLVMIntSLT, e, LLVMConstInt(i, (uint64_t)(int64_t)emin, 1));
-	LLVMValueRef d = sel(c, below, LLVMBuildSub(c->b, LLVMConstInt(i, (uint64_t)(int64_t)emin, 1), e, ""), ki(i, 0));
+	LLVMValueRef below = cg_icmp(c, LLVMIntSLT, e, LLVMConstInt(i, (uint64_t)(int64_t)emin, 1));
+	LLVMValueRef d = cg_sel(c, below, LLVMBuildSub(c->b, LLVMConstInt(i, (uint64_t)(int64_t)emin, 1), e, ""), ki(i, 0));
 	LLVMValueRef s = LLVMBuildAdd(c->b, d, ki(i, (uint64_t)(23 - f->mbits)), "");
-	s = sel(c, icmp(c, LLVMIntUGT, s, ki(i, 25)), ki(i, 25), s);  /* mant < 2^24: rounds to 0 from here */
+	s = cg_sel(c, cg_icmp(c, LLVMIntUGT, s, ki(i, 25)), ki(i, 25), s);  /* mant < 2^24: rounds to 0 from here */
 	LLVMValueRef half1 = LLVMBuildSub(c->b, LLVMBuildShl(c->b, ki(i, 1), LLVMBuildSub(c->b, s, ki(i, 1), ""), ""), ki(i, 1), "");
 	LLVMValueRef odd = LLVMBuildAnd(c->b, LLVMBuildLShr(c->b, mant, s, ""), ki(i, 1), "");
 	LLVMValueRef n = LLVMBuildLShr(c->b, LLVMBuildAdd(c->b, LLVMBuildAdd(c->b, mant, half1, ""), odd, ""), s, "");
-	LLVMValueRef ef = LLVMBuildShl(c->b, sel(c, below, ki(i, 0), LLVMBuildSub(c->b, e, LLVMConstInt(i, (uint64_t)(int64_t)emin, 1), "")),
+	LLVMValueRef ef = LLVMBuildShl(c->b, cg_sel(c, below, ki(i, 0), LLVMBuildSub(c->b, e, LLVMConstInt(i, (uint64_t)(int64_t)emin, 1), "")),
 				       ki(i, (uint64_t)f->mbits), "");
 	LLVMValueRef code = LLVMBuildAdd(c->b, n, ef, "");
 	LLVMValueRef nan = f->uz ? ki(i, 0x80) : LLVMBuildOr(c->b, sign, ki(i, 0x7f), "");
@@ -169,9 +145,9 @@ static LLVMValueRef f32_to_f8(Cg *c, DType dt, LLVMValueRef x, bool saturate)
 			 : f->inf ? LLVMBuildOr(c->b, sign, ki(i, 0x7c), "") : nan;
 	LLVMValueRef r = LLVMBuildOr(c->b, code, sign, "");
 	if (f->uz)
-		r = sel(c, icmp(c, LLVMIntEQ, code, ki(i, 0)), ki(i, 0), r);
-	r = sel(c, icmp(c, LLVMIntUGT, code, ki(i, (uint64_t)f->maxcode)), ovf, r);
-	r = sel(c, icmp(c, LLVMIntUGT, a, ki(i, 0x7f800000)), nan, r);
+		r = cg_sel(c, cg_icmp(c, LLVMIntEQ, code, ki(i, 0)), ki(i, 0), r);
+	r = cg_sel(c, cg_icmp(c, LLVMIntUGT, code, ki(i, (uint64_t)f->maxcode)), ovf, r);
+	r = cg_sel(c, cg_icmp(c, LLVMIntUGT, a, ki(i, 0x7f800000)), nan, r);
 	return LLVMBuildTrunc(c->b, r, c->i8, "");
 }
 
@@ -191,7 +167,7 @@ static LLVMValueRef load_elem(Cg *c, DType dt, LLVMValueRef p)
 	switch (dt) {
 	case DT_F16: return f16_to_f32(c, v);
 	case DT_BF16: return bf16_to_f32(c, v);
-	case DT_BOOL: return icmp(c, LLVMIntNE, v, ki(c->i8, 0));
+	case DT_BOOL: return cg_icmp(c, LLVMIntNE, v, ki(c->i8, 0));
 	case DT_I4: case DT_U4: return nibble(c, dt, v);
 	default: return v;
 	}
@@ -220,7 +196,7 @@ static LLVMValueRef rint_small(Cg *c, LLVMValueRef x)
 {
 	LLVMTypeRef t = LLVMTypeOf(x);
 	LLVMValueRef magic = LLVMConstReal(t, t == c->f32 ? 0x1.8p23 : 0x1.8p52);
-	return fsub(c, fadd(c, x, magic), magic);
+	return cg_fsub(c, cg_fadd(c, x, magic), magic);
 }
 
 /* To i4/u4 (one per i8): clamp to the 4-bit range, floats rounded to
@@ -232,16 +208,16 @@ static LLVMValueRef convert_4bit(Cg *c, LLVMValueRef v, DType from, DType to)
 	if (from == DT_BOOL)
 		return LLVMBuildZExt(c->b, v, c->i8, "");
 	if (ir_dtype_is_float(from)) {
-		v = sel(c, fcmp(c, LLVMRealOLT, v, kf(c, t, lo)), kf(c, t, lo), v);
-		v = sel(c, fcmp(c, LLVMRealOGT, v, kf(c, t, hi)), kf(c, t, hi), v);
-		v = sel(c, fcmp(c, LLVMRealUNO, v, v), kf(c, t, 0), rint_small(c, v));
+		v = cg_sel(c, cg_fcmp(c, LLVMRealOLT, v, kf(c, t, lo)), kf(c, t, lo), v);
+		v = cg_sel(c, cg_fcmp(c, LLVMRealOGT, v, kf(c, t, hi)), kf(c, t, hi), v);
+		v = cg_sel(c, cg_fcmp(c, LLVMRealUNO, v, v), kf(c, t, 0), rint_small(c, v));
 		return LLVMBuildFPToSI(c->b, v, c->i8, "");
 	}
 	bool s = ir_dtype_is_signed(from);
 	if (s || lo)  /* unsigned values are never below 0 */
-		v = sel(c, icmp(c, s ? LLVMIntSLT : LLVMIntULT, v, LLVMConstInt(t, (uint64_t)(int64_t)lo, 1)),
+		v = cg_sel(c, cg_icmp(c, s ? LLVMIntSLT : LLVMIntULT, v, LLVMConstInt(t, (uint64_t)(int64_t)lo, 1)),
 			LLVMConstInt(t, (uint64_t)(int64_t)lo, 1), v);
-	v = sel(c, icmp(c, s ? LLVMIntSGT : LLVMIntUGT, v, ki(t, (uint64_t)hi)), ki(t, (uint64_t)hi), v);
+	v = cg_sel(c, cg_icmp(c, s ? LLVMIntSGT : LLVMIntUGT, v, ki(t, (uint64_t)hi)), ki(t, (uint64_t)hi), v);
 	return LLVMGetIntTypeWidth(t) == 8 ? v : LLVMBuildTrunc(c->b, v, c->i8, "");
 }
 
@@ -253,8 +229,8 @@ static LLVMValueRef convert(Cg *c, LLVMValueRef v, DType from, DType to)
 		return convert_4bit(c, v, from, to);
 	if (to == DT_BOOL) {
 		if (ff)
-			return fcmp(c, LLVMRealUNE, v, LLVMConstNull(LLVMTypeOf(v)));
-		return icmp(c, LLVMIntNE, v, LLVMConstNull(LLVMTypeOf(v)));
+			return cg_fcmp(c, LLVMRealUNE, v, LLVMConstNull(LLVMTypeOf(v)));
+		return cg_icmp(c, LLVMIntNE, v, LLVMConstNull(LLVMTypeOf(v)));
 	}
 	if (from == DT_BOOL)
 		return tf ? LLVMBuildUIToFP(c->b, v, tt, "") : LLVMBuildZExt(c->b, v, tt, "");
@@ -294,19 +270,19 @@ static LLVMValueRef in_f32(Cg *c, LLVMValueRef x, LLVMValueRef (*fn)(Cg *, LLVMV
 static LLVMValueRef softplus(Cg *c, LLVMValueRef x)
 {
 	/* log(1 + e^x) = max(x, 0) + log(1 + e^-|x|): no overflow. */
-	LLVMValueRef e = cg_exp(c, LLVMBuildFNeg(c->b, fabs_(c, x), ""));
-	LLVMValueRef l = cg_log(c, fadd(c, K(c, 1), e));
-	LLVMValueRef m = sel(c, fcmp(c, LLVMRealOGT, x, K(c, 0)), x, K(c, 0));
+	LLVMValueRef e = cg_exp(c, LLVMBuildFNeg(c->b, cg_fabs(c, x), ""));
+	LLVMValueRef l = cg_log(c, cg_fadd(c, cg_f32(c, 1), e));
+	LLVMValueRef m = cg_sel(c, cg_fcmp(c, LLVMRealOGT, x, cg_f32(c, 0)), x, cg_f32(c, 0));
 	/* NaN: max picks 0 above, so pass NaN through explicitly. */
-	return sel(c, fcmp(c, LLVMRealUNO, x, x), x, fadd(c, m, l));
+	return cg_sel(c, cg_fcmp(c, LLVMRealUNO, x, x), x, cg_fadd(c, m, l));
 }
 
-static LLVMValueRef mish(Cg *c, LLVMValueRef x) { return fmul(c, x, cg_tanh(c, softplus(c, x))); }
+static LLVMValueRef mish(Cg *c, LLVMValueRef x) { return cg_fmul(c, x, cg_tanh(c, softplus(c, x))); }
 
 static LLVMValueRef gelu_erf(Cg *c, LLVMValueRef x) { return cg_gelu(c, x, false); }
 static LLVMValueRef gelu_tanh(Cg *c, LLVMValueRef x) { return cg_gelu(c, x, true); }
 
-static LLVMValueRef expm1_(Cg *c, LLVMValueRef x) { return fsub(c, cg_exp(c, x), K(c, 1)); }
+static LLVMValueRef expm1_(Cg *c, LLVMValueRef x) { return cg_fsub(c, cg_exp(c, x), cg_f32(c, 1)); }
 
 static LLVMValueRef unary_float(Cg *c, const Node *n, LLVMValueRef x)
 {
@@ -328,9 +304,9 @@ static LLVMValueRef unary_float(Cg *c, const Node *n, LLVMValueRef x)
 	case OP_ROUND: return in_f32(c, x, cg_round_even);
 	case OP_SOFTPLUS: return in_f32(c, x, softplus);
 	case OP_MISH: return in_f32(c, x, mish);
-	case OP_SOFTSIGN: return fdiv(c, x, fadd(c, one, fabs_(c, x)));
+	case OP_SOFTSIGN: return cg_fdiv(c, x, cg_fadd(c, one, cg_fabs(c, x)));
 	case OP_HARD_SWISH:
-		return fmul(c, x, cg_hard_sigmoid(c, x, 1.0 / 6, 0.5));
+		return cg_fmul(c, x, cg_hard_sigmoid(c, x, 1.0 / 6, 0.5));
 	case OP_HARD_SIGMOID:
 		return cg_hard_sigmoid(c, x, ir_attr_float(n, "alpha", 0.2), ir_attr_float(n, "beta", 0.5));
 	case OP_ELU:
@@ -339,19 +315,19 @@ static LLVMValueRef unary_float(Cg *c, const Node *n, LLVMValueRef x)
 		double a = ir_attr_float(n, "alpha", 1.0);
 		LLVMValueRef neg;
 		if (n->op == OP_CELU)
-			neg = fmul(c, kf(c, t, a), in_f32(c, fdiv(c, x, kf(c, t, a)), expm1_));
+			neg = cg_fmul(c, kf(c, t, a), in_f32(c, cg_fdiv(c, x, kf(c, t, a)), expm1_));
 		else
-			neg = fmul(c, kf(c, t, a), in_f32(c, x, expm1_));
-		LLVMValueRef y = sel(c, fcmp(c, n->op == OP_SELU ? LLVMRealUGT : LLVMRealUGE, x, zero), x, neg);
-		return n->op == OP_SELU ? fmul(c, y, kf(c, t, ir_attr_float(n, "gamma", 1.0507))) : y;
+			neg = cg_fmul(c, kf(c, t, a), in_f32(c, x, expm1_));
+		LLVMValueRef y = cg_sel(c, cg_fcmp(c, n->op == OP_SELU ? LLVMRealUGT : LLVMRealUGE, x, zero), x, neg);
+		return n->op == OP_SELU ? cg_fmul(c, y, kf(c, t, ir_attr_float(n, "gamma", 1.0507))) : y;
 	}
 	case OP_THRESHOLDED_RELU:
-		return sel(c, fcmp(c, LLVMRealULE, x, kf(c, t, ir_attr_float(n, "alpha", 1.0))), zero, x);
+		return cg_sel(c, cg_fcmp(c, LLVMRealULE, x, kf(c, t, ir_attr_float(n, "alpha", 1.0))), zero, x);
 	case OP_SHRINK: {
 		LLVMValueRef bias = kf(c, t, ir_attr_float(n, "bias", 0)), l = kf(c, t, ir_attr_float(n, "lambd", 0.5));
-		LLVMValueRef y = sel(c, fcmp(c, LLVMRealOGT, x, l), fsub(c, x, bias), zero);
-		y = sel(c, fcmp(c, LLVMRealOLT, x, LLVMBuildFNeg(c->b, l, "")), fadd(c, x, bias), y);
-		return sel(c, fcmp(c, LLVMRealUNO, x, x), x, y);
+		LLVMValueRef y = cg_sel(c, cg_fcmp(c, LLVMRealOGT, x, l), cg_fsub(c, x, bias), zero);
+		y = cg_sel(c, cg_fcmp(c, LLVMRealOLT, x, LLVMBuildFNeg(c->b, l, "")), cg_fadd(c, x, bias), y);
+		return cg_sel(c, cg_fcmp(c, LLVMRealUNO, x, x), x, y);
 	}
 	case OP_GELU:
 		return in_f32(c, x, ir_attr_int(n, "tanh", 0) ? gelu_tanh : gelu_erf);
@@ -367,20 +343,20 @@ LLVMValueRef cg_ew_compute(Cg *c, const Node *n, DType dt, LLVMValueRef *v)
 	switch (n->op) {
 	case OP_SIGN: {
 		if (f) {
-			LLVMValueRef r = sel(c, fcmp(c, LLVMRealOGT, a, kf(c, t, 0)), kf(c, t, 1), kf(c, t, 0));
-			r = sel(c, fcmp(c, LLVMRealOLT, a, kf(c, t, 0)), kf(c, t, -1), r);
-			return sel(c, fcmp(c, LLVMRealUNO, a, a), a, r);
+			LLVMValueRef r = cg_sel(c, cg_fcmp(c, LLVMRealOGT, a, kf(c, t, 0)), kf(c, t, 1), kf(c, t, 0));
+			r = cg_sel(c, cg_fcmp(c, LLVMRealOLT, a, kf(c, t, 0)), kf(c, t, -1), r);
+			return cg_sel(c, cg_fcmp(c, LLVMRealUNO, a, a), a, r);
 		}
-		LLVMValueRef r = sel(c, icmp(c, s ? LLVMIntSGT : LLVMIntUGT, a, ki(t, 0)), ki(t, 1), ki(t, 0));
-		return s ? sel(c, icmp(c, LLVMIntSLT, a, ki(t, 0)), LLVMConstAllOnes(t), r) : r;
+		LLVMValueRef r = cg_sel(c, cg_icmp(c, s ? LLVMIntSGT : LLVMIntUGT, a, ki(t, 0)), ki(t, 1), ki(t, 0));
+		return s ? cg_sel(c, cg_icmp(c, LLVMIntSLT, a, ki(t, 0)), LLVMConstAllOnes(t), r) : r;
 	}
 	case OP_NOT: return LLVMBuildNot(c->b, a, "");
 	case OP_BITWISE_NOT: return LLVMBuildNot(c->b, a, "");
-	case OP_ISNAN: return fcmp(c, LLVMRealUNO, a, a);
+	case OP_ISNAN: return cg_fcmp(c, LLVMRealUNO, a, a);
 	case OP_ISINF: {
 		LLVMValueRef inf = kf(c, t, INFINITY), ninf = kf(c, t, -INFINITY);
-		LLVMValueRef p = ir_attr_int(n, "pos", 1) ? fcmp(c, LLVMRealOEQ, a, inf) : LLVMConstNull(LLVMInt1TypeInContext(c->ctx));
-		LLVMValueRef q = ir_attr_int(n, "neg", 1) ? fcmp(c, LLVMRealOEQ, a, ninf) : LLVMConstNull(LLVMInt1TypeInContext(c->ctx));
+		LLVMValueRef p = ir_attr_int(n, "pos", 1) ? cg_fcmp(c, LLVMRealOEQ, a, inf) : LLVMConstNull(LLVMInt1TypeInContext(c->ctx));
+		LLVMValueRef q = ir_attr_int(n, "neg", 1) ? cg_fcmp(c, LLVMRealOEQ, a, ninf) : LLVMConstNull(LLVMInt1TypeInContext(c->ctx));
 		return LLVMBuildOr(c->b, p, q, "");
 	}
 	case OP_CAST: return convert(c, a, dt, ir_dtype_from_name(ir_attr_str(n, "to", "f32")));
@@ -396,7 +372,7 @@ LLVMValueRef cg_ew_compute(Cg *c, const Node *n, DType dt, LLVMValueRef *v)
 			LLVMValueRef r = ki(t, 1), base = a, e = b;
 			for (unsigned i = 0; i < LLVMGetIntTypeWidth(t); i++) {
 				LLVMValueRef bit = LLVMBuildTrunc(c->b, LLVMBuildLShr(c->b, e, ki(t, i), ""), LLVMInt1TypeInContext(c->ctx), "");
-				r = sel(c, bit, LLVMBuildMul(c->b, r, base, ""), r);
+				r = cg_sel(c, bit, LLVMBuildMul(c->b, r, base, ""), r);
 				base = LLVMBuildMul(c->b, base, base, "");
 			}
 			return r;
@@ -406,55 +382,55 @@ LLVMValueRef cg_ew_compute(Cg *c, const Node *n, DType dt, LLVMValueRef *v)
 			if (t == c->f32)
 				return cg_fmod(c, a, b);
 			/* f64: a - trunc(a/b)*b (frem would call libm's fmod). */
-			LLVMValueRef q = fdiv(c, a, b);
+			LLVMValueRef q = cg_fdiv(c, a, b);
 			LLVMTypeRef tys[2] = {c->i64, t};
 			LLVMValueRef tq = LLVMBuildSIToFP(c->b, cg_call_intr(c, "llvm.fptosi.sat", tys, 2, &q, 1), t, "");
-			tq = sel(c, fcmp(c, LLVMRealOLT, fabs_(c, q), kf(c, t, 0x1p52)), tq, q);
-			return fsub(c, a, fmul(c, tq, b));
+			tq = cg_sel(c, cg_fcmp(c, LLVMRealOLT, cg_fabs(c, q), kf(c, t, 0x1p52)), tq, q);
+			return cg_fsub(c, a, cg_fmul(c, tq, b));
 		} else {
-			LLVMValueRef z = icmp(c, LLVMIntEQ, b, ki(t, 0));
-			LLVMValueRef bb = sel(c, z, ki(t, 1), b);
+			LLVMValueRef z = cg_icmp(c, LLVMIntEQ, b, ki(t, 0));
+			LLVMValueRef bb = cg_sel(c, z, ki(t, 1), b);
 			if (!s)
-				return sel(c, z, ki(t, 0), LLVMBuildURem(c->b, a, bb, ""));
+				return cg_sel(c, z, ki(t, 0), LLVMBuildURem(c->b, a, bb, ""));
 			/* -1 divisor: remainder 0 (avoids INT_MIN % -1 trapping). */
-			bb = sel(c, icmp(c, LLVMIntEQ, bb, LLVMConstAllOnes(t)), ki(t, 1), bb);
+			bb = cg_sel(c, cg_icmp(c, LLVMIntEQ, bb, LLVMConstAllOnes(t)), ki(t, 1), bb);
 			LLVMValueRef r = LLVMBuildSRem(c->b, a, bb, "");
 			if (!ir_attr_int(n, "fmod", 0)) {
 				/* Python-style: the sign of the divisor. */
-				LLVMValueRef fix = LLVMBuildAnd(c->b, icmp(c, LLVMIntNE, r, ki(t, 0)),
-								 LLVMBuildXor(c->b, icmp(c, LLVMIntSLT, r, ki(t, 0)),
-									      icmp(c, LLVMIntSLT, bb, ki(t, 0)), ""), "");
-				r = sel(c, fix, LLVMBuildAdd(c->b, r, bb, ""), r);
+				LLVMValueRef fix = LLVMBuildAnd(c->b, cg_icmp(c, LLVMIntNE, r, ki(t, 0)),
+								 LLVMBuildXor(c->b, cg_icmp(c, LLVMIntSLT, r, ki(t, 0)),
+									      cg_icmp(c, LLVMIntSLT, bb, ki(t, 0)), ""), "");
+				r = cg_sel(c, fix, LLVMBuildAdd(c->b, r, bb, ""), r);
 			}
-			return sel(c, z, ki(t, 0), r);
+			return cg_sel(c, z, ki(t, 0), r);
 		}
 	case OP_MIN:
 	case OP_MAX: {
 		bool mx = n->op == OP_MAX;
 		if (f) {
-			LLVMValueRef r = sel(c, fcmp(c, mx ? LLVMRealOGT : LLVMRealOLT, a, b), a, b);
-			return sel(c, fcmp(c, LLVMRealUNO, a, a), a, r);
+			LLVMValueRef r = cg_sel(c, cg_fcmp(c, mx ? LLVMRealOGT : LLVMRealOLT, a, b), a, b);
+			return cg_sel(c, cg_fcmp(c, LLVMRealUNO, a, a), a, r);
 		}
 		LLVMIntPredicate p = mx ? (s ? LLVMIntSGT : LLVMIntUGT) : (s ? LLVMIntSLT : LLVMIntULT);
-		return sel(c, icmp(c, p, a, b), a, b);
+		return cg_sel(c, cg_icmp(c, p, a, b), a, b);
 	}
-	case OP_EQUAL: return f ? fcmp(c, LLVMRealOEQ, a, b) : icmp(c, LLVMIntEQ, a, b);
-	case OP_LESS: return f ? fcmp(c, LLVMRealOLT, a, b) : icmp(c, s ? LLVMIntSLT : LLVMIntULT, a, b);
-	case OP_LESS_EQUAL: return f ? fcmp(c, LLVMRealOLE, a, b) : icmp(c, s ? LLVMIntSLE : LLVMIntULE, a, b);
-	case OP_GREATER: return f ? fcmp(c, LLVMRealOGT, a, b) : icmp(c, s ? LLVMIntSGT : LLVMIntUGT, a, b);
-	case OP_GREATER_EQUAL: return f ? fcmp(c, LLVMRealOGE, a, b) : icmp(c, s ? LLVMIntSGE : LLVMIntUGE, a, b);
+	case OP_EQUAL: return f ? cg_fcmp(c, LLVMRealOEQ, a, b) : cg_icmp(c, LLVMIntEQ, a, b);
+	case OP_LESS: return f ? cg_fcmp(c, LLVMRealOLT, a, b) : cg_icmp(c, s ? LLVMIntSLT : LLVMIntULT, a, b);
+	case OP_LESS_EQUAL: return f ? cg_fcmp(c, LLVMRealOLE, a, b) : cg_icmp(c, s ? LLVMIntSLE : LLVMIntULE, a, b);
+	case OP_GREATER: return f ? cg_fcmp(c, LLVMRealOGT, a, b) : cg_icmp(c, s ? LLVMIntSGT : LLVMIntUGT, a, b);
+	case OP_GREATER_EQUAL: return f ? cg_fcmp(c, LLVMRealOGE, a, b) : cg_icmp(c, s ? LLVMIntSGE : LLVMIntUGE, a, b);
 	case OP_AND: case OP_BITWISE_AND: return LLVMBuildAnd(c->b, a, b, "");
 	case OP_OR: case OP_BITWISE_OR: return LLVMBuildOr(c->b, a, b, "");
 	case OP_XOR: case OP_BITWISE_XOR: return LLVMBuildXor(c->b, a, b, "");
 	case OP_BIT_SHIFT: {
 		unsigned w = LLVMGetIntTypeWidth(t);
-		LLVMValueRef big = icmp(c, LLVMIntUGE, b, ki(t, w));
-		LLVMValueRef sb = sel(c, big, ki(t, 0), b);
+		LLVMValueRef big = cg_icmp(c, LLVMIntUGE, b, ki(t, w));
+		LLVMValueRef sb = cg_sel(c, big, ki(t, 0), b);
 		LLVMValueRef r = ir_attr_int(n, "left", 1) ? LLVMBuildShl(c->b, a, sb, "") : LLVMBuildLShr(c->b, a, sb, "");
-		return sel(c, big, ki(t, 0), r);
+		return cg_sel(c, big, ki(t, 0), r);
 	}
-	case OP_PRELU: return sel(c, fcmp(c, LLVMRealOLT, a, kf(c, t, 0)), fmul(c, a, b), a);
-	case OP_WHERE: return sel(c, a, b, v[2]);
+	case OP_PRELU: return cg_sel(c, cg_fcmp(c, LLVMRealOLT, a, kf(c, t, 0)), cg_fmul(c, a, b), a);
+	case OP_WHERE: return cg_sel(c, a, b, v[2]);
 	case OP_EXPAND: return a;
 	default: return unary_float(c, n, a);
 	}
@@ -489,17 +465,17 @@ static void ew_loops_begin(Cg *c, const Node *n, EwLoops *l)
 	int64_t st[16][MAXR];
 	for (int k = 0; k < n->nin; k++) {
 		strides(ir_value_type(c->g, n->in[k]), to->rank, to->dims, st[k]);
-		l->off[k] = I(c, 0);
+		l->off[k] = cg_i64(c, 0);
 	}
-	l->oy = I(c, 0);
+	l->oy = cg_i64(c, 0);
 	for (int d = 0; d < to->rank; d++) {
 		if (to->dims[d] == 1)
 			continue;
-		LLVMValueRef i = cg_loop_begin(c, &l->loops[d], I(c, 0), I(c, to->dims[d]));
+		LLVMValueRef i = cg_loop_begin(c, &l->loops[d], cg_i64(c, 0), cg_i64(c, to->dims[d]));
 		for (int k = 0; k < n->nin; k++)
 			if (st[k][d])
-				l->off[k] = LLVMBuildNSWAdd(c->b, l->off[k], LLVMBuildNSWMul(c->b, i, I(c, st[k][d]), ""), "");
-		l->oy = LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, l->oy, I(c, to->dims[d]), ""), i, "");
+				l->off[k] = LLVMBuildNSWAdd(c->b, l->off[k], LLVMBuildNSWMul(c->b, i, cg_i64(c, st[k][d]), ""), "");
+		l->oy = LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, l->oy, cg_i64(c, to->dims[d]), ""), i, "");
 	}
 }
 

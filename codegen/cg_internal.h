@@ -29,6 +29,8 @@ typedef struct Cg {
 	LLVMValueRef part, nparts; /* i64 params of the node function: which share of its work */
 } Cg;
 
+/* ---- builders (codegen/cg_build.c) ---------------------------------------- */
+
 /* Counted loop [start, end) with a constant step; iv is the i64 index. */
 typedef struct Loop {
 	LLVMBasicBlockRef head, body, exit, pre;
@@ -39,6 +41,12 @@ LLVMValueRef cg_loop_begin(Cg *c, Loop *l, LLVMValueRef start, LLVMValueRef end)
 void cg_loop_end(Cg *c, Loop *l, int64_t step);
 LLVMValueRef cg_i64(Cg *c, int64_t v);
 LLVMValueRef cg_f32(Cg *c, double v);
+/* 0 <= i < n, as one unsigned compare. */
+LLVMValueRef cg_in_range(Cg *c, LLVMValueRef i, int64_t n);
+/* A read-only f32 zero in the module, for loads that must read zero. */
+LLVMValueRef cg_zero_f32(Cg *c);
+/* A vector of c->lanes floats at &base[idx], only float-aligned. */
+LLVMValueRef cg_vload(Cg *c, LLVMValueRef base, LLVMValueRef idx);
 /* &base[idx] for f32 (or the given element type). */
 LLVMValueRef cg_gep(Cg *c, LLVMTypeRef elem, LLVMValueRef base, LLVMValueRef idx);
 LLVMValueRef cg_loadf(Cg *c, LLVMValueRef base, LLVMValueRef idx);
@@ -89,7 +97,7 @@ LLVMValueRef cg_pow(Cg *c, LLVMValueRef x, LLVMValueRef y);   /* C powf semantic
 LLVMValueRef cg_round_even(Cg *c, LLVMValueRef x);             /* nearest, ties to even */
 LLVMValueRef cg_fmod(Cg *c, LLVMValueRef x, LLVMValueRef y);   /* C fmodf: sign of x */
 
-/* Test support for the above (tests/unit/test_math.c, which cannot include
+/* Test support for the above (codegen/cg_math_jit.c; tests/unit/test_math.c, which cannot include
  * llvm-c and so repeats these prototypes).  A kernel applies the named
  * builder ("sin", ..., "pow", "round_even", "fmod") to `lanes` floats
  * (1: the scalar form): out[i] = f(x[i]) or f(x[i], y[i]).  cpu NULL means
@@ -165,5 +173,28 @@ bool cg_lower_layout(Cg *c, const Node *n);
 bool cg_lower_node(Cg *c, const Node *n);
 /* Why a node cannot be lowered, or NULL. */
 const char *cg_unsupported(const Graph *g, const Node *n);
+
+/* ---- shorthands, one instruction each ------------------------------------ */
+
+static inline LLVMValueRef cg_buf(Cg *c, ValueId v) { return v >= 0 ? c->buf[v] : NULL; }  /* v's buffer */
+static inline const Type *cg_ty(Cg *c, ValueId v) { return ir_value_type(c->g, v); }
+static inline LLVMValueRef cg_add(Cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildNSWAdd(c->b, a, b, ""); }
+static inline LLVMValueRef cg_sub(Cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildNSWSub(c->b, a, b, ""); }
+static inline LLVMValueRef cg_mul(Cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildNSWMul(c->b, a, b, ""); }
+static inline LLVMValueRef cg_and(Cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildAnd(c->b, a, b, ""); }
+static inline LLVMValueRef cg_or(Cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildOr(c->b, a, b, ""); }
+static inline LLVMValueRef cg_fadd(Cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFAdd(c->b, a, b, ""); }
+static inline LLVMValueRef cg_fsub(Cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFSub(c->b, a, b, ""); }
+static inline LLVMValueRef cg_fmul(Cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFMul(c->b, a, b, ""); }
+static inline LLVMValueRef cg_fdiv(Cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFDiv(c->b, a, b, ""); }
+static inline LLVMValueRef cg_fneg(Cg *c, LLVMValueRef a) { return LLVMBuildFNeg(c->b, a, ""); }
+static inline LLVMValueRef cg_sel(Cg *c, LLVMValueRef k, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildSelect(c->b, k, a, b, ""); }
+static inline LLVMValueRef cg_fcmp(Cg *c, LLVMRealPredicate p, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFCmp(c->b, p, a, b, ""); }
+static inline LLVMValueRef cg_icmp(Cg *c, LLVMIntPredicate p, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildICmp(c->b, p, a, b, ""); }
+static inline LLVMValueRef cg_fabs(Cg *c, LLVMValueRef x)
+{
+	LLVMTypeRef t = LLVMTypeOf(x);
+	return cg_call_intr(c, "llvm.fabs", &t, 1, &x, 1);
+}
 
 #endif

@@ -3,10 +3,6 @@
  * reshaped view (ir/layout.c says which operands they may have). */
 #include "cg_internal.h"
 
-static LLVMValueRef I(Cg *c, int64_t v) { return cg_i64(c, v); }
-static LLVMValueRef add(Cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildNSWAdd(c->b, a, b, ""); }
-static LLVMValueRef mul(Cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildNSWMul(c->b, a, b, ""); }
-
 /* Offset of pixel pix of plane p (= image * C + channel) in a value of
  * type t: row-major planes, or channel blocks of t->block (ir/layout.c). */
 LLVMValueRef cg_plane_at(Cg *c, const Type *t, LLVMValueRef p, LLVMValueRef pix)
@@ -14,10 +10,10 @@ LLVMValueRef cg_plane_at(Cg *c, const Type *t, LLVMValueRef p, LLVMValueRef pix)
 	int64_t planes = t->dims[0] * t->dims[1], hw = planes ? ir_type_numel(t) / planes : 0;
 	int b = t->block;
 	if (!b)
-		return add(c, mul(c, p, I(c, hw)), pix);
+		return cg_add(c, cg_mul(c, p, cg_i64(c, hw)), pix);
 	int sh = __builtin_ctz((unsigned)b);
-	LLVMValueRef blk = LLVMBuildLShr(c->b, p, I(c, sh), ""), lane = LLVMBuildAnd(c->b, p, I(c, b - 1), "");
-	return add(c, mul(c, add(c, mul(c, blk, I(c, hw)), pix), I(c, b)), lane);
+	LLVMValueRef blk = LLVMBuildLShr(c->b, p, cg_i64(c, sh), ""), lane = LLVMBuildAnd(c->b, p, cg_i64(c, b - 1), "");
+	return cg_add(c, cg_mul(c, cg_add(c, cg_mul(c, blk, cg_i64(c, hw)), pix), cg_i64(c, b)), lane);
 }
 
 /* y = x in y's layout: per image and block of channels, every pixel's
@@ -31,12 +27,12 @@ static void lower_relayout(Cg *c, const Node *n)
 	int64_t N = ty->dims[0], C = ty->dims[1], HW = ty->dims[2] * ty->dims[3];
 	LLVMValueRef X = c->buf[n->in[0]], Y = c->buf[n->out];
 	Loop ln, lc, lp;
-	LLVMValueRef in = cg_loop_begin(c, &ln, I(c, 0), I(c, N));
-	LLVMValueRef cb = cg_loop_begin(c, &lc, I(c, 0), I(c, C / bb));
-	LLVMValueRef p = cg_loop_begin(c, &lp, I(c, 0), I(c, HW));
-	LLVMValueRef plane0 = add(c, mul(c, in, I(c, C)), mul(c, cb, I(c, bb)));
+	LLVMValueRef in = cg_loop_begin(c, &ln, cg_i64(c, 0), cg_i64(c, N));
+	LLVMValueRef cb = cg_loop_begin(c, &lc, cg_i64(c, 0), cg_i64(c, C / bb));
+	LLVMValueRef p = cg_loop_begin(c, &lp, cg_i64(c, 0), cg_i64(c, HW));
+	LLVMValueRef plane0 = cg_add(c, cg_mul(c, in, cg_i64(c, C)), cg_mul(c, cb, cg_i64(c, bb)));
 	for (int64_t l = 0; l < bb; l++) {
-		LLVMValueRef plane = add(c, plane0, I(c, l));
+		LLVMValueRef plane = cg_add(c, plane0, cg_i64(c, l));
 		cg_storef(c, cg_loadf(c, X, cg_plane_at(c, tx, plane, p)), Y, cg_plane_at(c, ty, plane, p));
 	}
 	cg_loop_end(c, &lp, 1);

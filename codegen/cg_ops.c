@@ -11,46 +11,18 @@
 
 #define MAXR IR_MAX_RANK
 
-static LLVMValueRef B(Cg *c, ValueId v) { return v >= 0 ? c->buf[v] : NULL; }
-static const Type *TY(Cg *c, ValueId v) { return ir_value_type(c->g, v); }
-static LLVMValueRef I(Cg *c, int64_t v) { return cg_i64(c, v); }
-static LLVMValueRef add(Cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildNSWAdd(c->b, a, b, ""); }
-static LLVMValueRef mul(Cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildNSWMul(c->b, a, b, ""); }
-
-static LLVMValueRef fmuladd(Cg *c, LLVMValueRef a, LLVMValueRef b, LLVMValueRef d)
-{
-	LLVMTypeRef ty = LLVMTypeOf(a);
-	LLVMValueRef args[3] = {a, b, d};
-	return cg_call_intr(c, "llvm.fmuladd", &ty, 1, args, 3);
-}
-
-static LLVMValueRef in_range(Cg *c, LLVMValueRef i, int64_t n)
-{
-	/* 0 <= i < n as one unsigned compare. */
-	return LLVMBuildICmp(c->b, LLVMIntULT, i, I(c, n), "");
-}
-
 /* A task's share [lo, hi) of nblk channel blocks (cg_part_range), the
  * last of which (index full) may be partial: where the loop over the
  * whole blocks ends, and whether block `full` is this task's. */
 static LLVMValueRef part_whole_end(Cg *c, LLVMValueRef hi, int64_t full)
 {
-	return LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSGT, hi, I(c, full), ""), I(c, full), hi, "");
+	return LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSGT, hi, cg_i64(c, full), ""), cg_i64(c, full), hi, "");
 }
 
 static LLVMValueRef part_owns(Cg *c, LLVMValueRef lo, LLVMValueRef hi, int64_t full)
 {
-	return LLVMBuildAnd(c->b, LLVMBuildICmp(c->b, LLVMIntSLE, lo, I(c, full), ""),
-			    LLVMBuildICmp(c->b, LLVMIntSGT, hi, I(c, full), ""), "");
-}
-
-static LLVMTypeRef elem_type(Cg *c, DType dt)
-{
-	switch (dt) {
-	case DT_F32: return c->f32;
-	case DT_F64: return LLVMDoubleTypeInContext(c->ctx);
-	default: return LLVMIntTypeInContext(c->ctx, 8 * ir_dtype_size(dt));
-	}
+	return LLVMBuildAnd(c->b, LLVMBuildICmp(c->b, LLVMIntSLE, lo, cg_i64(c, full), ""),
+			    LLVMBuildICmp(c->b, LLVMIntSGT, hi, cg_i64(c, full), ""), "");
 }
 
 /* ---- elementwise ------------------------------------------------------------ */
@@ -141,7 +113,7 @@ static void act_inplace(Cg *c, Act a, LLVMValueRef y, int64_t num)
 	if (a.k == ACT_NONE)
 		return;
 	Loop l;
-	LLVMValueRef i = cg_loop_begin(c, &l, I(c, 0), I(c, num));
+	LLVMValueRef i = cg_loop_begin(c, &l, cg_i64(c, 0), cg_i64(c, num));
 	cg_storef(c, act_apply(c, a, cg_loadf(c, y, i)), y, i);
 	cg_loop_end(c, &l, 1);
 }
@@ -171,12 +143,12 @@ static LLVMValueRef math_op(Cg *c, Op op, DType dt, LLVMValueRef x)
 
 static void lower_unary(Cg *c, const Node *n)
 {
-	const Type *t = TY(c, n->out);
-	LLVMTypeRef et = elem_type(c, t->dt);
-	LLVMValueRef x = B(c, n->in[0]), y = B(c, n->out);
+	const Type *t = cg_ty(c, n->out);
+	LLVMTypeRef et = cg_num_type(c, t->dt);
+	LLVMValueRef x = cg_buf(c, n->in[0]), y = cg_buf(c, n->out);
 	bool act = n->op == OP_RELU || n->op == OP_LEAKY_RELU || n->op == OP_SIGMOID || n->op == OP_TANH || n->op == OP_CLIP;
 	Loop l;
-	LLVMValueRef i = cg_loop_begin(c, &l, I(c, 0), I(c, ir_type_numel(t)));
+	LLVMValueRef i = cg_loop_begin(c, &l, cg_i64(c, 0), cg_i64(c, ir_type_numel(t)));
 	LLVMValueRef v = LLVMBuildLoad2(c->b, et, cg_gep(c, et, x, i), "");
 	v = act ? act_apply(c, act_of_unary(n), v) : math_op(c, n->op, t->dt, v);
 	LLVMBuildStore(c->b, v, cg_gep(c, et, y, i));
@@ -237,13 +209,13 @@ LLVMValueRef cg_ew_apply(Cg *c, const Node *n, LLVMValueRef *v)
 
 static void lower_binary(Cg *c, const Node *n)
 {
-	const Type *to = TY(c, n->out), *ta = TY(c, n->in[0]), *tb = TY(c, n->in[1]);
+	const Type *to = cg_ty(c, n->out), *ta = cg_ty(c, n->in[0]), *tb = cg_ty(c, n->in[1]);
 	int r = to->rank;
 	int64_t sa[MAXR], sb[MAXR];
 	bcast_strides(ta, r, to->dims, sa);
 	bcast_strides(tb, r, to->dims, sb);
-	LLVMTypeRef et = elem_type(c, to->dt);
-	LLVMValueRef pa = B(c, n->in[0]), pb = B(c, n->in[1]), py = B(c, n->out);
+	LLVMTypeRef et = cg_num_type(c, to->dt);
+	LLVMValueRef pa = cg_buf(c, n->in[0]), pb = cg_buf(c, n->in[1]), py = cg_buf(c, n->out);
 	if (r == 0) {
 		LLVMValueRef a = LLVMBuildLoad2(c->b, et, pa, ""), b = LLVMBuildLoad2(c->b, et, pb, "");
 		LLVMBuildStore(c->b, binary_op(c, n->op, to->dt, a, b), py);
@@ -251,12 +223,12 @@ static void lower_binary(Cg *c, const Node *n)
 	}
 	/* Nested loops; offsets accumulate per level. */
 	Loop loops[MAXR];
-	LLVMValueRef oa = I(c, 0), ob = I(c, 0), oy = I(c, 0);
+	LLVMValueRef oa = cg_i64(c, 0), ob = cg_i64(c, 0), oy = cg_i64(c, 0);
 	for (int d = 0; d < r; d++) {
-		LLVMValueRef i = cg_loop_begin(c, &loops[d], I(c, 0), I(c, to->dims[d]));
-		oa = add(c, oa, mul(c, i, I(c, sa[d])));
-		ob = add(c, ob, mul(c, i, I(c, sb[d])));
-		oy = add(c, mul(c, oy, I(c, to->dims[d])), i);
+		LLVMValueRef i = cg_loop_begin(c, &loops[d], cg_i64(c, 0), cg_i64(c, to->dims[d]));
+		oa = cg_add(c, oa, cg_mul(c, i, cg_i64(c, sa[d])));
+		ob = cg_add(c, ob, cg_mul(c, i, cg_i64(c, sb[d])));
+		oy = cg_add(c, cg_mul(c, oy, cg_i64(c, to->dims[d])), i);
 	}
 	LLVMValueRef a = LLVMBuildLoad2(c->b, et, cg_gep(c, et, pa, oa), "");
 	LLVMValueRef b = LLVMBuildLoad2(c->b, et, cg_gep(c, et, pb, ob), "");
@@ -278,7 +250,7 @@ static bool all_const(Cg *c, const Node *n, int from)
 
 static void lower_batchnorm(Cg *c, const Node *n)
 {
-	const Type *t = TY(c, n->out);
+	const Type *t = cg_ty(c, n->out);
 	int64_t C = t->dims[1], inner = 1;
 	for (int i = 2; i < t->rank; i++)
 		inner *= t->dims[i];
@@ -296,27 +268,27 @@ static void lower_batchnorm(Cg *c, const Node *n)
 		k = cg_const_blob(c, "kiln.bn", ab, 2 * C * sizeof *ab);
 		free(ab);
 	}
-	LLVMValueRef x = B(c, n->in[0]), y = B(c, n->out);
+	LLVMValueRef x = cg_buf(c, n->in[0]), y = cg_buf(c, n->out);
 	Loop ln, lc, li;
-	LLVMValueRef in = cg_loop_begin(c, &ln, I(c, 0), I(c, t->dims[0]));
-	LLVMValueRef ic = cg_loop_begin(c, &lc, I(c, 0), I(c, C));
+	LLVMValueRef in = cg_loop_begin(c, &ln, cg_i64(c, 0), cg_i64(c, t->dims[0]));
+	LLVMValueRef ic = cg_loop_begin(c, &lc, cg_i64(c, 0), cg_i64(c, C));
 	LLVMValueRef a, b;
 	if (k) {
 		a = cg_loadf(c, k, ic);
-		b = cg_loadf(c, k, add(c, ic, I(c, C)));
+		b = cg_loadf(c, k, cg_add(c, ic, cg_i64(c, C)));
 	} else {
 		/* a = scale / sqrt(var + eps); b = bias - mean * a */
-		LLVMValueRef v = LLVMBuildFAdd(c->b, cg_loadf(c, B(c, n->in[4]), ic), cg_f32(c, eps), "");
+		LLVMValueRef v = LLVMBuildFAdd(c->b, cg_loadf(c, cg_buf(c, n->in[4]), ic), cg_f32(c, eps), "");
 		LLVMTypeRef ft = c->f32;
 		v = cg_call_intr(c, "llvm.sqrt", &ft, 1, &v, 1);
-		a = LLVMBuildFDiv(c->b, cg_loadf(c, B(c, n->in[1]), ic), v, "");
-		b = LLVMBuildFSub(c->b, cg_loadf(c, B(c, n->in[2]), ic),
-				  LLVMBuildFMul(c->b, cg_loadf(c, B(c, n->in[3]), ic), a, ""), "");
+		a = LLVMBuildFDiv(c->b, cg_loadf(c, cg_buf(c, n->in[1]), ic), v, "");
+		b = LLVMBuildFSub(c->b, cg_loadf(c, cg_buf(c, n->in[2]), ic),
+				  LLVMBuildFMul(c->b, cg_loadf(c, cg_buf(c, n->in[3]), ic), a, ""), "");
 	}
-	LLVMValueRef base = mul(c, add(c, mul(c, in, I(c, C)), ic), I(c, inner));
-	LLVMValueRef ii = cg_loop_begin(c, &li, I(c, 0), I(c, inner));
-	LLVMValueRef o = add(c, base, ii);
-	cg_storef(c, fmuladd(c, cg_loadf(c, x, o), a, b), y, o);
+	LLVMValueRef base = cg_mul(c, cg_add(c, cg_mul(c, in, cg_i64(c, C)), ic), cg_i64(c, inner));
+	LLVMValueRef ii = cg_loop_begin(c, &li, cg_i64(c, 0), cg_i64(c, inner));
+	LLVMValueRef o = cg_add(c, base, ii);
+	cg_storef(c, cg_fmuladd(c, cg_loadf(c, x, o), a, b), y, o);
 	cg_loop_end(c, &li, 1);
 	cg_loop_end(c, &lc, 1);
 	cg_loop_end(c, &ln, 1);
@@ -331,7 +303,7 @@ typedef struct Geo {
 
 static Geo geometry(Cg *c, const Node *n, bool conv)
 {
-	const Type *x = TY(c, n->in[0]), *y = TY(c, n->out);
+	const Type *x = cg_ty(c, n->in[0]), *y = cg_ty(c, n->out);
 	int nsp = x->rank - 2, cnt;
 	const int64_t *st = ir_attr_ints(n, "strides", &cnt), *pd = ir_attr_ints(n, "pads", &cnt),
 		      *dl = ir_attr_ints(n, "dilations", &cnt);
@@ -341,7 +313,7 @@ static Geo geometry(Cg *c, const Node *n, bool conv)
 		g.H = g.OH = g.KH = g.sh = g.dh = 1;
 		g.W = x->dims[2];
 		g.OW = y->dims[2];
-		g.KW = conv ? TY(c, n->in[1])->dims[2] : k[0];
+		g.KW = conv ? cg_ty(c, n->in[1])->dims[2] : k[0];
 		g.sw = st[0];
 		g.dw = dl[0];
 		g.pw = pd[0];
@@ -351,8 +323,8 @@ static Geo geometry(Cg *c, const Node *n, bool conv)
 		g.W = x->dims[3];
 		g.OH = y->dims[2];
 		g.OW = y->dims[3];
-		g.KH = conv ? TY(c, n->in[1])->dims[2] : k[0];
-		g.KW = conv ? TY(c, n->in[1])->dims[3] : k[1];
+		g.KH = conv ? cg_ty(c, n->in[1])->dims[2] : k[0];
+		g.KW = conv ? cg_ty(c, n->in[1])->dims[3] : k[1];
 		g.sh = st[0];
 		g.sw = st[1];
 		g.dh = dl[0];
@@ -371,7 +343,7 @@ static bool blocks_native(Cg *c, const Node *n)
 {
 	for (int i = -1; i < n->nin; i++) {
 		ValueId v = i < 0 ? n->out : n->in[i];
-		if (v >= 0 && TY(c, v)->block && TY(c, v)->block != c->lanes)
+		if (v >= 0 && cg_ty(c, v)->block && cg_ty(c, v)->block != c->lanes)
 			return false;
 	}
 	return true;
@@ -379,9 +351,9 @@ static bool blocks_native(Cg *c, const Node *n)
 
 static bool any_blocked(Cg *c, const Node *n)
 {
-	bool b = TY(c, n->out)->block;
+	bool b = cg_ty(c, n->out)->block;
 	for (int i = 0; i < n->nin; i++)
-		b |= n->in[i] >= 0 && TY(c, n->in[i])->block;
+		b |= n->in[i] >= 0 && cg_ty(c, n->in[i])->block;
 	return b;
 }
 
@@ -389,38 +361,38 @@ static void lower_conv_reference(Cg *c, const Node *n)
 {
 	Geo g = geometry(c, n, true);
 	int64_t Cg = g.C / g.group, Mg = g.M / g.group;
-	LLVMValueRef X = B(c, n->in[0]), W = B(c, n->in[1]), Bi = n->nin > 2 ? B(c, n->in[2]) : NULL, Y = B(c, n->out);
+	LLVMValueRef X = cg_buf(c, n->in[0]), W = cg_buf(c, n->in[1]), Bi = n->nin > 2 ? cg_buf(c, n->in[2]) : NULL, Y = cg_buf(c, n->out);
 	LLVMValueRef acc = cg_entry_alloca(c, c->f32);
 	Loop ln, lg, lm, loh, low, lc, lkh, lkw;
-	LLVMValueRef in = cg_loop_begin(c, &ln, I(c, 0), I(c, g.N));
+	LLVMValueRef in = cg_loop_begin(c, &ln, cg_i64(c, 0), cg_i64(c, g.N));
 	/* Groups as an outer loop: no 64-bit division (a libgcc call on 32-bit
 	 * targets). */
-	LLVMValueRef grp = cg_loop_begin(c, &lg, I(c, 0), I(c, g.group));
-	LLVMValueRef m = add(c, mul(c, grp, I(c, Mg)), cg_loop_begin(c, &lm, I(c, 0), I(c, Mg)));
-	LLVMValueRef oh = cg_loop_begin(c, &loh, I(c, 0), I(c, g.OH));
-	LLVMValueRef ow = cg_loop_begin(c, &low, I(c, 0), I(c, g.OW));
+	LLVMValueRef grp = cg_loop_begin(c, &lg, cg_i64(c, 0), cg_i64(c, g.group));
+	LLVMValueRef m = cg_add(c, cg_mul(c, grp, cg_i64(c, Mg)), cg_loop_begin(c, &lm, cg_i64(c, 0), cg_i64(c, Mg)));
+	LLVMValueRef oh = cg_loop_begin(c, &loh, cg_i64(c, 0), cg_i64(c, g.OH));
+	LLVMValueRef ow = cg_loop_begin(c, &low, cg_i64(c, 0), cg_i64(c, g.OW));
 	LLVMBuildStore(c->b, Bi ? cg_loadf(c, Bi, m) : cg_f32(c, 0), acc);
-	LLVMValueRef ic = cg_loop_begin(c, &lc, I(c, 0), I(c, Cg));
-	LLVMValueRef kh = cg_loop_begin(c, &lkh, I(c, 0), I(c, g.KH));
-	LLVMValueRef ih = add(c, mul(c, oh, I(c, g.sh)), add(c, mul(c, kh, I(c, g.dh)), I(c, -g.ph)));
-	LLVMBasicBlockRef endh = cg_if_begin(c, in_range(c, ih, g.H));
-	LLVMValueRef kw = cg_loop_begin(c, &lkw, I(c, 0), I(c, g.KW));
-	LLVMValueRef iw = add(c, mul(c, ow, I(c, g.sw)), add(c, mul(c, kw, I(c, g.dw)), I(c, -g.pw)));
-	LLVMBasicBlockRef endw = cg_if_begin(c, in_range(c, iw, g.W));
-	LLVMValueRef chan = add(c, mul(c, grp, I(c, Cg)), ic);
-	LLVMValueRef xo = cg_plane_at(c, TY(c, n->in[0]), add(c, mul(c, in, I(c, g.C)), chan), add(c, mul(c, ih, I(c, g.W)), iw));
-	LLVMValueRef wo = add(c, mul(c, add(c, mul(c, add(c, mul(c, m, I(c, Cg)), ic), I(c, g.KH)), kh), I(c, g.KW)), kw);
-	LLVMValueRef s = fmuladd(c, cg_loadf(c, X, xo), cg_loadf(c, W, wo), LLVMBuildLoad2(c->b, c->f32, acc, ""));
+	LLVMValueRef ic = cg_loop_begin(c, &lc, cg_i64(c, 0), cg_i64(c, Cg));
+	LLVMValueRef kh = cg_loop_begin(c, &lkh, cg_i64(c, 0), cg_i64(c, g.KH));
+	LLVMValueRef ih = cg_add(c, cg_mul(c, oh, cg_i64(c, g.sh)), cg_add(c, cg_mul(c, kh, cg_i64(c, g.dh)), cg_i64(c, -g.ph)));
+	LLVMBasicBlockRef endh = cg_if_begin(c, cg_in_range(c, ih, g.H));
+	LLVMValueRef kw = cg_loop_begin(c, &lkw, cg_i64(c, 0), cg_i64(c, g.KW));
+	LLVMValueRef iw = cg_add(c, cg_mul(c, ow, cg_i64(c, g.sw)), cg_add(c, cg_mul(c, kw, cg_i64(c, g.dw)), cg_i64(c, -g.pw)));
+	LLVMBasicBlockRef endw = cg_if_begin(c, cg_in_range(c, iw, g.W));
+	LLVMValueRef chan = cg_add(c, cg_mul(c, grp, cg_i64(c, Cg)), ic);
+	LLVMValueRef xo = cg_plane_at(c, cg_ty(c, n->in[0]), cg_add(c, cg_mul(c, in, cg_i64(c, g.C)), chan), cg_add(c, cg_mul(c, ih, cg_i64(c, g.W)), iw));
+	LLVMValueRef wo = cg_add(c, cg_mul(c, cg_add(c, cg_mul(c, cg_add(c, cg_mul(c, m, cg_i64(c, Cg)), ic), cg_i64(c, g.KH)), kh), cg_i64(c, g.KW)), kw);
+	LLVMValueRef s = cg_fmuladd(c, cg_loadf(c, X, xo), cg_loadf(c, W, wo), LLVMBuildLoad2(c->b, c->f32, acc, ""));
 	LLVMBuildStore(c->b, s, acc);
 	cg_if_end(c, endw);
 	cg_loop_end(c, &lkw, 1);
 	cg_if_end(c, endh);
 	cg_loop_end(c, &lkh, 1);
 	cg_loop_end(c, &lc, 1);
-	LLVMValueRef yo = cg_plane_at(c, TY(c, n->out), add(c, mul(c, in, I(c, g.M)), m), add(c, mul(c, oh, I(c, g.OW)), ow));
+	LLVMValueRef yo = cg_plane_at(c, cg_ty(c, n->out), cg_add(c, cg_mul(c, in, cg_i64(c, g.M)), m), cg_add(c, cg_mul(c, oh, cg_i64(c, g.OW)), ow));
 	LLVMValueRef val = LLVMBuildLoad2(c->b, c->f32, acc, "");
 	if (n->nin > 3 && n->in[3] >= 0)
-		val = LLVMBuildFAdd(c->b, val, cg_loadf(c, B(c, n->in[3]), yo), "");
+		val = LLVMBuildFAdd(c->b, val, cg_loadf(c, cg_buf(c, n->in[3]), yo), "");
 	cg_storef(c, act_apply(c, act_of_epilogue(n), val), Y, yo);
 	cg_loop_end(c, &low, 1);
 	cg_loop_end(c, &loh, 1);
@@ -434,7 +406,7 @@ static void lower_conv_reference(Cg *c, const Node *n)
  * masked, not branched around. */
 static void lower_conv_nd(Cg *c, const Node *n)
 {
-	const Type *x = TY(c, n->in[0]), *w = TY(c, n->in[1]), *y = TY(c, n->out);
+	const Type *x = cg_ty(c, n->in[0]), *w = cg_ty(c, n->in[1]), *y = cg_ty(c, n->out);
 	int nsp = x->rank - 2, cnt;
 	const int64_t *st = ir_attr_ints(n, "strides", &cnt), *pd = ir_attr_ints(n, "pads", &cnt);
 	const int64_t *dl = ir_attr_ints(n, "dilations", &cnt);
@@ -445,64 +417,46 @@ static void lower_conv_nd(Cg *c, const Node *n)
 		yin *= y->dims[2 + i];
 		kin *= w->dims[2 + i];
 	}
-	LLVMValueRef X = B(c, n->in[0]), W = B(c, n->in[1]), Y = B(c, n->out), acc = cg_entry_alloca(c, c->f32);
-	LLVMValueRef Bi = n->nin > 2 && n->in[2] >= 0 ? B(c, n->in[2]) : NULL;
+	LLVMValueRef X = cg_buf(c, n->in[0]), W = cg_buf(c, n->in[1]), Y = cg_buf(c, n->out), acc = cg_entry_alloca(c, c->f32);
+	LLVMValueRef Bi = n->nin > 2 && n->in[2] >= 0 ? cg_buf(c, n->in[2]) : NULL;
 	Loop lb, lg, lm, lo[MAXR], lc, lk[MAXR];
-	LLVMValueRef nb = cg_loop_begin(c, &lb, I(c, 0), I(c, x->dims[0]));
-	LLVMValueRef grp = cg_loop_begin(c, &lg, I(c, 0), I(c, G));
-	LLVMValueRef m = add(c, mul(c, grp, I(c, Mg)), cg_loop_begin(c, &lm, I(c, 0), I(c, Mg)));
-	LLVMValueRef o[MAXR], yo = I(c, 0);
+	LLVMValueRef nb = cg_loop_begin(c, &lb, cg_i64(c, 0), cg_i64(c, x->dims[0]));
+	LLVMValueRef grp = cg_loop_begin(c, &lg, cg_i64(c, 0), cg_i64(c, G));
+	LLVMValueRef m = cg_add(c, cg_mul(c, grp, cg_i64(c, Mg)), cg_loop_begin(c, &lm, cg_i64(c, 0), cg_i64(c, Mg)));
+	LLVMValueRef o[MAXR], yo = cg_i64(c, 0);
 	for (int i = 0; i < nsp; i++) {
-		o[i] = cg_loop_begin(c, &lo[i], I(c, 0), I(c, y->dims[2 + i]));
-		yo = add(c, mul(c, yo, I(c, y->dims[2 + i])), o[i]);
+		o[i] = cg_loop_begin(c, &lo[i], cg_i64(c, 0), cg_i64(c, y->dims[2 + i]));
+		yo = cg_add(c, cg_mul(c, yo, cg_i64(c, y->dims[2 + i])), o[i]);
 	}
 	LLVMBuildStore(c->b, Bi ? cg_loadf(c, Bi, m) : cg_f32(c, 0), acc);
-	LLVMValueRef ic = cg_loop_begin(c, &lc, I(c, 0), I(c, Cg));
-	LLVMValueRef ok = LLVMConstInt(LLVMInt1TypeInContext(c->ctx), 1, 0), xo = I(c, 0), ko = I(c, 0);
+	LLVMValueRef ic = cg_loop_begin(c, &lc, cg_i64(c, 0), cg_i64(c, Cg));
+	LLVMValueRef ok = LLVMConstInt(LLVMInt1TypeInContext(c->ctx), 1, 0), xo = cg_i64(c, 0), ko = cg_i64(c, 0);
 	for (int i = 0; i < nsp; i++) {
-		LLVMValueRef k = cg_loop_begin(c, &lk[i], I(c, 0), I(c, w->dims[2 + i]));
-		LLVMValueRef ix = add(c, mul(c, o[i], I(c, st[i])), add(c, mul(c, k, I(c, dl[i])), I(c, -pd[i])));
-		ok = LLVMBuildAnd(c->b, ok, in_range(c, ix, x->dims[2 + i]), "");
-		xo = add(c, mul(c, xo, I(c, x->dims[2 + i])), ix);
-		ko = add(c, mul(c, ko, I(c, w->dims[2 + i])), k);
+		LLVMValueRef k = cg_loop_begin(c, &lk[i], cg_i64(c, 0), cg_i64(c, w->dims[2 + i]));
+		LLVMValueRef ix = cg_add(c, cg_mul(c, o[i], cg_i64(c, st[i])), cg_add(c, cg_mul(c, k, cg_i64(c, dl[i])), cg_i64(c, -pd[i])));
+		ok = LLVMBuildAnd(c->b, ok, cg_in_range(c, ix, x->dims[2 + i]), "");
+		xo = cg_add(c, cg_mul(c, xo, cg_i64(c, x->dims[2 + i])), ix);
+		ko = cg_add(c, cg_mul(c, ko, cg_i64(c, w->dims[2 + i])), k);
 	}
-	LLVMValueRef chan = add(c, mul(c, grp, I(c, Cg)), ic);
-	LLVMValueRef xa = add(c, mul(c, add(c, mul(c, nb, I(c, C)), chan), I(c, xin)), LLVMBuildSelect(c->b, ok, xo, I(c, 0), ""));
-	LLVMValueRef wa = add(c, mul(c, add(c, mul(c, m, I(c, Cg)), ic), I(c, kin)), ko);
+	LLVMValueRef chan = cg_add(c, cg_mul(c, grp, cg_i64(c, Cg)), ic);
+	LLVMValueRef xa = cg_add(c, cg_mul(c, cg_add(c, cg_mul(c, nb, cg_i64(c, C)), chan), cg_i64(c, xin)), LLVMBuildSelect(c->b, ok, xo, cg_i64(c, 0), ""));
+	LLVMValueRef wa = cg_add(c, cg_mul(c, cg_add(c, cg_mul(c, m, cg_i64(c, Cg)), ic), cg_i64(c, kin)), ko);
 	LLVMValueRef a = LLVMBuildLoad2(c->b, c->f32, acc, "");
-	LLVMValueRef sum = fmuladd(c, cg_loadf(c, X, xa), cg_loadf(c, W, wa), a);
+	LLVMValueRef sum = cg_fmuladd(c, cg_loadf(c, X, xa), cg_loadf(c, W, wa), a);
 	LLVMBuildStore(c->b, LLVMBuildSelect(c->b, ok, sum, a, ""), acc);
 	for (int i = nsp - 1; i >= 0; i--)
 		cg_loop_end(c, &lk[i], 1);
 	cg_loop_end(c, &lc, 1);
-	LLVMValueRef ya = add(c, mul(c, add(c, mul(c, nb, I(c, M)), m), I(c, yin)), yo);
+	LLVMValueRef ya = cg_add(c, cg_mul(c, cg_add(c, cg_mul(c, nb, cg_i64(c, M)), m), cg_i64(c, yin)), yo);
 	LLVMValueRef val = LLVMBuildLoad2(c->b, c->f32, acc, "");
 	if (n->nin > 3 && n->in[3] >= 0)
-		val = LLVMBuildFAdd(c->b, val, cg_loadf(c, B(c, n->in[3]), ya), "");
+		val = LLVMBuildFAdd(c->b, val, cg_loadf(c, cg_buf(c, n->in[3]), ya), "");
 	cg_storef(c, act_apply(c, act_of_epilogue(n), val), Y, ya);
 	for (int i = nsp - 1; i >= 0; i--)
 		cg_loop_end(c, &lo[i], 1);
 	cg_loop_end(c, &lm, 1);
 	cg_loop_end(c, &lg, 1);
 	cg_loop_end(c, &lb, 1);
-}
-
-/* A read-only f32 zero in the module, for loads that must read zero. */
-static LLVMValueRef zero_f32(Cg *c)
-{
-	if (!c->zero_f32) {
-		float z = 0;
-		c->zero_f32 = cg_const_blob(c, "kiln.zero", &z, sizeof z);
-	}
-	return c->zero_f32;
-}
-
-static LLVMValueRef vload(Cg *c, LLVMValueRef base, LLVMValueRef idx)
-{
-	LLVMValueRef p = cg_gep(c, c->f32, base, idx);
-	LLVMValueRef v = LLVMBuildLoad2(c->b, c->vf, p, "");
-	LLVMSetAlignment(v, 4);
-	return v;
 }
 
 /* Depthwise convolution (group == C, M = C * mult): vectorized along the
@@ -530,7 +484,7 @@ static LLVMValueRef dw_tap(Cg *c, DwK *k, int64_t t)
 {
 	if (t < DW_HOIST && k->w[t])
 		return k->w[t];
-	LLVMValueRef s = cg_loadf(c, k->Wt, add(c, mul(c, k->m, I(c, k->g.KH * k->g.KW)), I(c, t)));
+	LLVMValueRef s = cg_loadf(c, k->Wt, cg_add(c, cg_mul(c, k->m, cg_i64(c, k->g.KH * k->g.KW)), cg_i64(c, t)));
 	return cg_splat(c, s, c->vf);
 }
 
@@ -540,7 +494,7 @@ static LLVMValueRef dw_combine(Cg *c, DwK *k, LLVMValueRef xv, int64_t t, LLVMVa
 {
 	if (k->pool)
 		return max_nan(c, xv, acc);
-	return fmuladd(c, xv, dw_tap(c, k, t), acc);
+	return cg_fmuladd(c, xv, dw_tap(c, k, t), acc);
 }
 
 /* Does the chunk of L columns at ow stay inside the output row and read
@@ -562,8 +516,8 @@ static LLVMValueRef dw_xvec(Cg *c, DwK *k, LLVMValueRef xrow, LLVMValueRef ow0, 
 		/* Load the vector(s) at the nearest in-row position, then move
 		 * each lane's element into place and zero the padding lanes. */
 		int64_t p0 = cow0 * g->sw + off, b = p0 < 0 ? 0 : p0 > g->W - 1 - k->span ? g->W - 1 - k->span : p0;
-		LLVMValueRef a = vload(c, xrow, I(c, b));
-		LLVMValueRef a2 = g->sw == 2 ? vload(c, xrow, I(c, b + L)) : LLVMGetUndef(c->vf);
+		LLVMValueRef a = cg_vload(c, xrow, cg_i64(c, b));
+		LLVMValueRef a2 = g->sw == 2 ? cg_vload(c, xrow, cg_i64(c, b + L)) : LLVMGetUndef(c->vf);
 		LLVMValueRef idx[64], keep[64];
 		bool any = false;
 		for (int l = 0; l < L; l++) {
@@ -581,15 +535,15 @@ static LLVMValueRef dw_xvec(Cg *c, DwK *k, LLVMValueRef xrow, LLVMValueRef ow0, 
 		for (int l = 0; l < L; l++) {
 			int64_t iw = (cow0 + l) * g->sw + off;
 			if (iw >= 0 && iw < g->W)
-				v = LLVMBuildInsertElement(c->b, v, cg_loadf(c, xrow, I(c, iw)), LLVMConstInt(c->i32, l, 0), "");
+				v = LLVMBuildInsertElement(c->b, v, cg_loadf(c, xrow, cg_i64(c, iw)), LLVMConstInt(c->i32, l, 0), "");
 		}
 		return v;
 	}
-	LLVMValueRef base = add(c, mul(c, ow0, I(c, g->sw)), I(c, off));
+	LLVMValueRef base = cg_add(c, cg_mul(c, ow0, cg_i64(c, g->sw)), cg_i64(c, off));
 	if (g->sw == 1)
-		return vload(c, xrow, base);
+		return cg_vload(c, xrow, base);
 	if (g->sw == 2) {
-		LLVMValueRef a = vload(c, xrow, base), b = vload(c, xrow, add(c, base, I(c, L)));
+		LLVMValueRef a = cg_vload(c, xrow, base), b = cg_vload(c, xrow, cg_add(c, base, cg_i64(c, L)));
 		LLVMValueRef idx[64];
 		for (int l = 0; l < L; l++)
 			idx[l] = LLVMConstInt(c->i32, 2 * l, 0);
@@ -597,7 +551,7 @@ static LLVMValueRef dw_xvec(Cg *c, DwK *k, LLVMValueRef xrow, LLVMValueRef ow0, 
 	}
 	LLVMValueRef v = LLVMGetUndef(c->vf);
 	for (int l = 0; l < L; l++)
-		v = LLVMBuildInsertElement(c->b, v, cg_loadf(c, xrow, add(c, base, I(c, l * g->sw))),
+		v = LLVMBuildInsertElement(c->b, v, cg_loadf(c, xrow, cg_add(c, base, cg_i64(c, l * g->sw))),
 					   LLVMConstInt(c->i32, l, 0), "");
 	return v;
 }
@@ -609,9 +563,9 @@ static void dw_chunk(Cg *c, DwK *k, LLVMValueRef oh, LLVMValueRef ow0, int64_t c
 	LLVMValueRef accp = cg_entry_alloca(c, c->vf);
 	LLVMBuildStore(c->b, k->bias, accp);
 	for (int64_t kh = 0; kh < g->KH; kh++) {
-		LLVMValueRef ih = add(c, mul(c, oh, I(c, g->sh)), I(c, kh * g->dh - g->ph));
-		LLVMBasicBlockRef endh = cg_if_begin(c, in_range(c, ih, g->H));
-		LLVMValueRef xrow = cg_gep(c, c->f32, k->xp, mul(c, ih, I(c, g->W)));
+		LLVMValueRef ih = cg_add(c, cg_mul(c, oh, cg_i64(c, g->sh)), cg_i64(c, kh * g->dh - g->ph));
+		LLVMBasicBlockRef endh = cg_if_begin(c, cg_in_range(c, ih, g->H));
+		LLVMValueRef xrow = cg_gep(c, c->f32, k->xp, cg_mul(c, ih, cg_i64(c, g->W)));
 		LLVMValueRef acc = LLVMBuildLoad2(c->b, c->vf, accp, "");
 		for (int64_t kw = 0; kw < g->KW; kw++) {
 			LLVMValueRef xv = dw_xvec(c, k, xrow, ow0, cow0, kw * g->dw - g->pw);
@@ -621,10 +575,10 @@ static void dw_chunk(Cg *c, DwK *k, LLVMValueRef oh, LLVMValueRef ow0, int64_t c
 		cg_if_end(c, endh);
 	}
 	LLVMValueRef acc = LLVMBuildLoad2(c->b, c->vf, accp, "");
-	LLVMValueRef yo = add(c, mul(c, oh, I(c, g->OW)), ow0);
+	LLVMValueRef yo = cg_add(c, cg_mul(c, oh, cg_i64(c, g->OW)), ow0);
 	if (nv == c->lanes) {
 		if (k->rp)
-			acc = LLVMBuildFAdd(c->b, acc, vload(c, k->rp, yo), "");
+			acc = LLVMBuildFAdd(c->b, acc, cg_vload(c, k->rp, yo), "");
 		acc = act_apply(c, k->act, acc);
 		LLVMValueRef st = LLVMBuildStore(c->b, acc, cg_gep(c, c->f32, k->yp, yo));
 		LLVMSetAlignment(st, 4);
@@ -635,12 +589,12 @@ static void dw_chunk(Cg *c, DwK *k, LLVMValueRef oh, LLVMValueRef ow0, int64_t c
 	if (k->rp) {
 		LLVMValueRef rv = LLVMConstNull(c->vf);
 		for (int l = 0; l < nv; l++)
-			rv = LLVMBuildInsertElement(c->b, rv, cg_loadf(c, k->rp, add(c, yo, I(c, l))), LLVMConstInt(c->i32, l, 0), "");
+			rv = LLVMBuildInsertElement(c->b, rv, cg_loadf(c, k->rp, cg_add(c, yo, cg_i64(c, l))), LLVMConstInt(c->i32, l, 0), "");
 		acc = LLVMBuildFAdd(c->b, acc, rv, "");
 	}
 	acc = act_apply(c, k->act, acc);
 	for (int l = 0; l < nv; l++)
-		cg_storef(c, LLVMBuildExtractElement(c->b, acc, LLVMConstInt(c->i32, l, 0), ""), k->yp, add(c, yo, I(c, l)));
+		cg_storef(c, LLVMBuildExtractElement(c->b, acc, LLVMConstInt(c->i32, l, 0), ""), k->yp, cg_add(c, yo, cg_i64(c, l)));
 }
 
 /* Planes whose rows are narrower than a vector waste most lanes when
@@ -712,8 +666,8 @@ static void dw_plane(Cg *c, DwK *k)
 					continue;
 				int nl = spread > L ? 2 : 1;
 				int64_t b = lo > HW - nl * L ? HW - nl * L : lo;
-				LLVMValueRef a = vload(c, k->xp, I(c, b));
-				LLVMValueRef a2 = nl == 2 ? vload(c, k->xp, I(c, b + L)) : zero;
+				LLVMValueRef a = cg_vload(c, k->xp, cg_i64(c, b));
+				LLVMValueRef a2 = nl == 2 ? cg_vload(c, k->xp, cg_i64(c, b + L)) : zero;
 				LLVMValueRef sh[64], keep[64];
 				bool ident = true, pad = false;
 				for (int l = 0; l < L; l++) {
@@ -730,9 +684,9 @@ static void dw_plane(Cg *c, DwK *k)
 				acc = dw_combine(c, k, xv, kh * g->KW + kw, acc);
 			}
 		if (k->rp)
-			acc = LLVMBuildFAdd(c->b, acc, vload(c, k->rp, I(c, s)), "");
+			acc = LLVMBuildFAdd(c->b, acc, cg_vload(c, k->rp, cg_i64(c, s)), "");
 		acc = act_apply(c, k->act, acc);
-		LLVMSetAlignment(LLVMBuildStore(c->b, acc, cg_gep(c, c->f32, k->yp, I(c, s))), 4);
+		LLVMSetAlignment(LLVMBuildStore(c->b, acc, cg_gep(c, c->f32, k->yp, cg_i64(c, s))), 4);
 	}
 }
 
@@ -749,36 +703,36 @@ static void lower_conv_depthwise(Cg *c, const Node *n)
 	k.pad = pool ? cg_fconst(c, c->vf, -INFINITY) : LLVMConstNull(c->vf);
 	k.mult = g->M / g->C;
 	k.act = pool ? (Act){ACT_NONE} : act_of_epilogue(n);
-	k.Wt = pool ? NULL : B(c, n->in[1]);
-	LLVMValueRef X = B(c, n->in[0]), Y = B(c, n->out);
-	LLVMValueRef Bi = !pool && n->nin > 2 && n->in[2] >= 0 ? B(c, n->in[2]) : NULL;
-	LLVMValueRef R = !pool && n->nin > 3 && n->in[3] >= 0 ? B(c, n->in[3]) : NULL;
+	k.Wt = pool ? NULL : cg_buf(c, n->in[1]);
+	LLVMValueRef X = cg_buf(c, n->in[0]), Y = cg_buf(c, n->out);
+	LLVMValueRef Bi = !pool && n->nin > 2 && n->in[2] >= 0 ? cg_buf(c, n->in[2]) : NULL;
+	LLVMValueRef R = !pool && n->nin > 3 && n->in[3] >= 0 ? cg_buf(c, n->in[3]) : NULL;
 	/* What one chunk reads past its first lane's position (stride 2 loads
 	 * two whole vectors). */
 	k.span = g->sw == 2 ? 2 * L - 1 : (L - 1) * g->sw;
 	Loop ln, lc, lr, loh;
-	LLVMValueRef in = cg_loop_begin(c, &ln, I(c, 0), I(c, g->N));
+	LLVMValueRef in = cg_loop_begin(c, &ln, cg_i64(c, 0), cg_i64(c, g->N));
 	LLVMValueRef clo, chi;  /* this task's channels */
 	cg_part_range(c, g->C, &clo, &chi);
 	LLVMValueRef ch = cg_loop_begin(c, &lc, clo, chi);
-	LLVMValueRef r = k.mult > 1 ? cg_loop_begin(c, &lr, I(c, 0), I(c, k.mult)) : I(c, 0);
-	k.m = add(c, mul(c, ch, I(c, k.mult)), r);
-	LLVMValueRef xplane = add(c, mul(c, in, I(c, g->C)), ch), yplane = add(c, mul(c, in, I(c, g->M)), k.m);
-	k.xp = cg_gep(c, c->f32, X, mul(c, xplane, I(c, g->H * g->W)));
-	k.yp = cg_gep(c, c->f32, Y, mul(c, yplane, I(c, g->OH * g->OW)));
-	k.rp = R ? cg_gep(c, c->f32, R, mul(c, yplane, I(c, g->OH * g->OW))) : NULL;
+	LLVMValueRef r = k.mult > 1 ? cg_loop_begin(c, &lr, cg_i64(c, 0), cg_i64(c, k.mult)) : cg_i64(c, 0);
+	k.m = cg_add(c, cg_mul(c, ch, cg_i64(c, k.mult)), r);
+	LLVMValueRef xplane = cg_add(c, cg_mul(c, in, cg_i64(c, g->C)), ch), yplane = cg_add(c, cg_mul(c, in, cg_i64(c, g->M)), k.m);
+	k.xp = cg_gep(c, c->f32, X, cg_mul(c, xplane, cg_i64(c, g->H * g->W)));
+	k.yp = cg_gep(c, c->f32, Y, cg_mul(c, yplane, cg_i64(c, g->OH * g->OW)));
+	k.rp = R ? cg_gep(c, c->f32, R, cg_mul(c, yplane, cg_i64(c, g->OH * g->OW))) : NULL;
 	k.bias = pool ? k.pad : cg_splat(c, Bi ? cg_loadf(c, Bi, k.m) : cg_f32(c, 0), c->vf);
 	int64_t taps = g->KH * g->KW;
 	for (int64_t t = 0; t < taps && taps <= DW_HOIST && !pool; t++)
-		k.w[t] = cg_splat(c, cg_loadf(c, k.Wt, add(c, mul(c, k.m, I(c, taps)), I(c, t))), c->vf);
+		k.w[t] = cg_splat(c, cg_loadf(c, k.Wt, cg_add(c, cg_mul(c, k.m, cg_i64(c, taps)), cg_i64(c, t))), c->vf);
 	if (dw_plane_ok(g, L))
 		dw_plane(c, &k);
 	else {
-		LLVMValueRef oh = cg_loop_begin(c, &loh, I(c, 0), I(c, g->OH));
+		LLVMValueRef oh = cg_loop_begin(c, &loh, cg_i64(c, 0), cg_i64(c, g->OH));
 		for (int64_t ow = 0; ow < g->OW;) {
 			int nv = g->OW - ow < L ? (int)(g->OW - ow) : L;
 			if (!dw_inner(&k, ow, L)) {
-				dw_chunk(c, &k, oh, I(c, ow), ow, nv);
+				dw_chunk(c, &k, oh, cg_i64(c, ow), ow, nv);
 				ow += nv;
 				continue;
 			}
@@ -787,10 +741,10 @@ static void lower_conv_depthwise(Cg *c, const Node *n)
 			while (dw_inner(&k, e, L))
 				e += L;
 			if (e - ow == L)
-				dw_chunk(c, &k, oh, I(c, ow), -1, L);
+				dw_chunk(c, &k, oh, cg_i64(c, ow), -1, L);
 			else {
 				Loop l;
-				LLVMValueRef o = cg_loop_begin(c, &l, I(c, ow), I(c, e));
+				LLVMValueRef o = cg_loop_begin(c, &l, cg_i64(c, ow), cg_i64(c, e));
 				dw_chunk(c, &k, oh, o, -1, L);
 				cg_loop_end(c, &l, L);
 			}
@@ -830,25 +784,25 @@ static void db_tile(Cg *c, DbK *k, LLVMValueRef oh, LLVMValueRef ow0, int64_t co
 	for (int j = 0; j < T; j++)
 		LLVMBuildStore(c->b, k->bias, k->acc[j]);
 	for (int64_t kh = 0; kh < g->KH; kh++) {
-		LLVMValueRef ih = add(c, mul(c, oh, I(c, g->sh)), I(c, kh * g->dh - g->ph));
-		LLVMBasicBlockRef endh = cg_if_begin(c, in_range(c, ih, g->H));
-		LLVMValueRef xrow = cg_gep(c, c->f32, k->xp, mul(c, ih, I(c, g->W * L)));
+		LLVMValueRef ih = cg_add(c, cg_mul(c, oh, cg_i64(c, g->sh)), cg_i64(c, kh * g->dh - g->ph));
+		LLVMBasicBlockRef endh = cg_if_begin(c, cg_in_range(c, ih, g->H));
+		LLVMValueRef xrow = cg_gep(c, c->f32, k->xp, cg_mul(c, ih, cg_i64(c, g->W * L)));
 		LLVMValueRef a[DB_TMAX];
 		for (int j = 0; j < T; j++)
 			a[j] = LLVMBuildLoad2(c->b, c->vf, k->acc[j], "");
 		for (int64_t kw = 0; kw < g->KW; kw++) {
-			LLVMValueRef wv = k->pool ? NULL : vload(c, k->wp, I(c, (kh * g->KW + kw) * L));
+			LLVMValueRef wv = k->pool ? NULL : cg_vload(c, k->wp, cg_i64(c, (kh * g->KW + kw) * L));
 			for (int j = 0; j < T; j++) {
 				LLVMValueRef at;
 				if (cow0 >= 0) {
 					int64_t iw = (cow0 + j) * g->sw + kw * g->dw - g->pw;
 					if (iw < 0 || iw >= g->W)
 						continue;
-					at = I(c, iw * L);
+					at = cg_i64(c, iw * L);
 				} else
-					at = mul(c, add(c, mul(c, add(c, ow0, I(c, j)), I(c, g->sw)), I(c, kw * g->dw - g->pw)), I(c, L));
-				LLVMValueRef xv = vload(c, xrow, at);
-				a[j] = k->pool ? max_nan(c, xv, a[j]) : fmuladd(c, xv, wv, a[j]);
+					at = cg_mul(c, cg_add(c, cg_mul(c, cg_add(c, ow0, cg_i64(c, j)), cg_i64(c, g->sw)), cg_i64(c, kw * g->dw - g->pw)), cg_i64(c, L));
+				LLVMValueRef xv = cg_vload(c, xrow, at);
+				a[j] = k->pool ? max_nan(c, xv, a[j]) : cg_fmuladd(c, xv, wv, a[j]);
 			}
 		}
 		for (int j = 0; j < T; j++)
@@ -856,10 +810,10 @@ static void db_tile(Cg *c, DbK *k, LLVMValueRef oh, LLVMValueRef ow0, int64_t co
 		cg_if_end(c, endh);
 	}
 	for (int j = 0; j < T; j++) {
-		LLVMValueRef yo = mul(c, add(c, mul(c, oh, I(c, g->OW)), add(c, ow0, I(c, j))), I(c, L));
+		LLVMValueRef yo = cg_mul(c, cg_add(c, cg_mul(c, oh, cg_i64(c, g->OW)), cg_add(c, ow0, cg_i64(c, j))), cg_i64(c, L));
 		LLVMValueRef v = LLVMBuildLoad2(c->b, c->vf, k->acc[j], "");
 		if (k->rp)
-			v = LLVMBuildFAdd(c->b, v, vload(c, k->rp, yo), "");
+			v = LLVMBuildFAdd(c->b, v, cg_vload(c, k->rp, yo), "");
 		LLVMSetAlignment(LLVMBuildStore(c->b, act_apply(c, k->act, v), cg_gep(c, c->f32, k->yp, yo)), 4);
 	}
 }
@@ -885,8 +839,8 @@ static void lower_dw_blocked(Cg *c, const Node *n)
 				wp[((ch / L) * taps + t) * L + ch % L] = w[ch * taps + t];
 		Wp = cg_const_blob(c, "kiln.dwp", wp, (size_t)(g->C * taps) * sizeof *wp);
 		free(wp);
-		Bi = n->nin > 2 && n->in[2] >= 0 ? B(c, n->in[2]) : NULL;
-		R = n->nin > 3 && n->in[3] >= 0 ? B(c, n->in[3]) : NULL;
+		Bi = n->nin > 2 && n->in[2] >= 0 ? cg_buf(c, n->in[2]) : NULL;
+		R = n->nin > 3 && n->in[3] >= 0 ? cg_buf(c, n->in[3]) : NULL;
 		k.act = act_of_epilogue(n);
 	}
 	k.T = c->fregs - 4;
@@ -896,32 +850,32 @@ static void lower_dw_blocked(Cg *c, const Node *n)
 	for (int j = 0; j < k.T; j++)
 		k.acc[j] = cg_entry_alloca(c, c->vf);
 	Loop ln, lb, loh;
-	LLVMValueRef in = cg_loop_begin(c, &ln, I(c, 0), I(c, g->N));
+	LLVMValueRef in = cg_loop_begin(c, &ln, cg_i64(c, 0), cg_i64(c, g->N));
 	LLVMValueRef lo, hi;  /* this task's blocks */
 	cg_part_range(c, CB, &lo, &hi);
 	LLVMValueRef cb = cg_loop_begin(c, &lb, lo, hi);
-	LLVMValueRef blk = add(c, mul(c, in, I(c, CB)), cb);
-	k.xp = cg_gep(c, c->f32, B(c, n->in[0]), mul(c, blk, I(c, HW * L)));
-	k.yp = cg_gep(c, c->f32, B(c, n->out), mul(c, blk, I(c, OHW * L)));
-	k.rp = R ? cg_gep(c, c->f32, R, mul(c, blk, I(c, OHW * L))) : NULL;
-	k.wp = pool ? NULL : cg_gep(c, c->f32, Wp, mul(c, cb, I(c, taps * L)));
-	k.bias = pool ? cg_fconst(c, c->vf, -INFINITY) : Bi ? vload(c, Bi, mul(c, cb, I(c, L))) : LLVMConstNull(c->vf);
+	LLVMValueRef blk = cg_add(c, cg_mul(c, in, cg_i64(c, CB)), cb);
+	k.xp = cg_gep(c, c->f32, cg_buf(c, n->in[0]), cg_mul(c, blk, cg_i64(c, HW * L)));
+	k.yp = cg_gep(c, c->f32, cg_buf(c, n->out), cg_mul(c, blk, cg_i64(c, OHW * L)));
+	k.rp = R ? cg_gep(c, c->f32, R, cg_mul(c, blk, cg_i64(c, OHW * L))) : NULL;
+	k.wp = pool ? NULL : cg_gep(c, c->f32, Wp, cg_mul(c, cb, cg_i64(c, taps * L)));
+	k.bias = pool ? cg_fconst(c, c->vf, -INFINITY) : Bi ? cg_vload(c, Bi, cg_mul(c, cb, cg_i64(c, L))) : LLVMConstNull(c->vf);
 	int64_t wlo, whi;
 	interior(g->W, g->OW, g->KW, g->sw, g->dw, g->pw, &wlo, &whi);
-	LLVMValueRef oh = cg_loop_begin(c, &loh, I(c, 0), I(c, g->OH));
+	LLVMValueRef oh = cg_loop_begin(c, &loh, cg_i64(c, 0), cg_i64(c, g->OH));
 	for (int64_t ow = 0; ow < g->OW;) {
 		int T = g->OW - ow < k.T ? (int)(g->OW - ow) : k.T;
 		if (ow < wlo || ow + T > whi) {
-			db_tile(c, &k, oh, I(c, ow), ow, T);
+			db_tile(c, &k, oh, cg_i64(c, ow), ow, T);
 			ow += T;
 			continue;
 		}
 		int64_t cnt = (whi - ow) / T;
 		if (cnt == 1)
-			db_tile(c, &k, oh, I(c, ow), -1, T);
+			db_tile(c, &k, oh, cg_i64(c, ow), -1, T);
 		else {
 			Loop l;
-			LLVMValueRef o = cg_loop_begin(c, &l, I(c, ow), I(c, ow + cnt * T));
+			LLVMValueRef o = cg_loop_begin(c, &l, cg_i64(c, ow), cg_i64(c, ow + cnt * T));
 			db_tile(c, &k, oh, o, -1, T);
 			cg_loop_end(c, &l, T);
 		}
@@ -961,7 +915,7 @@ typedef struct ConvK {
 static void conv_prefetch_w(Cg *c, ConvK *k, LLVMValueRef wo)
 {
 	for (int v = 0; v < 2; v++)
-		cg_prefetch(c, cg_gep(c, c->f32, k->Wp, add(c, wo, I(c, CONV_PF_AHEAD * k->OB + v * c->lanes))));
+		cg_prefetch(c, cg_gep(c, c->f32, k->Wp, cg_add(c, wo, cg_i64(c, CONV_PF_AHEAD * k->OB + v * c->lanes))));
 }
 
 /* The input-channel loop of a tile: ic over [0, Cg), and in *xoff the
@@ -972,12 +926,12 @@ static void conv_prefetch_w(Cg *c, ConvK *k, LLVMValueRef wo)
 static LLVMValueRef ic_begin(Cg *c, ConvK *k, Loop *l, LLVMValueRef *xoff)
 {
 	int64_t HW = k->g.H * k->g.W;
-	LLVMValueRef ic = cg_loop_begin(c, l, I(c, 0), I(c, k->Cg));
+	LLVMValueRef ic = cg_loop_begin(c, l, cg_i64(c, 0), cg_i64(c, k->Cg));
 	if (!k->xb)
-		*xoff = mul(c, ic, I(c, HW));
+		*xoff = cg_mul(c, ic, cg_i64(c, HW));
 	else {
-		LLVMValueRef blk = LLVMBuildLShr(c->b, ic, I(c, __builtin_ctz((unsigned)k->xb)), "");
-		*xoff = add(c, ic, mul(c, blk, I(c, (HW - 1) * k->xb)));
+		LLVMValueRef blk = LLVMBuildLShr(c->b, ic, cg_i64(c, __builtin_ctz((unsigned)k->xb)), "");
+		*xoff = cg_add(c, ic, cg_mul(c, blk, cg_i64(c, (HW - 1) * k->xb)));
 	}
 	return ic;
 }
@@ -998,17 +952,17 @@ static void conv_taps_const(Cg *c, ConvK *k, LLVMValueRef ob, LLVMValueRef *oh, 
 		coh[j] = one_row ? 0 : LLVMConstIntGetSExtValue(oh[j]);
 	}
 	int64_t px = k->xb ? k->xb : 1;  /* input pixel stride */
-	LLVMValueRef plane = mul(c, add(c, mul(c, k->n, I(c, g->C)), mul(c, k->grp, I(c, k->Cg))), I(c, g->H * g->W));
-	LLVMValueRef wblk = mul(c, add(c, mul(c, k->grp, I(c, k->NOB)), ob), I(c, g->KH));
+	LLVMValueRef plane = cg_mul(c, cg_add(c, cg_mul(c, k->n, cg_i64(c, g->C)), cg_mul(c, k->grp, cg_i64(c, k->Cg))), cg_i64(c, g->H * g->W));
+	LLVMValueRef wblk = cg_mul(c, cg_add(c, cg_mul(c, k->grp, cg_i64(c, k->NOB)), ob), cg_i64(c, g->KH));
 	for (int64_t ckh = 0; ckh < (one_row ? 1 : g->KH); ckh++) {
 		Loop lkh;
-		LLVMValueRef kh = I(c, ckh), xrow = cg_gep(c, c->f32, k->X, plane);
+		LLVMValueRef kh = cg_i64(c, ckh), xrow = cg_gep(c, c->f32, k->X, plane);
 		LLVMBasicBlockRef endh = NULL;
 		if (one_row) {  /* a run-time row, the same for every pixel */
-			kh = cg_loop_begin(c, &lkh, I(c, 0), I(c, g->KH));
-			LLVMValueRef ih = add(c, mul(c, oh[0], I(c, g->sh)), add(c, mul(c, kh, I(c, g->dh)), I(c, -g->ph)));
-			endh = cg_if_begin(c, in_range(c, ih, g->H));
-			xrow = cg_gep(c, c->f32, xrow, mul(c, ih, I(c, g->W * px)));
+			kh = cg_loop_begin(c, &lkh, cg_i64(c, 0), cg_i64(c, g->KH));
+			LLVMValueRef ih = cg_add(c, cg_mul(c, oh[0], cg_i64(c, g->sh)), cg_add(c, cg_mul(c, kh, cg_i64(c, g->dh)), cg_i64(c, -g->ph)));
+			endh = cg_if_begin(c, cg_in_range(c, ih, g->H));
+			xrow = cg_gep(c, c->f32, xrow, cg_mul(c, ih, cg_i64(c, g->W * px)));
 		}
 		for (int64_t kw = 0; kw < g->KW; kw++) {
 			int js[CONV_TMAX], nj = 0;
@@ -1022,18 +976,18 @@ static void conv_taps_const(Cg *c, ConvK *k, LLVMValueRef ob, LLVMValueRef *oh, 
 			}
 			if (!nj)
 				continue;
-			LLVMValueRef wbase = mul(c, add(c, mul(c, add(c, wblk, kh), I(c, g->KW)), I(c, kw)), I(c, k->Cg));
+			LLVMValueRef wbase = cg_mul(c, cg_add(c, cg_mul(c, cg_add(c, wblk, kh), cg_i64(c, g->KW)), cg_i64(c, kw)), cg_i64(c, k->Cg));
 			Loop lic;
 			LLVMValueRef xoff, ic = ic_begin(c, k, &lic, &xoff);
 			LLVMValueRef xp = cg_gep(c, c->f32, xrow, xoff);
-			LLVMValueRef wo = mul(c, add(c, wbase, ic), I(c, k->OB));
-			LLVMValueRef w0 = vload(c, k->Wp, wo), w1 = vload(c, k->Wp, add(c, wo, I(c, L)));
+			LLVMValueRef wo = cg_mul(c, cg_add(c, wbase, ic), cg_i64(c, k->OB));
+			LLVMValueRef w0 = cg_vload(c, k->Wp, wo), w1 = cg_vload(c, k->Wp, cg_add(c, wo, cg_i64(c, L)));
 			conv_prefetch_w(c, k, wo);
 			for (int q = 0; q < nj; q++) {
-				LLVMValueRef xb = cg_splat(c, cg_loadf(c, xp, I(c, off[q])), c->vf);
+				LLVMValueRef xb = cg_splat(c, cg_loadf(c, xp, cg_i64(c, off[q])), c->vf);
 				for (int v = 0; v < 2; v++) {
 					LLVMValueRef a = LLVMBuildLoad2(c->b, c->vf, k->acc[js[q]][v], "");
-					LLVMBuildStore(c->b, fmuladd(c, xb, v ? w1 : w0, a), k->acc[js[q]][v]);
+					LLVMBuildStore(c->b, cg_fmuladd(c, xb, v ? w1 : w0, a), k->acc[js[q]][v]);
 				}
 			}
 			cg_loop_end(c, &lic, 1);
@@ -1056,10 +1010,10 @@ static void conv_tile(Cg *c, ConvK *k, LLVMValueRef ob, int nvalid, LLVMValueRef
 {
 	Geo *g = &k->g;
 	int L = c->lanes;
-	LLVMValueRef bofs = mul(c, add(c, mul(c, k->grp, I(c, k->NOB)), ob), I(c, k->OB));
+	LLVMValueRef bofs = cg_mul(c, cg_add(c, cg_mul(c, k->grp, cg_i64(c, k->NOB)), ob), cg_i64(c, k->OB));
 	LLVMValueRef acc[CONV_TMAX][2];
 	for (int v = 0; v < 2; v++) {
-		LLVMValueRef bv = vload(c, k->Bp, add(c, bofs, I(c, v * L)));
+		LLVMValueRef bv = cg_vload(c, k->Bp, cg_add(c, bofs, cg_i64(c, v * L)));
 		for (int j = 0; j < T; j++)
 			LLVMBuildStore(c->b, bv, k->acc[j][v]);
 	}
@@ -1071,46 +1025,46 @@ static void conv_tile(Cg *c, ConvK *k, LLVMValueRef ob, int nvalid, LLVMValueRef
 		goto epilogue;
 	}
 	Loop lkh, lkw, lic;
-	LLVMValueRef kh = cg_loop_begin(c, &lkh, I(c, 0), I(c, g->KH));
-	LLVMValueRef khd = add(c, mul(c, kh, I(c, g->dh)), I(c, -g->ph)), ih[CONV_TMAX];
+	LLVMValueRef kh = cg_loop_begin(c, &lkh, cg_i64(c, 0), cg_i64(c, g->KH));
+	LLVMValueRef khd = cg_add(c, cg_mul(c, kh, cg_i64(c, g->dh)), cg_i64(c, -g->ph)), ih[CONV_TMAX];
 	for (int j = 0; j < T; j++)
-		ih[j] = j && one_row ? ih[0] : add(c, mul(c, oh[j], I(c, g->sh)), khd);
-	LLVMBasicBlockRef endh = one_row ? cg_if_begin(c, in_range(c, ih[0], g->H)) : NULL;
-	LLVMValueRef kw = cg_loop_begin(c, &lkw, I(c, 0), I(c, g->KW));
-	LLVMValueRef kwd = add(c, mul(c, kw, I(c, g->dw)), I(c, -g->pw));
+		ih[j] = j && one_row ? ih[0] : cg_add(c, cg_mul(c, oh[j], cg_i64(c, g->sh)), khd);
+	LLVMBasicBlockRef endh = one_row ? cg_if_begin(c, cg_in_range(c, ih[0], g->H)) : NULL;
+	LLVMValueRef kw = cg_loop_begin(c, &lkw, cg_i64(c, 0), cg_i64(c, g->KW));
+	LLVMValueRef kwd = cg_add(c, cg_mul(c, kw, cg_i64(c, g->dw)), cg_i64(c, -g->pw));
 	/* x[n][grp*Cg + ic][ih][iw] */
-	LLVMValueRef plane = mul(c, add(c, mul(c, k->n, I(c, g->C)), mul(c, k->grp, I(c, k->Cg))), I(c, g->H * g->W));
+	LLVMValueRef plane = cg_mul(c, cg_add(c, cg_mul(c, k->n, cg_i64(c, g->C)), cg_mul(c, k->grp, cg_i64(c, k->Cg))), cg_i64(c, g->H * g->W));
 	/* Pixel j reads xp[j][ic * xs[j]]: its input column, or for a tap in the
 	 * padding a constant zero with stride 0, so the inner loop has no tests. */
 	LLVMValueRef xp[CONV_TMAX], xs[CONV_TMAX];
 	int64_t px = k->xb ? k->xb : 1;  /* input pixel stride */
 	for (int j = 0; j < T; j++) {
-		LLVMValueRef iw = add(c, mul(c, ow[j], I(c, g->sw)), kwd);
-		LLVMValueRef pos = add(c, plane, mul(c, add(c, mul(c, ih[j], I(c, g->W)), iw), I(c, px)));
+		LLVMValueRef iw = cg_add(c, cg_mul(c, ow[j], cg_i64(c, g->sw)), kwd);
+		LLVMValueRef pos = cg_add(c, plane, cg_mul(c, cg_add(c, cg_mul(c, ih[j], cg_i64(c, g->W)), iw), cg_i64(c, px)));
 		/* per channel step: planes apart, or (blocks) the offset ic_begin gives */
-		xs[j] = I(c, k->xb ? 1 : g->H * g->W);
+		xs[j] = cg_i64(c, k->xb ? 1 : g->H * g->W);
 		if (checked) {
-			LLVMValueRef ok = in_range(c, iw, g->W);
+			LLVMValueRef ok = cg_in_range(c, iw, g->W);
 			if (!one_row)
-				ok = LLVMBuildAnd(c->b, ok, in_range(c, ih[j], g->H), "");
+				ok = LLVMBuildAnd(c->b, ok, cg_in_range(c, ih[j], g->H), "");
 			pos = LLVMBuildSelect(c->b, ok, pos, plane, "");
-			xp[j] = LLVMBuildSelect(c->b, ok, cg_gep(c, c->f32, k->X, pos), zero_f32(c), "");
-			xs[j] = LLVMBuildSelect(c->b, ok, xs[j], I(c, 0), "");
+			xp[j] = LLVMBuildSelect(c->b, ok, cg_gep(c, c->f32, k->X, pos), cg_zero_f32(c), "");
+			xs[j] = LLVMBuildSelect(c->b, ok, xs[j], cg_i64(c, 0), "");
 		} else
 			xp[j] = cg_gep(c, c->f32, k->X, pos);
 	}
-	LLVMValueRef wbase = mul(c, add(c, mul(c, add(c, mul(c, add(c, mul(c, k->grp, I(c, k->NOB)), ob), I(c, g->KH)), kh),
-						    I(c, g->KW)), kw), I(c, k->Cg));
+	LLVMValueRef wbase = cg_mul(c, cg_add(c, cg_mul(c, cg_add(c, cg_mul(c, cg_add(c, cg_mul(c, k->grp, cg_i64(c, k->NOB)), ob), cg_i64(c, g->KH)), kh),
+						    cg_i64(c, g->KW)), kw), cg_i64(c, k->Cg));
 	LLVMValueRef xoff, ic = ic_begin(c, k, &lic, &xoff);
 	LLVMValueRef xstep = k->xb ? xoff : ic;
-	LLVMValueRef wo = mul(c, add(c, wbase, ic), I(c, k->OB));
-	LLVMValueRef w0 = vload(c, k->Wp, wo), w1 = vload(c, k->Wp, add(c, wo, I(c, L)));
+	LLVMValueRef wo = cg_mul(c, cg_add(c, wbase, ic), cg_i64(c, k->OB));
+	LLVMValueRef w0 = cg_vload(c, k->Wp, wo), w1 = cg_vload(c, k->Wp, cg_add(c, wo, cg_i64(c, L)));
 	conv_prefetch_w(c, k, wo);
 	for (int j = 0; j < T; j++) {
-		LLVMValueRef xb = cg_splat(c, cg_loadf(c, xp[j], mul(c, xstep, xs[j])), c->vf);
+		LLVMValueRef xb = cg_splat(c, cg_loadf(c, xp[j], cg_mul(c, xstep, xs[j])), c->vf);
 		for (int v = 0; v < 2; v++) {
 			LLVMValueRef a = LLVMBuildLoad2(c->b, c->vf, k->acc[j][v], "");
-			LLVMBuildStore(c->b, fmuladd(c, xb, v ? w1 : w0, a), k->acc[j][v]);
+			LLVMBuildStore(c->b, cg_fmuladd(c, xb, v ? w1 : w0, a), k->acc[j][v]);
 		}
 	}
 	cg_loop_end(c, &lic, 1);
@@ -1122,24 +1076,24 @@ epilogue:;
 	if (k->yb) {
 		/* Channel blocks: each accumulator is one block of one pixel,
 		 * stored (residual added, activation applied) as a whole vector. */
-		LLVMValueRef blk0 = add(c, add(c, mul(c, k->n, I(c, g->M / L)), mul(c, k->grp, I(c, k->Mg / L))),
-					mul(c, ob, I(c, k->OB / L)));
+		LLVMValueRef blk0 = cg_add(c, cg_add(c, cg_mul(c, k->n, cg_i64(c, g->M / L)), cg_mul(c, k->grp, cg_i64(c, k->Mg / L))),
+					cg_mul(c, ob, cg_i64(c, k->OB / L)));
 		for (int v = 0; v < nvalid / L; v++)
 			for (int j = 0; j < T; j++) {
-				LLVMValueRef pix = add(c, mul(c, oh[j], I(c, g->OW)), ow[j]);
-				LLVMValueRef yo = mul(c, add(c, mul(c, add(c, blk0, I(c, v)), I(c, g->OH * g->OW)), pix), I(c, L));
+				LLVMValueRef pix = cg_add(c, cg_mul(c, oh[j], cg_i64(c, g->OW)), ow[j]);
+				LLVMValueRef yo = cg_mul(c, cg_add(c, cg_mul(c, cg_add(c, blk0, cg_i64(c, v)), cg_i64(c, g->OH * g->OW)), pix), cg_i64(c, L));
 				LLVMValueRef a = LLVMBuildLoad2(c->b, c->vf, k->acc[j][v], "");
 				if (k->R)
-					a = LLVMBuildFAdd(c->b, a, vload(c, k->R, yo), "");
+					a = LLVMBuildFAdd(c->b, a, cg_vload(c, k->R, yo), "");
 				LLVMSetAlignment(LLVMBuildStore(c->b, act_apply(c, k->act, a), cg_gep(c, c->f32, k->Y, yo)), 4);
 			}
 		return;
 	}
 	/* y[n][grp*Mg + ob*OB + lane][oh][ow] */
-	LLVMValueRef m0 = add(c, mul(c, k->grp, I(c, k->Mg)), mul(c, ob, I(c, k->OB)));
-	LLVMValueRef ybase = mul(c, add(c, mul(c, k->n, I(c, g->M)), m0), I(c, g->OH * g->OW)), ypix[CONV_TMAX];
+	LLVMValueRef m0 = cg_add(c, cg_mul(c, k->grp, cg_i64(c, k->Mg)), cg_mul(c, ob, cg_i64(c, k->OB)));
+	LLVMValueRef ybase = cg_mul(c, cg_add(c, cg_mul(c, k->n, cg_i64(c, g->M)), m0), cg_i64(c, g->OH * g->OW)), ypix[CONV_TMAX];
 	for (int j = 0; j < T; j++)
-		ypix[j] = add(c, ybase, add(c, mul(c, oh[j], I(c, g->OW)), ow[j]));
+		ypix[j] = cg_add(c, ybase, cg_add(c, cg_mul(c, oh[j], cg_i64(c, g->OW)), ow[j]));
 	/* The accumulators hold channels x pixels; the output plane is per
 	 * channel.  Spill them and write one channel of every pixel per
 	 * iteration of a (not unrolled) loop: unrolling this scatter for
@@ -1153,15 +1107,15 @@ epilogue:;
 			acc[j][v] = LLVMBuildLoad2(c->b, c->vf, k->acc[j][v], "");
 			if (!k->R)
 				acc[j][v] = act_apply(c, k->act, acc[j][v]);
-			LLVMValueRef p = cg_gep(c, c->f32, k->spill, I(c, (int64_t)(j * 2 + v) * L));
+			LLVMValueRef p = cg_gep(c, c->f32, k->spill, cg_i64(c, (int64_t)(j * 2 + v) * L));
 			LLVMSetAlignment(LLVMBuildStore(c->b, acc[j][v], p), 4);
 		}
 	Loop lq;
-	LLVMValueRef q = cg_loop_begin(c, &lq, I(c, 0), I(c, nvalid));
-	LLVMValueRef plane_off = mul(c, q, I(c, g->OH * g->OW));
+	LLVMValueRef q = cg_loop_begin(c, &lq, cg_i64(c, 0), cg_i64(c, nvalid));
+	LLVMValueRef plane_off = cg_mul(c, q, cg_i64(c, g->OH * g->OW));
 	for (int j = 0; j < T; j++) {
-		LLVMValueRef e = cg_loadf(c, k->spill, add(c, q, I(c, (int64_t)j * 2 * L)));
-		LLVMValueRef yo = add(c, ypix[j], plane_off);
+		LLVMValueRef e = cg_loadf(c, k->spill, cg_add(c, q, cg_i64(c, (int64_t)j * 2 * L)));
+		LLVMValueRef yo = cg_add(c, ypix[j], plane_off);
 		if (k->R)
 			e = act_apply(c, k->act, LLVMBuildFAdd(c->b, e, cg_loadf(c, k->R, yo), ""));
 		cg_storef(c, e, k->Y, yo);
@@ -1176,7 +1130,7 @@ static void conv_row_tile(Cg *c, ConvK *k, LLVMValueRef ob, int nvalid, LLVMValu
 	LLVMValueRef ohs[CONV_TMAX], ows[CONV_TMAX];
 	for (int j = 0; j < T; j++) {
 		ohs[j] = oh;
-		ows[j] = j ? add(c, ow0, I(c, j)) : ow0;
+		ows[j] = j ? cg_add(c, ow0, cg_i64(c, j)) : ow0;
 	}
 	conv_tile(c, k, ob, nvalid, ohs, ows, T, checked, true);
 }
@@ -1209,8 +1163,8 @@ static void conv_image(Cg *c, ConvK *k, LLVMValueRef ob, int nvalid)
 		bool checked = false, one_row = true;
 		for (int j = 0; j < T; j++) {
 			int64_t oh = (p + j) / g->OW, ow = (p + j) % g->OW;
-			ohs[j] = I(c, oh);
-			ows[j] = I(c, ow);
+			ohs[j] = cg_i64(c, oh);
+			ows[j] = cg_i64(c, ow);
 			checked |= oh < hlo || oh >= hhi || ow < wlo || ow >= whi;
 			one_row &= oh == p / g->OW;
 		}
@@ -1233,7 +1187,7 @@ static void conv_row(Cg *c, ConvK *k, LLVMValueRef ob, int nvalid, LLVMValueRef 
 		int T = (int)(t < big ? q + 1 : q);
 		bool checked = ow < lo || ow + T > hi;
 		if (checked) {
-			conv_row_tile(c, k, ob, nvalid, oh, I(c, ow), T, true);
+			conv_row_tile(c, k, ob, nvalid, oh, cg_i64(c, ow), T, true);
 			ow += T;
 			t++;
 			continue;
@@ -1243,10 +1197,10 @@ static void conv_row(Cg *c, ConvK *k, LLVMValueRef ob, int nvalid, LLVMValueRef 
 		while (t + n < ntiles && (t + n < big ? q + 1 : q) == T && ow + (n + 1) * T <= hi)
 			n++;
 		if (n == 1)
-			conv_row_tile(c, k, ob, nvalid, oh, I(c, ow), T, false);
+			conv_row_tile(c, k, ob, nvalid, oh, cg_i64(c, ow), T, false);
 		else {
 			Loop l;
-			LLVMValueRef o = cg_loop_begin(c, &l, I(c, ow), I(c, ow + n * T));
+			LLVMValueRef o = cg_loop_begin(c, &l, cg_i64(c, ow), cg_i64(c, ow + n * T));
 			conv_row_tile(c, k, ob, nvalid, oh, o, T, false);
 			cg_loop_end(c, &l, T);
 		}
@@ -1290,12 +1244,12 @@ static void lower_conv_blocked(Cg *c, const Node *n)
 	k.Bp = cg_const_blob(c, "kiln.bp", bp, g->group * k.NOB * k.OB * sizeof *bp);
 	free(wp);
 	free(bp);
-	k.X = B(c, n->in[0]);
-	k.Y = B(c, n->out);
-	k.R = n->nin > 3 && n->in[3] >= 0 ? B(c, n->in[3]) : NULL;
+	k.X = cg_buf(c, n->in[0]);
+	k.Y = cg_buf(c, n->out);
+	k.R = n->nin > 3 && n->in[3] >= 0 ? cg_buf(c, n->in[3]) : NULL;
 	k.act = act_of_epilogue(n);
-	k.xb = TY(c, n->in[0])->block;
-	k.yb = TY(c, n->out)->block;
+	k.xb = cg_ty(c, n->in[0])->block;
+	k.yb = cg_ty(c, n->out)->block;
 	/* 2*T accumulators, 2 weight vectors and a broadcast in registers. */
 	k.T = (c->fregs - 4) / 2;
 	k.T = k.T < 1 ? 1 : k.T > CONV_TMAX ? CONV_TMAX : k.T;
@@ -1304,8 +1258,8 @@ static void lower_conv_blocked(Cg *c, const Node *n)
 			k.acc[j][v] = cg_entry_alloca(c, c->vf);
 	k.spill = cg_entry_alloca(c, LLVMArrayType(c->f32, (unsigned)(CONV_TMAX * 2 * L)));
 	Loop ln, lg, lob, loh;
-	k.n = cg_loop_begin(c, &ln, I(c, 0), I(c, g->N));
-	k.grp = cg_loop_begin(c, &lg, I(c, 0), I(c, g->group));
+	k.n = cg_loop_begin(c, &ln, cg_i64(c, 0), cg_i64(c, g->N));
+	k.grp = cg_loop_begin(c, &lg, cg_i64(c, 0), cg_i64(c, g->group));
 	int64_t full = k.Mg / k.OB, rem = k.Mg % k.OB;
 	/* Rows narrower than two tiles waste accumulators in row tiles: small
 	 * images go as one run of pixels instead. */
@@ -1321,7 +1275,7 @@ static void lower_conv_blocked(Cg *c, const Node *n)
 		LLVMValueRef ob;
 		if (part) {  /* block `full` is ours when lo <= full < hi */
 			skip = cg_if_begin(c, part_owns(c, lo, hi, full));
-			ob = I(c, full);
+			ob = cg_i64(c, full);
 		} else {
 			ob = cg_loop_begin(c, &lob, lo, part_whole_end(c, hi, full));
 		}
@@ -1329,7 +1283,7 @@ static void lower_conv_blocked(Cg *c, const Node *n)
 		if (image)
 			conv_image(c, &k, ob, nvalid);
 		else {
-			LLVMValueRef oh = cg_loop_begin(c, &loh, I(c, 0), I(c, g->OH));
+			LLVMValueRef oh = cg_loop_begin(c, &loh, cg_i64(c, 0), cg_i64(c, g->OH));
 			conv_row(c, &k, ob, nvalid, oh);
 			cg_loop_end(c, &loh, 1);
 		}
@@ -1393,27 +1347,27 @@ static bool pw_wins(Cg *c, const Geo *g)
 static void pw_tile(Cg *c, PwK *k, LLVMValueRef xg, LLVMValueRef yg, LLVMValueRef rg, LLVMValueRef mb, int rows,
 		    LLVMValueRef *px, int nv, LLVMValueRef k0, LLVMValueRef k1, bool first, bool last)
 {
-	LLVMValueRef m0 = mul(c, mb, I(c, k->MR)), ypos[PW_MRMAX][PW_NRMAX];
+	LLVMValueRef m0 = cg_mul(c, mb, cg_i64(c, k->MR)), ypos[PW_MRMAX][PW_NRMAX];
 	for (int r = 0; r < rows; r++) {
-		LLVMValueRef plane = mul(c, add(c, m0, I(c, r)), I(c, k->P));
-		LLVMValueRef bv = first ? cg_splat(c, cg_loadf(c, k->Bp, add(c, m0, I(c, r))), c->vf) : NULL;
+		LLVMValueRef plane = cg_mul(c, cg_add(c, m0, cg_i64(c, r)), cg_i64(c, k->P));
+		LLVMValueRef bv = first ? cg_splat(c, cg_loadf(c, k->Bp, cg_add(c, m0, cg_i64(c, r))), c->vf) : NULL;
 		for (int v = 0; v < nv; v++) {
-			ypos[r][v] = add(c, plane, px[v]);
-			LLVMBuildStore(c->b, first ? bv : vload(c, yg, ypos[r][v]), k->acc[r][v]);
+			ypos[r][v] = cg_add(c, plane, px[v]);
+			LLVMBuildStore(c->b, first ? bv : cg_vload(c, yg, ypos[r][v]), k->acc[r][v]);
 		}
 	}
 	Loop lk;
 	LLVMValueRef kk = cg_loop_begin(c, &lk, k0, k1);
-	LLVMValueRef xrow = cg_gep(c, c->f32, xg, mul(c, kk, I(c, k->P)));
+	LLVMValueRef xrow = cg_gep(c, c->f32, xg, cg_mul(c, kk, cg_i64(c, k->P)));
 	LLVMValueRef xv[PW_NRMAX];
 	for (int v = 0; v < nv; v++)
-		xv[v] = vload(c, xrow, px[v]);
-	LLVMValueRef wo = mul(c, add(c, mul(c, mb, I(c, k->Cg)), kk), I(c, k->MR));
+		xv[v] = cg_vload(c, xrow, px[v]);
+	LLVMValueRef wo = cg_mul(c, cg_add(c, cg_mul(c, mb, cg_i64(c, k->Cg)), kk), cg_i64(c, k->MR));
 	for (int r = 0; r < rows; r++) {
-		LLVMValueRef wb = cg_splat(c, cg_loadf(c, k->Wp, add(c, wo, I(c, r))), c->vf);
+		LLVMValueRef wb = cg_splat(c, cg_loadf(c, k->Wp, cg_add(c, wo, cg_i64(c, r))), c->vf);
 		for (int v = 0; v < nv; v++) {
 			LLVMValueRef a = LLVMBuildLoad2(c->b, c->vf, k->acc[r][v], "");
-			LLVMBuildStore(c->b, fmuladd(c, xv[v], wb, a), k->acc[r][v]);
+			LLVMBuildStore(c->b, cg_fmuladd(c, xv[v], wb, a), k->acc[r][v]);
 		}
 	}
 	cg_loop_end(c, &lk, 1);
@@ -1422,7 +1376,7 @@ static void pw_tile(Cg *c, PwK *k, LLVMValueRef xg, LLVMValueRef yg, LLVMValueRe
 			LLVMValueRef a = LLVMBuildLoad2(c->b, c->vf, k->acc[r][v], "");
 			if (last) {
 				if (rg)
-					a = LLVMBuildFAdd(c->b, a, vload(c, rg, ypos[r][v]), "");
+					a = LLVMBuildFAdd(c->b, a, cg_vload(c, rg, ypos[r][v]), "");
 				a = act_apply(c, k->act, a);
 			}
 			LLVMSetAlignment(LLVMBuildStore(c->b, a, cg_gep(c, c->f32, yg, ypos[r][v])), 4);
@@ -1441,7 +1395,7 @@ static void pw_blocks(Cg *c, PwK *k, LLVMValueRef xg, LLVMValueRef yg, LLVMValue
 	cg_loop_end(c, &lm, 1);
 	if (rem) {
 		LLVMBasicBlockRef skip = cg_if_begin(c, part_owns(c, lo, hi, full));
-		pw_tile(c, k, xg, yg, rg, I(c, full), (int)rem, px, nv, k0, k1, first, last);
+		pw_tile(c, k, xg, yg, rg, cg_i64(c, full), (int)rem, px, nv, k0, k1, first, last);
 		cg_if_end(c, skip);
 	}
 }
@@ -1457,18 +1411,18 @@ static void pw_kblocks(Cg *c, PwK *k, LLVMValueRef xg, LLVMValueRef yg, LLVMValu
 	int64_t KB = 16384 / (k->NR * c->lanes * 4), K = k->Cg;
 	KB = KB < 16 ? 16 : KB;
 	if (K <= KB + KB / 2) {
-		pw_blocks(c, k, xg, yg, rg, lo, hi, px, nv, I(c, 0), I(c, K), true, true);
+		pw_blocks(c, k, xg, yg, rg, lo, hi, px, nv, cg_i64(c, 0), cg_i64(c, K), true, true);
 		return;
 	}
 	int64_t nkb = (K + KB - 1) / KB;
-	pw_blocks(c, k, xg, yg, rg, lo, hi, px, nv, I(c, 0), I(c, KB), true, false);
+	pw_blocks(c, k, xg, yg, rg, lo, hi, px, nv, cg_i64(c, 0), cg_i64(c, KB), true, false);
 	if (nkb > 2) {
 		Loop lb;
-		LLVMValueRef k0 = cg_loop_begin(c, &lb, I(c, KB), I(c, (nkb - 1) * KB));
-		pw_blocks(c, k, xg, yg, rg, lo, hi, px, nv, k0, add(c, k0, I(c, KB)), false, false);
+		LLVMValueRef k0 = cg_loop_begin(c, &lb, cg_i64(c, KB), cg_i64(c, (nkb - 1) * KB));
+		pw_blocks(c, k, xg, yg, rg, lo, hi, px, nv, k0, cg_add(c, k0, cg_i64(c, KB)), false, false);
 		cg_loop_end(c, &lb, KB);
 	}
-	pw_blocks(c, k, xg, yg, rg, lo, hi, px, nv, I(c, (nkb - 1) * KB), I(c, K), false, true);
+	pw_blocks(c, k, xg, yg, rg, lo, hi, px, nv, cg_i64(c, (nkb - 1) * KB), cg_i64(c, K), false, true);
 }
 
 static void lower_conv_pointwise(Cg *c, const Node *n)
@@ -1493,9 +1447,9 @@ static void lower_conv_pointwise(Cg *c, const Node *n)
 	k.Bp = cg_const_blob(c, "kiln.bp", bp, bn * sizeof *bp);
 	free(wp);
 	free(bp);
-	k.X = B(c, n->in[0]);
-	k.Y = B(c, n->out);
-	k.R = n->nin > 3 && n->in[3] >= 0 ? B(c, n->in[3]) : NULL;
+	k.X = cg_buf(c, n->in[0]);
+	k.Y = cg_buf(c, n->out);
+	k.R = n->nin > 3 && n->in[3] >= 0 ? cg_buf(c, n->in[3]) : NULL;
 	k.act = act_of_epilogue(n);
 	for (int r = 0; r < k.MR; r++)
 		for (int v = 0; v < k.NR; v++)
@@ -1503,24 +1457,24 @@ static void lower_conv_pointwise(Cg *c, const Node *n)
 	LLVMValueRef lo, hi;  /* this task's channel blocks, per group */
 	cg_part_range(c, k.NMB, &lo, &hi);
 	Loop ln, lg, lt;
-	LLVMValueRef in = cg_loop_begin(c, &ln, I(c, 0), I(c, g.N));
-	LLVMValueRef grp = cg_loop_begin(c, &lg, I(c, 0), I(c, g.group));
-	LLVMValueRef xg = cg_gep(c, c->f32, k.X, mul(c, add(c, mul(c, in, I(c, g.C)), mul(c, grp, I(c, k.Cg))), I(c, k.P)));
-	LLVMValueRef ym = add(c, mul(c, in, I(c, g.M)), mul(c, grp, I(c, k.Mg)));
-	LLVMValueRef yg = cg_gep(c, c->f32, k.Y, mul(c, ym, I(c, k.P)));
-	LLVMValueRef rg = k.R ? cg_gep(c, c->f32, k.R, mul(c, ym, I(c, k.P))) : NULL;
+	LLVMValueRef in = cg_loop_begin(c, &ln, cg_i64(c, 0), cg_i64(c, g.N));
+	LLVMValueRef grp = cg_loop_begin(c, &lg, cg_i64(c, 0), cg_i64(c, g.group));
+	LLVMValueRef xg = cg_gep(c, c->f32, k.X, cg_mul(c, cg_add(c, cg_mul(c, in, cg_i64(c, g.C)), cg_mul(c, grp, cg_i64(c, k.Cg))), cg_i64(c, k.P)));
+	LLVMValueRef ym = cg_add(c, cg_mul(c, in, cg_i64(c, g.M)), cg_mul(c, grp, cg_i64(c, k.Mg)));
+	LLVMValueRef yg = cg_gep(c, c->f32, k.Y, cg_mul(c, ym, cg_i64(c, k.P)));
+	LLVMValueRef rg = k.R ? cg_gep(c, c->f32, k.R, cg_mul(c, ym, cg_i64(c, k.P))) : NULL;
 	int64_t tile = k.NR * L, ntiles = k.P / tile, done = ntiles * tile;
 	LLVMValueRef px[PW_NRMAX];
 	/* Packed blocks are numbered across groups; tiles index them from
 	 * the group's first. */
 	LLVMValueRef wg = k.Wp;
-	k.Wp = cg_gep(c, c->f32, wg, mul(c, grp, I(c, k.NMB * k.Cg * k.MR)));
+	k.Wp = cg_gep(c, c->f32, wg, cg_mul(c, grp, cg_i64(c, k.NMB * k.Cg * k.MR)));
 	LLVMValueRef bg = k.Bp;
-	k.Bp = cg_gep(c, c->f32, bg, mul(c, grp, I(c, k.NMB * k.MR)));
+	k.Bp = cg_gep(c, c->f32, bg, cg_mul(c, grp, cg_i64(c, k.NMB * k.MR)));
 	if (ntiles) {
-		LLVMValueRef p0 = cg_loop_begin(c, &lt, I(c, 0), I(c, done));
+		LLVMValueRef p0 = cg_loop_begin(c, &lt, cg_i64(c, 0), cg_i64(c, done));
 		for (int v = 0; v < k.NR; v++)
-			px[v] = add(c, p0, I(c, v * L));
+			px[v] = cg_add(c, p0, cg_i64(c, v * L));
 		pw_kblocks(c, &k, xg, yg, rg, lo, hi, px, (int)k.NR);
 		cg_loop_end(c, &lt, tile);
 	}
@@ -1530,7 +1484,7 @@ static void lower_conv_pointwise(Cg *c, const Node *n)
 		int nv = (int)((k.P - done + L - 1) / L);
 		for (int v = 0; v < nv; v++) {
 			int64_t s = done + (int64_t)v * L;
-			px[v] = I(c, s + L > k.P ? k.P - L : s);
+			px[v] = cg_i64(c, s + L > k.P ? k.P - L : s);
 		}
 		pw_kblocks(c, &k, xg, yg, rg, lo, hi, px, nv);
 	}
@@ -1542,7 +1496,7 @@ static void lower_conv_pointwise(Cg *c, const Node *n)
 
 static void lower_conv(Cg *c, const Node *n)
 {
-	if (TY(c, n->in[0])->rank > 4) {
+	if (cg_ty(c, n->in[0])->rank > 4) {
 		lower_conv_nd(c, n);
 		return;
 	}
@@ -1589,36 +1543,36 @@ static void gemm_tile(Cg *c, GemmK *k, LLVMValueRef r0, int T, LLVMValueRef nb, 
 		for (int v = 0; v < 2; v++)
 			LLVMBuildStore(c->b, zero, k->acc[j][v]);
 	Loop lk;
-	LLVMValueRef kk = cg_loop_begin(c, &lk, I(c, 0), I(c, k->K));
+	LLVMValueRef kk = cg_loop_begin(c, &lk, cg_i64(c, 0), cg_i64(c, k->K));
 	LLVMValueRef w[CONV_TMAX][2];
 	for (int q = 0; q < G; q++) {
-		LLVMValueRef wo = mul(c, add(c, mul(c, add(c, nb, I(c, q)), I(c, k->K)), kk), I(c, k->OB));
-		w[q][0] = vload(c, k->Wp, wo);
-		w[q][1] = vload(c, k->Wp, add(c, wo, I(c, L)));
+		LLVMValueRef wo = cg_mul(c, cg_add(c, cg_mul(c, cg_add(c, nb, cg_i64(c, q)), cg_i64(c, k->K)), kk), cg_i64(c, k->OB));
+		w[q][0] = cg_vload(c, k->Wp, wo);
+		w[q][1] = cg_vload(c, k->Wp, cg_add(c, wo, cg_i64(c, L)));
 	}
 	for (int j = 0; j < T; j++) {
-		LLVMValueRef ao = add(c, mul(c, add(c, r0, I(c, j)), I(c, k->a_rs)), mul(c, kk, I(c, k->a_cs)));
+		LLVMValueRef ao = cg_add(c, cg_mul(c, cg_add(c, r0, cg_i64(c, j)), cg_i64(c, k->a_rs)), cg_mul(c, kk, cg_i64(c, k->a_cs)));
 		LLVMValueRef ab = cg_splat(c, cg_loadf(c, k->A, ao), c->vf);
 		for (int q = 0; q < G; q++)
 			for (int v = 0; v < 2; v++) {
 				LLVMValueRef a = LLVMBuildLoad2(c->b, c->vf, k->acc[j * G + q][v], "");
-				LLVMBuildStore(c->b, fmuladd(c, ab, w[q][v], a), k->acc[j * G + q][v]);
+				LLVMBuildStore(c->b, cg_fmuladd(c, ab, w[q][v], a), k->acc[j * G + q][v]);
 			}
 	}
 	cg_loop_end(c, &lk, 1);
 	for (int j = 0; j < T; j++)
 		for (int q = 0; q < G; q++) {
 			int nv = q == G - 1 ? nvalid : (int)k->OB;
-			LLVMValueRef yo = add(c, mul(c, add(c, r0, I(c, j)), I(c, k->N)), mul(c, add(c, nb, I(c, q)), I(c, k->OB)));
+			LLVMValueRef yo = cg_add(c, cg_mul(c, cg_add(c, r0, cg_i64(c, j)), cg_i64(c, k->N)), cg_mul(c, cg_add(c, nb, cg_i64(c, q)), cg_i64(c, k->OB)));
 			for (int v = 0; v < 2; v++) {
 				LLVMValueRef a = LLVMBuildLoad2(c->b, c->vf, k->acc[j * G + q][v], "");
 				if (nv >= (v + 1) * L) {
-					LLVMValueRef st = LLVMBuildStore(c->b, a, cg_gep(c, c->f32, k->Y, add(c, yo, I(c, v * L))));
+					LLVMValueRef st = LLVMBuildStore(c->b, a, cg_gep(c, c->f32, k->Y, cg_add(c, yo, cg_i64(c, v * L))));
 					LLVMSetAlignment(st, 4);
 				} else
 					for (int l = 0; v * L + l < nv; l++)
 						cg_storef(c, LLVMBuildExtractElement(c->b, a, LLVMConstInt(c->i32, l, 0), ""), k->Y,
-							  add(c, yo, I(c, v * L + l)));
+							  cg_add(c, yo, cg_i64(c, v * L + l)));
 			}
 		}
 }
@@ -1632,17 +1586,17 @@ static void gemm_rows(Cg *c, GemmK *k, LLVMValueRef r0, int T)
 	G = G < 1 ? 1 : G > full ? (int)(full ? full : 1) : G;
 	int64_t groups = full / G, left = full % G;
 	if (groups == 1)
-		gemm_tile(c, k, r0, T, I(c, 0), G, (int)k->OB);
+		gemm_tile(c, k, r0, T, cg_i64(c, 0), G, (int)k->OB);
 	else if (groups > 1) {
 		Loop ln;
-		LLVMValueRef g = cg_loop_begin(c, &ln, I(c, 0), I(c, groups));
-		gemm_tile(c, k, r0, T, mul(c, g, I(c, G)), G, (int)k->OB);
+		LLVMValueRef g = cg_loop_begin(c, &ln, cg_i64(c, 0), cg_i64(c, groups));
+		gemm_tile(c, k, r0, T, cg_mul(c, g, cg_i64(c, G)), G, (int)k->OB);
 		cg_loop_end(c, &ln, 1);
 	}
 	if (left)
-		gemm_tile(c, k, r0, T, I(c, groups * G), (int)left, (int)k->OB);
+		gemm_tile(c, k, r0, T, cg_i64(c, groups * G), (int)left, (int)k->OB);
 	if (rem)
-		gemm_tile(c, k, r0, T, I(c, full), 1, (int)rem);
+		gemm_tile(c, k, r0, T, cg_i64(c, full), 1, (int)rem);
 }
 
 /* Pack constant B (element (k, n) at k*b_ks + n*b_ns, times alpha) into
@@ -1676,12 +1630,12 @@ static void gemm_run(Cg *c, GemmK *k)
 	int64_t rtiles = k->rows / T * T;
 	if (rtiles) {
 		Loop lr;
-		LLVMValueRef r0 = cg_loop_begin(c, &lr, I(c, 0), I(c, rtiles));
+		LLVMValueRef r0 = cg_loop_begin(c, &lr, cg_i64(c, 0), cg_i64(c, rtiles));
 		gemm_rows(c, k, r0, T);
 		cg_loop_end(c, &lr, T);
 	}
 	if (k->rows > rtiles)
-		gemm_rows(c, k, I(c, rtiles), (int)(k->rows - rtiles));
+		gemm_rows(c, k, cg_i64(c, rtiles), (int)(k->rows - rtiles));
 }
 
 static void gemm_blocked(Cg *c, GemmK *k, const float *bmat, int64_t b_ks, int64_t b_ns, double alpha)
@@ -1705,28 +1659,28 @@ static void dot_cols(Cg *c, LLVMValueRef arow, LLVMValueRef Bt, LLVMValueRef yro
 		acc[q] = cg_entry_alloca(c, c->vf);
 		sum[q] = cg_entry_alloca(c, c->f32);
 		LLVMBuildStore(c->b, LLVMConstNull(c->vf), acc[q]);
-		brow[q] = cg_gep(c, c->f32, Bt, mul(c, add(c, n0, I(c, q)), I(c, K)));
+		brow[q] = cg_gep(c, c->f32, Bt, cg_mul(c, cg_add(c, n0, cg_i64(c, q)), cg_i64(c, K)));
 	}
 	if (Kv) {
 		Loop l;
-		LLVMValueRef kk = cg_loop_begin(c, &l, I(c, 0), I(c, Kv));
-		LLVMValueRef av = vload(c, arow, kk);
+		LLVMValueRef kk = cg_loop_begin(c, &l, cg_i64(c, 0), cg_i64(c, Kv));
+		LLVMValueRef av = cg_vload(c, arow, kk);
 		for (int q = 0; q < cnt; q++)
-			LLVMBuildStore(c->b, fmuladd(c, av, vload(c, brow[q], kk), LLVMBuildLoad2(c->b, c->vf, acc[q], "")), acc[q]);
+			LLVMBuildStore(c->b, cg_fmuladd(c, av, cg_vload(c, brow[q], kk), LLVMBuildLoad2(c->b, c->vf, acc[q], "")), acc[q]);
 		cg_loop_end(c, &l, L);
 	}
 	for (int q = 0; q < cnt; q++)
 		LLVMBuildStore(c->b, cg_hsum(c, LLVMBuildLoad2(c->b, c->vf, acc[q], "")), sum[q]);
 	if (K > Kv) {
 		Loop l;
-		LLVMValueRef kk = cg_loop_begin(c, &l, I(c, Kv), I(c, K));
+		LLVMValueRef kk = cg_loop_begin(c, &l, cg_i64(c, Kv), cg_i64(c, K));
 		LLVMValueRef a = cg_loadf(c, arow, kk);
 		for (int q = 0; q < cnt; q++)
-			LLVMBuildStore(c->b, fmuladd(c, a, cg_loadf(c, brow[q], kk), LLVMBuildLoad2(c->b, c->f32, sum[q], "")), sum[q]);
+			LLVMBuildStore(c->b, cg_fmuladd(c, a, cg_loadf(c, brow[q], kk), LLVMBuildLoad2(c->b, c->f32, sum[q], "")), sum[q]);
 		cg_loop_end(c, &l, 1);
 	}
 	for (int q = 0; q < cnt; q++)
-		cg_storef(c, LLVMBuildLoad2(c->b, c->f32, sum[q], ""), yrow, add(c, n0, I(c, q)));
+		cg_storef(c, LLVMBuildLoad2(c->b, c->f32, sum[q], ""), yrow, cg_add(c, n0, cg_i64(c, q)));
 }
 
 /* rows x K (row stride a_rs, contiguous along k) times a runtime B^T
@@ -1738,16 +1692,16 @@ static void matmul_dot(Cg *c, LLVMValueRef A, int64_t a_rs, LLVMValueRef Bt, LLV
 	bool keep = c->keep_loops;
 	c->keep_loops = true;
 	Loop lr, ln;
-	LLVMValueRef r = cg_loop_begin(c, &lr, I(c, 0), I(c, rows));
-	LLVMValueRef arow = cg_gep(c, c->f32, A, mul(c, r, I(c, a_rs))), yrow = cg_gep(c, c->f32, Y, mul(c, r, I(c, N)));
+	LLVMValueRef r = cg_loop_begin(c, &lr, cg_i64(c, 0), cg_i64(c, rows));
+	LLVMValueRef arow = cg_gep(c, c->f32, A, cg_mul(c, r, cg_i64(c, a_rs))), yrow = cg_gep(c, c->f32, Y, cg_mul(c, r, cg_i64(c, N)));
 	int64_t Nq = N / DOT_COLS * DOT_COLS;
 	if (Nq) {
-		LLVMValueRef n0 = cg_loop_begin(c, &ln, I(c, 0), I(c, Nq));
+		LLVMValueRef n0 = cg_loop_begin(c, &ln, cg_i64(c, 0), cg_i64(c, Nq));
 		dot_cols(c, arow, Bt, yrow, n0, DOT_COLS, K);
 		cg_loop_end(c, &ln, DOT_COLS);
 	}
 	if (N > Nq)
-		dot_cols(c, arow, Bt, yrow, I(c, Nq), (int)(N - Nq), K);
+		dot_cols(c, arow, Bt, yrow, cg_i64(c, Nq), (int)(N - Nq), K);
 	cg_loop_end(c, &lr, 1);
 	c->keep_loops = keep;
 }
@@ -1757,17 +1711,17 @@ static void matmul_plain(Cg *c, LLVMValueRef A, int64_t a_rs, int64_t a_cs, LLVM
 			 LLVMValueRef Y, int64_t rows, int64_t K, int64_t N, double alpha)
 {
 	Loop lr, ln, lk, ln2;
-	LLVMValueRef r = cg_loop_begin(c, &lr, I(c, 0), I(c, rows));
-	LLVMValueRef yrow = cg_gep(c, c->f32, Y, mul(c, r, I(c, N)));
-	LLVMValueRef nn = cg_loop_begin(c, &ln, I(c, 0), I(c, N));
+	LLVMValueRef r = cg_loop_begin(c, &lr, cg_i64(c, 0), cg_i64(c, rows));
+	LLVMValueRef yrow = cg_gep(c, c->f32, Y, cg_mul(c, r, cg_i64(c, N)));
+	LLVMValueRef nn = cg_loop_begin(c, &ln, cg_i64(c, 0), cg_i64(c, N));
 	cg_storef(c, cg_f32(c, 0), yrow, nn);
 	cg_loop_end(c, &ln, 1);
-	LLVMValueRef kk = cg_loop_begin(c, &lk, I(c, 0), I(c, K));
-	LLVMValueRef a = LLVMBuildFMul(c->b, cg_loadf(c, A, add(c, mul(c, r, I(c, a_rs)), mul(c, kk, I(c, a_cs)))),
+	LLVMValueRef kk = cg_loop_begin(c, &lk, cg_i64(c, 0), cg_i64(c, K));
+	LLVMValueRef a = LLVMBuildFMul(c->b, cg_loadf(c, A, cg_add(c, cg_mul(c, r, cg_i64(c, a_rs)), cg_mul(c, kk, cg_i64(c, a_cs)))),
 				       cg_f32(c, alpha), "");
-	LLVMValueRef n2 = cg_loop_begin(c, &ln2, I(c, 0), I(c, N));
-	LLVMValueRef bv = cg_loadf(c, Bm, add(c, mul(c, kk, I(c, b_ks)), mul(c, n2, I(c, b_ns))));
-	cg_storef(c, fmuladd(c, a, bv, cg_loadf(c, yrow, n2)), yrow, n2);
+	LLVMValueRef n2 = cg_loop_begin(c, &ln2, cg_i64(c, 0), cg_i64(c, N));
+	LLVMValueRef bv = cg_loadf(c, Bm, cg_add(c, cg_mul(c, kk, cg_i64(c, b_ks)), cg_mul(c, n2, cg_i64(c, b_ns))));
+	cg_storef(c, cg_fmuladd(c, a, bv, cg_loadf(c, yrow, n2)), yrow, n2);
 	cg_loop_end(c, &ln2, 1);
 	cg_loop_end(c, &lk, 1);
 	cg_loop_end(c, &lr, 1);
@@ -1775,32 +1729,32 @@ static void matmul_plain(Cg *c, LLVMValueRef A, int64_t a_rs, int64_t a_cs, LLVM
 
 static void lower_gemm(Cg *c, const Node *n)
 {
-	const Type *ta = TY(c, n->in[0]), *ty = TY(c, n->out);
+	const Type *ta = cg_ty(c, n->in[0]), *ty = cg_ty(c, n->out);
 	bool tA = ir_attr_int(n, "trans_a", 0), tB = ir_attr_int(n, "trans_b", 0);
 	double alpha = ir_attr_float(n, "alpha", 1), beta = ir_attr_float(n, "beta", 1);
 	int64_t M = ty->dims[0], N = ty->dims[1], K = tA ? ta->dims[0] : ta->dims[1];
 	int64_t a_rs = tA ? 1 : K, a_cs = tA ? M : 1, b_ks = tB ? 1 : N, b_ns = tB ? K : 1;
 	const Value *bv = ir_value(c->g, n->in[1]);
 	if (!c->reference && bv->kind == VAL_CONST) {
-		GemmK k = {.rows = M, .K = K, .N = N, .a_rs = a_rs, .a_cs = a_cs, .A = B(c, n->in[0]), .Y = B(c, n->out)};
+		GemmK k = {.rows = M, .K = K, .N = N, .a_rs = a_rs, .a_cs = a_cs, .A = cg_buf(c, n->in[0]), .Y = cg_buf(c, n->out)};
 		gemm_blocked(c, &k, bv->data, b_ks, b_ns, alpha);
 	} else
-		matmul_plain(c, B(c, n->in[0]), a_rs, a_cs, B(c, n->in[1]), b_ks, b_ns, B(c, n->out), M, K, N, alpha);
+		matmul_plain(c, cg_buf(c, n->in[0]), a_rs, a_cs, cg_buf(c, n->in[1]), b_ks, b_ns, cg_buf(c, n->out), M, K, N, alpha);
 	if (n->nin > 2 && n->in[2] >= 0 && beta != 0) {
-		const Type *tc = TY(c, n->in[2]);
+		const Type *tc = cg_ty(c, n->in[2]);
 		int64_t st[MAXR];
 		bcast_strides(tc, 2, ty->dims, st);
-		LLVMValueRef C = B(c, n->in[2]), Y = B(c, n->out);
+		LLVMValueRef C = cg_buf(c, n->in[2]), Y = cg_buf(c, n->out);
 		Loop lm, ln;
-		LLVMValueRef m = cg_loop_begin(c, &lm, I(c, 0), I(c, M));
-		LLVMValueRef nn = cg_loop_begin(c, &ln, I(c, 0), I(c, N));
-		LLVMValueRef yo = add(c, mul(c, m, I(c, N)), nn);
-		LLVMValueRef cv = cg_loadf(c, C, add(c, mul(c, m, I(c, st[0])), mul(c, nn, I(c, st[1]))));
-		cg_storef(c, fmuladd(c, cv, cg_f32(c, beta), cg_loadf(c, Y, yo)), Y, yo);
+		LLVMValueRef m = cg_loop_begin(c, &lm, cg_i64(c, 0), cg_i64(c, M));
+		LLVMValueRef nn = cg_loop_begin(c, &ln, cg_i64(c, 0), cg_i64(c, N));
+		LLVMValueRef yo = cg_add(c, cg_mul(c, m, cg_i64(c, N)), nn);
+		LLVMValueRef cv = cg_loadf(c, C, cg_add(c, cg_mul(c, m, cg_i64(c, st[0])), cg_mul(c, nn, cg_i64(c, st[1]))));
+		cg_storef(c, cg_fmuladd(c, cv, cg_f32(c, beta), cg_loadf(c, Y, yo)), Y, yo);
 		cg_loop_end(c, &ln, 1);
 		cg_loop_end(c, &lm, 1);
 	}
-	act_inplace(c, act_of_epilogue(n), B(c, n->out), M * N);
+	act_inplace(c, act_of_epilogue(n), cg_buf(c, n->out), M * N);
 }
 
 /* One matrix product of a batch: A(r, k) at a_rs, a_cs strides, B(k, n)
@@ -1817,7 +1771,7 @@ static void matmul_one(Cg *c, GemmK *k, LLVMValueRef Bm, int64_t b_ks, int64_t b
 
 static void lower_matmul_body(Cg *c, const Node *n)
 {
-	const Type *ta = TY(c, n->in[0]), *tb = TY(c, n->in[1]), *ty = TY(c, n->out);
+	const Type *ta = cg_ty(c, n->in[0]), *tb = cg_ty(c, n->in[1]), *ty = cg_ty(c, n->out);
 	bool tA = ir_attr_int(n, "trans_a", 0), tB = ir_attr_int(n, "trans_b", 0);
 	int ra = ta->rank, rb = tb->rank;
 	/* A is [.., M, K] ([.., K, M] with trans_a); B is [.., K, N] ([.., N, K]). */
@@ -1827,13 +1781,13 @@ static void lower_matmul_body(Cg *c, const Node *n)
 	int64_t b_ks = rb >= 2 && !tB ? N : 1, b_ns = tB ? K : 1;
 	const Value *bv = ir_value(c->g, n->in[1]);
 	bool packed = !c->reference && bv->kind == VAL_CONST && rb <= 2;
-	GemmK k = {.K = K, .N = N, .a_rs = tA ? 1 : K, .a_cs = tA ? M : 1, .A = B(c, n->in[0]), .Y = B(c, n->out)};
+	GemmK k = {.K = K, .N = N, .a_rs = tA ? 1 : K, .a_cs = tA ? M : 1, .A = cg_buf(c, n->in[0]), .Y = cg_buf(c, n->out)};
 	if (rb <= 2 && !tA) {
 		/* One B for every row of A: all of A's dims but the last. */
 		k.rows = ir_shape_numel(ra - 1, ta->dims);
 		if (packed)
 			gemm_pack(c, &k, bv->data, b_ks, b_ns, 1.0);
-		matmul_one(c, &k, B(c, n->in[1]), b_ks, b_ns);
+		matmul_one(c, &k, cg_buf(c, n->in[1]), b_ks, b_ns);
 		return;
 	}
 	/* Batched: iterate over the broadcast batch dims of the output. */
@@ -1850,16 +1804,16 @@ static void lower_matmul_body(Cg *c, const Node *n)
 	bcast_strides(&ba, nb, bd, sa);
 	bcast_strides(&bb, nb, bd, sb);
 	Loop loops[MAXR];
-	LLVMValueRef oa = I(c, 0), ob = I(c, 0), oy = I(c, 0);
+	LLVMValueRef oa = cg_i64(c, 0), ob = cg_i64(c, 0), oy = cg_i64(c, 0);
 	for (int d = 0; d < nb; d++) {
-		LLVMValueRef i = cg_loop_begin(c, &loops[d], I(c, 0), I(c, bd[d]));
-		oa = add(c, oa, mul(c, i, I(c, sa[d] * M * K)));
-		ob = add(c, ob, mul(c, i, I(c, sb[d] * K * N)));
-		oy = add(c, mul(c, oy, I(c, bd[d])), i);
+		LLVMValueRef i = cg_loop_begin(c, &loops[d], cg_i64(c, 0), cg_i64(c, bd[d]));
+		oa = cg_add(c, oa, cg_mul(c, i, cg_i64(c, sa[d] * M * K)));
+		ob = cg_add(c, ob, cg_mul(c, i, cg_i64(c, sb[d] * K * N)));
+		oy = cg_add(c, cg_mul(c, oy, cg_i64(c, bd[d])), i);
 	}
-	k.A = cg_gep(c, c->f32, B(c, n->in[0]), oa);
-	k.Y = cg_gep(c, c->f32, B(c, n->out), mul(c, oy, I(c, M * N)));
-	matmul_one(c, &k, cg_gep(c, c->f32, B(c, n->in[1]), ob), b_ks, b_ns);
+	k.A = cg_gep(c, c->f32, cg_buf(c, n->in[0]), oa);
+	k.Y = cg_gep(c, c->f32, cg_buf(c, n->out), cg_mul(c, oy, cg_i64(c, M * N)));
+	matmul_one(c, &k, cg_gep(c, c->f32, cg_buf(c, n->in[1]), ob), b_ks, b_ns);
 	for (int d = nb - 1; d >= 0; d--)
 		cg_loop_end(c, &loops[d], 1);
 }
@@ -1867,7 +1821,7 @@ static void lower_matmul_body(Cg *c, const Node *n)
 static void lower_matmul(Cg *c, const Node *n)
 {
 	lower_matmul_body(c, n);
-	act_inplace(c, act_of_epilogue(n), B(c, n->out), ir_type_numel(TY(c, n->out)));
+	act_inplace(c, act_of_epilogue(n), cg_buf(c, n->out), ir_type_numel(cg_ty(c, n->out)));
 }
 
 /* ---- pooling ------------------------------------------------------------------------ */
@@ -1875,7 +1829,7 @@ static void lower_matmul(Cg *c, const Node *n)
 /* Does max pool n go through a depthwise kernel (which splits its work)? */
 static bool pool_kernel(Cg *c, const Node *n)
 {
-	return n->op == OP_MAXPOOL && !c->reference && TY(c, n->in[0])->rank <= 4 && TY(c, n->in[0])->dt == DT_F32 &&
+	return n->op == OP_MAXPOOL && !c->reference && cg_ty(c, n->in[0])->rank <= 4 && cg_ty(c, n->in[0])->dt == DT_F32 &&
 	       blocks_native(c, n);
 }
 
@@ -1892,28 +1846,28 @@ static void lower_pool(Cg *c, const Node *n)
 		return;
 	}
 	bool avg = n->op == OP_AVGPOOL, cip = ir_attr_int(n, "count_include_pad", 0);
-	LLVMValueRef X = B(c, n->in[0]), Y = B(c, n->out);
+	LLVMValueRef X = cg_buf(c, n->in[0]), Y = cg_buf(c, n->out);
 	LLVMValueRef acc = cg_entry_alloca(c, c->f32), cnt = cg_entry_alloca(c, c->f32);
 	Loop lp, loh, low, lkh, lkw;
-	LLVMValueRef p = cg_loop_begin(c, &lp, I(c, 0), I(c, g.N * g.C));
-	LLVMValueRef oh = cg_loop_begin(c, &loh, I(c, 0), I(c, g.OH));
-	LLVMValueRef ow = cg_loop_begin(c, &low, I(c, 0), I(c, g.OW));
+	LLVMValueRef p = cg_loop_begin(c, &lp, cg_i64(c, 0), cg_i64(c, g.N * g.C));
+	LLVMValueRef oh = cg_loop_begin(c, &loh, cg_i64(c, 0), cg_i64(c, g.OH));
+	LLVMValueRef ow = cg_loop_begin(c, &low, cg_i64(c, 0), cg_i64(c, g.OW));
 	LLVMBuildStore(c->b, cg_f32(c, avg ? 0 : -INFINITY), acc);
 	LLVMBuildStore(c->b, cg_f32(c, 0), cnt);
-	LLVMValueRef kh = cg_loop_begin(c, &lkh, I(c, 0), I(c, g.KH));
-	LLVMValueRef ih = add(c, mul(c, oh, I(c, g.sh)), add(c, mul(c, kh, I(c, g.dh)), I(c, -g.ph)));
-	LLVMValueRef kw = cg_loop_begin(c, &lkw, I(c, 0), I(c, g.KW));
-	LLVMValueRef iw = add(c, mul(c, ow, I(c, g.sw)), add(c, mul(c, kw, I(c, g.dw)), I(c, -g.pw)));
+	LLVMValueRef kh = cg_loop_begin(c, &lkh, cg_i64(c, 0), cg_i64(c, g.KH));
+	LLVMValueRef ih = cg_add(c, cg_mul(c, oh, cg_i64(c, g.sh)), cg_add(c, cg_mul(c, kh, cg_i64(c, g.dh)), cg_i64(c, -g.ph)));
+	LLVMValueRef kw = cg_loop_begin(c, &lkw, cg_i64(c, 0), cg_i64(c, g.KW));
+	LLVMValueRef iw = cg_add(c, cg_mul(c, ow, cg_i64(c, g.sw)), cg_add(c, cg_mul(c, kw, cg_i64(c, g.dw)), cg_i64(c, -g.pw)));
 	if (avg && cip) {
 		/* Positions inside the padded input count, real or not. */
-		LLVMValueRef inpad = LLVMBuildAnd(c->b, in_range(c, add(c, ih, I(c, g.ph)), g.H + g.ph + g.pe_h),
-						  in_range(c, add(c, iw, I(c, g.pw)), g.W + g.pw + g.pe_w), "");
+		LLVMValueRef inpad = LLVMBuildAnd(c->b, cg_in_range(c, cg_add(c, ih, cg_i64(c, g.ph)), g.H + g.ph + g.pe_h),
+						  cg_in_range(c, cg_add(c, iw, cg_i64(c, g.pw)), g.W + g.pw + g.pe_w), "");
 		LLVMValueRef one = LLVMBuildSelect(c->b, inpad, cg_f32(c, 1), cg_f32(c, 0), "");
 		LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, c->f32, cnt, ""), one, ""), cnt);
 	}
-	LLVMValueRef ok = LLVMBuildAnd(c->b, in_range(c, ih, g.H), in_range(c, iw, g.W), "");
+	LLVMValueRef ok = LLVMBuildAnd(c->b, cg_in_range(c, ih, g.H), cg_in_range(c, iw, g.W), "");
 	LLVMBasicBlockRef end = cg_if_begin(c, ok);
-	LLVMValueRef x = cg_loadf(c, X, cg_plane_at(c, TY(c, n->in[0]), p, add(c, mul(c, ih, I(c, g.W)), iw)));
+	LLVMValueRef x = cg_loadf(c, X, cg_plane_at(c, cg_ty(c, n->in[0]), p, cg_add(c, cg_mul(c, ih, cg_i64(c, g.W)), iw)));
 	LLVMValueRef a = LLVMBuildLoad2(c->b, c->f32, acc, "");
 	if (avg) {
 		LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, a, x, ""), acc);
@@ -1930,7 +1884,7 @@ static void lower_pool(Cg *c, const Node *n)
 	LLVMValueRef r = LLVMBuildLoad2(c->b, c->f32, acc, "");
 	if (avg)
 		r = LLVMBuildFDiv(c->b, r, LLVMBuildLoad2(c->b, c->f32, cnt, ""), "");
-	cg_storef(c, r, Y, cg_plane_at(c, TY(c, n->out), p, add(c, mul(c, oh, I(c, g.OW)), ow)));
+	cg_storef(c, r, Y, cg_plane_at(c, cg_ty(c, n->out), p, cg_add(c, cg_mul(c, oh, cg_i64(c, g.OW)), ow)));
 	cg_loop_end(c, &low, 1);
 	cg_loop_end(c, &loh, 1);
 	cg_loop_end(c, &lp, 1);
@@ -1938,9 +1892,9 @@ static void lower_pool(Cg *c, const Node *n)
 
 static void lower_global_avgpool(Cg *c, const Node *n)
 {
-	const Type *t = TY(c, n->in[0]);
+	const Type *t = cg_ty(c, n->in[0]);
 	int64_t planes = t->dims[0] * t->dims[1], inner = ir_type_numel(t) / (planes ? planes : 1);
-	LLVMValueRef X = B(c, n->in[0]), Y = B(c, n->out), acc = cg_entry_alloca(c, c->f32);
+	LLVMValueRef X = cg_buf(c, n->in[0]), Y = cg_buf(c, n->out), acc = cg_entry_alloca(c, c->f32);
 	Loop lp, li;
 	if (t->block) {
 		/* Channel blocks: a block's pixels are vectors of its channels
@@ -1950,17 +1904,17 @@ static void lower_global_avgpool(Cg *c, const Node *n)
 		bool vec = !c->reference && b == c->lanes;
 		LLVMTypeRef vt = vec ? c->vf : c->f32;
 		LLVMValueRef vacc = cg_entry_alloca(c, vt);
-		LLVMValueRef blk = cg_loop_begin(c, &lp, I(c, 0), I(c, planes / b));
-		LLVMValueRef xb = cg_gep(c, c->f32, X, mul(c, blk, I(c, inner * b)));
+		LLVMValueRef blk = cg_loop_begin(c, &lp, cg_i64(c, 0), cg_i64(c, planes / b));
+		LLVMValueRef xb = cg_gep(c, c->f32, X, cg_mul(c, blk, cg_i64(c, inner * b)));
 		for (int l = 0; l < (vec ? 1 : b); l++) {
 			LLVMBuildStore(c->b, LLVMConstNull(vt), vacc);
-			LLVMValueRef px = cg_loop_begin(c, &li, I(c, 0), I(c, inner));
-			LLVMValueRef at = add(c, mul(c, px, I(c, b)), I(c, l));
-			LLVMValueRef x = vec ? vload(c, xb, at) : cg_loadf(c, xb, at);
+			LLVMValueRef px = cg_loop_begin(c, &li, cg_i64(c, 0), cg_i64(c, inner));
+			LLVMValueRef at = cg_add(c, cg_mul(c, px, cg_i64(c, b)), cg_i64(c, l));
+			LLVMValueRef x = vec ? cg_vload(c, xb, at) : cg_loadf(c, xb, at);
 			LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, vt, vacc, ""), x, ""), vacc);
 			cg_loop_end(c, &li, 1);
 			LLVMValueRef m = LLVMBuildFDiv(c->b, LLVMBuildLoad2(c->b, vt, vacc, ""), cg_fconst(c, vt, (double)inner), "");
-			LLVMValueRef yo = add(c, mul(c, blk, I(c, b)), I(c, l));
+			LLVMValueRef yo = cg_add(c, cg_mul(c, blk, cg_i64(c, b)), cg_i64(c, l));
 			if (vec)
 				LLVMSetAlignment(LLVMBuildStore(c->b, m, cg_gep(c, c->f32, Y, yo)), 4);
 			else
@@ -1969,12 +1923,12 @@ static void lower_global_avgpool(Cg *c, const Node *n)
 		cg_loop_end(c, &lp, 1);
 		return;
 	}
-	LLVMValueRef p = cg_loop_begin(c, &lp, I(c, 0), I(c, planes));
-	LLVMValueRef xp = cg_gep(c, c->f32, X, mul(c, p, I(c, inner)));
+	LLVMValueRef p = cg_loop_begin(c, &lp, cg_i64(c, 0), cg_i64(c, planes));
+	LLVMValueRef xp = cg_gep(c, c->f32, X, cg_mul(c, p, cg_i64(c, inner)));
 	LLVMValueRef sum;
 	if (c->reference) {
 		LLVMBuildStore(c->b, cg_f32(c, 0), acc);
-		LLVMValueRef i = cg_loop_begin(c, &li, I(c, 0), I(c, inner));
+		LLVMValueRef i = cg_loop_begin(c, &li, cg_i64(c, 0), cg_i64(c, inner));
 		LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, c->f32, acc, ""), cg_loadf(c, xp, i), ""), acc);
 		cg_loop_end(c, &li, 1);
 		sum = LLVMBuildLoad2(c->b, c->f32, acc, "");
@@ -1988,7 +1942,7 @@ static void lower_global_avgpool(Cg *c, const Node *n)
 
 static void lower_reduce(Cg *c, const Node *n)
 {
-	const Type *t = TY(c, n->in[0]);
+	const Type *t = cg_ty(c, n->in[0]);
 	int cnt;
 	const int64_t *axes = ir_attr_ints(n, "axes", &cnt);
 	bool red[MAXR] = {0};
@@ -2001,22 +1955,22 @@ static void lower_reduce(Cg *c, const Node *n)
 		if (red[i])
 			count *= t->dims[i];
 	}
-	LLVMValueRef X = B(c, n->in[0]), Y = B(c, n->out), acc = cg_entry_alloca(c, c->f32);
+	LLVMValueRef X = cg_buf(c, n->in[0]), Y = cg_buf(c, n->out), acc = cg_entry_alloca(c, c->f32);
 	Loop kept[MAXR], rl[MAXR];
 	int nk = 0, nr = 0;
-	LLVMValueRef xo = I(c, 0), yo = I(c, 0);
+	LLVMValueRef xo = cg_i64(c, 0), yo = cg_i64(c, 0);
 	for (int d = 0; d < t->rank; d++)
 		if (!red[d]) {
-			LLVMValueRef i = cg_loop_begin(c, &kept[nk++], I(c, 0), I(c, t->dims[d]));
-			xo = add(c, xo, mul(c, i, I(c, st[d])));
-			yo = add(c, mul(c, yo, I(c, t->dims[d])), i);
+			LLVMValueRef i = cg_loop_begin(c, &kept[nk++], cg_i64(c, 0), cg_i64(c, t->dims[d]));
+			xo = cg_add(c, xo, cg_mul(c, i, cg_i64(c, st[d])));
+			yo = cg_add(c, cg_mul(c, yo, cg_i64(c, t->dims[d])), i);
 		}
 	bool mx = n->op == OP_REDUCE_MAX, mn = n->op == OP_REDUCE_MIN, prod = n->op == OP_REDUCE_PROD;
 	LLVMBuildStore(c->b, cg_f32(c, mx ? -INFINITY : mn ? INFINITY : prod ? 1 : 0), acc);
 	for (int d = 0; d < t->rank; d++)
 		if (red[d]) {
-			LLVMValueRef i = cg_loop_begin(c, &rl[nr++], I(c, 0), I(c, t->dims[d]));
-			xo = add(c, xo, mul(c, i, I(c, st[d])));
+			LLVMValueRef i = cg_loop_begin(c, &rl[nr++], cg_i64(c, 0), cg_i64(c, t->dims[d]));
+			xo = cg_add(c, xo, cg_mul(c, i, cg_i64(c, st[d])));
 		}
 	LLVMValueRef x = cg_loadf(c, X, xo), a = LLVMBuildLoad2(c->b, c->f32, acc, "");
 	LLVMValueRef r;
@@ -2048,52 +2002,52 @@ static void softmax_rows(Cg *c, LLVMValueRef X, LLVMValueRef Y, int64_t rows, in
 	int64_t nv = len / L, tail = nv * L;
 	LLVMValueRef accp = cg_entry_alloca(c, c->vf), sp = cg_entry_alloca(c, c->f32);
 	Loop lr, l1, l2, l3;
-	LLVMValueRef r = cg_loop_begin(c, &lr, I(c, 0), I(c, rows));
-	LLVMValueRef xr = cg_gep(c, c->f32, X, mul(c, r, I(c, len))), yr = cg_gep(c, c->f32, Y, mul(c, r, I(c, len)));
+	LLVMValueRef r = cg_loop_begin(c, &lr, cg_i64(c, 0), cg_i64(c, rows));
+	LLVMValueRef xr = cg_gep(c, c->f32, X, cg_mul(c, r, cg_i64(c, len))), yr = cg_gep(c, c->f32, Y, cg_mul(c, r, cg_i64(c, len)));
 	LLVMBuildStore(c->b, cg_fconst(c, c->vf, -INFINITY), accp);
-	LLVMValueRef i1 = cg_loop_begin(c, &l1, I(c, 0), I(c, tail));
-	LLVMBuildStore(c->b, max_nan(c, vload(c, xr, i1), LLVMBuildLoad2(c->b, c->vf, accp, "")), accp);
+	LLVMValueRef i1 = cg_loop_begin(c, &l1, cg_i64(c, 0), cg_i64(c, tail));
+	LLVMBuildStore(c->b, max_nan(c, cg_vload(c, xr, i1), LLVMBuildLoad2(c->b, c->vf, accp, "")), accp);
 	cg_loop_end(c, &l1, L);
 	LLVMValueRef mv = LLVMBuildLoad2(c->b, c->vf, accp, "");
 	LLVMValueRef m = LLVMBuildExtractElement(c->b, mv, LLVMConstInt(c->i32, 0, 0), "");
 	for (int l = 1; l < L; l++)
 		m = max_nan(c, LLVMBuildExtractElement(c->b, mv, LLVMConstInt(c->i32, (unsigned)l, 0), ""), m);
 	for (int64_t i = tail; i < len; i++)
-		m = max_nan(c, cg_loadf(c, xr, I(c, i)), m);
+		m = max_nan(c, cg_loadf(c, xr, cg_i64(c, i)), m);
 	LLVMValueRef ms = cg_splat(c, m, c->vf);
 	LLVMBuildStore(c->b, LLVMConstNull(c->vf), accp);
-	LLVMValueRef i2 = cg_loop_begin(c, &l2, I(c, 0), I(c, tail));
-	LLVMValueRef e = cg_exp(c, LLVMBuildFSub(c->b, vload(c, xr, i2), ms, ""));
+	LLVMValueRef i2 = cg_loop_begin(c, &l2, cg_i64(c, 0), cg_i64(c, tail));
+	LLVMValueRef e = cg_exp(c, LLVMBuildFSub(c->b, cg_vload(c, xr, i2), ms, ""));
 	LLVMSetAlignment(LLVMBuildStore(c->b, e, cg_gep(c, c->f32, yr, i2)), 4);
 	LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, c->vf, accp, ""), e, ""), accp);
 	cg_loop_end(c, &l2, L);
 	LLVMBuildStore(c->b, cg_hsum(c, LLVMBuildLoad2(c->b, c->vf, accp, "")), sp);
 	for (int64_t i = tail; i < len; i++) {
-		LLVMValueRef es = cg_exp(c, LLVMBuildFSub(c->b, cg_loadf(c, xr, I(c, i)), m, ""));
-		cg_storef(c, es, yr, I(c, i));
+		LLVMValueRef es = cg_exp(c, LLVMBuildFSub(c->b, cg_loadf(c, xr, cg_i64(c, i)), m, ""));
+		cg_storef(c, es, yr, cg_i64(c, i));
 		LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, c->f32, sp, ""), es, ""), sp);
 	}
 	LLVMValueRef inv = LLVMBuildFDiv(c->b, cg_f32(c, 1), LLVMBuildLoad2(c->b, c->f32, sp, ""), "");
 	LLVMValueRef iv = cg_splat(c, inv, c->vf);
-	LLVMValueRef i3 = cg_loop_begin(c, &l3, I(c, 0), I(c, tail));
+	LLVMValueRef i3 = cg_loop_begin(c, &l3, cg_i64(c, 0), cg_i64(c, tail));
 	LLVMValueRef yp = cg_gep(c, c->f32, yr, i3);
-	LLVMSetAlignment(LLVMBuildStore(c->b, LLVMBuildFMul(c->b, vload(c, yr, i3), iv, ""), yp), 4);
+	LLVMSetAlignment(LLVMBuildStore(c->b, LLVMBuildFMul(c->b, cg_vload(c, yr, i3), iv, ""), yp), 4);
 	cg_loop_end(c, &l3, L);
 	for (int64_t i = tail; i < len; i++)
-		cg_storef(c, LLVMBuildFMul(c->b, cg_loadf(c, yr, I(c, i)), inv, ""), yr, I(c, i));
+		cg_storef(c, LLVMBuildFMul(c->b, cg_loadf(c, yr, cg_i64(c, i)), inv, ""), yr, cg_i64(c, i));
 	cg_loop_end(c, &lr, 1);
 }
 
 static void lower_softmax(Cg *c, const Node *n)
 {
-	const Type *t = TY(c, n->out);
+	const Type *t = cg_ty(c, n->out);
 	int axis = (int)ir_attr_int(n, "axis", t->rank - 1);
 	int64_t outer = 1, len = t->dims[axis], inner = 1;
 	for (int i = 0; i < axis; i++)
 		outer *= t->dims[i];
 	for (int i = axis + 1; i < t->rank; i++)
 		inner *= t->dims[i];
-	LLVMValueRef X = B(c, n->in[0]), Y = B(c, n->out);
+	LLVMValueRef X = cg_buf(c, n->in[0]), Y = cg_buf(c, n->out);
 	if (!c->reference && inner == 1 && c->lanes >= 4 && len >= c->lanes) {
 		c->keep_loops = true;
 		softmax_rows(c, X, Y, outer, len);
@@ -2102,26 +2056,26 @@ static void lower_softmax(Cg *c, const Node *n)
 	}
 	LLVMValueRef mx = cg_entry_alloca(c, c->f32), sum = cg_entry_alloca(c, c->f32);
 	Loop lo, li, l1, l2, l3;
-	LLVMValueRef o = cg_loop_begin(c, &lo, I(c, 0), I(c, outer));
-	LLVMValueRef ii = cg_loop_begin(c, &li, I(c, 0), I(c, inner));
-	LLVMValueRef base = add(c, mul(c, o, I(c, len * inner)), ii);
+	LLVMValueRef o = cg_loop_begin(c, &lo, cg_i64(c, 0), cg_i64(c, outer));
+	LLVMValueRef ii = cg_loop_begin(c, &li, cg_i64(c, 0), cg_i64(c, inner));
+	LLVMValueRef base = cg_add(c, cg_mul(c, o, cg_i64(c, len * inner)), ii);
 	LLVMBuildStore(c->b, cg_f32(c, -INFINITY), mx);
-	LLVMValueRef k1 = cg_loop_begin(c, &l1, I(c, 0), I(c, len));
-	LLVMValueRef x = cg_loadf(c, X, add(c, base, mul(c, k1, I(c, inner))));
+	LLVMValueRef k1 = cg_loop_begin(c, &l1, cg_i64(c, 0), cg_i64(c, len));
+	LLVMValueRef x = cg_loadf(c, X, cg_add(c, base, cg_mul(c, k1, cg_i64(c, inner))));
 	LLVMValueRef m = LLVMBuildLoad2(c->b, c->f32, mx, "");
 	LLVMBuildStore(c->b, max_nan(c, x, m), mx);
 	cg_loop_end(c, &l1, 1);
 	LLVMValueRef mv = LLVMBuildLoad2(c->b, c->f32, mx, "");
 	LLVMBuildStore(c->b, cg_f32(c, 0), sum);
-	LLVMValueRef k2 = cg_loop_begin(c, &l2, I(c, 0), I(c, len));
-	LLVMValueRef off = add(c, base, mul(c, k2, I(c, inner)));
+	LLVMValueRef k2 = cg_loop_begin(c, &l2, cg_i64(c, 0), cg_i64(c, len));
+	LLVMValueRef off = cg_add(c, base, cg_mul(c, k2, cg_i64(c, inner)));
 	LLVMValueRef e = cg_exp(c, LLVMBuildFSub(c->b, cg_loadf(c, X, off), mv, ""));
 	cg_storef(c, e, Y, off);
 	LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, c->f32, sum, ""), e, ""), sum);
 	cg_loop_end(c, &l2, 1);
 	LLVMValueRef inv = LLVMBuildFDiv(c->b, cg_f32(c, 1), LLVMBuildLoad2(c->b, c->f32, sum, ""), "");
-	LLVMValueRef k3 = cg_loop_begin(c, &l3, I(c, 0), I(c, len));
-	LLVMValueRef off3 = add(c, base, mul(c, k3, I(c, inner)));
+	LLVMValueRef k3 = cg_loop_begin(c, &l3, cg_i64(c, 0), cg_i64(c, len));
+	LLVMValueRef off3 = cg_add(c, base, cg_mul(c, k3, cg_i64(c, inner)));
 	cg_storef(c, LLVMBuildFMul(c->b, cg_loadf(c, Y, off3), inv, ""), Y, off3);
 	cg_loop_end(c, &l3, 1);
 	cg_loop_end(c, &li, 1);
@@ -2143,19 +2097,19 @@ typedef struct LnK {
 
 static LnK ln_geometry(Cg *c, const Node *n)
 {
-	const Type *t = TY(c, n->in[0]);
+	const Type *t = cg_ty(c, n->in[0]);
 	int axis = (int)ir_attr_int(n, "axis", t->rank - 1);
-	LnK k = {.outer = 1, .D = 1, .nn = t->rank - axis, .rd = t->dims + axis, .X = B(c, n->in[0]), .Y = B(c, n->out),
+	LnK k = {.outer = 1, .D = 1, .nn = t->rank - axis, .rd = t->dims + axis, .X = cg_buf(c, n->in[0]), .Y = cg_buf(c, n->out),
 		 .eps = cg_f32(c, ir_attr_float(n, "epsilon", 1e-5))};
 	for (int i = 0; i < t->rank; i++)
 		*(i < axis ? &k.outer : &k.D) *= t->dims[i];
 	if (n->nin > 1 && n->in[1] >= 0) {
-		k.S = B(c, n->in[1]);
-		k.ts = TY(c, n->in[1]);
+		k.S = cg_buf(c, n->in[1]);
+		k.ts = cg_ty(c, n->in[1]);
 	}
 	if (n->nin > 2 && n->in[2] >= 0) {
-		k.Bi = B(c, n->in[2]);
-		k.tb = TY(c, n->in[2]);
+		k.Bi = cg_buf(c, n->in[2]);
+		k.tb = cg_ty(c, n->in[2]);
 	}
 	return k;
 }
@@ -2188,25 +2142,25 @@ static void lower_layer_norm_plain(Cg *c, const Node *n)
 		}
 	LLVMValueRef acc = cg_entry_alloca(c, c->f32);
 	Loop lo, l1, l2, lr[MAXR];
-	LLVMValueRef o = cg_loop_begin(c, &lo, I(c, 0), I(c, k.outer));
-	LLVMValueRef xr = cg_gep(c, c->f32, k.X, mul(c, o, I(c, k.D))), yr = cg_gep(c, c->f32, k.Y, mul(c, o, I(c, k.D)));
+	LLVMValueRef o = cg_loop_begin(c, &lo, cg_i64(c, 0), cg_i64(c, k.outer));
+	LLVMValueRef xr = cg_gep(c, c->f32, k.X, cg_mul(c, o, cg_i64(c, k.D))), yr = cg_gep(c, c->f32, k.Y, cg_mul(c, o, cg_i64(c, k.D)));
 	LLVMBuildStore(c->b, cg_f32(c, 0), acc);
-	LLVMValueRef j = cg_loop_begin(c, &l1, I(c, 0), I(c, k.D));
+	LLVMValueRef j = cg_loop_begin(c, &l1, cg_i64(c, 0), cg_i64(c, k.D));
 	LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, c->f32, acc, ""), cg_loadf(c, xr, j), ""), acc);
 	cg_loop_end(c, &l1, 1);
 	LLVMValueRef mean = LLVMBuildFDiv(c->b, LLVMBuildLoad2(c->b, c->f32, acc, ""), cg_f32(c, (double)k.D), "");
 	LLVMBuildStore(c->b, cg_f32(c, 0), acc);
-	j = cg_loop_begin(c, &l2, I(c, 0), I(c, k.D));
+	j = cg_loop_begin(c, &l2, cg_i64(c, 0), cg_i64(c, k.D));
 	LLVMValueRef d = LLVMBuildFSub(c->b, cg_loadf(c, xr, j), mean, "");
-	LLVMBuildStore(c->b, fmuladd(c, d, d, LLVMBuildLoad2(c->b, c->f32, acc, "")), acc);
+	LLVMBuildStore(c->b, cg_fmuladd(c, d, d, LLVMBuildLoad2(c->b, c->f32, acc, "")), acc);
 	cg_loop_end(c, &l2, 1);
 	LLVMValueRef rstd = ln_rstd(c, &k, LLVMBuildLoad2(c->b, c->f32, acc, ""));
-	LLVMValueRef xo = I(c, 0), so = I(c, 0), bo = I(c, 0);
+	LLVMValueRef xo = cg_i64(c, 0), so = cg_i64(c, 0), bo = cg_i64(c, 0);
 	for (int i = 0; i < k.nn; i++) {
-		LLVMValueRef q = cg_loop_begin(c, &lr[i], I(c, 0), I(c, k.rd[i]));
-		xo = add(c, mul(c, xo, I(c, k.rd[i])), q);
-		so = add(c, so, mul(c, q, I(c, ss[i])));
-		bo = add(c, bo, mul(c, q, I(c, bs[i])));
+		LLVMValueRef q = cg_loop_begin(c, &lr[i], cg_i64(c, 0), cg_i64(c, k.rd[i]));
+		xo = cg_add(c, cg_mul(c, xo, cg_i64(c, k.rd[i])), q);
+		so = cg_add(c, so, cg_mul(c, q, cg_i64(c, ss[i])));
+		bo = cg_add(c, bo, cg_mul(c, q, cg_i64(c, bs[i])));
 	}
 	LLVMValueRef v = LLVMBuildFMul(c->b, LLVMBuildFSub(c->b, cg_loadf(c, xr, xo), mean, ""), rstd, "");
 	if (k.S)
@@ -2228,17 +2182,17 @@ static LLVMValueRef ln_sumsq(Cg *c, LLVMValueRef xr, LLVMValueRef mean, int64_t 
 	if (Dv) {
 		LLVMValueRef mv = cg_splat(c, mean, c->vf);
 		Loop l;
-		LLVMValueRef j = cg_loop_begin(c, &l, I(c, 0), I(c, Dv));
-		LLVMValueRef x = LLVMBuildFSub(c->b, vload(c, xr, j), mv, "");
-		LLVMBuildStore(c->b, fmuladd(c, x, x, LLVMBuildLoad2(c->b, c->vf, va, "")), va);
+		LLVMValueRef j = cg_loop_begin(c, &l, cg_i64(c, 0), cg_i64(c, Dv));
+		LLVMValueRef x = LLVMBuildFSub(c->b, cg_vload(c, xr, j), mv, "");
+		LLVMBuildStore(c->b, cg_fmuladd(c, x, x, LLVMBuildLoad2(c->b, c->vf, va, "")), va);
 		cg_loop_end(c, &l, c->lanes);
 	}
 	LLVMBuildStore(c->b, cg_hsum(c, LLVMBuildLoad2(c->b, c->vf, va, "")), sa);
 	if (D > Dv) {
 		Loop l;
-		LLVMValueRef j = cg_loop_begin(c, &l, I(c, Dv), I(c, D));
+		LLVMValueRef j = cg_loop_begin(c, &l, cg_i64(c, Dv), cg_i64(c, D));
 		LLVMValueRef x = LLVMBuildFSub(c->b, cg_loadf(c, xr, j), mean, "");
-		LLVMBuildStore(c->b, fmuladd(c, x, x, LLVMBuildLoad2(c->b, c->f32, sa, "")), sa);
+		LLVMBuildStore(c->b, cg_fmuladd(c, x, x, LLVMBuildLoad2(c->b, c->f32, sa, "")), sa);
 		cg_loop_end(c, &l, 1);
 	}
 	return LLVMBuildLoad2(c->b, c->f32, sa, "");
@@ -2252,18 +2206,18 @@ static LLVMValueRef ln_param(Cg *c, LLVMValueRef p, const Type *t, LLVMValueRef 
 		return NULL;
 	if (ir_type_numel(t) == 1)
 		return one;
-	return vec ? vload(c, p, j) : cg_loadf(c, p, j);
+	return vec ? cg_vload(c, p, j) : cg_loadf(c, p, j);
 }
 
 /* y[j] = (x[j] - mean) * rstd * scale + bias: a vector at j, or one element. */
 static void ln_apply(Cg *c, const LnK *k, LLVMValueRef xr, LLVMValueRef yr, LLVMValueRef j, LLVMValueRef mean,
 		     LLVMValueRef rstd, LLVMValueRef s1, LLVMValueRef b1, bool vec)
 {
-	LLVMValueRef x = vec ? vload(c, xr, j) : cg_loadf(c, xr, j);
+	LLVMValueRef x = vec ? cg_vload(c, xr, j) : cg_loadf(c, xr, j);
 	LLVMValueRef v = LLVMBuildFMul(c->b, LLVMBuildFSub(c->b, x, mean, ""), rstd, "");
 	LLVMValueRef s = ln_param(c, k->S, k->ts, j, s1, vec), b = ln_param(c, k->Bi, k->tb, j, b1, vec);
 	if (s && b)
-		v = fmuladd(c, v, s, b);
+		v = cg_fmuladd(c, v, s, b);
 	else if (s)
 		v = LLVMBuildFMul(c->b, v, s, "");
 	else if (b)
@@ -2282,21 +2236,21 @@ static void lower_layer_norm_vec(Cg *c, const Node *n)
 {
 	LnK k = ln_geometry(c, n);
 	int64_t Dv = k.D / c->lanes * c->lanes;
-	LLVMValueRef s1 = k.S && ir_type_numel(k.ts) == 1 ? cg_loadf(c, k.S, I(c, 0)) : NULL;
-	LLVMValueRef b1 = k.Bi && ir_type_numel(k.tb) == 1 ? cg_loadf(c, k.Bi, I(c, 0)) : NULL;
+	LLVMValueRef s1 = k.S && ir_type_numel(k.ts) == 1 ? cg_loadf(c, k.S, cg_i64(c, 0)) : NULL;
+	LLVMValueRef b1 = k.Bi && ir_type_numel(k.tb) == 1 ? cg_loadf(c, k.Bi, cg_i64(c, 0)) : NULL;
 	Loop lo, lv, lt;
-	LLVMValueRef o = cg_loop_begin(c, &lo, I(c, 0), I(c, k.outer));
-	LLVMValueRef xr = cg_gep(c, c->f32, k.X, mul(c, o, I(c, k.D))), yr = cg_gep(c, c->f32, k.Y, mul(c, o, I(c, k.D)));
+	LLVMValueRef o = cg_loop_begin(c, &lo, cg_i64(c, 0), cg_i64(c, k.outer));
+	LLVMValueRef xr = cg_gep(c, c->f32, k.X, cg_mul(c, o, cg_i64(c, k.D))), yr = cg_gep(c, c->f32, k.Y, cg_mul(c, o, cg_i64(c, k.D)));
 	LLVMValueRef mean = LLVMBuildFDiv(c->b, cg_sum_f32(c, xr, k.D), cg_f32(c, (double)k.D), "");
 	LLVMValueRef rstd = ln_rstd(c, &k, ln_sumsq(c, xr, mean, Dv, k.D));
 	if (Dv) {
-		LLVMValueRef j = cg_loop_begin(c, &lv, I(c, 0), I(c, Dv));
+		LLVMValueRef j = cg_loop_begin(c, &lv, cg_i64(c, 0), cg_i64(c, Dv));
 		ln_apply(c, &k, xr, yr, j, cg_splat(c, mean, c->vf), cg_splat(c, rstd, c->vf),
 			 s1 ? cg_splat(c, s1, c->vf) : NULL, b1 ? cg_splat(c, b1, c->vf) : NULL, true);
 		cg_loop_end(c, &lv, c->lanes);
 	}
 	if (k.D > Dv) {
-		LLVMValueRef j = cg_loop_begin(c, &lt, I(c, Dv), I(c, k.D));
+		LLVMValueRef j = cg_loop_begin(c, &lt, cg_i64(c, Dv), cg_i64(c, k.D));
 		ln_apply(c, &k, xr, yr, j, mean, rstd, s1, b1, false);
 		cg_loop_end(c, &lt, 1);
 	}
@@ -2327,14 +2281,14 @@ static void lower_layer_norm(Cg *c, const Node *n)
 static void lower_copy(Cg *c, const Node *n)
 {
 	/* reshape/identity whose result has its own buffer (a graph output). */
-	int64_t bytes = ir_type_bytes(TY(c, n->out));
-	if (B(c, n->out) != B(c, n->in[0]) && bytes > 0)
-		LLVMBuildMemMove(c->b, B(c, n->out), 1, B(c, n->in[0]), 1, I(c, bytes));
+	int64_t bytes = ir_type_bytes(cg_ty(c, n->out));
+	if (cg_buf(c, n->out) != cg_buf(c, n->in[0]) && bytes > 0)
+		LLVMBuildMemMove(c->b, cg_buf(c, n->out), 1, cg_buf(c, n->in[0]), 1, cg_i64(c, bytes));
 }
 
 static void lower_transpose(Cg *c, const Node *n)
 {
-	const Type *tx = TY(c, n->in[0]), *ty = TY(c, n->out);
+	const Type *tx = cg_ty(c, n->in[0]), *ty = cg_ty(c, n->out);
 	int cnt, r = ty->rank;
 	const int64_t *perm = ir_attr_ints(n, "perm", &cnt);
 	int64_t xs[MAXR], s = 1;
@@ -2342,18 +2296,18 @@ static void lower_transpose(Cg *c, const Node *n)
 		xs[i] = s;
 		s *= tx->dims[i];
 	}
-	LLVMTypeRef et = elem_type(c, ty->dt);
-	LLVMValueRef X = B(c, n->in[0]), Y = B(c, n->out);
+	LLVMTypeRef et = cg_num_type(c, ty->dt);
+	LLVMValueRef X = cg_buf(c, n->in[0]), Y = cg_buf(c, n->out);
 	if (r == 0) {
 		LLVMBuildStore(c->b, LLVMBuildLoad2(c->b, et, X, ""), Y);
 		return;
 	}
 	Loop loops[MAXR];
-	LLVMValueRef ox = I(c, 0), oy = I(c, 0);
+	LLVMValueRef ox = cg_i64(c, 0), oy = cg_i64(c, 0);
 	for (int d = 0; d < r; d++) {
-		LLVMValueRef i = cg_loop_begin(c, &loops[d], I(c, 0), I(c, ty->dims[d]));
-		ox = add(c, ox, mul(c, i, I(c, xs[perm[d]])));
-		oy = add(c, mul(c, oy, I(c, ty->dims[d])), i);
+		LLVMValueRef i = cg_loop_begin(c, &loops[d], cg_i64(c, 0), cg_i64(c, ty->dims[d]));
+		ox = cg_add(c, ox, cg_mul(c, i, cg_i64(c, xs[perm[d]])));
+		oy = cg_add(c, cg_mul(c, oy, cg_i64(c, ty->dims[d])), i);
 	}
 	LLVMBuildStore(c->b, LLVMBuildLoad2(c->b, et, cg_gep(c, et, X, ox), ""), cg_gep(c, et, Y, oy));
 	for (int d = r - 1; d >= 0; d--)
@@ -2372,7 +2326,7 @@ static bool concat_in_place(Cg *c, const Node *n, int j, int64_t outer, int64_t 
 
 static void lower_concat(Cg *c, const Node *n)
 {
-	const Type *ty = TY(c, n->out);
+	const Type *ty = cg_ty(c, n->out);
 	int axis = (int)ir_attr_int(n, "axis", 0);
 	int64_t es = ir_dtype_size(ty->dt), outer = 1, inner = 1;
 	for (int i = 0; i < axis; i++)
@@ -2381,13 +2335,13 @@ static void lower_concat(Cg *c, const Node *n)
 		inner *= ty->dims[i];
 	int64_t orow = ty->dims[axis] * inner * es, off = 0;
 	for (int j = 0; j < n->nin; j++) {
-		int64_t chunk = TY(c, n->in[j])->dims[axis] * inner * es;
+		int64_t chunk = cg_ty(c, n->in[j])->dims[axis] * inner * es;
 		if (chunk && !concat_in_place(c, n, j, outer, off)) {
 			Loop l;
-			LLVMValueRef o = cg_loop_begin(c, &l, I(c, 0), I(c, outer));
-			LLVMValueRef dst = cg_gep(c, c->i8, B(c, n->out), add(c, mul(c, o, I(c, orow)), I(c, off)));
-			LLVMValueRef src = cg_gep(c, c->i8, B(c, n->in[j]), mul(c, o, I(c, chunk)));
-			LLVMBuildMemCpy(c->b, dst, 1, src, 1, I(c, chunk));
+			LLVMValueRef o = cg_loop_begin(c, &l, cg_i64(c, 0), cg_i64(c, outer));
+			LLVMValueRef dst = cg_gep(c, c->i8, cg_buf(c, n->out), cg_add(c, cg_mul(c, o, cg_i64(c, orow)), cg_i64(c, off)));
+			LLVMValueRef src = cg_gep(c, c->i8, cg_buf(c, n->in[j]), cg_mul(c, o, cg_i64(c, chunk)));
+			LLVMBuildMemCpy(c->b, dst, 1, src, 1, cg_i64(c, chunk));
 			cg_loop_end(c, &l, 1);
 		}
 		off += chunk;
@@ -2396,18 +2350,18 @@ static void lower_concat(Cg *c, const Node *n)
 
 static void lower_pad(Cg *c, const Node *n)
 {
-	const Type *tx = TY(c, n->in[0]), *ty = TY(c, n->out);
+	const Type *tx = cg_ty(c, n->in[0]), *ty = cg_ty(c, n->out);
 	int cnt, r = ty->rank;
 	const int64_t *pads = ir_attr_ints(n, "pads", &cnt);
 	double value = ir_attr_float(n, "value", 0);
-	LLVMTypeRef et = elem_type(c, ty->dt);
+	LLVMTypeRef et = cg_num_type(c, ty->dt);
 	LLVMValueRef fill = ir_dtype_is_float(ty->dt) ? LLVMConstReal(et, value) : LLVMConstInt(et, (long long)value, 1);
 	int64_t xs[MAXR], s = 1;
 	for (int i = r - 1; i >= 0; i--) {
 		xs[i] = s;
 		s *= tx->dims[i];
 	}
-	LLVMValueRef X = B(c, n->in[0]), Y = B(c, n->out);
+	LLVMValueRef X = cg_buf(c, n->in[0]), Y = cg_buf(c, n->out);
 	if (r == 0) {
 		LLVMBuildStore(c->b, LLVMBuildLoad2(c->b, et, X, ""), Y);
 		return;
@@ -2415,26 +2369,26 @@ static void lower_pad(Cg *c, const Node *n)
 	const char *mode = ir_attr_str(n, "mode", "constant");
 	bool edge = !strcmp(mode, "edge"), reflect = !strcmp(mode, "reflect"), wrap = !strcmp(mode, "wrap");
 	Loop loops[MAXR];
-	LLVMValueRef ox = I(c, 0), oy = I(c, 0), inside = LLVMConstInt(LLVMInt1TypeInContext(c->ctx), 1, 0);
+	LLVMValueRef ox = cg_i64(c, 0), oy = cg_i64(c, 0), inside = LLVMConstInt(LLVMInt1TypeInContext(c->ctx), 1, 0);
 	for (int d = 0; d < r; d++) {
-		LLVMValueRef i = cg_loop_begin(c, &loops[d], I(c, 0), I(c, ty->dims[d]));
-		LLVMValueRef xi = add(c, i, I(c, -pads[d]));
+		LLVMValueRef i = cg_loop_begin(c, &loops[d], cg_i64(c, 0), cg_i64(c, ty->dims[d]));
+		LLVMValueRef xi = cg_add(c, i, cg_i64(c, -pads[d]));
 		int64_t dim = tx->dims[d];
-		LLVMValueRef lo = LLVMBuildICmp(c->b, LLVMIntSLT, xi, I(c, 0), "");
-		LLVMValueRef hi = LLVMBuildICmp(c->b, LLVMIntSGE, xi, I(c, dim), "");
+		LLVMValueRef lo = LLVMBuildICmp(c->b, LLVMIntSLT, xi, cg_i64(c, 0), "");
+		LLVMValueRef hi = LLVMBuildICmp(c->b, LLVMIntSGE, xi, cg_i64(c, dim), "");
 		if (edge) {  /* clamp */
-			xi = LLVMBuildSelect(c->b, lo, I(c, 0), LLVMBuildSelect(c->b, hi, I(c, dim - 1), xi, ""), "");
+			xi = LLVMBuildSelect(c->b, lo, cg_i64(c, 0), LLVMBuildSelect(c->b, hi, cg_i64(c, dim - 1), xi, ""), "");
 		} else if (reflect) {  /* mirror without repeating the edge (pads < dim) */
 			xi = LLVMBuildSelect(c->b, lo, LLVMBuildNeg(c->b, xi, ""),
-					     LLVMBuildSelect(c->b, hi, LLVMBuildNSWSub(c->b, I(c, 2 * (dim - 1)), xi, ""), xi, ""), "");
+					     LLVMBuildSelect(c->b, hi, LLVMBuildNSWSub(c->b, cg_i64(c, 2 * (dim - 1)), xi, ""), xi, ""), "");
 		} else if (wrap) {  /* ((xi mod dim) + dim) mod dim */
-			LLVMValueRef m = LLVMBuildSRem(c->b, xi, I(c, dim), "");
-			xi = LLVMBuildSRem(c->b, add(c, m, I(c, dim)), I(c, dim), "");
+			LLVMValueRef m = LLVMBuildSRem(c->b, xi, cg_i64(c, dim), "");
+			xi = LLVMBuildSRem(c->b, cg_add(c, m, cg_i64(c, dim)), cg_i64(c, dim), "");
 		} else {
-			inside = LLVMBuildAnd(c->b, inside, in_range(c, xi, dim), "");
+			inside = LLVMBuildAnd(c->b, inside, cg_in_range(c, xi, dim), "");
 		}
-		ox = add(c, ox, mul(c, xi, I(c, xs[d])));
-		oy = add(c, mul(c, oy, I(c, ty->dims[d])), i);
+		ox = cg_add(c, ox, cg_mul(c, xi, cg_i64(c, xs[d])));
+		oy = cg_add(c, cg_mul(c, oy, cg_i64(c, ty->dims[d])), i);
 	}
 	LLVMValueRef yp = cg_gep(c, et, Y, oy);
 	if (edge || reflect || wrap) {
@@ -2453,21 +2407,11 @@ static void lower_pad(Cg *c, const Node *n)
 
 /* ---- dispatch ------------------------------------------------------------------------------ */
 
-void cg_part_range(Cg *c, int64_t n, LLVMValueRef *lo, LLVMValueRef *hi)
-{
-	LLVMValueRef p = LLVMBuildTrunc(c->b, c->part, c->i32, ""), np = LLVMBuildTrunc(c->b, c->nparts, c->i32, "");
-	LLVMValueRef n32 = LLVMConstInt(c->i32, (unsigned long long)n, 0);
-	LLVMValueRef a = LLVMBuildUDiv(c->b, LLVMBuildMul(c->b, n32, p, ""), np, "");
-	LLVMValueRef b = LLVMBuildUDiv(c->b, LLVMBuildMul(c->b, n32, LLVMBuildAdd(c->b, p, LLVMConstInt(c->i32, 1, 0), ""), ""), np, "");
-	*lo = LLVMBuildZExt(c->b, a, c->i64, "");
-	*hi = LLVMBuildZExt(c->b, b, c->i64, "");
-}
-
 bool cg_node_splits(Cg *c, const Node *n)
 {
 	if (n->op == OP_MAXPOOL)  /* the depthwise kernel's channel split */
 		return pool_kernel(c, n);
-	if (n->op != OP_CONV || c->reference || TY(c, n->in[0])->rank > 4 || !blocks_native(c, n))
+	if (n->op != OP_CONV || c->reference || cg_ty(c, n->in[0])->rank > 4 || !blocks_native(c, n))
 		return false;
 	bool wconst = ir_value(c->g, n->in[1])->kind == VAL_CONST;
 	bool bconst = n->nin < 3 || n->in[2] < 0 || ir_value(c->g, n->in[2])->kind == VAL_CONST;
