@@ -317,3 +317,21 @@ void cg_part_range(Cg *c, int64_t n, LLVMValueRef *lo, LLVMValueRef *hi)
 	*lo = LLVMBuildZExt(c->b, a, c->i64, "");
 	*hi = LLVMBuildZExt(c->b, b, c->i64, "");
 }
+
+/* Strides of t's elements as seen from an output of rank r (0 where t
+ * broadcasts). */
+void cg_bcast_strides(const Type *t, int r, const int64_t *od, int64_t *st)
+{
+	int64_t s = 1;
+	for (int i = r - 1; i >= 0; i--) {
+		int ti = i - (r - t->rank);
+		if (ti < 0 || t->dims[ti] == 1 || od[i] == 1) {
+			st[i] = 0;
+			if (ti >= 0)
+				s *= t->dims[ti];
+		} else {
+			st[i] = s;
+			s *= t->dims[ti];
+		}
+	}
+}

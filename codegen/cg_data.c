@@ -3,6 +3,7 @@
  * relatives (LogSoftmax, Hardmax).  Plain loop nests over the output:
  * these ops move little data next to the convolutions around them. */
 #include <math.h>
+#include <string.h>
 
 #include "cg_internal.h"
 
@@ -266,6 +267,135 @@ static void lower_softmax_like(Cg *c, const Node *n)
 	}
 	cg_loop_end(c, &li, 1);
 	cg_loop_end(c, &lo, 1);
+}
+
+/* ---- data movement ----------------------------------------------------------------------- */
+
+void cg_lower_copy(Cg *c, const Node *n)
+{
+	/* reshape/identity whose result has its own buffer (a graph output). */
+	int64_t bytes = ir_type_bytes(cg_ty(c, n->out));
+	if (cg_buf(c, n->out) != cg_buf(c, n->in[0]) && bytes > 0)
+		LLVMBuildMemMove(c->b, cg_buf(c, n->out), 1, cg_buf(c, n->in[0]), 1, cg_i64(c, bytes));
+}
+
+void cg_lower_transpose(Cg *c, const Node *n)
+{
+	const Type *tx = cg_ty(c, n->in[0]), *ty = cg_ty(c, n->out);
+	int cnt, r = ty->rank;
+	const int64_t *perm = ir_attr_ints(n, "perm", &cnt);
+	int64_t xs[MAXR], s = 1;
+	for (int i = tx->rank - 1; i >= 0; i--) {
+		xs[i] = s;
+		s *= tx->dims[i];
+	}
+	LLVMTypeRef et = cg_num_type(c, ty->dt);
+	LLVMValueRef X = cg_buf(c, n->in[0]), Y = cg_buf(c, n->out);
+	if (r == 0) {
+		LLVMBuildStore(c->b, LLVMBuildLoad2(c->b, et, X, ""), Y);
+		return;
+	}
+	Loop loops[MAXR];
+	LLVMValueRef ox = cg_i64(c, 0), oy = cg_i64(c, 0);
+	for (int d = 0; d < r; d++) {
+		LLVMValueRef i = cg_loop_begin(c, &loops[d], cg_i64(c, 0), cg_i64(c, ty->dims[d]));
+		ox = cg_add(c, ox, cg_mul(c, i, cg_i64(c, xs[perm[d]])));
+		oy = cg_add(c, cg_mul(c, oy, cg_i64(c, ty->dims[d])), i);
+	}
+	LLVMBuildStore(c->b, LLVMBuildLoad2(c->b, et, cg_gep(c, et, X, ox), ""), cg_gep(c, et, Y, oy));
+	for (int d = r - 1; d >= 0; d--)
+		cg_loop_end(c, &loops[d], 1);
+}
+
+/* Is operand j already where the concat would copy it?  The memory plan
+ * lets producers write straight into their slice of the result when the
+ * slices are contiguous (outer == 1); such operands move no data. */
+static bool concat_in_place(Cg *c, const Node *n, int j, int64_t outer, int64_t off)
+{
+	int64_t oy, ox;
+	ValueId ry = ir_value_home(c->g, n->out, &oy), rx = ir_value_home(c->g, n->in[j], &ox);
+	return outer == 1 && rx == ry && ox == oy + off;
+}
+
+void cg_lower_concat(Cg *c, const Node *n)
+{
+	const Type *ty = cg_ty(c, n->out);
+	int axis = (int)ir_attr_int(n, "axis", 0);
+	int64_t es = ir_dtype_size(ty->dt), outer = 1, inner = 1;
+	for (int i = 0; i < axis; i++)
+		outer *= ty->dims[i];
+	for (int i = axis + 1; i < ty->rank; i++)
+		inner *= ty->dims[i];
+	int64_t orow = ty->dims[axis] * inner * es, off = 0;
+	for (int j = 0; j < n->nin; j++) {
+		int64_t chunk = cg_ty(c, n->in[j])->dims[axis] * inner * es;
+		if (chunk && !concat_in_place(c, n, j, outer, off)) {
+			Loop l;
+			LLVMValueRef o = cg_loop_begin(c, &l, cg_i64(c, 0), cg_i64(c, outer));
+			LLVMValueRef dst = cg_gep(c, c->i8, cg_buf(c, n->out), cg_add(c, cg_mul(c, o, cg_i64(c, orow)), cg_i64(c, off)));
+			LLVMValueRef src = cg_gep(c, c->i8, cg_buf(c, n->in[j]), cg_mul(c, o, cg_i64(c, chunk)));
+			LLVMBuildMemCpy(c->b, dst, 1, src, 1, cg_i64(c, chunk));
+			cg_loop_end(c, &l, 1);
+		}
+		off += chunk;
+	}
+}
+
+void cg_lower_pad(Cg *c, const Node *n)
+{
+	const Type *tx = cg_ty(c, n->in[0]), *ty = cg_ty(c, n->out);
+	int cnt, r = ty->rank;
+	const int64_t *pads = ir_attr_ints(n, "pads", &cnt);
+	double value = ir_attr_float(n, "value", 0);
+	LLVMTypeRef et = cg_num_type(c, ty->dt);
+	LLVMValueRef fill = ir_dtype_is_float(ty->dt) ? LLVMConstReal(et, value) : LLVMConstInt(et, (long long)value, 1);
+	int64_t xs[MAXR], s = 1;
+	for (int i = r - 1; i >= 0; i--) {
+		xs[i] = s;
+		s *= tx->dims[i];
+	}
+	LLVMValueRef X = cg_buf(c, n->in[0]), Y = cg_buf(c, n->out);
+	if (r == 0) {
+		LLVMBuildStore(c->b, LLVMBuildLoad2(c->b, et, X, ""), Y);
+		return;
+	}
+	const char *mode = ir_attr_str(n, "mode", "constant");
+	bool edge = !strcmp(mode, "edge"), reflect = !strcmp(mode, "reflect"), wrap = !strcmp(mode, "wrap");
+	Loop loops[MAXR];
+	LLVMValueRef ox = cg_i64(c, 0), oy = cg_i64(c, 0), inside = LLVMConstInt(LLVMInt1TypeInContext(c->ctx), 1, 0);
+	for (int d = 0; d < r; d++) {
+		LLVMValueRef i = cg_loop_begin(c, &loops[d], cg_i64(c, 0), cg_i64(c, ty->dims[d]));
+		LLVMValueRef xi = cg_add(c, i, cg_i64(c, -pads[d]));
+		int64_t dim = tx->dims[d];
+		LLVMValueRef lo = LLVMBuildICmp(c->b, LLVMIntSLT, xi, cg_i64(c, 0), "");
+		LLVMValueRef hi = LLVMBuildICmp(c->b, LLVMIntSGE, xi, cg_i64(c, dim), "");
+		if (edge) {  /* clamp */
+			xi = LLVMBuildSelect(c->b, lo, cg_i64(c, 0), LLVMBuildSelect(c->b, hi, cg_i64(c, dim - 1), xi, ""), "");
+		} else if (reflect) {  /* mirror without repeating the edge (pads < dim) */
+			xi = LLVMBuildSelect(c->b, lo, LLVMBuildNeg(c->b, xi, ""),
+					     LLVMBuildSelect(c->b, hi, LLVMBuildNSWSub(c->b, cg_i64(c, 2 * (dim - 1)), xi, ""), xi, ""), "");
+		} else if (wrap) {  /* ((xi mod dim) + dim) mod dim */
+			LLVMValueRef m = LLVMBuildSRem(c->b, xi, cg_i64(c, dim), "");
+			xi = LLVMBuildSRem(c->b, cg_add(c, m, cg_i64(c, dim)), cg_i64(c, dim), "");
+		} else {
+			inside = LLVMBuildAnd(c->b, inside, cg_in_range(c, xi, dim), "");
+		}
+		ox = cg_add(c, ox, cg_mul(c, xi, cg_i64(c, xs[d])));
+		oy = cg_add(c, cg_mul(c, oy, cg_i64(c, ty->dims[d])), i);
+	}
+	LLVMValueRef yp = cg_gep(c, et, Y, oy);
+	if (edge || reflect || wrap) {
+		LLVMBuildStore(c->b, LLVMBuildLoad2(c->b, et, cg_gep(c, et, X, ox), ""), yp);
+		for (int d = r - 1; d >= 0; d--)
+			cg_loop_end(c, &loops[d], 1);
+		return;
+	}
+	LLVMBuildStore(c->b, fill, yp);
+	LLVMBasicBlockRef end = cg_if_begin(c, inside);
+	LLVMBuildStore(c->b, LLVMBuildLoad2(c->b, et, cg_gep(c, et, X, ox), ""), yp);
+	cg_if_end(c, end);
+	for (int d = r - 1; d >= 0; d--)
+		cg_loop_end(c, &loops[d], 1);
 }
 
 bool cg_is_data(Op op) { return op >= OP_LOG_SOFTMAX && op <= OP_TILE; }

@@ -535,3 +535,106 @@ void cg_lower_fused_ew(Cg *c, const Node *n)
 	cg_storef(c, val[e.n - 1], c->buf[n->out], l.oy);
 	ew_loops_end(c, &l);
 }
+
+/* ---- the first elementwise ops (f32 unary, broadcasting binary) ---------------------------- */
+
+/* The math ops without an activation form. */
+static LLVMValueRef math_op(Cg *c, Op op, DType dt, LLVMValueRef x)
+{
+	LLVMTypeRef ty = LLVMTypeOf(x);
+	bool f = ir_dtype_is_float(dt);
+	switch (op) {
+	case OP_ABS:
+		if (f)
+			return cg_call_intr(c, "llvm.fabs", &ty, 1, &x, 1);
+		if (!ir_dtype_is_signed(dt))
+			return x;
+		return LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, x, LLVMConstNull(ty), ""), LLVMBuildNeg(c->b, x, ""), x, "");
+	case OP_NEG: return f ? LLVMBuildFNeg(c->b, x, "") : LLVMBuildNeg(c->b, x, "");
+	case OP_EXP: return cg_exp(c, x);
+	case OP_LOG: return cg_log(c, x);
+	case OP_SQRT: return cg_call_intr(c, "llvm.sqrt", &ty, 1, &x, 1);
+	case OP_RECIPROCAL: return LLVMBuildFDiv(c->b, cg_f32(c, 1), x, "");
+	case OP_FLOOR: return cg_round_dir(c, x, false);
+	case OP_CEIL: return cg_round_dir(c, x, true);
+	default: die("not a math op");
+	}
+}
+
+void cg_lower_unary(Cg *c, const Node *n)
+{
+	const Type *t = cg_ty(c, n->out);
+	LLVMTypeRef et = cg_num_type(c, t->dt);
+	LLVMValueRef x = cg_buf(c, n->in[0]), y = cg_buf(c, n->out);
+	bool act = n->op == OP_RELU || n->op == OP_LEAKY_RELU || n->op == OP_SIGMOID || n->op == OP_TANH || n->op == OP_CLIP;
+	Loop l;
+	LLVMValueRef i = cg_loop_begin(c, &l, cg_i64(c, 0), cg_i64(c, ir_type_numel(t)));
+	LLVMValueRef v = LLVMBuildLoad2(c->b, et, cg_gep(c, et, x, i), "");
+	v = act ? cg_act_apply(c, cg_act_of_op(n), v) : math_op(c, n->op, t->dt, v);
+	LLVMBuildStore(c->b, v, cg_gep(c, et, y, i));
+	cg_loop_end(c, &l, 1);
+}
+
+static LLVMValueRef binary_op(Cg *c, Op op, DType dt, LLVMValueRef a, LLVMValueRef b)
+{
+	bool f = ir_dtype_is_float(dt);
+	switch (op) {
+	case OP_ADD: return f ? LLVMBuildFAdd(c->b, a, b, "") : LLVMBuildAdd(c->b, a, b, "");
+	case OP_SUB: return f ? LLVMBuildFSub(c->b, a, b, "") : LLVMBuildSub(c->b, a, b, "");
+	case OP_MUL: return f ? LLVMBuildFMul(c->b, a, b, "") : LLVMBuildMul(c->b, a, b, "");
+	case OP_DIV:
+		if (f)
+			return LLVMBuildFDiv(c->b, a, b, "");
+		/* Integer division by zero is undefined in ONNX; keep it from
+		 * trapping: divide by 1 instead. */
+		b = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntEQ, b, LLVMConstNull(LLVMTypeOf(b)), ""),
+				    LLVMConstInt(LLVMTypeOf(b), 1, 0), b, "");
+		return ir_dtype_is_signed(dt) ? LLVMBuildSDiv(c->b, a, b, "") : LLVMBuildUDiv(c->b, a, b, "");
+	default: die("not a binary op");
+	}
+}
+
+/* One fusable elementwise op on f32 values (scalars or vectors). */
+LLVMValueRef cg_ew_apply(Cg *c, const Node *n, LLVMValueRef *v)
+{
+	switch (n->op) {
+	case OP_ADD: case OP_SUB: case OP_MUL: case OP_DIV:
+		return binary_op(c, n->op, DT_F32, v[0], v[1]);
+	case OP_RELU: case OP_LEAKY_RELU: case OP_SIGMOID: case OP_TANH: case OP_CLIP:
+		return cg_act_apply(c, cg_act_of_op(n), v[0]);
+	case OP_ABS: case OP_NEG: case OP_EXP: case OP_LOG: case OP_SQRT: case OP_RECIPROCAL: case OP_FLOOR: case OP_CEIL:
+		return math_op(c, n->op, DT_F32, v[0]);
+	default:
+		return cg_ew_compute(c, n, DT_F32, v);
+	}
+}
+
+void cg_lower_binary(Cg *c, const Node *n)
+{
+	const Type *to = cg_ty(c, n->out), *ta = cg_ty(c, n->in[0]), *tb = cg_ty(c, n->in[1]);
+	int r = to->rank;
+	int64_t sa[MAXR], sb[MAXR];
+	cg_bcast_strides(ta, r, to->dims, sa);
+	cg_bcast_strides(tb, r, to->dims, sb);
+	LLVMTypeRef et = cg_num_type(c, to->dt);
+	LLVMValueRef pa = cg_buf(c, n->in[0]), pb = cg_buf(c, n->in[1]), py = cg_buf(c, n->out);
+	if (r == 0) {
+		LLVMValueRef a = LLVMBuildLoad2(c->b, et, pa, ""), b = LLVMBuildLoad2(c->b, et, pb, "");
+		LLVMBuildStore(c->b, binary_op(c, n->op, to->dt, a, b), py);
+		return;
+	}
+	/* Nested loops; offsets accumulate per level. */
+	Loop loops[MAXR];
+	LLVMValueRef oa = cg_i64(c, 0), ob = cg_i64(c, 0), oy = cg_i64(c, 0);
+	for (int d = 0; d < r; d++) {
+		LLVMValueRef i = cg_loop_begin(c, &loops[d], cg_i64(c, 0), cg_i64(c, to->dims[d]));
+		oa = cg_add(c, oa, cg_mul(c, i, cg_i64(c, sa[d])));
+		ob = cg_add(c, ob, cg_mul(c, i, cg_i64(c, sb[d])));
+		oy = cg_add(c, cg_mul(c, oy, cg_i64(c, to->dims[d])), i);
+	}
+	LLVMValueRef a = LLVMBuildLoad2(c->b, et, cg_gep(c, et, pa, oa), "");
+	LLVMValueRef b = LLVMBuildLoad2(c->b, et, cg_gep(c, et, pb, ob), "");
+	LLVMBuildStore(c->b, binary_op(c, n->op, to->dt, a, b), cg_gep(c, et, py, oy));
+	for (int d = r - 1; d >= 0; d--)
+		cg_loop_end(c, &loops[d], 1);
+}

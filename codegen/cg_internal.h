@@ -112,6 +112,61 @@ void cg_math_jit_free(CgMathJit *j);
  * symbols, space-separated and malloc'd ("" when it links alone). */
 char *cg_math_undefined(const char *triple, const char *cpu, const char *features, int lanes, char **err);
 
+/* ---- activations (codegen/cg_act.c) --------------------------------------- */
+
+/* An activation: a standalone unary op or a fused epilogue. */
+typedef enum ActKind {
+	ACT_NONE, ACT_RELU, ACT_LEAKY, ACT_CLIP, ACT_SIGMOID, ACT_TANH,
+	ACT_SILU, ACT_HARD_SIGMOID, ACT_HARD_SWISH, ACT_GELU, ACT_GELU_TANH
+} ActKind;
+typedef struct Act {
+	ActKind k;
+	double alpha, lo, hi;  /* leaky slope; clip bounds; hard sigmoid alpha (lo) and beta (hi) */
+} Act;
+
+Act cg_act_of_op(const Node *n);          /* relu, leaky_relu, clip, sigmoid, tanh nodes */
+Act cg_act_of_epilogue(const Node *n);    /* a fused epilogue: attr "act" */
+LLVMValueRef cg_act_apply(Cg *c, Act a, LLVMValueRef x);   /* x: f32 scalar or vector */
+void cg_act_inplace(Cg *c, Act a, LLVMValueRef y, int64_t num);  /* y[0..num) = act(y) */
+
+/* ---- conv and pool windows (codegen/cg_geo.c) ------------------------------ */
+
+/* Conv/pool geometry with 1-D mapped onto 2-D (H = 1). */
+typedef struct Geo {
+	int64_t N, C, H, W, M, KH, KW, OH, OW, sh, sw, dh, dw, ph, pw, pe_h, pe_w, group;
+} Geo;
+
+Geo cg_geometry(Cg *c, const Node *n, bool conv);
+bool cg_blocks_native(Cg *c, const Node *n);
+bool cg_any_blocked(Cg *c, const Node *n);
+void cg_interior(int64_t in, int64_t out, int64_t k, int64_t s, int64_t d, int64_t pb, int64_t *lo, int64_t *hi);
+LLVMValueRef cg_part_whole_end(Cg *c, LLVMValueRef hi, int64_t full);
+LLVMValueRef cg_part_owns(Cg *c, LLVMValueRef lo, LLVMValueRef hi, int64_t full);
+
+/* ---- op families ------------------------------------------------------------ */
+
+void cg_lower_conv(Cg *c, const Node *n);        /* cg_conv.c */
+void cg_conv_depthwise(Cg *c, const Node *n);    /* cg_conv_dw.c: also 2-D max pool */
+void cg_dw_blocked(Cg *c, const Node *n);
+void cg_conv_blocked(Cg *c, const Node *n);      /* cg_conv_blocked.c */
+void cg_conv_pointwise(Cg *c, const Node *n);
+bool cg_pw_wins(Cg *c, const Geo *g);
+void cg_lower_gemm(Cg *c, const Node *n);        /* cg_matmul.c */
+void cg_lower_matmul(Cg *c, const Node *n);
+bool cg_pool_kernel(Cg *c, const Node *n);       /* cg_window.c */
+void cg_lower_pool(Cg *c, const Node *n);
+void cg_lower_global_avgpool(Cg *c, const Node *n);
+void cg_lower_batchnorm(Cg *c, const Node *n);   /* cg_norm.c */
+void cg_lower_reduce(Cg *c, const Node *n);
+void cg_lower_softmax(Cg *c, const Node *n);
+void cg_lower_layer_norm(Cg *c, const Node *n);
+void cg_lower_copy(Cg *c, const Node *n);        /* cg_data.c */
+void cg_lower_transpose(Cg *c, const Node *n);
+void cg_lower_concat(Cg *c, const Node *n);
+void cg_lower_pad(Cg *c, const Node *n);
+void cg_lower_unary(Cg *c, const Node *n);       /* cg_ew.c */
+void cg_lower_binary(Cg *c, const Node *n);
+
 /* Weights as read-only globals: raw bytes, 64-byte aligned. */
 LLVMValueRef cg_const_blob(Cg *c, const char *name, const void *data, size_t bytes);
 
@@ -151,6 +206,9 @@ LLVMTypeRef cg_num_type(Cg *c, DType dt);
 /* base[i] of element type t. */
 LLVMValueRef cg_load(Cg *c, LLVMTypeRef t, LLVMValueRef base, LLVMValueRef i);
 void cg_store(Cg *c, LLVMTypeRef t, LLVMValueRef v, LLVMValueRef base, LLVMValueRef i);
+/* Strides of t's elements as seen from an output of rank r with dims od
+ * (0 where t broadcasts). */
+void cg_bcast_strides(const Type *t, int r, const int64_t *od, int64_t *st);
 /* Element strides of a dense row-major tensor. */
 void cg_row_strides(int rank, const int64_t *dims, int64_t *s);
 /* An alloca in the current function's entry block. */
@@ -191,6 +249,11 @@ static inline LLVMValueRef cg_fneg(Cg *c, LLVMValueRef a) { return LLVMBuildFNeg
 static inline LLVMValueRef cg_sel(Cg *c, LLVMValueRef k, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildSelect(c->b, k, a, b, ""); }
 static inline LLVMValueRef cg_fcmp(Cg *c, LLVMRealPredicate p, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFCmp(c->b, p, a, b, ""); }
 static inline LLVMValueRef cg_icmp(Cg *c, LLVMIntPredicate p, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildICmp(c->b, p, a, b, ""); }
+/* NaN-propagating max of two values (x wins when it is NaN or larger). */
+static inline LLVMValueRef cg_max_nan(Cg *c, LLVMValueRef x, LLVMValueRef m)
+{
+	return LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealUGT, x, m, ""), x, m, "");
+}
 static inline LLVMValueRef cg_fabs(Cg *c, LLVMValueRef x)
 {
 	LLVMTypeRef t = LLVMTypeOf(x);

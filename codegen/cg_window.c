@@ -279,6 +279,120 @@ static void lower_col2im(Cg *c, const Node *n)
 	cg_loop_end(c, &lp, 1);
 }
 
+/* ---- 2-D pooling ------------------------------------------------------------------------ */
+
+/* Does max pool n go through a depthwise kernel (which splits its work)? */
+bool cg_pool_kernel(Cg *c, const Node *n)
+{
+	return n->op == OP_MAXPOOL && !c->reference && cg_ty(c, n->in[0])->rank <= 4 && cg_ty(c, n->in[0])->dt == DT_F32 &&
+	       cg_blocks_native(c, n);
+}
+
+void cg_lower_pool(Cg *c, const Node *n)
+{
+	Geo g = cg_geometry(c, n, false);
+	if (cg_pool_kernel(c, n)) {
+		c->keep_loops = true;
+		if (cg_any_blocked(c, n))
+			cg_dw_blocked(c, n);  /* along channel vectors */
+		else
+			cg_conv_depthwise(c, n);  /* vectorized: the windows of a depthwise conv */
+		c->keep_loops = false;
+		return;
+	}
+	bool avg = n->op == OP_AVGPOOL, cip = ir_attr_int(n, "count_include_pad", 0);
+	LLVMValueRef X = cg_buf(c, n->in[0]), Y = cg_buf(c, n->out);
+	LLVMValueRef acc = cg_entry_alloca(c, c->f32), cnt = cg_entry_alloca(c, c->f32);
+	Loop lp, loh, low, lkh, lkw;
+	LLVMValueRef p = cg_loop_begin(c, &lp, cg_i64(c, 0), cg_i64(c, g.N * g.C));
+	LLVMValueRef oh = cg_loop_begin(c, &loh, cg_i64(c, 0), cg_i64(c, g.OH));
+	LLVMValueRef ow = cg_loop_begin(c, &low, cg_i64(c, 0), cg_i64(c, g.OW));
+	LLVMBuildStore(c->b, cg_f32(c, avg ? 0 : -INFINITY), acc);
+	LLVMBuildStore(c->b, cg_f32(c, 0), cnt);
+	LLVMValueRef kh = cg_loop_begin(c, &lkh, cg_i64(c, 0), cg_i64(c, g.KH));
+	LLVMValueRef ih = cg_add(c, cg_mul(c, oh, cg_i64(c, g.sh)), cg_add(c, cg_mul(c, kh, cg_i64(c, g.dh)), cg_i64(c, -g.ph)));
+	LLVMValueRef kw = cg_loop_begin(c, &lkw, cg_i64(c, 0), cg_i64(c, g.KW));
+	LLVMValueRef iw = cg_add(c, cg_mul(c, ow, cg_i64(c, g.sw)), cg_add(c, cg_mul(c, kw, cg_i64(c, g.dw)), cg_i64(c, -g.pw)));
+	if (avg && cip) {
+		/* Positions inside the padded input count, real or not. */
+		LLVMValueRef inpad = LLVMBuildAnd(c->b, cg_in_range(c, cg_add(c, ih, cg_i64(c, g.ph)), g.H + g.ph + g.pe_h),
+						  cg_in_range(c, cg_add(c, iw, cg_i64(c, g.pw)), g.W + g.pw + g.pe_w), "");
+		LLVMValueRef one = LLVMBuildSelect(c->b, inpad, cg_f32(c, 1), cg_f32(c, 0), "");
+		LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, c->f32, cnt, ""), one, ""), cnt);
+	}
+	LLVMValueRef ok = LLVMBuildAnd(c->b, cg_in_range(c, ih, g.H), cg_in_range(c, iw, g.W), "");
+	LLVMBasicBlockRef end = cg_if_begin(c, ok);
+	LLVMValueRef x = cg_loadf(c, X, cg_plane_at(c, cg_ty(c, n->in[0]), p, cg_add(c, cg_mul(c, ih, cg_i64(c, g.W)), iw)));
+	LLVMValueRef a = LLVMBuildLoad2(c->b, c->f32, acc, "");
+	if (avg) {
+		LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, a, x, ""), acc);
+		if (!cip)
+			LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, c->f32, cnt, ""), cg_f32(c, 1), ""), cnt);
+	} else {
+		/* NaN propagates: take x when it is NaN or larger. */
+		LLVMValueRef take = LLVMBuildFCmp(c->b, LLVMRealUGT, x, a, "");
+		LLVMBuildStore(c->b, LLVMBuildSelect(c->b, take, x, a, ""), acc);
+	}
+	cg_if_end(c, end);
+	cg_loop_end(c, &lkw, 1);
+	cg_loop_end(c, &lkh, 1);
+	LLVMValueRef r = LLVMBuildLoad2(c->b, c->f32, acc, "");
+	if (avg)
+		r = LLVMBuildFDiv(c->b, r, LLVMBuildLoad2(c->b, c->f32, cnt, ""), "");
+	cg_storef(c, r, Y, cg_plane_at(c, cg_ty(c, n->out), p, cg_add(c, cg_mul(c, oh, cg_i64(c, g.OW)), ow)));
+	cg_loop_end(c, &low, 1);
+	cg_loop_end(c, &loh, 1);
+	cg_loop_end(c, &lp, 1);
+}
+
+void cg_lower_global_avgpool(Cg *c, const Node *n)
+{
+	const Type *t = cg_ty(c, n->in[0]);
+	int64_t planes = t->dims[0] * t->dims[1], inner = ir_type_numel(t) / (planes ? planes : 1);
+	LLVMValueRef X = cg_buf(c, n->in[0]), Y = cg_buf(c, n->out), acc = cg_entry_alloca(c, c->f32);
+	Loop lp, li;
+	if (t->block) {
+		/* Channel blocks: a block's pixels are vectors of its channels
+		 * (summed as vectors when a block is one), then the block's means
+		 * in a row of the result. */
+		int b = t->block;
+		bool vec = !c->reference && b == c->lanes;
+		LLVMTypeRef vt = vec ? c->vf : c->f32;
+		LLVMValueRef vacc = cg_entry_alloca(c, vt);
+		LLVMValueRef blk = cg_loop_begin(c, &lp, cg_i64(c, 0), cg_i64(c, planes / b));
+		LLVMValueRef xb = cg_gep(c, c->f32, X, cg_mul(c, blk, cg_i64(c, inner * b)));
+		for (int l = 0; l < (vec ? 1 : b); l++) {
+			LLVMBuildStore(c->b, LLVMConstNull(vt), vacc);
+			LLVMValueRef px = cg_loop_begin(c, &li, cg_i64(c, 0), cg_i64(c, inner));
+			LLVMValueRef at = cg_add(c, cg_mul(c, px, cg_i64(c, b)), cg_i64(c, l));
+			LLVMValueRef x = vec ? cg_vload(c, xb, at) : cg_loadf(c, xb, at);
+			LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, vt, vacc, ""), x, ""), vacc);
+			cg_loop_end(c, &li, 1);
+			LLVMValueRef m = LLVMBuildFDiv(c->b, LLVMBuildLoad2(c->b, vt, vacc, ""), cg_fconst(c, vt, (double)inner), "");
+			LLVMValueRef yo = cg_add(c, cg_mul(c, blk, cg_i64(c, b)), cg_i64(c, l));
+			if (vec)
+				LLVMSetAlignment(LLVMBuildStore(c->b, m, cg_gep(c, c->f32, Y, yo)), 4);
+			else
+				cg_storef(c, m, Y, yo);
+		}
+		cg_loop_end(c, &lp, 1);
+		return;
+	}
+	LLVMValueRef p = cg_loop_begin(c, &lp, cg_i64(c, 0), cg_i64(c, planes));
+	LLVMValueRef xp = cg_gep(c, c->f32, X, cg_mul(c, p, cg_i64(c, inner)));
+	LLVMValueRef sum;
+	if (c->reference) {
+		LLVMBuildStore(c->b, cg_f32(c, 0), acc);
+		LLVMValueRef i = cg_loop_begin(c, &li, cg_i64(c, 0), cg_i64(c, inner));
+		LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, c->f32, acc, ""), cg_loadf(c, xp, i), ""), acc);
+		cg_loop_end(c, &li, 1);
+		sum = LLVMBuildLoad2(c->b, c->f32, acc, "");
+	} else
+		sum = cg_sum_f32(c, xp, inner);
+	cg_storef(c, LLVMBuildFDiv(c->b, sum, cg_f32(c, (double)inner), ""), Y, p);
+	cg_loop_end(c, &lp, 1);
+}
+
 bool cg_lower_window(Cg *c, const Node *n)
 {
 	int nsp = ir_value_type(c->g, n->in[0])->rank - 2;
