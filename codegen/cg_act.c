@@ -1,9 +1,8 @@
-/* Activations: the one formula of each, used by the standalone ops and by
- * the fused epilogues of conv, gemm, matmul and fused_ew.  The attribute
- * "act" names one (ir/ops.def lists them); act_kind() is the one place that
- * reads the name. */
+/* Activations: the one formula of each, used by the elementwise ops (and so
+ * by fused_ew chains) and by the fused epilogues of conv, gemm and matmul.
+ * act_kind() is the one place that turns the epilogue's "act" name into
+ * one. */
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "cg_internal.h"
@@ -13,6 +12,8 @@ static LLVMValueRef fsel_lt(Cg *c, LLVMValueRef x, LLVMValueRef y, LLVMValueRef 
 	return LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOLT, x, y, ""), a, b, "");
 }
 
+/* The activation an elementwise node computes (relu, leaky_relu, clip,
+ * sigmoid, tanh, hard_sigmoid, hard_swish, gelu) with its attributes. */
 Act cg_act_of_op(const Node *n)
 {
 	switch (n->op) {
@@ -21,26 +22,49 @@ Act cg_act_of_op(const Node *n)
 	case OP_CLIP: return (Act){ACT_CLIP, 0, ir_attr_float(n, "min", -INFINITY), ir_attr_float(n, "max", INFINITY)};
 	case OP_SIGMOID: return (Act){ACT_SIGMOID};
 	case OP_TANH: return (Act){ACT_TANH};
-	default: die("not a unary op");
+	case OP_HARD_SIGMOID: return (Act){ACT_HARD_SIGMOID, 0, ir_attr_float(n, "alpha", 0.2), ir_attr_float(n, "beta", 0.5)};
+	case OP_HARD_SWISH: return (Act){ACT_HARD_SWISH};
+	case OP_GELU: return (Act){ir_attr_int(n, "tanh", 0) ? ACT_GELU_TANH : ACT_GELU};
+	default: die("not an activation op");
 	}
 }
 
-/* The fused epilogue of a conv/gemm/matmul (attr "act"). */
+/* The activation a fused epilogue's attr "act" names (ACT_NONE for none):
+ * the one place that reads those names (ir/ops.def lists them). */
+static ActKind act_kind(const char *name)
+{
+	static const struct { const char *name; ActKind k; } names[] = {
+		{"relu", ACT_RELU}, {"leaky_relu", ACT_LEAKY}, {"clip", ACT_CLIP}, {"sigmoid", ACT_SIGMOID},
+		{"tanh", ACT_TANH}, {"silu", ACT_SILU}, {"hard_sigmoid", ACT_HARD_SIGMOID},
+		{"hard_swish", ACT_HARD_SWISH}, {"gelu", ACT_GELU}, {"gelu_tanh", ACT_GELU_TANH},
+	};
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+		if (!strcmp(name, names[i].name))
+			return names[i].k;
+	return ACT_NONE;
+}
+
+/* The fused epilogue of a conv/gemm/matmul: attr "act" and its parameters
+ * (act_alpha, act_beta, act_min, act_max). */
 Act cg_act_of_epilogue(const Node *n)
 {
-	const char *a = ir_attr_str(n, "act", "");
-	if (!strcmp(a, "relu")) return (Act){ACT_RELU};
-	if (!strcmp(a, "leaky_relu")) return (Act){ACT_LEAKY, ir_attr_float(n, "act_alpha", 0.01)};
-	if (!strcmp(a, "clip")) return (Act){ACT_CLIP, 0, ir_attr_float(n, "act_min", -INFINITY), ir_attr_float(n, "act_max", INFINITY)};
-	if (!strcmp(a, "sigmoid")) return (Act){ACT_SIGMOID};
-	if (!strcmp(a, "tanh")) return (Act){ACT_TANH};
-	if (!strcmp(a, "silu")) return (Act){ACT_SILU};
-	if (!strcmp(a, "hard_sigmoid"))
-		return (Act){ACT_HARD_SIGMOID, 0, ir_attr_float(n, "act_alpha", 0.2), ir_attr_float(n, "act_beta", 0.5)};
-	if (!strcmp(a, "hard_swish")) return (Act){ACT_HARD_SWISH};
-	if (!strcmp(a, "gelu")) return (Act){ACT_GELU};
-	if (!strcmp(a, "gelu_tanh")) return (Act){ACT_GELU_TANH};
-	return (Act){ACT_NONE};
+	Act a = {act_kind(ir_attr_str(n, "act", ""))};
+	switch (a.k) {
+	case ACT_LEAKY:
+		a.alpha = ir_attr_float(n, "act_alpha", 0.01);
+		break;
+	case ACT_CLIP:
+		a.lo = ir_attr_float(n, "act_min", -INFINITY);
+		a.hi = ir_attr_float(n, "act_max", INFINITY);
+		break;
+	case ACT_HARD_SIGMOID:
+		a.lo = ir_attr_float(n, "act_alpha", 0.2);
+		a.hi = ir_attr_float(n, "act_beta", 0.5);
+		break;
+	default:
+		break;
+	}
+	return a;
 }
 
 /* x is an f32 scalar or vector. */

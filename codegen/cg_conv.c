@@ -136,3 +136,14 @@ void cg_lower_conv(Cg *c, const Node *n)
 		c->keep_loops = false;
 	}
 }
+
+/* Does conv n go through a kernel that honours c->part/c->nparts (the
+ * blocked and depthwise ones), so it can run as tasks? */
+bool cg_conv_splits(Cg *c, const Node *n)
+{
+	if (c->reference || cg_ty(c, n->in[0])->rank > 4 || !cg_blocks_native(c, n))
+		return false;
+	bool wconst = ir_value(c->g, n->in[1])->kind == VAL_CONST;
+	bool bconst = n->nin < 3 || n->in[2] < 0 || ir_value(c->g, n->in[2])->kind == VAL_CONST;
+	return wconst && bconst;
+}

@@ -52,7 +52,7 @@ static LLVMValueRef load_index(Cg *c, ValueId idx, LLVMValueRef at, int64_t dim)
 	return LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSGE, k, cg_i64(c, dim), ""), cg_i64(c, dim - 1), k, "");
 }
 
-static void lower_slice(Cg *c, const Node *n)
+void cg_lower_slice(Cg *c, const Node *n)
 {
 	int64_t off, ox, oy;
 	if (ir_slice_is_view(c->g, n, &off) && ir_value_home(c->g, n->out, &oy) == ir_value_home(c->g, n->in[0], &ox) &&
@@ -77,7 +77,7 @@ static void lower_slice(Cg *c, const Node *n)
 	end_all(c, y, l);
 }
 
-static void lower_gather(Cg *c, const Node *n)
+void cg_lower_gather(Cg *c, const Node *n)
 {
 	const Type *x = cg_ty(c, n->in[0]), *ix = cg_ty(c, n->in[1]), *y = cg_ty(c, n->out);
 	int axis = (int)ir_attr_int(n, "axis", 0);
@@ -107,7 +107,7 @@ static void lower_gather(Cg *c, const Node *n)
 	end_all(c, y, l);
 }
 
-static void lower_tile(Cg *c, const Node *n)
+void cg_lower_tile(Cg *c, const Node *n)
 {
 	const Type *x = cg_ty(c, n->in[0]), *y = cg_ty(c, n->out);
 	int64_t xs[MAXR];
@@ -122,7 +122,7 @@ static void lower_tile(Cg *c, const Node *n)
 	end_all(c, y, l);
 }
 
-static void lower_trilu(Cg *c, const Node *n)
+void cg_lower_trilu(Cg *c, const Node *n)
 {
 	const Type *y = cg_ty(c, n->out);
 	int r = y->rank;
@@ -142,7 +142,7 @@ static void lower_trilu(Cg *c, const Node *n)
 
 /* ArgMax/ArgMin: one scan along the axis per (outer, inner) position.
  * NaN counts as the extreme (the first NaN wins, as in numpy). */
-static void lower_arg(Cg *c, const Node *n)
+void cg_lower_arg(Cg *c, const Node *n)
 {
 	const Type *x = cg_ty(c, n->in[0]);
 	int axis = (int)ir_attr_int(n, "axis", 0);
@@ -181,7 +181,7 @@ static void lower_arg(Cg *c, const Node *n)
 	cg_loop_end(c, &lo, 1);
 }
 
-static void lower_cumsum(Cg *c, const Node *n)
+void cg_lower_cumsum(Cg *c, const Node *n)
 {
 	const Type *x = cg_ty(c, n->in[0]);
 	int axis = (int)ir_attr_int(n, "axis", 0);
@@ -211,7 +211,7 @@ static void lower_cumsum(Cg *c, const Node *n)
 
 /* LogSoftmax: x - max - log(sum(exp(x - max))).  Hardmax: 1 at the first
  * maximum. */
-static void lower_softmax_like(Cg *c, const Node *n)
+void cg_lower_softmax_like(Cg *c, const Node *n)
 {
 	const Type *t = cg_ty(c, n->out);
 	int axis = (int)ir_attr_int(n, "axis", t->rank - 1);
@@ -396,22 +396,6 @@ void cg_lower_pad(Cg *c, const Node *n)
 	cg_if_end(c, end);
 	for (int d = r - 1; d >= 0; d--)
 		cg_loop_end(c, &loops[d], 1);
-}
-
-bool cg_is_data(Op op) { return op >= OP_LOG_SOFTMAX && op <= OP_TILE; }
-
-bool cg_lower_data(Cg *c, const Node *n)
-{
-	switch (n->op) {
-	case OP_LOG_SOFTMAX: case OP_HARDMAX: lower_softmax_like(c, n); return true;
-	case OP_SLICE: lower_slice(c, n); return true;
-	case OP_GATHER: case OP_GATHER_ELEMENTS: lower_gather(c, n); return true;
-	case OP_TILE: lower_tile(c, n); return true;
-	case OP_TRILU: lower_trilu(c, n); return true;
-	case OP_ARGMAX: case OP_ARGMIN: lower_arg(c, n); return true;
-	case OP_CUMSUM: lower_cumsum(c, n); return true;
-	default: return false;
-	}
 }
 
 const char *cg_data_unsupported(const Graph *g, const Node *n)

@@ -279,10 +279,49 @@ static LLVMValueRef softplus(Cg *c, LLVMValueRef x)
 
 static LLVMValueRef mish(Cg *c, LLVMValueRef x) { return cg_fmul(c, x, cg_tanh(c, softplus(c, x))); }
 
-static LLVMValueRef gelu_erf(Cg *c, LLVMValueRef x) { return cg_gelu(c, x, false); }
-static LLVMValueRef gelu_tanh(Cg *c, LLVMValueRef x) { return cg_gelu(c, x, true); }
-
 static LLVMValueRef expm1_(Cg *c, LLVMValueRef x) { return cg_fsub(c, cg_exp(c, x), cg_f32(c, 1)); }
+
+/* The math ops without an activation form. */
+static LLVMValueRef math_op(Cg *c, Op op, DType dt, LLVMValueRef x)
+{
+	LLVMTypeRef ty = LLVMTypeOf(x);
+	bool f = ir_dtype_is_float(dt);
+	switch (op) {
+	case OP_ABS:
+		if (f)
+			return cg_call_intr(c, "llvm.fabs", &ty, 1, &x, 1);
+		if (!ir_dtype_is_signed(dt))
+			return x;
+		return LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, x, LLVMConstNull(ty), ""), LLVMBuildNeg(c->b, x, ""), x, "");
+	case OP_NEG: return f ? LLVMBuildFNeg(c->b, x, "") : LLVMBuildNeg(c->b, x, "");
+	case OP_EXP: return cg_exp(c, x);
+	case OP_LOG: return cg_log(c, x);
+	case OP_SQRT: return cg_call_intr(c, "llvm.sqrt", &ty, 1, &x, 1);
+	case OP_RECIPROCAL: return LLVMBuildFDiv(c->b, cg_f32(c, 1), x, "");
+	case OP_FLOOR: return cg_round_dir(c, x, false);
+	case OP_CEIL: return cg_round_dir(c, x, true);
+	default: die("not a math op");
+	}
+}
+
+static LLVMValueRef binary_op(Cg *c, Op op, DType dt, LLVMValueRef a, LLVMValueRef b)
+{
+	bool f = ir_dtype_is_float(dt);
+	switch (op) {
+	case OP_ADD: return f ? LLVMBuildFAdd(c->b, a, b, "") : LLVMBuildAdd(c->b, a, b, "");
+	case OP_SUB: return f ? LLVMBuildFSub(c->b, a, b, "") : LLVMBuildSub(c->b, a, b, "");
+	case OP_MUL: return f ? LLVMBuildFMul(c->b, a, b, "") : LLVMBuildMul(c->b, a, b, "");
+	case OP_DIV:
+		if (f)
+			return LLVMBuildFDiv(c->b, a, b, "");
+		/* Integer division by zero is undefined in ONNX; keep it from
+		 * trapping: divide by 1 instead. */
+		b = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntEQ, b, LLVMConstNull(LLVMTypeOf(b)), ""),
+				    LLVMConstInt(LLVMTypeOf(b), 1, 0), b, "");
+		return ir_dtype_is_signed(dt) ? LLVMBuildSDiv(c->b, a, b, "") : LLVMBuildUDiv(c->b, a, b, "");
+	default: die("not a binary op");
+	}
+}
 
 static LLVMValueRef unary_float(Cg *c, const Node *n, LLVMValueRef x)
 {
@@ -305,10 +344,6 @@ static LLVMValueRef unary_float(Cg *c, const Node *n, LLVMValueRef x)
 	case OP_SOFTPLUS: return in_f32(c, x, softplus);
 	case OP_MISH: return in_f32(c, x, mish);
 	case OP_SOFTSIGN: return cg_fdiv(c, x, cg_fadd(c, one, cg_fabs(c, x)));
-	case OP_HARD_SWISH:
-		return cg_fmul(c, x, cg_hard_sigmoid(c, x, 1.0 / 6, 0.5));
-	case OP_HARD_SIGMOID:
-		return cg_hard_sigmoid(c, x, ir_attr_float(n, "alpha", 0.2), ir_attr_float(n, "beta", 0.5));
 	case OP_ELU:
 	case OP_SELU:
 	case OP_CELU: {
@@ -329,8 +364,6 @@ static LLVMValueRef unary_float(Cg *c, const Node *n, LLVMValueRef x)
 		y = cg_sel(c, cg_fcmp(c, LLVMRealOLT, x, LLVMBuildFNeg(c->b, l, "")), cg_fadd(c, x, bias), y);
 		return cg_sel(c, cg_fcmp(c, LLVMRealUNO, x, x), x, y);
 	}
-	case OP_GELU:
-		return in_f32(c, x, ir_attr_int(n, "tanh", 0) ? gelu_tanh : gelu_erf);
 	default: die("not a float unary op");
 	}
 }
@@ -432,39 +465,53 @@ LLVMValueRef cg_ew_compute(Cg *c, const Node *n, DType dt, LLVMValueRef *v)
 	case OP_PRELU: return cg_sel(c, cg_fcmp(c, LLVMRealOLT, a, kf(c, t, 0)), cg_fmul(c, a, b), a);
 	case OP_WHERE: return cg_sel(c, a, b, v[2]);
 	case OP_EXPAND: return a;
+	case OP_ADD: case OP_SUB: case OP_MUL: case OP_DIV:
+		return binary_op(c, n->op, dt, a, b);
+	case OP_ABS: case OP_NEG: case OP_EXP: case OP_LOG: case OP_SQRT: case OP_RECIPROCAL: case OP_FLOOR: case OP_CEIL:
+		return math_op(c, n->op, dt, a);
+	case OP_RELU: case OP_LEAKY_RELU: case OP_SIGMOID: case OP_TANH: case OP_CLIP:
+	case OP_HARD_SIGMOID: case OP_HARD_SWISH: case OP_GELU: {
+		Act act = cg_act_of_op(n);
+		if (t == c->f32 || (act.k != ACT_GELU && act.k != ACT_GELU_TANH))
+			return cg_act_apply(c, act, a);
+		/* f64 GELU: computed in f32, which its polynomials are accurate to */
+		return LLVMBuildFPExt(c->b, cg_act_apply(c, act, LLVMBuildFPTrunc(c->b, a, c->f32, "")), t, "");
+	}
 	default: return unary_float(c, n, a);
 	}
 }
 
 /* ---- the loop nest ------------------------------------------------------------------------ */
 
-/* Element strides of t seen from an output of rank r (0 where broadcast). */
-static void strides(const Type *t, int r, const int64_t *od, int64_t *st)
-{
-	int64_t s = 1;
-	for (int i = r - 1; i >= 0; i--) {
-		int ti = i - (r - t->rank);
-		st[i] = ti < 0 || t->dims[ti] == 1 || od[i] == 1 ? 0 : s;
-		if (ti >= 0)
-			s *= t->dims[ti];
-	}
-}
-
-/* The loop nest of an elementwise node over its result (size-1 dims
- * skipped): per operand its element offset (broadcast by strides) and the
- * result's; close it with ew_loops_end. */
-typedef struct EwLoops {
+/* The loop over an elementwise result t[0] reading operands t[1..nin]:
+ * one flat loop when no operand broadcasts (every element at the same
+ * offset: the shape that vectorizes best), else a nest over the result's
+ * dims (size-1 dims skipped) in which each operand's offset moves by its
+ * broadcast strides.  off[k] is operand k's element offset, oy the
+ * result's; close it with ew_end. */
+typedef struct EwLoop {
 	const Type *to;
+	bool flat;
 	Loop loops[MAXR];
 	LLVMValueRef off[16], oy;
-} EwLoops;
+} EwLoop;
 
-static void ew_loops_begin(Cg *c, const Node *n, EwLoops *l)
+static void ew_begin(Cg *c, const Type *const *t, int nin, EwLoop *l)
 {
-	const Type *to = l->to = ir_value_type(c->g, n->out);
+	const Type *to = l->to = t[0];
+	int64_t numel = ir_type_numel(to);
+	l->flat = true;
+	for (int k = 0; k < nin; k++)
+		l->flat &= ir_type_numel(t[1 + k]) == numel;
+	if (l->flat) {
+		l->oy = cg_loop_begin(c, &l->loops[0], cg_i64(c, 0), cg_i64(c, numel));
+		for (int k = 0; k < nin; k++)
+			l->off[k] = l->oy;
+		return;
+	}
 	int64_t st[16][MAXR];
-	for (int k = 0; k < n->nin; k++) {
-		strides(ir_value_type(c->g, n->in[k]), to->rank, to->dims, st[k]);
+	for (int k = 0; k < nin; k++) {
+		cg_bcast_strides(t[1 + k], to->rank, to->dims, st[k]);
 		l->off[k] = cg_i64(c, 0);
 	}
 	l->oy = cg_i64(c, 0);
@@ -472,57 +519,73 @@ static void ew_loops_begin(Cg *c, const Node *n, EwLoops *l)
 		if (to->dims[d] == 1)
 			continue;
 		LLVMValueRef i = cg_loop_begin(c, &l->loops[d], cg_i64(c, 0), cg_i64(c, to->dims[d]));
-		for (int k = 0; k < n->nin; k++)
+		for (int k = 0; k < nin; k++)
 			if (st[k][d])
-				l->off[k] = LLVMBuildNSWAdd(c->b, l->off[k], LLVMBuildNSWMul(c->b, i, cg_i64(c, st[k][d]), ""), "");
-		l->oy = LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, l->oy, cg_i64(c, to->dims[d]), ""), i, "");
+				l->off[k] = cg_add(c, l->off[k], cg_mul(c, i, cg_i64(c, st[k][d])));
+		l->oy = cg_add(c, cg_mul(c, l->oy, cg_i64(c, to->dims[d])), i);
 	}
 }
 
-static void ew_loops_end(Cg *c, EwLoops *l)
+static void ew_end(Cg *c, EwLoop *l)
 {
+	if (l->flat) {
+		cg_loop_end(c, &l->loops[0], 1);
+		return;
+	}
 	for (int d = l->to->rank - 1; d >= 0; d--)
 		if (l->to->dims[d] != 1)
 			cg_loop_end(c, &l->loops[d], 1);
 }
 
-bool cg_is_ew(Op op) { return op >= OP_SIN && op <= OP_WHERE; }
+/* The result's and operands' types as the loop walks them (t[0] the
+ * result): for a result in channel blocks, their row-major views. */
+static void ew_types(Cg *c, const Node *n, Type *view, const Type **t)
+{
+	t[0] = cg_ty(c, n->out);
+	for (int k = 0; k < n->nin; k++)
+		t[1 + k] = cg_ty(c, n->in[k]);
+	if (t[0]->block)
+		cg_blocked_views(t, n->nin, view);
+}
 
 void cg_lower_ew(Cg *c, const Node *n)
 {
-	EwLoops l;
-	ew_loops_begin(c, n, &l);
-	LLVMValueRef v[4];
-	const Type *ti[4];
-	for (int k = 0; k < n->nin; k++) {
-		ti[k] = ir_value_type(c->g, n->in[k]);
-		v[k] = load_elem(c, ti[k]->dt, cg_gep(c, store_type(c, ti[k]->dt), c->buf[n->in[k]], l.off[k]));
-	}
-	DType dt = ti[n->op == OP_WHERE ? 1 : 0]->dt;
+	Type view[4];
+	const Type *t[4];
+	ew_types(c, n, view, t);
+	EwLoop l;
+	ew_begin(c, t, n->nin, &l);
+	LLVMValueRef v[3] = {0};
+	for (int k = 0; k < n->nin; k++)
+		v[k] = load_elem(c, t[1 + k]->dt, cg_gep(c, store_type(c, t[1 + k]->dt), c->buf[n->in[k]], l.off[k]));
+	DType dt = t[n->op == OP_WHERE ? 2 : 1]->dt;
 	LLVMValueRef y = cg_ew_compute(c, n, dt, v);
 	bool saturate = n->op != OP_CAST || ir_attr_int(n, "saturate", 1);
-	store_elem(c, l.to->dt, y, cg_gep(c, store_type(c, l.to->dt), c->buf[n->out], l.oy), saturate);
-	ew_loops_end(c, &l);
+	store_elem(c, t[0]->dt, y, cg_gep(c, store_type(c, t[0]->dt), c->buf[n->out], l.oy), saturate);
+	ew_end(c, &l);
 }
 
 /* A fused chain: one loop over the result; each operand is loaded once
  * per element (broadcast by its strides) and the expression's terms are
- * computed in order, in registers. */
+ * computed in order, in registers, by the same cg_ew_compute. */
 void cg_lower_fused_ew(Cg *c, const Node *n)
 {
 	IrEwExpr e;
 	char why[160];
 	if (!ir_ew_parse(ir_attr_str(n, "expr", ""), n->nin, &e, why, sizeof why))
 		die("fused_ew not verified: %s", why);
-	EwLoops l;
-	ew_loops_begin(c, n, &l);
+	Type view[17];
+	const Type *t[17];
+	ew_types(c, n, view, t);
+	EwLoop l;
+	ew_begin(c, t, n->nin, &l);
 	LLVMValueRef opv[16] = {0}, val[IR_EW_MAX] = {0};
-	for (int t = 0; t < e.n; t++) {
-		const IrEwTerm *tm = &e.t[t];
+	for (int i = 0; i < e.n; i++) {
+		const IrEwTerm *tm = &e.t[i];
 		if (tm->op == OP_COUNT) {
 			if (!opv[tm->leaf])
 				opv[tm->leaf] = cg_loadf(c, c->buf[n->in[tm->leaf]], l.off[tm->leaf]);
-			val[t] = opv[tm->leaf];
+			val[i] = opv[tm->leaf];
 			continue;
 		}
 		LLVMValueRef a[3];
@@ -530,111 +593,8 @@ void cg_lower_fused_ew(Cg *c, const Node *n)
 			a[k] = val[tm->kid[k]];
 		Node op = {.op = tm->op, .name = n->name, .src_op = n->src_op, .nin = tm->nkid, .nattr = tm->nattr,
 			   .attr = (Attr *)tm->attr};
-		val[t] = cg_ew_apply(c, &op, a);
+		val[i] = cg_ew_compute(c, &op, DT_F32, a);
 	}
 	cg_storef(c, val[e.n - 1], c->buf[n->out], l.oy);
-	ew_loops_end(c, &l);
-}
-
-/* ---- the first elementwise ops (f32 unary, broadcasting binary) ---------------------------- */
-
-/* The math ops without an activation form. */
-static LLVMValueRef math_op(Cg *c, Op op, DType dt, LLVMValueRef x)
-{
-	LLVMTypeRef ty = LLVMTypeOf(x);
-	bool f = ir_dtype_is_float(dt);
-	switch (op) {
-	case OP_ABS:
-		if (f)
-			return cg_call_intr(c, "llvm.fabs", &ty, 1, &x, 1);
-		if (!ir_dtype_is_signed(dt))
-			return x;
-		return LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, x, LLVMConstNull(ty), ""), LLVMBuildNeg(c->b, x, ""), x, "");
-	case OP_NEG: return f ? LLVMBuildFNeg(c->b, x, "") : LLVMBuildNeg(c->b, x, "");
-	case OP_EXP: return cg_exp(c, x);
-	case OP_LOG: return cg_log(c, x);
-	case OP_SQRT: return cg_call_intr(c, "llvm.sqrt", &ty, 1, &x, 1);
-	case OP_RECIPROCAL: return LLVMBuildFDiv(c->b, cg_f32(c, 1), x, "");
-	case OP_FLOOR: return cg_round_dir(c, x, false);
-	case OP_CEIL: return cg_round_dir(c, x, true);
-	default: die("not a math op");
-	}
-}
-
-void cg_lower_unary(Cg *c, const Node *n)
-{
-	const Type *t = cg_ty(c, n->out);
-	LLVMTypeRef et = cg_num_type(c, t->dt);
-	LLVMValueRef x = cg_buf(c, n->in[0]), y = cg_buf(c, n->out);
-	bool act = n->op == OP_RELU || n->op == OP_LEAKY_RELU || n->op == OP_SIGMOID || n->op == OP_TANH || n->op == OP_CLIP;
-	Loop l;
-	LLVMValueRef i = cg_loop_begin(c, &l, cg_i64(c, 0), cg_i64(c, ir_type_numel(t)));
-	LLVMValueRef v = LLVMBuildLoad2(c->b, et, cg_gep(c, et, x, i), "");
-	v = act ? cg_act_apply(c, cg_act_of_op(n), v) : math_op(c, n->op, t->dt, v);
-	LLVMBuildStore(c->b, v, cg_gep(c, et, y, i));
-	cg_loop_end(c, &l, 1);
-}
-
-static LLVMValueRef binary_op(Cg *c, Op op, DType dt, LLVMValueRef a, LLVMValueRef b)
-{
-	bool f = ir_dtype_is_float(dt);
-	switch (op) {
-	case OP_ADD: return f ? LLVMBuildFAdd(c->b, a, b, "") : LLVMBuildAdd(c->b, a, b, "");
-	case OP_SUB: return f ? LLVMBuildFSub(c->b, a, b, "") : LLVMBuildSub(c->b, a, b, "");
-	case OP_MUL: return f ? LLVMBuildFMul(c->b, a, b, "") : LLVMBuildMul(c->b, a, b, "");
-	case OP_DIV:
-		if (f)
-			return LLVMBuildFDiv(c->b, a, b, "");
-		/* Integer division by zero is undefined in ONNX; keep it from
-		 * trapping: divide by 1 instead. */
-		b = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntEQ, b, LLVMConstNull(LLVMTypeOf(b)), ""),
-				    LLVMConstInt(LLVMTypeOf(b), 1, 0), b, "");
-		return ir_dtype_is_signed(dt) ? LLVMBuildSDiv(c->b, a, b, "") : LLVMBuildUDiv(c->b, a, b, "");
-	default: die("not a binary op");
-	}
-}
-
-/* One fusable elementwise op on f32 values (scalars or vectors). */
-LLVMValueRef cg_ew_apply(Cg *c, const Node *n, LLVMValueRef *v)
-{
-	switch (n->op) {
-	case OP_ADD: case OP_SUB: case OP_MUL: case OP_DIV:
-		return binary_op(c, n->op, DT_F32, v[0], v[1]);
-	case OP_RELU: case OP_LEAKY_RELU: case OP_SIGMOID: case OP_TANH: case OP_CLIP:
-		return cg_act_apply(c, cg_act_of_op(n), v[0]);
-	case OP_ABS: case OP_NEG: case OP_EXP: case OP_LOG: case OP_SQRT: case OP_RECIPROCAL: case OP_FLOOR: case OP_CEIL:
-		return math_op(c, n->op, DT_F32, v[0]);
-	default:
-		return cg_ew_compute(c, n, DT_F32, v);
-	}
-}
-
-void cg_lower_binary(Cg *c, const Node *n)
-{
-	const Type *to = cg_ty(c, n->out), *ta = cg_ty(c, n->in[0]), *tb = cg_ty(c, n->in[1]);
-	int r = to->rank;
-	int64_t sa[MAXR], sb[MAXR];
-	cg_bcast_strides(ta, r, to->dims, sa);
-	cg_bcast_strides(tb, r, to->dims, sb);
-	LLVMTypeRef et = cg_num_type(c, to->dt);
-	LLVMValueRef pa = cg_buf(c, n->in[0]), pb = cg_buf(c, n->in[1]), py = cg_buf(c, n->out);
-	if (r == 0) {
-		LLVMValueRef a = LLVMBuildLoad2(c->b, et, pa, ""), b = LLVMBuildLoad2(c->b, et, pb, "");
-		LLVMBuildStore(c->b, binary_op(c, n->op, to->dt, a, b), py);
-		return;
-	}
-	/* Nested loops; offsets accumulate per level. */
-	Loop loops[MAXR];
-	LLVMValueRef oa = cg_i64(c, 0), ob = cg_i64(c, 0), oy = cg_i64(c, 0);
-	for (int d = 0; d < r; d++) {
-		LLVMValueRef i = cg_loop_begin(c, &loops[d], cg_i64(c, 0), cg_i64(c, to->dims[d]));
-		oa = cg_add(c, oa, cg_mul(c, i, cg_i64(c, sa[d])));
-		ob = cg_add(c, ob, cg_mul(c, i, cg_i64(c, sb[d])));
-		oy = cg_add(c, cg_mul(c, oy, cg_i64(c, to->dims[d])), i);
-	}
-	LLVMValueRef a = LLVMBuildLoad2(c->b, et, cg_gep(c, et, pa, oa), "");
-	LLVMValueRef b = LLVMBuildLoad2(c->b, et, cg_gep(c, et, pb, ob), "");
-	LLVMBuildStore(c->b, binary_op(c, n->op, to->dt, a, b), cg_gep(c, et, py, oy));
-	for (int d = r - 1; d >= 0; d--)
-		cg_loop_end(c, &loops[d], 1);
+	ew_end(c, &l);
 }

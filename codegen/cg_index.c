@@ -126,7 +126,7 @@ static void scatter_one(Cg *c, const Node *n, Red r, LLVMValueRef at, LLVMValueR
 	cg_store(c, et, u, cg_buf(c, n->out), at);
 }
 
-static void lower_scatter_elements(Cg *c, const Node *n)
+void cg_lower_scatter_elements(Cg *c, const Node *n)
 {
 	const Type *y = cg_ty(c, n->out), *ix = cg_ty(c, n->in[1]);
 	int axis = (int)ir_attr_int(n, "axis", 0);
@@ -146,7 +146,7 @@ static void lower_scatter_elements(Cg *c, const Node *n)
 	end_all(c, ix->rank, l);
 }
 
-static void lower_scatter_nd(Cg *c, const Node *n)
+void cg_lower_scatter_nd(Cg *c, const Node *n)
 {
 	const Type *y = cg_ty(c, n->out), *ix = cg_ty(c, n->in[1]);
 	Red r = reduction(n);
@@ -173,7 +173,7 @@ static void lower_scatter_nd(Cg *c, const Node *n)
 
 /* ---- gathers and moves ------------------------------------------------------------------------ */
 
-static void lower_gather_nd(Cg *c, const Node *n)
+void cg_lower_gather_nd(Cg *c, const Node *n)
 {
 	const Type *x = cg_ty(c, n->in[0]), *ix = cg_ty(c, n->in[1]);
 	int b = (int)ir_attr_int(n, "batch_dims", 0), q = ix->rank, m = (int)ix->dims[q - 1];
@@ -195,7 +195,7 @@ static void lower_gather_nd(Cg *c, const Node *n)
 	cg_loop_end(c, &lo, 1);
 }
 
-static void lower_reverse_sequence(Cg *c, const Node *n)
+void cg_lower_reverse_sequence(Cg *c, const Node *n)
 {
 	const Type *y = cg_ty(c, n->out);
 	int ba = (int)ir_attr_int(n, "batch_axis", 1), ta = (int)ir_attr_int(n, "time_axis", 0);
@@ -218,7 +218,7 @@ static void lower_reverse_sequence(Cg *c, const Node *n)
 	end_all(c, y->rank, l);
 }
 
-static void lower_one_hot(Cg *c, const Node *n)
+void cg_lower_one_hot(Cg *c, const Node *n)
 {
 	const Type *y = cg_ty(c, n->out), *ix = cg_ty(c, n->in[0]);
 	int axis = (int)ir_attr_int(n, "axis", 0);
@@ -252,7 +252,7 @@ static void lower_one_hot(Cg *c, const Node *n)
 
 /* Zeros, then each x element at its flat position in the pooled shape,
  * placed at the same coordinates of the (possibly larger) result. */
-static void lower_max_unpool(Cg *c, const Node *n)
+void cg_lower_max_unpool(Cg *c, const Node *n)
 {
 	const Type *x = cg_ty(c, n->in[0]), *y = cg_ty(c, n->out);
 	int r = y->rank, cnt;
@@ -295,7 +295,7 @@ static void lower_max_unpool(Cg *c, const Node *n)
  * in the result itself (positions; values are read back through them).
  * Elements arrive in order and only a strictly better one moves ahead,
  * so equal values keep the lower position first.  O(len * k). */
-static void lower_topk(Cg *c, const Node *n)
+void cg_lower_topk(Cg *c, const Node *n)
 {
 	const Type *x = cg_ty(c, n->in[0]);
 	int axis = (int)ir_attr_int(n, "axis", 0);
@@ -368,7 +368,7 @@ static void lower_topk(Cg *c, const Node *n)
  * column-major.  As the ONNX reference: the first element inside the input
  * is taken, then only a strictly greater one; a window wholly in padding
  * gives coordinates -1. */
-static void lower_maxpool_index(Cg *c, const Node *n)
+void cg_lower_maxpool_index(Cg *c, const Node *n)
 {
 	const Type *x = cg_ty(c, n->in[0]), *y = cg_ty(c, n->out);
 	int nsp = x->rank - 2, cnt;
@@ -495,7 +495,7 @@ static void cubic_weights(Cg *c, LLVMValueRef t, LLVMValueRef *w)
 	}
 }
 
-static void lower_grid_sample(Cg *c, const Node *n)
+void cg_lower_grid_sample(Cg *c, const Node *n)
 {
 	const Type *x = cg_ty(c, n->in[0]), *y = cg_ty(c, n->out);
 	int nsp = x->rank - 2;
@@ -575,25 +575,7 @@ static void lower_grid_sample(Cg *c, const Node *n)
 	cg_loop_end(c, &ln, 1);
 }
 
-/* ---- dispatch ------------------------------------------------------------------------------------ */
-
-bool cg_is_index(Op op) { return op >= OP_SCATTER_ELEMENTS && op <= OP_MAXPOOL_INDEX; }
-
-bool cg_lower_index(Cg *c, const Node *n)
-{
-	switch (n->op) {
-	case OP_SCATTER_ELEMENTS: lower_scatter_elements(c, n); return true;
-	case OP_SCATTER_ND: lower_scatter_nd(c, n); return true;
-	case OP_GATHER_ND: lower_gather_nd(c, n); return true;
-	case OP_TOPK: lower_topk(c, n); return true;
-	case OP_ONE_HOT: lower_one_hot(c, n); return true;
-	case OP_GRID_SAMPLE: lower_grid_sample(c, n); return true;
-	case OP_REVERSE_SEQUENCE: lower_reverse_sequence(c, n); return true;
-	case OP_MAX_UNPOOL: lower_max_unpool(c, n); return true;
-	case OP_MAXPOOL_INDEX: lower_maxpool_index(c, n); return true;
-	default: return false;
-	}
-}
+/* ---- what these lowerings cannot take ------------------------------------------------------------ */
 
 const char *cg_index_unsupported(const Graph *g, const Node *n)
 {

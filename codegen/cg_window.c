@@ -16,7 +16,7 @@ static LLVMValueRef pow_p(Cg *c, LLVMValueRef x, int64_t p)
 	return r;
 }
 
-static void lower_pool_nd(Cg *c, const Node *n)
+void cg_lower_pool_nd(Cg *c, const Node *n)
 {
 	const Type *x = ir_value_type(c->g, n->in[0]), *y = ir_value_type(c->g, n->out);
 	int nsp = x->rank - 2, cnt;
@@ -80,7 +80,7 @@ static void lower_pool_nd(Cg *c, const Node *n)
 	cg_loop_end(c, &lp, 1);
 }
 
-static void lower_global_maxpool(Cg *c, const Node *n)
+void cg_lower_global_maxpool(Cg *c, const Node *n)
 {
 	const Type *x = ir_value_type(c->g, n->in[0]);
 	int64_t sp = 1;
@@ -172,7 +172,7 @@ static void lower_conv_transpose_2d(Cg *c, const Node *n)
 
 /* y[n, m, o] = b[m] + sum over c in m's group, kernel taps t with
  * o + pad - t*dil = i*stride: x[n, c, i] * w[c, m % (M/G), t]. */
-static void lower_conv_transpose(Cg *c, const Node *n)
+void cg_lower_conv_transpose(Cg *c, const Node *n)
 {
 	if (!c->reference && ir_value_type(c->g, n->in[0])->rank == 4 && ir_value_type(c->g, n->in[1])->dims[2] <= 64 &&
 	    ir_value_type(c->g, n->in[1])->dims[3] <= 64) {
@@ -234,7 +234,7 @@ static void lower_conv_transpose(Cg *c, const Node *n)
 /* Col2Im: y[n, c, p] = sum over block offsets k with p + pad - k*dil a
  * multiple of the stride, q = that / stride inside the grid:
  * x[n, c*K + k, q] -- a gather, like the transposed convolution. */
-static void lower_col2im(Cg *c, const Node *n)
+void cg_lower_col2im(Cg *c, const Node *n)
 {
 	const Type *x = ir_value_type(c->g, n->in[0]), *y = ir_value_type(c->g, n->out);
 	int nsp = y->rank - 2, cnt;
@@ -288,8 +288,15 @@ bool cg_pool_kernel(Cg *c, const Node *n)
 	       cg_blocks_native(c, n);
 }
 
+/* Max and average pooling: the 2-D (and 1-D) ones here or through the
+ * depthwise kernels, any other spatial rank by cg_lower_pool_nd. */
 void cg_lower_pool(Cg *c, const Node *n)
 {
+	int nsp = cg_ty(c, n->in[0])->rank - 2;
+	if (nsp != 1 && nsp != 2) {
+		cg_lower_pool_nd(c, n);
+		return;
+	}
 	Geo g = cg_geometry(c, n, false);
 	if (cg_pool_kernel(c, n)) {
 		c->keep_loops = true;
@@ -393,19 +400,3 @@ void cg_lower_global_avgpool(Cg *c, const Node *n)
 	cg_loop_end(c, &lp, 1);
 }
 
-bool cg_lower_window(Cg *c, const Node *n)
-{
-	int nsp = ir_value_type(c->g, n->in[0])->rank - 2;
-	switch (n->op) {
-	case OP_CONV_TRANSPOSE: lower_conv_transpose(c, n); return true;
-	case OP_LPPOOL: lower_pool_nd(c, n); return true;
-	case OP_GLOBAL_MAXPOOL: lower_global_maxpool(c, n); return true;
-	case OP_COL2IM: lower_col2im(c, n); return true;
-	case OP_MAXPOOL: case OP_AVGPOOL:
-		if (nsp == 1 || nsp == 2)
-			return false;  /* the 2-D kernels in cg_ops.c */
-		lower_pool_nd(c, n);
-		return true;
-	default: return false;
-	}
-}
