@@ -185,6 +185,12 @@ LLVMValueRef cg_call_intr(Cg *c, const char *name, LLVMTypeRef *tys, int ntys, L
 }
 
 
+LLVMValueRef cg_fabs(Cg *c, LLVMValueRef x)
+{
+	LLVMTypeRef t = LLVMTypeOf(x);
+	return cg_call_intr(c, "llvm.fabs", &t, 1, &x, 1);
+}
+
 LLVMValueRef cg_splat(Cg *c, LLVMValueRef s, LLVMTypeRef ty)
 {
 	if (LLVMGetTypeKind(ty) != LLVMVectorTypeKind)

@@ -82,6 +82,7 @@ void cg_part_range(Cg *c, int64_t n, LLVMValueRef *lo, LLVMValueRef *hi);
 
 LLVMValueRef cg_call_intr(Cg *c, const char *name, LLVMTypeRef *tys, int ntys, LLVMValueRef *args, int nargs);
 LLVMValueRef cg_splat(Cg *c, LLVMValueRef scalar, LLVMTypeRef ty);
+LLVMValueRef cg_fabs(Cg *c, LLVMValueRef x);
 /* a*b + d, fused or not as the target likes. */
 LLVMValueRef cg_fmuladd(Cg *c, LLVMValueRef a, LLVMValueRef b, LLVMValueRef d);
 /* min/max that keep a NaN in a (the comparison is false for NaN). */
@@ -113,11 +114,6 @@ static inline LLVMValueRef cg_icmp(Cg *c, LLVMIntPredicate p, LLVMValueRef a, LL
 static inline LLVMValueRef cg_max_nan(Cg *c, LLVMValueRef x, LLVMValueRef m)
 {
 	return LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealUGT, x, m, ""), x, m, "");
-}
-static inline LLVMValueRef cg_fabs(Cg *c, LLVMValueRef x)
-{
-	LLVMTypeRef t = LLVMTypeOf(x);
-	return cg_call_intr(c, "llvm.fabs", &t, 1, &x, 1);
 }
 
 /* ---- inline math (cg_math.c) -------------------------------------------------

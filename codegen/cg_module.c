@@ -1,6 +1,7 @@
 /* Codegen driver: builds the LLVM module for a planned graph (NAME_run,
  * NAME_info, weight globals), optimizes it, and writes object/asm/IR files
- * or hands it to the JIT.  Also the loop builder and inline math. */
+ * or hands it to the JIT; each node through cg_lower_node (cg_lower.c).
+ * The top of codegen: nothing below calls back into it. */
 #define _POSIX_C_SOURCE 200809L
 #include <llvm-c/Analysis.h>
 #include <llvm-c/BitWriter.h>

@@ -1,7 +1,9 @@
-/* Sliding windows of any spatial rank: pooling (max, average, Lp) for the
- * shapes the 2-D kernels in cg_ops.c do not take, global max pooling, and
- * transposed convolution: written as a gather (each output sums the inputs
- * that map onto it), and in 2-d by output phases. */
+/* Sliding windows: 2-D (and 1-D) max and average pooling (max pooling
+ * through the depthwise kernels of cg_conv_dw.c where they apply, the plain
+ * loops here being their reference), pooling of any other spatial rank
+ * (max, average, Lp), global pooling, col2im, and transposed convolution:
+ * written as a gather (each output sums the inputs that map onto it), and
+ * in 2-d by output phases. */
 #include <math.h>
 
 #include "cg_internal.h"
