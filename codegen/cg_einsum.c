@@ -7,8 +7,6 @@
 
 #include "cg_internal.h"
 
-static LLVMValueRef I(Cg *c, int64_t v) { return cg_i64(c, v); }
-
 void cg_lower_einsum(Cg *c, const Node *n)
 {
 	IrEinsum e;
@@ -34,22 +32,22 @@ void cg_lower_einsum(Cg *c, const Node *n)
 	}
 	LLVMValueRef iv[26] = {0};
 	Loop lo[IR_MAX_RANK], ls[26];
-	LLVMValueRef yo = I(c, 0);
+	LLVMValueRef yo = cg_i64(c, 0);
 	int r = (int)strlen(e.out);
 	for (int i = 0; i < r; i++) {
-		iv[e.out[i] - 'a'] = cg_loop_begin(c, &lo[i], I(c, 0), I(c, len[e.out[i] - 'a']));
-		yo = LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, yo, I(c, y->dims[i]), ""), iv[e.out[i] - 'a'], "");
+		iv[e.out[i] - 'a'] = cg_loop_begin(c, &lo[i], cg_i64(c, 0), cg_i64(c, len[e.out[i] - 'a']));
+		yo = LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, yo, cg_i64(c, y->dims[i]), ""), iv[e.out[i] - 'a'], "");
 	}
 	LLVMValueRef acc = cg_entry_alloca(c, et);
 	LLVMBuildStore(c->b, LLVMConstNull(et), acc);
 	for (int i = 0; i < ns; i++)
-		iv[sum[i] - 'a'] = cg_loop_begin(c, &ls[i], I(c, 0), I(c, len[sum[i] - 'a']));
+		iv[sum[i] - 'a'] = cg_loop_begin(c, &ls[i], cg_i64(c, 0), cg_i64(c, len[sum[i] - 'a']));
 	LLVMValueRef prod = NULL;
 	for (int k = 0; k < n->nin; k++) {
 		const Type *t = ir_value_type(c->g, n->in[k]);
-		LLVMValueRef off = I(c, 0);
+		LLVMValueRef off = cg_i64(c, 0);
 		for (int i = 0; i < t->rank; i++)
-			off = LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, off, I(c, t->dims[i]), ""), iv[e.op[k][i] - 'a'], "");
+			off = LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, off, cg_i64(c, t->dims[i]), ""), iv[e.op[k][i] - 'a'], "");
 		LLVMValueRef v = LLVMBuildLoad2(c->b, et, cg_gep(c, et, c->buf[n->in[k]], off), "");
 		prod = !prod ? v : f ? LLVMBuildFMul(c->b, prod, v, "") : LLVMBuildMul(c->b, prod, v, "");
 	}
@@ -73,19 +71,19 @@ void cg_lower_det(Cg *c, const Node *n)
 	LLVMValueRef det = cg_entry_alloca(c, c->f32), piv = cg_entry_alloca(c, c->i64), best = cg_entry_alloca(c, c->f32);
 	LLVMTypeRef fty = c->f32;
 	Loop lb, lc, lk, li, ls, le, lf;
-	LLVMValueRef b = cg_loop_begin(c, &lb, I(c, 0), I(c, nb));
-	LLVMValueRef src = LLVMBuildNSWMul(c->b, b, I(c, M * M), "");
-	LLVMValueRef e = cg_loop_begin(c, &lc, I(c, 0), I(c, M * M));
+	LLVMValueRef b = cg_loop_begin(c, &lb, cg_i64(c, 0), cg_i64(c, nb));
+	LLVMValueRef src = LLVMBuildNSWMul(c->b, b, cg_i64(c, M * M), "");
+	LLVMValueRef e = cg_loop_begin(c, &lc, cg_i64(c, 0), cg_i64(c, M * M));
 	cg_storef(c, cg_loadf(c, c->buf[n->in[0]], LLVMBuildNSWAdd(c->b, src, e, "")), A, e);
 	cg_loop_end(c, &lc, 1);
 	LLVMBuildStore(c->b, cg_f32(c, 1), det);
-	LLVMValueRef k = cg_loop_begin(c, &lk, I(c, 0), I(c, M));
-	LLVMValueRef kk = LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, k, I(c, M), ""), k, "");
+	LLVMValueRef k = cg_loop_begin(c, &lk, cg_i64(c, 0), cg_i64(c, M));
+	LLVMValueRef kk = LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, k, cg_i64(c, M), ""), k, "");
 	LLVMValueRef a0 = cg_loadf(c, A, kk);
 	LLVMBuildStore(c->b, cg_call_intr(c, "llvm.fabs", &fty, 1, &a0, 1), best);
 	LLVMBuildStore(c->b, k, piv);
-	LLVMValueRef i = cg_loop_begin(c, &li, LLVMBuildNSWAdd(c->b, k, I(c, 1), ""), I(c, M));
-	LLVMValueRef ai = cg_loadf(c, A, LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, i, I(c, M), ""), k, ""));
+	LLVMValueRef i = cg_loop_begin(c, &li, LLVMBuildNSWAdd(c->b, k, cg_i64(c, 1), ""), cg_i64(c, M));
+	LLVMValueRef ai = cg_loadf(c, A, LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, i, cg_i64(c, M), ""), k, ""));
 	LLVMValueRef av = cg_call_intr(c, "llvm.fabs", &fty, 1, &ai, 1);
 	LLVMValueRef gt = LLVMBuildFCmp(c->b, LLVMRealOGT, av, LLVMBuildLoad2(c->b, c->f32, best, ""), "");
 	LLVMBuildStore(c->b, LLVMBuildSelect(c->b, gt, av, LLVMBuildLoad2(c->b, c->f32, best, ""), ""), best);
@@ -93,8 +91,8 @@ void cg_lower_det(Cg *c, const Node *n)
 	cg_loop_end(c, &li, 1);
 	/* swap rows k and p (a no-op when p == k) */
 	LLVMValueRef p = LLVMBuildLoad2(c->b, c->i64, piv, "");
-	LLVMValueRef rk = LLVMBuildNSWMul(c->b, k, I(c, M), ""), rp = LLVMBuildNSWMul(c->b, p, I(c, M), "");
-	LLVMValueRef j = cg_loop_begin(c, &ls, I(c, 0), I(c, M));
+	LLVMValueRef rk = LLVMBuildNSWMul(c->b, k, cg_i64(c, M), ""), rp = LLVMBuildNSWMul(c->b, p, cg_i64(c, M), "");
+	LLVMValueRef j = cg_loop_begin(c, &ls, cg_i64(c, 0), cg_i64(c, M));
 	LLVMValueRef x1 = cg_loadf(c, A, LLVMBuildNSWAdd(c->b, rk, j, "")), x2 = cg_loadf(c, A, LLVMBuildNSWAdd(c->b, rp, j, ""));
 	cg_storef(c, x2, A, LLVMBuildNSWAdd(c->b, rk, j, ""));
 	cg_storef(c, x1, A, LLVMBuildNSWAdd(c->b, rp, j, ""));
@@ -104,11 +102,11 @@ void cg_lower_det(Cg *c, const Node *n)
 	LLVMValueRef d = LLVMBuildFMul(c->b, LLVMBuildLoad2(c->b, c->f32, det, ""), pv, "");
 	LLVMBuildStore(c->b, LLVMBuildSelect(c->b, swapped, LLVMBuildFNeg(c->b, d, ""), d, ""), det);
 	LLVMValueRef zero = LLVMBuildFCmp(c->b, LLVMRealOEQ, pv, cg_f32(c, 0), "");
-	LLVMValueRef ie = cg_loop_begin(c, &le, LLVMBuildNSWAdd(c->b, k, I(c, 1), ""), I(c, M));
-	LLVMValueRef ri = LLVMBuildNSWMul(c->b, ie, I(c, M), "");
+	LLVMValueRef ie = cg_loop_begin(c, &le, LLVMBuildNSWAdd(c->b, k, cg_i64(c, 1), ""), cg_i64(c, M));
+	LLVMValueRef ri = LLVMBuildNSWMul(c->b, ie, cg_i64(c, M), "");
 	LLVMValueRef f = LLVMBuildFDiv(c->b, cg_loadf(c, A, LLVMBuildNSWAdd(c->b, ri, k, "")), pv, "");
 	f = LLVMBuildSelect(c->b, zero, cg_f32(c, 0), f, "");
-	LLVMValueRef jf = cg_loop_begin(c, &lf, k, I(c, M));
+	LLVMValueRef jf = cg_loop_begin(c, &lf, k, cg_i64(c, M));
 	LLVMValueRef at = LLVMBuildNSWAdd(c->b, ri, jf, "");
 	LLVMValueRef upd = LLVMBuildFSub(c->b, cg_loadf(c, A, at),
 					 LLVMBuildFMul(c->b, f, cg_loadf(c, A, LLVMBuildNSWAdd(c->b, rk, jf, "")), ""), "");

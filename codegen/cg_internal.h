@@ -1,5 +1,8 @@
-/* Shared between the codegen files: the per-module state, the loop
- * builder, inline math, and the op lowering entry point. */
+/* Shared between the codegen files, bottom to top: the per-module state,
+ * the builders (cg_build.c), inline math (cg_math.c), activations
+ * (cg_act.c), layouts and windows (cg_layout.c, cg_geo.c), the op
+ * families, the table that lowers a node (cg_lower.c).  A file calls only
+ * into the sections above its own in this list. */
 #ifndef KILN_CG_INTERNAL_H
 #define KILN_CG_INTERNAL_H
 
@@ -29,50 +32,103 @@ typedef struct Cg {
 	LLVMValueRef part, nparts; /* i64 params of the node function: which share of its work */
 } Cg;
 
+/* ---- builders (cg_build.c) ------------------------------------------------ */
+
+LLVMValueRef cg_i64(Cg *c, int64_t v);
+LLVMValueRef cg_f32(Cg *c, double v);
+/* An f32 constant of type ty: a scalar, or splat over a vector. */
+LLVMValueRef cg_fconst(Cg *c, LLVMTypeRef ty, double v);
+/* Weights as read-only globals: raw bytes, 64-byte aligned. */
+LLVMValueRef cg_const_blob(Cg *c, const char *name, const void *data, size_t bytes);
+/* A read-only f32 zero in the module, for loads that must read zero. */
+LLVMValueRef cg_zero_f32(Cg *c);
+/* Elements moved as integers of their size (any dtype, bit-exact), and
+ * elements computed on (f32, f64 or the integer itself). */
+LLVMTypeRef cg_bits_type(Cg *c, DType dt);
+LLVMTypeRef cg_num_type(Cg *c, DType dt);
+
+/* &base[idx] for f32 (or the given element type). */
+LLVMValueRef cg_gep(Cg *c, LLVMTypeRef elem, LLVMValueRef base, LLVMValueRef idx);
+LLVMValueRef cg_loadf(Cg *c, LLVMValueRef base, LLVMValueRef idx);
+void cg_storef(Cg *c, LLVMValueRef v, LLVMValueRef base, LLVMValueRef idx);
+/* base[i] of element type t. */
+LLVMValueRef cg_load(Cg *c, LLVMTypeRef t, LLVMValueRef base, LLVMValueRef i);
+void cg_store(Cg *c, LLVMTypeRef t, LLVMValueRef v, LLVMValueRef base, LLVMValueRef i);
+/* A vector of c->lanes floats at &base[idx], only float-aligned. */
+LLVMValueRef cg_vload(Cg *c, LLVMValueRef base, LLVMValueRef idx);
+/* An alloca in the current function's entry block. */
+LLVMValueRef cg_entry_alloca(Cg *c, LLVMTypeRef ty);
+/* Element strides of a dense row-major tensor. */
+void cg_row_strides(int rank, const int64_t *dims, int64_t *s);
+/* Strides of t's elements as seen from an output of rank r with dims od
+ * (0 where t broadcasts). */
+void cg_bcast_strides(const Type *t, int r, const int64_t *od, int64_t *st);
+
 /* Counted loop [start, end) with a constant step; iv is the i64 index. */
 typedef struct Loop {
 	LLVMBasicBlockRef head, body, exit, pre;
 	LLVMValueRef iv, next;
 } Loop;
-
 LLVMValueRef cg_loop_begin(Cg *c, Loop *l, LLVMValueRef start, LLVMValueRef end);
 void cg_loop_end(Cg *c, Loop *l, int64_t step);
-LLVMValueRef cg_i64(Cg *c, int64_t v);
-LLVMValueRef cg_f32(Cg *c, double v);
-/* &base[idx] for f32 (or the given element type). */
-LLVMValueRef cg_gep(Cg *c, LLVMTypeRef elem, LLVMValueRef base, LLVMValueRef idx);
-LLVMValueRef cg_loadf(Cg *c, LLVMValueRef base, LLVMValueRef idx);
-void cg_storef(Cg *c, LLVMValueRef v, LLVMValueRef base, LLVMValueRef idx);
-LLVMValueRef cg_call_intr(Cg *c, const char *name, LLVMTypeRef *tys, int ntys, LLVMValueRef *args, int nargs);
 /* if (cond) { ... } : returns the block after; caller positions into then. */
 LLVMBasicBlockRef cg_if_begin(Cg *c, LLVMValueRef cond);
 void cg_if_end(Cg *c, LLVMBasicBlockRef after);
+/* 0 <= i < n, as one unsigned compare. */
+LLVMValueRef cg_in_range(Cg *c, LLVMValueRef i, int64_t n);
+/* [lo, hi) of n items for this part: n*part/nparts in 32-bit arithmetic
+ * (no 64-bit division helpers on 32-bit targets). */
+void cg_part_range(Cg *c, int64_t n, LLVMValueRef *lo, LLVMValueRef *hi);
 
-/* Inline math on f32 scalars or vectors (no libm calls). */
-LLVMValueRef cg_exp(Cg *c, LLVMValueRef x);
-LLVMValueRef cg_sigmoid(Cg *c, LLVMValueRef x);
-LLVMValueRef cg_tanh(Cg *c, LLVMValueRef x);
-LLVMValueRef cg_log(Cg *c, LLVMValueRef x);
-/* floor (up = false) or ceil (up = true) without libm. */
-LLVMValueRef cg_round_dir(Cg *c, LLVMValueRef x, bool up);
+LLVMValueRef cg_call_intr(Cg *c, const char *name, LLVMTypeRef *tys, int ntys, LLVMValueRef *args, int nargs);
 LLVMValueRef cg_splat(Cg *c, LLVMValueRef scalar, LLVMTypeRef ty);
-LLVMValueRef cg_hard_sigmoid(Cg *c, LLVMValueRef x, double a, double b);  /* max(0, min(1, a*x + b)) */
-LLVMValueRef cg_gelu(Cg *c, LLVMValueRef x, bool tanh_form);               /* f32 only */
-void cg_prefetch(Cg *c, LLVMValueRef p);                      /* read hint, all cache levels */
-LLVMValueRef cg_hsum(Cg *c, LLVMValueRef v);                 /* sum of a vector's lanes */
-/* Sum of n contiguous floats from p, vectorized (not in serial order). */
-LLVMValueRef cg_sum_f32(Cg *c, LLVMValueRef p, int64_t n);
-/* An f32 constant of type ty: a scalar, or splat over a vector. */
-LLVMValueRef cg_fconst(Cg *c, LLVMTypeRef ty, double v);
+LLVMValueRef cg_fabs(Cg *c, LLVMValueRef x);
 /* a*b + d, fused or not as the target likes. */
 LLVMValueRef cg_fmuladd(Cg *c, LLVMValueRef a, LLVMValueRef b, LLVMValueRef d);
 /* min/max that keep a NaN in a (the comparison is false for NaN). */
 LLVMValueRef cg_fmin(Cg *c, LLVMValueRef a, LLVMValueRef b);
 LLVMValueRef cg_fmax(Cg *c, LLVMValueRef a, LLVMValueRef b);
+void cg_prefetch(Cg *c, LLVMValueRef p);                      /* read hint, all cache levels */
+LLVMValueRef cg_hsum(Cg *c, LLVMValueRef v);                 /* sum of a vector's lanes */
+/* Sum of n contiguous floats from p, vectorized (not in serial order). */
+LLVMValueRef cg_sum_f32(Cg *c, LLVMValueRef p, int64_t n);
 
-/* More inline math (codegen/cg_math.c), f32 scalars or vectors, no libm:
- * results within a few ulp of the correctly rounded value over the whole
- * domain, IEEE specials as C99 Annex F says (NaN in, NaN out). */
+/* ---- shorthands, one instruction each ------------------------------------ */
+
+static inline LLVMValueRef cg_buf(Cg *c, ValueId v) { return v >= 0 ? c->buf[v] : NULL; }  /* v's buffer */
+static inline const Type *cg_ty(Cg *c, ValueId v) { return ir_value_type(c->g, v); }
+static inline LLVMValueRef cg_add(Cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildNSWAdd(c->b, a, b, ""); }
+static inline LLVMValueRef cg_sub(Cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildNSWSub(c->b, a, b, ""); }
+static inline LLVMValueRef cg_mul(Cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildNSWMul(c->b, a, b, ""); }
+static inline LLVMValueRef cg_and(Cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildAnd(c->b, a, b, ""); }
+static inline LLVMValueRef cg_or(Cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildOr(c->b, a, b, ""); }
+static inline LLVMValueRef cg_fadd(Cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFAdd(c->b, a, b, ""); }
+static inline LLVMValueRef cg_fsub(Cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFSub(c->b, a, b, ""); }
+static inline LLVMValueRef cg_fmul(Cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFMul(c->b, a, b, ""); }
+static inline LLVMValueRef cg_fdiv(Cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFDiv(c->b, a, b, ""); }
+static inline LLVMValueRef cg_fneg(Cg *c, LLVMValueRef a) { return LLVMBuildFNeg(c->b, a, ""); }
+static inline LLVMValueRef cg_sel(Cg *c, LLVMValueRef k, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildSelect(c->b, k, a, b, ""); }
+static inline LLVMValueRef cg_fcmp(Cg *c, LLVMRealPredicate p, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFCmp(c->b, p, a, b, ""); }
+static inline LLVMValueRef cg_icmp(Cg *c, LLVMIntPredicate p, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildICmp(c->b, p, a, b, ""); }
+/* NaN-propagating max of two values (x wins when it is NaN or larger). */
+static inline LLVMValueRef cg_max_nan(Cg *c, LLVMValueRef x, LLVMValueRef m)
+{
+	return LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealUGT, x, m, ""), x, m, "");
+}
+
+/* ---- inline math (cg_math.c) -------------------------------------------------
+ * f32 scalars or vectors, no libm: results within a few ulp of the
+ * correctly rounded value over the whole domain, IEEE specials as C99
+ * Annex F says (NaN in, NaN out). */
+
+LLVMValueRef cg_exp(Cg *c, LLVMValueRef x);
+LLVMValueRef cg_log(Cg *c, LLVMValueRef x);
+LLVMValueRef cg_tanh(Cg *c, LLVMValueRef x);
+LLVMValueRef cg_sigmoid(Cg *c, LLVMValueRef x);
+/* floor (up = false) or ceil (up = true) without libm. */
+LLVMValueRef cg_round_dir(Cg *c, LLVMValueRef x, bool up);
+LLVMValueRef cg_hard_sigmoid(Cg *c, LLVMValueRef x, double a, double b);  /* max(0, min(1, a*x + b)) */
+LLVMValueRef cg_gelu(Cg *c, LLVMValueRef x, bool tanh_form);               /* f32 only */
 LLVMValueRef cg_sin(Cg *c, LLVMValueRef x);
 LLVMValueRef cg_cos(Cg *c, LLVMValueRef x);
 LLVMValueRef cg_tan(Cg *c, LLVMValueRef x);
@@ -89,11 +145,12 @@ LLVMValueRef cg_pow(Cg *c, LLVMValueRef x, LLVMValueRef y);   /* C powf semantic
 LLVMValueRef cg_round_even(Cg *c, LLVMValueRef x);             /* nearest, ties to even */
 LLVMValueRef cg_fmod(Cg *c, LLVMValueRef x, LLVMValueRef y);   /* C fmodf: sign of x */
 
-/* Test support for the above (tests/unit/test_math.c, which cannot include
- * llvm-c and so repeats these prototypes).  A kernel applies the named
- * builder ("sin", ..., "pow", "round_even", "fmod") to `lanes` floats
- * (1: the scalar form): out[i] = f(x[i]) or f(x[i], y[i]).  cpu NULL means
- * the host's cpu and features.  Errors come back as malloc'd *err. */
+/* Test support for the above (cg_math_jit.c; tests/unit/test_math.c,
+ * which cannot include llvm-c and so repeats these prototypes).  A kernel
+ * applies the named builder ("sin", ..., "pow", "round_even", "fmod") to
+ * `lanes` floats (1: the scalar form): out[i] = f(x[i]) or f(x[i], y[i]).
+ * cpu NULL means the host's cpu and features.  Errors come back as
+ * malloc'd *err. */
 typedef struct CgMathJit CgMathJit;
 typedef void (*CgMathFn)(const float *x, const float *y, float *out);
 /* JIT-compiled at -O2 for the host; *ir (if ir) gets the optimized module. */
@@ -104,66 +161,117 @@ void cg_math_jit_free(CgMathJit *j);
  * symbols, space-separated and malloc'd ("" when it links alone). */
 char *cg_math_undefined(const char *triple, const char *cpu, const char *features, int lanes, char **err);
 
-/* Weights as read-only globals: raw bytes, 64-byte aligned. */
-LLVMValueRef cg_const_blob(Cg *c, const char *name, const void *data, size_t bytes);
+/* ---- activations (cg_act.c) -------------------------------------------------- */
 
-/* The broadcasting elementwise family (codegen/cg_ew.c). */
-bool cg_is_ew(Op op);
-void cg_lower_ew(Cg *c, const Node *n);
-void cg_lower_fused_ew(Cg *c, const Node *n);
-/* One elementwise op (n's op and attributes) on the values v (cg_ew.c for
- * the broadcasting family; cg_ew_apply in cg_ops.c for every fusable op). */
-LLVMValueRef cg_ew_compute(Cg *c, const Node *n, DType dt, LLVMValueRef *v);
-LLVMValueRef cg_ew_apply(Cg *c, const Node *n, LLVMValueRef *v);
+/* An activation: computed by an elementwise op or a fused epilogue. */
+typedef enum ActKind {
+	ACT_NONE, ACT_RELU, ACT_LEAKY, ACT_CLIP, ACT_SIGMOID, ACT_TANH,
+	ACT_SILU, ACT_HARD_SIGMOID, ACT_HARD_SWISH, ACT_GELU, ACT_GELU_TANH
+} ActKind;
+typedef struct Act {
+	ActKind k;
+	double alpha, lo, hi;  /* leaky slope; clip bounds; hard sigmoid alpha (lo) and beta (hi) */
+} Act;
 
-/* Indexing, data movement, arg-reductions, scans (codegen/cg_data.c):
- * false if n is not one of them. */
-bool cg_lower_data(Cg *c, const Node *n);
-bool cg_is_data(Op op);
-const char *cg_data_unsupported(const Graph *g, const Node *n);
+Act cg_act_of_op(const Node *n);          /* an activation op's, from its attributes */
+Act cg_act_of_epilogue(const Node *n);    /* a fused epilogue's: attr "act" */
+LLVMValueRef cg_act_apply(Cg *c, Act a, LLVMValueRef x);        /* x: f32 scalar or vector */
+void cg_act_inplace(Cg *c, Act a, LLVMValueRef y, int64_t num);  /* y[0..num) = act(y) */
 
-/* Scatters, GatherND, TopK, OneHot, ReverseSequence, MaxUnpool, MaxPool's
- * argmax, GridSample (codegen/cg_index.c): false if n is not one of them. */
-bool cg_lower_index(Cg *c, const Node *n);
-bool cg_is_index(Op op);
-const char *cg_index_unsupported(const Graph *g, const Node *n);
-
-void cg_lower_resize(Cg *c, const Node *n);  /* codegen/cg_resize.c */
-void cg_lower_einsum(Cg *c, const Node *n);  /* codegen/cg_einsum.c */
-void cg_lower_det(Cg *c, const Node *n);     /* codegen/cg_einsum.c */
-void cg_lower_tfidf(Cg *c, const Node *n);   /* codegen/cg_text.c */
-/* N-d pooling, global max pooling, transposed convolution
- * (codegen/cg_window.c): false if n is not one it lowers. */
-bool cg_lower_window(Cg *c, const Node *n);
-
-/* Elements moved as integers of their size (any dtype, bit-exact), and
- * elements computed on (f32, f64 or the integer itself). */
-LLVMTypeRef cg_bits_type(Cg *c, DType dt);
-LLVMTypeRef cg_num_type(Cg *c, DType dt);
-/* base[i] of element type t. */
-LLVMValueRef cg_load(Cg *c, LLVMTypeRef t, LLVMValueRef base, LLVMValueRef i);
-void cg_store(Cg *c, LLVMTypeRef t, LLVMValueRef v, LLVMValueRef base, LLVMValueRef i);
-/* Element strides of a dense row-major tensor. */
-void cg_row_strides(int rank, const int64_t *dims, int64_t *s);
-/* An alloca in the current function's entry block. */
-LLVMValueRef cg_entry_alloca(Cg *c, LLVMTypeRef ty);
-/* Does this node's lowering honour c->part/c->nparts (so it can run as
- * tasks on several threads)? */
-bool cg_node_splits(Cg *c, const Node *n);
-/* [lo, hi) of n items for this part: n*part/nparts in 32-bit arithmetic
- * (no 64-bit division helpers on 32-bit targets). */
-void cg_part_range(Cg *c, int64_t n, LLVMValueRef *lo, LLVMValueRef *hi);
+/* ---- layouts (cg_layout.c) and windows (cg_geo.c) ------------------------------ */
 
 /* Offset of pixel pix of plane p (= image * C + channel) in a 4-d value of
- * type t: row-major planes or channel blocks (codegen/cg_layout.c). */
+ * type t: row-major planes or channel blocks. */
 LLVMValueRef cg_plane_at(Cg *c, const Type *t, LLVMValueRef p, LLVMValueRef pix);
-/* relayout, and elementwise ops with channel-blocked results
- * (codegen/cg_layout.c): false if n is neither. */
-bool cg_lower_layout(Cg *c, const Node *n);
+/* For an elementwise result t[0] in channel blocks and its operands
+ * t[1..nin]: point each at its row-major view, kept in view[]. */
+void cg_blocked_views(const Type **t, int nin, Type *view);
+
+/* Conv/pool geometry with 1-D mapped onto 2-D (H = 1). */
+typedef struct Geo {
+	int64_t N, C, H, W, M, KH, KW, OH, OW, sh, sw, dh, dw, ph, pw, pe_h, pe_w, group;
+} Geo;
+Geo cg_geometry(Cg *c, const Node *n, bool conv);
+/* Are the channel-blocked operands and result of conv or pool n (if any)
+ * in blocks of one vector, as the vector kernels read them? */
+bool cg_blocks_native(Cg *c, const Node *n);
+bool cg_any_blocked(Cg *c, const Node *n);
+/* Output positions [lo, hi) along one spatial dim whose windows stay
+ * inside the input. */
+void cg_interior(int64_t in, int64_t out, int64_t k, int64_t s, int64_t d, int64_t pb, int64_t *lo, int64_t *hi);
+/* A task's share [lo, hi) of channel blocks whose last, `full`, may be
+ * partial: where the loop over whole blocks ends; whether `full` is its. */
+LLVMValueRef cg_part_whole_end(Cg *c, LLVMValueRef hi, int64_t full);
+LLVMValueRef cg_part_owns(Cg *c, LLVMValueRef lo, LLVMValueRef hi, int64_t full);
+
+/* ---- op families: lowerings, kernels, and what they cannot take ---------------- */
+
+void cg_lower_ew(Cg *c, const Node *n);          /* cg_ew.c: every elementwise op */
+void cg_lower_fused_ew(Cg *c, const Node *n);
+/* One elementwise op (n's op and attributes) on values v of dtype dt. */
+LLVMValueRef cg_ew_compute(Cg *c, const Node *n, DType dt, LLVMValueRef *v);
+void cg_lower_relayout(Cg *c, const Node *n);    /* cg_layout.c */
+
+void cg_conv_depthwise(Cg *c, const Node *n);    /* cg_conv_dw.c: also 2-D max pool */
+void cg_dw_blocked(Cg *c, const Node *n);
+void cg_conv_blocked(Cg *c, const Node *n);      /* cg_conv_blocked.c */
+void cg_conv_pointwise(Cg *c, const Node *n);
+bool cg_pw_wins(Cg *c, const Geo *g);
+void cg_lower_conv(Cg *c, const Node *n);        /* cg_conv.c */
+bool cg_conv_splits(Cg *c, const Node *n);
+void cg_lower_gemm(Cg *c, const Node *n);        /* cg_matmul.c */
+void cg_lower_matmul(Cg *c, const Node *n);
+
+bool cg_pool_kernel(Cg *c, const Node *n);       /* cg_window.c: max pool through cg_conv_dw.c */
+void cg_lower_pool(Cg *c, const Node *n);
+void cg_lower_pool_nd(Cg *c, const Node *n);
+void cg_lower_global_avgpool(Cg *c, const Node *n);
+void cg_lower_global_maxpool(Cg *c, const Node *n);
+void cg_lower_conv_transpose(Cg *c, const Node *n);
+void cg_lower_col2im(Cg *c, const Node *n);
+
+void cg_lower_batchnorm(Cg *c, const Node *n);   /* cg_norm.c */
+void cg_lower_reduce(Cg *c, const Node *n);
+void cg_lower_softmax(Cg *c, const Node *n);
+void cg_lower_layer_norm(Cg *c, const Node *n);
+
+void cg_lower_copy(Cg *c, const Node *n);        /* cg_data.c */
+void cg_lower_transpose(Cg *c, const Node *n);
+void cg_lower_concat(Cg *c, const Node *n);
+void cg_lower_pad(Cg *c, const Node *n);
+void cg_lower_slice(Cg *c, const Node *n);
+void cg_lower_gather(Cg *c, const Node *n);
+void cg_lower_tile(Cg *c, const Node *n);
+void cg_lower_trilu(Cg *c, const Node *n);
+void cg_lower_arg(Cg *c, const Node *n);
+void cg_lower_cumsum(Cg *c, const Node *n);
+void cg_lower_softmax_like(Cg *c, const Node *n);
+const char *cg_data_unsupported(const Graph *g, const Node *n);
+
+void cg_lower_scatter_elements(Cg *c, const Node *n);  /* cg_index.c */
+void cg_lower_scatter_nd(Cg *c, const Node *n);
+void cg_lower_gather_nd(Cg *c, const Node *n);
+void cg_lower_topk(Cg *c, const Node *n);
+void cg_lower_one_hot(Cg *c, const Node *n);
+void cg_lower_grid_sample(Cg *c, const Node *n);
+void cg_lower_reverse_sequence(Cg *c, const Node *n);
+void cg_lower_max_unpool(Cg *c, const Node *n);
+void cg_lower_maxpool_index(Cg *c, const Node *n);
+const char *cg_index_unsupported(const Graph *g, const Node *n);
+
+void cg_lower_resize(Cg *c, const Node *n);  /* cg_resize.c */
+void cg_lower_einsum(Cg *c, const Node *n);  /* cg_einsum.c */
+void cg_lower_det(Cg *c, const Node *n);     /* cg_einsum.c */
+void cg_lower_tfidf(Cg *c, const Node *n);   /* cg_text.c */
+
+/* ---- lowering a node (cg_lower.c) ------------------------------------------------ */
 
 /* Lower one node; false with a diagnostic if unsupported. */
 bool cg_lower_node(Cg *c, const Node *n);
 /* Why a node cannot be lowered, or NULL. */
 const char *cg_unsupported(const Graph *g, const Node *n);
+/* Does this node's lowering honour c->part/c->nparts (so it can run as
+ * tasks on several threads)? */
+bool cg_node_splits(Cg *c, const Node *n);
 
 #endif

@@ -1,6 +1,7 @@
-/* Inline math beyond exp/log/tanh (those are in cg_module.c): trigonometric,
- * hyperbolic and inverse functions, erf, pow, fmod and round-half-even,
- * built from LLVM instructions so the object never calls libm.
+/* All of codegen's inline math: exp, log, tanh, sigmoid, floor/ceil, hard
+ * sigmoid and GELU, the trigonometric, hyperbolic and inverse functions,
+ * erf, pow, fmod and round-half-even, built from LLVM instructions so the
+ * object never calls libm.  Test support is in cg_math_jit.c.
  *
  * Every builder takes float or <N x float> and is branch-free (selects), so
  * loops that call it still vectorize.  Only float and i32 arithmetic is
@@ -17,19 +18,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <llvm-c/Analysis.h>
-#include <llvm-c/LLJIT.h>
-#include <llvm-c/Object.h>
-#include <llvm-c/Target.h>
-#include <llvm-c/TargetMachine.h>
-#include <llvm-c/Transforms/PassBuilder.h>
-
 #include "cg_internal.h"
 
 /* ---- small builders ------------------------------------------------------
- * k(), cg_fmuladd(), cg_fmin() and cg_fmax() mirror the static helpers of the same
- * jobs in cg_module.c; the rest are shorthands that keep the formulas below
- * readable. */
+ * Shorthands that keep the formulas below readable (the one-instruction
+ * ones, cg_fadd() and the like, are in cg_internal.h). */
 
 static bool is_vec(LLVMTypeRef ty) { return LLVMGetTypeKind(ty) == LLVMVectorTypeKind; }
 
@@ -57,17 +50,7 @@ static LLVMValueRef ki(Cg *c, LLVMTypeRef fty, int v)
 	return splat_const(LLVMConstInt(c->i32, (unsigned long long)(long long)v, 1), ity_of(c, fty));
 }
 
-static LLVMValueRef fadd(Cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFAdd(c->b, a, b, ""); }
-static LLVMValueRef fsub(Cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFSub(c->b, a, b, ""); }
-static LLVMValueRef fmul(Cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFMul(c->b, a, b, ""); }
-static LLVMValueRef fdiv(Cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFDiv(c->b, a, b, ""); }
-static LLVMValueRef fneg(Cg *c, LLVMValueRef a) { return LLVMBuildFNeg(c->b, a, ""); }
-static LLVMValueRef sel(Cg *c, LLVMValueRef m, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildSelect(c->b, m, a, b, ""); }
-static LLVMValueRef fcmp(Cg *c, LLVMRealPredicate p, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFCmp(c->b, p, a, b, ""); }
-static LLVMValueRef icmp(Cg *c, LLVMIntPredicate p, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildICmp(c->b, p, a, b, ""); }
-static LLVMValueRef or_(Cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildOr(c->b, a, b, ""); }
-static LLVMValueRef and_(Cg *c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildAnd(c->b, a, b, ""); }
-static LLVMValueRef isnan_(Cg *c, LLVMValueRef a) { return fcmp(c, LLVMRealUNO, a, a); }
+static LLVMValueRef isnan_(Cg *c, LLVMValueRef a) { return cg_fcmp(c, LLVMRealUNO, a, a); }
 
 static LLVMValueRef intr1(Cg *c, const char *name, LLVMValueRef a)
 {
@@ -75,7 +58,6 @@ static LLVMValueRef intr1(Cg *c, const char *name, LLVMValueRef a)
 	return cg_call_intr(c, name, &ty, 1, &a, 1);
 }
 
-static LLVMValueRef fabs_(Cg *c, LLVMValueRef a) { return intr1(c, "llvm.fabs", a); }
 static LLVMValueRef sqrt_(Cg *c, LLVMValueRef a) { return intr1(c, "llvm.sqrt", a); }
 
 /* |mag| with the sign bit of sgn. */
@@ -109,8 +91,8 @@ static LLVMValueRef pow2i(Cg *c, LLVMTypeRef fty, LLVMValueRef e)
 static LLVMValueRef round_i32(Cg *c, LLVMValueRef t)
 {
 	LLVMTypeRef ty = LLVMTypeOf(t);
-	LLVMValueRef half = sel(c, fcmp(c, LLVMRealOLT, t, cg_fconst(c, ty, 0)), cg_fconst(c, ty, -0.5), cg_fconst(c, ty, 0.5));
-	return LLVMBuildFPToSI(c->b, fadd(c, t, half), ity_of(c, ty), "");
+	LLVMValueRef half = cg_sel(c, cg_fcmp(c, LLVMRealOLT, t, cg_fconst(c, ty, 0)), cg_fconst(c, ty, -0.5), cg_fconst(c, ty, 0.5));
+	return LLVMBuildFPToSI(c->b, cg_fadd(c, t, half), ity_of(c, ty), "");
 }
 
 /* Sign bit of a as an i1 (true for -0.0 as well). */
@@ -118,8 +100,173 @@ static LLVMValueRef signbit_(Cg *c, LLVMValueRef a)
 {
 	LLVMTypeRef ty = LLVMTypeOf(a);
 	LLVMValueRef bits = LLVMBuildBitCast(c->b, a, ity_of(c, ty), "");
-	return icmp(c, LLVMIntSLT, bits, ki(c, ty, 0));
+	return cg_icmp(c, LLVMIntSLT, bits, ki(c, ty, 0));
 }
+
+/* ---- exp, log, tanh and what is built from them ---------------------------- */
+
+/* e^x by range reduction and a degree-6 polynomial. */
+LLVMValueRef cg_exp(Cg *c, LLVMValueRef x)
+{
+	LLVMTypeRef ty = LLVMTypeOf(x);
+	bool vec = LLVMGetTypeKind(ty) == LLVMVectorTypeKind;
+	LLVMTypeRef ity = vec ? LLVMVectorType(c->i32, LLVMGetVectorSize(ty)) : c->i32;
+	/* NaN passes through the clamps and the polynomial, giving NaN; the
+	 * exponent is computed from a NaN-free value (NaN to int is poison). */
+	/* Down to -104 the split 2^n below still reaches the subnormals. */
+	LLVMValueRef xc = cg_fmax(c, cg_fmin(c, x, cg_fconst(c, ty, 88.72283935546875)), cg_fconst(c, ty, -104.0));
+	LLVMValueRef t = LLVMBuildFMul(c->b, xc, cg_fconst(c, ty, 1.4426950408889634), "");
+	t = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealUNO, t, t, ""), cg_fconst(c, ty, 0), t, "");
+	/* n = round(t) by truncating t +- 0.5: conversions are instructions on
+	 * every target, while llvm.rint becomes a libm call without SSE4.1. */
+	LLVMValueRef half = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOLT, t, cg_fconst(c, ty, 0), ""), cg_fconst(c, ty, -0.5),
+					    cg_fconst(c, ty, 0.5), "");
+	LLVMValueRef ni = LLVMBuildFPToSI(c->b, LLVMBuildFAdd(c->b, t, half, ""), ity, "");
+	LLVMValueRef n = LLVMBuildSIToFP(c->b, ni, ty, "");
+	LLVMValueRef r = cg_fmuladd(c, n, cg_fconst(c, ty, -0.693145751953125), xc);
+	r = cg_fmuladd(c, n, cg_fconst(c, ty, -1.428606765330187e-06), r);
+	/* e^r on [-ln2/2, ln2/2]: Taylor-like minimax coefficients. */
+	LLVMValueRef p = cg_fconst(c, ty, 1.0 / 720);
+	p = cg_fmuladd(c, p, r, cg_fconst(c, ty, 1.0 / 120));
+	p = cg_fmuladd(c, p, r, cg_fconst(c, ty, 1.0 / 24));
+	p = cg_fmuladd(c, p, r, cg_fconst(c, ty, 1.0 / 6));
+	p = cg_fmuladd(c, p, r, cg_fconst(c, ty, 0.5));
+	p = cg_fmuladd(c, p, r, cg_fconst(c, ty, 1.0));
+	p = cg_fmuladd(c, p, r, cg_fconst(c, ty, 1.0));
+	/* 2^n as float bits; n in [-150, 128].  Split in two halves so each
+	 * factor is a normal float. */
+	LLVMValueRef one = vec ? cg_splat(c, LLVMConstInt(c->i32, 1, 0), ity) : LLVMConstInt(c->i32, 1, 0);
+	LLVMValueRef n1 = LLVMBuildAShr(c->b, ni, one, "");
+	LLVMValueRef n2 = LLVMBuildSub(c->b, ni, n1, "");
+	LLVMValueRef bias = vec ? cg_splat(c, LLVMConstInt(c->i32, 127, 0), ity) : LLVMConstInt(c->i32, 127, 0);
+	LLVMValueRef sh = vec ? cg_splat(c, LLVMConstInt(c->i32, 23, 0), ity) : LLVMConstInt(c->i32, 23, 0);
+	LLVMValueRef s1 = LLVMBuildBitCast(c->b, LLVMBuildShl(c->b, LLVMBuildAdd(c->b, n1, bias, ""), sh, ""), ty, "");
+	LLVMValueRef s2 = LLVMBuildBitCast(c->b, LLVMBuildShl(c->b, LLVMBuildAdd(c->b, n2, bias, ""), sh, ""), ty, "");
+	LLVMValueRef y = LLVMBuildFMul(c->b, LLVMBuildFMul(c->b, p, s1, ""), s2, "");
+	/* Beyond the clamps: 0 below (e^-104 is under half the least
+	 * subnormal), +inf above. */
+	y = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOLT, x, cg_fconst(c, ty, -104.0), ""), cg_fconst(c, ty, 0), y, "");
+	return LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOGT, x, cg_fconst(c, ty, 88.72283935546875), ""), cg_fconst(c, ty, INFINITY), y, "");
+}
+
+
+LLVMValueRef cg_sigmoid(Cg *c, LLVMValueRef x)
+{
+	LLVMTypeRef ty = LLVMTypeOf(x);
+	LLVMValueRef e = cg_exp(c, LLVMBuildFNeg(c->b, x, ""));
+	return LLVMBuildFDiv(c->b, cg_fconst(c, ty, 1.0), LLVMBuildFAdd(c->b, cg_fconst(c, ty, 1.0), e, ""), "");
+}
+
+
+LLVMValueRef cg_tanh(Cg *c, LLVMValueRef x)
+{
+	LLVMTypeRef ty = LLVMTypeOf(x);
+	LLVMTypeRef tys[1] = {ty};
+	LLVMValueRef ax = cg_call_intr(c, "llvm.fabs", tys, 1, &x, 1);
+	/* Large |x|: 1 - 2/(e^{2|x|}+1), sign restored; small: odd series. */
+	LLVMValueRef e = cg_exp(c, LLVMBuildFMul(c->b, ax, cg_fconst(c, ty, 2.0), ""));
+	LLVMValueRef big = LLVMBuildFSub(c->b, cg_fconst(c, ty, 1.0),
+					 LLVMBuildFDiv(c->b, cg_fconst(c, ty, 2.0), LLVMBuildFAdd(c->b, e, cg_fconst(c, ty, 1.0), ""), ""), "");
+	LLVMValueRef args[2] = {big, x};
+	big = cg_call_intr(c, "llvm.copysign", tys, 1, args, 2);
+	LLVMValueRef x2 = LLVMBuildFMul(c->b, x, x, "");
+	LLVMValueRef p = cg_fconst(c, ty, 62.0 / 2835);
+	p = cg_fmuladd(c, p, x2, cg_fconst(c, ty, -17.0 / 315));
+	p = cg_fmuladd(c, p, x2, cg_fconst(c, ty, 2.0 / 15));
+	p = cg_fmuladd(c, p, x2, cg_fconst(c, ty, -1.0 / 3));
+	p = LLVMBuildFMul(c->b, p, x2, "");
+	LLVMValueRef small = cg_fmuladd(c, p, x, x);
+	return LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOLT, ax, cg_fconst(c, ty, 0.25), ""), small, big, "");
+}
+
+
+/* ln x: x = m * 2^e with m in [sqrt(1/2), sqrt(2)), then
+ * ln m = 2 atanh(s), s = (m-1)/(m+1), |s| < 0.172, by an odd series. */
+LLVMValueRef cg_log(Cg *c, LLVMValueRef x)
+{
+	LLVMTypeRef ty = LLVMTypeOf(x);
+	bool vec = LLVMGetTypeKind(ty) == LLVMVectorTypeKind;
+	LLVMTypeRef ity = vec ? LLVMVectorType(c->i32, LLVMGetVectorSize(ty)) : c->i32;
+#define IK(v) (vec ? cg_splat(c, LLVMConstInt(c->i32, (v), 1), ity) : LLVMConstInt(c->i32, (v), 1))
+	/* Subnormals: scale up by 2^23 first. */
+	LLVMValueRef sub = LLVMBuildFCmp(c->b, LLVMRealOLT, x, cg_fconst(c, ty, 1.1754943508222875e-38), "");
+	LLVMValueRef xs = LLVMBuildSelect(c->b, sub, LLVMBuildFMul(c->b, x, cg_fconst(c, ty, 8388608.0), ""), x, "");
+	LLVMValueRef bits = LLVMBuildBitCast(c->b, xs, ity, "");
+	LLVMValueRef e = LLVMBuildSub(c->b, LLVMBuildAShr(c->b, bits, IK(23), ""), IK(127), "");
+	e = LLVMBuildSelect(c->b, sub, LLVMBuildSub(c->b, e, IK(23), ""), e, "");
+	LLVMValueRef mbits = LLVMBuildOr(c->b, LLVMBuildAnd(c->b, bits, IK(0x7fffff), ""), IK(0x3f800000), "");
+	LLVMValueRef m = LLVMBuildBitCast(c->b, mbits, ty, "");
+	LLVMValueRef big = LLVMBuildFCmp(c->b, LLVMRealOGT, m, cg_fconst(c, ty, 1.4142135623730951), "");
+	m = LLVMBuildSelect(c->b, big, LLVMBuildFMul(c->b, m, cg_fconst(c, ty, 0.5), ""), m, "");
+	e = LLVMBuildSelect(c->b, big, LLVMBuildAdd(c->b, e, IK(1), ""), e, "");
+#undef IK
+	LLVMValueRef sv = LLVMBuildFDiv(c->b, LLVMBuildFSub(c->b, m, cg_fconst(c, ty, 1), ""), LLVMBuildFAdd(c->b, m, cg_fconst(c, ty, 1), ""), "");
+	LLVMValueRef z = LLVMBuildFMul(c->b, sv, sv, "");
+	LLVMValueRef p = cg_fconst(c, ty, 2.0 / 11);
+	p = cg_fmuladd(c, p, z, cg_fconst(c, ty, 2.0 / 9));
+	p = cg_fmuladd(c, p, z, cg_fconst(c, ty, 2.0 / 7));
+	p = cg_fmuladd(c, p, z, cg_fconst(c, ty, 2.0 / 5));
+	p = cg_fmuladd(c, p, z, cg_fconst(c, ty, 2.0 / 3));
+	p = cg_fmuladd(c, p, z, cg_fconst(c, ty, 2.0));
+	LLVMValueRef lnm = LLVMBuildFMul(c->b, p, sv, "");
+	LLVMValueRef ef = LLVMBuildSIToFP(c->b, e, ty, "");
+	LLVMValueRef r = cg_fmuladd(c, ef, cg_fconst(c, ty, 0.693145751953125), cg_fmuladd(c, ef, cg_fconst(c, ty, 1.428606765330187e-06), lnm));
+	/* Specials: 0 -> -inf, negative -> NaN, +inf -> +inf, NaN -> NaN. */
+	r = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOEQ, x, cg_fconst(c, ty, 0), ""), cg_fconst(c, ty, -INFINITY), r, "");
+	r = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOEQ, x, cg_fconst(c, ty, INFINITY), ""), x, r, "");
+	r = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOLT, x, cg_fconst(c, ty, 0), ""), cg_fconst(c, ty, NAN), r, "");
+	return LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealUNO, x, x, ""), x, r, "");
+}
+
+
+LLVMValueRef cg_round_dir(Cg *c, LLVMValueRef x, bool up)
+{
+	LLVMTypeRef ty = LLVMTypeOf(x);
+	bool vec = LLVMGetTypeKind(ty) == LLVMVectorTypeKind;
+	LLVMTypeRef ity = vec ? LLVMVectorType(c->i32, LLVMGetVectorSize(ty)) : c->i32;
+	/* |x| >= 2^23 is already integral (and keeps inf/NaN); below that,
+	 * truncate through an integer and step once. */
+	LLVMTypeRef tys[1] = {ty};
+	LLVMValueRef ax = cg_call_intr(c, "llvm.fabs", tys, 1, &x, 1);
+	LLVMValueRef small = LLVMBuildFCmp(c->b, LLVMRealOLT, ax, cg_fconst(c, ty, 8388608.0), "");
+	LLVMValueRef safe = LLVMBuildSelect(c->b, small, x, cg_fconst(c, ty, 0), "");
+	LLVMValueRef t = LLVMBuildSIToFP(c->b, LLVMBuildFPToSI(c->b, safe, ity, ""), ty, "");
+	LLVMValueRef step = up ? LLVMBuildFCmp(c->b, LLVMRealOLT, t, safe, "") : LLVMBuildFCmp(c->b, LLVMRealOGT, t, safe, "");
+	t = LLVMBuildSelect(c->b, step, LLVMBuildFAdd(c->b, t, cg_fconst(c, ty, up ? 1 : -1), ""), t, "");
+	/* keep the sign of zero: floor(-0.0) = -0.0, ceil(-0.5) = -0.0 */
+	LLVMValueRef args[2] = {t, x};
+	t = cg_call_intr(c, "llvm.copysign", tys, 1, args, 2);
+	return LLVMBuildSelect(c->b, small, t, x, "");
+}
+
+
+/* max(0, min(1, a*x + b)), in x's type (NaN propagates through neither
+ * comparison, so it comes out NaN). */
+LLVMValueRef cg_hard_sigmoid(Cg *c, LLVMValueRef x, double a, double b)
+{
+	LLVMTypeRef t = LLVMTypeOf(x);
+	LLVMValueRef zero = cg_fconst(c, t, 0), one = cg_fconst(c, t, 1);
+	LLVMValueRef y = LLVMBuildFAdd(c->b, LLVMBuildFMul(c->b, x, cg_fconst(c, t, a), ""), cg_fconst(c, t, b), "");
+	y = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOLT, y, zero, ""), zero, y, "");
+	return LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOGT, y, one, ""), one, y, "");
+}
+
+
+/* x/2 * (1 + erf(x/sqrt 2)), or with tanh the approximation
+ * x/2 * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3))); f32 scalars or vectors. */
+LLVMValueRef cg_gelu(Cg *c, LLVMValueRef x, bool tanh_form)
+{
+	LLVMTypeRef t = LLVMTypeOf(x);
+	LLVMValueRef h = LLVMBuildFMul(c->b, x, cg_fconst(c, t, 0.5), ""), inner;
+	if (tanh_form) {
+		LLVMValueRef x3 = LLVMBuildFMul(c->b, LLVMBuildFMul(c->b, x, x, ""), x, "");
+		inner = LLVMBuildFAdd(c->b, x, LLVMBuildFMul(c->b, cg_fconst(c, t, 0.044715), x3, ""), "");
+		inner = cg_tanh(c, LLVMBuildFMul(c->b, cg_fconst(c, t, 0.7978845608028654), inner, ""));
+	} else
+		inner = cg_erf(c, LLVMBuildFMul(c->b, x, cg_fconst(c, t, 0.7071067811865476), ""));
+	return LLVMBuildFMul(c->b, h, LLVMBuildFAdd(c->b, cg_fconst(c, t, 1), inner, ""), "");
+}
+
 
 /* ---- double-float arithmetic -------------------------------------------
  * hi + lo with |lo| <= ulp(hi)/2 carries about 48 bits; pow needs that for
@@ -133,37 +280,37 @@ typedef struct F2 {
 /* a + b exactly (Knuth's TwoSum, any magnitudes). */
 static F2 two_sum(Cg *c, LLVMValueRef a, LLVMValueRef b)
 {
-	LLVMValueRef s = fadd(c, a, b);
-	LLVMValueRef bb = fsub(c, s, a);
-	LLVMValueRef err = fadd(c, fsub(c, a, fsub(c, s, bb)), fsub(c, b, bb));
+	LLVMValueRef s = cg_fadd(c, a, b);
+	LLVMValueRef bb = cg_fsub(c, s, a);
+	LLVMValueRef err = cg_fadd(c, cg_fsub(c, a, cg_fsub(c, s, bb)), cg_fsub(c, b, bb));
 	return (F2){s, err};
 }
 
 /* a + b exactly when |a| >= |b| (Dekker's Fast2Sum). */
 static F2 fast_two_sum(Cg *c, LLVMValueRef a, LLVMValueRef b)
 {
-	LLVMValueRef s = fadd(c, a, b);
-	return (F2){s, fsub(c, b, fsub(c, s, a))};
+	LLVMValueRef s = cg_fadd(c, a, b);
+	return (F2){s, cg_fsub(c, b, cg_fsub(c, s, a))};
 }
 
 /* a = hi + lo with 12-bit halves (Veltkamp); |a| < 2^115. */
 static void split(Cg *c, LLVMValueRef a, LLVMValueRef *hi, LLVMValueRef *lo)
 {
-	LLVMValueRef t = fmul(c, a, cg_fconst(c, LLVMTypeOf(a), 4097.0));
-	*hi = fsub(c, t, fsub(c, t, a));
-	*lo = fsub(c, a, *hi);
+	LLVMValueRef t = cg_fmul(c, a, cg_fconst(c, LLVMTypeOf(a), 4097.0));
+	*hi = cg_fsub(c, t, cg_fsub(c, t, a));
+	*lo = cg_fsub(c, a, *hi);
 }
 
 /* a * b exactly (Dekker's TwoProduct), without relying on a hardware fma. */
 static F2 two_prod(Cg *c, LLVMValueRef a, LLVMValueRef b)
 {
-	LLVMValueRef p = fmul(c, a, b), ah, al, bh, bl;
+	LLVMValueRef p = cg_fmul(c, a, b), ah, al, bh, bl;
 	split(c, a, &ah, &al);
 	split(c, b, &bh, &bl);
-	LLVMValueRef e = fsub(c, fmul(c, ah, bh), p);
-	e = fadd(c, e, fmul(c, ah, bl));
-	e = fadd(c, e, fmul(c, al, bh));
-	e = fadd(c, e, fmul(c, al, bl));
+	LLVMValueRef e = cg_fsub(c, cg_fmul(c, ah, bh), p);
+	e = cg_fadd(c, e, cg_fmul(c, ah, bl));
+	e = cg_fadd(c, e, cg_fmul(c, al, bh));
+	e = cg_fadd(c, e, cg_fmul(c, al, bl));
 	return (F2){p, e};
 }
 
@@ -183,16 +330,16 @@ static LLVMValueRef reduce_pio2(Cg *c, LLVMValueRef x, LLVMValueRef *q)
 		2.5579538487363607e-12, 5.3845816694320092e-15, 5.721188916458728e-18,
 	};
 	LLVMTypeRef ty = LLVMTypeOf(x);
-	LLVMValueRef t = fmul(c, x, cg_fconst(c, ty, 0.63661977236758134));
+	LLVMValueRef t = cg_fmul(c, x, cg_fconst(c, ty, 0.63661977236758134));
 	/* NaN and huge |x| would make the conversion poison. */
-	t = sel(c, isnan_(c, t), cg_fconst(c, ty, 0), t);
+	t = cg_sel(c, isnan_(c, t), cg_fconst(c, ty, 0), t);
 	t = cg_fmax(c, cg_fmin(c, t, cg_fconst(c, ty, 1 << 24)), cg_fconst(c, ty, -(1 << 24)));
 	LLVMValueRef ni = round_i32(c, t);
 	LLVMValueRef n = LLVMBuildSIToFP(c->b, ni, ty, "");
 	LLVMValueRef r = x;
 	for (int i = 0; i < 7; i++)
 		r = cg_fmuladd(c, n, cg_fconst(c, ty, -piece[i]), r);
-	*q = and_(c, ni, ki(c, ty, 3));
+	*q = cg_and(c, ni, ki(c, ty, 3));
 	/* Beyond 2^16 the pieces are inexact; keep r where the polynomials
 	 * stay bounded (NaN passes). */
 	return cg_fmax(c, cg_fmin(c, r, cg_fconst(c, ty, 1.0)), cg_fconst(c, ty, -1.0));
@@ -204,12 +351,12 @@ static void sincos_poly(Cg *c, LLVMValueRef r, LLVMValueRef *s, LLVMValueRef *co
 	static const double S[3] = {-0.166666523, 0.00833203644, -0.000194984998};
 	static const double C[3] = {0.0416666418, -0.00138871477, 2.44139646e-05};
 	LLVMTypeRef ty = LLVMTypeOf(r);
-	LLVMValueRef z = fmul(c, r, r);
-	*s = cg_fmuladd(c, fmul(c, r, z), poly(c, z, S, 3), r);
+	LLVMValueRef z = cg_fmul(c, r, r);
+	*s = cg_fmuladd(c, cg_fmul(c, r, z), poly(c, z, S, 3), r);
 	/* 1 + (z^2 C - z/2): the tail is under 0.31, so 1 + tail rounds once
 	 * and the tail's own roundings count little. */
-	LLVMValueRef tail = cg_fmuladd(c, fmul(c, z, z), poly(c, z, C, 3), fmul(c, z, cg_fconst(c, ty, -0.5)));
-	*co = fadd(c, cg_fconst(c, ty, 1.0), tail);
+	LLVMValueRef tail = cg_fmuladd(c, cg_fmul(c, z, z), poly(c, z, C, 3), cg_fmul(c, z, cg_fconst(c, ty, -0.5)));
+	*co = cg_fadd(c, cg_fconst(c, ty, 1.0), tail);
 }
 
 /* sin (cosine = false) or cos of x. */
@@ -222,13 +369,13 @@ static LLVMValueRef sin_cos(Cg *c, LLVMValueRef x, bool cosine)
 	/* sin: s, c, -s, -c by quadrant; cos: c, -s, -c, s. */
 	if (cosine)
 		q = LLVMBuildAdd(c->b, q, ki(c, ty, 1), "");
-	LLVMValueRef odd = icmp(c, LLVMIntNE, and_(c, q, ki(c, ty, 1)), ki(c, ty, 0));
-	LLVMValueRef neg = icmp(c, LLVMIntNE, and_(c, q, ki(c, ty, 2)), ki(c, ty, 0));
-	LLVMValueRef v = sel(c, odd, co, s);
-	v = sel(c, neg, fneg(c, v), v);
+	LLVMValueRef odd = cg_icmp(c, LLVMIntNE, cg_and(c, q, ki(c, ty, 1)), ki(c, ty, 0));
+	LLVMValueRef neg = cg_icmp(c, LLVMIntNE, cg_and(c, q, ki(c, ty, 2)), ki(c, ty, 0));
+	LLVMValueRef v = cg_sel(c, odd, co, s);
+	v = cg_sel(c, neg, cg_fneg(c, v), v);
 	if (!cosine)
-		v = sel(c, fcmp(c, LLVMRealOEQ, x, cg_fconst(c, ty, 0)), x, v);  /* sin(-0) = -0 */
-	return sel(c, fcmp(c, LLVMRealOEQ, fabs_(c, x), cg_fconst(c, ty, INFINITY)), cg_fconst(c, ty, NAN), v);
+		v = cg_sel(c, cg_fcmp(c, LLVMRealOEQ, x, cg_fconst(c, ty, 0)), x, v);  /* sin(-0) = -0 */
+	return cg_sel(c, cg_fcmp(c, LLVMRealOEQ, cg_fabs(c, x), cg_fconst(c, ty, INFINITY)), cg_fconst(c, ty, NAN), v);
 }
 
 LLVMValueRef cg_sin(Cg *c, LLVMValueRef x) { return sin_cos(c, x, false); }
@@ -241,10 +388,10 @@ LLVMValueRef cg_tan(Cg *c, LLVMValueRef x)
 	LLVMValueRef q, s, co;
 	LLVMValueRef r = reduce_pio2(c, x, &q);
 	sincos_poly(c, r, &s, &co);
-	LLVMValueRef odd = icmp(c, LLVMIntNE, and_(c, q, ki(c, ty, 1)), ki(c, ty, 0));
-	LLVMValueRef v = fdiv(c, sel(c, odd, co, s), sel(c, odd, fneg(c, s), co));
-	v = sel(c, fcmp(c, LLVMRealOEQ, x, cg_fconst(c, ty, 0)), x, v);
-	return sel(c, fcmp(c, LLVMRealOEQ, fabs_(c, x), cg_fconst(c, ty, INFINITY)), cg_fconst(c, ty, NAN), v);
+	LLVMValueRef odd = cg_icmp(c, LLVMIntNE, cg_and(c, q, ki(c, ty, 1)), ki(c, ty, 0));
+	LLVMValueRef v = cg_fdiv(c, cg_sel(c, odd, co, s), cg_sel(c, odd, cg_fneg(c, s), co));
+	v = cg_sel(c, cg_fcmp(c, LLVMRealOEQ, x, cg_fconst(c, ty, 0)), x, v);
+	return cg_sel(c, cg_fcmp(c, LLVMRealOEQ, cg_fabs(c, x), cg_fconst(c, ty, INFINITY)), cg_fconst(c, ty, NAN), v);
 }
 
 /* ---- inverse trigonometric --------------------------------------------- */
@@ -262,24 +409,24 @@ LLVMValueRef cg_atan(Cg *c, LLVMValueRef x)
 {
 	static const double P[5] = {-0.333333135, 0.199984446, -0.142429963, 0.105896212, -0.0606709681};
 	LLVMTypeRef ty = LLVMTypeOf(x);
-	LLVMValueRef a = fabs_(c, x), one = cg_fconst(c, ty, 1.0);
-	LLVMValueRef big = fcmp(c, LLVMRealOGT, a, cg_fconst(c, ty, 2.4142135623730951));
-	LLVMValueRef mid = fcmp(c, LLVMRealOGT, a, cg_fconst(c, ty, 0.41421356237309503));
-	LLVMValueRef num = sel(c, big, cg_fconst(c, ty, -1.0), sel(c, mid, fsub(c, a, one), a));
-	LLVMValueRef den = sel(c, big, a, sel(c, mid, fadd(c, a, one), one));
-	LLVMValueRef t = fdiv(c, num, den);
-	LLVMValueRef hi = sel(c, big, cg_fconst(c, ty, PIO2_HI), sel(c, mid, cg_fconst(c, ty, PIO2_HI / 2), cg_fconst(c, ty, 0)));
-	LLVMValueRef lo = sel(c, big, cg_fconst(c, ty, PIO2_LO), sel(c, mid, cg_fconst(c, ty, PIO2_LO / 2), cg_fconst(c, ty, 0)));
-	LLVMValueRef z = fmul(c, t, t);
-	LLVMValueRef p = cg_fmuladd(c, fmul(c, t, z), poly(c, z, P, 5), lo);
-	return copysign_(c, fadd(c, hi, fadd(c, t, p)), x);
+	LLVMValueRef a = cg_fabs(c, x), one = cg_fconst(c, ty, 1.0);
+	LLVMValueRef big = cg_fcmp(c, LLVMRealOGT, a, cg_fconst(c, ty, 2.4142135623730951));
+	LLVMValueRef mid = cg_fcmp(c, LLVMRealOGT, a, cg_fconst(c, ty, 0.41421356237309503));
+	LLVMValueRef num = cg_sel(c, big, cg_fconst(c, ty, -1.0), cg_sel(c, mid, cg_fsub(c, a, one), a));
+	LLVMValueRef den = cg_sel(c, big, a, cg_sel(c, mid, cg_fadd(c, a, one), one));
+	LLVMValueRef t = cg_fdiv(c, num, den);
+	LLVMValueRef hi = cg_sel(c, big, cg_fconst(c, ty, PIO2_HI), cg_sel(c, mid, cg_fconst(c, ty, PIO2_HI / 2), cg_fconst(c, ty, 0)));
+	LLVMValueRef lo = cg_sel(c, big, cg_fconst(c, ty, PIO2_LO), cg_sel(c, mid, cg_fconst(c, ty, PIO2_LO / 2), cg_fconst(c, ty, 0)));
+	LLVMValueRef z = cg_fmul(c, t, t);
+	LLVMValueRef p = cg_fmuladd(c, cg_fmul(c, t, z), poly(c, z, P, 5), lo);
+	return copysign_(c, cg_fadd(c, hi, cg_fadd(c, t, p)), x);
 }
 
 /* asin w for w in [0, 0.5]: w + w^3 P(w^2). */
 static LLVMValueRef asin_poly(Cg *c, LLVMValueRef w, LLVMValueRef z)
 {
 	static const double P[5] = {0.166667521, 0.0749529824, 0.0454703346, 0.0241797138, 0.0421659872};
-	return cg_fmuladd(c, fmul(c, w, z), poly(c, z, P, 5), w);
+	return cg_fmuladd(c, cg_fmul(c, w, z), poly(c, z, P, 5), w);
 }
 
 /* For a = |x|: w = a (a <= 0.5) or sqrt((1-a)/2) (a > 0.5, 1-a exact), and
@@ -287,10 +434,10 @@ static LLVMValueRef asin_poly(Cg *c, LLVMValueRef w, LLVMValueRef z)
 static LLVMValueRef asin_core(Cg *c, LLVMValueRef a, LLVMValueRef *hi)
 {
 	LLVMTypeRef ty = LLVMTypeOf(a);
-	*hi = fcmp(c, LLVMRealOGT, a, cg_fconst(c, ty, 0.5));
-	LLVMValueRef zh = fmul(c, fsub(c, cg_fconst(c, ty, 1.0), a), cg_fconst(c, ty, 0.5));
-	LLVMValueRef z = sel(c, *hi, zh, fmul(c, a, a));
-	LLVMValueRef w = sel(c, *hi, sqrt_(c, cg_fmax(c, zh, cg_fconst(c, ty, 0))), a);
+	*hi = cg_fcmp(c, LLVMRealOGT, a, cg_fconst(c, ty, 0.5));
+	LLVMValueRef zh = cg_fmul(c, cg_fsub(c, cg_fconst(c, ty, 1.0), a), cg_fconst(c, ty, 0.5));
+	LLVMValueRef z = cg_sel(c, *hi, zh, cg_fmul(c, a, a));
+	LLVMValueRef w = cg_sel(c, *hi, sqrt_(c, cg_fmax(c, zh, cg_fconst(c, ty, 0))), a);
 	return asin_poly(c, w, z);
 }
 
@@ -299,16 +446,16 @@ static LLVMValueRef asin_core(Cg *c, LLVMValueRef a, LLVMValueRef *hi)
 static LLVMValueRef const_minus(Cg *c, double hi, double lo, LLVMValueRef v)
 {
 	LLVMTypeRef ty = LLVMTypeOf(v);
-	return fsub(c, cg_fconst(c, ty, hi), fsub(c, v, cg_fconst(c, ty, lo)));
+	return cg_fsub(c, cg_fconst(c, ty, hi), cg_fsub(c, v, cg_fconst(c, ty, lo)));
 }
 
 LLVMValueRef cg_asin(Cg *c, LLVMValueRef x)
 {
 	LLVMTypeRef ty = LLVMTypeOf(x);
-	LLVMValueRef a = fabs_(c, x), hi;
+	LLVMValueRef a = cg_fabs(c, x), hi;
 	LLVMValueRef p = asin_core(c, a, &hi);
-	LLVMValueRef r = copysign_(c, sel(c, hi, const_minus(c, PIO2_HI, PIO2_LO, fadd(c, p, p)), p), x);
-	return sel(c, fcmp(c, LLVMRealOGT, a, cg_fconst(c, ty, 1.0)), cg_fconst(c, ty, NAN), r);
+	LLVMValueRef r = copysign_(c, cg_sel(c, hi, const_minus(c, PIO2_HI, PIO2_LO, cg_fadd(c, p, p)), p), x);
+	return cg_sel(c, cg_fcmp(c, LLVMRealOGT, a, cg_fconst(c, ty, 1.0)), cg_fconst(c, ty, NAN), r);
 }
 
 /* acos x = 2 asin sqrt((1-x)/2) for x > 1/2, pi - that for x < -1/2, and
@@ -316,13 +463,13 @@ LLVMValueRef cg_asin(Cg *c, LLVMValueRef x)
 LLVMValueRef cg_acos(Cg *c, LLVMValueRef x)
 {
 	LLVMTypeRef ty = LLVMTypeOf(x);
-	LLVMValueRef a = fabs_(c, x), hi;
+	LLVMValueRef a = cg_fabs(c, x), hi;
 	LLVMValueRef p = asin_core(c, a, &hi);
-	LLVMValueRef p2 = fadd(c, p, p);
+	LLVMValueRef p2 = cg_fadd(c, p, p);
 	LLVMValueRef mid = const_minus(c, PIO2_HI, PIO2_LO, copysign_(c, p, x));
 	LLVMValueRef neg = const_minus(c, PI_HI, PI_LO, p2);
-	LLVMValueRef r = sel(c, hi, sel(c, fcmp(c, LLVMRealOLT, x, cg_fconst(c, ty, 0)), neg, p2), mid);
-	return sel(c, fcmp(c, LLVMRealOGT, a, cg_fconst(c, ty, 1.0)), cg_fconst(c, ty, NAN), r);
+	LLVMValueRef r = cg_sel(c, hi, cg_sel(c, cg_fcmp(c, LLVMRealOLT, x, cg_fconst(c, ty, 0)), neg, p2), mid);
+	return cg_sel(c, cg_fcmp(c, LLVMRealOGT, a, cg_fconst(c, ty, 1.0)), cg_fconst(c, ty, NAN), r);
 }
 
 /* ---- hyperbolic -------------------------------------------------------- */
@@ -334,8 +481,8 @@ LLVMValueRef cg_acos(Cg *c, LLVMValueRef x)
 static LLVMValueRef half_exp(Cg *c, LLVMValueRef a)
 {
 	LLVMTypeRef ty = LLVMTypeOf(a);
-	LLVMValueRef e = cg_exp(c, fsub(c, a, cg_fconst(c, ty, 1.38629150390625)));
-	return fmul(c, e, cg_fconst(c, ty, 1.999994278));
+	LLVMValueRef e = cg_exp(c, cg_fsub(c, a, cg_fconst(c, ty, 1.38629150390625)));
+	return cg_fmul(c, e, cg_fconst(c, ty, 1.999994278));
 }
 
 /* sinh: odd polynomial below 1, e^a/2 - e^-a/2 above (no cancellation). */
@@ -343,20 +490,20 @@ LLVMValueRef cg_sinh(Cg *c, LLVMValueRef x)
 {
 	static const double P[4] = {0.166666672, 0.0083333496, 0.000198361595, 2.81695065e-06};
 	LLVMTypeRef ty = LLVMTypeOf(x);
-	LLVMValueRef a = fabs_(c, x);
-	LLVMValueRef z = fmul(c, a, a);
-	LLVMValueRef small = cg_fmuladd(c, fmul(c, a, z), poly(c, z, P, 4), a);
+	LLVMValueRef a = cg_fabs(c, x);
+	LLVMValueRef z = cg_fmul(c, a, a);
+	LLVMValueRef small = cg_fmuladd(c, cg_fmul(c, a, z), poly(c, z, P, 4), a);
 	LLVMValueRef h = half_exp(c, a);
-	LLVMValueRef big = fsub(c, h, fdiv(c, cg_fconst(c, ty, 0.25), h));
-	return copysign_(c, sel(c, fcmp(c, LLVMRealOLT, a, cg_fconst(c, ty, 1.0)), small, big), x);
+	LLVMValueRef big = cg_fsub(c, h, cg_fdiv(c, cg_fconst(c, ty, 0.25), h));
+	return copysign_(c, cg_sel(c, cg_fcmp(c, LLVMRealOLT, a, cg_fconst(c, ty, 1.0)), small, big), x);
 }
 
 /* cosh = e^a/2 + e^-a/2: near 0 the error of e^a/2 cancels to first order. */
 LLVMValueRef cg_cosh(Cg *c, LLVMValueRef x)
 {
 	LLVMTypeRef ty = LLVMTypeOf(x);
-	LLVMValueRef h = half_exp(c, fabs_(c, x));
-	return fadd(c, h, fdiv(c, cg_fconst(c, ty, 0.25), h));
+	LLVMValueRef h = half_exp(c, cg_fabs(c, x));
+	return cg_fadd(c, h, cg_fdiv(c, cg_fconst(c, ty, 0.25), h));
 }
 
 /* log(1 + u) without losing u next to 1: with w = 1 + u rounded,
@@ -364,47 +511,47 @@ LLVMValueRef cg_cosh(Cg *c, LLVMValueRef x)
 static LLVMValueRef log1p_(Cg *c, LLVMValueRef u)
 {
 	LLVMTypeRef ty = LLVMTypeOf(u);
-	LLVMValueRef w = fadd(c, cg_fconst(c, ty, 1.0), u);
-	LLVMValueRef r = fmul(c, cg_log(c, w), fdiv(c, u, fsub(c, w, cg_fconst(c, ty, 1.0))));
-	r = sel(c, fcmp(c, LLVMRealOEQ, w, cg_fconst(c, ty, 1.0)), u, r);
-	return sel(c, fcmp(c, LLVMRealOEQ, u, cg_fconst(c, ty, INFINITY)), u, r);
+	LLVMValueRef w = cg_fadd(c, cg_fconst(c, ty, 1.0), u);
+	LLVMValueRef r = cg_fmul(c, cg_log(c, w), cg_fdiv(c, u, cg_fsub(c, w, cg_fconst(c, ty, 1.0))));
+	r = cg_sel(c, cg_fcmp(c, LLVMRealOEQ, w, cg_fconst(c, ty, 1.0)), u, r);
+	return cg_sel(c, cg_fcmp(c, LLVMRealOEQ, u, cg_fconst(c, ty, INFINITY)), u, r);
 }
 
 /* ln(2a) for a above 2^12, where asinh and acosh are that to float precision. */
 static LLVMValueRef log_2a(Cg *c, LLVMValueRef a)
 {
-	return fadd(c, cg_log(c, a), cg_fconst(c, LLVMTypeOf(a), 0.693147182));
+	return cg_fadd(c, cg_log(c, a), cg_fconst(c, LLVMTypeOf(a), 0.693147182));
 }
 
 /* asinh a = log1p(a + a^2 / (1 + sqrt(1 + a^2))). */
 LLVMValueRef cg_asinh(Cg *c, LLVMValueRef x)
 {
 	LLVMTypeRef ty = LLVMTypeOf(x);
-	LLVMValueRef a = fabs_(c, x), one = cg_fconst(c, ty, 1.0);
-	LLVMValueRef a2 = fmul(c, a, a);
-	LLVMValueRef u = fadd(c, a, fdiv(c, a2, fadd(c, one, sqrt_(c, fadd(c, one, a2)))));
-	LLVMValueRef big = fcmp(c, LLVMRealOGT, a, cg_fconst(c, ty, 4096.0));
-	return copysign_(c, sel(c, big, log_2a(c, a), log1p_(c, u)), x);
+	LLVMValueRef a = cg_fabs(c, x), one = cg_fconst(c, ty, 1.0);
+	LLVMValueRef a2 = cg_fmul(c, a, a);
+	LLVMValueRef u = cg_fadd(c, a, cg_fdiv(c, a2, cg_fadd(c, one, sqrt_(c, cg_fadd(c, one, a2)))));
+	LLVMValueRef big = cg_fcmp(c, LLVMRealOGT, a, cg_fconst(c, ty, 4096.0));
+	return copysign_(c, cg_sel(c, big, log_2a(c, a), log1p_(c, u)), x);
 }
 
 /* acosh x = log1p(z + sqrt(z (z + 2))), z = x - 1 (exact near 1). */
 LLVMValueRef cg_acosh(Cg *c, LLVMValueRef x)
 {
 	LLVMTypeRef ty = LLVMTypeOf(x);
-	LLVMValueRef z = fsub(c, x, cg_fconst(c, ty, 1.0));
-	LLVMValueRef u = fadd(c, z, sqrt_(c, fmul(c, z, fadd(c, z, cg_fconst(c, ty, 2.0)))));
-	LLVMValueRef big = fcmp(c, LLVMRealOGT, x, cg_fconst(c, ty, 4096.0));
-	LLVMValueRef r = sel(c, big, log_2a(c, x), log1p_(c, u));
-	return sel(c, fcmp(c, LLVMRealOLT, x, cg_fconst(c, ty, 1.0)), cg_fconst(c, ty, NAN), r);
+	LLVMValueRef z = cg_fsub(c, x, cg_fconst(c, ty, 1.0));
+	LLVMValueRef u = cg_fadd(c, z, sqrt_(c, cg_fmul(c, z, cg_fadd(c, z, cg_fconst(c, ty, 2.0)))));
+	LLVMValueRef big = cg_fcmp(c, LLVMRealOGT, x, cg_fconst(c, ty, 4096.0));
+	LLVMValueRef r = cg_sel(c, big, log_2a(c, x), log1p_(c, u));
+	return cg_sel(c, cg_fcmp(c, LLVMRealOLT, x, cg_fconst(c, ty, 1.0)), cg_fconst(c, ty, NAN), r);
 }
 
 /* atanh a = log1p(2a / (1 - a)) / 2; a = 1 gives inf, a > 1 NaN. */
 LLVMValueRef cg_atanh(Cg *c, LLVMValueRef x)
 {
 	LLVMTypeRef ty = LLVMTypeOf(x);
-	LLVMValueRef a = fabs_(c, x);
-	LLVMValueRef u = fdiv(c, fadd(c, a, a), fsub(c, cg_fconst(c, ty, 1.0), a));
-	return copysign_(c, fmul(c, log1p_(c, u), cg_fconst(c, ty, 0.5)), x);
+	LLVMValueRef a = cg_fabs(c, x);
+	LLVMValueRef u = cg_fdiv(c, cg_fadd(c, a, a), cg_fsub(c, cg_fconst(c, ty, 1.0), a));
+	return copysign_(c, cg_fmul(c, log1p_(c, u), cg_fconst(c, ty, 0.5)), x);
 }
 
 /* ---- erf ----------------------------------------------------------------- */
@@ -419,12 +566,12 @@ LLVMValueRef cg_erf(Cg *c, LLVMValueRef x)
 	static const double Q[8] = {0.000332937605, 0.557979167, 0.0496132486, -0.501554251,
 				    0.567833543, -0.345747262, 0.115805611, -0.0166792832};
 	LLVMTypeRef ty = LLVMTypeOf(x);
-	LLVMValueRef a = fabs_(c, x), one = cg_fconst(c, ty, 1.0);
-	LLVMValueRef a2 = fmul(c, a, a);
+	LLVMValueRef a = cg_fabs(c, x), one = cg_fconst(c, ty, 1.0);
+	LLVMValueRef a2 = cg_fmul(c, a, a);
 	LLVMValueRef small = cg_fmuladd(c, a, poly(c, a2, P, 7), a);
-	LLVMValueRef erfc = fmul(c, cg_exp(c, fneg(c, a2)), poly(c, fdiv(c, one, a), Q, 8));
-	LLVMValueRef r = sel(c, fcmp(c, LLVMRealOLT, a, one), small, fsub(c, one, erfc));
-	r = sel(c, fcmp(c, LLVMRealOGE, a, cg_fconst(c, ty, 4.0)), one, r);
+	LLVMValueRef erfc = cg_fmul(c, cg_exp(c, cg_fneg(c, a2)), poly(c, cg_fdiv(c, one, a), Q, 8));
+	LLVMValueRef r = cg_sel(c, cg_fcmp(c, LLVMRealOLT, a, one), small, cg_fsub(c, one, erfc));
+	r = cg_sel(c, cg_fcmp(c, LLVMRealOGE, a, cg_fconst(c, ty, 4.0)), one, r);
 	return copysign_(c, r, x);
 }
 
@@ -439,31 +586,31 @@ static F2 log2_f2(Cg *c, LLVMValueRef a)
 {
 	static const double Q[6] = {0.961796701, 0.577078044, 0.412198573, 0.3205989, 0.26230818, 0.221953079};
 	LLVMTypeRef ty = LLVMTypeOf(a);
-	LLVMValueRef sub = fcmp(c, LLVMRealOLT, a, cg_fconst(c, ty, 1.1754943508222875e-38));
-	LLVMValueRef as = sel(c, sub, fmul(c, a, cg_fconst(c, ty, 8388608.0)), a);
+	LLVMValueRef sub = cg_fcmp(c, LLVMRealOLT, a, cg_fconst(c, ty, 1.1754943508222875e-38));
+	LLVMValueRef as = cg_sel(c, sub, cg_fmul(c, a, cg_fconst(c, ty, 8388608.0)), a);
 	LLVMValueRef bits = LLVMBuildBitCast(c->b, as, ity_of(c, ty), "");
 	LLVMValueRef e = LLVMBuildSub(c->b, LLVMBuildAShr(c->b, bits, ki(c, ty, 23), ""), ki(c, ty, 127), "");
-	e = sel(c, sub, LLVMBuildSub(c->b, e, ki(c, ty, 23), ""), e);
-	LLVMValueRef m = LLVMBuildBitCast(c->b, or_(c, and_(c, bits, ki(c, ty, 0x7fffff)), ki(c, ty, 0x3f800000)), ty, "");
-	LLVMValueRef big = fcmp(c, LLVMRealOGT, m, cg_fconst(c, ty, 1.4142135623730951));
-	m = sel(c, big, fmul(c, m, cg_fconst(c, ty, 0.5)), m);
-	e = sel(c, big, LLVMBuildAdd(c->b, e, ki(c, ty, 1), ""), e);
+	e = cg_sel(c, sub, LLVMBuildSub(c->b, e, ki(c, ty, 23), ""), e);
+	LLVMValueRef m = LLVMBuildBitCast(c->b, cg_or(c, cg_and(c, bits, ki(c, ty, 0x7fffff)), ki(c, ty, 0x3f800000)), ty, "");
+	LLVMValueRef big = cg_fcmp(c, LLVMRealOGT, m, cg_fconst(c, ty, 1.4142135623730951));
+	m = cg_sel(c, big, cg_fmul(c, m, cg_fconst(c, ty, 0.5)), m);
+	e = cg_sel(c, big, LLVMBuildAdd(c->b, e, ki(c, ty, 1), ""), e);
 
-	LLVMValueRef f = fsub(c, m, cg_fconst(c, ty, 1.0));
+	LLVMValueRef f = cg_fsub(c, m, cg_fconst(c, ty, 1.0));
 	F2 d = fast_two_sum(c, cg_fconst(c, ty, 2.0), f);
-	LLVMValueRef sh = fdiv(c, f, d.hi);
+	LLVMValueRef sh = cg_fdiv(c, f, d.hi);
 	/* s_lo = (f - sh (d.hi + d.lo)) / d.hi; f - sh d.hi is exact. */
 	F2 p = two_prod(c, sh, d.hi);
-	LLVMValueRef res = fsub(c, fsub(c, fsub(c, f, p.hi), p.lo), fmul(c, sh, d.lo));
-	LLVMValueRef sl = fdiv(c, res, d.hi);
-	LLVMValueRef z = fmul(c, sh, sh);
-	LLVMValueRef tail = fmul(c, fmul(c, sh, z), poly(c, z, Q, 6));
+	LLVMValueRef res = cg_fsub(c, cg_fsub(c, cg_fsub(c, f, p.hi), p.lo), cg_fmul(c, sh, d.lo));
+	LLVMValueRef sl = cg_fdiv(c, res, d.hi);
+	LLVMValueRef z = cg_fmul(c, sh, sh);
+	LLVMValueRef tail = cg_fmul(c, cg_fmul(c, sh, z), poly(c, z, Q, 6));
 	/* (2/ln2) s = K (sh + sl), K = 2.88539004 + 3.85192607e-08 */
 	F2 l = two_prod(c, sh, cg_fconst(c, ty, 2.88539004));
-	LLVMValueRef lo = fadd(c, cg_fmuladd(c, sh, cg_fconst(c, ty, 3.85192607e-08), fmul(c, sl, cg_fconst(c, ty, 2.88539004))), tail);
-	lo = fadd(c, l.lo, lo);
+	LLVMValueRef lo = cg_fadd(c, cg_fmuladd(c, sh, cg_fconst(c, ty, 3.85192607e-08), cg_fmul(c, sl, cg_fconst(c, ty, 2.88539004))), tail);
+	lo = cg_fadd(c, l.lo, lo);
 	F2 r = two_sum(c, LLVMBuildSIToFP(c->b, e, ty, ""), l.hi);
-	return fast_two_sum(c, r.hi, fadd(c, r.lo, lo));
+	return fast_two_sum(c, r.hi, cg_fadd(c, r.lo, lo));
 }
 
 /* 2^(hi + lo) for |hi| <= 190 and |lo| small: 2^n * 2^r with r in
@@ -474,27 +621,27 @@ static LLVMValueRef exp2_f2(Cg *c, F2 t)
 	static const double P[6] = {0.693147182, 0.240226477, 0.0555031933, 0.00961849, 0.00134041323, 0.000153491113};
 	LLVMTypeRef ty = LLVMTypeOf(t.hi);
 	LLVMValueRef ni = round_i32(c, t.hi);
-	LLVMValueRef r = fadd(c, fsub(c, t.hi, LLVMBuildSIToFP(c->b, ni, ty, "")), t.lo);
+	LLVMValueRef r = cg_fadd(c, cg_fsub(c, t.hi, LLVMBuildSIToFP(c->b, ni, ty, "")), t.lo);
 	LLVMValueRef p = cg_fmuladd(c, r, poly(c, r, P, 6), cg_fconst(c, ty, 1.0));
 	LLVMValueRef n1 = LLVMBuildAShr(c->b, ni, ki(c, ty, 1), "");
 	LLVMValueRef n2 = LLVMBuildSub(c->b, ni, n1, "");
-	return fmul(c, fmul(c, p, pow2i(c, ty, n1)), pow2i(c, ty, n2));
+	return cg_fmul(c, cg_fmul(c, p, pow2i(c, ty, n1)), pow2i(c, ty, n2));
 }
 
 /* y is an integer (inf counts as one, NaN does not). */
 static LLVMValueRef is_int(Cg *c, LLVMValueRef y)
 {
-	return fcmp(c, LLVMRealOEQ, cg_round_dir(c, y, false), y);
+	return cg_fcmp(c, LLVMRealOEQ, cg_round_dir(c, y, false), y);
 }
 
 /* y is an odd integer (only possible below 2^24). */
 static LLVMValueRef is_odd(Cg *c, LLVMValueRef y)
 {
 	LLVMTypeRef ty = LLVMTypeOf(y);
-	LLVMValueRef small = fcmp(c, LLVMRealOLT, fabs_(c, y), cg_fconst(c, ty, 16777216.0));
-	LLVMValueRef yi = LLVMBuildFPToSI(c->b, sel(c, small, y, cg_fconst(c, ty, 0)), ity_of(c, ty), "");
-	LLVMValueRef odd = icmp(c, LLVMIntNE, and_(c, yi, ki(c, ty, 1)), ki(c, ty, 0));
-	return and_(c, and_(c, small, is_int(c, y)), odd);
+	LLVMValueRef small = cg_fcmp(c, LLVMRealOLT, cg_fabs(c, y), cg_fconst(c, ty, 16777216.0));
+	LLVMValueRef yi = LLVMBuildFPToSI(c->b, cg_sel(c, small, y, cg_fconst(c, ty, 0)), ity_of(c, ty), "");
+	LLVMValueRef odd = cg_icmp(c, LLVMIntNE, cg_and(c, yi, ki(c, ty, 1)), ki(c, ty, 0));
+	return cg_and(c, cg_and(c, small, is_int(c, y)), odd);
 }
 
 /* |x|^y for finite nonzero x and finite y: 2^(y log2|x|) with the product
@@ -505,14 +652,14 @@ static LLVMValueRef pow_finite(Cg *c, LLVMValueRef ax, LLVMValueRef y)
 {
 	LLVMTypeRef ty = LLVMTypeOf(ax);
 	LLVMValueRef lim = cg_fconst(c, ty, 4294967296.0);
-	y = sel(c, fcmp(c, LLVMRealOLT, fabs_(c, y), lim), y, copysign_(c, lim, y));
+	y = cg_sel(c, cg_fcmp(c, LLVMRealOLT, cg_fabs(c, y), lim), y, copysign_(c, lim, y));
 	F2 l = log2_f2(c, ax);
 	F2 t = two_prod(c, y, l.hi);
 	t.lo = cg_fmuladd(c, y, l.lo, t.lo);
 	/* Past +-190 the result is 0 or inf whatever the low part says. */
-	LLVMValueRef far = fcmp(c, LLVMRealOGT, fabs_(c, t.hi), cg_fconst(c, ty, 190.0));
-	t.hi = sel(c, far, copysign_(c, cg_fconst(c, ty, 190.0), t.hi), t.hi);
-	t.lo = sel(c, far, cg_fconst(c, ty, 0), t.lo);
+	LLVMValueRef far = cg_fcmp(c, LLVMRealOGT, cg_fabs(c, t.hi), cg_fconst(c, ty, 190.0));
+	t.hi = cg_sel(c, far, copysign_(c, cg_fconst(c, ty, 190.0), t.hi), t.hi);
+	t.lo = cg_sel(c, far, cg_fconst(c, ty, 0), t.lo);
 	return exp2_f2(c, t);
 }
 
@@ -521,24 +668,24 @@ LLVMValueRef cg_pow(Cg *c, LLVMValueRef x, LLVMValueRef y)
 {
 	LLVMTypeRef ty = LLVMTypeOf(x);
 	LLVMValueRef zero = cg_fconst(c, ty, 0), one = cg_fconst(c, ty, 1.0), inf = cg_fconst(c, ty, INFINITY);
-	LLVMValueRef ax = fabs_(c, x), ay = fabs_(c, y);
-	LLVMValueRef xfin = and_(c, fcmp(c, LLVMRealOGT, ax, zero), fcmp(c, LLVMRealOLT, ax, inf));
-	LLVMValueRef yfin = fcmp(c, LLVMRealOLT, ay, inf);
-	LLVMValueRef r = pow_finite(c, sel(c, xfin, ax, one), sel(c, yfin, y, zero));
+	LLVMValueRef ax = cg_fabs(c, x), ay = cg_fabs(c, y);
+	LLVMValueRef xfin = cg_and(c, cg_fcmp(c, LLVMRealOGT, ax, zero), cg_fcmp(c, LLVMRealOLT, ax, inf));
+	LLVMValueRef yfin = cg_fcmp(c, LLVMRealOLT, ay, inf);
+	LLVMValueRef r = pow_finite(c, cg_sel(c, xfin, ax, one), cg_sel(c, yfin, y, zero));
 	/* x = +-0, x = +-inf or y = +-inf: 0, 1 or inf by whether |x| and
 	 * y are on the same side of 1 and 0. */
-	LLVMValueRef up = icmp(c, LLVMIntEQ, fcmp(c, LLVMRealOGT, y, zero), fcmp(c, LLVMRealOGT, ax, one));
-	LLVMValueRef lim = sel(c, fcmp(c, LLVMRealOEQ, ax, one), one, sel(c, up, inf, zero));
-	LLVMValueRef edge = or_(c, fcmp(c, LLVMRealOEQ, ax, zero), or_(c, fcmp(c, LLVMRealOEQ, ax, inf),
-									   fcmp(c, LLVMRealOEQ, ay, inf)));
-	r = sel(c, edge, lim, r);
+	LLVMValueRef up = cg_icmp(c, LLVMIntEQ, cg_fcmp(c, LLVMRealOGT, y, zero), cg_fcmp(c, LLVMRealOGT, ax, one));
+	LLVMValueRef lim = cg_sel(c, cg_fcmp(c, LLVMRealOEQ, ax, one), one, cg_sel(c, up, inf, zero));
+	LLVMValueRef edge = cg_or(c, cg_fcmp(c, LLVMRealOEQ, ax, zero), cg_or(c, cg_fcmp(c, LLVMRealOEQ, ax, inf),
+									   cg_fcmp(c, LLVMRealOEQ, ay, inf)));
+	r = cg_sel(c, edge, lim, r);
 	/* Negative x (or -0): odd integer y keeps the sign, other integers
 	 * drop it, and a finite non-integer y has no real result. */
-	r = sel(c, and_(c, signbit_(c, x), is_odd(c, y)), fneg(c, r), r);
-	LLVMValueRef bad = and_(c, and_(c, fcmp(c, LLVMRealOLT, x, zero), xfin),
-				and_(c, yfin, LLVMBuildNot(c->b, is_int(c, y), "")));
-	r = sel(c, or_(c, bad, or_(c, isnan_(c, x), isnan_(c, y))), cg_fconst(c, ty, NAN), r);
-	return sel(c, or_(c, fcmp(c, LLVMRealOEQ, y, zero), fcmp(c, LLVMRealOEQ, x, one)), one, r);
+	r = cg_sel(c, cg_and(c, signbit_(c, x), is_odd(c, y)), cg_fneg(c, r), r);
+	LLVMValueRef bad = cg_and(c, cg_and(c, cg_fcmp(c, LLVMRealOLT, x, zero), xfin),
+				cg_and(c, yfin, LLVMBuildNot(c->b, is_int(c, y), "")));
+	r = cg_sel(c, cg_or(c, bad, cg_or(c, isnan_(c, x), isnan_(c, y))), cg_fconst(c, ty, NAN), r);
+	return cg_sel(c, cg_or(c, cg_fcmp(c, LLVMRealOEQ, y, zero), cg_fcmp(c, LLVMRealOEQ, x, one)), one, r);
 }
 
 /* ---- rounding and remainder -------------------------------------------- */
@@ -550,9 +697,9 @@ LLVMValueRef cg_round_even(Cg *c, LLVMValueRef x)
 {
 	LLVMTypeRef ty = LLVMTypeOf(x);
 	LLVMValueRef two23 = cg_fconst(c, ty, 8388608.0);
-	LLVMValueRef a = fabs_(c, x);
-	LLVMValueRef r = copysign_(c, fsub(c, fadd(c, a, two23), two23), x);
-	return sel(c, fcmp(c, LLVMRealOLT, a, two23), r, x);
+	LLVMValueRef a = cg_fabs(c, x);
+	LLVMValueRef r = copysign_(c, cg_fsub(c, cg_fadd(c, a, two23), two23), x);
+	return cg_sel(c, cg_fcmp(c, LLVMRealOLT, a, two23), r, x);
 }
 
 /* A finite nonzero float as m 2^(e - 150) with integer m in [2^23, 2^24)
@@ -561,11 +708,11 @@ LLVMValueRef cg_round_even(Cg *c, LLVMValueRef x)
 static void unpack(Cg *c, LLVMValueRef a, LLVMValueRef *e, LLVMValueRef *m)
 {
 	LLVMTypeRef ty = LLVMTypeOf(a);
-	LLVMValueRef sub = fcmp(c, LLVMRealOLT, a, cg_fconst(c, ty, 1.1754943508222875e-38));
-	LLVMValueRef bits = LLVMBuildBitCast(c->b, sel(c, sub, fmul(c, a, cg_fconst(c, ty, 8388608.0)), a), ity_of(c, ty), "");
+	LLVMValueRef sub = cg_fcmp(c, LLVMRealOLT, a, cg_fconst(c, ty, 1.1754943508222875e-38));
+	LLVMValueRef bits = LLVMBuildBitCast(c->b, cg_sel(c, sub, cg_fmul(c, a, cg_fconst(c, ty, 8388608.0)), a), ity_of(c, ty), "");
 	*e = LLVMBuildLShr(c->b, bits, ki(c, ty, 23), "");
-	*e = sel(c, sub, LLVMBuildSub(c->b, *e, ki(c, ty, 23), ""), *e);
-	*m = or_(c, and_(c, bits, ki(c, ty, 0x7fffff)), ki(c, ty, 0x800000));
+	*e = cg_sel(c, sub, LLVMBuildSub(c->b, *e, ki(c, ty, 23), ""), *e);
+	*m = cg_or(c, cg_and(c, bits, ki(c, ty, 0x7fffff)), ki(c, ty, 0x800000));
 }
 
 /* r = (r * 2^s) mod my for r < my < 2^24, s in [0, 23], in i32: the float
@@ -574,10 +721,10 @@ static void unpack(Cg *c, LLVMValueRef a, LLVMValueRef *e, LLVMValueRef *m)
  * terms wrap, and one add of my fixes the second case. */
 static LLVMValueRef mod_step(Cg *c, LLVMTypeRef ty, LLVMValueRef r, LLVMValueRef s, LLVMValueRef my, LLVMValueRef myf)
 {
-	LLVMValueRef a = fmul(c, LLVMBuildSIToFP(c->b, r, ty, ""), pow2i(c, ty, s));
-	LLVMValueRef q = LLVMBuildFPToSI(c->b, fdiv(c, a, myf), ity_of(c, ty), "");
+	LLVMValueRef a = cg_fmul(c, LLVMBuildSIToFP(c->b, r, ty, ""), pow2i(c, ty, s));
+	LLVMValueRef q = LLVMBuildFPToSI(c->b, cg_fdiv(c, a, myf), ity_of(c, ty), "");
 	r = LLVMBuildSub(c->b, LLVMBuildShl(c->b, r, s, ""), LLVMBuildMul(c->b, q, my, ""), "");
-	return sel(c, icmp(c, LLVMIntSLT, r, ki(c, ty, 0)), LLVMBuildAdd(c->b, r, my, ""), r);
+	return cg_sel(c, cg_icmp(c, LLVMIntSLT, r, ki(c, ty, 0)), LLVMBuildAdd(c->b, r, my, ""), r);
 }
 
 /* fmodf, exact: with |x| = mx 2^(ex-150), |y| = my 2^(ey-150), the result
@@ -586,296 +733,26 @@ static LLVMValueRef mod_step(Cg *c, LLVMTypeRef ty, LLVMValueRef r, LLVMValueRef
 LLVMValueRef cg_fmod(Cg *c, LLVMValueRef x, LLVMValueRef y)
 {
 	LLVMTypeRef ty = LLVMTypeOf(x);
-	LLVMValueRef ax = fabs_(c, x), ay = fabs_(c, y), ex, mx, ey, my;
+	LLVMValueRef ax = cg_fabs(c, x), ay = cg_fabs(c, y), ex, mx, ey, my;
 	unpack(c, ax, &ex, &mx);
 	unpack(c, ay, &ey, &my);
 	LLVMValueRef myf = LLVMBuildSIToFP(c->b, my, ty, "");
-	LLVMValueRef r = sel(c, icmp(c, LLVMIntSGE, mx, my), LLVMBuildSub(c->b, mx, my, ""), mx);
+	LLVMValueRef r = cg_sel(c, cg_icmp(c, LLVMIntSGE, mx, my), LLVMBuildSub(c->b, mx, my, ""), mx);
 	LLVMValueRef left = LLVMBuildSub(c->b, ex, ey, "");
 	for (int i = 0; i < 12; i++) {
-		LLVMValueRef s = sel(c, icmp(c, LLVMIntSLT, left, ki(c, ty, 0)), ki(c, ty, 0), left);
-		s = sel(c, icmp(c, LLVMIntSGT, s, ki(c, ty, 23)), ki(c, ty, 23), s);
+		LLVMValueRef s = cg_sel(c, cg_icmp(c, LLVMIntSLT, left, ki(c, ty, 0)), ki(c, ty, 0), left);
+		s = cg_sel(c, cg_icmp(c, LLVMIntSGT, s, ki(c, ty, 23)), ki(c, ty, 23), s);
 		left = LLVMBuildSub(c->b, left, s, "");
 		r = mod_step(c, ty, r, s, my, myf);
 	}
 	/* r 2^(ey-150) is representable; scale by two normal factors so only
 	 * the last multiply can go subnormal (and it is exact). */
 	LLVMValueRef e = LLVMBuildSub(c->b, ey, ki(c, ty, 150), "");
-	LLVMValueRef e1 = sel(c, icmp(c, LLVMIntSLT, e, ki(c, ty, -126)), ki(c, ty, -126), e);
-	LLVMValueRef mag = fmul(c, fmul(c, LLVMBuildSIToFP(c->b, r, ty, ""), pow2i(c, ty, e1)),
+	LLVMValueRef e1 = cg_sel(c, cg_icmp(c, LLVMIntSLT, e, ki(c, ty, -126)), ki(c, ty, -126), e);
+	LLVMValueRef mag = cg_fmul(c, cg_fmul(c, LLVMBuildSIToFP(c->b, r, ty, ""), pow2i(c, ty, e1)),
 				pow2i(c, ty, LLVMBuildSub(c->b, e, e1, "")));
 	LLVMValueRef res = copysign_(c, mag, x);
-	res = sel(c, fcmp(c, LLVMRealOLT, ax, ay), x, res);
-	LLVMValueRef bad = or_(c, fcmp(c, LLVMRealOEQ, ay, cg_fconst(c, ty, 0)), fcmp(c, LLVMRealUEQ, ax, cg_fconst(c, ty, INFINITY)));
-	return sel(c, or_(c, bad, isnan_(c, y)), cg_fconst(c, ty, NAN), res);
-}
-
-/* ---- test support -------------------------------------------------------
- * tests/unit/test_math.c measures the builders above against libm.  Only
- * codegen/ sees llvm-c (the test targets do not get its include path), so
- * the test reaches them through these functions, declared in
- * cg_internal.h and repeated in the test. */
-
-typedef LLVMValueRef (*MathFn1)(Cg *, LLVMValueRef);
-typedef LLVMValueRef (*MathFn2)(Cg *, LLVMValueRef, LLVMValueRef);
-
-static const struct {
-	const char *name;
-	MathFn1 f1;
-	MathFn2 f2;
-} math_fns[] = {
-	{"sin", cg_sin, NULL}, {"cos", cg_cos, NULL}, {"tan", cg_tan, NULL},
-	{"asin", cg_asin, NULL}, {"acos", cg_acos, NULL}, {"atan", cg_atan, NULL},
-	{"sinh", cg_sinh, NULL}, {"cosh", cg_cosh, NULL}, {"asinh", cg_asinh, NULL},
-	{"acosh", cg_acosh, NULL}, {"atanh", cg_atanh, NULL}, {"erf", cg_erf, NULL},
-	{"pow", NULL, cg_pow}, {"round_even", cg_round_even, NULL}, {"fmod", NULL, cg_fmod},
-};
-#define NMATH (int)(sizeof math_fns / sizeof math_fns[0])
-
-struct CgMathJit {
-	LLVMOrcLLJITRef jit;
-	CgMathFn fn;
-};
-
-static char *dup_msg(const char *s)
-{
-	char *d = malloc(strlen(s) + 1);
-	if (d)
-		strcpy(d, s);
-	return d;
-}
-
-static char *take_error(LLVMErrorRef e)
-{
-	char *s = LLVMGetErrorMessage(e);
-	char *d = dup_msg(s);
-	LLVMDisposeErrorMessage(s);
-	return d;
-}
-
-/* Adds void kiln_math_NAME(const float *x, const float *y, float *out),
- * applying math_fns[i] to `lanes` floats (1: the scalar form). */
-static void build_kernel(Cg *c, int i, int lanes)
-{
-	LLVMTypeRef ty = lanes > 1 ? LLVMVectorType(c->f32, (unsigned)lanes) : c->f32;
-	LLVMTypeRef params[3] = {c->ptr, c->ptr, c->ptr};
-	char name[64];
-	snprintf(name, sizeof name, "kiln_math_%s", math_fns[i].name);
-	c->fn = LLVMAddFunction(c->mod, name, LLVMFunctionType(LLVMVoidTypeInContext(c->ctx), params, 3, 0));
-	LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(c->ctx, c->fn, "entry"));
-	LLVMValueRef v[2];
-	for (int j = 0; j < 2; j++) {
-		v[j] = LLVMBuildLoad2(c->b, ty, LLVMGetParam(c->fn, (unsigned)j), "");
-		LLVMSetAlignment(v[j], 4);  /* the caller's arrays are only float-aligned */
-	}
-	LLVMValueRef r = math_fns[i].f1 ? math_fns[i].f1(c, v[0]) : math_fns[i].f2(c, v[0], v[1]);
-	LLVMSetAlignment(LLVMBuildStore(c->b, r, LLVMGetParam(c->fn, 2)), 4);
-	LLVMBuildRetVoid(c->b);
-}
-
-static void test_cg_init(Cg *c, LLVMContextRef ctx)
-{
-	memset(c, 0, sizeof *c);
-	c->ctx = ctx;
-	c->mod = LLVMModuleCreateWithNameInContext("kiln_math", ctx);
-	c->b = LLVMCreateBuilderInContext(ctx);
-	c->f32 = LLVMFloatTypeInContext(ctx);
-	c->i8 = LLVMInt8TypeInContext(ctx);
-	c->i32 = LLVMInt32TypeInContext(ctx);
-	c->i64 = LLVMInt64TypeInContext(ctx);
-	c->ptr = LLVMPointerTypeInContext(ctx, 0);
-}
-
-/* Target machine for triple/cpu/features, NULL each meaning the host's. */
-static LLVMTargetMachineRef test_tm(const char *triple, const char *cpu, const char *features, char **err)
-{
-	static bool inited;
-	if (!inited) {
-		LLVMInitializeAllTargetInfos();
-		LLVMInitializeAllTargets();
-		LLVMInitializeAllTargetMCs();
-		LLVMInitializeAllAsmPrinters();
-		inited = true;
-	}
-	char *ht = LLVMGetDefaultTargetTriple(), *hc = LLVMGetHostCPUName(), *hf = LLVMGetHostCPUFeatures();
-	const char *tr = triple ? triple : ht;
-	LLVMTargetRef t;
-	LLVMTargetMachineRef tm = NULL;
-	char *msg = NULL;
-	if (LLVMGetTargetFromTriple(tr, &t, &msg)) {
-		*err = dup_msg(msg ? msg : "unknown triple");
-	} else {
-		tm = LLVMCreateTargetMachine(t, tr, cpu ? cpu : hc, features ? features : cpu ? "" : hf,
-					     LLVMCodeGenLevelAggressive, LLVMRelocPIC, LLVMCodeModelDefault);
-		if (!tm)
-			*err = dup_msg("cannot create the target machine");
-	}
-	LLVMDisposeMessage(msg);
-	LLVMDisposeMessage(ht);
-	LLVMDisposeMessage(hc);
-	LLVMDisposeMessage(hf);
-	return tm;
-}
-
-/* Verify, then the -O2 pipeline the driver uses for kiln -O2. */
-static bool test_optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, char **err)
-{
-	char *msg = NULL;
-	if (LLVMVerifyModule(mod, LLVMReturnStatusAction, &msg)) {
-		*err = dup_msg(msg ? msg : "invalid module");
-		LLVMDisposeMessage(msg);
-		return false;
-	}
-	LLVMDisposeMessage(msg);
-	LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
-	LLVMPassBuilderOptionsSetLoopVectorization(po, 1);
-	LLVMPassBuilderOptionsSetSLPVectorization(po, 1);
-	LLVMErrorRef e = LLVMRunPasses(mod, "default<O2>", tm, po);
-	LLVMDisposePassBuilderOptions(po);
-	if (e) {
-		*err = take_error(e);
-		return false;
-	}
-	return true;
-}
-
-static int find_math(const char *name)
-{
-	for (int i = 0; i < NMATH; i++)
-		if (!strcmp(math_fns[i].name, name))
-			return i;
-	return -1;
-}
-
-CgMathJit *cg_math_jit(const char *name, int lanes, const char *cpu, char **ir, char **err)
-{
-	*err = NULL;
-	int i = find_math(name);
-	if (i < 0) {
-		*err = dup_msg("no such math function");
-		return NULL;
-	}
-	LLVMTargetMachineRef tm = test_tm(NULL, cpu, NULL, err);
-	if (!tm)
-		return NULL;
-	LLVMOrcThreadSafeContextRef tsc = LLVMOrcCreateNewThreadSafeContext();
-	Cg c;
-	test_cg_init(&c, LLVMOrcThreadSafeContextGetContext(tsc));
-	build_kernel(&c, i, lanes);
-	LLVMDisposeBuilder(c.b);
-	CgMathJit *j = calloc(1, sizeof *j);
-	if (!j || !test_optimize(c.mod, tm, err)) {
-		if (!*err)
-			*err = dup_msg("out of memory");
-		free(j);
-		LLVMDisposeModule(c.mod);
-		LLVMOrcDisposeThreadSafeContext(tsc);
-		LLVMDisposeTargetMachine(tm);
-		return NULL;
-	}
-	if (ir) {
-		char *s = LLVMPrintModuleToString(c.mod);
-		*ir = dup_msg(s);
-		LLVMDisposeMessage(s);
-	}
-	LLVMOrcLLJITBuilderRef jb = LLVMOrcCreateLLJITBuilder();
-	LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(jb, LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(tm));
-	LLVMErrorRef e = LLVMOrcCreateLLJIT(&j->jit, jb);
-	if (!e)
-		e = LLVMOrcLLJITAddLLVMIRModule(j->jit, LLVMOrcLLJITGetMainJITDylib(j->jit),
-						LLVMOrcCreateNewThreadSafeModule(c.mod, tsc));
-	else
-		LLVMDisposeModule(c.mod);
-	LLVMOrcDisposeThreadSafeContext(tsc);
-	char sym[64];
-	snprintf(sym, sizeof sym, "kiln_math_%s", name);
-	LLVMOrcExecutorAddress addr = 0;
-	if (!e)
-		e = LLVMOrcLLJITLookup(j->jit, &addr, sym);
-	if (e) {
-		*err = take_error(e);
-		cg_math_jit_free(j);
-		return NULL;
-	}
-	j->fn = (CgMathFn)(uintptr_t)addr;
-	return j;
-}
-
-CgMathFn cg_math_jit_fn(CgMathJit *j) { return j->fn; }
-
-void cg_math_jit_free(CgMathJit *j)
-{
-	if (!j)
-		return;
-	if (j->jit) {
-		LLVMErrorRef e = LLVMOrcDisposeLLJIT(j->jit);
-		if (e)
-			LLVMConsumeError(e);
-	}
-	free(j);
-}
-
-/* Appends the names of o's undefined symbols to *out (space-separated). */
-static bool list_undefined(LLVMBinaryRef o, char **out)
-{
-	size_t len = 0;
-	*out = dup_msg("");
-	LLVMSymbolIteratorRef s = LLVMObjectFileCopySymbolIterator(o);
-	LLVMSectionIteratorRef sec = LLVMObjectFileCopySectionIterator(o);
-	for (; *out && !LLVMObjectFileIsSymbolIteratorAtEnd(o, s); LLVMMoveToNextSymbol(s)) {
-		const char *name = LLVMGetSymbolName(s);
-		LLVMMoveToContainingSection(sec, s);
-		/* No section and a name: something the linker must find elsewhere
-		 * (the file symbol is nameless here, the module having no source
-		 * file name). */
-		if (!name || !*name || !LLVMObjectFileIsSectionIteratorAtEnd(o, sec))
-			continue;
-		char *grown = realloc(*out, len + strlen(name) + 2);
-		if (!grown) {
-			free(*out);
-			*out = NULL;
-			break;
-		}
-		*out = grown;
-		len += (size_t)sprintf(*out + len, "%s%s", len ? " " : "", name);
-	}
-	LLVMDisposeSectionIterator(sec);
-	LLVMDisposeSymbolIterator(s);
-	return *out != NULL;
-}
-
-char *cg_math_undefined(const char *triple, const char *cpu, const char *features, int lanes, char **err)
-{
-	*err = NULL;
-	LLVMTargetMachineRef tm = test_tm(triple, cpu, features, err);
-	if (!tm)
-		return NULL;
-	LLVMContextRef ctx = LLVMContextCreate();
-	Cg c;
-	test_cg_init(&c, ctx);
-	LLVMSetSourceFileName(c.mod, "", 0);
-	for (int i = 0; i < NMATH; i++)
-		build_kernel(&c, i, lanes);
-	LLVMDisposeBuilder(c.b);
-	char *out = NULL, *msg = NULL;
-	LLVMMemoryBufferRef buf = NULL;
-	if (test_optimize(c.mod, tm, err)) {
-		if (LLVMTargetMachineEmitToMemoryBuffer(tm, c.mod, LLVMObjectFile, &msg, &buf)) {
-			*err = dup_msg(msg ? msg : "cannot emit");
-		} else {
-			LLVMBinaryRef o = LLVMCreateBinary(buf, ctx, &msg);
-			if (!o)
-				*err = dup_msg(msg ? msg : "cannot read the object back");
-			else if (!list_undefined(o, &out))
-				*err = dup_msg("out of memory");
-			if (o)
-				LLVMDisposeBinary(o);
-			LLVMDisposeMemoryBuffer(buf);
-		}
-	}
-	LLVMDisposeMessage(msg);
-	LLVMDisposeModule(c.mod);
-	LLVMContextDispose(ctx);
-	LLVMDisposeTargetMachine(tm);
-	return out;
+	res = cg_sel(c, cg_fcmp(c, LLVMRealOLT, ax, ay), x, res);
+	LLVMValueRef bad = cg_or(c, cg_fcmp(c, LLVMRealOEQ, ay, cg_fconst(c, ty, 0)), cg_fcmp(c, LLVMRealUEQ, ax, cg_fconst(c, ty, INFINITY)));
+	return cg_sel(c, cg_or(c, bad, isnan_(c, y)), cg_fconst(c, ty, NAN), res);
 }

@@ -6,8 +6,6 @@
 
 #include "cg_internal.h"
 
-static LLVMValueRef I(Cg *c, int64_t v) { return cg_i64(c, v); }
-
 void cg_lower_tfidf(Cg *c, const Node *n)
 {
 	const Type *x = ir_value_type(c->g, n->in[0]);
@@ -34,36 +32,36 @@ void cg_lower_tfidf(Cg *c, const Node *n)
 	}
 	LLVMValueRef X = c->buf[n->in[0]], Y = c->buf[n->out];
 	Loop lz;
-	LLVMValueRef z = cg_loop_begin(c, &lz, I(c, 0), I(c, B * C));
+	LLVMValueRef z = cg_loop_begin(c, &lz, cg_i64(c, 0), cg_i64(c, B * C));
 	cg_storef(c, cg_f32(c, 0), Y, z);
 	cg_loop_end(c, &lz, 1);
 	LLVMValueRef count = cg_entry_alloca(c, c->i64);
 	Loop lb, lg, ld, lst;
-	LLVMValueRef b = cg_loop_begin(c, &lb, I(c, 0), I(c, B));
-	LLVMValueRef row = LLVMBuildNSWMul(c->b, b, I(c, L), "");
-	LLVMValueRef j = cg_loop_begin(c, &lg, I(c, 0), I(c, G));
+	LLVMValueRef b = cg_loop_begin(c, &lb, cg_i64(c, 0), cg_i64(c, B));
+	LLVMValueRef row = LLVMBuildNSWMul(c->b, b, cg_i64(c, L), "");
+	LLVMValueRef j = cg_loop_begin(c, &lg, cg_i64(c, 0), cg_i64(c, G));
 	LLVMValueRef ng = LLVMBuildLoad2(c->b, c->i64, cg_gep(c, c->i64, ts, j), "");
 	LLVMValueRef oi = LLVMBuildLoad2(c->b, c->i64, cg_gep(c, c->i64, ti, j), "");
 	/* unigrams count once; longer n-grams at every skip distance */
-	LLVMValueRef one = LLVMBuildICmp(c->b, LLVMIntEQ, ng, I(c, 1), "");
-	LLVMValueRef dend = LLVMBuildSelect(c->b, one, I(c, 2), I(c, skip + 2), "");
-	LLVMBuildStore(c->b, I(c, 0), count);
-	LLVMValueRef d = cg_loop_begin(c, &ld, I(c, 1), dend);
+	LLVMValueRef one = LLVMBuildICmp(c->b, LLVMIntEQ, ng, cg_i64(c, 1), "");
+	LLVMValueRef dend = LLVMBuildSelect(c->b, one, cg_i64(c, 2), cg_i64(c, skip + 2), "");
+	LLVMBuildStore(c->b, cg_i64(c, 0), count);
+	LLVMValueRef d = cg_loop_begin(c, &ld, cg_i64(c, 1), dend);
 	/* starts with the last token inside the row: s + d*(n-1) < L */
-	LLVMValueRef span = LLVMBuildNSWMul(c->b, d, LLVMBuildNSWSub(c->b, ng, I(c, 1), ""), "");
-	LLVMValueRef send = LLVMBuildNSWSub(c->b, I(c, L), span, "");
-	send = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, send, I(c, 0), ""), I(c, 0), send, "");
-	LLVMValueRef st = cg_loop_begin(c, &lst, I(c, 0), send);
+	LLVMValueRef span = LLVMBuildNSWMul(c->b, d, LLVMBuildNSWSub(c->b, ng, cg_i64(c, 1), ""), "");
+	LLVMValueRef send = LLVMBuildNSWSub(c->b, cg_i64(c, L), span, "");
+	send = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, send, cg_i64(c, 0), ""), cg_i64(c, 0), send, "");
+	LLVMValueRef st = cg_loop_begin(c, &lst, cg_i64(c, 0), send);
 	LLVMValueRef match = LLVMConstInt(LLVMInt1TypeInContext(c->ctx), 1, 0);
 	for (int64_t k = 0; k < maxn; k++) {
-		LLVMValueRef used = LLVMBuildICmp(c->b, LLVMIntSLT, I(c, k), ng, "");
-		LLVMValueRef pos = LLVMBuildSelect(c->b, used, LLVMBuildNSWAdd(c->b, st, LLVMBuildNSWMul(c->b, d, I(c, k), ""), ""),
+		LLVMValueRef used = LLVMBuildICmp(c->b, LLVMIntSLT, cg_i64(c, k), ng, "");
+		LLVMValueRef pos = LLVMBuildSelect(c->b, used, LLVMBuildNSWAdd(c->b, st, LLVMBuildNSWMul(c->b, d, cg_i64(c, k), ""), ""),
 						   st, "");
 		LLVMValueRef v = LLVMBuildLoad2(c->b, xt, cg_gep(c, xt, X, LLVMBuildNSWAdd(c->b, row, pos, "")), "");
 		if (xt != c->i64)
 			v = LLVMBuildSExt(c->b, v, c->i64, "");
 		LLVMValueRef want = LLVMBuildLoad2(c->b, c->i64,
-						   cg_gep(c, c->i64, tg, LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, j, I(c, maxn), ""), I(c, k), "")), "");
+						   cg_gep(c, c->i64, tg, LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, j, cg_i64(c, maxn), ""), cg_i64(c, k), "")), "");
 		LLVMValueRef eq = LLVMBuildOr(c->b, LLVMBuildNot(c->b, used, ""), LLVMBuildICmp(c->b, LLVMIntEQ, v, want, ""), "");
 		match = LLVMBuildAnd(c->b, match, eq, "");
 	}
@@ -77,7 +75,7 @@ void cg_lower_tfidf(Cg *c, const Node *n)
 		f = LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOGT, f, cg_f32(c, 0), ""), w, cg_f32(c, 0), "");
 	else if (mode == 2)
 		f = LLVMBuildFMul(c->b, f, w, "");
-	LLVMValueRef yo = LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, b, I(c, C), ""), oi, "");
+	LLVMValueRef yo = LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, b, cg_i64(c, C), ""), oi, "");
 	cg_storef(c, LLVMBuildFAdd(c->b, cg_loadf(c, Y, yo), f, ""), Y, yo);
 	cg_loop_end(c, &lg, 1);
 	cg_loop_end(c, &lb, 1);

@@ -24,6 +24,10 @@ typedef struct CgOptions {
  * layout pass blocks channels by); 0 for a target without vector registers. */
 int cg_vector_lanes(const CgOptions *o);
 
+/* Does the backend have a lowering for op (codegen/cg_lower.c's table)?
+ * Every op of ir/ops.def should. */
+bool cg_op_has_lowering(Op op);
+
 /* Report (into d) every node this backend cannot lower; true if none. */
 bool cg_check(const Graph *g, const CgOptions *o, Diag *d);
 
@@ -31,7 +35,7 @@ bool cg_check(const Graph *g, const CgOptions *o, Diag *d);
  * rename): on failure nothing is left at path. */
 bool cg_emit(Graph *g, const CgOptions *o, CgEmit kind, const char *path, Diag *d);
 
-/* The self-contained C header for the generated object (codegen/header.c). */
+/* The self-contained C header for the generated object (codegen/cg_header.c). */
 bool cg_emit_header(const Graph *g, const CgOptions *o, const char *path, Diag *d);
 /* Same text, to a stream. */
 void cg_write_header(const Graph *g, const CgOptions *o, FILE *f);

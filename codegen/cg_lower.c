@@ -1,0 +1,168 @@
+/* Lowering one node: a table with a row per op, in the manner of
+ * ir/shape.c's rules[]: the function that emits the op's code, whether
+ * that code honours c->part/c->nparts (the node can then run as tasks on
+ * several threads), and what the lowering cannot take.  Adding an op is a
+ * row here; nothing else in codegen dispatches on ops. */
+#include "cg_internal.h"
+
+/* ---- what the lowerings cannot take ------------------------------------------------------ */
+
+/* Most float lowerings: f32 only (the importer converts other floats). */
+static const char *only_f32(const Graph *g, const Node *n)
+{
+	return ir_type_get(g, g->values.v[n->out].type)->dt == DT_F32 ? NULL
+	       : "only f32 is supported for this op by the backend yet";
+}
+
+/* The arithmetic ops that also take f64 and integers. */
+static const char *numeric(const Graph *g, const Node *n)
+{
+	DType dt = ir_type_get(g, g->values.v[n->out].type)->dt;
+	if (dt != DT_F32 && dt != DT_F64 && dt != DT_I32 && dt != DT_I64 && dt != DT_I8 && dt != DT_U8 &&
+	    dt != DT_I16 && dt != DT_U16 && dt != DT_U32 && dt != DT_U64)
+		return "dtype not supported by the backend yet (f32, f64 and integers only)";
+	return NULL;
+}
+
+/* Data movement copies bytes of any type but f16/bf16. */
+static const char *movable(const Graph *g, const Node *n)
+{
+	DType dt = ir_type_get(g, g->values.v[n->out].type)->dt;
+	return dt == DT_F16 || dt == DT_BF16 ? "f16/bf16 tensors are not supported by the backend yet" : NULL;
+}
+
+/* Pad also needs its fill value in the element type. */
+static const char *pad_fill(const Graph *g, const Node *n)
+{
+	DType dt = ir_type_get(g, g->values.v[n->out].type)->dt;
+	const char *why = movable(g, n);
+	if (!why && (ir_dtype_is_f8(dt) || dt == DT_I4 || dt == DT_U4))
+		why = "pad of float8 or 4-bit tensors is not supported by the backend yet";
+	return why;
+}
+
+/* ---- the table ----------------------------------------------------------------------------- */
+
+typedef struct CgRule {
+	void (*lower)(Cg *c, const Node *n);                        /* emits n's code */
+	const char *(*unsupported)(const Graph *g, const Node *n);  /* why n cannot be lowered, or NULL; NULL: all it admits */
+	bool (*splits)(Cg *c, const Node *n);                       /* the code honours c->part/c->nparts; NULL: never */
+} CgRule;
+
+/* Elementwise ops, every one through the one broadcasting loop (cg_ew.c);
+ * the arithmetic ones take f64 and integers, the first activations and
+ * math f32, the rest every dtype (halves widened to f32). */
+#define EW_NUMERIC {cg_lower_ew, numeric}
+#define EW_F32 {cg_lower_ew, only_f32}
+#define EW_ANY {cg_lower_ew, NULL}
+
+static const CgRule rules[OP_COUNT] = {
+	/* convolution and matrix products (cg_conv*.c, cg_matmul.c) */
+	[OP_CONV] = {cg_lower_conv, only_f32, cg_conv_splits},
+	[OP_GEMM] = {cg_lower_gemm, only_f32},
+	[OP_MATMUL] = {cg_lower_matmul, only_f32},
+	[OP_CONV_TRANSPOSE] = {cg_lower_conv_transpose, only_f32},
+	[OP_COL2IM] = {cg_lower_col2im, only_f32},
+	[OP_EINSUM] = {cg_lower_einsum},  /* the shape rules admit only what it lowers */
+	[OP_DET] = {cg_lower_det, only_f32},
+
+	/* elementwise (cg_ew.c) */
+	[OP_ADD] = EW_NUMERIC, [OP_SUB] = EW_NUMERIC, [OP_MUL] = EW_NUMERIC, [OP_DIV] = EW_NUMERIC,
+	[OP_ABS] = EW_NUMERIC, [OP_NEG] = EW_NUMERIC,
+	[OP_RELU] = EW_F32, [OP_LEAKY_RELU] = EW_F32, [OP_SIGMOID] = EW_F32, [OP_TANH] = EW_F32, [OP_CLIP] = EW_F32,
+	[OP_EXP] = EW_F32, [OP_LOG] = EW_F32, [OP_SQRT] = EW_F32, [OP_RECIPROCAL] = EW_F32,
+	[OP_FLOOR] = EW_F32, [OP_CEIL] = EW_F32,
+	[OP_SIN] = EW_ANY, [OP_COS] = EW_ANY, [OP_TAN] = EW_ANY, [OP_ASIN] = EW_ANY, [OP_ACOS] = EW_ANY,
+	[OP_ATAN] = EW_ANY, [OP_SINH] = EW_ANY, [OP_COSH] = EW_ANY, [OP_ASINH] = EW_ANY, [OP_ACOSH] = EW_ANY,
+	[OP_ATANH] = EW_ANY, [OP_ERF] = EW_ANY, [OP_ROUND] = EW_ANY, [OP_SIGN] = EW_ANY, [OP_SOFTPLUS] = EW_ANY,
+	[OP_SOFTSIGN] = EW_ANY, [OP_MISH] = EW_ANY, [OP_HARD_SWISH] = EW_ANY, [OP_HARD_SIGMOID] = EW_ANY,
+	[OP_ELU] = EW_ANY, [OP_SELU] = EW_ANY, [OP_CELU] = EW_ANY, [OP_THRESHOLDED_RELU] = EW_ANY,
+	[OP_SHRINK] = EW_ANY, [OP_GELU] = EW_ANY, [OP_NOT] = EW_ANY, [OP_BITWISE_NOT] = EW_ANY,
+	[OP_ISNAN] = EW_ANY, [OP_ISINF] = EW_ANY, [OP_CAST] = EW_ANY, [OP_EXPAND] = EW_ANY,
+	[OP_POW] = EW_ANY, [OP_MOD] = EW_ANY, [OP_MIN] = EW_ANY, [OP_MAX] = EW_ANY,
+	[OP_EQUAL] = EW_ANY, [OP_LESS] = EW_ANY, [OP_LESS_EQUAL] = EW_ANY, [OP_GREATER] = EW_ANY,
+	[OP_GREATER_EQUAL] = EW_ANY, [OP_AND] = EW_ANY, [OP_OR] = EW_ANY, [OP_XOR] = EW_ANY,
+	[OP_BITWISE_AND] = EW_ANY, [OP_BITWISE_OR] = EW_ANY, [OP_BITWISE_XOR] = EW_ANY, [OP_BIT_SHIFT] = EW_ANY,
+	[OP_PRELU] = EW_ANY, [OP_WHERE] = EW_ANY,
+	[OP_FUSED_EW] = {cg_lower_fused_ew, only_f32},
+
+	/* pooling (cg_window.c, max pool also through cg_conv_dw.c) */
+	[OP_MAXPOOL] = {cg_lower_pool, only_f32, cg_pool_kernel},
+	[OP_AVGPOOL] = {cg_lower_pool, only_f32},
+	[OP_LPPOOL] = {cg_lower_pool_nd, only_f32},
+	[OP_GLOBAL_AVGPOOL] = {cg_lower_global_avgpool, only_f32},
+	[OP_GLOBAL_MAXPOOL] = {cg_lower_global_maxpool, only_f32},
+
+	/* normalization and reductions (cg_norm.c) */
+	[OP_BATCHNORM] = {cg_lower_batchnorm, only_f32},
+	[OP_SOFTMAX] = {cg_lower_softmax, only_f32},
+	[OP_LAYER_NORM] = {cg_lower_layer_norm, only_f32},
+	[OP_REDUCE_MEAN] = {cg_lower_reduce, only_f32},
+	[OP_REDUCE_SUM] = {cg_lower_reduce, only_f32},
+	[OP_REDUCE_MAX] = {cg_lower_reduce, only_f32},
+	[OP_REDUCE_MIN] = {cg_lower_reduce, only_f32},
+	[OP_REDUCE_PROD] = {cg_lower_reduce, only_f32},
+
+	/* data movement and indexing (cg_data.c) */
+	[OP_RESHAPE] = {cg_lower_copy, movable},   /* views: code only when the result has a buffer of its own */
+	[OP_IDENTITY] = {cg_lower_copy, movable},  /* (a graph output); otherwise it aliases its input */
+	[OP_TRANSPOSE] = {cg_lower_transpose, movable},
+	[OP_CONCAT] = {cg_lower_concat, movable},  /* operands written in place move nothing */
+	[OP_PAD] = {cg_lower_pad, pad_fill},
+	[OP_SLICE] = {cg_lower_slice},
+	[OP_GATHER] = {cg_lower_gather},
+	[OP_GATHER_ELEMENTS] = {cg_lower_gather},
+	[OP_TILE] = {cg_lower_tile},
+	[OP_TRILU] = {cg_lower_trilu},
+	[OP_ARGMAX] = {cg_lower_arg, cg_data_unsupported},
+	[OP_ARGMIN] = {cg_lower_arg, cg_data_unsupported},
+	[OP_CUMSUM] = {cg_lower_cumsum, cg_data_unsupported},
+	[OP_LOG_SOFTMAX] = {cg_lower_softmax_like, cg_data_unsupported},
+	[OP_HARDMAX] = {cg_lower_softmax_like, cg_data_unsupported},
+
+	/* data-dependent indexing (cg_index.c) */
+	[OP_SCATTER_ELEMENTS] = {cg_lower_scatter_elements, cg_index_unsupported},
+	[OP_SCATTER_ND] = {cg_lower_scatter_nd, cg_index_unsupported},
+	[OP_GATHER_ND] = {cg_lower_gather_nd},
+	[OP_TOPK] = {cg_lower_topk},
+	[OP_ONE_HOT] = {cg_lower_one_hot},
+	[OP_GRID_SAMPLE] = {cg_lower_grid_sample, cg_index_unsupported},
+	[OP_REVERSE_SEQUENCE] = {cg_lower_reverse_sequence},
+	[OP_MAX_UNPOOL] = {cg_lower_max_unpool},
+	[OP_MAXPOOL_INDEX] = {cg_lower_maxpool_index, cg_index_unsupported},
+
+	/* the rest */
+	[OP_RESIZE] = {cg_lower_resize, only_f32},    /* cg_resize.c */
+	[OP_TFIDF] = {cg_lower_tfidf},                /* cg_text.c; the shape rules admit only what it lowers */
+	[OP_RELAYOUT] = {cg_lower_relayout, only_f32},  /* cg_layout.c */
+};
+
+bool cg_op_has_lowering(Op op)
+{
+	return op >= 0 && op < OP_COUNT && rules[op].lower;
+}
+
+const char *cg_unsupported(const Graph *g, const Node *n)
+{
+	const CgRule *r = &rules[n->op];
+	if (!r->lower)
+		return "no lowering for this op in the backend";
+	return r->unsupported ? r->unsupported(g, n) : NULL;
+}
+
+bool cg_node_splits(Cg *c, const Node *n)
+{
+	const CgRule *r = &rules[n->op];
+	return r->splits && r->splits(c, n);
+}
+
+bool cg_lower_node(Cg *c, const Node *n)
+{
+	const char *why = cg_unsupported(c->g, n);
+	if (why) {
+		diag_node(c->d, c->g, n, "%s", why);
+		return false;
+	}
+	rules[n->op].lower(c, n);
+	return true;
+}
