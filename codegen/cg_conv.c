@@ -45,7 +45,7 @@ static void lower_conv_reference(Cg *c, const Node *n)
 	LLVMValueRef val = LLVMBuildLoad2(c->b, c->f32, acc, "");
 	if (n->nin > 3 && n->in[3] >= 0)
 		val = LLVMBuildFAdd(c->b, val, cg_loadf(c, cg_buf(c, n->in[3]), yo), "");
-	cg_storef(c, cg_act_apply(c, cg_act_of_epilogue(n), val), Y, yo);
+	cg_storef(c, cg_act_apply(c, ir_act_of_epilogue(n), val), Y, yo);
 	cg_loop_end(c, &low, 1);
 	cg_loop_end(c, &loh, 1);
 	cg_loop_end(c, &lm, 1);
@@ -103,7 +103,7 @@ static void lower_conv_nd(Cg *c, const Node *n)
 	LLVMValueRef val = LLVMBuildLoad2(c->b, c->f32, acc, "");
 	if (n->nin > 3 && n->in[3] >= 0)
 		val = LLVMBuildFAdd(c->b, val, cg_loadf(c, cg_buf(c, n->in[3]), ya), "");
-	cg_storef(c, cg_act_apply(c, cg_act_of_epilogue(n), val), Y, ya);
+	cg_storef(c, cg_act_apply(c, ir_act_of_epilogue(n), val), Y, ya);
 	for (int i = nsp - 1; i >= 0; i--)
 		cg_loop_end(c, &lo[i], 1);
 	cg_loop_end(c, &lm, 1);

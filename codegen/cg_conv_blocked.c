@@ -357,7 +357,7 @@ void cg_conv_blocked(Cg *c, const Node *n)
 	k.X = cg_buf(c, n->in[0]);
 	k.Y = cg_buf(c, n->out);
 	k.R = n->nin > 3 && n->in[3] >= 0 ? cg_buf(c, n->in[3]) : NULL;
-	k.act = cg_act_of_epilogue(n);
+	k.act = ir_act_of_epilogue(n);
 	k.xb = cg_ty(c, n->in[0])->block;
 	k.yb = cg_ty(c, n->out)->block;
 	/* 2*T accumulators, 2 weight vectors and a broadcast in registers. */
@@ -560,7 +560,7 @@ void cg_conv_pointwise(Cg *c, const Node *n)
 	k.X = cg_buf(c, n->in[0]);
 	k.Y = cg_buf(c, n->out);
 	k.R = n->nin > 3 && n->in[3] >= 0 ? cg_buf(c, n->in[3]) : NULL;
-	k.act = cg_act_of_epilogue(n);
+	k.act = ir_act_of_epilogue(n);
 	for (int r = 0; r < k.MR; r++)
 		for (int v = 0; v < k.NR; v++)
 			k.acc[r][v] = cg_entry_alloca(c, c->vf);

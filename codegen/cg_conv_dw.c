@@ -251,7 +251,7 @@ void cg_conv_depthwise(Cg *c, const Node *n)
 		g->M = g->group = g->C;
 	k.pad = pool ? cg_fconst(c, c->vf, -INFINITY) : LLVMConstNull(c->vf);
 	k.mult = g->M / g->C;
-	k.act = pool ? (Act){ACT_NONE} : cg_act_of_epilogue(n);
+	k.act = pool ? (Act){ACT_NONE} : ir_act_of_epilogue(n);
 	k.Wt = pool ? NULL : cg_buf(c, n->in[1]);
 	LLVMValueRef X = cg_buf(c, n->in[0]), Y = cg_buf(c, n->out);
 	LLVMValueRef Bi = !pool && n->nin > 2 && n->in[2] >= 0 ? cg_buf(c, n->in[2]) : NULL;
@@ -388,7 +388,7 @@ void cg_dw_blocked(Cg *c, const Node *n)
 		free(wp);
 		Bi = n->nin > 2 && n->in[2] >= 0 ? cg_buf(c, n->in[2]) : NULL;
 		R = n->nin > 3 && n->in[3] >= 0 ? cg_buf(c, n->in[3]) : NULL;
-		k.act = cg_act_of_epilogue(n);
+		k.act = ir_act_of_epilogue(n);
 	}
 	k.T = c->fregs - 4;
 	k.T = k.T < 1 ? 1 : k.T > DB_TMAX ? DB_TMAX : k.T;

@@ -469,15 +469,15 @@ LLVMValueRef cg_ew_compute(Cg *c, const Node *n, DType dt, LLVMValueRef *v)
 		return binary_op(c, n->op, dt, a, b);
 	case OP_ABS: case OP_NEG: case OP_EXP: case OP_LOG: case OP_SQRT: case OP_RECIPROCAL: case OP_FLOOR: case OP_CEIL:
 		return math_op(c, n->op, dt, a);
-	case OP_RELU: case OP_LEAKY_RELU: case OP_SIGMOID: case OP_TANH: case OP_CLIP:
-	case OP_HARD_SIGMOID: case OP_HARD_SWISH: case OP_GELU: {
-		Act act = cg_act_of_op(n);
+	default: {
+		Act act = ir_act_of_op(n);  /* an activation of ir/act.def: its one formula */
+		if (!act.k)
+			return unary_float(c, n, a);
 		if (t == c->f32 || (act.k != ACT_GELU && act.k != ACT_GELU_TANH))
 			return cg_act_apply(c, act, a);
 		/* f64 GELU: computed in f32, which its polynomials are accurate to */
 		return LLVMBuildFPExt(c->b, cg_act_apply(c, act, LLVMBuildFPTrunc(c->b, a, c->f32, "")), t, "");
 	}
-	default: return unary_float(c, n, a);
 	}
 }
 

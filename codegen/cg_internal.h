@@ -9,6 +9,7 @@
 #include <llvm-c/Core.h>
 #include <llvm-c/Orc.h>
 
+#include "act.h"
 #include "codegen.h"
 
 typedef struct Cg {
@@ -163,18 +164,8 @@ char *cg_math_undefined(const char *triple, const char *cpu, const char *feature
 
 /* ---- activations (cg_act.c) -------------------------------------------------- */
 
-/* An activation: computed by an elementwise op or a fused epilogue. */
-typedef enum ActKind {
-	ACT_NONE, ACT_RELU, ACT_LEAKY, ACT_CLIP, ACT_SIGMOID, ACT_TANH,
-	ACT_SILU, ACT_HARD_SIGMOID, ACT_HARD_SWISH, ACT_GELU, ACT_GELU_TANH
-} ActKind;
-typedef struct Act {
-	ActKind k;
-	double alpha, lo, hi;  /* leaky slope; clip bounds; hard sigmoid alpha (lo) and beta (hi) */
-} Act;
-
-Act cg_act_of_op(const Node *n);          /* an activation op's, from its attributes */
-Act cg_act_of_epilogue(const Node *n);    /* a fused epilogue's: attr "act" */
+/* An activation of the registry (ir/act.h): computed by an elementwise op
+ * (ir_act_of_op) or a fused epilogue (ir_act_of_epilogue). */
 LLVMValueRef cg_act_apply(Cg *c, Act a, LLVMValueRef x);        /* x: f32 scalar or vector */
 void cg_act_inplace(Cg *c, Act a, LLVMValueRef y, int64_t num);  /* y[0..num) = act(y) */
 

@@ -242,7 +242,7 @@ void cg_lower_gemm(Cg *c, const Node *n)
 		cg_loop_end(c, &ln, 1);
 		cg_loop_end(c, &lm, 1);
 	}
-	cg_act_inplace(c, cg_act_of_epilogue(n), cg_buf(c, n->out), M * N);
+	cg_act_inplace(c, ir_act_of_epilogue(n), cg_buf(c, n->out), M * N);
 }
 
 /* One matrix product of a batch: A(r, k) at a_rs, a_cs strides, B(k, n)
@@ -309,5 +309,5 @@ static void lower_matmul_body(Cg *c, const Node *n)
 void cg_lower_matmul(Cg *c, const Node *n)
 {
 	lower_matmul_body(c, n);
-	cg_act_inplace(c, cg_act_of_epilogue(n), cg_buf(c, n->out), ir_type_numel(cg_ty(c, n->out)));
+	cg_act_inplace(c, ir_act_of_epilogue(n), cg_buf(c, n->out), ir_type_numel(cg_ty(c, n->out)));
 }

@@ -6,9 +6,8 @@
 #include "ir.h"
 #include "targets.h"
 
-#ifndef KILN_VERSION
-#define KILN_VERSION "0.1.0"  /* printed in generated headers; tools/kiln.c has the same */
-#endif
+/* KILN_VERSION (printed in generated headers and by kiln --version) comes
+ * from CMake's project(VERSION). */
 
 typedef enum CgEmit { EMIT_OBJ, EMIT_ASM, EMIT_LLVM, EMIT_BC } CgEmit;
 

@@ -130,8 +130,8 @@ static bool same_elements(const Graph *g, ValueId x, ValueId y)
 }
 
 /* An elementwise result may overwrite an operand whose buffer dies at its
- * node.  The elementwise lowerings (cg_lower_ew, cg_lower_fused_ew, lower_unary and
- * lower_binary) walk the result in order and, for each element, load the
+ * node.  The elementwise lowerings (cg_lower_ew and cg_lower_fused_ew, one
+ * loop for every elementwise op) walk the result in order and, for each element, load the
  * operands' elements and then store the result's; an operand laid out like
  * the result is read at exactly the bytes about to be written, never after
  * they were.  A broadcast operand is read again after its bytes were
