@@ -1,11 +1,13 @@
 /* Unit tests for codegen/: the JIT against a direct C computation, plain
- * and optimized kernels. */
+ * and optimized kernels; and the op completeness check of
+ * docs/adding-an-op.md across the layers. */
 #define _POSIX_C_SOURCE 200809L
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "act.h"
 #include "codegen.h"
 #include "ir.h"
 #include "passes.h"
@@ -64,12 +66,63 @@ START_TEST(jit_runs_small_graph)
 }
 END_TEST
 
+/* docs/ir.md, read whole (KILN_SRC is the source tree). */
+static char *read_docs_ir(void)
+{
+	const char *src = getenv("KILN_SRC");
+	ck_assert_msg(src != NULL, "KILN_SRC is not set");
+	char path[4096];
+	snprintf(path, sizeof path, "%s/docs/ir.md", src);
+	FILE *f = fopen(path, "rb");
+	ck_assert_msg(f != NULL, "cannot open %s", path);
+	static char buf[1 << 20];
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	return buf;
+}
+
+/* Every op of ir/ops.def has its parts (docs/adding-an-op.md): a shape
+ * rule, a lowering, a row in docs/ir.md's generated table; every
+ * activation of ir/act.def fuses from an op marked OPF_FUSE_TAIL and has
+ * its row in the docs.  A new row without them fails here, by name. */
+START_TEST(every_op_complete)
+{
+	const char *docs = read_docs_ir();
+	char row[128];
+	int missing = 0;
+	for (int op = 0; op < OP_COUNT; op++) {
+		const char *name = ir_ops[op].name;
+		snprintf(row, sizeof row, "\n| `%s` | ", name);
+		bool rule = ir_op_has_rule((Op)op), low = cg_op_has_lowering((Op)op), doc = strstr(docs, row) != NULL;
+		if (!rule || !low || !doc) {
+			fprintf(stderr, "op '%s':%s%s%s\n", name, rule ? "" : " no shape rule (ir/shape.c)",
+				low ? "" : " no lowering (codegen/cg_lower.c)",
+				doc ? "" : " no row in docs/ir.md (python3 tests/ir/ops_doc.py .)");
+			missing++;
+		}
+	}
+	for (int k = 1; k < ACT_COUNT; k++) {
+		const ActInfo *a = &ir_acts[k];
+		snprintf(row, sizeof row, "\n| `%s` | ", a->name);
+		bool tail = a->op == OP_COUNT || (ir_ops[a->op].flags & OPF_FUSE_TAIL);
+		if (!tail || !strstr(docs, row)) {
+			fprintf(stderr, "activation '%s':%s%s\n", a->name, tail ? "" : " its op lacks OPF_FUSE_TAIL",
+				strstr(docs, row) ? "" : " no row in docs/ir.md");
+			missing++;
+		}
+	}
+	ck_assert_msg(missing == 0, "%d ops or activations lack a part (listed above)", missing);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("codegen");
 	TCase *tc = tcase_create("codegen");
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, jit_runs_small_graph);
+	tcase_add_test(tc, every_op_complete);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
