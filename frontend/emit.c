@@ -1,7 +1,7 @@
 /* Building IR for the node being imported: its diagnostics and fresh names,
  * emitting nodes (OPF_F32 ops widened to f32), binding its outputs, reading
  * its operands. */
-#include "import.h"
+#include "importer.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -355,3 +355,26 @@ ValueId fe_reduce_axes(Ctx *c, Op op, ValueId x, const int64_t *axes, int n, boo
 	Attr at[2] = {ir_aints("axes", a, n), ir_ai("keepdims", keep)};
 	return fe_emit(c, op, &x, 1, at, 2, out_name);
 }
+
+/* Emit the op's one node producing the source output. */
+bool fe_emit_out(Ctx *c, Op op, const ValueId *in, int nin, const Attr *a, int na)
+{
+	return fe_define(c, fe_emit(c, op, in, nin, a, na, c->sn->out[0]));
+}
+
+/* One-operand and two-operand nodes with fresh names; -1 operands pass
+ * through, so compositions chain them and check once at the end. */
+ValueId fe_unary(Ctx *c, Op op, ValueId x)
+{
+	return x < 0 ? -1 : fe_emit(c, op, &x, 1, NULL, 0, NULL);
+}
+
+ValueId fe_binary(Ctx *c, Op op, ValueId a, ValueId b, const char *out_name)
+{
+	if (a < 0 || b < 0)
+		return -1;
+	ValueId v[2] = {a, b};
+	return fe_emit(c, op, v, 2, NULL, 0, out_name);
+}
+
+ValueId fe_to_f32(Ctx *c, ValueId v) { return v < 0 ? -1 : fe_cast_to(c, v, DT_F32, NULL); }

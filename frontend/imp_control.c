@@ -1,6 +1,6 @@
 /* Control flow and optionals: If on a condition known at compile time, and
  * the Optional ops on plain tensors. */
-#include "import.h"
+#include "importer.h"
 
 /* If(cond, then_branch, else_branch) -> the taken branch's nodes, imported in
  * place (cond must be known at compile time); its outputs become the If's. */
@@ -65,7 +65,7 @@ static bool imp_optional_has(Ctx *c, const ValueId *in, int nin)
 /* OptionalGetElement(x) -> identity */
 static bool imp_optional_get(Ctx *c, const ValueId *in, int nin)
 {
-	return emit_out(c, OP_IDENTITY, in, 1, NULL, 0);
+	return fe_emit_out(c, OP_IDENTITY, in, 1, NULL, 0);
 }
 
 /* Optional(x) -> identity; an empty optional is refused */
@@ -73,7 +73,7 @@ static bool imp_optional(Ctx *c, const ValueId *in, int nin)
 {
 	if (nin < 1 || in[0] < 0)
 		return fe_fail(c, "an empty optional has no tensor value; kiln supports only optionals holding a tensor");
-	return emit_out(c, OP_IDENTITY, in, 1, NULL, 0);
+	return fe_emit_out(c, OP_IDENTITY, in, 1, NULL, 0);
 }
 
 const OpSpec imp_control_ops[] = {

@@ -1,6 +1,6 @@
 /* Indexing and data movement: transposes, concatenation, padding, slices
  * and splits, gathers and scatters, and the ops built from them. */
-#include "import.h"
+#include "importer.h"
 
 #include <stdlib.h>
 
@@ -27,7 +27,7 @@ static bool imp_transpose(Ctx *c, const ValueId *in, int nin)
 		for (int i = 0; i < t->rank; i++)
 			perm[i] = t->rank - 1 - i;
 	Attr a = ir_aints("perm", perm, t->rank);
-	return emit_out(c, OP_TRANSPOSE, in, 1, &a, 1);
+	return fe_emit_out(c, OP_TRANSPOSE, in, 1, &a, 1);
 }
 
 /* Concat(axis) -> concat */
@@ -47,7 +47,7 @@ static bool imp_concat(Ctx *c, const ValueId *in, int nin)
 	if (!fe_norm_axis(c, &axis, vtype(c, in[0])->rank, "axis"))
 		return false;
 	Attr a = ir_ai("axis", axis);
-	return emit_out(c, OP_CONCAT, in, nin, &a, 1);
+	return fe_emit_out(c, OP_CONCAT, in, nin, &a, 1);
 }
 
 /* Pad(x, pads, constant_value?, axes?; mode) -> pad, pads for every axis */
@@ -85,7 +85,7 @@ static bool imp_pad(Ctx *c, const ValueId *in, int nin)
 		return false;
 	const char *mode = sa_str(c->sn, "mode", "constant");
 	Attr a[3] = {ir_aints("pads", pads, 2 * t->rank), ir_af("value", (double)(float)value), ir_astr("mode", mode)};
-	return emit_out(c, OP_PAD, in, 1, a, strcmp(mode, "constant") ? 3 : 2);
+	return fe_emit_out(c, OP_PAD, in, 1, a, strcmp(mode, "constant") ? 3 : 2);
 }
 
 /* Python slicing of one axis of length dim: clamp start/end as ONNX says. */
@@ -195,14 +195,14 @@ static bool imp_gather(Ctx *c, const ValueId *in, int nin)
 	if (!fe_norm_axis(c, &axis, vtype(c, in[0])->rank, "axis"))
 		return false;
 	Attr a = ir_ai("axis", axis);
-	return emit_out(c, strcmp(c->sn->op, "Gather") ? OP_GATHER_ELEMENTS : OP_GATHER, in, 2, &a, 1);
+	return fe_emit_out(c, strcmp(c->sn->op, "Gather") ? OP_GATHER_ELEMENTS : OP_GATHER, in, 2, &a, 1);
 }
 
 /* GatherND(batch_dims) -> gather_nd */
 static bool imp_gather_nd(Ctx *c, const ValueId *in, int nin)
 {
 	Attr a = ir_ai("batch_dims", sa_int(c->sn, "batch_dims", 0));
-	return emit_out(c, OP_GATHER_ND, in, 2, &a, 1);
+	return fe_emit_out(c, OP_GATHER_ND, in, 2, &a, 1);
 }
 
 /* Scatter (opsets 9-10), ScatterElements, ScatterND -> scatter_elements,
@@ -230,7 +230,7 @@ static bool imp_scatter(Ctx *c, const ValueId *in, int nin)
 		ValueId y = fe_emit(c, op, w, 3, a, nd ? 1 : 2, NULL);
 		return y >= 0 && fe_define(c, fe_cast_to(c, y, dt, c->sn->out[0]));
 	}
-	return emit_out(c, op, in, 3, a, nd ? 1 : 2);
+	return fe_emit_out(c, op, in, 3, a, nd ? 1 : 2);
 }
 
 /* Tile(x, repeats) -> tile, attr repeats */
@@ -243,7 +243,7 @@ static bool imp_tile(Ctx *c, const ValueId *in, int nin)
 	if (n != vtype(c, in[0])->rank)
 		return fe_fail(c, "%d repeats for a rank-%d input", n, vtype(c, in[0])->rank);
 	Attr a = ir_aints("repeats", rep, n);
-	return emit_out(c, OP_TILE, in, 1, &a, 1);
+	return fe_emit_out(c, OP_TILE, in, 1, &a, 1);
 }
 
 /* Trilu(x, k?; upper) -> trilu */
@@ -253,7 +253,7 @@ static bool imp_trilu(Ctx *c, const ValueId *in, int nin)
 	if (nin > 1 && in[1] >= 0 && !fe_const_scalar(c, in[1], "k", &k))
 		return false;
 	Attr a[2] = {ir_ai("upper", sa_int(c->sn, "upper", 1) != 0), ir_ai("k", (int64_t)k)};
-	return emit_out(c, OP_TRILU, in, 1, a, 2);
+	return fe_emit_out(c, OP_TRILU, in, 1, a, 2);
 }
 
 /* ArgMax, ArgMin (axis, keepdims, select_last_index) -> argmax, argmin */
@@ -264,7 +264,7 @@ static bool imp_arg(Ctx *c, const ValueId *in, int nin)
 		return false;
 	Attr a[3] = {ir_ai("axis", axis), ir_ai("keepdims", sa_int(c->sn, "keepdims", 1) != 0),
 		     ir_ai("last", sa_int(c->sn, "select_last_index", 0) != 0)};
-	return emit_out(c, strcmp(c->sn->op, "ArgMax") ? OP_ARGMIN : OP_ARGMAX, in, 1, a, 3);
+	return fe_emit_out(c, strcmp(c->sn->op, "ArgMax") ? OP_ARGMIN : OP_ARGMAX, in, 1, a, 3);
 }
 
 /* CumSum(x, axis; exclusive, reverse) -> cumsum */
@@ -278,7 +278,7 @@ static bool imp_cumsum(Ctx *c, const ValueId *in, int nin)
 		return false;
 	Attr a[3] = {ir_ai("axis", axis), ir_ai("exclusive", sa_int(c->sn, "exclusive", 0) != 0),
 		     ir_ai("reverse", sa_int(c->sn, "reverse", 0) != 0)};
-	return emit_out(c, OP_CUMSUM, in, 1, a, 3);
+	return fe_emit_out(c, OP_CUMSUM, in, 1, a, 3);
 }
 
 /* TopK -> topk (the positions) and gather_elements of the values through them */
@@ -339,7 +339,7 @@ static bool imp_onehot(Ctx *c, const ValueId *in, int nin)
 	if (v[0] < 0)
 		return false;
 	Attr a[2] = {ir_ai("axis", axis), ir_ai("depth", (int64_t)depth)};
-	return emit_out(c, OP_ONE_HOT, v, 2, a, 2);
+	return fe_emit_out(c, OP_ONE_HOT, v, 2, a, 2);
 }
 
 /* GridSample(mode, padding_mode, align_corners) -> grid_sample */
@@ -361,7 +361,7 @@ static bool imp_grid_sample(Ctx *c, const ValueId *in, int nin)
 	if (vtype(c, in[1])->dt != vtype(c, in[0])->dt && (v[1] = fe_cast_to(c, in[1], vtype(c, in[0])->dt, NULL)) < 0)
 		return false;
 	Attr a[3] = {ir_astr("mode", mode), ir_astr("padding", pad), ir_ai("align_corners", sa_int(c->sn, "align_corners", 0) != 0)};
-	return emit_out(c, OP_GRID_SAMPLE, v, 2, a, 3);
+	return fe_emit_out(c, OP_GRID_SAMPLE, v, 2, a, 3);
 }
 
 /* AffineGrid -> a matmul: the base grid of homogeneous points [x, y, (z,) 1] is a
@@ -411,7 +411,7 @@ static bool imp_affine_grid(Ctx *c, const ValueId *in, int nin)
 	int64_t perm[3] = {0, 2, 1};
 	Attr pa = ir_aints("perm", perm, 3);
 	ValueId tt = fe_emit(c, OP_TRANSPOSE, &in[0], 1, &pa, 1, NULL);
-	ValueId g = binary(c, OP_MATMUL, b, tt, NULL);
+	ValueId g = fe_binary(c, OP_MATMUL, b, tt, NULL);
 	if (g < 0)
 		return false;
 	int64_t od[5] = {size[0]};
@@ -429,7 +429,7 @@ static bool imp_reverse_sequence(Ctx *c, const ValueId *in, int nin)
 	if (!fe_norm_axis(c, &ba, r, "batch_axis") || !fe_norm_axis(c, &ta, r, "time_axis"))
 		return false;
 	Attr a[2] = {ir_ai("batch_axis", ba), ir_ai("time_axis", ta)};
-	return emit_out(c, OP_REVERSE_SEQUENCE, in, 2, a, 2);
+	return fe_emit_out(c, OP_REVERSE_SEQUENCE, in, 2, a, 2);
 }
 
 /* DepthToSpace, SpaceToDepth -> a reshape to 6-D, a transpose, a reshape. */
@@ -549,7 +549,7 @@ static bool imp_compress(Ctx *c, const ValueId *in, int nin)
 		return fe_oom(c);
 	Attr a = ir_ai("axis", axis);
 	ValueId g[2] = {x, iv};
-	return x >= 0 && emit_out(c, OP_GATHER, g, 2, &a, 1);
+	return x >= 0 && fe_emit_out(c, OP_GATHER, g, 2, &a, 1);
 }
 
 const OpSpec imp_data_ops[] = {

@@ -2,7 +2,7 @@
  * (ops.def's onnx column) goes through imp_ew; the others here translate
  * attributes (Gelu, IsInf, BitShift, Mod), convert operands (Pow, Cast) or
  * fold several operands (Sum, Mean, Min, Max, Clip's integer form). */
-#include "import.h"
+#include "importer.h"
 
 #include <math.h>
 
@@ -33,7 +33,7 @@ static bool imp_ew(Ctx *c, const ValueId *in, int nin)
 			die("%s: imp_ew copies float attributes only", c->sn->op);
 		a[na++] = ir_af(s->name, (double)(float)sa_float(c->sn, s->name, s->dflt));
 	}
-	return emit_out(c, op, in, nin, na ? a : NULL, na);
+	return fe_emit_out(c, op, in, nin, na ? a : NULL, na);
 }
 
 /* Gelu(approximate) -> gelu, attr tanh */
@@ -43,7 +43,7 @@ static bool imp_gelu(Ctx *c, const ValueId *in, int nin)
 	if (strcmp(ap, "none") && strcmp(ap, "tanh"))
 		return fe_fail(c, "unsupported approximate '%s' (none or tanh)", ap);
 	Attr a = ir_ai("tanh", strcmp(ap, "tanh") == 0);
-	return emit_out(c, OP_GELU, in, 1, &a, 1);
+	return fe_emit_out(c, OP_GELU, in, 1, &a, 1);
 }
 
 /* IsInf(detect_positive, detect_negative) -> isinf, attrs pos, neg */
@@ -51,7 +51,7 @@ static bool imp_isinf(Ctx *c, const ValueId *in, int nin)
 {
 	Attr a[2] = {ir_ai("pos", sa_int(c->sn, "detect_positive", 1) != 0),
 		     ir_ai("neg", sa_int(c->sn, "detect_negative", 1) != 0)};
-	return emit_out(c, OP_ISINF, in, 1, a, 2);
+	return fe_emit_out(c, OP_ISINF, in, 1, a, 2);
 }
 
 /* BitShift(direction) -> bit_shift, attr left */
@@ -61,7 +61,7 @@ static bool imp_bitshift(Ctx *c, const ValueId *in, int nin)
 	if (strcmp(dir, "LEFT") && strcmp(dir, "RIGHT"))
 		return fe_fail(c, "attribute 'direction' must be LEFT or RIGHT, got '%s'", dir);
 	Attr a = ir_ai("left", strcmp(dir, "LEFT") == 0);
-	return fe_same_dtype(c, in[0], in[1]) && emit_out(c, OP_BIT_SHIFT, in, 2, &a, 1);
+	return fe_same_dtype(c, in[0], in[1]) && fe_emit_out(c, OP_BIT_SHIFT, in, 2, &a, 1);
 }
 
 /* Mod(fmod) -> mod, attr fmod (fmod=0 on integers only) */
@@ -71,7 +71,7 @@ static bool imp_mod(Ctx *c, const ValueId *in, int nin)
 	if (fm == 0 && ir_dtype_is_float(vtype(c, in[0])->dt))
 		return fe_fail(c, "fmod=0 is not defined for floating-point inputs");
 	Attr a = ir_ai("fmod", fm != 0);
-	return fe_same_dtype(c, in[0], in[1]) && emit_out(c, OP_MOD, in, 2, &a, 1);
+	return fe_same_dtype(c, in[0], in[1]) && fe_emit_out(c, OP_MOD, in, 2, &a, 1);
 }
 
 /* Pow(x, y) -> pow(x, y cast to x's dtype) */
@@ -81,7 +81,7 @@ static bool imp_pow(Ctx *c, const ValueId *in, int nin)
 	if (!ir_dtype_is_float(dt) && dt != DT_I32 && dt != DT_I64)
 		return fe_fail(c, "base dtype %s is not supported", ir_dtype_name(dt));
 	ValueId v[2] = {in[0], fe_cast_to(c, in[1], dt, NULL)};
-	return v[1] >= 0 && emit_out(c, OP_POW, v, 2, NULL, 0);
+	return v[1] >= 0 && fe_emit_out(c, OP_POW, v, 2, NULL, 0);
 }
 
 /* Cast(to, saturate) -> cast */
@@ -112,7 +112,7 @@ static bool imp_variadic(Ctx *c, const ValueId *in, int nin)
 			return false;
 	ValueId acc = in[0];
 	if (nin == 1)
-		return emit_out(c, OP_IDENTITY, in, 1, NULL, 0);
+		return fe_emit_out(c, OP_IDENTITY, in, 1, NULL, 0);
 	for (int i = 1; i < nin; i++) {
 		ValueId v[2] = {acc, in[i]};
 		acc = fe_emit(c, step, v, 2, NULL, 0, i == nin - 1 && !mean ? c->sn->out[0] : NULL);
@@ -139,9 +139,9 @@ static bool clip_int(Ctx *c, ValueId x, double lo, double hi)
 	DType dt = vtype(c, x)->dt;
 	ValueId y = x;
 	if (!isinf(lo))
-		y = binary(c, OP_MAX, y, fe_scalar(c, dt, lo), NULL);
+		y = fe_binary(c, OP_MAX, y, fe_scalar(c, dt, lo), NULL);
 	if (!isinf(hi))
-		y = binary(c, OP_MIN, y, fe_scalar(c, dt, hi), NULL);
+		y = fe_binary(c, OP_MIN, y, fe_scalar(c, dt, hi), NULL);
 	return fe_define(c, y < 0 ? -1 : fe_emit(c, OP_IDENTITY, &y, 1, NULL, 0, c->sn->out[0]));
 }
 
@@ -163,7 +163,7 @@ static bool imp_clip(Ctx *c, const ValueId *in, int nin)
 	if (!ir_dtype_is_float(vtype(c, in[0])->dt))
 		return clip_int(c, in[0], lo, hi);
 	Attr a[2] = {ir_af("min", isinf(lo) ? lo : (double)(float)lo), ir_af("max", isinf(hi) ? hi : (double)(float)hi)};
-	return emit_out(c, OP_CLIP, in, 1, a, 2);
+	return fe_emit_out(c, OP_CLIP, in, 1, a, 2);
 }
 
 /* Rows of ops imp_ew imports list their float attributes with the ONNX

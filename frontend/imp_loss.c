@@ -1,5 +1,5 @@
 /* Losses, as compositions of gathers, reductions and elementwise ops. */
-#include "import.h"
+#include "importer.h"
 
 /* NegativeLogLikelihoodLoss on x [N, C, d...] and target [N, d...]:
  * loss = -x[n, t, d...] * w[t], 0 where t == ignore_index; reduced to a
@@ -16,7 +16,7 @@ static ValueId nll(Ctx *c, ValueId x, ValueId t, ValueId w, const char *out_name
 		return fe_fail(c, "input must be [N, C, ...] and target [N, ...]"), -1;
 	ValueId valid = -1, ts = t;
 	if (has_ii) {
-		valid = unary(c, OP_NOT, binary(c, OP_EQUAL, t, fe_scalar(c, it, (double)sa_int(c->sn, "ignore_index", 0)), NULL));
+		valid = fe_unary(c, OP_NOT, fe_binary(c, OP_EQUAL, t, fe_scalar(c, it, (double)sa_int(c->sn, "ignore_index", 0)), NULL));
 		ValueId v[3] = {valid, t, fe_scalar(c, it, 0)};
 		ts = fe_emit(c, OP_WHERE, v, 3, NULL, 0, NULL);
 	}
@@ -40,12 +40,12 @@ static ValueId nll(Ctx *c, ValueId x, ValueId t, ValueId w, const char *out_name
 	}
 	if (valid >= 0) {
 		ValueId vf = fe_cast_to(c, valid, dt, NULL);
-		wt = wt >= 0 ? binary(c, OP_MUL, wt, vf, NULL) : vf;
+		wt = wt >= 0 ? fe_binary(c, OP_MUL, wt, vf, NULL) : vf;
 	}
-	ValueId loss = unary(c, OP_NEG, picked);
+	ValueId loss = fe_unary(c, OP_NEG, picked);
 	bool none = !strcmp(red, "none");
 	if (wt >= 0)
-		loss = binary(c, OP_MUL, loss, wt, none ? out_name : NULL);
+		loss = fe_binary(c, OP_MUL, loss, wt, none ? out_name : NULL);
 	else if (none)
 		loss = fe_emit(c, OP_IDENTITY, &loss, 1, NULL, 0, out_name);
 	if (none)
@@ -59,7 +59,7 @@ static ValueId nll(Ctx *c, ValueId x, ValueId t, ValueId w, const char *out_name
 		return s;
 	ValueId den = wt >= 0 ? fe_reduce_axes(c, OP_REDUCE_SUM, wt, all, rank, false, NULL)
 			      : fe_scalar(c, dt, (double)ir_type_numel(tt));
-	return binary(c, OP_DIV, s, den, out_name);
+	return fe_binary(c, OP_DIV, s, den, out_name);
 }
 
 /* NegativeLogLikelihoodLoss(x, target, weight?; reduction, ignore_index) -> nll() */

@@ -1,12 +1,12 @@
 /* Classical ML: the ai.onnx.ml domain (Binarizer, ArrayFeatureExtractor)
  * and TfIdfVectorizer. */
-#include "import.h"
+#include "importer.h"
 
 /* Binarizer(threshold) -> cast(x > threshold) to x's dtype */
 static bool imp_binarizer(Ctx *c, const ValueId *in, int nin)
 {
 	DType dt = vtype(c, in[0])->dt;
-	ValueId gt = binary(c, OP_GREATER, in[0], fe_scalar(c, dt, sa_float(c->sn, "threshold", 0)), NULL);
+	ValueId gt = fe_binary(c, OP_GREATER, in[0], fe_scalar(c, dt, sa_float(c->sn, "threshold", 0)), NULL);
 	return fe_define(c, gt < 0 ? -1 : fe_cast_to(c, gt, dt, c->sn->out[0]));
 }
 
@@ -17,7 +17,7 @@ static bool imp_array_feature_extractor(Ctx *c, const ValueId *in, int nin)
 	if (r < 1)
 		return fe_fail(c, "input must have rank >= 1");
 	Attr a = ir_ai("axis", r - 1);
-	return emit_out(c, OP_GATHER, in, 2, &a, 1);
+	return fe_emit_out(c, OP_GATHER, in, 2, &a, 1);
 }
 
 /* TfIdfVectorizer over integer tokens -> tfidf: the pool's n-grams of the counted
@@ -71,7 +71,7 @@ static bool imp_tfidf(Ctx *c, const ValueId *in, int nin)
 	Attr a[8] = {ir_aints("grams", grams, G * (int)hi), ir_aints("sizes", sizes, G), ir_aints("index", outix, G),
 		     ir_afloats("weights", w, nw), ir_ai("width", width), ir_ai("maxn", hi), ir_ai("skip", skip),
 		     ir_ai("mode", mode)};
-	return emit_out(c, OP_TFIDF, in, 1, a, 8);
+	return fe_emit_out(c, OP_TFIDF, in, 1, a, 8);
 }
 
 const OpSpec imp_ml_ops[] = {

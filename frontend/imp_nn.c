@@ -1,6 +1,6 @@
 /* The network layers that are IR ops of their own: convolutions, pools,
  * Gemm and MatMul, Einsum and Det, the softmax family, Dropout. */
-#include "import.h"
+#include "importer.h"
 
 /* Gemm(A, B, C?; alpha, beta, transA, transB) -> gemm */
 static bool imp_gemm(Ctx *c, const ValueId *in, int nin)
@@ -12,13 +12,13 @@ static bool imp_gemm(Ctx *c, const ValueId *in, int nin)
 	Attr a[4] = {ir_af("alpha", sa_float(c->sn, "alpha", 1.0)), ir_af("beta", sa_float(c->sn, "beta", 1.0)),
 		     ir_ai("trans_a", sa_int(c->sn, "transA", 0)), ir_ai("trans_b", sa_int(c->sn, "transB", 0))};
 	int n = nin > 2 && in[2] >= 0 ? 3 : 2;
-	return emit_out(c, OP_GEMM, in, n, a, 4);
+	return fe_emit_out(c, OP_GEMM, in, n, a, 4);
 }
 
 /* MatMul(a, b) -> matmul */
 static bool imp_matmul(Ctx *c, const ValueId *in, int nin)
 {
-	return fe_same_dtype(c, in[0], in[1]) && emit_out(c, OP_MATMUL, in, 2, NULL, 0);
+	return fe_same_dtype(c, in[0], in[1]) && fe_emit_out(c, OP_MATMUL, in, 2, NULL, 0);
 }
 
 /* Explicit pads for a conv or pool from auto_pad / pads. */
@@ -155,10 +155,10 @@ static bool imp_pool(Ctx *c, const ValueId *in, int nin)
 		a[5] = ir_ai("p", sa_int(c->sn, "p", 2));
 		if (a[5].i < 1 || a[5].i > 64)
 			return fe_fail(c, "p must be 1 to 64, got %lld", (long long)a[5].i);
-		return emit_out(c, OP_LPPOOL, in, 1, a, 6);
+		return fe_emit_out(c, OP_LPPOOL, in, 1, a, 6);
 	}
 	if (avg)
-		return emit_out(c, OP_AVGPOOL, in, 1, a, 6);
+		return fe_emit_out(c, OP_AVGPOOL, in, 1, a, 6);
 	/* MaxPool's indices: their own op over the same windows, on f32 for halves. */
 	if (c->sn->nout > 1 && *c->sn->out[1]) {
 		ValueId x = tx->dt == DT_F16 || tx->dt == DT_BF16 ? fe_cast_to(c, in[0], DT_F32, NULL) : in[0];
@@ -166,13 +166,13 @@ static bool imp_pool(Ctx *c, const ValueId *in, int nin)
 		if (x < 0 || !fe_define_at(c, 1, fe_emit(c, OP_MAXPOOL_INDEX, &x, 1, a, 6, c->sn->out[1])))
 			return false;
 	}
-	return !*c->sn->out[0] || emit_out(c, OP_MAXPOOL, in, 1, a, 5);
+	return !*c->sn->out[0] || fe_emit_out(c, OP_MAXPOOL, in, 1, a, 5);
 }
 
 /* GlobalMaxPool -> global_maxpool */
 static bool imp_global_maxpool(Ctx *c, const ValueId *in, int nin)
 {
-	return fe_need_float(c, in[0], "the input") && emit_out(c, OP_GLOBAL_MAXPOOL, in, 1, NULL, 0);
+	return fe_need_float(c, in[0], "the input") && fe_emit_out(c, OP_GLOBAL_MAXPOOL, in, 1, NULL, 0);
 }
 
 /* GlobalAveragePool -> global_avgpool */
@@ -182,7 +182,7 @@ static bool imp_global_avgpool(Ctx *c, const ValueId *in, int nin)
 		return false;
 	if (vtype(c, in[0])->rank < 3)
 		return fe_fail(c, "input must have rank >= 3 ([N,C,spatial...]), got rank %d", vtype(c, in[0])->rank);
-	return emit_out(c, OP_GLOBAL_AVGPOOL, in, 1, NULL, 0);
+	return fe_emit_out(c, OP_GLOBAL_AVGPOOL, in, 1, NULL, 0);
 }
 
 /* ConvTranspose(x, w, b?) -> conv_transpose, pads and output_padding
@@ -236,7 +236,7 @@ static bool imp_conv_transpose(Ctx *c, const ValueId *in, int nin)
 	}
 	Attr a[5] = {ir_aints("strides", s, nsp), ir_aints("pads", pads, 2 * nsp), ir_aints("dilations", dil, nsp),
 		     ir_ai("group", sa_int(c->sn, "group", 1)), ir_aints("output_padding", op, nsp)};
-	return emit_out(c, OP_CONV_TRANSPOSE, in, nin, a, 5);
+	return fe_emit_out(c, OP_CONV_TRANSPOSE, in, nin, a, 5);
 }
 
 /* MaxUnpool(x, indices, output_shape?) -> max_unpool: indices address the unpooled shape the pooling parameters
@@ -278,7 +278,7 @@ static bool imp_max_unpool(Ctx *c, const ValueId *in, int nin)
 					    (long long)pooled[i]);
 	}
 	Attr a[2] = {ir_aints("dims", dims, r), ir_aints("pooled", pooled, r)};
-	return emit_out(c, OP_MAX_UNPOOL, in, 2, a, 2);
+	return fe_emit_out(c, OP_MAX_UNPOOL, in, 2, a, 2);
 }
 
 /* Col2Im(x, image_shape, block_shape) -> col2im */
@@ -302,7 +302,7 @@ static bool imp_col2im(Ctx *c, const ValueId *in, int nin)
 		pads[i] = p[i];
 	Attr a[5] = {ir_aints("dims", img, ni), ir_aints("block", blk, ni), ir_aints("strides", s, ni),
 		     ir_aints("pads", pads, 2 * ni), ir_aints("dilations", dil, ni)};
-	return emit_out(c, OP_COL2IM, in, 1, a, 5);
+	return fe_emit_out(c, OP_COL2IM, in, 1, a, 5);
 }
 
 /* Softmax, LogSoftmax, Hardmax -> softmax, log_softmax, hardmax (before
@@ -337,7 +337,7 @@ static bool imp_softmax(Ctx *c, const ValueId *in, int nin)
 		return fe_define(c, fe_reshape_to(c, s, rank, orig, c->sn->out[0]));
 	}
 	Attr a = ir_ai("axis", axis);
-	return emit_out(c, op, in, 1, &a, 1);
+	return fe_emit_out(c, op, in, 1, &a, 1);
 }
 
 /* Dropout (inference only) -> identity; its mask a constant of all true */
@@ -351,7 +351,7 @@ static bool imp_dropout(Ctx *c, const ValueId *in, int nin)
 		if (v != 0 && (nin < 2 || in[1] < 0 || !fe_const_scalar(c, in[1], "ratio", &ratio) || ratio != 0))
 			return fe_fail(c, "training_mode is true with a non-zero ratio (random dropout); only inference is supported");
 	}
-	if (!emit_out(c, OP_IDENTITY, in, 1, NULL, 0))
+	if (!fe_emit_out(c, OP_IDENTITY, in, 1, NULL, 0))
 		return false;
 	if (c->sn->nout > 1 && *c->sn->out[1]) {  /* the mask: all kept */
 		const Type *t = vtype(c, in[0]);
@@ -452,13 +452,13 @@ static bool imp_einsum(Ctx *c, const ValueId *in, int nin)
 		k += snprintf(canon + k, sizeof canon - k, "%s%s", i ? "," : "", ops[i]);
 	snprintf(canon + k, sizeof canon - k, "->%s", out);
 	Attr a = ir_astr("eq", canon);
-	return emit_out(c, OP_EINSUM, in, nin, &a, 1);
+	return fe_emit_out(c, OP_EINSUM, in, nin, &a, 1);
 }
 
 /* Det -> det */
 static bool imp_det(Ctx *c, const ValueId *in, int nin)
 {
-	return fe_need_float(c, in[0], "the input") && emit_out(c, OP_DET, in, 1, NULL, 0);
+	return fe_need_float(c, in[0], "the input") && fe_emit_out(c, OP_DET, in, 1, NULL, 0);
 }
 
 const OpSpec imp_nn_ops[] = {

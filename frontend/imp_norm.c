@@ -1,7 +1,7 @@
 /* Normalizations: BatchNormalization is an IR op (LayerNormalization too,
  * without its statistics outputs); the others are compositions of
  * reductions and elementwise ops. */
-#include "import.h"
+#include "importer.h"
 
 /* Per-channel scale and bias shaped [C, 1, ..., 1] to broadcast over NC... */
 static ValueId per_channel(Ctx *c, ValueId v, int rank)
@@ -17,10 +17,10 @@ static ValueId per_channel(Ctx *c, ValueId v, int rank)
 static ValueId normalize(Ctx *c, ValueId x, const int64_t *axes, int k, double eps)
 {
 	DType dt = vtype(c, x)->dt;
-	ValueId d = binary(c, OP_SUB, x, fe_reduce_axes(c, OP_REDUCE_MEAN, x, axes, k, true, NULL), NULL);
-	ValueId var = fe_reduce_axes(c, OP_REDUCE_MEAN, binary(c, OP_MUL, d, d, NULL), axes, k, true, NULL);
-	ValueId sd = unary(c, OP_SQRT, binary(c, OP_ADD, var, fe_scalar(c, dt, eps), NULL));
-	return binary(c, OP_DIV, d, sd, NULL);
+	ValueId d = fe_binary(c, OP_SUB, x, fe_reduce_axes(c, OP_REDUCE_MEAN, x, axes, k, true, NULL), NULL);
+	ValueId var = fe_reduce_axes(c, OP_REDUCE_MEAN, fe_binary(c, OP_MUL, d, d, NULL), axes, k, true, NULL);
+	ValueId sd = fe_unary(c, OP_SQRT, fe_binary(c, OP_ADD, var, fe_scalar(c, dt, eps), NULL));
+	return fe_binary(c, OP_DIV, d, sd, NULL);
 }
 
 /* BatchNormalization with training_mode: normalized by the batch's own
@@ -39,19 +39,19 @@ static bool imp_batchnorm_training(Ctx *c, const ValueId *in)
 	DType dt = t->dt;
 	double eps = sa_float(c->sn, "epsilon", 1e-5), mom = sa_float(c->sn, "momentum", 0.9);
 	ValueId mean = fe_reduce_axes(c, OP_REDUCE_MEAN, in[0], axes, k, true, NULL);
-	ValueId d = binary(c, OP_SUB, in[0], mean, NULL);
-	ValueId var = fe_reduce_axes(c, OP_REDUCE_MEAN, binary(c, OP_MUL, d, d, NULL), axes, k, true, NULL);
-	ValueId sd = unary(c, OP_SQRT, binary(c, OP_ADD, var, fe_scalar(c, dt, eps), NULL));
-	ValueId y = binary(c, OP_MUL, binary(c, OP_DIV, d, sd, NULL), per_channel(c, in[1], r), NULL);
-	if (!fe_define(c, binary(c, OP_ADD, y, per_channel(c, in[2], r), c->sn->out[0])))
+	ValueId d = fe_binary(c, OP_SUB, in[0], mean, NULL);
+	ValueId var = fe_reduce_axes(c, OP_REDUCE_MEAN, fe_binary(c, OP_MUL, d, d, NULL), axes, k, true, NULL);
+	ValueId sd = fe_unary(c, OP_SQRT, fe_binary(c, OP_ADD, var, fe_scalar(c, dt, eps), NULL));
+	ValueId y = fe_binary(c, OP_MUL, fe_binary(c, OP_DIV, d, sd, NULL), per_channel(c, in[1], r), NULL);
+	if (!fe_define(c, fe_binary(c, OP_ADD, y, per_channel(c, in[2], r), c->sn->out[0])))
 		return false;
 	int64_t C = t->dims[1];
 	ValueId cur[2] = {fe_reshape_to(c, mean, 1, &C, NULL), fe_reshape_to(c, var, 1, &C, NULL)};
 	for (int o = 1; o < 3 && o < c->sn->nout; o++) {
 		if (!*c->sn->out[o])
 			continue;
-		ValueId run = binary(c, OP_MUL, in[2 + o], fe_scalar(c, dt, mom), NULL);
-		ValueId upd = binary(c, OP_ADD, run, binary(c, OP_MUL, cur[o - 1], fe_scalar(c, dt, 1 - mom), NULL), c->sn->out[o]);
+		ValueId run = fe_binary(c, OP_MUL, in[2 + o], fe_scalar(c, dt, mom), NULL);
+		ValueId upd = fe_binary(c, OP_ADD, run, fe_binary(c, OP_MUL, cur[o - 1], fe_scalar(c, dt, 1 - mom), NULL), c->sn->out[o]);
 		if (!fe_define_at(c, o, upd))
 			return false;
 	}
@@ -67,7 +67,7 @@ static bool imp_batchnorm(Ctx *c, const ValueId *in, int nin)
 	if (sa_int(c->sn, "training_mode", 0))
 		return imp_batchnorm_training(c, in);
 	Attr a = ir_af("epsilon", sa_float(c->sn, "epsilon", (double)1e-5f));
-	return emit_out(c, OP_BATCHNORM, in, 5, &a, 1);
+	return fe_emit_out(c, OP_BATCHNORM, in, 5, &a, 1);
 }
 
 /* LayerNormalization(x, scale, b?) -> layer_norm; when Mean or InvStdDev is
@@ -92,22 +92,22 @@ static bool imp_layernorm(Ctx *c, const ValueId *in, int nin)
 		/* Y alone: the one op, normalized a row at a time. */
 		Attr a[2] = {ir_ai("axis", axis), ir_af("epsilon", eps)};
 		ValueId ops[3] = {in[0], in[1], has_b ? in[2] : -1};
-		return emit_out(c, OP_LAYER_NORM, ops, has_b ? 3 : 2, a, 2);
+		return fe_emit_out(c, OP_LAYER_NORM, ops, has_b ? 3 : 2, a, 2);
 	}
 	/* Mean or InvStdDev is wanted too: the composition, which has them. */
 	ValueId mean = fe_reduce_axes(c, OP_REDUCE_MEAN, in[0], axes, k, true, NULL);
-	ValueId d = binary(c, OP_SUB, in[0], mean, NULL);
-	ValueId var = fe_reduce_axes(c, OP_REDUCE_MEAN, binary(c, OP_MUL, d, d, NULL), axes, k, true, NULL);
-	ValueId sd = unary(c, OP_SQRT, binary(c, OP_ADD, var, fe_scalar(c, dt, eps), NULL));
-	ValueId y = binary(c, OP_MUL, binary(c, OP_DIV, d, sd, NULL), in[1], has_b ? NULL : c->sn->out[0]);
+	ValueId d = fe_binary(c, OP_SUB, in[0], mean, NULL);
+	ValueId var = fe_reduce_axes(c, OP_REDUCE_MEAN, fe_binary(c, OP_MUL, d, d, NULL), axes, k, true, NULL);
+	ValueId sd = fe_unary(c, OP_SQRT, fe_binary(c, OP_ADD, var, fe_scalar(c, dt, eps), NULL));
+	ValueId y = fe_binary(c, OP_MUL, fe_binary(c, OP_DIV, d, sd, NULL), in[1], has_b ? NULL : c->sn->out[0]);
 	if (has_b)
-		y = binary(c, OP_ADD, y, in[2], c->sn->out[0]);
+		y = fe_binary(c, OP_ADD, y, in[2], c->sn->out[0]);
 	if (!fe_define(c, y))
 		return false;
 	if (c->sn->nout > 1 && *c->sn->out[1] && !fe_define_at(c, 1, fe_emit(c, OP_IDENTITY, &mean, 1, NULL, 0, c->sn->out[1])))
 		return false;
 	if (c->sn->nout > 2 && *c->sn->out[2] &&
-	    !fe_define_at(c, 2, binary(c, OP_DIV, fe_scalar(c, dt, 1.0), sd, c->sn->out[2])))
+	    !fe_define_at(c, 2, fe_binary(c, OP_DIV, fe_scalar(c, dt, 1.0), sd, c->sn->out[2])))
 		return false;
 	return true;
 }
@@ -124,8 +124,8 @@ static bool imp_instancenorm(Ctx *c, const ValueId *in, int nin)
 	for (int i = 2; i < t->rank; i++)
 		axes[k++] = i;
 	ValueId y = normalize(c, in[0], axes, k, sa_float(c->sn, "epsilon", 1e-5));
-	y = binary(c, OP_MUL, y, per_channel(c, in[1], t->rank), NULL);
-	return fe_define(c, binary(c, OP_ADD, y, per_channel(c, in[2], t->rank), c->sn->out[0]));
+	y = fe_binary(c, OP_MUL, y, per_channel(c, in[1], t->rank), NULL);
+	return fe_define(c, fe_binary(c, OP_ADD, y, per_channel(c, in[2], t->rank), c->sn->out[0]));
 }
 
 /* GroupNormalization(x, scale, b) -> normalized over [N, G, C/G * spatial],
@@ -150,8 +150,8 @@ static bool imp_groupnorm(Ctx *c, const ValueId *in, int nin)
 		/* opset 18: scale and bias per group; 21: per channel */
 		return fe_fail(c, "per-group scale and bias (opset 18 GroupNormalization) are not supported");
 	}
-	y = binary(c, OP_MUL, y, per_channel(c, sc, t->rank), NULL);
-	return fe_define(c, binary(c, OP_ADD, y, per_channel(c, bi, t->rank), c->sn->out[0]));
+	y = fe_binary(c, OP_MUL, y, per_channel(c, sc, t->rank), NULL);
+	return fe_define(c, fe_binary(c, OP_ADD, y, per_channel(c, bi, t->rank), c->sn->out[0]));
 }
 
 /* MeanVarianceNormalization(axes) -> (x - mean) / (sqrt(var) + 1e-9) over axes */
@@ -180,9 +180,9 @@ static bool imp_mvn(Ctx *c, const ValueId *in, int nin)
 			axes[k++] = i;
 	/* MVN's epsilon is 1e-9, added to the standard deviation. */
 	ValueId x = in[0];
-	ValueId d = binary(c, OP_SUB, x, fe_reduce_axes(c, OP_REDUCE_MEAN, x, axes, k, true, NULL), NULL);
-	ValueId sd = unary(c, OP_SQRT, fe_reduce_axes(c, OP_REDUCE_MEAN, binary(c, OP_MUL, d, d, NULL), axes, k, true, NULL));
-	return fe_define(c, binary(c, OP_DIV, d, binary(c, OP_ADD, sd, fe_scalar(c, t->dt, 1e-9), NULL), c->sn->out[0]));
+	ValueId d = fe_binary(c, OP_SUB, x, fe_reduce_axes(c, OP_REDUCE_MEAN, x, axes, k, true, NULL), NULL);
+	ValueId sd = fe_unary(c, OP_SQRT, fe_reduce_axes(c, OP_REDUCE_MEAN, fe_binary(c, OP_MUL, d, d, NULL), axes, k, true, NULL));
+	return fe_define(c, fe_binary(c, OP_DIV, d, fe_binary(c, OP_ADD, sd, fe_scalar(c, t->dt, 1e-9), NULL), c->sn->out[0]));
 }
 
 /* LpNormalization(axis, p) -> x / sum |x| (p = 1) or x / sqrt(sum x^2) along axis */
@@ -195,11 +195,11 @@ static bool imp_lpnorm(Ctx *c, const ValueId *in, int nin)
 	if (p != 1 && p != 2)
 		return fe_fail(c, "p must be 1 or 2, got %lld", (long long)p);
 	ValueId x = in[0];
-	ValueId s = p == 1 ? unary(c, OP_ABS, x) : binary(c, OP_MUL, x, x, NULL);
+	ValueId s = p == 1 ? fe_unary(c, OP_ABS, x) : fe_binary(c, OP_MUL, x, x, NULL);
 	s = fe_reduce_axes(c, OP_REDUCE_SUM, s, &axis, 1, true, NULL);
 	if (p == 2)
-		s = unary(c, OP_SQRT, s);
-	return fe_define(c, binary(c, OP_DIV, x, s, c->sn->out[0]));
+		s = fe_unary(c, OP_SQRT, s);
+	return fe_define(c, fe_binary(c, OP_DIV, x, s, c->sn->out[0]));
 }
 
 /* LRN -> x / (bias + alpha/size * sum of x^2 over a channel window)^beta; the
@@ -216,7 +216,7 @@ static bool imp_lrn(Ctx *c, const ValueId *in, int nin)
 	int64_t N = t->dims[0], C = t->dims[1], rest = ir_type_numel(t) / (N * C), orig[IR_MAX_RANK];
 	memcpy(orig, t->dims, sizeof orig);
 	DType dt = t->dt;
-	ValueId sq = binary(c, OP_MUL, in[0], in[0], NULL);
+	ValueId sq = fe_binary(c, OP_MUL, in[0], in[0], NULL);
 	ValueId s4 = fe_reshape_to(c, sq, 4, (int64_t[]){N, 1, C, rest}, NULL);
 	int64_t k[2] = {size, 1}, st[2] = {1, 1}, dl[2] = {1, 1}, pd[4] = {(size - 1) / 2, 0, size - 1 - (size - 1) / 2, 0};
 	Attr a[6] = {ir_aints("kernel", k, 2), ir_aints("strides", st, 2), ir_aints("pads", pd, 4),
@@ -224,9 +224,9 @@ static bool imp_lrn(Ctx *c, const ValueId *in, int nin)
 	ValueId avg = s4 < 0 ? -1 : fe_emit(c, OP_AVGPOOL, &s4, 1, a, 6, NULL);
 	ValueId sum = fe_reshape_to(c, avg, t->rank, orig, NULL);
 	/* avg = sum/size, so alpha/size * sum = alpha * avg */
-	ValueId base = binary(c, OP_ADD, binary(c, OP_MUL, sum, fe_scalar(c, dt, alpha), NULL), fe_scalar(c, dt, bias), NULL);
-	ValueId den = binary(c, OP_POW, base, fe_scalar(c, dt, beta), NULL);
-	return fe_define(c, binary(c, OP_DIV, in[0], den, c->sn->out[0]));
+	ValueId base = fe_binary(c, OP_ADD, fe_binary(c, OP_MUL, sum, fe_scalar(c, dt, alpha), NULL), fe_scalar(c, dt, bias), NULL);
+	ValueId den = fe_binary(c, OP_POW, base, fe_scalar(c, dt, beta), NULL);
+	return fe_define(c, fe_binary(c, OP_DIV, in[0], den, c->sn->out[0]));
 }
 
 const OpSpec imp_norm_ops[] = {

@@ -1,6 +1,6 @@
 /* Quantization: reference lowerings through f32, the integer arithmetic
  * exact there (the IR's int8 forms come from the passes, not from here). */
-#include "import.h"
+#include "importer.h"
 
 /* v (a scale or zero point: scalar or 1-D along axis) shaped to broadcast
  * against a rank-r tensor. */
@@ -19,10 +19,10 @@ static ValueId along_axis(Ctx *c, ValueId v, int r, int64_t axis)
 static ValueId dequant(Ctx *c, ValueId x, ValueId scale, ValueId zp, int64_t axis)
 {
 	int r = vtype(c, x)->rank;
-	ValueId xf = to_f32(c, x);
+	ValueId xf = fe_to_f32(c, x);
 	if (zp >= 0)
-		xf = binary(c, OP_SUB, xf, to_f32(c, along_axis(c, zp, r, axis)), NULL);
-	return binary(c, OP_MUL, xf, to_f32(c, along_axis(c, scale, r, axis)), NULL);
+		xf = fe_binary(c, OP_SUB, xf, fe_to_f32(c, along_axis(c, zp, r, axis)), NULL);
+	return fe_binary(c, OP_MUL, xf, fe_to_f32(c, along_axis(c, scale, r, axis)), NULL);
 }
 
 /* The range of an integer quantized dtype (lo == hi: not one). */
@@ -47,16 +47,16 @@ static ValueId quant(Ctx *c, ValueId xf, ValueId scale, ValueId zp, int64_t axis
 {
 	int r = vtype(c, xf)->rank;
 	if (ir_dtype_is_f8(dt)) {
-		ValueId q = binary(c, OP_DIV, xf, to_f32(c, along_axis(c, scale, r, axis)), NULL);
+		ValueId q = fe_binary(c, OP_DIV, xf, fe_to_f32(c, along_axis(c, scale, r, axis)), NULL);
 		return q < 0 ? -1 : fe_emit_cast(c, q, dt, saturate, out_name);
 	}
 	double lo, hi;
 	qrange(dt, &lo, &hi);
 	if (lo == hi)
 		return fe_fail(c, "quantization to %s is not supported", ir_dtype_name(dt)), -1;
-	ValueId q = unary(c, OP_ROUND, binary(c, OP_DIV, xf, to_f32(c, along_axis(c, scale, r, axis)), NULL));
+	ValueId q = fe_unary(c, OP_ROUND, fe_binary(c, OP_DIV, xf, fe_to_f32(c, along_axis(c, scale, r, axis)), NULL));
 	if (zp >= 0)
-		q = binary(c, OP_ADD, q, to_f32(c, along_axis(c, zp, r, axis)), NULL);
+		q = fe_binary(c, OP_ADD, q, fe_to_f32(c, along_axis(c, zp, r, axis)), NULL);
 	if (q < 0)
 		return -1;
 	Attr a[2] = {ir_af("min", lo), ir_af("max", hi)};
@@ -131,7 +131,7 @@ static bool imp_quantize(Ctx *c, const ValueId *in, int nin)
 		return false;
 	if (sa_get(c->sn, "output_dtype") && sa_int(c->sn, "output_dtype", 0))
 		dt = ir_dtype_from_onnx((int)sa_int(c->sn, "output_dtype", 0));
-	return fe_define(c, quant(c, to_f32(c, in[0]), scale, zp, axis, dt, sa_int(c->sn, "saturate", 1) != 0, c->sn->out[0]));
+	return fe_define(c, quant(c, fe_to_f32(c, in[0]), scale, zp, axis, dt, sa_int(c->sn, "saturate", 1) != 0, c->sn->out[0]));
 }
 
 /* DequantizeLinear(x, scale, zp?; axis, block_size) -> (x - zp) * scale in f32,
@@ -157,14 +157,14 @@ static bool imp_dynamic_quantize(Ctx *c, const ValueId *in, int nin)
 	int64_t all[IR_MAX_RANK];
 	for (int i = 0; i < t->rank; i++)
 		all[i] = i;
-	ValueId x = to_f32(c, in[0]), zero = fe_scalar(c, DT_F32, 0);
+	ValueId x = fe_to_f32(c, in[0]), zero = fe_scalar(c, DT_F32, 0);
 	ValueId lo = t->rank ? fe_reduce_axes(c, OP_REDUCE_MIN, x, all, t->rank, false, NULL) : x;
 	ValueId hi = t->rank ? fe_reduce_axes(c, OP_REDUCE_MAX, x, all, t->rank, false, NULL) : x;
-	lo = binary(c, OP_MIN, lo, zero, NULL);
-	hi = binary(c, OP_MAX, hi, zero, NULL);
-	ValueId scale = binary(c, OP_DIV, binary(c, OP_SUB, hi, lo, NULL), fe_scalar(c, DT_F32, 255), NULL);
+	lo = fe_binary(c, OP_MIN, lo, zero, NULL);
+	hi = fe_binary(c, OP_MAX, hi, zero, NULL);
+	ValueId scale = fe_binary(c, OP_DIV, fe_binary(c, OP_SUB, hi, lo, NULL), fe_scalar(c, DT_F32, 255), NULL);
 	/* zp = saturate(round(0 - lo / scale)) */
-	ValueId zf = unary(c, OP_ROUND, unary(c, OP_NEG, binary(c, OP_DIV, lo, scale, NULL)));
+	ValueId zf = fe_unary(c, OP_ROUND, fe_unary(c, OP_NEG, fe_binary(c, OP_DIV, lo, scale, NULL)));
 	if (zf < 0)
 		return false;
 	Attr a[2] = {ir_af("min", 0), ir_af("max", 255)};
@@ -185,7 +185,7 @@ static bool imp_qlinear_matmul(Ctx *c, const ValueId *in, int nin)
 	int ra = vtype(c, in[0])->rank;
 	ValueId a = dequant(c, in[0], in[1], in[2], ra >= 2 ? ra - 2 : 0);
 	ValueId b = dequant(c, in[3], in[4], in[5], vtype(c, in[3])->rank - 1);
-	ValueId y = binary(c, OP_MATMUL, a, b, NULL);
+	ValueId y = fe_binary(c, OP_MATMUL, a, b, NULL);
 	return fe_define(c, y < 0 ? -1 : quant(c, y, in[6], in[7], 0, vtype(c, in[7])->dt, true, c->sn->out[0]));
 }
 
@@ -193,12 +193,12 @@ static bool imp_qlinear_matmul(Ctx *c, const ValueId *in, int nin)
 static bool imp_matmul_integer(Ctx *c, const ValueId *in, int nin)
 {
 	int ra = vtype(c, in[0])->rank;
-	ValueId a = to_f32(c, in[0]), b = to_f32(c, in[1]);
+	ValueId a = fe_to_f32(c, in[0]), b = fe_to_f32(c, in[1]);
 	if (nin > 2 && in[2] >= 0)
-		a = binary(c, OP_SUB, a, to_f32(c, along_axis(c, in[2], ra, ra >= 2 ? ra - 2 : 0)), NULL);
+		a = fe_binary(c, OP_SUB, a, fe_to_f32(c, along_axis(c, in[2], ra, ra >= 2 ? ra - 2 : 0)), NULL);
 	if (nin > 3 && in[3] >= 0)
-		b = binary(c, OP_SUB, b, to_f32(c, along_axis(c, in[3], vtype(c, in[1])->rank, vtype(c, in[1])->rank - 1)), NULL);
-	ValueId y = binary(c, OP_MATMUL, a, b, NULL);
+		b = fe_binary(c, OP_SUB, b, fe_to_f32(c, along_axis(c, in[3], vtype(c, in[1])->rank, vtype(c, in[1])->rank - 1)), NULL);
+	ValueId y = fe_binary(c, OP_MATMUL, a, b, NULL);
 	return fe_define(c, y < 0 ? -1 : fe_cast_to(c, y, DT_I32, c->sn->out[0]));
 }
 
@@ -206,11 +206,11 @@ static bool imp_matmul_integer(Ctx *c, const ValueId *in, int nin)
 static bool imp_conv_integer(Ctx *c, const ValueId *in, int nin)
 {
 	int r = vtype(c, in[1])->rank;
-	ValueId x = to_f32(c, in[0]), w = to_f32(c, in[1]);
+	ValueId x = fe_to_f32(c, in[0]), w = fe_to_f32(c, in[1]);
 	if (nin > 2 && in[2] >= 0)
-		x = binary(c, OP_SUB, x, to_f32(c, in[2]), NULL);
+		x = fe_binary(c, OP_SUB, x, fe_to_f32(c, in[2]), NULL);
 	if (nin > 3 && in[3] >= 0)
-		w = binary(c, OP_SUB, w, to_f32(c, along_axis(c, in[3], r, 0)), NULL);
+		w = fe_binary(c, OP_SUB, w, fe_to_f32(c, along_axis(c, in[3], r, 0)), NULL);
 	ValueId cv[2] = {x, w};
 	ValueId y = x < 0 || w < 0 ? -1 : fe_conv_of(c, cv, 2, NULL);
 	return fe_define(c, y < 0 ? -1 : fe_cast_to(c, y, DT_I32, c->sn->out[0]));
@@ -224,10 +224,10 @@ static bool imp_qlinear_conv(Ctx *c, const ValueId *in, int nin)
 	ValueId cv[3] = {x, w, -1};
 	int n = 2;
 	if (nin > 8 && in[8] >= 0) {  /* int32 bias at scale x_scale * w_scale */
-		ValueId sc = binary(c, OP_MUL, to_f32(c, in[1]), to_f32(c, in[4]), NULL);
+		ValueId sc = fe_binary(c, OP_MUL, fe_to_f32(c, in[1]), fe_to_f32(c, in[4]), NULL);
 		if (ir_type_numel(vtype(c, in[4])) > 1 && sc >= 0)
 			sc = fe_reshape_to(c, sc, 1, (int64_t[]){ir_type_numel(vtype(c, in[4]))}, NULL);
-		cv[2] = binary(c, OP_MUL, to_f32(c, in[8]), sc, NULL);
+		cv[2] = fe_binary(c, OP_MUL, fe_to_f32(c, in[8]), sc, NULL);
 		n = 3;
 	}
 	ValueId y = x < 0 || w < 0 ? -1 : fe_conv_of(c, cv, n, NULL);

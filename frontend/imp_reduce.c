@@ -1,5 +1,5 @@
 /* Reductions: the five the IR has, and the others as compositions of them. */
-#include "import.h"
+#include "importer.h"
 
 /* The reductions the IR has. */
 static const struct {
@@ -29,7 +29,7 @@ static bool imp_reduce(Ctx *c, const ValueId *in, int nin)
 	if (!fe_ints_from(c, in, nin, 1, "axes", axes, IR_MAX_RANK, &n, &have))
 		return false;
 	if (n == 0 && sa_int(c->sn, "noop_with_empty_axes", 0))
-		return emit_out(c, OP_IDENTITY, in, 1, NULL, 0);
+		return fe_emit_out(c, OP_IDENTITY, in, 1, NULL, 0);
 	for (int i = 0; i < n; i++) {
 		if (!fe_norm_axis(c, &axes[i], t->rank, "axis"))
 			return false;
@@ -43,9 +43,9 @@ static bool imp_reduce(Ctx *c, const ValueId *in, int nin)
 		if (red[i] || n == 0)
 			sorted[k++] = i;
 	if (k == 0)  /* a scalar: nothing to reduce */
-		return emit_out(c, OP_IDENTITY, in, 1, NULL, 0);
+		return fe_emit_out(c, OP_IDENTITY, in, 1, NULL, 0);
 	Attr a[2] = {ir_aints("axes", sorted, k), ir_ai("keepdims", sa_int(c->sn, "keepdims", 1) != 0)};
-	return emit_out(c, op, in, 1, a, 2);
+	return fe_emit_out(c, op, in, 1, a, 2);
 }
 
 /* The reduced axes of a Reduce* node as imp_reduce resolves them: sorted;
@@ -93,17 +93,17 @@ static bool imp_reduce_comp(Ctx *c, const ValueId *in, int nin)
 	if (!strcmp(op, "ReduceLogSumExp")) {
 		/* max + log(sum(exp(x - max))): no overflow */
 		if (noop)
-			return emit_out(c, OP_IDENTITY, in, 1, NULL, 0);
+			return fe_emit_out(c, OP_IDENTITY, in, 1, NULL, 0);
 		ValueId m = fe_reduce_axes(c, OP_REDUCE_MAX, x, axes, k, true, NULL);
-		ValueId e = unary(c, OP_EXP, binary(c, OP_SUB, x, m, NULL));
-		ValueId l = unary(c, OP_LOG, fe_reduce_axes(c, OP_REDUCE_SUM, e, axes, k, keep, NULL));
+		ValueId e = fe_unary(c, OP_EXP, fe_binary(c, OP_SUB, x, m, NULL));
+		ValueId l = fe_unary(c, OP_LOG, fe_reduce_axes(c, OP_REDUCE_SUM, e, axes, k, keep, NULL));
 		ValueId mk = keep ? m : fe_reduce_axes(c, OP_REDUCE_MAX, x, axes, k, false, NULL);
-		return fe_define(c, binary(c, OP_ADD, l, mk, out));
+		return fe_define(c, fe_binary(c, OP_ADD, l, mk, out));
 	}
 	if (!strcmp(op, "ReduceL1"))
-		x = unary(c, OP_ABS, x);
+		x = fe_unary(c, OP_ABS, x);
 	else if (strcmp(op, "ReduceLogSum"))
-		x = binary(c, OP_MUL, x, x, NULL);
+		x = fe_binary(c, OP_MUL, x, x, NULL);
 	if (noop)
 		return fe_define(c, fe_emit(c, OP_IDENTITY, &x, 1, NULL, 0, out));
 	bool post = !strcmp(op, "ReduceL2") || !strcmp(op, "ReduceLogSum");

@@ -1,5 +1,5 @@
 /* Resize and Upsample: one resize op, its scales and sizes resolved. */
-#include "import.h"
+#include "importer.h"
 
 #include <math.h>
 
@@ -44,7 +44,7 @@ static bool emit_resize(Ctx *c, ValueId x, const double *scales, const int64_t *
 		      ir_af("cubic_a", sa_float(c->sn, "cubic_coeff_a", -0.75)),
 		      ir_ai("exclude_outside", sa_int(c->sn, "exclude_outside", 0) != 0),
 		      ir_af("extrapolation", sa_float(c->sn, "extrapolation_value", 0)), ir_ai("antialias", 1)};
-	return emit_out(c, OP_RESIZE, &x, 1, a, aa ? 10 : 9);
+	return fe_emit_out(c, OP_RESIZE, &x, 1, a, aa ? 10 : 9);
 }
 
 /* Resize(x, roi?, scales?, sizes?; mode, coordinate_transformation_mode, ...)

@@ -1,5 +1,5 @@
 /* Recurrent layers (RNN, GRU, LSTM), unrolled over the static sequence. */
-#include "import.h"
+#include "importer.h"
 
 #include <stdlib.h>
 
@@ -15,19 +15,19 @@ static ValueId rnn_act(Ctx *c, const Act1 *f, ValueId x)
 	DType dt = x >= 0 ? vtype(c, x)->dt : DT_F32;
 	const char *n = f->name;
 	if (!strcmp(n, "Sigmoid"))
-		return unary(c, OP_SIGMOID, x);
+		return fe_unary(c, OP_SIGMOID, x);
 	if (!strcmp(n, "Tanh"))
-		return unary(c, OP_TANH, x);
+		return fe_unary(c, OP_TANH, x);
 	if (!strcmp(n, "Relu"))
-		return unary(c, OP_RELU, x);
+		return fe_unary(c, OP_RELU, x);
 	if (!strcmp(n, "Softsign"))
-		return unary(c, OP_SOFTSIGN, x);
+		return fe_unary(c, OP_SOFTSIGN, x);
 	if (!strcmp(n, "Softplus"))
-		return unary(c, OP_SOFTPLUS, x);
+		return fe_unary(c, OP_SOFTPLUS, x);
 	if (!strcmp(n, "Affine"))
-		return binary(c, OP_ADD, binary(c, OP_MUL, x, fe_scalar(c, dt, f->alpha), NULL), fe_scalar(c, dt, f->beta), NULL);
+		return fe_binary(c, OP_ADD, fe_binary(c, OP_MUL, x, fe_scalar(c, dt, f->alpha), NULL), fe_scalar(c, dt, f->beta), NULL);
 	if (!strcmp(n, "ScaledTanh"))
-		return binary(c, OP_MUL, unary(c, OP_TANH, binary(c, OP_MUL, x, fe_scalar(c, dt, f->beta), NULL)), fe_scalar(c, dt, f->alpha), NULL);
+		return fe_binary(c, OP_MUL, fe_unary(c, OP_TANH, fe_binary(c, OP_MUL, x, fe_scalar(c, dt, f->beta), NULL)), fe_scalar(c, dt, f->alpha), NULL);
 	Op op = !strcmp(n, "LeakyRelu") ? OP_LEAKY_RELU : !strcmp(n, "HardSigmoid") ? OP_HARD_SIGMOID
 		: !strcmp(n, "Elu") ? OP_ELU : !strcmp(n, "ThresholdedRelu") ? OP_THRESHOLDED_RELU : OP_COUNT;
 	if (op == OP_COUNT || x < 0)
@@ -190,7 +190,7 @@ static bool imp_rnn(Ctx *c, const ValueId *in, int nin)
 		Attr ga[4] = {ir_af("alpha", 1), ir_af("beta", 1), ir_ai("trans_a", 0), ir_ai("trans_b", 1)};
 		ValueId bias = wb;
 		if (wb >= 0 && cell != CELL_GRU)
-			bias = binary(c, OP_ADD, wb, rb, NULL);
+			bias = fe_binary(c, OP_ADD, wb, rb, NULL);
 		ValueId gi[3] = {Xin, W, bias};
 		ValueId XW = fe_emit(c, OP_GEMM, gi, bias >= 0 ? 3 : 2, ga, 4, NULL);
 		int64_t x3[3] = {S, Bt, G * h};
@@ -208,7 +208,7 @@ static bool imp_rnn(Ctx *c, const ValueId *in, int nin)
 			if (nin > 6 && in[6] >= 0)
 				C = dir_slice(c, in[6], d);
 			else
-				C = binary(c, OP_MUL, H, fe_scalar(c, dt, 0), NULL);
+				C = fe_binary(c, OP_MUL, H, fe_scalar(c, dt, 0), NULL);
 		}
 		ValueId P = nin > 7 && in[7] >= 0 ? dir_slice(c, in[7], d) : -1;
 		ValueId Pi = -1, Po = -1, Pf = -1;
@@ -232,24 +232,24 @@ static bool imp_rnn(Ctx *c, const ValueId *in, int nin)
 				/* z and r from x + H R^T (+ Rb); h from its own rule */
 				ValueId hr[3] = {H, R, rb};
 				ValueId HR = fe_emit(c, OP_GEMM, hr, rb >= 0 ? 3 : 2, ga, 4, NULL);
-				ValueId pre = binary(c, OP_ADD, xt_, HR, NULL);
+				ValueId pre = fe_binary(c, OP_ADD, xt_, HR, NULL);
 				ValueId z = rnn_act(c, &f[0], gate(c, pre, 0, h));
 				ValueId r = rnn_act(c, &f[0], gate(c, pre, 1, h));
 				ValueId xh = gate(c, xt_, 2, h), hh;
 				if (lbr) {
-					hh = binary(c, OP_MUL, r, gate(c, HR, 2, h), NULL);
+					hh = fe_binary(c, OP_MUL, r, gate(c, HR, 2, h), NULL);
 				} else {
 					ValueId Rh = fe_reshape_to(c, fe_slice_of(c, R, (int64_t[]){2 * h, 0}, (int64_t[]){1, 1},
 									  (int64_t[]){h, h}, NULL), 2, (int64_t[]){h, h}, NULL);
-					ValueId rh[3] = {binary(c, OP_MUL, r, H, NULL), Rh, rbh};
+					ValueId rh[3] = {fe_binary(c, OP_MUL, r, H, NULL), Rh, rbh};
 					hh = fe_emit(c, OP_GEMM, rh, rbh >= 0 ? 3 : 2, ga, 4, NULL);
 				}
-				ValueId cand = rnn_act(c, &f[1], binary(c, OP_ADD, xh, hh, NULL));
+				ValueId cand = rnn_act(c, &f[1], fe_binary(c, OP_ADD, xh, hh, NULL));
 				/* H = (1 - z) * cand + z * H = cand + z * (H - cand) */
-				Ht = binary(c, OP_ADD, cand, binary(c, OP_MUL, z, binary(c, OP_SUB, H, cand, NULL), NULL), NULL);
+				Ht = fe_binary(c, OP_ADD, cand, fe_binary(c, OP_MUL, z, fe_binary(c, OP_SUB, H, cand, NULL), NULL), NULL);
 			} else {
 				ValueId hr[2] = {H, R};
-				ValueId pre = binary(c, OP_ADD, xt_, fe_emit(c, OP_GEMM, hr, 2, ga, 4, NULL), NULL);
+				ValueId pre = fe_binary(c, OP_ADD, xt_, fe_emit(c, OP_GEMM, hr, 2, ga, 4, NULL), NULL);
 				if (clip > 0 && pre >= 0) {
 					Attr ca[2] = {ir_af("min", -clip), ir_af("max", clip)};
 					pre = fe_emit(c, OP_CLIP, &pre, 1, ca, 2, NULL);
@@ -259,23 +259,23 @@ static bool imp_rnn(Ctx *c, const ValueId *in, int nin)
 				} else {
 					ValueId gi_ = gate(c, pre, 0, h), go = gate(c, pre, 1, h), gf = gate(c, pre, 2, h), gc = gate(c, pre, 3, h);
 					if (Pi >= 0) {
-						gi_ = binary(c, OP_ADD, gi_, binary(c, OP_MUL, Pi, C, NULL), NULL);
-						gf = binary(c, OP_ADD, gf, binary(c, OP_MUL, Pf, C, NULL), NULL);
+						gi_ = fe_binary(c, OP_ADD, gi_, fe_binary(c, OP_MUL, Pi, C, NULL), NULL);
+						gf = fe_binary(c, OP_ADD, gf, fe_binary(c, OP_MUL, Pf, C, NULL), NULL);
 					}
 					ValueId it = rnn_act(c, &f[0], gi_);
-					ValueId ft = coupled ? binary(c, OP_SUB, fe_scalar(c, dt, 1), it, NULL) : rnn_act(c, &f[0], gf);
+					ValueId ft = coupled ? fe_binary(c, OP_SUB, fe_scalar(c, dt, 1), it, NULL) : rnn_act(c, &f[0], gf);
 					ValueId ct = rnn_act(c, &f[1], gc);
-					C = binary(c, OP_ADD, binary(c, OP_MUL, ft, C, NULL), binary(c, OP_MUL, it, ct, NULL), NULL);
+					C = fe_binary(c, OP_ADD, fe_binary(c, OP_MUL, ft, C, NULL), fe_binary(c, OP_MUL, it, ct, NULL), NULL);
 					if (Po >= 0)
-						go = binary(c, OP_ADD, go, binary(c, OP_MUL, Po, C, NULL), NULL);
-					Ht = binary(c, OP_MUL, rnn_act(c, &f[0], go), rnn_act(c, &f[2], C), NULL);
+						go = fe_binary(c, OP_ADD, go, fe_binary(c, OP_MUL, Po, C, NULL), NULL);
+					Ht = fe_binary(c, OP_MUL, rnn_act(c, &f[0], go), rnn_act(c, &f[2], C), NULL);
 				}
 			}
 			ValueId Yt = Ht;
 			if (lens >= 0 && Ht >= 0) {
 				/* m = t < lens[b]: past the end the state holds, Y is 0 */
 				DType lt = vtype(c, lens)->dt;
-				ValueId m = binary(c, OP_LESS, fe_scalar(c, lt, (double)t), lens, NULL);
+				ValueId m = fe_binary(c, OP_LESS, fe_scalar(c, lt, (double)t), lens, NULL);
 				m = fe_reshape_to(c, m, 2, (int64_t[]){Bt, 1}, NULL);
 				ValueId w1[3] = {m, Ht, H};
 				Ht = fe_emit(c, OP_WHERE, w1, 3, NULL, 0, NULL);

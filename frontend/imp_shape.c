@@ -1,7 +1,7 @@
 /* Shapes and constants: every shape is static, so Shape, Size and the
  * constant generators become constants, and the shape changes (Reshape,
  * Flatten, Squeeze, Unsqueeze) one canonical reshape. */
-#include "import.h"
+#include "importer.h"
 
 #include <math.h>
 
@@ -172,7 +172,7 @@ static bool imp_expand(Ctx *c, const ValueId *in, int nin)
 	if (!shape_operand(c, in[1], sh, &n))
 		return false;
 	Attr a = ir_aints("shape", sh, n);
-	return emit_out(c, OP_EXPAND, in, 1, &a, 1);
+	return fe_emit_out(c, OP_EXPAND, in, 1, &a, 1);
 }
 
 /* Flatten(axis) -> reshape to 2-D */

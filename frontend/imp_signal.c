@@ -1,6 +1,6 @@
 /* Signal processing: DFT and STFT as matrix products with constant tables,
  * the window functions and MelWeightMatrix as constants. */
-#include "import.h"
+#include "importer.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -97,10 +97,10 @@ static ValueId dft_of(Ctx *c, ValueId x, int64_t axis, int64_t N, bool inv, bool
 	if (C < 0 || S < 0)
 		return fe_oom(c), -1;
 	/* (xr + i xi)(C + i S) */
-	ValueId yr = binary(c, OP_MATMUL, xr, C, NULL), yi = binary(c, OP_MATMUL, xr, S, NULL);
+	ValueId yr = fe_binary(c, OP_MATMUL, xr, C, NULL), yi = fe_binary(c, OP_MATMUL, xr, S, NULL);
 	if (xi >= 0) {
-		yr = binary(c, OP_SUB, yr, binary(c, OP_MATMUL, xi, S, NULL), NULL);
-		yi = binary(c, OP_ADD, yi, binary(c, OP_MATMUL, xi, C, NULL), NULL);
+		yr = fe_binary(c, OP_SUB, yr, fe_binary(c, OP_MATMUL, xi, S, NULL), NULL);
+		yi = fe_binary(c, OP_ADD, yi, fe_binary(c, OP_MATMUL, xi, C, NULL), NULL);
 	}
 	ValueId st[2] = {fe_reshape_to(c, yr, 3, (int64_t[]){lead, 1, K}, NULL), fe_reshape_to(c, yi, 3, (int64_t[]){lead, 1, K}, NULL)};
 	Attr ca = ir_ai("axis", 1);
@@ -184,7 +184,7 @@ static bool imp_stft(Ctx *c, const ValueId *in, int nin)
 	ValueId g[2] = {in[0], iv};
 	ValueId x = fe_emit(c, OP_GATHER, g, 2, &a, 1, NULL);  /* [B, frames, W, parts] */
 	if (win)
-		x = binary(c, OP_MUL, x, fe_reshape_to(c, in[2], 4, (int64_t[]){1, 1, W, 1}, NULL), NULL);
+		x = fe_binary(c, OP_MUL, x, fe_reshape_to(c, in[2], 4, (int64_t[]){1, 1, W, 1}, NULL), NULL);
 	return x >= 0 && fe_define(c, dft_of(c, x, 2, flen, false, sa_int(c->sn, "onesided", 1) != 0, c->sn->out[0]));
 }
 

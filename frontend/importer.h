@@ -1,7 +1,7 @@
 /* The importer's insides, shared by import.c (dispatch, checks, graph-level
  * work), emit.c (building IR for a node) and the op families imp_*.c. */
-#ifndef KILN_IMPORT_H
-#define KILN_IMPORT_H
+#ifndef KILN_IMPORTER_H
+#define KILN_IMPORTER_H
 
 #include "source.h"
 
@@ -108,27 +108,12 @@ bool fe_define_const(Ctx *c, DType dt, int rank, const int64_t *dims, const void
 void *fe_filled(Ctx *c, DType dt, int64_t numel, const void *one);  /* numel copies, in the graph arena */
 
 /* Emit the op's one node producing the source output. */
-static inline bool emit_out(Ctx *c, Op op, const ValueId *in, int nin, const Attr *a, int na)
-{
-	return fe_define(c, fe_emit(c, op, in, nin, a, na, c->sn->out[0]));
-}
-
+bool fe_emit_out(Ctx *c, Op op, const ValueId *in, int nin, const Attr *a, int na);
 /* One-operand and two-operand nodes with fresh names; -1 operands pass
  * through, so compositions chain them and check once at the end. */
-static inline ValueId unary(Ctx *c, Op op, ValueId x)
-{
-	return x < 0 ? -1 : fe_emit(c, op, &x, 1, NULL, 0, NULL);
-}
-
-static inline ValueId binary(Ctx *c, Op op, ValueId a, ValueId b, const char *out_name)
-{
-	if (a < 0 || b < 0)
-		return -1;
-	ValueId v[2] = {a, b};
-	return fe_emit(c, op, v, 2, NULL, 0, out_name);
-}
-
-static inline ValueId to_f32(Ctx *c, ValueId v) { return v < 0 ? -1 : fe_cast_to(c, v, DT_F32, NULL); }
+ValueId fe_unary(Ctx *c, Op op, ValueId x);
+ValueId fe_binary(Ctx *c, Op op, ValueId a, ValueId b, const char *out_name);
+ValueId fe_to_f32(Ctx *c, ValueId v);  /* v converted to f32 (v itself if it is) */
 
 /* ---- attribute access (kinds are normalized by the static check) --------- */
 

@@ -1,5 +1,5 @@
 /* What the driver's files share: the parsed command line and the steps
- * every subcommand takes (private to tools/). */
+ * every subcommand takes (driver.c); private to tools/. */
 #ifndef KILN_DRIVER_H
 #define KILN_DRIVER_H
 
@@ -43,6 +43,8 @@ int driver_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int driver_fail_diag(Diag *d);
 /* The codegen options for --target/--cpu/--features; false after a message. */
 bool driver_setup_target(const Opts *o, CgOptions *cg);
+/* Load the model and verify it (no passes). */
+Graph *driver_load_verified(const Opts *o, Diag *d);
 /* Load the model, run the pipeline (and the plan when plan is set);
  * cx_out, imported may be NULL. */
 Graph *driver_load_and_optimize(const Opts *o, Diag *d, bool plan, PassCtx *cx_out, int *imported);
