@@ -13,9 +13,8 @@ LLVMValueRef cg_i64(Cg *c, int64_t v) { return LLVMConstInt(c->i64, (unsigned lo
 
 LLVMValueRef cg_f32(Cg *c, double v) { return LLVMConstReal(c->f32, (float)v); }
 
-LLVMValueRef cg_fconst(Cg *c, LLVMTypeRef ty, double v)
+LLVMValueRef cg_splat_const(LLVMValueRef s, LLVMTypeRef ty)
 {
-	LLVMValueRef s = LLVMConstReal(c->f32, (float)v);
 	if (LLVMGetTypeKind(ty) != LLVMVectorTypeKind)
 		return s;
 	unsigned n = LLVMGetVectorSize(ty);
@@ -23,6 +22,11 @@ LLVMValueRef cg_fconst(Cg *c, LLVMTypeRef ty, double v)
 	for (unsigned i = 0; i < n; i++)
 		e[i] = s;
 	return LLVMConstVector(e, n);
+}
+
+LLVMValueRef cg_fconst(Cg *c, LLVMTypeRef ty, double v)
+{
+	return cg_splat_const(LLVMConstReal(c->f32, (float)v), ty);
 }
 
 

@@ -37,6 +37,8 @@ typedef struct Cg {
 
 LLVMValueRef cg_i64(Cg *c, int64_t v);
 LLVMValueRef cg_f32(Cg *c, double v);
+/* A scalar constant s, or s splat over ty when ty is a vector type. */
+LLVMValueRef cg_splat_const(LLVMValueRef s, LLVMTypeRef ty);
 /* An f32 constant of type ty: a scalar, or splat over a vector. */
 LLVMValueRef cg_fconst(Cg *c, LLVMTypeRef ty, double v);
 /* Weights as read-only globals: raw bytes, 64-byte aligned. */

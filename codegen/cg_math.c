@@ -32,22 +32,12 @@ static LLVMTypeRef ity_of(Cg *c, LLVMTypeRef ty)
 	return is_vec(ty) ? LLVMVectorType(c->i32, LLVMGetVectorSize(ty)) : c->i32;
 }
 
-static LLVMValueRef splat_const(LLVMValueRef s, LLVMTypeRef ty)
-{
-	if (!is_vec(ty))
-		return s;
-	unsigned n = LLVMGetVectorSize(ty);
-	LLVMValueRef e[64];
-	for (unsigned i = 0; i < n; i++)
-		e[i] = s;
-	return LLVMConstVector(e, n);
-}
 
 
 /* i32 constant with the lanes of the float type fty. */
 static LLVMValueRef ki(Cg *c, LLVMTypeRef fty, int v)
 {
-	return splat_const(LLVMConstInt(c->i32, (unsigned long long)(long long)v, 1), ity_of(c, fty));
+	return cg_splat_const(LLVMConstInt(c->i32, (unsigned long long)(long long)v, 1), ity_of(c, fty));
 }
 
 static LLVMValueRef isnan_(Cg *c, LLVMValueRef a) { return cg_fcmp(c, LLVMRealUNO, a, a); }
