@@ -26,6 +26,9 @@ LLVMValueRef cg_splat_const(LLVMValueRef s, LLVMTypeRef ty)
 
 LLVMValueRef cg_fconst(Cg *c, LLVMTypeRef ty, double v)
 {
+	LLVMTypeRef et = LLVMGetTypeKind(ty) == LLVMVectorTypeKind ? LLVMGetElementType(ty) : ty;
+	if (LLVMGetTypeKind(et) == LLVMDoubleTypeKind)  /* f64 elementwise ops: the constant in f64 */
+		return cg_splat_const(LLVMConstReal(et, v), ty);
 	return cg_splat_const(LLVMConstReal(c->f32, (float)v), ty);
 }
 

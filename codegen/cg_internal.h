@@ -39,7 +39,8 @@ LLVMValueRef cg_i64(Cg *c, int64_t v);
 LLVMValueRef cg_f32(Cg *c, double v);
 /* A scalar constant s, or s splat over ty when ty is a vector type. */
 LLVMValueRef cg_splat_const(LLVMValueRef s, LLVMTypeRef ty);
-/* An f32 constant of type ty: a scalar, or splat over a vector. */
+/* A float constant of type ty (f32, or f64 when ty's elements are): a
+ * scalar, or splat over a vector. */
 LLVMValueRef cg_fconst(Cg *c, LLVMTypeRef ty, double v);
 /* Weights as read-only globals: raw bytes, 64-byte aligned. */
 LLVMValueRef cg_const_blob(Cg *c, const char *name, const void *data, size_t bytes);

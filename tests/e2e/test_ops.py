@@ -415,6 +415,11 @@ def cases():
                                 [("s", np.array([2, 3, 5, 7], np.int64))], opset=20)
     c["affine_grid_3d_align"] = model([node("AffineGrid", ["t", "s"], ["y"], align_corners=1)], [("t", (1, 3, 4))], ["y"],
                                       [("s", np.array([1, 1, 3, 4, 2], np.int64))], opset=20)
+    # f64 activations: their constants in f64 (they were built as f32, and
+    # the module failed to verify).
+    D = TensorProto.DOUBLE
+    for op, kw in (("HardSwish", {}), ("HardSigmoid", {"alpha": 0.3, "beta": 0.4})):
+        c[f"{op.lower()}_f64"] = model([helper.make_node(op, ["x"], ["y"], **kw)], [("x", (3, 11), D)], [("y", D)], opset=14)
     # Ops whose ONNX node tests pass their axis/repeats/sizes as graph
     # inputs (which kiln binds only by name): one case each, constants here.
     c["cumsum_exclusive_reverse"] = model([helper.make_node("CumSum", ["x", "ax"], ["y"], exclusive=1, reverse=1)],
@@ -478,12 +483,15 @@ NUMPY_REFS = {
 # ONNX Runtime (1.20) disagrees with it: bicubic GridSample with border
 # padding at points outside the image; ORT refuses a LayerNormalization
 # scale that broadcasts.
-ONNX_REFS = {"gridsample_cubic_border_1", "layernorm17_bcast_scale"}
+ONNX_REFS = {"gridsample_cubic_border_1", "layernorm17_bcast_scale",
+             "hardswish_f64", "hardsigmoid_f64"}  # ONNX Runtime has no f64 HardSigmoid
 # Index inputs (some negative, some repeated) and other inputs that are not
 # plain random floats.
 irng = np.random.default_rng(99)
 irnd = lambda *shape, scale=1.0: (irng.standard_normal(shape) * scale).astype(np.float32)
 SPECIAL_INPUTS = {
+    "hardswish_f64": [(rng.standard_normal((3, 11)) * 4).astype(np.float64)],
+    "hardsigmoid_f64": [(rng.standard_normal((3, 11)) * 4).astype(np.float64)],
     **{f"{cell}_seqlens_{d}": [rnd(6, 3, 4), np.array([6, 3, 1], np.int32)]
        for cell in ("lstm", "gru", "rnn") for d in ("forward", "reverse", "bidirectional")},
     "scatter_elements_add_dup": [irnd(3, 7), irng.integers(-7, 7, (3, 5)).astype(np.int64), irnd(3, 5)],
