@@ -103,6 +103,21 @@ typedef struct Quant {
 	const int32_t *zero;
 } Quant;
 
+/* Requantization without float (ir/requant.c): a real multiplier r (an
+ * accumulator's scale over the result's, e.g. x_scale * w_scale / y_scale)
+ * as mult * 2^-shift with mult in [2^30, 2^31), so integer code computes
+ * round(acc * r) from one 32x32->64-bit product and a rounding shift.  What
+ * every integer lowering and its reference share. */
+typedef struct Requant {
+	int32_t mult;    /* 0 when r < 2^-32: every int32 accumulator rounds to 0 */
+	int shift;       /* 1..62 (0 with mult 0) */
+} Requant;
+/* false when r is not in (0, 2^30) or not finite. */
+bool ir_requant_of(double r, Requant *q);
+/* saturate(round_half_even(acc * mult / 2^shift) + zero, lo, hi): ONNX's
+ * rounding (QuantizeLinear, QLinearConv); lo/hi carry a fused relu/clip. */
+int32_t ir_requantize(int32_t acc, Requant q, int32_t zero, int32_t lo, int32_t hi);
+
 /* A type is interned per graph: equal types have the same TypeId. */
 typedef struct Type {
 	DType dt;

@@ -1086,6 +1086,78 @@ START_TEST(allocation_failures)
 }
 END_TEST
 
+/* ---- requantization (ir/requant.c) ----------------------------------------- */
+
+/* round_half_even(acc * r) exactly: r = m * 2^e with a 53-bit integer m. */
+static int64_t exact_round(int32_t acc, double r, double *dist)
+{
+	int e;
+	double f = frexp(r, &e);
+	int64_t m = (int64_t)ldexp(f, 53);
+	e -= 53;  /* r = m * 2^e, e < 0 here */
+	__int128 p = (__int128)acc * m, one = (__int128)1 << -e;
+	__int128 fl = p >= 0 ? p / one : -((-p + one - 1) / one), rem = p - fl * one;
+	*dist = fabs((double)rem / (double)one - 0.5);  /* how far from a tie */
+	return (int64_t)(fl + (2 * rem > one || (2 * rem == one && (fl & 1))));
+}
+
+START_TEST(requantize_rounds_half_even)
+{
+	Requant q;
+	/* Ties go to even, both signs (r = 1/2 and 1/4 are exact). */
+	ck_assert(ir_requant_of(0.5, &q));
+	ck_assert_int_eq(q.mult, 1 << 30);
+	ck_assert_int_eq(q.shift, 31);
+	const int32_t acc[] = {1, 3, 5, -1, -3, -5, 0, 7, -7}, want[] = {0, 2, 2, 0, -2, -2, 0, 4, -4};
+	for (int i = 0; i < 9; i++)
+		ck_assert_int_eq(ir_requantize(acc[i], q, 0, INT32_MIN, INT32_MAX), want[i]);
+	ck_assert(ir_requant_of(0.25, &q));
+	ck_assert_int_eq(ir_requantize(2, q, 0, -128, 127), 0);
+	ck_assert_int_eq(ir_requantize(6, q, 0, -128, 127), 2);
+	/* Zero point, then saturation (a fused relu6 is just lo/hi). */
+	ck_assert_int_eq(ir_requantize(1000, q, 3, -128, 127), 127);
+	ck_assert_int_eq(ir_requantize(-1000, q, 3, -128, 127), -128);
+	ck_assert_int_eq(ir_requantize(-8, q, 3, 3, 27), 3);
+	ck_assert_int_eq(ir_requantize(20, q, 3, 3, 27), 8);
+	/* Out of range multipliers are refused; tiny ones round everything to 0. */
+	ck_assert(!ir_requant_of(0, &q) && !ir_requant_of(-1e-3, &q) && !ir_requant_of(NAN, &q));
+	ck_assert(!ir_requant_of(INFINITY, &q) && !ir_requant_of(2e9, &q));
+	ck_assert(ir_requant_of(1e-12, &q));
+	ck_assert_int_eq(ir_requantize(INT32_MAX, q, 5, -128, 127), 5);
+	ck_assert_int_eq(ir_requantize(INT32_MIN, q, 5, -128, 127), 5);
+	/* Random accumulators and log-uniform multipliers against the exact
+	 * value: equal, except within the multiplier's 2^-31 relative error of
+	 * a tie, and never by more than one. */
+	srand(11);
+	int near = 0, tried = 0;
+	for (int i = 0; i < 400000; i++) {
+		/* Half the multipliers have at most 30 significant bits, which
+		 * mult holds exactly: those must agree always. */
+		bool exact = i & 1;
+		double f = exact ? (double)((1 << 29) + rand() % (1 << 29)) / (1 << 30)
+				 : 0.5 + 0.5 * rand() / ((double)RAND_MAX + 1) + 0x1p-45 * (rand() % 1024);
+		double r = ldexp(f, -(rand() % 40) + 8);
+		int32_t a = (int32_t)(((uint32_t)rand() << 16) ^ (uint32_t)rand());
+		if (i % 3 == 0)
+			a %= 1 << (rand() % 20 + 1);  /* small accumulators too */
+		if (fabs((double)a * r) > 1e15 || !ir_requant_of(r, &q))
+			continue;
+		double dist;
+		int64_t e = exact_round(a, r, &dist), got = ir_requantize(a, q, 0, INT32_MIN, INT32_MAX);
+		if (e < INT32_MIN || e > INT32_MAX)
+			continue;
+		tried++;
+		if (got != e) {
+			ck_assert_msg(!exact && llabs(got - e) == 1 && dist <= fabs((double)a) * r * 0x1p-30 + 1e-12,
+				      "acc %d r %.17g: %lld, exact %lld", a, r, (long long)got, (long long)e);
+			near++;
+		}
+	}
+	ck_assert_int_gt(tried, 300000);
+	ck_assert_msg(near < tried / 200, "%d of %d off by one", near, tried);
+}
+END_TEST
+
 /* ---- on the shared small graph (small_graph.h) ---------------------------------- */
 
 START_TEST(types_are_interned_small)
@@ -1273,6 +1345,7 @@ static Suite *ir_suite(void)
 	tcase_add_test(tc, parse_hostile);
 	tcase_add_test(tc, verifier);
 	tcase_add_test(tc, allocation_failures);
+	tcase_add_test(tc, requantize_rounds_half_even);
 	tcase_add_test(tc, types_are_interned_small);
 	tcase_add_test(tc, shape_rules_small_graph);
 	tcase_add_test(tc, print_parse_roundtrip_small);
