@@ -10,6 +10,7 @@
  * compositions for ops the IR does not have. */
 #include "importer.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 /* ---- the op table: one list of the op families --------------------------- */
@@ -22,6 +23,43 @@ static const OpSpec *const families[] = {
 };
 
 static bool default_domain(const char *d) { return !*d || !strcmp(d, "ai.onnx"); }
+
+static bool same_domain(const OpSpec *a, const OpSpec *b)
+{
+	return a->domain == b->domain || (a->domain && b->domain && !strcmp(a->domain, b->domain));
+}
+
+bool fe_check_op_tables(char *why, size_t n)
+{
+	size_t nf = sizeof families / sizeof *families;
+	for (size_t f = 0; f < nf; f++)
+		for (const OpSpec *s = families[f]; s->op; s++) {
+			if (s->lo > s->hi)
+				return snprintf(why, n, "%s: opsets %d to %d are empty", s->op, s->lo, s->hi), false;
+			for (size_t g = 0; g < nf; g++)
+				for (const OpSpec *t = families[g]; t->op; t++) {
+					if (t == s || strcmp(t->op, s->op) || !same_domain(s, t))
+						continue;
+					if (g != f)
+						return snprintf(why, n, "%s has rows in two op families", s->op), false;
+					if (t > s && !s->domain && t->lo <= s->hi && s->lo <= t->hi)
+						return snprintf(why, n, "%s: rows for opsets %d-%d and %d-%d overlap", s->op,
+								s->lo, s->hi, t->lo, t->hi), false;
+				}
+		}
+	/* ops.def's ONNX column promises a one-to-one import. */
+	for (int op = 0; op < OP_COUNT; op++) {
+		const char *onnx = ir_ops[op].onnx;
+		bool found = !*onnx;
+		for (size_t f = 0; f < nf && !found; f++)
+			for (const OpSpec *s = families[f]; s->op && !found; s++)
+				found = !s->domain && !strcmp(s->op, onnx);
+		if (!found)
+			return snprintf(why, n, "ir/ops.def maps %s to '%s', which no family imports", onnx,
+					ir_ops[op].name), false;
+	}
+	return true;
+}
 
 /* The entry for op at opset; *known tells whether the op exists at all,
  * [*lo, *hi] the opsets it is supported at (for messages). */

@@ -78,6 +78,10 @@ typedef struct OpSpec {
 extern const OpSpec imp_control_ops[], imp_ew_ops[], imp_nn_ops[], imp_norm_ops[], imp_shape_ops[],
 	imp_data_ops[], imp_reduce_ops[], imp_resize_ops[], imp_quant_ops[], imp_rnn_ops[], imp_signal_ops[],
 	imp_loss_ops[], imp_ml_ops[];
+/* The tables' invariants, for the unit tests: each ONNX op's rows in one
+ * family, disjoint opset ranges, and every ONNX name of ir/ops.def
+ * imported.  false with the first problem in why. */
+bool fe_check_op_tables(char *why, size_t n);
 
 /* ---- graph-level work the If importer reuses (import.c) ------------------ */
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "frontend.h"
+#include "importer.h"
 
 /* ---- a protobuf writer ------------------------------------------------------ */
 
@@ -1434,6 +1435,16 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 	return remove(path);
 }
 
+/* The op families' rows (frontend/imp_*.c): one family per ONNX op, no
+ * overlapping opset ranges (the lookup would shadow one), and an importer
+ * for every ONNX name ops.def maps one to one. */
+START_TEST(op_tables_consistent)
+{
+	char why[256] = "";
+	ck_assert_msg(fe_check_op_tables(why, sizeof why), "%s", why);
+}
+END_TEST
+
 int main(void)
 {
 	snprintf(tmpdir, sizeof tmpdir, "/tmp/kiln-fe-XXXXXX");
@@ -1445,6 +1456,7 @@ int main(void)
 	Suite *s = suite_create("frontend");
 	TCase *tc = tcase_create("onnx");
 	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, op_tables_consistent);
 	tcase_add_test(tc, basic_conv_relu);
 	tcase_add_test(tc, raw_vs_typed);
 	tcase_add_test(tc, typed_narrow_types);
