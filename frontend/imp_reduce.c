@@ -10,54 +10,19 @@ static const struct {
 	{"ReduceMin", OP_REDUCE_MIN}, {"ReduceProd", OP_REDUCE_PROD},
 };
 
-/* ReduceMean, ReduceSum, ReduceMax, ReduceMin, ReduceProd (x, axes?; keepdims,
- * noop_with_empty_axes) -> reduce_*, the axes sorted; no axes: all axes */
-static bool imp_reduce(Ctx *c, const ValueId *in, int nin)
-{
-	Op op = OP_COUNT;
-	for (size_t i = 0; i < sizeof reduce_ops / sizeof *reduce_ops; i++)
-		if (!strcmp(reduce_ops[i].onnx, c->sn->op))
-			op = reduce_ops[i].op;
-	if (op == OP_COUNT)
-		die("no IR reduction for %s", c->sn->op);
-	const Type *t = vtype(c, in[0]);
-	int64_t axes[IR_MAX_RANK + 1];
-	int n;
-	bool have, red[IR_MAX_RANK] = {0};
-	if (!(order_only(op) && small_int(t->dt)) && !fe_need_float(c, in[0], "the input"))
-		return false;  /* max/min of small integers go through f32 (emit) */
-	if (!fe_ints_from(c, in, nin, 1, "axes", axes, IR_MAX_RANK, &n, &have))
-		return false;
-	if (n == 0 && sa_int(c->sn, "noop_with_empty_axes", 0))
-		return fe_emit_out(c, OP_IDENTITY, in, 1, NULL, 0);
-	for (int i = 0; i < n; i++) {
-		if (!fe_norm_axis(c, &axes[i], t->rank, "axis"))
-			return false;
-		if (red[axes[i]])
-			return fe_fail(c, "axis %lld appears twice", (long long)axes[i]);
-		red[axes[i]] = true;
-	}
-	int64_t sorted[IR_MAX_RANK];
-	int k = 0;
-	for (int i = 0; i < t->rank; i++)
-		if (red[i] || n == 0)
-			sorted[k++] = i;
-	if (k == 0)  /* a scalar: nothing to reduce */
-		return fe_emit_out(c, OP_IDENTITY, in, 1, NULL, 0);
-	Attr a[2] = {ir_aints("axes", sorted, k), ir_ai("keepdims", sa_int(c->sn, "keepdims", 1) != 0)};
-	return fe_emit_out(c, op, in, 1, a, 2);
-}
-
-/* The reduced axes of a Reduce* node as imp_reduce resolves them: sorted;
- * *n = 0 and *noop when the op is an identity. */
-static bool reduce_spec(Ctx *c, const ValueId *in, int nin, int64_t *sorted, int *k, bool *noop)
+/* The reduced axes of a Reduce* node, sorted (no axes: all of them); *noop
+ * when it reduces nothing (noop_with_empty_axes, or a scalar).  Floats only,
+ * but small integers too when ints_ok (max and min: computed through f32). */
+static bool reduce_spec(Ctx *c, const ValueId *in, int nin, bool ints_ok, int64_t *sorted, int *k, bool *noop)
 {
 	const Type *t = vtype(c, in[0]);
 	int64_t axes[IR_MAX_RANK + 1];
 	int n;
 	bool have, red[IR_MAX_RANK] = {0};
 	*noop = false;
-	if (!fe_need_float(c, in[0], "the input") || !fe_ints_from(c, in, nin, 1, "axes", axes, IR_MAX_RANK, &n, &have))
+	if (!(ints_ok && small_int(t->dt)) && !fe_need_float(c, in[0], "the input"))
+		return false;
+	if (!fe_ints_from(c, in, nin, 1, "axes", axes, IR_MAX_RANK, &n, &have))
 		return false;
 	if (n == 0 && sa_int(c->sn, "noop_with_empty_axes", 0)) {
 		*noop = true;
@@ -78,6 +43,27 @@ static bool reduce_spec(Ctx *c, const ValueId *in, int nin, int64_t *sorted, int
 	return true;
 }
 
+/* ReduceMean, ReduceSum, ReduceMax, ReduceMin, ReduceProd (x, axes?; keepdims,
+ * noop_with_empty_axes) -> reduce_*, the axes sorted; no axes: all axes */
+static bool imp_reduce(Ctx *c, const ValueId *in, int nin)
+{
+	Op op = OP_COUNT;
+	for (size_t i = 0; i < sizeof reduce_ops / sizeof *reduce_ops; i++)
+		if (!strcmp(reduce_ops[i].onnx, c->sn->op))
+			op = reduce_ops[i].op;
+	if (op == OP_COUNT)
+		die("no IR reduction for %s", c->sn->op);
+	int64_t sorted[IR_MAX_RANK];
+	int k;
+	bool noop;
+	if (!reduce_spec(c, in, nin, order_only(op), sorted, &k, &noop))
+		return false;
+	if (noop)
+		return fe_emit_out(c, OP_IDENTITY, in, 1, NULL, 0);
+	Attr a[2] = {ir_aints("axes", sorted, k), ir_ai("keepdims", sa_int(c->sn, "keepdims", 1) != 0)};
+	return fe_emit_out(c, op, in, 1, a, 2);
+}
+
 /* ReduceL1, ReduceL2, ReduceSumSquare, ReduceLogSum, ReduceLogSumExp -> reduce_sum
  * of |x| or x*x (then sqrt, log), log(reduce_sum), max + log(sum(exp(x - max))) */
 static bool imp_reduce_comp(Ctx *c, const ValueId *in, int nin)
@@ -85,7 +71,7 @@ static bool imp_reduce_comp(Ctx *c, const ValueId *in, int nin)
 	int64_t axes[IR_MAX_RANK];
 	int k = 0;
 	bool noop;
-	if (!reduce_spec(c, in, nin, axes, &k, &noop))
+	if (!reduce_spec(c, in, nin, false, axes, &k, &noop))
 		return false;
 	const char *op = c->sn->op, *out = c->sn->out[0];
 	bool keep = sa_int(c->sn, "keepdims", 1) != 0;

@@ -19,6 +19,9 @@ import re
 import subprocess
 import sys
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
+import kilntest as kt
+
 # Raise this as coverage grows; it guards against regressions.
 PASS_FLOOR = 1150
 
@@ -116,7 +119,7 @@ def compiled_ops(kiln, path):
     ops = set()
     for passes in (["--passes=none"], []):
         p = subprocess.run([kiln, "dump"] + passes + [os.path.join(path, "model.onnx")], capture_output=True, text=True)
-        ops |= set(re.findall(r"= ([a-z_0-9]+)\(", p.stdout))
+        ops |= kt.ir_ops_in(p.stdout)
     return ops
 
 

@@ -26,13 +26,17 @@ def unquote(s):
     return s[1:-1].replace('\\"', '"') if s.startswith('"') else s
 
 
+def registry_rows(src, name="ops"):
+    """The rows of ir/ops.def (OP) or ir/act.def (ACT), each a list of its
+    macro's arguments as written."""
+    macro = {"ops": "OP", "act": "ACT"}[name]
+    with open("%s/ir/%s.def" % (src, name)) as f:
+        return [a for a in (c_args(line, macro) for line in f) if a]
+
+
 def ops_table(src):
     rows = ["| op | ONNX | operands | kind | semantics |", "|---|---|---|---|---|"]
-    for line in open(src + "/ir/ops.def"):
-        a = c_args(line, "OP")
-        if not a:
-            continue
-        _, text, onnx, lo, hi, flags, sem = a
+    for _, text, onnx, lo, hi, flags, sem in registry_rows(src):
         names = [n for f, n in FLAGS if f in flags]
         arity = lo if lo == hi else "%s to %s" % (lo, hi)
         sem = unquote(sem).replace("|", "\\|")
@@ -43,11 +47,7 @@ def ops_table(src):
 
 def acts_table(src):
     rows = ["| `act` | from | parameters (on the head) |", "|---|---|---|"]
-    for line in open(src + "/ir/act.def"):
-        a = c_args(line, "ACT")
-        if not a:
-            continue
-        _, name, op, sel, val, p0, d0, p1, d1 = a
+    for _, name, op, sel, val, p0, d0, p1, d1 in registry_rows(src, "act"):
         frm = "a pattern" if op == "OP_COUNT" else "`%s`" % op[3:].lower()
         if sel != "NULL":
             frm += " with %s=%s" % (unquote(sel), val)
