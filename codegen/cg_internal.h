@@ -258,6 +258,21 @@ void cg_lower_einsum(Cg *c, const Node *n);  /* cg_einsum.c */
 void cg_lower_det(Cg *c, const Node *n);     /* cg_einsum.c */
 void cg_lower_tfidf(Cg *c, const Node *n);   /* cg_text.c */
 
+/* ---- integer quantization (cg_quant.c) ---------------------------------- */
+
+/* saturate(round_half_even(acc * mult / 2^shift) + zero, lo, hi): i32
+ * scalars or vectors of one shape (ir_requantize bit for bit; shift >= 1). */
+LLVMValueRef cg_requant(Cg *c, LLVMValueRef acc, LLVMValueRef mult, LLVMValueRef shift, LLVMValueRef zero,
+			LLVMValueRef lo, LLVMValueRef hi);
+/* ir_requant_of for node n's multiplier r (a multiplier 0 gets shift 1). */
+Requant cg_requant_of(Cg *c, const Node *n, double r);
+void cg_qrange(DType dt, int32_t *lo, int32_t *hi);   /* the dtype's integer range */
+/* base[i] of an integer dtype (at most 32 bits), widened to i32. */
+LLVMValueRef cg_load_i32(Cg *c, DType dt, LLVMValueRef base, LLVMValueRef i);
+void cg_lower_quantize(Cg *c, const Node *n);
+void cg_lower_dequantize(Cg *c, const Node *n);
+void cg_lower_lut(Cg *c, const Node *n);
+
 /* ---- lowering a node (cg_lower.c) ------------------------------------------------ */
 
 /* Lower one node; false with a diagnostic if unsupported. */

@@ -47,6 +47,7 @@ typedef struct CgRule {
 	void (*lower)(Cg *c, const Node *n);                        /* emits n's code */
 	const char *(*unsupported)(const Graph *g, const Node *n);  /* why n cannot be lowered, or NULL; NULL: all it admits */
 	bool (*splits)(Cg *c, const Node *n);                       /* the code honours c->part/c->nparts; NULL: never */
+	void (*lower_int)(Cg *c, const Node *n);                    /* the integer form (quantized operands), or NULL */
 } CgRule;
 
 /* Elementwise ops, every one through the one broadcasting loop (cg_ew.c);
@@ -104,13 +105,14 @@ static const CgRule rules[OP_COUNT] = {
 	[OP_REDUCE_PROD] = {cg_lower_reduce, only_f32},
 
 	/* data movement and indexing (cg_data.c) */
-	[OP_RESHAPE] = {cg_lower_copy, movable},   /* views: code only when the result has a buffer of its own */
-	[OP_IDENTITY] = {cg_lower_copy, movable},  /* (a graph output); otherwise it aliases its input */
-	[OP_TRANSPOSE] = {cg_lower_transpose, movable},
-	[OP_CONCAT] = {cg_lower_concat, movable},  /* operands written in place move nothing */
+	/* (data movement moves quantized integers as they are: the same lowering) */
+	[OP_RESHAPE] = {cg_lower_copy, movable, NULL, cg_lower_copy},   /* views: code only when the result has a buffer of its own */
+	[OP_IDENTITY] = {cg_lower_copy, movable, NULL, cg_lower_copy},  /* (a graph output); otherwise it aliases its input */
+	[OP_TRANSPOSE] = {cg_lower_transpose, movable, NULL, cg_lower_transpose},
+	[OP_CONCAT] = {cg_lower_concat, movable, NULL, cg_lower_concat},  /* operands written in place move nothing */
 	[OP_PAD] = {cg_lower_pad, pad_fill},
-	[OP_SLICE] = {cg_lower_slice},
-	[OP_GATHER] = {cg_lower_gather},
+	[OP_SLICE] = {cg_lower_slice, NULL, NULL, cg_lower_slice},
+	[OP_GATHER] = {cg_lower_gather, NULL, NULL, cg_lower_gather},
 	[OP_GATHER_ELEMENTS] = {cg_lower_gather},
 	[OP_TILE] = {cg_lower_tile},
 	[OP_TRILU] = {cg_lower_trilu},
@@ -135,7 +137,22 @@ static const CgRule rules[OP_COUNT] = {
 	[OP_RESIZE] = {cg_lower_resize, only_f32},    /* cg_resize.c */
 	[OP_TFIDF] = {cg_lower_tfidf},                /* cg_text.c; the shape rules admit only what it lowers */
 	[OP_RELAYOUT] = {cg_lower_relayout, only_f32},  /* cg_layout.c */
+
+	/* quantization (cg_quant.c): always integer forms */
+	[OP_QUANTIZE] = {cg_lower_quantize, NULL, NULL, cg_lower_quantize},
+	[OP_DEQUANTIZE] = {cg_lower_dequantize, NULL, NULL, cg_lower_dequantize},
+	[OP_QVIEW] = {cg_lower_copy, NULL, NULL, cg_lower_copy},
+	[OP_LUT] = {cg_lower_lut, NULL, NULL, cg_lower_lut},
 };
+
+/* Does n compute on quantized operands (its integer form)? */
+static bool integer_form(const Graph *g, const Node *n)
+{
+	for (int i = 0; i < n->nin; i++)
+		if (n->in[i] >= 0 && ir_type_get(g, g->values.v[n->in[i]].type)->q)
+			return true;
+	return ir_type_get(g, g->values.v[n->out].type)->q != NULL;
+}
 
 bool cg_op_has_lowering(Op op)
 {
@@ -145,6 +162,8 @@ bool cg_op_has_lowering(Op op)
 const char *cg_unsupported(const Graph *g, const Node *n)
 {
 	const CgRule *r = &rules[n->op];
+	if (integer_form(g, n))  /* the shape rules admit only what the integer lowerings take */
+		return r->lower_int ? NULL : "no integer lowering for this op in the backend yet";
 	if (!r->lower)
 		return "no lowering for this op in the backend";
 	return r->unsupported ? r->unsupported(g, n) : NULL;
@@ -163,6 +182,6 @@ bool cg_lower_node(Cg *c, const Node *n)
 		diag_node(c->d, c->g, n, "%s", why);
 		return false;
 	}
-	rules[n->op].lower(c, n);
+	(integer_form(c->g, n) ? rules[n->op].lower_int : rules[n->op].lower)(c, n);
 	return true;
 }

@@ -123,7 +123,12 @@ static ValueId emit_widened(Ctx *c, Op op, const ValueId *in, int nin, const Att
  * or -1 with a diagnostic.  out_name NULL: a fresh intermediate name. */
 ValueId fe_emit(Ctx *c, Op op, const ValueId *in, int nin, const Attr *a, int na, const char *out_name)
 {
-	if (ir_ops[op].flags & OPF_F32)
+	return fe_emit_as(c, op, in, nin, a, na, out_name, -1);
+}
+
+ValueId fe_emit_as(Ctx *c, Op op, const ValueId *in, int nin, const Attr *a, int na, const char *out_name, TypeId declared)
+{
+	if ((ir_ops[op].flags & OPF_F32) && declared < 0)
 		for (int i = 0; i < nin; i++) {
 			DType dt = in[i] >= 0 ? ir_value_type(c->g, in[i])->dt : DT_F32;
 			if ((ir_dtype_is_float(dt) && dt != DT_F32) || (order_only(op) && small_int(dt)))
@@ -136,7 +141,7 @@ ValueId fe_emit(Ctx *c, Op op, const ValueId *in, int nin, const Attr *a, int na
 	}
 	Diag tmp;
 	diag_init(&tmp);
-	NodeId id = ir_build(c->g, op, c->sn->name, in, nin, a, na, out_name, &tmp);
+	NodeId id = ir_build_as(c->g, op, c->sn->name, in, nin, a, na, out_name, declared, &tmp);
 	if (id < 0) {
 		forward_diag(c, &tmp);
 		diag_free(&tmp);

@@ -1,6 +1,13 @@
-/* Quantization: reference lowerings through f32, the integer arithmetic
- * exact there (the IR's int8 forms come from the passes, not from here). */
+/* Quantization.  QuantizeLinear and DequantizeLinear with constant scales
+ * and zero points import to the IR's quantize/dequantize, the quantization
+ * in the types (docs/ir.md, "Quantized values"), where the qdq pass finds
+ * the patterns it turns into integer ops; the other forms (scales computed
+ * at run time, blocked scales, float8, 4-bit) and the QOperator ops go
+ * through f32, their integer arithmetic exact there. */
 #include "importer.h"
+
+#include <math.h>
+#include <string.h>
 
 /* v (a scale or zero point: scalar or 1-D along axis) shaped to broadcast
  * against a rank-r tensor. */
@@ -120,6 +127,64 @@ static bool quant_axis(Ctx *c, ValueId x, ValueId *scale, ValueId *zp, int64_t *
 	return fe_norm_axis(c, axis, r, "axis");
 }
 
+/* The quantization (scale, zp) describe for a rank-r value of dtype dt:
+ * NULL (no error) unless both are constants, scale f32 positive and finite,
+ * per tensor or one per entry along axis, dt an integer type the IR
+ * quantizes (8, 16 or 32 bits). */
+static const Quant *const_quant(Ctx *c, ValueId scale, ValueId zp, int64_t axis, int r, const int64_t *dims, DType dt)
+{
+	if (dt != DT_I8 && dt != DT_U8 && dt != DT_I16 && dt != DT_U16 && dt != DT_I32)
+		return NULL;
+	const Type *ts = vtype(c, scale);
+	int64_t n = ir_type_numel(ts);
+	if (ir_value(c->g, scale)->kind != VAL_CONST || ts->dt != DT_F32 || ts->rank > 1 ||
+	    (n != 1 && (r == 0 || n != dims[axis])) || n > INT32_MAX)
+		return NULL;
+	if (zp >= 0 && (ir_value(c->g, zp)->kind != VAL_CONST || vtype(c, zp)->dt != dt || ir_type_numel(vtype(c, zp)) != n))
+		return NULL;
+	const float *sc = ir_value(c->g, scale)->data;
+	int32_t *z = fe_filled(c, DT_I32, n, &(int32_t){0});
+	if (!z)
+		return fe_oom(c), NULL;
+	for (int64_t i = 0; i < n; i++) {
+		if (!(sc[i] > 0) || !isfinite(sc[i]))
+			return NULL;
+		if (zp >= 0) {
+			const void *d = ir_value(c->g, zp)->data;
+			switch (dt) {
+			case DT_I8: z[i] = ((const int8_t *)d)[i]; break;
+			case DT_U8: z[i] = ((const uint8_t *)d)[i]; break;
+			case DT_I16: z[i] = ((const int16_t *)d)[i]; break;
+			case DT_U16: z[i] = ((const uint16_t *)d)[i]; break;
+			default: z[i] = ((const int32_t *)d)[i];
+			}
+		}
+	}
+	const Quant *q = ir_quant(c->g, n == 1 ? -1 : (int)axis, (int)n, sc, z);
+	if (!q)
+		fe_oom(c);
+	return q;
+}
+
+/* x read as quantized by q: a constant gets the quantized type itself,
+ * anything else a qview. */
+static ValueId as_quantized(Ctx *c, ValueId x, const Quant *q)
+{
+	const Type *t = vtype(c, x);
+	if (t->q == q)
+		return x;
+	TypeId ty = ir_type(c->g, t->dt, t->rank, t->dims, q);
+	if (ty < 0)
+		return fe_oom(c), -1;
+	const Value *v = ir_value(c->g, x);
+	if (v->kind == VAL_CONST) {
+		const char *name = fe_fresh_name(c, v->name, "q");
+		ValueId k = name ? ir_add_const(c->g, name, ty, v->data) : -1;
+		return k < 0 ? (fe_oom(c), -1) : k;
+	}
+	return fe_emit_as(c, OP_QVIEW, &x, 1, NULL, 0, NULL, ty);
+}
+
 /* QuantizeLinear(x, scale, zp?; axis, saturate, block_size, output_dtype) ->
  * round(x / scale) + zp, clipped and cast */
 static bool imp_quantize(Ctx *c, const ValueId *in, int nin)
@@ -131,6 +196,15 @@ static bool imp_quantize(Ctx *c, const ValueId *in, int nin)
 		return false;
 	if (sa_get(c->sn, "output_dtype") && sa_int(c->sn, "output_dtype", 0))
 		dt = ir_dtype_from_onnx((int)sa_int(c->sn, "output_dtype", 0));
+	const Type *t = vtype(c, in[0]);
+	const Quant *q = sa_int(c->sn, "block_size", 0) ? NULL : const_quant(c, scale, zp, axis, t->rank, t->dims, dt);
+	if (q) {
+		TypeId ty = ir_type(c->g, dt, t->rank, t->dims, q);
+		ValueId x = fe_to_f32(c, in[0]);
+		return fe_define(c, ty < 0 || x < 0 ? -1 : fe_emit_as(c, OP_QUANTIZE, &x, 1, NULL, 0, c->sn->out[0], ty));
+	}
+	if (c->oom)
+		return false;
 	return fe_define(c, quant(c, fe_to_f32(c, in[0]), scale, zp, axis, dt, sa_int(c->sn, "saturate", 1) != 0, c->sn->out[0]));
 }
 
@@ -142,8 +216,16 @@ static bool imp_dequantize(Ctx *c, const ValueId *in, int nin)
 	ValueId scale = in[1], zp = nin > 2 ? in[2] : -1;
 	if (!quant_axis(c, in[0], &scale, &zp, &axis))
 		return false;
-	ValueId y = dequant(c, in[0], scale, zp, axis);
+	const Type *t = vtype(c, in[0]);
 	DType dt = vtype(c, in[1])->dt;
+	const Quant *q = sa_int(c->sn, "block_size", 0) ? NULL : const_quant(c, scale, zp, axis, t->rank, t->dims, t->dt);
+	if (q) {
+		ValueId x = as_quantized(c, in[0], q);
+		return fe_define(c, x < 0 ? -1 : fe_emit(c, OP_DEQUANTIZE, &x, 1, NULL, 0, c->sn->out[0]));
+	}
+	if (c->oom)
+		return false;
+	ValueId y = dequant(c, in[0], scale, zp, axis);
 	return fe_define(c, y < 0 ? -1 : fe_emit(c, dt == DT_F32 ? OP_IDENTITY : OP_CAST, &y, 1,
 					   (Attr[]){ir_astr("to", ir_dtype_name(dt))}, dt == DT_F32 ? 0 : 1, c->sn->out[0]));
 }

@@ -104,6 +104,8 @@ const char *fe_fresh_name(Ctx *c, const char *base, const char *suffix);  /* "ba
  * or -1 with a diagnostic.  out_name NULL: a fresh intermediate name.  An
  * OPF_F32 op on other float types is computed in f32 between casts. */
 ValueId fe_emit(Ctx *c, Op op, const ValueId *in, int nin, const Attr *a, int na, const char *out_name);
+/* fe_emit with a declared result type (a quantized result: the node's choice). */
+ValueId fe_emit_as(Ctx *c, Op op, const ValueId *in, int nin, const Attr *a, int na, const char *out_name, TypeId declared);
 ValueId fe_emit_cast(Ctx *c, ValueId x, DType to, bool saturate, const char *out_name);
 ValueId fe_cast_to(Ctx *c, ValueId x, DType to, const char *out_name);  /* x if it has dt and out_name is NULL */
 bool fe_define(Ctx *c, ValueId v);            /* binds the node's first output; false if v < 0 */

@@ -330,9 +330,19 @@ bool ir_op_has_rule(Op op);
 TypeId ir_infer_type(Graph *g, Op op, const char *name, const ValueId *in, int nin,
 		     const Attr *attrs, int nattr, Diag *d);
 
+/* The same with the node's declared result type (-1: none): what the
+ * rules of quantized results read (the result's quantization is the node's
+ * choice: docs/ir.md, "Quantized values").  The parser and verifier pass
+ * the type a node has. */
+TypeId ir_infer_result(Graph *g, Op op, const char *name, const ValueId *in, int nin,
+		       const Attr *attrs, int nattr, TypeId declared, Diag *d);
+
 /* Append a node whose result type is inferred.  -1 with a diagnostic on error. */
 NodeId ir_build(Graph *g, Op op, const char *name, const ValueId *in, int nin,
 		const Attr *attrs, int nattr, const char *out_name, Diag *d);
+/* ir_build with a declared result type (quantized results). */
+NodeId ir_build_as(Graph *g, Op op, const char *name, const ValueId *in, int nin,
+		   const Attr *attrs, int nattr, const char *out_name, TypeId declared, Diag *d);
 
 /* Broadcast two shapes numpy-style; false if incompatible. */
 bool ir_broadcast(int ra, const int64_t *a, int rb, const int64_t *b, int *rout, int64_t *out);

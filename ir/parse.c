@@ -734,7 +734,7 @@ static bool parse_node(P *p, const char *name, TypeId t, long line, long col)
 		diag_init(&d);
 		const char *file = p->g->file;
 		p->g->file = NULL;
-		TypeId inferred = ir_infer_type(p->g, op, node_name ? node_name : "", in, nin, attrs, nattr, &d);
+		TypeId inferred = ir_infer_result(p->g, op, node_name ? node_name : "", in, nin, attrs, nattr, t, &d);
 		p->g->file = file;
 		if (inferred < 0) {
 			ok = error_at(p, line, col, "%s", d.nmsg ? d.msgs[0] : "invalid node");

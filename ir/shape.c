@@ -19,6 +19,7 @@ typedef struct Ctx {
 	const Attr *attrs;
 	int nattr;
 	Diag *d;
+	const Type *declared; /* the node's declared result type, or NULL (quantized results read it) */
 	Type out;             /* the rule fills this */
 } Ctx;
 
@@ -147,6 +148,70 @@ static void same_as_operand(Ctx *c, int i, bool keep_quant)
 		c->out.q = NULL;
 }
 
+/* ---- quantized operands and results (docs/ir.md, "Quantized values") ---------------- */
+
+static bool is_q8(DType dt) { return dt == DT_I8 || dt == DT_U8; }
+
+static bool quantized(Ctx *c, int i) { return present(c, i) && T(c, i)->q; }
+
+/* Operand i is quantized per tensor and 8-bit (what the integer kernels take). */
+static bool need_q8(Ctx *c, int i, const char *what)
+{
+	const Type *t = T(c, i);
+	char b[128];
+	if (!t->q || t->q->axis >= 0 || !is_q8(t->dt))
+		return err(c, "%s %s must be i8 or u8 quantized per tensor", what, TS(t, b));
+	return true;
+}
+
+/* Weights: 8-bit, quantized per tensor or per channel along axis (n == dims[axis]). */
+static bool need_q8_weights(Ctx *c, int i, int axis)
+{
+	const Type *t = T(c, i);
+	char b[128];
+	if (!t->q || !is_q8(t->dt) || (t->q->axis >= 0 && (t->q->axis != axis || t->q->n != t->dims[axis])))
+		return err(c, "weights %s must be i8 or u8 quantized per tensor or along axis %d", TS(t, b), axis);
+	return true;
+}
+
+/* The result's quantization is the node's choice: take dtype and
+ * quantization from the declared result type (an integer type quantized
+ * per tensor; per_axis also admits a quantization along an axis). */
+static bool declared_quant(Ctx *c, bool per_axis)
+{
+	const Type *t = c->declared;
+	char b[128];
+	if (!t || !t->q)
+		return err(c, "a quantized %s needs a declared quantized result type", ir_ops[c->op].name);
+	if (ir_dtype_is_float(t->dt) || t->dt == DT_BOOL || ir_dtype_size(t->dt) > 4 || (!per_axis && t->q->axis >= 0))
+		return err(c, "declared result %s must be an integer type of at most 32 bits quantized per tensor%s",
+			   TS(t, b), per_axis ? " or per axis" : "");
+	c->out.dt = t->dt;
+	c->out.q = t->q;
+	if (t->q->axis >= 0 && (t->q->axis >= c->out.rank || t->q->n != c->out.dims[t->q->axis]))
+		return err(c, "declared result %s: its quantization axis does not fit the shape", TS(t, b));
+	return true;
+}
+
+/* Data movement keeps a per-tensor quantization (per axis: not yet). */
+static bool keep_tensor_quant(Ctx *c)
+{
+	const Type *x = T(c, 0);
+	if (x->q && x->q->axis >= 0)
+		return err(c, "%s of a value quantized per axis is not supported", ir_ops[c->op].name);
+	c->out.q = x->q;
+	return true;
+}
+
+/* A fused activation of an integer op must be a bound on the result (relu, clip). */
+static bool integer_epilogue(Ctx *c)
+{
+	const Attr *a = A(c, "act");
+	if (a && a->kind == ATTR_STRING && a->s && strcmp(a->s, "relu") && strcmp(a->s, "clip"))
+		return err(c, "the integer form takes only relu or clip as its activation, not '%s'", a->s);
+	return true;
+}
+
 bool ir_broadcast(int ra, const int64_t *a, int rb, const int64_t *b, int *rout, int64_t *out)
 {
 	int r = ra > rb ? ra : rb;
@@ -244,6 +309,13 @@ static bool r_ew(Ctx *c)
 {
 	if (!all_present(c))
 		return false;
+	if (quantized(c, 0) || (c->nin > 1 && quantized(c, 1))) {
+		if (c->op == OP_IDENTITY)
+			return r_identity(c);
+		for (int i = 0; i < c->nin; i++)
+			if (!need_q8(c, i, "operand"))
+				return false;
+	}
 	EwKind k = ew_kinds[c->op];
 	int first = k == EW_WHERE ? 1 : 0;
 	DType dt = T(c, first)->dt;
@@ -309,7 +381,7 @@ static bool r_ew(Ctx *c)
 			return err(c, "slope %s does not broadcast to x %s", TS(T(c, 1), s1), TS(x, s2));
 	}
 	set_out(c, out, r, d);
-	return true;
+	return !quantized(c, 0) || declared_quant(c, false);
 }
 
 /* fused_ew: f32 operands broadcast together; the expression names only
@@ -398,7 +470,7 @@ static bool r_slice(Ctx *c)
 				   (long long)x->dims[i] - 1);
 	}
 	set_out(c, x->dt, x->rank, dm);
-	return true;
+	return keep_tensor_quant(c);
 }
 
 static bool r_gather(Ctx *c)
@@ -411,7 +483,7 @@ static bool r_gather(Ctx *c)
 		if (ix->rank != x->rank)
 			return err(c, "indices have rank %d, data rank %d", ix->rank, x->rank);
 		set_out(c, x->dt, ix->rank, ix->dims);
-		return true;
+		return keep_tensor_quant(c);
 	}
 	int r = x->rank - 1 + ix->rank;
 	if (r > IR_MAX_RANK)
@@ -425,7 +497,7 @@ static bool r_gather(Ctx *c)
 	for (int i = (int)axis + 1; i < x->rank; i++)
 		d[k++] = x->dims[i];
 	set_out(c, x->dt, r, d);
-	return true;
+	return keep_tensor_quant(c);
 }
 
 static bool r_trilu(Ctx *c)
@@ -648,11 +720,28 @@ static bool check_epilogue(Ctx *c)
 	return true;
 }
 
+/* The integer form of conv: x and w 8-bit quantized, w per tensor or
+ * per output channel, the bias i32 at scale s_x * s_w (zero 0), no
+ * residual; the result's quantization declared. */
+static bool integer_conv_operands(Ctx *c)
+{
+	char s1[128];
+	if (!need_q8(c, 0, "input") || !need_q8_weights(c, 1, 0))
+		return false;
+	if (present(c, 2) && (T(c, 2)->dt != DT_I32 || T(c, 2)->q || T(c, 2)->rank != 1 || T(c, 2)->dims[0] != T(c, 1)->dims[0]))
+		return err(c, "bias %s must be i32[%lld] (at the scale of input times weights)", TS(T(c, 2), s1),
+			   (long long)T(c, 1)->dims[0]);
+	if (present(c, 3))
+		return err(c, "the integer form takes no fused residual");
+	return integer_epilogue(c);
+}
+
 static bool r_conv(Ctx *c)
 {
 	const Type *x = T(c, 0), *w = T(c, 1);
 	char s1[128], s2[128];
-	if (!need_float_dtype(c, 0) || !same_dtype(c, 0, 1))
+	bool q = quantized(c, 0);
+	if (q ? !integer_conv_operands(c) : !need_float_dtype(c, 0) || !same_dtype(c, 0, 1))
 		return false;
 	if (x->rank < 3 || w->rank != x->rank)
 		return err(c, "input %s and weights %s must have the same rank, at least 3", TS(x, s1), TS(w, s2));
@@ -670,7 +759,7 @@ static bool r_conv(Ctx *c)
 		return err(c, "weights %s expect %lld input channels per group, input %s has %lld in %lld group%s",
 			   TS(w, s1), (long long)w->dims[1], TS(x, s2), (long long)cin, (long long)group,
 			   group == 1 ? "" : "s");
-	if (present(c, 2)) {
+	if (present(c, 2) && !q) {
 		const Type *bt = T(c, 2);
 		if (bt->rank != 1 || bt->dims[0] != cout || bt->dt != x->dt)
 			return err(c, "bias %s must be %s[%lld]", TS(bt, s1), ir_dtype_name(x->dt), (long long)cout);
@@ -685,13 +774,26 @@ static bool r_conv(Ctx *c)
 		if (r->dt != x->dt || r->rank != x->rank || memcmp(r->dims, d, x->rank * sizeof *d))
 			return err(c, "fused residual %s does not have the result's shape", TS(r, s1));
 	}
-	return check_epilogue(c);
+	return check_epilogue(c) && (!q || declared_quant(c, false));
+}
+
+/* Pooling of quantized values: max keeps the quantization (max commutes
+ * with dequantization), average declares its own. */
+static bool pool_result_quant(Ctx *c)
+{
+	if (!quantized(c, 0))
+		return true;
+	if (c->op == OP_MAXPOOL || c->op == OP_GLOBAL_MAXPOOL) {
+		c->out.q = T(c, 0)->q;
+		return true;
+	}
+	return declared_quant(c, false);
 }
 
 static bool r_pool(Ctx *c)
 {
 	const Type *x = T(c, 0);
-	if (!need_float_dtype(c, 0) || !need_rank_min(c, 0, 3))
+	if ((quantized(c, 0) ? !need_q8(c, 0, "input") : !need_float_dtype(c, 0)) || !need_rank_min(c, 0, 3))
 		return false;
 	int nsp = x->rank - 2;
 	int64_t ceil, cip;
@@ -715,7 +817,7 @@ static bool r_pool(Ctx *c)
 				   (long long)pd[i], (long long)pd[nsp + i], i, (long long)ext);
 	}
 	set_out(c, x->dt, x->rank, d);
-	return true;
+	return pool_result_quant(c);
 }
 
 static bool r_conv_transpose(Ctx *c)
@@ -806,6 +908,60 @@ static bool r_tfidf(Ctx *c)
 	return true;
 }
 
+/* ---- quantization ---------------------------------------------------------------- */
+
+/* quantize: float or quantized integer in, the declared quantized type out. */
+static bool r_quantize(Ctx *c)
+{
+	const Type *x = T(c, 0);
+	char b[128];
+	if (!ir_dtype_is_float(x->dt) && !x->q)
+		return err(c, "operand %s must be floating-point or quantized", TS(x, b));
+	set_out(c, x->dt, x->rank, x->dims);
+	return declared_quant(c, !x->q);
+}
+
+static bool r_dequantize(Ctx *c)
+{
+	const Type *x = T(c, 0);
+	char b[128];
+	if (!x->q)
+		return err(c, "operand %s is not quantized", TS(x, b));
+	set_out(c, DT_F32, x->rank, x->dims);
+	return true;
+}
+
+/* qview: the declared type is the operand's but for its quantization. */
+static bool r_qview(Ctx *c)
+{
+	const Type *x = T(c, 0), *t = c->declared;
+	char b[128], b2[128];
+	if (ir_dtype_is_float(x->dt) || x->dt == DT_BOOL || ir_dtype_size(x->dt) > 4)
+		return err(c, "operand %s must be an integer type of at most 32 bits", TS(x, b));
+	set_out(c, x->dt, x->rank, x->dims);
+	if (!t)
+		return err(c, "qview needs a declared result type");
+	if (t->dt != x->dt || t->rank != x->rank || memcmp(t->dims, x->dims, x->rank * sizeof *x->dims))
+		return err(c, "declared result %s is not operand %s requantized", TS(t, b), TS(x, b2));
+	c->out.q = t->q;
+	if (t->q && t->q->axis >= 0 && (t->q->axis >= x->rank || t->q->n != x->dims[t->q->axis]))
+		return err(c, "declared result %s: its quantization axis does not fit the shape", TS(t, b));
+	return true;
+}
+
+static bool r_lut(Ctx *c)
+{
+	const Type *x = T(c, 0), *tb = T(c, 1);
+	char b[128];
+	if (!is_q8(x->dt))
+		return err(c, "operand %s must be i8 or u8", TS(x, b));
+	if (tb->rank != 1 || tb->dims[0] != 256 || !is_q8(tb->dt) || (tb->q && tb->q->axis >= 0))
+		return err(c, "table %s must be i8[256] or u8[256], quantized per tensor or not", TS(tb, b));
+	set_out(c, tb->dt, x->rank, x->dims);
+	c->out.q = tb->q;
+	return true;
+}
+
 static bool r_det(Ctx *c)
 {
 	const Type *x = T(c, 0);
@@ -821,13 +977,13 @@ static bool r_det(Ctx *c)
 static bool r_global_pool(Ctx *c)
 {
 	const Type *x = T(c, 0);
-	if (!need_float_dtype(c, 0) || !need_rank_min(c, 0, 3))
+	if ((quantized(c, 0) ? !need_q8(c, 0, "input") : !need_float_dtype(c, 0)) || !need_rank_min(c, 0, 3))
 		return false;
 	int64_t d[IR_MAX_RANK];
 	for (int i = 0; i < x->rank; i++)
 		d[i] = i < 2 ? x->dims[i] : 1;
 	set_out(c, x->dt, x->rank, d);
-	return true;
+	return pool_result_quant(c);
 }
 
 /* ---- matrix products ------------------------------------------------------------------ */
@@ -837,9 +993,15 @@ static bool r_gemm(Ctx *c)
 	const Type *a = T(c, 0), *b = T(c, 1);
 	char s1[128], s2[128];
 	int64_t ta, tb;
-	if (!need_float_dtype(c, 0) || !same_dtype(c, 0, 1) || !need_float(c, "alpha") || !need_float(c, "beta") ||
-	    !need_flag(c, "trans_a", &ta) || !need_flag(c, "trans_b", &tb))
+	bool q = quantized(c, 0);
+	if ((q ? !need_q8(c, 0, "operand a") : !need_float_dtype(c, 0) || !same_dtype(c, 0, 1)) || !need_float(c, "alpha") ||
+	    !need_float(c, "beta") || !need_flag(c, "trans_a", &ta) || !need_flag(c, "trans_b", &tb))
 		return false;
+	/* The integer form: b per tensor or per column, C an i32 bias at s_a * s_b. */
+	if (q && (!need_q8_weights(c, 1, tb ? 0 : 1) || !integer_epilogue(c)))
+		return false;
+	if (q && (A(c, "alpha")->f != 1 || A(c, "beta")->f != 1))
+		return err(c, "the integer form needs alpha and beta 1");
 	if (a->rank != 2 || b->rank != 2)
 		return err(c, "operands %s and %s must be matrices", TS(a, s1), TS(b, s2));
 	int64_t m = ta ? a->dims[1] : a->dims[0], k = ta ? a->dims[0] : a->dims[1];
@@ -852,12 +1014,13 @@ static bool r_gemm(Ctx *c)
 		const Type *ct = T(c, 2);
 		int r;
 		int64_t bd[IR_MAX_RANK];
-		if (ct->dt != a->dt || !ir_broadcast(2, d, ct->rank, ct->dims, &r, bd) || r != 2 || bd[0] != m || bd[1] != n)
-			return err(c, "C %s cannot be broadcast to %s[%lld,%lld]", TS(ct, s1), ir_dtype_name(a->dt),
+		DType cdt = q ? DT_I32 : a->dt;
+		if (ct->dt != cdt || ct->q || !ir_broadcast(2, d, ct->rank, ct->dims, &r, bd) || r != 2 || bd[0] != m || bd[1] != n)
+			return err(c, "C %s cannot be broadcast to %s[%lld,%lld]", TS(ct, s1), ir_dtype_name(cdt),
 				   (long long)m, (long long)n);
 	}
 	set_out(c, a->dt, 2, d);
-	return check_epilogue(c);
+	return check_epilogue(c) && (!q || declared_quant(c, false));
 }
 
 /* matmul: optional trans_a, trans_b (absent: 0) swap an operand's last two
@@ -867,8 +1030,12 @@ static bool r_matmul(Ctx *c)
 	const Type *a = T(c, 0), *b = T(c, 1);
 	char s1[128], s2[128];
 	int64_t ta = 0, tb = 0;
-	if (!need_float_dtype(c, 0) || !same_dtype(c, 0, 1) || (A(c, "trans_a") && !need_flag(c, "trans_a", &ta)) ||
-	    (A(c, "trans_b") && !need_flag(c, "trans_b", &tb)))
+	bool q = quantized(c, 0);
+	if ((q ? !need_q8(c, 0, "operand a") : !need_float_dtype(c, 0) || !same_dtype(c, 0, 1)) ||
+	    (A(c, "trans_a") && !need_flag(c, "trans_a", &ta)) || (A(c, "trans_b") && !need_flag(c, "trans_b", &tb)))
+		return false;
+	/* The integer form: b per tensor or per column (its last axis, before trans_b). */
+	if (q && (!need_q8_weights(c, 1, b->rank < 2 ? 0 : tb ? b->rank - 2 : b->rank - 1) || !integer_epilogue(c)))
 		return false;
 	if (a->rank < 1 || b->rank < 1)
 		return err(c, "operands %s and %s must have rank >= 1", TS(a, s1), TS(b, s2));
@@ -910,7 +1077,7 @@ static bool r_matmul(Ctx *c)
 	if (r > IR_MAX_RANK)
 		return err(c, "result rank %d exceeds %d", r, IR_MAX_RANK);
 	set_out(c, a->dt, r, d);
-	return check_epilogue(c);
+	return check_epilogue(c) && (!q || declared_quant(c, false));
 }
 
 /* ---- normalization ------------------------------------------------------------------- */
@@ -1069,7 +1236,8 @@ static bool r_concat(Ctx *c)
 	memcpy(d, x->dims, x->rank * sizeof *d);
 	for (int i = 1; i < c->nin; i++) {
 		const Type *y = T(c, i);
-		if (y->dt != x->dt || y->rank != x->rank)
+		/* Quantized operands share one quantization (requantize the others first). */
+		if (y->dt != x->dt || y->rank != x->rank || y->q != x->q)
 			return err(c, "operand %d %s does not match operand 0 %s", i, TS(y, s1), TS(x, s2));
 		for (int k = 0; k < x->rank; k++)
 			if (k != axis && y->dims[k] != x->dims[k])
@@ -1078,7 +1246,10 @@ static bool r_concat(Ctx *c)
 		if (__builtin_add_overflow(d[axis], y->dims[axis], &d[axis]))
 			return err(c, "shape has too many elements");
 	}
+	if (x->q && x->q->axis >= 0)
+		return err(c, "a concat of values quantized per axis is not supported");
 	set_out(c, x->dt, x->rank, d);
+	c->out.q = x->q;
 	return true;
 }
 
@@ -1444,6 +1615,10 @@ static const Rule rules[OP_COUNT] = {
 	[OP_MAXPOOL_INDEX] = r_maxpool_index,
 	[OP_LAYER_NORM] = r_layer_norm,
 	[OP_RELAYOUT] = r_identity,
+	[OP_QUANTIZE] = r_quantize,
+	[OP_DEQUANTIZE] = r_dequantize,
+	[OP_QVIEW] = r_qview,
+	[OP_LUT] = r_lut,
 };
 
 bool ir_op_has_rule(Op op) { return op >= 0 && op < OP_COUNT && rules[op]; }
@@ -1451,7 +1626,15 @@ bool ir_op_has_rule(Op op) { return op >= 0 && op < OP_COUNT && rules[op]; }
 TypeId ir_infer_type(Graph *g, Op op, const char *name, const ValueId *in, int nin,
 		     const Attr *attrs, int nattr, Diag *d)
 {
-	Ctx c = {g, op, name, in, nin, attrs, nattr, d, {0}};
+	return ir_infer_result(g, op, name, in, nin, attrs, nattr, -1, d);
+}
+
+TypeId ir_infer_result(Graph *g, Op op, const char *name, const ValueId *in, int nin,
+		       const Attr *attrs, int nattr, TypeId declared, Diag *d)
+{
+	Ctx c = {g, op, name, in, nin, attrs, nattr, d, NULL, {0}};
+	if (declared >= 0 && declared < g->types.n)
+		c.declared = ir_type_get(g, declared);
 	if (op < 0 || op >= OP_COUNT || !rules[op])
 		return err(&c, "no shape rule for op %d", (int)op), -1;
 	if (nin < ir_ops[op].min_in || nin > ir_ops[op].max_in) {
@@ -1474,6 +1657,10 @@ TypeId ir_infer_type(Graph *g, Op op, const char *name, const ValueId *in, int n
 		TypeId t = g->values.v[in[i]].type;
 		if (t < 0 || t >= g->types.n)
 			return err(&c, "operand %d has an invalid type id %d", i, t), -1;
+		char b[128];
+		if (ir_type_get(g, t)->q && !(ir_ops[op].flags & OPF_QUANT))
+			return err(&c, "operand %d is quantized (%s); %s has no integer form", i, TS(ir_type_get(g, t), b),
+				   ir_ops[op].name), -1;
 	}
 	if (!rules[op](&c))
 		return -1;
@@ -1489,7 +1676,13 @@ TypeId ir_infer_type(Graph *g, Op op, const char *name, const ValueId *in, int n
 NodeId ir_build(Graph *g, Op op, const char *name, const ValueId *in, int nin,
 		const Attr *attrs, int nattr, const char *out_name, Diag *d)
 {
-	TypeId t = ir_infer_type(g, op, name, in, nin, attrs, nattr, d);
+	return ir_build_as(g, op, name, in, nin, attrs, nattr, out_name, -1, d);
+}
+
+NodeId ir_build_as(Graph *g, Op op, const char *name, const ValueId *in, int nin,
+		   const Attr *attrs, int nattr, const char *out_name, TypeId declared, Diag *d)
+{
+	TypeId t = ir_infer_result(g, op, name, in, nin, attrs, nattr, declared, d);
 	if (t < 0)
 		return -1;
 	NodeId n = ir_add_node(g, op, name, in, nin, attrs, nattr, out_name, t);

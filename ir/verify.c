@@ -116,7 +116,7 @@ static void check_node(V *x, NodeId id)
 	x->defined[n->out] = 1;
 	if (!ok || !type_ok(g, out->type) || n->nattr < 0 || (n->nattr > 0 && !n->attr))
 		return;
-	TypeId t = ir_infer_type(g, n->op, n->name, n->in, n->nin, n->attr, n->nattr, d);
+	TypeId t = ir_infer_result(g, n->op, n->name, n->in, n->nin, n->attr, n->nattr, out->type, d);
 	/* Shape rules infer row-major types; the layout is checked apart. */
 	TypeId tl = t >= 0 ? ir_type_blocked(g, t, ir_type_get(g, out->type)->block) : t;
 	const char *why = ir_layout_error(g, n);

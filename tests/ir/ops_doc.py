@@ -10,7 +10,7 @@ import re
 import sys
 
 FLAGS = [("OPF_EW", "elementwise"), ("OPF_UNARY", "unary"), ("OPF_FUSE_HEAD", "fusion head"),
-         ("OPF_FUSE_TAIL", "fusable tail"), ("OPF_QUANT", "int8 form"), ("OPF_VIEW", "view"),
+         ("OPF_FUSE_TAIL", "fusable tail"), ("OPF_QUANT", "integer form"), ("OPF_VIEW", "view"),
          ("OPF_F32", "f32 only")]
 
 
