@@ -41,7 +41,24 @@ static void tensor_macros(FILE *f, const Graph *g, const char *P, const char *ki
 		fprintf(f, "%s%lld", k ? ", " : "", (long long)t->dims[k]);
 	fprintf(f, "%s}\n", t->rank ? "" : "1");
 	fprintf(f, "#define %s_%s_%d_NUMEL %lldu\n", P, kind, i, (long long)ir_type_numel(t));
-	fprintf(f, "#define %s_%s_%d_SIZE %lldu /* bytes */\n\n", P, kind, i, (long long)ir_type_bytes(t));
+	fprintf(f, "#define %s_%s_%d_SIZE %lldu /* bytes */\n", P, kind, i, (long long)ir_type_bytes(t));
+	/* A quantized tensor: real = SCALE * (q - ZERO_POINT), per tensor, or
+	 * per channel along QUANT_AXIS (arrays of QUANT_CHANNELS). */
+	if (t->q && t->q->axis < 0)
+		fprintf(f, "#define %s_%s_%d_SCALE %.9gf\n#define %s_%s_%d_ZERO_POINT %d\n", P, kind, i, t->q->scale[0], P,
+			kind, i, t->q->zero[0]);
+	if (t->q && t->q->axis >= 0) {
+		fprintf(f, "#define %s_%s_%d_QUANT_AXIS %d\n#define %s_%s_%d_QUANT_CHANNELS %d\n", P, kind, i, t->q->axis, P,
+			kind, i, t->q->n);
+		fprintf(f, "#define %s_%s_%d_SCALES {", P, kind, i);
+		for (int k = 0; k < t->q->n; k++)
+			fprintf(f, "%s%.9gf", k ? ", " : "", t->q->scale[k]);
+		fprintf(f, "}\n#define %s_%s_%d_ZERO_POINTS {", P, kind, i);
+		for (int k = 0; k < t->q->n; k++)
+			fprintf(f, "%s%d", k ? ", " : "", t->q->zero[k]);
+		fprintf(f, "}\n");
+	}
+	fputc('\n', f);
 }
 
 static bool is_ident(const char *s)

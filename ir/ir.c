@@ -470,6 +470,49 @@ void ir_replace_uses(Graph *g, ValueId from, ValueId to)
 		}
 }
 
+bool ir_order_nodes(Graph *g)
+{
+	int nn = g->nodes.n;
+	/* state: 0 unvisited, 1 waiting for its operands, 2 placed */
+	char *state = calloc((size_t)nn + 1, 1);
+	NodeId *stack = malloc(((size_t)nn + 1) * sizeof *stack);
+	Node *out = malloc(((size_t)nn + 1) * sizeof *out);
+	bool ok = state && stack && out;
+	int k = 0;
+	for (int i = 0; ok && i < nn; i++) {
+		if (state[i])
+			continue;
+		int sp = 0;
+		stack[sp++] = i;
+		state[i] = 1;
+		while (sp) {
+			const Node *n = &g->nodes.v[stack[sp - 1]];
+			NodeId next = -1;
+			for (int j = 0; j < n->nin && next < 0; j++) {
+				const Value *v = n->in[j] >= 0 ? &g->values.v[n->in[j]] : NULL;
+				if (v && v->kind == VAL_NODE && v->def >= 0 && !state[v->def])
+					next = v->def;
+			}
+			if (next >= 0) {
+				state[next] = 1;
+				stack[sp++] = next;
+			} else {
+				out[k++] = *n;
+				state[stack[--sp]] = 2;
+			}
+		}
+	}
+	if (ok) {
+		memcpy(g->nodes.v, out, (size_t)nn * sizeof *out);
+		for (int i = 0; i < nn; i++)
+			g->values.v[g->nodes.v[i].out].def = i;
+	}
+	free(state);
+	free(stack);
+	free(out);
+	return ok;
+}
+
 bool ir_compact(Graph *g)
 {
 	int nv = g->values.n;

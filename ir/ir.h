@@ -249,6 +249,10 @@ bool ir_mark_output(Graph *g, ValueId v);
  * Inputs and attrs are copied.  Returns the node id, -1 on failure. */
 NodeId ir_add_node(Graph *g, Op op, const char *name, const ValueId *in, int nin,
 		   const Attr *attrs, int nattr, const char *out_name, TypeId t);
+/* Put the nodes in a topological order, keeping the present order where
+ * it is one (a pass that appends nodes reading later ones calls it);
+ * renumbers node ids.  False on allocation failure. */
+bool ir_order_nodes(Graph *g);
 /* Drop dead nodes and values no longer referenced; renumbers ids. */
 bool ir_compact(Graph *g);
 /* Replace every use of value `from` by `to` (operands and graph outputs). */

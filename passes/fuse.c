@@ -12,11 +12,12 @@
 #include <string.h>
 
 /* The producer of v if it may take an epilogue: a fusable head whose
- * result feeds only this consumer and is not a graph output. */
+ * result feeds only this consumer and is not a graph output (nor
+ * quantized: the qdq pass gave integer heads their bounds already). */
 static Node *head_of(Graph *g, const Uses *u, ValueId v)
 {
 	Value *val = ir_value(g, v);
-	if (val->kind != VAL_NODE || val->is_output || u->count[v] != 1)
+	if (val->kind != VAL_NODE || val->is_output || u->count[v] != 1 || ir_value_type(g, v)->q)
 		return NULL;
 	Node *h = &g->nodes.v[val->def];
 	if (h->dead || !(ir_ops[h->op].flags & OPF_FUSE_HEAD) || ir_attr(h, "act"))

@@ -21,9 +21,9 @@ static const PassInfo passes[] = {
 /* The pipelines, one place.  plan always runs last: codegen needs it. */
 static const char *const pipelines[4] = {
 	"plan",
-	"simplify,fold,cse,dce,patterns,schedule,plan",
-	"simplify,fold,cse,dce,patterns,fold_bn,fuse,layout,schedule,plan",
-	"simplify,fold,cse,dce,patterns,fold_bn,fuse,layout,schedule,plan",
+	"qdq,simplify,fold,cse,dce,patterns,schedule,plan",
+	"qdq,simplify,fold,cse,dce,patterns,fold_bn,fuse,layout,schedule,plan",
+	"qdq,simplify,fold,cse,dce,patterns,fold_bn,fuse,layout,schedule,plan",
 };
 
 static const PassInfo *find_pass(const char *name, size_t len)

@@ -51,6 +51,20 @@ bool pass_rewrite(Graph *g, PassCtx *cx, const RewriteRule *rules, int nrules);
 #include "passes.def"
 #undef PASS
 
+/* A node computing in float among quantized values, and why the qdq pass
+ * left it there (passes/qdq.c): for `kiln check` and --report. */
+typedef struct QdqFloat {
+	const Node *node;
+	char why[200];
+} QdqFloat;
+/* The nodes that read dequantized values or whose result is quantized
+ * again but that compute in float; the first max of them into out (each
+ * with its reason).  Returns how many there are. */
+int pass_qdq_float_nodes(Graph *g, QdqFloat *out, int max);
+/* The nodes computing on integers (quantized operands or result), the
+ * quantize and dequantize at the float edges not counted. */
+int pass_qdq_integer_nodes(const Graph *g);
+
 /* The memory plan's accounting, for passes that compare node orders
  * (passes/plan.c), so that they and the plan never disagree.
  * pass_plan_peak: the most bytes live at once when the live nodes run in

@@ -415,14 +415,29 @@ static int cmd_check(Opts *o)
 	Graph *g = driver_load_verified(o, &d);
 	if (!g)
 		return driver_fail_diag(&d);
-	if (!cg_check(g, &cg, &d)) {
+	/* Quantized patterns become integer ops first: what the check judges
+	 * is what compile lowers. */
+	PassCtx cx = {.diag = &d, .opt_level = o->opt_level, .fold = cg_fold};
+	if (!pass_run_pipeline(g, "qdq,dce", &cx) || !cg_check(g, &cg, &d)) {
 		ir_graph_free(g);
 		return driver_fail_diag(&d);
 	}
 	int live = 0;
 	for (int i = 0; i < g->nodes.n; i++)
 		live += !g->nodes.v[i].dead;
-	printf("%s: ok (%d nodes, all supported)\n", o->model, live);
+	QdqFloat fl[64];
+	int nfl = pass_qdq_float_nodes(g, fl, 64);
+	for (int i = 0; i < nfl && i < 64; i++)
+		fprintf(stderr, "kiln: note: %s: node '%s' (%s) runs in float: %s\n", o->model, fl[i].node->name,
+			fl[i].node->src_op ? fl[i].node->src_op : ir_ops[fl[i].node->op].name, fl[i].why);
+	if (nfl > 64)
+		fprintf(stderr, "kiln: note: %s: %d more nodes run in float among quantized values\n", o->model, nfl - 64);
+	int nint = pass_qdq_integer_nodes(g);
+	if (nint || nfl)
+		printf("%s: ok (%d nodes, all supported; %d integer, %d in float among quantized values)\n", o->model, live,
+		       nint, nfl);
+	else
+		printf("%s: ok (%d nodes, all supported)\n", o->model, live);
 	ir_graph_free(g);
 	diag_free(&d);
 	return 0;

@@ -53,7 +53,7 @@ int64_t report_node_macs(const Graph *g, const Node *n)
 	}
 }
 
-void report_write(FILE *f, const Graph *g, int nodes_imported, const PassCtx *cx)
+void report_write(FILE *f, Graph *g, int nodes_imported, const PassCtx *cx)
 {
 	int64_t weights = 0, macs = 0;
 	int compiled = 0;
@@ -71,7 +71,21 @@ void report_write(FILE *f, const Graph *g, int nodes_imported, const PassCtx *cx
 	fprintf(f, "  \"weights_bytes\": %lld,\n  \"workspace_bytes\": %lld,\n", (long long)weights, (long long)g->ws_size);
 	fprintf(f, "  \"workspace_lower_bound_bytes\": %lld,\n  \"workspace_align\": %lld,\n", (long long)g->ws_lower_bound,
 		(long long)g->ws_align);
-	fprintf(f, "  \"macs\": %lld,\n  \"passes\": [", (long long)macs);
+	fprintf(f, "  \"macs\": %lld,\n", (long long)macs);
+	/* Quantized models: what runs on integers, and what stayed in float and why. */
+	QdqFloat fl[256];
+	int nfl = pass_qdq_float_nodes(g, fl, 256);
+	fprintf(f, "  \"quantization\": {\"integer_nodes\": %d, \"float_nodes\": [", pass_qdq_integer_nodes(g));
+	for (int i = 0; i < nfl && i < 256; i++) {
+		fprintf(f, "%s\n    {\"node\": ", i ? "," : "");
+		json_str(f, fl[i].node->name);
+		fprintf(f, ", \"op\": ");
+		json_str(f, fl[i].node->src_op ? fl[i].node->src_op : ir_ops[fl[i].node->op].name);
+		fprintf(f, ", \"why\": ");
+		json_str(f, fl[i].why);
+		fputc('}', f);
+	}
+	fprintf(f, "%s]},\n  \"passes\": [", nfl ? "\n  " : "");
 	for (int i = 0; i < cx->nlog; i++) {
 		const PassRecord *r = &cx->log[i];
 		fprintf(f, "%s\n    {\"name\": \"%s\", \"changed\": %s, \"nodes_before\": %d, \"nodes_after\": %d, \"ms\": %.3f, \"note\": ",

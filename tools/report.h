@@ -6,6 +6,6 @@
 
 /* Multiply-accumulates one node performs (0 for ops without a product). */
 int64_t report_node_macs(const Graph *g, const Node *n);
-void report_write(FILE *f, const Graph *g, int nodes_imported, const PassCtx *cx);
+void report_write(FILE *f, Graph *g, int nodes_imported, const PassCtx *cx);
 
 #endif

@@ -753,18 +753,18 @@ static Graph *tiny(void)
 
 START_TEST(pipelines_per_level)
 {
-	static const char *const want[4][10] = {
+	static const char *const want[4][12] = {
 		{"plan"},
-		{"simplify", "fold", "cse", "dce", "patterns", "schedule", "plan"},
-		{"simplify", "fold", "cse", "dce", "patterns", "fold_bn", "fuse", "layout", "schedule", "plan"},
-		{"simplify", "fold", "cse", "dce", "patterns", "fold_bn", "fuse", "layout", "schedule", "plan"},
+		{"qdq", "simplify", "fold", "cse", "dce", "patterns", "schedule", "plan"},
+		{"qdq", "simplify", "fold", "cse", "dce", "patterns", "fold_bn", "fuse", "layout", "schedule", "plan"},
+		{"qdq", "simplify", "fold", "cse", "dce", "patterns", "fold_bn", "fuse", "layout", "schedule", "plan"},
 	};
 	for (int o = 0; o < 4; o++) {
 		Graph *g = tiny();
 		PassCtx cx = {.diag = &d, .opt_level = o, .ws_align = 64};
 		ck_assert(pass_run_pipeline(g, NULL, &cx));
 		int n = 0;
-		while (n < 10 && want[o][n])
+		while (n < 12 && want[o][n])
 			n++;
 		ck_assert_int_eq(cx.nlog, n);
 		for (int k = 0; k < n; k++)
