@@ -446,12 +446,51 @@ static bool rule_pair(Graph *g, const Uses *u, Node *n, PassCtx *cx)
 
 static const RewriteRule rules[] = {rule_compute, rule_move, rule_table, rule_pair};
 
+/* A plain integer graph input read only through qviews of one quantization
+ * (a QOperator model's u8 input) takes that quantization itself, so the
+ * header states its scale and zero point. */
+static bool quantize_inputs(Graph *g, const Uses *u)
+{
+	bool changed = false;
+	for (int i = 0; i < g->inputs.n; i++) {
+		ValueId x = g->inputs.v[i];
+		TypeId want = -1;
+		bool ok = !vty(g, x)->q && !ir_value(g, x)->is_output && u->start[x] < u->start[x + 1];
+		for (int k = u->start[x]; ok && k < u->start[x + 1]; k++) {
+			const Node *r = &g->nodes.v[u->users[k]];
+			TypeId t = ir_value(g, r->out)->type;
+			ok = r->op == OP_QVIEW && !ir_value(g, r->out)->is_output && ir_type_get(g, t)->q && (want < 0 || t == want);
+			want = t;
+		}
+		if (!ok)
+			continue;
+		for (int k = u->start[x]; k < u->start[x + 1]; k++) {
+			Node *r = &g->nodes.v[u->users[k]];
+			ir_replace_uses(g, r->out, x);
+			r->dead = true;
+		}
+		ir_value(g, x)->type = want;
+		changed = true;
+	}
+	return changed;
+}
+
 bool pass_qdq(Graph *g, PassCtx *cx)
 {
+	Uses u;
+	if (!ir_uses_build(g, &u)) {
+		diag_error(cx->diag, g->file, NULL, NULL, "out of memory");
+		return false;
+	}
+	bool retyped = quantize_inputs(g, &u);
+	if (retyped && !ir_compact(g)) {
+		diag_error(cx->diag, g->file, NULL, NULL, "out of memory");
+		return false;
+	}
 	int before = 0;
 	for (int i = 0; i < g->nodes.n; i++)
 		before += !g->nodes.v[i].dead && g->nodes.v[i].op == OP_QUANTIZE;
-	bool changed = pass_rewrite(g, cx, rules, (int)(sizeof rules / sizeof *rules));
+	bool changed = pass_rewrite(g, cx, rules, (int)(sizeof rules / sizeof *rules)) || retyped;
 	if (cx->diag->nerr)
 		return false;
 	if (changed && !ir_order_nodes(g)) {
