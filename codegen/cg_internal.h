@@ -272,6 +272,7 @@ LLVMValueRef cg_load_i32(Cg *c, DType dt, LLVMValueRef base, LLVMValueRef i);
 void cg_lower_quantize(Cg *c, const Node *n);
 void cg_lower_dequantize(Cg *c, const Node *n);
 void cg_lower_lut(Cg *c, const Node *n);
+void cg_lower_int_softmax(Cg *c, const Node *n);
 
 /* ---- lowering a node (cg_lower.c) ------------------------------------------------ */
 

@@ -96,7 +96,7 @@ static const CgRule rules[OP_COUNT] = {
 
 	/* normalization and reductions (cg_norm.c) */
 	[OP_BATCHNORM] = {cg_lower_batchnorm, only_f32},
-	[OP_SOFTMAX] = {cg_lower_softmax, only_f32},
+	[OP_SOFTMAX] = {cg_lower_softmax, only_f32, NULL, cg_lower_int_softmax},
 	[OP_LAYER_NORM] = {cg_lower_layer_norm, only_f32},
 	[OP_REDUCE_MEAN] = {cg_lower_reduce, only_f32},
 	[OP_REDUCE_SUM] = {cg_lower_reduce, only_f32},

@@ -227,3 +227,78 @@ void cg_lower_lut(Cg *c, const Node *n)
 	cg_store(c, c->i8, cg_load(c, cg_bits_type(c, ty->dt), T, k), Y, i);
 	cg_loop_end(c, &l, 1);
 }
+
+/* ---- softmax ------------------------------------------------------------------------------ */
+
+/* An i32 constant. */
+static LLVMValueRef ci32(Cg *c, int64_t v) { return LLVMConstInt(c->i32, (uint64_t)v, 1); }
+static LLVMValueRef ci64(Cg *c, int64_t v) { return LLVMConstInt(c->i64, (uint64_t)v, 1); }
+
+/* Integer softmax along an axis, no float: per row, m = max x; e_j =
+ * T[m - x_j] with T[d] = round(2^b exp(-s_x d)) (b = min(24, 30 -
+ * ceil(log2 len)) so the row's sum S < 2^31); 1/S by three Newton steps
+ * in Q30 on S normalized into [2^30, 2^31) (k = its shift), from the
+ * classic 48/17 - 32/17 d start; a_j = e_j / S in Q(30 - k); y_j =
+ * requant(a_j, 1 / s_y) with the shift grown by 30 - k.  Within one
+ * quantum of the float reference (softmax(dequantize(x)), quantized):
+ * the table, the reciprocal and a_j each carry under 2^-16 of error. */
+void cg_lower_int_softmax(Cg *c, const Node *n)
+{
+	const Type *tx = cg_ty(c, n->in[0]), *ty = cg_ty(c, n->out);
+	int axis = (int)ir_attr_int(n, "axis", tx->rank - 1);
+	int64_t outer, len, inner;
+	around_axis(tx, axis, &outer, &len, &inner);
+	int lg = 0;
+	while (((int64_t)1 << lg) < len)
+		lg++;
+	int b = 30 - lg < 24 ? 30 - lg : 24;
+	int32_t tab[256], lo, hi;
+	for (int d = 0; d < 256; d++)
+		tab[d] = (int32_t)llround(ldexp(exp(-(double)tx->q->scale[0] * d), b));
+	Requant r = cg_requant_of(c, n, 1.0 / ty->q->scale[0]);
+	cg_qrange(ty->dt, &lo, &hi);
+	LLVMValueRef T = i32_table(c, "softmax_exp", tab, 256), X = cg_buf(c, n->in[0]), Y = cg_buf(c, n->out);
+	LLVMValueRef mx = cg_entry_alloca(c, c->i32), sum = cg_entry_alloca(c, c->i32);
+	Loop lo_, li, l1, l2, l3;
+	LLVMValueRef o = cg_loop_begin(c, &lo_, cg_i64(c, 0), cg_i64(c, outer));
+	LLVMValueRef ii = cg_loop_begin(c, &li, cg_i64(c, 0), cg_i64(c, inner));
+	LLVMValueRef base = cg_add(c, cg_mul(c, o, cg_i64(c, len * inner)), ii);
+	/* m = max x */
+	LLVMBuildStore(c->b, ci32(c, INT32_MIN), mx);
+	LLVMValueRef k1 = cg_loop_begin(c, &l1, cg_i64(c, 0), cg_i64(c, len));
+	LLVMValueRef x = cg_load_i32(c, tx->dt, X, cg_add(c, base, cg_mul(c, k1, cg_i64(c, inner))));
+	LLVMValueRef m = LLVMBuildLoad2(c->b, c->i32, mx, "");
+	LLVMBuildStore(c->b, LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSGT, x, m, ""), x, m, ""), mx);
+	cg_loop_end(c, &l1, 1);
+	LLVMValueRef mv = LLVMBuildLoad2(c->b, c->i32, mx, "");
+	/* S = sum of T[m - x] */
+	LLVMBuildStore(c->b, ci32(c, 0), sum);
+	LLVMValueRef k2 = cg_loop_begin(c, &l2, cg_i64(c, 0), cg_i64(c, len));
+	LLVMValueRef x2 = cg_load_i32(c, tx->dt, X, cg_add(c, base, cg_mul(c, k2, cg_i64(c, inner))));
+	LLVMValueRef e2 = cg_load(c, c->i32, T, LLVMBuildZExt(c->b, LLVMBuildSub(c->b, mv, x2, ""), c->i64, ""));
+	LLVMBuildStore(c->b, LLVMBuildAdd(c->b, LLVMBuildLoad2(c->b, c->i32, sum, ""), e2, ""), sum);
+	cg_loop_end(c, &l2, 1);
+	/* 1/S: D = S << k in [2^30, 2^31), rq ~ 2^30 / (D / 2^31) */
+	LLVMValueRef S = LLVMBuildLoad2(c->b, c->i32, sum, "");
+	LLVMTypeRef ti32 = c->i32;
+	LLVMValueRef clz = cg_call_intr(c, "llvm.ctlz", &ti32, 1, (LLVMValueRef[]){S, LLVMConstInt(LLVMInt1TypeInContext(c->ctx), 1, 0)}, 2);
+	LLVMValueRef k = LLVMBuildSub(c->b, clz, ci32(c, 1), "");
+	LLVMValueRef D = LLVMBuildZExt(c->b, LLVMBuildShl(c->b, S, k, ""), c->i64, "");
+	LLVMValueRef rq = LLVMBuildSub(c->b, ci64(c, 3031741620LL), LLVMBuildAShr(c->b, LLVMBuildMul(c->b, ci64(c, 2021161080LL), D, ""), ci64(c, 31), ""), "");
+	for (int it = 0; it < 3; it++) {
+		LLVMValueRef err = LLVMBuildSub(c->b, ci64(c, 1LL << 30), LLVMBuildAShr(c->b, LLVMBuildMul(c->b, D, rq, ""), ci64(c, 31), ""), "");
+		rq = LLVMBuildAdd(c->b, rq, LLVMBuildAShr(c->b, LLVMBuildMul(c->b, rq, err, ""), ci64(c, 30), ""), "");
+	}
+	LLVMValueRef shift = LLVMBuildSub(c->b, ci32(c, r.shift + 30), k, "");
+	LLVMValueRef k3 = cg_loop_begin(c, &l3, cg_i64(c, 0), cg_i64(c, len));
+	LLVMValueRef off3 = cg_add(c, base, cg_mul(c, k3, cg_i64(c, inner)));
+	LLVMValueRef x3 = cg_load_i32(c, tx->dt, X, off3);
+	LLVMValueRef e3 = cg_load(c, c->i32, T, LLVMBuildZExt(c->b, LLVMBuildSub(c->b, mv, x3, ""), c->i64, ""));
+	/* a = round(e * rq / 2^31) = (e / S) 2^(30 - k) */
+	LLVMValueRef a = LLVMBuildAShr(c->b, LLVMBuildAdd(c->b, LLVMBuildMul(c->b, LLVMBuildSExt(c->b, e3, c->i64, ""), rq, ""), ci64(c, 1LL << 30), ""), ci64(c, 31), "");
+	LLVMValueRef y = cg_requant(c, LLVMBuildTrunc(c->b, a, c->i32, ""), ci32(c, r.mult), shift, ci32(c, ty->q->zero[0]), ci32(c, lo), ci32(c, hi));
+	cg_store(c, cg_bits_type(c, ty->dt), LLVMBuildTrunc(c->b, y, cg_bits_type(c, ty->dt), ""), Y, off3);
+	cg_loop_end(c, &l3, 1);
+	cg_loop_end(c, &li, 1);
+	cg_loop_end(c, &lo_, 1);
+}

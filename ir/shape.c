@@ -1134,12 +1134,14 @@ static bool r_softmax(Ctx *c)
 {
 	const Type *x = T(c, 0);
 	int64_t axis;
-	if (!need_float_dtype(c, 0) || !need_int(c, "axis", &axis))
+	if ((quantized(c, 0) ? !need_q8(c, 0, "operand") : !need_float_dtype(c, 0)) || !need_int(c, "axis", &axis))
 		return false;
 	if (axis < 0 || axis >= x->rank)
 		return err(c, "axis %lld is out of range for rank %d", (long long)axis, x->rank);
 	same_as_operand(c, 0, false);
-	return true;
+	if (quantized(c, 0) && x->dims[axis] > (1 << 14))
+		return err(c, "the integer form takes rows of at most 16384 elements, not %lld", (long long)x->dims[axis]);
+	return !quantized(c, 0) || declared_quant(c, false);
 }
 
 static bool r_reduce(Ctx *c)

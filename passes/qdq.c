@@ -5,7 +5,7 @@
  * quantize node turns into OP itself on the quantized operands, keeping its
  * result value (its name, its quantized type).  A table of rules run to a
  * fixed point, every one rooted at a quantize of a float value:
- *   compute  conv, gemm, matmul, add, mul, avgpool, global_avgpool, with a
+ *   compute  conv, gemm, matmul, add, mul, avgpool, global_avgpool, softmax, with a
  *            relu or clip between them and the quantize folded into the
  *            saturation bounds; biases become i32 at s_x * s_w;
  *   move     reshape, transpose, identity, slice, gather, max pools,
@@ -192,7 +192,7 @@ static bool act_attrs(Graph *g, const Node *k, Plan *p)
 static bool compute_op(Op op)
 {
 	return op == OP_CONV || op == OP_GEMM || op == OP_MATMUL || op == OP_ADD || op == OP_MUL || op == OP_AVGPOOL ||
-	       op == OP_GLOBAL_AVGPOOL;
+	       op == OP_GLOBAL_AVGPOOL || op == OP_SOFTMAX;
 }
 
 static bool match_compute(Graph *g, const Uses *u, const Node *n, PassCtx *cx, Plan *p, bool apply)
