@@ -145,8 +145,10 @@ static void quantize_float(Cg *c, const Node *n)
 	/* Saturate in float first: NaN and values past the int32 range. */
 	v = cg_fmax(c, cg_fmin(c, v, cg_f32(c, 2147483520.0)), cg_f32(c, -2147483648.0));  /* the f32 below 2^31 */
 	LLVMValueRef isnan = LLVMBuildFCmp(c->b, LLVMRealUNO, v, v, "");
-	LLVMValueRef k = LLVMBuildFPToSI(c->b, LLVMBuildSelect(c->b, isnan, cg_f32(c, 0), v, ""), c->i64, "");
-	k = LLVMBuildAdd(c->b, k, LLVMBuildSExt(c->b, z, c->i64, ""), "");
+	/* to i32, then i64 for the zero point (an f32 -> i64 conversion is a
+	 * library call on 32-bit cores) */
+	LLVMValueRef k = LLVMBuildFPToSI(c->b, LLVMBuildSelect(c->b, isnan, cg_f32(c, 0), v, ""), c->i32, "");
+	k = LLVMBuildAdd(c->b, LLVMBuildSExt(c->b, k, c->i64, ""), LLVMBuildSExt(c->b, z, c->i64, ""), "");
 	LLVMValueRef l64 = cg_i64(c, lo), h64 = cg_i64(c, hi);
 	k = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, k, l64, ""), l64, k, "");
 	k = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSGT, k, h64, ""), h64, k, "");
