@@ -1,0 +1,239 @@
+#!/usr/bin/env python3
+"""Bare-metal firmware runs under qemu-system-arm: each case's model is
+compiled by kiln for a Cortex-M core, linked -nostdlib with startup.c, fw.c
+and its inputs (data.S) into an image for an MPS2 board, run with
+-icount shift=0, and its outputs compared with kiln's own host build
+(`kiln run`): integer results bit for bit, float ones to a tight tolerance.
+Prints the instructions per inference (fw.c says how they are counted) and
+the object's .text/.rodata bytes, and checks the int8 DS-CNN's goals
+against the float one's.
+
+    run_firmware.py KILN WORKDIR [--board m4|m3] [--cases a,b] [--json FILE]
+
+Exits 77 (ctest's skip) when qemu-system-arm is missing."""
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+from onnx import numpy_helper as nh
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+import models  # noqa: E402
+
+SKIP = 77
+FLOAT_RTOL = 1e-5     # largest difference over the largest reference magnitude
+GOAL_INSNS = 0.25     # int8 DS-CNN instructions / float DS-CNN's
+GOAL_RODATA = 0.30    # int8 DS-CNN .rodata / float DS-CNN's
+
+# board: kiln target, gcc flags, qemu machine
+BOARDS = {
+    "m4": ("thumbv7em-none-eabihf", ["-mcpu=cortex-m4", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"], "mps2-an386"),
+    # No FPU: integer models only (float ones would need the soft-float helpers of libgcc).
+    "m3": ("armv7m-none-eabi", ["-mcpu=cortex-m3", "-mfloat-abi=soft"], "mps2-an385"),
+}
+
+
+class Failure(Exception):
+    pass
+
+
+def run(cmd, env=None, timeout=600):
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, timeout=timeout)
+    if p.returncode != 0:
+        raise Failure(f"command failed ({p.returncode}): {' '.join(cmd)}\n{p.stdout}{p.stderr}")
+    return p.stdout
+
+
+# ---- cases: name -> (build(dir) -> (model path, inputs), exact) -------------------------------
+
+def dscnn_f32(d):
+    path = os.path.join(d, "kws_dscnn.onnx")
+    models.dscnn_float(path)
+    return path, [models.dscnn_input(100)]
+
+
+def dscnn_int8(d):
+    fpath = os.path.join(d, "kws_dscnn_f32.onnx")
+    models.dscnn_float(fpath)
+    path = os.path.join(d, "kws_dscnn_int8.onnx")
+    models.quantize_qdq(fpath, path, [models.dscnn_input(s) for s in range(8)])
+    return path, [models.dscnn_input(100)]
+
+
+CASES = {
+    "dscnn_f32": (dscnn_f32, False),
+    "dscnn_int8": (dscnn_int8, True),
+}
+DEFAULT = {"m4": ["dscnn_f32"], "m3": []}
+
+
+# ---- one case -------------------------------------------------------------------------------
+
+def sizes(obj):
+    """.text and .rodata bytes of an object (every section of each kind)."""
+    text = rodata = 0
+    for ln in run(["arm-none-eabi-size", "-A", obj]).splitlines():
+        f = ln.split()
+        if len(f) >= 2 and f[1].isdigit():
+            if f[0].startswith(".text"):
+                text += int(f[1])
+            elif f[0].startswith(".rodata"):
+                rodata += int(f[1])
+    return text, rodata
+
+
+def host_outputs(kiln, model, inputs, d, env=None):
+    """kiln run on the host: the outputs as arrays."""
+    out = os.path.join(d, "host")
+    os.makedirs(out, exist_ok=True)
+    args = []
+    for i, x in enumerate(inputs):
+        p = os.path.join(d, f"input_{i}.npy")
+        np.save(p, x)
+        args += ["--input", p]
+    run([kiln, "run", model, *args, "--output-dir", out], env=env)
+    res, i = [], 0
+    while os.path.exists(os.path.join(out, f"output_{i}.pb")):
+        t = onnx.TensorProto()
+        with open(os.path.join(out, f"output_{i}.pb"), "rb") as f:
+            t.ParseFromString(f.read())
+        res.append(nh.to_array(t))
+        i += 1
+    return res
+
+
+def build_image(kiln, board, model, inputs, d):
+    """kiln compile + link the firmware; returns (elf, .text, .rodata)."""
+    target, cflags, _ = BOARDS[board]
+    obj = os.path.join(d, "model.o")
+    run([kiln, "compile", model, "-o", obj, "--target", target, "--name", "model"])
+    undefined = sorted(set(run(["arm-none-eabi-nm", "-u", obj]).split()) - {"U"})
+    if undefined:
+        raise Failure(f"kiln bug: the {target} object needs symbols a -nostdlib image lacks: {undefined}")
+    with open(os.path.join(d, "data.S"), "w") as f:
+        f.write('\t.section .rodata.fw_inputs,"a"\n')
+        for i, x in enumerate(inputs):
+            p = os.path.join(d, f"input_{i}.bin")
+            np.ascontiguousarray(x).tofile(p)
+            f.write(f'\t.balign 16\nfw_in{i}:\t.incbin "{p}"\n')
+        f.write("\t.balign 4\n\t.globl fw_inputs\nfw_inputs:\n")
+        f.write("".join(f"\t.word fw_in{i}\n" for i in range(len(inputs))))
+        f.write('\t.section .note.GNU-stack,"",%progbits\n')
+    cc = ["arm-none-eabi-gcc", "-mthumb", *cflags, "-O2", "-ffreestanding", "-nostdlib", "-fno-builtin",
+          "-Wall", "-Wextra", "-Werror"]
+    elf, data = os.path.join(d, "fw.elf"), os.path.join(d, "data.o")
+    run(cc + ["-c", os.path.join(d, "data.S"), "-o", data])  # (not under the C -includes)
+    run(cc + ["-DMODEL=model", "-I", os.path.join(SRC, "runtime"), "-include", "kiln.h",
+              "-include", os.path.join(d, "model.h"), "-I", HERE, os.path.join(HERE, "startup.c"),
+              os.path.join(HERE, "fw.c"), data, obj, "-T", os.path.join(HERE, "mps2.ld"),
+              "-Wl,--gc-sections", "-o", elf])
+    text, rodata = sizes(obj)
+    return elf, text, rodata
+
+
+def run_image(board, elf):
+    """Boot the image; returns (instructions per run, output byte strings)."""
+    machine = BOARDS[board][2]
+    cmd = ["qemu-system-arm", "-M", machine, "-nographic", "-monitor", "none", "-serial", "none",
+           "-semihosting-config", "enable=on,target=native", "-icount", "shift=0", "-kernel", elf]
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)
+    text = p.stdout
+    if p.returncode != 0 or "\nEND" not in text:
+        raise Failure(f"firmware failed (qemu exit {p.returncode}):\n{text[-3000:]}")
+    m = re.search(r"^CALIB insns (\d+) ticks (\d+)$", text, re.M)
+    per_tick = int(m.group(1)) / int(m.group(2))
+    runs = [int(t) for rc, t in re.findall(r"^RUN rc (\d+) ticks (\d+)$", text, re.M)]
+    if len(set(runs)) != 1:
+        raise Failure(f"the two runs took different times: {runs} ticks")
+    outs, lines = [], text.splitlines()
+    for k, ln in enumerate(lines):
+        m = re.match(r"^OUT (\d+) (\d+)$", ln)
+        if m:
+            n, hexes = int(m.group(2)), ""
+            for h in lines[k + 1:]:
+                if not re.fullmatch(r"[0-9a-f]+", h):
+                    break
+                hexes += h
+            outs.append(bytes.fromhex(hexes)[:n])
+    return round(runs[0] * per_tick), per_tick, outs
+
+
+def check_case(kiln, board, name, work):
+    build, exact = CASES[name]
+    d = os.path.join(work, board, name)
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    model, inputs = build(d)
+    ref = host_outputs(kiln, model, inputs, d)
+    elf, text, rodata = build_image(kiln, board, model, inputs, d)
+    insns, per_tick, outs = run_image(board, elf)
+    if len(outs) != len(ref):
+        raise Failure(f"{len(outs)} outputs from the firmware, {len(ref)} from the host")
+    worst = 0.0
+    for i, (got, want) in enumerate(zip(outs, ref)):
+        if len(got) != want.nbytes:
+            raise Failure(f"output {i}: {len(got)} bytes, the host's has {want.nbytes}")
+        g = np.frombuffer(got, dtype=want.dtype).reshape(want.shape)
+        if exact or want.dtype.kind in "iub":
+            if got != want.tobytes():
+                bad = np.flatnonzero(g.ravel() != want.ravel())
+                raise Failure(f"output {i} differs from the host's at {len(bad)} of {want.size} elements, "
+                              f"first [{bad[0]}]: {g.ravel()[bad[0]]} vs {want.ravel()[bad[0]]}")
+        else:
+            scale = max(float(np.abs(want).max()), 1e-6)
+            err = float(np.abs(g.astype(np.float64) - want).max()) / scale
+            worst = max(worst, err)
+            if not err <= FLOAT_RTOL:
+                raise Failure(f"output {i}: relative difference {err:.3g} from the host's (limit {FLOAT_RTOL})")
+    return {"case": name, "board": board, "instructions": insns, "insns_per_tick": per_tick, "text": text,
+            "rodata": rodata, "exact": exact, "max_rel_diff": worst}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("kiln")
+    ap.add_argument("work")
+    ap.add_argument("--board", default="m4", choices=sorted(BOARDS))
+    ap.add_argument("--cases")
+    ap.add_argument("--json")
+    a = ap.parse_args()
+    if not shutil.which("qemu-system-arm"):
+        print("SKIP: qemu-system-arm is not installed (Debian: qemu-system-arm; `make test` installs it)")
+        return SKIP
+    names = a.cases.split(",") if a.cases else DEFAULT[a.board]
+    results, failed = {}, 0
+    for name in names:
+        try:
+            r = check_case(a.kiln, a.board, name, a.work)
+            results[name] = r
+            how = "bit-exact" if r["exact"] else f"max rel diff {r['max_rel_diff']:.2g}"
+            print(f"PASS {a.board} {name}: {r['instructions']:,} instructions per inference, "
+                  f".text {r['text']:,} B, .rodata {r['rodata']:,} B, outputs match the host ({how})", flush=True)
+        except (Failure, subprocess.TimeoutExpired) as e:
+            failed += 1
+            print(f"FAIL {a.board} {name}: {e}", flush=True)
+    f, q = results.get("dscnn_f32"), results.get("dscnn_int8")
+    if f and q:
+        ri, rr = q["instructions"] / f["instructions"], q["rodata"] / f["rodata"]
+        print(f"\nDS-CNN on {a.board} ({BOARDS[a.board][2]}), per inference:")
+        print(f"  {'':6} {'instructions':>14} {'.text':>9} {'.rodata':>9}")
+        for k, r in (("f32", f), ("int8", q)):
+            print(f"  {k:6} {r['instructions']:>14,} {r['text']:>9,} {r['rodata']:>9,}")
+        print(f"  int8/f32: instructions {ri:.3f} (goal <= {GOAL_INSNS}), .rodata {rr:.3f} (goal <= {GOAL_RODATA})")
+    if a.json:
+        with open(a.json, "w") as fh:
+            json.dump(results, fh, indent=1)
+    print(f"\n{len(names) - failed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
