@@ -1,0 +1,251 @@
+/* The plain integer lowerings of the integer forms (docs/ir.md, "Quantized
+ * values") on 8-bit quantized operands, so far conv.  No float in the
+ * generated code (cores without an FPU run it): each result is an i32
+ * accumulation rescaled once by cg_requant (ir/requant.c bit for bit), its
+ * multipliers computed here at compile time from the f32 scales (ratios in
+ * double) and kept as module tables.  Plain loop nests as the float
+ * references' (cg_conv.c's lower_conv_nd), one nest for every spatial rank
+ * (quantized values are never in channel blocks), no tiling.  Assumes zero
+ * points inside their dtype's range and accumulations that fit in i32 (they
+ * wrap); checked bit for bit against C written from the ONNX definitions
+ * with ir_requantize (tests/unit/test_int.c). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cg_internal.h"
+
+#define MAXR IR_MAX_RANK
+
+/* ---- arithmetic and results ------------------------------------------------------------- */
+
+static LLVMValueRef k32(Cg *c, int64_t v) { return LLVMConstInt(c->i32, (uint64_t)v, 1); }  /* an i32 constant */
+
+/* i*si + j*sj: an element offset from two indices and their strides. */
+static LLVMValueRef off2(Cg *c, LLVMValueRef i, int64_t si, LLVMValueRef j, int64_t sj)
+{
+	return cg_add(c, cg_mul(c, i, cg_i64(c, si)), cg_mul(c, j, cg_i64(c, sj)));
+}
+
+/* base[i] - zero as i32. */
+static LLVMValueRef load_centred(Cg *c, DType dt, LLVMValueRef base, LLVMValueRef i, LLVMValueRef zero)
+{
+	return LLVMBuildSub(c->b, cg_load_i32(c, dt, base, i), zero, "");
+}
+
+/* *acc += v, wrapping as an int32 accumulator does. */
+static void accumulate(Cg *c, LLVMValueRef acc, LLVMValueRef v)
+{
+	LLVMBuildStore(c->b, LLVMBuildAdd(c->b, LLVMBuildLoad2(c->b, c->i32, acc, ""), v, ""), acc);
+}
+
+/* Y[at] = an i32 v in dt (an integer of at most 32 bits, v in its range). */
+static void store_int(Cg *c, DType dt, LLVMValueRef v, LLVMValueRef Y, LLVMValueRef at)
+{
+	LLVMTypeRef t = cg_bits_type(c, dt);
+	cg_store(c, t, LLVMBuildTrunc(c->b, v, t, ""), Y, at);
+}
+
+/* How a lowering's i32 accumulators become the result: per channel k (nch
+ * of them; 1 when per tensor) the multiplier and shift of r[k] and the
+ * weights' zero point, one module table [mult..., shift..., zero...]; the
+ * result's dtype, zero point and bounds. */
+typedef struct IntOut {
+	LLVMValueRef tab;
+	int nch;
+	DType dt;
+	int32_t zy, lo, hi;
+} IntOut;
+
+/* A bound of a fused clip in the result's integers: quantize(v) as ONNX's
+ * QuantizeLinear computes it, round_half_even(v / s_y) + z_y (an f32
+ * division), saturated to [lo, hi].  Quantizing is monotone, so clamping
+ * the integers to [quantize(min), quantize(max)] equals clipping the reals
+ * and then quantizing them. */
+static int32_t quantize_bound(double v, const Quant *q, int32_t lo, int32_t hi)
+{
+	double r = (double)nearbyintf((float)v / q->scale[0]) + q->zero[0];
+	return r < lo ? lo : r > hi ? hi : (int32_t)r;
+}
+
+/* The result dtype's range narrowed by n's fused activation: relu is clip
+ * at [0, inf); a bound at +-inf (or NaN) is none; min > max gives max, as
+ * Clip does (min(max(x, min), max)). */
+static void out_bounds(const Node *n, const Type *ty, int32_t *lo, int32_t *hi)
+{
+	cg_qrange(ty->dt, lo, hi);
+	Act a = ir_act_of_epilogue(n);
+	double amin = a.k == ACT_RELU ? 0 : a.k == ACT_CLIP ? a.p[0] : -INFINITY;
+	double amax = a.k == ACT_CLIP ? a.p[1] : INFINITY;
+	if (amax < INFINITY)
+		*hi = quantize_bound(amax, ty->q, *lo, *hi);
+	if (amin > -INFINITY)
+		*lo = quantize_bound(amin, ty->q, *lo, *hi);
+}
+
+/* The IntOut of n's result for the nch multipliers r[] (zero points from
+ * qw, none when NULL). */
+static IntOut int_out(Cg *c, const Node *n, int nch, const double *r, const Quant *qw)
+{
+	const Type *ty = cg_ty(c, n->out);
+	IntOut o = {.nch = nch, .dt = ty->dt, .zy = ty->q->zero[0]};
+	int32_t *t = malloc(3 * sizeof *t * (size_t)nch);
+	if (!t)
+		die("out of memory");
+	for (int k = 0; k < nch; k++) {
+		Requant q = cg_requant_of(c, n, r[k]);
+		t[k] = q.mult, t[nch + k] = q.shift, t[2 * nch + k] = qw ? qw->zero[k] : 0;
+	}
+	o.tab = cg_const_blob(c, "kiln.requant", t, 3 * sizeof *t * (size_t)nch);
+	free(t);
+	out_bounds(n, ty, &o.lo, &o.hi);
+	return o;
+}
+
+/* Channel k's index in o's tables (always 0 when per tensor). */
+static LLVMValueRef chan(Cg *c, const IntOut *o, LLVMValueRef k) { return o->nch > 1 ? k : cg_i64(c, 0); }
+
+/* Entry k of o's table `part` (0 mult, 1 shift, 2 zero point). */
+static LLVMValueRef tab_at(Cg *c, const IntOut *o, int part, LLVMValueRef k)
+{
+	return cg_load(c, c->i32, o->tab, cg_add(c, k, cg_i64(c, (int64_t)part * o->nch)));
+}
+
+/* Y[at] = requant(acc) by channel k's multiplier. */
+static void store_requant(Cg *c, const IntOut *o, LLVMValueRef acc, LLVMValueRef k, LLVMValueRef Y, LLVMValueRef at)
+{
+	LLVMValueRef v = cg_requant(c, acc, tab_at(c, o, 0, k), tab_at(c, o, 1, k), k32(c, o->zy), k32(c, o->lo), k32(c, o->hi));
+	store_int(c, o->dt, v, Y, at);
+}
+
+/* r[k] = s_x * s_w[k] / s_y per channel of w's quantization (malloc'd). */
+static double *scale_ratios(double sx, const Quant *qw, double sy)
+{
+	double *r = malloc(sizeof *r * (size_t)qw->n);
+	if (!r)
+		die("out of memory");
+	for (int k = 0; k < qw->n; k++)
+		r[k] = sx * qw->scale[k] / sy;
+	return r;
+}
+
+/* ---- loop nests ------------------------------------------------------------------------- */
+
+/* The windows of conv and the pools over the spatial dims (a global pool:
+ * one window over the plane): the loops over the output positions (yo
+ * their offset in a plane), then over the taps of one window.  At a tap,
+ * ok says it is inside x, inpad inside x with its pads; xo is its offset
+ * in x's plane (0 outside: masked by ok), ko in the kernel. */
+typedef struct Win {
+	int nsp;
+	int64_t k[MAXR], st[MAXR], pd[2 * MAXR], dl[MAXR];
+	Loop lo[MAXR], lk[MAXR];
+	LLVMValueRef o[MAXR], yo, ok, inpad, xo, ko;
+} Win;
+
+/* n's windows over x: kernel is conv's weight dims (NULL: attr "kernel"). */
+static void win_geometry(const Node *n, const Type *x, const int64_t *kernel, Win *w)
+{
+	bool global = n->op == OP_GLOBAL_MAXPOOL || n->op == OP_GLOBAL_AVGPOOL;
+	int nsp = w->nsp = x->rank - 2, cnt;
+	const int64_t *k = kernel ? kernel : ir_attr_ints(n, "kernel", &cnt), *st = ir_attr_ints(n, "strides", &cnt);
+	const int64_t *pd = ir_attr_ints(n, "pads", &cnt), *dl = ir_attr_ints(n, "dilations", &cnt);
+	for (int i = 0; i < nsp; i++) {
+		w->k[i] = global ? x->dims[2 + i] : k[i];
+		w->st[i] = global ? 1 : st[i];
+		w->dl[i] = global ? 1 : dl[i];
+		w->pd[i] = global ? 0 : pd[i];
+		w->pd[nsp + i] = global ? 0 : pd[nsp + i];
+	}
+}
+
+/* Opens the loops over the output positions of y. */
+static void win_out_begin(Cg *c, Win *w, const Type *y)
+{
+	w->yo = cg_i64(c, 0);
+	for (int i = 0; i < w->nsp; i++) {
+		w->o[i] = cg_loop_begin(c, &w->lo[i], cg_i64(c, 0), cg_i64(c, y->dims[2 + i]));
+		w->yo = cg_add(c, cg_mul(c, w->yo, cg_i64(c, y->dims[2 + i])), w->o[i]);
+	}
+}
+
+/* Opens the loops over one window's taps in x. */
+static void win_taps_begin(Cg *c, Win *w, const Type *x)
+{
+	w->ok = w->inpad = LLVMConstInt(LLVMInt1TypeInContext(c->ctx), 1, 0);
+	w->xo = w->ko = cg_i64(c, 0);
+	for (int i = 0; i < w->nsp; i++) {
+		int64_t X = x->dims[2 + i];
+		LLVMValueRef t = cg_loop_begin(c, &w->lk[i], cg_i64(c, 0), cg_i64(c, w->k[i]));
+		LLVMValueRef ix = cg_add(c, off2(c, w->o[i], w->st[i], t, w->dl[i]), cg_i64(c, -w->pd[i]));
+		w->ok = cg_and(c, w->ok, cg_in_range(c, ix, X));
+		w->inpad = cg_and(c, w->inpad, cg_in_range(c, cg_add(c, ix, cg_i64(c, w->pd[i])), X + w->pd[i] + w->pd[w->nsp + i]));
+		w->xo = cg_add(c, cg_mul(c, w->xo, cg_i64(c, X)), ix);
+		w->ko = cg_add(c, cg_mul(c, w->ko, cg_i64(c, w->k[i])), t);
+	}
+	w->xo = cg_sel(c, w->ok, w->xo, cg_i64(c, 0));
+}
+
+/* Closes them, then (win_out_end) the output positions' loops. */
+static void win_taps_end(Cg *c, Win *w)
+{
+	for (int i = w->nsp - 1; i >= 0; i--)
+		cg_loop_end(c, &w->lk[i], 1);
+}
+
+static void win_out_end(Cg *c, Win *w)
+{
+	for (int i = w->nsp - 1; i >= 0; i--)
+		cg_loop_end(c, &w->lo[i], 1);
+}
+
+/* Elements of one plane (all dims after the first two). */
+static int64_t plane(const Type *t)
+{
+	int64_t p = 1;
+	for (int i = 2; i < t->rank; i++)
+		p *= t->dims[i];
+	return p;
+}
+
+/* ---- conv --------------------------------------------------------------------------------- */
+
+/* y[n, m, o] = requant(b[m] + sum over c in m's group and the taps t inside
+ * x of (x[n, c, o*s + t*d - p] - z_x)(w[m, c, t] - z_w[m])) by
+ * r[m] = s_x * s_w[m] / s_y: taps in the padding add nothing (it is the
+ * real 0 = z_x). */
+void cg_lower_int_conv(Cg *c, const Node *n)
+{
+	const Type *x = cg_ty(c, n->in[0]), *wt = cg_ty(c, n->in[1]), *y = cg_ty(c, n->out);
+	int64_t G = ir_attr_int(n, "group", 1), C = x->dims[1], M = y->dims[1], Cg = C / G, Mg = M / G;
+	int64_t xin = plane(x), yin = plane(y), kin = plane(wt);
+	double *r = scale_ratios(x->q->scale[0], wt->q, y->q->scale[0]);
+	IntOut o = int_out(c, n, wt->q->n, r, wt->q);
+	free(r);
+	Win w;
+	win_geometry(n, x, wt->dims + 2, &w);
+	LLVMValueRef X = cg_buf(c, n->in[0]), W = cg_buf(c, n->in[1]), Y = cg_buf(c, n->out), acc = cg_entry_alloca(c, c->i32);
+	LLVMValueRef Bi = n->nin > 2 && n->in[2] >= 0 ? cg_buf(c, n->in[2]) : NULL, zx = k32(c, x->q->zero[0]);
+	Loop lb, lg, lm, lc;
+	LLVMValueRef nb = cg_loop_begin(c, &lb, cg_i64(c, 0), cg_i64(c, x->dims[0]));
+	/* Groups as an outer loop: no 64-bit division (a libgcc call on 32-bit targets). */
+	LLVMValueRef grp = cg_loop_begin(c, &lg, cg_i64(c, 0), cg_i64(c, G));
+	LLVMValueRef m = cg_add(c, cg_mul(c, grp, cg_i64(c, Mg)), cg_loop_begin(c, &lm, cg_i64(c, 0), cg_i64(c, Mg)));
+	LLVMValueRef ch = chan(c, &o, m), zw = tab_at(c, &o, 2, ch);
+	win_out_begin(c, &w, y);
+	LLVMBuildStore(c->b, Bi ? cg_load(c, c->i32, Bi, m) : k32(c, 0), acc);
+	LLVMValueRef ic = cg_loop_begin(c, &lc, cg_i64(c, 0), cg_i64(c, Cg));
+	win_taps_begin(c, &w, x);
+	LLVMValueRef xa = cg_add(c, cg_mul(c, off2(c, nb, C, cg_add(c, cg_mul(c, grp, cg_i64(c, Cg)), ic), 1), cg_i64(c, xin)), w.xo);
+	LLVMValueRef wa = cg_add(c, cg_mul(c, off2(c, m, Cg, ic, 1), cg_i64(c, kin)), w.ko);
+	LLVMValueRef p = LLVMBuildMul(c->b, load_centred(c, x->dt, X, xa, zx), load_centred(c, wt->dt, W, wa, zw), "");
+	accumulate(c, acc, cg_sel(c, w.ok, p, k32(c, 0)));
+	win_taps_end(c, &w);
+	cg_loop_end(c, &lc, 1);
+	LLVMValueRef ya = cg_add(c, cg_mul(c, off2(c, nb, M, m, 1), cg_i64(c, yin)), w.yo);
+	store_requant(c, &o, LLVMBuildLoad2(c->b, c->i32, acc, ""), ch, Y, ya);
+	win_out_end(c, &w);
+	cg_loop_end(c, &lm, 1);
+	cg_loop_end(c, &lg, 1);
+	cg_loop_end(c, &lb, 1);
+}

@@ -1,0 +1,350 @@
+/* Unit tests of the integer forms' lowerings (codegen/cg_int.c): small
+ * quantized graphs through the JIT, plain and optimized lowerings, every
+ * output element compared bit for bit with C written here from the ONNX
+ * definitions and ir_requantize; awkward shapes, random data from fixed
+ * seeds. */
+#define _POSIX_C_SOURCE 200809L
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codegen.h"
+#include "ir.h"
+#include "passes.h"
+
+#define MAXR IR_MAX_RANK
+
+/* ---- data --------------------------------------------------------------------------------- */
+
+static uint32_t rng;
+
+static uint32_t rnd(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 17;
+	rng ^= rng << 5;
+	return rng;
+}
+
+static int32_t rnd_in(int32_t lo, int32_t hi) { return lo + (int32_t)(rnd() % (uint32_t)(hi - lo + 1)); }
+static float rnd_scale(void) { return 0.005f + 0.045f * (float)(rnd() % 10000) / 10000.0f; }
+
+static void qrange(DType dt, int32_t *lo, int32_t *hi)
+{
+	switch (dt) {
+	case DT_I8: *lo = -128, *hi = 127; break;
+	case DT_U8: *lo = 0, *hi = 255; break;
+	case DT_I16: *lo = -32768, *hi = 32767; break;
+	default: *lo = INT32_MIN, *hi = INT32_MAX; break;
+	}
+}
+
+/* n random integers over dt's whole range. */
+static int32_t *rnd_ints(DType dt, int64_t n)
+{
+	int32_t lo, hi, *v = malloc(sizeof *v * (size_t)(n ? n : 1));
+	qrange(dt, &lo, &hi);
+	for (int64_t i = 0; i < n; i++)
+		v[i] = rnd_in(lo, hi);
+	return v;
+}
+
+/* A zero point: near the middle of dt's range, never 0. */
+static int32_t rnd_zero(DType dt)
+{
+	int32_t z = dt == DT_U8 ? rnd_in(100, 150) : rnd_in(-20, 20);
+	return z ? z : 3;
+}
+
+/* v as dt's bytes (malloc'd), and element i of such bytes. */
+static void *pack(DType dt, const int32_t *v, int64_t n)
+{
+	int sz = ir_dtype_size(dt);
+	unsigned char *p = malloc((size_t)(n * sz + 1));
+	for (int64_t i = 0; i < n; i++) {
+		int8_t b = (int8_t)v[i];
+		int16_t h = (int16_t)v[i];
+		memcpy(p + i * sz, sz == 1 ? (void *)&b : sz == 2 ? (void *)&h : (void *)&v[i], (size_t)sz);
+	}
+	return p;
+}
+
+static int32_t unpack(DType dt, const void *p, int64_t i)
+{
+	switch (dt) {
+	case DT_I8: return ((const int8_t *)p)[i];
+	case DT_U8: return ((const uint8_t *)p)[i];
+	case DT_I16: return ((const int16_t *)p)[i];
+	default: return ((const int32_t *)p)[i];
+	}
+}
+
+static int64_t prod(int r, const int64_t *d)
+{
+	int64_t p = 1;
+	for (int i = 0; i < r; i++)
+		p *= d[i];
+	return p;
+}
+
+/* The next index of dims (row-major odometer); false after the last. */
+static bool step(int r, const int64_t *dims, int64_t *i)
+{
+	for (int d = r - 1; d >= 0; d--) {
+		if (++i[d] < dims[d])
+			return true;
+		i[d] = 0;
+	}
+	return false;
+}
+
+/* ---- results: the requantization and its bounds ------------------------------------------------- */
+
+/* The result's range under a fused act, from ONNX: Clip(min, max) then
+ * QuantizeLinear, which rounds min / s_y (f32) half to even and adds z_y;
+ * relu is Clip(0, inf). */
+static void act_range(DType dt, const char *act, float amin, float amax, float sy, int32_t zy, int32_t *lo, int32_t *hi)
+{
+	qrange(dt, lo, hi);
+	if (!act)
+		return;
+	if (!strcmp(act, "relu"))
+		amin = 0, amax = INFINITY;
+	if (amax < INFINITY) {
+		double q = (double)nearbyintf(amax / sy) + zy;
+		*hi = q < *lo ? *lo : q > *hi ? *hi : (int32_t)q;
+	}
+	if (amin > -INFINITY) {
+		double q = (double)nearbyintf(amin / sy) + zy;
+		*lo = q < *lo ? *lo : q > *hi ? *hi : (int32_t)q;
+	}
+}
+
+static Requant requant_of(double r)
+{
+	Requant q;
+	ck_assert(ir_requant_of(r, &q));
+	return q;
+}
+
+/* Attributes of a fused act (none when act is NULL): their count. */
+static int act_attrs(Attr *a, const char *act, float amin, float amax)
+{
+	if (!act)
+		return 0;
+	a[0] = ir_astr("act", act);
+	if (strcmp(act, "clip"))
+		return 1;
+	a[1] = ir_af("act_min", amin);
+	a[2] = ir_af("act_max", amax);
+	return 3;
+}
+
+/* The result's scale: a power of two at which the largest real
+ * accumulation is 45 to 90 quanta (i16: 1500 to 3000), so that the clip
+ * bounds below, a whole number and a half of quanta, are ties. */
+static float scale_for(double max_real, DType ydt)
+{
+	return exp2f(ceilf(log2f((float)((max_real > 0 ? max_real : 1) / (ydt == DT_I16 ? 3000 : 90)))));
+}
+
+/* ---- graphs ---------------------------------------------------------------------------------------- */
+
+static TypeId qtype(Graph *g, DType dt, int rank, const int64_t *dims, int axis, int n, const float *s, const int32_t *z)
+{
+	return ir_type(g, dt, rank, dims, ir_quant(g, axis, n, s, z));
+}
+
+/* Node `op` of g with a declared result type (per tensor, scale sy, zero
+ * zy; its dims are the shape rule's business), marked as the output. */
+static void build(Graph *g, Op op, const ValueId *in, int nin, const Attr *a, int na, DType ydt, float sy, int32_t zy)
+{
+	Diag d;
+	diag_init(&d);
+	int64_t one = 1;
+	NodeId n = ir_build_as(g, op, "n", in, nin, a, na, "y", qtype(g, ydt, 1, &one, -1, 1, &sy, &zy), &d);
+	ck_assert_msg(n >= 0, "%s", d.nmsg ? d.msgs[0] : "?");
+	ir_mark_output(g, g->nodes.v[n].out);
+	diag_free(&d);
+}
+
+/* Plan g (once), JIT it with the plain (ref) or optimized lowerings, run. */
+static void jit_run(Graph *g, int ref, const void *const *in, void *const *out)
+{
+	Diag d;
+	diag_init(&d);
+	PassCtx cx = {.diag = &d, .ws_align = 64};
+	ck_assert(pass_ensure_plan(g, &cx));
+	setenv("KILN_CG_REFERENCE", ref ? "1" : "0", 1);
+	CgOptions o = {.name = "t", .opt_level = 2};
+	CgJit *j = cg_jit_new(g, &o, &d);
+	unsetenv("KILN_CG_REFERENCE");
+	ck_assert_msg(j != NULL, "%s", d.nmsg ? d.msgs[0] : "?");
+	void *ws = aligned_alloc(64, (size_t)(g->ws_size > 0 ? (g->ws_size + 63) / 64 * 64 : 64));
+	ck_assert_int_eq(cg_jit_fn(j)(in, out, ws), 0);
+	free(ws);
+	cg_jit_free(j);
+	diag_free(&d);
+}
+
+/* The data is not degenerate: several values, some strictly inside the bounds. */
+static void expect_varied(const int32_t *want, int64_t n, int32_t lo, int32_t hi, const char *what)
+{
+	int distinct = 0, inside = 0;
+	for (int64_t i = 0; i < n; i++) {
+		bool seen = false;
+		for (int64_t j = 0; j < i && !seen; j++)
+			seen = want[j] == want[i];
+		distinct += !seen;
+		inside += want[i] > lo && want[i] < hi;
+	}
+	ck_assert_msg(distinct >= (n < 6 ? 2 : 6) && inside > 0, "%s: degenerate test data (%d distinct)", what, distinct);
+}
+
+/* Run g's one output through both lowerings: every element as want[];
+ * then free g. */
+static void check_graph(Graph *g, const void *const *in, DType ydt, const int32_t *want, int64_t n, const char *what)
+{
+	void *y = malloc((size_t)(n * 4 + 4));
+	for (int ref = 1; ref >= 0; ref--) {
+		memset(y, 0xa5, (size_t)(n * 4 + 4));
+		jit_run(g, ref, in, &y);
+		for (int64_t i = 0; i < n; i++)
+			ck_assert_msg(unpack(ydt, y, i) == want[i], "%s (%s lowering): element %lld is %d, expected %d", what,
+				      ref ? "plain" : "optimized", (long long)i, unpack(ydt, y, i), want[i]);
+	}
+	free(y);
+	ir_graph_free(g);
+}
+
+/* ---- conv ------------------------------------------------------------------------------------------- */
+
+typedef struct ConvCase {
+	const char *name;
+	int nsp;
+	int64_t N, C, M, G, in[3], k[3], st[3], dl[3], pd[6];
+	DType xdt, wdt, ydt;
+	bool per_channel, bias;
+	const char *act;
+	uint32_t seed;
+} ConvCase;
+
+static const ConvCase conv_cases[] = {
+	{"2-d i8, weights per channel, stride 2, asymmetric pads, relu", 2, 2, 5, 3, 1, {7, 11}, {3, 3}, {2, 2}, {1, 1},
+	 {1, 0, 2, 1}, DT_I8, DT_I8, DT_I8, true, true, "relu", 11},
+	{"2-d u8 depthwise, dilation 2, per tensor, clip", 2, 1, 7, 7, 7, {9, 10}, {3, 5}, {1, 1}, {2, 2}, {2, 1, 0, 3},
+	 DT_U8, DT_U8, DT_U8, false, true, "clip", 12},
+	{"1-d, 3 groups, stride 2, dilation 2, i8 x u8 w", 1, 2, 6, 9, 3, {13}, {3}, {2}, {2}, {3, 1}, DT_I8, DT_U8, DT_U8,
+	 true, false, NULL, 13},
+	{"3-d, per channel, clip", 3, 1, 2, 3, 1, {3, 4, 5}, {2, 3, 2}, {1, 2, 1}, {1, 1, 2}, {1, 0, 1, 0, 1, 1}, DT_U8,
+	 DT_I8, DT_I8, true, true, "clip", 14},
+	{"1x1, 13 -> 17 channels", 2, 1, 13, 17, 1, {5, 3}, {1, 1}, {1, 1}, {1, 1}, {0, 0, 0, 0}, DT_I8, DT_I8, DT_I8, true,
+	 true, NULL, 15},
+	{"depthwise with multiplier 2, i16 result", 2, 1, 4, 8, 4, {6, 7}, {3, 3}, {2, 1}, {1, 1}, {0, 1, 1, 0}, DT_U8,
+	 DT_I8, DT_I16, true, true, "relu", 16},
+	{"ones: 1 channel, height 1", 2, 1, 1, 1, 1, {1, 5}, {1, 3}, {1, 1}, {1, 1}, {0, 1, 0, 1}, DT_I8, DT_U8, DT_I8,
+	 false, true, NULL, 17},
+};
+
+/* Case k's graph, its input and the expected output (ny elements); the
+ * caller frees them. */
+static Graph *conv_graph(const ConvCase *k, void **xin_bytes, int32_t **want_out, int64_t *ny_out)
+{
+	rng = k->seed;
+	int nsp = k->nsp, rank = nsp + 2;
+	int64_t Cg = k->C / k->G, Mg = k->M / k->G, od[3];
+	for (int i = 0; i < nsp; i++)
+		od[i] = (k->in[i] + k->pd[i] + k->pd[nsp + i] - ((k->k[i] - 1) * k->dl[i] + 1)) / k->st[i] + 1;
+	int64_t xin = prod(nsp, k->in), yin = prod(nsp, od), kin = prod(nsp, k->k);
+	int64_t nx = k->N * k->C * xin, nw = k->M * Cg * kin, ny = k->N * k->M * yin;
+	int32_t *x = rnd_ints(k->xdt, nx), *w = rnd_ints(k->wdt, nw), bias[32], zw[32], zx = rnd_zero(k->xdt);
+	float sx = rnd_scale(), sw[32];
+	int nq = k->per_channel ? (int)k->M : 1;
+	for (int m = 0; m < nq; m++)
+		sw[m] = rnd_scale(), zw[m] = rnd_zero(k->wdt);
+	for (int m = 0; m < k->M; m++)
+		bias[m] = rnd_in(-3000, 3000);
+	/* acc[n, m, o] = b[m] + sum over the taps inside x of (x - z_x)(w - z_w[m]). */
+	int32_t *acc = malloc(sizeof *acc * (size_t)ny), *want = malloc(sizeof *want * (size_t)ny);
+	double max_real = 0;
+	for (int64_t n = 0; n < k->N; n++)
+		for (int64_t m = 0; m < k->M; m++) {
+			int64_t grp = m / Mg, o[3] = {0}, yo = 0, q = k->per_channel ? m : 0;
+			do {
+				int32_t a = k->bias ? bias[m] : 0;
+				for (int64_t ic = 0; ic < Cg; ic++) {
+					int64_t t[3] = {0}, ko = 0;
+					do {
+						bool ok = true;
+						int64_t xo = 0;
+						for (int i = 0; i < nsp; i++) {
+							int64_t ix = o[i] * k->st[i] + t[i] * k->dl[i] - k->pd[i];
+							ok &= ix >= 0 && ix < k->in[i];
+							xo = xo * k->in[i] + ix;
+						}
+						if (ok)
+							a += (x[(n * k->C + grp * Cg + ic) * xin + xo] - zx) *
+							     (w[(m * Cg + ic) * kin + ko] - zw[q]);
+						ko++;
+					} while (step(nsp, k->k, t));
+				}
+				acc[(n * k->M + m) * yin + yo] = a;
+				max_real = fmax(max_real, fabs((double)a * sx * sw[q]));
+				yo++;
+			} while (step(nsp, od, o));
+		}
+	float sy = scale_for(max_real, k->ydt);
+	int32_t zy = k->ydt == DT_I16 ? 100 : rnd_zero(k->ydt), lo, hi;
+	float amin = -41.5f * sy, amax = 50.5f * sy;
+	act_range(k->ydt, k->act, amin, amax, sy, zy, &lo, &hi);
+	for (int64_t i = 0; i < ny; i++) {
+		int64_t m = i / yin % k->M, q = k->per_channel ? m : 0;
+		want[i] = ir_requantize(acc[i], requant_of((double)sx * sw[q] / sy), zy, lo, hi);
+	}
+	expect_varied(want, ny, lo, hi, k->name);
+
+	Graph *g = ir_graph_new("conv");
+	int64_t xd[5] = {k->N, k->C}, wd[5] = {k->M, Cg}, bd[1] = {k->M};
+	memcpy(xd + 2, k->in, sizeof *xd * (size_t)nsp);
+	memcpy(wd + 2, k->k, sizeof *wd * (size_t)nsp);
+	void *xb = pack(k->xdt, x, nx), *wb = pack(k->wdt, w, nw);
+	ValueId in[3] = {ir_add_input(g, "x", qtype(g, k->xdt, rank, xd, -1, 1, &sx, &zx)),
+			 ir_add_const(g, "w", qtype(g, k->wdt, rank, wd, k->per_channel ? 0 : -1, nq, sw, zw), wb),
+			 ir_add_const(g, "b", ir_type(g, DT_I32, 1, bd, NULL), bias)};
+	Attr a[8] = {ir_aints("strides", (int64_t *)k->st, nsp), ir_aints("pads", (int64_t *)k->pd, 2 * nsp),
+		     ir_aints("dilations", (int64_t *)k->dl, nsp), ir_ai("group", k->G)};
+	int na = 4 + act_attrs(a + 4, k->act, amin, amax);
+	build(g, OP_CONV, in, k->bias ? 3 : 2, a, na, k->ydt, sy, zy);
+	free(x), free(w), free(wb), free(acc);
+	*xin_bytes = xb, *want_out = want, *ny_out = ny;
+	return g;
+}
+
+START_TEST(int_conv)
+{
+	const ConvCase *k = &conv_cases[_i];
+	void *xb;
+	int32_t *want;
+	int64_t ny;
+	Graph *g = conv_graph(k, &xb, &want, &ny);
+	const void *inp[1] = {xb};
+	check_graph(g, inp, k->ydt, want, ny, k->name);
+	free(xb), free(want);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("int");
+	TCase *tc = tcase_create("int");
+	tcase_set_timeout(tc, 120);
+	tcase_add_loop_test(tc, int_conv, 0, sizeof conv_cases / sizeof conv_cases[0]);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
