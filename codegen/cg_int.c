@@ -5,10 +5,11 @@
  * multipliers computed here at compile time from the f32 scales (ratios in
  * double) and kept as module tables.  Plain loop nests as the float
  * references' (cg_conv.c's lower_conv_nd), one nest for every spatial rank
- * (quantized values are never in channel blocks), no tiling.  Assumes zero
- * points inside their dtype's range and accumulations that fit in i32 (they
- * wrap); checked bit for bit against C written from the ONNX definitions
- * with ir_requantize (tests/unit/test_int.c). */
+ * (quantized values are never in channel blocks), no tiling, no parts (they
+ * never split).  Assumes zero points inside their dtype's range and
+ * accumulations that fit in i32 (they wrap); checked bit for bit against C
+ * written from the ONNX definitions with ir_requantize
+ * (tests/unit/test_int.c). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>

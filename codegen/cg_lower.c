@@ -46,7 +46,7 @@ static const char *pad_fill(const Graph *g, const Node *n)
 typedef struct CgRule {
 	void (*lower)(Cg *c, const Node *n);                        /* emits n's code */
 	const char *(*unsupported)(const Graph *g, const Node *n);  /* why n cannot be lowered, or NULL; NULL: all it admits */
-	bool (*splits)(Cg *c, const Node *n);                       /* the code honours c->part/c->nparts; NULL: never */
+	bool (*splits)(Cg *c, const Node *n);                       /* the code honours c->part/c->nparts; NULL: never (integer forms: never) */
 	void (*lower_int)(Cg *c, const Node *n);                    /* the integer form (quantized operands), or NULL */
 } CgRule;
 
@@ -172,7 +172,8 @@ const char *cg_unsupported(const Graph *g, const Node *n)
 bool cg_node_splits(Cg *c, const Node *n)
 {
 	const CgRule *r = &rules[n->op];
-	return r->splits && r->splits(c, n);
+	/* splits speaks of the float lowering; the integer ones do all the work */
+	return r->splits && !integer_form(c->g, n) && r->splits(c, n);
 }
 
 bool cg_lower_node(Cg *c, const Node *n)

@@ -335,12 +335,59 @@ START_TEST(int_conv)
 }
 END_TEST
 
+static int parallel_calls;
+
+static void serial_for(void *pool, int n, void (*task)(void *ctx, int i), void *ctx)
+{
+	(void)pool;
+	parallel_calls++;
+	for (int i = 0; i < n; i++)
+		task(ctx, i);
+}
+
+/* The integer forms never split into tasks (their lowerings do all of a
+ * node's work each time they run): not even a conv with constant weights,
+ * which the float kernels split. */
+START_TEST(int_conv_not_split)
+{
+	const ConvCase *k = &conv_cases[0];
+	void *xb, *y = NULL;
+	int32_t *want;
+	int64_t ny;
+	Graph *g = conv_graph(k, &xb, &want, &ny);
+	Diag d;
+	diag_init(&d);
+	PassCtx cx = {.diag = &d, .ws_align = 64};
+	ck_assert(pass_ensure_plan(g, &cx));
+	CgOptions o = {.name = "t", .opt_level = 2};
+	CgJit *j = cg_jit_new(g, &o, &d);
+	ck_assert_msg(j != NULL, "%s", d.nmsg ? d.msgs[0] : "?");
+	struct {
+		void (*parallel_for)(void *, int, void (*)(void *, int), void *);
+		void *pool;
+		int nthreads;
+	} par = {serial_for, NULL, 4};  /* runtime/kiln.h's kiln_parallel */
+	y = malloc((size_t)ny * 4);
+	const void *inp[1] = {xb};
+	parallel_calls = 0;
+	ck_assert_int_eq(cg_jit_parallel_fn(j)(inp, &y, NULL, &par), 0);
+	ck_assert_int_eq(parallel_calls, 0);
+	for (int64_t i = 0; i < ny; i++)
+		ck_assert_int_eq(unpack(k->ydt, y, i), want[i]);
+	cg_jit_free(j);
+	diag_free(&d);
+	ir_graph_free(g);
+	free(xb), free(want), free(y);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("int");
 	TCase *tc = tcase_create("int");
 	tcase_set_timeout(tc, 120);
 	tcase_add_loop_test(tc, int_conv, 0, sizeof conv_cases / sizeof conv_cases[0]);
+	tcase_add_test(tc, int_conv_not_split);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
