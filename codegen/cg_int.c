@@ -1,15 +1,15 @@
 /* The plain integer lowerings of the integer forms (docs/ir.md, "Quantized
- * values") on 8-bit quantized operands, so far conv.  No float in the
- * generated code (cores without an FPU run it): each result is an i32
- * accumulation rescaled once by cg_requant (ir/requant.c bit for bit), its
- * multipliers computed here at compile time from the f32 scales (ratios in
- * double) and kept as module tables.  Plain loop nests as the float
- * references' (cg_conv.c's lower_conv_nd), one nest for every spatial rank
- * (quantized values are never in channel blocks), no tiling, no parts (they
- * never split).  Assumes zero points inside their dtype's range and
- * accumulations that fit in i32 (they wrap); checked bit for bit against C
- * written from the ONNX definitions with ir_requantize
- * (tests/unit/test_int.c). */
+ * values") on 8-bit quantized operands, so far conv, gemm and matmul.  No
+ * float in the generated code (cores without an FPU run it): each result is
+ * an i32 accumulation rescaled once by cg_requant (ir/requant.c bit for
+ * bit), its multipliers computed here at compile time from the f32 scales
+ * (ratios in double) and kept as module tables.  Plain loop nests as the
+ * float references' (cg_conv.c's lower_conv_nd, cg_matmul.c's
+ * matmul_plain), one nest for every spatial rank (quantized values are
+ * never in channel blocks), no tiling, no parts (they never split).  Assumes
+ * zero points inside their dtype's range and accumulations that fit in i32
+ * (they wrap); checked bit for bit against C written from the ONNX
+ * definitions with ir_requantize (tests/unit/test_int.c). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,6 +132,43 @@ static double *scale_ratios(double sx, const Quant *qw, double sy)
 
 /* ---- loop nests ------------------------------------------------------------------------- */
 
+/* Loops over the dims d[0..r) of a result (extent-1 dims skipped) moving
+ * two operands' offsets off[] through their broadcast strides; oy is the
+ * result's offset.  As cg_ew.c's nest. */
+typedef struct Bcast {
+	int r;
+	const int64_t *d;
+	Loop l[MAXR];
+	LLVMValueRef off[2], oy;
+} Bcast;
+
+static void bcast_begin(Cg *c, Bcast *b, int r, const int64_t *d, const Type *t0, const Type *t1)
+{
+	const Type *t[2] = {t0, t1};
+	int64_t st[2][MAXR];
+	b->r = r, b->d = d, b->oy = cg_i64(c, 0);
+	for (int k = 0; k < 2; k++) {
+		cg_bcast_strides(t[k], r, d, st[k]);
+		b->off[k] = cg_i64(c, 0);
+	}
+	for (int i = 0; i < r; i++) {
+		if (d[i] == 1)
+			continue;
+		LLVMValueRef v = cg_loop_begin(c, &b->l[i], cg_i64(c, 0), cg_i64(c, d[i]));
+		for (int k = 0; k < 2; k++)
+			b->off[k] = cg_add(c, b->off[k], cg_mul(c, v, cg_i64(c, st[k][i])));
+		b->oy = cg_add(c, cg_mul(c, b->oy, cg_i64(c, d[i])), v);
+	}
+}
+
+/* Closes bcast_begin's loops. */
+static void bcast_end(Cg *c, Bcast *b)
+{
+	for (int i = b->r - 1; i >= 0; i--)
+		if (b->d[i] != 1)
+			cg_loop_end(c, &b->l[i], 1);
+}
+
 /* The windows of conv and the pools over the spatial dims (a global pool:
  * one window over the plane): the loops over the output positions (yo
  * their offset in a plane), then over the taps of one window.  At a tap,
@@ -249,4 +286,90 @@ void cg_lower_int_conv(Cg *c, const Node *n)
 	cg_loop_end(c, &lm, 1);
 	cg_loop_end(c, &lg, 1);
 	cg_loop_end(c, &lb, 1);
+}
+
+/* ---- gemm and matmul ------------------------------------------------------------------------ */
+
+/* One product, rows x K times K x N, operand elements A(r, k) at
+ * r*a_rs + k*a_cs and B(k, n) at k*b_ks + n*b_ns, an optional i32 bias
+ * C(r, n) at r*c_rs + n*c_ns; Y row-major. */
+typedef struct IntMM {
+	LLVMValueRef A, B, C, Y;
+	int64_t rows, K, N, a_rs, a_cs, b_ks, b_ns, c_rs, c_ns;
+} IntMM;
+
+/* Y(r, n) = requant(C(r, n) + sum_k (A(r, k) - z_a)(B(k, n) - z_b[n])) by
+ * r[n] = s_a * s_b[n] / s_y: n's operands a and b, o per column of b. */
+static void int_mm(Cg *c, const Node *n, const IntMM *p, const IntOut *o)
+{
+	const Type *ta = cg_ty(c, n->in[0]), *tb = cg_ty(c, n->in[1]);
+	LLVMValueRef acc = cg_entry_alloca(c, c->i32), za = k32(c, ta->q->zero[0]);
+	Loop lr, ln, lk;
+	LLVMValueRef r = cg_loop_begin(c, &lr, cg_i64(c, 0), cg_i64(c, p->rows));
+	LLVMValueRef nn = cg_loop_begin(c, &ln, cg_i64(c, 0), cg_i64(c, p->N)), ch = chan(c, o, nn), zb = tab_at(c, o, 2, ch);
+	LLVMBuildStore(c->b, p->C ? cg_load(c, c->i32, p->C, off2(c, r, p->c_rs, nn, p->c_ns)) : k32(c, 0), acc);
+	LLVMValueRef k = cg_loop_begin(c, &lk, cg_i64(c, 0), cg_i64(c, p->K));
+	LLVMValueRef a = load_centred(c, ta->dt, p->A, off2(c, r, p->a_rs, k, p->a_cs), za);
+	LLVMValueRef b = load_centred(c, tb->dt, p->B, off2(c, k, p->b_ks, nn, p->b_ns), zb);
+	accumulate(c, acc, LLVMBuildMul(c->b, a, b, ""));
+	cg_loop_end(c, &lk, 1);
+	store_requant(c, o, LLVMBuildLoad2(c->b, c->i32, acc, ""), ch, p->Y, off2(c, r, p->N, nn, 1));
+	cg_loop_end(c, &ln, 1);
+	cg_loop_end(c, &lr, 1);
+}
+
+/* The IntOut of gemm or matmul n with N columns (b per tensor or per column). */
+static IntOut mm_out(Cg *c, const Node *n, int64_t N)
+{
+	const Quant *qa = cg_ty(c, n->in[0])->q, *qb = cg_ty(c, n->in[1])->q;
+	if (qb->n != 1 && qb->n != N)  /* a 1-D b quantized along its only axis, K */
+		die("node '%s': b is quantized along its inner dimension, not per column", n->name);
+	double *r = scale_ratios(qa->scale[0], qb, cg_ty(c, n->out)->q->scale[0]);
+	IntOut o = int_out(c, n, qb->n, r, qb);
+	free(r);
+	return o;
+}
+
+/* gemm (alpha = beta = 1): y = requant(C + op(a) op(b)), C an i32 bias
+ * broadcast to [M, N]. */
+void cg_lower_int_gemm(Cg *c, const Node *n)
+{
+	const Type *ta = cg_ty(c, n->in[0]), *ty = cg_ty(c, n->out);
+	bool tA = ir_attr_int(n, "trans_a", 0), tB = ir_attr_int(n, "trans_b", 0);
+	int64_t M = ty->dims[0], N = ty->dims[1], K = tA ? ta->dims[0] : ta->dims[1], st[MAXR] = {0};
+	bool bias = n->nin > 2 && n->in[2] >= 0;
+	if (bias)
+		cg_bcast_strides(cg_ty(c, n->in[2]), 2, ty->dims, st);
+	IntMM p = {.A = cg_buf(c, n->in[0]), .B = cg_buf(c, n->in[1]), .C = bias ? cg_buf(c, n->in[2]) : NULL,
+		   .Y = cg_buf(c, n->out), .rows = M, .K = K, .N = N, .a_rs = tA ? 1 : K, .a_cs = tA ? M : 1,
+		   .b_ks = tB ? 1 : N, .b_ns = tB ? K : 1, .c_rs = st[0], .c_ns = st[1]};
+	IntOut o = mm_out(c, n, N);
+	int_mm(c, n, &p, &o);
+}
+
+/* matmul: numpy's batched product (batch dims broadcast; a 1-D a is one
+ * row, a 1-D b one column), trans_a/trans_b swapping an operand's last two
+ * dims; each product as gemm's. */
+void cg_lower_int_matmul(Cg *c, const Node *n)
+{
+	const Type *ta = cg_ty(c, n->in[0]), *tb = cg_ty(c, n->in[1]), *ty = cg_ty(c, n->out);
+	bool tA = ir_attr_int(n, "trans_a", 0), tB = ir_attr_int(n, "trans_b", 0);
+	int ra = ta->rank, rb = tb->rank;
+	/* A is [.., M, K] ([.., K, M] with trans_a); B is [.., K, N] ([.., N, K]). */
+	int64_t K = ra >= 2 && tA ? ta->dims[ra - 2] : ta->dims[ra - 1];
+	int64_t M = ra >= 2 ? ta->dims[tA ? ra - 1 : ra - 2] : 1, N = rb >= 2 ? tb->dims[tB ? rb - 2 : rb - 1] : 1;
+	IntMM p = {.rows = M, .K = K, .N = N, .a_rs = tA ? 1 : K, .a_cs = tA ? M : 1, .b_ks = rb >= 2 && !tB ? N : 1,
+		   .b_ns = tB ? K : 1};
+	IntOut o = mm_out(c, n, N);
+	/* The batch: the result's leading dims, each operand's broadcast into them. */
+	Type ba = {.rank = ra >= 2 ? ra - 2 : 0}, bb = {.rank = rb >= 2 ? rb - 2 : 0};
+	memcpy(ba.dims, ta->dims, sizeof *ba.dims * (size_t)ba.rank);
+	memcpy(bb.dims, tb->dims, sizeof *bb.dims * (size_t)bb.rank);
+	Bcast l;
+	bcast_begin(c, &l, ty->rank - (ra >= 2) - (rb >= 2), ty->dims, &ba, &bb);
+	p.A = cg_gep(c, cg_bits_type(c, ta->dt), cg_buf(c, n->in[0]), cg_mul(c, l.off[0], cg_i64(c, M * K)));
+	p.B = cg_gep(c, cg_bits_type(c, tb->dt), cg_buf(c, n->in[1]), cg_mul(c, l.off[1], cg_i64(c, K * N)));
+	p.Y = cg_gep(c, cg_bits_type(c, ty->dt), cg_buf(c, n->out), cg_mul(c, l.oy, cg_i64(c, M * N)));
+	int_mm(c, n, &p, &o);
+	bcast_end(c, &l);
 }

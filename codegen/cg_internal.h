@@ -279,6 +279,8 @@ void cg_lower_lut(Cg *c, const Node *n);
  * accumulation, one cg_requant, no float. */
 
 void cg_lower_int_conv(Cg *c, const Node *n);
+void cg_lower_int_gemm(Cg *c, const Node *n);
+void cg_lower_int_matmul(Cg *c, const Node *n);
 
 /* ---- lowering a node (cg_lower.c) ------------------------------------------------ */
 

@@ -60,8 +60,8 @@ typedef struct CgRule {
 static const CgRule rules[OP_COUNT] = {
 	/* convolution and matrix products (cg_conv*.c, cg_matmul.c) */
 	[OP_CONV] = {cg_lower_conv, only_f32, cg_conv_splits, cg_lower_int_conv},
-	[OP_GEMM] = {cg_lower_gemm, only_f32},
-	[OP_MATMUL] = {cg_lower_matmul, only_f32},
+	[OP_GEMM] = {cg_lower_gemm, only_f32, NULL, cg_lower_int_gemm},
+	[OP_MATMUL] = {cg_lower_matmul, only_f32, NULL, cg_lower_int_matmul},
 	[OP_CONV_TRANSPOSE] = {cg_lower_conv_transpose, only_f32},
 	[OP_COL2IM] = {cg_lower_col2im, only_f32},
 	[OP_EINSUM] = {cg_lower_einsum},  /* the shape rules admit only what it lowers */

@@ -100,6 +100,16 @@ static bool step(int r, const int64_t *dims, int64_t *i)
 	return false;
 }
 
+/* The offset in a row-major tensor of rank rt and dims td of the element
+ * that numpy broadcasting reads at index idx of a result of rank r. */
+static int64_t bcast_at(int r, const int64_t *idx, int rt, const int64_t *td)
+{
+	int64_t o = 0;
+	for (int d = r - rt; d < r; d++)
+		o = o * td[d - (r - rt)] + (td[d - (r - rt)] == 1 ? 0 : idx[d]);
+	return o;
+}
+
 /* ---- results: the requantization and its bounds ------------------------------------------------- */
 
 /* The result's range under a fused act, from ONNX: Clip(min, max) then
@@ -381,6 +391,167 @@ START_TEST(int_conv_not_split)
 }
 END_TEST
 
+/* ---- gemm and matmul ------------------------------------------------------------------------------------ */
+
+/* The reference product of one matrix pair: acc[r, n] = C(r, n) + sum_k
+ * (A(r, k) - z_a)(B(k, n) - z_b[n]), elements at the given strides. */
+static void ref_mm(const int32_t *A, int64_t a_rs, int64_t a_cs, const int32_t *B, int64_t b_ks, int64_t b_ns,
+		   int64_t rows, int64_t K, int64_t N, int32_t za, const int32_t *zb, bool per_col, int32_t *acc)
+{
+	for (int64_t r = 0; r < rows; r++)
+		for (int64_t n = 0; n < N; n++) {
+			int32_t s = 0;
+			for (int64_t k = 0; k < K; k++)
+				s += (A[r * a_rs + k * a_cs] - za) * (B[k * b_ks + n * b_ns] - zb[per_col ? n : 0]);
+			acc[r * N + n] += s;
+		}
+}
+
+/* acc[i] (column i % N) -> want[i]; returns the bounds. */
+static void requant_cols(const int32_t *acc, int32_t *want, int64_t n, int64_t N, float sa, const float *sb, bool per_col,
+			 DType ydt, const char *act, float *sy, int32_t *zy, float *amin, float *amax, int32_t *lo, int32_t *hi)
+{
+	double max_real = 0;
+	for (int64_t i = 0; i < n; i++)
+		max_real = fmax(max_real, fabs((double)acc[i] * sa * sb[per_col ? i % N : 0]));
+	*sy = scale_for(max_real, ydt);
+	*zy = rnd_zero(ydt);
+	*amin = -29.5f * *sy, *amax = 60.5f * *sy;
+	act_range(ydt, act, *amin, *amax, *sy, *zy, lo, hi);
+	for (int64_t i = 0; i < n; i++)
+		want[i] = ir_requantize(acc[i], requant_of((double)sa * sb[per_col ? i % N : 0] / *sy), *zy, *lo, *hi);
+}
+
+typedef struct GemmCase {
+	const char *name;
+	int64_t M, K, N;
+	bool ta, tb, per_col;
+	int crank;
+	int64_t cd[2];  /* C's dims (crank 0: no C) */
+	DType adt, bdt, ydt;
+	const char *act;
+	uint32_t seed;
+} GemmCase;
+
+static const GemmCase gemm_cases[] = {
+	{"trans_b, b per column, C [N], relu", 5, 13, 7, false, true, true, 1, {7}, DT_I8, DT_I8, DT_I8, "relu", 21},
+	{"trans_a, u8 per tensor, C [M,1], clip", 3, 11, 5, true, false, false, 2, {3, 1}, DT_U8, DT_U8, DT_U8, "clip", 22},
+	{"both transposed, one row, C [1,N]", 1, 17, 9, true, true, true, 2, {1, 9}, DT_I8, DT_U8, DT_I8, NULL, 23},
+	{"K 1, no C", 4, 1, 3, false, false, true, 0, {0}, DT_U8, DT_I8, DT_U8, NULL, 24},
+};
+
+START_TEST(int_gemm)
+{
+	const GemmCase *k = &gemm_cases[_i];
+	rng = k->seed;
+	int64_t M = k->M, K = k->K, N = k->N, ad[2] = {k->ta ? K : M, k->ta ? M : K}, bd[2] = {k->tb ? N : K, k->tb ? K : N};
+	int32_t *a = rnd_ints(k->adt, M * K), *b = rnd_ints(k->bdt, K * N), cb[64], zb[16], za = rnd_zero(k->adt);
+	int64_t nc = k->crank ? prod(k->crank, k->cd) : 0, mn = M * N;
+	for (int64_t i = 0; i < nc; i++)
+		cb[i] = rnd_in(-2000, 2000);
+	float sa = rnd_scale(), sb[16];
+	int nq = k->per_col ? (int)N : 1;
+	for (int i = 0; i < nq; i++)
+		sb[i] = rnd_scale(), zb[i] = rnd_zero(k->bdt);
+	int32_t *acc = calloc((size_t)mn, sizeof *acc), *want = malloc(sizeof *want * (size_t)mn);
+	int64_t cm = k->crank == 2 ? k->cd[0] : 1, cn = nc ? k->cd[k->crank - 1] : 1;
+	for (int64_t r = 0; r < M && nc; r++)  /* C broadcast to [M, N] */
+		for (int64_t n = 0; n < N; n++)
+			acc[r * N + n] = cb[(cm == 1 ? 0 : r) * cn + (cn == 1 ? 0 : n)];
+	ref_mm(a, k->ta ? 1 : K, k->ta ? M : 1, b, k->tb ? 1 : N, k->tb ? K : 1, M, K, N, za, zb, k->per_col, acc);
+	float sy, amin, amax;
+	int32_t zy, lo, hi;
+	requant_cols(acc, want, mn, N, sa, sb, k->per_col, k->ydt, k->act, &sy, &zy, &amin, &amax, &lo, &hi);
+	expect_varied(want, mn, lo, hi, k->name);
+
+	Graph *g = ir_graph_new("gemm");
+	void *ab = pack(k->adt, a, M * K), *bb = pack(k->bdt, b, K * N);
+	ValueId in[3] = {ir_add_input(g, "a", qtype(g, k->adt, 2, ad, -1, 1, &sa, &za)),
+			 ir_add_const(g, "b", qtype(g, k->bdt, 2, bd, k->per_col ? (k->tb ? 0 : 1) : -1, nq, sb, zb), bb),
+			 nc ? ir_add_const(g, "c", ir_type(g, DT_I32, k->crank, k->cd, NULL), cb) : -1};
+	Attr at[7] = {ir_af("alpha", 1), ir_af("beta", 1), ir_ai("trans_a", k->ta), ir_ai("trans_b", k->tb)};
+	int na = 4 + act_attrs(at + 4, k->act, amin, amax);
+	build(g, OP_GEMM, in, nc ? 3 : 2, at, na, k->ydt, sy, zy);
+	const void *inp[1] = {ab};
+	check_graph(g, inp, k->ydt, want, mn, k->name);
+	free(a), free(b), free(ab), free(bb), free(acc), free(want);
+}
+END_TEST
+
+typedef struct MatmulCase {
+	const char *name;
+	int ra, rb;
+	int64_t ad[4], bd[4];  /* as stored (trans_a: A's last two dims are [K, M]) */
+	bool ta, tb, per_col;
+	DType adt, bdt, ydt;
+	const char *act;
+	uint32_t seed;
+} MatmulCase;
+
+static const MatmulCase matmul_cases[] = {
+	{"batched, broadcast [2,1,3,5] x [4,5,6], per column, relu", 4, 3, {2, 1, 3, 5}, {4, 5, 6}, false, false, true,
+	 DT_I8, DT_I8, DT_I8, "relu", 31},
+	{"1-d a [5] x [5,7]", 1, 2, {5}, {5, 7}, false, false, true, DT_U8, DT_I8, DT_U8, NULL, 32},
+	{"[3,5] x 1-d b [5]", 2, 1, {3, 5}, {5}, false, false, false, DT_I8, DT_U8, DT_I8, NULL, 33},
+	{"trans_a, trans_b, batch 2 x one b, clip", 3, 2, {2, 5, 3}, {6, 5}, true, true, true, DT_U8, DT_U8, DT_U8, "clip",
+	 34},
+	{"both broadcast [1,4,2,3] x [3,1,3,2]", 4, 4, {1, 4, 2, 3}, {3, 1, 3, 2}, false, false, false, DT_I8, DT_I8, DT_U8,
+	 NULL, 35},
+};
+
+START_TEST(int_matmul)
+{
+	const MatmulCase *k = &matmul_cases[_i];
+	rng = k->seed;
+	int ra = k->ra, rb = k->rb;
+	int64_t K = ra >= 2 && k->ta ? k->ad[ra - 2] : k->ad[ra - 1], M = ra >= 2 ? k->ad[k->ta ? ra - 1 : ra - 2] : 1;
+	int64_t N = rb >= 2 ? k->bd[k->tb ? rb - 2 : rb - 1] : 1;
+	/* The batch: numpy's broadcast of the leading dims. */
+	int na_b = ra >= 2 ? ra - 2 : 0, nb_b = rb >= 2 ? rb - 2 : 0, nbat;
+	int64_t bat[MAXR], yd[MAXR];
+	ck_assert(ir_broadcast(na_b, k->ad, nb_b, k->bd, &nbat, bat));
+	memcpy(yd, bat, sizeof bat);
+	int yr = nbat;
+	if (ra >= 2)
+		yd[yr++] = M;
+	if (rb >= 2)
+		yd[yr++] = N;
+	int64_t nA = prod(ra, k->ad), nB = prod(rb, k->bd), nbatch = prod(nbat, bat), ny = nbatch * M * N;
+	int32_t *a = rnd_ints(k->adt, nA), *b = rnd_ints(k->bdt, nB), zb[16], za = rnd_zero(k->adt);
+	float sa = rnd_scale(), sb[16];
+	int nq = k->per_col ? (int)N : 1;
+	for (int i = 0; i < nq; i++)
+		sb[i] = rnd_scale(), zb[i] = rnd_zero(k->bdt);
+	int32_t *acc = calloc((size_t)ny, sizeof *acc), *want = malloc(sizeof *want * (size_t)ny);
+	int64_t idx[MAXR] = {0}, bi = 0;
+	do {
+		int64_t oa = bcast_at(nbat, idx, na_b, k->ad), ob = bcast_at(nbat, idx, nb_b, k->bd);
+		ref_mm(a + oa * M * K, k->ta ? 1 : K, k->ta ? M : 1, b + ob * K * N, rb >= 2 && !k->tb ? N : 1, k->tb ? K : 1, M,
+		       K, N, za, zb, k->per_col, acc + bi * M * N);
+		bi++;
+	} while (step(nbat, bat, idx));
+	float sy, amin, amax;
+	int32_t zy, lo, hi;
+	requant_cols(acc, want, ny, N, sa, sb, k->per_col, k->ydt, k->act, &sy, &zy, &amin, &amax, &lo, &hi);
+	expect_varied(want, ny, lo, hi, k->name);
+
+	Graph *g = ir_graph_new("matmul");
+	void *ab = pack(k->adt, a, nA), *bb = pack(k->bdt, b, nB);
+	int baxis = k->per_col ? (k->tb ? rb - 2 : rb - 1) : -1;
+	ValueId in[2] = {ir_add_input(g, "a", qtype(g, k->adt, ra, k->ad, -1, 1, &sa, &za)),
+			 ir_add_input(g, "b", qtype(g, k->bdt, rb, k->bd, baxis, nq, sb, zb))};
+	Attr at[5] = {ir_ai("trans_a", k->ta), ir_ai("trans_b", k->tb)};
+	int na = 2 + act_attrs(at + 2, k->act, amin, amax);
+	build(g, OP_MATMUL, in, 2, at, na, k->ydt, sy, zy);
+	const Type *ty = ir_value_type(g, g->outputs.v[0]);
+	ck_assert_int_eq(ty->rank, yr);
+	ck_assert(!memcmp(ty->dims, yd, sizeof *yd * (size_t)yr));
+	const void *inp[2] = {ab, bb};
+	check_graph(g, inp, k->ydt, want, ny, k->name);
+	free(a), free(b), free(ab), free(bb), free(acc), free(want);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("int");
@@ -388,6 +559,8 @@ int main(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_loop_test(tc, int_conv, 0, sizeof conv_cases / sizeof conv_cases[0]);
 	tcase_add_test(tc, int_conv_not_split);
+	tcase_add_loop_test(tc, int_gemm, 0, sizeof gemm_cases / sizeof gemm_cases[0]);
+	tcase_add_loop_test(tc, int_matmul, 0, sizeof matmul_cases / sizeof matmul_cases[0]);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
