@@ -1,10 +1,10 @@
 /* The plain integer lowerings of the integer forms (docs/ir.md, "Quantized
- * values") on 8-bit quantized operands, so far conv, gemm and matmul.  No
- * float in the generated code (cores without an FPU run it): each result is
- * an i32 accumulation rescaled once by cg_requant (ir/requant.c bit for
- * bit), its multipliers computed here at compile time from the f32 scales
- * (ratios in double) and kept as module tables.  Plain loop nests as the
- * float references' (cg_conv.c's lower_conv_nd, cg_matmul.c's
+ * values") on 8-bit quantized operands, so far conv, gemm, matmul, add and
+ * mul.  No float in the generated code (cores without an FPU run it): each
+ * result is an i32 accumulation rescaled once by cg_requant (ir/requant.c
+ * bit for bit), its multipliers computed here at compile time from the f32
+ * scales (ratios in double) and kept as module tables.  Plain loop nests as
+ * the float references' (cg_conv.c's lower_conv_nd, cg_matmul.c's
  * matmul_plain), one nest for every spatial rank (quantized values are
  * never in channel blocks), no tiling, no parts (they never split).  Assumes
  * zero points inside their dtype's range and accumulations that fit in i32
@@ -17,6 +17,7 @@
 #include "cg_internal.h"
 
 #define MAXR IR_MAX_RANK
+#define ADD_SHIFT 20  /* add's common fixed point: 2^20 units of 2*max(s_a, s_b) */
 
 /* ---- arithmetic and results ------------------------------------------------------------- */
 
@@ -371,5 +372,47 @@ void cg_lower_int_matmul(Cg *c, const Node *n)
 	p.B = cg_gep(c, cg_bits_type(c, tb->dt), cg_buf(c, n->in[1]), cg_mul(c, l.off[1], cg_i64(c, K * N)));
 	p.Y = cg_gep(c, cg_bits_type(c, ty->dt), cg_buf(c, n->out), cg_mul(c, l.oy, cg_i64(c, M * N)));
 	int_mm(c, n, &p, &o);
+	bcast_end(c, &l);
+}
+
+/* ---- add and mul ---------------------------------------------------------------------------- */
+
+/* add: the reals (a - z_a) s_a + (b - z_b) s_b at s_y, integers only, as
+ * TFLite's reference add: each (x - z) << 20 is rescaled by
+ * s / (2 max(s_a, s_b)) (at most 1/2: the sum fits in 29 bits), the sum by
+ * 2 max(s_a, s_b) / (2^20 s_y) into y.  The two inner roundings are 2^-20
+ * of the larger quantum, so y is the float reference (dequantize, add,
+ * quantize) or next to it, one quantum away at most.
+ * mul: (a - z_a)(b - z_b) by s_a s_b / s_y.  Both broadcast and walk the
+ * result in order, reading an element's operands before writing it (the
+ * memory plan's in-place results rely on it); a fused relu or clip bounds
+ * the result. */
+void cg_lower_int_ew(Cg *c, const Node *n)
+{
+	const Type *ta = cg_ty(c, n->in[0]), *tb = cg_ty(c, n->in[1]), *ty = cg_ty(c, n->out);
+	double sa = ta->q->scale[0], sb = tb->q->scale[0], sy = ty->q->scale[0], smax2 = 2 * (sa > sb ? sa : sb);
+	bool add = n->op == OP_ADD;
+	double r[3] = {sa * sb / sy};
+	if (add) {
+		r[0] = sa / smax2, r[1] = sb / smax2;
+		r[2] = smax2 / ((double)(1 << ADD_SHIFT) * sy);
+	}
+	IntOut o = int_out(c, n, add ? 3 : 1, r, NULL);
+	Bcast l;
+	bcast_begin(c, &l, ty->rank, ty->dims, ta, tb);
+	LLVMValueRef a = load_centred(c, ta->dt, cg_buf(c, n->in[0]), l.off[0], k32(c, ta->q->zero[0]));
+	LLVMValueRef b = load_centred(c, tb->dt, cg_buf(c, n->in[1]), l.off[1], k32(c, tb->q->zero[0]));
+	LLVMValueRef acc, k = cg_i64(c, add ? 2 : 0);
+	if (add) {
+		LLVMValueRef v[2] = {a, b};
+		for (int i = 0; i < 2; i++) {
+			LLVMValueRef sh = LLVMBuildShl(c->b, v[i], k32(c, ADD_SHIFT), "");
+			v[i] = cg_requant(c, sh, tab_at(c, &o, 0, cg_i64(c, i)), tab_at(c, &o, 1, cg_i64(c, i)), k32(c, 0),
+					  k32(c, INT32_MIN), k32(c, INT32_MAX));
+		}
+		acc = LLVMBuildAdd(c->b, v[0], v[1], "");
+	} else
+		acc = LLVMBuildMul(c->b, a, b, "");
+	store_requant(c, &o, acc, k, cg_buf(c, n->out), l.oy);
 	bcast_end(c, &l);
 }

@@ -281,6 +281,7 @@ void cg_lower_lut(Cg *c, const Node *n);
 void cg_lower_int_conv(Cg *c, const Node *n);
 void cg_lower_int_gemm(Cg *c, const Node *n);
 void cg_lower_int_matmul(Cg *c, const Node *n);
+void cg_lower_int_ew(Cg *c, const Node *n);    /* add, mul */
 
 /* ---- lowering a node (cg_lower.c) ------------------------------------------------ */
 

@@ -68,7 +68,8 @@ static const CgRule rules[OP_COUNT] = {
 	[OP_DET] = {cg_lower_det, only_f32},
 
 	/* elementwise (cg_ew.c) */
-	[OP_ADD] = EW_NUMERIC, [OP_SUB] = EW_NUMERIC, [OP_MUL] = EW_NUMERIC, [OP_DIV] = EW_NUMERIC,
+	[OP_ADD] = {cg_lower_ew, numeric, NULL, cg_lower_int_ew}, [OP_SUB] = EW_NUMERIC,
+	[OP_MUL] = {cg_lower_ew, numeric, NULL, cg_lower_int_ew}, [OP_DIV] = EW_NUMERIC,
 	[OP_ABS] = EW_NUMERIC, [OP_NEG] = EW_NUMERIC,
 	[OP_RELU] = EW_F32, [OP_LEAKY_RELU] = EW_F32, [OP_SIGMOID] = EW_F32, [OP_TANH] = EW_F32, [OP_CLIP] = EW_F32,
 	[OP_EXP] = EW_F32, [OP_LOG] = EW_F32, [OP_SQRT] = EW_F32, [OP_RECIPROCAL] = EW_F32,

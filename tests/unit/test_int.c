@@ -552,6 +552,92 @@ START_TEST(int_matmul)
 }
 END_TEST
 
+/* ---- add and mul --------------------------------------------------------------------------------------- */
+
+typedef struct EwCase {
+	const char *name;
+	Op op;
+	int ra, rb;
+	int64_t ad[3], bd[3];
+	DType adt, bdt, ydt;
+	const char *act;
+	float s[3];  /* scales of a, b, y (0: random, y's from the data) */
+	uint32_t seed;
+} EwCase;
+
+static const EwCase ew_cases[] = {
+	{"add i8 [2,3,5] + [3,1]", OP_ADD, 3, 2, {2, 3, 5}, {3, 1}, DT_I8, DT_I8, DT_I8, NULL, {0}, 41},
+	{"add u8 [4,1,7] + [1,6,1], clip", OP_ADD, 3, 3, {4, 1, 7}, {1, 6, 1}, DT_U8, DT_U8, DT_U8, "clip", {0}, 42},
+	{"add i8 [2,13] + [1] -> u8, relu", OP_ADD, 2, 1, {2, 13}, {1}, DT_I8, DT_I8, DT_U8, "relu", {0}, 43},
+	{"add, scales 100x apart", OP_ADD, 2, 2, {3, 11}, {3, 11}, DT_I8, DT_I8, DT_I8, NULL, {0.009f, 0.9f}, 44},
+	/* y = (a + 3b) / 8 exactly: an eighth of the results are ties, where
+	 * the inner roundings (a's ratio is 1/6) decide. */
+	{"add at ties", OP_ADD, 2, 2, {9, 13}, {9, 13}, DT_I8, DT_I8, DT_I8, NULL, {0.25f, 0.75f, 2}, 47},
+	{"mul i8 [2,3,5] * [5]", OP_MUL, 3, 1, {2, 3, 5}, {5}, DT_I8, DT_I8, DT_I8, NULL, {0}, 45},
+	{"mul u8 [4,1,7] * [1,6,1], relu", OP_MUL, 3, 3, {4, 1, 7}, {1, 6, 1}, DT_U8, DT_U8, DT_U8, "relu", {0}, 46},
+};
+
+/* f32 QuantizeLinear: round_half_even(v / s) + z, saturated. */
+static int32_t quantize_f32(float v, float s, int32_t z, int32_t lo, int32_t hi)
+{
+	double q = (double)nearbyintf(v / s) + z;
+	return q < lo ? lo : q > hi ? hi : (int32_t)q;
+}
+
+START_TEST(int_add_mul)
+{
+	const EwCase *k = &ew_cases[_i];
+	rng = k->seed;
+	int64_t yd[3];
+	int yr;
+	ck_assert(ir_broadcast(k->ra, k->ad, k->rb, k->bd, &yr, yd));
+	int64_t nA = prod(k->ra, k->ad), nB = prod(k->rb, k->bd), ny = prod(yr, yd);
+	int32_t *a = rnd_ints(k->adt, nA), *b = rnd_ints(k->bdt, nB), za = rnd_zero(k->adt), zb = rnd_zero(k->bdt);
+	int32_t *want = malloc(sizeof *want * (size_t)ny), *ia = malloc(sizeof *ia * (size_t)ny), *ib = malloc(sizeof *ib * (size_t)ny);
+	float sa = k->s[0] ? k->s[0] : rnd_scale(), sb = k->s[1] ? k->s[1] : rnd_scale();
+	int64_t idx[3] = {0}, i = 0;
+	double max_real = 0;
+	do {  /* each operand's element at result element i */
+		ia[i] = a[bcast_at(yr, idx, k->ra, k->ad)] - za, ib[i] = b[bcast_at(yr, idx, k->rb, k->bd)] - zb;
+		double ra = ia[i] * (double)sa, rb = ib[i] * (double)sb;
+		max_real = fmax(max_real, k->op == OP_ADD ? fabs(ra) + fabs(rb) : fabs(ra * rb));
+		i++;
+	} while (step(yr, yd, idx));
+	float sy = k->s[2] ? k->s[2] : scale_for(max_real, k->ydt), amin = -21.5f * sy, amax = 70.5f * sy;
+	int32_t zy = rnd_zero(k->ydt), lo, hi;
+	act_range(k->ydt, k->act, amin, amax, sy, zy, &lo, &hi);
+	/* add as TFLite's reference: each side << 20 rescaled by s / (2 max s), the sum into y. */
+	double smax2 = 2 * fmax(sa, sb);
+	Requant qa = requant_of(sa / smax2), qb = requant_of(sb / smax2), qy = requant_of(smax2 / ((double)(1 << 20) * sy));
+	Requant qm = requant_of((double)sa * sb / sy);
+	for (i = 0; i < ny; i++) {
+		if (k->op == OP_ADD) {
+			int32_t va = ir_requantize(ia[i] * (1 << 20), qa, 0, INT32_MIN, INT32_MAX);
+			int32_t vb = ir_requantize(ib[i] * (1 << 20), qb, 0, INT32_MIN, INT32_MAX);
+			want[i] = ir_requantize(va + vb, qy, zy, lo, hi);
+		} else
+			want[i] = ir_requantize(ia[i] * ib[i], qm, zy, lo, hi);
+		/* The float reference (dequantize, compute in f32, quantize) is one quantum away at most. */
+		float fa = (float)ia[i] * sa, fb = (float)ib[i] * sb;
+		int32_t f = quantize_f32(k->op == OP_ADD ? fa + fb : fa * fb, sy, zy, lo, hi);
+		ck_assert_msg(abs(f - want[i]) <= 1, "%s: element %lld: %d, the float reference %d", k->name, (long long)i,
+			      want[i], f);
+	}
+	expect_varied(want, ny, lo, hi, k->name);
+
+	Graph *g = ir_graph_new("ew");
+	void *ab = pack(k->adt, a, nA), *bb = pack(k->bdt, b, nB);
+	ValueId in[2] = {ir_add_input(g, "a", qtype(g, k->adt, k->ra, k->ad, -1, 1, &sa, &za)),
+			 ir_add_input(g, "b", qtype(g, k->bdt, k->rb, k->bd, -1, 1, &sb, &zb))};
+	Attr at[3];
+	int na = act_attrs(at, k->act, amin, amax);
+	build(g, k->op, in, 2, at, na, k->ydt, sy, zy);
+	const void *inp[2] = {ab, bb};
+	check_graph(g, inp, k->ydt, want, ny, k->name);
+	free(a), free(b), free(ab), free(bb), free(ia), free(ib), free(want);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("int");
@@ -561,6 +647,7 @@ int main(void)
 	tcase_add_test(tc, int_conv_not_split);
 	tcase_add_loop_test(tc, int_gemm, 0, sizeof gemm_cases / sizeof gemm_cases[0]);
 	tcase_add_loop_test(tc, int_matmul, 0, sizeof matmul_cases / sizeof matmul_cases[0]);
+	tcase_add_loop_test(tc, int_add_mul, 0, sizeof ew_cases / sizeof ew_cases[0]);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
