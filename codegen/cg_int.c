@@ -1,15 +1,16 @@
 /* The plain integer lowerings of the integer forms (docs/ir.md, "Quantized
- * values") on 8-bit quantized operands, so far conv, gemm, matmul, add and
- * mul.  No float in the generated code (cores without an FPU run it): each
- * result is an i32 accumulation rescaled once by cg_requant (ir/requant.c
- * bit for bit), its multipliers computed here at compile time from the f32
- * scales (ratios in double) and kept as module tables.  Plain loop nests as
- * the float references' (cg_conv.c's lower_conv_nd, cg_matmul.c's
- * matmul_plain), one nest for every spatial rank (quantized values are
- * never in channel blocks), no tiling, no parts (they never split).  Assumes
- * zero points inside their dtype's range and accumulations that fit in i32
- * (they wrap); checked bit for bit against C written from the ONNX
- * definitions with ir_requantize (tests/unit/test_int.c). */
+ * values"): conv, gemm, matmul, add, mul and the pools on 8-bit quantized
+ * operands.  No float in the generated code (cores without an FPU run
+ * it): each result is an i32 accumulation rescaled once by cg_requant
+ * (ir/requant.c bit for bit), its multipliers computed here at compile
+ * time from the f32 scales (ratios in double) and kept as module tables.
+ * Plain loop nests as the float references' (cg_conv.c's lower_conv_nd,
+ * cg_window.c's cg_lower_pool_nd, cg_matmul.c's matmul_plain), one nest
+ * for every spatial rank (quantized values are never in channel blocks),
+ * no tiling, no parts (they never split).  Assumes zero points inside
+ * their dtype's range and accumulations that fit in i32 (they wrap);
+ * checked bit for bit against C written from the ONNX definitions with
+ * ir_requantize (tests/unit/test_int.c). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -415,4 +416,81 @@ void cg_lower_int_ew(Cg *c, const Node *n)
 		acc = LLVMBuildMul(c->b, a, b, "");
 	store_requant(c, &o, acc, k, cg_buf(c, n->out), l.oy);
 	bcast_end(c, &l);
+}
+
+/* ---- pools ------------------------------------------------------------------------------------ */
+
+/* The fewest and the most taps an average window counts: those inside x,
+ * or with count_include_pad inside x and its pads, as the float op counts
+ * (per dim: the least over the output positions; a window is their product). */
+static void count_range(const Win *w, const Type *x, const Type *y, bool cip, int64_t *least, int64_t *most)
+{
+	*least = *most = 1;
+	for (int i = 0; i < w->nsp; i++) {
+		int64_t X = x->dims[2 + i], lo = w->k[i];
+		for (int64_t o = 0; o < y->dims[2 + i]; o++) {
+			int64_t cnt = 0;
+			for (int64_t t = 0; t < w->k[i]; t++) {
+				int64_t ix = o * w->st[i] + t * w->dl[i] - w->pd[i];
+				cnt += cip ? ix >= -w->pd[i] && ix < X + w->pd[w->nsp + i] : ix >= 0 && ix < X;
+			}
+			lo = cnt < lo ? cnt : lo;
+		}
+		*least *= lo;
+		*most *= w->k[i];
+	}
+}
+
+/* maxpool, avgpool and the global ones (one window over the plane).
+ * max: the largest integer among the taps inside x, in x's quantization
+ * (padding never wins; a window with no tap inside gets the dtype's least,
+ * the float op's -inf).  avg: the sum of (x - z_x) over the taps inside x
+ * by s_x / (s_y * count), count as count_range says, its multiplier from
+ * a table by count (count 0: the sum is 0, y = z_y). */
+void cg_lower_int_pool(Cg *c, const Node *n)
+{
+	const Type *x = cg_ty(c, n->in[0]), *y = cg_ty(c, n->out);
+	bool mx = n->op == OP_MAXPOOL || n->op == OP_GLOBAL_MAXPOOL, cip = ir_attr_int(n, "count_include_pad", 0);
+	int64_t xin = plane(x), yin = plane(y), least = 0, most = 0;
+	int32_t xlo, xhi;
+	cg_qrange(x->dt, &xlo, &xhi);
+	Win w;
+	win_geometry(n, x, NULL, &w);
+	IntOut o = {0};
+	if (!mx) {
+		count_range(&w, x, y, cip, &least, &most);
+		double *r = malloc(sizeof *r * (size_t)(most - least + 1));
+		if (!r)
+			die("out of memory");
+		for (int64_t k = least; k <= most; k++)
+			r[k - least] = x->q->scale[0] / (y->q->scale[0] * (double)(k ? k : 1));
+		o = int_out(c, n, (int)(most - least + 1), r, NULL);
+		free(r);
+	}
+	LLVMValueRef X = cg_buf(c, n->in[0]), Y = cg_buf(c, n->out), zx = k32(c, x->q->zero[0]);
+	LLVMValueRef acc = cg_entry_alloca(c, c->i32), cnt = cg_entry_alloca(c, c->i32);
+	Loop lp;
+	LLVMValueRef pc = cg_loop_begin(c, &lp, cg_i64(c, 0), cg_i64(c, x->dims[0] * x->dims[1]));
+	win_out_begin(c, &w, y);
+	LLVMBuildStore(c->b, k32(c, mx ? xlo : 0), acc);
+	LLVMBuildStore(c->b, k32(c, 0), cnt);
+	win_taps_begin(c, &w, x);
+	LLVMValueRef v = cg_load_i32(c, x->dt, X, cg_add(c, cg_mul(c, pc, cg_i64(c, xin)), w.xo));
+	if (mx) {
+		LLVMValueRef a = LLVMBuildLoad2(c->b, c->i32, acc, "");
+		LLVMBuildStore(c->b, cg_sel(c, cg_and(c, w.ok, cg_icmp(c, LLVMIntSGT, v, a)), v, a), acc);
+	} else {
+		accumulate(c, acc, cg_sel(c, w.ok, LLVMBuildSub(c->b, v, zx, ""), k32(c, 0)));
+		accumulate(c, cnt, LLVMBuildZExt(c->b, cip ? w.inpad : w.ok, c->i32, ""));
+	}
+	win_taps_end(c, &w);
+	LLVMValueRef ya = cg_add(c, cg_mul(c, pc, cg_i64(c, yin)), w.yo), sum = LLVMBuildLoad2(c->b, c->i32, acc, "");
+	if (mx)
+		store_int(c, x->dt, sum, Y, ya);
+	else {
+		LLVMValueRef k = LLVMBuildSExt(c->b, LLVMBuildLoad2(c->b, c->i32, cnt, ""), c->i64, "");
+		store_requant(c, &o, sum, chan(c, &o, cg_sub(c, k, cg_i64(c, least))), Y, ya);
+	}
+	win_out_end(c, &w);
+	cg_loop_end(c, &lp, 1);
 }

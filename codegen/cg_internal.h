@@ -282,6 +282,7 @@ void cg_lower_int_conv(Cg *c, const Node *n);
 void cg_lower_int_gemm(Cg *c, const Node *n);
 void cg_lower_int_matmul(Cg *c, const Node *n);
 void cg_lower_int_ew(Cg *c, const Node *n);    /* add, mul */
+void cg_lower_int_pool(Cg *c, const Node *n);  /* maxpool, avgpool, global_maxpool, global_avgpool */
 
 /* ---- lowering a node (cg_lower.c) ------------------------------------------------ */
 

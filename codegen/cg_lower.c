@@ -89,11 +89,11 @@ static const CgRule rules[OP_COUNT] = {
 	[OP_FUSED_EW] = {cg_lower_fused_ew, only_f32},
 
 	/* pooling (cg_window.c, max pool also through cg_conv_dw.c) */
-	[OP_MAXPOOL] = {cg_lower_pool, only_f32, cg_pool_kernel},
-	[OP_AVGPOOL] = {cg_lower_pool, only_f32},
+	[OP_MAXPOOL] = {cg_lower_pool, only_f32, cg_pool_kernel, cg_lower_int_pool},
+	[OP_AVGPOOL] = {cg_lower_pool, only_f32, NULL, cg_lower_int_pool},
 	[OP_LPPOOL] = {cg_lower_pool_nd, only_f32},
-	[OP_GLOBAL_AVGPOOL] = {cg_lower_global_avgpool, only_f32},
-	[OP_GLOBAL_MAXPOOL] = {cg_lower_global_maxpool, only_f32},
+	[OP_GLOBAL_AVGPOOL] = {cg_lower_global_avgpool, only_f32, NULL, cg_lower_int_pool},
+	[OP_GLOBAL_MAXPOOL] = {cg_lower_global_maxpool, only_f32, NULL, cg_lower_int_pool},
 
 	/* normalization and reductions (cg_norm.c) */
 	[OP_BATCHNORM] = {cg_lower_batchnorm, only_f32},

@@ -638,6 +638,112 @@ START_TEST(int_add_mul)
 }
 END_TEST
 
+/* ---- pools ----------------------------------------------------------------------------------------------- */
+
+typedef struct PoolCase {
+	const char *name;
+	Op op;
+	int nsp;
+	int64_t N, C, in[3], k[3], st[3], dl[3], pd[6];
+	bool ceil, cip;
+	DType xdt, ydt;
+	uint32_t seed;
+} PoolCase;
+
+static const PoolCase pool_cases[] = {
+	{"maxpool 3x3 stride 2 pads 1, ceil", OP_MAXPOOL, 2, 2, 3, {7, 9}, {3, 3}, {2, 2}, {1, 1}, {1, 1, 1, 1}, true, false,
+	 DT_I8, DT_I8, 51},
+	{"maxpool u8, dilation 2, asymmetric pads", OP_MAXPOOL, 2, 1, 5, {8, 8}, {2, 3}, {2, 1}, {2, 1}, {0, 1, 1, 0}, false,
+	 false, DT_U8, DT_U8, 52},
+	{"maxpool 1-d", OP_MAXPOOL, 1, 1, 3, {11}, {3}, {2}, {1}, {1, 2}, false, false, DT_I8, DT_I8, 53},
+	{"avgpool, count_include_pad 0, ceil, asymmetric pads", OP_AVGPOOL, 2, 2, 3, {7, 9}, {3, 3}, {2, 2}, {1, 1},
+	 {1, 0, 1, 2}, true, false, DT_I8, DT_U8, 54},
+	{"avgpool, count_include_pad 1, ceil, asymmetric pads", OP_AVGPOOL, 2, 2, 3, {7, 9}, {3, 3}, {2, 2}, {1, 1},
+	 {1, 0, 1, 2}, true, true, DT_I8, DT_U8, 55},
+	{"avgpool 3-d u8", OP_AVGPOOL, 3, 1, 2, {5, 4, 3}, {2, 2, 3}, {2, 1, 2}, {1, 1, 1}, {1, 0, 1, 0, 1, 1}, false, false,
+	 DT_U8, DT_I8, 56},
+	{"avgpool 1-d, count_include_pad 1, ceil, dilation 2", OP_AVGPOOL, 1, 1, 2, {10}, {4}, {3}, {2}, {2, 3}, true, true,
+	 DT_U8, DT_U8, 57},
+	{"global maxpool", OP_GLOBAL_MAXPOOL, 2, 2, 5, {3, 7}, {0}, {0}, {0}, {0}, false, false, DT_I8, DT_I8, 58},
+	{"global avgpool u8 -> i8", OP_GLOBAL_AVGPOOL, 2, 2, 5, {3, 7}, {0}, {0}, {0}, {0}, false, false, DT_U8, DT_I8, 59},
+	{"global avgpool 3-d", OP_GLOBAL_AVGPOOL, 3, 1, 3, {2, 3, 4}, {0}, {0}, {0}, {0}, false, false, DT_I8, DT_I8, 60},
+};
+
+START_TEST(int_pool)
+{
+	const PoolCase *k = &pool_cases[_i];
+	rng = k->seed;
+	bool global = k->op == OP_GLOBAL_MAXPOOL || k->op == OP_GLOBAL_AVGPOOL;
+	bool mx = k->op == OP_MAXPOOL || k->op == OP_GLOBAL_MAXPOOL;
+	int nsp = k->nsp, rank = nsp + 2;
+	int64_t ker[3], st[3], dl[3], pd[6] = {0}, od[3];
+	for (int i = 0; i < nsp; i++) {
+		ker[i] = global ? k->in[i] : k->k[i];
+		st[i] = global ? 1 : k->st[i];
+		dl[i] = global ? 1 : k->dl[i];
+		pd[i] = global ? 0 : k->pd[i];
+		pd[nsp + i] = global ? 0 : k->pd[nsp + i];
+		/* ONNX's output size; with ceil_mode a last window must start inside x or its begin pad */
+		int64_t span = k->in[i] + pd[i] + pd[nsp + i] - ((ker[i] - 1) * dl[i] + 1);
+		od[i] = (k->ceil ? (span + st[i] - 1) / st[i] : span / st[i]) + 1;
+		if (k->ceil && (od[i] - 1) * st[i] >= k->in[i] + pd[i])
+			od[i]--;
+	}
+	int64_t planes = k->N * k->C, xin = prod(nsp, k->in), yin = prod(nsp, od), nx = planes * xin, ny = planes * yin;
+	int32_t *x = rnd_ints(k->xdt, nx), zx = rnd_zero(k->xdt), *want = malloc(sizeof *want * (size_t)ny), xlo, xhi;
+	float sx = rnd_scale(), sy = mx ? sx : sx * 1.3f;
+	int32_t zy = mx ? zx : rnd_zero(k->ydt), lo, hi;
+	DType ydt = mx ? k->xdt : k->ydt;
+	qrange(k->xdt, &xlo, &xhi);
+	qrange(ydt, &lo, &hi);
+	for (int64_t p = 0; p < planes; p++) {
+		int64_t o[3] = {0}, yo = 0;
+		do {
+			int32_t acc = mx ? xlo : 0, cnt = 0;
+			int64_t t[3] = {0};
+			do {
+				bool ok = true, inpad = true;
+				int64_t xo = 0;
+				for (int i = 0; i < nsp; i++) {
+					int64_t ix = o[i] * st[i] + t[i] * dl[i] - pd[i];
+					ok &= ix >= 0 && ix < k->in[i];
+					inpad &= ix >= -pd[i] && ix < k->in[i] + pd[nsp + i];
+					xo = xo * k->in[i] + ix;
+				}
+				if (ok && mx && x[p * xin + xo] > acc)
+					acc = x[p * xin + xo];
+				if (ok && !mx)
+					acc += x[p * xin + xo] - zx;
+				cnt += k->cip ? inpad : ok;
+			} while (step(nsp, ker, t));
+			want[p * yin + yo++] = mx ? acc : ir_requantize(acc, requant_of(sx / (sy * (double)cnt)), zy, lo, hi);
+		} while (step(nsp, od, o));
+	}
+	expect_varied(want, ny, lo, hi, k->name);
+
+	Graph *g = ir_graph_new("pool");
+	int64_t xd[5] = {k->N, k->C};
+	memcpy(xd + 2, k->in, sizeof *xd * (size_t)nsp);
+	void *xb = pack(k->xdt, x, nx);
+	ValueId in = ir_add_input(g, "x", qtype(g, k->xdt, rank, xd, -1, 1, &sx, &zx));
+	Attr a[6] = {ir_aints("kernel", ker, nsp), ir_aints("strides", st, nsp), ir_aints("pads", pd, 2 * nsp),
+		     ir_aints("dilations", dl, nsp), ir_ai("ceil_mode", k->ceil), ir_ai("count_include_pad", k->cip)};
+	if (mx) {  /* the result keeps x's quantization: no declared type */
+		Diag d;
+		diag_init(&d);
+		NodeId n = ir_build(g, k->op, "n", &in, 1, a, global ? 0 : 5, "y", &d);
+		ck_assert_msg(n >= 0, "%s", d.nmsg ? d.msgs[0] : "?");
+		ck_assert_ptr_eq(ir_value_type(g, g->nodes.v[n].out)->q, ir_value_type(g, in)->q);
+		ir_mark_output(g, g->nodes.v[n].out);
+		diag_free(&d);
+	} else
+		build(g, k->op, &in, 1, a, global ? 0 : 6, ydt, sy, zy);
+	const void *inp[1] = {xb};
+	check_graph(g, inp, ydt, want, ny, k->name);
+	free(x), free(xb), free(want);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("int");
@@ -648,6 +754,7 @@ int main(void)
 	tcase_add_loop_test(tc, int_gemm, 0, sizeof gemm_cases / sizeof gemm_cases[0]);
 	tcase_add_loop_test(tc, int_matmul, 0, sizeof matmul_cases / sizeof matmul_cases[0]);
 	tcase_add_loop_test(tc, int_add_mul, 0, sizeof ew_cases / sizeof ew_cases[0]);
+	tcase_add_loop_test(tc, int_pool, 0, sizeof pool_cases / sizeof pool_cases[0]);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
