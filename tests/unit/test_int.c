@@ -2,7 +2,8 @@
  * quantized graphs through the JIT, plain and optimized lowerings, every
  * output element compared bit for bit with C written here from the ONNX
  * definitions and ir_requantize; awkward shapes, random data from fixed
- * seeds. */
+ * seeds.  Also the memory plan of an integer graph (1 byte an i8, 4 an
+ * i32) through the -O2 pipeline. */
 #define _POSIX_C_SOURCE 200809L
 #include <check.h>
 #include <math.h>
@@ -744,6 +745,117 @@ START_TEST(int_pool)
 }
 END_TEST
 
+/* ---- a graph of them through the -O2 pipeline and the memory plan ------------------------------------------ */
+
+/* x -> conv (i8) -> avgpool (i32) -> quantize (i8) -> add(., conv) (i8) ->
+ * maxpool -> y: the plan gives each element of an i8 value 1 byte and of
+ * an i32 value 4, the add may overwrite its operand in place, and every
+ * output element is as the chain computed in C. */
+START_TEST(int_graph_planned)
+{
+	rng = 71;
+	enum { C = 4, H = 9, HW = H * H, CHW = C * HW, K = 3 };
+	int32_t *x = rnd_ints(DT_I8, CHW), *w = rnd_ints(DT_I8, C * C * K * K), bias[C], zw[C];
+	int32_t zx = rnd_zero(DT_I8), zc = -3, zap = 7, zq = 2, zs = -5;
+	float sx = 0.02f, sw[C], sc = 0.5f, sap = sc / 64, sq = 0.25f, ss = 0.5f;
+	for (int m = 0; m < C; m++)
+		sw[m] = rnd_scale(), zw[m] = rnd_zero(DT_I8), bias[m] = rnd_in(-500, 500);
+	/* The chain in C. */
+	int32_t c[CHW], ap[CHW], q[CHW], sum[CHW], want[C * 8 * 8];
+	for (int m = 0; m < C; m++)
+		for (int i = 0; i < H; i++)
+			for (int j = 0; j < H; j++) {
+				int32_t a = bias[m];
+				for (int ic = 0; ic < C; ic++)
+					for (int u = 0; u < K; u++)
+						for (int v = 0; v < K; v++)
+							if (i + u - 1 >= 0 && i + u - 1 < H && j + v - 1 >= 0 && j + v - 1 < H)
+								a += (x[ic * HW + (i + u - 1) * H + j + v - 1] - zx) *
+								     (w[((m * C + ic) * K + u) * K + v] - zw[m]);
+				c[m * HW + i * H + j] = ir_requantize(a, requant_of((double)sx * sw[m] / sc), zc, -128, 127);
+			}
+	for (int m = 0; m < C; m++)
+		for (int i = 0; i < H; i++)
+			for (int j = 0; j < H; j++) {
+				int32_t a = 0, cnt = 0;
+				for (int u = -1; u <= 1; u++)
+					for (int v = -1; v <= 1; v++)
+						if (i + u >= 0 && i + u < H && j + v >= 0 && j + v < H)
+							a += c[m * HW + (i + u) * H + j + v] - zc, cnt++;
+				ap[m * HW + i * H + j] = ir_requantize(a, requant_of(sc / (sap * (double)cnt)), zap, INT32_MIN, INT32_MAX);
+			}
+	double smax2 = 2 * fmax(sq, sc);
+	Requant ra = requant_of(sq / smax2), rb = requant_of(sc / smax2), ry = requant_of(smax2 / ((double)(1 << 20) * ss));
+	for (int i = 0; i < CHW; i++) {
+		q[i] = ir_requantize(ap[i] - zap, requant_of((double)sap / sq), zq, -128, 127);
+		int32_t va = ir_requantize((q[i] - zq) * (1 << 20), ra, 0, INT32_MIN, INT32_MAX);
+		int32_t vb = ir_requantize((c[i] - zc) * (1 << 20), rb, 0, INT32_MIN, INT32_MAX);
+		sum[i] = ir_requantize(va + vb, ry, zs, -128, 127);
+	}
+	for (int m = 0; m < C; m++)
+		for (int i = 0; i < 8; i++)
+			for (int j = 0; j < 8; j++) {
+				int32_t a = -128;
+				for (int u = 0; u < 2; u++)
+					for (int v = 0; v < 2; v++)
+						a = sum[m * HW + (i + u) * H + j + v] > a ? sum[m * HW + (i + u) * H + j + v] : a;
+				want[(m * 8 + i) * 8 + j] = a;
+			}
+	expect_varied(want, C * 64, -128, 127, "the chain");
+	expect_varied(ap, CHW, INT32_MIN, INT32_MAX, "the i32 average");
+
+	Graph *g = ir_graph_new("chain");
+	Diag d;
+	diag_init(&d);
+	int64_t xd[4] = {1, C, H, H}, wd[4] = {C, C, K, K}, bd[1] = {C}, one = 1;
+	int64_t st[2] = {1, 1}, pd[4] = {1, 1, 1, 1}, k3[2] = {3, 3}, k2[2] = {2, 2}, p0[4] = {0};
+	void *xb = pack(DT_I8, x, CHW), *wb = pack(DT_I8, w, C * C * K * K);
+	ValueId cin[3] = {ir_add_input(g, "x", qtype(g, DT_I8, 4, xd, -1, 1, &sx, &zx)),
+			  ir_add_const(g, "w", qtype(g, DT_I8, 4, wd, 0, C, sw, zw), wb),
+			  ir_add_const(g, "b", ir_type(g, DT_I32, 1, bd, NULL), bias)};
+	Attr ca[] = {ir_aints("strides", st, 2), ir_aints("pads", pd, 4), ir_aints("dilations", st, 2), ir_ai("group", 1)};
+	NodeId n = ir_build_as(g, OP_CONV, "conv", cin, 3, ca, 4, "c", qtype(g, DT_I8, 1, &one, -1, 1, &sc, &zc), &d);
+	ck_assert_int_ge(n, 0);
+	ValueId cv = g->nodes.v[n].out;
+	Attr pa[] = {ir_aints("kernel", k3, 2), ir_aints("strides", st, 2), ir_aints("pads", pd, 4),
+		     ir_aints("dilations", st, 2), ir_ai("ceil_mode", 0), ir_ai("count_include_pad", 0)};
+	n = ir_build_as(g, OP_AVGPOOL, "avg", &cv, 1, pa, 6, "ap", qtype(g, DT_I32, 1, &one, -1, 1, &sap, &zap), &d);
+	ck_assert_int_ge(n, 0);
+	ValueId av = g->nodes.v[n].out;
+	n = ir_build_as(g, OP_QUANTIZE, "requant", &av, 1, NULL, 0, "q", qtype(g, DT_I8, 4, xd, -1, 1, &sq, &zq), &d);
+	ck_assert_int_ge(n, 0);
+	ValueId sin[2] = {g->nodes.v[n].out, cv};
+	n = ir_build_as(g, OP_ADD, "add", sin, 2, NULL, 0, "s", qtype(g, DT_I8, 1, &one, -1, 1, &ss, &zs), &d);
+	ck_assert_int_ge(n, 0);
+	ValueId sv = g->nodes.v[n].out;
+	Attr ma[] = {ir_aints("kernel", k2, 2), ir_aints("strides", st, 2), ir_aints("pads", p0, 4),
+		     ir_aints("dilations", st, 2), ir_ai("ceil_mode", 0)};
+	n = ir_build(g, OP_MAXPOOL, "max", &sv, 1, ma, 5, "y", &d);
+	ck_assert_msg(n >= 0, "%s", d.nmsg ? d.msgs[0] : "?");
+	ir_mark_output(g, g->nodes.v[n].out);
+
+	CgOptions o = {.name = "t", .opt_level = 2};
+	PassCtx cx = {.diag = &d, .opt_level = 2, .ws_align = 64, .fold = cg_fold, .vector_lanes = cg_vector_lanes(&o)};
+	ck_assert_msg(pass_run_pipeline(g, NULL, &cx), "%s", d.nmsg ? d.msgs[0] : "?");
+	ck_assert(ir_verify(g, &d));
+	/* Live at the requantization: c, ap and q, 64-byte aligned (the add
+	 * then overwrites q, which dies there, in place). */
+	int64_t want_ws = (CHW + 63) / 64 * 64 * 2 + (CHW * 4 + 63) / 64 * 64;
+	ck_assert_int_eq(g->ws_size, want_ws);
+	ck_assert_int_eq(g->ws_lower_bound, want_ws);
+	int64_t off;
+	ck_assert_int_eq(ir_value_home(g, ir_find_value(g, "s"), &off), ir_find_value(g, "q"));
+	void *y = malloc(C * 64);
+	const void *inp[1] = {xb};
+	jit_run(g, 0, inp, &y);
+	for (int i = 0; i < C * 64; i++)
+		ck_assert_msg(((int8_t *)y)[i] == want[i], "element %d is %d, expected %d", i, ((int8_t *)y)[i], want[i]);
+	diag_free(&d);
+	ir_graph_free(g);
+	free(x), free(w), free(xb), free(wb), free(y);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("int");
@@ -755,6 +867,7 @@ int main(void)
 	tcase_add_loop_test(tc, int_matmul, 0, sizeof matmul_cases / sizeof matmul_cases[0]);
 	tcase_add_loop_test(tc, int_add_mul, 0, sizeof ew_cases / sizeof ew_cases[0]);
 	tcase_add_loop_test(tc, int_pool, 0, sizeof pool_cases / sizeof pool_cases[0]);
+	tcase_add_test(tc, int_graph_planned);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
