@@ -144,6 +144,7 @@ typedef struct Bcast {
 	LLVMValueRef off[2], oy;
 } Bcast;
 
+/* Opens the loops over d[0..r); off[0], off[1] follow t0's and t1's elements. */
 static void bcast_begin(Cg *c, Bcast *b, int r, const int64_t *d, const Type *t0, const Type *t1)
 {
 	const Type *t[2] = {t0, t1};
