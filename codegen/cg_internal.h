@@ -1,7 +1,8 @@
 /* Shared between the codegen files, bottom to top: the per-module state,
  * the builders (cg_build.c), inline math (cg_math.c), activations
  * (cg_act.c), layouts and windows (cg_layout.c, cg_geo.c), the op
- * families, the table that lowers a node (cg_lower.c).  A file calls only
+ * families, integer quantization (cg_quant.c) and the integer forms
+ * (cg_int.c), the table that lowers a node (cg_lower.c).  A file calls only
  * into the sections above its own in this list. */
 #ifndef KILN_CG_INTERNAL_H
 #define KILN_CG_INTERNAL_H
@@ -273,6 +274,16 @@ void cg_lower_quantize(Cg *c, const Node *n);
 void cg_lower_dequantize(Cg *c, const Node *n);
 void cg_lower_lut(Cg *c, const Node *n);
 void cg_lower_int_softmax(Cg *c, const Node *n);
+
+/* ---- the integer forms (cg_int.c) -----------------------------------------------
+ * The plain lowerings of the integer forms (quantized operands): i32
+ * accumulation, one cg_requant, no float. */
+
+void cg_lower_int_conv(Cg *c, const Node *n);
+void cg_lower_int_gemm(Cg *c, const Node *n);
+void cg_lower_int_matmul(Cg *c, const Node *n);
+void cg_lower_int_ew(Cg *c, const Node *n);    /* add, mul */
+void cg_lower_int_pool(Cg *c, const Node *n);  /* maxpool, avgpool, global_maxpool, global_avgpool */
 
 /* ---- lowering a node (cg_lower.c) ------------------------------------------------ */
 
