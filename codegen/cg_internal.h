@@ -273,6 +273,22 @@ void cg_lower_quantize(Cg *c, const Node *n);
 void cg_lower_dequantize(Cg *c, const Node *n);
 void cg_lower_lut(Cg *c, const Node *n);
 
+/* ---- x86 int8 kernels (cg_int_x86.c) ------------------------------------------------ */
+
+/* The integer forms of conv and of gemm/matmul with constant 8-bit
+ * weights through the target's dot-product instructions (AVX-512 VNNI,
+ * AVX-VNNI, AVX2): true when the node's code was emitted, false (nothing
+ * emitted) when the kernels do not take it: weights not constant, grouped
+ * conv, transposed A, no fitting ISA, c->reference.  Bit-exact with
+ * ir_requantize's definition.  KILN_INT8_DOT=emulate runs the VNNI
+ * structure with the dot in plain LLVM IR (tests on cpus without VNNI). */
+bool cg_int_conv_fast(Cg *c, const Node *n);
+bool cg_int_matmul_fast(Cg *c, const Node *n);   /* gemm and matmul */
+/* BRANCH x86-int8 ONLY: the fast path or die(); the merge with the
+ * reference integer lowerings replaces these. */
+void cg_int_conv_x86_only(Cg *c, const Node *n);
+void cg_int_matmul_x86_only(Cg *c, const Node *n);
+
 /* ---- lowering a node (cg_lower.c) ------------------------------------------------ */
 
 /* Lower one node; false with a diagnostic if unsupported. */

@@ -59,9 +59,11 @@ typedef struct CgRule {
 
 static const CgRule rules[OP_COUNT] = {
 	/* convolution and matrix products (cg_conv*.c, cg_matmul.c) */
-	[OP_CONV] = {cg_lower_conv, only_f32, cg_conv_splits},
-	[OP_GEMM] = {cg_lower_gemm, only_f32},
-	[OP_MATMUL] = {cg_lower_matmul, only_f32},
+	/* (lower_int: BRANCH x86-int8 ONLY, the fast kernels or die; the merge
+	 * puts the reference integer lowerings here) */
+	[OP_CONV] = {cg_lower_conv, only_f32, cg_conv_splits, cg_int_conv_x86_only},
+	[OP_GEMM] = {cg_lower_gemm, only_f32, NULL, cg_int_matmul_x86_only},
+	[OP_MATMUL] = {cg_lower_matmul, only_f32, NULL, cg_int_matmul_x86_only},
 	[OP_CONV_TRANSPOSE] = {cg_lower_conv_transpose, only_f32},
 	[OP_COL2IM] = {cg_lower_col2im, only_f32},
 	[OP_EINSUM] = {cg_lower_einsum},  /* the shape rules admit only what it lowers */
