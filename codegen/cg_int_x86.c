@@ -29,7 +29,9 @@
  * the first halves, and a correction pass per tile runs only over the
  * quads where some channel of the tile has such a pair (a table of quad
  * indices).  Real weights have a few per channel, so it costs a fraction
- * of the main pass instead of doubling it. */
+ * of the main pass instead of doubling it; when most quads would need it
+ * the layer takes vpmaddwd on i16 pairs instead (a unit of 4 bytes per
+ * lane is then 2 channels, not 4), exact with no correction. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,10 +48,11 @@
 
 /* ---- the dot product step ------------------------------------------------------- */
 
-typedef enum Dot { DOT_VNNI, DOT_EMU, DOT_MADDUBS } Dot;
+typedef enum Dot { DOT_VNNI, DOT_EMU, DOT_MADDUBS, DOT_PAIRS } Dot;
 
 typedef struct IntIsa {
 	Dot dot;
+	int cpu;                /* channels per 4-byte unit: 4 u8 (a quad), or 2 i16 (a pair: DOT_PAIRS) */
 	int L;                  /* i32 lanes of a vector */
 	int regs;               /* vector registers */
 	LLVMTypeRef vb, vw, vd; /* <4L x i8>, <2L x i16>, <L x i32> */
@@ -87,9 +90,10 @@ static bool int_isa(Cg *c, IntIsa *s)
 	else if (vnni)
 		s->dot = DOT_VNNI;
 	else if (vbytes == 32 ? avx2 : bw)
-		s->dot = DOT_MADDUBS;
+		s->dot = env && !strcmp(env, "pairs") ? DOT_PAIRS : DOT_MADDUBS;
 	else
 		return false;
+	s->cpu = s->dot == DOT_PAIRS ? 2 : 4;
 	s->L = c->lanes;
 	s->regs = c->fregs;
 	s->vb = LLVMVectorType(c->i8, 4 * s->L);
@@ -99,10 +103,16 @@ static bool int_isa(Cg *c, IntIsa *s)
 }
 
 /* acc + per lane the sum of its four u8 * s8 products (u unsigned bytes,
- * w signed; both <4L x i8>).  MADDUBS needs pair-safe w (see the top). */
+ * w signed; both <4L x i8>), or for DOT_PAIRS of its two i16 products
+ * (u zero-extended bytes, w sign-extended: vpmaddwd, never saturating).
+ * MADDUBS needs pair-safe w (see the top). */
 static LLVMValueRef dot4(Cg *c, const IntIsa *s, LLVMValueRef acc, LLVMValueRef u, LLVMValueRef w)
 {
 	int L = s->L;
+	if (s->dot == DOT_PAIRS) {
+		LLVMValueRef a[2] = {LLVMBuildBitCast(c->b, u, s->vw, ""), LLVMBuildBitCast(c->b, w, s->vw, "")};
+		return LLVMBuildAdd(c->b, acc, cg_call_intr(c, L == 8 ? "llvm.x86.avx2.pmadd.wd" : "llvm.x86.avx512.pmaddw.d.512", NULL, 0, a, 2), "");
+	}
 	if (s->dot == DOT_VNNI) {
 		LLVMValueRef a[3] = {acc, LLVMBuildBitCast(c->b, u, s->vd, ""), LLVMBuildBitCast(c->b, w, s->vd, "")};
 		return cg_call_intr(c, L == 8 ? "llvm.x86.avx512.vpdpbusd.256" : "llvm.x86.avx512.vpdpbusd.512", NULL, 0, a, 3);
@@ -150,9 +160,11 @@ static void packed_free(Packed *p)
  * unsigned operand and the per-channel multipliers r.  False when an
  * accumulator could leave int32 (then the reference lowering runs). */
 static bool pack_weights(Cg *c, const Node *n, Packed *p, int8_t *wd, const int32_t *b, int32_t zx, const double *r,
-			 bool split)
+			 Dot dot)
 {
-	int64_t KK = p->KK, G = p->G, nt = (p->nch + G - 1) / G, K4 = KK * 4;
+	int cpu = dot == DOT_PAIRS ? 2 : 4;
+	bool split = dot == DOT_MADDUBS;
+	int64_t KK = p->KK, G = p->G, nt = (p->nch + G - 1) / G, K4 = KK * cpu;
 	p->ntiles = nt;
 	p->w = calloc((size_t)(nt * KK * G * 4 + 1), 1);
 	p->bias = calloc((size_t)(nt * G + 1), sizeof *p->bias);
@@ -183,8 +195,13 @@ static bool pack_weights(Cg *c, const Node *n, Packed *p, int8_t *wd, const int3
 			bool corr = false;
 			for (int64_t g = 0; g < G; g++) {
 				int64_t m = t * G + g;
-				for (int i = 0; i < 4 && m < p->nch; i++) {
-					int8_t v = wd[m * K4 + kk * 4 + i], o = wd[m * K4 + kk * 4 + (i ^ 1)];
+				for (int i = 0; i < cpu && m < p->nch; i++) {
+					int8_t v = wd[m * K4 + kk * cpu + i], o = wd[m * K4 + kk * cpu + (i ^ 1)];
+					if (cpu == 2) {  /* an i16, little-endian */
+						p->w[((t * KK + kk) * G + g) * 4 + 2 * i] = v;
+						p->w[((t * KK + kk) * G + g) * 4 + 2 * i + 1] = (int8_t)(v < 0 ? -1 : 0);
+						continue;
+					}
 					int8_t lo = v;
 					if (split && abs(v) + abs(o) > 128) {  /* halves, each pair-safe */
 						lo = (int8_t)(v / 2);
@@ -204,6 +221,22 @@ static bool pack_weights(Cg *c, const Node *n, Packed *p, int8_t *wd, const int3
 	if (!ok)
 		packed_free(p);
 	return ok;
+}
+
+/* The share of a tile's quads that the maddubs correction pass would
+ * run over, for dense quads wd (nch x KK*4) in tiles of G channels. */
+static double unsafe_share(const int8_t *wd, int64_t nch, int64_t KK, int64_t G)
+{
+	int64_t hit = 0, nt = (nch + G - 1) / G;
+	for (int64_t t = 0; t < nt; t++)
+		for (int64_t kk = 0; kk < KK; kk++) {
+			bool any = false;
+			for (int64_t m = t * G; m < nch && m < (t + 1) * G && !any; m++)
+				for (int i = 0; i < 4; i += 2)
+					any |= abs(wd[(m * KK + kk) * 4 + i]) + abs(wd[(m * KK + kk) * 4 + i + 1]) > 128;
+			hit += any;
+		}
+	return (double)hit / (double)(nt * KK);
 }
 
 /* Saturation bounds of the result: its dtype's range narrowed by a fused
@@ -351,7 +384,7 @@ static void zero_accs(Cg *c, IK *k, int R, int V)
  * broadcast, and for maddubs the ones and a product. */
 static void tile_shape(const IntIsa *s, int *R, int *V)
 {
-	int extra = s->dot == DOT_MADDUBS ? 3 : s->dot == DOT_EMU ? 3 : 1;
+	int extra = s->dot == DOT_MADDUBS || s->dot == DOT_EMU ? 3 : s->dot == DOT_PAIRS ? 2 : 1;
 	*V = s->regs >= 32 ? 4 : 2;
 	*R = (s->regs - *V - extra) / *V;
 	*R = *R > IK_RMAX ? IK_RMAX : *R < 1 ? 1 : *R;
@@ -434,10 +467,19 @@ static void pack_cols(Cg *c, ConvQ *q, LLVMValueRef chan0, int nvalid, LLVMValue
 	int L = q->k.s.L;
 	int64_t HW = q->g.H * q->g.W;
 	LLVMTypeRef vl = LLVMVectorType(c->i8, L), vs = LLVMVectorType(c->i8, (unsigned)(sw * L));
+	/* byte i of a unit: channel i of a quad, or of a pair the low byte
+	 * of channel i/2 (odd bytes: 0, the i16's high byte) */
 	LLVMValueRef plane[4];
-	for (int i = 0; i < 4; i++)
-		plane[i] = i < nvalid ? bytes_at(c, q->X, cg_add(c, cg_mul(c, cg_add(c, chan0, cg_i64(c, i)), cg_i64(c, HW)), src)) : NULL;
+	bool pairs = q->k.s.cpu == 2;
+	for (int i = 0; i < 4; i++) {
+		int ch = pairs ? i / 2 : i;
+		plane[i] = (!pairs || i % 2 == 0) && ch < nvalid
+				   ? bytes_at(c, q->X, cg_add(c, cg_mul(c, cg_add(c, chan0, cg_i64(c, ch)), cg_i64(c, HW)), src)) : NULL;
+	}
 	LLVMValueRef zb = LLVMConstInt(c->i8, q->zq, 0), flip = cg_splat_const(LLVMConstInt(c->i8, 0x80, 0), vl);
+	LLVMValueRef fill[4];
+	for (int i = 0; i < 4; i++)
+		fill[i] = pairs && i % 2 ? LLVMConstInt(c->i8, 0, 0) : zb;
 	LLVMValueRef mask[256];
 	int64_t j = 0;
 	while (j < cnt) {
@@ -446,7 +488,7 @@ static void pack_cols(Cg *c, ConvQ *q, LLVMValueRef chan0, int nvalid, LLVMValue
 			LLVMValueRef part[4];
 			for (int i = 0; i < 4; i++) {
 				if (!plane[i]) {
-					part[i] = cg_splat_const(zb, vl);
+					part[i] = cg_splat_const(fill[i], vl);
 					continue;
 				}
 				LLVMValueRef v = vload(c, vs, bytes_at(c, plane[i], cg_i64(c, iw0 + j0 * sw)));
@@ -473,7 +515,7 @@ static void pack_cols(Cg *c, ConvQ *q, LLVMValueRef chan0, int nvalid, LLVMValue
 		for (; j < cnt; j++) {
 			LLVMValueRef v = LLVMGetUndef(LLVMVectorType(c->i8, 4));
 			for (int i = 0; i < 4; i++) {
-				LLVMValueRef b = plane[i] ? cg_load(c, c->i8, plane[i], cg_i64(c, iw0 + j * sw)) : zb;
+				LLVMValueRef b = plane[i] ? cg_load(c, c->i8, plane[i], cg_i64(c, iw0 + j * sw)) : fill[i];
 				if (plane[i] && q->flip)
 					b = LLVMBuildXor(c->b, b, LLVMConstInt(c->i8, 0x80, 0), "");
 				v = LLVMBuildInsertElement(c->b, v, b, i32c(c, i), "");
@@ -487,7 +529,7 @@ static void pack_cols(Cg *c, ConvQ *q, LLVMValueRef chan0, int nvalid, LLVMValue
 static void pack_fill(Cg *c, ConvQ *q, LLVMValueRef dst, int64_t cnt)
 {
 	int L = q->k.s.L;
-	uint32_t z4 = q->zq * 0x01010101u;
+	uint32_t z4 = q->zq * (q->k.s.cpu == 4 ? 0x01010101u : 0x00010001u);
 	int64_t j = 0;
 	for (; j + L <= cnt; j += L)
 		LLVMSetAlignment(LLVMBuildStore(c->b, cg_splat_const(i32c(c, (int32_t)z4), q->k.s.vd), bytes_at(c, dst, cg_i64(c, j * 4))), 1);
@@ -501,7 +543,8 @@ static void pack_fill(Cg *c, ConvQ *q, LLVMValueRef dst, int64_t cnt)
 static void conv_pack(Cg *c, ConvQ *q, LLVMValueRef oh0, LLVMValueRef ow0, int64_t rows)
 {
 	Geo *g = &q->g;
-	int64_t full = g->C / 4, part = g->C % 4, KQ = q->KQ, BW = q->BW;
+	int cpu = q->k.s.cpu;
+	int64_t full = g->C / cpu, part = g->C % cpu, KQ = q->KQ, BW = q->BW;
 	Loop lr;
 	LLVMValueRef rr = cg_loop_begin(c, &lr, cg_i64(c, 0), cg_i64(c, rows));
 	LLVMValueRef oh = cg_add(c, oh0, rr);
@@ -533,16 +576,16 @@ static void conv_pack(Cg *c, ConvQ *q, LLVMValueRef oh0, LLVMValueRef ow0, int64
 				else {
 					pack_fill(c, q, dst, lo);
 					LLVMValueRef src = cg_add(c, cg_mul(c, ih, cg_i64(c, g->W)), cg_mul(c, ow0, cg_i64(c, g->sw)));
-					pack_cols(c, q, cg_add(c, img, cg_mul(c, qq, cg_i64(c, 4))), 4, src, lo * g->sw + off, g->sw,
+					pack_cols(c, q, cg_add(c, img, cg_mul(c, qq, cg_i64(c, cpu))), cpu, src, lo * g->sw + off, g->sw,
 						  q->flat ? BW : g->W, bytes_at(c, dst, cg_i64(c, lo * 4)), hi - lo);
 					pack_fill(c, q, bytes_at(c, dst, cg_i64(c, hi * 4)), BW - hi);
 				}
 				cg_loop_end(c, &lq, 1);
-				if (!side && part) {  /* the last quad: C % 4 channels, the rest zq */
+				if (!side && part) {  /* the last unit: C % cpu channels, the rest zq */
 					LLVMValueRef d2 = bytes_at(c, q->Xp, cg_mul(c, cg_add(c, cg_i64(c, (t * KQ + full) * q->PBV), cg_mul(c, rr, cg_i64(c, BW))), cg_i64(c, 4)));
 					pack_fill(c, q, d2, lo);
 					LLVMValueRef src = cg_add(c, cg_mul(c, ih, cg_i64(c, g->W)), cg_mul(c, ow0, cg_i64(c, g->sw)));
-					pack_cols(c, q, cg_add(c, img, cg_i64(c, full * 4)), (int)part, src, lo * g->sw + off, g->sw,
+					pack_cols(c, q, cg_add(c, img, cg_i64(c, full * cpu)), (int)part, src, lo * g->sw + off, g->sw,
 						  q->flat ? BW : g->W, bytes_at(c, d2, cg_i64(c, lo * 4)), hi - lo);
 					pack_fill(c, q, bytes_at(c, d2, cg_i64(c, hi * 4)), BW - hi);
 				}
@@ -608,6 +651,46 @@ static void conv_band(Cg *c, ConvQ *q, int64_t pb, LLVMValueRef ybase)
 	}
 }
 
+/* AVX2 without VNNI: vpmaddubsw while its correction pass runs over at
+ * most this share of the quads, else vpmaddwd on i16 pairs (never
+ * saturates, no correction, but twice the activation bytes and an add
+ * per 16 products instead of 32).  On Zen 3 (ResNet-18's 3x3 layers,
+ * bell-shaped weights, ~0.2-0.3 of the quads corrected) vpmaddubsw with
+ * its correction ran 5-10% faster than the pairs: the pairs pay off only
+ * past about 0.4.  KILN_INT8_DOT=maddubs or =pairs forces one. */
+#define IK_PAIRS_ABOVE 0.40
+
+static bool want_pairs(double share)
+{
+	const char *env = getenv("KILN_INT8_DOT");
+	return !(env && !strcmp(env, "maddubs")) && share > IK_PAIRS_ABOVE;
+}
+
+static void use_pairs(IntIsa *s)
+{
+	s->dot = DOT_PAIRS;
+	s->cpu = 2;
+}
+
+/* Conv weights minus zero points, dense [M][tap][unit][cpu] (zero
+ * padded), *KK units per channel; NULL when one does not fit s8. */
+static int8_t *conv_dense(const Type *tw, const void *data, const Geo *g, int cpu, int64_t *KK)
+{
+	int64_t KU = (g->C + cpu - 1) / cpu, T = g->KH * g->KW, KC = T * KU * cpu;
+	*KK = T * KU;
+	int8_t *wd = calloc((size_t)(g->M * KC + 1), 1);
+	if (!wd)
+		die("out of memory");
+	for (int64_t m = 0; m < g->M; m++)
+		for (int64_t ci = 0; ci < g->C; ci++)
+			for (int64_t t = 0; t < T; t++)
+				if (!weight_s8(tw, data, (m * g->C + ci) * T + t, m, &wd[m * KC + (t * KU + ci / cpu) * cpu + ci % cpu])) {
+					free(wd);
+					return NULL;
+				}
+	return wd;
+}
+
 bool cg_int_conv_fast(Cg *c, const Node *n)
 {
 	ConvQ q = {0};
@@ -624,28 +707,24 @@ bool cg_int_conv_fast(Cg *c, const Node *n)
 	if (g.group != 1)
 		return false;
 	int L = k->s.L;
-	q.KQ = (g.C + 3) / 4;
-	q.T = g.KH * g.KW;
-	k->KK = q.T * q.KQ;
-	/* Weights minus zero points, dense [M][tap][quad][4]. */
-	int64_t K4 = k->KK * 4;
-	int8_t *wd = calloc((size_t)(g.M * K4 + 1), 1);
+	int8_t *wd = conv_dense(tw, wv->data, &g, k->s.cpu, &k->KK);
 	if (!wd)
-		die("out of memory");
-	for (int64_t m = 0; m < g.M; m++)
-		for (int64_t ci = 0; ci < g.C; ci++)
-			for (int64_t t = 0; t < q.T; t++)
-				if (!weight_s8(tw, wv->data, (m * g.C + ci) * q.T + t, m, &wd[m * K4 + (t * q.KQ + ci / 4) * 4 + ci % 4])) {
-					free(wd);
-					return false;
-				}
+		return false;
 	tile_shape(&k->s, &k->MR, &k->NR);
+	if (k->s.dot == DOT_MADDUBS && want_pairs(unsafe_share(wd, g.M, k->KK, k->MR))) {
+		free(wd);
+		use_pairs(&k->s);
+		wd = conv_dense(tw, wv->data, &g, k->s.cpu, &k->KK);
+		tile_shape(&k->s, &k->MR, &k->NR);
+	}
+	q.T = g.KH * g.KW;
+	q.KQ = k->KK / q.T;
 	q.flip = tx->dt == DT_I8;
 	int32_t zx = tx->q->zero[0] + (q.flip ? 128 : 0);
 	q.zq = (uint8_t)zx;
 	Packed p = {.nch = g.M, .KK = k->KK, .G = k->MR};
 	double *r = multipliers(tx, tw, ty, g.M);
-	bool ok = pack_weights(c, n, &p, wd, has_b ? ir_value(c->g, n->in[2])->data : NULL, zx, r, k->s.dot == DOT_MADDUBS);
+	bool ok = pack_weights(c, n, &p, wd, has_b ? ir_value(c->g, n->in[2])->data : NULL, zx, r, k->s.dot);
 	free(r);
 	if (!ok)
 		return false;
@@ -739,32 +818,35 @@ typedef struct GemmQ {
 	LLVMValueRef A, Y, Ap;
 } GemmQ;
 
-/* Copy rows [r0, r0+R) of A into Ap. */
+/* Copy rows [r0, r0+R) of A into Ap (pairs: each byte widened to i16). */
 static void gemm_pack_a(Cg *c, GemmQ *q, LLVMValueRef r0, int R)
 {
-	int L = q->k.s.L;
-	int64_t K = q->K, KK4 = q->k.KK * 4, chunk = 4 * L, nch = K / chunk;
-	LLVMValueRef flip = cg_splat_const(LLVMConstInt(c->i8, 0x80, 0), q->k.s.vb);
+	int L = q->k.s.L, w = 4 / q->k.s.cpu;  /* bytes per element in Ap */
+	int64_t K = q->K, KU = q->k.KK * q->k.s.cpu, chunk = 4 * L / w, nch = K / chunk;
+	LLVMTypeRef vin = LLVMVectorType(c->i8, (unsigned)chunk), vout = w == 1 ? vin : q->k.s.vw;
+	LLVMTypeRef et = w == 1 ? c->i8 : LLVMInt16TypeInContext(c->ctx);
+	LLVMValueRef flip = cg_splat_const(LLVMConstInt(c->i8, 0x80, 0), vin);
 	for (int r = 0; r < R; r++) {
 		LLVMValueRef src = bytes_at(c, q->A, cg_mul(c, cg_add(c, r0, cg_i64(c, r)), cg_i64(c, K)));
-		LLVMValueRef dst = bytes_at(c, q->Ap, cg_i64(c, r * KK4));
+		LLVMValueRef dst = bytes_at(c, q->Ap, cg_i64(c, r * KU * w));
 		if (nch) {
 			Loop l;
 			LLVMValueRef j = cg_loop_begin(c, &l, cg_i64(c, 0), cg_i64(c, nch * chunk));
-			LLVMValueRef v = vload(c, q->k.s.vb, bytes_at(c, src, j));
+			LLVMValueRef v = vload(c, vin, bytes_at(c, src, j));
 			if (q->flip)
 				v = LLVMBuildXor(c->b, v, flip, "");
-			LLVMSetAlignment(LLVMBuildStore(c->b, v, bytes_at(c, dst, j)), 1);
+			v = LLVMBuildZExt(c->b, v, vout, "");
+			LLVMSetAlignment(LLVMBuildStore(c->b, v, bytes_at(c, dst, cg_mul(c, j, cg_i64(c, w)))), 1);
 			cg_loop_end(c, &l, chunk);
 		}
-		for (int64_t j = nch * chunk; j < KK4; j++) {
+		for (int64_t j = nch * chunk; j < KU; j++) {
 			LLVMValueRef b = LLVMConstInt(c->i8, 0, 0);
 			if (j < K) {
 				b = cg_load(c, c->i8, src, cg_i64(c, j));
 				if (q->flip)
 					b = LLVMBuildXor(c->b, b, LLVMConstInt(c->i8, 0x80, 0), "");
 			}
-			cg_store(c, c->i8, b, dst, cg_i64(c, j));
+			LLVMSetAlignment(LLVMBuildStore(c->b, LLVMBuildZExt(c->b, b, et, ""), bytes_at(c, dst, cg_i64(c, j * w))), 1);
 		}
 	}
 }
@@ -810,6 +892,25 @@ static void gemm_rows(Cg *c, GemmQ *q, LLVMValueRef r0, int R)
 	}
 }
 
+/* B's columns minus zero points, dense [N][unit][cpu]; NULL when one
+ * does not fit s8. */
+static int8_t *gemm_dense(const Type *tb, const void *bd, int64_t K, int64_t N, int64_t b_ks, int64_t b_ns, int cpu,
+			  int64_t *KK)
+{
+	*KK = (K + cpu - 1) / cpu;
+	int64_t KC = *KK * cpu;
+	int8_t *wd = calloc((size_t)(N * KC + 1), 1);
+	if (!wd)
+		die("out of memory");
+	for (int64_t nn = 0; nn < N; nn++)
+		for (int64_t kk = 0; kk < K; kk++)
+			if (!weight_s8(tb, bd, kk * b_ks + nn * b_ns, nn, &wd[nn * KC + kk])) {
+				free(wd);
+				return NULL;
+			}
+	return wd;
+}
+
 /* The common part of gemm and matmul: B (K x N, element (k, n) at
  * k*b_ks + n*b_ns) constant, its quantization along the columns or per
  * tensor; cb the i32 bias per column (NULL: none). */
@@ -823,21 +924,20 @@ static bool gemm_fast(Cg *c, const Node *n, int64_t rows, int64_t K, int64_t N, 
 	const Type *ta = cg_ty(c, n->in[0]), *tb = cg_ty(c, n->in[1]), *ty = cg_ty(c, n->out);
 	const void *bd = ir_value(c->g, n->in[1])->data;
 	int L = k->s.L;
-	k->KK = (K + 3) / 4;
-	if (k->KK * 4 * IK_RMAX > IK_BAND_MAX)
+	if ((K + 3) / 4 * 4 * IK_RMAX > IK_BAND_MAX)
 		return false;
-	int8_t *wd = calloc((size_t)(N * k->KK * 4 + 1), 1);
+	int8_t *wd = gemm_dense(tb, bd, K, N, b_ks, b_ns, k->s.cpu, &k->KK);
 	if (!wd)
-		die("out of memory");
-	for (int64_t nn = 0; nn < N; nn++)
-		for (int64_t kk = 0; kk < K; kk++)
-			if (!weight_s8(tb, bd, kk * b_ks + nn * b_ns, nn, &wd[nn * k->KK * 4 + kk])) {
-				free(wd);
-				return false;
-			}
+		return false;
 	tile_shape(&k->s, &k->MR, &k->NR);
+	if (k->s.dot == DOT_MADDUBS && want_pairs(unsafe_share(wd, N, k->KK, k->NR * L))) {
+		free(wd);
+		use_pairs(&k->s);
+		wd = gemm_dense(tb, bd, K, N, b_ks, b_ns, k->s.cpu, &k->KK);
+		tile_shape(&k->s, &k->MR, &k->NR);
+	}
 	if (rows < k->MR) {  /* few rows (a GEMV): more vectors keep the dots independent */
-		int extra = k->s.dot == DOT_VNNI ? 1 : 3;
+		int extra = k->s.dot == DOT_VNNI ? 1 : k->s.dot == DOT_PAIRS ? 2 : 3;
 		k->MR = (int)rows;
 		k->NR = (k->s.regs - extra) / (k->MR + 1);
 		k->NR = k->NR > IK_VMAX ? IK_VMAX : k->NR < 1 ? 1 : k->NR;
@@ -847,7 +947,7 @@ static bool gemm_fast(Cg *c, const Node *n, int64_t rows, int64_t K, int64_t N, 
 	int32_t zx = ta->q->zero[0] + (q.flip ? 128 : 0);
 	Packed p = {.nch = N, .KK = k->KK, .G = q.G};
 	double *r = multipliers(ta, tb, ty, N);
-	bool ok = pack_weights(c, n, &p, wd, cb, zx, r, k->s.dot == DOT_MADDUBS);
+	bool ok = pack_weights(c, n, &p, wd, cb, zx, r, k->s.dot);
 	free(r);
 	if (!ok)
 		return false;

@@ -1,7 +1,8 @@
 /* Unit tests for codegen/cg_int_x86.c: the int8 conv, gemm and matmul
- * kernels, JIT-compiled for this machine (AVX2: vpmaddubsw with the
- * pair-safe split) and with KILN_INT8_DOT=emulate (the VNNI kernel
- * structure, its dot in plain IR), compared element for element with C
+ * kernels, JIT-compiled for this machine (AVX2: as chosen, and forced to
+ * vpmaddubsw with the pair-safe split and to vpmaddwd on i16 pairs) and
+ * with KILN_INT8_DOT=emulate (the VNNI kernel structure, its dot in plain
+ * IR), compared element for element with C
  * written here from docs/ir.md's integer form and ir_requantize, on
  * awkward shapes; and the instructions each ISA path emits, from the
  * assembly for a VNNI cpu and an AVX2 one. */
@@ -261,6 +262,19 @@ START_TEST(conv_emulated_vnni)
 }
 END_TEST
 
+/* AVX2 both ways, whatever the weights would choose. */
+START_TEST(conv_maddubs)
+{
+	check_conv(&conv_cases[_i], "maddubs", false);
+}
+END_TEST
+
+START_TEST(conv_pairs)
+{
+	check_conv(&conv_cases[_i], "pairs", false);
+}
+END_TEST
+
 /* One band, bands with a short last one, an image smaller than a vector. */
 static const int multi_band[] = {2, 6, 7, 12};
 
@@ -366,10 +380,23 @@ START_TEST(gemm_emulated_vnni)
 }
 END_TEST
 
+START_TEST(gemm_maddubs)
+{
+	check_gemm(&gemm_cases[_i], "maddubs");
+}
+END_TEST
+
+START_TEST(gemm_pairs)
+{
+	check_gemm(&gemm_cases[_i], "pairs");
+}
+END_TEST
+
 /* ---- which instructions each ISA path emits ------------------------------------------ */
 
-/* Assembly of a small quantized conv + gemm for cpu (x86_64 target). */
-static char *asm_for(const char *cpu)
+/* Assembly of a small quantized conv for cpu (x86_64 target), its
+ * weights big (pair-unsafe often) or small (pair-safe). */
+static char *asm_for(const char *cpu, bool big)
 {
 	Graph *g = ir_graph_new("qasm");
 	Diag d;
@@ -379,7 +406,7 @@ static char *asm_for(const char *cpu)
 	int64_t xd[4] = {1, 16, 8, 8}, wd[4] = {8, 16, 3, 3}, yd[4] = {1, 8, 8, 8};
 	int8_t w[8 * 16 * 9];
 	for (int i = 0; i < 8 * 16 * 9; i++)
-		w[i] = (int8_t)rnd_in(-128, 127);
+		w[i] = (int8_t)(big ? rnd_in(-128, 127) : rnd_in(-60, 60));
 	ValueId in[2] = {ir_add_input(g, "x", ir_type(g, DT_U8, 4, xd, ir_quant(g, -1, 1, &sx, &z))),
 			 ir_add_const(g, "w", ir_type(g, DT_I8, 4, wd, ir_quant(g, -1, 1, &sw, &z)), w)};
 	int64_t st[2] = {1, 1}, pd[4] = {1, 1, 1, 1}, dl[2] = {1, 1};
@@ -412,22 +439,26 @@ static char *asm_for(const char *cpu)
 
 START_TEST(asm_vnni)
 {
-	/* AVX-512 VNNI (512-bit), AVX-VNNI (the VEX form), AVX2 and Zen 4. */
-	char *s = asm_for("icelake-server");
+	/* AVX-512 VNNI (512-bit), AVX-VNNI (the VEX form), Zen 4, AVX2 both
+	 * ways, AVX-512BW. */
+	char *s = asm_for("icelake-server", true);
 	ck_assert_msg(strstr(s, "vpdpbusd") && strstr(s, "zmm"), "no 512-bit vpdpbusd for icelake-server");
 	ck_assert_ptr_null(strstr(s, "vpmaddubsw"));
 	free(s);
-	s = asm_for("alderlake");
+	s = asm_for("alderlake", true);
 	ck_assert_msg(strstr(s, "{vex}\tvpdpbusd") || strstr(s, "{vex} vpdpbusd"), "no AVX-VNNI vpdpbusd for alderlake");
 	free(s);
-	s = asm_for("znver4");
+	s = asm_for("znver4", true);
 	ck_assert_msg(strstr(s, "vpdpbusd"), "no vpdpbusd for znver4");
 	free(s);
-	s = asm_for("haswell");
+	s = asm_for("haswell", false);  /* pair-safe weights: vpmaddubsw */
 	ck_assert_msg(strstr(s, "vpmaddubsw") && strstr(s, "vpmaddwd"), "no vpmaddubsw/vpmaddwd for haswell");
 	ck_assert_ptr_null(strstr(s, "vpdpbusd"));
 	free(s);
-	s = asm_for("skylake-avx512");  /* AVX-512BW, no VNNI */
+	s = asm_for("haswell", true);  /* many unsafe pairs: vpmaddwd on i16 pairs alone */
+	ck_assert_msg(strstr(s, "vpmaddwd") && !strstr(s, "vpmaddubsw"), "not the i16 pairs for haswell's unsafe weights");
+	free(s);
+	s = asm_for("skylake-avx512", false);  /* AVX-512BW, no VNNI */
 	ck_assert_msg(strstr(s, "vpmaddubsw") && strstr(s, "zmm"), "no 512-bit vpmaddubsw for skylake-avx512");
 	free(s);
 }
@@ -441,9 +472,13 @@ static Suite *suite(void)
 	int nc = (int)(sizeof conv_cases / sizeof conv_cases[0]), ng = (int)(sizeof gemm_cases / sizeof gemm_cases[0]);
 	tcase_add_loop_test(tc, conv_native, 0, nc);
 	tcase_add_loop_test(tc, conv_emulated_vnni, 0, nc);
+	tcase_add_loop_test(tc, conv_maddubs, 0, nc);
+	tcase_add_loop_test(tc, conv_pairs, 0, nc);
 	tcase_add_loop_test(tc, conv_parts, 0, (int)(sizeof multi_band / sizeof multi_band[0]));
 	tcase_add_loop_test(tc, gemm_native, 0, ng);
 	tcase_add_loop_test(tc, gemm_emulated_vnni, 0, ng);
+	tcase_add_loop_test(tc, gemm_maddubs, 0, ng);
+	tcase_add_loop_test(tc, gemm_pairs, 0, ng);
 	tcase_add_test(tc, asm_vnni);
 	suite_add_tcase(s, tc);
 	return s;
