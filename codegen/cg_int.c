@@ -7,7 +7,9 @@
  * Plain loop nests as the float references' (cg_conv.c's lower_conv_nd,
  * cg_window.c's cg_lower_pool_nd, cg_matmul.c's matmul_plain), one nest
  * for every spatial rank (quantized values are never in channel blocks),
- * no tiling, no parts (they never split).  Assumes zero points inside
+ * no tiling, no parts (they never split).  Conv, gemm and matmul try the
+ * target's dot-product kernels first (cg_int_x86.c) and come here for
+ * what those do not take, or always under KILN_CG_REFERENCE.  Assumes zero points inside
  * their dtype's range and accumulations that fit in i32 (they wrap);
  * checked bit for bit against C written from the ONNX definitions with
  * ir_requantize (tests/unit/test_int.c). */
@@ -60,32 +62,6 @@ typedef struct IntOut {
 	int32_t zy, lo, hi;
 } IntOut;
 
-/* A bound of a fused clip in the result's integers: quantize(v) as ONNX's
- * QuantizeLinear computes it, round_half_even(v / s_y) + z_y (an f32
- * division), saturated to [lo, hi].  Quantizing is monotone, so clamping
- * the integers to [quantize(min), quantize(max)] equals clipping the reals
- * and then quantizing them. */
-static int32_t quantize_bound(double v, const Quant *q, int32_t lo, int32_t hi)
-{
-	double r = (double)nearbyintf((float)v / q->scale[0]) + q->zero[0];
-	return r < lo ? lo : r > hi ? hi : (int32_t)r;
-}
-
-/* The result dtype's range narrowed by n's fused activation: relu is clip
- * at [0, inf); a bound at +-inf (or NaN) is none; min > max gives max, as
- * Clip does (min(max(x, min), max)). */
-static void out_bounds(const Node *n, const Type *ty, int32_t *lo, int32_t *hi)
-{
-	cg_qrange(ty->dt, lo, hi);
-	Act a = ir_act_of_epilogue(n);
-	double amin = a.k == ACT_RELU ? 0 : a.k == ACT_CLIP ? a.p[0] : -INFINITY;
-	double amax = a.k == ACT_CLIP ? a.p[1] : INFINITY;
-	if (amax < INFINITY)
-		*hi = quantize_bound(amax, ty->q, *lo, *hi);
-	if (amin > -INFINITY)
-		*lo = quantize_bound(amin, ty->q, *lo, *hi);
-}
-
 /* The IntOut of n's result for the nch multipliers r[] (zero points from
  * qw, none when NULL). */
 static IntOut int_out(Cg *c, const Node *n, int nch, const double *r, const Quant *qw)
@@ -101,7 +77,7 @@ static IntOut int_out(Cg *c, const Node *n, int nch, const double *r, const Quan
 	}
 	o.tab = cg_const_blob(c, "kiln.requant", t, 3 * sizeof *t * (size_t)nch);
 	free(t);
-	out_bounds(n, ty, &o.lo, &o.hi);
+	cg_int_bounds(n, ty, &o.lo, &o.hi);
 	return o;
 }
 
@@ -257,6 +233,8 @@ static int64_t plane(const Type *t)
  * real 0 = z_x). */
 void cg_lower_int_conv(Cg *c, const Node *n)
 {
+	if (cg_int_conv_fast(c, n))  /* the target's dot-product kernel took it */
+		return;
 	const Type *x = cg_ty(c, n->in[0]), *wt = cg_ty(c, n->in[1]), *y = cg_ty(c, n->out);
 	int64_t G = ir_attr_int(n, "group", 1), C = x->dims[1], M = y->dims[1], Cg = C / G, Mg = M / G;
 	int64_t xin = plane(x), yin = plane(y), kin = plane(wt);
@@ -337,6 +315,8 @@ static IntOut mm_out(Cg *c, const Node *n, int64_t N)
  * broadcast to [M, N]. */
 void cg_lower_int_gemm(Cg *c, const Node *n)
 {
+	if (cg_int_matmul_fast(c, n))
+		return;
 	const Type *ta = cg_ty(c, n->in[0]), *ty = cg_ty(c, n->out);
 	bool tA = ir_attr_int(n, "trans_a", 0), tB = ir_attr_int(n, "trans_b", 0);
 	int64_t M = ty->dims[0], N = ty->dims[1], K = tA ? ta->dims[0] : ta->dims[1], st[MAXR] = {0};
@@ -355,6 +335,8 @@ void cg_lower_int_gemm(Cg *c, const Node *n)
  * dims; each product as gemm's. */
 void cg_lower_int_matmul(Cg *c, const Node *n)
 {
+	if (cg_int_matmul_fast(c, n))
+		return;
 	const Type *ta = cg_ty(c, n->in[0]), *tb = cg_ty(c, n->in[1]), *ty = cg_ty(c, n->out);
 	bool tA = ir_attr_int(n, "trans_a", 0), tB = ir_attr_int(n, "trans_b", 0);
 	int ra = ta->rank, rb = tb->rank;
