@@ -227,13 +227,29 @@ static int64_t plane(const Type *t)
 
 /* ---- conv --------------------------------------------------------------------------------- */
 
+/* The targets' kernels for conv and for gemm/matmul, tried in order: each
+ * emits the node's code and returns true, or returns false having emitted
+ * nothing (another target, a shape or operand it does not take,
+ * c->reference).  A target's kernel file adds its row. */
+typedef bool (*IntKernel)(Cg *c, const Node *n);
+static const IntKernel conv_kernels[] = {cg_int_conv_fast, NULL};
+static const IntKernel matmul_kernels[] = {cg_int_matmul_fast, NULL};
+
+static bool try_kernels(Cg *c, const Node *n, const IntKernel *k)
+{
+	for (; *k; k++)
+		if ((*k)(c, n))
+			return true;
+	return false;
+}
+
 /* y[n, m, o] = requant(b[m] + sum over c in m's group and the taps t inside
  * x of (x[n, c, o*s + t*d - p] - z_x)(w[m, c, t] - z_w[m])) by
  * r[m] = s_x * s_w[m] / s_y: taps in the padding add nothing (it is the
  * real 0 = z_x). */
 void cg_lower_int_conv(Cg *c, const Node *n)
 {
-	if (cg_int_conv_fast(c, n))  /* the target's dot-product kernel took it */
+	if (try_kernels(c, n, conv_kernels))  /* a target's dot-product kernel took it */
 		return;
 	const Type *x = cg_ty(c, n->in[0]), *wt = cg_ty(c, n->in[1]), *y = cg_ty(c, n->out);
 	int64_t G = ir_attr_int(n, "group", 1), C = x->dims[1], M = y->dims[1], Cg = C / G, Mg = M / G;
@@ -315,7 +331,7 @@ static IntOut mm_out(Cg *c, const Node *n, int64_t N)
  * broadcast to [M, N]. */
 void cg_lower_int_gemm(Cg *c, const Node *n)
 {
-	if (cg_int_matmul_fast(c, n))
+	if (try_kernels(c, n, matmul_kernels))
 		return;
 	const Type *ta = cg_ty(c, n->in[0]), *ty = cg_ty(c, n->out);
 	bool tA = ir_attr_int(n, "trans_a", 0), tB = ir_attr_int(n, "trans_b", 0);
@@ -335,7 +351,7 @@ void cg_lower_int_gemm(Cg *c, const Node *n)
  * dims; each product as gemm's. */
 void cg_lower_int_matmul(Cg *c, const Node *n)
 {
-	if (cg_int_matmul_fast(c, n))
+	if (try_kernels(c, n, matmul_kernels))
 		return;
 	const Type *ta = cg_ty(c, n->in[0]), *tb = cg_ty(c, n->in[1]), *ty = cg_ty(c, n->out);
 	bool tA = ir_attr_int(n, "trans_a", 0), tB = ir_attr_int(n, "trans_b", 0);
