@@ -1,7 +1,8 @@
 /* Shared between the codegen files, bottom to top: the per-module state,
  * the builders (cg_build.c), inline math (cg_math.c), activations
  * (cg_act.c), layouts and windows (cg_layout.c, cg_geo.c), the op
- * families, the table that lowers a node (cg_lower.c).  A file calls only
+ * families, integer quantization (cg_quant.c) and the integer forms
+ * (cg_int.c), the table that lowers a node (cg_lower.c).  A file calls only
  * into the sections above its own in this list. */
 #ifndef KILN_CG_INTERNAL_H
 #define KILN_CG_INTERNAL_H
@@ -267,12 +268,36 @@ LLVMValueRef cg_requant(Cg *c, LLVMValueRef acc, LLVMValueRef mult, LLVMValueRef
 /* ir_requant_of for node n's multiplier r (a multiplier 0 gets shift 1). */
 Requant cg_requant_of(Cg *c, const Node *n, double r);
 void cg_qrange(DType dt, int32_t *lo, int32_t *hi);   /* the dtype's integer range */
+/* The range of n's quantized result narrowed by its fused relu or clip. */
+void cg_int_bounds(const Node *n, const Type *ty, int32_t *lo, int32_t *hi);
 /* base[i] of an integer dtype (at most 32 bits), widened to i32. */
 LLVMValueRef cg_load_i32(Cg *c, DType dt, LLVMValueRef base, LLVMValueRef i);
 void cg_lower_quantize(Cg *c, const Node *n);
 void cg_lower_dequantize(Cg *c, const Node *n);
 void cg_lower_lut(Cg *c, const Node *n);
 void cg_lower_int_softmax(Cg *c, const Node *n);
+
+/* ---- the integer forms (cg_int.c) -----------------------------------------------
+ * The plain lowerings of the integer forms (quantized operands): i32
+ * accumulation, one cg_requant, no float. */
+
+void cg_lower_int_conv(Cg *c, const Node *n);
+void cg_lower_int_gemm(Cg *c, const Node *n);
+void cg_lower_int_matmul(Cg *c, const Node *n);
+void cg_lower_int_ew(Cg *c, const Node *n);    /* add, mul */
+void cg_lower_int_pool(Cg *c, const Node *n);  /* maxpool, avgpool, global_maxpool, global_avgpool */
+
+/* ---- x86 int8 kernels (cg_int_x86.c) ------------------------------------------------ */
+
+/* The integer forms of conv and of gemm/matmul with constant 8-bit
+ * weights through the target's dot-product instructions (AVX-512 VNNI,
+ * AVX-VNNI, AVX2): true when the node's code was emitted, false (nothing
+ * emitted) when the kernels do not take it: weights not constant, grouped
+ * conv, transposed A, no fitting ISA, c->reference.  Bit-exact with
+ * ir_requantize's definition.  KILN_INT8_DOT=emulate runs the VNNI
+ * structure with the dot in plain LLVM IR (tests on cpus without VNNI). */
+bool cg_int_conv_fast(Cg *c, const Node *n);
+bool cg_int_matmul_fast(Cg *c, const Node *n);   /* gemm and matmul */
 
 /* ---- lowering a node (cg_lower.c) ------------------------------------------------ */
 

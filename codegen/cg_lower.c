@@ -46,7 +46,7 @@ static const char *pad_fill(const Graph *g, const Node *n)
 typedef struct CgRule {
 	void (*lower)(Cg *c, const Node *n);                        /* emits n's code */
 	const char *(*unsupported)(const Graph *g, const Node *n);  /* why n cannot be lowered, or NULL; NULL: all it admits */
-	bool (*splits)(Cg *c, const Node *n);                       /* the code honours c->part/c->nparts; NULL: never */
+	bool (*splits)(Cg *c, const Node *n);                       /* the code honours c->part/c->nparts; NULL: never (integer forms: never) */
 	void (*lower_int)(Cg *c, const Node *n);                    /* the integer form (quantized operands), or NULL */
 } CgRule;
 
@@ -59,16 +59,17 @@ typedef struct CgRule {
 
 static const CgRule rules[OP_COUNT] = {
 	/* convolution and matrix products (cg_conv*.c, cg_matmul.c) */
-	[OP_CONV] = {cg_lower_conv, only_f32, cg_conv_splits},
-	[OP_GEMM] = {cg_lower_gemm, only_f32},
-	[OP_MATMUL] = {cg_lower_matmul, only_f32},
+	[OP_CONV] = {cg_lower_conv, only_f32, cg_conv_splits, cg_lower_int_conv},
+	[OP_GEMM] = {cg_lower_gemm, only_f32, NULL, cg_lower_int_gemm},
+	[OP_MATMUL] = {cg_lower_matmul, only_f32, NULL, cg_lower_int_matmul},
 	[OP_CONV_TRANSPOSE] = {cg_lower_conv_transpose, only_f32},
 	[OP_COL2IM] = {cg_lower_col2im, only_f32},
 	[OP_EINSUM] = {cg_lower_einsum},  /* the shape rules admit only what it lowers */
 	[OP_DET] = {cg_lower_det, only_f32},
 
 	/* elementwise (cg_ew.c) */
-	[OP_ADD] = EW_NUMERIC, [OP_SUB] = EW_NUMERIC, [OP_MUL] = EW_NUMERIC, [OP_DIV] = EW_NUMERIC,
+	[OP_ADD] = {cg_lower_ew, numeric, NULL, cg_lower_int_ew}, [OP_SUB] = EW_NUMERIC,
+	[OP_MUL] = {cg_lower_ew, numeric, NULL, cg_lower_int_ew}, [OP_DIV] = EW_NUMERIC,
 	[OP_ABS] = EW_NUMERIC, [OP_NEG] = EW_NUMERIC,
 	[OP_RELU] = EW_F32, [OP_LEAKY_RELU] = EW_F32, [OP_SIGMOID] = EW_F32, [OP_TANH] = EW_F32, [OP_CLIP] = EW_F32,
 	[OP_EXP] = EW_F32, [OP_LOG] = EW_F32, [OP_SQRT] = EW_F32, [OP_RECIPROCAL] = EW_F32,
@@ -88,11 +89,11 @@ static const CgRule rules[OP_COUNT] = {
 	[OP_FUSED_EW] = {cg_lower_fused_ew, only_f32},
 
 	/* pooling (cg_window.c, max pool also through cg_conv_dw.c) */
-	[OP_MAXPOOL] = {cg_lower_pool, only_f32, cg_pool_kernel},
-	[OP_AVGPOOL] = {cg_lower_pool, only_f32},
+	[OP_MAXPOOL] = {cg_lower_pool, only_f32, cg_pool_kernel, cg_lower_int_pool},
+	[OP_AVGPOOL] = {cg_lower_pool, only_f32, NULL, cg_lower_int_pool},
 	[OP_LPPOOL] = {cg_lower_pool_nd, only_f32},
-	[OP_GLOBAL_AVGPOOL] = {cg_lower_global_avgpool, only_f32},
-	[OP_GLOBAL_MAXPOOL] = {cg_lower_global_maxpool, only_f32},
+	[OP_GLOBAL_AVGPOOL] = {cg_lower_global_avgpool, only_f32, NULL, cg_lower_int_pool},
+	[OP_GLOBAL_MAXPOOL] = {cg_lower_global_maxpool, only_f32, NULL, cg_lower_int_pool},
 
 	/* normalization and reductions (cg_norm.c) */
 	[OP_BATCHNORM] = {cg_lower_batchnorm, only_f32},
@@ -172,7 +173,8 @@ const char *cg_unsupported(const Graph *g, const Node *n)
 bool cg_node_splits(Cg *c, const Node *n)
 {
 	const CgRule *r = &rules[n->op];
-	return r->splits && r->splits(c, n);
+	/* splits speaks of the float lowering; the integer ones do all the work */
+	return r->splits && !integer_form(c->g, n) && r->splits(c, n);
 }
 
 bool cg_lower_node(Cg *c, const Node *n)

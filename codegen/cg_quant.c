@@ -59,6 +59,32 @@ void cg_qrange(DType dt, int32_t *lo, int32_t *hi)
 	}
 }
 
+/* A bound of a fused clip in the result's integers: quantize(v) as ONNX's
+ * QuantizeLinear computes it, round_half_even(v / s_y) + z_y (an f32
+ * division), saturated to [lo, hi].  Quantizing is monotone, so clamping
+ * the integers to [quantize(min), quantize(max)] equals clipping the reals
+ * and then quantizing them. */
+static int32_t quantize_bound(double v, const Quant *q, int32_t lo, int32_t hi)
+{
+	double r = (double)nearbyintf((float)v / q->scale[0]) + q->zero[0];
+	return r < lo ? lo : r > hi ? hi : (int32_t)r;
+}
+
+/* The result dtype's range narrowed by n's fused activation: relu is clip
+ * at [0, inf); a bound at +-inf (or NaN) is none; min > max gives max, as
+ * Clip does (min(max(x, min), max)). */
+void cg_int_bounds(const Node *n, const Type *ty, int32_t *lo, int32_t *hi)
+{
+	cg_qrange(ty->dt, lo, hi);
+	Act a = ir_act_of_epilogue(n);
+	double amin = a.k == ACT_RELU ? 0 : a.k == ACT_CLIP ? a.p[0] : -INFINITY;
+	double amax = a.k == ACT_CLIP ? a.p[1] : INFINITY;
+	if (amax < INFINITY)
+		*hi = quantize_bound(amax, ty->q, *lo, *hi);
+	if (amin > -INFINITY)
+		*lo = quantize_bound(amin, ty->q, *lo, *hi);
+}
+
 LLVMValueRef cg_load_i32(Cg *c, DType dt, LLVMValueRef base, LLVMValueRef i)
 {
 	LLVMValueRef v = cg_load(c, cg_bits_type(c, dt), base, i);

@@ -288,6 +288,11 @@ const char *ir_type_str(const Type *t, char *buf, size_t n)
 		k += snprintf(buf + k, n - k, "%s%lld", i ? "," : "", (long long)t->dims[i]);
 	if (k < (int)n)
 		k += snprintf(buf + k, n - k, "]");
+	/* the quantization, short: per tensor in full, per axis by its axis */
+	if (t->q && t->q->axis < 0 && k < (int)n)
+		k += snprintf(buf + k, n - k, "{q: %.9g, %d}", t->q->scale[0], t->q->zero[0]);
+	else if (t->q && k < (int)n)
+		k += snprintf(buf + k, n - k, "{q axis=%d}", t->q->axis);
 	if (t->block && k < (int)n)
 		snprintf(buf + k, n - k, "{nchw%dc}", t->block);
 	return buf;

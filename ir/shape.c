@@ -164,14 +164,58 @@ static bool need_q8(Ctx *c, int i, const char *what)
 	return true;
 }
 
-/* Weights: 8-bit, quantized per tensor or per channel along axis (n == dims[axis]). */
+/* Weights: 8-bit, quantized per tensor or per channel along axis (n ==
+ * dims[axis]; axis -1: per tensor only). */
 static bool need_q8_weights(Ctx *c, int i, int axis)
 {
 	const Type *t = T(c, i);
 	char b[128];
-	if (!t->q || !is_q8(t->dt) || (t->q->axis >= 0 && (t->q->axis != axis || t->q->n != t->dims[axis])))
+	if (!t->q || !is_q8(t->dt) || (t->q->axis >= 0 && (t->q->axis != axis || t->q->n != t->dims[axis]))) {
+		if (axis < 0)
+			return err(c, "weights %s must be i8 or u8 quantized per tensor", TS(t, b));
 		return err(c, "weights %s must be i8 or u8 quantized per tensor or along axis %d", TS(t, b), axis);
+	}
 	return true;
+}
+
+static double max_scale(const Quant *q)
+{
+	double m = 0;
+	for (int i = 0; i < q->n; i++)
+		m = q->scale[i] > m ? q->scale[i] : m;
+	return m;
+}
+
+/* The integer code rescales by r (e.g. s_x * s_w / s_y) with a 31-bit
+ * multiplier and a shift (ir_requant_of): r must be below 2^30. */
+static bool ratio_ok(Ctx *c, double r)
+{
+	if (!(r > 0) || !(r < 1073741824.0))
+		return err(c, "the integer form cannot rescale to the result's scale: ratio %g is outside (0, 2^30)", r);
+	return true;
+}
+
+/* The rescale each integer form does, checked once the result's
+ * quantization is known: products of the operands' scales over the
+ * result's (conv, gemm, matmul, mul), the larger operand's (add: its
+ * rescale works at 2^-20 of it), the operand's (pools; quantize: per channel),
+ * 1 (softmax). */
+static bool integer_ratio(Ctx *c)
+{
+	double sy = max_scale(c->out.q), s0 = max_scale(T(c, 0)->q), s1 = c->nin > 1 && quantized(c, 1) ? max_scale(T(c, 1)->q) : 1;
+	switch (c->op) {
+	case OP_CONV: case OP_GEMM: case OP_MATMUL: case OP_MUL: return ratio_ok(c, s0 * s1 / sy);
+	case OP_ADD: return ratio_ok(c, 2 * (s0 > s1 ? s0 : s1) / (1048576.0 * sy));
+	case OP_SOFTMAX: return ratio_ok(c, 1 / sy);
+	case OP_QUANTIZE: {  /* per channel on either side */
+		const Quant *qx = T(c, 0)->q, *qy = c->out.q;
+		for (int k = 0; k < (qx->n > qy->n ? qx->n : qy->n); k++)
+			if (!ratio_ok(c, (double)qx->scale[qx->n > 1 ? k : 0] / qy->scale[qy->n > 1 ? k : 0]))
+				return false;
+		return true;
+	}
+	default: return ratio_ok(c, s0 / sy);
+	}
 }
 
 /* The result's quantization is the node's choice: take dtype and
@@ -183,9 +227,10 @@ static bool declared_quant(Ctx *c, bool per_axis)
 	char b[128];
 	if (!t || !t->q)
 		return err(c, "a quantized %s needs a declared quantized result type", ir_ops[c->op].name);
-	if (ir_dtype_is_float(t->dt) || t->dt == DT_BOOL || ir_dtype_size(t->dt) > 4 || (!per_axis && t->q->axis >= 0))
-		return err(c, "declared result %s must be an integer type of at most 32 bits quantized per tensor%s",
-			   TS(t, b), per_axis ? " or per axis" : "");
+	bool dt_ok = t->dt == DT_I8 || t->dt == DT_U8 || t->dt == DT_I16 || t->dt == DT_U16 || t->dt == DT_I32;
+	if (!dt_ok || (!per_axis && t->q->axis >= 0))
+		return err(c, "declared result %s must be i8, u8, i16, u16 or i32 quantized per tensor%s", TS(t, b),
+			   per_axis ? " or per axis" : "");
 	c->out.dt = t->dt;
 	c->out.q = t->q;
 	if (t->q->axis >= 0 && (t->q->axis >= c->out.rank || t->q->n != c->out.dims[t->q->axis]))
@@ -381,7 +426,7 @@ static bool r_ew(Ctx *c)
 			return err(c, "slope %s does not broadcast to x %s", TS(T(c, 1), s1), TS(x, s2));
 	}
 	set_out(c, out, r, d);
-	return !quantized(c, 0) || declared_quant(c, false);
+	return !quantized(c, 0) || (declared_quant(c, false) && integer_ratio(c));
 }
 
 /* fused_ew: f32 operands broadcast together; the expression names only
@@ -774,7 +819,7 @@ static bool r_conv(Ctx *c)
 		if (r->dt != x->dt || r->rank != x->rank || memcmp(r->dims, d, x->rank * sizeof *d))
 			return err(c, "fused residual %s does not have the result's shape", TS(r, s1));
 	}
-	return check_epilogue(c) && (!q || declared_quant(c, false));
+	return check_epilogue(c) && (!q || (declared_quant(c, false) && integer_ratio(c)));
 }
 
 /* Pooling of quantized values: max keeps the quantization (max commutes
@@ -787,7 +832,7 @@ static bool pool_result_quant(Ctx *c)
 		c->out.q = T(c, 0)->q;
 		return true;
 	}
-	return declared_quant(c, false);
+	return declared_quant(c, false) && integer_ratio(c);
 }
 
 static bool r_pool(Ctx *c)
@@ -918,7 +963,7 @@ static bool r_quantize(Ctx *c)
 	if (!ir_dtype_is_float(x->dt) && !x->q)
 		return err(c, "operand %s must be floating-point or quantized", TS(x, b));
 	set_out(c, x->dt, x->rank, x->dims);
-	return declared_quant(c, !x->q);
+	return declared_quant(c, !x->q) && (!x->q || integer_ratio(c));
 }
 
 static bool r_dequantize(Ctx *c)
@@ -1020,7 +1065,7 @@ static bool r_gemm(Ctx *c)
 				   (long long)m, (long long)n);
 	}
 	set_out(c, a->dt, 2, d);
-	return check_epilogue(c) && (!q || declared_quant(c, false));
+	return check_epilogue(c) && (!q || (declared_quant(c, false) && integer_ratio(c)));
 }
 
 /* matmul: optional trans_a, trans_b (absent: 0) swap an operand's last two
@@ -1035,7 +1080,7 @@ static bool r_matmul(Ctx *c)
 	    (A(c, "trans_a") && !need_flag(c, "trans_a", &ta)) || (A(c, "trans_b") && !need_flag(c, "trans_b", &tb)))
 		return false;
 	/* The integer form: b per tensor or per column (its last axis, before trans_b). */
-	if (q && (!need_q8_weights(c, 1, b->rank < 2 ? 0 : tb ? b->rank - 2 : b->rank - 1) || !integer_epilogue(c)))
+	if (q && (!need_q8_weights(c, 1, b->rank < 2 ? -1 : tb ? b->rank - 2 : b->rank - 1) || !integer_epilogue(c)))
 		return false;
 	if (a->rank < 1 || b->rank < 1)
 		return err(c, "operands %s and %s must have rank >= 1", TS(a, s1), TS(b, s2));
@@ -1077,7 +1122,7 @@ static bool r_matmul(Ctx *c)
 	if (r > IR_MAX_RANK)
 		return err(c, "result rank %d exceeds %d", r, IR_MAX_RANK);
 	set_out(c, a->dt, r, d);
-	return check_epilogue(c) && (!q || declared_quant(c, false));
+	return check_epilogue(c) && (!q || (declared_quant(c, false) && integer_ratio(c)));
 }
 
 /* ---- normalization ------------------------------------------------------------------- */
@@ -1141,7 +1186,7 @@ static bool r_softmax(Ctx *c)
 	same_as_operand(c, 0, false);
 	if (quantized(c, 0) && x->dims[axis] > (1 << 14))
 		return err(c, "the integer form takes rows of at most 16384 elements, not %lld", (long long)x->dims[axis]);
-	return !quantized(c, 0) || declared_quant(c, false);
+	return !quantized(c, 0) || (declared_quant(c, false) && integer_ratio(c));
 }
 
 static bool r_reduce(Ctx *c)

@@ -114,3 +114,39 @@ int tgt_vec_bytes(const Target *t, const char *cpu, const char *features)
 		v = 16;
 	return v;
 }
+
+/* The x86 cpus (LLVM names) that have each feature the integer kernels ask
+ * about; a cpu missing from a row lacks it, unless the features say so. */
+static const char *const x86_avx512vnni[] = {"cascadelake", "cooperlake", "icelake-client", "icelake-server",
+					     "tigerlake", "rocketlake", "sapphirerapids", "emeraldrapids",
+					     "graniterapids", "graniterapids-d", "znver4", "znver5", NULL};
+static const char *const x86_avxvnni[] = {"alderlake", "raptorlake", "meteorlake", "arrowlake", "arrowlake-s",
+					  "lunarlake", "pantherlake", "gracemont", "sierraforest", "grandridge",
+					  "clearwaterforest", "sapphirerapids", "emeraldrapids", "graniterapids",
+					  "graniterapids-d", "znver5", NULL};
+static const char *const x86_avx512bw[] = {"skylake-avx512", "cascadelake", "cooperlake", "cannonlake",
+					   "icelake-client", "icelake-server", "tigerlake", "rocketlake",
+					   "sapphirerapids", "emeraldrapids", "graniterapids", "graniterapids-d",
+					   "znver4", "znver5", "x86-64-v4", NULL};
+static const char *const x86_avx2[] = {"haswell", "broadwell", "skylake", "alderlake", "raptorlake", "meteorlake",
+				       "arrowlake", "arrowlake-s", "lunarlake", "pantherlake", "gracemont",
+				       "sierraforest", "grandridge", "clearwaterforest", "znver1", "znver2", "znver3",
+				       "bdver4", "x86-64-v3", "knl", "knm", NULL};
+
+bool tgt_x86_has(const char *cpu, const char *features, const char *f)
+{
+	int st = feature(features ? features : "", f);
+	if (st)
+		return st > 0;
+	if (!cpu)
+		return false;
+	if (!strcmp(f, "avx512vnni"))
+		return cpu_is(cpu, x86_avx512vnni);
+	if (!strcmp(f, "avxvnni"))
+		return cpu_is(cpu, x86_avxvnni);
+	if (!strcmp(f, "avx512bw") || !strcmp(f, "avx512vl"))
+		return cpu_is(cpu, x86_avx512bw);
+	if (!strcmp(f, "avx2"))
+		return cpu_is(cpu, x86_avx2) || cpu_is(cpu, x86_avx512bw);
+	return false;
+}

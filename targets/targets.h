@@ -27,5 +27,10 @@ const Target *const *tgt_all(void);
 /* Vector width in bytes implied by a target with the given cpu/feature
  * overrides (features like "+avx2,-avx512f"; cpu names like "haswell"). */
 int tgt_vec_bytes(const Target *t, const char *cpu, const char *features);
+/* Does an x86-64 cpu (an LLVM name) with a feature list ("+f,-g", later
+ * entries win) have feature f ("avx2", "avx512bw", "avx512vnni",
+ * "avxvnni")?  The list decides when it names f, else the cpu tables: the
+ * integer kernels pick their dot-product instructions by it. */
+bool tgt_x86_has(const char *cpu, const char *features, const char *f);
 
 #endif

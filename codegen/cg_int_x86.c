@@ -1,0 +1,987 @@
+/* The x86 int8 kernels: conv, gemm and matmul with constant 8-bit weights
+ * as register-blocked products of K in quads, one dot-product step per
+ * quad: vpdpbusd (AVX-512 VNNI, AVX-VNNI), or vpmaddubsw + vpmaddwd
+ * (AVX2, AVX-512BW), or the same structure with the dot in plain LLVM IR
+ * (KILN_INT8_DOT=emulate: how the VNNI kernels run under test on a cpu
+ * without VNNI).  Checked bit for bit against C computed with
+ * ir_requantize (tests/unit/test_int_x86.c) and, after the merge, against
+ * the reference integer lowerings.
+ *
+ * Both operands enter the dot as bytes: the unsigned one (activations,
+ * i8 ones with 128 added: the byte's top bit flipped) and the signed one
+ * (weights minus their zero point, checked to fit in s8 at compile time).
+ * What that shifts is folded at compile time into a per-channel bias:
+ * sum (x - z_x)(w - z_w) = sum x'w' - (z_x + 128 [i8]) * sum w', with the
+ * padding taps reading z_x' so the fold holds for them too.
+ *
+ * conv: pixels in the lanes, output channels broadcast.  A band of output
+ * rows is packed at run time into [tap][channel quad][pixel][4] bytes on
+ * the stack (im2col in quads: the taps read the input once per output
+ * row through vector interleaves of four channel planes); a tile of MR
+ * channels x NR vectors of pixels then runs over every quad of the band,
+ * and its epilogue requantizes whole vectors straight into the output
+ * planes.  gemm/matmul: columns in the lanes, rows of A broadcast (A's
+ * rows are already quads: no pack).
+ *
+ * vpmaddubsw adds two u8*s8 products into a saturating s16: exact only
+ * when |w_2k| + |w_2k+1| <= 128.  Pairs above that are split at compile
+ * time into halves (each <= 64, so both pair-safe): the main pass runs on
+ * the first halves, and a correction pass per tile runs only over the
+ * quads where some channel of the tile has such a pair (a table of quad
+ * indices).  Real weights have a few per channel, so it costs a fraction
+ * of the main pass instead of doubling it; when most quads would need it
+ * the layer takes vpmaddwd on i16 pairs instead (a unit of 4 bytes per
+ * lane is then 2 channels, not 4), exact with no correction. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cg_internal.h"
+#include "targets.h"
+
+#define IK_RMAX 16  /* broadcast rows of a tile */
+#define IK_VMAX 8   /* vectors of a tile */
+/* The packed band of activations lives on the stack: at most this many
+ * bytes, or the conv is not taken (a single output row must fit). */
+#define IK_BAND_BYTES (128 * 1024)
+#define IK_BAND_MAX (1024 * 1024)
+
+/* ---- the dot product step ------------------------------------------------------- */
+
+typedef enum Dot { DOT_VNNI, DOT_EMU, DOT_MADDUBS, DOT_PAIRS } Dot;
+
+typedef struct IntIsa {
+	Dot dot;
+	int cpu;                /* channels per 4-byte unit: 4 u8 (a quad), or 2 i16 (a pair: DOT_PAIRS) */
+	int L;                  /* i32 lanes of a vector */
+	int regs;               /* vector registers */
+	LLVMTypeRef vb, vw, vd; /* <4L x i8>, <2L x i16>, <L x i32> */
+} IntIsa;
+
+/* Which dot the cpu the code is compiled for has (the node function's
+ * target-cpu and target-features, as cg_module.c set them); false when
+ * none fits (not x86-64, no AVX2, the reference lowerings asked for). */
+static bool int_isa(Cg *c, IntIsa *s)
+{
+	if (c->reference || strncmp(LLVMGetTarget(c->mod), "x86_64", 6))
+		return false;
+	unsigned len;
+	LLVMAttributeRef ca = LLVMGetStringAttributeAtIndex(c->fn, LLVMAttributeFunctionIndex, "target-cpu", 10);
+	LLVMAttributeRef fa = LLVMGetStringAttributeAtIndex(c->fn, LLVMAttributeFunctionIndex, "target-features", 15);
+	char cpu[64] = "", *feat = NULL;
+	if (ca) {
+		const char *v = LLVMGetStringAttributeValue(ca, &len);
+		snprintf(cpu, sizeof cpu, "%.*s", (int)len, v);
+	}
+	if (fa) {
+		const char *v = LLVMGetStringAttributeValue(fa, &len);
+		feat = strndup(v, len);
+	}
+	int vbytes = 4 * c->lanes;
+	bool avx2 = tgt_x86_has(cpu, feat, "avx2"), bw = tgt_x86_has(cpu, feat, "avx512bw");
+	bool vnni512 = tgt_x86_has(cpu, feat, "avx512vnni");
+	bool vnni = vbytes == 64 ? vnni512 : (vnni512 && tgt_x86_has(cpu, feat, "avx512vl")) || tgt_x86_has(cpu, feat, "avxvnni");
+	free(feat);
+	const char *env = getenv("KILN_INT8_DOT");
+	if (vbytes != 32 && vbytes != 64)
+		return false;
+	if (env && !strcmp(env, "emulate"))
+		s->dot = DOT_EMU;
+	else if (vnni)
+		s->dot = DOT_VNNI;
+	else if (vbytes == 32 ? avx2 : bw)
+		s->dot = env && !strcmp(env, "pairs") ? DOT_PAIRS : DOT_MADDUBS;
+	else
+		return false;
+	s->cpu = s->dot == DOT_PAIRS ? 2 : 4;
+	s->L = c->lanes;
+	s->regs = c->fregs;
+	s->vb = LLVMVectorType(c->i8, 4 * s->L);
+	s->vw = LLVMVectorType(LLVMInt16TypeInContext(c->ctx), 2 * s->L);
+	s->vd = LLVMVectorType(c->i32, s->L);
+	return true;
+}
+
+/* acc + per lane the sum of its four u8 * s8 products (u unsigned bytes,
+ * w signed; both <4L x i8>), or for DOT_PAIRS of its two i16 products
+ * (u zero-extended bytes, w sign-extended: vpmaddwd, never saturating).
+ * MADDUBS needs pair-safe w (see the top). */
+static LLVMValueRef dot4(Cg *c, const IntIsa *s, LLVMValueRef acc, LLVMValueRef u, LLVMValueRef w)
+{
+	int L = s->L;
+	if (s->dot == DOT_PAIRS) {
+		LLVMValueRef a[2] = {LLVMBuildBitCast(c->b, u, s->vw, ""), LLVMBuildBitCast(c->b, w, s->vw, "")};
+		return LLVMBuildAdd(c->b, acc, cg_call_intr(c, L == 8 ? "llvm.x86.avx2.pmadd.wd" : "llvm.x86.avx512.pmaddw.d.512", NULL, 0, a, 2), "");
+	}
+	if (s->dot == DOT_VNNI) {
+		LLVMValueRef a[3] = {acc, LLVMBuildBitCast(c->b, u, s->vd, ""), LLVMBuildBitCast(c->b, w, s->vd, "")};
+		return cg_call_intr(c, L == 8 ? "llvm.x86.avx512.vpdpbusd.256" : "llvm.x86.avx512.vpdpbusd.512", NULL, 0, a, 3);
+	}
+	if (s->dot == DOT_MADDUBS) {
+		LLVMValueRef a[2] = {u, w};
+		LLVMValueRef p = cg_call_intr(c, L == 8 ? "llvm.x86.avx2.pmadd.ub.sw" : "llvm.x86.avx512.pmaddubs.w.512", NULL, 0, a, 2);
+		LLVMValueRef b[2] = {p, cg_splat_const(LLVMConstInt(LLVMInt16TypeInContext(c->ctx), 1, 0), s->vw)};
+		return LLVMBuildAdd(c->b, acc, cg_call_intr(c, L == 8 ? "llvm.x86.avx2.pmadd.wd" : "llvm.x86.avx512.pmaddw.d.512", NULL, 0, b, 2), "");
+	}
+	/* Emulated: widen, multiply, add each lane's four neighbours. */
+	LLVMTypeRef w32 = LLVMVectorType(c->i32, 4 * L);
+	LLVMValueRef p = LLVMBuildMul(c->b, LLVMBuildZExt(c->b, u, w32, ""), LLVMBuildSExt(c->b, w, w32, ""), "");
+	LLVMValueRef sum = acc, mask[64];
+	for (int j = 0; j < 4; j++) {
+		for (int l = 0; l < L; l++)
+			mask[l] = LLVMConstInt(c->i32, 4 * l + j, 0);
+		sum = LLVMBuildAdd(c->b, sum, LLVMBuildShuffleVector(c->b, p, LLVMGetUndef(w32), LLVMConstVector(mask, L), ""), "");
+	}
+	return sum;
+}
+
+/* ---- the packed constant operand ------------------------------------------------------ */
+
+/* Weights minus their zero point, dense [nch][KK*4] (zero padded), packed
+ * into [tile][KK][G][4] bytes: a tile of G channels (conv: output
+ * channels, broadcast; gemm: columns, G = vectors * L) reads G quads in a
+ * row per k step.  Bias folded, requantization per channel. */
+typedef struct Packed {
+	int64_t nch, KK, G, ntiles, ncorr;
+	int8_t *w;          /* [ntiles][KK][G][4] */
+	int32_t *bias;      /* [ntiles*G]: bias - z_x' * sum(w) */
+	int32_t *rq;        /* [2][ntiles*G]: multiplier, shift */
+	int32_t *cstart;    /* [ntiles+1]: each tile's correction entries */
+	int32_t *cidx;      /* [ncorr]: the quad of each entry */
+	int8_t *cw;         /* [ncorr][G][4]: the second halves */
+} Packed;
+
+static void packed_free(Packed *p)
+{
+	free(p->w), free(p->bias), free(p->rq), free(p->cstart), free(p->cidx), free(p->cw);
+}
+
+/* From dense wd (freed here), bias b (NULL: 0), the zero byte zx of the
+ * unsigned operand and the per-channel multipliers r.  False when an
+ * accumulator could leave int32 (then the reference lowering runs). */
+static bool pack_weights(Cg *c, const Node *n, Packed *p, int8_t *wd, const int32_t *b, int32_t zx, const double *r,
+			 Dot dot)
+{
+	int cpu = dot == DOT_PAIRS ? 2 : 4;
+	bool split = dot == DOT_MADDUBS;
+	int64_t KK = p->KK, G = p->G, nt = (p->nch + G - 1) / G, K4 = KK * cpu;
+	p->ntiles = nt;
+	p->w = calloc((size_t)(nt * KK * G * 4 + 1), 1);
+	p->bias = calloc((size_t)(nt * G + 1), sizeof *p->bias);
+	p->rq = calloc((size_t)(2 * nt * G + 1), sizeof *p->rq);
+	p->cstart = calloc((size_t)(nt + 1), sizeof *p->cstart);
+	p->cidx = malloc(sizeof *p->cidx * (size_t)(nt * KK + 1));
+	p->cw = calloc((size_t)(nt * KK * G * 4 + 1), 1);
+	if (!p->w || !p->bias || !p->rq || !p->cstart || !p->cidx || !p->cw)
+		die("out of memory");
+	bool ok = true;
+	for (int64_t m = 0; m < p->nch && ok; m++) {
+		int64_t sum = 0, mag = 0;
+		for (int64_t k = 0; k < K4; k++) {
+			sum += wd[m * K4 + k];
+			mag += abs(wd[m * K4 + k]);
+		}
+		int64_t bb = (b ? b[m] : 0) - (int64_t)zx * sum;
+		ok = bb >= INT32_MIN && bb <= INT32_MAX && 255 * mag + (bb < 0 ? -bb : bb) <= INT32_MAX;
+		p->bias[m] = (int32_t)bb;
+		Requant q = cg_requant_of(c, n, r[m]);
+		p->rq[m] = q.mult;
+		p->rq[nt * G + m] = q.shift;
+	}
+	int64_t e = 0;
+	for (int64_t t = 0; t < nt; t++) {
+		p->cstart[t] = (int32_t)e;
+		for (int64_t kk = 0; kk < KK; kk++) {
+			bool corr = false;
+			for (int64_t g = 0; g < G; g++) {
+				int64_t m = t * G + g;
+				for (int i = 0; i < cpu && m < p->nch; i++) {
+					int8_t v = wd[m * K4 + kk * cpu + i], o = wd[m * K4 + kk * cpu + (i ^ 1)];
+					if (cpu == 2) {  /* an i16, little-endian */
+						p->w[((t * KK + kk) * G + g) * 4 + 2 * i] = v;
+						p->w[((t * KK + kk) * G + g) * 4 + 2 * i + 1] = (int8_t)(v < 0 ? -1 : 0);
+						continue;
+					}
+					int8_t lo = v;
+					if (split && abs(v) + abs(o) > 128) {  /* halves, each pair-safe */
+						lo = (int8_t)(v / 2);
+						p->cw[(e * G + g) * 4 + i] = (int8_t)(v - lo);
+						corr = true;
+					}
+					p->w[((t * KK + kk) * G + g) * 4 + i] = lo;
+				}
+			}
+			if (corr)
+				p->cidx[e++] = (int32_t)kk;
+		}
+	}
+	p->cstart[nt] = (int32_t)e;
+	p->ncorr = e;
+	free(wd);
+	if (!ok)
+		packed_free(p);
+	return ok;
+}
+
+/* The share of a tile's quads that the maddubs correction pass would
+ * run over, for dense quads wd (nch x KK*4) in tiles of G channels. */
+static double unsafe_share(const int8_t *wd, int64_t nch, int64_t KK, int64_t G)
+{
+	int64_t hit = 0, nt = (nch + G - 1) / G;
+	for (int64_t t = 0; t < nt; t++)
+		for (int64_t kk = 0; kk < KK; kk++) {
+			bool any = false;
+			for (int64_t m = t * G; m < nch && m < (t + 1) * G && !any; m++)
+				for (int i = 0; i < 4; i += 2)
+					any |= abs(wd[(m * KK + kk) * 4 + i]) + abs(wd[(m * KK + kk) * 4 + i + 1]) > 128;
+			hit += any;
+		}
+	return (double)hit / (double)(nt * KK);
+}
+
+/* ---- shared pieces of the kernels ------------------------------------------------------ */
+
+typedef struct IK {
+	IntIsa s;
+	int MR, NR;                          /* tile: broadcast rows x vectors */
+	int64_t KK;                          /* quads per channel */
+	LLVMValueRef Wp, Bp, Rq, CS, CI, CW; /* packed globals */
+	int64_t nrq;                         /* multiplier table length (shift at Rq + nrq) */
+	bool vec_u;                          /* the vectors are the unsigned operand (conv) */
+	int32_t zy, lo, hi;
+	LLVMValueRef acc[IK_RMAX][IK_VMAX];
+} IK;
+
+static LLVMValueRef i32c(Cg *c, int64_t v) { return LLVMConstInt(c->i32, (unsigned long long)v, 1); }
+
+/* The four bytes at p broadcast to every lane, as <4L x i8>. */
+static LLVMValueRef bcast4(Cg *c, IK *k, LLVMValueRef p)
+{
+	LLVMValueRef v = LLVMBuildLoad2(c->b, c->i32, p, "");
+	LLVMSetAlignment(v, 1);
+	return LLVMBuildBitCast(c->b, cg_splat(c, v, k->s.vd), k->s.vb, "");
+}
+
+static LLVMValueRef vload(Cg *c, LLVMTypeRef t, LLVMValueRef p)
+{
+	LLVMValueRef v = LLVMBuildLoad2(c->b, t, p, "");
+	LLVMSetAlignment(v, 1);
+	return v;
+}
+
+static LLVMValueRef bytes_at(Cg *c, LLVMValueRef base, LLVMValueRef off) { return cg_gep(c, c->i8, base, off); }
+
+/* One k step of an R x V tile: acc[r][v] += dot(bc[r], vv[v]). */
+static void kstep(Cg *c, IK *k, int R, int V, LLVMValueRef *bc, LLVMValueRef *vv)
+{
+	for (int r = 0; r < R; r++)
+		for (int v = 0; v < V; v++) {
+			LLVMValueRef a = LLVMBuildLoad2(c->b, k->s.vd, k->acc[r][v], "");
+			a = k->vec_u ? dot4(c, &k->s, a, vv[v], bc[r]) : dot4(c, &k->s, a, bc[r], vv[v]);
+			LLVMBuildStore(c->b, a, k->acc[r][v]);
+		}
+}
+
+/* The correction pass of tile t (maddubs): its entries' quads again with
+ * the second halves.  quad_vecs loads the V vectors of quad kk (the
+ * packed operand's or the activations'), quad_bc the broadcasts. */
+typedef struct KSrc {
+	LLVMValueRef vbase; int64_t vstride, vstep;  /* vectors: vbase + kk*vstride + v*vstep bytes */
+	LLVMValueRef bbase; int64_t bstride, bstep;  /* broadcasts: bbase + kk*bstride + r*bstep bytes */
+} KSrc;
+
+/* The main pass over kk in [0, KK) then the correction entries
+ * [cstart[t], cstart[t+1]) of tile t.  In the main pass the packed
+ * weights are one of the two sources (as the caller set them up); the
+ * correction reads the other source at the entry's quad and the weights
+ * from the correction table. */
+static void kloop(Cg *c, IK *k, int R, int V, const KSrc *src, LLVMValueRef t, bool wvec)
+{
+	Loop lk;
+	LLVMValueRef kk = cg_loop_begin(c, &lk, cg_i64(c, 0), cg_i64(c, k->KK));
+	LLVMValueRef vv[IK_VMAX], bc[IK_RMAX];
+	for (int v = 0; v < V; v++)
+		vv[v] = vload(c, k->s.vb, bytes_at(c, src->vbase, cg_add(c, cg_mul(c, kk, cg_i64(c, src->vstride)), cg_i64(c, v * src->vstep))));
+	for (int r = 0; r < R; r++)
+		bc[r] = bcast4(c, k, bytes_at(c, src->bbase, cg_add(c, cg_mul(c, kk, cg_i64(c, src->bstride)), cg_i64(c, r * src->bstep))));
+	kstep(c, k, R, V, bc, vv);
+	cg_loop_end(c, &lk, 1);
+	if (!k->CS)
+		return;
+	LLVMValueRef e0 = LLVMBuildSExt(c->b, cg_load(c, c->i32, k->CS, t), c->i64, "");
+	LLVMValueRef e1 = LLVMBuildSExt(c->b, cg_load(c, c->i32, k->CS, cg_add(c, t, cg_i64(c, 1))), c->i64, "");
+	Loop le;
+	LLVMValueRef e = cg_loop_begin(c, &le, e0, e1);
+	LLVMValueRef q = LLVMBuildSExt(c->b, cg_load(c, c->i32, k->CI, e), c->i64, "");
+	/* The correction weights of entry e sit where the packed tile's quad
+	 * would: [e][G][4] with G the tile's channels. */
+	LLVMValueRef cwo = cg_mul(c, e, cg_i64(c, wvec ? src->vstride : src->bstride));
+	for (int v = 0; v < V; v++)
+		vv[v] = vload(c, k->s.vb, wvec ? bytes_at(c, k->CW, cg_add(c, cwo, cg_i64(c, v * src->vstep)))
+					       : bytes_at(c, src->vbase, cg_add(c, cg_mul(c, q, cg_i64(c, src->vstride)), cg_i64(c, v * src->vstep))));
+	for (int r = 0; r < R; r++)
+		bc[r] = bcast4(c, k, wvec ? bytes_at(c, src->bbase, cg_add(c, cg_mul(c, q, cg_i64(c, src->bstride)), cg_i64(c, r * src->bstep)))
+					  : bytes_at(c, k->CW, cg_add(c, cwo, cg_i64(c, r * src->bstep))));
+	kstep(c, k, R, V, bc, vv);
+	cg_loop_end(c, &le, 1);
+}
+
+/* acc + bias requantized to the result's bytes (<L x i8>). */
+static LLVMValueRef requant_vec(Cg *c, IK *k, LLVMValueRef acc, LLVMValueRef bias, LLVMValueRef mult, LLVMValueRef shift)
+{
+	LLVMTypeRef vd = k->s.vd;
+	LLVMValueRef v = cg_requant(c, LLVMBuildAdd(c->b, acc, bias, ""), mult, shift, cg_splat_const(i32c(c, k->zy), vd),
+				    cg_splat_const(i32c(c, k->lo), vd), cg_splat_const(i32c(c, k->hi), vd));
+	return LLVMBuildTrunc(c->b, v, LLVMVectorType(c->i8, k->s.L), "");
+}
+
+/* The first `valid` bytes of v at p (all: one vector store). */
+static void store_bytes(Cg *c, IK *k, LLVMValueRef v, LLVMValueRef p, int valid)
+{
+	if (valid >= k->s.L) {
+		LLVMSetAlignment(LLVMBuildStore(c->b, v, p), 1);
+		return;
+	}
+	for (int l = 0; l < valid; l++)
+		LLVMBuildStore(c->b, LLVMBuildExtractElement(c->b, v, i32c(c, l), ""), bytes_at(c, p, cg_i64(c, l)));
+}
+
+static void zero_accs(Cg *c, IK *k, int R, int V)
+{
+	for (int r = 0; r < R; r++)
+		for (int v = 0; v < V; v++)
+			LLVMBuildStore(c->b, LLVMConstNull(k->s.vd), k->acc[r][v]);
+}
+
+/* Tile shape for the register file: R*V accumulators, V vectors, a
+ * broadcast, and for maddubs the ones and a product. */
+static void tile_shape(const IntIsa *s, int *R, int *V)
+{
+	int extra = s->dot == DOT_MADDUBS || s->dot == DOT_EMU ? 3 : s->dot == DOT_PAIRS ? 2 : 1;
+	*V = s->regs >= 32 ? 4 : 2;
+	*R = (s->regs - *V - extra) / *V;
+	*R = *R > IK_RMAX ? IK_RMAX : *R < 1 ? 1 : *R;
+}
+
+static void ik_globals(Cg *c, IK *k, const Packed *p)
+{
+	k->Wp = cg_const_blob(c, "kiln.qw", p->w, (size_t)(p->ntiles * p->KK * p->G * 4));
+	k->Bp = cg_const_blob(c, "kiln.qb", p->bias, (size_t)(p->ntiles * p->G) * sizeof(int32_t));
+	k->Rq = cg_const_blob(c, "kiln.qr", p->rq, (size_t)(2 * p->ntiles * p->G) * sizeof(int32_t));
+	k->nrq = p->ntiles * p->G;
+	k->CS = k->CI = k->CW = NULL;
+	if (p->ncorr) {
+		k->CS = cg_const_blob(c, "kiln.qcs", p->cstart, (size_t)(p->ntiles + 1) * sizeof(int32_t));
+		k->CI = cg_const_blob(c, "kiln.qci", p->cidx, (size_t)p->ncorr * sizeof(int32_t));
+		k->CW = cg_const_blob(c, "kiln.qcw", p->cw, (size_t)(p->ncorr * p->G * 4));
+	}
+}
+
+/* After packing: the result's bounds, the packed globals, the
+ * accumulators; the kernel's loops are kept as built.  Returns the
+ * previous keep_loops for the caller to restore. */
+static bool ik_begin(Cg *c, IK *k, const Node *n, Packed *p, bool vec_u)
+{
+	const Type *ty = cg_ty(c, n->out);
+	cg_int_bounds(n, ty, &k->lo, &k->hi);
+	k->zy = ty->q->zero[0];
+	k->vec_u = vec_u;
+	ik_globals(c, k, p);
+	packed_free(p);
+	bool keep = c->keep_loops;
+	c->keep_loops = true;
+	for (int r = 0; r < k->MR; r++)
+		for (int v = 0; v < k->NR; v++)
+			k->acc[r][v] = cg_entry_alloca(c, k->s.vd);
+	return keep;
+}
+
+/* Real multipliers s_x * s_w[ch] / s_y for nch channels. */
+static double *multipliers(const Type *tx, const Type *tw, const Type *ty, int64_t nch)
+{
+	double *r = malloc(sizeof *r * (size_t)(nch + 1));
+	if (!r)
+		die("out of memory");
+	for (int64_t m = 0; m < nch; m++)
+		r[m] = (double)tx->q->scale[0] * tw->q->scale[tw->q->n > 1 ? m : 0] / ty->q->scale[0];
+	return r;
+}
+
+/* w - z_w of channel m as s8, or false when it does not fit. */
+static bool weight_s8(const Type *tw, const void *data, int64_t i, int64_t m, int8_t *out)
+{
+	int32_t v = tw->dt == DT_I8 ? ((const int8_t *)data)[i] : ((const uint8_t *)data)[i];
+	v -= tw->q->zero[tw->q->n > 1 ? m : 0];
+	*out = (int8_t)v;
+	return v >= -128 && v <= 127;
+}
+
+/* ---- conv ----------------------------------------------------------------------------- */
+
+typedef struct ConvQ {
+	IK k;
+	Geo g;
+	int64_t KQ, T, P;    /* channel quads, taps, output pixels */
+	int64_t RB, BW;      /* a band: RB output rows of BW columns (BW < OW: a flattened 1x1) */
+	int64_t PBV;         /* pixels of the packed band, whole vectors */
+	bool flip;           /* i8 input: flip the top bit */
+	bool flat;           /* a 1x1 conv as one row of all pixels, banded along it */
+	uint8_t zq;          /* the padding byte */
+	LLVMValueRef X, Y, Xp, n;
+} ConvQ;
+
+/* Bytes of channels 4q..4q+3 (nvalid of them real, the rest zq) at
+ * plane offset off, as one i32, for `cnt` consecutive columns with input
+ * stride sw, stored to dst (4 bytes per column), vectorized in chunks of
+ * L whose reads stay inside [.., limit). */
+static void pack_cols(Cg *c, ConvQ *q, LLVMValueRef chan0, int nvalid, LLVMValueRef src, int64_t iw0, int64_t sw,
+		      int64_t limit, LLVMValueRef dst, int64_t cnt)
+{
+	int L = q->k.s.L;
+	int64_t HW = q->g.H * q->g.W;
+	LLVMTypeRef vl = LLVMVectorType(c->i8, L), vs = LLVMVectorType(c->i8, (unsigned)(sw * L));
+	/* byte i of a unit: channel i of a quad, or of a pair the low byte
+	 * of channel i/2 (odd bytes: 0, the i16's high byte) */
+	LLVMValueRef plane[4];
+	bool pairs = q->k.s.cpu == 2;
+	for (int i = 0; i < 4; i++) {
+		int ch = pairs ? i / 2 : i;
+		plane[i] = (!pairs || i % 2 == 0) && ch < nvalid
+				   ? bytes_at(c, q->X, cg_add(c, cg_mul(c, cg_add(c, chan0, cg_i64(c, ch)), cg_i64(c, HW)), src)) : NULL;
+	}
+	LLVMValueRef zb = LLVMConstInt(c->i8, q->zq, 0), flip = cg_splat_const(LLVMConstInt(c->i8, 0x80, 0), vl);
+	LLVMValueRef fill[4];
+	for (int i = 0; i < 4; i++)
+		fill[i] = pairs && i % 2 ? LLVMConstInt(c->i8, 0, 0) : zb;
+	LLVMValueRef mask[256];
+	int64_t j = 0;
+	while (j < cnt) {
+		int64_t j0 = j + L <= cnt ? j : cnt - L;  /* the last chunk overlaps the one before */
+		if (j0 >= 0 && iw0 + (j0 + L) * sw <= limit && cnt >= L) {
+			LLVMValueRef part[4];
+			for (int i = 0; i < 4; i++) {
+				if (!plane[i]) {
+					part[i] = cg_splat_const(fill[i], vl);
+					continue;
+				}
+				LLVMValueRef v = vload(c, vs, bytes_at(c, plane[i], cg_i64(c, iw0 + j0 * sw)));
+				if (sw > 1) {
+					for (int l = 0; l < L; l++)
+						mask[l] = i32c(c, l * sw);
+					v = LLVMBuildShuffleVector(c->b, v, LLVMGetUndef(vs), LLVMConstVector(mask, L), "");
+				}
+				part[i] = q->flip ? LLVMBuildXor(c->b, v, flip, "") : v;
+			}
+			for (int l = 0; l < 2 * L; l++)
+				mask[l] = i32c(c, l);
+			LLVMValueRef ab = LLVMBuildShuffleVector(c->b, part[0], part[1], LLVMConstVector(mask, 2 * L), "");
+			LLVMValueRef cd = LLVMBuildShuffleVector(c->b, part[2], part[3], LLVMConstVector(mask, 2 * L), "");
+			for (int l = 0; l < L; l++)
+				for (int i = 0; i < 4; i++)
+					mask[4 * l + i] = i32c(c, (i / 2) * 2 * L + (i % 2) * L + l);
+			LLVMValueRef v = LLVMBuildShuffleVector(c->b, ab, cd, LLVMConstVector(mask, 4 * L), "");
+			LLVMSetAlignment(LLVMBuildStore(c->b, v, bytes_at(c, dst, cg_i64(c, j0 * 4))), 1);
+			j = j0 + L;
+			continue;
+		}
+		/* One column at a time. */
+		for (; j < cnt; j++) {
+			LLVMValueRef v = LLVMGetUndef(LLVMVectorType(c->i8, 4));
+			for (int i = 0; i < 4; i++) {
+				LLVMValueRef b = plane[i] ? cg_load(c, c->i8, plane[i], cg_i64(c, iw0 + j * sw)) : fill[i];
+				if (plane[i] && q->flip)
+					b = LLVMBuildXor(c->b, b, LLVMConstInt(c->i8, 0x80, 0), "");
+				v = LLVMBuildInsertElement(c->b, v, b, i32c(c, i), "");
+			}
+			LLVMSetAlignment(LLVMBuildStore(c->b, v, bytes_at(c, dst, cg_i64(c, j * 4))), 1);
+		}
+	}
+}
+
+/* cnt padding quads (zq bytes) at dst. */
+static void pack_fill(Cg *c, ConvQ *q, LLVMValueRef dst, int64_t cnt)
+{
+	int L = q->k.s.L;
+	uint32_t z4 = q->zq * (q->k.s.cpu == 4 ? 0x01010101u : 0x00010001u);
+	int64_t j = 0;
+	for (; j + L <= cnt; j += L)
+		LLVMSetAlignment(LLVMBuildStore(c->b, cg_splat_const(i32c(c, (int32_t)z4), q->k.s.vd), bytes_at(c, dst, cg_i64(c, j * 4))), 1);
+	for (; j < cnt; j++)
+		LLVMSetAlignment(LLVMBuildStore(c->b, i32c(c, (int32_t)z4), bytes_at(c, dst, cg_i64(c, j * 4))), 1);
+}
+
+/* Pack the band of rows [oh0, oh0 + rows) (columns [ow0, ow0 + BW)) into
+ * Xp[tap][quad][pixel][4]: per row and tap, the columns whose input is
+ * inside are copied, the others and whole rows outside read zq. */
+static void conv_pack(Cg *c, ConvQ *q, LLVMValueRef oh0, LLVMValueRef ow0, int64_t rows)
+{
+	Geo *g = &q->g;
+	int cpu = q->k.s.cpu;
+	int64_t full = g->C / cpu, part = g->C % cpu, KQ = q->KQ, BW = q->BW;
+	Loop lr;
+	LLVMValueRef rr = cg_loop_begin(c, &lr, cg_i64(c, 0), cg_i64(c, rows));
+	LLVMValueRef oh = cg_add(c, oh0, rr);
+	LLVMValueRef img = cg_mul(c, q->n, cg_i64(c, g->C));  /* plane of channel 0 */
+	for (int64_t kh = 0; kh < g->KH; kh++) {
+		LLVMValueRef ih = cg_add(c, cg_mul(c, oh, cg_i64(c, g->sh)), cg_i64(c, kh * g->dh - g->ph));
+		LLVMValueRef rowok = cg_in_range(c, ih, g->H);
+		LLVMBasicBlockRef then = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "row");
+		LLVMBasicBlockRef other = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "pad");
+		LLVMBasicBlockRef after = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "rowdone");
+		LLVMBuildCondBr(c->b, rowok, then, other);
+		for (int side = 0; side < 2; side++) {
+			LLVMPositionBuilderAtEnd(c->b, side ? other : then);
+			for (int64_t kw = 0; kw < g->KW; kw++) {
+				int64_t t = kh * g->KW + kw, off = kw * g->dw - g->pw;
+				/* columns ow with 0 <= ow*sw + off < W (flat: all of them) */
+				int64_t lo = off >= 0 ? 0 : (-off + g->sw - 1) / g->sw;
+				int64_t hi = g->W - 1 - off < 0 ? 0 : (g->W - 1 - off) / g->sw + 1;
+				if (q->flat)
+					lo = 0, hi = BW;
+				hi = hi > BW ? BW : hi;
+				lo = lo > hi ? hi : lo;
+				Loop lq;
+				LLVMValueRef qq = cg_loop_begin(c, &lq, cg_i64(c, 0), cg_i64(c, side ? KQ : full));
+				LLVMValueRef dst = bytes_at(c, q->Xp, cg_mul(c, cg_add(c, cg_mul(c, cg_add(c, cg_i64(c, t * KQ), qq), cg_i64(c, q->PBV)),
+										  cg_mul(c, rr, cg_i64(c, BW))), cg_i64(c, 4)));
+				if (side)
+					pack_fill(c, q, dst, BW);
+				else {
+					pack_fill(c, q, dst, lo);
+					LLVMValueRef src = cg_add(c, cg_mul(c, ih, cg_i64(c, g->W)), cg_mul(c, ow0, cg_i64(c, g->sw)));
+					pack_cols(c, q, cg_add(c, img, cg_mul(c, qq, cg_i64(c, cpu))), cpu, src, lo * g->sw + off, g->sw,
+						  q->flat ? BW : g->W, bytes_at(c, dst, cg_i64(c, lo * 4)), hi - lo);
+					pack_fill(c, q, bytes_at(c, dst, cg_i64(c, hi * 4)), BW - hi);
+				}
+				cg_loop_end(c, &lq, 1);
+				if (!side && part) {  /* the last unit: C % cpu channels, the rest zq */
+					LLVMValueRef d2 = bytes_at(c, q->Xp, cg_mul(c, cg_add(c, cg_i64(c, (t * KQ + full) * q->PBV), cg_mul(c, rr, cg_i64(c, BW))), cg_i64(c, 4)));
+					pack_fill(c, q, d2, lo);
+					LLVMValueRef src = cg_add(c, cg_mul(c, ih, cg_i64(c, g->W)), cg_mul(c, ow0, cg_i64(c, g->sw)));
+					pack_cols(c, q, cg_add(c, img, cg_i64(c, full * cpu)), (int)part, src, lo * g->sw + off, g->sw,
+						  q->flat ? BW : g->W, bytes_at(c, d2, cg_i64(c, lo * 4)), hi - lo);
+					pack_fill(c, q, bytes_at(c, d2, cg_i64(c, hi * 4)), BW - hi);
+				}
+			}
+			LLVMBuildBr(c->b, after);
+		}
+		LLVMPositionBuilderAtEnd(c->b, after);
+	}
+	cg_loop_end(c, &lr, 1);
+}
+
+/* One tile: channels [mt*MR, +rows) x V pixel vectors from vector v0 of
+ * the band; `valid` pixels of the last vector are stored (L: all). */
+static void conv_tile(Cg *c, ConvQ *q, LLVMValueRef mt, int rows, LLVMValueRef v0, int V, int valid, LLVMValueRef ybase)
+{
+	IK *k = &q->k;
+	int L = k->s.L, MR = k->MR;
+	zero_accs(c, k, rows, V);
+	KSrc src = {.vbase = bytes_at(c, q->Xp, cg_mul(c, v0, cg_i64(c, 4 * L))), .vstride = q->PBV * 4, .vstep = 4 * L,
+		    .bbase = bytes_at(c, k->Wp, cg_mul(c, mt, cg_i64(c, k->KK * MR * 4))), .bstride = MR * 4, .bstep = 4};
+	kloop(c, k, rows, V, &src, mt, false);
+	for (int r = 0; r < rows; r++) {
+		LLVMValueRef m = cg_add(c, cg_mul(c, mt, cg_i64(c, MR)), cg_i64(c, r));
+		LLVMValueRef bias = cg_splat(c, cg_load(c, c->i32, k->Bp, m), k->s.vd);
+		LLVMValueRef mult = cg_splat(c, cg_load(c, c->i32, k->Rq, m), k->s.vd);
+		LLVMValueRef sh = cg_splat(c, cg_load(c, c->i32, k->Rq, cg_add(c, m, cg_i64(c, k->nrq))), k->s.vd);
+		LLVMValueRef yrow = bytes_at(c, ybase, cg_mul(c, m, cg_i64(c, q->P)));
+		for (int v = 0; v < V; v++) {
+			LLVMValueRef y = requant_vec(c, k, LLVMBuildLoad2(c->b, k->s.vd, k->acc[r][v], ""), bias, mult, sh);
+			store_bytes(c, k, y, bytes_at(c, yrow, cg_mul(c, cg_add(c, v0, cg_i64(c, v)), cg_i64(c, L))), v == V - 1 ? valid : L);
+		}
+	}
+}
+
+/* Every channel tile over a packed band of pb pixels whose output starts
+ * at ybase (channel 0's plane). */
+static void conv_band(Cg *c, ConvQ *q, int64_t pb, LLVMValueRef ybase)
+{
+	IK *k = &q->k;
+	int L = k->s.L, NR = k->NR;
+	int64_t M = q->g.M, MR = k->MR, nv = (pb + L - 1) / L, last = pb - (nv - 1) * L;
+	int64_t ntile = nv / NR, rest = nv % NR;
+	if (last < L && !rest) {  /* the partial vector goes in a tile of its own */
+		ntile--;
+		rest = NR;
+	}
+	int64_t fullm = M / MR, remm = M % MR;
+	for (int pm = 0; pm < 2; pm++) {
+		if (!(pm ? remm : fullm))
+			continue;
+		Loop lm, lp;
+		LLVMValueRef mt = pm ? cg_i64(c, fullm) : cg_loop_begin(c, &lm, cg_i64(c, 0), cg_i64(c, fullm));
+		int rows = (int)(pm ? remm : MR);
+		if (ntile) {
+			LLVMValueRef pt = cg_loop_begin(c, &lp, cg_i64(c, 0), cg_i64(c, ntile));
+			conv_tile(c, q, mt, rows, cg_mul(c, pt, cg_i64(c, NR)), NR, L, ybase);
+			cg_loop_end(c, &lp, 1);
+		}
+		if (rest)
+			conv_tile(c, q, mt, rows, cg_i64(c, ntile * NR), (int)rest, (int)last, ybase);
+		if (!pm)
+			cg_loop_end(c, &lm, 1);
+	}
+}
+
+/* AVX2 without VNNI: vpmaddubsw while its correction pass runs over at
+ * most this share of the quads, else vpmaddwd on i16 pairs (never
+ * saturates, no correction, but twice the activation bytes and an add
+ * per 16 products instead of 32).  On Zen 3 (ResNet-18's 3x3 layers,
+ * bell-shaped weights, ~0.2-0.3 of the quads corrected) vpmaddubsw with
+ * its correction ran 5-10% faster than the pairs: the pairs pay off only
+ * past about 0.4.  KILN_INT8_DOT=maddubs or =pairs forces one. */
+#define IK_PAIRS_ABOVE 0.40
+
+static bool want_pairs(double share)
+{
+	const char *env = getenv("KILN_INT8_DOT");
+	return !(env && !strcmp(env, "maddubs")) && share > IK_PAIRS_ABOVE;
+}
+
+static void use_pairs(IntIsa *s)
+{
+	s->dot = DOT_PAIRS;
+	s->cpu = 2;
+}
+
+/* Conv weights minus zero points, dense [M][tap][unit][cpu] (zero
+ * padded), *KK units per channel; NULL when one does not fit s8. */
+static int8_t *conv_dense(const Type *tw, const void *data, const Geo *g, int cpu, int64_t *KK)
+{
+	int64_t KU = (g->C + cpu - 1) / cpu, T = g->KH * g->KW, KC = T * KU * cpu;
+	*KK = T * KU;
+	int8_t *wd = calloc((size_t)(g->M * KC + 1), 1);
+	if (!wd)
+		die("out of memory");
+	for (int64_t m = 0; m < g->M; m++)
+		for (int64_t ci = 0; ci < g->C; ci++)
+			for (int64_t t = 0; t < T; t++)
+				if (!weight_s8(tw, data, (m * g->C + ci) * T + t, m, &wd[m * KC + (t * KU + ci / cpu) * cpu + ci % cpu])) {
+					free(wd);
+					return NULL;
+				}
+	return wd;
+}
+
+bool cg_int_conv_fast(Cg *c, const Node *n)
+{
+	ConvQ q = {0};
+	IK *k = &q.k;
+	if (!int_isa(c, &k->s))
+		return false;
+	const Type *tx = cg_ty(c, n->in[0]), *tw = cg_ty(c, n->in[1]), *ty = cg_ty(c, n->out);
+	const Value *wv = ir_value(c->g, n->in[1]);
+	bool has_b = n->nin > 2 && n->in[2] >= 0;
+	if ((tx->rank != 3 && tx->rank != 4) || tx->block || ty->block || wv->kind != VAL_CONST ||
+	    (has_b && ir_value(c->g, n->in[2])->kind != VAL_CONST) || (n->nin > 3 && n->in[3] >= 0))
+		return false;
+	Geo g = cg_geometry(c, n, true);
+	if (g.group != 1)
+		return false;
+	int L = k->s.L;
+	int8_t *wd = conv_dense(tw, wv->data, &g, k->s.cpu, &k->KK);
+	if (!wd)
+		return false;
+	tile_shape(&k->s, &k->MR, &k->NR);
+	if (k->s.dot == DOT_MADDUBS && want_pairs(unsafe_share(wd, g.M, k->KK, k->MR))) {
+		free(wd);
+		use_pairs(&k->s);
+		wd = conv_dense(tw, wv->data, &g, k->s.cpu, &k->KK);
+		tile_shape(&k->s, &k->MR, &k->NR);
+	}
+	q.T = g.KH * g.KW;
+	q.KQ = k->KK / q.T;
+	q.flip = tx->dt == DT_I8;
+	int32_t zx = tx->q->zero[0] + (q.flip ? 128 : 0);
+	q.zq = (uint8_t)zx;
+	Packed p = {.nch = g.M, .KK = k->KK, .G = k->MR};
+	double *r = multipliers(tx, tw, ty, g.M);
+	bool ok = pack_weights(c, n, &p, wd, has_b ? ir_value(c->g, n->in[2])->data : NULL, zx, r, k->s.dot);
+	free(r);
+	if (!ok)
+		return false;
+	/* A 1x1 conv over the whole image, stride 1, no padding: one row of
+	 * all pixels, in bands of columns. */
+	bool flat = g.KH == 1 && g.KW == 1 && g.sh == 1 && g.sw == 1 && !g.ph && !g.pw && !g.pe_h && !g.pe_w;
+	q.flat = flat;
+	if (flat) {
+		g.W = g.OW = g.H * g.W;
+		g.H = g.OH = 1;
+	}
+	q.g = g;
+	q.P = g.OH * g.OW;
+	int64_t row = k->KK * 4 * g.OW;  /* packed bytes of one output row */
+	if (flat) {
+		q.RB = 1;
+		q.BW = IK_BAND_BYTES / (k->KK * 4) / L * L;
+		q.BW = q.BW < L ? L : q.BW > g.OW ? g.OW : q.BW;
+		int64_t nb = (g.OW + q.BW - 1) / q.BW;
+		q.BW = (g.OW + nb - 1) / nb;
+	} else {
+		if (row > IK_BAND_MAX) {
+			packed_free(&p);
+			return false;
+		}
+		q.BW = g.OW;
+		int64_t rb = IK_BAND_BYTES / row, nb;
+		rb = rb < 1 ? 1 : rb > g.OH ? g.OH : rb;
+		nb = (g.OH + rb - 1) / rb;
+		q.RB = (g.OH + nb - 1) / nb;
+	}
+	q.PBV = (q.RB * q.BW + L - 1) / L * L;
+	bool keep = ik_begin(c, k, n, &p, true);
+	q.Xp = cg_entry_alloca(c, LLVMArrayType(c->i8, (unsigned)(k->KK * q.PBV * 4)));
+	LLVMSetAlignment(q.Xp, 64);
+	/* The pixels past a band's end are computed and never stored: give
+	 * them defined bytes once. */
+	int64_t along = flat ? g.OW : g.OH, step = flat ? q.BW : q.RB;
+	if ((q.RB * q.BW) % L || along % step)
+		LLVMBuildMemSet(c->b, q.Xp, LLVMConstInt(c->i8, q.zq, 0), cg_i64(c, k->KK * q.PBV * 4), 64);
+	q.X = cg_buf(c, n->in[0]);
+	q.Y = cg_buf(c, n->out);
+	/* Bands: along rows, or along the flattened row's columns; this
+	 * task's share of them, the last (shorter) one on its own. */
+	int64_t nfull = along / step, tail = along % step;
+	LLVMValueRef plo, phi;
+	cg_part_range(c, nfull + (tail != 0), &plo, &phi);
+	Loop ln, lb;
+	q.n = cg_loop_begin(c, &ln, cg_i64(c, 0), cg_i64(c, g.N));
+	LLVMValueRef yimg = bytes_at(c, q.Y, cg_mul(c, q.n, cg_i64(c, g.M * q.P)));
+	for (int pt = 0; pt < 2; pt++) {
+		if (!(pt ? tail : nfull))
+			continue;
+		LLVMBasicBlockRef skip = NULL;
+		LLVMValueRef b;
+		if (pt) {
+			skip = cg_if_begin(c, cg_part_owns(c, plo, phi, nfull));
+			b = cg_i64(c, nfull);
+		} else
+			b = cg_loop_begin(c, &lb, plo, cg_part_whole_end(c, phi, nfull));
+		int64_t cnt = pt ? tail : step;
+		LLVMValueRef first = cg_mul(c, b, cg_i64(c, step));
+		LLVMValueRef pix0 = flat ? first : cg_mul(c, first, cg_i64(c, g.OW));
+		if (flat) {
+			q.BW = cnt;  /* the pack reads this band's width */
+			conv_pack(c, &q, cg_i64(c, 0), first, 1);
+			q.BW = step;
+		} else
+			conv_pack(c, &q, first, cg_i64(c, 0), cnt);
+		conv_band(c, &q, flat ? cnt : cnt * g.OW, bytes_at(c, yimg, pix0));
+		if (pt)
+			cg_if_end(c, skip);
+		else
+			cg_loop_end(c, &lb, 1);
+	}
+	cg_loop_end(c, &ln, 1);
+	c->keep_loops = keep;
+	return true;
+}
+
+/* ---- gemm and matmul ------------------------------------------------------------------- */
+
+/* rows x K (A row-major) times the packed constant B -> rows x N.  A tile
+ * of R rows is first copied into Ap[R][KK*4] (zero padded, i8 flipped to
+ * u8): O(R*K) once for every column tile it meets.  Columns in tiles of
+ * NR vectors of L (G = NR*L, the packing's channel group). */
+typedef struct GemmQ {
+	IK k;
+	int64_t rows, K, N, G;
+	bool flip;
+	LLVMValueRef A, Y, Ap;
+} GemmQ;
+
+/* Copy rows [r0, r0+R) of A into Ap (pairs: each byte widened to i16). */
+static void gemm_pack_a(Cg *c, GemmQ *q, LLVMValueRef r0, int R)
+{
+	int L = q->k.s.L, w = 4 / q->k.s.cpu;  /* bytes per element in Ap */
+	int64_t K = q->K, KU = q->k.KK * q->k.s.cpu, chunk = 4 * L / w, nch = K / chunk;
+	LLVMTypeRef vin = LLVMVectorType(c->i8, (unsigned)chunk), vout = w == 1 ? vin : q->k.s.vw;
+	LLVMTypeRef et = w == 1 ? c->i8 : LLVMInt16TypeInContext(c->ctx);
+	LLVMValueRef flip = cg_splat_const(LLVMConstInt(c->i8, 0x80, 0), vin);
+	for (int r = 0; r < R; r++) {
+		LLVMValueRef src = bytes_at(c, q->A, cg_mul(c, cg_add(c, r0, cg_i64(c, r)), cg_i64(c, K)));
+		LLVMValueRef dst = bytes_at(c, q->Ap, cg_i64(c, r * KU * w));
+		if (nch) {
+			Loop l;
+			LLVMValueRef j = cg_loop_begin(c, &l, cg_i64(c, 0), cg_i64(c, nch * chunk));
+			LLVMValueRef v = vload(c, vin, bytes_at(c, src, j));
+			if (q->flip)
+				v = LLVMBuildXor(c->b, v, flip, "");
+			v = LLVMBuildZExt(c->b, v, vout, "");
+			LLVMSetAlignment(LLVMBuildStore(c->b, v, bytes_at(c, dst, cg_mul(c, j, cg_i64(c, w)))), 1);
+			cg_loop_end(c, &l, chunk);
+		}
+		for (int64_t j = nch * chunk; j < KU; j++) {
+			LLVMValueRef b = LLVMConstInt(c->i8, 0, 0);
+			if (j < K) {
+				b = cg_load(c, c->i8, src, cg_i64(c, j));
+				if (q->flip)
+					b = LLVMBuildXor(c->b, b, LLVMConstInt(c->i8, 0x80, 0), "");
+			}
+			LLVMSetAlignment(LLVMBuildStore(c->b, LLVMBuildZExt(c->b, b, et, ""), bytes_at(c, dst, cg_i64(c, j * w))), 1);
+		}
+	}
+}
+
+/* R rows from r0 times column tile nt (V vectors, the last with `valid`
+ * columns). */
+static void gemm_tile(Cg *c, GemmQ *q, LLVMValueRef r0, int R, LLVMValueRef nt, int V, int valid)
+{
+	IK *k = &q->k;
+	int L = k->s.L;
+	zero_accs(c, k, R, V);
+	KSrc src = {.vbase = bytes_at(c, k->Wp, cg_mul(c, nt, cg_i64(c, k->KK * q->G * 4))), .vstride = q->G * 4, .vstep = 4 * L,
+		    .bbase = q->Ap, .bstride = 4, .bstep = k->KK * 4};
+	kloop(c, k, R, V, &src, nt, true);
+	for (int v = 0; v < V; v++) {
+		LLVMValueRef n0 = cg_add(c, cg_mul(c, nt, cg_i64(c, q->G)), cg_i64(c, v * L));
+		LLVMValueRef bias = vload(c, k->s.vd, cg_gep(c, c->i32, k->Bp, n0));
+		LLVMValueRef mult = vload(c, k->s.vd, cg_gep(c, c->i32, k->Rq, n0));
+		LLVMValueRef sh = vload(c, k->s.vd, cg_gep(c, c->i32, k->Rq, cg_add(c, n0, cg_i64(c, k->nrq))));
+		for (int r = 0; r < R; r++) {
+			LLVMValueRef y = requant_vec(c, k, LLVMBuildLoad2(c->b, k->s.vd, k->acc[r][v], ""), bias, mult, sh);
+			LLVMValueRef yo = cg_add(c, cg_mul(c, cg_add(c, r0, cg_i64(c, r)), cg_i64(c, q->N)), n0);
+			store_bytes(c, k, y, bytes_at(c, q->Y, yo), v == V - 1 ? valid : L);
+		}
+	}
+}
+
+/* Every column tile for R rows from r0. */
+static void gemm_rows(Cg *c, GemmQ *q, LLVMValueRef r0, int R)
+{
+	int L = q->k.s.L;
+	int64_t full = q->N / q->G, rem = q->N % q->G;
+	gemm_pack_a(c, q, r0, R);
+	if (full) {
+		Loop l;
+		LLVMValueRef nt = cg_loop_begin(c, &l, cg_i64(c, 0), cg_i64(c, full));
+		gemm_tile(c, q, r0, R, nt, q->k.NR, L);
+		cg_loop_end(c, &l, 1);
+	}
+	if (rem) {
+		int64_t nv = (rem + L - 1) / L;
+		gemm_tile(c, q, r0, R, cg_i64(c, full), (int)nv, (int)(rem - (nv - 1) * L));
+	}
+}
+
+/* B's columns minus zero points, dense [N][unit][cpu]; NULL when one
+ * does not fit s8. */
+static int8_t *gemm_dense(const Type *tb, const void *bd, int64_t K, int64_t N, int64_t b_ks, int64_t b_ns, int cpu,
+			  int64_t *KK)
+{
+	*KK = (K + cpu - 1) / cpu;
+	int64_t KC = *KK * cpu;
+	int8_t *wd = calloc((size_t)(N * KC + 1), 1);
+	if (!wd)
+		die("out of memory");
+	for (int64_t nn = 0; nn < N; nn++)
+		for (int64_t kk = 0; kk < K; kk++)
+			if (!weight_s8(tb, bd, kk * b_ks + nn * b_ns, nn, &wd[nn * KC + kk])) {
+				free(wd);
+				return NULL;
+			}
+	return wd;
+}
+
+/* The common part of gemm and matmul: B (K x N, element (k, n) at
+ * k*b_ks + n*b_ns) constant, its quantization along the columns or per
+ * tensor; cb the i32 bias per column (NULL: none). */
+static bool gemm_fast(Cg *c, const Node *n, int64_t rows, int64_t K, int64_t N, int64_t b_ks, int64_t b_ns,
+		      const int32_t *cb)
+{
+	GemmQ q = {.rows = rows, .K = K, .N = N};
+	IK *k = &q.k;
+	if (!int_isa(c, &k->s))
+		return false;
+	const Type *ta = cg_ty(c, n->in[0]), *tb = cg_ty(c, n->in[1]), *ty = cg_ty(c, n->out);
+	const void *bd = ir_value(c->g, n->in[1])->data;
+	int L = k->s.L;
+	if ((K + 3) / 4 * 4 * IK_RMAX > IK_BAND_MAX)
+		return false;
+	int8_t *wd = gemm_dense(tb, bd, K, N, b_ks, b_ns, k->s.cpu, &k->KK);
+	if (!wd)
+		return false;
+	tile_shape(&k->s, &k->MR, &k->NR);
+	if (k->s.dot == DOT_MADDUBS && want_pairs(unsafe_share(wd, N, k->KK, k->NR * L))) {
+		free(wd);
+		use_pairs(&k->s);
+		wd = gemm_dense(tb, bd, K, N, b_ks, b_ns, k->s.cpu, &k->KK);
+		tile_shape(&k->s, &k->MR, &k->NR);
+	}
+	if (rows < k->MR) {  /* few rows (a GEMV): more vectors keep the dots independent */
+		int extra = k->s.dot == DOT_VNNI ? 1 : k->s.dot == DOT_PAIRS ? 2 : 3;
+		k->MR = (int)rows;
+		k->NR = (k->s.regs - extra) / (k->MR + 1);
+		k->NR = k->NR > IK_VMAX ? IK_VMAX : k->NR < 1 ? 1 : k->NR;
+	}
+	q.G = k->NR * L;
+	q.flip = ta->dt == DT_I8;
+	int32_t zx = ta->q->zero[0] + (q.flip ? 128 : 0);
+	Packed p = {.nch = N, .KK = k->KK, .G = q.G};
+	double *r = multipliers(ta, tb, ty, N);
+	bool ok = pack_weights(c, n, &p, wd, cb, zx, r, k->s.dot);
+	free(r);
+	if (!ok)
+		return false;
+	bool keep = ik_begin(c, k, n, &p, false);
+	q.Ap = cg_entry_alloca(c, LLVMArrayType(c->i8, (unsigned)(k->MR * k->KK * 4)));
+	q.A = cg_buf(c, n->in[0]);
+	q.Y = cg_buf(c, n->out);
+	int64_t full = rows / k->MR, rem = rows % k->MR;
+	if (full) {
+		Loop l;
+		LLVMValueRef rt = cg_loop_begin(c, &l, cg_i64(c, 0), cg_i64(c, full));
+		gemm_rows(c, &q, cg_mul(c, rt, cg_i64(c, k->MR)), k->MR);
+		cg_loop_end(c, &l, 1);
+	}
+	if (rem)
+		gemm_rows(c, &q, cg_i64(c, full * k->MR), (int)rem);
+	c->keep_loops = keep;
+	return true;
+}
+
+/* gemm: A not transposed, B constant, C absent or a constant row
+ * broadcast down the rows ([N], [1,N] or a scalar). */
+static bool int_gemm(Cg *c, const Node *n)
+{
+	const Type *ta = cg_ty(c, n->in[0]), *ty = cg_ty(c, n->out);
+	if (ir_attr_int(n, "trans_a", 0) || ir_value(c->g, n->in[1])->kind != VAL_CONST)
+		return false;
+	bool tB = ir_attr_int(n, "trans_b", 0);
+	int64_t M = ty->dims[0], N = ty->dims[1], K = ta->dims[1];
+	int32_t *cb = NULL;
+	if (n->nin > 2 && n->in[2] >= 0) {
+		const Value *cv = ir_value(c->g, n->in[2]);
+		const Type *tc = cg_ty(c, n->in[2]);
+		int64_t last = tc->rank ? tc->dims[tc->rank - 1] : 1;
+		if (cv->kind != VAL_CONST || (tc->rank == 2 && tc->dims[0] != 1))
+			return false;
+		cb = malloc(sizeof *cb * (size_t)N);
+		if (!cb)
+			die("out of memory");
+		for (int64_t j = 0; j < N; j++)
+			cb[j] = ((const int32_t *)cv->data)[last == 1 ? 0 : j];
+	}
+	bool ok = gemm_fast(c, n, M, K, N, tB ? 1 : N, tB ? K : 1, cb);
+	free(cb);
+	return ok;
+}
+
+/* matmul: B constant of rank <= 2 (one B for every row of A), A not
+ * transposed. */
+static bool int_matmul(Cg *c, const Node *n)
+{
+	const Type *ta = cg_ty(c, n->in[0]), *tb = cg_ty(c, n->in[1]);
+	if (ir_attr_int(n, "trans_a", 0) || tb->rank > 2 || ir_value(c->g, n->in[1])->kind != VAL_CONST)
+		return false;
+	bool tB = ir_attr_int(n, "trans_b", 0);
+	int64_t K = ta->dims[ta->rank - 1], N = tb->rank == 2 ? tb->dims[tB ? 0 : 1] : 1;
+	int64_t rows = ir_type_numel(ta) / K;
+	return gemm_fast(c, n, rows, K, N, tb->rank == 2 && !tB ? N : 1, tB ? K : 1, NULL);
+}
+
+bool cg_int_matmul_fast(Cg *c, const Node *n)
+{
+	return n->op == OP_GEMM ? int_gemm(c, n) : int_matmul(c, n);
+}

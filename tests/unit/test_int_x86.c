@@ -1,0 +1,494 @@
+/* Unit tests for codegen/cg_int_x86.c: the int8 conv, gemm and matmul
+ * kernels, JIT-compiled for this machine (AVX2: as chosen, and forced to
+ * vpmaddubsw with the pair-safe split and to vpmaddwd on i16 pairs) and
+ * with KILN_INT8_DOT=emulate (the VNNI kernel structure, its dot in plain
+ * IR), compared element for element with C
+ * written here from docs/ir.md's integer form and ir_requantize, on
+ * awkward shapes; and the instructions each ISA path emits, from the
+ * assembly for a VNNI cpu and an AVX2 one. */
+#define _POSIX_C_SOURCE 200809L
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "codegen.h"
+#include "ir.h"
+#include "passes.h"
+
+/* ---- random numbers and the C reference ------------------------------------------- */
+
+static uint32_t rng = 12345;
+static uint32_t rnd(void)
+{
+	rng = rng * 1664525u + 1013904223u;
+	return rng >> 8;
+}
+static int rnd_in(int lo, int hi) { return lo + (int)(rnd() % (uint32_t)(hi - lo + 1)); }
+
+/* The saturation bounds of a fused relu or clip (act 0 none, 1 relu, 2
+ * clip(cmin, cmax)): the result range narrowed to the quantized bounds. */
+static void bounds(DType dt, float s, int32_t z, int act, float cmin, float cmax, int32_t *lo, int32_t *hi)
+{
+	*lo = dt == DT_I8 ? -128 : 0;
+	*hi = dt == DT_I8 ? 127 : 255;
+	int32_t dlo = *lo, dhi = *hi;
+	if (act == 1 && z > *lo)
+		*lo = z;
+	if (act == 2) {
+		double a = z + (double)nearbyintf(cmin / s), b = z + (double)nearbyintf(cmax / s);
+		a = a < dlo ? dlo : a > dhi ? dhi : a;
+		b = b < dlo ? dlo : b > dhi ? dhi : b;
+		*lo = (int32_t)a > *lo ? (int32_t)a : *lo;
+		*hi = (int32_t)b < *hi ? (int32_t)b : *hi;
+	}
+}
+
+static int32_t byte_at(DType dt, const void *p, int64_t i)
+{
+	return dt == DT_I8 ? ((const int8_t *)p)[i] : ((const uint8_t *)p)[i];
+}
+
+static void set_act(Attr *a, int *na, int act, float cmin, float cmax)
+{
+	if (act == 1)
+		a[(*na)++] = ir_astr("act", "relu");
+	if (act == 2) {
+		a[(*na)++] = ir_astr("act", "clip");
+		a[(*na)++] = ir_af("act_min", cmin);
+		a[(*na)++] = ir_af("act_max", cmax);
+	}
+}
+
+/* Random weights of dtype dt: big ones break the pair-safe bound
+ * (|w_2k| + |w_2k+1| > 128) often, small ones never. */
+static void fill_weights(DType dt, void *w, int64_t n, bool big, const int32_t *zw, int nz, int64_t per)
+{
+	for (int64_t i = 0; i < n; i++) {
+		int32_t z = zw[nz > 1 ? i / per : 0];
+		int v = big ? rnd_in(-128, 127) : rnd_in(-60, 60);
+		if (dt == DT_U8) {
+			v += z;
+			v = v < 0 ? 0 : v > 255 ? 255 : v;
+			((uint8_t *)w)[i] = (uint8_t)v;
+		} else {
+			v += z;
+			v = v < -128 ? -128 : v > 127 ? 127 : v;
+			((int8_t *)w)[i] = (int8_t)v;
+		}
+	}
+}
+
+static void fill_bytes(DType dt, void *x, int64_t n)
+{
+	for (int64_t i = 0; i < n; i++) {
+		if (dt == DT_U8)
+			((uint8_t *)x)[i] = (uint8_t)rnd_in(0, 255);
+		else
+			((int8_t *)x)[i] = (int8_t)rnd_in(-128, 127);
+	}
+}
+
+/* The fake pool: tasks one after another, last first. */
+static void seq_for(void *pool, int n, void (*task)(void *ctx, int i), void *ctx)
+{
+	(void)pool;
+	for (int i = n - 1; i >= 0; i--)
+		task(ctx, i);
+}
+
+typedef struct KilnPar {
+	void (*parallel_for)(void *pool, int n, void (*task)(void *ctx, int i), void *ctx);
+	void *pool;
+	int nthreads;
+} KilnPar;
+
+/* Compile g (planned here) by the JIT under the given KILN_INT8_DOT and
+ * run it on x into y (run_parallel with 3 parts when par). */
+static void run_graph(Graph *g, const char *dot, bool par, const void *x, void *y)
+{
+	Diag d;
+	diag_init(&d);
+	PassCtx cx = {.diag = &d, .ws_align = 64};
+	ck_assert(pass_ensure_plan(g, &cx));
+	if (dot)
+		setenv("KILN_INT8_DOT", dot, 1);
+	else
+		unsetenv("KILN_INT8_DOT");
+	unsetenv("KILN_CG_REFERENCE");
+	CgOptions o = {.name = "q", .opt_level = 2};
+	CgJit *j = cg_jit_new(g, &o, &d);
+	ck_assert_msg(j != NULL, "%s", d.nmsg ? d.msgs[0] : "?");
+	void *ws = aligned_alloc(64, g->ws_size ? (size_t)g->ws_size : 64);
+	const void *in[1] = {x};
+	void *out[1] = {y};
+	KilnPar p = {seq_for, NULL, 3};
+	if (par)
+		ck_assert_int_eq(cg_jit_parallel_fn(j)(in, out, ws, &p), 0);
+	else
+		ck_assert_int_eq(cg_jit_fn(j)(in, out, ws), 0);
+	free(ws);
+	cg_jit_free(j);
+	unsetenv("KILN_INT8_DOT");
+	diag_free(&d);
+}
+
+/* Node nd's result becomes the graph's output; run with y poisoned first. */
+static void finish_and_run(Graph *g, NodeId nd, Diag *d, const char *dot, bool par, const void *x, void *y, int64_t ny)
+{
+	ck_assert_msg(nd >= 0, "%s", d->nmsg ? d->msgs[0] : "?");
+	ir_mark_output(g, g->nodes.v[nd].out);
+	memset(y, 0xAB, (size_t)ny);
+	run_graph(g, dot, par, x, y);
+}
+
+/* ---- conv -------------------------------------------------------------------------- */
+
+typedef struct ConvCase {
+	int N, C, H, W, M, KH, KW, sh, sw, pt, pl, pb, pr, dh, dw;
+	DType xt, wt, yt;
+	bool per_ch, big;
+	int act;          /* 0 none, 1 relu, 2 clip */
+	int zw;           /* weight zero point (per tensor) */
+	bool one_d;       /* rank 3: H must be 1 */
+} ConvCase;
+
+static void check_conv(const ConvCase *cc, const char *dot, bool par)
+{
+	int N = cc->N, C = cc->C, H = cc->H, W = cc->W, M = cc->M, KH = cc->KH, KW = cc->KW;
+	int OH = (H + cc->pt + cc->pb - cc->dh * (KH - 1) - 1) / cc->sh + 1;
+	int OW = (W + cc->pl + cc->pr - cc->dw * (KW - 1) - 1) / cc->sw + 1;
+	Graph *g = ir_graph_new("qconv");
+	Diag d;
+	diag_init(&d);
+	float sx = 0.02f, sy = 0.11f, cmin = -0.3f, cmax = 2.5f;
+	int32_t zx = cc->xt == DT_U8 ? 7 : -5, zy = cc->yt == DT_U8 ? 100 : -3;
+	float *sw = malloc(sizeof(float) * M);
+	int32_t *zw = malloc(sizeof(int32_t) * M);
+	for (int m = 0; m < M; m++) {
+		sw[m] = 0.001f + 0.004f * (float)(rnd() % 100) / 100.0f;
+		zw[m] = cc->zw;
+	}
+	int nq = cc->per_ch ? M : 1;
+	int64_t xd[4] = {N, C, H, W}, wd[4] = {M, C, KH, KW}, bd[1] = {M}, yd[4] = {N, M, OH, OW};
+	if (cc->one_d) {
+		xd[2] = W, wd[2] = KW, yd[2] = OW;
+	}
+	int rank = cc->one_d ? 3 : 4;
+	TypeId tx = ir_type(g, cc->xt, rank, xd, ir_quant(g, -1, 1, &sx, &zx));
+	TypeId tw = ir_type(g, cc->wt, rank, wd, ir_quant(g, cc->per_ch ? 0 : -1, nq, sw, zw));
+	TypeId ty = ir_type(g, cc->yt, rank, yd, ir_quant(g, -1, 1, &sy, &zy));
+	int64_t nx = (int64_t)N * C * H * W, nw = (int64_t)M * C * KH * KW, ny = (int64_t)N * M * OH * OW;
+	void *x = malloc(nx), *w = malloc(nw), *y = malloc(ny);
+	int32_t *b = malloc(sizeof(int32_t) * M);
+	fill_bytes(cc->xt, x, nx);
+	fill_weights(cc->wt, w, nw, cc->big, zw, nq, (int64_t)C * KH * KW);
+	for (int m = 0; m < M; m++)
+		b[m] = rnd_in(-20000, 20000);
+	ValueId xv = ir_add_input(g, "x", tx);
+	ValueId in[3] = {xv, ir_add_const(g, "w", tw, w), ir_add_const(g, "b", ir_type(g, DT_I32, 1, bd, NULL), b)};
+	int64_t st[2] = {cc->sh, cc->sw}, pd[4] = {cc->pt, cc->pl, cc->pb, cc->pr}, dl[2] = {cc->dh, cc->dw};
+	int64_t st1[1] = {cc->sw}, pd1[2] = {cc->pl, cc->pr}, dl1[1] = {cc->dw};
+	Attr a[8] = {cc->one_d ? ir_aints("strides", st1, 1) : ir_aints("strides", st, 2),
+		     cc->one_d ? ir_aints("pads", pd1, 2) : ir_aints("pads", pd, 4),
+		     cc->one_d ? ir_aints("dilations", dl1, 1) : ir_aints("dilations", dl, 2), ir_ai("group", 1)};
+	int na = 4;
+	set_act(a, &na, cc->act, cmin, cmax);
+	finish_and_run(g, ir_build_as(g, OP_CONV, "qconv", in, 3, a, na, "y", ty, &d), &d, dot, par, x, y, ny);
+	int32_t lo, hi;
+	bounds(cc->yt, sy, zy, cc->act, cmin, cmax, &lo, &hi);
+	int64_t bad = 0;
+	for (int n = 0; n < N; n++)
+		for (int m = 0; m < M; m++) {
+			Requant rq;
+			ck_assert(ir_requant_of((double)sx * sw[cc->per_ch ? m : 0] / sy, &rq));
+			for (int oh = 0; oh < OH; oh++)
+				for (int ow = 0; ow < OW; ow++) {
+					int32_t acc = b[m];
+					for (int ci = 0; ci < C; ci++)
+						for (int kh = 0; kh < KH; kh++)
+							for (int kw = 0; kw < KW; kw++) {
+								int ih = oh * cc->sh + kh * cc->dh - cc->pt, iw = ow * cc->sw + kw * cc->dw - cc->pl;
+								if (ih < 0 || ih >= H || iw < 0 || iw >= W)
+									continue;
+								int32_t xv2 = byte_at(cc->xt, x, (((int64_t)n * C + ci) * H + ih) * W + iw) - zx;
+								int32_t wv = byte_at(cc->wt, w, (((int64_t)m * C + ci) * KH + kh) * KW + kw) - zw[m];
+								acc += xv2 * wv;
+							}
+					int32_t want = ir_requantize(acc, rq, zy, lo, hi);
+					int64_t yi = (((int64_t)n * M + m) * OH + oh) * OW + ow;
+					int32_t got = byte_at(cc->yt, y, yi);
+					if (got != want && bad++ < 5)
+						fprintf(stderr, "conv %s n%d m%d (%d,%d): got %d want %d (acc %d)\n", dot ? dot : "native", n, m, oh, ow, got, want, acc);
+				}
+		}
+	ck_assert_msg(bad == 0, "conv C%d %dx%d M%d k%dx%d s%d,%d: %lld of %lld wrong (%s)", C, H, W, M, KH, KW, cc->sh, cc->sw,
+		      (long long)bad, (long long)ny, dot ? dot : "native");
+	free(x), free(w), free(y), free(b), free(sw), free(zw);
+	diag_free(&d);
+	ir_graph_free(g);
+}
+
+static const ConvCase conv_cases[] = {
+	/* N  C   H   W   M  KH KW sh sw pt pl pb pr dh dw  x      w      y      perch  big   act zw */
+	{1, 13, 7, 7, 5, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, DT_U8, DT_I8, DT_U8, true, true, 1, 0},     /* 1x1, K % 4 */
+	{1, 8, 9, 9, 17, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, DT_I8, DT_I8, DT_U8, false, true, 2, 0},   /* i8 x, clip */
+	{1, 3, 11, 13, 7, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, DT_U8, DT_I8, DT_I8, true, true, 0, 0},   /* stride 2, C 3 */
+	{1, 3, 23, 23, 8, 7, 7, 2, 2, 3, 3, 3, 3, 1, 1, DT_U8, DT_I8, DT_U8, true, true, 1, 0},   /* a stem */
+	{2, 16, 10, 10, 11, 1, 1, 2, 2, 0, 0, 0, 0, 1, 1, DT_U8, DT_I8, DT_U8, true, false, 0, 0}, /* 1x1 stride 2, batch */
+	{1, 1, 5, 5, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, DT_U8, DT_I8, DT_U8, false, true, 0, 0},    /* ones */
+	{1, 128, 41, 41, 3, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, DT_U8, DT_I8, DT_U8, true, true, 1, 0}, /* flat, two bands, the last short */
+	{1, 64, 31, 31, 9, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, DT_U8, DT_I8, DT_U8, true, true, 1, 0},  /* row bands, the last short */
+	{1, 6, 12, 11, 5, 3, 2, 1, 2, 2, 0, 1, 3, 2, 2, DT_I8, DT_I8, DT_I8, true, true, 2, 0},   /* dilation, odd pads */
+	{1, 5, 6, 6, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, DT_U8, DT_U8, DT_U8, false, true, 1, 128}, /* u8 weights, z_w 128 */
+	{1, 7, 9, 9, 6, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, DT_U8, DT_I8, DT_U8, true, false, 0, 3},   /* z_w != 0 fitting s8 */
+	{2, 9, 1, 29, 10, 1, 5, 1, 3, 0, 2, 0, 1, 1, 1, DT_I8, DT_I8, DT_U8, true, true, 1, 0, true}, /* 1-d */
+	{1, 4, 3, 3, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, DT_U8, DT_I8, DT_U8, true, true, 0, 0},     /* image < a vector */
+	{1, 32, 14, 14, 23, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, DT_U8, DT_I8, DT_U8, true, true, 1, 0}, /* 14x14 */
+	{1, 16, 7, 7, 19, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, DT_I8, DT_I8, DT_I8, true, true, 0, 0},   /* 7x7 */
+};
+
+START_TEST(conv_native)
+{
+	check_conv(&conv_cases[_i], NULL, false);
+}
+END_TEST
+
+START_TEST(conv_emulated_vnni)
+{
+	check_conv(&conv_cases[_i], "emulate", false);
+}
+END_TEST
+
+/* AVX2 both ways, whatever the weights would choose. */
+START_TEST(conv_maddubs)
+{
+	check_conv(&conv_cases[_i], "maddubs", false);
+}
+END_TEST
+
+START_TEST(conv_pairs)
+{
+	check_conv(&conv_cases[_i], "pairs", false);
+}
+END_TEST
+
+/* One band, bands with a short last one, an image smaller than a vector. */
+static const int multi_band[] = {2, 6, 7, 12};
+
+START_TEST(conv_parts)
+{
+	/* three parts, run last first: every band written once, by its owner */
+	check_conv(&conv_cases[multi_band[_i]], NULL, true);
+}
+END_TEST
+
+/* ---- gemm and matmul ------------------------------------------------------------- */
+
+typedef struct GemmCase {
+	Op op;
+	int rank_a, B0, M, K, N;   /* A [B0,] M x K */
+	bool tb, bias, per_col, big;
+	DType at, bt, yt;
+	int act;
+} GemmCase;
+
+static void check_gemm(const GemmCase *gc, const char *dot)
+{
+	int M = gc->M, K = gc->K, N = gc->N, B0 = gc->rank_a == 3 ? gc->B0 : 1;
+	Graph *g = ir_graph_new("qgemm");
+	Diag d;
+	diag_init(&d);
+	float sa = 0.03f, sy = 0.2f, cmin = 0.1f, cmax = 3.0f;
+	int32_t za = gc->at == DT_U8 ? 120 : 4, zy = gc->yt == DT_U8 ? 10 : 0;
+	float *sb = malloc(sizeof(float) * N);
+	int32_t *zb = calloc(N, sizeof(int32_t));
+	for (int j = 0; j < N; j++)
+		sb[j] = 0.002f + 0.003f * (float)(rnd() % 100) / 100.0f;
+	int64_t ad[3] = {B0, M, K}, bd2[2] = {gc->tb ? N : K, gc->tb ? K : N}, cd[1] = {N}, yd[3] = {B0, M, N};
+	if (gc->rank_a == 2)
+		ad[0] = M, ad[1] = K, yd[0] = M, yd[1] = N;
+	int axis = gc->tb ? 0 : 1;
+	TypeId ta = ir_type(g, gc->at, gc->rank_a, ad, ir_quant(g, -1, 1, &sa, &za));
+	TypeId tbt = ir_type(g, gc->bt, 2, bd2, ir_quant(g, gc->per_col ? axis : -1, gc->per_col ? N : 1, sb, zb));
+	TypeId ty = ir_type(g, gc->yt, gc->rank_a, yd, ir_quant(g, -1, 1, &sy, &zy));
+	int64_t na_ = (int64_t)B0 * M * K, nb = (int64_t)K * N, ny = (int64_t)B0 * M * N;
+	void *a = malloc(na_), *b = malloc(nb), *y = malloc(ny);
+	int32_t *cb = malloc(sizeof(int32_t) * N);
+	fill_bytes(gc->at, a, na_);
+	fill_weights(gc->bt, b, nb, gc->big, zb, 1, nb);
+	for (int j = 0; j < N; j++)
+		cb[j] = rnd_in(-5000, 5000);
+	ValueId in[3] = {ir_add_input(g, "a", ta), ir_add_const(g, "b", tbt, b),
+			 ir_add_const(g, "c", ir_type(g, DT_I32, 1, cd, NULL), cb)};
+	Attr at[8];
+	int nat = 0;
+	if (gc->op == OP_GEMM) {
+		at[nat++] = ir_af("alpha", 1);
+		at[nat++] = ir_af("beta", 1);
+		at[nat++] = ir_ai("trans_a", 0);
+		at[nat++] = ir_ai("trans_b", gc->tb);
+	} else if (gc->tb)
+		at[nat++] = ir_ai("trans_b", 1);
+	set_act(at, &nat, gc->act, cmin, cmax);
+	finish_and_run(g, ir_build_as(g, gc->op, "qmm", in, gc->op == OP_GEMM && gc->bias ? 3 : 2, at, nat, "y", ty, &d), &d,
+		       dot, false, a, y, ny);
+	int32_t lo, hi;
+	bounds(gc->yt, sy, zy, gc->act, cmin, cmax, &lo, &hi);
+	int64_t bad = 0;
+	for (int r = 0; r < B0 * M; r++)
+		for (int j = 0; j < N; j++) {
+			Requant rq;
+			ck_assert(ir_requant_of((double)sa * sb[gc->per_col ? j : 0] / sy, &rq));
+			int32_t acc = gc->op == OP_GEMM && gc->bias ? cb[j] : 0;
+			for (int k = 0; k < K; k++)
+				acc += (byte_at(gc->at, a, (int64_t)r * K + k) - za) *
+				       byte_at(gc->bt, b, gc->tb ? (int64_t)j * K + k : (int64_t)k * N + j);
+			int32_t want = ir_requantize(acc, rq, zy, lo, hi), got = byte_at(gc->yt, y, (int64_t)r * N + j);
+			if (got != want && bad++ < 5)
+				fprintf(stderr, "%s r%d c%d: got %d want %d\n", ir_ops[gc->op].name, r, j, got, want);
+		}
+	ck_assert_msg(bad == 0, "%s %dx%dx%d: %lld wrong (%s)", ir_ops[gc->op].name, B0 * M, K, N, (long long)bad,
+		      dot ? dot : "native");
+	free(a), free(b), free(y), free(cb), free(sb), free(zb);
+	diag_free(&d);
+	ir_graph_free(g);
+}
+
+static const GemmCase gemm_cases[] = {
+	/* op       rank B0 M   K    N     tb     bias   percol big    a      b      y      act */
+	{OP_GEMM, 2, 1, 1, 13, 7, true, true, true, true, DT_U8, DT_I8, DT_U8, 0},     /* a GEMV, K % 4 */
+	{OP_GEMM, 2, 1, 5, 64, 33, false, true, false, true, DT_I8, DT_I8, DT_I8, 1},  /* i8 a, relu */
+	{OP_GEMM, 2, 1, 11, 100, 17, true, false, true, false, DT_U8, DT_I8, DT_U8, 2},
+	{OP_GEMM, 2, 1, 1, 512, 1000, true, true, true, true, DT_U8, DT_I8, DT_U8, 0}, /* ResNet's fc */
+	{OP_MATMUL, 3, 2, 3, 29, 19, false, false, true, true, DT_U8, DT_I8, DT_U8, 0},
+	{OP_MATMUL, 2, 1, 7, 8, 1, false, false, false, true, DT_I8, DT_I8, DT_U8, 1}, /* N 1 */
+	{OP_MATMUL, 2, 1, 2, 1, 5, true, false, true, true, DT_U8, DT_I8, DT_I8, 0},   /* K 1 */
+};
+
+START_TEST(gemm_native)
+{
+	check_gemm(&gemm_cases[_i], NULL);
+}
+END_TEST
+
+START_TEST(gemm_emulated_vnni)
+{
+	check_gemm(&gemm_cases[_i], "emulate");
+}
+END_TEST
+
+START_TEST(gemm_maddubs)
+{
+	check_gemm(&gemm_cases[_i], "maddubs");
+}
+END_TEST
+
+START_TEST(gemm_pairs)
+{
+	check_gemm(&gemm_cases[_i], "pairs");
+}
+END_TEST
+
+/* ---- which instructions each ISA path emits ------------------------------------------ */
+
+/* Assembly of a small quantized conv for cpu (x86_64 target), its
+ * weights big (pair-unsafe often) or small (pair-safe). */
+static char *asm_for(const char *cpu, bool big)
+{
+	Graph *g = ir_graph_new("qasm");
+	Diag d;
+	diag_init(&d);
+	float sx = 0.02f, sw = 0.003f, sy = 0.1f;
+	int32_t z = 0;
+	int64_t xd[4] = {1, 16, 8, 8}, wd[4] = {8, 16, 3, 3}, yd[4] = {1, 8, 8, 8};
+	int8_t w[8 * 16 * 9];
+	for (int i = 0; i < 8 * 16 * 9; i++)
+		w[i] = (int8_t)(big ? rnd_in(-128, 127) : rnd_in(-60, 60));
+	ValueId in[2] = {ir_add_input(g, "x", ir_type(g, DT_U8, 4, xd, ir_quant(g, -1, 1, &sx, &z))),
+			 ir_add_const(g, "w", ir_type(g, DT_I8, 4, wd, ir_quant(g, -1, 1, &sw, &z)), w)};
+	int64_t st[2] = {1, 1}, pd[4] = {1, 1, 1, 1}, dl[2] = {1, 1};
+	Attr a[4] = {ir_aints("strides", st, 2), ir_aints("pads", pd, 4), ir_aints("dilations", dl, 2), ir_ai("group", 1)};
+	NodeId nd = ir_build_as(g, OP_CONV, "qconv", in, 2, a, 4, "y", ir_type(g, DT_U8, 4, yd, ir_quant(g, -1, 1, &sy, &z)), &d);
+	ck_assert_int_ge(nd, 0);
+	ir_mark_output(g, g->nodes.v[nd].out);
+	PassCtx cx = {.diag = &d, .ws_align = 64};
+	ck_assert(pass_ensure_plan(g, &cx));
+	char path[] = "/tmp/kiln_int_x86_XXXXXX";
+	int fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	unsetenv("KILN_INT8_DOT");
+	CgOptions o = {.name = "q", .target = tgt_find("x86_64-linux-gnu"), .cpu = cpu, .opt_level = 2};
+	ck_assert_msg(cg_emit(g, &o, EMIT_ASM, path, &d), "%s", d.nmsg ? d.msgs[0] : "?");
+	FILE *f = fopen(path, "r");
+	ck_assert_ptr_nonnull(f);
+	fseek(f, 0, SEEK_END);
+	long len = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	char *s = calloc((size_t)len + 1, 1);
+	ck_assert_int_eq((long)fread(s, 1, (size_t)len, f), len);
+	fclose(f);
+	unlink(path);
+	diag_free(&d);
+	ir_graph_free(g);
+	return s;
+}
+
+START_TEST(asm_vnni)
+{
+	/* AVX-512 VNNI (512-bit), AVX-VNNI (the VEX form), Zen 4, AVX2 both
+	 * ways, AVX-512BW. */
+	char *s = asm_for("icelake-server", true);
+	ck_assert_msg(strstr(s, "vpdpbusd") && strstr(s, "zmm"), "no 512-bit vpdpbusd for icelake-server");
+	ck_assert_ptr_null(strstr(s, "vpmaddubsw"));
+	free(s);
+	s = asm_for("alderlake", true);
+	ck_assert_msg(strstr(s, "{vex}\tvpdpbusd") || strstr(s, "{vex} vpdpbusd"), "no AVX-VNNI vpdpbusd for alderlake");
+	free(s);
+	s = asm_for("znver4", true);
+	ck_assert_msg(strstr(s, "vpdpbusd"), "no vpdpbusd for znver4");
+	free(s);
+	s = asm_for("haswell", false);  /* pair-safe weights: vpmaddubsw */
+	ck_assert_msg(strstr(s, "vpmaddubsw") && strstr(s, "vpmaddwd"), "no vpmaddubsw/vpmaddwd for haswell");
+	ck_assert_ptr_null(strstr(s, "vpdpbusd"));
+	free(s);
+	s = asm_for("haswell", true);  /* many unsafe pairs: vpmaddwd on i16 pairs alone */
+	ck_assert_msg(strstr(s, "vpmaddwd") && !strstr(s, "vpmaddubsw"), "not the i16 pairs for haswell's unsafe weights");
+	free(s);
+	s = asm_for("skylake-avx512", false);  /* AVX-512BW, no VNNI */
+	ck_assert_msg(strstr(s, "vpmaddubsw") && strstr(s, "zmm"), "no 512-bit vpmaddubsw for skylake-avx512");
+	free(s);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("int_x86");
+	TCase *tc = tcase_create("int8");
+	tcase_set_timeout(tc, 300);
+	int nc = (int)(sizeof conv_cases / sizeof conv_cases[0]), ng = (int)(sizeof gemm_cases / sizeof gemm_cases[0]);
+	tcase_add_loop_test(tc, conv_native, 0, nc);
+	tcase_add_loop_test(tc, conv_emulated_vnni, 0, nc);
+	tcase_add_loop_test(tc, conv_maddubs, 0, nc);
+	tcase_add_loop_test(tc, conv_pairs, 0, nc);
+	tcase_add_loop_test(tc, conv_parts, 0, (int)(sizeof multi_band / sizeof multi_band[0]));
+	tcase_add_loop_test(tc, gemm_native, 0, ng);
+	tcase_add_loop_test(tc, gemm_emulated_vnni, 0, ng);
+	tcase_add_loop_test(tc, gemm_maddubs, 0, ng);
+	tcase_add_loop_test(tc, gemm_pairs, 0, ng);
+	tcase_add_test(tc, asm_vnni);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *r = srunner_create(suite());
+	srunner_run_all(r, CK_NORMAL);
+	int failed = srunner_ntests_failed(r);
+	srunner_free(r);
+	return failed ? 1 : 0;
+}
