@@ -81,3 +81,38 @@ def quantize_qdq(float_path, path, inputs):
 
     quantize_static(float_path, path, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                     activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)
+
+
+def int8_io(qdq_path, path):
+    """The QDQ model with its first QuantizeLinear and last DequantizeLinear
+    taken off, as firmware feeds it: int8 in, int8 out (no float left on
+    the path, so a core without an FPU runs it).  Returns the input's
+    (scale, zero point)."""
+    m = onnx.load(qdq_path)
+    g = m.graph
+    inits = {t.name: nh.to_array(t) for t in g.initializer}
+    x = g.input[0]
+    q = next(n for n in g.node if n.op_type == "QuantizeLinear" and n.input[0] == x.name)
+    for n in g.node:
+        for i, v in enumerate(n.input):
+            if v == q.output[0]:
+                n.input[i] = x.name
+    x.type.tensor_type.elem_type = TP.INT8
+    y = g.output[0]
+    dq = next(n for n in g.node if n.op_type == "DequantizeLinear" and n.output[0] == y.name)
+    for n in g.node:
+        for i, v in enumerate(n.output):
+            if v == dq.input[0]:
+                n.output[i] = y.name
+    y.type.tensor_type.elem_type = TP.INT8
+    keep = [n for n in g.node if n is not q and n is not dq]
+    del g.node[:]
+    g.node.extend(keep)
+    onnx.checker.check_model(m)
+    onnx.save(m, path)
+    return float(inits[q.input[1]]), int(inits[q.input[2]])
+
+
+def quantize(x, scale, zero):
+    """ONNX QuantizeLinear to int8: round half to even, saturate."""
+    return np.clip(np.rint(x / np.float32(scale)) + zero, -128, 127).astype(np.int8)
