@@ -232,8 +232,8 @@ static int64_t plane(const Type *t)
  * nothing (another target, a shape or operand it does not take,
  * c->reference).  A target's kernel file adds its row. */
 typedef bool (*IntKernel)(Cg *c, const Node *n);
-static const IntKernel conv_kernels[] = {cg_int_conv_fast, NULL};
-static const IntKernel matmul_kernels[] = {cg_int_matmul_fast, NULL};
+static const IntKernel conv_kernels[] = {cg_int_conv_fast, cg_int_conv_dsp, NULL};
+static const IntKernel matmul_kernels[] = {cg_int_matmul_fast, cg_int_matmul_dsp, NULL};
 
 static bool try_kernels(Cg *c, const Node *n, const IntKernel *k)
 {
