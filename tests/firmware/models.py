@@ -116,3 +116,82 @@ def int8_io(qdq_path, path):
 def quantize(x, scale, zero):
     """ONNX QuantizeLinear to int8: round half to even, saturate."""
     return np.clip(np.rint(x / np.float32(scale)) + zero, -128, 127).astype(np.int8)
+
+
+# ---- single-op integer models for the kernel tests -------------------------------------------
+
+_NP = {"i8": (np.int8, TP.INT8), "u8": (np.uint8, TP.UINT8)}
+
+
+def _qdq_op(path, x_shape, dt, sx, zx, op, w, sw, zw, w_axis, bias, attrs, y_shape, sy, zy, relu):
+    """int8/uint8 x -> DequantizeLinear -> op(x, DequantizeLinear(w) [, bias as
+    DequantizeLinear of int32]) [-> Relu] -> QuantizeLinear -> y: what the
+    qdq pass turns into one integer node."""
+    npdt, tdt = _NP[dt]
+    sw = np.asarray(sw, np.float32)
+    inits = [nh.from_array(np.float32(sx), "sx"), nh.from_array(npdt(zx), "zx"), nh.from_array(w, "w"),
+             nh.from_array(sw, "sw"), nh.from_array(np.asarray(zw, w.dtype).reshape(sw.shape), "zw"),
+             nh.from_array(np.float32(sy), "sy"), nh.from_array(npdt(zy), "zy")]
+    kw = {} if sw.ndim == 0 else {"axis": w_axis}
+    nodes = [oh.make_node("DequantizeLinear", ["x", "sx", "zx"], ["xd"]),
+             oh.make_node("DequantizeLinear", ["w", "sw", "zw"], ["wd"], **kw)]
+    ins = ["xd", "wd"]
+    if bias is not None:
+        inits += [nh.from_array(bias.astype(np.int32), "b"), nh.from_array((np.float32(sx) * sw).astype(np.float32), "sb"),
+                  nh.from_array(np.zeros(sw.shape, np.int32), "zb")]
+        nodes.append(oh.make_node("DequantizeLinear", ["b", "sb", "zb"], ["bd"], **({} if sw.ndim == 0 else {"axis": 0})))
+        ins.append("bd")
+    nodes.append(oh.make_node(op, ins, ["yf"], **attrs))
+    last = "yf"
+    if relu:
+        nodes.append(oh.make_node("Relu", ["yf"], ["yr"]))
+        last = "yr"
+    nodes.append(oh.make_node("QuantizeLinear", [last, "sy", "zy"], ["y"]))
+    g = oh.make_graph(nodes, "k", [oh.make_tensor_value_info("x", tdt, list(x_shape))],
+                      [oh.make_tensor_value_info("y", tdt, list(y_shape))], inits)
+    m = oh.make_model(g, opset_imports=[oh.make_opsetid("", 19)])
+    onnx.checker.check_model(m)
+    onnx.save(m, path)
+
+
+def _conv_out(n, k, s, d, p0, p1):
+    return (n + p0 + p1 - d * (k - 1) - 1) // s + 1
+
+
+def conv_case(path, seed, dt, x_shape, m, k, stride=(1, 1), pads=(0, 0, 0, 0), dil=(1, 1), group=1,
+              per_channel=True, zw=0, relu=False, sx=0.04, sy=0.05, pow2=False):
+    """A quantized Conv of any rank-4 (or rank-3: k, stride, dil of one) geometry."""
+    rng = np.random.default_rng(seed)
+    npdt = _NP[dt][0]
+    nsp = len(x_shape) - 2
+    cin = x_shape[1]
+    w = rng.integers(-100, 101, size=(m, cin // group, *k)).astype(np.int8)
+    sw = rng.uniform(0.002, 0.02, m).astype(np.float32) if per_channel else np.float32(0.01)
+    if pow2:  # exact powers of two: multipliers on ties, the generic requantization
+        sx, sw, sy = 2.0 ** -4, np.float32(2.0 ** -6), 2.0 ** -3
+    bias = rng.integers(-3000, 3001, m).astype(np.int32)
+    ys = [_conv_out(x_shape[2 + i], k[i], stride[i], dil[i], pads[i], pads[nsp + i]) for i in range(nsp)]
+    zx, zy = (128, 120) if dt == "u8" else (3, -5)
+    if relu:
+        zy = 0 if dt == "u8" else -128
+    _qdq_op(path, x_shape, dt, sx, zx, "Conv", w, sw, np.zeros(np.shape(sw), np.int8) + zw, 0, bias,
+            dict(kernel_shape=list(k), strides=list(stride), pads=list(pads), dilations=list(dil), group=group),
+            [x_shape[0], m, *ys], sy, zy, relu)
+    lo, hi = np.iinfo(npdt).min, np.iinfo(npdt).max
+    return rng.integers(lo, hi + 1, size=x_shape).astype(npdt)
+
+
+def gemm_case(path, seed, dt, rows, k, n, trans_b=True, bias=True, op="Gemm", a_shape=None):
+    """A quantized Gemm (B constant, per-column scales) or MatMul (a_shape: A's shape)."""
+    rng = np.random.default_rng(seed)
+    npdt = _NP[dt][0]
+    w = rng.integers(-127, 128, size=(n, k) if trans_b else (k, n)).astype(np.int8)
+    sw = rng.uniform(0.002, 0.02, n).astype(np.float32)
+    zx, zy = (128, 100) if dt == "u8" else (-7, 2)
+    a_shape = a_shape or (rows, k)
+    y_shape = (*a_shape[:-1], n)
+    attrs = dict(transB=1) if op == "Gemm" and trans_b else {}
+    _qdq_op(path, a_shape, dt, 0.05, zx, op, w, sw, np.zeros(n, np.int8), 0 if trans_b else 1,
+            rng.integers(-2000, 2001, n).astype(np.int32) if bias else None, attrs, y_shape, 0.1, zy, False)
+    lo, hi = np.iinfo(npdt).min, np.iinfo(npdt).max
+    return rng.integers(lo, hi + 1, size=a_shape).astype(npdt)

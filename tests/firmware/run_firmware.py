@@ -76,12 +76,51 @@ def dscnn_int8_io(d):
     return path, [models.quantize(x[0], scale, zero)]
 
 
+def kernel(make, *args, **kw):
+    """A single-op integer model (models.conv_case / gemm_case)."""
+    def build(d):
+        path = os.path.join(d, "k.onnx")
+        return path, [make(path, *args, **kw)]
+    return build
+
+
+# name: (build, exact, the host's plain lowerings as the reference, the M4 object must use SMLAD)
 CASES = {
-    "dscnn_f32": (dscnn_f32, False),
-    "dscnn_int8": (dscnn_int8, True),
-    "dscnn_int8_io": (dscnn_int8_io, True),
+    "dscnn_f32": (dscnn_f32, False, False, False),
+    "dscnn_int8": (dscnn_int8, True, False, True),
+    "dscnn_int8_io": (dscnn_int8_io, True, False, True),
 }
-DEFAULT = {"m4": ["dscnn_f32", "dscnn_int8", "dscnn_int8_io"], "m3": ["dscnn_int8_io"]}
+# The DSP kernels against the plain integer lowerings: awkward shapes (odd
+# pixel and channel counts, K not a multiple of 4, chunks of weights,
+# padding on every side, u8 and i8, per-tensor and per-channel weights,
+# a weight zero point, fused relu, multipliers that are powers of two).
+KERNELS = {
+    "k_pw_odd": kernel(models.conv_case, 1, "i8", (1, 13, 5, 9), 7, (1, 1), relu=True),
+    "k_pw_u8": kernel(models.conv_case, 2, "u8", (1, 16, 6, 6), 33, (1, 1), sy=0.002),
+    "k_pw_batch": kernel(models.conv_case, 3, "i8", (2, 9, 3, 3), 4, (1, 1), per_channel=False, zw=3),
+    "k_conv_s2": kernel(models.conv_case, 4, "i8", (1, 3, 11, 13), 5, (3, 3), stride=(2, 2), pads=(1, 1, 1, 1)),
+    "k_conv_first": kernel(models.conv_case, 5, "i8", (1, 1, 17, 7), 9, (5, 3), stride=(2, 1), pads=(2, 1, 3, 0),
+                           relu=True),
+    "k_conv_dil": kernel(models.conv_case, 6, "u8", (1, 5, 9, 9), 6, (3, 3), pads=(2, 2, 2, 2), dil=(2, 2)),
+    "k_conv_chunks": kernel(models.conv_case, 7, "i8", (1, 70, 5, 4), 13, (3, 3), pads=(1, 1, 1, 1)),
+    "k_conv_pow2": kernel(models.conv_case, 8, "i8", (1, 6, 7, 7), 5, (3, 3), pads=(1, 1, 1, 1), pow2=True),
+    "k_conv_1d": kernel(models.conv_case, 9, "i8", (1, 6, 23), 10, (5,), stride=(2,), pads=(2, 1), dil=(1,)),
+    "k_dw_odd": kernel(models.conv_case, 10, "i8", (1, 11, 7, 5), 11, (3, 3), pads=(1, 1, 1, 1), group=11,
+                       relu=True),
+    "k_dw_u8": kernel(models.conv_case, 11, "u8", (1, 4, 9, 6), 4, (5, 3), stride=(2, 1), pads=(2, 1, 2, 1),
+                      group=4, sy=0.003),
+    "k_dw_1d": kernel(models.conv_case, 12, "i8", (1, 5, 10), 5, (3,), stride=(1,), pads=(0, 2), dil=(1,),
+                      group=5),
+    "k_dw_pow2": kernel(models.conv_case, 13, "i8", (1, 3, 6, 8), 3, (3, 3), pads=(1, 1, 1, 1), group=3,
+                        pow2=True),
+    "k_gemm": kernel(models.gemm_case, 14, "i8", 3, 37, 11),
+    "k_gemm_fc": kernel(models.gemm_case, 15, "u8", 1, 64, 12, trans_b=False),
+    "k_matmul": kernel(models.gemm_case, 16, "i8", 6, 21, 10, trans_b=False, bias=False, op="MatMul",
+                       a_shape=(2, 3, 21)),
+}
+CASES.update({k: (b, True, True, True) for k, b in KERNELS.items()})
+DEFAULT = {"m4": ["dscnn_f32", "dscnn_int8", "dscnn_int8_io", *KERNELS],
+           "m3": ["dscnn_int8_io", *KERNELS]}
 
 
 # ---- one case -------------------------------------------------------------------------------
@@ -176,13 +215,15 @@ def run_image(board, elf):
 
 
 def check_case(kiln, board, name, work):
-    build, exact = CASES[name]
+    build, exact, plain, dsp = CASES[name]
     d = os.path.join(work, board, name)
     shutil.rmtree(d, ignore_errors=True)
     os.makedirs(d)
     model, inputs = build(d)
-    ref = host_outputs(kiln, model, inputs, d)
+    ref = host_outputs(kiln, model, inputs, d, env=dict(os.environ, KILN_CG_REFERENCE="1") if plain else None)
     elf, text, rodata = build_image(kiln, board, model, inputs, d)
+    if dsp and board == "m4" and "smlad" not in run(["arm-none-eabi-objdump", "-d", os.path.join(d, "model.o")]):
+        raise Failure("the M4 object has no SMLAD: the DSP kernel did not take the node")
     insns, per_tick, outs = run_image(board, elf)
     if len(outs) != len(ref):
         raise Failure(f"{len(outs)} outputs from the firmware, {len(ref)} from the host")
@@ -223,7 +264,8 @@ def main():
         try:
             r = check_case(a.kiln, a.board, name, a.work)
             results[name] = r
-            how = "bit-exact" if r["exact"] else f"max rel diff {r['max_rel_diff']:.2g}"
+            how = ("bit-exact with the plain lowerings" if CASES[name][2] else "bit-exact") if r["exact"] \
+                else f"max rel diff {r['max_rel_diff']:.2g}"
             print(f"PASS {a.board} {name}: {r['instructions']:,} instructions per inference, "
                   f".text {r['text']:,} B, .rodata {r['rodata']:,} B, outputs match the host ({how})", flush=True)
         except (Failure, subprocess.TimeoutExpired) as e:
