@@ -452,84 +452,100 @@ static void pack_taps(Cg *c, const MM *q, LLVMValueRef img, LLVMValueRef p, LLVM
 	pad_quads(c, q, dst);
 }
 
-/* Pack pixels p and p1 (p1 == p: the odd last one) of image img into xp. */
+/* Pack pixels p and p1 (p1 == p: the odd last one, twice) of image img into xp. */
 static void pack_pair(Cg *c, const MM *q, LLVMValueRef img, LLVMValueRef p, LLVMValueRef p1, bool odd)
 {
 	LLVMValueRef d0 = q->xp, d1 = at(c, q->xp, k32(c, 2 * q->Kp));
 	if (q->pack == PACK_ROWS) {
 		LLVMValueRef row = add(c, mul(c, img, k32(c, q->x_img)), mul(c, p, k32(c, q->x_row)));
 		pack_row(c, q, at(c, q->X, row), d0);
-		if (!odd)
-			pack_row(c, q, at(c, q->X, add(c, row, k32(c, q->x_row))), d1);
+		pack_row(c, q, at(c, q->X, odd ? row : add(c, row, k32(c, q->x_row))), d1);
 	} else if (q->pack == PACK_PW && !odd)
 		pack_pw2(c, q, img, p, d0, d1);
 	else {
 		pack_taps(c, q, img, p, d0);
-		if (!odd)
-			pack_taps(c, q, img, p1, d1);
+		pack_taps(c, q, img, p1, d1);
 	}
 }
 
-/* The halfword pairs of a quad: one LDRD. */
-static void load_quad(Cg *c, LLVMValueRef base, LLVMValueRef off, LLVMValueRef *v)
+/* The halfword pairs of a quad at base + off (off a multiple of 4 below
+ * 1024): one LDRD, as volatile inline assembly.  LLVM splits an i64 load
+ * into two LDR when its loop strength reduction picks register offsets,
+ * and hoists loads of the packed pixels out of the channel loop (then
+ * spills them); a volatile asm is neither split nor hoisted. */
+static void load_quad(Cg *c, LLVMValueRef base, int off, LLVMValueRef *v)
 {
-	LLVMValueRef d = load(c, c->i64, base, off, 8);
-	v[0] = LLVMBuildTrunc(c->b, d, c->i32, "");
-	v[1] = LLVMBuildTrunc(c->b, LLVMBuildLShr(c->b, d, cg_i64(c, 32), ""), c->i32, "");
+	char text[48];
+	snprintf(text, sizeof text, "ldrd $0, $1, [$2, #%d]", off);
+	LLVMTypeRef pair = LLVMStructTypeInContext(c->ctx, (LLVMTypeRef[]){c->i32, c->i32}, 2, 0);
+	LLVMTypeRef ft = LLVMFunctionType(pair, (LLVMTypeRef[]){c->ptr}, 1, 0);
+	static const char cons[] = "=&r,=&r,r,~{memory}";
+	LLVMValueRef fn = LLVMGetInlineAsm(ft, text, strlen(text), cons, strlen(cons), 1, 0, LLVMInlineAsmDialectATT, 0);
+	LLVMValueRef r = LLVMBuildCall2(c->b, ft, fn, &base, 1, "");
+	v[0] = LLVMBuildExtractValue(c->b, r, 0, "");
+	v[1] = LLVMBuildExtractValue(c->b, r, 1, "");
 }
 
-/* Quads [q0, q0 + n) of the block: 8 SMLAD each. */
-static void quads(Cg *c, LLVMValueRef x0, LLVMValueRef x1, LLVMValueRef wa, LLVMValueRef wb, LLVMValueRef q0, int n,
-		  LLVMValueRef *acc)
+/* Quads [0, n) from the pointers x0, x1 (the two packed pixels) and wa,
+ * wb (the two weight rows), or with row2 > 0 from x0 and wa alone, the
+ * second rows row2 bytes after the first (two registers fewer): 4 LDRD
+ * and 8 SMLAD each. */
+static void quads(Cg *c, LLVMValueRef *p, int row2, int n, LLVMValueRef *acc)
 {
 	for (int s = 0; s < n; s++) {
-		LLVMValueRef o = mul(c, add(c, q0, k32(c, s)), k32(c, 8)), xa[2], xb[2], w[2][2];
-		load_quad(c, x0, o, xa);
-		load_quad(c, x1, o, xb);
-		load_quad(c, wa, o, w[0]);
-		load_quad(c, wb, o, w[1]);
+		LLVMValueRef xa[2], xb[2], wa[2], wb[2];
+		load_quad(c, p[2], 8 * s, wa);
+		load_quad(c, p[0], 8 * s, xa);
+		load_quad(c, p[row2 ? 0 : 1], 8 * s + row2, xb);
+		load_quad(c, p[row2 ? 2 : 3], 8 * s + row2, wb);
 		for (int h = 0; h < 2; h++) {
-			acc[0] = smlad(c, xa[h], w[0][h], acc[0]);
-			acc[1] = smlad(c, xb[h], w[0][h], acc[1]);
-			acc[2] = smlad(c, xa[h], w[1][h], acc[2]);
-			acc[3] = smlad(c, xb[h], w[1][h], acc[3]);
+			acc[0] = smlad(c, xa[h], wa[h], acc[0]);
+			acc[1] = smlad(c, xb[h], wa[h], acc[1]);
+			acc[2] = smlad(c, xa[h], wb[h], acc[2]);
+			acc[3] = smlad(c, xb[h], wb[h], acc[3]);
 		}
 	}
 }
 
-/* The four products of the packed pixels (xp rows 0 and 1, row 1 being
- * row 0 again when odd) and the expanded weight rows wa and wb, each
- * accumulated from acc[].  The K loop runs DSP_STEP quads a step (inside
- * the loop, so the pixels' loads are not hoisted out of the channel loop
- * and spilled), the rest unrolled after it. */
+/* The four products of the packed pixels (xp rows 0 and 1) and the
+ * expanded weight rows at w and w + 2 Kp, each accumulated from acc[]:
+ * all quads unrolled when there are at most DSP_UNROLL of them, else a
+ * loop of DSP_STEP quads a step on pointers, the rest after it. */
+#define DSP_UNROLL 32
 #define DSP_STEP 4
-static void block(Cg *c, const MM *q, bool odd, LLVMValueRef wa, LLVMValueRef wb, LLVMValueRef *acc)
+static void block(Cg *c, const MM *q, LLVMValueRef w, LLVMValueRef *acc)
 {
-	LLVMValueRef x1 = odd ? q->xp : at(c, q->xp, k32(c, 2 * q->Kp));
-	int64_t nq = q->Kp / 4, steps = nq / DSP_STEP;
+	int64_t nq = q->Kp / 4, steps = nq <= DSP_UNROLL ? 0 : nq / DSP_STEP;
+	LLVMValueRef p[4] = {q->xp, at(c, q->xp, k32(c, 2 * q->Kp)), w, at(c, w, k32(c, 2 * q->Kp))};
 	if (steps) {
-		LLVMValueRef slots[4];
-		for (int i = 0; i < 4; i++) {
-			slots[i] = cg_entry_alloca(c, c->i32);
-			LLVMBuildStore(c->b, acc[i], slots[i]);
-		}
-		L32 l = {.keep = true};
-		LLVMValueRef i = l32_begin(c, &l, k32(c, 0), k32(c, steps));
+		LLVMBasicBlockRef pre = LLVMGetInsertBlock(c->b);
+		LLVMBasicBlockRef body = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "dsp.k");
+		LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "dsp.k.done");
+		LLVMBuildBr(c->b, body);
+		LLVMPositionBuilderAtEnd(c->b, body);
+		LLVMValueRef i = LLVMBuildPhi(c->b, c->i32, ""), ph[8], a[8];
+		for (int j = 0; j < 8; j++)
+			ph[j] = a[j] = LLVMBuildPhi(c->b, j < 4 ? c->ptr : c->i32, "");
+		quads(c, a, 0, DSP_STEP, a + 4);
 		for (int j = 0; j < 4; j++)
-			acc[j] = LLVMBuildLoad2(c->b, c->i32, slots[j], "");
-		quads(c, q->xp, x1, wa, wb, mul(c, i, k32(c, DSP_STEP)), DSP_STEP, acc);
+			a[j] = at(c, ph[j], k32(c, 8 * DSP_STEP));
+		LLVMValueRef in = LLVMBuildNSWAdd(c->b, i, k32(c, 1), "");
+		LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, in, k32(c, steps), ""), body, done);
+		LLVMBasicBlockRef from[2] = {pre, body};
+		LLVMAddIncoming(i, (LLVMValueRef[]){k32(c, 0), in}, from, 2);
+		for (int j = 0; j < 8; j++)
+			LLVMAddIncoming(ph[j], (LLVMValueRef[]){j < 4 ? p[j] : acc[j - 4], a[j]}, from, 2);
+		LLVMPositionBuilderAtEnd(c->b, done);
 		for (int j = 0; j < 4; j++)
-			LLVMBuildStore(c->b, acc[j], slots[j]);
-		l32_end(c, &l, 1);
-		for (int j = 0; j < 4; j++)
-			acc[j] = LLVMBuildLoad2(c->b, c->i32, slots[j], "");
+			p[j] = a[j], acc[j] = a[4 + j];
 	}
-	quads(c, q->xp, x1, wa, wb, k32(c, steps * DSP_STEP), (int)(nq % DSP_STEP), acc);
+	/* (unrolled: every offset fits LDRD's 1020, 2 Kp + 8 (nq - 1) <= 504) */
+	quads(c, p, steps ? 0 : (int)(2 * q->Kp), (int)(nq - steps * DSP_STEP), acc);
 }
 
 /* Every channel pair of the chunk [m0, m0 + mc) for the packed pixels p, p1. */
 static void chan_pairs(Cg *c, const MM *q, LLVMValueRef img, LLVMValueRef m0, LLVMValueRef mc, LLVMValueRef p,
-		       LLVMValueRef p1, bool odd)
+		       LLVMValueRef p1)
 {
 	L32 l = {0};
 	LLVMValueRef npairs = LLVMBuildLShr(c->b, add(c, mc, k32(c, 1)), k32(c, 1), "");
@@ -538,9 +554,8 @@ static void chan_pairs(Cg *c, const MM *q, LLVMValueRef img, LLVMValueRef m0, LL
 	LLVMValueRef m[2] = {add(c, m0, r), add(c, m0, r1)}, b[2], mult[2], sh[2];
 	for (int j = 0; j < 2; j++)
 		chan_params(c, &q->t, m[j], &b[j], &mult[j], &sh[j]);
-	LLVMValueRef wa = at(c, q->wexp, mul(c, r, k32(c, 2 * q->Kp))), wb = at(c, q->wexp, mul(c, r1, k32(c, 2 * q->Kp)));
 	LLVMValueRef acc[4] = {b[0], b[0], b[1], b[1]};
-	block(c, q, odd, wa, wb, acc);
+	block(c, q, at(c, q->wexp, mul(c, r, k32(c, 2 * q->Kp))), acc);
 	LLVMValueRef px[2] = {p, p1}, ybase = mul(c, img, k32(c, q->y_img));
 	for (int i = 0; i < 4; i++) {
 		LLVMValueRef off = add(c, ybase, add(c, mul(c, px[i & 1], k32(c, q->y_p)), mul(c, m[i >> 1], k32(c, q->y_m))));
@@ -549,13 +564,17 @@ static void chan_pairs(Cg *c, const MM *q, LLVMValueRef img, LLVMValueRef m0, LL
 	l32_end(c, &l, 1);
 }
 
-/* Expand the weight rows [m0, m0 + mc) to int16 quads in wexp. */
+/* Expand the weight rows [m0, m0 + mc) to int16 quads in wexp, and row
+ * m0 + mc - 1 once more after them when mc is odd (channel pairs read
+ * two adjacent rows). */
 static void expand(Cg *c, const MM *q, LLVMValueRef m0, LLVMValueRef mc)
 {
 	L32 l = {0};
-	LLVMValueRef n = mul(c, mc, k32(c, q->Kp / 4));
-	LLVMValueRef i = l32_begin(c, &l, k32(c, 0), n);
-	LLVMValueRef w = load(c, c->i32, q->t.blob, add(c, k32(c, q->t.w_at), mul(c, add(c, mul(c, m0, k32(c, q->Kp / 4)), i), k32(c, 4))), 4);
+	LLVMValueRef rows = add(c, mc, cg_and(c, mc, k32(c, 1))), nq = k32(c, q->Kp / 4);
+	LLVMValueRef i = l32_begin(c, &l, k32(c, 0), mul(c, rows, nq));
+	/* (the duplicate row's quads come from row mc - 1) */
+	LLVMValueRef src = cg_sel(c, cg_icmp(c, LLVMIntSLT, i, mul(c, mc, nq)), i, LLVMBuildSub(c->b, i, nq, ""));
+	LLVMValueRef w = load(c, c->i32, q->t.blob, add(c, k32(c, q->t.w_at), mul(c, add(c, mul(c, m0, nq), src), k32(c, 4))), 4);
 	LLVMValueRef o = mul(c, i, k32(c, 8));
 	store(c, xtb16(c, w, false), q->wexp, o, 8);
 	store(c, xtb16(c, ror8(c, w), false), q->wexp, add(c, o, k32(c, 4)), 4);
@@ -565,7 +584,7 @@ static void expand(Cg *c, const MM *q, LLVMValueRef m0, LLVMValueRef mc)
 static void emit_mm(Cg *c, MM *q)
 {
 	q->xp = stack_bytes(c, 4 * q->Kp);
-	q->wexp = stack_bytes(c, 2 * q->Kp * q->Mc);
+	q->wexp = stack_bytes(c, 2 * q->Kp * (q->Mc + 1));
 	L32 lm = {0}, li = {0}, lp = {0};
 	LLVMValueRef m0 = l32_begin(c, &lm, k32(c, 0), k32(c, q->M));
 	LLVMValueRef mc = smin(c, k32(c, q->Mc), LLVMBuildSub(c->b, k32(c, q->M), m0, ""));
@@ -575,13 +594,13 @@ static void emit_mm(Cg *c, MM *q)
 		LLVMValueRef p = mul(c, l32_begin(c, &lp, k32(c, 0), k32(c, q->P / 2)), k32(c, 2));
 		LLVMValueRef p1 = add(c, p, k32(c, 1));
 		pack_pair(c, q, img, p, p1, false);
-		chan_pairs(c, q, img, m0, mc, p, p1, false);
+		chan_pairs(c, q, img, m0, mc, p, p1);
 		l32_end(c, &lp, 1);
 	}
 	if (q->P % 2) {
 		LLVMValueRef p = k32(c, q->P - 1);
 		pack_pair(c, q, img, p, p, true);
-		chan_pairs(c, q, img, m0, mc, p, p, true);
+		chan_pairs(c, q, img, m0, mc, p, p);
 	}
 	l32_end(c, &li, 1);
 	l32_end(c, &lm, (int)q->Mc);
