@@ -166,13 +166,11 @@ int main(void)
 	for (int r = 0; r < 2; r++) {
 		uint32_t t0 = fw_clock();
 		int rc = M(_run)(fw_inputs, r ? (void *const *)again : (void *const *)outs, ws);
-		uint32_t t = fw_clock() - t0;
-		uint32_t t1 = fw_clock();
-		uint32_t base = fw_clock() - t1;  /* reading the clock itself */
+		uint32_t t = fw_clock() - t0;  /* (reading the clock: a few instructions) */
 		fw_puts("RUN rc ");
 		fw_putu((uint32_t)rc);
 		fw_puts(" ticks ");
-		fw_putu(t - base);
+		fw_putu(t);
 		fw_puts("\n");
 		if (rc)
 			return 1;
