@@ -192,7 +192,9 @@ typedef struct Tabs {
 	int64_t M, mult_at, shift_at, w_at;  /* byte offsets */
 	bool fast;                           /* every channel takes the SMMUL requantization */
 	bool packed;                         /* t in the bias word */
+	bool fold_zy;                        /* fast, and z_y 2^t + 2^(t-1) + 2^30 < 2^31 for every t */
 	int u;                               /* fast: acc saturated to 31 - u bits and shifted left by u */
+	int pre;                             /* fast: weights and bias' scaled by 2^pre (-1: not) */
 	bool u8;                             /* x unsigned */
 	int32_t zx, zy, lo, hi;
 } Tabs;
@@ -234,6 +236,27 @@ static int fast_u(const Requant *q, int64_t M)
 	return u;
 }
 
+/* The prescale, or -1: the smallest u >= 0 with every s + u >= 33 when
+ * acc * 2^u cannot overflow (|acc| <= bound[m], known at compile time)
+ * and no product can sit on a tie (v2(acc) <= log2 bound: a tie needs
+ * v2(acc) + v2(mult) = s - 1).  The weights and bias' are then scaled by
+ * 2^u once, and each output costs no more than with u = 0. */
+static int prescale_u(const Requant *q, const int64_t *bound, int64_t M, int wmax)
+{
+	int u = 0;
+	for (int64_t m = 0; m < M; m++) {
+		if (!q[m].mult)
+			return -1;
+		u = 33 - q[m].shift > u ? 33 - q[m].shift : u;
+	}
+	for (int64_t m = 0; m < M; m++) {
+		int room = q[m].shift - 1 - tz((uint32_t)q[m].mult);
+		if (bound[m] >= (INT64_C(1) << (31 - u)) || (room < 62 && bound[m] >= (INT64_C(1) << room)))
+			return -1;
+	}
+	return u < 16 && (wmax << u) <= 32767 ? u : -1;  /* scaled weights stay int16 */
+}
+
 /* The blob of node n for M channels of weights w' (rows of kw, int8, the
  * sums taken over all of a row) stored as wbytes of wdata; bias (NULL:
  * none). */
@@ -244,23 +267,32 @@ static void make_tabs(Cg *c, const Node *n, int64_t M, const int8_t *w, int64_t 
 	*t = (Tabs){.M = M, .u8 = tx->dt == DT_U8, .zx = tx->q->zero[0], .zy = ty->q->zero[0]};
 	cg_int_bounds(n, ty, &t->lo, &t->hi);
 	Requant *q = malloc(sizeof *q * (size_t)M);
-	uint32_t *b = malloc(sizeof *b * (size_t)M);
-	if (!q || !b)
+	int64_t *b = malloc(sizeof *b * (size_t)M), *bound = malloc(sizeof *bound * (size_t)M);
+	int wmax = 0;
+	if (!q || !b || !bound)
 		die("out of memory");
-	t->packed = true;
+	for (int64_t i = 0; i < M * kw; i++)
+		wmax = abs(w[i]) > wmax ? abs(w[i]) : wmax;
 	for (int64_t m = 0; m < M; m++) {
-		int64_t sum = 0;
+		int64_t sum = 0, mag = 0;
 		for (int64_t k = 0; k < kw; k++)
-			sum += w[m * kw + k];
-		/* (int32 arithmetic wraps in the reference too: mod 2^32 is enough) */
-		b[m] = (uint32_t)(bias ? bias[m] : 0) - (uint32_t)((int64_t)t->zx * sum);
-		int32_t bs = (int32_t)b[m];
-		t->packed = t->packed && bs >= -(1 << 26) && bs < (1 << 26);
+			sum += w[m * kw + k], mag += w[m * kw + k] < 0 ? -w[m * kw + k] : w[m * kw + k];
+		b[m] = (bias ? bias[m] : 0) - (int64_t)t->zx * sum;
+		bound[m] = (b[m] < 0 ? -b[m] : b[m]) + mag * (t->u8 ? 255 : 128);
 		q[m] = cg_requant_of(c, n, tx->q->scale[0] * (double)tw->q->scale[tw->q->n > 1 ? m : 0] / ty->q->scale[0]);
 	}
-	t->u = fast_u(q, M);
-	t->fast = t->u >= 0;
-	t->packed = t->packed && t->fast;
+	t->pre = prescale_u(q, bound, M, wmax);
+	t->u = t->pre >= 0 ? 0 : fast_u(q, M);
+	t->fast = t->pre >= 0 || t->u >= 0;
+	int up = t->pre > 0 ? t->pre : t->u > 0 ? t->u : 0;  /* s grows by it */
+	t->fold_zy = t->packed = t->fast;
+	for (int64_t m = 0; m < M; m++) {
+		/* (int32 arithmetic wraps in the reference too: mod 2^32 is enough) */
+		int32_t bs = (int32_t)((uint32_t)b[m] << (t->pre > 0 ? t->pre : 0));
+		b[m] = bs;
+		t->packed = t->packed && bs >= -(1 << 26) && bs < (1 << 26);
+		t->fold_zy = t->fold_zy && q[m].shift + up - 32 <= 21;  /* |hi| <= 2^30 */
+	}
 	t->mult_at = 4 * M;
 	t->shift_at = 8 * M;
 	t->w_at = t->packed ? 8 * M : (9 * M + 3) / 4 * 4;
@@ -269,8 +301,8 @@ static void make_tabs(Cg *c, const Node *n, int64_t M, const int8_t *w, int64_t 
 	if (!blob)
 		die("out of memory");
 	for (int64_t m = 0; m < M; m++) {
-		int sh = t->fast ? q[m].shift + t->u - 32 : q[m].shift;
-		uint32_t word = t->packed ? b[m] << 5 | (uint32_t)sh : b[m];
+		int sh = t->fast ? q[m].shift + up - 32 : q[m].shift;
+		uint32_t word = t->packed ? (uint32_t)b[m] << 5 | (uint32_t)sh : (uint32_t)b[m];
 		memcpy(blob + 4 * m, &word, 4);
 		memcpy(blob + t->mult_at + 4 * m, &q[m].mult, 4);
 		if (!t->packed)
@@ -282,23 +314,39 @@ static void make_tabs(Cg *c, const Node *n, int64_t M, const int8_t *w, int64_t 
 	free(blob);
 	free(q);
 	free(b);
+	free(bound);
 }
 
-/* Channel m's bias', multiplier and shift (t when fast, else s). */
-static void chan_params(Cg *c, const Tabs *t, LLVMValueRef m, LLVMValueRef *b, LLVMValueRef *mult, LLVMValueRef *sh)
+/* A channel's requantization operands: bias', multiplier, shift (t when
+ * fast, else s) and, when fast, the rounding term rnd = 2^(t-1) + z_y 2^t
+ * (z_y folded in: adding a multiple of 2^t before the shift adds z_y
+ * after it; fold_zy says it cannot overflow). */
+typedef struct Chan {
+	LLVMValueRef b, mult, sh, rnd;
+} Chan;
+
+static Chan chan_params(Cg *c, const Tabs *t, LLVMValueRef m)
 {
+	Chan ch;
 	LLVMValueRef m4 = mul(c, m, k32(c, 4));
-	*b = load(c, c->i32, t->blob, m4, 4);
-	*mult = load(c, c->i32, t->blob, add(c, m4, k32(c, t->mult_at)), 4);
+	ch.b = load(c, c->i32, t->blob, m4, 4);
+	ch.mult = load(c, c->i32, t->blob, add(c, m4, k32(c, t->mult_at)), 4);
 	if (t->packed) {
-		*sh = cg_and(c, *b, k32(c, 31));
-		*b = LLVMBuildAShr(c->b, *b, k32(c, 5), "");
+		ch.sh = cg_and(c, ch.b, k32(c, 31));
+		ch.b = LLVMBuildAShr(c->b, ch.b, k32(c, 5), "");
 	} else
-		*sh = LLVMBuildZExt(c->b, load(c, c->i8, t->blob, add(c, m, k32(c, t->shift_at)), 1), c->i32, "");
+		ch.sh = LLVMBuildZExt(c->b, load(c, c->i8, t->blob, add(c, m, k32(c, t->shift_at)), 1), c->i32, "");
+	ch.rnd = NULL;
+	if (t->fast) {
+		ch.rnd = LLVMBuildShl(c->b, k32(c, 1), LLVMBuildSub(c->b, ch.sh, k32(c, 1), ""), "");
+		if (t->fold_zy)
+			ch.rnd = add(c, ch.rnd, LLVMBuildShl(c->b, k32(c, t->zy), ch.sh, ""));
+	}
+	return ch;
 }
 
 /* The output integer of acc (ir_requantize's value), as an i8. */
-static LLVMValueRef requant(Cg *c, const Tabs *t, LLVMValueRef acc, LLVMValueRef mult, LLVMValueRef sh)
+static LLVMValueRef requant(Cg *c, const Tabs *t, LLVMValueRef acc, const Chan *ch)
 {
 	LLVMValueRef v;
 	if (t->fast) {
@@ -308,15 +356,17 @@ static LLVMValueRef requant(Cg *c, const Tabs *t, LLVMValueRef acc, LLVMValueRef
 			acc = smin(c, acc, LLVMBuildSub(c->b, lim, k32(c, 1), ""));
 			acc = LLVMBuildShl(c->b, acc, k32(c, t->u), "");
 		}
-		LLVMValueRef p = mul(c, LLVMBuildSExt(c->b, acc, c->i64, ""), LLVMBuildSExt(c->b, mult, c->i64, ""));
+		/* SMMLA: rnd + the high word of acc * mult */
+		LLVMValueRef p = mul(c, LLVMBuildSExt(c->b, acc, c->i64, ""), LLVMBuildSExt(c->b, ch->mult, c->i64, ""));
 		LLVMValueRef hi = LLVMBuildTrunc(c->b, LLVMBuildAShr(c->b, p, cg_i64(c, 32), ""), c->i32, "");
-		LLVMValueRef half = LLVMBuildShl(c->b, k32(c, 1), LLVMBuildSub(c->b, sh, k32(c, 1), ""), "");
-		v = add(c, LLVMBuildAShr(c->b, add(c, hi, half), sh, ""), k32(c, t->zy));
+		v = LLVMBuildAShr(c->b, add(c, hi, ch->rnd), ch->sh, "");
+		if (!t->fold_zy)
+			v = add(c, v, k32(c, t->zy));
 		LLVMValueRef lo = k32(c, t->lo), hh = k32(c, t->hi);
 		v = cg_sel(c, cg_icmp(c, LLVMIntSLT, v, lo), lo, v);
 		v = smin(c, v, hh);
 	} else
-		v = cg_requant(c, acc, mult, sh, k32(c, t->zy), k32(c, t->lo), k32(c, t->hi));
+		v = cg_requant(c, acc, ch->mult, ch->sh, k32(c, t->zy), k32(c, t->lo), k32(c, t->hi));
 	return LLVMBuildTrunc(c->b, v, c->i8, "");
 }
 
@@ -551,15 +601,14 @@ static void chan_pairs(Cg *c, const MM *q, LLVMValueRef img, LLVMValueRef m0, LL
 	LLVMValueRef npairs = LLVMBuildLShr(c->b, add(c, mc, k32(c, 1)), k32(c, 1), "");
 	LLVMValueRef r = mul(c, l32_begin(c, &l, k32(c, 0), npairs), k32(c, 2));
 	LLVMValueRef r1 = smin(c, add(c, r, k32(c, 1)), LLVMBuildSub(c->b, mc, k32(c, 1), ""));
-	LLVMValueRef m[2] = {add(c, m0, r), add(c, m0, r1)}, b[2], mult[2], sh[2];
-	for (int j = 0; j < 2; j++)
-		chan_params(c, &q->t, m[j], &b[j], &mult[j], &sh[j]);
-	LLVMValueRef acc[4] = {b[0], b[0], b[1], b[1]};
+	LLVMValueRef m[2] = {add(c, m0, r), add(c, m0, r1)};
+	Chan ch[2] = {chan_params(c, &q->t, m[0]), chan_params(c, &q->t, m[1])};
+	LLVMValueRef acc[4] = {ch[0].b, ch[0].b, ch[1].b, ch[1].b};
 	block(c, q, at(c, q->wexp, mul(c, r, k32(c, 2 * q->Kp))), acc);
 	LLVMValueRef px[2] = {p, p1}, ybase = mul(c, img, k32(c, q->y_img));
 	for (int i = 0; i < 4; i++) {
 		LLVMValueRef off = add(c, ybase, add(c, mul(c, px[i & 1], k32(c, q->y_p)), mul(c, m[i >> 1], k32(c, q->y_m))));
-		store(c, requant(c, &q->t, acc[i], mult[i >> 1], sh[i >> 1]), q->Y, off, 1);
+		store(c, requant(c, &q->t, acc[i], &ch[i >> 1]), q->Y, off, 1);
 	}
 	l32_end(c, &l, 1);
 }
@@ -576,8 +625,12 @@ static void expand(Cg *c, const MM *q, LLVMValueRef m0, LLVMValueRef mc)
 	LLVMValueRef src = cg_sel(c, cg_icmp(c, LLVMIntSLT, i, mul(c, mc, nq)), i, LLVMBuildSub(c->b, i, nq, ""));
 	LLVMValueRef w = load(c, c->i32, q->t.blob, add(c, k32(c, q->t.w_at), mul(c, add(c, mul(c, m0, nq), src), k32(c, 4))), 4);
 	LLVMValueRef o = mul(c, i, k32(c, 8));
-	store(c, xtb16(c, w, false), q->wexp, o, 8);
-	store(c, xtb16(c, ror8(c, w), false), q->wexp, add(c, o, k32(c, 4)), 4);
+	LLVMValueRef e[2] = {xtb16(c, w, false), xtb16(c, ror8(c, w), false)};
+	for (int j = 0; j < 2; j++) {
+		for (int k = 0; k < q->t.pre; k++)  /* prescaled: each halfword doubled */
+			e[j] = arm(c, "llvm.arm.sadd16", (LLVMValueRef[]){e[j], e[j]}, 2);
+		store(c, e[j], q->wexp, add(c, o, k32(c, 4 * j)), 4);
+	}
 	l32_end(c, &l, 1);
 }
 
@@ -657,15 +710,16 @@ static void emit_dw(Cg *c, const Node *n, const Geo *g, const Tabs *t)
 		store(c, load(c, c->i8, X, add(c, src, k32(c, j)), 1), buf, add(c, dst, k32(c, j)), 1);
 	l32_end(c, &lr, 1);
 	/* the channel's weights: [w0, w2] and w1 per kernel row */
-	LLVMValueRef w02[16], w1[16], b, mult, sh;
+	LLVMValueRef w02[16], w1[16];
 	for (int64_t kh = 0; kh < KH; kh++) {
 		LLVMValueRef wv[3];
 		for (int j = 0; j < 3; j++)
-			wv[j] = LLVMBuildSExt(c->b, load(c, c->i8, t->blob, add(c, k32(c, t->w_at + kh * 3 + j), mul(c, ch, k32(c, 3 * KH))), 1), c->i32, "");
+			wv[j] = LLVMBuildShl(c->b, LLVMBuildSExt(c->b, load(c, c->i8, t->blob, add(c, k32(c, t->w_at + kh * 3 + j), mul(c, ch, k32(c, 3 * KH))), 1), c->i32, ""),
+					     k32(c, t->pre > 0 ? t->pre : 0), "");  /* prescaled */
 		w02[kh] = cg_or(c, cg_and(c, wv[0], k32(c, 0xFFFF)), LLVMBuildShl(c->b, wv[2], k32(c, 16), ""));
 		w1[kh] = wv[1];
 	}
-	chan_params(c, t, ch, &b, &mult, &sh);
+	Chan cp = chan_params(c, t, ch);
 	LLVMValueRef oh = l32_begin(c, &lo, k32(c, 0), k32(c, g->OH));
 	LLVMValueRef row = mul(c, oh, k32(c, g->sh * Wr)), yrow = mul(c, add(c, mul(c, pl, k32(c, g->OH)), oh), k32(c, g->OW));
 	for (int tail = 0; tail < 2; tail++) {
@@ -679,7 +733,7 @@ static void emit_dw(Cg *c, const Node *n, const Geo *g, const Tabs *t)
 				break;
 			col = k32(c, g->OW - 1);
 		}
-		LLVMValueRef a0 = b, a1 = b;
+		LLVMValueRef a0 = cp.b, a1 = cp.b;
 		for (int64_t kh = 0; kh < KH; kh++) {
 			LLVMValueRef w = load(c, c->i32, buf, add(c, add(c, row, k32(c, kh * g->dh * Wr)), col), 1);
 			LLVMValueRef E = xtb16(c, w, t->u8), O = xtb16(c, ror8(c, w), t->u8);
@@ -688,9 +742,9 @@ static void emit_dw(Cg *c, const Node *n, const Geo *g, const Tabs *t)
 			a1 = smlad(c, O, w02[kh], a1);
 			a1 = arm(c, "llvm.arm.smlatb", (LLVMValueRef[]){E, w1[kh], a1}, 3);
 		}
-		store(c, requant(c, t, a0, mult, sh), Y, add(c, yrow, col), 1);
+		store(c, requant(c, t, a0, &cp), Y, add(c, yrow, col), 1);
 		if (!tail) {
-			store(c, requant(c, t, a1, mult, sh), Y, add(c, yrow, add(c, col, k32(c, 1))), 1);
+			store(c, requant(c, t, a1, &cp), Y, add(c, yrow, add(c, col, k32(c, 1))), 1);
 			l32_end(c, &lg, 1);
 		}
 	}
