@@ -194,7 +194,8 @@ typedef struct Tabs {
 	bool packed;                         /* t in the bias word */
 	bool fold_zy;                        /* fast, and z_y 2^t + 2^(t-1) + 2^30 < 2^31 for every t */
 	int u;                               /* fast: acc saturated to 31 - u bits and shifted left by u */
-	int pre;                             /* fast: weights and bias' scaled by 2^pre (-1: not) */
+	int T;                               /* uniform: every channel shifts by 32 + T (weights and bias'
+					      * scaled by 2^e, e in the bias word); 0: per-channel shifts */
 	bool u8;                             /* x unsigned */
 	int32_t zx, zy, lo, hi;
 } Tabs;
@@ -236,25 +237,31 @@ static int fast_u(const Requant *q, int64_t M)
 	return u;
 }
 
-/* The prescale, or -1: the smallest u >= 0 with every s + u >= 33 when
- * acc * 2^u cannot overflow (|acc| <= bound[m], known at compile time)
- * and no product can sit on a tie (v2(acc) <= log2 bound: a tie needs
- * v2(acc) + v2(mult) = s - 1).  The weights and bias' are then scaled by
- * 2^u once, and each output costs no more than with u = 0. */
-static int prescale_u(const Requant *q, const int64_t *bound, int64_t M, int wmax)
+/* The common shift S of the uniform requantization, or 0 when it cannot
+ * be used: each channel's weights and bias' scaled by 2^(S - s) (exact,
+ * when acc * 2^(S - s) cannot overflow: |acc| <= bound[m] is known at
+ * compile time, and the weights stay int16) so that every channel shifts
+ * by the same S >= 33: the shift an immediate, the rounding term a
+ * constant.  No product may sit on a tie: that needs v2(acc) + v2(mult)
+ * = s - 1 (scaling both sides keeps it), impossible when 2^(s - 1 -
+ * v2(mult)) > bound. */
+static int uniform_s(const Requant *q, const int64_t *bound, int64_t M, int wmax)
 {
-	int u = 0;
+	int S = 33;
 	for (int64_t m = 0; m < M; m++) {
 		if (!q[m].mult)
-			return -1;
-		u = 33 - q[m].shift > u ? 33 - q[m].shift : u;
+			return 0;
+		S = q[m].shift > S ? q[m].shift : S;
 	}
+	if (S - 32 > 21)  /* z_y folded into the rounding term: |hi| + |rnd| < 2^31 */
+		return 0;
 	for (int64_t m = 0; m < M; m++) {
-		int room = q[m].shift - 1 - tz((uint32_t)q[m].mult);
-		if (bound[m] >= (INT64_C(1) << (31 - u)) || (room < 62 && bound[m] >= (INT64_C(1) << room)))
-			return -1;
+		int u = S - q[m].shift, room = q[m].shift - 1 - tz((uint32_t)q[m].mult);
+		if (u > 15 || bound[m] >= (INT64_C(1) << (31 - u)) || (wmax << u) > 32767 ||
+		    (room < 62 && bound[m] >= (INT64_C(1) << room)))
+			return 0;
 	}
-	return u < 16 && (wmax << u) <= 32767 ? u : -1;  /* scaled weights stay int16 */
+	return S;
 }
 
 /* The blob of node n for M channels of weights w' (rows of kw, int8, the
@@ -281,17 +288,22 @@ static void make_tabs(Cg *c, const Node *n, int64_t M, const int8_t *w, int64_t 
 		bound[m] = (b[m] < 0 ? -b[m] : b[m]) + mag * (t->u8 ? 255 : 128);
 		q[m] = cg_requant_of(c, n, tx->q->scale[0] * (double)tw->q->scale[tw->q->n > 1 ? m : 0] / ty->q->scale[0]);
 	}
-	t->pre = prescale_u(q, bound, M, wmax);
-	t->u = t->pre >= 0 ? 0 : fast_u(q, M);
-	t->fast = t->pre >= 0 || t->u >= 0;
-	int up = t->pre > 0 ? t->pre : t->u > 0 ? t->u : 0;  /* s grows by it */
+	int S = uniform_s(q, bound, M, wmax);
+	for (int64_t m = 0; m < M && S; m++) {  /* bias' scaled: it must fit beside the scale */
+		int64_t bs = b[m] * (INT64_C(1) << (S - q[m].shift));
+		S = bs >= -(1 << 26) && bs < (1 << 26) ? S : 0;
+	}
+	t->T = S ? S - 32 : 0;
+	t->u = S ? 0 : fast_u(q, M);
+	t->fast = S || t->u >= 0;
+	int up = t->u > 0 ? t->u : 0;  /* (clamp mode: s grows by it) */
 	t->fold_zy = t->packed = t->fast;
 	for (int64_t m = 0; m < M; m++) {
 		/* (int32 arithmetic wraps in the reference too: mod 2^32 is enough) */
-		int32_t bs = (int32_t)((uint32_t)b[m] << (t->pre > 0 ? t->pre : 0));
+		int32_t bs = (int32_t)((uint32_t)b[m] << (S ? S - q[m].shift : 0));
 		b[m] = bs;
 		t->packed = t->packed && bs >= -(1 << 26) && bs < (1 << 26);
-		t->fold_zy = t->fold_zy && q[m].shift + up - 32 <= 21;  /* |hi| <= 2^30 */
+		t->fold_zy = t->fold_zy && (S ? S : q[m].shift + up) - 32 <= 21;  /* |hi| <= 2^30 */
 	}
 	t->mult_at = 4 * M;
 	t->shift_at = 8 * M;
@@ -301,7 +313,8 @@ static void make_tabs(Cg *c, const Node *n, int64_t M, const int8_t *w, int64_t 
 	if (!blob)
 		die("out of memory");
 	for (int64_t m = 0; m < M; m++) {
-		int sh = t->fast ? q[m].shift + up - 32 : q[m].shift;
+		/* uniform: the channel's scale exponent S - s; else t or s */
+		int sh = t->T ? S - q[m].shift : t->fast ? q[m].shift + up - 32 : q[m].shift;
 		uint32_t word = t->packed ? (uint32_t)b[m] << 5 | (uint32_t)sh : (uint32_t)b[m];
 		memcpy(blob + 4 * m, &word, 4);
 		memcpy(blob + t->mult_at + 4 * m, &q[m].mult, 4);
@@ -323,6 +336,7 @@ static void make_tabs(Cg *c, const Node *n, int64_t M, const int8_t *w, int64_t 
  * after it; fold_zy says it cannot overflow). */
 typedef struct Chan {
 	LLVMValueRef b, mult, sh, rnd;
+	LLVMValueRef e;  /* uniform: the channel's weight scale exponent */
 } Chan;
 
 static Chan chan_params(Cg *c, const Tabs *t, LLVMValueRef m)
@@ -331,13 +345,18 @@ static Chan chan_params(Cg *c, const Tabs *t, LLVMValueRef m)
 	LLVMValueRef m4 = mul(c, m, k32(c, 4));
 	ch.b = load(c, c->i32, t->blob, m4, 4);
 	ch.mult = load(c, c->i32, t->blob, add(c, m4, k32(c, t->mult_at)), 4);
+	ch.e = NULL;
 	if (t->packed) {
 		ch.sh = cg_and(c, ch.b, k32(c, 31));
 		ch.b = LLVMBuildAShr(c->b, ch.b, k32(c, 5), "");
 	} else
 		ch.sh = LLVMBuildZExt(c->b, load(c, c->i8, t->blob, add(c, m, k32(c, t->shift_at)), 1), c->i32, "");
 	ch.rnd = NULL;
-	if (t->fast) {
+	if (t->T) {  /* uniform: an immediate shift, a constant rounding term */
+		ch.e = ch.sh;
+		ch.sh = k32(c, t->T);
+		ch.rnd = k32(c, (1 << (t->T - 1)) + t->zy * (1 << t->T));
+	} else if (t->fast) {
 		ch.rnd = LLVMBuildShl(c->b, k32(c, 1), LLVMBuildSub(c->b, ch.sh, k32(c, 1), ""), "");
 		if (t->fold_zy)
 			ch.rnd = add(c, ch.rnd, LLVMBuildShl(c->b, k32(c, t->zy), ch.sh, ""));
@@ -480,23 +499,38 @@ static void pack_taps(Cg *c, const MM *q, LLVMValueRef img, LLVMValueRef p, LLVM
 	LLVMValueRef oh = LLVMBuildUDiv(c->b, p, k32(c, g->OW), ""), ow = LLVMBuildURem(c->b, p, k32(c, g->OW), "");
 	LLVMValueRef ih0 = LLVMBuildSub(c->b, mul(c, oh, k32(c, g->sh)), k32(c, g->ph), "");
 	LLVMValueRef iw0 = LLVMBuildSub(c->b, mul(c, ow, k32(c, g->sw)), k32(c, g->pw), "");
+	/* a kernel row's taps unrolled: their columns' tests once per pixel */
+	LLVMValueRef okw[16];
+	bool unroll = g->KW <= 16;
+	for (int64_t kw = 0; unroll && kw < g->KW; kw++)
+		okw[kw] = LLVMBuildICmp(c->b, LLVMIntULT, add(c, iw0, k32(c, kw * g->dw)), k32(c, g->W), "");
 	L32 lc = {0}, lh = {0}, lw = {0};
 	LLVMValueRef ch = l32_begin(c, &lc, k32(c, 0), k32(c, g->C));
 	LLVMValueRef kh = l32_begin(c, &lh, k32(c, 0), k32(c, g->KH));
-	LLVMValueRef kw = l32_begin(c, &lw, k32(c, 0), k32(c, g->KW));
-	LLVMValueRef k = add(c, mul(c, add(c, mul(c, ch, k32(c, g->KH)), kh), k32(c, g->KW)), kw);
-	LLVMValueRef ih = add(c, ih0, mul(c, kh, k32(c, g->dh))), iw = add(c, iw0, mul(c, kw, k32(c, g->dw)));
-	LLVMValueRef ok = cg_and(c, LLVMBuildICmp(c->b, LLVMIntULT, ih, k32(c, g->H), ""),
-				 LLVMBuildICmp(c->b, LLVMIntULT, iw, k32(c, g->W), ""));
-	LLVMValueRef off = add(c, add(c, mul(c, img, k32(c, q->x_img)), mul(c, ch, k32(c, g->H * g->W))),
-			       add(c, mul(c, ih, k32(c, g->W)), iw));
-	LLVMValueRef v = cg_sel(c, ok, x_at(c, q, q->X, cg_sel(c, ok, off, k32(c, 0))), k32(c, q->t.zx));
-	/* quad_pos(k) at run time */
-	LLVMValueRef pos = cg_or(c, cg_and(c, k, k32(c, ~3)),
-				 cg_or(c, LLVMBuildShl(c->b, cg_and(c, k, k32(c, 1)), k32(c, 1), ""),
-				       cg_and(c, LLVMBuildLShr(c->b, k, k32(c, 1), ""), k32(c, 1))));
-	put_k(c, dst, pos, v);
-	l32_end(c, &lw, 1);
+	LLVMValueRef k0 = mul(c, add(c, mul(c, ch, k32(c, g->KH)), kh), k32(c, g->KW));
+	LLVMValueRef ih = add(c, ih0, mul(c, kh, k32(c, g->dh)));
+	LLVMValueRef okh = LLVMBuildICmp(c->b, LLVMIntULT, ih, k32(c, g->H), "");
+	LLVMValueRef row = add(c, add(c, mul(c, img, k32(c, q->x_img)), mul(c, ch, k32(c, g->H * g->W))),
+			       add(c, mul(c, ih, k32(c, g->W)), iw0));
+	for (int64_t t = 0; t < (unroll ? g->KW : 1); t++) {
+		LLVMValueRef kw = unroll ? k32(c, t) : l32_begin(c, &lw, k32(c, 0), k32(c, g->KW));
+		LLVMValueRef ok = cg_and(c, okh, unroll ? okw[t] : LLVMBuildICmp(c->b, LLVMIntULT, add(c, iw0, mul(c, kw, k32(c, g->dw))), k32(c, g->W), ""));
+		LLVMValueRef off = cg_sel(c, ok, add(c, row, mul(c, kw, k32(c, g->dw))), k32(c, 0));
+		LLVMValueRef v = cg_sel(c, ok, x_at(c, q, q->X, off), k32(c, q->t.zx));
+		/* quad_pos(k0 + kw): a constant offset when KW is a multiple of 4 */
+		LLVMValueRef pos;
+		if (unroll && g->KW % 4 == 0)
+			pos = add(c, k0, k32(c, quad_pos(t)));
+		else {
+			LLVMValueRef k = add(c, k0, kw);
+			pos = cg_or(c, cg_and(c, k, k32(c, ~3)),
+				    cg_or(c, LLVMBuildShl(c->b, cg_and(c, k, k32(c, 1)), k32(c, 1), ""),
+					  cg_and(c, LLVMBuildLShr(c->b, k, k32(c, 1), ""), k32(c, 1))));
+		}
+		put_k(c, dst, pos, v);
+		if (!unroll)
+			l32_end(c, &lw, 1);
+	}
 	l32_end(c, &lh, 1);
 	l32_end(c, &lc, 1);
 	pad_quads(c, q, dst);
@@ -613,25 +647,32 @@ static void chan_pairs(Cg *c, const MM *q, LLVMValueRef img, LLVMValueRef m0, LL
 	l32_end(c, &l, 1);
 }
 
-/* Expand the weight rows [m0, m0 + mc) to int16 quads in wexp, and row
+/* A halfword pair times 2^e (each half stays in int16: checked). */
+static LLVMValueRef scale_pair(Cg *c, LLVMValueRef v, LLVMValueRef e)
+{
+	LLVMValueRef hi = LLVMBuildShl(c->b, cg_and(c, v, k32(c, (int32_t)0xFFFF0000u)), e, "");
+	return cg_or(c, hi, cg_and(c, LLVMBuildShl(c->b, v, e, ""), k32(c, 0xFFFF)));
+}
+
+/* Expand the weight rows [m0, m0 + mc) to int16 quads in wexp (uniform
+ * requantization: each row scaled by its channel's 2^e), and row
  * m0 + mc - 1 once more after them when mc is odd (channel pairs read
  * two adjacent rows). */
 static void expand(Cg *c, const MM *q, LLVMValueRef m0, LLVMValueRef mc)
 {
-	L32 l = {0};
+	L32 lr = {0}, lq = {0};
 	LLVMValueRef rows = add(c, mc, cg_and(c, mc, k32(c, 1))), nq = k32(c, q->Kp / 4);
-	LLVMValueRef i = l32_begin(c, &l, k32(c, 0), mul(c, rows, nq));
-	/* (the duplicate row's quads come from row mc - 1) */
-	LLVMValueRef src = cg_sel(c, cg_icmp(c, LLVMIntSLT, i, mul(c, mc, nq)), i, LLVMBuildSub(c->b, i, nq, ""));
-	LLVMValueRef w = load(c, c->i32, q->t.blob, add(c, k32(c, q->t.w_at), mul(c, add(c, mul(c, m0, nq), src), k32(c, 4))), 4);
-	LLVMValueRef o = mul(c, i, k32(c, 8));
-	LLVMValueRef e[2] = {xtb16(c, w, false), xtb16(c, ror8(c, w), false)};
-	for (int j = 0; j < 2; j++) {
-		for (int k = 0; k < q->t.pre; k++)  /* prescaled: each halfword doubled */
-			e[j] = arm(c, "llvm.arm.sadd16", (LLVMValueRef[]){e[j], e[j]}, 2);
-		store(c, e[j], q->wexp, add(c, o, k32(c, 4 * j)), 4);
-	}
-	l32_end(c, &l, 1);
+	LLVMValueRef r = l32_begin(c, &lr, k32(c, 0), rows);
+	LLVMValueRef m = add(c, m0, smin(c, r, LLVMBuildSub(c->b, mc, k32(c, 1), "")));  /* the duplicate: row mc - 1 */
+	LLVMValueRef e = q->t.T ? cg_and(c, load(c, c->i32, q->t.blob, mul(c, m, k32(c, 4)), 4), k32(c, 31)) : NULL;
+	LLVMValueRef i = l32_begin(c, &lq, k32(c, 0), nq);
+	LLVMValueRef w = load(c, c->i32, q->t.blob, add(c, k32(c, q->t.w_at), mul(c, add(c, mul(c, m, nq), i), k32(c, 4))), 4);
+	LLVMValueRef o = mul(c, add(c, mul(c, r, nq), i), k32(c, 8));
+	LLVMValueRef v[2] = {xtb16(c, w, false), xtb16(c, ror8(c, w), false)};
+	for (int j = 0; j < 2; j++)
+		store(c, e ? scale_pair(c, v[j], e) : v[j], q->wexp, add(c, o, k32(c, 4 * j)), 4);
+	l32_end(c, &lq, 1);
+	l32_end(c, &lr, 1);
 }
 
 static void emit_mm(Cg *c, MM *q)
@@ -709,17 +750,19 @@ static void emit_dw(Cg *c, const Node *n, const Geo *g, const Tabs *t)
 	for (int64_t j = g->W / 4 * 4; j < g->W; j++)
 		store(c, load(c, c->i8, X, add(c, src, k32(c, j)), 1), buf, add(c, dst, k32(c, j)), 1);
 	l32_end(c, &lr, 1);
+	Chan cp = chan_params(c, t, ch);
 	/* the channel's weights: [w0, w2] and w1 per kernel row */
 	LLVMValueRef w02[16], w1[16];
 	for (int64_t kh = 0; kh < KH; kh++) {
 		LLVMValueRef wv[3];
-		for (int j = 0; j < 3; j++)
-			wv[j] = LLVMBuildShl(c->b, LLVMBuildSExt(c->b, load(c, c->i8, t->blob, add(c, k32(c, t->w_at + kh * 3 + j), mul(c, ch, k32(c, 3 * KH))), 1), c->i32, ""),
-					     k32(c, t->pre > 0 ? t->pre : 0), "");  /* prescaled */
+		for (int j = 0; j < 3; j++) {
+			wv[j] = LLVMBuildSExt(c->b, load(c, c->i8, t->blob, add(c, k32(c, t->w_at + kh * 3 + j), mul(c, ch, k32(c, 3 * KH))), 1), c->i32, "");
+			if (cp.e)  /* uniform requantization: scaled by 2^e */
+				wv[j] = LLVMBuildShl(c->b, wv[j], cp.e, "");
+		}
 		w02[kh] = cg_or(c, cg_and(c, wv[0], k32(c, 0xFFFF)), LLVMBuildShl(c->b, wv[2], k32(c, 16), ""));
 		w1[kh] = wv[1];
 	}
-	Chan cp = chan_params(c, t, ch);
 	LLVMValueRef oh = l32_begin(c, &lo, k32(c, 0), k32(c, g->OH));
 	LLVMValueRef row = mul(c, oh, k32(c, g->sh * Wr)), yrow = mul(c, add(c, mul(c, pl, k32(c, g->OH)), oh), k32(c, g->OW));
 	for (int tail = 0; tail < 2; tail++) {

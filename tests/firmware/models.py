@@ -159,8 +159,10 @@ def _conv_out(n, k, s, d, p0, p1):
 
 
 def conv_case(path, seed, dt, x_shape, m, k, stride=(1, 1), pads=(0, 0, 0, 0), dil=(1, 1), group=1,
-              per_channel=True, zw=0, relu=False, sx=0.04, sy=0.05, pow2=False):
-    """A quantized Conv of any rank-4 (or rank-3: k, stride, dil of one) geometry."""
+              per_channel=True, zw=0, relu=False, sx=0.04, sy=0.05, pow2=False, sw_spread=False, big_bias=False):
+    """A quantized Conv of any rank-4 (or rank-3: k, stride, dil of one) geometry.  sw_spread: the
+    channels' weight scales over a factor 2^10 (the largest multiplier near 0.3); big_bias:
+    biases near 2^26 (scaled down by the output scale)."""
     rng = np.random.default_rng(seed)
     npdt = _NP[dt][0]
     nsp = len(x_shape) - 2
@@ -170,6 +172,12 @@ def conv_case(path, seed, dt, x_shape, m, k, stride=(1, 1), pads=(0, 0, 0, 0), d
     if pow2:  # exact powers of two: multipliers on ties, the generic requantization
         sx, sw, sy = 2.0 ** -4, np.float32(2.0 ** -6), 2.0 ** -3
     bias = rng.integers(-3000, 3001, m).astype(np.int32)
+    if sw_spread:
+        sw = (0.02 * 2.0 ** (-10 * np.arange(m) / max(m - 1, 1))).astype(np.float32)
+        sy = sx * 0.02 / 0.3
+    if big_bias:
+        bias = (rng.choice([-1, 1], m) * (2 ** 26 + rng.integers(0, 2 ** 20, m))).astype(np.int32)
+        sy = sx * float(np.max(sw)) * 2 ** 19
     ys = [_conv_out(x_shape[2 + i], k[i], stride[i], dil[i], pads[i], pads[nsp + i]) for i in range(nsp)]
     zx, zy = (128, 120) if dt == "u8" else (3, -5)
     if relu:
