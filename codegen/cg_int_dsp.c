@@ -21,7 +21,9 @@
  * with two SXTB16 per word; other convs gather tap by tap); the weights
  * of up to DSP_WEXP bytes of output channels are expanded to int16 on the
  * stack once per chunk; the K loop is then two LDRD of pixels, two of
- * weights and eight SMLAD per quad.
+ * weights and eight SMLAD per quad (12 instructions for 16 products),
+ * unrolled up to 32 quads.  Stack: (chunk + 1) x 2 Kp bytes of weights
+ * and 4 Kp of pixels (8.6 KB for a 64 x 64 pointwise layer).
  *
  * depthwise (one channel per group, kernel width 3, stride and dilation 1
  * along the width): the channel's plane is copied into a stack buffer
@@ -30,12 +32,16 @@
  * out0 += SMLAD(E, [w0, w2]) + SMLABB(O, w1) and out1 += SMLAD(O, [w0, w2])
  * + SMLATB(E, w1).
  *
- * Requantization: when no product can sit exactly on a tie (fast_u says
- * when), round_half_even(acc mult / 2^s) = (hi + 2^(t-1)) >> t with hi the
- * high word of the 64-bit product and t = s - 32: four instructions with
- * the saturation (SMMLA, ASR, ADD, SSAT), two more (SSAT, LSL) for layers
- * whose shifts are small.  Other layers take cg_requant.  Loop counters
- * and indices are 32-bit throughout. */
+ * Requantization: when no product can sit exactly on a tie,
+ * round_half_even(acc mult / 2^s) = (hi + 2^(t-1)) >> t with hi the high
+ * word of the 64-bit product and t = s - 32 >= 1.  Three forms, the first
+ * that applies: uniform (uniform_s: every channel's weights and bias'
+ * scaled by 2^(S - s) at compile or expansion time, so all shift by one
+ * immediate and round by one constant with z_y folded in: SMMLA, ASR,
+ * SSAT per output); per-channel shifts (fast_u: t and the rounding term
+ * per channel, the accumulator saturated and shifted first when shifts
+ * are small); cg_requant's 64-bit arithmetic.  Loop counters and indices
+ * are 32-bit throughout. */
 #include <stdlib.h>
 #include <string.h>
 
