@@ -532,8 +532,9 @@ int pass_qdq_float_nodes(Graph *g, QdqFloat *out, int max)
 	int cnt = 0;
 	for (int i = 0; i < g->nodes.n; i++) {
 		const Node *k = &g->nodes.v[i];
+		/* (a node of constants alone runs at compile time, not in float at run time) */
 		if (k->dead || k->op == OP_QUANTIZE || k->op == OP_DEQUANTIZE || vty(g, k->out)->q ||
-		    ir_dtype_size(vty(g, k->out)->dt) > 4)
+		    ir_dtype_size(vty(g, k->out)->dt) > 4 || ir_is_const_expr(g, k->out))
 			continue;
 		bool reads_dq = false, feeds_q = false;
 		for (int j = 0; j < k->nin; j++)
