@@ -64,9 +64,11 @@ static void fn_attr(Cg *c, const char *key, char *buf, size_t size)
 	snprintf(buf, size, "%.*s", (int)len, v);
 }
 
-/* Does the code being built run on a core with the DSP extension?  The
- * triple says the architecture (thumbv7em: always), the cpu and features
- * say it for Armv8-M Mainline; "-dsp" turns it off. */
+/* Does the code being built run on a core with the DSP extension?  An
+ * M-profile triple (thumbv7em, thumbv8m.main, thumbv8.1m.main) and a cpu
+ * that has it, or "+dsp" in the features; "-dsp" turns it off.  The cpu
+ * decides, not the triple: thumbv7em with --cpu cortex-m3 is code for an
+ * M3, where SXTB16 cannot be selected. */
 static bool dsp_target(Cg *c)
 {
 	if (c->reference)
@@ -75,18 +77,16 @@ static bool dsp_target(Cg *c)
 	char cpu[64], feat[1024];
 	fn_attr(c, "target-cpu", cpu, sizeof cpu);
 	fn_attr(c, "target-features", feat, sizeof feat);
+	if (strncmp(tr, "thumbv7em", 9) && strncmp(tr, "thumbv8m.main", 13) && strncmp(tr, "thumbv8.1m.main", 15))
+		return false;
 	if (strstr(feat, "-dsp"))
 		return false;
-	if (!strncmp(tr, "thumbv7em", 9))
-		return true;
-	if (!strncmp(tr, "thumbv8m.main", 13) || !strncmp(tr, "thumbv8.1m.main", 15)) {
-		static const char *const dsp_cpus[] = {"cortex-m33", "cortex-m35p", "cortex-m55", "cortex-m85", NULL};
-		for (int i = 0; dsp_cpus[i]; i++)
-			if (!strcmp(cpu, dsp_cpus[i]))
-				return true;
-		return strstr(feat, "+dsp") != NULL;
-	}
-	return false;
+	static const char *const dsp_cpus[] = {"cortex-m4", "cortex-m7", "cortex-m33", "cortex-m35p", "cortex-m52",
+					       "cortex-m55", "cortex-m85", NULL};
+	for (int i = 0; dsp_cpus[i]; i++)
+		if (!strcmp(cpu, dsp_cpus[i]))
+			return true;
+	return strstr(feat, "+dsp") != NULL;
 }
 
 /* ---- 32-bit builders ----------------------------------------------------------------- */
