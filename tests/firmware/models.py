@@ -83,6 +83,15 @@ def quantize_qdq(float_path, path, inputs):
                     activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)
 
 
+def _rename(g, field, old, new):
+    """Every node's input (or output) named old now names new."""
+    for n in g.node:
+        names = getattr(n, field)
+        for i, v in enumerate(names):
+            if v == old:
+                names[i] = new
+
+
 def int8_io(qdq_path, path):
     """The QDQ model with its first QuantizeLinear and last DequantizeLinear
     taken off, as firmware feeds it: int8 in, int8 out (no float left on
@@ -93,17 +102,11 @@ def int8_io(qdq_path, path):
     inits = {t.name: nh.to_array(t) for t in g.initializer}
     x = g.input[0]
     q = next(n for n in g.node if n.op_type == "QuantizeLinear" and n.input[0] == x.name)
-    for n in g.node:
-        for i, v in enumerate(n.input):
-            if v == q.output[0]:
-                n.input[i] = x.name
+    _rename(g, "input", q.output[0], x.name)
     x.type.tensor_type.elem_type = TP.INT8
     y = g.output[0]
     dq = next(n for n in g.node if n.op_type == "DequantizeLinear" and n.output[0] == y.name)
-    for n in g.node:
-        for i, v in enumerate(n.output):
-            if v == dq.input[0]:
-                n.output[i] = y.name
+    _rename(g, "output", dq.input[0], y.name)
     y.type.tensor_type.elem_type = TP.INT8
     keep = [n for n in g.node if n is not q and n is not dq]
     del g.node[:]

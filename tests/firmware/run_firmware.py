@@ -252,6 +252,19 @@ def check_case(kiln, board, name, work):
             "rodata": rodata, "exact": exact, "max_rel_diff": worst}
 
 
+def check_cpu_gate(kiln, work):
+    """thumbv7em with --cpu cortex-m3 is code for an M3: no DSP kernel (LLVM cannot select SXTB16 there)."""
+    d = os.path.join(work, "m4", "cpu_gate")
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    path = os.path.join(d, "k.onnx")
+    models.conv_case(path, 1, "i8", (1, 13, 5, 9), 7, (1, 1))
+    obj = os.path.join(d, "k.o")
+    run([kiln, "compile", path, "-o", obj, "--target", BOARDS["m4"][0], "--cpu", "cortex-m3"])
+    if "smlad" in run(["arm-none-eabi-objdump", "-d", obj]):
+        raise Failure("SMLAD in an object for --cpu cortex-m3")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("kiln")
@@ -277,6 +290,14 @@ def main():
         except (Failure, subprocess.TimeoutExpired) as e:
             failed += 1
             print(f"FAIL {a.board} {name}: {e}", flush=True)
+    if a.board == "m4" and not a.cases:
+        try:
+            check_cpu_gate(a.kiln, a.work)
+            passed += 1
+            print("PASS m4 cpu_gate: thumbv7em with --cpu cortex-m3 takes the plain lowerings", flush=True)
+        except Failure as e:
+            failed += 1
+            print(f"FAIL m4 cpu_gate: {e}", flush=True)
     f, q = results.get("dscnn_f32"), results.get("dscnn_int8")
     if f and q:
         ri, rr = q["instructions"] / f["instructions"], q["rodata"] / f["rodata"]
