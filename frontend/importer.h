@@ -191,9 +191,18 @@ ValueId fe_slice_of(Ctx *c, ValueId x, const int64_t *start, const int64_t *step
 ValueId fe_scalar(Ctx *c, DType dt, double v);
 ValueId fe_reduce_axes(Ctx *c, Op op, ValueId x, const int64_t *axes, int n, bool keep, const char *out_name);
 
-/* ---- shared by families (imp_nn.c) --------------------------------------- */
+/* ---- shared by families (imp_nn.c, imp_rnn.c) ---------------------------- */
 
 bool fe_spatial_ints(Ctx *c, const char *name, int nsp, int64_t *out);
 ValueId fe_conv_of(Ctx *c, const ValueId *in, int nin, const char *out_name);
+/* An avgpool of x with the source node's window attributes (kernel_shape,
+ * strides, pads or auto_pad, ceil_mode, count_include_pad). */
+ValueId fe_avgpool_of(Ctx *c, ValueId x, const char *out_name);
+/* op (softmax, log_softmax, hardmax) of x along axis; old: the meaning
+ * before opset 13 (over all axes from axis on). */
+ValueId fe_softmax_of(Ctx *c, Op op, ValueId x, int64_t axis, bool old, const char *out_name);
+/* ONNX LSTM of in[0..nin) (X, W, R, B, sequence_lens, initial_h,
+ * initial_c, P) with the source node's attributes; binds Y, Y_h, Y_c. */
+bool fe_lstm(Ctx *c, const ValueId *in, int nin);
 
 #endif
