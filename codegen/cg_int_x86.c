@@ -664,11 +664,18 @@ static int8_t *conv_dense(const Type *tw, const void *data, const Geo *g, int cp
 	return wd;
 }
 
+/* The kernels store bytes: an i16/i32 result (MatMulInteger's accumulator) takes the plain lowering. */
+static bool byte_result(Cg *c, const Node *n)
+{
+	DType dt = cg_ty(c, n->out)->dt;
+	return dt == DT_I8 || dt == DT_U8;
+}
+
 bool cg_int_conv_fast(Cg *c, const Node *n)
 {
 	ConvQ q = {0};
 	IK *k = &q.k;
-	if (!int_isa(c, &k->s))
+	if (!byte_result(c, n) || !int_isa(c, &k->s))
 		return false;
 	const Type *tx = cg_ty(c, n->in[0]), *tw = cg_ty(c, n->in[1]), *ty = cg_ty(c, n->out);
 	const Value *wv = ir_value(c->g, n->in[1]);
@@ -983,5 +990,7 @@ static bool int_matmul(Cg *c, const Node *n)
 
 bool cg_int_matmul_fast(Cg *c, const Node *n)
 {
+	if (!byte_result(c, n))
+		return false;
 	return n->op == OP_GEMM ? int_gemm(c, n) : int_matmul(c, n);
 }
