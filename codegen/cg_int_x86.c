@@ -416,6 +416,17 @@ static bool weight_s8(const Type *tw, const void *data, int64_t i, int64_t m, in
 	return v >= -128 && v <= 127;
 }
 
+/* Are the operands and the result of n 8-bit (what the kernels read and write)? */
+static bool all_bytes(Cg *c, const Node *n)
+{
+	for (int i = -1; i < 2; i++) {
+		DType dt = cg_ty(c, i < 0 ? n->out : n->in[i])->dt;
+		if (dt != DT_U8 && dt != DT_I8)
+			return false;
+	}
+	return true;
+}
+
 /* ---- conv ----------------------------------------------------------------------------- */
 
 typedef struct ConvQ {
@@ -668,7 +679,7 @@ bool cg_int_conv_fast(Cg *c, const Node *n)
 {
 	ConvQ q = {0};
 	IK *k = &q.k;
-	if (!int_isa(c, &k->s))
+	if (!int_isa(c, &k->s) || !all_bytes(c, n))
 		return false;
 	const Type *tx = cg_ty(c, n->in[0]), *tw = cg_ty(c, n->in[1]), *ty = cg_ty(c, n->out);
 	const Value *wv = ir_value(c->g, n->in[1]);
@@ -892,7 +903,7 @@ static bool gemm_fast(Cg *c, const Node *n, int64_t rows, int64_t K, int64_t N, 
 {
 	GemmQ q = {.rows = rows, .K = K, .N = N};
 	IK *k = &q.k;
-	if (!int_isa(c, &k->s))
+	if (!int_isa(c, &k->s) || !all_bytes(c, n))
 		return false;
 	const Type *ta = cg_ty(c, n->in[0]), *tb = cg_ty(c, n->in[1]), *ty = cg_ty(c, n->out);
 	const void *bd = ir_value(c->g, n->in[1])->data;

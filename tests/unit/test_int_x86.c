@@ -32,8 +32,8 @@ static int rnd_in(int lo, int hi) { return lo + (int)(rnd() % (uint32_t)(hi - lo
  * clip(cmin, cmax)): the result range narrowed to the quantized bounds. */
 static void bounds(DType dt, float s, int32_t z, int act, float cmin, float cmax, int32_t *lo, int32_t *hi)
 {
-	*lo = dt == DT_I8 ? -128 : 0;
-	*hi = dt == DT_I8 ? 127 : 255;
+	*lo = dt == DT_I8 ? -128 : dt == DT_I16 ? -32768 : 0;
+	*hi = dt == DT_I8 ? 127 : dt == DT_I16 ? 32767 : 255;
 	int32_t dlo = *lo, dhi = *hi;
 	if (act == 1 && z > *lo)
 		*lo = z;
@@ -48,7 +48,7 @@ static void bounds(DType dt, float s, int32_t z, int act, float cmin, float cmax
 
 static int32_t byte_at(DType dt, const void *p, int64_t i)
 {
-	return dt == DT_I8 ? ((const int8_t *)p)[i] : ((const uint8_t *)p)[i];
+	return dt == DT_I8 ? ((const int8_t *)p)[i] : dt == DT_I16 ? ((const int16_t *)p)[i] : ((const uint8_t *)p)[i];
 }
 
 static void set_act(Attr *a, int *na, int act, float cmin, float cmax)
@@ -157,7 +157,7 @@ typedef struct ConvCase {
 
 static void check_conv(const ConvCase *cc, const char *dot, bool par)
 {
-	int N = cc->N, C = cc->C, H = cc->H, W = cc->W, M = cc->M, KH = cc->KH, KW = cc->KW;
+	int N = cc->N, C = cc->C, H = cc->H, W = cc->W, M = cc->M, KH = cc->KH, KW = cc->KW, ysz = cc->yt == DT_I16 ? 2 : 1;
 	int OH = (H + cc->pt + cc->pb - cc->dh * (KH - 1) - 1) / cc->sh + 1;
 	int OW = (W + cc->pl + cc->pr - cc->dw * (KW - 1) - 1) / cc->sw + 1;
 	Graph *g = ir_graph_new("qconv");
@@ -181,7 +181,7 @@ static void check_conv(const ConvCase *cc, const char *dot, bool par)
 	TypeId tw = ir_type(g, cc->wt, rank, wd, ir_quant(g, cc->per_ch ? 0 : -1, nq, sw, zw));
 	TypeId ty = ir_type(g, cc->yt, rank, yd, ir_quant(g, -1, 1, &sy, &zy));
 	int64_t nx = (int64_t)N * C * H * W, nw = (int64_t)M * C * KH * KW, ny = (int64_t)N * M * OH * OW;
-	void *x = malloc(nx), *w = malloc(nw), *y = malloc(ny);
+	void *x = malloc(nx), *w = malloc(nw), *y = malloc(ny * ysz);
 	int32_t *b = malloc(sizeof(int32_t) * M);
 	fill_bytes(cc->xt, x, nx);
 	fill_weights(cc->wt, w, nw, cc->big, zw, nq, (int64_t)C * KH * KW);
@@ -196,7 +196,7 @@ static void check_conv(const ConvCase *cc, const char *dot, bool par)
 		     cc->one_d ? ir_aints("dilations", dl1, 1) : ir_aints("dilations", dl, 2), ir_ai("group", 1)};
 	int na = 4;
 	set_act(a, &na, cc->act, cmin, cmax);
-	finish_and_run(g, ir_build_as(g, OP_CONV, "qconv", in, 3, a, na, "y", ty, &d), &d, dot, par, x, y, ny);
+	finish_and_run(g, ir_build_as(g, OP_CONV, "qconv", in, 3, a, na, "y", ty, &d), &d, dot, par, x, y, ny * ysz);
 	int32_t lo, hi;
 	bounds(cc->yt, sy, zy, cc->act, cmin, cmax, &lo, &hi);
 	int64_t bad = 0;
@@ -248,6 +248,7 @@ static const ConvCase conv_cases[] = {
 	{1, 4, 3, 3, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, DT_U8, DT_I8, DT_U8, true, true, 0, 0},     /* image < a vector */
 	{1, 32, 14, 14, 23, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, DT_U8, DT_I8, DT_U8, true, true, 1, 0}, /* 14x14 */
 	{1, 16, 7, 7, 19, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, DT_I8, DT_I8, DT_I8, true, true, 0, 0},   /* 7x7 */
+	{1, 8, 5, 6, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, DT_U8, DT_I8, DT_I16, true, true, 1, 0},   /* an i16 result: not bytes */
 };
 
 START_TEST(conv_native)
