@@ -52,6 +52,7 @@ typedef enum Dot { DOT_VNNI, DOT_EMU, DOT_MADDUBS, DOT_PAIRS } Dot;
 
 typedef struct IntIsa {
 	Dot dot;
+	bool simd;              /* AVX2 (32-byte vectors) or AVX-512BW (64): the kernels without a dot */
 	int cpu;                /* channels per 4-byte unit: 4 u8 (a quad), or 2 i16 (a pair: DOT_PAIRS) */
 	int L;                  /* i32 lanes of a vector */
 	int regs;               /* vector registers */
@@ -85,6 +86,7 @@ static bool int_isa(Cg *c, IntIsa *s)
 	const char *env = getenv("KILN_INT8_DOT");
 	if (vbytes != 32 && vbytes != 64)
 		return false;
+	s->simd = vbytes == 32 ? avx2 : bw;
 	if (env && !strcmp(env, "emulate"))
 		s->dot = DOT_EMU;
 	else if (vnni)
@@ -135,6 +137,107 @@ static LLVMValueRef dot4(Cg *c, const IntIsa *s, LLVMValueRef acc, LLVMValueRef 
 	return sum;
 }
 
+/* ---- the rescale in whole vectors ------------------------------------------------------ */
+
+static LLVMValueRef i32c(Cg *c, int64_t v) { return LLVMConstInt(c->i32, (unsigned long long)v, 1); }
+
+int cg_x86_int_lanes(Cg *c)
+{
+	IntIsa s;
+	return int_isa(c, &s) && s.simd ? s.L : 0;
+}
+
+bool cg_x86_requant_fits(Requant q, int64_t accmax, int32_t zero)
+{
+	if (q.shift < 1 || q.shift > 61 || accmax < 0 || accmax > ((int64_t)1 << 31))
+		return false;
+	int64_t v = ((accmax * (int64_t)q.mult) >> q.shift) + 1;  /* |round(acc * r)| at most */
+	return v + (zero < 0 ? -(int64_t)zero : zero) < ((int64_t)1 << 30);
+}
+
+/* v's even (odd = false) or odd i32 lanes sign-extended into i64 lanes;
+ * a scalar is sign-extended and splat over n/2 lanes. */
+static LLVMValueRef half_i64(Cg *c, LLVMValueRef v, unsigned n, bool odd)
+{
+	LLVMTypeRef h = LLVMVectorType(c->i64, n / 2);
+	if (LLVMGetTypeKind(LLVMTypeOf(v)) != LLVMVectorTypeKind)
+		return cg_splat(c, LLVMBuildSExt(c->b, v, c->i64, ""), h);
+	LLVMValueRef w = LLVMBuildBitCast(c->b, v, h, ""), k = cg_splat_const(LLVMConstInt(c->i64, 32, 0), h);
+	return LLVMBuildAShr(c->b, odd ? w : LLVMBuildShl(c->b, w, k, ""), k, "");
+}
+
+/* An i32 operand of the rescale as i64 for the lanes of one half: a scalar
+ * as a scalar, a vector's even or odd lanes zero-extended. */
+static LLVMValueRef lanes_u64(Cg *c, LLVMValueRef v, bool odd)
+{
+	if (LLVMGetTypeKind(LLVMTypeOf(v)) != LLVMVectorTypeKind)
+		return LLVMBuildZExt(c->b, v, c->i64, "");
+	unsigned n = LLVMGetVectorSize(LLVMTypeOf(v));
+	LLVMValueRef mask[64];
+	for (unsigned l = 0; l < n / 2; l++)
+		mask[l] = i32c(c, 2 * l + odd);
+	LLVMValueRef h = LLVMBuildShuffleVector(c->b, v, LLVMGetUndef(LLVMTypeOf(v)), LLVMConstVector(mask, n / 2), "");
+	return LLVMBuildZExt(c->b, h, LLVMVectorType(c->i64, n / 2), "");
+}
+
+/* splat s over ty unless it is a vector already. */
+static LLVMValueRef as_vec(Cg *c, LLVMValueRef s, LLVMTypeRef ty)
+{
+	return LLVMGetTypeKind(LLVMTypeOf(s)) == LLVMVectorTypeKind ? s : cg_splat(c, s, ty);
+}
+
+/* cg_requant in i64 lanes, its rounding in unsigned arithmetic: with
+ * p = acc * mult (vpmuldq, |p| < 2^62) and B = 2^62, u = p + B + 2^(s-1)
+ * - 1 + bit s of p is in (0, 2^64), and u >> s (logical) is
+ * round_half_even(p / 2^s) + 2^(62-s): B is a multiple of 2^s, bit s of
+ * p + B is bit s of p (s <= 61), the floor's parity.  The low 32 bits
+ * carry the rounded value once 2^(62-s) is taken off with the zero point
+ * (mod 2^32); cg_x86_requant_fits makes it and the sum fit in an i32, so
+ * the clamp is the i32 min/max.  Even and odd lanes go through vpmuldq
+ * apart and are blended back. */
+LLVMValueRef cg_x86_requant(Cg *c, LLVMValueRef acc, LLVMValueRef mult, LLVMValueRef shift, LLVMValueRef zero,
+			    LLVMValueRef lo, LLVMValueRef hi)
+{
+	LLVMTypeRef vt = LLVMTypeOf(acc);
+	unsigned n = LLVMGetVectorSize(vt);
+	LLVMTypeRef h = LLVMVectorType(c->i64, n / 2);
+	LLVMValueRef v[2];
+	for (int odd = 0; odd < 2; odd++) {
+		LLVMValueRef p = LLVMBuildMul(c->b, half_i64(c, acc, n, odd), half_i64(c, mult, n, odd), "");
+		LLVMValueRef s = lanes_u64(c, shift, odd);
+		LLVMValueRef one = LLVMTypeOf(s) == c->i64 ? cg_i64(c, 1) : cg_splat_const(cg_i64(c, 1), h);
+		/* B + 2^(s-1) - 1 */
+		LLVMValueRef bh = LLVMBuildAdd(c->b, LLVMBuildShl(c->b, one, LLVMBuildSub(c->b, s, one, ""), ""),
+					       cg_splat_const(cg_i64(c, ((int64_t)1 << 62) - 1), LLVMTypeOf(s)), "");
+		s = as_vec(c, s, h);
+		LLVMValueRef bit = LLVMBuildAnd(c->b, LLVMBuildLShr(c->b, p, s, ""), cg_splat_const(cg_i64(c, 1), h), "");
+		LLVMValueRef u = LLVMBuildAdd(c->b, LLVMBuildAdd(c->b, p, as_vec(c, bh, h), ""), bit, "");
+		v[odd] = LLVMBuildBitCast(c->b, LLVMBuildLShr(c->b, u, s, ""), vt, "");
+	}
+	LLVMValueRef mask[64];
+	for (unsigned l = 0; l < n; l++)
+		mask[l] = i32c(c, l % 2 ? n + l - 1 : l);
+	LLVMValueRef r = LLVMBuildShuffleVector(c->b, v[0], v[1], LLVMConstVector(mask, n), "");
+	/* zero - 2^(62-s) mod 2^32, per lane or once */
+	LLVMValueRef s64 = LLVMGetTypeKind(LLVMTypeOf(shift)) == LLVMVectorTypeKind
+				   ? LLVMBuildZExt(c->b, shift, LLVMVectorType(c->i64, n), "")
+				   : LLVMBuildZExt(c->b, shift, c->i64, "");
+	LLVMValueRef k = LLVMBuildShl(c->b, cg_splat_const(cg_i64(c, 1), LLVMTypeOf(s64)),
+				      LLVMBuildSub(c->b, cg_splat_const(cg_i64(c, 62), LLVMTypeOf(s64)), s64, ""), "");
+	LLVMValueRef z = LLVMTypeOf(k) == c->i64 ? zero : as_vec(c, zero, vt);
+	LLVMValueRef zf = LLVMBuildSub(c->b, z, LLVMBuildTrunc(c->b, k, LLVMTypeOf(z), ""), "");
+	r = LLVMBuildAdd(c->b, r, as_vec(c, zf, vt), "");
+	if (lo) {
+		LLVMValueRef l = as_vec(c, lo, vt);
+		r = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, r, l, ""), l, r, "");
+	}
+	if (hi) {
+		LLVMValueRef m = as_vec(c, hi, vt);
+		r = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSGT, r, m, ""), m, r, "");
+	}
+	return r;
+}
+
 /* ---- the packed constant operand ------------------------------------------------------ */
 
 /* Weights minus their zero point, dense [nch][KK*4] (zero padded), packed
@@ -143,6 +246,7 @@ static LLVMValueRef dot4(Cg *c, const IntIsa *s, LLVMValueRef acc, LLVMValueRef 
  * row per k step.  Bias folded, requantization per channel. */
 typedef struct Packed {
 	int64_t nch, KK, G, ntiles, ncorr;
+	bool fastrq;        /* every channel's rescale fits cg_x86_requant */
 	int8_t *w;          /* [ntiles][KK][G][4] */
 	int32_t *bias;      /* [ntiles*G]: bias - z_x' * sum(w) */
 	int32_t *rq;        /* [2][ntiles*G]: multiplier, shift */
@@ -175,6 +279,8 @@ static bool pack_weights(Cg *c, const Node *n, Packed *p, int8_t *wd, const int3
 	if (!p->w || !p->bias || !p->rq || !p->cstart || !p->cidx || !p->cw)
 		die("out of memory");
 	bool ok = true;
+	int32_t zy = cg_ty(c, n->out)->q->zero[0];
+	p->fastrq = true;
 	for (int64_t m = 0; m < p->nch && ok; m++) {
 		int64_t sum = 0, mag = 0;
 		for (int64_t k = 0; k < K4; k++) {
@@ -186,6 +292,7 @@ static bool pack_weights(Cg *c, const Node *n, Packed *p, int8_t *wd, const int3
 		p->bias[m] = (int32_t)bb;
 		Requant q = cg_requant_of(c, n, r[m]);
 		p->rq[m] = q.mult;
+		p->fastrq &= cg_x86_requant_fits(q, 255 * mag + (bb < 0 ? -bb : bb), zy);
 		p->rq[nt * G + m] = q.shift;
 	}
 	int64_t e = 0;
@@ -248,11 +355,10 @@ typedef struct IK {
 	LLVMValueRef Wp, Bp, Rq, CS, CI, CW; /* packed globals */
 	int64_t nrq;                         /* multiplier table length (shift at Rq + nrq) */
 	bool vec_u;                          /* the vectors are the unsigned operand (conv) */
+	bool fastrq;                         /* rescale by cg_x86_requant */
 	int32_t zy, lo, hi;
 	LLVMValueRef acc[IK_RMAX][IK_VMAX];
 } IK;
-
-static LLVMValueRef i32c(Cg *c, int64_t v) { return LLVMConstInt(c->i32, (unsigned long long)v, 1); }
 
 /* The four bytes at p broadcast to every lane, as <4L x i8>. */
 static LLVMValueRef bcast4(Cg *c, IK *k, LLVMValueRef p)
@@ -326,12 +432,17 @@ static void kloop(Cg *c, IK *k, int R, int V, const KSrc *src, LLVMValueRef t, b
 	cg_loop_end(c, &le, 1);
 }
 
-/* acc + bias requantized to the result's bytes (<L x i8>). */
+/* acc + bias requantized to the result's bytes (<L x i8>); mult and
+ * shift per lane (vectors) or for all (scalars). */
 static LLVMValueRef requant_vec(Cg *c, IK *k, LLVMValueRef acc, LLVMValueRef bias, LLVMValueRef mult, LLVMValueRef shift)
 {
 	LLVMTypeRef vd = k->s.vd;
-	LLVMValueRef v = cg_requant(c, LLVMBuildAdd(c->b, acc, bias, ""), mult, shift, cg_splat_const(i32c(c, k->zy), vd),
-				    cg_splat_const(i32c(c, k->lo), vd), cg_splat_const(i32c(c, k->hi), vd));
+	LLVMValueRef v;
+	if (k->fastrq)
+		v = cg_x86_requant(c, LLVMBuildAdd(c->b, acc, bias, ""), mult, shift, i32c(c, k->zy), i32c(c, k->lo), i32c(c, k->hi));
+	else
+		v = cg_requant(c, LLVMBuildAdd(c->b, acc, bias, ""), as_vec(c, mult, vd), as_vec(c, shift, vd),
+			       cg_splat_const(i32c(c, k->zy), vd), cg_splat_const(i32c(c, k->lo), vd), cg_splat_const(i32c(c, k->hi), vd));
 	return LLVMBuildTrunc(c->b, v, LLVMVectorType(c->i8, k->s.L), "");
 }
 
@@ -386,6 +497,7 @@ static bool ik_begin(Cg *c, IK *k, const Node *n, Packed *p, bool vec_u)
 	cg_int_bounds(n, ty, &k->lo, &k->hi);
 	k->zy = ty->q->zero[0];
 	k->vec_u = vec_u;
+	k->fastrq = p->fastrq;
 	ik_globals(c, k, p);
 	packed_free(p);
 	bool keep = c->keep_loops;
@@ -594,8 +706,7 @@ static void conv_tile(Cg *c, ConvQ *q, LLVMValueRef mt, int rows, LLVMValueRef v
 	for (int r = 0; r < rows; r++) {
 		LLVMValueRef m = cg_add(c, cg_mul(c, mt, cg_i64(c, MR)), cg_i64(c, r));
 		LLVMValueRef bias = cg_splat(c, cg_load(c, c->i32, k->Bp, m), k->s.vd);
-		LLVMValueRef mult = cg_splat(c, cg_load(c, c->i32, k->Rq, m), k->s.vd);
-		LLVMValueRef sh = cg_splat(c, cg_load(c, c->i32, k->Rq, cg_add(c, m, cg_i64(c, k->nrq))), k->s.vd);
+		LLVMValueRef mult = cg_load(c, c->i32, k->Rq, m), sh = cg_load(c, c->i32, k->Rq, cg_add(c, m, cg_i64(c, k->nrq)));
 		LLVMValueRef yrow = bytes_at(c, ybase, cg_mul(c, m, cg_i64(c, q->P)));
 		for (int v = 0; v < V; v++) {
 			LLVMValueRef y = requant_vec(c, k, LLVMBuildLoad2(c->b, k->s.vd, k->acc[r][v], ""), bias, mult, sh);

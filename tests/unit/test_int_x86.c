@@ -393,6 +393,55 @@ START_TEST(gemm_pairs)
 }
 END_TEST
 
+/* The rescale at its ties: a gemm with K = 1 over every byte a, weights
+ * b[n] in [-3, 3] and scales s_a = 1, s_y = 1, s_b[n] = 2^-1 .. 2^-6 and
+ * a few others, so acc = c[n] + (a - z_a) b[n] lands on halves often;
+ * every column's shift and multiplier differ (the vectors' per-lane
+ * path).  Against ir_requantize. */
+START_TEST(requant_ties)
+{
+	enum { R = 256, N = 19 };
+	Graph *g = ir_graph_new("qties");
+	Diag d;
+	diag_init(&d);
+	float sa = 1, sy = 1, sb[N];
+	int32_t za = 128, zy = _i ? 3 : 100, zb[N] = {0};
+	int8_t b[N];
+	int32_t cb[N];
+	uint8_t a[R];
+	for (int n = 0; n < N; n++) {
+		sb[n] = n < 6 ? ldexpf(1, -1 - n) : n < 12 ? ldexpf(3, -3 - n) : 0.0007f * (float)(n + 1);
+		b[n] = (int8_t)(n % 7 - 3);
+		cb[n] = rnd_in(-9, 9);
+	}
+	for (int r = 0; r < R; r++)
+		a[r] = (uint8_t)r;
+	int64_t ad[2] = {R, 1}, bd[2] = {1, N}, cd[1] = {N}, yd[2] = {R, N};
+	DType yt = _i ? DT_I8 : DT_U8;
+	ValueId in[3] = {ir_add_input(g, "a", ir_type(g, DT_U8, 2, ad, ir_quant(g, -1, 1, &sa, &za))),
+			 ir_add_const(g, "b", ir_type(g, DT_I8, 2, bd, ir_quant(g, 1, N, sb, zb)), b),
+			 ir_add_const(g, "c", ir_type(g, DT_I32, 1, cd, NULL), cb)};
+	Attr at[4] = {ir_af("alpha", 1), ir_af("beta", 1), ir_ai("trans_a", 0), ir_ai("trans_b", 0)};
+	uint8_t y[R * N];
+	finish_and_run(g, ir_build_as(g, OP_GEMM, "qmm", in, 3, at, 4, "y", ir_type(g, yt, 2, yd, ir_quant(g, -1, 1, &sy, &zy)), &d),
+		       &d, NULL, false, a, y, R * N);
+	int32_t lo, hi;
+	bounds(yt, sy, zy, 0, 0, 0, &lo, &hi);
+	int64_t bad = 0;
+	for (int r = 0; r < R; r++)
+		for (int n = 0; n < N; n++) {
+			Requant q;
+			ck_assert(ir_requant_of((double)sa * sb[n] / sy, &q));
+			int32_t want = ir_requantize(cb[n] + (r - za) * b[n], q, zy, lo, hi), got = byte_at(yt, y, (int64_t)r * N + n);
+			if (got != want && bad++ < 5)
+				fprintf(stderr, "ties a %d col %d: got %d want %d\n", r, n, got, want);
+		}
+	ck_assert_msg(bad == 0, "%lld wrong at the ties", (long long)bad);
+	diag_free(&d);
+	ir_graph_free(g);
+}
+END_TEST
+
 /* ---- which instructions each ISA path emits ------------------------------------------ */
 
 /* Assembly of a small quantized conv for cpu (x86_64 target), its
@@ -480,6 +529,7 @@ static Suite *suite(void)
 	tcase_add_loop_test(tc, gemm_emulated_vnni, 0, ng);
 	tcase_add_loop_test(tc, gemm_maddubs, 0, ng);
 	tcase_add_loop_test(tc, gemm_pairs, 0, ng);
+	tcase_add_loop_test(tc, requant_ties, 0, 2);
 	tcase_add_test(tc, asm_vnni);
 	suite_add_tcase(s, tc);
 	return s;
