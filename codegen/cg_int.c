@@ -7,9 +7,10 @@
  * Plain loop nests as the float references' (cg_conv.c's lower_conv_nd,
  * cg_window.c's cg_lower_pool_nd, cg_matmul.c's matmul_plain), one nest
  * for every spatial rank (quantized values are never in channel blocks),
- * no tiling, no parts (they never split).  Conv, gemm and matmul try the
- * target's dot-product kernels first (cg_int_x86.c) and come here for
- * what those do not take, or always under KILN_CG_REFERENCE.  Assumes zero points inside
+ * no tiling, no parts (they never split).  Conv, gemm, matmul and the
+ * pools try the target's kernels first (cg_int_x86.c, cg_int_x86_dw.c)
+ * and come here for what those do not take, or always under
+ * KILN_CG_REFERENCE.  Assumes zero points inside
  * their dtype's range and accumulations that fit in i32 (they wrap);
  * checked bit for bit against C written from the ONNX definitions with
  * ir_requantize (tests/unit/test_int.c). */
@@ -227,13 +228,14 @@ static int64_t plane(const Type *t)
 
 /* ---- conv --------------------------------------------------------------------------------- */
 
-/* The targets' kernels for conv and for gemm/matmul, tried in order: each
+/* The targets' kernels for conv, gemm/matmul and the pools, tried in order: each
  * emits the node's code and returns true, or returns false having emitted
  * nothing (another target, a shape or operand it does not take,
  * c->reference).  A target's kernel file adds its row. */
 typedef bool (*IntKernel)(Cg *c, const Node *n);
-static const IntKernel conv_kernels[] = {cg_int_conv_fast, NULL};
+static const IntKernel conv_kernels[] = {cg_int_conv_fast, cg_int_dw_fast, NULL};
 static const IntKernel matmul_kernels[] = {cg_int_matmul_fast, NULL};
+static const IntKernel pool_kernels[] = {cg_int_pool_fast, NULL};
 
 static bool try_kernels(Cg *c, const Node *n, const IntKernel *k)
 {
@@ -448,6 +450,8 @@ static void count_range(const Win *w, const Type *x, const Type *y, bool cip, in
  * a table by count (count 0: the sum is 0, y = z_y). */
 void cg_lower_int_pool(Cg *c, const Node *n)
 {
+	if (try_kernels(c, n, pool_kernels))
+		return;
 	const Type *x = cg_ty(c, n->in[0]), *y = cg_ty(c, n->out);
 	bool mx = n->op == OP_MAXPOOL || n->op == OP_GLOBAL_MAXPOOL, cip = ir_attr_int(n, "count_include_pad", 0);
 	int64_t xin = plane(x), yin = plane(y), least = 0, most = 0;

@@ -287,7 +287,7 @@ void cg_lower_int_matmul(Cg *c, const Node *n);
 void cg_lower_int_ew(Cg *c, const Node *n);    /* add, mul */
 void cg_lower_int_pool(Cg *c, const Node *n);  /* maxpool, avgpool, global_maxpool, global_avgpool */
 
-/* ---- x86 int8 kernels (cg_int_x86.c) ------------------------------------------------ */
+/* ---- x86 int8 kernels (cg_int_x86.c, cg_int_x86_dw.c) ------------------------------ */
 
 /* The integer forms of conv and of gemm/matmul with constant 8-bit
  * weights through the target's dot-product instructions (AVX-512 VNNI,
@@ -309,6 +309,11 @@ int cg_x86_int_lanes(Cg *c);
 bool cg_x86_requant_fits(Requant q, int64_t accmax, int32_t zero);
 LLVMValueRef cg_x86_requant(Cg *c, LLVMValueRef acc, LLVMValueRef mult, LLVMValueRef shift, LLVMValueRef zero,
 			    LLVMValueRef lo, LLVMValueRef hi);
+/* Over channel planes, pixels in the lanes (cg_int_x86_dw.c): depthwise
+ * conv (group = C, any multiplier, constant weights) and max pool of 8-bit
+ * values; as cg_int_conv_fast, true when emitted. */
+bool cg_int_dw_fast(Cg *c, const Node *n);
+bool cg_int_pool_fast(Cg *c, const Node *n);
 
 /* ---- lowering a node (cg_lower.c) ------------------------------------------------ */
 
