@@ -20,8 +20,10 @@
  * row through vector interleaves of four channel planes); a tile of MR
  * channels x NR vectors of pixels then runs over every quad of the band,
  * and its epilogue requantizes whole vectors straight into the output
- * planes.  gemm/matmul: columns in the lanes, rows of A broadcast (A's
- * rows are already quads: no pack).
+ * planes (cg_x86_requant).  A stem (fewer than 4 channels) has its quads
+ * over the whole window, (tap, channel), read from a padded copy of the
+ * band's input rows.  gemm/matmul: columns in the lanes, rows of A
+ * broadcast (A's rows are already quads: no pack).
  *
  * vpmaddubsw adds two u8*s8 products into a saturating s16: exact only
  * when |w_2k| + |w_2k+1| <= 128.  Pairs above that are split at compile
@@ -549,9 +551,25 @@ typedef struct ConvQ {
 	int64_t PBV;         /* pixels of the packed band, whole vectors */
 	bool flip;           /* i8 input: flip the top bit */
 	bool flat;           /* a 1x1 conv as one row of all pixels, banded along it */
+	bool stem;           /* units over the whole window (stem_units) */
+	int64_t SR, SW;      /* a stem's padded copy of a band's input: rows, bytes per row */
 	uint8_t zq;          /* the padding byte */
-	LLVMValueRef X, Y, Xp, n;
+	LLVMValueRef X, Y, Xp, Xs, n;
 } ConvQ;
+
+/* Four <L x i8> as L units of 4 bytes: byte i of unit l is part[i][l]. */
+static LLVMValueRef interleave4(Cg *c, int L, LLVMValueRef *part)
+{
+	LLVMValueRef mask[256];
+	for (int l = 0; l < 2 * L; l++)
+		mask[l] = i32c(c, l);
+	LLVMValueRef ab = LLVMBuildShuffleVector(c->b, part[0], part[1], LLVMConstVector(mask, 2 * L), "");
+	LLVMValueRef cd = LLVMBuildShuffleVector(c->b, part[2], part[3], LLVMConstVector(mask, 2 * L), "");
+	for (int l = 0; l < L; l++)
+		for (int i = 0; i < 4; i++)
+			mask[4 * l + i] = i32c(c, (i / 2) * 2 * L + (i % 2) * L + l);
+	return LLVMBuildShuffleVector(c->b, ab, cd, LLVMConstVector(mask, 4 * L), "");
+}
 
 /* Bytes of channels 4q..4q+3 (nvalid of them real, the rest zq) at
  * plane offset off, as one i32, for `cnt` consecutive columns with input
@@ -595,15 +613,7 @@ static void pack_cols(Cg *c, ConvQ *q, LLVMValueRef chan0, int nvalid, LLVMValue
 				}
 				part[i] = q->flip ? LLVMBuildXor(c->b, v, flip, "") : v;
 			}
-			for (int l = 0; l < 2 * L; l++)
-				mask[l] = i32c(c, l);
-			LLVMValueRef ab = LLVMBuildShuffleVector(c->b, part[0], part[1], LLVMConstVector(mask, 2 * L), "");
-			LLVMValueRef cd = LLVMBuildShuffleVector(c->b, part[2], part[3], LLVMConstVector(mask, 2 * L), "");
-			for (int l = 0; l < L; l++)
-				for (int i = 0; i < 4; i++)
-					mask[4 * l + i] = i32c(c, (i / 2) * 2 * L + (i % 2) * L + l);
-			LLVMValueRef v = LLVMBuildShuffleVector(c->b, ab, cd, LLVMConstVector(mask, 4 * L), "");
-			LLVMSetAlignment(LLVMBuildStore(c->b, v, bytes_at(c, dst, cg_i64(c, j0 * 4))), 1);
+			LLVMSetAlignment(LLVMBuildStore(c->b, interleave4(c, L, part), bytes_at(c, dst, cg_i64(c, j0 * 4))), 1);
 			j = j0 + L;
 			continue;
 		}
@@ -693,6 +703,128 @@ static void conv_pack(Cg *c, ConvQ *q, LLVMValueRef oh0, LLVMValueRef ow0, int64
 	cg_loop_end(c, &lr, 1);
 }
 
+/* ---- the stem: units over the whole window ------------------------------------------------ */
+
+/* dst[0, n) = src[0, n), flipped if the input is i8: vectors of 4L bytes,
+ * the last overlapping the one before; shorter rows byte by byte. */
+static void copy_row(Cg *c, ConvQ *q, LLVMValueRef dst, LLVMValueRef src, int64_t n)
+{
+	int64_t w = 4 * q->k.s.L;
+	LLVMTypeRef vt = LLVMVectorType(c->i8, (unsigned)w);
+	LLVMValueRef flip = cg_splat_const(LLVMConstInt(c->i8, 0x80, 0), vt);
+	if (n < w) {
+		for (int64_t j = 0; j < n; j++) {
+			LLVMValueRef b = cg_load(c, c->i8, src, cg_i64(c, j));
+			cg_store(c, c->i8, q->flip ? LLVMBuildXor(c->b, b, LLVMConstInt(c->i8, 0x80, 0), "") : b, dst, cg_i64(c, j));
+		}
+		return;
+	}
+	for (int part = 0; part < 2; part++) {
+		if (part && n % w == 0)
+			break;
+		Loop l;
+		LLVMValueRef j = part ? cg_i64(c, n - w) : cg_loop_begin(c, &l, cg_i64(c, 0), cg_i64(c, n / w * w));
+		LLVMValueRef v = vload(c, vt, bytes_at(c, src, j));
+		LLVMSetAlignment(LLVMBuildStore(c->b, q->flip ? LLVMBuildXor(c->b, v, flip, "") : v, bytes_at(c, dst, j)), 1);
+		if (!part)
+			cg_loop_end(c, &l, w);
+	}
+}
+
+/* The input rows a band starting at output row oh0 reads, with their
+ * padding, into Xs[channel][SR][SW] (flipped; outside the input: zq). */
+static void stem_copy(Cg *c, ConvQ *q, LLVMValueRef oh0)
+{
+	Geo *g = &q->g;
+	int64_t nin = g->W < q->SW - g->pw ? g->W : q->SW - g->pw, right = q->SW - g->pw - nin;
+	LLVMValueRef zb = LLVMConstInt(c->i8, q->zq, 0);
+	Loop lr;
+	LLVMValueRef r = cg_loop_begin(c, &lr, cg_i64(c, 0), cg_i64(c, q->SR));
+	LLVMValueRef ih = cg_add(c, cg_mul(c, oh0, cg_i64(c, g->sh)), cg_add(c, r, cg_i64(c, -g->ph)));
+	LLVMBasicBlockRef in = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "row");
+	LLVMBasicBlockRef out = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "pad");
+	LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "copied");
+	LLVMBuildCondBr(c->b, cg_in_range(c, ih, g->H), in, out);
+	for (int side = 0; side < 2; side++) {
+		LLVMPositionBuilderAtEnd(c->b, side ? out : in);
+		for (int64_t ci = 0; ci < g->C; ci++) {
+			LLVMValueRef dst = bytes_at(c, q->Xs, cg_add(c, cg_i64(c, ci * q->SR * q->SW), cg_mul(c, r, cg_i64(c, q->SW))));
+			if (side) {
+				LLVMBuildMemSet(c->b, dst, zb, cg_i64(c, q->SW), 1);
+				continue;
+			}
+			LLVMValueRef plane = cg_add(c, cg_mul(c, q->n, cg_i64(c, g->C)), cg_i64(c, ci));
+			LLVMValueRef src = bytes_at(c, q->X, cg_add(c, cg_mul(c, plane, cg_i64(c, g->H * g->W)), cg_mul(c, ih, cg_i64(c, g->W))));
+			if (g->pw)
+				LLVMBuildMemSet(c->b, dst, zb, cg_i64(c, g->pw), 1);
+			copy_row(c, q, bytes_at(c, dst, cg_i64(c, g->pw)), src, nin);
+			if (right > 0)
+				LLVMBuildMemSet(c->b, bytes_at(c, dst, cg_i64(c, g->pw + nin)), zb, cg_i64(c, right), 1);
+		}
+		LLVMBuildBr(c->b, done);
+	}
+	LLVMPositionBuilderAtEnd(c->b, done);
+	cg_loop_end(c, &lr, 1);
+}
+
+/* A stem's band of rows [oh0, oh0 + rows) into Xp[unit][pixel][4]: byte
+ * i of unit u is window element f = u*4 + i (pairs: u*2 + i/2, odd bytes
+ * 0), tap f / C, channel f % C, read from the padded copy with no bounds
+ * to check; past the window's end, zq. */
+static void stem_pack(Cg *c, ConvQ *q, LLVMValueRef oh0, int64_t rows)
+{
+	Geo *g = &q->g;
+	int L = q->k.s.L, cpu = q->k.s.cpu;
+	int64_t sw = g->sw, nel = g->KH * g->KW * g->C;
+	stem_copy(c, q, oh0);
+	LLVMTypeRef vl = LLVMVectorType(c->i8, (unsigned)L), vs = LLVMVectorType(c->i8, (unsigned)(sw * L));
+	LLVMValueRef mask[256];
+	for (int l = 0; l < L; l++)
+		mask[l] = i32c(c, l * sw);
+	Loop lr;
+	LLVMValueRef r = cg_loop_begin(c, &lr, cg_i64(c, 0), cg_i64(c, rows));
+	LLVMValueRef xrow = bytes_at(c, q->Xs, cg_mul(c, r, cg_i64(c, g->sh * q->SW)));
+	for (int64_t u = 0; u < q->k.KK; u++) {
+		LLVMValueRef src[4], fill[4];
+		for (int i = 0; i < 4; i++) {
+			int64_t f = cpu == 4 ? u * 4 + i : i % 2 ? -1 : u * 2 + i / 2, t = f / g->C, ci = f % g->C;
+			fill[i] = LLVMConstInt(c->i8, f < 0 ? 0 : q->zq, 0);
+			src[i] = f >= 0 && f < nel ? bytes_at(c, xrow, cg_i64(c, (ci * q->SR + t / g->KW * g->dh) * q->SW + t % g->KW * g->dw)) : NULL;
+		}
+		LLVMValueRef dst = bytes_at(c, q->Xp, cg_mul(c, cg_add(c, cg_i64(c, u * q->PBV), cg_mul(c, r, cg_i64(c, q->BW))), cg_i64(c, 4)));
+		if (g->OW < L) {  /* column by column */
+			for (int64_t ow = 0; ow < g->OW; ow++) {
+				LLVMValueRef v = LLVMGetUndef(LLVMVectorType(c->i8, 4));
+				for (int i = 0; i < 4; i++)
+					v = LLVMBuildInsertElement(c->b, v, src[i] ? cg_load(c, c->i8, src[i], cg_i64(c, ow * sw)) : fill[i], i32c(c, i), "");
+				LLVMSetAlignment(LLVMBuildStore(c->b, v, bytes_at(c, dst, cg_i64(c, ow * 4))), 1);
+			}
+			continue;
+		}
+		/* L columns at a time, the last chunk overlapping */
+		for (int part = 0; part < 2; part++) {
+			if (part && g->OW % L == 0)
+				break;
+			Loop lc;
+			LLVMValueRef ow = part ? cg_i64(c, g->OW - L) : cg_loop_begin(c, &lc, cg_i64(c, 0), cg_i64(c, g->OW / L * L));
+			LLVMValueRef v[4];
+			for (int i = 0; i < 4; i++) {
+				if (!src[i]) {
+					v[i] = cg_splat_const(fill[i], vl);
+					continue;
+				}
+				v[i] = vload(c, vs, bytes_at(c, src[i], cg_mul(c, ow, cg_i64(c, sw))));
+				if (sw > 1)
+					v[i] = LLVMBuildShuffleVector(c->b, v[i], LLVMGetUndef(vs), LLVMConstVector(mask, (unsigned)L), "");
+			}
+			LLVMSetAlignment(LLVMBuildStore(c->b, interleave4(c, L, v), bytes_at(c, dst, cg_mul(c, ow, cg_i64(c, 4)))), 1);
+			if (!part)
+				cg_loop_end(c, &lc, L);
+		}
+	}
+	cg_loop_end(c, &lr, 1);
+}
+
 /* One tile: channels [mt*MR, +rows) x V pixel vectors from vector v0 of
  * the band; `valid` pixels of the last vector are stored (L: all). */
 static void conv_tile(Cg *c, ConvQ *q, LLVMValueRef mt, int rows, LLVMValueRef v0, int V, int valid, LLVMValueRef ybase)
@@ -767,19 +899,33 @@ static void use_pairs(IntIsa *s)
 	s->cpu = 2;
 }
 
-/* Conv weights minus zero points, dense [M][tap][unit][cpu] (zero
- * padded), *KK units per channel; NULL when one does not fit s8. */
+/* A stem (fewer than 4 channels, not a whole number of units, a window
+ * of several taps): its units run over the whole window, (tap, channel)
+ * with the channel fastest, instead of over each tap's channels, where a
+ * 3-channel quad wastes a quarter of the work. */
+static bool stem_units(const Geo *g, int cpu)
+{
+	return g->KH * g->KW > 1 && g->C < 4 && g->C % cpu;
+}
+
+/* Conv weights minus zero points, dense [M][tap][unit][cpu] (a stem:
+ * [M][unit][cpu] over (tap, channel)), zero padded, *KK units per
+ * channel; NULL when one does not fit s8. */
 static int8_t *conv_dense(const Type *tw, const void *data, const Geo *g, int cpu, int64_t *KK)
 {
 	int64_t KU = (g->C + cpu - 1) / cpu, T = g->KH * g->KW, KC = T * KU * cpu;
-	*KK = T * KU;
+	bool stem = stem_units(g, cpu);
+	if (stem)
+		KC = (T * g->C + cpu - 1) / cpu * cpu;
+	*KK = KC / cpu;
 	int8_t *wd = calloc((size_t)(g->M * KC + 1), 1);
 	if (!wd)
 		die("out of memory");
 	for (int64_t m = 0; m < g->M; m++)
 		for (int64_t ci = 0; ci < g->C; ci++)
 			for (int64_t t = 0; t < T; t++)
-				if (!weight_s8(tw, data, (m * g->C + ci) * T + t, m, &wd[m * KC + (t * KU + ci / cpu) * cpu + ci % cpu])) {
+				if (!weight_s8(tw, data, (m * g->C + ci) * T + t, m,
+					       &wd[m * KC + (stem ? t * g->C + ci : (t * KU + ci / cpu) * cpu + ci % cpu)])) {
 					free(wd);
 					return NULL;
 				}
@@ -814,6 +960,7 @@ bool cg_int_conv_fast(Cg *c, const Node *n)
 	}
 	q.T = g.KH * g.KW;
 	q.KQ = k->KK / q.T;
+	q.stem = stem_units(&g, k->s.cpu);
 	q.flip = tx->dt == DT_I8;
 	int32_t zx = tx->q->zero[0] + (q.flip ? 128 : 0);
 	q.zq = (uint8_t)zx;
@@ -855,6 +1002,11 @@ bool cg_int_conv_fast(Cg *c, const Node *n)
 	bool keep = ik_begin(c, k, n, &p, true);
 	q.Xp = cg_entry_alloca(c, LLVMArrayType(c->i8, (unsigned)(k->KK * q.PBV * 4)));
 	LLVMSetAlignment(q.Xp, 64);
+	if (q.stem) {
+		q.SR = (q.RB - 1) * g.sh + (g.KH - 1) * g.dh + 1;
+		q.SW = g.OW * g.sw + (g.KW - 1) * g.dw;
+		q.Xs = cg_entry_alloca(c, LLVMArrayType(c->i8, (unsigned)(g.C * q.SR * q.SW)));
+	}
 	/* The pixels past a band's end are computed and never stored: give
 	 * them defined bytes once. */
 	int64_t along = flat ? g.OW : g.OH, step = flat ? q.BW : q.RB;
@@ -887,7 +1039,9 @@ bool cg_int_conv_fast(Cg *c, const Node *n)
 			q.BW = cnt;  /* the pack reads this band's width */
 			conv_pack(c, &q, cg_i64(c, 0), first, 1);
 			q.BW = step;
-		} else
+		} else if (q.stem)
+			stem_pack(c, &q, first, cnt);
+		else
 			conv_pack(c, &q, first, cg_i64(c, 0), cnt);
 		conv_band(c, &q, flat ? cnt : cnt * g.OW, bytes_at(c, yimg, pix0));
 		if (pt)

@@ -252,6 +252,11 @@ static const ConvCase conv_cases[] = {
 	{1, 32, 14, 14, 23, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, DT_U8, DT_I8, DT_U8, true, true, 1, 0}, /* 14x14 */
 	{1, 16, 7, 7, 19, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, DT_I8, DT_I8, DT_I8, true, true, 0, 0},   /* 7x7 */
 	{1, 8, 5, 6, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, DT_U8, DT_I8, DT_I16, true, true, 1, 0},   /* an i16 result: not bytes */
+	/* stems: units over the whole window */
+	{1, 2, 13, 30, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, DT_I8, DT_I8, DT_U8, true, true, 1, 0},   /* C 2, i8 */
+	{1, 3, 17, 19, 6, 3, 3, 2, 2, 0, 1, 1, 0, 2, 1, DT_U8, DT_I8, DT_U8, true, true, 2, 0},   /* dilation, asymmetric pads */
+	{2, 1, 1, 40, 5, 1, 7, 1, 2, 0, 3, 0, 2, 1, 1, DT_U8, DT_I8, DT_I8, true, true, 0, 0, true}, /* 1-d, C 1 */
+	{1, 3, 96, 96, 9, 7, 7, 2, 2, 3, 3, 3, 3, 1, 1, DT_U8, DT_I8, DT_U8, true, true, 1, 0},   /* ResNet's stem in three bands */
 };
 
 /* Depthwise (group = C): cg_int_x86_dw.c. */
