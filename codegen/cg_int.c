@@ -111,12 +111,17 @@ static double *scale_ratios(double sx, const Quant *qw, double sy)
 
 /* ---- loop nests ------------------------------------------------------------------------- */
 
-/* Loops over the dims d[0..r) of a result (extent-1 dims skipped) moving
- * two operands' offsets off[] through their broadcast strides; oy is the
- * result's offset.  As cg_ew.c's nest. */
+/* Loops over the dims d[0..r) of a result moving two operands' offsets
+ * off[] through their broadcast strides; oy is the result's offset.  As
+ * cg_ew.c's nest, with extent-1 dims skipped and neighbours that both
+ * operands walk alike (contiguous, or both broadcast) merged into one
+ * loop: a same-shape add is one loop over all its elements, a
+ * per-channel one a loop over the channels and one over each plane, long
+ * enough for the loop vectorizer where the last dim alone (7, 14) is
+ * not. */
 typedef struct Bcast {
 	int r;
-	const int64_t *d;
+	int64_t d[MAXR];
 	Loop l[MAXR];
 	LLVMValueRef off[2], oy;
 } Bcast;
@@ -125,19 +130,29 @@ typedef struct Bcast {
 static void bcast_begin(Cg *c, Bcast *b, int r, const int64_t *d, const Type *t0, const Type *t1)
 {
 	const Type *t[2] = {t0, t1};
-	int64_t st[2][MAXR];
-	b->r = r, b->d = d, b->oy = cg_i64(c, 0);
-	for (int k = 0; k < 2; k++) {
+	int64_t st[2][MAXR], mst[2][MAXR];
+	for (int k = 0; k < 2; k++)
 		cg_bcast_strides(t[k], r, d, st[k]);
-		b->off[k] = cg_i64(c, 0);
-	}
+	b->r = 0;
 	for (int i = 0; i < r; i++) {
 		if (d[i] == 1)
 			continue;
-		LLVMValueRef v = cg_loop_begin(c, &b->l[i], cg_i64(c, 0), cg_i64(c, d[i]));
+		int j = b->r - 1;
+		if (j >= 0 && mst[0][j] == st[0][i] * d[i] && mst[1][j] == st[1][i] * d[i]) {
+			b->d[j] *= d[i];
+			mst[0][j] = st[0][i], mst[1][j] = st[1][i];
+			continue;
+		}
+		b->d[++j] = d[i];
+		mst[0][j] = st[0][i], mst[1][j] = st[1][i];
+		b->r++;
+	}
+	b->oy = b->off[0] = b->off[1] = cg_i64(c, 0);
+	for (int i = 0; i < b->r; i++) {
+		LLVMValueRef v = cg_loop_begin(c, &b->l[i], cg_i64(c, 0), cg_i64(c, b->d[i]));
 		for (int k = 0; k < 2; k++)
-			b->off[k] = cg_add(c, b->off[k], cg_mul(c, v, cg_i64(c, st[k][i])));
-		b->oy = cg_add(c, cg_mul(c, b->oy, cg_i64(c, d[i])), v);
+			b->off[k] = cg_add(c, b->off[k], cg_mul(c, v, cg_i64(c, mst[k][i])));
+		b->oy = cg_add(c, cg_mul(c, b->oy, cg_i64(c, b->d[i])), v);
 	}
 }
 
@@ -145,8 +160,7 @@ static void bcast_begin(Cg *c, Bcast *b, int r, const int64_t *d, const Type *t0
 static void bcast_end(Cg *c, Bcast *b)
 {
 	for (int i = b->r - 1; i >= 0; i--)
-		if (b->d[i] != 1)
-			cg_loop_end(c, &b->l[i], 1);
+		cg_loop_end(c, &b->l[i], 1);
 }
 
 /* The windows of conv and the pools over the spatial dims (a global pool:

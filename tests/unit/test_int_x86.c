@@ -479,6 +479,81 @@ START_TEST(requant_ties)
 }
 END_TEST
 
+/* ---- add and mul ------------------------------------------------------------------------ */
+
+typedef struct EwCase {
+	Op op;
+	int64_t ad[4], bd[4];  /* rank 4 result; b's dims broadcast into a's */
+	DType at, bt, yt;
+	int act;
+} EwCase;
+
+/* add as docs/ir.md's integer form: (x - z) << 20 rescaled by s / (2 max
+ * s_a s_b), the sum by 2 max / (2^20 s_y); mul: (a - z_a)(b - z_b) by
+ * s_a s_b / s_y.  The plain lowering's loops, merged where the operands
+ * walk alike, through the loop vectorizer. */
+static void check_ew(const EwCase *ec)
+{
+	Graph *g = ir_graph_new("qew");
+	Diag d;
+	diag_init(&d);
+	float sa = 0.031f, sb = 0.017f, sy = ec->op == OP_ADD ? 0.043f : 0.0041f, cmin = -0.2f, cmax = 2.0f;
+	int32_t za = ec->at == DT_U8 ? 131 : -7, zb = ec->bt == DT_U8 ? 119 : 5, zy = ec->yt == DT_U8 ? 77 : -2;
+	int64_t na = ec->ad[0] * ec->ad[1] * ec->ad[2] * ec->ad[3], nb = ec->bd[0] * ec->bd[1] * ec->bd[2] * ec->bd[3];
+	void *a = malloc(na), *b = malloc(nb), *y = malloc(na);
+	fill_bytes(ec->at, a, na);
+	fill_bytes(ec->bt, b, nb);
+	ValueId in[2] = {ir_add_input(g, "a", ir_type(g, ec->at, 4, ec->ad, ir_quant(g, -1, 1, &sa, &za))),
+			 ir_add_const(g, "b", ir_type(g, ec->bt, 4, ec->bd, ir_quant(g, -1, 1, &sb, &zb)), b)};
+	Attr at[3];
+	int nat = 0;
+	set_act(at, &nat, ec->act, cmin, cmax);
+	finish_and_run(g, ir_build_as(g, ec->op, "qew", in, 2, at, nat, "y", ir_type(g, ec->yt, 4, ec->ad, ir_quant(g, -1, 1, &sy, &zy)), &d),
+		       &d, NULL, false, a, y, na);
+	int32_t lo, hi;
+	bounds(ec->yt, sy, zy, ec->act, cmin, cmax, &lo, &hi);
+	double smax2 = 2 * fmax(sa, sb);
+	Requant qa, qb, qy, qm;
+	ck_assert(ir_requant_of(sa / smax2, &qa) && ir_requant_of(sb / smax2, &qb));
+	ck_assert(ir_requant_of(smax2 / ((double)(1 << 20) * sy), &qy) && ir_requant_of((double)sa * sb / sy, &qm));
+	int64_t bad = 0, i = 0;
+	for (int64_t i0 = 0; i0 < ec->ad[0]; i0++)
+		for (int64_t i1 = 0; i1 < ec->ad[1]; i1++)
+			for (int64_t i2 = 0; i2 < ec->ad[2]; i2++)
+				for (int64_t i3 = 0; i3 < ec->ad[3]; i3++, i++) {
+					const int64_t *bd = ec->bd;
+					int64_t bi = ((i0 % bd[0] * bd[1] + i1 % bd[1]) * bd[2] + i2 % bd[2]) * bd[3] + i3 % bd[3];
+					int32_t va = byte_at(ec->at, a, i) - za, vb = byte_at(ec->bt, b, bi) - zb, want;
+					if (ec->op == OP_ADD)
+						want = ir_requantize(ir_requantize(va << 20, qa, 0, INT32_MIN, INT32_MAX) +
+									     ir_requantize(vb << 20, qb, 0, INT32_MIN, INT32_MAX), qy, zy, lo, hi);
+					else
+						want = ir_requantize(va * vb, qm, zy, lo, hi);
+					int32_t got = byte_at(ec->yt, y, i);
+					if (got != want && bad++ < 5)
+						fprintf(stderr, "%s element %lld: got %d want %d\n", ir_ops[ec->op].name, (long long)i, got, want);
+				}
+	ck_assert_msg(bad == 0, "%s: %lld of %lld wrong", ir_ops[ec->op].name, (long long)bad, (long long)na);
+	free(a), free(b), free(y);
+	diag_free(&d);
+	ir_graph_free(g);
+}
+
+static const EwCase ew_cases[] = {
+	{OP_ADD, {1, 160, 7, 7}, {1, 160, 7, 7}, DT_U8, DT_U8, DT_U8, 0},   /* same shape, 7x7 planes */
+	{OP_ADD, {2, 13, 5, 3}, {1, 13, 1, 1}, DT_I8, DT_I8, DT_U8, 1},     /* per channel, relu, i8 -> u8 */
+	{OP_ADD, {1, 3, 11, 9}, {1, 1, 1, 1}, DT_U8, DT_U8, DT_I8, 2},      /* a scalar, clip, u8 -> i8 */
+	{OP_ADD, {1, 5, 7, 33}, {1, 1, 7, 1}, DT_U8, DT_U8, DT_U8, 0},      /* along H only */
+	{OP_MUL, {1, 19, 14, 14}, {1, 19, 1, 1}, DT_U8, DT_U8, DT_U8, 0},   /* per channel (a squeeze-excite) */
+	{OP_MUL, {3, 1, 1, 37}, {3, 1, 1, 37}, DT_I8, DT_I8, DT_I8, 1},     /* same shape, relu */
+};
+
+START_TEST(ew_native)
+{
+	check_ew(&ew_cases[_i]);
+}
+END_TEST
+
 /* ---- max pool ------------------------------------------------------------------------ */
 
 typedef struct PoolCase {
@@ -713,6 +788,7 @@ static Suite *suite(void)
 	tcase_add_loop_test(tc, gemm_maddubs, 0, ng);
 	tcase_add_loop_test(tc, gemm_pairs, 0, ng);
 	tcase_add_loop_test(tc, requant_ties, 0, 2);
+	tcase_add_loop_test(tc, ew_native, 0, (int)(sizeof ew_cases / sizeof ew_cases[0]));
 	tcase_add_test(tc, asm_vnni);
 	tcase_add_test(tc, asm_dw);
 	int np = (int)(sizeof pool_cases / sizeof pool_cases[0]);
