@@ -287,7 +287,7 @@ void cg_lower_int_matmul(Cg *c, const Node *n);
 void cg_lower_int_ew(Cg *c, const Node *n);    /* add, mul */
 void cg_lower_int_pool(Cg *c, const Node *n);  /* maxpool, avgpool, global_maxpool, global_avgpool */
 
-/* ---- x86 int8 kernels (cg_int_x86.c) ------------------------------------------------ */
+/* ---- x86 int8 kernels (cg_int_x86.c, cg_int_x86_dw.c) ------------------------------ */
 
 /* The integer forms of conv and of gemm/matmul with constant 8-bit
  * weights through the target's dot-product instructions (AVX-512 VNNI,
@@ -298,6 +298,22 @@ void cg_lower_int_pool(Cg *c, const Node *n);  /* maxpool, avgpool, global_maxpo
  * structure with the dot in plain LLVM IR (tests on cpus without VNNI). */
 bool cg_int_conv_fast(Cg *c, const Node *n);
 bool cg_int_matmul_fast(Cg *c, const Node *n);   /* gemm and matmul */
+/* i32 lanes of these kernels' vectors on the node function's cpu (8 AVX2,
+ * 16 AVX-512BW), 0 when they do not apply (as cg_int_conv_fast's ISA). */
+int cg_x86_int_lanes(Cg *c);
+/* cg_requant of an <L x i32> acc in about 20 instructions (vpmuldq, the
+ * rounding in unsigned 64-bit lanes, i32 min/max), bit for bit the same
+ * when cg_x86_requant_fits(q, accmax, zero) holds for every lane's
+ * multiplier (|acc| <= accmax).  mult, shift, zero, lo, hi: i32 scalars
+ * (one for all lanes) or <L x i32>; lo, hi NULL: no bound. */
+bool cg_x86_requant_fits(Requant q, int64_t accmax, int32_t zero);
+LLVMValueRef cg_x86_requant(Cg *c, LLVMValueRef acc, LLVMValueRef mult, LLVMValueRef shift, LLVMValueRef zero,
+			    LLVMValueRef lo, LLVMValueRef hi);
+/* Over channel planes, pixels in the lanes (cg_int_x86_dw.c): depthwise
+ * conv (group = C, any multiplier, constant weights) and max pool of 8-bit
+ * values; as cg_int_conv_fast, true when emitted. */
+bool cg_int_dw_fast(Cg *c, const Node *n);
+bool cg_int_pool_fast(Cg *c, const Node *n);
 
 /* ---- lowering a node (cg_lower.c) ------------------------------------------------ */
 
