@@ -8,8 +8,8 @@
  * cg_window.c's cg_lower_pool_nd, cg_matmul.c's matmul_plain), one nest
  * for every spatial rank (quantized values are never in channel blocks),
  * no tiling, no parts (they never split).  Conv, gemm and matmul try the
- * target's dot-product kernels first (cg_int_x86.c, cg_int_arm.c) and
- * come here for
+ * target's dot-product kernels first (cg_int_x86.c, cg_int_arm.c,
+ * cg_int_rvv.c) and come here for
  * what those do not take, or always under KILN_CG_REFERENCE.  Assumes zero points inside
  * their dtype's range and accumulations that fit in i32 (they wrap);
  * checked bit for bit against C written from the ONNX definitions with
@@ -233,8 +233,8 @@ static int64_t plane(const Type *t)
  * nothing (another target, a shape or operand it does not take,
  * c->reference).  A target's kernel file adds its row. */
 typedef bool (*IntKernel)(Cg *c, const Node *n);
-static const IntKernel conv_kernels[] = {cg_int_conv_fast, cg_int_conv_arm, NULL};
-static const IntKernel matmul_kernels[] = {cg_int_matmul_fast, cg_int_matmul_arm, NULL};
+static const IntKernel conv_kernels[] = {cg_int_conv_fast, cg_int_conv_arm, cg_int_conv_rvv, NULL};
+static const IntKernel matmul_kernels[] = {cg_int_matmul_fast, cg_int_matmul_arm, cg_int_matmul_rvv, NULL};
 
 static bool try_kernels(Cg *c, const Node *n, const IntKernel *k)
 {

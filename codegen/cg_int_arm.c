@@ -1,10 +1,11 @@
-/* The int8 kernels of AArch64, in a structure other 16-byte vector
- * targets can share: conv, gemm and matmul with constant 8-bit weights
+/* The int8 kernels of AArch64, and the structure they share with the RVV
+ * ones (cg_int_rvv.c): conv, gemm and matmul with constant 8-bit weights
  * as register-blocked products over K in units of `unit` bytes, one
  * ByteDot step per unit (or per two: `paired`).  AArch64 takes K in quads
  * (unit 4, an i32 lane per output): sdot by element with the dot-product
  * extension, else smull + sadalp (smull + smlal + sadalp on pair-safe
- * weights).
+ * weights); RVV takes it a byte at a time (unit 1, 16 outputs a vector,
+ * vwmacc.vx on i16).
  * Checked bit for bit under qemu-user against the plain lowerings
  * (cg_int.c) and against C with ir_requantize (tests/e2e/test_int_kernels.py).
  *
@@ -277,7 +278,7 @@ static LLVMValueRef requant_vec(Cg *c, Bk *k, LLVMValueRef acc, LLVMValueRef bia
  * hoisted out of a loop over tiles, the sext'd multiplier reaches the i64
  * product from another block, where instruction selection no longer sees
  * the extension (AArch64 then multiplies lane by lane in general
- * registers). */
+ * registers; RVV keeps LMUL-8 values live across the kernel, spilled). */
 static LLVMValueRef epi_load(Cg *c, LLVMTypeRef t, LLVMValueRef p)
 {
 	LLVMValueRef v = load1(c, t, p);

@@ -299,17 +299,20 @@ void cg_lower_int_pool(Cg *c, const Node *n);  /* maxpool, avgpool, global_maxpo
 bool cg_int_conv_fast(Cg *c, const Node *n);
 bool cg_int_matmul_fast(Cg *c, const Node *n);   /* gemm and matmul */
 
-/* ---- Arm int8 kernels (cg_int_arm.c) ------------------------------------------------------ */
+/* ---- Arm and RISC-V int8 kernels (cg_int_arm.c, cg_int_rvv.c) ------------------------------- */
 
 /* The integer forms of conv and of gemm/matmul with constant 8-bit
  * weights on AArch64 (sdot with the dot-product extension, smull/smlal +
- * sadalp without): true when the node's code was emitted, false (nothing emitted) for another target and
+ * sadalp without) and on rv64gcv (vwmacc.vx on bytes widened to i16): true when the
+ * node's code was emitted, false (nothing emitted) for another target and
  * for what they do not take (as cg_int_conv_fast).  Bit-exact with
  * ir_requantize's definition. */
 bool cg_int_conv_arm(Cg *c, const Node *n);
 bool cg_int_matmul_arm(Cg *c, const Node *n);
+bool cg_int_conv_rvv(Cg *c, const Node *n);
+bool cg_int_matmul_rvv(Cg *c, const Node *n);
 
-/* One ISA's step for the kernels cg_int_arm.c builds: products of
+/* One ISA's step for the kernels cg_int_arm.c builds for both: products of
  * s8 bytes (u8 activations with their top bit flipped) over K in units of
  * `unit` bytes, 16-byte vectors of 16/unit outputs.  The accumulator is an
  * <acc_lanes x i32>; `paired` steps take two units at once, their

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""The int8 kernels of AArch64 (codegen/cg_int_arm.c) under qemu-user, bit for bit: each quantized conv, gemm and
+"""The int8 kernels of AArch64 and rv64gcv (codegen/cg_int_arm.c,
+cg_int_rvv.c) under qemu-user, bit for bit: each quantized conv, gemm and
 matmul (a .kir graph of one node, u8/i8 in and out) is compiled with the
 target's kernels and with the plain lowerings (KILN_CG_REFERENCE=1), both
 run by the harness under qemu, and both must equal, byte for byte, the
@@ -15,20 +16,20 @@ take its unpaired step) and -128/-127 never paired as two -128 (its
 paired step, 32640 in an i16).
 The kernel's assembly must hold its instructions (sdot for a dotprod
 cpu; smull + sadalp without, and smlal exactly when the weights are
-pair-safe) and differ from the plain lowering's (the kernel ran).  Then test_qdq.py's models run
+pair-safe; vsext.vf2 + vwmacc.vx on i16 for RVV) and differ from the
+plain lowering's (the kernel ran).  Then test_qdq.py's models run
 through qemu the same way: the kernels' build equal to the plain one
 and both within test_qdq's tolerance of the ONNX reference evaluator.
 
     test_int_kernels.py KILN WORKDIR --config C [--only substring]
 
-Configs: aarch64-dotprod (--cpu cortex-a76), aarch64 (--cpu cortex-a53;
-also which cpus and features get sdot)."""
+Configs: aarch64-dotprod (--cpu cortex-a76), aarch64 (--cpu cortex-a53),
+riscv64v (rv64gcv, run on VLEN 128 and 256)."""
 import argparse
 import ctypes
 import os
 import re
 import shutil
-import subprocess
 import sys
 
 import numpy as np
@@ -48,6 +49,10 @@ CONFIGS = {
     "aarch64": ("aarch64-linux-gnu", ["--cpu", "cortex-a53"], [None],
                 [(r"\bsmull2?\s+v\d+\.8h, v\d+\.(8|16)b", 1), (r"\bsad(al|dl)p\s+v\d+\.4s, v\d+\.8h", 1)],
                 r"\bsmlal2?\s+v\d+\.8h, v\d+\.(8|16)b"),
+    # (RVV mnemonics carry the element width the last vsetvli set: see
+    # sew_marked; vwmacc.vx@e16 is i16 x i16 -> i32)
+    "riscv64v": ("riscv64-linux-gnu+v", [], [None, ["-cpu", "rv64,v=true,vlen=256"]],
+                 [(r"\bvsext\.vf2@e16\b", 2), (r"\bvwmacc\.vx@e16\b", 2)], None),
 }
 NOT_DOTPROD = r"\b[su]dot\b"
 
@@ -72,9 +77,9 @@ def load_requant(work):
 
 
 def requantize(lib, acc, r, zy, lo, hi):
-    """ir_requantize of every accumulator acc[..., k, ...] by r[k] (axis 1,
-    or the last axis when last) as kiln computes the multiplier: the ratio
-    of f32 scales in double."""
+    """ir_requantize of every accumulator acc[:, k, ...] by the multiplier
+    of r[k] (or of r[0] for all), as kiln makes it: ir_requant_of of the
+    ratio of f32 scales computed in double."""
     out = np.empty(acc.shape, np.int32)
     qs = []
     for rk in r:
@@ -163,11 +168,10 @@ def weights(dt, shape, axis, per_channel, mode, kpos=None):
     elsewhere: with kpos the position along K, two units next to each
     other in the packing (quads or single bytes of K) are never both -128
     (for a conv: c + tap with 12 channels), and a pair's products reach
-    32640; "small"
-    in [-2, 2] (with a large `spread`, an accumulator off by one shows)."""
+    32640; "small" in [-2, 2] (with a large `spread`, an accumulator off by one shows)."""
     nch = shape[axis] if per_channel else 1
     if dt == "u8":
-        z = RNG.integers(118, 139, size=nch) if per_channel else np.array([128])
+        z = RNG.integers(118, 139, size=nch) if per_channel and mode in ("random", "small") else np.full(nch, 128)
     else:
         z = np.zeros(nch, np.int64)
     zb = np.expand_dims(z, tuple(i for i in range(len(shape)) if i != axis)) if per_channel else z[0]
@@ -199,6 +203,22 @@ def expected(lib, acc, sx, sw, ydt, zy, act, spread):
     lo, hi = act_bounds(ydt, sy, zy, act)
     r = [float(sx) * float(s) / float(sy) for s in sw]
     return requantize(lib, acc, r, zy, lo, hi).astype(NPT[ydt]), sy, act
+
+
+def pair_safe(wq):
+    """Are centred weights wq ([channel][unit of K][4]: K in quads, as the
+    AArch64 kernels pack them) pair-safe: no byte where units 2j and 2j+1
+    of a channel are both -128?"""
+    n = wq.shape[1] // 2 * 2
+    return not ((wq[:, 0:n:2] == -128) & (wq[:, 1:n:2] == -128)).any()
+
+
+def quads(w, axis):
+    """w ([channel][K along `axis` + 1...]) as [channel][units][4], K zero
+    padded to whole quads."""
+    w = np.moveaxis(w, axis, -1).reshape(w.shape[0], -1, w.shape[axis])  # [channel][rest][K-part]
+    pad = -w.shape[2] % 4
+    return np.pad(w, [(0, 0), (0, 0), (0, pad)]).reshape(w.shape[0], w.shape[1], -1, 4).reshape(w.shape[0], -1, 4)
 
 
 # ---- the cases -------------------------------------------------------------------------------------
@@ -244,7 +264,10 @@ def conv_case(lib, name, xdt, wdt, xshape, M, k, strides=None, pads=None, dil=No
     attrs = (f"strides=[{', '.join(map(str, strides))}], pads=[{', '.join(map(str, pads))}], "
              f"dilations=[{', '.join(map(str, dil))}], group=1" + act_attrs(act))
     text = kir(qtype(xdt, xshape, sx, zx), consts, f"conv({operands}) {{{attrs}}}", qtype(ydt, y.shape, sy, zy))
-    return Case(name, text, x, y, ydt, wmode not in ("min", "extreme"), C * int(np.prod(k)))
+    # the AArch64 packing: K as [tap][quad of channels]
+    safe = pair_safe(quads(wc.reshape(M, C, -1), 1))
+    assert {"near": safe, "min": not safe, "extreme": not safe}.get(wmode, True), name  # what the case is for
+    return Case(name, text, x, y, ydt, safe, C * int(np.prod(k)))
 
 
 def mm_case(lib, name, op, xdt, wdt, ashape, K, N, trans_b=False, per_channel=True, act=None, bias="row",
@@ -282,7 +305,9 @@ def mm_case(lib, name, op, xdt, wdt, ashape, K, N, trans_b=False, per_channel=Tr
     else:
         node = f"matmul(%x, %w)" + (f" {{{act_attrs(act)[2:]}}}" if act else "")
     text = kir(qtype(xdt, ashape, sx, zx), consts, node, qtype(ydt, yshape, sy, zy))
-    return Case(name, text, x, y, ydt, wmode not in ("min", "extreme"), K)
+    safe = pair_safe(quads(wc.T, 1))
+    assert {"near": safe, "min": not safe, "extreme": not safe}.get(wmode, True), name
+    return Case(name, text, x, y, ydt, safe, K)
 
 
 def cases(lib):
@@ -356,11 +381,26 @@ def builds(kiln, path, d, target, extra, inputs, out_specs, qemus):
     return outs, asm
 
 
+def sew_marked(asm):
+    """RISC-V assembly with each vector mnemonic marked by the element
+    width in force (vwmacc.vx@e8: i8 x i8 -> i16; @e32 would be the
+    requantization's i32 x i32 -> i64), read from the vsetvli before it."""
+    out, sew = [], "e?"
+    for ln in asm.splitlines():
+        m = re.search(r"\bvseti?vli\s+\w+,\s*\w+,\s*(e\d+)", ln)
+        if m:
+            sew = m.group(1)
+        ln = re.sub(r"^(\s*)(v[a-z0-9.]+)(\s)", lambda g: f"{g.group(1)}{g.group(2)}@{sew}{g.group(3)}", ln)
+        out.append(ln)
+    return "\n".join(out)
+
+
 def check_asm(cfg, asm, case):
     _, _, _, want, pair_pat = CONFIGS[cfg]
     if asm["0"] == asm["1"]:
         return "the kernels' build is the plain lowering's (no kernel took the node)"
-    units = -(-case.K // 4)  # K in quads
+    asm = {k: sew_marked(v) for k, v in asm.items()} if cfg.startswith("riscv") else asm
+    units = case.K if cfg.startswith("riscv") else -(-case.K // 4)  # K in bytes, or in quads
     for p, least in want:
         if units >= least and not re.search(p, asm["0"]):
             return f"the kernel's assembly lacks /{p}/"
