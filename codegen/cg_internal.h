@@ -315,6 +315,49 @@ LLVMValueRef cg_x86_requant(Cg *c, LLVMValueRef acc, LLVMValueRef mult, LLVMValu
 bool cg_int_dw_fast(Cg *c, const Node *n);
 bool cg_int_pool_fast(Cg *c, const Node *n);
 
+/* ---- Arm and RISC-V int8 kernels (cg_int_arm.c, cg_int_rvv.c) ------------------------------- */
+
+/* The integer forms of conv and of gemm/matmul with constant 8-bit
+ * weights on AArch64 (sdot with the dot-product extension, smull/smlal +
+ * sadalp without) and on rv64gcv (vwmacc.vx on bytes widened to i16): true when the
+ * node's code was emitted, false (nothing emitted) for another target and
+ * for what they do not take (as cg_int_conv_fast).  Bit-exact with
+ * ir_requantize's definition. */
+bool cg_int_conv_arm(Cg *c, const Node *n);
+bool cg_int_matmul_arm(Cg *c, const Node *n);
+bool cg_int_conv_rvv(Cg *c, const Node *n);
+bool cg_int_matmul_rvv(Cg *c, const Node *n);
+
+/* One ISA's step for the kernels cg_int_arm.c builds for both: products of
+ * s8 bytes (u8 activations with their top bit flipped) over K in units of
+ * `unit` bytes, 16-byte vectors of 16/unit outputs.  The accumulator is an
+ * <acc_lanes x i32>; `paired` steps take two units at once, their
+ * products summed in i16 (exact for pair-safe weights only: no byte
+ * position where both units' weights are -128). */
+typedef struct ByteDot ByteDot;
+struct ByteDot {
+	int unit;                /* k bytes of one output in a vector: 4 (one i32 lane) or 1 */
+	int acc_lanes;           /* i32 lanes of an accumulator */
+	int MR, NR;              /* tile: broadcast rows x vectors */
+	int acc_regs;            /* vector registers an accumulator takes */
+	int rq_lanes;            /* lanes requantized at once (cg_requant's i64 lanes: register pressure) */
+	bool paired;             /* steps of two units */
+	const ByteDot *pairs;    /* the paired form, for pair-safe weights (or NULL) */
+	/* The broadcast operands of cnt rows at p + r*stride (r < cnt). */
+	void (*bcast)(Cg *c, LLVMValueRef p, int64_t stride, int cnt, LLVMValueRef *out);
+	/* acc + the products of x[i] (<16 x i8>) and b[i], i < (paired ? 2 : 1). */
+	LLVMValueRef (*step)(Cg *c, LLVMValueRef acc, const LLVMValueRef *x, const LLVMValueRef *b);
+	/* The accumulator as <16/unit x i32> (NULL: it is). */
+	LLVMValueRef (*finish)(Cg *c, LLVMValueRef acc);
+};
+/* The kernels with dot d (cg_int_arm.c); false as above. */
+bool cg_bytedot_conv(Cg *c, const Node *n, const ByteDot *d);
+bool cg_bytedot_matmul(Cg *c, const Node *n, const ByteDot *d);
+/* The node function's target: whether its triple starts with arch and its
+ * vectors are 16 bytes (the kernels' width), and its cpu (cpu[cap]) and
+ * malloc'd features. */
+bool cg_bytedot_target(Cg *c, const char *arch, char *cpu, size_t cap, char **features);
+
 /* ---- lowering a node (cg_lower.c) ------------------------------------------------ */
 
 /* Lower one node; false with a diagnostic if unsupported. */
