@@ -7,9 +7,10 @@
  * Plain loop nests as the float references' (cg_conv.c's lower_conv_nd,
  * cg_window.c's cg_lower_pool_nd, cg_matmul.c's matmul_plain), one nest
  * for every spatial rank (quantized values are never in channel blocks),
- * no tiling, no parts (they never split).  Conv, gemm and matmul try the
- * target's dot-product kernels first (cg_int_x86.c) and come here for
- * what those do not take, or always under KILN_CG_REFERENCE.  Assumes zero points inside
+ * no tiling, no parts (they never split).  Conv, gemm, matmul and the
+ * pools try the targets' kernels first (cg_int_x86.c, cg_int_x86_dw.c,
+ * cg_int_arm.c, cg_int_rvv.c) and come here for what those do not take,
+ * or always under KILN_CG_REFERENCE.  Assumes zero points inside
  * their dtype's range and accumulations that fit in i32 (they wrap);
  * checked bit for bit against C written from the ONNX definitions with
  * ir_requantize (tests/unit/test_int.c). */
@@ -110,12 +111,17 @@ static double *scale_ratios(double sx, const Quant *qw, double sy)
 
 /* ---- loop nests ------------------------------------------------------------------------- */
 
-/* Loops over the dims d[0..r) of a result (extent-1 dims skipped) moving
- * two operands' offsets off[] through their broadcast strides; oy is the
- * result's offset.  As cg_ew.c's nest. */
+/* Loops over the dims d[0..r) of a result moving two operands' offsets
+ * off[] through their broadcast strides; oy is the result's offset.  As
+ * cg_ew.c's nest, with extent-1 dims skipped and neighbours that both
+ * operands walk alike (contiguous, or both broadcast) merged into one
+ * loop: a same-shape add is one loop over all its elements, a
+ * per-channel one a loop over the channels and one over each plane, long
+ * enough for the loop vectorizer where the last dim alone (7, 14) is
+ * not. */
 typedef struct Bcast {
 	int r;
-	const int64_t *d;
+	int64_t d[MAXR];
 	Loop l[MAXR];
 	LLVMValueRef off[2], oy;
 } Bcast;
@@ -124,19 +130,29 @@ typedef struct Bcast {
 static void bcast_begin(Cg *c, Bcast *b, int r, const int64_t *d, const Type *t0, const Type *t1)
 {
 	const Type *t[2] = {t0, t1};
-	int64_t st[2][MAXR];
-	b->r = r, b->d = d, b->oy = cg_i64(c, 0);
-	for (int k = 0; k < 2; k++) {
+	int64_t st[2][MAXR], mst[2][MAXR];
+	for (int k = 0; k < 2; k++)
 		cg_bcast_strides(t[k], r, d, st[k]);
-		b->off[k] = cg_i64(c, 0);
-	}
+	b->r = 0;
 	for (int i = 0; i < r; i++) {
 		if (d[i] == 1)
 			continue;
-		LLVMValueRef v = cg_loop_begin(c, &b->l[i], cg_i64(c, 0), cg_i64(c, d[i]));
+		int j = b->r - 1;
+		if (j >= 0 && mst[0][j] == st[0][i] * d[i] && mst[1][j] == st[1][i] * d[i]) {
+			b->d[j] *= d[i];
+			mst[0][j] = st[0][i], mst[1][j] = st[1][i];
+			continue;
+		}
+		b->d[++j] = d[i];
+		mst[0][j] = st[0][i], mst[1][j] = st[1][i];
+		b->r++;
+	}
+	b->oy = b->off[0] = b->off[1] = cg_i64(c, 0);
+	for (int i = 0; i < b->r; i++) {
+		LLVMValueRef v = cg_loop_begin(c, &b->l[i], cg_i64(c, 0), cg_i64(c, b->d[i]));
 		for (int k = 0; k < 2; k++)
-			b->off[k] = cg_add(c, b->off[k], cg_mul(c, v, cg_i64(c, st[k][i])));
-		b->oy = cg_add(c, cg_mul(c, b->oy, cg_i64(c, d[i])), v);
+			b->off[k] = cg_add(c, b->off[k], cg_mul(c, v, cg_i64(c, mst[k][i])));
+		b->oy = cg_add(c, cg_mul(c, b->oy, cg_i64(c, b->d[i])), v);
 	}
 }
 
@@ -144,8 +160,7 @@ static void bcast_begin(Cg *c, Bcast *b, int r, const int64_t *d, const Type *t0
 static void bcast_end(Cg *c, Bcast *b)
 {
 	for (int i = b->r - 1; i >= 0; i--)
-		if (b->d[i] != 1)
-			cg_loop_end(c, &b->l[i], 1);
+		cg_loop_end(c, &b->l[i], 1);
 }
 
 /* The windows of conv and the pools over the spatial dims (a global pool:
@@ -227,13 +242,16 @@ static int64_t plane(const Type *t)
 
 /* ---- conv --------------------------------------------------------------------------------- */
 
-/* The targets' kernels for conv and for gemm/matmul, tried in order: each
+/* The targets' kernels for conv, gemm/matmul and the pools, tried in order: each
  * emits the node's code and returns true, or returns false having emitted
  * nothing (another target, a shape or operand it does not take,
  * c->reference).  A target's kernel file adds its row. */
 typedef bool (*IntKernel)(Cg *c, const Node *n);
-static const IntKernel conv_kernels[] = {cg_int_conv_fast, cg_int_conv_dsp, NULL};
-static const IntKernel matmul_kernels[] = {cg_int_matmul_fast, cg_int_matmul_dsp, NULL};
+static const IntKernel conv_kernels[] = {cg_int_conv_fast, cg_int_dw_fast, cg_int_conv_arm, cg_int_conv_rvv,
+					 cg_int_conv_dsp, NULL};
+static const IntKernel matmul_kernels[] = {cg_int_matmul_fast, cg_int_matmul_arm, cg_int_matmul_rvv, cg_int_matmul_dsp,
+					   NULL};
+static const IntKernel pool_kernels[] = {cg_int_pool_fast, NULL};
 
 static bool try_kernels(Cg *c, const Node *n, const IntKernel *k)
 {
@@ -448,6 +466,8 @@ static void count_range(const Win *w, const Type *x, const Type *y, bool cip, in
  * a table by count (count 0: the sum is 0, y = z_y). */
 void cg_lower_int_pool(Cg *c, const Node *n)
 {
+	if (try_kernels(c, n, pool_kernels))
+		return;
 	const Type *x = cg_ty(c, n->in[0]), *y = cg_ty(c, n->out);
 	bool mx = n->op == OP_MAXPOOL || n->op == OP_GLOBAL_MAXPOOL, cip = ir_attr_int(n, "count_include_pad", 0);
 	int64_t xin = plane(x), yin = plane(y), least = 0, most = 0;

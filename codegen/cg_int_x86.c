@@ -20,8 +20,10 @@
  * row through vector interleaves of four channel planes); a tile of MR
  * channels x NR vectors of pixels then runs over every quad of the band,
  * and its epilogue requantizes whole vectors straight into the output
- * planes.  gemm/matmul: columns in the lanes, rows of A broadcast (A's
- * rows are already quads: no pack).
+ * planes (cg_x86_requant).  A stem (fewer than 4 channels) has its quads
+ * over the whole window, (tap, channel), read from a padded copy of the
+ * band's input rows.  gemm/matmul: columns in the lanes, rows of A
+ * broadcast (A's rows are already quads: no pack).
  *
  * vpmaddubsw adds two u8*s8 products into a saturating s16: exact only
  * when |w_2k| + |w_2k+1| <= 128.  Pairs above that are split at compile
@@ -52,6 +54,7 @@ typedef enum Dot { DOT_VNNI, DOT_EMU, DOT_MADDUBS, DOT_PAIRS } Dot;
 
 typedef struct IntIsa {
 	Dot dot;
+	bool simd;              /* AVX2 (32-byte vectors) or AVX-512BW (64): the kernels without a dot */
 	int cpu;                /* channels per 4-byte unit: 4 u8 (a quad), or 2 i16 (a pair: DOT_PAIRS) */
 	int L;                  /* i32 lanes of a vector */
 	int regs;               /* vector registers */
@@ -85,6 +88,7 @@ static bool int_isa(Cg *c, IntIsa *s)
 	const char *env = getenv("KILN_INT8_DOT");
 	if (vbytes != 32 && vbytes != 64)
 		return false;
+	s->simd = vbytes == 32 ? avx2 : bw;
 	if (env && !strcmp(env, "emulate"))
 		s->dot = DOT_EMU;
 	else if (vnni)
@@ -135,6 +139,107 @@ static LLVMValueRef dot4(Cg *c, const IntIsa *s, LLVMValueRef acc, LLVMValueRef 
 	return sum;
 }
 
+/* ---- the rescale in whole vectors ------------------------------------------------------ */
+
+static LLVMValueRef i32c(Cg *c, int64_t v) { return LLVMConstInt(c->i32, (unsigned long long)v, 1); }
+
+int cg_x86_int_lanes(Cg *c)
+{
+	IntIsa s;
+	return int_isa(c, &s) && s.simd ? s.L : 0;
+}
+
+bool cg_x86_requant_fits(Requant q, int64_t accmax, int32_t zero)
+{
+	if (q.shift < 1 || q.shift > 61 || accmax < 0 || accmax > ((int64_t)1 << 31))
+		return false;
+	int64_t v = ((accmax * (int64_t)q.mult) >> q.shift) + 1;  /* |round(acc * r)| at most */
+	return v + (zero < 0 ? -(int64_t)zero : zero) < ((int64_t)1 << 30);
+}
+
+/* v's even (odd = false) or odd i32 lanes sign-extended into i64 lanes;
+ * a scalar is sign-extended and splat over n/2 lanes. */
+static LLVMValueRef half_i64(Cg *c, LLVMValueRef v, unsigned n, bool odd)
+{
+	LLVMTypeRef h = LLVMVectorType(c->i64, n / 2);
+	if (LLVMGetTypeKind(LLVMTypeOf(v)) != LLVMVectorTypeKind)
+		return cg_splat(c, LLVMBuildSExt(c->b, v, c->i64, ""), h);
+	LLVMValueRef w = LLVMBuildBitCast(c->b, v, h, ""), k = cg_splat_const(LLVMConstInt(c->i64, 32, 0), h);
+	return LLVMBuildAShr(c->b, odd ? w : LLVMBuildShl(c->b, w, k, ""), k, "");
+}
+
+/* An i32 operand of the rescale as i64 for the lanes of one half: a scalar
+ * as a scalar, a vector's even or odd lanes zero-extended. */
+static LLVMValueRef lanes_u64(Cg *c, LLVMValueRef v, bool odd)
+{
+	if (LLVMGetTypeKind(LLVMTypeOf(v)) != LLVMVectorTypeKind)
+		return LLVMBuildZExt(c->b, v, c->i64, "");
+	unsigned n = LLVMGetVectorSize(LLVMTypeOf(v));
+	LLVMValueRef mask[64];
+	for (unsigned l = 0; l < n / 2; l++)
+		mask[l] = i32c(c, 2 * l + odd);
+	LLVMValueRef h = LLVMBuildShuffleVector(c->b, v, LLVMGetUndef(LLVMTypeOf(v)), LLVMConstVector(mask, n / 2), "");
+	return LLVMBuildZExt(c->b, h, LLVMVectorType(c->i64, n / 2), "");
+}
+
+/* splat s over ty unless it is a vector already. */
+static LLVMValueRef as_vec(Cg *c, LLVMValueRef s, LLVMTypeRef ty)
+{
+	return LLVMGetTypeKind(LLVMTypeOf(s)) == LLVMVectorTypeKind ? s : cg_splat(c, s, ty);
+}
+
+/* cg_requant in i64 lanes, its rounding in unsigned arithmetic: with
+ * p = acc * mult (vpmuldq, |p| < 2^62) and B = 2^62, u = p + B + 2^(s-1)
+ * - 1 + bit s of p is in (0, 2^64), and u >> s (logical) is
+ * round_half_even(p / 2^s) + 2^(62-s): B is a multiple of 2^s, bit s of
+ * p + B is bit s of p (s <= 61), the floor's parity.  The low 32 bits
+ * carry the rounded value once 2^(62-s) is taken off with the zero point
+ * (mod 2^32); cg_x86_requant_fits makes it and the sum fit in an i32, so
+ * the clamp is the i32 min/max.  Even and odd lanes go through vpmuldq
+ * apart and are blended back. */
+LLVMValueRef cg_x86_requant(Cg *c, LLVMValueRef acc, LLVMValueRef mult, LLVMValueRef shift, LLVMValueRef zero,
+			    LLVMValueRef lo, LLVMValueRef hi)
+{
+	LLVMTypeRef vt = LLVMTypeOf(acc);
+	unsigned n = LLVMGetVectorSize(vt);
+	LLVMTypeRef h = LLVMVectorType(c->i64, n / 2);
+	LLVMValueRef v[2];
+	for (int odd = 0; odd < 2; odd++) {
+		LLVMValueRef p = LLVMBuildMul(c->b, half_i64(c, acc, n, odd), half_i64(c, mult, n, odd), "");
+		LLVMValueRef s = lanes_u64(c, shift, odd);
+		LLVMValueRef one = LLVMTypeOf(s) == c->i64 ? cg_i64(c, 1) : cg_splat_const(cg_i64(c, 1), h);
+		/* B + 2^(s-1) - 1 */
+		LLVMValueRef bh = LLVMBuildAdd(c->b, LLVMBuildShl(c->b, one, LLVMBuildSub(c->b, s, one, ""), ""),
+					       cg_splat_const(cg_i64(c, ((int64_t)1 << 62) - 1), LLVMTypeOf(s)), "");
+		s = as_vec(c, s, h);
+		LLVMValueRef bit = LLVMBuildAnd(c->b, LLVMBuildLShr(c->b, p, s, ""), cg_splat_const(cg_i64(c, 1), h), "");
+		LLVMValueRef u = LLVMBuildAdd(c->b, LLVMBuildAdd(c->b, p, as_vec(c, bh, h), ""), bit, "");
+		v[odd] = LLVMBuildBitCast(c->b, LLVMBuildLShr(c->b, u, s, ""), vt, "");
+	}
+	LLVMValueRef mask[64];
+	for (unsigned l = 0; l < n; l++)
+		mask[l] = i32c(c, l % 2 ? n + l - 1 : l);
+	LLVMValueRef r = LLVMBuildShuffleVector(c->b, v[0], v[1], LLVMConstVector(mask, n), "");
+	/* zero - 2^(62-s) mod 2^32, per lane or once */
+	LLVMValueRef s64 = LLVMGetTypeKind(LLVMTypeOf(shift)) == LLVMVectorTypeKind
+				   ? LLVMBuildZExt(c->b, shift, LLVMVectorType(c->i64, n), "")
+				   : LLVMBuildZExt(c->b, shift, c->i64, "");
+	LLVMValueRef k = LLVMBuildShl(c->b, cg_splat_const(cg_i64(c, 1), LLVMTypeOf(s64)),
+				      LLVMBuildSub(c->b, cg_splat_const(cg_i64(c, 62), LLVMTypeOf(s64)), s64, ""), "");
+	LLVMValueRef z = LLVMTypeOf(k) == c->i64 ? zero : as_vec(c, zero, vt);
+	LLVMValueRef zf = LLVMBuildSub(c->b, z, LLVMBuildTrunc(c->b, k, LLVMTypeOf(z), ""), "");
+	r = LLVMBuildAdd(c->b, r, as_vec(c, zf, vt), "");
+	if (lo) {
+		LLVMValueRef l = as_vec(c, lo, vt);
+		r = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, r, l, ""), l, r, "");
+	}
+	if (hi) {
+		LLVMValueRef m = as_vec(c, hi, vt);
+		r = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSGT, r, m, ""), m, r, "");
+	}
+	return r;
+}
+
 /* ---- the packed constant operand ------------------------------------------------------ */
 
 /* Weights minus their zero point, dense [nch][KK*4] (zero padded), packed
@@ -143,6 +248,7 @@ static LLVMValueRef dot4(Cg *c, const IntIsa *s, LLVMValueRef acc, LLVMValueRef 
  * row per k step.  Bias folded, requantization per channel. */
 typedef struct Packed {
 	int64_t nch, KK, G, ntiles, ncorr;
+	bool fastrq;        /* every channel's rescale fits cg_x86_requant */
 	int8_t *w;          /* [ntiles][KK][G][4] */
 	int32_t *bias;      /* [ntiles*G]: bias - z_x' * sum(w) */
 	int32_t *rq;        /* [2][ntiles*G]: multiplier, shift */
@@ -175,6 +281,8 @@ static bool pack_weights(Cg *c, const Node *n, Packed *p, int8_t *wd, const int3
 	if (!p->w || !p->bias || !p->rq || !p->cstart || !p->cidx || !p->cw)
 		die("out of memory");
 	bool ok = true;
+	int32_t zy = cg_ty(c, n->out)->q->zero[0];
+	p->fastrq = true;
 	for (int64_t m = 0; m < p->nch && ok; m++) {
 		int64_t sum = 0, mag = 0;
 		for (int64_t k = 0; k < K4; k++) {
@@ -186,6 +294,7 @@ static bool pack_weights(Cg *c, const Node *n, Packed *p, int8_t *wd, const int3
 		p->bias[m] = (int32_t)bb;
 		Requant q = cg_requant_of(c, n, r[m]);
 		p->rq[m] = q.mult;
+		p->fastrq &= cg_x86_requant_fits(q, 255 * mag + (bb < 0 ? -bb : bb), zy);
 		p->rq[nt * G + m] = q.shift;
 	}
 	int64_t e = 0;
@@ -248,11 +357,10 @@ typedef struct IK {
 	LLVMValueRef Wp, Bp, Rq, CS, CI, CW; /* packed globals */
 	int64_t nrq;                         /* multiplier table length (shift at Rq + nrq) */
 	bool vec_u;                          /* the vectors are the unsigned operand (conv) */
+	bool fastrq;                         /* rescale by cg_x86_requant */
 	int32_t zy, lo, hi;
 	LLVMValueRef acc[IK_RMAX][IK_VMAX];
 } IK;
-
-static LLVMValueRef i32c(Cg *c, int64_t v) { return LLVMConstInt(c->i32, (unsigned long long)v, 1); }
 
 /* The four bytes at p broadcast to every lane, as <4L x i8>. */
 static LLVMValueRef bcast4(Cg *c, IK *k, LLVMValueRef p)
@@ -326,12 +434,17 @@ static void kloop(Cg *c, IK *k, int R, int V, const KSrc *src, LLVMValueRef t, b
 	cg_loop_end(c, &le, 1);
 }
 
-/* acc + bias requantized to the result's bytes (<L x i8>). */
+/* acc + bias requantized to the result's bytes (<L x i8>); mult and
+ * shift per lane (vectors) or for all (scalars). */
 static LLVMValueRef requant_vec(Cg *c, IK *k, LLVMValueRef acc, LLVMValueRef bias, LLVMValueRef mult, LLVMValueRef shift)
 {
 	LLVMTypeRef vd = k->s.vd;
-	LLVMValueRef v = cg_requant(c, LLVMBuildAdd(c->b, acc, bias, ""), mult, shift, cg_splat_const(i32c(c, k->zy), vd),
-				    cg_splat_const(i32c(c, k->lo), vd), cg_splat_const(i32c(c, k->hi), vd));
+	LLVMValueRef v;
+	if (k->fastrq)
+		v = cg_x86_requant(c, LLVMBuildAdd(c->b, acc, bias, ""), mult, shift, i32c(c, k->zy), i32c(c, k->lo), i32c(c, k->hi));
+	else
+		v = cg_requant(c, LLVMBuildAdd(c->b, acc, bias, ""), as_vec(c, mult, vd), as_vec(c, shift, vd),
+			       cg_splat_const(i32c(c, k->zy), vd), cg_splat_const(i32c(c, k->lo), vd), cg_splat_const(i32c(c, k->hi), vd));
 	return LLVMBuildTrunc(c->b, v, LLVMVectorType(c->i8, k->s.L), "");
 }
 
@@ -386,6 +499,7 @@ static bool ik_begin(Cg *c, IK *k, const Node *n, Packed *p, bool vec_u)
 	cg_int_bounds(n, ty, &k->lo, &k->hi);
 	k->zy = ty->q->zero[0];
 	k->vec_u = vec_u;
+	k->fastrq = p->fastrq;
 	ik_globals(c, k, p);
 	packed_free(p);
 	bool keep = c->keep_loops;
@@ -416,6 +530,17 @@ static bool weight_s8(const Type *tw, const void *data, int64_t i, int64_t m, in
 	return v >= -128 && v <= 127;
 }
 
+/* Are the operands and the result of n 8-bit (what the kernels read and write)? */
+static bool all_bytes(Cg *c, const Node *n)
+{
+	for (int i = -1; i < 2; i++) {
+		DType dt = cg_ty(c, i < 0 ? n->out : n->in[i])->dt;
+		if (dt != DT_U8 && dt != DT_I8)
+			return false;
+	}
+	return true;
+}
+
 /* ---- conv ----------------------------------------------------------------------------- */
 
 typedef struct ConvQ {
@@ -426,9 +551,25 @@ typedef struct ConvQ {
 	int64_t PBV;         /* pixels of the packed band, whole vectors */
 	bool flip;           /* i8 input: flip the top bit */
 	bool flat;           /* a 1x1 conv as one row of all pixels, banded along it */
+	bool stem;           /* units over the whole window (stem_units) */
+	int64_t SR, SW;      /* a stem's padded copy of a band's input: rows, bytes per row */
 	uint8_t zq;          /* the padding byte */
-	LLVMValueRef X, Y, Xp, n;
+	LLVMValueRef X, Y, Xp, Xs, n;
 } ConvQ;
+
+/* Four <L x i8> as L units of 4 bytes: byte i of unit l is part[i][l]. */
+static LLVMValueRef interleave4(Cg *c, int L, LLVMValueRef *part)
+{
+	LLVMValueRef mask[256];
+	for (int l = 0; l < 2 * L; l++)
+		mask[l] = i32c(c, l);
+	LLVMValueRef ab = LLVMBuildShuffleVector(c->b, part[0], part[1], LLVMConstVector(mask, 2 * L), "");
+	LLVMValueRef cd = LLVMBuildShuffleVector(c->b, part[2], part[3], LLVMConstVector(mask, 2 * L), "");
+	for (int l = 0; l < L; l++)
+		for (int i = 0; i < 4; i++)
+			mask[4 * l + i] = i32c(c, (i / 2) * 2 * L + (i % 2) * L + l);
+	return LLVMBuildShuffleVector(c->b, ab, cd, LLVMConstVector(mask, 4 * L), "");
+}
 
 /* Bytes of channels 4q..4q+3 (nvalid of them real, the rest zq) at
  * plane offset off, as one i32, for `cnt` consecutive columns with input
@@ -472,15 +613,7 @@ static void pack_cols(Cg *c, ConvQ *q, LLVMValueRef chan0, int nvalid, LLVMValue
 				}
 				part[i] = q->flip ? LLVMBuildXor(c->b, v, flip, "") : v;
 			}
-			for (int l = 0; l < 2 * L; l++)
-				mask[l] = i32c(c, l);
-			LLVMValueRef ab = LLVMBuildShuffleVector(c->b, part[0], part[1], LLVMConstVector(mask, 2 * L), "");
-			LLVMValueRef cd = LLVMBuildShuffleVector(c->b, part[2], part[3], LLVMConstVector(mask, 2 * L), "");
-			for (int l = 0; l < L; l++)
-				for (int i = 0; i < 4; i++)
-					mask[4 * l + i] = i32c(c, (i / 2) * 2 * L + (i % 2) * L + l);
-			LLVMValueRef v = LLVMBuildShuffleVector(c->b, ab, cd, LLVMConstVector(mask, 4 * L), "");
-			LLVMSetAlignment(LLVMBuildStore(c->b, v, bytes_at(c, dst, cg_i64(c, j0 * 4))), 1);
+			LLVMSetAlignment(LLVMBuildStore(c->b, interleave4(c, L, part), bytes_at(c, dst, cg_i64(c, j0 * 4))), 1);
 			j = j0 + L;
 			continue;
 		}
@@ -570,6 +703,128 @@ static void conv_pack(Cg *c, ConvQ *q, LLVMValueRef oh0, LLVMValueRef ow0, int64
 	cg_loop_end(c, &lr, 1);
 }
 
+/* ---- the stem: units over the whole window ------------------------------------------------ */
+
+/* dst[0, n) = src[0, n), flipped if the input is i8: vectors of 4L bytes,
+ * the last overlapping the one before; shorter rows byte by byte. */
+static void copy_row(Cg *c, ConvQ *q, LLVMValueRef dst, LLVMValueRef src, int64_t n)
+{
+	int64_t w = 4 * q->k.s.L;
+	LLVMTypeRef vt = LLVMVectorType(c->i8, (unsigned)w);
+	LLVMValueRef flip = cg_splat_const(LLVMConstInt(c->i8, 0x80, 0), vt);
+	if (n < w) {
+		for (int64_t j = 0; j < n; j++) {
+			LLVMValueRef b = cg_load(c, c->i8, src, cg_i64(c, j));
+			cg_store(c, c->i8, q->flip ? LLVMBuildXor(c->b, b, LLVMConstInt(c->i8, 0x80, 0), "") : b, dst, cg_i64(c, j));
+		}
+		return;
+	}
+	for (int part = 0; part < 2; part++) {
+		if (part && n % w == 0)
+			break;
+		Loop l;
+		LLVMValueRef j = part ? cg_i64(c, n - w) : cg_loop_begin(c, &l, cg_i64(c, 0), cg_i64(c, n / w * w));
+		LLVMValueRef v = vload(c, vt, bytes_at(c, src, j));
+		LLVMSetAlignment(LLVMBuildStore(c->b, q->flip ? LLVMBuildXor(c->b, v, flip, "") : v, bytes_at(c, dst, j)), 1);
+		if (!part)
+			cg_loop_end(c, &l, w);
+	}
+}
+
+/* The input rows a band starting at output row oh0 reads, with their
+ * padding, into Xs[channel][SR][SW] (flipped; outside the input: zq). */
+static void stem_copy(Cg *c, ConvQ *q, LLVMValueRef oh0)
+{
+	Geo *g = &q->g;
+	int64_t nin = g->W < q->SW - g->pw ? g->W : q->SW - g->pw, right = q->SW - g->pw - nin;
+	LLVMValueRef zb = LLVMConstInt(c->i8, q->zq, 0);
+	Loop lr;
+	LLVMValueRef r = cg_loop_begin(c, &lr, cg_i64(c, 0), cg_i64(c, q->SR));
+	LLVMValueRef ih = cg_add(c, cg_mul(c, oh0, cg_i64(c, g->sh)), cg_add(c, r, cg_i64(c, -g->ph)));
+	LLVMBasicBlockRef in = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "row");
+	LLVMBasicBlockRef out = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "pad");
+	LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "copied");
+	LLVMBuildCondBr(c->b, cg_in_range(c, ih, g->H), in, out);
+	for (int side = 0; side < 2; side++) {
+		LLVMPositionBuilderAtEnd(c->b, side ? out : in);
+		for (int64_t ci = 0; ci < g->C; ci++) {
+			LLVMValueRef dst = bytes_at(c, q->Xs, cg_add(c, cg_i64(c, ci * q->SR * q->SW), cg_mul(c, r, cg_i64(c, q->SW))));
+			if (side) {
+				LLVMBuildMemSet(c->b, dst, zb, cg_i64(c, q->SW), 1);
+				continue;
+			}
+			LLVMValueRef plane = cg_add(c, cg_mul(c, q->n, cg_i64(c, g->C)), cg_i64(c, ci));
+			LLVMValueRef src = bytes_at(c, q->X, cg_add(c, cg_mul(c, plane, cg_i64(c, g->H * g->W)), cg_mul(c, ih, cg_i64(c, g->W))));
+			if (g->pw)
+				LLVMBuildMemSet(c->b, dst, zb, cg_i64(c, g->pw), 1);
+			copy_row(c, q, bytes_at(c, dst, cg_i64(c, g->pw)), src, nin);
+			if (right > 0)
+				LLVMBuildMemSet(c->b, bytes_at(c, dst, cg_i64(c, g->pw + nin)), zb, cg_i64(c, right), 1);
+		}
+		LLVMBuildBr(c->b, done);
+	}
+	LLVMPositionBuilderAtEnd(c->b, done);
+	cg_loop_end(c, &lr, 1);
+}
+
+/* A stem's band of rows [oh0, oh0 + rows) into Xp[unit][pixel][4]: byte
+ * i of unit u is window element f = u*4 + i (pairs: u*2 + i/2, odd bytes
+ * 0), tap f / C, channel f % C, read from the padded copy with no bounds
+ * to check; past the window's end, zq. */
+static void stem_pack(Cg *c, ConvQ *q, LLVMValueRef oh0, int64_t rows)
+{
+	Geo *g = &q->g;
+	int L = q->k.s.L, cpu = q->k.s.cpu;
+	int64_t sw = g->sw, nel = g->KH * g->KW * g->C;
+	stem_copy(c, q, oh0);
+	LLVMTypeRef vl = LLVMVectorType(c->i8, (unsigned)L), vs = LLVMVectorType(c->i8, (unsigned)(sw * L));
+	LLVMValueRef mask[256];
+	for (int l = 0; l < L; l++)
+		mask[l] = i32c(c, l * sw);
+	Loop lr;
+	LLVMValueRef r = cg_loop_begin(c, &lr, cg_i64(c, 0), cg_i64(c, rows));
+	LLVMValueRef xrow = bytes_at(c, q->Xs, cg_mul(c, r, cg_i64(c, g->sh * q->SW)));
+	for (int64_t u = 0; u < q->k.KK; u++) {
+		LLVMValueRef src[4], fill[4];
+		for (int i = 0; i < 4; i++) {
+			int64_t f = cpu == 4 ? u * 4 + i : i % 2 ? -1 : u * 2 + i / 2, t = f / g->C, ci = f % g->C;
+			fill[i] = LLVMConstInt(c->i8, f < 0 ? 0 : q->zq, 0);
+			src[i] = f >= 0 && f < nel ? bytes_at(c, xrow, cg_i64(c, (ci * q->SR + t / g->KW * g->dh) * q->SW + t % g->KW * g->dw)) : NULL;
+		}
+		LLVMValueRef dst = bytes_at(c, q->Xp, cg_mul(c, cg_add(c, cg_i64(c, u * q->PBV), cg_mul(c, r, cg_i64(c, q->BW))), cg_i64(c, 4)));
+		if (g->OW < L) {  /* column by column */
+			for (int64_t ow = 0; ow < g->OW; ow++) {
+				LLVMValueRef v = LLVMGetUndef(LLVMVectorType(c->i8, 4));
+				for (int i = 0; i < 4; i++)
+					v = LLVMBuildInsertElement(c->b, v, src[i] ? cg_load(c, c->i8, src[i], cg_i64(c, ow * sw)) : fill[i], i32c(c, i), "");
+				LLVMSetAlignment(LLVMBuildStore(c->b, v, bytes_at(c, dst, cg_i64(c, ow * 4))), 1);
+			}
+			continue;
+		}
+		/* L columns at a time, the last chunk overlapping */
+		for (int part = 0; part < 2; part++) {
+			if (part && g->OW % L == 0)
+				break;
+			Loop lc;
+			LLVMValueRef ow = part ? cg_i64(c, g->OW - L) : cg_loop_begin(c, &lc, cg_i64(c, 0), cg_i64(c, g->OW / L * L));
+			LLVMValueRef v[4];
+			for (int i = 0; i < 4; i++) {
+				if (!src[i]) {
+					v[i] = cg_splat_const(fill[i], vl);
+					continue;
+				}
+				v[i] = vload(c, vs, bytes_at(c, src[i], cg_mul(c, ow, cg_i64(c, sw))));
+				if (sw > 1)
+					v[i] = LLVMBuildShuffleVector(c->b, v[i], LLVMGetUndef(vs), LLVMConstVector(mask, (unsigned)L), "");
+			}
+			LLVMSetAlignment(LLVMBuildStore(c->b, interleave4(c, L, v), bytes_at(c, dst, cg_mul(c, ow, cg_i64(c, 4)))), 1);
+			if (!part)
+				cg_loop_end(c, &lc, L);
+		}
+	}
+	cg_loop_end(c, &lr, 1);
+}
+
 /* One tile: channels [mt*MR, +rows) x V pixel vectors from vector v0 of
  * the band; `valid` pixels of the last vector are stored (L: all). */
 static void conv_tile(Cg *c, ConvQ *q, LLVMValueRef mt, int rows, LLVMValueRef v0, int V, int valid, LLVMValueRef ybase)
@@ -583,8 +838,7 @@ static void conv_tile(Cg *c, ConvQ *q, LLVMValueRef mt, int rows, LLVMValueRef v
 	for (int r = 0; r < rows; r++) {
 		LLVMValueRef m = cg_add(c, cg_mul(c, mt, cg_i64(c, MR)), cg_i64(c, r));
 		LLVMValueRef bias = cg_splat(c, cg_load(c, c->i32, k->Bp, m), k->s.vd);
-		LLVMValueRef mult = cg_splat(c, cg_load(c, c->i32, k->Rq, m), k->s.vd);
-		LLVMValueRef sh = cg_splat(c, cg_load(c, c->i32, k->Rq, cg_add(c, m, cg_i64(c, k->nrq))), k->s.vd);
+		LLVMValueRef mult = cg_load(c, c->i32, k->Rq, m), sh = cg_load(c, c->i32, k->Rq, cg_add(c, m, cg_i64(c, k->nrq)));
 		LLVMValueRef yrow = bytes_at(c, ybase, cg_mul(c, m, cg_i64(c, q->P)));
 		for (int v = 0; v < V; v++) {
 			LLVMValueRef y = requant_vec(c, k, LLVMBuildLoad2(c->b, k->s.vd, k->acc[r][v], ""), bias, mult, sh);
@@ -645,19 +899,33 @@ static void use_pairs(IntIsa *s)
 	s->cpu = 2;
 }
 
-/* Conv weights minus zero points, dense [M][tap][unit][cpu] (zero
- * padded), *KK units per channel; NULL when one does not fit s8. */
+/* A stem (fewer than 4 channels, not a whole number of units, a window
+ * of several taps): its units run over the whole window, (tap, channel)
+ * with the channel fastest, instead of over each tap's channels, where a
+ * 3-channel quad wastes a quarter of the work. */
+static bool stem_units(const Geo *g, int cpu)
+{
+	return g->KH * g->KW > 1 && g->C < 4 && g->C % cpu;
+}
+
+/* Conv weights minus zero points, dense [M][tap][unit][cpu] (a stem:
+ * [M][unit][cpu] over (tap, channel)), zero padded, *KK units per
+ * channel; NULL when one does not fit s8. */
 static int8_t *conv_dense(const Type *tw, const void *data, const Geo *g, int cpu, int64_t *KK)
 {
 	int64_t KU = (g->C + cpu - 1) / cpu, T = g->KH * g->KW, KC = T * KU * cpu;
-	*KK = T * KU;
+	bool stem = stem_units(g, cpu);
+	if (stem)
+		KC = (T * g->C + cpu - 1) / cpu * cpu;
+	*KK = KC / cpu;
 	int8_t *wd = calloc((size_t)(g->M * KC + 1), 1);
 	if (!wd)
 		die("out of memory");
 	for (int64_t m = 0; m < g->M; m++)
 		for (int64_t ci = 0; ci < g->C; ci++)
 			for (int64_t t = 0; t < T; t++)
-				if (!weight_s8(tw, data, (m * g->C + ci) * T + t, m, &wd[m * KC + (t * KU + ci / cpu) * cpu + ci % cpu])) {
+				if (!weight_s8(tw, data, (m * g->C + ci) * T + t, m,
+					       &wd[m * KC + (stem ? t * g->C + ci : (t * KU + ci / cpu) * cpu + ci % cpu)])) {
 					free(wd);
 					return NULL;
 				}
@@ -668,7 +936,7 @@ bool cg_int_conv_fast(Cg *c, const Node *n)
 {
 	ConvQ q = {0};
 	IK *k = &q.k;
-	if (!int_isa(c, &k->s))
+	if (!int_isa(c, &k->s) || !all_bytes(c, n))
 		return false;
 	const Type *tx = cg_ty(c, n->in[0]), *tw = cg_ty(c, n->in[1]), *ty = cg_ty(c, n->out);
 	const Value *wv = ir_value(c->g, n->in[1]);
@@ -692,6 +960,7 @@ bool cg_int_conv_fast(Cg *c, const Node *n)
 	}
 	q.T = g.KH * g.KW;
 	q.KQ = k->KK / q.T;
+	q.stem = stem_units(&g, k->s.cpu);
 	q.flip = tx->dt == DT_I8;
 	int32_t zx = tx->q->zero[0] + (q.flip ? 128 : 0);
 	q.zq = (uint8_t)zx;
@@ -733,6 +1002,11 @@ bool cg_int_conv_fast(Cg *c, const Node *n)
 	bool keep = ik_begin(c, k, n, &p, true);
 	q.Xp = cg_entry_alloca(c, LLVMArrayType(c->i8, (unsigned)(k->KK * q.PBV * 4)));
 	LLVMSetAlignment(q.Xp, 64);
+	if (q.stem) {
+		q.SR = (q.RB - 1) * g.sh + (g.KH - 1) * g.dh + 1;
+		q.SW = g.OW * g.sw + (g.KW - 1) * g.dw;
+		q.Xs = cg_entry_alloca(c, LLVMArrayType(c->i8, (unsigned)(g.C * q.SR * q.SW)));
+	}
 	/* The pixels past a band's end are computed and never stored: give
 	 * them defined bytes once. */
 	int64_t along = flat ? g.OW : g.OH, step = flat ? q.BW : q.RB;
@@ -765,7 +1039,9 @@ bool cg_int_conv_fast(Cg *c, const Node *n)
 			q.BW = cnt;  /* the pack reads this band's width */
 			conv_pack(c, &q, cg_i64(c, 0), first, 1);
 			q.BW = step;
-		} else
+		} else if (q.stem)
+			stem_pack(c, &q, first, cnt);
+		else
 			conv_pack(c, &q, first, cg_i64(c, 0), cnt);
 		conv_band(c, &q, flat ? cnt : cnt * g.OW, bytes_at(c, yimg, pix0));
 		if (pt)
@@ -892,7 +1168,7 @@ static bool gemm_fast(Cg *c, const Node *n, int64_t rows, int64_t K, int64_t N, 
 {
 	GemmQ q = {.rows = rows, .K = K, .N = N};
 	IK *k = &q.k;
-	if (!int_isa(c, &k->s))
+	if (!int_isa(c, &k->s) || !all_bytes(c, n))
 		return false;
 	const Type *ta = cg_ty(c, n->in[0]), *tb = cg_ty(c, n->in[1]), *ty = cg_ty(c, n->out);
 	const void *bd = ir_value(c->g, n->in[1])->data;

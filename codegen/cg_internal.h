@@ -287,7 +287,7 @@ void cg_lower_int_matmul(Cg *c, const Node *n);
 void cg_lower_int_ew(Cg *c, const Node *n);    /* add, mul */
 void cg_lower_int_pool(Cg *c, const Node *n);  /* maxpool, avgpool, global_maxpool, global_avgpool */
 
-/* ---- x86 int8 kernels (cg_int_x86.c) ------------------------------------------------ */
+/* ---- x86 int8 kernels (cg_int_x86.c, cg_int_x86_dw.c) ------------------------------ */
 
 /* The integer forms of conv and of gemm/matmul with constant 8-bit
  * weights through the target's dot-product instructions (AVX-512 VNNI,
@@ -298,6 +298,65 @@ void cg_lower_int_pool(Cg *c, const Node *n);  /* maxpool, avgpool, global_maxpo
  * structure with the dot in plain LLVM IR (tests on cpus without VNNI). */
 bool cg_int_conv_fast(Cg *c, const Node *n);
 bool cg_int_matmul_fast(Cg *c, const Node *n);   /* gemm and matmul */
+/* i32 lanes of these kernels' vectors on the node function's cpu (8 AVX2,
+ * 16 AVX-512BW), 0 when they do not apply (as cg_int_conv_fast's ISA). */
+int cg_x86_int_lanes(Cg *c);
+/* cg_requant of an <L x i32> acc in about 20 instructions (vpmuldq, the
+ * rounding in unsigned 64-bit lanes, i32 min/max), bit for bit the same
+ * when cg_x86_requant_fits(q, accmax, zero) holds for every lane's
+ * multiplier (|acc| <= accmax).  mult, shift, zero, lo, hi: i32 scalars
+ * (one for all lanes) or <L x i32>; lo, hi NULL: no bound. */
+bool cg_x86_requant_fits(Requant q, int64_t accmax, int32_t zero);
+LLVMValueRef cg_x86_requant(Cg *c, LLVMValueRef acc, LLVMValueRef mult, LLVMValueRef shift, LLVMValueRef zero,
+			    LLVMValueRef lo, LLVMValueRef hi);
+/* Over channel planes, pixels in the lanes (cg_int_x86_dw.c): depthwise
+ * conv (group = C, any multiplier, constant weights) and max pool of 8-bit
+ * values; as cg_int_conv_fast, true when emitted. */
+bool cg_int_dw_fast(Cg *c, const Node *n);
+bool cg_int_pool_fast(Cg *c, const Node *n);
+
+/* ---- Arm and RISC-V int8 kernels (cg_int_arm.c, cg_int_rvv.c) ------------------------------- */
+
+/* The integer forms of conv and of gemm/matmul with constant 8-bit
+ * weights on AArch64 (sdot with the dot-product extension, smull/smlal +
+ * sadalp without) and on rv64gcv (vwmacc.vx on bytes widened to i16): true when the
+ * node's code was emitted, false (nothing emitted) for another target and
+ * for what they do not take (as cg_int_conv_fast).  Bit-exact with
+ * ir_requantize's definition. */
+bool cg_int_conv_arm(Cg *c, const Node *n);
+bool cg_int_matmul_arm(Cg *c, const Node *n);
+bool cg_int_conv_rvv(Cg *c, const Node *n);
+bool cg_int_matmul_rvv(Cg *c, const Node *n);
+
+/* One ISA's step for the kernels cg_int_arm.c builds for both: products of
+ * s8 bytes (u8 activations with their top bit flipped) over K in units of
+ * `unit` bytes, 16-byte vectors of 16/unit outputs.  The accumulator is an
+ * <acc_lanes x i32>; `paired` steps take two units at once, their
+ * products summed in i16 (exact for pair-safe weights only: no byte
+ * position where both units' weights are -128). */
+typedef struct ByteDot ByteDot;
+struct ByteDot {
+	int unit;                /* k bytes of one output in a vector: 4 (one i32 lane) or 1 */
+	int acc_lanes;           /* i32 lanes of an accumulator */
+	int MR, NR;              /* tile: broadcast rows x vectors */
+	int acc_regs;            /* vector registers an accumulator takes */
+	int rq_lanes;            /* lanes requantized at once (cg_requant's i64 lanes: register pressure) */
+	bool paired;             /* steps of two units */
+	const ByteDot *pairs;    /* the paired form, for pair-safe weights (or NULL) */
+	/* The broadcast operands of cnt rows at p + r*stride (r < cnt). */
+	void (*bcast)(Cg *c, LLVMValueRef p, int64_t stride, int cnt, LLVMValueRef *out);
+	/* acc + the products of x[i] (<16 x i8>) and b[i], i < (paired ? 2 : 1). */
+	LLVMValueRef (*step)(Cg *c, LLVMValueRef acc, const LLVMValueRef *x, const LLVMValueRef *b);
+	/* The accumulator as <16/unit x i32> (NULL: it is). */
+	LLVMValueRef (*finish)(Cg *c, LLVMValueRef acc);
+};
+/* The kernels with dot d (cg_int_arm.c); false as above. */
+bool cg_bytedot_conv(Cg *c, const Node *n, const ByteDot *d);
+bool cg_bytedot_matmul(Cg *c, const Node *n, const ByteDot *d);
+/* The node function's target: whether its triple starts with arch and its
+ * vectors are 16 bytes (the kernels' width), and its cpu (cpu[cap]) and
+ * malloc'd features. */
+bool cg_bytedot_target(Cg *c, const char *arch, char *cpu, size_t cap, char **features);
 
 /* ---- Cortex-M DSP int8 kernels (cg_int_dsp.c) ------------------------------------------- */
 

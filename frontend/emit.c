@@ -126,8 +126,46 @@ ValueId fe_emit(Ctx *c, Op op, const ValueId *in, int nin, const Attr *a, int na
 	return fe_emit_as(c, op, in, nin, a, na, out_name, -1);
 }
 
+/* An ONNX op reads a quantized value (the result of a quantized op) as its
+ * integers.  A node whose integer form takes the operands as they are gets
+ * them (data movement and max keep the quantization); any other node, and
+ * one computed through f32 (emit_widened), reads them through a qview to
+ * the plain integers.  in is rewritten into w; false on an error. */
+static bool plain_operands(Ctx *c, Op op, const ValueId **in, int nin, const Attr *a, int na, ValueId *w)
+{
+	bool any = false;
+	for (int i = 0; i < nin; i++)
+		any |= (*in)[i] >= 0 && ir_value_type(c->g, (*in)[i])->q;
+	if (!any)
+		return true;
+	if (!((ir_ops[op].flags & OPF_F32) && order_only(op))) {
+		Diag tmp;
+		diag_init(&tmp);
+		bool takes = ir_infer_result(c->g, op, c->sn->name, *in, nin, a, na, -1, &tmp) >= 0;
+		diag_free(&tmp);
+		if (takes)
+			return true;
+	}
+	for (int i = 0; i < nin; i++) {
+		w[i] = (*in)[i];
+		const Type *t = w[i] >= 0 ? ir_value_type(c->g, w[i]) : NULL;
+		if (!t || !t->q)
+			continue;
+		TypeId plain = ir_type(c->g, t->dt, t->rank, t->dims, NULL);
+		if (plain < 0)
+			return fe_oom(c);
+		if ((w[i] = fe_emit_as(c, OP_QVIEW, &w[i], 1, NULL, 0, NULL, plain)) < 0)
+			return false;
+	}
+	*in = w;
+	return true;
+}
+
 ValueId fe_emit_as(Ctx *c, Op op, const ValueId *in, int nin, const Attr *a, int na, const char *out_name, TypeId declared)
 {
+	ValueId plain[64];
+	if (declared < 0 && nin <= 64 && !plain_operands(c, op, &in, nin, a, na, plain))
+		return -1;
 	if ((ir_ops[op].flags & OPF_F32) && declared < 0)
 		for (int i = 0; i < nin; i++) {
 			DType dt = in[i] >= 0 ? ir_value_type(c->g, in[i])->dt : DT_F32;

@@ -122,6 +122,48 @@ static bool imp_conv(Ctx *c, const ValueId *in, int nin)
 	return fe_define(c, fe_conv_of(c, in, nin, c->sn->out[0]));
 }
 
+/* A pooling window from the source node's attributes over an input of
+ * type tx: a[0..6) are kernel, strides, pads (resolved from auto_pad),
+ * dilations, ceil_mode, count_include_pad, pointing into the arrays. */
+typedef struct PoolWin {
+	int64_t k[IR_MAX_RANK], s[IR_MAX_RANK], dil[IR_MAX_RANK], pads[2 * IR_MAX_RANK];
+	Attr a[6];
+} PoolWin;
+
+static bool pool_window(Ctx *c, const Type *tx, PoolWin *w)
+{
+	int nsp;
+	const int64_t *ks = sa_ints(c->sn, "kernel_shape", &nsp);
+	if (!ks)
+		return fe_fail(c, "attribute 'kernel_shape' is required");
+	if (nsp < 1 || tx->rank != nsp + 2)
+		return fe_fail(c, "kernel_shape has %d values but the input has rank %d (needs %d spatial dimensions)",
+			    nsp, tx->rank, tx->rank - 2);
+	for (int i = 0; i < nsp; i++) {
+		if (ks[i] < 1)
+			return fe_fail(c, "kernel_shape must be positive, got %lld", (long long)ks[i]);
+		w->k[i] = ks[i];
+	}
+	if (!fe_spatial_ints(c, "strides", nsp, w->s) || !fe_spatial_ints(c, "dilations", nsp, w->dil) ||
+	    !resolve_pads(c, nsp, tx->dims + 2, w->k, w->s, w->dil, w->pads))
+		return false;
+	w->a[0] = ir_aints("kernel", w->k, nsp);
+	w->a[1] = ir_aints("strides", w->s, nsp);
+	w->a[2] = ir_aints("pads", w->pads, 2 * nsp);
+	w->a[3] = ir_aints("dilations", w->dil, nsp);
+	w->a[4] = ir_ai("ceil_mode", sa_int(c->sn, "ceil_mode", 0) != 0);
+	w->a[5] = ir_ai("count_include_pad", sa_int(c->sn, "count_include_pad", 0) != 0);
+	return true;
+}
+
+ValueId fe_avgpool_of(Ctx *c, ValueId x, const char *out_name)
+{
+	PoolWin w;
+	if (x < 0 || !pool_window(c, vtype(c, x), &w))
+		return -1;
+	return fe_emit(c, OP_AVGPOOL, &x, 1, w.a, 6, out_name);
+}
+
 /* MaxPool, AveragePool, LpPool -> maxpool (indices: maxpool_index), avgpool,
  * lppool; pads resolved from auto_pad */
 static bool imp_pool(Ctx *c, const ValueId *in, int nin)
@@ -130,35 +172,18 @@ static bool imp_pool(Ctx *c, const ValueId *in, int nin)
 	bool avg = strcmp(c->sn->op, "AveragePool") == 0;
 	if (!(!avg && small_int(tx->dt)) && !fe_need_float(c, in[0], "the input"))
 		return false;  /* max pooling of small integers goes through f32 (emit) */
-	int nsp;
-	const int64_t *ks = sa_ints(c->sn, "kernel_shape", &nsp);
-	if (!ks)
-		return fe_fail(c, "attribute 'kernel_shape' is required");
-	if (nsp < 1 || tx->rank != nsp + 2)
-		return fe_fail(c, "kernel_shape has %d values but the input has rank %d (needs %d spatial dimensions)",
-			    nsp, tx->rank, tx->rank - 2);
-	int64_t k[IR_MAX_RANK], s[IR_MAX_RANK], dil[IR_MAX_RANK], pads[2 * IR_MAX_RANK];
-	for (int i = 0; i < nsp; i++) {
-		if (ks[i] < 1)
-			return fe_fail(c, "kernel_shape must be positive, got %lld", (long long)ks[i]);
-		k[i] = ks[i];
-	}
-	if (!fe_spatial_ints(c, "strides", nsp, s) || !fe_spatial_ints(c, "dilations", nsp, dil) ||
-	    !resolve_pads(c, nsp, tx->dims + 2, k, s, dil, pads))
+	if (avg)
+		return fe_define(c, fe_avgpool_of(c, in[0], c->sn->out[0]));
+	PoolWin w;
+	if (!pool_window(c, tx, &w))
 		return false;
-	int64_t ceil_mode = sa_int(c->sn, "ceil_mode", 0);
-	bool lp = strcmp(c->sn->op, "LpPool") == 0;
-	Attr a[6] = {ir_aints("kernel", k, nsp), ir_aints("strides", s, nsp), ir_aints("pads", pads, 2 * nsp),
-		     ir_aints("dilations", dil, nsp), ir_ai("ceil_mode", ceil_mode != 0),
-		     ir_ai("count_include_pad", sa_int(c->sn, "count_include_pad", 0) != 0)};
-	if (lp) {
+	Attr *a = w.a;
+	if (strcmp(c->sn->op, "LpPool") == 0) {
 		a[5] = ir_ai("p", sa_int(c->sn, "p", 2));
 		if (a[5].i < 1 || a[5].i > 64)
 			return fe_fail(c, "p must be 1 to 64, got %lld", (long long)a[5].i);
 		return fe_emit_out(c, OP_LPPOOL, in, 1, a, 6);
 	}
-	if (avg)
-		return fe_emit_out(c, OP_AVGPOOL, in, 1, a, 6);
 	/* MaxPool's indices: their own op over the same windows, on f32 for halves. */
 	if (c->sn->nout > 1 && *c->sn->out[1]) {
 		ValueId x = tx->dt == DT_F16 || tx->dt == DT_BF16 ? fe_cast_to(c, in[0], DT_F32, NULL) : in[0];
@@ -305,21 +330,14 @@ static bool imp_col2im(Ctx *c, const ValueId *in, int nin)
 	return fe_emit_out(c, OP_COL2IM, in, 1, a, 5);
 }
 
-/* Softmax, LogSoftmax, Hardmax -> softmax, log_softmax, hardmax (before
- * opset 13, over all axes from axis on: a reshape to 2-D around the op) */
-static bool imp_softmax(Ctx *c, const ValueId *in, int nin)
+ValueId fe_softmax_of(Ctx *c, Op op, ValueId x, int64_t axis, bool old, const char *out_name)
 {
-	const Type *t = vtype(c, in[0]);
-	Op op = !strcmp(c->sn->op, "LogSoftmax") ? OP_LOG_SOFTMAX : !strcmp(c->sn->op, "Hardmax") ? OP_HARDMAX : OP_SOFTMAX;
-	if (!fe_need_float(c, in[0], "the input"))
-		return false;
-	bool old = c->opset < 13;
-	int64_t axis = sa_int(c->sn, "axis", old ? 1 : -1);
+	const Type *t = vtype(c, x);
 	int rank = t->rank;
 	if (rank == 0)
-		return fe_fail(c, "input must have rank >= 1");
+		return fail_v(c, "input must have rank >= 1");
 	if (!fe_norm_axis(c, &axis, rank, "axis"))
-		return false;
+		return -1;
 	/* Before opset 13, softmax normalizes over all dims from axis on (the
 	 * input coerced to 2-D).  That equals a one-axis softmax when the dims
 	 * after axis are all 1. */
@@ -327,17 +345,26 @@ static bool imp_softmax(Ctx *c, const ValueId *in, int nin)
 		int64_t d2[2] = {ir_shape_numel((int)axis, t->dims), ir_shape_numel(rank - (int)axis, t->dims + axis)};
 		int64_t orig[IR_MAX_RANK];
 		memcpy(orig, t->dims, (size_t)rank * sizeof *orig);
-		ValueId x2 = fe_reshape_to(c, in[0], 2, d2, NULL);
+		ValueId x2 = fe_reshape_to(c, x, 2, d2, NULL);
 		if (x2 < 0)
-			return false;
+			return -1;
 		Attr a = ir_ai("axis", 1);
 		ValueId s = fe_emit(c, op, &x2, 1, &a, 1, NULL);
-		if (s < 0)
-			return false;
-		return fe_define(c, fe_reshape_to(c, s, rank, orig, c->sn->out[0]));
+		return s < 0 ? -1 : fe_reshape_to(c, s, rank, orig, out_name);
 	}
 	Attr a = ir_ai("axis", axis);
-	return fe_emit_out(c, op, in, 1, &a, 1);
+	return fe_emit(c, op, &x, 1, &a, 1, out_name);
+}
+
+/* Softmax, LogSoftmax, Hardmax -> softmax, log_softmax, hardmax (before
+ * opset 13, over all axes from axis on: a reshape to 2-D around the op) */
+static bool imp_softmax(Ctx *c, const ValueId *in, int nin)
+{
+	Op op = !strcmp(c->sn->op, "LogSoftmax") ? OP_LOG_SOFTMAX : !strcmp(c->sn->op, "Hardmax") ? OP_HARDMAX : OP_SOFTMAX;
+	if (!fe_need_float(c, in[0], "the input"))
+		return false;
+	bool old = c->opset < 13;
+	return fe_define(c, fe_softmax_of(c, op, in[0], sa_int(c->sn, "axis", old ? 1 : -1), old, c->sn->out[0]));
 }
 
 /* Dropout (inference only) -> identity; its mask a constant of all true */

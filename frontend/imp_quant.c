@@ -1,9 +1,10 @@
-/* Quantization.  QuantizeLinear and DequantizeLinear with constant scales
- * and zero points import to the IR's quantize/dequantize, the quantization
- * in the types (docs/ir.md, "Quantized values"), where the qdq pass finds
- * the patterns it turns into integer ops; the other forms (scales computed
- * at run time, blocked scales, float8, 4-bit) and the QOperator ops go
- * through f32, their integer arithmetic exact there. */
+/* Quantization: QuantizeLinear, DequantizeLinear, DynamicQuantizeLinear,
+ * and the helpers the quantized operators' importers (imp_qop.c) are built
+ * on.  Scales and zero points that are constants become the quantization
+ * of a type (docs/ir.md, "Quantized values"): dequantize(x typed with it)
+ * and quantize to it, the patterns the qdq pass turns into integer ops.
+ * The other forms (scales computed at run time, blocked scales, float8,
+ * 4-bit) go through f32 arithmetic, the same numbers. */
 #include "importer.h"
 
 #include <math.h>
@@ -22,14 +23,14 @@ static ValueId along_axis(Ctx *c, ValueId v, int r, int64_t axis)
 	return fe_reshape_to(c, v, (int)(r - axis), d, NULL);
 }
 
-/* (x - zp) * scale in f32. */
+/* (x - zp) * scale in f32 (scale < 0: 1). */
 static ValueId dequant(Ctx *c, ValueId x, ValueId scale, ValueId zp, int64_t axis)
 {
 	int r = vtype(c, x)->rank;
 	ValueId xf = fe_to_f32(c, x);
 	if (zp >= 0)
 		xf = fe_binary(c, OP_SUB, xf, fe_to_f32(c, along_axis(c, zp, r, axis)), NULL);
-	return fe_binary(c, OP_MUL, xf, fe_to_f32(c, along_axis(c, scale, r, axis)), NULL);
+	return scale < 0 ? xf : fe_binary(c, OP_MUL, xf, fe_to_f32(c, along_axis(c, scale, r, axis)), NULL);
 }
 
 /* The range of an integer quantized dtype (lo == hi: not one). */
@@ -47,8 +48,9 @@ static void qrange(DType dt, double *lo, double *hi)
 	}
 }
 
-/* saturate(round_half_even(x / scale) + zp) as dt; for float8, x / scale
- * cast with the saturate flag (ONNX defines the zero point as 0 there). */
+/* saturate(round_half_even(x / scale) + zp) as dt (scale < 0: 1); for
+ * float8, x / scale cast with the saturate flag (ONNX defines the zero
+ * point as 0 there). */
 static ValueId quant(Ctx *c, ValueId xf, ValueId scale, ValueId zp, int64_t axis, DType dt, bool saturate,
 		     const char *out_name)
 {
@@ -61,7 +63,8 @@ static ValueId quant(Ctx *c, ValueId xf, ValueId scale, ValueId zp, int64_t axis
 	qrange(dt, &lo, &hi);
 	if (lo == hi)
 		return fe_fail(c, "quantization to %s is not supported", ir_dtype_name(dt)), -1;
-	ValueId q = fe_unary(c, OP_ROUND, fe_binary(c, OP_DIV, xf, fe_to_f32(c, along_axis(c, scale, r, axis)), NULL));
+	ValueId q = scale < 0 ? xf : fe_binary(c, OP_DIV, xf, fe_to_f32(c, along_axis(c, scale, r, axis)), NULL);
+	q = fe_unary(c, OP_ROUND, q);
 	if (zp >= 0)
 		q = fe_binary(c, OP_ADD, q, fe_to_f32(c, along_axis(c, zp, r, axis)), NULL);
 	if (q < 0)
@@ -127,48 +130,45 @@ static bool quant_axis(Ctx *c, ValueId x, ValueId *scale, ValueId *zp, int64_t *
 	return fe_norm_axis(c, axis, r, "axis");
 }
 
-/* The quantization (scale, zp) describe for a rank-r value of dtype dt:
- * NULL (no error) unless both are constants, scale f32 positive and finite,
- * per tensor or one per entry along axis, dt an integer type the IR
- * quantizes (8, 16 or 32 bits). */
-static const Quant *const_quant(Ctx *c, ValueId scale, ValueId zp, int64_t axis, int r, const int64_t *dims, DType dt)
+/* n entries of a constant scale (f32) or zero point (dt) that is a scalar
+ * or 1-D; false unless it is. */
+static bool const_entries(Ctx *c, ValueId v, DType dt, int64_t *n)
+{
+	const Type *t = vtype(c, v);
+	*n = ir_type_numel(t);
+	return ir_value(c->g, v)->kind == VAL_CONST && t->dt == dt && t->rank <= 1 && *n >= 1 && *n <= INT32_MAX;
+}
+
+const Quant *fe_const_quant(Ctx *c, ValueId scale, ValueId zp, int64_t axis, int r, const int64_t *dims, DType dt)
 {
 	if (dt != DT_I8 && dt != DT_U8 && dt != DT_I16 && dt != DT_U16 && dt != DT_I32)
 		return NULL;
-	const Type *ts = vtype(c, scale);
-	int64_t n = ir_type_numel(ts);
-	if (ir_value(c->g, scale)->kind != VAL_CONST || ts->dt != DT_F32 || ts->rank > 1 ||
-	    (n != 1 && (r == 0 || n != dims[axis])) || n > INT32_MAX)
+	int64_t ns = 1, nz = 1;
+	if ((scale >= 0 && !const_entries(c, scale, DT_F32, &ns)) || (zp >= 0 && !const_entries(c, zp, dt, &nz)))
 		return NULL;
-	if (zp >= 0 && (ir_value(c->g, zp)->kind != VAL_CONST || vtype(c, zp)->dt != dt || ir_type_numel(vtype(c, zp)) != n))
+	/* One entry on either side stands for all of the other's. */
+	int64_t n = ns > nz ? ns : nz;
+	if ((ns != 1 && ns != n) || (nz != 1 && nz != n) || (n != 1 && (axis < 0 || axis >= r || n != dims[axis])))
 		return NULL;
-	const float *sc = ir_value(c->g, scale)->data;
+	float *s = fe_filled(c, DT_F32, n, &(float){1});
 	int32_t *z = fe_filled(c, DT_I32, n, &(int32_t){0});
-	if (!z)
+	if (!s || !z)
 		return fe_oom(c), NULL;
 	for (int64_t i = 0; i < n; i++) {
-		if (!(sc[i] > 0) || !isfinite(sc[i]))
+		if (scale >= 0)
+			s[i] = ((const float *)ir_value(c->g, scale)->data)[ns == 1 ? 0 : i];
+		if (!(s[i] > 0) || !isfinite(s[i]))
 			return NULL;
-		if (zp >= 0) {
-			const void *d = ir_value(c->g, zp)->data;
-			switch (dt) {
-			case DT_I8: z[i] = ((const int8_t *)d)[i]; break;
-			case DT_U8: z[i] = ((const uint8_t *)d)[i]; break;
-			case DT_I16: z[i] = ((const int16_t *)d)[i]; break;
-			case DT_U16: z[i] = ((const uint16_t *)d)[i]; break;
-			default: z[i] = ((const int32_t *)d)[i];
-			}
-		}
+		if (zp >= 0)
+			z[i] = (int32_t)src_load(ir_value(c->g, zp)->data, dt, nz == 1 ? 0 : i);
 	}
-	const Quant *q = ir_quant(c->g, n == 1 ? -1 : (int)axis, (int)n, sc, z);
+	const Quant *q = ir_quant(c->g, n == 1 ? -1 : (int)axis, (int)n, s, z);
 	if (!q)
 		fe_oom(c);
 	return q;
 }
 
-/* x read as quantized by q: a constant gets the quantized type itself,
- * anything else a qview. */
-static ValueId as_quantized(Ctx *c, ValueId x, const Quant *q)
+ValueId fe_as_quantized(Ctx *c, ValueId x, const Quant *q)
 {
 	const Type *t = vtype(c, x);
 	if (t->q == q)
@@ -185,9 +185,41 @@ static ValueId as_quantized(Ctx *c, ValueId x, const Quant *q)
 	return fe_emit_as(c, OP_QVIEW, &x, 1, NULL, 0, NULL, ty);
 }
 
+ValueId fe_dequant(Ctx *c, ValueId x, ValueId scale, ValueId zp, int64_t axis, const char *out_name)
+{
+	if (x < 0)
+		return -1;
+	const Type *t = vtype(c, x);
+	const Quant *q = fe_const_quant(c, scale, zp, axis, t->rank, t->dims, t->dt);
+	if (q) {
+		ValueId xq = fe_as_quantized(c, x, q);
+		return xq < 0 ? -1 : fe_emit(c, OP_DEQUANTIZE, &xq, 1, NULL, 0, out_name);
+	}
+	if (c->oom)
+		return -1;
+	ValueId y = dequant(c, x, scale, zp, axis);
+	return y < 0 || !out_name ? y : fe_emit(c, OP_IDENTITY, &y, 1, NULL, 0, out_name);
+}
+
+ValueId fe_quant(Ctx *c, ValueId y, ValueId scale, ValueId zp, int64_t axis, DType dt, const char *out_name)
+{
+	if (y < 0)
+		return -1;
+	const Type *t = vtype(c, y);
+	const Quant *q = fe_const_quant(c, scale, zp, axis, t->rank, t->dims, dt);
+	if (q) {
+		TypeId ty = ir_type(c->g, dt, t->rank, t->dims, q);
+		ValueId x = fe_to_f32(c, y);
+		return ty < 0 ? (fe_oom(c), -1) : x < 0 ? -1 : fe_emit_as(c, OP_QUANTIZE, &x, 1, NULL, 0, out_name, ty);
+	}
+	if (c->oom)
+		return -1;
+	return quant(c, fe_to_f32(c, y), scale, zp, axis, dt, true, out_name);
+}
+
 /* QuantizeLinear(x, scale, zp?; axis, saturate, block_size, output_dtype) ->
- * round(x / scale) + zp, clipped and cast */
-static bool imp_quantize(Ctx *c, const ValueId *in, int nin)
+ * quantize(x) to dt{q: scale, zp}; else round(x / scale) + zp, clipped and cast */
+bool fe_quantize_linear(Ctx *c, const ValueId *in, int nin)
 {
 	int64_t axis;
 	ValueId scale = in[1], zp = nin > 2 ? in[2] : -1;
@@ -196,63 +228,60 @@ static bool imp_quantize(Ctx *c, const ValueId *in, int nin)
 		return false;
 	if (sa_get(c->sn, "output_dtype") && sa_int(c->sn, "output_dtype", 0))
 		dt = ir_dtype_from_onnx((int)sa_int(c->sn, "output_dtype", 0));
-	const Type *t = vtype(c, in[0]);
-	const Quant *q = sa_int(c->sn, "block_size", 0) ? NULL : const_quant(c, scale, zp, axis, t->rank, t->dims, dt);
-	if (q) {
-		TypeId ty = ir_type(c->g, dt, t->rank, t->dims, q);
-		ValueId x = fe_to_f32(c, in[0]);
-		return fe_define(c, ty < 0 || x < 0 ? -1 : fe_emit_as(c, OP_QUANTIZE, &x, 1, NULL, 0, c->sn->out[0], ty));
-	}
-	if (c->oom)
-		return false;
-	return fe_define(c, quant(c, fe_to_f32(c, in[0]), scale, zp, axis, dt, sa_int(c->sn, "saturate", 1) != 0, c->sn->out[0]));
+	bool sat = sa_int(c->sn, "saturate", 1) != 0;
+	if (!sa_int(c->sn, "block_size", 0) && (sat || !ir_dtype_is_f8(dt)))
+		return fe_define(c, fe_quant(c, in[0], scale, zp, axis, dt, c->sn->out[0]));
+	return fe_define(c, quant(c, fe_to_f32(c, in[0]), scale, zp, axis, dt, sat, c->sn->out[0]));
 }
 
-/* DequantizeLinear(x, scale, zp?; axis, block_size) -> (x - zp) * scale in f32,
- * cast to scale's dtype */
-static bool imp_dequantize(Ctx *c, const ValueId *in, int nin)
+/* DequantizeLinear(x, scale, zp?; axis, block_size) -> dequantize(x typed
+ * {q: scale, zp}); else (x - zp) * scale in f32, cast to scale's dtype */
+bool fe_dequantize_linear(Ctx *c, const ValueId *in, int nin)
 {
 	int64_t axis;
 	ValueId scale = in[1], zp = nin > 2 ? in[2] : -1;
 	if (!quant_axis(c, in[0], &scale, &zp, &axis))
 		return false;
-	const Type *t = vtype(c, in[0]);
 	DType dt = vtype(c, in[1])->dt;
-	const Quant *q = sa_int(c->sn, "block_size", 0) ? NULL : const_quant(c, scale, zp, axis, t->rank, t->dims, t->dt);
-	if (q) {
-		ValueId x = as_quantized(c, in[0], q);
-		return fe_define(c, x < 0 ? -1 : fe_emit(c, OP_DEQUANTIZE, &x, 1, NULL, 0, c->sn->out[0]));
-	}
-	if (c->oom)
-		return false;
+	if (dt == DT_F32 && !sa_int(c->sn, "block_size", 0))
+		return fe_define(c, fe_dequant(c, in[0], scale, zp, axis, c->sn->out[0]));
 	ValueId y = dequant(c, in[0], scale, zp, axis);
 	return fe_define(c, y < 0 ? -1 : fe_emit(c, dt == DT_F32 ? OP_IDENTITY : OP_CAST, &y, 1,
 					   (Attr[]){ir_astr("to", ir_dtype_name(dt))}, dt == DT_F32 ? 0 : 1, c->sn->out[0]));
 }
 
-/* DynamicQuantizeLinear(x) -> y, scale, zp: u8 over the range of x and 0 */
-static bool imp_dynamic_quantize(Ctx *c, const ValueId *in, int nin)
+ValueId fe_dynamic_quant(Ctx *c, ValueId x, ValueId *scale, ValueId *zp, const char *y_name, const char *zp_name)
 {
-	if (!fe_need_float(c, in[0], "the input"))
-		return false;
-	const Type *t = vtype(c, in[0]);
+	const Type *t = vtype(c, x);
 	int64_t all[IR_MAX_RANK];
 	for (int i = 0; i < t->rank; i++)
 		all[i] = i;
-	ValueId x = fe_to_f32(c, in[0]), zero = fe_scalar(c, DT_F32, 0);
+	x = fe_to_f32(c, x);
+	ValueId zero = fe_scalar(c, DT_F32, 0);
 	ValueId lo = t->rank ? fe_reduce_axes(c, OP_REDUCE_MIN, x, all, t->rank, false, NULL) : x;
 	ValueId hi = t->rank ? fe_reduce_axes(c, OP_REDUCE_MAX, x, all, t->rank, false, NULL) : x;
 	lo = fe_binary(c, OP_MIN, lo, zero, NULL);
 	hi = fe_binary(c, OP_MAX, hi, zero, NULL);
-	ValueId scale = fe_binary(c, OP_DIV, fe_binary(c, OP_SUB, hi, lo, NULL), fe_scalar(c, DT_F32, 255), NULL);
+	*scale = fe_binary(c, OP_DIV, fe_binary(c, OP_SUB, hi, lo, NULL), fe_scalar(c, DT_F32, 255), NULL);
 	/* zp = saturate(round(0 - lo / scale)) */
-	ValueId zf = fe_unary(c, OP_ROUND, fe_unary(c, OP_NEG, fe_binary(c, OP_DIV, lo, scale, NULL)));
+	ValueId zf = fe_unary(c, OP_ROUND, fe_unary(c, OP_NEG, fe_binary(c, OP_DIV, lo, *scale, NULL)));
+	*zp = -1;
 	if (zf < 0)
-		return false;
+		return -1;
 	Attr a[2] = {ir_af("min", 0), ir_af("max", 255)};
 	zf = fe_emit(c, OP_CLIP, &zf, 1, a, 2, NULL);
-	ValueId zp = zf < 0 ? -1 : fe_cast_to(c, zf, DT_U8, c->sn->nout > 2 && *c->sn->out[2] ? c->sn->out[2] : NULL);
-	ValueId y = quant(c, x, scale, zp, 0, DT_U8, true, c->sn->out[0]);
+	*zp = zf < 0 ? -1 : fe_cast_to(c, zf, DT_U8, zp_name);
+	return *zp < 0 ? -1 : quant(c, x, *scale, *zp, 0, DT_U8, true, y_name);
+}
+
+/* DynamicQuantizeLinear(x) -> y, scale, zp: u8 over the range of x and 0,
+ * in f32 arithmetic (the scale is known only at run time) */
+static bool imp_dynamic_quantize(Ctx *c, const ValueId *in, int nin)
+{
+	if (!fe_need_float(c, in[0], "the input"))
+		return false;
+	ValueId scale, zp;
+	ValueId y = fe_dynamic_quant(c, in[0], &scale, &zp, c->sn->out[0], c->sn->nout > 2 && *c->sn->out[2] ? c->sn->out[2] : NULL);
 	if (!fe_define(c, y) || !fe_define_at(c, 2, zp))
 		return false;
 	if (c->sn->nout > 1 && *c->sn->out[1])
@@ -260,70 +289,10 @@ static bool imp_dynamic_quantize(Ctx *c, const ValueId *in, int nin)
 	return true;
 }
 
-/* QLinearMatMul -> dequantized matmul, quantized again */
-static bool imp_qlinear_matmul(Ctx *c, const ValueId *in, int nin)
-{
-	/* a's scales are per row (axis -2), b's per column (axis -1) */
-	int ra = vtype(c, in[0])->rank;
-	ValueId a = dequant(c, in[0], in[1], in[2], ra >= 2 ? ra - 2 : 0);
-	ValueId b = dequant(c, in[3], in[4], in[5], vtype(c, in[3])->rank - 1);
-	ValueId y = fe_binary(c, OP_MATMUL, a, b, NULL);
-	return fe_define(c, y < 0 ? -1 : quant(c, y, in[6], in[7], 0, vtype(c, in[7])->dt, true, c->sn->out[0]));
-}
-
-/* MatMulInteger(a, b, a_zp?, b_zp?) -> matmul in f32 (exact), cast to i32 */
-static bool imp_matmul_integer(Ctx *c, const ValueId *in, int nin)
-{
-	int ra = vtype(c, in[0])->rank;
-	ValueId a = fe_to_f32(c, in[0]), b = fe_to_f32(c, in[1]);
-	if (nin > 2 && in[2] >= 0)
-		a = fe_binary(c, OP_SUB, a, fe_to_f32(c, along_axis(c, in[2], ra, ra >= 2 ? ra - 2 : 0)), NULL);
-	if (nin > 3 && in[3] >= 0)
-		b = fe_binary(c, OP_SUB, b, fe_to_f32(c, along_axis(c, in[3], vtype(c, in[1])->rank, vtype(c, in[1])->rank - 1)), NULL);
-	ValueId y = fe_binary(c, OP_MATMUL, a, b, NULL);
-	return fe_define(c, y < 0 ? -1 : fe_cast_to(c, y, DT_I32, c->sn->out[0]));
-}
-
-/* ConvInteger(x, w, x_zp?, w_zp?) -> conv in f32 (exact), cast to i32 */
-static bool imp_conv_integer(Ctx *c, const ValueId *in, int nin)
-{
-	int r = vtype(c, in[1])->rank;
-	ValueId x = fe_to_f32(c, in[0]), w = fe_to_f32(c, in[1]);
-	if (nin > 2 && in[2] >= 0)
-		x = fe_binary(c, OP_SUB, x, fe_to_f32(c, in[2]), NULL);
-	if (nin > 3 && in[3] >= 0)
-		w = fe_binary(c, OP_SUB, w, fe_to_f32(c, along_axis(c, in[3], r, 0)), NULL);
-	ValueId cv[2] = {x, w};
-	ValueId y = x < 0 || w < 0 ? -1 : fe_conv_of(c, cv, 2, NULL);
-	return fe_define(c, y < 0 ? -1 : fe_cast_to(c, y, DT_I32, c->sn->out[0]));
-}
-
-/* QLinearConv -> dequantized conv (i32 bias at x_scale * w_scale), quantized again */
-static bool imp_qlinear_conv(Ctx *c, const ValueId *in, int nin)
-{
-	ValueId x = dequant(c, in[0], in[1], in[2], 1);
-	ValueId w = dequant(c, in[3], in[4], in[5], 0);
-	ValueId cv[3] = {x, w, -1};
-	int n = 2;
-	if (nin > 8 && in[8] >= 0) {  /* int32 bias at scale x_scale * w_scale */
-		ValueId sc = fe_binary(c, OP_MUL, fe_to_f32(c, in[1]), fe_to_f32(c, in[4]), NULL);
-		if (ir_type_numel(vtype(c, in[4])) > 1 && sc >= 0)
-			sc = fe_reshape_to(c, sc, 1, (int64_t[]){ir_type_numel(vtype(c, in[4]))}, NULL);
-		cv[2] = fe_binary(c, OP_MUL, fe_to_f32(c, in[8]), sc, NULL);
-		n = 3;
-	}
-	ValueId y = x < 0 || w < 0 ? -1 : fe_conv_of(c, cv, n, NULL);
-	return fe_define(c, y < 0 ? -1 : quant(c, y, in[6], in[7], 1, vtype(c, in[7])->dt, true, c->sn->out[0]));
-}
-
 const OpSpec imp_quant_ops[] = {
-	{"QuantizeLinear", 10, 22, 2, 3, 1, 0, imp_quantize,
+	{"QuantizeLinear", 10, 22, 2, 3, 1, 0, fe_quantize_linear,
 	 {{"axis", SA_INT, 13, 0}, {"saturate", SA_INT, 19, 0}, {"block_size", SA_INT, 21, 0}, {"output_dtype", SA_INT, 21, 0}}},
-	{"DequantizeLinear", 10, 22, 2, 3, 1, 0, imp_dequantize, {{"axis", SA_INT, 13, 0}, {"block_size", SA_INT, 21, 0}}},
+	{"DequantizeLinear", 10, 22, 2, 3, 1, 0, fe_dequantize_linear, {{"axis", SA_INT, 13, 0}, {"block_size", SA_INT, 21, 0}}},
 	{"DynamicQuantizeLinear", 11, 22, 1, 1, 3, 0, imp_dynamic_quantize, {{0}}, true},
-	{"QLinearMatMul", 10, 22, 8, 8, 1, 0, imp_qlinear_matmul},
-	{"MatMulInteger", 10, 22, 2, 4, 1, 0, imp_matmul_integer},
-	{"ConvInteger", 10, 22, 2, 4, 1, 0, imp_conv_integer, {CONV_ATTRS}},
-	{"QLinearConv", 10, 22, 8, 9, 1, 0, imp_qlinear_conv, {CONV_ATTRS}},
 	{NULL},
 };

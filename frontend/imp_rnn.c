@@ -104,9 +104,8 @@ enum { CELL_RNN, CELL_GRU, CELL_LSTM };
 
 /* RNN, GRU, LSTM -> per direction one gemm for all input projections, then
  * per step gemms and elementwise gates; Y, Y_h, Y_c concatenated */
-static bool imp_rnn(Ctx *c, const ValueId *in, int nin)
+static bool rnn_of(Ctx *c, const ValueId *in, int nin, int cell)
 {
-	int cell = !strcmp(c->sn->op, "LSTM") ? CELL_LSTM : !strcmp(c->sn->op, "GRU") ? CELL_GRU : CELL_RNN;
 	int G = cell == CELL_LSTM ? 4 : cell == CELL_GRU ? 3 : 1;
 	if (!fe_need_float(c, in[0], "X"))
 		return false;
@@ -333,6 +332,13 @@ static bool imp_rnn(Ctx *c, const ValueId *in, int nin)
 	}
 	return true;
 }
+
+static bool imp_rnn(Ctx *c, const ValueId *in, int nin)
+{
+	return rnn_of(c, in, nin, !strcmp(c->sn->op, "LSTM") ? CELL_LSTM : !strcmp(c->sn->op, "GRU") ? CELL_GRU : CELL_RNN);
+}
+
+bool fe_lstm(Ctx *c, const ValueId *in, int nin) { return rnn_of(c, in, nin, CELL_LSTM); }
 
 #define RNN_ATTRS_COMMON {"activation_alpha", SA_FLOATS}, {"activation_beta", SA_FLOATS}, \
 	{"activations", SA_STRINGS}, {"clip", SA_FLOAT}, {"direction", SA_STRING}, {"hidden_size", SA_INT}

@@ -19,7 +19,7 @@
  * range holds the model's opset wins), so the families' order is free. */
 static const OpSpec *const families[] = {
 	imp_ew_ops, imp_nn_ops, imp_norm_ops, imp_reduce_ops, imp_shape_ops, imp_data_ops, imp_resize_ops,
-	imp_quant_ops, imp_rnn_ops, imp_signal_ops, imp_loss_ops, imp_control_ops, imp_ml_ops,
+	imp_quant_ops, imp_qop_ops, imp_rnn_ops, imp_signal_ops, imp_loss_ops, imp_control_ops, imp_ml_ops,
 };
 
 static bool default_domain(const char *d) { return !*d || !strcmp(d, "ai.onnx"); }

@@ -77,7 +77,7 @@ typedef struct OpSpec {
  * families.  Several rows of one op (opset ranges) stay in one file. */
 extern const OpSpec imp_control_ops[], imp_ew_ops[], imp_nn_ops[], imp_norm_ops[], imp_shape_ops[],
 	imp_data_ops[], imp_reduce_ops[], imp_resize_ops[], imp_quant_ops[], imp_rnn_ops[], imp_signal_ops[],
-	imp_loss_ops[], imp_ml_ops[];
+	imp_loss_ops[], imp_ml_ops[], imp_qop_ops[];
 /* The tables' invariants, for the unit tests: each ONNX op's rows in one
  * family, disjoint opset ranges, and every ONNX name of ir/ops.def
  * imported.  false with the first problem in why. */
@@ -191,9 +191,41 @@ ValueId fe_slice_of(Ctx *c, ValueId x, const int64_t *start, const int64_t *step
 ValueId fe_scalar(Ctx *c, DType dt, double v);
 ValueId fe_reduce_axes(Ctx *c, Op op, ValueId x, const int64_t *axes, int n, bool keep, const char *out_name);
 
-/* ---- shared by families (imp_nn.c) --------------------------------------- */
+/* ---- shared by families (imp_nn.c, imp_rnn.c) ---------------------------- */
 
 bool fe_spatial_ints(Ctx *c, const char *name, int nsp, int64_t *out);
 ValueId fe_conv_of(Ctx *c, const ValueId *in, int nin, const char *out_name);
+/* An avgpool of x with the source node's window attributes (kernel_shape,
+ * strides, pads or auto_pad, ceil_mode, count_include_pad). */
+ValueId fe_avgpool_of(Ctx *c, ValueId x, const char *out_name);
+/* op (softmax, log_softmax, hardmax) of x along axis; old: the meaning
+ * before opset 13 (over all axes from axis on). */
+ValueId fe_softmax_of(Ctx *c, Op op, ValueId x, int64_t axis, bool old, const char *out_name);
+/* ONNX LSTM of in[0..nin) (X, W, R, B, sequence_lens, initial_h,
+ * initial_c, P) with the source node's attributes; binds Y, Y_h, Y_c. */
+bool fe_lstm(Ctx *c, const ValueId *in, int nin);
+
+/* ---- quantization (imp_quant.c), for the quantized ops (imp_qop.c) -------- */
+
+/* The quantization (scale, zp) give a rank-r value of dtype dt: NULL (no
+ * error) unless both are constants, the scale f32, positive and finite,
+ * each one entry (per tensor) or one per index of axis (scale < 0: 1,
+ * zp < 0: 0), dt an integer type the IR quantizes (8, 16 or 32 bits). */
+const Quant *fe_const_quant(Ctx *c, ValueId scale, ValueId zp, int64_t axis, int r, const int64_t *dims, DType dt);
+/* x read as quantized by q: a constant gets the quantized type itself,
+ * anything else a qview. */
+ValueId fe_as_quantized(Ctx *c, ValueId x, const Quant *q);
+/* (x - zp) * scale as f32: dequantize(x typed with the quantization) when
+ * fe_const_quant gives one, else the same in f32 ops (scale < 0: 1, zp < 0:
+ * 0; a 1-D scale or zero point runs along axis). */
+ValueId fe_dequant(Ctx *c, ValueId x, ValueId scale, ValueId zp, int64_t axis, const char *out_name);
+/* y quantized to dt as QuantizeLinear does: quantize to the type with the
+ * quantization when fe_const_quant gives one, else f32 ops and a cast. */
+ValueId fe_quant(Ctx *c, ValueId y, ValueId scale, ValueId zp, int64_t axis, DType dt, const char *out_name);
+/* DynamicQuantizeLinear's arithmetic: x as u8 over its range widened to
+ * hold 0; *scale and *zp (f32, u8 scalars) are computed at run time. */
+ValueId fe_dynamic_quant(Ctx *c, ValueId x, ValueId *scale, ValueId *zp, const char *y_name, const char *zp_name);
+bool fe_quantize_linear(Ctx *c, const ValueId *in, int nin);    /* ImportFns the com.microsoft */
+bool fe_dequantize_linear(Ctx *c, const ValueId *in, int nin);  /* rows share */
 
 #endif

@@ -150,3 +150,25 @@ bool tgt_x86_has(const char *cpu, const char *features, const char *f)
 		return cpu_is(cpu, x86_avx2) || cpu_is(cpu, x86_avx512bw);
 	return false;
 }
+
+/* The AArch64 cpus (LLVM 19 names) with the dot-product extension (sdot,
+ * udot): the integer kernels emit those instructions only for them or
+ * for "+dotprod", since LLVM cannot select them for any other cpu. */
+static const char *const arm_dotprod[] = {"cortex-a55", "cortex-a65", "cortex-a65ae", "cortex-a75", "cortex-a76",
+					  "cortex-a76ae", "cortex-a77", "cortex-a78", "cortex-a78ae", "cortex-a78c",
+					  "cortex-a510", "cortex-a520", "cortex-a520ae", "cortex-a710", "cortex-a715",
+					  "cortex-a720", "cortex-a720ae", "cortex-a725", "cortex-r82", "cortex-r82ae",
+					  "cortex-x1", "cortex-x1c", "cortex-x2", "cortex-x3", "cortex-x4", "cortex-x925",
+					  "neoverse-e1", "neoverse-n1", "neoverse-n2", "neoverse-n3", "neoverse-v1",
+					  "neoverse-v2", "neoverse-v3", "neoverse-v3ae", "neoverse-512tvb", "ampere1",
+					  "ampere1a", "ampere1b", "apple-a13", "apple-a14", "apple-a15", "apple-a16",
+					  "apple-a17", "apple-m4", "exynos-m4", "exynos-m5", "oryon-1", "saphira", "tsv110",
+					  NULL};
+
+bool tgt_arm_has(const char *cpu, const char *features, const char *f)
+{
+	int st = feature(features ? features : "", f);
+	if (st)
+		return st > 0;
+	return cpu && !strcmp(f, "dotprod") && cpu_is(cpu, arm_dotprod);
+}

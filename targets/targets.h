@@ -32,5 +32,7 @@ int tgt_vec_bytes(const Target *t, const char *cpu, const char *features);
  * "avxvnni")?  The list decides when it names f, else the cpu tables: the
  * integer kernels pick their dot-product instructions by it. */
 bool tgt_x86_has(const char *cpu, const char *features, const char *f);
+/* The same for an AArch64 cpu and f = "dotprod" (sdot/udot). */
+bool tgt_arm_has(const char *cpu, const char *features, const char *f);
 
 #endif

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Every op of ir/ops.def has a test of its own: some passing case of the
-op tests (test_ops.py, against ONNX Runtime) or of the ONNX backend node
-tests (run_conformance.py) compiles it.  Each of those writes the IR ops
+op tests (test_ops.py, against ONNX Runtime), of the ONNX backend node
+tests (run_conformance.py) or of the quantized-op tests (test_qop.py)
+compiles it.  Each of those writes the IR ops
 its passing cases compiled to an ops-tested.txt; this reads them.  An op
 row that arrives without a test fails here, by name.
 

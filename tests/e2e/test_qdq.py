@@ -26,6 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import kilntest as kt  # noqa: E402
 
 RNG = np.random.default_rng(7)
+SEEN = set()  # the IR ops the compiled cases hold, for check_op_coverage.py
 NP = {TP.UINT8: np.uint8, TP.INT8: np.int8}
 
 
@@ -210,6 +211,7 @@ def run_case(kiln, name, case, work):
     if ir.returncode:
         return f"kiln dump failed: {ir.stderr.strip()}"
     ops = kt.ir_ops_in(ir.stdout)
+    SEEN.update(ops)
     if int_op not in ops:
         return f"no integer {int_op} in the IR: {sorted(ops)}"
     float_left = [ln for ln in ir.stdout.splitlines() if f"= {int_op}(" in ln and ": f32[" in ln.split("=")[0]]
@@ -259,6 +261,9 @@ def main():
             failed += why is not None
             total += 1
     print(f"{total - failed}/{total} passed")
+    if not a.only and not failed:
+        with open(os.path.join(a.work, "ops-tested.txt"), "w") as f:
+            f.write("\n".join(sorted(SEEN)) + "\n")
     return 1 if failed else 0
 
 

@@ -1,11 +1,12 @@
-/* Unit tests for codegen/cg_int_x86.c: the int8 conv, gemm and matmul
- * kernels, JIT-compiled for this machine (AVX2: as chosen, and forced to
- * vpmaddubsw with the pair-safe split and to vpmaddwd on i16 pairs) and
- * with KILN_INT8_DOT=emulate (the VNNI kernel structure, its dot in plain
- * IR), compared element for element with C
+/* Unit tests for codegen/cg_int_x86.c and cg_int_x86_dw.c: the int8
+ * conv, gemm and matmul kernels, the depthwise conv and max pool ones and
+ * the rescale at its ties, JIT-compiled for this machine (AVX2: as
+ * chosen, and forced to vpmaddubsw with the pair-safe split and to
+ * vpmaddwd on i16 pairs) and with KILN_INT8_DOT=emulate (the VNNI kernel
+ * structure, its dot in plain IR), compared element for element with C
  * written here from docs/ir.md's integer form and ir_requantize, on
  * awkward shapes; and the instructions each ISA path emits, from the
- * assembly for a VNNI cpu and an AVX2 one. */
+ * assembly for VNNI, AVX-512BW and AVX2 cpus. */
 #define _POSIX_C_SOURCE 200809L
 #include <check.h>
 #include <math.h>
@@ -32,8 +33,8 @@ static int rnd_in(int lo, int hi) { return lo + (int)(rnd() % (uint32_t)(hi - lo
  * clip(cmin, cmax)): the result range narrowed to the quantized bounds. */
 static void bounds(DType dt, float s, int32_t z, int act, float cmin, float cmax, int32_t *lo, int32_t *hi)
 {
-	*lo = dt == DT_I8 ? -128 : 0;
-	*hi = dt == DT_I8 ? 127 : 255;
+	*lo = dt == DT_I8 ? -128 : dt == DT_I16 ? -32768 : 0;
+	*hi = dt == DT_I8 ? 127 : dt == DT_I16 ? 32767 : 255;
 	int32_t dlo = *lo, dhi = *hi;
 	if (act == 1 && z > *lo)
 		*lo = z;
@@ -48,7 +49,7 @@ static void bounds(DType dt, float s, int32_t z, int act, float cmin, float cmax
 
 static int32_t byte_at(DType dt, const void *p, int64_t i)
 {
-	return dt == DT_I8 ? ((const int8_t *)p)[i] : ((const uint8_t *)p)[i];
+	return dt == DT_I8 ? ((const int8_t *)p)[i] : dt == DT_I16 ? ((const int16_t *)p)[i] : ((const uint8_t *)p)[i];
 }
 
 static void set_act(Attr *a, int *na, int act, float cmin, float cmax)
@@ -153,11 +154,13 @@ typedef struct ConvCase {
 	int act;          /* 0 none, 1 relu, 2 clip */
 	int zw;           /* weight zero point (per tensor) */
 	bool one_d;       /* rank 3: H must be 1 */
+	int G;            /* groups (0: 1) */
 } ConvCase;
 
 static void check_conv(const ConvCase *cc, const char *dot, bool par)
 {
-	int N = cc->N, C = cc->C, H = cc->H, W = cc->W, M = cc->M, KH = cc->KH, KW = cc->KW;
+	int N = cc->N, C = cc->C, H = cc->H, W = cc->W, M = cc->M, KH = cc->KH, KW = cc->KW, G = cc->G ? cc->G : 1;
+	int Cg = C / G, Mg = M / G, ysz = cc->yt == DT_I16 ? 2 : 1;
 	int OH = (H + cc->pt + cc->pb - cc->dh * (KH - 1) - 1) / cc->sh + 1;
 	int OW = (W + cc->pl + cc->pr - cc->dw * (KW - 1) - 1) / cc->sw + 1;
 	Graph *g = ir_graph_new("qconv");
@@ -172,7 +175,7 @@ static void check_conv(const ConvCase *cc, const char *dot, bool par)
 		zw[m] = cc->zw;
 	}
 	int nq = cc->per_ch ? M : 1;
-	int64_t xd[4] = {N, C, H, W}, wd[4] = {M, C, KH, KW}, bd[1] = {M}, yd[4] = {N, M, OH, OW};
+	int64_t xd[4] = {N, C, H, W}, wd[4] = {M, Cg, KH, KW}, bd[1] = {M}, yd[4] = {N, M, OH, OW};
 	if (cc->one_d) {
 		xd[2] = W, wd[2] = KW, yd[2] = OW;
 	}
@@ -180,11 +183,11 @@ static void check_conv(const ConvCase *cc, const char *dot, bool par)
 	TypeId tx = ir_type(g, cc->xt, rank, xd, ir_quant(g, -1, 1, &sx, &zx));
 	TypeId tw = ir_type(g, cc->wt, rank, wd, ir_quant(g, cc->per_ch ? 0 : -1, nq, sw, zw));
 	TypeId ty = ir_type(g, cc->yt, rank, yd, ir_quant(g, -1, 1, &sy, &zy));
-	int64_t nx = (int64_t)N * C * H * W, nw = (int64_t)M * C * KH * KW, ny = (int64_t)N * M * OH * OW;
-	void *x = malloc(nx), *w = malloc(nw), *y = malloc(ny);
+	int64_t nx = (int64_t)N * C * H * W, nw = (int64_t)M * Cg * KH * KW, ny = (int64_t)N * M * OH * OW;
+	void *x = malloc(nx), *w = malloc(nw), *y = malloc(ny * ysz);
 	int32_t *b = malloc(sizeof(int32_t) * M);
 	fill_bytes(cc->xt, x, nx);
-	fill_weights(cc->wt, w, nw, cc->big, zw, nq, (int64_t)C * KH * KW);
+	fill_weights(cc->wt, w, nw, cc->big, zw, nq, (int64_t)Cg * KH * KW);
 	for (int m = 0; m < M; m++)
 		b[m] = rnd_in(-20000, 20000);
 	ValueId xv = ir_add_input(g, "x", tx);
@@ -193,10 +196,10 @@ static void check_conv(const ConvCase *cc, const char *dot, bool par)
 	int64_t st1[1] = {cc->sw}, pd1[2] = {cc->pl, cc->pr}, dl1[1] = {cc->dw};
 	Attr a[8] = {cc->one_d ? ir_aints("strides", st1, 1) : ir_aints("strides", st, 2),
 		     cc->one_d ? ir_aints("pads", pd1, 2) : ir_aints("pads", pd, 4),
-		     cc->one_d ? ir_aints("dilations", dl1, 1) : ir_aints("dilations", dl, 2), ir_ai("group", 1)};
+		     cc->one_d ? ir_aints("dilations", dl1, 1) : ir_aints("dilations", dl, 2), ir_ai("group", G)};
 	int na = 4;
 	set_act(a, &na, cc->act, cmin, cmax);
-	finish_and_run(g, ir_build_as(g, OP_CONV, "qconv", in, 3, a, na, "y", ty, &d), &d, dot, par, x, y, ny);
+	finish_and_run(g, ir_build_as(g, OP_CONV, "qconv", in, 3, a, na, "y", ty, &d), &d, dot, par, x, y, ny * ysz);
 	int32_t lo, hi;
 	bounds(cc->yt, sy, zy, cc->act, cmin, cmax, &lo, &hi);
 	int64_t bad = 0;
@@ -207,14 +210,14 @@ static void check_conv(const ConvCase *cc, const char *dot, bool par)
 			for (int oh = 0; oh < OH; oh++)
 				for (int ow = 0; ow < OW; ow++) {
 					int32_t acc = b[m];
-					for (int ci = 0; ci < C; ci++)
+					for (int ci = m / Mg * Cg; ci < (m / Mg + 1) * Cg; ci++)
 						for (int kh = 0; kh < KH; kh++)
 							for (int kw = 0; kw < KW; kw++) {
 								int ih = oh * cc->sh + kh * cc->dh - cc->pt, iw = ow * cc->sw + kw * cc->dw - cc->pl;
 								if (ih < 0 || ih >= H || iw < 0 || iw >= W)
 									continue;
 								int32_t xv2 = byte_at(cc->xt, x, (((int64_t)n * C + ci) * H + ih) * W + iw) - zx;
-								int32_t wv = byte_at(cc->wt, w, (((int64_t)m * C + ci) * KH + kh) * KW + kw) - zw[m];
+								int32_t wv = byte_at(cc->wt, w, (((int64_t)m * Cg + ci % Cg) * KH + kh) * KW + kw) - zw[m];
 								acc += xv2 * wv;
 							}
 					int32_t want = ir_requantize(acc, rq, zy, lo, hi);
@@ -248,6 +251,29 @@ static const ConvCase conv_cases[] = {
 	{1, 4, 3, 3, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, DT_U8, DT_I8, DT_U8, true, true, 0, 0},     /* image < a vector */
 	{1, 32, 14, 14, 23, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, DT_U8, DT_I8, DT_U8, true, true, 1, 0}, /* 14x14 */
 	{1, 16, 7, 7, 19, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, DT_I8, DT_I8, DT_I8, true, true, 0, 0},   /* 7x7 */
+	{1, 8, 5, 6, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, DT_U8, DT_I8, DT_I16, true, true, 1, 0},   /* an i16 result: not bytes */
+	/* stems: units over the whole window */
+	{1, 2, 13, 30, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, DT_I8, DT_I8, DT_U8, true, true, 1, 0},   /* C 2, i8 */
+	{1, 3, 17, 19, 6, 3, 3, 2, 2, 0, 1, 1, 0, 2, 1, DT_U8, DT_I8, DT_U8, true, true, 2, 0},   /* dilation, asymmetric pads */
+	{2, 1, 1, 40, 5, 1, 7, 1, 2, 0, 3, 0, 2, 1, 1, DT_U8, DT_I8, DT_I8, true, true, 0, 0, true}, /* 1-d, C 1 */
+	{1, 3, 96, 96, 9, 7, 7, 2, 2, 3, 3, 3, 3, 1, 1, DT_U8, DT_I8, DT_U8, true, true, 1, 0},   /* ResNet's stem in three bands */
+};
+
+/* Depthwise (group = C): cg_int_x86_dw.c. */
+static const ConvCase dw_cases[] = {
+	/* N  C   H   W   M  KH KW sh sw pt pl pb pr dh dw  x      w      y      perch  big   act zw 1d  G */
+	{1, 13, 9, 11, 13, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, DT_U8, DT_I8, DT_U8, true, true, 1, 0, false, 13},   /* C % 8, relu */
+	{1, 5, 15, 17, 5, 3, 3, 2, 2, 0, 1, 1, 0, 1, 1, DT_I8, DT_I8, DT_I8, true, true, 2, 0, false, 5},     /* stride 2, odd, asymmetric pads, clip */
+	{2, 7, 14, 14, 7, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1, DT_U8, DT_I8, DT_U8, true, true, 0, 0, false, 7},     /* 5x5, a row under 2L, batch */
+	{1, 6, 7, 7, 6, 5, 5, 2, 2, 2, 2, 2, 2, 1, 1, DT_U8, DT_I8, DT_I8, true, true, 1, 0, false, 6},       /* 5x5 stride 2, 4 wide */
+	{1, 9, 1, 1, 9, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, DT_I8, DT_I8, DT_U8, true, true, 0, 0, false, 9},       /* 1x1 images */
+	{1, 4, 10, 9, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, DT_U8, DT_I8, DT_U8, true, true, 2, 0, false, 4},      /* multiplier 2 */
+	{1, 3, 12, 13, 3, 3, 3, 1, 2, 2, 2, 2, 1, 2, 2, DT_U8, DT_U8, DT_U8, false, true, 1, 128, false, 3},  /* dilation 2, u8 weights */
+	{1, 11, 1, 37, 11, 1, 3, 1, 1, 0, 1, 0, 1, 1, 1, DT_I8, DT_I8, DT_I8, true, true, 0, 0, true, 11},    /* 1-d */
+	{1, 3, 56, 56, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, DT_U8, DT_I8, DT_U8, true, true, 1, 0, false, 3},     /* 56 wide: an overlapping last chunk */
+	{1, 2, 400, 261, 2, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, DT_U8, DT_I8, DT_U8, true, true, 0, 0, false, 2},   /* two bands of rows */
+	{1, 5, 8, 21, 5, 3, 3, 3, 3, 1, 0, 1, 2, 1, 1, DT_I8, DT_I8, DT_U8, true, false, 0, 3, false, 5},     /* stride 3, z_w 3 */
+	{1, 5, 6, 6, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, DT_U8, DT_I8, DT_I16, true, true, 0, 0, false, 5},      /* i16 result: the plain lowering */
 };
 
 START_TEST(conv_native)
@@ -272,6 +298,18 @@ END_TEST
 START_TEST(conv_pairs)
 {
 	check_conv(&conv_cases[_i], "pairs", false);
+}
+END_TEST
+
+START_TEST(dw_native)
+{
+	check_conv(&dw_cases[_i], NULL, false);
+}
+END_TEST
+
+START_TEST(dw_parts)
+{
+	check_conv(&dw_cases[_i], NULL, true);
 }
 END_TEST
 
@@ -392,7 +430,219 @@ START_TEST(gemm_pairs)
 }
 END_TEST
 
+/* The rescale at its ties: a gemm with K = 1 over every byte a, weights
+ * b[n] in [-3, 3] and scales s_a = 1, s_y = 1, s_b[n] = 2^-1 .. 2^-6 and
+ * a few others, so acc = c[n] + (a - z_a) b[n] lands on halves often;
+ * every column's shift and multiplier differ (the vectors' per-lane
+ * path).  Against ir_requantize. */
+START_TEST(requant_ties)
+{
+	enum { R = 256, N = 19 };
+	Graph *g = ir_graph_new("qties");
+	Diag d;
+	diag_init(&d);
+	float sa = 1, sy = 1, sb[N];
+	int32_t za = 128, zy = _i ? 3 : 100, zb[N] = {0};
+	int8_t b[N];
+	int32_t cb[N];
+	uint8_t a[R];
+	for (int n = 0; n < N; n++) {
+		sb[n] = n < 6 ? ldexpf(1, -1 - n) : n < 12 ? ldexpf(3, -3 - n) : 0.0007f * (float)(n + 1);
+		b[n] = (int8_t)(n % 7 - 3);
+		cb[n] = rnd_in(-9, 9);
+	}
+	for (int r = 0; r < R; r++)
+		a[r] = (uint8_t)r;
+	int64_t ad[2] = {R, 1}, bd[2] = {1, N}, cd[1] = {N}, yd[2] = {R, N};
+	DType yt = _i ? DT_I8 : DT_U8;
+	ValueId in[3] = {ir_add_input(g, "a", ir_type(g, DT_U8, 2, ad, ir_quant(g, -1, 1, &sa, &za))),
+			 ir_add_const(g, "b", ir_type(g, DT_I8, 2, bd, ir_quant(g, 1, N, sb, zb)), b),
+			 ir_add_const(g, "c", ir_type(g, DT_I32, 1, cd, NULL), cb)};
+	Attr at[4] = {ir_af("alpha", 1), ir_af("beta", 1), ir_ai("trans_a", 0), ir_ai("trans_b", 0)};
+	uint8_t y[R * N];
+	finish_and_run(g, ir_build_as(g, OP_GEMM, "qmm", in, 3, at, 4, "y", ir_type(g, yt, 2, yd, ir_quant(g, -1, 1, &sy, &zy)), &d),
+		       &d, NULL, false, a, y, R * N);
+	int32_t lo, hi;
+	bounds(yt, sy, zy, 0, 0, 0, &lo, &hi);
+	int64_t bad = 0;
+	for (int r = 0; r < R; r++)
+		for (int n = 0; n < N; n++) {
+			Requant q;
+			ck_assert(ir_requant_of((double)sa * sb[n] / sy, &q));
+			int32_t want = ir_requantize(cb[n] + (r - za) * b[n], q, zy, lo, hi), got = byte_at(yt, y, (int64_t)r * N + n);
+			if (got != want && bad++ < 5)
+				fprintf(stderr, "ties a %d col %d: got %d want %d\n", r, n, got, want);
+		}
+	ck_assert_msg(bad == 0, "%lld wrong at the ties", (long long)bad);
+	diag_free(&d);
+	ir_graph_free(g);
+}
+END_TEST
+
+/* ---- add and mul ------------------------------------------------------------------------ */
+
+typedef struct EwCase {
+	Op op;
+	int64_t ad[4], bd[4];  /* rank 4 result; b's dims broadcast into a's */
+	DType at, bt, yt;
+	int act;
+} EwCase;
+
+/* add as docs/ir.md's integer form: (x - z) << 20 rescaled by s / (2 max
+ * s_a s_b), the sum by 2 max / (2^20 s_y); mul: (a - z_a)(b - z_b) by
+ * s_a s_b / s_y.  The plain lowering's loops, merged where the operands
+ * walk alike, through the loop vectorizer. */
+static void check_ew(const EwCase *ec)
+{
+	Graph *g = ir_graph_new("qew");
+	Diag d;
+	diag_init(&d);
+	float sa = 0.031f, sb = 0.017f, sy = ec->op == OP_ADD ? 0.043f : 0.0041f, cmin = -0.2f, cmax = 2.0f;
+	int32_t za = ec->at == DT_U8 ? 131 : -7, zb = ec->bt == DT_U8 ? 119 : 5, zy = ec->yt == DT_U8 ? 77 : -2;
+	int64_t na = ec->ad[0] * ec->ad[1] * ec->ad[2] * ec->ad[3], nb = ec->bd[0] * ec->bd[1] * ec->bd[2] * ec->bd[3];
+	void *a = malloc(na), *b = malloc(nb), *y = malloc(na);
+	fill_bytes(ec->at, a, na);
+	fill_bytes(ec->bt, b, nb);
+	ValueId in[2] = {ir_add_input(g, "a", ir_type(g, ec->at, 4, ec->ad, ir_quant(g, -1, 1, &sa, &za))),
+			 ir_add_const(g, "b", ir_type(g, ec->bt, 4, ec->bd, ir_quant(g, -1, 1, &sb, &zb)), b)};
+	Attr at[3];
+	int nat = 0;
+	set_act(at, &nat, ec->act, cmin, cmax);
+	finish_and_run(g, ir_build_as(g, ec->op, "qew", in, 2, at, nat, "y", ir_type(g, ec->yt, 4, ec->ad, ir_quant(g, -1, 1, &sy, &zy)), &d),
+		       &d, NULL, false, a, y, na);
+	int32_t lo, hi;
+	bounds(ec->yt, sy, zy, ec->act, cmin, cmax, &lo, &hi);
+	double smax2 = 2 * fmax(sa, sb);
+	Requant qa, qb, qy, qm;
+	ck_assert(ir_requant_of(sa / smax2, &qa) && ir_requant_of(sb / smax2, &qb));
+	ck_assert(ir_requant_of(smax2 / ((double)(1 << 20) * sy), &qy) && ir_requant_of((double)sa * sb / sy, &qm));
+	int64_t bad = 0, i = 0;
+	for (int64_t i0 = 0; i0 < ec->ad[0]; i0++)
+		for (int64_t i1 = 0; i1 < ec->ad[1]; i1++)
+			for (int64_t i2 = 0; i2 < ec->ad[2]; i2++)
+				for (int64_t i3 = 0; i3 < ec->ad[3]; i3++, i++) {
+					const int64_t *bd = ec->bd;
+					int64_t bi = ((i0 % bd[0] * bd[1] + i1 % bd[1]) * bd[2] + i2 % bd[2]) * bd[3] + i3 % bd[3];
+					int32_t va = byte_at(ec->at, a, i) - za, vb = byte_at(ec->bt, b, bi) - zb, want;
+					if (ec->op == OP_ADD)
+						want = ir_requantize(ir_requantize(va << 20, qa, 0, INT32_MIN, INT32_MAX) +
+									     ir_requantize(vb << 20, qb, 0, INT32_MIN, INT32_MAX), qy, zy, lo, hi);
+					else
+						want = ir_requantize(va * vb, qm, zy, lo, hi);
+					int32_t got = byte_at(ec->yt, y, i);
+					if (got != want && bad++ < 5)
+						fprintf(stderr, "%s element %lld: got %d want %d\n", ir_ops[ec->op].name, (long long)i, got, want);
+				}
+	ck_assert_msg(bad == 0, "%s: %lld of %lld wrong", ir_ops[ec->op].name, (long long)bad, (long long)na);
+	free(a), free(b), free(y);
+	diag_free(&d);
+	ir_graph_free(g);
+}
+
+static const EwCase ew_cases[] = {
+	{OP_ADD, {1, 160, 7, 7}, {1, 160, 7, 7}, DT_U8, DT_U8, DT_U8, 0},   /* same shape, 7x7 planes */
+	{OP_ADD, {2, 13, 5, 3}, {1, 13, 1, 1}, DT_I8, DT_I8, DT_U8, 1},     /* per channel, relu, i8 -> u8 */
+	{OP_ADD, {1, 3, 11, 9}, {1, 1, 1, 1}, DT_U8, DT_U8, DT_I8, 2},      /* a scalar, clip, u8 -> i8 */
+	{OP_ADD, {1, 5, 7, 33}, {1, 1, 7, 1}, DT_U8, DT_U8, DT_U8, 0},      /* along H only */
+	{OP_MUL, {1, 19, 14, 14}, {1, 19, 1, 1}, DT_U8, DT_U8, DT_U8, 0},   /* per channel (a squeeze-excite) */
+	{OP_MUL, {3, 1, 1, 37}, {3, 1, 1, 37}, DT_I8, DT_I8, DT_I8, 1},     /* same shape, relu */
+};
+
+START_TEST(ew_native)
+{
+	check_ew(&ew_cases[_i]);
+}
+END_TEST
+
+/* ---- max pool ------------------------------------------------------------------------ */
+
+typedef struct PoolCase {
+	int N, C, H, W, KH, KW, sh, sw, pt, pl, pb, pr, dh, dw;
+	bool ceil, one_d;
+	DType dt;
+} PoolCase;
+
+/* ONNX's output size along one dim (with ceil_mode a last window must start
+ * inside x or its begin pad). */
+static int pool_out(int in, int k, int s, int d, int p0, int p1, bool ceil)
+{
+	int span = in + p0 + p1 - ((k - 1) * d + 1), o = (ceil ? (span + s - 1) / s : span / s) + 1;
+	return ceil && (o - 1) * s >= in + p0 ? o - 1 : o;
+}
+
+/* The largest of the taps inside x, the dtype's least when none is. */
+static void check_pool(const PoolCase *pc, bool par)
+{
+	int N = pc->N, C = pc->C, H = pc->H, W = pc->W, KH = pc->KH, KW = pc->KW;
+	int OH = pool_out(H, KH, pc->sh, pc->dh, pc->pt, pc->pb, pc->ceil), OW = pool_out(W, KW, pc->sw, pc->dw, pc->pl, pc->pr, pc->ceil);
+	Graph *g = ir_graph_new("qpool");
+	Diag d;
+	diag_init(&d);
+	float sx = 0.05f;
+	int32_t zx = pc->dt == DT_U8 ? 9 : -4;
+	int64_t xd[4] = {N, C, H, W}, nx = (int64_t)N * C * H * W, ny = (int64_t)N * C * OH * OW;
+	int64_t k2[2] = {KH, KW}, st[2] = {pc->sh, pc->sw}, pd[4] = {pc->pt, pc->pl, pc->pb, pc->pr}, dl[2] = {pc->dh, pc->dw};
+	int64_t k1[1] = {KW}, st1[1] = {pc->sw}, pd1[2] = {pc->pl, pc->pr}, dl1[1] = {pc->dw};
+	if (pc->one_d)
+		xd[2] = W;
+	void *x = malloc(nx), *y = malloc(ny);
+	fill_bytes(pc->dt, x, nx);
+	ValueId xv = ir_add_input(g, "x", ir_type(g, pc->dt, pc->one_d ? 3 : 4, xd, ir_quant(g, -1, 1, &sx, &zx)));
+	Attr a[5] = {pc->one_d ? ir_aints("kernel", k1, 1) : ir_aints("kernel", k2, 2),
+		     pc->one_d ? ir_aints("strides", st1, 1) : ir_aints("strides", st, 2),
+		     pc->one_d ? ir_aints("pads", pd1, 2) : ir_aints("pads", pd, 4),
+		     pc->one_d ? ir_aints("dilations", dl1, 1) : ir_aints("dilations", dl, 2), ir_ai("ceil_mode", pc->ceil)};
+	finish_and_run(g, ir_build(g, OP_MAXPOOL, "qpool", &xv, 1, a, 5, "y", &d), &d, NULL, par, x, y, ny);
+	int64_t bad = 0;
+	for (int p = 0; p < N * C; p++)
+		for (int oh = 0; oh < OH; oh++)
+			for (int ow = 0; ow < OW; ow++) {
+				int32_t want = pc->dt == DT_I8 ? -128 : 0;
+				for (int kh = 0; kh < KH; kh++)
+					for (int kw = 0; kw < KW; kw++) {
+						int ih = oh * pc->sh + kh * pc->dh - pc->pt, iw = ow * pc->sw + kw * pc->dw - pc->pl;
+						if (ih >= 0 && ih < H && iw >= 0 && iw < W) {
+							int32_t v = byte_at(pc->dt, x, ((int64_t)p * H + ih) * W + iw);
+							want = v > want ? v : want;
+						}
+					}
+				int32_t got = byte_at(pc->dt, y, ((int64_t)p * OH + oh) * OW + ow);
+				if (got != want && bad++ < 5)
+					fprintf(stderr, "maxpool plane %d (%d,%d): got %d want %d\n", p, oh, ow, got, want);
+			}
+	ck_assert_msg(bad == 0, "maxpool %dx%d k%dx%d s%d,%d: %lld of %lld wrong", H, W, KH, KW, pc->sh, pc->sw, (long long)bad,
+		      (long long)ny);
+	free(x), free(y);
+	diag_free(&d);
+	ir_graph_free(g);
+}
+
+static const PoolCase pool_cases[] = {
+	/* N  C   H    W  KH KW sh sw pt pl pb pr dh dw ceil   1d     dt */
+	{1, 5, 112, 112, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, false, false, DT_U8},  /* ResNet's, 56 wide */
+	{2, 3, 9, 9, 2, 2, 2, 2, 0, 0, 0, 0, 1, 1, false, false, DT_I8},      /* odd, floor */
+	{1, 4, 9, 11, 3, 3, 2, 2, 0, 1, 1, 0, 1, 1, true, false, DT_I8},      /* ceil, asymmetric pads */
+	{1, 3, 13, 13, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, false, false, DT_U8},    /* dilation 2 */
+	{1, 7, 1, 45, 1, 3, 1, 2, 0, 1, 0, 1, 1, 1, false, true, DT_U8},      /* 1-d */
+	{1, 2, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, false, false, DT_I8},      /* smaller than a chunk */
+	{1, 3, 71, 35, 5, 3, 3, 3, 2, 1, 2, 1, 1, 1, true, false, DT_U8},     /* stride 3, ceil */
+};
+
+START_TEST(pool_native)
+{
+	check_pool(&pool_cases[_i], false);
+}
+END_TEST
+
+START_TEST(pool_parts)
+{
+	check_pool(&pool_cases[_i], true);
+}
+END_TEST
+
 /* ---- which instructions each ISA path emits ------------------------------------------ */
+
+static char *graph_asm(Graph *g, const char *cpu);
 
 /* Assembly of a small quantized conv for cpu (x86_64 target), its
  * weights big (pair-unsafe often) or small (pair-safe). */
@@ -414,6 +664,15 @@ static char *asm_for(const char *cpu, bool big)
 	NodeId nd = ir_build_as(g, OP_CONV, "qconv", in, 2, a, 4, "y", ir_type(g, DT_U8, 4, yd, ir_quant(g, -1, 1, &sy, &z)), &d);
 	ck_assert_int_ge(nd, 0);
 	ir_mark_output(g, g->nodes.v[nd].out);
+	diag_free(&d);
+	return graph_asm(g, cpu);
+}
+
+/* The assembly of g (planned, then freed here) compiled for cpu. */
+static char *graph_asm(Graph *g, const char *cpu)
+{
+	Diag d;
+	diag_init(&d);
 	PassCtx cx = {.diag = &d, .ws_align = 64};
 	ck_assert(pass_ensure_plan(g, &cx));
 	char path[] = "/tmp/kiln_int_x86_XXXXXX";
@@ -464,6 +723,52 @@ START_TEST(asm_vnni)
 }
 END_TEST
 
+/* A depthwise 3x3 conv and a max pool 3x3/2 of 8-bit values for cpu. */
+static char *dw_asm(const char *cpu, bool pool)
+{
+	Graph *g = ir_graph_new("qdw");
+	Diag d;
+	diag_init(&d);
+	float sx = 0.02f, sw = 0.01f, sy = 0.1f;
+	int32_t z = 0;
+	int64_t xd[4] = {1, 8, 20, 20}, wd[4] = {8, 1, 3, 3}, st[2] = {1, 1}, s2[2] = {2, 2}, pd[4] = {1, 1, 1, 1}, k3[2] = {3, 3};
+	int8_t w[8 * 9];
+	for (int i = 0; i < 8 * 9; i++)
+		w[i] = (int8_t)rnd_in(-128, 127);
+	ValueId xv = ir_add_input(g, "x", ir_type(g, DT_U8, 4, xd, ir_quant(g, -1, 1, &sx, &z)));
+	NodeId nd;
+	if (pool) {
+		Attr a[5] = {ir_aints("kernel", k3, 2), ir_aints("strides", s2, 2), ir_aints("pads", pd, 4), ir_aints("dilations", st, 2),
+			     ir_ai("ceil_mode", 0)};
+		nd = ir_build(g, OP_MAXPOOL, "qpool", &xv, 1, a, 5, "y", &d);
+	} else {
+		ValueId in[2] = {xv, ir_add_const(g, "w", ir_type(g, DT_I8, 4, wd, ir_quant(g, -1, 1, &sw, &z)), w)};
+		Attr a[4] = {ir_aints("strides", st, 2), ir_aints("pads", pd, 4), ir_aints("dilations", st, 2), ir_ai("group", 8)};
+		nd = ir_build_as(g, OP_CONV, "qdw", in, 2, a, 4, "y", ir_type(g, DT_U8, 4, xd, ir_quant(g, -1, 1, &sy, &z)), &d);
+	}
+	ck_assert_msg(nd >= 0, "%s", d.nmsg ? d.msgs[0] : "?");
+	ir_mark_output(g, g->nodes.v[nd].out);
+	diag_free(&d);
+	return graph_asm(g, cpu);
+}
+
+START_TEST(asm_dw)
+{
+	/* the kernels' tables and instructions, AVX2 and AVX-512BW: vpmaddwd
+	 * and the rescale's vpmuldq; vpmaxub */
+	const char *cpus[] = {"znver3", "skylake-avx512"};
+	for (int i = 0; i < 2; i++) {
+		char *s = dw_asm(cpus[i], false);
+		ck_assert_msg(strstr(s, "kiln.dw_w") && strstr(s, "vpmaddwd") && strstr(s, "vpmuldq"), "no depthwise kernel for %s", cpus[i]);
+		ck_assert_msg(!i || strstr(s, "zmm"), "no 512-bit depthwise kernel for %s", cpus[i]);
+		free(s);
+		s = dw_asm(cpus[i], true);
+		ck_assert_msg(strstr(s, "vpmaxub"), "no max pool kernel for %s", cpus[i]);
+		free(s);
+	}
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("int_x86");
@@ -475,11 +780,20 @@ static Suite *suite(void)
 	tcase_add_loop_test(tc, conv_maddubs, 0, nc);
 	tcase_add_loop_test(tc, conv_pairs, 0, nc);
 	tcase_add_loop_test(tc, conv_parts, 0, (int)(sizeof multi_band / sizeof multi_band[0]));
+	int nd = (int)(sizeof dw_cases / sizeof dw_cases[0]);
+	tcase_add_loop_test(tc, dw_native, 0, nd);
+	tcase_add_loop_test(tc, dw_parts, 0, nd);
 	tcase_add_loop_test(tc, gemm_native, 0, ng);
 	tcase_add_loop_test(tc, gemm_emulated_vnni, 0, ng);
 	tcase_add_loop_test(tc, gemm_maddubs, 0, ng);
 	tcase_add_loop_test(tc, gemm_pairs, 0, ng);
+	tcase_add_loop_test(tc, requant_ties, 0, 2);
+	tcase_add_loop_test(tc, ew_native, 0, (int)(sizeof ew_cases / sizeof ew_cases[0]));
 	tcase_add_test(tc, asm_vnni);
+	tcase_add_test(tc, asm_dw);
+	int np = (int)(sizeof pool_cases / sizeof pool_cases[0]);
+	tcase_add_loop_test(tc, pool_native, 0, np);
+	tcase_add_loop_test(tc, pool_parts, 0, np);
 	suite_add_tcase(s, tc);
 	return s;
 }
