@@ -732,6 +732,60 @@ static bool mm_setup(Cg *c, const Node *n, MM *q, const void *wdata, int64_t wm,
 
 /* ---- the depthwise kernel ------------------------------------------------------------- */
 
+/* R output rows (from oh; yrow: the first one's row of the output planes)
+ * of one channel: per pair of columns, each kernel row's word of four
+ * padded inputs, split once (E = [x0, x2], O = [x1, x3]) and used by
+ * every output row that reads it. */
+static void dw_rows(Cg *c, const Geo *g, const Tabs *t, const Chan *cp, LLVMValueRef *w02, LLVMValueRef *w1,
+		    LLVMValueRef buf, int64_t Wr, LLVMValueRef Y, LLVMValueRef oh, LLVMValueRef yrow, int R)
+{
+	LLVMValueRef row = mul(c, oh, k32(c, g->sh * Wr));
+	L32 lg = {0};
+	for (int tail = 0; tail < 2; tail++) {
+		LLVMValueRef col;
+		if (!tail) {
+			if (g->OW < 2)
+				continue;
+			col = mul(c, l32_begin(c, &lg, k32(c, 0), k32(c, g->OW / 2)), k32(c, 2));
+		} else {
+			if (g->OW % 2 == 0)
+				break;
+			col = k32(c, g->OW - 1);
+		}
+		LLVMValueRef a[2][2];
+		for (int r = 0; r < R; r++)
+			a[r][0] = a[r][1] = cp->b;
+		/* padded row offset (r sh + kh dh) -> its split word, loaded once */
+		int64_t seen[32];
+		LLVMValueRef E[32], O[32];
+		int ns = 0;
+		for (int r = 0; r < R; r++)
+			for (int64_t kh = 0; kh < g->KH; kh++) {
+				int64_t off = r * g->sh + kh * g->dh;
+				int i = 0;
+				while (i < ns && seen[i] != off)
+					i++;
+				if (i == ns) {
+					LLVMValueRef w = load(c, c->i32, buf, add(c, add(c, row, k32(c, off * Wr)), col), 1);
+					seen[ns] = off, E[ns] = xtb16(c, w, t->u8), O[ns] = xtb16(c, ror8(c, w), t->u8);
+					ns++;
+				}
+				a[r][0] = smlad(c, E[i], w02[kh], a[r][0]);
+				a[r][0] = arm(c, "llvm.arm.smlabb", (LLVMValueRef[]){O[i], w1[kh], a[r][0]}, 3);
+				a[r][1] = smlad(c, O[i], w02[kh], a[r][1]);
+				a[r][1] = arm(c, "llvm.arm.smlatb", (LLVMValueRef[]){E[i], w1[kh], a[r][1]}, 3);
+			}
+		for (int r = 0; r < R; r++) {
+			LLVMValueRef y = add(c, mul(c, add(c, yrow, k32(c, r)), k32(c, g->OW)), col);
+			store(c, requant(c, t, a[r][0], cp), Y, y, 1);
+			if (!tail)
+				store(c, requant(c, t, a[r][1], cp), Y, add(c, y, k32(c, 1)), 1);
+		}
+		if (!tail)
+			l32_end(c, &lg, 1);
+	}
+}
+
 static void emit_dw(Cg *c, const Node *n, const Geo *g, const Tabs *t)
 {
 	int64_t Hp = g->H + g->ph + g->pe_h, Wr = (g->OW + 3 + 3) / 4 * 4, KH = g->KH;
@@ -744,7 +798,7 @@ static void emit_dw(Cg *c, const Node *n, const Geo *g, const Tabs *t)
 	LLVMSetAlignment(st, 4);
 	LLVMSetVolatile(st, 1);  /* not a memset call: the object links with nothing */
 	l32_end(c, &lf, 1);
-	L32 lc = {0}, lr = {0}, lo = {0}, lg = {0};
+	L32 lc = {0}, lr = {0}, lo = {0};
 	LLVMValueRef pl = l32_begin(c, &lc, k32(c, 0), k32(c, g->N * g->C));  /* plane: image * C + channel */
 	LLVMValueRef ch = LLVMBuildURem(c->b, pl, k32(c, g->C), "");
 	/* the plane's rows into the buffer: words, then bytes */
@@ -769,35 +823,17 @@ static void emit_dw(Cg *c, const Node *n, const Geo *g, const Tabs *t)
 		w02[kh] = cg_or(c, cg_and(c, wv[0], k32(c, 0xFFFF)), LLVMBuildShl(c->b, wv[2], k32(c, 16), ""));
 		w1[kh] = wv[1];
 	}
-	LLVMValueRef oh = l32_begin(c, &lo, k32(c, 0), k32(c, g->OH));
-	LLVMValueRef row = mul(c, oh, k32(c, g->sh * Wr)), yrow = mul(c, add(c, mul(c, pl, k32(c, g->OH)), oh), k32(c, g->OW));
-	for (int tail = 0; tail < 2; tail++) {
-		LLVMValueRef col;
-		if (!tail) {
-			if (g->OW < 2)
-				continue;
-			col = mul(c, l32_begin(c, &lg, k32(c, 0), k32(c, g->OW / 2)), k32(c, 2));
-		} else {
-			if (g->OW % 2 == 0)
-				break;
-			col = k32(c, g->OW - 1);
-		}
-		LLVMValueRef a0 = cp.b, a1 = cp.b;
-		for (int64_t kh = 0; kh < KH; kh++) {
-			LLVMValueRef w = load(c, c->i32, buf, add(c, add(c, row, k32(c, kh * g->dh * Wr)), col), 1);
-			LLVMValueRef E = xtb16(c, w, t->u8), O = xtb16(c, ror8(c, w), t->u8);
-			a0 = smlad(c, E, w02[kh], a0);
-			a0 = arm(c, "llvm.arm.smlabb", (LLVMValueRef[]){O, w1[kh], a0}, 3);
-			a1 = smlad(c, O, w02[kh], a1);
-			a1 = arm(c, "llvm.arm.smlatb", (LLVMValueRef[]){E, w1[kh], a1}, 3);
-		}
-		store(c, requant(c, t, a0, &cp), Y, add(c, yrow, col), 1);
-		if (!tail) {
-			store(c, requant(c, t, a1, &cp), Y, add(c, yrow, add(c, col, k32(c, 1))), 1);
-			l32_end(c, &lg, 1);
-		}
+	/* two output rows a step (their kernel rows' words loaded and split
+	 * once where they overlap), then the odd last one */
+	for (int R = 2; R >= 1; R--) {
+		int64_t steps = R == 2 ? g->OH / 2 : g->OH % 2;
+		if (!steps)
+			continue;
+		LLVMValueRef oh = R == 2 ? mul(c, l32_begin(c, &lo, k32(c, 0), k32(c, steps)), k32(c, 2)) : k32(c, g->OH - 1);
+		dw_rows(c, g, t, &cp, w02, w1, buf, Wr, Y, oh, add(c, mul(c, pl, k32(c, g->OH)), oh), R);
+		if (R == 2)
+			l32_end(c, &lo, 1);
 	}
-	l32_end(c, &lo, 1);
 	l32_end(c, &lc, 1);
 }
 
