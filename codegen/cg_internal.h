@@ -358,6 +358,19 @@ bool cg_bytedot_matmul(Cg *c, const Node *n, const ByteDot *d);
  * malloc'd features. */
 bool cg_bytedot_target(Cg *c, const char *arch, char *cpu, size_t cap, char **features);
 
+/* ---- Cortex-M DSP int8 kernels (cg_int_dsp.c) ------------------------------------------- */
+
+/* The integer forms of conv (one group: im2col; depthwise of kernel width
+ * 3) and of gemm/matmul with constant 8-bit weights through SMLAD on
+ * SXTB16-unpacked pairs, for cores with the DSP extension (thumbv7em:
+ * Cortex-M4/M7; Armv8-M Mainline with +dsp: M33...): true when the node's
+ * code was emitted, false (nothing emitted) otherwise: another target,
+ * c->reference, weights not constant or not fitting int8 once their zero
+ * point is taken off, a shape the kernels do not take.  Bit-exact with
+ * ir_requantize's definition. */
+bool cg_int_conv_dsp(Cg *c, const Node *n);
+bool cg_int_matmul_dsp(Cg *c, const Node *n);    /* gemm and matmul */
+
 /* ---- lowering a node (cg_lower.c) ------------------------------------------------ */
 
 /* Lower one node; false with a diagnostic if unsupported. */
