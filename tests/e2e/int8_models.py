@@ -31,27 +31,24 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-# name: (float model, format, activation type, oracle, heavy)
+# name: (float model, format, activation type, heavy)
 #   format: "qdq" quantize_static, QDQ, per-channel QInt8 weights
 #           "qop" quantize_static, QOperator, per-channel QInt8 weights
 #           "dyn" quantize_dynamic, QInt8 weights
 #   activation type: "u8" QUInt8, "s8" QInt8 (dynamic: always uint8, by its definition)
-#   oracle: "ref" onnx.reference.ReferenceEvaluator; "ort" onnxruntime with
-#           ORT_DISABLE_ALL (the reference evaluator is too slow for the
-#           image models and has no com.microsoft ops, which QOperator
-#           format and quantize_dynamic's LSTM use)
-Spec = namedtuple("Spec", "float fmt act oracle heavy")
+#   heavy: an image model, tested on its own (ctest label int8-heavy)
+Spec = namedtuple("Spec", "float fmt act heavy")
 SPECS = {
-    "resnet18_qdq": Spec("resnet18", "qdq", "u8", "ort", True),
-    "resnet18_qop": Spec("resnet18", "qop", "u8", "ort", True),
-    "mobilenet_v2_qdq": Spec("mobilenet_v2", "qdq", "s8", "ort", True),
-    "squeezenet1_1_qdq": Spec("squeezenet1_1", "qdq", "u8", "ort", True),
-    "efficientnet_b0_qdq": Spec("efficientnet_b0", "qdq", "s8", "ort", True),
-    "kws_dscnn_qdq": Spec("kws_dscnn", "qdq", "s8", "ref", False),
-    "kws_dscnn_qop": Spec("kws_dscnn", "qop", "u8", "ort", False),
-    "transformer_qdq": Spec("transformer", "qdq", "u8", "ref", False),
-    "transformer_dyn": Spec("transformer", "dyn", "u8", "ref", False),
-    "lstm_dyn": Spec("lstm", "dyn", "u8", "ort", False),
+    "resnet18_qdq": Spec("resnet18", "qdq", "u8", True),
+    "resnet18_qop": Spec("resnet18", "qop", "u8", True),
+    "mobilenet_v2_qdq": Spec("mobilenet_v2", "qdq", "s8", True),
+    "squeezenet1_1_qdq": Spec("squeezenet1_1", "qdq", "u8", True),
+    "efficientnet_b0_qdq": Spec("efficientnet_b0", "qdq", "s8", True),
+    "kws_dscnn_qdq": Spec("kws_dscnn", "qdq", "s8", False),
+    "kws_dscnn_qop": Spec("kws_dscnn", "qop", "u8", False),
+    "transformer_qdq": Spec("transformer", "qdq", "u8", False),
+    "transformer_dyn": Spec("transformer", "dyn", "u8", False),
+    "lstm_dyn": Spec("lstm", "dyn", "u8", False),
 }
 ALL = list(SPECS)
 SMALL = [n for n in ALL if not SPECS[n].heavy]
