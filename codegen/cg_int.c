@@ -9,7 +9,7 @@
  * for every spatial rank (quantized values are never in channel blocks),
  * no tiling, no parts (they never split).  Conv, gemm, matmul and the
  * pools try the targets' kernels first (cg_int_x86.c, cg_int_x86_dw.c,
- * cg_int_arm.c, cg_int_rvv.c) and come here for what those do not take,
+ * cg_int_arm.c, cg_int_rvv.c, cg_int_dsp.c) and come here for what those do not take,
  * or always under KILN_CG_REFERENCE.  Assumes zero points inside
  * their dtype's range and accumulations that fit in i32 (they wrap);
  * checked bit for bit against C written from the ONNX definitions with
@@ -247,10 +247,9 @@ static int64_t plane(const Type *t)
  * nothing (another target, a shape or operand it does not take,
  * c->reference).  A target's kernel file adds its row. */
 typedef bool (*IntKernel)(Cg *c, const Node *n);
-static const IntKernel conv_kernels[] = {cg_int_conv_fast, cg_int_dw_fast, cg_int_conv_arm, cg_int_conv_rvv,
-					 cg_int_conv_dsp, NULL};
-static const IntKernel matmul_kernels[] = {cg_int_matmul_fast, cg_int_matmul_arm, cg_int_matmul_rvv, cg_int_matmul_dsp,
-					   NULL};
+static const IntKernel conv_kernels[] = {cg_int_conv_fast, cg_int_dw_fast, cg_int_conv_arm, cg_int_conv_rvv, cg_int_conv_dsp,
+					    NULL};
+static const IntKernel matmul_kernels[] = {cg_int_matmul_fast, cg_int_matmul_arm, cg_int_matmul_rvv, cg_int_matmul_dsp, NULL};
 static const IntKernel pool_kernels[] = {cg_int_pool_fast, NULL};
 
 static bool try_kernels(Cg *c, const Node *n, const IntKernel *k)

@@ -88,11 +88,13 @@ class SmallUNet(nn.Module):
 
 class TransformerClassifier(nn.Module):
     """Token ids -> Embedding + learned positions -> 2-layer post-norm
-    TransformerEncoder (GELU) -> mean over tokens -> Linear."""
+    TransformerEncoder (GELU) -> mean over tokens -> Linear.  With
+    `features`, tokens are float vectors of that size and the embedding a
+    Linear (the int8 tier's digits, row by row)."""
 
-    def __init__(self, vocab=100, seq=16, d=64, heads=4, layers=2, classes=5):
+    def __init__(self, vocab=100, seq=16, d=64, heads=4, layers=2, classes=5, features=None):
         super().__init__()
-        self.embed = nn.Embedding(vocab, d)
+        self.embed = nn.Linear(features, d) if features else nn.Embedding(vocab, d)
         self.pos = nn.Parameter(torch.randn(1, seq, d) * 0.1)
         layer = nn.TransformerEncoderLayer(d, heads, dim_feedforward=128, dropout=0.1, activation="gelu",
                                            batch_first=True)
