@@ -181,13 +181,20 @@ static bool pack_weights(Cg *c, const Node *n, Bk *k, int8_t *wd, int64_t nch, i
 	return ok;
 }
 
+/* The kernel runs dot d: its tile, and outputs per vector. */
+static void bk_use(Bk *k, const ByteDot *d)
+{
+	k->d = d;
+	k->MR = d->MR, k->NR = d->NR;
+	k->L = 16 / d->unit;
+}
+
 /* Before emitting: the dot's types, the result's bounds, the
  * accumulators; the kernel's loops are kept as built.  Returns the
  * previous keep_loops for the caller to restore. */
 static bool bk_begin(Cg *c, Bk *k, const Node *n)
 {
 	const Type *ty = cg_ty(c, n->out);
-	k->L = 16 / k->d->unit;
 	k->vb = LLVMVectorType(c->i8, 16);
 	k->va = LLVMVectorType(c->i32, (unsigned)k->d->acc_lanes);
 	k->vo = LLVMVectorType(c->i32, (unsigned)k->L);
@@ -538,8 +545,8 @@ bool cg_bytedot_conv(Cg *c, const Node *n, const ByteDot *d)
 	const Type *tx = cg_ty(c, n->in[0]), *tw = cg_ty(c, n->in[1]), *ty = cg_ty(c, n->out);
 	const Value *wv = ir_value(c->g, n->in[1]);
 	bool has_b = n->nin > 2 && n->in[2] >= 0;
-	if ((tx->rank != 3 && tx->rank != 4) || tx->block || ty->block || wv->kind != VAL_CONST ||
-	    (has_b && ir_value(c->g, n->in[2])->kind != VAL_CONST) || (n->nin > 3 && n->in[3] >= 0))
+	if ((tx->rank != 3 && tx->rank != 4) || tx->block || ty->block || !ir_type_numel(tx) || !ir_type_numel(ty) ||
+	    wv->kind != VAL_CONST || (has_b && ir_value(c->g, n->in[2])->kind != VAL_CONST) || (n->nin > 3 && n->in[3] >= 0))
 		return false;
 	BkConv q = {.g = cg_geometry(c, n, true)};
 	Bk *k = &q.k;
@@ -549,13 +556,11 @@ bool cg_bytedot_conv(Cg *c, const Node *n, const ByteDot *d)
 	int8_t *wd = conv_dense(tw, wv->data, g, d->unit, &k->KK);
 	if (!wd)
 		return false;
-	k->d = choose_dot(d, wd, g->M, k->KK);
-	k->MR = k->d->MR, k->NR = k->d->NR;
+	bk_use(k, choose_dot(d, wd, g->M, k->KK));
 	q.T = g->KH * g->KW;
 	q.KQ = k->KK / q.T;
 	q.P = g->OH * g->OW;
 	q.flat = g->KH == 1 && g->KW == 1 && g->sh == 1 && g->sw == 1 && !g->ph && !g->pw && !g->pe_h && !g->pe_w;
-	k->L = 16 / k->d->unit;
 	if (!conv_bands(&q)) {
 		free(wd);
 		return false;
@@ -702,9 +707,7 @@ static bool gemm_kernel(Cg *c, const Node *n, const ByteDot *d, int64_t rows, in
 	int8_t *wd = gemm_dense(tb, ir_value(c->g, n->in[1])->data, K, N, b_ks, b_ns, d->unit, &k->KK);
 	if (!wd)
 		return false;
-	k->d = choose_dot(d, wd, N, k->KK);
-	k->MR = k->d->MR, k->NR = k->d->NR;
-	k->L = 16 / k->d->unit;
+	bk_use(k, choose_dot(d, wd, N, k->KK));
 	if (rows < k->MR) {  /* few rows (a GEMV): more vectors, as many accumulators at most */
 		int nr = (int)(k->MR * k->NR / rows), fit = (32 - 3) / (int)(k->d->acc_regs * rows + (k->d->paired ? 2 : 1));
 		k->MR = (int)rows;
@@ -738,7 +741,8 @@ bool cg_bytedot_matmul(Cg *c, const Node *n, const ByteDot *d)
 {
 	const Type *ta = cg_ty(c, n->in[0]), *tb = cg_ty(c, n->in[1]);
 	bool tB = ir_attr_int(n, "trans_b", 0);
-	if (ir_attr_int(n, "trans_a", 0) || ir_value(c->g, n->in[1])->kind != VAL_CONST || tb->rank > 2)
+	if (ir_attr_int(n, "trans_a", 0) || ir_value(c->g, n->in[1])->kind != VAL_CONST || tb->rank > 2 ||
+	    !ir_type_numel(ta) || !ir_type_numel(tb))
 		return false;
 	int64_t K = ta->dims[ta->rank - 1], N = tb->rank == 2 ? tb->dims[tB ? 0 : 1] : 1;
 	int32_t *cb = NULL;
