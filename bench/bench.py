@@ -9,14 +9,22 @@ engines run in alternating rounds (the order rotating each round) so that
 machine noise hits all of them alike; medians and minima over all rounds.
 Also the core's FP32 peak (peak_flops.c), kiln's achieved GFLOP/s and
 compile times (plus ResNet-50's).  Writes docs/performance.md and
-docs/performance.png.  A script, not a test: nothing here passes or fails
+docs/performance.png.
+
+The int8 rows (issue 12; --int8, ResNet-18 and MobileNetV2 by default):
+the QDQ model of tests/e2e/int8_models.py (onnxruntime's quantize_static,
+per-channel int8 weights) and the float model it was quantized from, each
+compiled by kiln and run by ONNX Runtime (ORT_ENABLE_ALL, one thread), all
+four in the same alternating rounds; medians with the 10th-90th percentile
+spread, and the instruction set kiln's int8 object uses, read from its
+disassembly.  A script, not a test: nothing here passes or fails
 on a timing.
 
 With --vs OTHER_KILN a second kiln build (say, the commit before a change)
 joins the same alternating rounds, and a before/after table of latency and
 compile time is printed (docs are not written then).
 
-    bench/bench.py KILN [--models a,b] [--runs N] [--rounds R] [--docs DIR] [--vs KILN2]"""
+    bench/bench.py KILN [--models a,b] [--int8 a,b] [--runs N] [--rounds R] [--docs DIR] [--vs KILN2]"""
 import argparse
 import datetime
 import json
@@ -43,6 +51,8 @@ warnings.filterwarnings("ignore")
 MODELS = ["resnet18", "mobilenet_v2", "squeezenet1_1", "efficientnet_b0", "kws_dscnn", "autoencoder",
           "transformer", "lstm"]
 ENGINES = ["kiln", "ORT", "PyTorch"]
+INT8 = ["resnet18", "mobilenet_v2"]  # int8_models.py's <name>_qdq
+INT8_ENGINES = ["kiln int8", "kiln float", "ORT int8", "ORT float"]
 
 
 def log(*a):
@@ -180,7 +190,8 @@ def cpu_info():
             k, v = (s.strip() for s in l.split(":", 1))
             fields.setdefault(k, v)
     flags = set(fields.get("flags", "").split())
-    isa = ", ".join(f for f in ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile")
+    isa = ", ".join(f for f in ("avx2", "fma", "avx_vnni", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16",
+                                "avx512_fp16", "amx_tile")
                     if f in flags)
     return (f"{fields.get('model name', '?')} (family {fields.get('cpu family', '?')}, model "
             f"{fields.get('model', '?')}, stepping {fields.get('stepping', '?')}), {fields.get('cpu MHz', '?')} MHz "
@@ -215,7 +226,9 @@ def measure(engines, runs, rounds):
         for e in order:
             t[e] += engines[e].time(per)
         order = order[1:] + order[:1]
-    return {e: (float(np.median(v)), float(np.min(v)), len(v)) for e, v in t.items()}
+    # (median, minimum, runs, 10th and 90th percentile)
+    return {e: (float(np.median(v)), float(np.min(v)), len(v), float(np.percentile(v, 10)),
+                float(np.percentile(v, 90))) for e, v in t.items()}
 
 
 def max_err(a, b):
@@ -252,6 +265,97 @@ def bench_model(a, name, work):
     return {"name": name, "macs": k.macs, "compile_s": k.compile_s, "res": res, "errs": errs,
             "ref_scale": float(np.max(np.abs(y))), "note": eng["PyTorch"].note,
             "vs_compile_s": eng["vs"].compile_s if a.vs else None}
+
+
+def int8_isa(obj):
+    """Which integer dot-product instructions kiln's object uses, from its
+    disassembly: vpdpbusd on zmm (AVX-512 VNNI), on ymm/xmm with a VEX
+    encoding (AVX-VNNI) or an EVEX one (AVX-512 VL VNNI), vpmaddubsw (the
+    AVX2 / AVX-512 BW sequence), else none (int8 computed in float)."""
+    counts = {}
+    for line in sh(["objdump", "-d", "--no-show-raw-insn", obj]).splitlines():
+        f = line.split("\t")  # "  addr:", the instruction (no raw bytes column)
+        if len(f) < 2:
+            continue
+        ins = f[-1].strip()
+        op = ins.split()[0] if ins else ""
+        if op in ("vpdpbusd", "vpdpbusds", "{vex}"):
+            kind = "zmm" if "zmm" in ins else "vex" if op == "{vex}" else "evex"
+            counts[f"vpdpbusd {kind}"] = counts.get(f"vpdpbusd {kind}", 0) + 1
+        elif op in ("vpmaddubsw", "pmaddubsw"):
+            kind = "zmm" if "zmm" in ins else "ymm" if "ymm" in ins else "xmm"
+            counts[f"vpmaddubsw {kind}"] = counts.get(f"vpmaddubsw {kind}", 0) + 1
+        elif op.startswith("vfmadd"):
+            counts["vfmadd"] = counts.get("vfmadd", 0) + 1
+    n = lambda k: counts.get(k, 0)
+    if n("vpdpbusd zmm"):
+        name = "AVX-512 VNNI"
+    elif n("vpdpbusd vex"):
+        name = "AVX-VNNI"
+    elif n("vpdpbusd evex"):
+        name = "AVX-512 VL VNNI"
+    elif n("vpmaddubsw zmm"):
+        name = "AVX-512 BW (vpmaddubsw)"
+    elif n("vpmaddubsw ymm") or n("vpmaddubsw xmm"):
+        name = "AVX2 (vpmaddubsw)"
+    else:
+        name = "none (no integer dot-product instructions: int8 computed in float)"
+    return name, ", ".join(f"{k} x{v}" for k, v in sorted(counts.items())) or "none of the counted instructions"
+
+
+def int8_oracle(path, work):
+    """The tests' oracle for the int8 model (tests/e2e/int8_reference.py:
+    onnx's reference evaluator, the quantized ops in float64) and a
+    function giving an output's largest error from it in quanta of the last
+    DequantizeLinear's scale."""
+    import test_int8
+    g = test_int8.load_graph(path)
+    how, q = g.final_scale()
+    oracle = test_int8.Oracle(test_int8.oracle_kind(g), path, None, work)
+    return oracle, lambda x, got: max_err(got, oracle.run([x])[0]) / float(q)
+
+
+def bench_int8(a, name, work):
+    """kiln int8, kiln float, ORT int8 and ORT float on one model, in the
+    same rounds."""
+    import int8_models
+    b = int8_models.get(name + "_qdq", a.int8_cache)
+    x = b.inputs[0][0]
+    oracle, quanta = int8_oracle(b.int8, work)
+    y = oracle.run([x])[0].astype(np.float32)
+    kq = Kiln(a.kiln, name + "_int8", b.int8, x, work, "-O3")
+    kf = Kiln(a.kiln, name + "_float", b.float, x, work, "-O3")
+    eng = {"kiln int8": kq, "kiln float": kf, "ORT int8": Ort(b.int8, x, y), "ORT float": Ort(b.float, x, y)}
+    errs = {e: quanta(x, eng[e].output(y)) for e in ("kiln int8", "ORT int8")}
+    probe = max(float(np.median(eng[e].time(3))) for e in eng)
+    runs = max(a.runs, min(a.max_runs, int(a.budget_ms / max(probe, 1e-3))))
+    res = measure(eng, runs, a.rounds)
+    for e in eng.values():
+        e.close()
+    isa, counts = int8_isa(os.path.join(work, name + "_int8.o"))
+    return {"name": name, "res": res, "errs": errs, "isa": isa, "counts": counts,
+            "compile_s": {"kiln int8": kq.compile_s, "kiln float": kf.compile_s}}
+
+
+def int8_table(rows):
+    out = ["| model | kiln int8 ms | kiln float ms | ORT int8 ms | ORT float ms | kiln float / kiln int8 | "
+           "ORT int8 / kiln int8 | kiln int8 ISA |", "|---|--:|--:|--:|--:|--:|--:|---|"]
+    for r in rows:
+        res = r["res"]
+        cells = [f"{fmt_ms(res[e][0])} ({fmt_ms(res[e][3])}-{fmt_ms(res[e][4])})" for e in INT8_ENGINES]
+        out.append(f"| {r['name']} | {' | '.join(cells)} | {res['kiln float'][0] / res['kiln int8'][0]:.2f} | "
+                   f"{res['ORT int8'][0] / res['kiln int8'][0]:.2f} | {r['isa']} |")
+    return out
+
+
+def int8_detail(rows):
+    out = ["| model | runs | kiln int8 err | ORT int8 err | kiln int8 compile s | kiln float compile s | "
+           "instructions in kiln's int8 object |", "|---|--:|--:|--:|--:|--:|---|"]
+    for r in rows:
+        out.append(f"| {r['name']} | {r['res']['kiln int8'][2]} | {r['errs']['kiln int8']:.2f} | "
+                   f"{r['errs']['ORT int8']:.2f} | {r['compile_s']['kiln int8']:.2f} | "
+                   f"{r['compile_s']['kiln float']:.2f} | {r['counts']} |")
+    return out
 
 
 def vs_table(rows):
@@ -338,7 +442,7 @@ def plot(rows, path, deps):
     return True
 
 
-def write_doc(path, a, rows, peaks, isa, cpu, vers, r50, load, png):
+def write_doc(path, a, rows, peaks, isa, cpu, vers, r50, load, png, int8_rows):
     peak = max(peaks)
     gm, pct = summary(rows, peak)
     L = ["# Performance", "",
@@ -386,6 +490,25 @@ def write_doc(path, a, rows, peaks, isa, cpu, vers, r50, load, png):
     for r in rows:
         L.append(f"| {r['name']} | {r['res']['kiln'][2]} | " +
                  " | ".join(f"{r['errs'][e]:.1e}" for e in ENGINES) + f" | {r['note']} |")
+    if int8_rows:
+        L += ["", "## int8, batch 1, one thread", "",
+              "Median (10th-90th percentile) in milliseconds. The models are `tests/e2e/int8_models.py`'s: the",
+              "torchvision network with random weights and BatchNorm statistics re-estimated on photo crops,",
+              "exported to ONNX (the **float** model), and that model quantized by onnxruntime's",
+              "`quantize_static` in QDQ format with per-channel int8 weights, calibrated on 32 crops (the",
+              "**int8** model; uint8 activations for ResNet-18, int8 for MobileNetV2). **kiln int8** and",
+              "**kiln float**: each model's object from `kiln compile -O3` for the host CPU, timed in C as",
+              "above. **ORT int8** and **ORT float**: ONNX Runtime on the same two files, ORT_ENABLE_ALL,",
+              "one thread, as above. All four ran interleaved in the same rounds, on one 224x224 crop.",
+              "`kiln float / kiln int8` and `ORT int8 / kiln int8` above 1 mean kiln's int8 build is faster.",
+              "The ISA column names the integer dot-product instructions found in the disassembly of kiln's",
+              "int8 object (`objdump -d`: vpdpbusd on zmm is AVX-512 VNNI, VEX-encoded AVX-VNNI, vpmaddubsw",
+              "the AVX2 sequence); \"none\" means the quantized ops were computed in float.", ""]
+        L += int8_table(int8_rows)
+        L += ["", "Largest output error on the benchmark input, in quanta of the last DequantizeLinear's scale,",
+              "against the int8 tests' oracle (onnx's reference evaluator with the quantized ops computed in",
+              "float64; `tests/e2e/int8_reference.py` says why), and compile times.", ""]
+        L += int8_detail(int8_rows)
     L += ["", "Reproduce: `make bench` (or `bench/run.sh build`); `bench/bench.py build/bin/kiln --help`",
           "for the options. Close other heavy work first.", ""]
     with open(path, "w") as f:
@@ -395,7 +518,11 @@ def write_doc(path, a, rows, peaks, isa, cpu, vers, r50, load, png):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("kiln")
-    ap.add_argument("--models", default=",".join(MODELS))
+    ap.add_argument("--models", default=",".join(MODELS), help="float models (zoo.py); empty for none")
+    ap.add_argument("--int8", default=",".join(INT8),
+                    help="models timed as int8 and float by kiln and ORT (int8_models.py <name>_qdq); empty for none")
+    ap.add_argument("--int8-cache", help="where int8_models.py keeps its models (default: the build tree's, "
+                    "KILN/../../e2e/int8-models, shared with the tests)")
     ap.add_argument("--runs", type=int, default=30, help="minimum timed runs per engine (default 30)")
     ap.add_argument("--max-runs", type=int, default=1000, help="cap for small models (default 1000)")
     ap.add_argument("--budget-ms", type=float, default=2000,
@@ -409,6 +536,8 @@ def main():
     if a.vs:
         a.docs = None
     a.runs = max(a.runs, 1)
+    a.int8_cache = a.int8_cache or os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(a.kiln))), "e2e",
+                                                "int8-models")
     import torch
     torch.set_num_threads(1)
     torch.set_num_interop_threads(1)
@@ -420,7 +549,7 @@ def main():
         peak, isa = peak_gflops(work)
         print(f"CPU: {cpu}\nload average {load}\n{', '.join(f'{k} {v}' for k, v in vers.items())}")
         print(f"FP32 peak, one core: {peak:.1f} GFLOP/s ({isa})\n", flush=True)
-        for name in a.models.split(","):
+        for name in filter(None, a.models.split(",")):
             log(f"{name}: exporting, compiling, timing...")
             r = bench_model(a, name, work)
             rows.append(r)
@@ -430,6 +559,13 @@ def main():
                 ", ".join(f"{e} {r['errs'][e]:.1e}" for e in ENGINES))
             if r["errs"]["kiln"] > 1e-3 * max(1.0, r["ref_scale"]):
                 log(f"  warning: kiln's output differs from PyTorch's by {r['errs']['kiln']:.2e}")
+        int8_rows = []
+        for name in filter(None, a.int8.split(",")):
+            log(f"{name} int8: quantizing (or cached), compiling, timing...")
+            r = bench_int8(a, name, work)
+            int8_rows.append(r)
+            log(f"  {name}: " + ", ".join(f"{e} {r['res'][e][0]:.3f} ms" for e in INT8_ENGINES) +
+                f"; kiln's int8 object: {r['isa']} ({r['counts']})")
         # Again at the end: on a shared or virtual machine the clock a core
         # gets varies over minutes; the higher of the two is the ceiling.
         peak_end, _ = peak_gflops(work)
@@ -445,18 +581,24 @@ def main():
             t0 = time.perf_counter()
             subprocess.run([a.kiln, "compile", p, "-o", os.path.join(work, "resnet50.o"), "--report", rep], check=True)
             r50 = {"compile_s": time.perf_counter() - t0, "macs": json.load(open(rep))["macs"]}
-    print("\n".join(table(rows, peak)))
-    gm, pct = summary(rows, peak)
-    print(f"\ngeometric mean kiln/ORT {gm['ORT']:.2f}, kiln/PyTorch {gm['PyTorch']:.2f}, "
-          f"kiln/best {gm['best']:.2f}; kiln at {pct:.1f}% of peak (geometric mean)")
-    print("\nkiln compile time, s: " + ", ".join(f"{r['name']} {r['compile_s']:.2f}" for r in rows) +
-          (f", resnet50 (default -O) {r50['compile_s']:.2f}" if r50 else ""))
+    if rows:
+        print("\n".join(table(rows, peak)))
+        gm, pct = summary(rows, peak)
+        print(f"\ngeometric mean kiln/ORT {gm['ORT']:.2f}, kiln/PyTorch {gm['PyTorch']:.2f}, "
+              f"kiln/best {gm['best']:.2f}; kiln at {pct:.1f}% of peak (geometric mean)")
+        print("\nkiln compile time, s: " + ", ".join(f"{r['name']} {r['compile_s']:.2f}" for r in rows) +
+              (f", resnet50 (default -O) {r50['compile_s']:.2f}" if r50 else ""))
+    if int8_rows:
+        print("\nint8, median (10th-90th percentile) ms, same rounds:")
+        print("\n".join(int8_table(int8_rows)))
+        print("\n".join(int8_detail(int8_rows)))
     if a.vs:
         print(f"\nkiln = {a.kiln}, --vs = {a.vs}, same rounds (median (min) ms):")
         print("\n".join(vs_table(rows)))
     if a.docs:
         png = plot(rows, os.path.join(a.docs, "performance.png"), a.plot_deps)
-        write_doc(os.path.join(a.docs, "performance.md"), a, rows, peaks, isa, cpu, vers, r50, load, png)
+        write_doc(os.path.join(a.docs, "performance.md"), a, rows, peaks, isa, cpu, vers, r50, load, png,
+                  int8_rows)
         print(f"\nwrote {os.path.join(a.docs, 'performance.md')}" + (" and performance.png" if png else ""))
 
 

@@ -4,8 +4,10 @@
 # Runs in the tests' virtual environment (created with torch if missing;
 # VENV=DIR uses another one that already has them) and installs matplotlib
 # for the chart into BUILD_DIR/bench-py, not into the venv.  Timings are
-# printed, never asserted.  Usage: bench/run.sh BUILD_DIR [a,b,...]
-# (a subset is printed only)
+# printed, never asserted.  The int8 rows (kiln int8 and float, ONNX
+# Runtime on the same QDQ model and on the float one) come after the float
+# ones.  Usage: bench/run.sh BUILD_DIR [a,b,... [int8 a,b,...]] (a subset
+# is printed only; an empty list runs none of that kind)
 set -eu
 build=$1
 here=$(dirname "$0")
@@ -20,7 +22,7 @@ if [ ! -f "$py/.stamp" ]; then
 		echo "bench: matplotlib not installed; the chart will be skipped" >&2
 fi
 # Only the full set rewrites docs/performance.md and performance.png.
-if [ -n "${2:-}" ]; then
-	exec "$venv/bin/python" "$here/bench.py" "$build/bin/kiln" --plot-deps "$py" --models "$2"
+if [ $# -gt 1 ]; then
+	exec "$venv/bin/python" "$here/bench.py" "$build/bin/kiln" --plot-deps "$py" --models "$2" --int8 "${3:-}"
 fi
 exec "$venv/bin/python" "$here/bench.py" "$build/bin/kiln" --plot-deps "$py" --docs "$here/../docs"

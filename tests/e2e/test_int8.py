@@ -4,23 +4,14 @@ quantized by onnxruntime.quantization, through kiln, checked four ways.
 
 - numerics: the compiled object (linked with harness.c) on a few real or
   realistic inputs, and `kiln run` on the first (the same bytes), against
-  the oracle: the ONNX reference evaluator computing in float64 after each
-  DequantizeLinear, for every model with only ai.onnx ops; onnxruntime with
-  every graph optimization off for those with com.microsoft ops (QOperator
-  format, DynamicQuantizeLSTM), which the evaluator does not have.  Why
-  float64: a quantized network amplifies rounding.  One rounding
-  difference upstream flips a requantized value, and the flip spreads.  In
-  float32, two correct evaluations of MobileNetV2 QDQ differ by up to 8
-  quanta: onnx's evaluator and onnxruntime's, or the evaluator in float32
-  and in float64 (measured on int8_models' crops, 50% of the outputs more
-  than a quantum apart).  In float64 the reference is exact up to the
-  final rounding, which exact integer kernels match but at ties.  The
-  evaluator is fast enough for the image models too (MobileNetV2 in 3 s).
-  Outputs are compared in quanta of the final scale (the
-  last DequantizeLinear's, or for quantize_dynamic's float output the
-  scale of the last integer product, activation scale x weight scale, read
-  from the oracle): within one quantum on >= 99.9% of the elements and
-  never more than two apart.  Outputs of a DequantizeLinear (and data
+  the oracle: the ONNX reference evaluator with every quantized op
+  computed in float64 (int8_reference.py, which says why), or onnxruntime
+  with every graph optimization off for a model with an op it lacks
+  (DynamicQuantizeLSTM).  Outputs are compared in quanta of the final
+  scale (the last DequantizeLinear's, or for quantize_dynamic's float
+  output the scale of the last integer product, activation scale x weight
+  scale, read from the oracle): within one quantum on >= 99.9% of the
+  elements and never more than two apart.  Outputs of a DequantizeLinear (and data
   movement after it) must also be whole quanta, so nothing float comes
   after it.
 - weights: the report's weights_bytes of the int8 object <= 0.27x the
@@ -54,6 +45,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import int8_models
+import int8_reference
 import kilntest as kt
 
 warnings.filterwarnings("ignore")
@@ -166,50 +158,10 @@ def load_graph(path):
 
 # ---------------------------------------------------------------- numerics
 
-def dequantize_f64():
-    """DequantizeLinear for onnx's reference evaluator, in float64: what
-    follows it (Conv, Gemm, Add, pools...) is then computed in float64 by
-    the evaluator's numpy code, and QuantizeLinear divides and rounds the
-    float64 result.  (It also stands in for opsets 10 and 13, which onnx
-    1.17's evaluator lacks; they mean the same for 8-bit integers.)"""
-    from onnx.reference.op_run import OpRun
-    from onnx.reference.ops.op_quantize_linear import reshape_input
-
-    class DequantizeLinear(OpRun):
-        op_domain = ""
-
-        def _run(self, x, x_scale, x_zero_point=None, axis=None, block_size=None):
-            y = x.astype(np.float64)
-            if x_zero_point is not None:
-                y = y - np.asarray(reshape_input(x_zero_point, x.shape, axis, block_size), dtype=np.float64)
-            return (y * np.asarray(reshape_input(x_scale, x.shape, axis, block_size), dtype=np.float64),)
-
-    return DequantizeLinear
-
-
-def widen_float_constants(m):
-    """float32 initializers and Constant values to float64, so that float
-    ops reading a float64 DequantizeLinear result and a constant (GELU's
-    Div by sqrt 2, LayerNorm's scale) see one type: the evaluator checks."""
-    from onnx import TensorProto, numpy_helper
-
-    def widen(t):
-        if t.data_type == TensorProto.FLOAT:
-            t.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(t).astype(np.float64), t.name))
-
-    for t in m.graph.initializer:
-        widen(t)
-    for n in m.graph.node:
-        if n.op_type == "Constant":
-            for a in n.attribute:
-                if a.HasField("t"):
-                    widen(a.t)
-
-
 def oracle_kind(g):
-    """"ref" (onnx.reference, float64) unless the model has ops of another
-    domain than ONNX's, which only onnxruntime runs ("ort")."""
-    return "ort" if any(n.domain not in ("", "ai.onnx") for n in g.nodes) else "ref"
+    """"ref" (int8_reference: onnx's evaluator, quantized ops in float64)
+    unless the model has ops it lacks, which only onnxruntime runs ("ort")."""
+    return "ref" if int8_reference.covers(g.model) else "ort"
 
 
 class Oracle:
@@ -223,10 +175,7 @@ class Oracle:
         if extra:
             m.graph.output.append(onnx.helper.make_tensor_value_info(extra, onnx.TensorProto.FLOAT, None))
         if kind == "ref":
-            from onnx.reference import ReferenceEvaluator
-            if any(n.op_type == "DequantizeLinear" for n in m.graph.node):
-                widen_float_constants(m)
-            self.ev = ReferenceEvaluator(m, new_ops=[dequantize_f64()])
+            self.ev = int8_reference.evaluator(m)
         else:
             self.path = os.path.join(workdir, "oracle.onnx")
             onnx.save(m, self.path)
