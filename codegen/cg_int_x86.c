@@ -146,7 +146,27 @@ static LLVMValueRef i32c(Cg *c, int64_t v) { return LLVMConstInt(c->i32, (unsign
 int cg_x86_int_lanes(Cg *c)
 {
 	IntIsa s;
-	return int_isa(c, &s) && s.simd ? s.L : 0;
+	if (!int_isa(c, &s) || (!s.simd && s.dot != DOT_EMU))
+		return 0;
+	return s.dot == DOT_EMU ? 16 : s.L;
+}
+
+LLVMValueRef cg_x86_madd16(Cg *c, LLVMValueRef a, LLVMValueRef b)
+{
+	IntIsa s;
+	unsigned n = LLVMGetVectorSize(LLVMTypeOf(a));
+	if (int_isa(c, &s) && s.dot != DOT_EMU) {
+		LLVMValueRef ab[2] = {a, b};
+		return cg_call_intr(c, n == 16 ? "llvm.x86.avx2.pmadd.wd" : "llvm.x86.avx512.pmaddw.d.512", NULL, 0, ab, 2);
+	}
+	LLVMTypeRef w = LLVMVectorType(c->i32, n);
+	LLVMValueRef p = LLVMBuildMul(c->b, LLVMBuildSExt(c->b, a, w, ""), LLVMBuildSExt(c->b, b, w, ""), ""), half[2], mask[64];
+	for (int odd = 0; odd < 2; odd++) {
+		for (unsigned l = 0; l < n / 2; l++)
+			mask[l] = i32c(c, 2 * l + odd);
+		half[odd] = LLVMBuildShuffleVector(c->b, p, LLVMGetUndef(w), LLVMConstVector(mask, n / 2), "");
+	}
+	return LLVMBuildAdd(c->b, half[0], half[1], "");
 }
 
 bool cg_x86_requant_fits(Requant q, int64_t accmax, int32_t zero)

@@ -317,9 +317,7 @@ static void dw_chunk(Cg *c, Plane *pl, void *ctx, LLVMValueRef band, LLVMValueRe
 					mask[l] = k32(c, 2 * L * i + l);
 				part = LLVMBuildShuffleVector(c->b, z, LLVMGetUndef(w16), LLVMConstVector(mask, (unsigned)(2 * L)), "");
 			}
-			LLVMValueRef a[2] = {part, LLVMBuildBitCast(c->b, q->w[k], h16, "")};
-			LLVMValueRef d = cg_call_intr(c, L == 8 ? "llvm.x86.avx2.pmadd.wd" : "llvm.x86.avx512.pmaddw.d.512", NULL, 0, a, 2);
-			acc[i] = LLVMBuildAdd(c->b, acc[i], d, "");
+			acc[i] = LLVMBuildAdd(c->b, acc[i], cg_x86_madd16(c, part, LLVMBuildBitCast(c->b, q->w[k], h16, "")), "");
 		}
 	}
 	LLVMValueRef y[2] = {NULL, NULL};

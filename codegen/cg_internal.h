@@ -299,8 +299,12 @@ void cg_lower_int_pool(Cg *c, const Node *n);  /* maxpool, avgpool, global_maxpo
 bool cg_int_conv_fast(Cg *c, const Node *n);
 bool cg_int_matmul_fast(Cg *c, const Node *n);   /* gemm and matmul */
 /* i32 lanes of these kernels' vectors on the node function's cpu (8 AVX2,
- * 16 AVX-512BW), 0 when they do not apply (as cg_int_conv_fast's ISA). */
+ * 16 AVX-512BW; 16 under KILN_INT8_DOT=emulate, the AVX-512 structure on
+ * any x86), 0 when they do not apply (as cg_int_conv_fast's ISA). */
 int cg_x86_int_lanes(Cg *c);
+/* vpmaddwd: <L x i32> sums of the products of a's and b's i16 pairs
+ * (<2L x i16>); plain IR under KILN_INT8_DOT=emulate. */
+LLVMValueRef cg_x86_madd16(Cg *c, LLVMValueRef a, LLVMValueRef b);
 /* cg_requant of an <L x i32> acc in about 20 instructions (vpmuldq, the
  * rounding in unsigned 64-bit lanes, i32 min/max), bit for bit the same
  * when cg_x86_requant_fits(q, accmax, zero) holds for every lane's

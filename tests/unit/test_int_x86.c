@@ -307,6 +307,12 @@ START_TEST(dw_native)
 }
 END_TEST
 
+START_TEST(dw_emulated)
+{
+	check_conv(&dw_cases[_i], "emulate", false);
+}
+END_TEST
+
 START_TEST(dw_parts)
 {
 	check_conv(&dw_cases[_i], NULL, true);
@@ -571,7 +577,7 @@ static int pool_out(int in, int k, int s, int d, int p0, int p1, bool ceil)
 }
 
 /* The largest of the taps inside x, the dtype's least when none is. */
-static void check_pool(const PoolCase *pc, bool par)
+static void check_pool(const PoolCase *pc, const char *dot, bool par)
 {
 	int N = pc->N, C = pc->C, H = pc->H, W = pc->W, KH = pc->KH, KW = pc->KW;
 	int OH = pool_out(H, KH, pc->sh, pc->dh, pc->pt, pc->pb, pc->ceil), OW = pool_out(W, KW, pc->sw, pc->dw, pc->pl, pc->pr, pc->ceil);
@@ -592,7 +598,7 @@ static void check_pool(const PoolCase *pc, bool par)
 		     pc->one_d ? ir_aints("strides", st1, 1) : ir_aints("strides", st, 2),
 		     pc->one_d ? ir_aints("pads", pd1, 2) : ir_aints("pads", pd, 4),
 		     pc->one_d ? ir_aints("dilations", dl1, 1) : ir_aints("dilations", dl, 2), ir_ai("ceil_mode", pc->ceil)};
-	finish_and_run(g, ir_build(g, OP_MAXPOOL, "qpool", &xv, 1, a, 5, "y", &d), &d, NULL, par, x, y, ny);
+	finish_and_run(g, ir_build(g, OP_MAXPOOL, "qpool", &xv, 1, a, 5, "y", &d), &d, dot, par, x, y, ny);
 	int64_t bad = 0;
 	for (int p = 0; p < N * C; p++)
 		for (int oh = 0; oh < OH; oh++)
@@ -630,13 +636,20 @@ static const PoolCase pool_cases[] = {
 
 START_TEST(pool_native)
 {
-	check_pool(&pool_cases[_i], false);
+	check_pool(&pool_cases[_i], NULL, false);
+}
+END_TEST
+
+/* The AVX-512 structure (16 lanes) in plain IR, on any x86. */
+START_TEST(pool_emulated)
+{
+	check_pool(&pool_cases[_i], "emulate", false);
 }
 END_TEST
 
 START_TEST(pool_parts)
 {
-	check_pool(&pool_cases[_i], true);
+	check_pool(&pool_cases[_i], NULL, true);
 }
 END_TEST
 
@@ -782,6 +795,7 @@ static Suite *suite(void)
 	tcase_add_loop_test(tc, conv_parts, 0, (int)(sizeof multi_band / sizeof multi_band[0]));
 	int nd = (int)(sizeof dw_cases / sizeof dw_cases[0]);
 	tcase_add_loop_test(tc, dw_native, 0, nd);
+	tcase_add_loop_test(tc, dw_emulated, 0, nd);
 	tcase_add_loop_test(tc, dw_parts, 0, nd);
 	tcase_add_loop_test(tc, gemm_native, 0, ng);
 	tcase_add_loop_test(tc, gemm_emulated_vnni, 0, ng);
@@ -793,6 +807,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, asm_dw);
 	int np = (int)(sizeof pool_cases / sizeof pool_cases[0]);
 	tcase_add_loop_test(tc, pool_native, 0, np);
+	tcase_add_loop_test(tc, pool_emulated, 0, np);
 	tcase_add_loop_test(tc, pool_parts, 0, np);
 	suite_add_tcase(s, tc);
 	return s;
