@@ -511,6 +511,15 @@ def write_doc(path, a, rows, peaks, isa, cpu, vers, r50, load, png, int8_rows):
         L += int8_detail(int8_rows)
     L += ["", "Reproduce: `make bench` (or `bench/run.sh build`); `bench/bench.py build/bin/kiln --help`",
           "for the options. Close other heavy work first.", ""]
+    # The firmware section is measured by `ctest -R firmware`, not here: keep it.
+    try:
+        with open(path) as f:
+            old = f.read()
+        k = old.find("\n## Firmware")
+        if k >= 0:
+            L += [old[k + 1:].rstrip("\n"), ""]
+    except OSError:
+        pass
     with open(path, "w") as f:
         f.write("\n".join(L))
 
