@@ -178,7 +178,7 @@ static bool plane_setup(Cg *c, const Node *n, Plane *pl, bool conv, int64_t P)
 	pl->S = g.sw;
 	pl->P = P;
 	pl->ntap = (int)(g.KH * g.KW);
-	if (g.KH * g.KW > DW_MAX_TAPS || g.sw > DW_MAX_STRIDE || g.sh < 1 || g.sw < 1)
+	if (g.KH * g.KW > DW_MAX_TAPS || g.sw > DW_MAX_STRIDE || g.sh < 1 || g.sw < 1 || g.OH < 1 || g.OW < 1 || g.N * g.C < 1)
 		return false;
 	int64_t wide = g.OW > P ? g.OW : P;
 	pl->Wq = wide + (g.KW - 1) * g.dw / pl->S;
@@ -277,7 +277,7 @@ static void plane_buffer(Cg *c, Plane *pl)
 typedef struct DwQ {
 	int npair;
 	LLVMValueRef Wt, Bt, Rq;  /* [M][npair] i32 weight pairs; [M] bias; [2][M] multiplier, shift */
-	bool fast;                /* every channel's rescale fits cg_x86_requant */
+	int fast;                 /* cg_x86_requant_fits for every channel (0: cg_requant) */
 	int32_t zy, lo, hi;
 	LLVMValueRef w[DW_MAX_TAPS / 2], bias, mult, shift;  /* the current channel's */
 } DwQ;
@@ -323,7 +323,7 @@ static void dw_chunk(Cg *c, Plane *pl, void *ctx, LLVMValueRef band, LLVMValueRe
 	LLVMValueRef y[2] = {NULL, NULL};
 	for (int64_t i = 0; i < nacc; i++) {
 		if (q->fast)
-			y[i] = cg_x86_requant(c, acc[i], q->mult, q->shift, k32(c, q->zy), k32(c, q->lo), k32(c, q->hi));
+			y[i] = cg_x86_requant(c, q->fast, acc[i], q->mult, q->shift, k32(c, q->zy), k32(c, q->lo), k32(c, q->hi));
 		else
 			y[i] = cg_requant(c, acc[i], cg_splat(c, q->mult, vd), cg_splat(c, q->shift, vd), cg_splat_const(k32(c, q->zy), vd),
 					  cg_splat_const(k32(c, q->lo), vd), cg_splat_const(k32(c, q->hi), vd));
@@ -360,7 +360,7 @@ static bool dw_tables(Cg *c, const Node *n, Plane *pl, DwQ *q)
 	if (!wt || !bt || !rq)
 		die("out of memory");
 	bool ok = true;
-	q->fast = true;
+	q->fast = X86RQ_FITS | X86RQ_NOTIES | X86RQ_HIGH;
 	cg_int_bounds(n, ty, &q->lo, &q->hi);
 	q->zy = ty->q->zero[0];
 	for (int64_t m = 0; m < M && ok; m++) {
@@ -379,6 +379,8 @@ static bool dw_tables(Cg *c, const Node *n, Plane *pl, DwQ *q)
 		rq[m] = r.mult;
 		rq[M + m] = r.shift;
 		q->fast &= cg_x86_requant_fits(r, acc, q->zy);
+		if (!(q->fast & X86RQ_FITS))
+			q->fast = 0;
 	}
 	if (ok) {
 		q->Wt = cg_const_blob(c, "kiln.dw_w", wt, sizeof *wt * (size_t)(M * np));
