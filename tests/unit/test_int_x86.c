@@ -274,6 +274,8 @@ static const ConvCase dw_cases[] = {
 	{1, 2, 400, 261, 2, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, DT_U8, DT_I8, DT_U8, true, true, 0, 0, false, 2},   /* two bands of rows */
 	{1, 5, 8, 21, 5, 3, 3, 3, 3, 1, 0, 1, 2, 1, 1, DT_I8, DT_I8, DT_U8, true, false, 0, 3, false, 5},     /* stride 3, z_w 3 */
 	{1, 5, 6, 6, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, DT_U8, DT_I8, DT_I16, true, true, 0, 0, false, 5},      /* i16 result: the plain lowering */
+	{1, 4, 11, 19, 4, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, DT_U8, DT_I8, DT_U8, true, true, 1, 0, false, 4},     /* dilation 2, stride 1: taps alone */
+	{1, 3, 23, 29, 3, 7, 7, 1, 1, 3, 3, 3, 3, 1, 1, DT_I8, DT_I8, DT_I8, true, true, 2, 0, false, 3},     /* 7x7 */
 };
 
 START_TEST(conv_native)
