@@ -169,12 +169,18 @@ LLVMValueRef cg_x86_madd16(Cg *c, LLVMValueRef a, LLVMValueRef b)
 	return LLVMBuildAdd(c->b, half[0], half[1], "");
 }
 
-bool cg_x86_requant_fits(Requant q, int64_t accmax, int32_t zero)
+int cg_x86_requant_fits(Requant q, int64_t accmax, int32_t zero)
 {
 	if (q.shift < 1 || q.shift > 61 || accmax < 0 || accmax > ((int64_t)1 << 31))
-		return false;
+		return 0;
 	int64_t v = ((accmax * (int64_t)q.mult) >> q.shift) + 1;  /* |round(acc * r)| at most */
-	return v + (zero < 0 ? -(int64_t)zero : zero) < ((int64_t)1 << 30);
+	if (v + (zero < 0 ? -(int64_t)zero : zero) >= ((int64_t)1 << 30))
+		return 0;
+	/* acc * mult is a tie when it has exactly s - 1 trailing zeros: acc
+	 * would need s - 1 - (those of mult) of them */
+	int k = q.shift - 1 - (q.mult ? __builtin_ctz((unsigned)q.mult) : 0);
+	bool noties = !q.mult || k < 0 || k > 62 || ((int64_t)1 << k) > accmax;
+	return X86RQ_FITS | (noties ? X86RQ_NOTIES : 0) | (q.shift >= 32 ? X86RQ_HIGH : 0);
 }
 
 /* v's even (odd = false) or odd i32 lanes sign-extended into i64 lanes;
@@ -212,33 +218,40 @@ static LLVMValueRef as_vec(Cg *c, LLVMValueRef s, LLVMTypeRef ty)
  * p = acc * mult (vpmuldq, |p| < 2^62) and B = 2^62, u = p + B + 2^(s-1)
  * - 1 + bit s of p is in (0, 2^64), and u >> s (logical) is
  * round_half_even(p / 2^s) + 2^(62-s): B is a multiple of 2^s, bit s of
- * p + B is bit s of p (s <= 61), the floor's parity.  The low 32 bits
- * carry the rounded value once 2^(62-s) is taken off with the zero point
- * (mod 2^32); cg_x86_requant_fits makes it and the sum fit in an i32, so
- * the clamp is the i32 min/max.  Even and odd lanes go through vpmuldq
- * apart and are blended back. */
-LLVMValueRef cg_x86_requant(Cg *c, LLVMValueRef acc, LLVMValueRef mult, LLVMValueRef shift, LLVMValueRef zero,
+ * p + B is bit s of p (s <= 61), the floor's parity.  With no tie
+ * possible (X86RQ_NOTIES) rounding half up is the same: u = p + B +
+ * 2^(s-1), no parity.  The low 32 bits carry the rounded value once
+ * 2^(62-s) is taken off with the zero point (mod 2^32);
+ * cg_x86_requant_fits makes it and the sum fit in an i32, so the clamp is
+ * the i32 min/max.  Even and odd lanes go through vpmuldq apart; with
+ * s >= 32 (X86RQ_HIGH) the odd ones shift by s - 32, which leaves their
+ * 32 bits in the high half, where one blend takes them. */
+LLVMValueRef cg_x86_requant(Cg *c, int fit, LLVMValueRef acc, LLVMValueRef mult, LLVMValueRef shift, LLVMValueRef zero,
 			    LLVMValueRef lo, LLVMValueRef hi)
 {
 	LLVMTypeRef vt = LLVMTypeOf(acc);
 	unsigned n = LLVMGetVectorSize(vt);
 	LLVMTypeRef h = LLVMVectorType(c->i64, n / 2);
+	bool ties = !(fit & X86RQ_NOTIES), high = fit & X86RQ_HIGH;
 	LLVMValueRef v[2];
 	for (int odd = 0; odd < 2; odd++) {
 		LLVMValueRef p = LLVMBuildMul(c->b, half_i64(c, acc, n, odd), half_i64(c, mult, n, odd), "");
 		LLVMValueRef s = lanes_u64(c, shift, odd);
-		LLVMValueRef one = LLVMTypeOf(s) == c->i64 ? cg_i64(c, 1) : cg_splat_const(cg_i64(c, 1), h);
-		/* B + 2^(s-1) - 1 */
+		LLVMTypeRef st = LLVMTypeOf(s);
+		LLVMValueRef one = cg_splat_const(cg_i64(c, 1), st);
+		/* B + 2^(s-1) (- 1 when the parity is added) */
 		LLVMValueRef bh = LLVMBuildAdd(c->b, LLVMBuildShl(c->b, one, LLVMBuildSub(c->b, s, one, ""), ""),
-					       cg_splat_const(cg_i64(c, ((int64_t)1 << 62) - 1), LLVMTypeOf(s)), "");
-		s = as_vec(c, s, h);
-		LLVMValueRef bit = LLVMBuildAnd(c->b, LLVMBuildLShr(c->b, p, s, ""), cg_splat_const(cg_i64(c, 1), h), "");
-		LLVMValueRef u = LLVMBuildAdd(c->b, LLVMBuildAdd(c->b, p, as_vec(c, bh, h), ""), bit, "");
-		v[odd] = LLVMBuildBitCast(c->b, LLVMBuildLShr(c->b, u, s, ""), vt, "");
+					       cg_splat_const(cg_i64(c, ((int64_t)1 << 62) - ties), st), "");
+		LLVMValueRef u = LLVMBuildAdd(c->b, p, as_vec(c, bh, h), "");
+		if (ties)
+			u = LLVMBuildAdd(c->b, u, LLVMBuildAnd(c->b, LLVMBuildLShr(c->b, p, as_vec(c, s, h), ""), cg_splat_const(cg_i64(c, 1), h), ""), "");
+		if (odd && high)
+			s = LLVMBuildSub(c->b, s, cg_splat_const(cg_i64(c, 32), st), "");
+		v[odd] = LLVMBuildBitCast(c->b, LLVMBuildLShr(c->b, u, as_vec(c, s, h), ""), vt, "");
 	}
 	LLVMValueRef mask[64];
 	for (unsigned l = 0; l < n; l++)
-		mask[l] = i32c(c, l % 2 ? n + l - 1 : l);
+		mask[l] = i32c(c, l % 2 ? n + l - !high : l);
 	LLVMValueRef r = LLVMBuildShuffleVector(c->b, v[0], v[1], LLVMConstVector(mask, n), "");
 	/* zero - 2^(62-s) mod 2^32, per lane or once */
 	LLVMValueRef s64 = LLVMGetTypeKind(LLVMTypeOf(shift)) == LLVMVectorTypeKind
@@ -268,7 +281,7 @@ LLVMValueRef cg_x86_requant(Cg *c, LLVMValueRef acc, LLVMValueRef mult, LLVMValu
  * row per k step.  Bias folded, requantization per channel. */
 typedef struct Packed {
 	int64_t nch, KK, G, ntiles, ncorr;
-	bool fastrq;        /* every channel's rescale fits cg_x86_requant */
+	int fastrq;         /* what cg_x86_requant_fits says for every channel (0: not all fit) */
 	int8_t *w;          /* [ntiles][KK][G][4] */
 	int32_t *bias;      /* [ntiles*G]: bias - z_x' * sum(w) */
 	int32_t *rq;        /* [2][ntiles*G]: multiplier, shift */
@@ -302,7 +315,7 @@ static bool pack_weights(Cg *c, const Node *n, Packed *p, int8_t *wd, const int3
 		die("out of memory");
 	bool ok = true;
 	int32_t zy = cg_ty(c, n->out)->q->zero[0];
-	p->fastrq = true;
+	p->fastrq = X86RQ_FITS | X86RQ_NOTIES | X86RQ_HIGH;
 	for (int64_t m = 0; m < p->nch && ok; m++) {
 		int64_t sum = 0, mag = 0;
 		for (int64_t k = 0; k < K4; k++) {
@@ -315,6 +328,8 @@ static bool pack_weights(Cg *c, const Node *n, Packed *p, int8_t *wd, const int3
 		Requant q = cg_requant_of(c, n, r[m]);
 		p->rq[m] = q.mult;
 		p->fastrq &= cg_x86_requant_fits(q, 255 * mag + (bb < 0 ? -bb : bb), zy);
+		if (!(p->fastrq & X86RQ_FITS))
+			p->fastrq = 0;
 		p->rq[nt * G + m] = q.shift;
 	}
 	int64_t e = 0;
@@ -377,7 +392,7 @@ typedef struct IK {
 	LLVMValueRef Wp, Bp, Rq, CS, CI, CW; /* packed globals */
 	int64_t nrq;                         /* multiplier table length (shift at Rq + nrq) */
 	bool vec_u;                          /* the vectors are the unsigned operand (conv) */
-	bool fastrq;                         /* rescale by cg_x86_requant */
+	int fastrq;                          /* rescale by cg_x86_requant, as it fits (0: cg_requant) */
 	int32_t zy, lo, hi;
 	LLVMValueRef acc[IK_RMAX][IK_VMAX];
 } IK;
@@ -461,7 +476,8 @@ static LLVMValueRef requant_vec(Cg *c, IK *k, LLVMValueRef acc, LLVMValueRef bia
 	LLVMTypeRef vd = k->s.vd;
 	LLVMValueRef v;
 	if (k->fastrq)
-		v = cg_x86_requant(c, LLVMBuildAdd(c->b, acc, bias, ""), mult, shift, i32c(c, k->zy), i32c(c, k->lo), i32c(c, k->hi));
+		v = cg_x86_requant(c, k->fastrq, LLVMBuildAdd(c->b, acc, bias, ""), mult, shift, i32c(c, k->zy), i32c(c, k->lo),
+				   i32c(c, k->hi));
 	else
 		v = cg_requant(c, LLVMBuildAdd(c->b, acc, bias, ""), as_vec(c, mult, vd), as_vec(c, shift, vd),
 			       cg_splat_const(i32c(c, k->zy), vd), cg_splat_const(i32c(c, k->lo), vd), cg_splat_const(i32c(c, k->hi), vd));

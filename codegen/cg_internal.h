@@ -305,13 +305,16 @@ int cg_x86_int_lanes(Cg *c);
 /* vpmaddwd: <L x i32> sums of the products of a's and b's i16 pairs
  * (<2L x i16>); plain IR under KILN_INT8_DOT=emulate. */
 LLVMValueRef cg_x86_madd16(Cg *c, LLVMValueRef a, LLVMValueRef b);
-/* cg_requant of an <L x i32> acc in about 20 instructions (vpmuldq, the
+/* cg_requant of an <L x i32> acc in 10 to 18 instructions (vpmuldq, the
  * rounding in unsigned 64-bit lanes, i32 min/max), bit for bit the same
- * when cg_x86_requant_fits(q, accmax, zero) holds for every lane's
- * multiplier (|acc| <= accmax).  mult, shift, zero, lo, hi: i32 scalars
- * (one for all lanes) or <L x i32>; lo, hi NULL: no bound. */
-bool cg_x86_requant_fits(Requant q, int64_t accmax, int32_t zero);
-LLVMValueRef cg_x86_requant(Cg *c, LLVMValueRef acc, LLVMValueRef mult, LLVMValueRef shift, LLVMValueRef zero,
+ * where cg_x86_requant_fits(q, accmax, zero) has X86RQ_FITS for every
+ * lane's multiplier (|acc| <= accmax); `fit` is those answers and-ed
+ * together: X86RQ_NOTIES (no acc * mult is a tie: no parity term) and
+ * X86RQ_HIGH (shift >= 32) make it shorter.  mult, shift, zero, lo, hi:
+ * i32 scalars (one for all lanes) or <L x i32>; lo, hi NULL: no bound. */
+enum { X86RQ_FITS = 1, X86RQ_NOTIES = 2, X86RQ_HIGH = 4 };
+int cg_x86_requant_fits(Requant q, int64_t accmax, int32_t zero);
+LLVMValueRef cg_x86_requant(Cg *c, int fit, LLVMValueRef acc, LLVMValueRef mult, LLVMValueRef shift, LLVMValueRef zero,
 			    LLVMValueRef lo, LLVMValueRef hi);
 /* Over channel planes, pixels in the lanes (cg_int_x86_dw.c): depthwise
  * conv (group = C, any multiplier, constant weights) and max pool of 8-bit

@@ -274,6 +274,8 @@ static const ConvCase dw_cases[] = {
 	{1, 2, 400, 261, 2, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, DT_U8, DT_I8, DT_U8, true, true, 0, 0, false, 2},   /* two bands of rows */
 	{1, 5, 8, 21, 5, 3, 3, 3, 3, 1, 0, 1, 2, 1, 1, DT_I8, DT_I8, DT_U8, true, false, 0, 3, false, 5},     /* stride 3, z_w 3 */
 	{1, 5, 6, 6, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, DT_U8, DT_I8, DT_I16, true, true, 0, 0, false, 5},      /* i16 result: the plain lowering */
+	{1, 4, 11, 19, 4, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, DT_U8, DT_I8, DT_U8, true, true, 1, 0, false, 4},     /* dilation 2, stride 1: taps alone */
+	{1, 3, 23, 29, 3, 7, 7, 1, 1, 3, 3, 3, 3, 1, 1, DT_I8, DT_I8, DT_I8, true, true, 2, 0, false, 3},     /* 7x7 */
 };
 
 START_TEST(conv_native)
@@ -440,7 +442,9 @@ END_TEST
  * b[n] in [-3, 3] and scales s_a = 1, s_y = 1, s_b[n] = 2^-1 .. 2^-6 and
  * a few others, so acc = c[n] + (a - z_a) b[n] lands on halves often;
  * every column's shift and multiplier differ (the vectors' per-lane
- * path).  Against ir_requantize. */
+ * path).  Case 2: multipliers in [0.5, 1) that no acc makes a tie, the
+ * shift under 32 (the short rounding, the odd lanes blended from their
+ * low halves).  Against ir_requantize. */
 START_TEST(requant_ties)
 {
 	enum { R = 256, N = 19 };
@@ -453,7 +457,7 @@ START_TEST(requant_ties)
 	int32_t cb[N];
 	uint8_t a[R];
 	for (int n = 0; n < N; n++) {
-		sb[n] = n < 6 ? ldexpf(1, -1 - n) : n < 12 ? ldexpf(3, -3 - n) : 0.0007f * (float)(n + 1);
+		sb[n] = _i == 2 ? 0.51f + 0.0253f * (float)n : n < 6 ? ldexpf(1, -1 - n) : n < 12 ? ldexpf(3, -3 - n) : 0.0007f * (float)(n + 1);
 		b[n] = (int8_t)(n % 7 - 3);
 		cb[n] = rnd_in(-9, 9);
 	}
@@ -801,7 +805,7 @@ static Suite *suite(void)
 	tcase_add_loop_test(tc, gemm_emulated_vnni, 0, ng);
 	tcase_add_loop_test(tc, gemm_maddubs, 0, ng);
 	tcase_add_loop_test(tc, gemm_pairs, 0, ng);
-	tcase_add_loop_test(tc, requant_ties, 0, 2);
+	tcase_add_loop_test(tc, requant_ties, 0, 3);
 	tcase_add_loop_test(tc, ew_native, 0, (int)(sizeof ew_cases / sizeof ew_cases[0]));
 	tcase_add_test(tc, asm_vnni);
 	tcase_add_test(tc, asm_dw);
