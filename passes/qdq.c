@@ -142,12 +142,11 @@ static bool bias_reals(Graph *g, PassCtx *cx, ValueId b, double *out, int64_t n,
 	return true;
 }
 
-/* The bias of an integer conv/gemm: i32 at s_x * s_w[col], the column of
- * each element `col_of` says.  A constant quantized exactly so keeps its
+/* The bias of an integer conv/gemm: i32 at s_x * s_w[col], col an
+ * element's index along the bias' last axis (of ncol).  A constant quantized exactly so keeps its
  * integers (b * s_b / (s_x s_w) rounds back to b); others are rounded
  * half to even and saturated. */
-static ValueId int_bias(Graph *g, PassCtx *cx, ValueId b, const Quant *qx, const Quant *qw, int64_t ncol, int64_t inner,
-			Plan *p)
+static ValueId int_bias(Graph *g, PassCtx *cx, ValueId b, const Quant *qx, const Quant *qw, int64_t ncol, Plan *p)
 {
 	const Type *t = vty(g, b);
 	int64_t n = ir_type_numel(t);
@@ -158,7 +157,7 @@ static ValueId int_bias(Graph *g, PassCtx *cx, ValueId b, const Quant *qx, const
 	if (!bias_reals(g, cx, b, re, n, p))
 		return -1;
 	for (int64_t i = 0; i < n; i++) {
-		int64_t col = (i / inner) % ncol;
+		int64_t col = i % ncol;
 		double s = (double)qx->scale[0] * qw->scale[qw->n > 1 ? col : 0];
 		double r = nearbyint(re[i] / s);  /* the default rounding mode: half to even */
 		bi[i] = r > INT32_MAX ? INT32_MAX : r < INT32_MIN ? INT32_MIN : (int32_t)r;
@@ -232,7 +231,7 @@ static bool match_compute(Graph *g, const Uses *u, const Node *n, PassCtx *cx, P
 				return false;
 			return plan_types(g, n, p);
 		}
-		p->in[2] = int_bias(g, cx, k->in[2], qx, qw, ncol, 1, p);
+		p->in[2] = int_bias(g, cx, k->in[2], qx, qw, ncol, p);
 		if (p->in[2] < 0)
 			return false;
 		p->nin = 3;

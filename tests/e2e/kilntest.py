@@ -143,6 +143,16 @@ def report(results):
     return 1 if bad else 0
 
 
+def within_quanta(got, ref, unit=1.0):
+    """'' when got is within one quantum of ref on >= 99.9% of elements and
+    never more than two, else why not."""
+    d = np.abs(got.astype(np.float64) - ref.astype(np.float64)) / unit
+    bad1, worst = float((d > 1 + 1e-3).mean()), float(d.max()) if d.size else 0.0
+    if bad1 > 0.001 or worst > 2 + 1e-3:
+        return f"{bad1:.2%} off by more than one quantum, worst {worst:.2f}"
+    return ""
+
+
 def ir_ops_in(text):
     """The IR op names a .kir text uses."""
     return set(re.findall(r"= ([a-z_0-9]+)\(", text))

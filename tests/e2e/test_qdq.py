@@ -233,11 +233,7 @@ def run_case(kiln, name, case, work):
     # In quanta of the output: the float reference rounds ties of the
     # rescale either way (its products round first), so one quantum apart
     # is agreement; more than one may happen on at most 0.1%, more than two never.
-    d = np.rint(np.abs(got.astype(np.float64) - ref.astype(np.float64)) / quantum)
-    off = int((d > 1).sum())
-    if d.max() > 2 or off > 0.001 * d.size:
-        return f"{off} of {d.size} elements off by more than a quantum, at most {d.max():.0f} quanta"
-    return None
+    return kt.within_quanta(got, ref, quantum) or None
 
 
 def main():
@@ -247,8 +243,7 @@ def main():
     ap.add_argument("--only", default="")
     a = ap.parse_args()
     os.makedirs(a.work, exist_ok=True)
-    failed = 0
-    total = 0
+    results = []
     # Each case with the target's kernels, then with the plain lowerings only.
     for ref in ("0", "1"):
         os.environ["KILN_CG_REFERENCE"] = ref
@@ -256,15 +251,11 @@ def main():
             if a.only and a.only not in name:
                 continue
             why = run_case(a.kiln, name, case, a.work)
-            label = name + (" (reference)" if ref == "1" else "")
-            print(("FAIL " if why else "PASS ") + label + (": " + why if why else ""))
-            failed += why is not None
-            total += 1
-    print(f"{total - failed}/{total} passed")
-    if not a.only and not failed:
+            results.append((name + (" (reference)" if ref == "1" else ""), why is None, why or ""))
+    if not a.only and all(ok for _, ok, _ in results):
         with open(os.path.join(a.work, "ops-tested.txt"), "w") as f:
             f.write("\n".join(sorted(SEEN)) + "\n")
-    return 1 if failed else 0
+    return kt.report(results)
 
 
 if __name__ == "__main__":

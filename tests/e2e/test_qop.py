@@ -519,16 +519,6 @@ def kiln_run(kiln, path, d, feeds, n_out):
     return outs
 
 
-def within_quanta(got, ref, unit=1.0):
-    """'' when got is within one quantum of ref on >= 99.9% of elements and
-    never more than two, else why not."""
-    d = np.abs(got.astype(np.float64) - ref.astype(np.float64)) / unit
-    bad1, worst = float((d > 1 + 1e-3).mean()), float(d.max()) if d.size else 0.0
-    if bad1 > 0.001 or worst > 2 + 1e-3:
-        return f"{bad1:.2%} off by more than one quantum, worst {worst:.2f}"
-    return ""
-
-
 def compare(case, outs, refs):
     worst = 0.0
     for i, (g, r) in enumerate(zip(outs, refs)):
@@ -538,10 +528,10 @@ def compare(case, outs, refs):
             if case.exact:
                 why = "" if np.array_equal(g, r) else f"{int((g != r).sum())} of {r.size} differ"
             else:
-                why = within_quanta(g, r)
+                why = kt.within_quanta(g, r)
             worst = max(worst, float(np.abs(g.astype(np.int64) - r.astype(np.int64)).max()))
         elif case.quanta:
-            why = within_quanta(g, r, case.quanta)
+            why = kt.within_quanta(g, r, case.quanta)
             worst = max(worst, float(np.abs(g - r).max() / case.quanta))
         else:
             e = kt.rel_err(g, r)
