@@ -25,8 +25,10 @@
  * band's input rows.  gemm/matmul: columns in the lanes, rows of A
  * broadcast (A's rows are already quads: no pack).
  *
- * vpmaddubsw adds two u8*s8 products into a saturating s16: exact only
- * when |w_2k| + |w_2k+1| <= 128.  Pairs above that are split at compile
+ * vpmaddubsw adds two u8*s8 products into a saturating s16: exact unless
+ * both weights have one sign and |w_2k + w_2k+1| > 128 (with opposite
+ * signs the sum lies between 255 min(w) and 255 max(w)).  Such pairs are
+ * split at compile
  * time into halves (each <= 64, so both pair-safe): the main pass runs on
  * the first halves, and a correction pass per tile runs only over the
  * quads where some channel of the tile has such a pair (a table of quad
@@ -275,6 +277,13 @@ LLVMValueRef cg_x86_requant(Cg *c, int fit, LLVMValueRef acc, LLVMValueRef mult,
 
 /* ---- the packed constant operand ------------------------------------------------------ */
 
+/* Can vpmaddubsw saturate on weights a, b (x in [0, 255])?  Only when
+ * both push the sum one way past 128 * 255 = 32640. */
+static bool pair_unsafe(int a, int b)
+{
+	return (a > 0 && b > 0 && a + b > 128) || (a < 0 && b < 0 && a + b < -128);
+}
+
 /* Weights minus their zero point, dense [nch][KK*4] (zero padded), packed
  * into [tile][KK][G][4] bytes: a tile of G channels (conv: output
  * channels, broadcast; gemm: columns, G = vectors * L) reads G quads in a
@@ -347,7 +356,7 @@ static bool pack_weights(Cg *c, const Node *n, Packed *p, int8_t *wd, const int3
 						continue;
 					}
 					int8_t lo = v;
-					if (split && abs(v) + abs(o) > 128) {  /* halves, each pair-safe */
+					if (split && pair_unsafe(v, o)) {  /* halves, each pair-safe */
 						lo = (int8_t)(v / 2);
 						p->cw[(e * G + g) * 4 + i] = (int8_t)(v - lo);
 						corr = true;
@@ -377,7 +386,7 @@ static double unsafe_share(const int8_t *wd, int64_t nch, int64_t KK, int64_t G)
 			bool any = false;
 			for (int64_t m = t * G; m < nch && m < (t + 1) * G && !any; m++)
 				for (int i = 0; i < 4; i += 2)
-					any |= abs(wd[(m * KK + kk) * 4 + i]) + abs(wd[(m * KK + kk) * 4 + i + 1]) > 128;
+					any |= pair_unsafe(wd[(m * KK + kk) * 4 + i], wd[(m * KK + kk) * 4 + i + 1]);
 			hit += any;
 		}
 	return (double)hit / (double)(nt * KK);
