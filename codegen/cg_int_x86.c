@@ -25,8 +25,10 @@
  * band's input rows.  gemm/matmul: columns in the lanes, rows of A
  * broadcast (A's rows are already quads: no pack).
  *
- * vpmaddubsw adds two u8*s8 products into a saturating s16: exact only
- * when |w_2k| + |w_2k+1| <= 128.  Pairs above that are split at compile
+ * vpmaddubsw adds two u8*s8 products into a saturating s16: exact unless
+ * both weights have one sign and |w_2k + w_2k+1| > 128 (with opposite
+ * signs the sum lies between 255 min(w) and 255 max(w)).  Such pairs are
+ * split at compile
  * time into halves (each <= 64, so both pair-safe): the main pass runs on
  * the first halves, and a correction pass per tile runs only over the
  * quads where some channel of the tile has such a pair (a table of quad
@@ -275,6 +277,13 @@ LLVMValueRef cg_x86_requant(Cg *c, int fit, LLVMValueRef acc, LLVMValueRef mult,
 
 /* ---- the packed constant operand ------------------------------------------------------ */
 
+/* Can vpmaddubsw saturate on weights a, b (x in [0, 255])?  Only when
+ * both push the sum one way past 128 * 255 = 32640. */
+static bool pair_unsafe(int a, int b)
+{
+	return (a > 0 && b > 0 && a + b > 128) || (a < 0 && b < 0 && a + b < -128);
+}
+
 /* Weights minus their zero point, dense [nch][KK*4] (zero padded), packed
  * into [tile][KK][G][4] bytes: a tile of G channels (conv: output
  * channels, broadcast; gemm: columns, G = vectors * L) reads G quads in a
@@ -347,7 +356,7 @@ static bool pack_weights(Cg *c, const Node *n, Packed *p, int8_t *wd, const int3
 						continue;
 					}
 					int8_t lo = v;
-					if (split && abs(v) + abs(o) > 128) {  /* halves, each pair-safe */
+					if (split && pair_unsafe(v, o)) {  /* halves, each pair-safe */
 						lo = (int8_t)(v / 2);
 						p->cw[(e * G + g) * 4 + i] = (int8_t)(v - lo);
 						corr = true;
@@ -377,7 +386,7 @@ static double unsafe_share(const int8_t *wd, int64_t nch, int64_t KK, int64_t G)
 			bool any = false;
 			for (int64_t m = t * G; m < nch && m < (t + 1) * G && !any; m++)
 				for (int i = 0; i < 4; i += 2)
-					any |= abs(wd[(m * KK + kk) * 4 + i]) + abs(wd[(m * KK + kk) * 4 + i + 1]) > 128;
+					any |= pair_unsafe(wd[(m * KK + kk) * 4 + i], wd[(m * KK + kk) * 4 + i + 1]);
 			hit += any;
 		}
 	return (double)hit / (double)(nt * KK);
@@ -469,19 +478,43 @@ static void kloop(Cg *c, IK *k, int R, int V, const KSrc *src, LLVMValueRef t, b
 	cg_loop_end(c, &le, 1);
 }
 
-/* acc + bias requantized to the result's bytes (<L x i8>); mult and
- * shift per lane (vectors) or for all (scalars). */
-static LLVMValueRef requant_vec(Cg *c, IK *k, LLVMValueRef acc, LLVMValueRef bias, LLVMValueRef mult, LLVMValueRef shift)
+/* An accumulator (the bias in it) requantized (<L x i32>), bounded by
+ * bytes_of; mult and shift per lane (vectors) or for all (scalars). */
+static LLVMValueRef requant_vec(Cg *c, IK *k, LLVMValueRef acc, LLVMValueRef mult, LLVMValueRef shift)
 {
 	LLVMTypeRef vd = k->s.vd;
-	LLVMValueRef v;
 	if (k->fastrq)
-		v = cg_x86_requant(c, k->fastrq, LLVMBuildAdd(c->b, acc, bias, ""), mult, shift, i32c(c, k->zy), i32c(c, k->lo),
-				   i32c(c, k->hi));
-	else
-		v = cg_requant(c, LLVMBuildAdd(c->b, acc, bias, ""), as_vec(c, mult, vd), as_vec(c, shift, vd),
-			       cg_splat_const(i32c(c, k->zy), vd), cg_splat_const(i32c(c, k->lo), vd), cg_splat_const(i32c(c, k->hi), vd));
-	return LLVMBuildTrunc(c->b, v, LLVMVectorType(c->i8, k->s.L), "");
+		return cg_x86_requant(c, k->fastrq, acc, mult, shift, i32c(c, k->zy), NULL, NULL);
+	return cg_requant(c, acc, as_vec(c, mult, vd), as_vec(c, shift, vd), cg_splat_const(i32c(c, k->zy), vd),
+			  cg_splat_const(i32c(c, k->lo), vd), cg_splat_const(i32c(c, k->hi), vd));
+}
+
+/* y[0..n) (vectors of one element type) as one vector, in order. */
+static LLVMValueRef concat(Cg *c, LLVMValueRef *y, int n)
+{
+	if (n == 1)
+		return y[0];
+	LLVMValueRef a = concat(c, y, n / 2), b = concat(c, y + n / 2, n - n / 2), mask[128];
+	unsigned la = LLVMGetVectorSize(LLVMTypeOf(a)), lb = LLVMGetVectorSize(LLVMTypeOf(b));  /* la <= lb */
+	if (la < lb) {
+		for (unsigned l = 0; l < lb; l++)
+			mask[l] = l < la ? i32c(c, l) : LLVMGetUndef(c->i32);
+		a = LLVMBuildShuffleVector(c->b, a, LLVMGetUndef(LLVMTypeOf(a)), LLVMConstVector(mask, lb), "");
+	}
+	for (unsigned l = 0; l < la + lb; l++)
+		mask[l] = i32c(c, l < la ? l : lb + (l - la));
+	return LLVMBuildShuffleVector(c->b, a, b, LLVMConstVector(mask, la + lb), "");
+}
+
+/* n requantized <L x i32> as n*L bytes, in order, bounded to [lo, hi]
+ * after the concatenation (so that LLVM narrows by saturating packs). */
+static LLVMValueRef bytes_of(Cg *c, IK *k, LLVMValueRef *y, int n)
+{
+	LLVMValueRef v = concat(c, y, n);
+	LLVMValueRef lo = cg_splat_const(i32c(c, k->lo), LLVMTypeOf(v)), hi = cg_splat_const(i32c(c, k->hi), LLVMTypeOf(v));
+	v = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, v, lo, ""), lo, v, "");
+	v = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSGT, v, hi, ""), hi, v, "");
+	return LLVMBuildTrunc(c->b, v, LLVMVectorType(c->i8, (unsigned)(n * k->s.L)), "");
 }
 
 /* The first `valid` bytes of v at p (all: one vector store). */
@@ -495,11 +528,13 @@ static void store_bytes(Cg *c, IK *k, LLVMValueRef v, LLVMValueRef p, int valid)
 		LLVMBuildStore(c->b, LLVMBuildExtractElement(c->b, v, i32c(c, l), ""), bytes_at(c, p, cg_i64(c, l)));
 }
 
-static void zero_accs(Cg *c, IK *k, int R, int V)
+/* The accumulators start at the bias: per row (rowb, splat) or per
+ * vector of columns (colb). */
+static void init_accs(Cg *c, IK *k, int R, int V, const LLVMValueRef *rowb, const LLVMValueRef *colb)
 {
 	for (int r = 0; r < R; r++)
 		for (int v = 0; v < V; v++)
-			LLVMBuildStore(c->b, LLVMConstNull(k->s.vd), k->acc[r][v]);
+			LLVMBuildStore(c->b, rowb ? rowb[r] : colb[v], k->acc[r][v]);
 }
 
 /* Tile shape for the register file: R*V accumulators, V vectors, a
@@ -867,19 +902,26 @@ static void conv_tile(Cg *c, ConvQ *q, LLVMValueRef mt, int rows, LLVMValueRef v
 {
 	IK *k = &q->k;
 	int L = k->s.L, MR = k->MR;
-	zero_accs(c, k, rows, V);
+	LLVMValueRef bias[IK_RMAX];
+	for (int r = 0; r < rows; r++)
+		bias[r] = cg_splat(c, cg_load(c, c->i32, k->Bp, cg_add(c, cg_mul(c, mt, cg_i64(c, MR)), cg_i64(c, r))), k->s.vd);
+	init_accs(c, k, rows, V, bias, NULL);
 	KSrc src = {.vbase = bytes_at(c, q->Xp, cg_mul(c, v0, cg_i64(c, 4 * L))), .vstride = q->PBV * 4, .vstep = 4 * L,
 		    .bbase = bytes_at(c, k->Wp, cg_mul(c, mt, cg_i64(c, k->KK * MR * 4))), .bstride = MR * 4, .bstep = 4};
 	kloop(c, k, rows, V, &src, mt, false);
+	/* a row's whole vectors go out as one store, a last partial one apart */
+	int whole = valid == L ? V : V - 1;
 	for (int r = 0; r < rows; r++) {
 		LLVMValueRef m = cg_add(c, cg_mul(c, mt, cg_i64(c, MR)), cg_i64(c, r));
-		LLVMValueRef bias = cg_splat(c, cg_load(c, c->i32, k->Bp, m), k->s.vd);
 		LLVMValueRef mult = cg_load(c, c->i32, k->Rq, m), sh = cg_load(c, c->i32, k->Rq, cg_add(c, m, cg_i64(c, k->nrq)));
-		LLVMValueRef yrow = bytes_at(c, ybase, cg_mul(c, m, cg_i64(c, q->P)));
-		for (int v = 0; v < V; v++) {
-			LLVMValueRef y = requant_vec(c, k, LLVMBuildLoad2(c->b, k->s.vd, k->acc[r][v], ""), bias, mult, sh);
-			store_bytes(c, k, y, bytes_at(c, yrow, cg_mul(c, cg_add(c, v0, cg_i64(c, v)), cg_i64(c, L))), v == V - 1 ? valid : L);
-		}
+		LLVMValueRef yrow = bytes_at(c, ybase, cg_mul(c, m, cg_i64(c, q->P))), y[IK_VMAX];
+		for (int v = 0; v < V; v++)
+			y[v] = requant_vec(c, k, LLVMBuildLoad2(c->b, k->s.vd, k->acc[r][v], ""), mult, sh);
+		LLVMValueRef at = bytes_at(c, yrow, cg_mul(c, v0, cg_i64(c, L)));
+		if (whole)
+			LLVMSetAlignment(LLVMBuildStore(c->b, bytes_of(c, k, y, whole), at), 1);
+		if (whole < V)
+			store_bytes(c, k, bytes_of(c, k, y + V - 1, 1), bytes_at(c, at, cg_i64(c, (V - 1) * L)), valid);
 	}
 }
 
@@ -1142,19 +1184,21 @@ static void gemm_tile(Cg *c, GemmQ *q, LLVMValueRef r0, int R, LLVMValueRef nt, 
 {
 	IK *k = &q->k;
 	int L = k->s.L;
-	zero_accs(c, k, R, V);
+	LLVMValueRef bias[IK_VMAX];
+	for (int v = 0; v < V; v++)
+		bias[v] = vload(c, k->s.vd, cg_gep(c, c->i32, k->Bp, cg_add(c, cg_mul(c, nt, cg_i64(c, q->G)), cg_i64(c, v * L))));
+	init_accs(c, k, R, V, NULL, bias);
 	KSrc src = {.vbase = bytes_at(c, k->Wp, cg_mul(c, nt, cg_i64(c, k->KK * q->G * 4))), .vstride = q->G * 4, .vstep = 4 * L,
 		    .bbase = q->Ap, .bstride = 4, .bstep = k->KK * 4};
 	kloop(c, k, R, V, &src, nt, true);
 	for (int v = 0; v < V; v++) {
 		LLVMValueRef n0 = cg_add(c, cg_mul(c, nt, cg_i64(c, q->G)), cg_i64(c, v * L));
-		LLVMValueRef bias = vload(c, k->s.vd, cg_gep(c, c->i32, k->Bp, n0));
 		LLVMValueRef mult = vload(c, k->s.vd, cg_gep(c, c->i32, k->Rq, n0));
 		LLVMValueRef sh = vload(c, k->s.vd, cg_gep(c, c->i32, k->Rq, cg_add(c, n0, cg_i64(c, k->nrq))));
 		for (int r = 0; r < R; r++) {
-			LLVMValueRef y = requant_vec(c, k, LLVMBuildLoad2(c->b, k->s.vd, k->acc[r][v], ""), bias, mult, sh);
+			LLVMValueRef y = requant_vec(c, k, LLVMBuildLoad2(c->b, k->s.vd, k->acc[r][v], ""), mult, sh);
 			LLVMValueRef yo = cg_add(c, cg_mul(c, cg_add(c, r0, cg_i64(c, r)), cg_i64(c, q->N)), n0);
-			store_bytes(c, k, y, bytes_at(c, q->Y, yo), v == V - 1 ? valid : L);
+			store_bytes(c, k, bytes_of(c, k, &y, 1), bytes_at(c, q->Y, yo), v == V - 1 ? valid : L);
 		}
 	}
 }
