@@ -27,15 +27,19 @@
  *
  * vpmaddubsw adds two u8*s8 products into a saturating s16: exact unless
  * both weights have one sign and |w_2k + w_2k+1| > 128 (with opposite
- * signs the sum lies between 255 min(w) and 255 max(w)).  Such pairs are
- * split at compile
- * time into halves (each <= 64, so both pair-safe): the main pass runs on
- * the first halves, and a correction pass per tile runs only over the
- * quads where some channel of the tile has such a pair (a table of quad
- * indices).  Real weights have a few per channel, so it costs a fraction
- * of the main pass instead of doubling it; when most quads would need it
- * the layer takes vpmaddwd on i16 pairs instead (a unit of 4 bytes per
- * lane is then 2 channels, not 4), exact with no correction. */
+ * signs the sum lies between 255 min(w) and 255 max(w)).  Such a pair
+ * keeps weights summing to exactly +-128 in the packed operand, and the
+ * rest d of its larger weight becomes a sparse correction entry (its
+ * unit and byte, and d: 3 bytes for conv, 4 for gemm) that a short pass
+ * after the main one adds for that channel alone (conv_fix, gemm_fix):
+ * ResNet-18-like weights have one unsafe pair in 50-100 units, so the
+ * entries cost ~1-2% of the time and the bytes.  A layer with many
+ * (a uniform init, small trained nets) takes vpmaddwd on i16 pairs
+ * instead (a unit of 4 bytes per lane is then 2 channels, not 4), exact
+ * with no correction; its weights stay bytes in the object and are
+ * widened on the way (conv: a channel tile per band into a stack copy,
+ * gemm: vpmovsxbw as they load).  The per-channel multiplier is an i32,
+ * the shift a byte. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,6 +148,13 @@ static LLVMValueRef dot4(Cg *c, const IntIsa *s, LLVMValueRef acc, LLVMValueRef 
 /* ---- the rescale in whole vectors ------------------------------------------------------ */
 
 static LLVMValueRef i32c(Cg *c, int64_t v) { return LLVMConstInt(c->i32, (unsigned long long)v, 1); }
+
+LLVMValueRef cg_x86_blob(Cg *c, const char *name, const void *data, size_t bytes, unsigned align)
+{
+	LLVMValueRef g = cg_const_blob(c, name, data, bytes);
+	LLVMSetAlignment(g, align);
+	return g;
+}
 
 int cg_x86_int_lanes(Cg *c)
 {
@@ -284,43 +295,67 @@ static bool pair_unsafe(int a, int b)
 	return (a > 0 && b > 0 && a + b > 128) || (a < 0 && b < 0 && a + b < -128);
 }
 
-/* Weights minus their zero point, dense [nch][KK*4] (zero padded), packed
- * into [tile][KK][G][4] bytes: a tile of G channels (conv: output
- * channels, broadcast; gemm: columns, G = vectors * L) reads G quads in a
- * row per k step.  Bias folded, requantization per channel. */
+/* Weights minus their zero point, dense [nch][KK*cpu] (zero padded),
+ * packed into [tile][KK][G][ub] bytes (ub: 4 for a quad, 2 for an i8
+ * pair widened to i16 pairs when read): a tile of G channels (conv:
+ * output channels, broadcast; gemm: columns, G = vectors * L) reads G
+ * units in a row per k step.  Bias folded, requantization per channel:
+ * the multiplier an i32, the shift a byte.
+ *
+ * maddubs: an unsafe pair (a, b) keeps a - d, b with d = a + b - 128 (or
+ * + 128 for negatives) on the larger one, which makes the pair sum
+ * exactly +-128, and d (|d| <= 128) becomes a sparse correction entry,
+ * its unit and byte: the entries of a channel (conv: a broadcast row)
+ * or of a tile (gemm: lanes) are added by kernels of their own
+ * (conv_fix, gemm_fix), so only the unsafe weights cost anything. */
 typedef struct Packed {
 	int64_t nch, KK, G, ntiles, ncorr;
+	int ub;             /* bytes of a unit as stored: 4, or 2 (i8 pairs) */
 	int fastrq;         /* what cg_x86_requant_fits says for every channel (0: not all fit) */
-	int8_t *w;          /* [ntiles][KK][G][4] */
+	int8_t *w;          /* [ntiles][KK][G][ub] */
 	int32_t *bias;      /* [ntiles*G]: bias - z_x' * sum(w) */
-	int32_t *rq;        /* [2][ntiles*G]: multiplier, shift */
-	int32_t *cstart;    /* [ntiles+1]: each tile's correction entries */
-	int32_t *cidx;      /* [ncorr]: the quad of each entry */
-	int8_t *cw;         /* [ncorr][G][4]: the second halves */
+	int32_t *mult;      /* [ntiles*G] */
+	uint8_t *shift;     /* [ntiles*G] */
+	bool per_tile;      /* entries grouped by tile with their lane (gemm), else by channel (conv) */
+	uint16_t *cstart;   /* conv: [nch+1] each channel's entries */
+	uint16_t *cidx;     /* conv: [ncorr] unit * 4 + byte */
+	int8_t *cd;         /* conv: [ncorr] d */
+	int32_t *tstart;    /* gemm: [ntiles+1] each tile's entries */
+	int32_t *tent;      /* gemm: [ncorr] (unit * 4 + byte) << 16 | lane << 8 | (uint8_t)d */
 } Packed;
 
 static void packed_free(Packed *p)
 {
-	free(p->w), free(p->bias), free(p->rq), free(p->cstart), free(p->cidx), free(p->cw);
+	free(p->w), free(p->bias), free(p->mult), free(p->shift);
+	free(p->cstart), free(p->cidx), free(p->cd), free(p->tstart), free(p->tent);
+}
+
+/* The unsafe pairs of dense quads wd (nch x KK*4): how many correction
+ * entries maddubs needs. */
+static int64_t unsafe_pairs(const int8_t *wd, int64_t nch, int64_t KK)
+{
+	int64_t n = 0;
+	for (int64_t i = 0; i < nch * KK * 4; i += 2)
+		n += pair_unsafe(wd[i], wd[i + 1]);
+	return n;
 }
 
 /* From dense wd (freed here), bias b (NULL: 0), the zero byte zx of the
  * unsigned operand and the per-channel multipliers r.  False when an
  * accumulator could leave int32 (then the reference lowering runs). */
 static bool pack_weights(Cg *c, const Node *n, Packed *p, int8_t *wd, const int32_t *b, int32_t zx, const double *r,
-			 Dot dot)
+			 Dot dot, bool per_tile)
 {
 	int cpu = dot == DOT_PAIRS ? 2 : 4;
-	bool split = dot == DOT_MADDUBS;
 	int64_t KK = p->KK, G = p->G, nt = (p->nch + G - 1) / G, K4 = KK * cpu;
+	int ub = p->ub = cpu == 2 ? 2 : 4;
 	p->ntiles = nt;
-	p->w = calloc((size_t)(nt * KK * G * 4 + 1), 1);
+	p->per_tile = per_tile;
+	p->w = calloc((size_t)(nt * KK * G * ub + 16), 1);
 	p->bias = calloc((size_t)(nt * G + 1), sizeof *p->bias);
-	p->rq = calloc((size_t)(2 * nt * G + 1), sizeof *p->rq);
-	p->cstart = calloc((size_t)(nt + 1), sizeof *p->cstart);
-	p->cidx = malloc(sizeof *p->cidx * (size_t)(nt * KK + 1));
-	p->cw = calloc((size_t)(nt * KK * G * 4 + 1), 1);
-	if (!p->w || !p->bias || !p->rq || !p->cstart || !p->cidx || !p->cw)
+	p->mult = calloc((size_t)(nt * G + 1), sizeof *p->mult);
+	p->shift = calloc((size_t)(nt * G + 1), 1);
+	if (!p->w || !p->bias || !p->mult || !p->shift)
 		die("out of memory");
 	bool ok = true;
 	int32_t zy = cg_ty(c, n->out)->q->zero[0];
@@ -332,64 +367,68 @@ static bool pack_weights(Cg *c, const Node *n, Packed *p, int8_t *wd, const int3
 			mag += abs(wd[m * K4 + k]);
 		}
 		int64_t bb = (b ? b[m] : 0) - (int64_t)zx * sum;
-		ok = bb >= INT32_MIN && bb <= INT32_MAX && 255 * mag + (bb < 0 ? -bb : bb) <= INT32_MAX;
-		p->bias[m] = (int32_t)bb;
 		Requant q = cg_requant_of(c, n, r[m]);
-		p->rq[m] = q.mult;
+		ok = bb >= INT32_MIN && bb <= INT32_MAX && 255 * mag + (bb < 0 ? -bb : bb) <= INT32_MAX && q.shift >= 0 &&
+		     q.shift < 256;
+		p->bias[m] = (int32_t)bb;
+		p->mult[m] = q.mult;
+		p->shift[m] = (uint8_t)q.shift;
 		p->fastrq &= cg_x86_requant_fits(q, 255 * mag + (bb < 0 ? -bb : bb), zy);
 		if (!(p->fastrq & X86RQ_FITS))
 			p->fastrq = 0;
-		p->rq[nt * G + m] = q.shift;
 	}
-	int64_t e = 0;
+	int64_t ne = dot == DOT_MADDUBS ? unsafe_pairs(wd, p->nch, KK) : 0, e = 0;
+	p->ncorr = ne;
+	if (ne) {
+		if (per_tile) {
+			p->tstart = calloc((size_t)(nt + 1), sizeof *p->tstart);
+			p->tent = malloc(sizeof *p->tent * (size_t)ne);
+		} else {
+			p->cstart = calloc((size_t)(p->nch + 1), sizeof *p->cstart);
+			p->cidx = malloc(sizeof *p->cidx * (size_t)ne);
+			p->cd = malloc((size_t)ne);
+		}
+		if (!(per_tile ? p->tstart && p->tent : p->cstart && p->cidx && p->cd))
+			die("out of memory");
+	}
 	for (int64_t t = 0; t < nt; t++) {
-		p->cstart[t] = (int32_t)e;
-		for (int64_t kk = 0; kk < KK; kk++) {
-			bool corr = false;
-			for (int64_t g = 0; g < G; g++) {
-				int64_t m = t * G + g;
-				for (int i = 0; i < cpu && m < p->nch; i++) {
-					int8_t v = wd[m * K4 + kk * cpu + i], o = wd[m * K4 + kk * cpu + (i ^ 1)];
-					if (cpu == 2) {  /* an i16, little-endian */
-						p->w[((t * KK + kk) * G + g) * 4 + 2 * i] = v;
-						p->w[((t * KK + kk) * G + g) * 4 + 2 * i + 1] = (int8_t)(v < 0 ? -1 : 0);
+		if (p->tstart)
+			p->tstart[t] = (int32_t)e;
+		for (int64_t g = 0; g < G; g++) {
+			int64_t m = t * G + g;
+			if (m >= p->nch)
+				break;
+			if (p->cstart)
+				p->cstart[m] = (uint16_t)e;
+			for (int64_t kk = 0; kk < KK; kk++) {
+				int8_t *dst = &p->w[((t * KK + kk) * G + g) * ub];
+				const int8_t *src = &wd[m * K4 + kk * cpu];
+				for (int i = 0; i < cpu; i++)
+					dst[i] = src[i];
+				for (int i = 0; ne && i < 4; i += 2) {
+					int a = src[i], bw = src[i + 1];
+					if (!pair_unsafe(a, bw))
 						continue;
-					}
-					int8_t lo = v;
-					if (split && pair_unsafe(v, o)) {  /* halves, each pair-safe */
-						lo = (int8_t)(v / 2);
-						p->cw[(e * G + g) * 4 + i] = (int8_t)(v - lo);
-						corr = true;
-					}
-					p->w[((t * KK + kk) * G + g) * 4 + i] = lo;
+					int j = abs(a) >= abs(bw) ? i : i + 1, d = a + bw + (a > 0 ? -128 : 128);
+					dst[j] = (int8_t)(src[j] - d);
+					int64_t idx = kk * 4 + j;
+					if (per_tile)
+						p->tent[e] = (int32_t)((uint32_t)idx << 16 | (uint32_t)g << 8 | (uint8_t)(int8_t)d);
+					else
+						p->cidx[e] = (uint16_t)idx, p->cd[e] = (int8_t)d;
+					e++;
 				}
 			}
-			if (corr)
-				p->cidx[e++] = (int32_t)kk;
 		}
 	}
-	p->cstart[nt] = (int32_t)e;
-	p->ncorr = e;
+	if (p->tstart)
+		p->tstart[nt] = (int32_t)e;
+	if (p->cstart)
+		p->cstart[p->nch] = (uint16_t)e;
 	free(wd);
 	if (!ok)
 		packed_free(p);
 	return ok;
-}
-
-/* The share of a tile's quads that the maddubs correction pass would
- * run over, for dense quads wd (nch x KK*4) in tiles of G channels. */
-static double unsafe_share(const int8_t *wd, int64_t nch, int64_t KK, int64_t G)
-{
-	int64_t hit = 0, nt = (nch + G - 1) / G;
-	for (int64_t t = 0; t < nt; t++)
-		for (int64_t kk = 0; kk < KK; kk++) {
-			bool any = false;
-			for (int64_t m = t * G; m < nch && m < (t + 1) * G && !any; m++)
-				for (int i = 0; i < 4; i += 2)
-					any |= pair_unsafe(wd[(m * KK + kk) * 4 + i], wd[(m * KK + kk) * 4 + i + 1]);
-			hit += any;
-		}
-	return (double)hit / (double)(nt * KK);
 }
 
 /* ---- shared pieces of the kernels ------------------------------------------------------ */
@@ -398,8 +437,10 @@ typedef struct IK {
 	IntIsa s;
 	int MR, NR;                          /* tile: broadcast rows x vectors */
 	int64_t KK;                          /* quads per channel */
-	LLVMValueRef Wp, Bp, Rq, CS, CI, CW; /* packed globals */
-	int64_t nrq;                         /* multiplier table length (shift at Rq + nrq) */
+	int ub;                              /* bytes of a weight unit as stored (2: i8 pairs, widened when read) */
+	LLVMValueRef Wp, Bp, Mq, Sq;         /* packed globals: weights, bias, multipliers, shifts (bytes) */
+	LLVMValueRef CS, CI, CD, TS, TE;     /* correction entries (Packed), NULL when none */
+	LLVMValueRef Acc;                    /* gemm with entries: the tile's accumulators in memory */
 	bool vec_u;                          /* the vectors are the unsigned operand (conv) */
 	int fastrq;                          /* rescale by cg_x86_requant, as it fits (0: cg_requant) */
 	int32_t zy, lo, hi;
@@ -434,48 +475,65 @@ static void kstep(Cg *c, IK *k, int R, int V, LLVMValueRef *bc, LLVMValueRef *vv
 		}
 }
 
-/* The correction pass of tile t (maddubs): its entries' quads again with
- * the second halves.  quad_vecs loads the V vectors of quad kk (the
- * packed operand's or the activations'), quad_bc the broadcasts. */
+/* Where a k loop reads its two operands. */
 typedef struct KSrc {
 	LLVMValueRef vbase; int64_t vstride, vstep;  /* vectors: vbase + kk*vstride + v*vstep bytes */
 	LLVMValueRef bbase; int64_t bstride, bstep;  /* broadcasts: bbase + kk*bstride + r*bstep bytes */
 } KSrc;
 
-/* The main pass over kk in [0, KK) then the correction entries
- * [cstart[t], cstart[t+1]) of tile t.  In the main pass the packed
- * weights are one of the two sources (as the caller set them up); the
- * correction reads the other source at the entry's quad and the weights
- * from the correction table. */
-static void kloop(Cg *c, IK *k, int R, int V, const KSrc *src, LLVMValueRef t, bool wvec)
+/* The V vectors of unit kk; weights stored as i8 pairs (wvec, ub 2) are
+ * widened to their i16 pairs as they load. */
+static void load_vecs(Cg *c, IK *k, const KSrc *src, LLVMValueRef kk, int V, bool wvec, LLVMValueRef *vv)
+{
+	bool widen = wvec && k->ub == 2;
+	LLVMTypeRef t = widen ? LLVMVectorType(c->i8, 2 * k->s.L) : k->s.vb;
+	for (int v = 0; v < V; v++) {
+		vv[v] = vload(c, t, bytes_at(c, src->vbase, cg_add(c, cg_mul(c, kk, cg_i64(c, src->vstride)), cg_i64(c, v * src->vstep))));
+		if (widen)
+			vv[v] = LLVMBuildBitCast(c->b, LLVMBuildSExt(c->b, vv[v], k->s.vw, ""), k->s.vb, "");
+	}
+}
+
+/* The main pass: acc += the products of every unit kk in [0, KK). */
+static void kloop(Cg *c, IK *k, int R, int V, const KSrc *src, bool wvec)
 {
 	Loop lk;
 	LLVMValueRef kk = cg_loop_begin(c, &lk, cg_i64(c, 0), cg_i64(c, k->KK));
 	LLVMValueRef vv[IK_VMAX], bc[IK_RMAX];
-	for (int v = 0; v < V; v++)
-		vv[v] = vload(c, k->s.vb, bytes_at(c, src->vbase, cg_add(c, cg_mul(c, kk, cg_i64(c, src->vstride)), cg_i64(c, v * src->vstep))));
+	load_vecs(c, k, src, kk, V, wvec, vv);
 	for (int r = 0; r < R; r++)
 		bc[r] = bcast4(c, k, bytes_at(c, src->bbase, cg_add(c, cg_mul(c, kk, cg_i64(c, src->bstride)), cg_i64(c, r * src->bstep))));
 	kstep(c, k, R, V, bc, vv);
 	cg_loop_end(c, &lk, 1);
+}
+
+/* conv (maddubs): the correction entries of channels m0 .. m0+R-1, row
+ * by row: d times byte i of unit u of the activations, as a dot with the
+ * word d << 8i broadcast. */
+static void conv_fix(Cg *c, IK *k, int R, int V, const KSrc *src, LLVMValueRef m0)
+{
 	if (!k->CS)
 		return;
-	LLVMValueRef e0 = LLVMBuildSExt(c->b, cg_load(c, c->i32, k->CS, t), c->i64, "");
-	LLVMValueRef e1 = LLVMBuildSExt(c->b, cg_load(c, c->i32, k->CS, cg_add(c, t, cg_i64(c, 1))), c->i64, "");
-	Loop le;
-	LLVMValueRef e = cg_loop_begin(c, &le, e0, e1);
-	LLVMValueRef q = LLVMBuildSExt(c->b, cg_load(c, c->i32, k->CI, e), c->i64, "");
-	/* The correction weights of entry e sit where the packed tile's quad
-	 * would: [e][G][4] with G the tile's channels. */
-	LLVMValueRef cwo = cg_mul(c, e, cg_i64(c, wvec ? src->vstride : src->bstride));
-	for (int v = 0; v < V; v++)
-		vv[v] = vload(c, k->s.vb, wvec ? bytes_at(c, k->CW, cg_add(c, cwo, cg_i64(c, v * src->vstep)))
-					       : bytes_at(c, src->vbase, cg_add(c, cg_mul(c, q, cg_i64(c, src->vstride)), cg_i64(c, v * src->vstep))));
-	for (int r = 0; r < R; r++)
-		bc[r] = bcast4(c, k, wvec ? bytes_at(c, src->bbase, cg_add(c, cg_mul(c, q, cg_i64(c, src->bstride)), cg_i64(c, r * src->bstep)))
-					  : bytes_at(c, k->CW, cg_add(c, cwo, cg_i64(c, r * src->bstep))));
-	kstep(c, k, R, V, bc, vv);
-	cg_loop_end(c, &le, 1);
+	for (int r = 0; r < R; r++) {
+		LLVMTypeRef i16 = LLVMInt16TypeInContext(c->ctx);
+		LLVMValueRef m = cg_add(c, m0, cg_i64(c, r));
+		LLVMValueRef e0 = LLVMBuildZExt(c->b, cg_load(c, i16, k->CS, m), c->i64, "");
+		LLVMValueRef e1 = LLVMBuildZExt(c->b, cg_load(c, i16, k->CS, cg_add(c, m, cg_i64(c, 1))), c->i64, "");
+		Loop le;
+		LLVMValueRef e = cg_loop_begin(c, &le, e0, e1);
+		LLVMValueRef idx = LLVMBuildZExt(c->b, cg_load(c, i16, k->CI, e), c->i32, "");
+		LLVMValueRef d = LLVMBuildZExt(c->b, cg_load(c, c->i8, k->CD, e), c->i32, "");
+		LLVMValueRef sh = LLVMBuildShl(c->b, LLVMBuildAnd(c->b, idx, i32c(c, 3), ""), i32c(c, 3), "");
+		LLVMValueRef bc = LLVMBuildBitCast(c->b, cg_splat(c, LLVMBuildShl(c->b, d, sh, ""), k->s.vd), k->s.vb, "");
+		LLVMValueRef u = LLVMBuildZExt(c->b, LLVMBuildLShr(c->b, idx, i32c(c, 2), ""), c->i64, "");
+		LLVMValueRef vv[IK_VMAX];
+		load_vecs(c, k, src, u, V, false, vv);
+		for (int v = 0; v < V; v++) {
+			LLVMValueRef a = LLVMBuildLoad2(c->b, k->s.vd, k->acc[r][v], "");
+			LLVMBuildStore(c->b, dot4(c, &k->s, a, vv[v], bc), k->acc[r][v]);
+		}
+		cg_loop_end(c, &le, 1);
+	}
 }
 
 /* An accumulator (the bias in it) requantized (<L x i32>), bounded by
@@ -549,15 +607,20 @@ static void tile_shape(const IntIsa *s, int *R, int *V)
 
 static void ik_globals(Cg *c, IK *k, const Packed *p)
 {
-	k->Wp = cg_const_blob(c, "kiln.qw", p->w, (size_t)(p->ntiles * p->KK * p->G * 4));
-	k->Bp = cg_const_blob(c, "kiln.qb", p->bias, (size_t)(p->ntiles * p->G) * sizeof(int32_t));
-	k->Rq = cg_const_blob(c, "kiln.qr", p->rq, (size_t)(2 * p->ntiles * p->G) * sizeof(int32_t));
-	k->nrq = p->ntiles * p->G;
-	k->CS = k->CI = k->CW = NULL;
-	if (p->ncorr) {
-		k->CS = cg_const_blob(c, "kiln.qcs", p->cstart, (size_t)(p->ntiles + 1) * sizeof(int32_t));
-		k->CI = cg_const_blob(c, "kiln.qci", p->cidx, (size_t)p->ncorr * sizeof(int32_t));
-		k->CW = cg_const_blob(c, "kiln.qcw", p->cw, (size_t)(p->ncorr * p->G * 4));
+	size_t nw = (size_t)(p->ntiles * p->KK * p->G * p->ub), nc = (size_t)(p->ntiles * p->G);
+	k->ub = p->ub;
+	k->Wp = cg_const_blob(c, "kiln.qw", p->w, nw + (p->ub == 2 ? 16 : 0));  /* i8 pairs: widened by 16 bytes */
+	k->Bp = cg_x86_blob(c, "kiln.qb", p->bias, nc * sizeof(int32_t), 4);
+	k->Mq = cg_x86_blob(c, "kiln.qm", p->mult, nc * sizeof(int32_t), 4);
+	k->Sq = cg_x86_blob(c, "kiln.qs", p->shift, nc, 1);
+	k->CS = k->CI = k->CD = k->TS = k->TE = NULL;
+	if (p->ncorr && p->per_tile) {
+		k->TS = cg_x86_blob(c, "kiln.qts", p->tstart, (size_t)(p->ntiles + 1) * sizeof(int32_t), 4);
+		k->TE = cg_x86_blob(c, "kiln.qte", p->tent, (size_t)p->ncorr * sizeof(int32_t), 4);
+	} else if (p->ncorr) {
+		k->CS = cg_x86_blob(c, "kiln.qcs", p->cstart, (size_t)(p->nch + 1) * sizeof(uint16_t), 2);
+		k->CI = cg_x86_blob(c, "kiln.qci", p->cidx, (size_t)p->ncorr * sizeof(uint16_t), 2);
+		k->CD = cg_x86_blob(c, "kiln.qcd", p->cd, (size_t)p->ncorr, 1);
 	}
 }
 
@@ -625,7 +688,7 @@ typedef struct ConvQ {
 	bool stem;           /* units over the whole window (stem_units) */
 	int64_t SR, SW;      /* a stem's padded copy of a band's input: rows, bytes per row */
 	uint8_t zq;          /* the padding byte */
-	LLVMValueRef X, Y, Xp, Xs, n;
+	LLVMValueRef X, Y, Xp, Xs, Wx, n;  /* Wx: a tile's i8 pairs widened (widen_tile) */
 } ConvQ;
 
 /* Four <L x i8> as L units of 4 bytes: byte i of unit l is part[i][l]. */
@@ -907,13 +970,15 @@ static void conv_tile(Cg *c, ConvQ *q, LLVMValueRef mt, int rows, LLVMValueRef v
 		bias[r] = cg_splat(c, cg_load(c, c->i32, k->Bp, cg_add(c, cg_mul(c, mt, cg_i64(c, MR)), cg_i64(c, r))), k->s.vd);
 	init_accs(c, k, rows, V, bias, NULL);
 	KSrc src = {.vbase = bytes_at(c, q->Xp, cg_mul(c, v0, cg_i64(c, 4 * L))), .vstride = q->PBV * 4, .vstep = 4 * L,
-		    .bbase = bytes_at(c, k->Wp, cg_mul(c, mt, cg_i64(c, k->KK * MR * 4))), .bstride = MR * 4, .bstep = 4};
-	kloop(c, k, rows, V, &src, mt, false);
+		    .bbase = k->ub == 2 ? q->Wx : bytes_at(c, k->Wp, cg_mul(c, mt, cg_i64(c, k->KK * MR * 4))), .bstride = MR * 4,
+		    .bstep = 4};
+	kloop(c, k, rows, V, &src, false);
+	conv_fix(c, k, rows, V, &src, cg_mul(c, mt, cg_i64(c, MR)));
 	/* a row's whole vectors go out as one store, a last partial one apart */
 	int whole = valid == L ? V : V - 1;
 	for (int r = 0; r < rows; r++) {
 		LLVMValueRef m = cg_add(c, cg_mul(c, mt, cg_i64(c, MR)), cg_i64(c, r));
-		LLVMValueRef mult = cg_load(c, c->i32, k->Rq, m), sh = cg_load(c, c->i32, k->Rq, cg_add(c, m, cg_i64(c, k->nrq)));
+		LLVMValueRef mult = cg_load(c, c->i32, k->Mq, m), sh = LLVMBuildZExt(c->b, cg_load(c, c->i8, k->Sq, m), c->i32, "");
 		LLVMValueRef yrow = bytes_at(c, ybase, cg_mul(c, m, cg_i64(c, q->P))), y[IK_VMAX];
 		for (int v = 0; v < V; v++)
 			y[v] = requant_vec(c, k, LLVMBuildLoad2(c->b, k->s.vd, k->acc[r][v], ""), mult, sh);
@@ -923,6 +988,21 @@ static void conv_tile(Cg *c, ConvQ *q, LLVMValueRef mt, int rows, LLVMValueRef v
 		if (whole < V)
 			store_bytes(c, k, bytes_of(c, k, y + V - 1, 1), bytes_at(c, at, cg_i64(c, (V - 1) * L)), valid);
 	}
+}
+
+/* i8 pairs: channel tile mt's weights widened into Wx as the i16 pairs
+ * the broadcasts read (once per band, for every pixel tile of it). */
+static void widen_tile(Cg *c, ConvQ *q, LLVMValueRef mt)
+{
+	IK *k = &q->k;
+	int64_t n = k->KK * k->MR * 2;  /* bytes of the tile */
+	LLVMTypeRef v16 = LLVMVectorType(c->i8, 16), w16 = LLVMVectorType(LLVMInt16TypeInContext(c->ctx), 16);
+	LLVMValueRef src = bytes_at(c, k->Wp, cg_mul(c, mt, cg_i64(c, n)));
+	Loop l;
+	LLVMValueRef j = cg_loop_begin(c, &l, cg_i64(c, 0), cg_i64(c, (n + 15) / 16 * 16));
+	LLVMValueRef v = LLVMBuildSExt(c->b, vload(c, v16, bytes_at(c, src, j)), w16, "");
+	LLVMSetAlignment(LLVMBuildStore(c->b, v, bytes_at(c, q->Wx, cg_mul(c, j, cg_i64(c, 2)))), 1);
+	cg_loop_end(c, &l, 16);
 }
 
 /* Every channel tile over a packed band of pb pixels whose output starts
@@ -944,6 +1024,8 @@ static void conv_band(Cg *c, ConvQ *q, int64_t pb, LLVMValueRef ybase)
 		Loop lm, lp;
 		LLVMValueRef mt = pm ? cg_i64(c, fullm) : cg_loop_begin(c, &lm, cg_i64(c, 0), cg_i64(c, fullm));
 		int rows = (int)(pm ? remm : MR);
+		if (k->ub == 2)
+			widen_tile(c, q, mt);
 		if (ntile) {
 			LLVMValueRef pt = cg_loop_begin(c, &lp, cg_i64(c, 0), cg_i64(c, ntile));
 			conv_tile(c, q, mt, rows, cg_mul(c, pt, cg_i64(c, NR)), NR, L, ybase);
@@ -956,19 +1038,31 @@ static void conv_band(Cg *c, ConvQ *q, int64_t pb, LLVMValueRef ybase)
 	}
 }
 
-/* AVX2 without VNNI: vpmaddubsw while its correction pass runs over at
- * most this share of the quads, else vpmaddwd on i16 pairs (never
- * saturates, no correction, but twice the activation bytes and an add
- * per 16 products instead of 32).  On Zen 3 (ResNet-18's 3x3 layers,
- * bell-shaped weights, ~0.2-0.3 of the quads corrected) vpmaddubsw with
- * its correction ran 5-10% faster than the pairs: the pairs pay off only
- * past about 0.4.  KILN_INT8_DOT=maddubs or =pairs forces one. */
-#define IK_PAIRS_ABOVE 0.40
+/* AVX2 without VNNI: vpmaddubsw and its sparse corrections (3 bytes
+ * and a few instructions per unsafe pair) while the unsafe pairs are at
+ * most this share of the units (channel x quad), else vpmaddwd on i16
+ * pairs (never saturates, no correction, the weights stored as bytes and
+ * widened as read, but twice the activation bytes and an add per 16
+ * products instead of 32).  By instruction counts (R x V = 5 x 2 tile)
+ * the plain vpmaddubsw pass costs ~7.4 instructions a unit, an entry ~14
+ * and the pairs ~1.2x the plain pass, so time alone would switch near
+ * 0.1; at 3 bytes an entry against 4 a unit that would grow the layer's
+ * weights by 8%, and issue 12 wants int8 objects within 0.27x of float,
+ * so the bound is half that: up to 3.75% more bytes on the layers that
+ * take it.  Measured shares (unsafe pairs per unit): ResNet-18's 3x3
+ * layers 0.015-0.03, MobileNetV2's projections 0.02-0.04 and expansions
+ * ~0.1, a uniform init (SqueezeNet) ~0.4.  KILN_INT8_DOT=maddubs or
+ * =pairs forces one. */
+#define IK_PAIRS_ABOVE 0.05
 
-static bool want_pairs(double share)
+/* Pairs for nu units with ne unsafe pairs?  fits: the entries' indices
+ * fit their tables. */
+static bool want_pairs(int64_t ne, int64_t nu, bool fits)
 {
 	const char *env = getenv("KILN_INT8_DOT");
-	return !(env && !strcmp(env, "maddubs")) && share > IK_PAIRS_ABOVE;
+	if (env && !strcmp(env, "maddubs") && fits)
+		return false;
+	return !fits || (double)ne > IK_PAIRS_ABOVE * (double)nu;
 }
 
 static void use_pairs(IntIsa *s)
@@ -1030,7 +1124,8 @@ bool cg_int_conv_fast(Cg *c, const Node *n)
 	if (!wd)
 		return false;
 	tile_shape(&k->s, &k->MR, &k->NR);
-	if (k->s.dot == DOT_MADDUBS && want_pairs(unsafe_share(wd, g.M, k->KK, k->MR))) {
+	int64_t ne = k->s.dot == DOT_MADDUBS ? unsafe_pairs(wd, g.M, k->KK) : 0;
+	if (k->s.dot == DOT_MADDUBS && want_pairs(ne, g.M * k->KK, k->KK < 16384 && ne < 65536)) {
 		free(wd);
 		use_pairs(&k->s);
 		wd = conv_dense(tw, wv->data, &g, k->s.cpu, &k->KK);
@@ -1044,7 +1139,7 @@ bool cg_int_conv_fast(Cg *c, const Node *n)
 	q.zq = (uint8_t)zx;
 	Packed p = {.nch = g.M, .KK = k->KK, .G = k->MR};
 	double *r = multipliers(tx, tw, ty, g.M);
-	bool ok = pack_weights(c, n, &p, wd, has_b ? ir_value(c->g, n->in[2])->data : NULL, zx, r, k->s.dot);
+	bool ok = pack_weights(c, n, &p, wd, has_b ? ir_value(c->g, n->in[2])->data : NULL, zx, r, k->s.dot, false);
 	free(r);
 	if (!ok)
 		return false;
@@ -1080,6 +1175,8 @@ bool cg_int_conv_fast(Cg *c, const Node *n)
 	bool keep = ik_begin(c, k, n, &p, true);
 	q.Xp = cg_entry_alloca(c, LLVMArrayType(c->i8, (unsigned)(k->KK * q.PBV * 4)));
 	LLVMSetAlignment(q.Xp, 64);
+	if (k->ub == 2)
+		q.Wx = cg_entry_alloca(c, LLVMArrayType(c->i8, (unsigned)((k->KK * k->MR * 2 + 15) / 16 * 32)));
 	if (q.stem) {
 		q.SR = (q.RB - 1) * g.sh + (g.KH - 1) * g.dh + 1;
 		q.SW = g.OW * g.sw + (g.KW - 1) * g.dw;
@@ -1178,6 +1275,41 @@ static void gemm_pack_a(Cg *c, GemmQ *q, LLVMValueRef r0, int R)
 	}
 }
 
+/* gemm (maddubs): the correction entries of column tile nt, through
+ * the accumulators in memory: per entry and row, d times byte idx of the
+ * row's packed A added to its lane. */
+static void gemm_fix(Cg *c, GemmQ *q, int R, int V, LLVMValueRef nt)
+{
+	IK *k = &q->k;
+	if (!k->TS)
+		return;
+	int L = k->s.L;
+	for (int r = 0; r < R; r++)
+		for (int v = 0; v < V; v++)
+			LLVMSetAlignment(LLVMBuildStore(c->b, LLVMBuildLoad2(c->b, k->s.vd, k->acc[r][v], ""),
+							cg_gep(c, c->i32, k->Acc, cg_i64(c, r * q->G + v * L))), 4);
+	LLVMValueRef e0 = LLVMBuildSExt(c->b, cg_load(c, c->i32, k->TS, nt), c->i64, "");
+	LLVMValueRef e1 = LLVMBuildSExt(c->b, cg_load(c, c->i32, k->TS, cg_add(c, nt, cg_i64(c, 1))), c->i64, "");
+	Loop le;
+	LLVMValueRef e = cg_loop_begin(c, &le, e0, e1);
+	LLVMValueRef ent = cg_load(c, c->i32, k->TE, e);
+	LLVMValueRef idx = LLVMBuildZExt(c->b, LLVMBuildLShr(c->b, ent, i32c(c, 16), ""), c->i64, "");
+	LLVMValueRef lane = LLVMBuildZExt(c->b, LLVMBuildAnd(c->b, LLVMBuildLShr(c->b, ent, i32c(c, 8), ""), i32c(c, 255), ""), c->i64, "");
+	LLVMValueRef d = LLVMBuildSExt(c->b, LLVMBuildTrunc(c->b, ent, c->i8, ""), c->i32, "");
+	for (int r = 0; r < R; r++) {
+		LLVMValueRef a = LLVMBuildZExt(c->b, cg_load(c, c->i8, q->Ap, cg_add(c, idx, cg_i64(c, r * k->KK * 4))), c->i32, "");
+		LLVMValueRef at = cg_add(c, lane, cg_i64(c, r * q->G));
+		cg_store(c, c->i32, LLVMBuildAdd(c->b, cg_load(c, c->i32, k->Acc, at), LLVMBuildMul(c->b, d, a, ""), ""), k->Acc, at);
+	}
+	cg_loop_end(c, &le, 1);
+	for (int r = 0; r < R; r++)
+		for (int v = 0; v < V; v++) {
+			LLVMValueRef a = LLVMBuildLoad2(c->b, k->s.vd, cg_gep(c, c->i32, k->Acc, cg_i64(c, r * q->G + v * L)), "");
+			LLVMSetAlignment(a, 4);
+			LLVMBuildStore(c->b, a, k->acc[r][v]);
+		}
+}
+
 /* R rows from r0 times column tile nt (V vectors, the last with `valid`
  * columns). */
 static void gemm_tile(Cg *c, GemmQ *q, LLVMValueRef r0, int R, LLVMValueRef nt, int V, int valid)
@@ -1188,13 +1320,15 @@ static void gemm_tile(Cg *c, GemmQ *q, LLVMValueRef r0, int R, LLVMValueRef nt, 
 	for (int v = 0; v < V; v++)
 		bias[v] = vload(c, k->s.vd, cg_gep(c, c->i32, k->Bp, cg_add(c, cg_mul(c, nt, cg_i64(c, q->G)), cg_i64(c, v * L))));
 	init_accs(c, k, R, V, NULL, bias);
-	KSrc src = {.vbase = bytes_at(c, k->Wp, cg_mul(c, nt, cg_i64(c, k->KK * q->G * 4))), .vstride = q->G * 4, .vstep = 4 * L,
-		    .bbase = q->Ap, .bstride = 4, .bstep = k->KK * 4};
-	kloop(c, k, R, V, &src, nt, true);
+	int ub = k->ub;
+	KSrc src = {.vbase = bytes_at(c, k->Wp, cg_mul(c, nt, cg_i64(c, k->KK * q->G * ub))), .vstride = q->G * ub,
+		    .vstep = ub * L, .bbase = q->Ap, .bstride = 4, .bstep = k->KK * 4};
+	kloop(c, k, R, V, &src, true);
+	gemm_fix(c, q, R, V, nt);
 	for (int v = 0; v < V; v++) {
 		LLVMValueRef n0 = cg_add(c, cg_mul(c, nt, cg_i64(c, q->G)), cg_i64(c, v * L));
-		LLVMValueRef mult = vload(c, k->s.vd, cg_gep(c, c->i32, k->Rq, n0));
-		LLVMValueRef sh = vload(c, k->s.vd, cg_gep(c, c->i32, k->Rq, cg_add(c, n0, cg_i64(c, k->nrq))));
+		LLVMValueRef mult = vload(c, k->s.vd, cg_gep(c, c->i32, k->Mq, n0));
+		LLVMValueRef sh = LLVMBuildZExt(c->b, vload(c, LLVMVectorType(c->i8, (unsigned)L), bytes_at(c, k->Sq, n0)), k->s.vd, "");
 		for (int r = 0; r < R; r++) {
 			LLVMValueRef y = requant_vec(c, k, LLVMBuildLoad2(c->b, k->s.vd, k->acc[r][v], ""), mult, sh);
 			LLVMValueRef yo = cg_add(c, cg_mul(c, cg_add(c, r0, cg_i64(c, r)), cg_i64(c, q->N)), n0);
@@ -1259,7 +1393,8 @@ static bool gemm_fast(Cg *c, const Node *n, int64_t rows, int64_t K, int64_t N, 
 	if (!wd)
 		return false;
 	tile_shape(&k->s, &k->MR, &k->NR);
-	if (k->s.dot == DOT_MADDUBS && want_pairs(unsafe_share(wd, N, k->KK, k->NR * L))) {
+	int64_t ne = k->s.dot == DOT_MADDUBS ? unsafe_pairs(wd, N, k->KK) : 0;
+	if (k->s.dot == DOT_MADDUBS && want_pairs(ne, N * k->KK, k->KK * 4 < 65536)) {
 		free(wd);
 		use_pairs(&k->s);
 		wd = gemm_dense(tb, bd, K, N, b_ks, b_ns, k->s.cpu, &k->KK);
@@ -1276,12 +1411,14 @@ static bool gemm_fast(Cg *c, const Node *n, int64_t rows, int64_t K, int64_t N, 
 	int32_t zx = ta->q->zero[0] + (q.flip ? 128 : 0);
 	Packed p = {.nch = N, .KK = k->KK, .G = q.G};
 	double *r = multipliers(ta, tb, ty, N);
-	bool ok = pack_weights(c, n, &p, wd, cb, zx, r, k->s.dot);
+	bool ok = pack_weights(c, n, &p, wd, cb, zx, r, k->s.dot, true);
 	free(r);
 	if (!ok)
 		return false;
 	bool keep = ik_begin(c, k, n, &p, false);
 	q.Ap = cg_entry_alloca(c, LLVMArrayType(c->i8, (unsigned)(k->MR * k->KK * 4)));
+	if (k->TS)
+		k->Acc = cg_entry_alloca(c, LLVMArrayType(c->i32, (unsigned)(k->MR * q.G)));
 	q.A = cg_buf(c, n->in[0]);
 	q.Y = cg_buf(c, n->out);
 	int64_t full = rows / k->MR, rem = rows % k->MR;

@@ -309,7 +309,7 @@ typedef struct DwQ {
 	int npair;
 	int tap[DW_MAX_TAPS][2];   /* a pair's taps (the second -1: alone, its partner weight 0) */
 	int64_t poff[DW_MAX_TAPS]; /* its first tap's element in the band from the output row's */
-	LLVMValueRef Wt, Bt, Rq;   /* [M][npair] i32 weight pairs; [M] bias; [2][M] multiplier, shift */
+	LLVMValueRef Wt, Bt, Mq, Sq; /* [M][npair][2] s8 weight pairs; [M] i32 bias, multiplier; [M] u8 shift */
 	int fast;                  /* cg_x86_requant_fits for every channel (0: cg_requant) */
 	int32_t zy, lo, hi;
 	LLVMValueRef w[DW_MAX_TAPS], bias, mult, shift;  /* the current channel's */
@@ -345,11 +345,18 @@ static void dw_channel(Cg *c, Plane *pl, void *ctx, LLVMValueRef m)
 {
 	DwQ *q = ctx;
 	LLVMTypeRef vd = LLVMVectorType(c->i32, (unsigned)pl->L);
-	for (int k = 0; k < q->npair; k++)
-		q->w[k] = cg_splat(c, cg_load(c, c->i32, q->Wt, cg_add(c, cg_mul(c, m, cg_i64(c, q->npair)), cg_i64(c, k))), vd);
+	LLVMTypeRef i16 = LLVMInt16TypeInContext(c->ctx);
+	for (int k = 0; k < q->npair; k++) {  /* the two bytes as the i16 pair of an i32 */
+		LLVMValueRef p = cg_load(c, i16, q->Wt, cg_add(c, cg_mul(c, m, cg_i64(c, q->npair)), cg_i64(c, k)));
+		LLVMValueRef w0 = LLVMBuildSExt(c->b, LLVMBuildTrunc(c->b, p, c->i8, ""), c->i32, "");
+		LLVMValueRef w1 = LLVMBuildAShr(c->b, LLVMBuildShl(c->b, LLVMBuildZExt(c->b, p, c->i32, ""), k32(c, 16), ""), k32(c, 8), "");
+		w1 = LLVMBuildAnd(c->b, w1, k32(c, (int32_t)0xffff0000u), "");
+		w0 = LLVMBuildAnd(c->b, w0, k32(c, 0xffff), "");
+		q->w[k] = cg_splat(c, LLVMBuildOr(c->b, w0, w1, ""), vd);
+	}
 	q->bias = cg_splat(c, cg_load(c, c->i32, q->Bt, m), vd);
-	q->mult = cg_load(c, c->i32, q->Rq, m);
-	q->shift = cg_load(c, c->i32, q->Rq, cg_add(c, m, cg_i64(c, pl->g.M)));
+	q->mult = cg_load(c, c->i32, q->Mq, m);
+	q->shift = LLVMBuildZExt(c->b, cg_load(c, c->i8, q->Sq, m), c->i32, "");
 }
 
 /* 2L pixels from ow0: the even ones from loads at ow0 + o, the odd ones at
@@ -403,9 +410,10 @@ static bool dw_tables(Cg *c, const Node *n, Plane *pl, DwQ *q)
 	const int32_t *bd = n->nin > 2 && n->in[2] >= 0 ? ir_value(c->g, n->in[2])->data : NULL;
 	int64_t M = pl->g.M, T = pl->ntap, np = q->npair;
 	int32_t zx = tx->q->zero[0] + (pl->flip ? 128 : 0);
-	int32_t *wt = calloc((size_t)(M * np + 1), sizeof *wt), *bt = malloc(sizeof *bt * (size_t)M);
-	int32_t *rq = malloc(sizeof *rq * (size_t)(2 * M));
-	if (!wt || !bt || !rq)
+	int8_t *wt = calloc((size_t)(2 * M * np + 1), 1);
+	int32_t *bt = malloc(sizeof *bt * (size_t)M), *rq = malloc(sizeof *rq * (size_t)M);
+	uint8_t *sh = malloc((size_t)M);
+	if (!wt || !bt || !rq || !sh)
 		die("out of memory");
 	bool ok = true;
 	q->fast = X86RQ_FITS | X86RQ_NOTIES | X86RQ_HIGH;
@@ -421,24 +429,26 @@ static bool dw_tables(Cg *c, const Node *n, Plane *pl, DwQ *q)
 				ok = weight_s8(tw, wd, m * T + t, m, &v);
 				sum += v;
 				mag += abs(v);
-				wt[m * np + k] |= (int32_t)((uint32_t)(uint16_t)(int16_t)v << (16 * i));
+				wt[2 * (m * np + k) + i] = (int8_t)v;
 			}
 		int64_t b = (bd ? bd[m] : 0) - (int64_t)zx * sum, acc = 255 * mag + (b < 0 ? -b : b);
 		ok = ok && acc <= INT32_MAX;
 		bt[m] = (int32_t)b;
 		Requant r = cg_requant_of(c, n, (double)tx->q->scale[0] * tw->q->scale[tw->q->n > 1 ? m : 0] / ty->q->scale[0]);
 		rq[m] = r.mult;
-		rq[M + m] = r.shift;
+		sh[m] = (uint8_t)r.shift;
+		ok = ok && r.shift >= 0 && r.shift < 256;
 		q->fast &= cg_x86_requant_fits(r, acc, q->zy);
 		if (!(q->fast & X86RQ_FITS))
 			q->fast = 0;
 	}
 	if (ok) {
-		q->Wt = cg_const_blob(c, "kiln.dw_w", wt, sizeof *wt * (size_t)(M * np));
-		q->Bt = cg_const_blob(c, "kiln.dw_b", bt, sizeof *bt * (size_t)M);
-		q->Rq = cg_const_blob(c, "kiln.dw_rq", rq, sizeof *rq * (size_t)(2 * M));
+		q->Wt = cg_x86_blob(c, "kiln.dw_w", wt, (size_t)(2 * M * np), 2);
+		q->Bt = cg_x86_blob(c, "kiln.dw_b", bt, sizeof *bt * (size_t)M, 4);
+		q->Mq = cg_x86_blob(c, "kiln.dw_m", rq, sizeof *rq * (size_t)M, 4);
+		q->Sq = cg_x86_blob(c, "kiln.dw_s", sh, (size_t)M, 1);
 	}
-	free(wt), free(bt), free(rq);
+	free(wt), free(bt), free(rq), free(sh);
 	return ok;
 }
 

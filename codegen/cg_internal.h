@@ -302,6 +302,10 @@ bool cg_int_matmul_fast(Cg *c, const Node *n);   /* gemm and matmul */
  * 16 AVX-512BW; 16 under KILN_INT8_DOT=emulate, the AVX-512 structure on
  * any x86), 0 when they do not apply (as cg_int_conv_fast's ISA). */
 int cg_x86_int_lanes(Cg *c);
+/* cg_const_blob aligned to `align` bytes only: the kernels' small
+ * tables (bias, multipliers, shifts, corrections), which cg_const_blob's
+ * 64 would pad by up to 63 bytes each. */
+LLVMValueRef cg_x86_blob(Cg *c, const char *name, const void *data, size_t bytes, unsigned align);
 /* vpmaddwd: <L x i32> sums of the products of a's and b's i16 pairs
  * (<2L x i16>); plain IR under KILN_INT8_DOT=emulate. */
 LLVMValueRef cg_x86_madd16(Cg *c, LLVMValueRef a, LLVMValueRef b);
