@@ -63,13 +63,14 @@ static void set_act(Attr *a, int *na, int act, float cmin, float cmax)
 	}
 }
 
-/* Random weights of dtype dt: big ones break the pair-safe bound
- * (|w_2k| + |w_2k+1| > 128) often, small ones never. */
-static void fill_weights(DType dt, void *w, int64_t n, bool big, const int32_t *zw, int nz, int64_t per)
+/* Random weights of dtype dt: big ones (1) break the pair-safe bound
+ * (|w_2k| + |w_2k+1| > 128) often, small ones (0, and 2 before
+ * plant_pairs) never. */
+static void fill_weights(DType dt, void *w, int64_t n, int big, const int32_t *zw, int nz, int64_t per)
 {
 	for (int64_t i = 0; i < n; i++) {
 		int32_t z = zw[nz > 1 ? i / per : 0];
-		int v = big ? rnd_in(-128, 127) : rnd_in(-60, 60);
+		int v = big == 1 ? rnd_in(-128, 127) : big == 2 ? rnd_in(-40, 40) : rnd_in(-60, 60);
 		if (dt == DT_U8) {
 			v += z;
 			v = v < 0 ? 0 : v > 255 ? 255 : v;
@@ -79,6 +80,26 @@ static void fill_weights(DType dt, void *w, int64_t n, bool big, const int32_t *
 			v = v < -128 ? -128 : v > 127 ? 127 : v;
 			((int8_t *)w)[i] = (int8_t)v;
 		}
+	}
+}
+
+/* Weights of the sparse kind (2): small ones with, per channel, one pair
+ * of neighbours along K (two channels of one tap, as the conv pack pairs
+ * them; two rows of B) set from a list of the pair-safe bound's edges:
+ * both extremes of one sign (the correction d = -128 and 126), sums of
+ * 128 and 129 either way, opposite signs.  Few enough per channel that
+ * the native choice keeps vpmaddubsw with its sparse corrections.  at(m,
+ * k) is the index of channel m's element k (i8 weights, zero point 0). */
+static const int8_t edge_pairs[][2] = {{127, 127}, {-128, -128}, {64, 65}, {64, 64}, {-64, -65}, {-64, -64},
+					{127, 2}, {-128, -1}, {100, -128}, {1, 127}, {-1, -128}, {65, 64}, {-127, -128}};
+
+static void plant_pairs(int8_t *w, int64_t nch, int64_t K, int64_t (*at)(const void *ctx, int64_t m, int64_t k), const void *ctx)
+{
+	int ne = (int)(sizeof edge_pairs / sizeof edge_pairs[0]);
+	for (int64_t m = 0; m < nch && K >= 2; m++) {
+		int64_t k = (m * 7) % (K / 2) * 2;
+		w[at(ctx, m, k)] = edge_pairs[m % ne][0];
+		w[at(ctx, m, k + 1)] = edge_pairs[m % ne][1];
 	}
 }
 
@@ -150,12 +171,21 @@ static void finish_and_run(Graph *g, NodeId nd, Diag *d, const char *dot, bool p
 typedef struct ConvCase {
 	int N, C, H, W, M, KH, KW, sh, sw, pt, pl, pb, pr, dh, dw;
 	DType xt, wt, yt;
-	bool per_ch, big;
+	bool per_ch;
+	int big;          /* weights: 0 small, 1 big, 2 small with edge pairs (plant_pairs) */
 	int act;          /* 0 none, 1 relu, 2 clip */
 	int zw;           /* weight zero point (per tensor) */
 	bool one_d;       /* rank 3: H must be 1 */
 	int G;            /* groups (0: 1) */
 } ConvCase;
+
+/* Element k of channel m for plant_pairs: k = (channel, tap) with
+ * the channel fastest, so that neighbours are two channels of one tap. */
+static int64_t conv_at(const void *ctx, int64_t m, int64_t k)
+{
+	const int64_t *d = ctx;  /* Cg, taps */
+	return (m * d[0] + k % d[0]) * d[1] + k / d[0] % d[1];
+}
 
 static void check_conv(const ConvCase *cc, const char *dot, bool par)
 {
@@ -188,6 +218,10 @@ static void check_conv(const ConvCase *cc, const char *dot, bool par)
 	int32_t *b = malloc(sizeof(int32_t) * M);
 	fill_bytes(cc->xt, x, nx);
 	fill_weights(cc->wt, w, nw, cc->big, zw, nq, (int64_t)Cg * KH * KW);
+	if (cc->big == 2) {  /* channels 2j, 2j+1 of tap t */
+		int64_t dims[2] = {Cg, (int64_t)KH * KW};
+		plant_pairs(w, M, (Cg & ~1) * dims[1], conv_at, dims);
+	}
 	for (int m = 0; m < M; m++)
 		b[m] = rnd_in(-20000, 20000);
 	ValueId xv = ir_add_input(g, "x", tx);
@@ -257,6 +291,11 @@ static const ConvCase conv_cases[] = {
 	{1, 3, 17, 19, 6, 3, 3, 2, 2, 0, 1, 1, 0, 2, 1, DT_U8, DT_I8, DT_U8, true, true, 2, 0},   /* dilation, asymmetric pads */
 	{2, 1, 1, 40, 5, 1, 7, 1, 2, 0, 3, 0, 2, 1, 1, DT_U8, DT_I8, DT_I8, true, true, 0, 0, true}, /* 1-d, C 1 */
 	{1, 3, 96, 96, 9, 7, 7, 2, 2, 3, 3, 3, 3, 1, 1, DT_U8, DT_I8, DT_U8, true, true, 1, 0},   /* ResNet's stem in three bands */
+	/* edge pairs (plant_pairs): vpmaddubsw and its sparse corrections natively */
+	{1, 32, 9, 10, 13, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, DT_U8, DT_I8, DT_U8, true, 2, 1, 0},      /* 13 channels: a short tile */
+	{1, 31, 8, 8, 7, 3, 3, 2, 1, 1, 1, 0, 1, 1, 1, DT_I8, DT_I8, DT_I8, true, 2, 0, 0},       /* C prime, stride 2,1 */
+	{1, 96, 7, 9, 29, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, DT_U8, DT_I8, DT_U8, true, 2, 2, 0},      /* flat 1x1 */
+	{1, 3, 19, 21, 11, 7, 7, 2, 2, 3, 3, 3, 3, 1, 1, DT_U8, DT_I8, DT_U8, true, 2, 1, 0},      /* a stem */
 };
 
 /* Depthwise (group = C): cg_int_x86_dw.c. */
@@ -336,10 +375,18 @@ END_TEST
 typedef struct GemmCase {
 	Op op;
 	int rank_a, B0, M, K, N;   /* A [B0,] M x K */
-	bool tb, bias, per_col, big;
+	bool tb, bias, per_col;
+	int big;                   /* as ConvCase's */
 	DType at, bt, yt;
 	int act;
 } GemmCase;
+
+/* B's element (k, column m) for plant_pairs. */
+static int64_t gemm_at(const void *ctx, int64_t m, int64_t k)
+{
+	const int64_t *d = ctx;  /* K, N, transposed */
+	return d[2] ? m * d[0] + k : k * d[1] + m;
+}
 
 static void check_gemm(const GemmCase *gc, const char *dot)
 {
@@ -365,6 +412,10 @@ static void check_gemm(const GemmCase *gc, const char *dot)
 	int32_t *cb = malloc(sizeof(int32_t) * N);
 	fill_bytes(gc->at, a, na_);
 	fill_weights(gc->bt, b, nb, gc->big, zb, 1, nb);
+	if (gc->big == 2) {
+		int64_t dims[3] = {K, N, gc->tb};
+		plant_pairs(b, N, K, gemm_at, dims);
+	}
 	for (int j = 0; j < N; j++)
 		cb[j] = rnd_in(-5000, 5000);
 	ValueId in[3] = {ir_add_input(g, "a", ta), ir_add_const(g, "b", tbt, b),
@@ -412,6 +463,10 @@ static const GemmCase gemm_cases[] = {
 	{OP_MATMUL, 3, 2, 3, 29, 19, false, false, true, true, DT_U8, DT_I8, DT_U8, 0},
 	{OP_MATMUL, 2, 1, 7, 8, 1, false, false, false, true, DT_I8, DT_I8, DT_U8, 1}, /* N 1 */
 	{OP_MATMUL, 2, 1, 2, 1, 5, true, false, true, true, DT_U8, DT_I8, DT_I8, 0},   /* K 1 */
+	/* edge pairs: vpmaddubsw and its sparse corrections natively */
+	{OP_GEMM, 2, 1, 1, 256, 77, true, true, true, 2, DT_U8, DT_I8, DT_U8, 0},      /* a GEMV, a short tile */
+	{OP_GEMM, 2, 1, 9, 131, 40, false, true, true, 2, DT_I8, DT_I8, DT_U8, 1},     /* K prime, rows in two tiles */
+	{OP_MATMUL, 3, 3, 5, 96, 23, false, false, true, 2, DT_U8, DT_I8, DT_I8, 2},
 };
 
 START_TEST(gemm_native)
