@@ -689,6 +689,7 @@ typedef struct ConvQ {
 	int64_t SR, SW;      /* a stem's padded copy of a band's input: rows, bytes per row */
 	uint8_t zq;          /* the padding byte */
 	LLVMValueRef X, Y, Xp, Xs, Wx, n;  /* Wx: a tile's i8 pairs widened (widen_tile) */
+	LLVMValueRef Perm;   /* [C] u16: the channel at each position of the units (NULL: itself) */
 } ConvQ;
 
 /* Four <L x i8> as L units of 4 bytes: byte i of unit l is part[i][l]. */
@@ -705,12 +706,13 @@ static LLVMValueRef interleave4(Cg *c, int L, LLVMValueRef *part)
 	return LLVMBuildShuffleVector(c->b, ab, cd, LLVMConstVector(mask, 4 * L), "");
 }
 
-/* Bytes of channels 4q..4q+3 (nvalid of them real, the rest zq) at
+/* Bytes of the channels at positions p0..p0+3 (nvalid of them real, the
+ * rest zq; a position is its channel, or Perm's entry) of image img at
  * plane offset off, as one i32, for `cnt` consecutive columns with input
  * stride sw, stored to dst (4 bytes per column), vectorized in chunks of
  * L whose reads stay inside [.., limit). */
-static void pack_cols(Cg *c, ConvQ *q, LLVMValueRef chan0, int nvalid, LLVMValueRef src, int64_t iw0, int64_t sw,
-		      int64_t limit, LLVMValueRef dst, int64_t cnt)
+static void pack_cols(Cg *c, ConvQ *q, LLVMValueRef img, LLVMValueRef p0, int nvalid, LLVMValueRef src, int64_t iw0,
+		      int64_t sw, int64_t limit, LLVMValueRef dst, int64_t cnt)
 {
 	int L = q->k.s.L;
 	int64_t HW = q->g.H * q->g.W;
@@ -721,8 +723,13 @@ static void pack_cols(Cg *c, ConvQ *q, LLVMValueRef chan0, int nvalid, LLVMValue
 	bool pairs = q->k.s.cpu == 2;
 	for (int i = 0; i < 4; i++) {
 		int ch = pairs ? i / 2 : i;
-		plane[i] = (!pairs || i % 2 == 0) && ch < nvalid
-				   ? bytes_at(c, q->X, cg_add(c, cg_mul(c, cg_add(c, chan0, cg_i64(c, ch)), cg_i64(c, HW)), src)) : NULL;
+		plane[i] = NULL;
+		if ((pairs && i % 2) || ch >= nvalid)
+			continue;
+		LLVMValueRef pos = cg_add(c, p0, cg_i64(c, ch));
+		if (q->Perm)
+			pos = LLVMBuildZExt(c->b, cg_load(c, LLVMInt16TypeInContext(c->ctx), q->Perm, pos), c->i64, "");
+		plane[i] = bytes_at(c, q->X, cg_add(c, cg_mul(c, cg_add(c, img, pos), cg_i64(c, HW)), src));
 	}
 	LLVMValueRef zb = LLVMConstInt(c->i8, q->zq, 0), flip = cg_splat_const(LLVMConstInt(c->i8, 0x80, 0), vl);
 	LLVMValueRef fill[4];
@@ -816,7 +823,7 @@ static void conv_pack(Cg *c, ConvQ *q, LLVMValueRef oh0, LLVMValueRef ow0, int64
 				else {
 					pack_fill(c, q, dst, lo);
 					LLVMValueRef src = cg_add(c, cg_mul(c, ih, cg_i64(c, g->W)), cg_mul(c, ow0, cg_i64(c, g->sw)));
-					pack_cols(c, q, cg_add(c, img, cg_mul(c, qq, cg_i64(c, cpu))), cpu, src, lo * g->sw + off, g->sw,
+					pack_cols(c, q, img, cg_mul(c, qq, cg_i64(c, cpu)), cpu, src, lo * g->sw + off, g->sw,
 						  q->flat ? BW : g->W, bytes_at(c, dst, cg_i64(c, lo * 4)), hi - lo);
 					pack_fill(c, q, bytes_at(c, dst, cg_i64(c, hi * 4)), BW - hi);
 				}
@@ -825,7 +832,7 @@ static void conv_pack(Cg *c, ConvQ *q, LLVMValueRef oh0, LLVMValueRef ow0, int64
 					LLVMValueRef d2 = bytes_at(c, q->Xp, cg_mul(c, cg_add(c, cg_i64(c, (t * KQ + full) * q->PBV), cg_mul(c, rr, cg_i64(c, BW))), cg_i64(c, 4)));
 					pack_fill(c, q, d2, lo);
 					LLVMValueRef src = cg_add(c, cg_mul(c, ih, cg_i64(c, g->W)), cg_mul(c, ow0, cg_i64(c, g->sw)));
-					pack_cols(c, q, cg_add(c, img, cg_i64(c, full * cpu)), (int)part, src, lo * g->sw + off, g->sw,
+					pack_cols(c, q, img, cg_i64(c, full * cpu), (int)part, src, lo * g->sw + off, g->sw,
 						  q->flat ? BW : g->W, bytes_at(c, d2, cg_i64(c, lo * 4)), hi - lo);
 					pack_fill(c, q, bytes_at(c, d2, cg_i64(c, hi * 4)), BW - hi);
 				}
@@ -1082,8 +1089,9 @@ static bool stem_units(const Geo *g, int cpu)
 
 /* Conv weights minus zero points, dense [M][tap][unit][cpu] (a stem:
  * [M][unit][cpu] over (tap, channel)), zero padded, *KK units per
- * channel; NULL when one does not fit s8. */
-static int8_t *conv_dense(const Type *tw, const void *data, const Geo *g, int cpu, int64_t *KK)
+ * channel, position p of a tap holding channel perm[p] (NULL: p); NULL
+ * when one does not fit s8. */
+static int8_t *conv_dense(const Type *tw, const void *data, const Geo *g, int cpu, const uint16_t *perm, int64_t *KK)
 {
 	int64_t KU = (g->C + cpu - 1) / cpu, T = g->KH * g->KW, KC = T * KU * cpu;
 	bool stem = stem_units(g, cpu);
@@ -1096,12 +1104,70 @@ static int8_t *conv_dense(const Type *tw, const void *data, const Geo *g, int cp
 	for (int64_t m = 0; m < g->M; m++)
 		for (int64_t ci = 0; ci < g->C; ci++)
 			for (int64_t t = 0; t < T; t++)
-				if (!weight_s8(tw, data, (m * g->C + ci) * T + t, m,
+				if (!weight_s8(tw, data, (m * g->C + (perm ? perm[ci] : ci)) * T + t, m,
 					       &wd[m * KC + (stem ? t * g->C + ci : (t * KU + ci / cpu) * cpu + ci % cpu)])) {
 					free(wd);
 					return NULL;
 				}
 	return wd;
+}
+
+/* The order of the input channels in the units (maddubs): a pair is two
+ * channels of one tap, the same two for every output channel and tap,
+ * and it costs an entry wherever both weights share a sign past 128 in
+ * sum.  Whether two channels clash is the count of (m, tap) where they
+ * would; the pairs are taken greedily, fewest clashes first (a large
+ * weight then mostly meets small ones).  NULL when the channels' own
+ * order has no more unsafe pairs, or there is nothing to choose. */
+typedef struct Clash { int32_t n; uint16_t i, j; } Clash;
+
+static int clash_cmp(const void *a, const void *b)
+{
+	const Clash *x = a, *y = b;
+	return x->n != y->n ? (x->n > y->n) - (x->n < y->n) : x->i != y->i ? x->i - y->i : x->j - y->j;
+}
+
+static uint16_t *pair_channels(const int8_t *wd, const Geo *g, int64_t KK, int64_t ne)
+{
+	int64_t C = g->C, T = g->KH * g->KW, K4 = KK * 4, KU = KK / T;
+	if (C < 3 || C > 4096 || stem_units(g, 4) || !ne)
+		return NULL;
+	int32_t *n = calloc((size_t)(C * C), sizeof *n);
+	Clash *e = malloc(sizeof *e * (size_t)(C * (C - 1) / 2 + 1));
+	uint16_t *perm = malloc(sizeof *perm * (size_t)C);
+	bool *used = calloc((size_t)C, 1);
+	if (!n || !e || !perm || !used)
+		die("out of memory");
+	/* wd is in channel order here: channel ci of tap t at t*KU*4 + ci */
+	for (int64_t m = 0; m < g->M; m++)
+		for (int64_t t = 0; t < T; t++) {
+			const int8_t *w = wd + m * K4 + t * KU * 4;
+			for (int64_t i = 0; i < C; i++)
+				if (w[i] > 64 || w[i] < -64)
+					for (int64_t j = 0; j < C; j++)
+						n[i * C + j] += j != i && pair_unsafe(w[i], w[j]);
+		}
+	int64_t ne2 = 0;
+	for (int64_t i = 0; i < C; i++)
+		for (int64_t j = i + 1; j < C; j++)
+			e[ne2++] = (Clash){n[i * C + j] + n[j * C + i], (uint16_t)i, (uint16_t)j};
+	qsort(e, (size_t)ne2, sizeof *e, clash_cmp);
+	int64_t np = 0, cost = 0;
+	for (int64_t k = 0; k < ne2 && np < C / 2 * 2; k++)
+		if (!used[e[k].i] && !used[e[k].j]) {
+			used[e[k].i] = used[e[k].j] = true;
+			perm[np++] = e[k].i, perm[np++] = e[k].j;
+			cost += e[k].n / 2;  /* each (m, t) was counted from both sides */
+		}
+	for (int64_t i = 0; i < C; i++)
+		if (!used[i])
+			perm[np++] = (uint16_t)i;
+	free(n), free(e), free(used);
+	if (cost >= ne) {
+		free(perm);
+		return NULL;
+	}
+	return perm;
 }
 
 bool cg_int_conv_fast(Cg *c, const Node *n)
@@ -1120,17 +1186,27 @@ bool cg_int_conv_fast(Cg *c, const Node *n)
 	if (g.group != 1)
 		return false;
 	int L = k->s.L;
-	int8_t *wd = conv_dense(tw, wv->data, &g, k->s.cpu, &k->KK);
+	int8_t *wd = conv_dense(tw, wv->data, &g, k->s.cpu, NULL, &k->KK);
 	if (!wd)
 		return false;
 	tile_shape(&k->s, &k->MR, &k->NR);
 	int64_t ne = k->s.dot == DOT_MADDUBS ? unsafe_pairs(wd, g.M, k->KK) : 0;
-	if (k->s.dot == DOT_MADDUBS && want_pairs(ne, g.M * k->KK, k->KK < 16384 && ne < 65536)) {
+	uint16_t *perm = k->s.dot == DOT_MADDUBS ? pair_channels(wd, &g, k->KK, ne) : NULL;
+	if (perm) {  /* the units in the chosen order */
 		free(wd);
+		wd = conv_dense(tw, wv->data, &g, k->s.cpu, perm, &k->KK);
+		ne = unsafe_pairs(wd, g.M, k->KK);
+	}
+	if (k->s.dot == DOT_MADDUBS && want_pairs(ne, g.M * k->KK, k->KK < 16384 && ne < 65536)) {
+		free(wd), free(perm);
+		perm = NULL;
 		use_pairs(&k->s);
-		wd = conv_dense(tw, wv->data, &g, k->s.cpu, &k->KK);
+		wd = conv_dense(tw, wv->data, &g, k->s.cpu, NULL, &k->KK);
 		tile_shape(&k->s, &k->MR, &k->NR);
 	}
+	if (perm)
+		q.Perm = cg_x86_blob(c, "kiln.qperm", perm, sizeof *perm * (size_t)g.C, 2);
+	free(perm);
 	q.T = g.KH * g.KW;
 	q.KQ = k->KK / q.T;
 	q.stem = stem_units(&g, k->s.cpu);
