@@ -296,6 +296,8 @@ static const ConvCase conv_cases[] = {
 	{1, 31, 8, 8, 7, 3, 3, 2, 1, 1, 1, 0, 1, 1, 1, DT_I8, DT_I8, DT_I8, true, 2, 0, 0},       /* C prime, stride 2,1 */
 	{1, 96, 7, 9, 29, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, DT_U8, DT_I8, DT_U8, true, 2, 2, 0},      /* flat 1x1 */
 	{1, 3, 19, 21, 11, 7, 7, 2, 2, 3, 3, 3, 3, 1, 1, DT_U8, DT_I8, DT_U8, true, 2, 1, 0},      /* a stem */
+	{1, 24, 7, 9, 203, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, DT_U8, DT_I8, DT_U8, true, 2, 1, 0},     /* >= 40 channel tiles: pixel tiles outside */
+	{1, 17, 5, 23, 211, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, DT_I8, DT_I8, DT_I8, true, 1, 0, 0},     /* the same, flat, big weights */
 };
 
 /* Depthwise (group = C): cg_int_x86_dw.c. */
