@@ -613,7 +613,9 @@ def main():
         print("\nint8, median (10th-90th percentile) ms, same rounds:")
         print("\n".join(int8_table(int8_rows)))
         print("\n".join(int8_detail(int8_rows)))
-    if a.vs:
+    if a.vs and not rows:
+        log("--vs times the float models only: none were run (--models empty)")
+    elif a.vs:
         print(f"\nkiln = {a.kiln}, --vs = {a.vs}, same rounds (median (min) ms):")
         print("\n".join(vs_table(rows)))
     if a.docs:
