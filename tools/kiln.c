@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "driver.h"
+#include "ptq.h"
 #include "report.h"
 
 
@@ -135,6 +136,7 @@ static int parse_args(int argc, char **argv, Opts *o)
 	o->runs = 50;
 	o->warmup = 5;
 	o->threads = 1;
+	o->max_drop = -1;
 	bool in_inputs = false;  /* after --input: bare words are more inputs */
 	for (int i = 2; i < argc; i++) {
 		char *a = argv[i];
@@ -169,7 +171,8 @@ static int parse_args(int argc, char **argv, Opts *o)
 		key[kl] = 0;
 		static const char *const valued[] = {"-o", "--name", "--target", "--cpu", "--features", "--emit",
 			"--passes", "--print-after", "--output-dir", "--test-dir", "--input", "--shape", "--max-ram", "--layout",
-			"--runs", "--warmup", "--threads", "--rtol", "--atol", "--report", "--dump-dir", "--const", NULL};
+			"--runs", "--warmup", "--threads", "--rtol", "--atol", "--report", "--dump-dir", "--const",
+			"--quantize", "--calib", "--eval", "--calib-method", "--max-accuracy-drop", NULL};
 		bool known = false;
 		for (const char *const *k = valued; *k; k++)
 			known |= !strcmp(*k, key);
@@ -194,6 +197,14 @@ static int parse_args(int argc, char **argv, Opts *o)
 		else if (!strcmp(key, "--test-dir")) o->test_dir = val;
 		else if (!strcmp(key, "--report")) o->report = val;
 		else if (!strcmp(key, "--dump-dir")) o->dump_dir = val;
+		else if (!strcmp(key, "--quantize")) o->quantize = val;
+		else if (!strcmp(key, "--calib")) o->calib_dir = val;
+		else if (!strcmp(key, "--eval")) o->eval_dir = val;
+		else if (!strcmp(key, "--calib-method")) o->calib_method = val;
+		else if (!strcmp(key, "--max-accuracy-drop")) {
+			if (!parse_double(val, &o->max_drop) || !(o->max_drop >= 0) || o->max_drop > 100)
+				return driver_fail("--max-accuracy-drop '%s': expected 0 to 100 (points of top-1 accuracy)", val);
+		}
 		else if (!strcmp(key, "--input")) {
 			in_inputs = true;
 			if (o->ninputs == MAX_FILES)
@@ -325,13 +336,24 @@ static int cmd_compile(Opts *o)
 	CgOptions cg;
 	if (!driver_setup_target(o, &cg))
 		return 1;
+	Ptq ptq = {0};
+	if (!o->quantize && (o->calib_dir || o->eval_dir || o->calib_method || o->max_drop >= 0))
+		return driver_fail("compile: --calib, --eval, --calib-method and --max-accuracy-drop go with --quantize int8");
+	if (o->quantize) {
+		int prc = ptq_prepare(o, &ptq);
+		if (prc)
+			return prc;
+		o->quant = &ptq.plan;
+	}
 	Diag d;
 	diag_init(&d);
 	PassCtx cx;
 	int imported = 0;
 	Graph *g = driver_load_and_optimize(o, &d, true, &cx, &imported);
-	if (!g)
+	if (!g) {
+		ptq_free(&ptq);
 		return driver_fail_diag(&d);
+	}
 
 	char name[256];
 	cg_sanitize_name(o->name ? o->name : to_stdout ? g->name : base_name(o->out), name, sizeof name);
@@ -384,7 +406,7 @@ static int cmd_compile(Opts *o)
 		char tmp[4200];
 		FILE *f = open_tmp(o->report, tmp, sizeof tmp);
 		if (f)
-			report_write(f, g, imported, &cx);
+			report_write(f, g, imported, &cx, ptq.json);
 		if (!f || !close_tmp(f, tmp, o->report)) {
 			/* All or nothing: the outputs go with the report. */
 			if (!to_stdout) {
@@ -397,6 +419,7 @@ static int cmd_compile(Opts *o)
 	}
 	ir_graph_free(g);
 	diag_free(&d);
+	ptq_free(&ptq);
 	return rc;
 }
 

@@ -53,7 +53,7 @@ int64_t report_node_macs(const Graph *g, const Node *n)
 	}
 }
 
-void report_write(FILE *f, Graph *g, int nodes_imported, const PassCtx *cx)
+void report_write(FILE *f, Graph *g, int nodes_imported, const PassCtx *cx, const char *ptq)
 {
 	int64_t weights = 0, macs = 0;
 	int compiled = 0;
@@ -148,5 +148,8 @@ void report_write(FILE *f, Graph *g, int nodes_imported, const PassCtx *cx)
 		}
 		fprintf(f, ", \"bytes\": %lld}", (long long)ir_type_bytes(ir_value_type(g, n->out)));
 	}
-	fprintf(f, "\n  ]\n}\n");
+	fprintf(f, "\n  ]");
+	if (ptq)
+		fprintf(f, ",\n  \"ptq\": %s", ptq);
+	fprintf(f, "\n}\n");
 }
