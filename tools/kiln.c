@@ -24,6 +24,7 @@ static const char usage[] =
 	"  check MODEL              list everything kiln cannot compile\n"
 	"  dump MODEL               print the IR (after the pipeline)\n"
 	"  bench MODEL              median latency of N runs\n"
+	"  quantize MODEL --calib DIR -o Q.onnx  write an int8 QDQ model (post-training quantization)\n"
 	"\n"
 	"options:\n"
 	"  -o FILE                  output file (compile; '-' = stdout for text emits)\n"
@@ -38,6 +39,8 @@ static const char usage[] =
 	"  --print-after PASS, --print-after-all, --verify-each, --time-passes\n"
 	"  --dump-dir DIR           --print-after output as DIR/NN-PASS.kir\n"
 	"  --report FILE            (compile) JSON summary: nodes, weights, workspace, MACs\n"
+	"  --quantize int8 --calib DIR [--eval DIR] [--calib-method M] [--max-accuracy-drop P]\n"
+	"                           (compile) post-training quantization; see kiln help compile\n"
 "  --max-ram BYTES          fail if the workspace would exceed BYTES\n"
 	"  --layout auto|rows|blocks  activation layout (layout pass): by gain (default), NCHW, all blockable\n"
 	"  --input FILE             (run) input tensor, .pb or .npy, in graph order\n"
@@ -67,7 +70,18 @@ static const struct {
 	 "  --verify-each, --time-passes\n"
 	 "  --report FILE            JSON summary: nodes, weights, workspace, MACs\n"
 	 "  --max-ram BYTES          fail if the workspace would exceed BYTES\n"
-	 "  --layout auto|rows|blocks  activation layout: by gain (default), NCHW, every class that can be blocked\n"},
+	 "  --layout auto|rows|blocks  activation layout: by gain (default), NCHW, every class that can be blocked\n"
+	 "  --quantize int8          post-training quantization (needs --calib; docs/quantization.md)\n"
+	 "  --calib DIR              calibration inputs: .pb/.npy tensors or test_data_set_* folders\n"
+	 "  --calib-method M         auto (default), minmax, percentile, mse or entropy\n"
+	 "  --eval DIR               held-out data to measure the quantized model on (labels if given)\n"
+	 "  --max-accuracy-drop P    keep the most sensitive layers in float until the drop is <= P points\n"},
+	{"quantize",
+	 "usage: kiln quantize MODEL.onnx --calib DIR -o Q.onnx [options]\n"
+	 "Write MODEL again as a QDQ model with the decisions of compile --quantize int8\n"
+	 "(u8 activations per tensor, i8 weights per output channel); onnxruntime runs it.\n"
+	 "  --calib DIR, --calib-method M, --eval DIR, --max-accuracy-drop P   as for compile\n"
+	 "  --report FILE            JSON: the calibration and evaluation summary\n"},
 	{"run",
 	 "usage: kiln run MODEL --input FILE... [--output-dir D]\n"
 	 "       kiln run --test-dir DIR [--rtol R] [--atol A]\n"
@@ -423,6 +437,69 @@ static int cmd_compile(Opts *o)
 	return rc;
 }
 
+/* ---- quantize ---------------------------------------------------------------- */
+
+/* kiln quantize M.onnx --calib DIR -o q.onnx: the decisions --quantize
+ * int8 would compile, written as a QDQ ONNX model. */
+static int cmd_quantize(Opts *o)
+{
+	if (!o->model)
+		return driver_fail("quantize: no model file given");
+	const char *dot = strrchr(o->model, '.');
+	if (!dot || strcmp(dot, ".onnx"))
+		return driver_fail("quantize: %s: writes ONNX, so it reads an .onnx model", o->model);
+	if (!o->out || !strcmp(o->out, "-"))
+		return driver_fail("quantize: -o OUT.onnx is required");
+	if (o->quantize && strcmp(o->quantize, "int8"))
+		return driver_fail("--quantize '%s': expected int8", o->quantize);
+	Ptq ptq;
+	int rc = ptq_prepare(o, &ptq);
+	if (rc)
+		return rc;
+	Diag d;
+	diag_init(&d);
+	Graph *g = driver_load_verified(o, &d);
+	QuantEdits ed = {0};
+	PassCtx cx = {.diag = &d, .quant = &ptq.plan, .quant_edits = &ed};
+	OnnxQdqEdit *oe = NULL;
+	if (g && (pass_quantize(g, &cx), !d.nerr) && (oe = calloc(ed.n + 1, sizeof *oe))) {
+		for (int i = 0; i < ed.n; i++) {
+			const QuantEdit *e = &ed.v[i];
+			ValueId qv = ir_find_value(g, e->q_name);
+			oe[i] = (OnnxQdqEdit){.weight = e->kind == QE_WEIGHT, .value = e->value, .float_name = e->float_name,
+					      .q_name = e->q_name, .dq_name = e->dq_name, .dtype = e->dt, .axis = e->q->axis,
+					      .nscale = e->q->n, .scale = e->q->scale, .zero = e->q->zero, .data = e->data,
+					      .numel = ir_type_numel(ir_value_type(g, qv))};
+		}
+		if (!onnx_write_qdq(o->model, o->out, oe, ed.n, &d))
+			rc = 1;
+	} else
+		rc = 1;
+	if (!rc && o->report) {
+		char tmp[4200];
+		FILE *f = open_tmp(o->report, tmp, sizeof tmp);
+		if (f) {
+			fprintf(f, "{\n  \"model\": \"%s\",\n  \"quantized_model\": \"%s\",\n  \"ptq\": %s\n}\n", o->model, o->out,
+				ptq.json ? ptq.json : "null");
+		}
+		if (!f || !close_tmp(f, tmp, o->report)) {
+			remove(o->out);
+			rc = driver_fail("%s: cannot write the report", o->report);
+		}
+	}
+	if (rc && d.nmsg)
+		driver_fail_diag(&d);
+	else if (rc && !o->report)
+		driver_fail("quantize: out of memory");
+	free(oe);
+	free(ed.v);
+	if (g)
+		ir_graph_free(g);
+	diag_free(&d);
+	ptq_free(&ptq);
+	return rc;
+}
+
 /* ---- check, dump -------------------------------------------------------------- */
 
 static int cmd_check(Opts *o)
@@ -517,6 +594,8 @@ int main(int argc, char **argv)
 		return cmd_check(&o);
 	if (!strcmp(o.cmd, "dump"))
 		return cmd_dump(&o);
+	if (!strcmp(o.cmd, "quantize"))
+		return cmd_quantize(&o);
 	if (!strcmp(o.cmd, "bench"))
 		return cmd_bench(&o);
 	return driver_fail("unknown command '%s' (see kiln --help)", o.cmd);
