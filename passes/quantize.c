@@ -254,9 +254,13 @@ bool pass_quantize(Graph *g, PassCtx *cx)
 		if (n->dead || (n->op != OP_RELU && n->op != OP_CLIP))
 			continue;
 		const Value *x = ir_value(g, n->in[0]);
-		if (x->kind == VAL_NODE && role[x->def] == R_COMPUTE && g->nodes.v[x->def].op != OP_CONCAT &&
-		    u.count[n->in[0]] == 1 && !x->is_output)
+		if (x->kind != VAL_NODE || u.count[n->in[0]] != 1 || x->is_output)
+			continue;
+		const Node *k = &g->nodes.v[x->def];
+		if (role[x->def] == R_COMPUTE && k->op != OP_CONCAT)
 			role[i] = R_ABSORBED;
+		else if (op_role(k->op) == R_COMPUTE && listed(p->float_nodes, p->nfloat, k->name))
+			role[i] = R_NONE;  /* (the epilogue of a layer kept in float) */
 	}
 	for (int i = 0; ok && i < nn; i++) {
 		const Node *n = &g->nodes.v[i];
@@ -276,9 +280,24 @@ bool pass_quantize(Graph *g, PassCtx *cx)
 		if (role[i] == R_COMPUTE && u.count[y] == 1 && !ir_value(g, y)->is_output &&
 		    role[u.users[u.start[y]]] == R_ABSORBED)
 			y = g->nodes.v[u.users[u.start[y]]].out;
-		want[y] = 1;
-		if (role[i] == R_MOVE)
-			from[y] = n->in[0];
+		if (role[i] != R_MOVE)
+			want[y] = 1;
+	}
+	/* Moves go with their neighbours: quantized when their operand or
+	 * their result is (to a fixed point, for chains of them), keeping the
+	 * operand's quantization; between float ops they stay float. */
+	for (bool more = true; ok && more;) {
+		more = false;
+		for (int i = 0; i < nn; i++) {
+			const Node *n = &g->nodes.v[i];
+			if (role[i] != R_MOVE || ir_value(g, n->in[0])->kind == VAL_CONST || (want[n->in[0]] && want[n->out]))
+				continue;
+			if (want[n->in[0]] || want[n->out]) {
+				want[n->in[0]] = want[n->out] = 1;
+				from[n->out] = n->in[0];
+				more = true;
+			}
+		}
 	}
 	/* Quantizations in value order (operands before results). */
 	const Quant **vq = calloc(nv + 1, sizeof *vq);

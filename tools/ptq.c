@@ -411,6 +411,8 @@ static double range_cost(const double *h, double lo, double hi, double a, double
 	 * levels and spread evenly over each level's nonempty bins of P. */
 	double *p = malloc(NBINS * sizeof *p), *lev = calloc(256 + 1, sizeof *lev);
 	int *cnt = calloc(256 + 1, sizeof *cnt), *li = malloc(NBINS * sizeof *li);
+	int zbin = (int)(-lo / w);
+	zbin = zbin >= NBINS ? NBINS - 1 : zbin;
 	int i0 = (int)floor((a - lo) / w), i1 = (int)ceil((b - lo) / w) - 1;
 	i0 = i0 < 0 ? 0 : i0, i1 = i1 >= NBINS ? NBINS - 1 : i1 < i0 ? i0 : i1;
 	double tp = 0, tq = 0, kld = 0;
@@ -424,7 +426,9 @@ static double range_cost(const double *h, double lo, double hi, double a, double
 		}
 		double c = lo + (i + 0.5) * w, q = nearbyint(c / s) + z;
 		q = q < qlo ? qlo : q > qhi ? qhi : q;
-		li[i] = (int)(q - qlo);
+		/* the bin of 0 is a level of its own: 0 is exact (the zero point),
+		 * and a relu's spike there is no error */
+		li[i] = i == zbin ? 256 : (int)(q - qlo);
 		lev[li[i]] += h[i];
 		tq += h[i];
 	}
