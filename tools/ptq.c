@@ -688,6 +688,7 @@ static int layer_nodes(const Graph *g, const char ***out)
 typedef struct Sens {
 	const char *node;
 	double drop;     /* measured with this node alone in float */
+	double sqnr;     /* of the first output, the same way (ties of drop: the higher first) */
 	int order;
 } Sens;
 
@@ -696,6 +697,8 @@ static int sens_cmp(const void *a, const void *b)
 	const Sens *x = a, *y = b;
 	if (x->drop != y->drop)
 		return x->drop < y->drop ? -1 : 1;
+	if (x->sqnr != y->sqnr && !isnan(x->sqnr) && !isnan(y->sqnr))
+		return x->sqnr > y->sqnr ? -1 : 1;
 	return x->order - y->order;
 }
 
@@ -756,6 +759,8 @@ static char *ptq_json(const Opts *o, Method m, const Dataset *cal, const Dataset
 			json_s(f, sens[i].node);
 			fprintf(f, ", \"drop_with_it_in_float\": ");
 			json_num(f, sens[i].drop);
+			fprintf(f, ", \"output_sqnr_db_with_it_in_float\": ");
+			json_num(f, sens[i].sqnr);
 			fputc('}', f);
 		}
 		fprintf(f, "],\n");
@@ -953,7 +958,7 @@ int ptq_prepare(Opts *o, Ptq *p)
 			one.nfloat = 1;
 			if (!evaluate(o, evs, &fr, &one, NULL, &mi, &d))
 				goto fail;
-			sens[nsens++] = (Sens){layers[i], mi.drop, i};
+			sens[nsens++] = (Sens){layers[i], mi.drop, mi.sqnr[0], i};
 			free(mi.layer_sqnr);
 			progress_step(&pr);
 		}
