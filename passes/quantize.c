@@ -264,7 +264,7 @@ bool pass_quantize(Graph *g, PassCtx *cx)
 	}
 	for (int i = 0; ok && i < nn; i++) {
 		const Node *n = &g->nodes.v[i];
-		if (role[i] == R_NONE || role[i] == R_ABSORBED)
+		if (role[i] == R_NONE || role[i] == R_ABSORBED || role[i] == R_MOVE)
 			continue;
 		int nq = role[i] == R_TABLE ? 1 : quantized_operands(n);
 		for (int j = 0; j < nq; j++) {
@@ -280,8 +280,7 @@ bool pass_quantize(Graph *g, PassCtx *cx)
 		if (role[i] == R_COMPUTE && u.count[y] == 1 && !ir_value(g, y)->is_output &&
 		    role[u.users[u.start[y]]] == R_ABSORBED)
 			y = g->nodes.v[u.users[u.start[y]]].out;
-		if (role[i] != R_MOVE)
-			want[y] = 1;
+		want[y] = 1;
 	}
 	/* Moves go with their neighbours: quantized when their operand or
 	 * their result is (to a fixed point, for chains of them), keeping the
@@ -290,7 +289,7 @@ bool pass_quantize(Graph *g, PassCtx *cx)
 		more = false;
 		for (int i = 0; i < nn; i++) {
 			const Node *n = &g->nodes.v[i];
-			if (role[i] != R_MOVE || ir_value(g, n->in[0])->kind == VAL_CONST || (want[n->in[0]] && want[n->out]))
+			if (role[i] != R_MOVE || ir_value(g, n->in[0])->kind == VAL_CONST || from[n->out] == n->in[0])
 				continue;
 			if (want[n->in[0]] || want[n->out]) {
 				want[n->in[0]] = want[n->out] = 1;
