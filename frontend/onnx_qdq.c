@@ -110,7 +110,7 @@ bool onnx_write_qdq(const char *src, const char *dst, const OnnxQdqEdit *ed, int
 	 * right after its producer (graph inputs: first too). */
 	size_t cap = gp->n_node + 2 * (size_t)ned + 1, nn = 0;
 	NodeP **nodes = malloc(cap * sizeof *nodes);
-	size_t ninit = gp->n_initializer;
+	size_t ninit = gp->n_initializer, first_new = ninit;
 	TensorP **inits = malloc((ninit + 3 * (size_t)ned + 1) * sizeof *inits);
 	bool ok = nodes && inits;
 	if (ok)
@@ -209,9 +209,13 @@ bool onnx_write_qdq(const char *src, const char *dst, const OnnxQdqEdit *ed, int
 		}
 	}
 	for (size_t i = 0; ok && i < nn; i++)
-		ok = nodes[i] && nodes[i]->input && nodes[i]->output;
-	for (size_t i = 0; ok && i < ninit; i++)
+		ok = nodes[i] && (nodes[i]->input || !nodes[i]->n_input) && (nodes[i]->output || !nodes[i]->n_output);
+	for (size_t i = first_new; ok && i < ninit; i++)
 		ok = inits[i] && inits[i]->raw_data.data;
+	for (int k = 0; ok && k < ned; k++)  /* the weights' integers, in place of their floats */
+		for (size_t i = 0; ed[k].weight && i < first_new; i++)
+			if (inits[i] && inits[i]->name && !strcmp(inits[i]->name, ed[k].q_name))
+				ok = inits[i]->raw_data.data != NULL;
 	if (!ok) {
 		diag_error(d, dst, NULL, NULL, "out of memory");
 		free(nodes), free(inits);

@@ -145,6 +145,23 @@ def main():
 
     case("dscnn.methods", methods)
 
+    def ds_quantize():
+        # A model with Constant nodes and an omitted optional input (Resize).
+        qm = os.path.join(dd, "dscnn_q.onnx")
+        kiln(K, "quantize", ds, "-o", qm, *q[2:], "--calib-method", "mse", "--eval", ev)
+        import onnx
+        onnx.checker.check_model(onnx.load(qm))
+        ort = np.concatenate([kt.ort_run(qm, [x[None]])[0] for x in xte])
+        acc = 100.0 * (ort.argmax(1) == yte).mean()
+        kiln(K, "compile", qm, "-o", os.path.join(dd, "from_qdq.o"), "--name", "dscnn")
+        obj = open(os.path.join(dd, "from_qdq.o"), "rb").read()
+        kiln(K, "compile", ds, "-o", os.path.join(dd, "mse_named.o"), *q, "--eval", ev, "--calib-method", "mse",
+             "--name", "dscnn")
+        assert obj == open(os.path.join(dd, "mse_named.o"), "rb").read(), "another object than --quantize's"
+        return f"onnxruntime top-1 {acc:.2f}% on the QDQ model; same object bytes"
+
+    case("dscnn.quantize_onnx", ds_quantize)
+
     def budget():
         got = []
         for run in range(2):
