@@ -894,7 +894,10 @@ int ptq_prepare(Opts *o, Ptq *p)
 	p->ranges = calloc(nobs + 1, sizeof *p->ranges);
 	if (!p->ranges)
 		goto fail;
-	plan_set_ranges(p, obs, nobs, m == M_AUTO ? M_MINMAX : m, DT_U8);
+	/* u8 activations where the dot products take u8 x i8 (x86), i8 where
+	 * they take i8 x i8 (Arm, RISC-V, Cortex-M) */
+	DType adt = o->target && strncmp(o->target, "x86_64", 6) && strncmp(o->target, "i686", 4) ? DT_I8 : DT_U8;
+	plan_set_ranges(p, obs, nobs, m == M_AUTO ? M_MINMAX : m, adt);
 	/* The values the pass quantizes, tapped in both models (the same
 	 * values whatever the ranges). */
 	if (!plan_edits(o, &p->plan, &ed, &gq, &d))
@@ -917,7 +920,7 @@ int ptq_prepare(Opts *o, Ptq *p)
 		double bd = INFINITY, bs = -INFINITY;
 		for (Method k = 0; k < M_AUTO; k++) {
 			Metrics mk;
-			plan_set_ranges(p, obs, nobs, k, DT_U8);
+			plan_set_ranges(p, obs, nobs, k, adt);
 			if (!evaluate(o, evs, &fr, &p->plan, NULL, &mk, &d)) {
 				free(qt);
 				goto fail;
@@ -931,7 +934,7 @@ int ptq_prepare(Opts *o, Ptq *p)
 			free(mk.layer_sqnr);
 		}
 		m = best;
-		plan_set_ranges(p, obs, nobs, m, DT_U8);
+		plan_set_ranges(p, obs, nobs, m, adt);
 	}
 	if (!evaluate(o, evs, &fr, &p->plan, qt, &mt, &d)) {
 		free(qt);

@@ -53,8 +53,12 @@ bool tap_open(Tap *t, Graph *g, const Opts *o, const QuantPlan *quant, const cha
 		}
 		t->tap_out[i] = k;
 	}
+	/* Always the host (the JIT): the integer lowerings of every target
+	 * agree bit for bit, so what runs here is what the target computes. */
+	Opts host = *o;
+	host.target = host.cpu = host.features = NULL;
 	CgOptions cg;
-	if (!driver_setup_target(o, &cg))
+	if (!driver_setup_target(&host, &cg))
 		goto fail;
 	cx.vector_lanes = cg_vector_lanes(&cg);
 	if (!pass_run_pipeline(g, o->passes, &cx) || !pass_ensure_plan(g, &cx))
