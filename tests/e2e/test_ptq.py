@@ -16,6 +16,7 @@ held-out ones.
 
     test_ptq.py KILN WORKDIR"""
 import argparse
+import shutil
 import json
 import os
 import subprocess
@@ -116,6 +117,73 @@ def main():
         return f"onnxruntime within {diff.max():.2f} quanta, top-1 agreement {100 * agree:.2f}%; same object bytes"
 
     case("digits.quantize_onnx", quantize)
+
+    def aarch64():
+        # i8 activations for Arm; calibration and evaluation ran on the
+        # host, and the object under qemu gives the accuracy they reported.
+        if not shutil.which("qemu-aarch64") or not shutil.which("aarch64-linux-gnu-gcc"):
+            return "skipped: no qemu-aarch64 or aarch64-linux-gnu-gcc"
+        d = os.path.join(W, "digits-aarch64")
+        os.makedirs(d, exist_ok=True)
+        rep = os.path.join(d, "r.json")
+        argv = kt.compile_model(K, pm.DIGITS, d, "digits_q", target="aarch64-linux-gnu",
+                                extra=q + ["--eval", ev, "--report", rep])
+        p = load(rep)["ptq"]
+        assert p["activations"].startswith("i8"), p["activations"]
+        out = run_object(argv, d, xte)
+        acc = 100.0 * (out.argmax(1) == yte).mean()
+        assert abs(acc - p["top1_accuracy_quantized"]) < 1e-3, (acc, p["top1_accuracy_quantized"])
+        return f"i8 activations, {acc:.2f}% under qemu-aarch64 as reported"
+
+    case("digits.aarch64", aarch64)
+
+    def op_roles():
+        # Every role of the pass in one small graph (random weights: this
+        # checks structure, not accuracy): a residual add, a concat, a
+        # sigmoid table, a global average pool, a matmul, a softmax output.
+        import onnx
+        from onnx import TensorProto as TP, helper as oh, numpy_helper as nh
+        rng = np.random.default_rng(3)
+        inits = [nh.from_array((rng.standard_normal(s) * 0.3).astype(np.float32), n) for n, s in
+                 (("w1", (8, 1, 3, 3)), ("w2", (8, 8, 3, 3)), ("b2", (8,)), ("wm", (16, 10)))]
+        nodes = [oh.make_node("Conv", ["x", "w1"], ["c1"], pads=[1, 1, 1, 1]),
+                 oh.make_node("Relu", ["c1"], ["r1"]),
+                 oh.make_node("Conv", ["r1", "w2", "b2"], ["c2"], pads=[1, 1, 1, 1]),
+                 oh.make_node("Add", ["c2", "r1"], ["a"]),
+                 oh.make_node("Sigmoid", ["r1"], ["s"]),
+                 oh.make_node("Concat", ["a", "s"], ["cat"], axis=1),
+                 oh.make_node("GlobalAveragePool", ["cat"], ["gap"]),
+                 oh.make_node("Flatten", ["gap"], ["flat"]),
+                 oh.make_node("MatMul", ["flat", "wm"], ["mm"]),
+                 oh.make_node("Softmax", ["mm"], ["y"], axis=-1)]
+        g = oh.make_graph(nodes, "roles", [oh.make_tensor_value_info("x", TP.FLOAT, [1, 1, 6, 6])],
+                          [oh.make_tensor_value_info("y", TP.FLOAT, [1, 10])], inits)
+        d = os.path.join(W, "roles")
+        os.makedirs(os.path.join(d, "calib"), exist_ok=True)
+        m = os.path.join(d, "roles.onnx")
+        onnx.save(oh.make_model(g, opset_imports=[oh.make_opsetid("", 13)]), m)
+        np.save(os.path.join(d, "calib", "x.npy"), rng.standard_normal((64, 1, 6, 6)).astype(np.float32))
+        rep = os.path.join(d, "r.json")
+        kiln(K, "compile", m, "-o", os.path.join(d, "roles.o"), "--quantize", "int8", "--calib",
+             os.path.join(d, "calib"), "--report", rep, "--name", "roles")
+        r = load(rep)
+        qz = r["quantization"]
+        assert not qz["float_nodes"], qz["float_nodes"]
+        ops = {n["op"] for n in r["nodes"]}
+        for op in ("conv", "add", "lut", "concat", "global_avgpool", "matmul", "softmax"):
+            assert op in ops, f"no {op} in the compiled graph: {sorted(ops)}"
+        sq = r["ptq"]["outputs"][0]["sqnr_db"]
+        assert sq > 20, f"softmax output SQNR {sq:.1f} dB"
+        qm = os.path.join(d, "roles_q.onnx")
+        kiln(K, "quantize", m, "-o", qm, "--calib", os.path.join(d, "calib"))
+        onnx.checker.check_model(onnx.load(qm))
+        kt.ort_run(qm, [np.zeros((1, 1, 6, 6), np.float32)])
+        kiln(K, "compile", qm, "-o", os.path.join(d, "from_qdq.o"), "--name", "roles")
+        same = open(os.path.join(d, "from_qdq.o"), "rb").read() == open(os.path.join(d, "roles.o"), "rb").read()
+        assert same, "compiling the QDQ model gives another object"
+        return f"{qz['integer_nodes']} integer nodes, none in float; softmax SQNR {sq:.1f} dB; same object from the QDQ model"
+
+    case("roles", op_roles)
 
     # ---- the depthwise-separable CNN: methods, budget ----
     ds = pm.dscnn(W)
