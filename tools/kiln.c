@@ -588,15 +588,32 @@ int main(int argc, char **argv)
 		return rc;
 	if (!strcmp(o.cmd, "compile"))
 		return cmd_compile(&o);
-	if (!strcmp(o.cmd, "run"))
-		return cmd_run(&o);
-	if (!strcmp(o.cmd, "check"))
-		return cmd_check(&o);
-	if (!strcmp(o.cmd, "dump"))
-		return cmd_dump(&o);
 	if (!strcmp(o.cmd, "quantize"))
 		return cmd_quantize(&o);
-	if (!strcmp(o.cmd, "bench"))
-		return cmd_bench(&o);
-	return driver_fail("unknown command '%s' (see kiln --help)", o.cmd);
+	bool ptq_opts = o.quantize || o.calib_dir || o.eval_dir || o.calib_method || o.max_drop >= 0;
+	if (ptq_opts && strcmp(o.cmd, "run") && strcmp(o.cmd, "bench") && strcmp(o.cmd, "dump"))
+		return driver_fail("%s: --quantize and its options go with compile, quantize, run, bench and dump", o.cmd);
+	if (ptq_opts && !o.quantize)
+		return driver_fail("%s: --calib, --eval, --calib-method and --max-accuracy-drop go with --quantize int8", o.cmd);
+	/* run, bench, dump: the quantized model, as compile would build it */
+	Ptq ptq = {0};
+	if (o.quantize) {
+		if (o.test_dir)
+			return driver_fail("run: --test-dir compares with expected outputs; quantize with compile or kiln quantize");
+		int prc = ptq_prepare(&o, &ptq);
+		if (prc)
+			return prc;
+		o.quant = &ptq.plan;
+	}
+	rc = -1;
+	if (!strcmp(o.cmd, "run"))
+		rc = cmd_run(&o);
+	else if (!strcmp(o.cmd, "check"))
+		rc = cmd_check(&o);
+	else if (!strcmp(o.cmd, "dump"))
+		rc = cmd_dump(&o);
+	else if (!strcmp(o.cmd, "bench"))
+		rc = cmd_bench(&o);
+	ptq_free(&ptq);
+	return rc >= 0 ? rc : driver_fail("unknown command '%s' (see kiln --help)", o.cmd);
 }
