@@ -479,8 +479,11 @@ static int cmd_quantize(Opts *o)
 		char tmp[4200];
 		FILE *f = open_tmp(o->report, tmp, sizeof tmp);
 		if (f) {
-			fprintf(f, "{\n  \"model\": \"%s\",\n  \"quantized_model\": \"%s\",\n  \"ptq\": %s\n}\n", o->model, o->out,
-				ptq.json ? ptq.json : "null");
+			fprintf(f, "{\n  \"model\": ");
+			report_json_str(f, o->model);
+			fprintf(f, ",\n  \"quantized_model\": ");
+			report_json_str(f, o->out);
+			fprintf(f, ",\n  \"ptq\": %s\n}\n", ptq.json ? ptq.json : "null");
 		}
 		if (!f || !close_tmp(f, tmp, o->report)) {
 			remove(o->out);
