@@ -26,7 +26,7 @@ typedef struct QuantPlan {
 	int nranges;
 	const QuantRange *ranges;
 	int nfloat;
-	const char *const *float_nodes;  /* nodes kept in float (--max-accuracy-drop) */
+	const char *const *float_nodes;  /* nodes kept in float (--max-accuracy-drop): node names, or result names */
 	DType act_dt;            /* activations: DT_U8 (default, DT_UNDEF) or DT_I8 */
 } QuantPlan;
 

@@ -76,6 +76,14 @@ static bool listed(const char *const *names, int n, const char *s)
 	return false;
 }
 
+/* Is node n a layer kept in float?  Named by its node name, or by its
+ * result's name (unique, for nodes without one). */
+static bool kept_float(const Graph *g, const QuantPlan *p, const Node *n)
+{
+	return (n->name && n->name[0] && listed(p->float_nodes, p->nfloat, n->name)) ||
+	       listed(p->float_nodes, p->nfloat, g->values.v[n->out].name);
+}
+
 static const QuantRange *range_of(const QuantPlan *p, const char *name)
 {
 	for (int i = 0; i < p->nranges; i++)
@@ -237,7 +245,7 @@ bool pass_quantize(Graph *g, PassCtx *cx)
 	/* Roles: only all-f32 nodes, not kept in float. */
 	for (int i = 0; ok && i < nn; i++) {
 		const Node *n = &g->nodes.v[i];
-		if (n->dead || ir_value_type(g, n->out)->dt != DT_F32 || listed(p->float_nodes, p->nfloat, n->name))
+		if (n->dead || ir_value_type(g, n->out)->dt != DT_F32 || kept_float(g, p, n))
 			continue;
 		Role r = op_role(n->op);
 		for (int j = 0; j < (r == R_NONE ? 0 : quantized_operands(n)); j++)
@@ -259,7 +267,7 @@ bool pass_quantize(Graph *g, PassCtx *cx)
 		const Node *k = &g->nodes.v[x->def];
 		if (role[x->def] == R_COMPUTE && k->op != OP_CONCAT)
 			role[i] = R_ABSORBED;
-		else if (op_role(k->op) == R_COMPUTE && listed(p->float_nodes, p->nfloat, k->name))
+		else if (op_role(k->op) == R_COMPUTE && kept_float(g, p, k))
 			role[i] = R_NONE;  /* (the epilogue of a layer kept in float) */
 	}
 	for (int i = 0; ok && i < nn; i++) {

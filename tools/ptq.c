@@ -438,15 +438,15 @@ static bool absorbed(const Graph *g, const Node *n)
 }
 
 /* The nodes that may go back to float: those with an integer form, in
- * graph order. */
+ * graph order, by name (or their result's name). */
 static int layer_nodes(const Graph *g, const char ***out)
 {
 	const char **v = malloc((g->nodes.n + 1) * sizeof *v);
 	int n = 0;
 	for (int i = 0; v && i < g->nodes.n; i++) {
 		const Node *k = &g->nodes.v[i];
-		if (!k->dead && pass_quantize_layer(k->op) && !absorbed(g, k) && ir_value_type(g, k->out)->dt == DT_F32 && k->name[0])
-			v[n++] = k->name;
+		if (!k->dead && pass_quantize_layer(k->op) && !absorbed(g, k) && ir_value_type(g, k->out)->dt == DT_F32)
+			v[n++] = k->name && k->name[0] ? k->name : g->values.v[k->out].name;  /* (unnamed: by its result) */
 	}
 	*out = v;
 	return n;
@@ -562,7 +562,7 @@ static char *ptq_json(const Opts *o, Method m, const Dataset *cal, const Dataset
 				if (ed->v[e].kind == QE_WEIGHT && n->in[j] >= 0 && !strcmp(ir_value((Graph *)g, n->in[j])->name, ed->v[e].dq_name))
 					w = &ed->v[e];
 		fprintf(f, "%s\n      {\"node\": ", k++ ? "," : "");
-		report_json_str(f, n->name);
+		report_json_str(f, n->name && n->name[0] ? n->name : g->values.v[n->out].name);
 		fprintf(f, ", \"op\": \"%s\", \"dtype\": \"%s\"", ir_ops[n->op].name, act ? ir_dtype_name(act->dt) : "f32");
 		if (act)
 			fprintf(f, ", \"scale\": %.9g, \"zero_point\": %d", act->q->scale[0], act->q->zero[0]);
