@@ -46,6 +46,26 @@ Graph *json_import(const char *path, const ImportOptions *o, Diag *d);
 /* Dispatch on content/extension: .onnx (protobuf), .json, .kir (IR text). */
 Graph *frontend_load(const char *path, const ImportOptions *o, Diag *d);
 
+/* One quantized tensor of a QDQ model to write (kiln quantize): an
+ * activation gets QuantizeLinear -> DequantizeLinear after its producer; a
+ * weight initializer becomes int8 read through DequantizeLinear. */
+typedef struct OnnxQdqEdit {
+	bool weight;
+	const char *value;       /* the float tensor's name in the source model */
+	const char *float_name;  /* its producer's result after the edit (!= value: a graph output) */
+	const char *q_name, *dq_name;
+	DType dtype;             /* DT_U8 or DT_I8 */
+	int axis;                /* per channel along axis, or -1 */
+	int nscale;
+	const float *scale;
+	const int32_t *zero;
+	const int8_t *data;      /* weight: numel integers */
+	int64_t numel;
+} OnnxQdqEdit;
+/* Write src again to dst with the edits (frontend/onnx_qdq.c); false with
+ * a message in d.  dst is written whole or not at all. */
+bool onnx_write_qdq(const char *src, const char *dst, const OnnxQdqEdit *ed, int ned, Diag *d);
+
 /* Parse "NAME=1,3,224,224" into b (name points into arg).  false if malformed. */
 bool frontend_parse_shape_arg(char *arg, ShapeBinding *b);
 

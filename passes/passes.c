@@ -18,7 +18,8 @@ static const PassInfo passes[] = {
 #undef PASS
 };
 
-/* The pipelines, one place.  plan always runs last: codegen needs it. */
+/* The pipelines, one place.  plan always runs last: codegen needs it.
+ * With a quantization plan (--quantize), quantize runs first. */
 static const char *const pipelines[4] = {
 	"plan",
 	"qdq,simplify,fold,cse,dce,patterns,schedule,plan",
@@ -138,6 +139,8 @@ static bool run_list(Graph *g, const char *list, PassCtx *cx)
 	if (!list) {
 		int o = cx->opt_level < 0 ? 0 : cx->opt_level > 3 ? 3 : cx->opt_level;
 		list = pipelines[o];
+		if (cx->quant && !run_one(g, find_pass("quantize", 8), cx))
+			return false;
 	}
 	if (strcmp(list, "none") == 0 || !*list)
 		return true;

@@ -16,6 +16,44 @@ typedef struct PassRecord {
 
 #define PASS_MAX_RECORDS 64
 
+/* Post-training quantization (passes/quantize.c): what calibration chose,
+ * by value name.  A float value without a range stays float. */
+typedef struct QuantRange {
+	const char *value;       /* a float activation's name */
+	double lo, hi;           /* its clipping range */
+} QuantRange;
+typedef struct QuantPlan {
+	int nranges;
+	const QuantRange *ranges;
+	int nfloat;
+	const char *const *float_nodes;  /* nodes kept in float (--max-accuracy-drop): node names, or result names */
+	DType act_dt;            /* activations: DT_U8 (default, DT_UNDEF) or DT_I8 */
+} QuantPlan;
+
+/* One rewrite the quantize pass made, for writing the same decisions as a
+ * QDQ ONNX model.  Names are the graph's (arena-owned). */
+typedef enum QuantEditKind { QE_ACTIVATION, QE_WEIGHT } QuantEditKind;
+typedef struct QuantEdit {
+	QuantEditKind kind;
+	const char *value;       /* the float tensor's name in the source model */
+	const char *float_name;  /* what its producer's result is called now (a graph output: "<value>_float") */
+	const char *q_name;      /* activation: the quantize result; weight: the integer constant */
+	const char *dq_name;     /* the dequantize result (a graph output keeps value) */
+	DType dt;                /* u8/i8 */
+	const Quant *q;          /* scale and zero, per tensor or per axis */
+	const int8_t *data;      /* weight: the integers (numel of the float tensor) */
+} QuantEdit;
+typedef struct QuantEdits {
+	QuantEdit *v;            /* malloc-owned */
+	int n, cap;
+} QuantEdits;
+/* scale and zero point for the range [lo, hi] widened to hold 0, as dt
+ * (u8 or i8), round half to even. */
+void pass_quant_params(double lo, double hi, DType dt, float *scale, int32_t *zero);
+/* Does the quantize pass give op an integer form of its own (a "layer"
+ * that --max-accuracy-drop may keep in float)?  Moves follow their operand. */
+bool pass_quantize_layer(Op op);
+
 typedef struct PassCtx {
 	Diag *diag;
 	int opt_level;           /* 0..3 */
@@ -29,6 +67,8 @@ typedef struct PassCtx {
 	const char *dump_dir;    /* --print-after output as DIR/NN-PASS.kir instead of stderr */
 	int vector_lanes;        /* f32 lanes of the target's vectors (0: scalar target, no layout choice) */
 	int layout;              /* the layout pass: 0 by gain and cost, 1 row-major only, 2 every class it can block */
+	const QuantPlan *quant;  /* the quantize pass's decisions; NULL: it does nothing */
+	QuantEdits *quant_edits; /* where the quantize pass records its rewrites (may be NULL) */
 	IrFoldFn fold;           /* evaluates constant expressions (codegen's cg_fold); NULL: `fold` does nothing */
 	char note[160];          /* set by the running pass (pass_note), copied into its record */
 	PassRecord log[PASS_MAX_RECORDS];  /* filled by the pass manager */
@@ -36,6 +76,7 @@ typedef struct PassCtx {
 } PassCtx;
 
 typedef bool (*PassFn)(Graph *g, PassCtx *cx);
+
 
 /* A pass's one-line summary for the log (--report, --time-passes). */
 void pass_note(PassCtx *cx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

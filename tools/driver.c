@@ -95,6 +95,7 @@ Graph *driver_load_and_optimize(const Opts *o, Diag *d, bool plan, PassCtx *cx_o
 		.print_after = o->print_after, .print_after_all = o->print_after_all,
 		.time_passes = o->time_passes, .max_ram = o->max_ram, .layout = o->layout, .ws_align = 64, .dump_dir = o->dump_dir,
 		.fold = cg_fold,  /* the fold pass evaluates through the code generator */
+		.quant = o->quant,
 	};
 	CgOptions cg;
 	if (!driver_setup_target(o, &cg)) {  /* the commands check it first; this is for the lanes */

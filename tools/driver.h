@@ -35,6 +35,10 @@ typedef struct Opts {
 	kiln_tensor const_vals[IMPORT_MAX_SHAPES];  /* --const NAME=FILE values */
 	double rtol, atol;
 	int runs, warmup, threads;
+	const char *quantize;      /* --quantize int8 (compile) */
+	const char *calib_dir, *eval_dir, *calib_method;
+	double max_drop;           /* --max-accuracy-drop P (points); < 0: none */
+	const QuantPlan *quant;    /* the quantize pass's plan (tools/ptq.c) */
 } Opts;
 
 /* "kiln: error: ..." on stderr; returns the exit code 1. */
@@ -52,5 +56,6 @@ Graph *driver_load_and_optimize(const Opts *o, Diag *d, bool plan, PassCtx *cx_o
 /* kiln run and kiln bench (tools/run.c). */
 int cmd_run(Opts *o);
 int cmd_bench(Opts *o);
+/* kiln quantize (tools/kiln.c) is built on tools/ptq.c. */
 
 #endif

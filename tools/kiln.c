@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "driver.h"
+#include "ptq.h"
 #include "report.h"
 
 
@@ -23,6 +24,7 @@ static const char usage[] =
 	"  check MODEL              list everything kiln cannot compile\n"
 	"  dump MODEL               print the IR (after the pipeline)\n"
 	"  bench MODEL              median latency of N runs\n"
+	"  quantize MODEL --calib DIR -o Q.onnx  write an int8 QDQ model (post-training quantization)\n"
 	"\n"
 	"options:\n"
 	"  -o FILE                  output file (compile; '-' = stdout for text emits)\n"
@@ -37,6 +39,8 @@ static const char usage[] =
 	"  --print-after PASS, --print-after-all, --verify-each, --time-passes\n"
 	"  --dump-dir DIR           --print-after output as DIR/NN-PASS.kir\n"
 	"  --report FILE            (compile) JSON summary: nodes, weights, workspace, MACs\n"
+	"  --quantize int8 --calib DIR [--eval DIR] [--calib-method M] [--max-accuracy-drop P]\n"
+	"                           (compile) post-training quantization; see kiln help compile\n"
 "  --max-ram BYTES          fail if the workspace would exceed BYTES\n"
 	"  --layout auto|rows|blocks  activation layout (layout pass): by gain (default), NCHW, all blockable\n"
 	"  --input FILE             (run) input tensor, .pb or .npy, in graph order\n"
@@ -66,7 +70,18 @@ static const struct {
 	 "  --verify-each, --time-passes\n"
 	 "  --report FILE            JSON summary: nodes, weights, workspace, MACs\n"
 	 "  --max-ram BYTES          fail if the workspace would exceed BYTES\n"
-	 "  --layout auto|rows|blocks  activation layout: by gain (default), NCHW, every class that can be blocked\n"},
+	 "  --layout auto|rows|blocks  activation layout: by gain (default), NCHW, every class that can be blocked\n"
+	 "  --quantize int8          post-training quantization (needs --calib; docs/quantization.md)\n"
+	 "  --calib DIR              calibration inputs: .pb/.npy tensors or test_data_set_* folders\n"
+	 "  --calib-method M         auto (default), minmax, percentile, mse or entropy\n"
+	 "  --eval DIR               held-out data to measure the quantized model on (labels if given)\n"
+	 "  --max-accuracy-drop P    keep the most sensitive layers in float until the drop is <= P points\n"},
+	{"quantize",
+	 "usage: kiln quantize MODEL.onnx --calib DIR -o Q.onnx [options]\n"
+	 "Write MODEL again as a QDQ model with the decisions of compile --quantize int8\n"
+	 "(u8 activations per tensor, i8 weights per output channel); onnxruntime runs it.\n"
+	 "  --calib DIR, --calib-method M, --eval DIR, --max-accuracy-drop P   as for compile\n"
+	 "  --report FILE            JSON: the calibration and evaluation summary\n"},
 	{"run",
 	 "usage: kiln run MODEL --input FILE... [--output-dir D]\n"
 	 "       kiln run --test-dir DIR [--rtol R] [--atol A]\n"
@@ -135,6 +150,7 @@ static int parse_args(int argc, char **argv, Opts *o)
 	o->runs = 50;
 	o->warmup = 5;
 	o->threads = 1;
+	o->max_drop = -1;
 	bool in_inputs = false;  /* after --input: bare words are more inputs */
 	for (int i = 2; i < argc; i++) {
 		char *a = argv[i];
@@ -169,7 +185,8 @@ static int parse_args(int argc, char **argv, Opts *o)
 		key[kl] = 0;
 		static const char *const valued[] = {"-o", "--name", "--target", "--cpu", "--features", "--emit",
 			"--passes", "--print-after", "--output-dir", "--test-dir", "--input", "--shape", "--max-ram", "--layout",
-			"--runs", "--warmup", "--threads", "--rtol", "--atol", "--report", "--dump-dir", "--const", NULL};
+			"--runs", "--warmup", "--threads", "--rtol", "--atol", "--report", "--dump-dir", "--const",
+			"--quantize", "--calib", "--eval", "--calib-method", "--max-accuracy-drop", NULL};
 		bool known = false;
 		for (const char *const *k = valued; *k; k++)
 			known |= !strcmp(*k, key);
@@ -194,6 +211,14 @@ static int parse_args(int argc, char **argv, Opts *o)
 		else if (!strcmp(key, "--test-dir")) o->test_dir = val;
 		else if (!strcmp(key, "--report")) o->report = val;
 		else if (!strcmp(key, "--dump-dir")) o->dump_dir = val;
+		else if (!strcmp(key, "--quantize")) o->quantize = val;
+		else if (!strcmp(key, "--calib")) o->calib_dir = val;
+		else if (!strcmp(key, "--eval")) o->eval_dir = val;
+		else if (!strcmp(key, "--calib-method")) o->calib_method = val;
+		else if (!strcmp(key, "--max-accuracy-drop")) {
+			if (!parse_double(val, &o->max_drop) || !(o->max_drop >= 0) || o->max_drop > 100)
+				return driver_fail("--max-accuracy-drop '%s': expected 0 to 100 (points of top-1 accuracy)", val);
+		}
 		else if (!strcmp(key, "--input")) {
 			in_inputs = true;
 			if (o->ninputs == MAX_FILES)
@@ -325,13 +350,24 @@ static int cmd_compile(Opts *o)
 	CgOptions cg;
 	if (!driver_setup_target(o, &cg))
 		return 1;
+	Ptq ptq = {0};
+	if (!o->quantize && (o->calib_dir || o->eval_dir || o->calib_method || o->max_drop >= 0))
+		return driver_fail("compile: --calib, --eval, --calib-method and --max-accuracy-drop go with --quantize int8");
+	if (o->quantize) {
+		int prc = ptq_prepare(o, &ptq);
+		if (prc)
+			return prc;
+		o->quant = &ptq.plan;
+	}
 	Diag d;
 	diag_init(&d);
 	PassCtx cx;
 	int imported = 0;
 	Graph *g = driver_load_and_optimize(o, &d, true, &cx, &imported);
-	if (!g)
+	if (!g) {
+		ptq_free(&ptq);
 		return driver_fail_diag(&d);
+	}
 
 	char name[256];
 	cg_sanitize_name(o->name ? o->name : to_stdout ? g->name : base_name(o->out), name, sizeof name);
@@ -384,7 +420,7 @@ static int cmd_compile(Opts *o)
 		char tmp[4200];
 		FILE *f = open_tmp(o->report, tmp, sizeof tmp);
 		if (f)
-			report_write(f, g, imported, &cx);
+			report_write(f, g, imported, &cx, ptq.json);
 		if (!f || !close_tmp(f, tmp, o->report)) {
 			/* All or nothing: the outputs go with the report. */
 			if (!to_stdout) {
@@ -397,6 +433,73 @@ static int cmd_compile(Opts *o)
 	}
 	ir_graph_free(g);
 	diag_free(&d);
+	ptq_free(&ptq);
+	return rc;
+}
+
+/* ---- quantize ---------------------------------------------------------------- */
+
+/* kiln quantize M.onnx --calib DIR -o q.onnx: the decisions --quantize
+ * int8 would compile, written as a QDQ ONNX model. */
+static int cmd_quantize(Opts *o)
+{
+	if (!o->model)
+		return driver_fail("quantize: no model file given");
+	const char *dot = strrchr(o->model, '.');
+	if (!dot || strcmp(dot, ".onnx"))
+		return driver_fail("quantize: %s: writes ONNX, so it reads an .onnx model", o->model);
+	if (!o->out || !strcmp(o->out, "-"))
+		return driver_fail("quantize: -o OUT.onnx is required");
+	if (o->quantize && strcmp(o->quantize, "int8"))
+		return driver_fail("--quantize '%s': expected int8", o->quantize);
+	Ptq ptq;
+	int rc = ptq_prepare(o, &ptq);
+	if (rc)
+		return rc;
+	Diag d;
+	diag_init(&d);
+	Graph *g = driver_load_verified(o, &d);
+	QuantEdits ed = {0};
+	PassCtx cx = {.diag = &d, .quant = &ptq.plan, .quant_edits = &ed};
+	OnnxQdqEdit *oe = NULL;
+	if (g && (pass_quantize(g, &cx), !d.nerr) && (oe = calloc(ed.n + 1, sizeof *oe))) {
+		for (int i = 0; i < ed.n; i++) {
+			const QuantEdit *e = &ed.v[i];
+			ValueId qv = ir_find_value(g, e->q_name);
+			oe[i] = (OnnxQdqEdit){.weight = e->kind == QE_WEIGHT, .value = e->value, .float_name = e->float_name,
+					      .q_name = e->q_name, .dq_name = e->dq_name, .dtype = e->dt, .axis = e->q->axis,
+					      .nscale = e->q->n, .scale = e->q->scale, .zero = e->q->zero, .data = e->data,
+					      .numel = ir_type_numel(ir_value_type(g, qv))};
+		}
+		if (!onnx_write_qdq(o->model, o->out, oe, ed.n, &d))
+			rc = 1;
+	} else
+		rc = 1;
+	if (!rc && o->report) {
+		char tmp[4200];
+		FILE *f = open_tmp(o->report, tmp, sizeof tmp);
+		if (f) {
+			fprintf(f, "{\n  \"model\": ");
+			report_json_str(f, o->model);
+			fprintf(f, ",\n  \"quantized_model\": ");
+			report_json_str(f, o->out);
+			fprintf(f, ",\n  \"ptq\": %s\n}\n", ptq.json ? ptq.json : "null");
+		}
+		if (!f || !close_tmp(f, tmp, o->report)) {
+			remove(o->out);
+			rc = driver_fail("%s: cannot write the report", o->report);
+		}
+	}
+	if (rc && d.nmsg)
+		driver_fail_diag(&d);
+	else if (rc && !o->report)
+		driver_fail("quantize: out of memory");
+	free(oe);
+	free(ed.v);
+	if (g)
+		ir_graph_free(g);
+	diag_free(&d);
+	ptq_free(&ptq);
 	return rc;
 }
 
@@ -488,13 +591,32 @@ int main(int argc, char **argv)
 		return rc;
 	if (!strcmp(o.cmd, "compile"))
 		return cmd_compile(&o);
+	if (!strcmp(o.cmd, "quantize"))
+		return cmd_quantize(&o);
+	bool ptq_opts = o.quantize || o.calib_dir || o.eval_dir || o.calib_method || o.max_drop >= 0;
+	if (ptq_opts && strcmp(o.cmd, "run") && strcmp(o.cmd, "bench") && strcmp(o.cmd, "dump"))
+		return driver_fail("%s: --quantize and its options go with compile, quantize, run, bench and dump", o.cmd);
+	if (ptq_opts && !o.quantize)
+		return driver_fail("%s: --calib, --eval, --calib-method and --max-accuracy-drop go with --quantize int8", o.cmd);
+	/* run, bench, dump: the quantized model, as compile would build it */
+	Ptq ptq = {0};
+	if (o.quantize) {
+		if (o.test_dir)
+			return driver_fail("run: --test-dir compares with expected outputs; quantize with compile or kiln quantize");
+		int prc = ptq_prepare(&o, &ptq);
+		if (prc)
+			return prc;
+		o.quant = &ptq.plan;
+	}
+	rc = -1;
 	if (!strcmp(o.cmd, "run"))
-		return cmd_run(&o);
-	if (!strcmp(o.cmd, "check"))
-		return cmd_check(&o);
-	if (!strcmp(o.cmd, "dump"))
-		return cmd_dump(&o);
-	if (!strcmp(o.cmd, "bench"))
-		return cmd_bench(&o);
-	return driver_fail("unknown command '%s' (see kiln --help)", o.cmd);
+		rc = cmd_run(&o);
+	else if (!strcmp(o.cmd, "check"))
+		rc = cmd_check(&o);
+	else if (!strcmp(o.cmd, "dump"))
+		rc = cmd_dump(&o);
+	else if (!strcmp(o.cmd, "bench"))
+		rc = cmd_bench(&o);
+	ptq_free(&ptq);
+	return rc >= 0 ? rc : driver_fail("unknown command '%s' (see kiln --help)", o.cmd);
 }

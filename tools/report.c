@@ -4,7 +4,7 @@
 
 #include "report.h"
 
-static void json_str(FILE *f, const char *s)
+void report_json_str(FILE *f, const char *s)
 {
 	fputc('"', f);
 	for (; *s; s++) {
@@ -53,7 +53,7 @@ int64_t report_node_macs(const Graph *g, const Node *n)
 	}
 }
 
-void report_write(FILE *f, Graph *g, int nodes_imported, const PassCtx *cx)
+void report_write(FILE *f, Graph *g, int nodes_imported, const PassCtx *cx, const char *ptq)
 {
 	int64_t weights = 0, macs = 0;
 	int compiled = 0;
@@ -66,7 +66,7 @@ void report_write(FILE *f, Graph *g, int nodes_imported, const PassCtx *cx)
 			macs += report_node_macs(g, &g->nodes.v[i]);
 		}
 	fprintf(f, "{\n  \"model\": ");
-	json_str(f, g->file ? g->file : "");
+	report_json_str(f, g->file ? g->file : "");
 	fprintf(f, ",\n  \"nodes_imported\": %d,\n  \"nodes_compiled\": %d,\n", nodes_imported, compiled);
 	fprintf(f, "  \"weights_bytes\": %lld,\n  \"workspace_bytes\": %lld,\n", (long long)weights, (long long)g->ws_size);
 	fprintf(f, "  \"workspace_lower_bound_bytes\": %lld,\n  \"workspace_align\": %lld,\n", (long long)g->ws_lower_bound,
@@ -78,11 +78,11 @@ void report_write(FILE *f, Graph *g, int nodes_imported, const PassCtx *cx)
 	fprintf(f, "  \"quantization\": {\"integer_nodes\": %d, \"float_nodes\": [", pass_qdq_integer_nodes(g));
 	for (int i = 0; i < nfl && i < 256; i++) {
 		fprintf(f, "%s\n    {\"node\": ", i ? "," : "");
-		json_str(f, fl[i].node->name);
+		report_json_str(f, fl[i].node->name);
 		fprintf(f, ", \"op\": ");
-		json_str(f, fl[i].node->src_op ? fl[i].node->src_op : ir_ops[fl[i].node->op].name);
+		report_json_str(f, fl[i].node->src_op ? fl[i].node->src_op : ir_ops[fl[i].node->op].name);
 		fprintf(f, ", \"why\": ");
-		json_str(f, fl[i].why);
+		report_json_str(f, fl[i].why);
 		fputc('}', f);
 	}
 	fprintf(f, "%s]},\n  \"passes\": [", nfl ? "\n  " : "");
@@ -90,7 +90,7 @@ void report_write(FILE *f, Graph *g, int nodes_imported, const PassCtx *cx)
 		const PassRecord *r = &cx->log[i];
 		fprintf(f, "%s\n    {\"name\": \"%s\", \"changed\": %s, \"nodes_before\": %d, \"nodes_after\": %d, \"ms\": %.3f, \"note\": ",
 			i ? "," : "", r->name, r->changed ? "true" : "false", r->nodes_before, r->nodes_after, r->ms);
-		json_str(f, r->note);
+		report_json_str(f, r->note);
 		fputc('}', f);
 	}
 	fprintf(f, "\n  ],\n  \"nodes\": [");
@@ -101,9 +101,9 @@ void report_write(FILE *f, Graph *g, int nodes_imported, const PassCtx *cx)
 			continue;
 		const Value *out = &g->values.v[n->out];
 		fprintf(f, "%s\n    {\"name\": ", k++ ? "," : "");
-		json_str(f, n->name);
+		report_json_str(f, n->name);
 		fprintf(f, ", \"op\": \"%s\", \"source_op\": ", ir_ops[n->op].name);
-		json_str(f, n->src_op);
+		report_json_str(f, n->src_op);
 		fprintf(f, ", \"fused\": [");
 		const char *act = ir_attr_str(n, "act", NULL);
 		bool residual = n->op == OP_CONV && n->nin > 3 && n->in[3] >= 0;
@@ -142,11 +142,14 @@ void report_write(FILE *f, Graph *g, int nodes_imported, const PassCtx *cx)
 			 * its slice: it lives in another value's buffer. */
 			const Value *h = &g->values.v[home];
 			fprintf(f, "\"buffer\": \"%s\", \"shares\": ", ir_ops[n->op].flags & OPF_VIEW ? "view" : "shared");
-			json_str(f, h->name);
+			report_json_str(f, h->name);
 			if (h->ws_offset >= 0)
 				fprintf(f, ", \"workspace_offset\": %lld", (long long)(h->ws_offset + off));
 		}
 		fprintf(f, ", \"bytes\": %lld}", (long long)ir_type_bytes(ir_value_type(g, n->out)));
 	}
-	fprintf(f, "\n  ]\n}\n");
+	fprintf(f, "\n  ]");
+	if (ptq)
+		fprintf(f, ",\n  \"ptq\": %s", ptq);
+	fprintf(f, "\n}\n");
 }
