@@ -25,8 +25,8 @@ typedef enum Kind { K_O0, K_FLOAT, K_CROSS } Kind;
  * sums in another order and fused multiply-adds drift by a few ulps per
  * layer; a kernel bug moves whole elements), a per-value SQNR floor in dB
  * for quantized vs float (8-bit activations give about 30-45 dB). */
-#define TOL_O0 1e-4
-#define TOL_CROSS 1e-4
+#define TOL_O0 1e-5
+#define TOL_CROSS 1e-5
 #define TOL_FLOAT_DB 15.0
 
 typedef struct Row {
@@ -34,6 +34,7 @@ typedef struct Row {
 	const char *value;    /* its result's name there */
 	int ta, tb;           /* tap indices in builds A and B; -1: not compared */
 	const char *why;      /* not compared: why */
+	const Node *anode;    /* the node computing it in build A, when not the source node (fusion) */
 	double abs, rel, sqnr;
 	bool past;
 } Row;
@@ -324,67 +325,103 @@ static TypeId copy_type(Graph *h, const Type *t)
 	return ir_type(h, t->dt, t->rank, t->dims, q);
 }
 
-/* The node alone: its constant operands as constants, the others as graph
- * inputs whose values (the reference build's, or the model inputs) are
- * written beside path as STEM.input_<i>.pb.  Prints the command that
- * reproduces the comparison on it. */
+/* The observed value of v: a model input, or a value the reference build
+ * tapped; NULL if neither. */
+static const void *observed(const Graph *g, ValueId v, const Row *rows, int nrows, const Tap *ref, const kiln_tensor *ins)
+{
+	for (int j = 0; j < g->inputs.n; j++)
+		if (g->inputs.v[j] == v)
+			return ins[j].data;
+	for (int j = 0; j < nrows; j++)
+		if (rows[j].tb >= 0 && !strcmp(rows[j].value, g->values.v[v].name))
+			return ref->buf[ref->tap_out[rows[j].tb]];
+	return NULL;
+}
+
+/* Mark in[] the source nodes that compute v from observed values and
+ * constants (the node itself, and those fused away into it). */
+static void cone(const Graph *g, ValueId v, bool top, const Row *rows, int nrows, const Tap *ref, const kiln_tensor *ins,
+		 bool *in)
+{
+	const Value *x = &g->values.v[v];
+	if (x->kind != VAL_NODE || in[x->def] || (!top && observed(g, v, rows, nrows, ref, ins)))
+		return;
+	in[x->def] = true;
+	const Node *n = &g->nodes.v[x->def];
+	for (int i = 0; i < n->nin; i++)
+		if (n->in[i] >= 0)
+			cone(g, n->in[i], false, rows, nrows, ref, ins, in);
+}
+
+/* The diverging value's neighbourhood: the source nodes that compute it
+ * from observed values (one node, or those fused into it), constants as
+ * constants, the observed operands as graph inputs whose values (the
+ * reference build's, or the model's inputs) are written beside path as
+ * STEM.input_<i>.pb.  Prints the command that reproduces the comparison. */
 static bool emit_kir(const char *path, const Graph *g, const Row *r, const Row *rows, int nrows, const Tap *ref,
 		     const kiln_tensor *ins, const Opts *o)
 {
-	const Node *n = r->node;
 	Graph *h = ir_graph_new("bisect");
-	ValueId in[64];
+	bool *in = calloc(g->nodes.n + 1, sizeof *in);
+	ValueId *map = malloc((g->values.n + 1) * sizeof *map);
 	char stem[4096], pb[4200], err[512], cmd[8192];
 	snprintf(stem, sizeof stem, "%s", path);
 	char *dot = strrchr(stem, '.');
 	if (dot && !strcmp(dot, ".kir"))
 		*dot = 0;
-	int k = snprintf(cmd, sizeof cmd, "kiln bisect %s", path), nin = 0;
-	bool ok = h && n->nin <= 64;
-	for (int i = 0; ok && i < n->nin; i++) {
-		in[i] = -1;
-		if (n->in[i] < 0)
-			continue;
-		const Value *v = &g->values.v[n->in[i]];
-		const Type *t = ir_value_type(g, n->in[i]);
-		if ((in[i] = ir_find_value(h, v->name)) >= 0)
-			continue;  /* an operand given twice */
-		if (v->kind == VAL_CONST) {
-			ok = (in[i] = ir_add_const(h, v->name, copy_type(h, t), v->data)) >= 0;
-			continue;
-		}
-		const void *data = NULL;
-		for (int j = 0; j < g->inputs.n; j++)
-			if (g->inputs.v[j] == n->in[i])
-				data = ins[j].data;
-		for (int j = 0; !data && j < nrows; j++)
-			if (!strcmp(rows[j].value, v->name) && rows[j].tb >= 0)
-				data = ref->buf[ref->tap_out[rows[j].tb]];
-		if (!data) {
-			fprintf(stderr, "kiln: error: bisect: --emit-kir: no observed value of '%s'\n", v->name);
-			ok = false;
-			break;
-		}
-		ok = (in[i] = ir_add_input(h, v->name, copy_type(h, t))) >= 0;
-		kiln_tensor kt = {.dtype = ir_dtype_onnx(t->dt), .rank = t->rank, .data = (void *)data,
-				  .bytes = (size_t)ir_type_bytes(t)};
-		snprintf(kt.name, sizeof kt.name, "%s", v->name);
-		memcpy(kt.shape, t->dims, sizeof(int64_t) * (t->rank < KILN_IO_MAX_RANK ? t->rank : KILN_IO_MAX_RANK));
-		snprintf(pb, sizeof pb, "%s.input_%d.pb", stem, nin++);
-		if (ok && kiln_tensor_write_pb(pb, &kt, err, sizeof err)) {
-			fprintf(stderr, "kiln: error: %s\n", err);
-			ok = false;
-		}
-		k += snprintf(cmd + k, sizeof cmd - k, " --input %s", pb);
-	}
+	int k = snprintf(cmd, sizeof cmd, "kiln bisect %s", path), nin = 0, nnodes = 0;
+	bool ok = h && in && map;
 	if (ok) {
-		const Type *t = ir_value_type(g, n->out);
-		NodeId id = ir_add_node(h, n->op, n->name, in, n->nin, n->attr, n->nattr, g->values.v[n->out].name,
-					copy_type(h, t));
-		ok = id >= 0 && ir_mark_output(h, h->nodes.v[id].out);
-		if (ok && n->src_op)
-			h->nodes.v[id].src_op = ir_arena_strdup(h->arena, n->src_op);
+		for (int i = 0; i < g->values.n; i++)
+			map[i] = -1;
+		cone(g, r->node->out, true, rows, nrows, ref, ins, in);
 	}
+	for (int i = 0; ok && i < g->nodes.n; i++) {
+		if (!in[i])
+			continue;
+		const Node *n = &g->nodes.v[i];
+		ValueId opnd[64];
+		ok = n->nin <= 64;
+		for (int j = 0; ok && j < n->nin; j++) {
+			ValueId u = n->in[j];
+			if (u < 0 || map[u] >= 0) {
+				opnd[j] = u < 0 ? -1 : map[u];
+				continue;
+			}
+			const Value *v = &g->values.v[u];
+			const Type *t = ir_value_type(g, u);
+			if (v->kind == VAL_CONST) {
+				ok = (opnd[j] = map[u] = ir_add_const(h, v->name, copy_type(h, t), v->data)) >= 0;
+				continue;
+			}
+			const void *data = observed(g, u, rows, nrows, ref, ins);
+			if (!data)
+				die("bisect: '%s' neither observed nor computed in the neighbourhood", v->name);
+			ok = (opnd[j] = map[u] = ir_add_input(h, v->name, copy_type(h, t))) >= 0;
+			kiln_tensor kt = {.dtype = ir_dtype_onnx(t->dt), .rank = t->rank, .data = (void *)data,
+					  .bytes = (size_t)ir_type_bytes(t)};
+			snprintf(kt.name, sizeof kt.name, "%s", v->name);
+			memcpy(kt.shape, t->dims, sizeof(int64_t) * (t->rank < KILN_IO_MAX_RANK ? t->rank : KILN_IO_MAX_RANK));
+			snprintf(pb, sizeof pb, "%s.input_%d.pb", stem, nin++);
+			if (ok && kiln_tensor_write_pb(pb, &kt, err, sizeof err)) {
+				fprintf(stderr, "kiln: error: %s\n", err);
+				ok = false;
+			}
+			k += snprintf(cmd + k, sizeof cmd - k, " --input %s", pb);
+		}
+		if (!ok)
+			break;
+		NodeId id = ir_add_node(h, n->op, n->name, opnd, n->nin, n->attr, n->nattr, g->values.v[n->out].name,
+					copy_type(h, ir_value_type(g, n->out)));
+		ok = id >= 0;
+		if (ok) {
+			map[n->out] = h->nodes.v[id].out;
+			if (n->src_op)
+				h->nodes.v[id].src_op = ir_arena_strdup(h->arena, n->src_op);
+			nnodes++;
+		}
+	}
+	ok = ok && ir_mark_output(h, map[r->node->out]);
 	FILE *f = ok ? fopen(path, "w") : NULL;
 	if (f) {
 		ir_print(h, f);
@@ -393,17 +430,42 @@ static bool emit_kir(const char *path, const Graph *g, const Row *r, const Row *
 		ok = false;
 	if (h)
 		ir_graph_free(h);
+	free(in), free(map);
 	if (!ok)
 		return driver_fail("bisect: cannot write %s", path), false;
-	const char *against = o->against;
-	k += snprintf(cmd + k, sizeof cmd - k, " --against %s", against);
+	k += snprintf(cmd + k, sizeof cmd - k, " --against %s", o->against);
 	if (o->opt_level != 3)
 		snprintf(cmd + k, sizeof cmd - k, " -O%d", o->opt_level);
-	printf("wrote %s: node '%s' (%s) alone; reproduce with: %s\n", path, node_name(g, n), node_op(n), cmd);
+	printf("wrote %s: %d node%s computing '%s' from its observed operands; reproduce with: %s\n", path, nnodes,
+	       nnodes == 1 ? "" : "s", r->value, cmd);
 	return true;
 }
 
 /* ---- the command ------------------------------------------------------------------- */
+
+/* Which of rows' values the optimized build o keeps (the others are fused
+ * away, folded or simplified): the pipeline on an untapped graph, so that
+ * tapping changes as little as possible of what is compared.  keep[i] is
+ * cleared for a row the build lacks. */
+static bool survivors(const Opts *o, const Row *rows, int nrows, bool *keep, Diag *d)
+{
+	Graph *g = driver_load_verified(o, d);
+	CgOptions cg;
+	if (!g || !driver_setup_target(o, &cg)) {
+		if (g)
+			ir_graph_free(g);
+		return false;
+	}
+	PassCtx cx = {.diag = d, .opt_level = o->opt_level, .layout = o->layout, .ws_align = 64, .fold = cg_fold,
+		      .vector_lanes = cg_vector_lanes(&cg)};
+	bool ok = pass_run_pipeline(g, o->passes, &cx);
+	for (int i = 0; ok && i < nrows; i++) {
+		ValueId v = ir_find_value(g, rows[i].value);
+		keep[i] &= v >= 0 && g->values.v[v].kind == VAL_NODE && !g->nodes.v[g->values.v[v].def].dead;
+	}
+	ir_graph_free(g);
+	return ok;
+}
 
 /* The names the quantize pass gives the float values of g (rows[i].value)
  * in the quantized build: an activation's quantized result, a value left
@@ -510,10 +572,27 @@ int cmd_bisect(Opts *o)
 		if (!quant_names(o, &ptq.plan, rows, nrows, qn, &d))
 			goto fail;
 	}
+	bool *keep = calloc(nrows + 1, sizeof *keep);
+	if (!keep)
+		goto done;
+	for (int i = 0; i < nrows; i++)
+		keep[i] = true;
+	if (kind != K_FLOAT) {
+		Opts oh = *o;
+		oh.target = NULL, oh.cpu = NULL, oh.features = NULL;
+		bool ok = survivors(o, rows, nrows, keep, &d) && (kind == K_O0 || survivors(&oh, rows, nrows, keep, &d));
+		if (!ok) {
+			free(keep);
+			goto fail;
+		}
+	}
 	for (int i = 0; i < nrows; i++) {
 		Row *r = &rows[i];
-		if (r->why)
+		if (!keep[i]) {
+			r->why = kind == K_O0 ? "not in the optimized build (fused into another node, folded or simplified)"
+					      : "not in one of the builds (fused into another node, folded or simplified)";
 			continue;
+		}
 		if (kind == K_FLOAT && !qn[i]) {
 			r->why = "not in the quantized build (folded into the op before it)";
 			continue;
@@ -522,6 +601,7 @@ int cmd_bisect(Opts *o)
 		nb[ntap] = r->value;
 		r->ta = r->tb = ntap++;
 	}
+	free(keep);
 
 	/* The reference build B: on the host; -O0 with the plain lowerings
 	 * (codegen reads KILN_CG_REFERENCE when it sets up a module). */
@@ -563,6 +643,15 @@ int cmd_bisect(Opts *o)
 		a_open = tap_open(&a.t, ga, &oa, kind == K_FLOAT ? &ptq.plan : NULL, na, ntap, &d);
 		if (!a_open || !tap_run(&a.t, inp, &d))
 			goto fail;
+	}
+
+	/* Where fusion gave a value to another node, name that one. */
+	for (int i = 0; kind != K_FLOAT && i < nrows; i++) {
+		Row *r = &rows[i];
+		ValueId v = r->ta >= 0 ? ir_find_value(a.t.g, r->value) : -1;
+		const Node *n = v >= 0 && a.t.g->values.v[v].kind == VAL_NODE ? &a.t.g->nodes.v[a.t.g->values.v[v].def] : NULL;
+		if (n && strcmp(n->name, r->node->name))
+			r->anode = n;
 	}
 
 	/* Compare, in the source graph's order. */
@@ -624,7 +713,11 @@ int cmd_bisect(Opts *o)
 		print_num(r->abs, false);
 		print_num(r->rel, false);
 		print_num(r->sqnr, true);
-		printf("%s\n", i == first ? "  <- first past tolerance" : r->past ? "  past" : "");
+		printf("%s", i == first ? "  <- first past tolerance" : r->past ? "  past" : "");
+		if (r->anode)
+			printf("  (computed by '%s' (%s%s%s))", node_name(a.t.g, r->anode), ir_ops[r->anode->op].name,
+			       ir_attr(r->anode, "act") ? "+" : "", ir_attr_str(r->anode, "act", ""));
+		printf("\n");
 	}
 	printf("compared %d of %d values", ncmp, nrows);
 	if (ncmp < nrows)
@@ -638,7 +731,14 @@ int cmd_bisect(Opts *o)
 		rc = 0;
 	} else {
 		const Row *r = &rows[first];
-		printf("first past tolerance: node '%s' (%s), value '%s': ", node_name(g, r->node), node_op(r->node), r->value);
+		/* the node to look at is the one that computes the value in build A */
+		if (r->anode)
+			printf("first past tolerance: node '%s' (%s%s%s; the source's '%s' (%s) fused into it), value '%s': ",
+			       node_name(a.t.g, r->anode), ir_ops[r->anode->op].name, ir_attr(r->anode, "act") ? "+" : "",
+			       ir_attr_str(r->anode, "act", ""), node_name(g, r->node), node_op(r->node), r->value);
+		else
+			printf("first past tolerance: node '%s' (%s), value '%s': ", node_name(g, r->node), node_op(r->node),
+			       r->value);
 		if (kind == K_FLOAT)
 			printf("SQNR %.1f dB < %g dB\n", r->sqnr, tol);
 		else

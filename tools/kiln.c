@@ -91,7 +91,7 @@ static const struct {
 	 "  --against O0             the -O level given (default -O3) vs -O0's reference lowerings\n"
 	 "  --against float          --quantize int8 --calib DIR [--calib-method M] vs float (SQNR per value)\n"
 	 "  --against TARGET         the target's object under qemu-user vs the host (--cpu, --features)\n"
-	 "  --tolerance T            max rel err (O0: 1e-4, TARGET: 1e-4) or SQNR floor in dB (float: 15)\n"
+	 "  --tolerance T            max rel err (O0: 1e-5, TARGET: 1e-5) or SQNR floor in dB (float: 15)\n"
 	 "  --emit-kir FILE          write the first node past tolerance alone as FILE (.kir) and its\n"
 	 "                           observed operands as FILE-stem.input_<i>.pb\n"},
 	{"run",
