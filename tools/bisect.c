@@ -443,11 +443,11 @@ static bool emit_kir(const char *path, const Graph *g, const Row *r, const Row *
 
 /* ---- the command ------------------------------------------------------------------- */
 
-/* Which of rows' values the optimized build o keeps (the others are fused
+/* Which of the values names[] the optimized build o keeps (the others are fused
  * away, folded or simplified): the pipeline on an untapped graph, so that
  * tapping changes as little as possible of what is compared.  keep[i] is
- * cleared for a row the build lacks. */
-static bool survivors(const Opts *o, const Row *rows, int nrows, bool *keep, Diag *d)
+ * cleared for a value the build lacks. */
+static bool survivors(const Opts *o, const char *const *names, int nrows, bool *keep, Diag *d)
 {
 	Graph *g = driver_load_verified(o, d);
 	CgOptions cg;
@@ -460,11 +460,43 @@ static bool survivors(const Opts *o, const Row *rows, int nrows, bool *keep, Dia
 		      .vector_lanes = cg_vector_lanes(&cg)};
 	bool ok = pass_run_pipeline(g, o->passes, &cx);
 	for (int i = 0; ok && i < nrows; i++) {
-		ValueId v = ir_find_value(g, rows[i].value);
+		ValueId v = names[i] ? ir_find_value(g, names[i]) : -1;
 		keep[i] &= v >= 0 && g->values.v[v].kind == VAL_NODE && !g->nodes.v[g->values.v[v].def].dead;
 	}
 	ir_graph_free(g);
 	return ok;
+}
+
+/* A QDQ model's float form: each activation's quantize -> dequantize pair
+ * taken out (its readers read the float value); weights stay dequantized
+ * from their integers, as the model has no others. */
+static void strip_activation_qdq(Graph *g)
+{
+	for (int i = 0; i < g->nodes.n; i++) {
+		Node *n = &g->nodes.v[i];
+		const Value *x = n->dead || n->op != OP_DEQUANTIZE ? NULL : &g->values.v[n->in[0]];
+		if (!x || x->kind != VAL_NODE || g->nodes.v[x->def].op != OP_QUANTIZE)
+			continue;
+		ValueId f = g->nodes.v[x->def].in[0];
+		if (ir_value_type(g, f)->q || g->values.v[n->out].is_output)
+			continue;
+		ir_replace_uses(g, n->out, f);
+		n->dead = true;
+	}
+}
+
+/* For a QDQ model: the quantized value of each row's float value (the
+ * result of a quantize reading it), or the value itself. */
+static void qdq_names(const Graph *g, const Row *rows, int nrows, const char **qn)
+{
+	for (int i = 0; i < nrows; i++) {
+		ValueId v = rows[i].node->out;
+		qn[i] = NULL;
+		for (int j = 0; j < g->nodes.n && !qn[i]; j++)
+			if (!g->nodes.v[j].dead && g->nodes.v[j].op == OP_QUANTIZE && g->nodes.v[j].in[0] == v)
+				qn[i] = g->values.v[g->nodes.v[j].out].name;
+		qn[i] = strdup(qn[i] ? qn[i] : rows[i].value);
+	}
 }
 
 /* The names the quantize pass gives the float values of g (rows[i].value)
@@ -495,7 +527,9 @@ static bool quant_names(const Opts *o, const QuantPlan *plan, Row *rows, int nro
 
 static const char *kind_title(Kind k, const Opts *o, char *buf, size_t n)
 {
-	if (k == K_O0)
+	if (k == K_FLOAT && !o->quantize)
+		snprintf(buf, n, "the QDQ model's integer build vs its float form (activations unquantized, weights dequantized)");
+	else if (k == K_O0)
 		snprintf(buf, n, "-O%d vs -O0 (reference lowerings)", o->opt_level);
 	else if (k == K_FLOAT)
 		snprintf(buf, n, "int8 (--quantize, calibrated on %s) vs float", o->calib_dir);
@@ -530,8 +564,8 @@ int cmd_bisect(Opts *o)
 		o->target = o->against;
 	} else if (o->target)
 		return driver_fail("bisect: --target: the %s comparison runs on the host", o->against) + 1;
-	if (kind == K_FLOAT && (!o->quantize || !o->calib_dir))
-		return driver_fail("bisect: --against float compares a quantized build: give --quantize int8 --calib DIR") + 1;
+	if (kind == K_FLOAT && o->quantize && !o->calib_dir)
+		return driver_fail("bisect: --quantize int8 needs --calib DIR") + 1;
 	if (o->quantize && strcmp(o->quantize, "int8"))
 		return driver_fail("--quantize '%s': expected int8", o->quantize) + 1;
 	if (kind != K_FLOAT && o->quantize)
@@ -558,14 +592,24 @@ int cmd_bisect(Opts *o)
 	int rc = 2, nrows = 0, ntap = 0;
 	if (nin < 0 || !rows || !na || !nb || !qn)
 		goto done;
+	bool qdq = false;
+	for (int i = 0; i < g->nodes.n; i++)
+		qdq |= !g->nodes.v[i].dead && g->nodes.v[i].op == OP_QUANTIZE;
+	if (kind == K_FLOAT && !o->quantize && !qdq) {
+		driver_fail("bisect: --against float: %s has no quantized values; give --quantize int8 --calib DIR", o->model);
+		goto done;
+	}
+	qdq &= kind == K_FLOAT && !o->quantize;
 	for (int i = 0; i < g->nodes.n; i++) {
 		const Node *n = &g->nodes.v[i];
-		if (n->dead)
+		if (n->dead || (qdq && (n->op == OP_QUANTIZE || n->op == OP_DEQUANTIZE)))
 			continue;
 		rows[nrows] = (Row){.node = n, .value = g->values.v[n->out].name, .ta = -1, .tb = -1};
 		nrows++;
 	}
-	if (kind == K_FLOAT) {
+	if (qdq)
+		qdq_names(g, rows, nrows, qn);
+	else if (kind == K_FLOAT) {
 		if (ptq_prepare(o, &ptq))
 			goto done;
 		have_ptq = true;
@@ -577,10 +621,12 @@ int cmd_bisect(Opts *o)
 		goto done;
 	for (int i = 0; i < nrows; i++)
 		keep[i] = true;
-	if (kind != K_FLOAT) {
+	for (int i = 0; i < nrows; i++)
+		na[i] = rows[i].value;
+	if (kind != K_FLOAT || qdq) {
 		Opts oh = *o;
 		oh.target = NULL, oh.cpu = NULL, oh.features = NULL;
-		bool ok = survivors(o, rows, nrows, keep, &d) && (kind == K_O0 || survivors(&oh, rows, nrows, keep, &d));
+		bool ok = survivors(o, qdq ? qn : na, nrows, keep, &d) && (kind != K_CROSS || survivors(&oh, na, nrows, keep, &d));
 		if (!ok) {
 			free(keep);
 			goto fail;
@@ -590,6 +636,7 @@ int cmd_bisect(Opts *o)
 		Row *r = &rows[i];
 		if (!keep[i]) {
 			r->why = kind == K_O0 ? "not in the optimized build (fused into another node, folded or simplified)"
+				 : qdq	      ? "not in the integer build (fused into another node)"
 					      : "not in one of the builds (fused into another node, folded or simplified)";
 			continue;
 		}
@@ -610,6 +657,8 @@ int cmd_bisect(Opts *o)
 	if (kind == K_O0)
 		ob.opt_level = 0;
 	Graph *gb = driver_load_verified(&ob, &d);
+	if (gb && qdq)
+		strip_activation_qdq(gb);
 	char *old_ref = getenv("KILN_CG_REFERENCE") ? strdup(getenv("KILN_CG_REFERENCE")) : NULL;
 	if (kind == K_O0)
 		setenv("KILN_CG_REFERENCE", "1", 1);
@@ -640,16 +689,19 @@ int cmd_bisect(Opts *o)
 			goto fail;
 	} else {
 		oa.target = NULL;
-		a_open = tap_open(&a.t, ga, &oa, kind == K_FLOAT ? &ptq.plan : NULL, na, ntap, &d);
+		a_open = tap_open(&a.t, ga, &oa, have_ptq ? &ptq.plan : NULL, na, ntap, &d);
 		if (!a_open || !tap_run(&a.t, inp, &d))
 			goto fail;
 	}
 
 	/* Where fusion gave a value to another node, name that one. */
-	for (int i = 0; kind != K_FLOAT && i < nrows; i++) {
+	for (int i = 0; (kind != K_FLOAT || qdq) && i < nrows; i++) {
 		Row *r = &rows[i];
-		ValueId v = r->ta >= 0 ? ir_find_value(a.t.g, r->value) : -1;
+		ValueId v = r->ta >= 0 ? ir_find_value(a.t.g, na[r->ta]) : -1;
 		const Node *n = v >= 0 && a.t.g->values.v[v].kind == VAL_NODE ? &a.t.g->nodes.v[a.t.g->values.v[v].def] : NULL;
+		/* a float op between dequantize and quantize: the op, not the quantize */
+		while (n && (n->op == OP_QUANTIZE || n->op == OP_DEQUANTIZE) && a.t.g->values.v[n->in[0]].kind == VAL_NODE)
+			n = &a.t.g->nodes.v[a.t.g->values.v[n->in[0]].def];
 		if (n && strcmp(n->name, r->node->name))
 			r->anode = n;
 	}
@@ -696,7 +748,6 @@ int cmd_bisect(Opts *o)
 		int l = (int)strlen(node_name(g, rows[i].node));
 		w = l > w ? l : w;
 	}
-	w = w > 60 ? 60 : w;
 	printf("kiln bisect: %s: %s\n", o->model, kind_title(kind, o, title, sizeof title));
 	if (kind == K_FLOAT)
 		printf("tolerance: SQNR >= %g dB per value\n", tol);
@@ -705,7 +756,7 @@ int cmd_bisect(Opts *o)
 	printf("%5s  %-*s  %-18s %11s %11s %11s\n", "#", w, "node", "op", "max abs err", "max rel err", "SQNR dB");
 	for (int i = 0; i < nrows; i++) {
 		const Row *r = &rows[i];
-		printf("%5d  %-*.*s  %-18.18s", i + 1, w, w, node_name(g, r->node), node_op(r->node));
+		printf("%5d  %-*s  %-18s", i + 1, w, node_name(g, r->node), node_op(r->node));
 		if (r->ta < 0) {
 			printf(" %11s %11s %11s  not compared: %s\n", "-", "-", "-", r->why);
 			continue;
