@@ -86,8 +86,8 @@ static int read_inputs(const Opts *o, const Graph *g, kiln_tensor *ins)
 			if (kiln_tensor_read(o->inputs[n], &ins[n], err, sizeof err))
 				return -driver_fail("%s", err);
 	if (n != g->inputs.n)
-		return -driver_fail("bisect: %s has %d inputs, %d given (--input FILE... in graph order, or a test-data folder)",
-				    o->model, g->inputs.n, n);
+		return -driver_fail("bisect: %s has %d input%s, %d given (--input FILE... in graph order, or a test-data folder)",
+				    o->model, g->inputs.n, g->inputs.n == 1 ? "" : "s", n);
 	for (int i = 0; i < n; i++) {
 		const Value *v = &g->values.v[g->inputs.v[i]];
 		const Type *ty = ir_type_get(g, v->type);
@@ -570,6 +570,12 @@ int cmd_bisect(Opts *o)
 		return driver_fail("--quantize '%s': expected int8", o->quantize) + 1;
 	if (kind != K_FLOAT && o->quantize)
 		return driver_fail("bisect: --quantize goes with --against float") + 1;
+	CgOptions cg_check_target;
+	if (!driver_setup_target(o, &cg_check_target))
+		return 2;
+	if (kind == K_CROSS && (!cg_check_target.target->cross_cc || !cg_check_target.target->qemu))
+		return driver_fail("bisect: target %s has no cross compiler and qemu-user to run it with",
+				   cg_check_target.target->name) + 1;
 	if (kind == K_O0 && o->opt_level == 0)
 		return driver_fail("bisect: --against O0 compares an optimized build: -O1 or above") + 1;
 	double tol = !isnan(o->tolerance) ? o->tolerance : kind == K_O0 ? TOL_O0 : kind == K_CROSS ? TOL_CROSS : TOL_FLOAT_DB;

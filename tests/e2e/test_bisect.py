@@ -180,6 +180,15 @@ def float_main(a):
         first = first_named(text)
         results.append(("spike_q (QDQ): integer vs float form", rc == 1 and first == "spike",
                         f"first {first!r}" + ("" if rc == 1 and first == "spike" else "\n" + text)))
+        # Bad use: one `kiln: error:` line, exit 2 (not 1, which means the builds parted).
+        for what, args in [("no --against", [path, "--input", x_path]),
+                           ("two inputs for one", [path, "--input", x_path, x_path, "--against", "O0"]),
+                           ("float without quantization", [path, "--input", x_path, "--against", "float"]),
+                           ("unknown target", [path, "--input", x_path, "--against", "vax-dec-vms"])]:
+            p = subprocess.run([a.kiln, "bisect", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            lines = p.stderr.strip().splitlines()
+            ok = p.returncode == 2 and len(lines) == 1 and lines[0].startswith("kiln: error: ")
+            results.append((f"bisect error: {what}", ok, f"exit {p.returncode}: {p.stderr.strip()}"))
     except kt.Failure as e:
         results.append(("spike: int8 vs float", False, str(e)))
     return kt.report(results)
