@@ -336,18 +336,19 @@ static const void *observed(const Graph *g, ValueId v, const Row *rows, int nrow
 }
 
 /* Mark in[] the source nodes that compute v from observed values and
- * constants (the node itself, and those fused away into it). */
-static void cone(const Graph *g, ValueId v, bool top, const Row *rows, int nrows, const Tap *ref, const kiln_tensor *ins,
-		 bool *in)
+ * constants (the node itself, and those fused into it); own, the value
+ * compared, is computed even where it was observed. */
+static void cone(const Graph *g, ValueId v, const char *own, const Row *rows, int nrows, const Tap *ref,
+		 const kiln_tensor *ins, bool *in)
 {
 	const Value *x = &g->values.v[v];
-	if (x->kind != VAL_NODE || in[x->def] || (!top && observed(g, v, rows, nrows, ref, ins)))
+	if (x->kind != VAL_NODE || in[x->def] || (strcmp(x->name, own) && observed(g, v, rows, nrows, ref, ins)))
 		return;
 	in[x->def] = true;
 	const Node *n = &g->nodes.v[x->def];
 	for (int i = 0; i < n->nin; i++)
 		if (n->in[i] >= 0)
-			cone(g, n->in[i], false, rows, nrows, ref, ins, in);
+			cone(g, n->in[i], own, rows, nrows, ref, ins, in);
 }
 
 /* The diverging value's neighbourhood: the source nodes that compute it
@@ -355,8 +356,8 @@ static void cone(const Graph *g, ValueId v, bool top, const Row *rows, int nrows
  * constants, the observed operands as graph inputs whose values (the
  * reference build's, or the model's inputs) are written beside path as
  * STEM.input_<i>.pb.  Prints the command that reproduces the comparison. */
-static bool emit_kir(const char *path, const Graph *g, const Row *r, const Row *rows, int nrows, const Tap *ref,
-		     const kiln_tensor *ins, const Opts *o)
+static bool emit_kir(const char *path, const Graph *g, const Row *r, const char *top_name, const Row *rows, int nrows,
+		     const Tap *ref, const kiln_tensor *ins, const Opts *o)
 {
 	Graph *h = ir_graph_new("bisect");
 	bool *in = calloc(g->nodes.n + 1, sizeof *in);
@@ -367,11 +368,12 @@ static bool emit_kir(const char *path, const Graph *g, const Row *r, const Row *
 	if (dot && !strcmp(dot, ".kir"))
 		*dot = 0;
 	int k = snprintf(cmd, sizeof cmd, "kiln bisect %s", path), nin = 0, nnodes = 0;
-	bool ok = h && in && map;
+	ValueId top = ir_find_value(g, top_name);
+	bool ok = h && in && map && top >= 0;
 	if (ok) {
 		for (int i = 0; i < g->values.n; i++)
 			map[i] = -1;
-		cone(g, r->node->out, true, rows, nrows, ref, ins, in);
+		cone(g, top, r->value, rows, nrows, ref, ins, in);
 	}
 	for (int i = 0; ok && i < g->nodes.n; i++) {
 		if (!in[i])
@@ -418,7 +420,7 @@ static bool emit_kir(const char *path, const Graph *g, const Row *r, const Row *
 			nnodes++;
 		}
 	}
-	ok = ok && ir_mark_output(h, map[r->node->out]);
+	ok = ok && ir_mark_output(h, map[top]);
 	FILE *f = ok ? fopen(path, "w") : NULL;
 	if (f) {
 		ir_print(h, f);
@@ -434,7 +436,7 @@ static bool emit_kir(const char *path, const Graph *g, const Row *r, const Row *
 	if (o->opt_level != 3)
 		snprintf(cmd + k, sizeof cmd - k, " -O%d", o->opt_level);
 	printf("wrote %s: %d node%s computing '%s' from its observed operands; reproduce with: %s\n", path, nnodes,
-	       nnodes == 1 ? "" : "s", r->value, cmd);
+	       nnodes == 1 ? "" : "s", top_name, cmd);
 	return true;
 }
 
@@ -498,8 +500,10 @@ static void qdq_names(const Graph *g, const Row *rows, int nrows, const char **q
 
 /* The names the quantize pass gives the float values of g (rows[i].value)
  * in the quantized build: an activation's quantized result, a value left
- * in float under its own name; NULL where the quantized build has none. */
-static bool quant_names(const Opts *o, const QuantPlan *plan, Row *rows, int nrows, const char **qn, Diag *d)
+ * in float under its own name; NULL where the quantized build has none.
+ * *gq: the graph after the quantize pass (QDQ form, what --emit-kir cuts
+ * its neighbourhood from). */
+static bool quant_names(const Opts *o, const QuantPlan *plan, Row *rows, int nrows, const char **qn, Graph **gq, Diag *d)
 {
 	Graph *g = driver_load_verified(o, d);
 	if (!g)
@@ -518,7 +522,7 @@ static bool quant_names(const Opts *o, const QuantPlan *plan, Row *rows, int nro
 			qn[i] = strdup(qn[i]);
 	}
 	free(ed.v);
-	ir_graph_free(g);
+	*gq = g;
 	return !d->nerr;
 }
 
@@ -590,6 +594,7 @@ int cmd_bisect(Opts *o)
 	const char **qn = calloc(g->nodes.n + 1, sizeof *qn);
 	Ptq ptq = {0};
 	bool have_ptq = false;
+	Graph *gq = NULL;  /* --quantize: the source graph in QDQ form */
 	Side a = {0}, b = {0};
 	bool a_open = false, b_open = false;
 	int rc = 2, nrows = 0, ntap = 0;
@@ -616,7 +621,7 @@ int cmd_bisect(Opts *o)
 		if (ptq_prepare(o, &ptq))
 			goto done;
 		have_ptq = true;
-		if (!quant_names(o, &ptq.plan, rows, nrows, qn, &d))
+		if (!quant_names(o, &ptq.plan, rows, nrows, qn, &gq, &d))
 			goto fail;
 	}
 	bool *keep = calloc(nrows + 1, sizeof *keep);
@@ -798,7 +803,8 @@ int cmd_bisect(Opts *o)
 		else
 			printf("max rel err %.3g > %g (max abs err %.3g)\n", r->rel, tol, r->abs);
 		rc = 1;
-		if (o->emit_kir && !emit_kir(o->emit_kir, g, r, rows, nrows, &b.t, ins, o))
+		/* quantized: up to the quantized value compared, in the QDQ form */
+		if (o->emit_kir && !emit_kir(o->emit_kir, gq ? gq : g, r, gq ? na[r->ta] : r->value, rows, nrows, &b.t, ins, o))
 			rc = 2;
 	}
 	if (o->emit_kir && first < 0)
@@ -819,6 +825,8 @@ done:
 			kiln_tensor_free(&ins[i]);
 	if (have_ptq)
 		ptq_free(&ptq);
+	if (gq)
+		ir_graph_free(gq);
 	ir_graph_free(g);
 	diag_free(&d);
 	return rc;

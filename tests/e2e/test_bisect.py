@@ -153,8 +153,10 @@ def float_main(a):
     np.save(x_path, r.standard_normal((1, 4, 12, 12)).astype(np.float32))
     results = []
     try:
+        kir = os.path.join(d, "spike.kir")
         rc, text = bisect(a.kiln, path, [x_path], "float",
-                          extra=["--quantize", "int8", "--calib", calib, "--calib-method", "minmax", "--tolerance", "25"])
+                          extra=["--quantize", "int8", "--calib", calib, "--calib-method", "minmax", "--tolerance", "25",
+                                 "--emit-kir", kir])
         order = ["conv_a", "relu_a", "spike", "conv_b", "relu_b", "pool", "flatten", "fc"]
         sq = {}
         for line in text.splitlines():
@@ -168,6 +170,12 @@ def float_main(a):
         ok = (rc == 1 and first == "spike" and worst in order[order.index("spike"):] and before
               and min(before) > sq.get("spike", 99) + 10)
         results.append(("spike: int8 vs float", ok, f"first {first!r}, worst {worst!r}, SQNR {sq}" + ("" if ok else "\n" + text)))
+        # The neighbourhood (QDQ form, quantized with the model's scales) alone.
+        m = re.search(r"reproduce with: kiln bisect (.*)$", text, re.M)
+        args = m.group(1).split() if m else []
+        ins = [args[k + 1] for k in range(len(args)) if args[k] == "--input"]
+        rc1, t1 = bisect(a.kiln, kir, ins, "float", extra=["--tolerance", "25"]) if ins else (None, text)
+        results.append(("spike.kir reproduces", rc1 == 1 and first_named(t1) == "spike", "" if rc1 == 1 else "\n" + t1))
         # Without the outlier layer's effect: a loose floor passes.
         rc, text = bisect(a.kiln, path, [x_path], "float",
                           extra=["--quantize", "int8", "--calib", calib, "--calib-method", "minmax", "--tolerance", "0"])
