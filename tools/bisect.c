@@ -707,8 +707,11 @@ int cmd_bisect(Opts *o)
 		Row *r = &rows[i];
 		ValueId v = r->ta >= 0 ? ir_find_value(a.t.g, na[r->ta]) : -1;
 		const Node *n = v >= 0 && a.t.g->values.v[v].kind == VAL_NODE ? &a.t.g->nodes.v[a.t.g->values.v[v].def] : NULL;
-		/* a float op between dequantize and quantize: the op, not the quantize */
-		while (n && (n->op == OP_QUANTIZE || n->op == OP_DEQUANTIZE) && a.t.g->values.v[n->in[0]].kind == VAL_NODE)
+		/* a float op between dequantize and quantize: the op, not the
+		 * quantize; a tapped value the layout pass blocks: its producer,
+		 * not the relayout to rows that makes it an output */
+		while (n && (n->op == OP_QUANTIZE || n->op == OP_DEQUANTIZE || n->op == OP_RELAYOUT) &&
+		       a.t.g->values.v[n->in[0]].kind == VAL_NODE)
 			n = &a.t.g->nodes.v[a.t.g->values.v[n->in[0]].def];
 		if (n && strcmp(n->name, r->node->name))
 			r->anode = n;
