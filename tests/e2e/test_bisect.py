@@ -92,6 +92,15 @@ def fault_cases(kiln, workdir, name, path, x_path, against):
             ok = rc1 == 1 and first_named(t1) == node and rc0 == 0
             detail += f"; {os.path.basename(kir)}: " + ("reproduces" if ok else f"did not reproduce\n{t1}\n{t0}")
         results.append((f"{name} vs {against}: fault in {node}", ok, detail))
+    if against == "O0":
+        # Every blockable value blocked: tapped values get relayouts to rows,
+        # and the node named is still the one that computes the value.
+        node = picks[len(picks) // 2]
+        rc, text = bisect(kiln, path, [x_path], against, f"{node}@{where}", ["--layout", "blocks"])
+        got = first_named(text)
+        ok = rc == 1 and got == node
+        results.append((f"{name} vs {against} --layout blocks: fault in {node}", ok,
+                        f"named {got!r}" + ("" if ok else "\n" + text)))
     return results
 
 
