@@ -3,6 +3,9 @@
  * that code honours c->part/c->nparts (the node can then run as tasks on
  * several threads), and what the lowering cannot take.  Adding an op is a
  * row here; nothing else in codegen dispatches on ops. */
+#include <stdlib.h>
+#include <string.h>
+
 #include "cg_internal.h"
 
 /* ---- what the lowerings cannot take ------------------------------------------------------ */
@@ -177,6 +180,50 @@ bool cg_node_splits(Cg *c, const Node *n)
 	return r->splits && !integer_form(c->g, n) && r->splits(c, n);
 }
 
+/* TEST ONLY: KILN_FAULT=NODE[@WHERE] perturbs the result of the node named
+ * NODE after its lowering, so that tests can check that `kiln bisect`
+ * finds a known fault (tests/e2e/test_bisect.py).  Element 0 moves by one
+ * part in a thousand of (|x| + 1) for f32, by its lowest bit for any other
+ * type.  WHERE limits it to the builds at -O1 and above ("opt") or to one
+ * target architecture (Target.arch: "aarch64", "riscv64", ...); without it
+ * every build is perturbed.  Never set it outside a test. */
+static bool fault_here(Cg *c, const Node *n)
+{
+	const char *f = getenv("KILN_FAULT"), *at;
+	if (!f || !*f || !n->name[0])
+		return false;
+	at = strchr(f, '@');
+	size_t len = at ? (size_t)(at - f) : strlen(f);
+	if (strlen(n->name) != len || strncmp(n->name, f, len))
+		return false;
+	if (!at)
+		return true;
+	if (!strcmp(at + 1, "opt"))
+		return c->o->opt_level > 0;
+	return c->o->target && !strcmp(c->o->target->arch, at + 1);
+}
+
+static void fault_inject(Cg *c, const Node *n)
+{
+	const Type *t = cg_ty(c, n->out);
+	if (ir_type_numel(t) <= 0 || ir_dtype_size(t->dt) < 1)
+		return;
+	LLVMValueRef out = cg_buf(c, n->out), zero = cg_i64(c, 0);
+	/* element 0 is in part 0 of a node split into parts */
+	LLVMBasicBlockRef after = c->part ? cg_if_begin(c, cg_icmp(c, LLVMIntEQ, c->part, zero)) : NULL;
+	if (t->dt == DT_F32) {
+		LLVMValueRef x = cg_loadf(c, out, zero);
+		LLVMValueRef d = cg_fmul(c, cg_fadd(c, cg_fabs(c, x), cg_f32(c, 1)), cg_f32(c, 1e-3));
+		cg_storef(c, cg_fadd(c, x, d), out, zero);
+	} else {
+		LLVMTypeRef bt = cg_bits_type(c, t->dt);
+		LLVMValueRef x = cg_load(c, bt, out, zero);
+		cg_store(c, bt, LLVMBuildXor(c->b, x, LLVMConstInt(bt, 1, 0), ""), out, zero);
+	}
+	if (after)
+		cg_if_end(c, after);
+}
+
 bool cg_lower_node(Cg *c, const Node *n)
 {
 	const char *why = cg_unsupported(c->g, n);
@@ -185,5 +232,7 @@ bool cg_lower_node(Cg *c, const Node *n)
 		return false;
 	}
 	(integer_form(c->g, n) ? rules[n->op].lower_int : rules[n->op].lower)(c, n);
+	if (fault_here(c, n))
+		fault_inject(c, n);
 	return true;
 }

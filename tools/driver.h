@@ -39,6 +39,9 @@ typedef struct Opts {
 	const char *calib_dir, *eval_dir, *calib_method;
 	double max_drop;           /* --max-accuracy-drop P (points); < 0: none */
 	const QuantPlan *quant;    /* the quantize pass's plan (tools/ptq.c) */
+	const char *against;       /* (bisect) float, O0 or a target */
+	const char *emit_kir;      /* (bisect) the first diverging node's neighbourhood */
+	double tolerance;          /* (bisect) NAN: the comparison's default */
 } Opts;
 
 /* "kiln: error: ..." on stderr; returns the exit code 1. */
@@ -57,5 +60,7 @@ Graph *driver_load_and_optimize(const Opts *o, Diag *d, bool plan, PassCtx *cx_o
 int cmd_run(Opts *o);
 int cmd_bench(Opts *o);
 /* kiln quantize (tools/kiln.c) is built on tools/ptq.c. */
+/* kiln bisect (tools/bisect.c): 0 agree, 1 parted, 2 error. */
+int cmd_bisect(Opts *o);
 
 #endif

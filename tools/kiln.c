@@ -2,6 +2,7 @@
  * loads a model, runs the pass pipeline and hands the graph to codegen. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@ static const char usage[] =
 	"  dump MODEL               print the IR (after the pipeline)\n"
 	"  bench MODEL              median latency of N runs\n"
 	"  quantize MODEL --calib DIR -o Q.onnx  write an int8 QDQ model (post-training quantization)\n"
+	"  bisect MODEL --input F --against float|O0|TARGET  the first node where two builds part ways\n"
 	"\n"
 	"options:\n"
 	"  -o FILE                  output file (compile; '-' = stdout for text emits)\n"
@@ -82,6 +84,16 @@ static const struct {
 	 "(u8 activations per tensor, i8 weights per output channel); onnxruntime runs it.\n"
 	 "  --calib DIR, --calib-method M, --eval DIR, --max-accuracy-drop P   as for compile\n"
 	 "  --report FILE            JSON: the calibration and evaluation summary\n"},
+	{"bisect",
+	 "usage: kiln bisect MODEL --input FILE...|DIR --against O0|float|TARGET [options]\n"
+	 "Run two builds of MODEL on one input, compare every intermediate value in order, print\n"
+	 "a table and name the first node past tolerance.  Exit 0: they agree, 1: they part, 2: error.\n"
+	 "  --against O0             the -O level given (default -O3) vs -O0's reference lowerings\n"
+	 "  --against float          --quantize int8 --calib DIR [--calib-method M] vs float (SQNR per value)\n"
+	 "  --against TARGET         the target's object under qemu-user vs the host (--cpu, --features)\n"
+	 "  --tolerance T            max rel err (O0: 1e-5, TARGET: 1e-5) or SQNR floor in dB (float: 15)\n"
+	 "  --emit-kir FILE          write the first node past tolerance alone as FILE (.kir) and its\n"
+	 "                           observed operands as FILE-stem.input_<i>.pb\n"},
 	{"run",
 	 "usage: kiln run MODEL --input FILE... [--output-dir D]\n"
 	 "       kiln run --test-dir DIR [--rtol R] [--atol A]\n"
@@ -151,6 +163,7 @@ static int parse_args(int argc, char **argv, Opts *o)
 	o->warmup = 5;
 	o->threads = 1;
 	o->max_drop = -1;
+	o->tolerance = NAN;
 	bool in_inputs = false;  /* after --input: bare words are more inputs */
 	for (int i = 2; i < argc; i++) {
 		char *a = argv[i];
@@ -186,7 +199,8 @@ static int parse_args(int argc, char **argv, Opts *o)
 		static const char *const valued[] = {"-o", "--name", "--target", "--cpu", "--features", "--emit",
 			"--passes", "--print-after", "--output-dir", "--test-dir", "--input", "--shape", "--max-ram", "--layout",
 			"--runs", "--warmup", "--threads", "--rtol", "--atol", "--report", "--dump-dir", "--const",
-			"--quantize", "--calib", "--eval", "--calib-method", "--max-accuracy-drop", NULL};
+			"--quantize", "--calib", "--eval", "--calib-method", "--max-accuracy-drop", "--against", "--tolerance",
+			"--emit-kir", NULL};
 		bool known = false;
 		for (const char *const *k = valued; *k; k++)
 			known |= !strcmp(*k, key);
@@ -215,6 +229,12 @@ static int parse_args(int argc, char **argv, Opts *o)
 		else if (!strcmp(key, "--calib")) o->calib_dir = val;
 		else if (!strcmp(key, "--eval")) o->eval_dir = val;
 		else if (!strcmp(key, "--calib-method")) o->calib_method = val;
+		else if (!strcmp(key, "--against")) o->against = val;
+		else if (!strcmp(key, "--emit-kir")) o->emit_kir = val;
+		else if (!strcmp(key, "--tolerance")) {
+			if (!parse_double(val, &o->tolerance) || !(o->tolerance >= 0))
+				return driver_fail("--tolerance '%s': expected a non-negative number", val);
+		}
 		else if (!strcmp(key, "--max-accuracy-drop")) {
 			if (!parse_double(val, &o->max_drop) || !(o->max_drop >= 0) || o->max_drop > 100)
 				return driver_fail("--max-accuracy-drop '%s': expected 0 to 100 (points of top-1 accuracy)", val);
@@ -593,6 +613,8 @@ int main(int argc, char **argv)
 		return cmd_compile(&o);
 	if (!strcmp(o.cmd, "quantize"))
 		return cmd_quantize(&o);
+	if (!strcmp(o.cmd, "bisect"))
+		return cmd_bisect(&o);
 	bool ptq_opts = o.quantize || o.calib_dir || o.eval_dir || o.calib_method || o.max_drop >= 0;
 	if (ptq_opts && strcmp(o.cmd, "run") && strcmp(o.cmd, "bench") && strcmp(o.cmd, "dump"))
 		return driver_fail("%s: --quantize and its options go with compile, quantize, run, bench and dump", o.cmd);
