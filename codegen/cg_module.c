@@ -56,6 +56,9 @@ typedef struct Machine {
 	LLVMTargetMachineRef tm;
 	int vec_bytes;
 	int vec_regs;   /* vector (or FP) registers */
+	bool fpu;       /* single-precision float in hardware */
+	bool bare;      /* bare metal: static relocations */
+	const char *abi; /* RISC-V target-abi module flag, or NULL */
 } Machine;
 
 static void machine_free(Machine *m)
@@ -93,11 +96,19 @@ static void machine_describe(const CgOptions *o, Machine *m)
 	memset(m, 0, sizeof *m);
 	const Target *t = o->target;
 	if (t) {
+		/* A target with a CPU list: the row's LLVM cpu, its features
+		 * and ABI (machine_new refuses a cpu outside the list). */
+		const TargetCpu *row = tgt_cpu(t, o->cpu);
+		char *base = row ? join_features(t->features, row->features) : xstrdup(t->features);
 		m->triple = xstrdup(t->triple);
-		m->cpu = xstrdup(o->cpu ? o->cpu : t->cpu);
-		m->features = join_features(t->features, o->features);
+		m->cpu = xstrdup(row ? row->llvm_cpu : o->cpu ? o->cpu : t->cpu);
+		m->features = join_features(base ? base : "", o->features);
+		free(base);
 		m->vec_bytes = tgt_vec_bytes(t, m->cpu, m->features);
 		m->vec_regs = t->vec_regs;
+		m->fpu = row ? row->fpu : t->fpu;
+		m->bare = t->bare_metal;
+		m->abi = row && row->abi ? row->abi : t->abi;
 	} else {
 		char *tr = LLVMGetDefaultTargetTriple(), *cpu = LLVMGetHostCPUName(), *f = LLVMGetHostCPUFeatures();
 		m->triple = xstrdup(tr);
@@ -111,6 +122,7 @@ static void machine_describe(const CgOptions *o, Machine *m)
 		const Target *ht = tgt_find(m->triple);
 		m->vec_bytes = ht ? tgt_vec_bytes(ht, m->cpu, m->features) : 16;
 		m->vec_regs = ht ? ht->vec_regs : 16;
+		m->fpu = true;
 	}
 	if (m->vec_bytes == 64 && m->vec_regs < 32)  /* AVX-512 doubles the register file */
 		m->vec_regs = 32;
@@ -128,6 +140,12 @@ int cg_vector_lanes(const CgOptions *o)
 static bool machine_new(const CgOptions *o, Machine *m, Diag *d)
 {
 	init_llvm();
+	char why[512];
+	if (o->target && !tgt_check_cpu(o->target, o->cpu, why, sizeof why)) {
+		diag_error(d, NULL, NULL, NULL, "%s", why);
+		memset(m, 0, sizeof *m);
+		return false;
+	}
 	machine_describe(o, m);
 	LLVMTargetRef target;
 	char *msg = NULL;
@@ -141,7 +159,7 @@ static bool machine_new(const CgOptions *o, Machine *m, Diag *d)
 					o->opt_level >= 2 ? LLVMCodeGenLevelAggressive : o->opt_level ? LLVMCodeGenLevelDefault : LLVMCodeGenLevelNone,
 					/* PIC for hosted objects (PIE executables); bare metal
 					 * (OS "none") links at fixed addresses. */
-					strstr(m->triple, "-none") ? LLVMRelocStatic : LLVMRelocPIC, LLVMCodeModelDefault);
+					m->bare ? LLVMRelocStatic : LLVMRelocPIC, LLVMCodeModelDefault);
 	if (!m->tm) {
 		diag_error(d, NULL, NULL, NULL, "cannot create a target machine for '%s' (cpu '%s')", m->triple, m->cpu);
 		machine_free(m);
@@ -338,8 +356,9 @@ static bool build_module(Cg *c, const Machine *m)
 	LLVMSetDataLayout(c->mod, dl);
 	LLVMDisposeMessage(dl);
 	LLVMDisposeTargetData(td);
-	if (strstr(m->triple, "riscv64")) {
-		LLVMMetadataRef abi = LLVMMDStringInContext2(c->ctx, "lp64d", 5);
+	if (m->abi || strstr(m->triple, "riscv64")) {
+		const char *name = m->abi ? m->abi : "lp64d";
+		LLVMMetadataRef abi = LLVMMDStringInContext2(c->ctx, name, strlen(name));
 		LLVMAddModuleFlag(c->mod, LLVMModuleFlagBehaviorError, "target-abi", 10, abi);
 	}
 	c->b = LLVMCreateBuilderInContext(c->ctx);
@@ -352,6 +371,7 @@ static bool build_module(Cg *c, const Machine *m)
 	c->vf = LLVMVectorType(c->f32, c->lanes);
 	/* A vf the target has no vectors for is split into lanes scalars. */
 	c->fregs = m->vec_bytes >= 16 ? m->vec_regs : m->vec_regs / c->lanes;
+	c->soft_float = !m->fpu;
 	c->reference = getenv("KILN_CG_REFERENCE") && *getenv("KILN_CG_REFERENCE") == '1';
 
 	c->buf = calloc(g->values.n + 1, sizeof *c->buf);
@@ -482,6 +502,14 @@ static bool build_module(Cg *c, const Machine *m)
 	}
 	c->fn = entries[0];
 	emit_info(c);
+	/* Nothing kiln generates throws: every function says so, or LLVM
+	 * gives it unwind tables (.eh_frame; on ARM an .ARM.exidx entry that
+	 * references the C++ personality __aeabi_unwind_cpp_pr0, which a
+	 * -nostdlib firmware link lacks) where no optimization infers it. */
+	unsigned nounwind = LLVMGetEnumAttributeKindForName("nounwind", 8);
+	for (LLVMValueRef f = LLVMGetFirstFunction(c->mod); f; f = LLVMGetNextFunction(f))
+		if (LLVMCountBasicBlocks(f))
+			LLVMAddAttributeAtIndex(f, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(c->ctx, nounwind, 0));
 
 	char *msg = NULL;
 	if (LLVMVerifyModule(c->mod, LLVMReturnStatusAction, &msg)) {

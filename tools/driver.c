@@ -46,6 +46,15 @@ bool driver_setup_target(const Opts *o, CgOptions *cg)
 			driver_fail("unknown target triple '%s' (known: %s)", o->target, known);
 			return false;
 		}
+		/* --target cortex-m7 / rv32imafc: that CPU of its target. */
+		const char *implied = tgt_implied_cpu(cg->target, o->target);
+		if (!cg->cpu && implied)
+			cg->cpu = implied;
+		char why[512];
+		if (!tgt_check_cpu(cg->target, cg->cpu, why, sizeof why)) {
+			driver_fail("%s", why);
+			return false;
+		}
 	}
 	return true;
 }

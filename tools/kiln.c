@@ -1,6 +1,7 @@
 /* The kiln driver: argument parsing and nothing clever.  Each subcommand
  * loads a model, runs the pass pipeline and hands the graph to codegen. */
 #define _POSIX_C_SOURCE 200809L
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -91,8 +92,51 @@ static const struct {
 	 "  --threads T              run through NAME_run_parallel on a pool of T threads (default 1)\n"},
 };
 
+/* kiln targets, kiln --help targets: every target descriptor. */
+static int cmd_targets(void)
+{
+	printf("%-28s %-8s %-6s %-11s %s\n", "target", "vector", "FPU", "float ABI", "CPUs (first: the default)");
+	for (const Target *const *tp = tgt_all(); *tp; tp++) {
+		const Target *t = *tp;
+		char vec[16];
+		snprintf(vec, sizeof vec, t->vec_bytes >= 16 ? "%d-bit" : "scalar", 8 * t->vec_bytes);
+		const char *abi = t->float_abi;
+		char abibuf[16];
+		if (strchr(abi, ' '))  /* riscv32: per CPU, below */
+			abi = "per CPU";
+		else if (!t->abi)
+			snprintf(abibuf, sizeof abibuf, "%s", abi), abi = abibuf;
+		printf("%-28s %-8s %-6s %-11s", t->name, vec, t->fpu ? "yes" : "no", abi);
+		if (!t->cpus) {
+			printf(" any LLVM %s CPU (default %s)\n", t->arch, t->cpu);
+			continue;
+		}
+		for (const TargetCpu *c = t->cpus; c->name; c++)
+			printf("%s %s", c == t->cpus ? "" : ",", c->name);
+		printf("\n");
+		for (const TargetCpu *c = t->cpus; c->name; c++)
+			printf("    %-16s %s\n", c->name, c->note);
+		if (*t->helpers)
+			printf("    helpers: %s\n", t->helpers);
+		if (*t->helpers64)
+			printf("    int64 helpers: %s\n", t->helpers64);
+	}
+	printf("\nA target's CPU can be named as the target (--target cortex-m7, --target rv32imafc).\n"
+	       "A --cpu outside a bare-metal target's list is refused: it would contradict the object's\n"
+	       "float ABI or instruction set.  Objects call no library beyond memcpy, memset and memmove,\n"
+	       "except the compiler-runtime helpers listed (libgcc / compiler-rt: soft float on cores\n"
+	       "without an FPU, division on cores without a divider) and, only where the model itself\n"
+	       "divides int64 values or converts int64 <-> float on a 32-bit core, the int64 helpers\n"
+	       "(docs/cli.md, \"Targets\").\n");
+	return 0;
+}
+
 static void print_help(const char *cmd)
 {
+	if (cmd && !strcmp(cmd, "targets")) {
+		cmd_targets();
+		return;
+	}
 	for (size_t i = 0; cmd && i < sizeof cmd_help / sizeof cmd_help[0]; i++)
 		if (!strcmp(cmd, cmd_help[i].cmd)) {
 			fputs(cmd_help[i].text, stdout);
@@ -169,7 +213,8 @@ static int parse_args(int argc, char **argv, Opts *o)
 		key[kl] = 0;
 		static const char *const valued[] = {"-o", "--name", "--target", "--cpu", "--features", "--emit",
 			"--passes", "--print-after", "--output-dir", "--test-dir", "--input", "--shape", "--max-ram", "--layout",
-			"--runs", "--warmup", "--threads", "--rtol", "--atol", "--report", "--dump-dir", "--const", NULL};
+			"--runs", "--warmup", "--threads", "--rtol", "--atol", "--report", "--dump-dir", "--const",
+			NULL};
 		bool known = false;
 		for (const char *const *k = valued; *k; k++)
 			known |= !strcmp(*k, key);
@@ -496,5 +541,7 @@ int main(int argc, char **argv)
 		return cmd_dump(&o);
 	if (!strcmp(o.cmd, "bench"))
 		return cmd_bench(&o);
+	if (!strcmp(o.cmd, "targets"))
+		return cmd_targets();
 	return driver_fail("unknown command '%s' (see kiln --help)", o.cmd);
 }

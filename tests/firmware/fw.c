@@ -5,11 +5,13 @@
  * name.h (the generated header).
  *
  * Counting instructions: qemu runs the image with -icount shift=0, so
- * its virtual clock advances exactly 1 ns per guest instruction executed;
- * SysTick, clocked from the core clock (25 MHz on the MPS2 boards), then
- * ticks once every 40 instructions.  A calibration loop of a known number
- * of instructions measures the ratio, so the host turns ticks into
- * instructions without trusting the board's clock figure. */
+ * its virtual clock advances exactly 1 ns per guest instruction executed.
+ * ARM: SysTick, clocked from the core clock (25 MHz on the MPS2 boards),
+ * then ticks once every 40 instructions, its exception counting the wraps
+ * of its 24 bits.  RISC-V: the instret counter, one tick per instruction.
+ * A calibration loop of a known number of instructions measures the ratio,
+ * so the host turns ticks into instructions without trusting the board's
+ * clock figure. */
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,10 +25,21 @@
 
 static int semihost(int op, const void *arg)
 {
+#if defined(__riscv)
+	/* The RISC-V semihosting trap: these three uncompressed instructions
+	 * in a row. */
+	register int a0 __asm("a0") = op;
+	register const void *a1 __asm("a1") = arg;
+	__asm volatile(".option push\n\t.option norvc\n\t"
+		       "slli zero, zero, 0x1f\n\tebreak\n\tsrai zero, zero, 7\n\t.option pop"
+		       : "+r"(a0) : "r"(a1) : "memory");
+	return a0;
+#else
 	register int r0 __asm("r0") = op;
 	register const void *r1 __asm("r1") = arg;
 	__asm volatile("bkpt 0xab" : "+r"(r0) : "r"(r1) : "memory");
 	return r0;
+#endif
 }
 
 static char line[256];
@@ -92,31 +105,76 @@ void fw_exit(int code)
 
 /* ---- the instruction clock --------------------------------------------------------- */
 
-#define SYST_CSR (*(volatile uint32_t *)0xE000E010)
-#define SYST_RVR (*(volatile uint32_t *)0xE000E014)
-#define SYST_CVR (*(volatile uint32_t *)0xE000E018)
+#if defined(__riscv)
 
 static uint32_t clock0;
 
-void fw_clock_start(void)
+static uint32_t instret(void)
 {
-	SYST_RVR = 0xFFFFFF;
-	SYST_CVR = 0;
-	SYST_CSR = 5;  /* enabled, core clock, no interrupt */
-	clock0 = SYST_CVR;
+	uint32_t v;
+	__asm volatile("csrr %0, instret" : "=r"(v));
+	return v;
 }
 
-uint32_t fw_clock(void) { return (clock0 - SYST_CVR) & 0xFFFFFF; }
+void fw_clock_start(void) { clock0 = instret(); }
+uint32_t fw_clock(void) { return instret() - clock0; }
+void fw_systick(void) {}
 
 /* 2 * n instructions in the loop (n >= 1), plus a constant. */
 static uint32_t calibrate(uint32_t n)
 {
 	uint32_t t0 = fw_clock();
-	__asm volatile("mov r0, %0\n\t"
+	__asm volatile("mv t0, %0\n"
+		       "1:\taddi t0, t0, -1\n\t"
+		       "bnez t0, 1b" ::"r"(n) : "t0");
+	return fw_clock() - t0;
+}
+
+#else
+
+#define SYST_CSR (*(volatile uint32_t *)0xE000E010)
+#define SYST_RVR (*(volatile uint32_t *)0xE000E014)
+#define SYST_CVR (*(volatile uint32_t *)0xE000E018)
+
+static uint32_t clock0;
+static volatile uint32_t wraps;
+
+void fw_systick(void) { wraps++; }
+
+/* Ticks since reset: the wraps above SysTick's 24 bits (counting down). */
+static uint32_t ticks(void)
+{
+	uint32_t w, v;
+	do {
+		w = wraps;
+		v = SYST_CVR;
+	} while (w != wraps);
+	return (w << 24) + (0xFFFFFFu - v);
+}
+
+void fw_clock_start(void)
+{
+	SYST_RVR = 0xFFFFFF;
+	SYST_CVR = 0;
+	SYST_CSR = 7;  /* enabled, core clock, the exception on each wrap */
+	while (SYST_CVR == 0)  /* (the first reload, from the 0 written, is no wrap) */
+		;
+	clock0 = ticks();
+}
+
+uint32_t fw_clock(void) { return ticks() - clock0; }
+
+/* 2 * n instructions in the loop (n >= 1), plus a constant. */
+static uint32_t calibrate(uint32_t n)
+{
+	uint32_t t0 = fw_clock();
+	__asm volatile(".syntax unified\n\tmov r0, %0\n\t"
 		       "1: subs r0, r0, #1\n\t"
 		       "bne 1b" ::"r"(n) : "r0", "cc");
 	return fw_clock() - t0;
 }
+
+#endif
 
 /* ---- main ------------------------------------------------------------------------ */
 
