@@ -568,6 +568,34 @@ bool cg_check(const Graph *g, const CgOptions *o, Diag *d)
 	return d->nerr == before;
 }
 
+/* Object files: a section per function and per global (.text.NAME.F,
+ * .rodata.NAME.G), so a firmware link with --gc-sections drops what it
+ * does not call (NAME_run_parallel and its tasks, say); the weight blobs
+ * in o->weights_section when given, for a linker script to place (external
+ * flash: cg_const_blob sets it).  After optimization: it may add or
+ * merge globals. */
+static void place_sections(Cg *c)
+{
+	const char *P = c->o->name;
+	char sec[512];
+	for (LLVMValueRef f = LLVMGetFirstFunction(c->mod); f; f = LLVMGetNextFunction(f)) {
+		if (!LLVMCountBasicBlocks(f))
+			continue;
+		const char *n = LLVMGetValueName(f);
+		snprintf(sec, sizeof sec, strncmp(n, P, strlen(P)) ? ".text.%s.%s" : ".text.%.0s%s", P, n);
+		LLVMSetSection(f, sec);
+	}
+	for (LLVMValueRef g = LLVMGetFirstGlobal(c->mod); g; g = LLVMGetNextGlobal(g)) {
+		if (!LLVMGetInitializer(g) || !LLVMIsGlobalConstant(g))
+			continue;
+		const char *n = LLVMGetValueName(g), *has = LLVMGetSection(g);
+		if (has && *has)  /* a weight blob in --weights-section (cg_const_blob) */
+			continue;
+		snprintf(sec, sizeof sec, strncmp(n, P, strlen(P)) ? ".rodata.%s.%s" : ".rodata.%.0s%s", P, n);
+		LLVMSetSection(g, sec);
+	}
+}
+
 bool cg_emit(Graph *g, const CgOptions *o, CgEmit kind, const char *path, Diag *d)
 {
 	if (g->ws_size < 0)
@@ -577,6 +605,8 @@ bool cg_emit(Graph *g, const CgOptions *o, CgEmit kind, const char *path, Diag *
 		return false;
 	Cg c = {.g = g, .o = o, .d = d};
 	bool ok = build_module(&c, &m) && optimize(&c, &m);
+	if (ok)
+		place_sections(&c);
 	char tmp[4200];
 	snprintf(tmp, sizeof tmp, "%s.kiln-tmp", path);
 	if (ok) {
@@ -642,6 +672,7 @@ CgJit *cg_jit_new(Graph *g, const CgOptions *o, Diag *d)
 		die("cg_jit_new needs a planned graph");
 	CgOptions ho = *o;
 	ho.target = NULL;
+	ho.weights_section = NULL;
 	Machine m;
 	if (!machine_new(&ho, &m, d))
 		return NULL;

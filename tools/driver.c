@@ -36,6 +36,7 @@ bool driver_setup_target(const Opts *o, CgOptions *cg)
 	cg->opt_level = o->opt_level;
 	cg->cpu = o->cpu;
 	cg->features = o->features;
+	cg->weights_section = o->weights_section;
 	if (o->target) {
 		cg->target = tgt_find(o->target);
 		if (!cg->target) {

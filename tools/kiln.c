@@ -213,7 +213,7 @@ static int parse_args(int argc, char **argv, Opts *o)
 		key[kl] = 0;
 		static const char *const valued[] = {"-o", "--name", "--target", "--cpu", "--features", "--emit",
 			"--passes", "--print-after", "--output-dir", "--test-dir", "--input", "--shape", "--max-ram", "--layout",
-			"--runs", "--warmup", "--threads", "--rtol", "--atol", "--report", "--dump-dir", "--const",
+			"--runs", "--warmup", "--threads", "--rtol", "--atol", "--report", "--dump-dir", "--const", "--weights-section",
 			NULL};
 		bool known = false;
 		for (const char *const *k = valued; *k; k++)
@@ -239,6 +239,15 @@ static int parse_args(int argc, char **argv, Opts *o)
 		else if (!strcmp(key, "--test-dir")) o->test_dir = val;
 		else if (!strcmp(key, "--report")) o->report = val;
 		else if (!strcmp(key, "--dump-dir")) o->dump_dir = val;
+		else if (!strcmp(key, "--weights-section")) {
+			/* a name an assembler and a linker script take as it is */
+			bool ok = *val && strlen(val) < 200;
+			for (const char *p = val; *p && ok; p++)
+				ok = isalnum((unsigned char)*p) || *p == '.' || *p == '_' || *p == '$';
+			if (!ok)
+				return driver_fail("--weights-section '%s': expected a section name (letters, digits, '.', '_', '$')", val);
+			o->weights_section = val;
+		}
 		else if (!strcmp(key, "--input")) {
 			in_inputs = true;
 			if (o->ninputs == MAX_FILES)

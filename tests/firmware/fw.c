@@ -179,6 +179,7 @@ static uint32_t calibrate(uint32_t n)
 /* ---- main ------------------------------------------------------------------------ */
 
 extern const void *const fw_inputs[];  /* data.S */
+extern const uint32_t fw_out_align[];  /* data.S: each output's MODEL_OUTPUT_i_ALIGN */
 extern uint8_t __arena_start[], __arena_end[];
 
 static uint8_t *arena;
@@ -200,8 +201,10 @@ int main(void)
 	void *outs[M(_NUM_OUTPUTS)], *again[M(_NUM_OUTPUTS)];
 	arena = __arena_start;
 	for (int i = 0; i < info->n_outputs; i++) {
-		outs[i] = take(info->outputs[i].bytes, 16);
-		again[i] = take(info->outputs[i].bytes, 16);
+		/* at exactly the header's alignment (fw_out_align, data.S), no more */
+		uint32_t a = fw_out_align[i] % 16;
+		outs[i] = (uint8_t *)take(info->outputs[i].bytes + a, 16) + a;
+		again[i] = (uint8_t *)take(info->outputs[i].bytes + a, 16) + a;
 		for (uint64_t k = 0; k < info->outputs[i].bytes; k++)  /* outputs need no zeroing */
 			((uint8_t *)outs[i])[k] = 0xA5, ((uint8_t *)again[i])[k] = 0x5A;
 	}

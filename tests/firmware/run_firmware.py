@@ -188,8 +188,13 @@ KERNELS = {
                        a_shape=(2, 3, 21)),
 }
 CASES.update({k: (b, True, True, True) for k, b in KERNELS.items()})
+# Placement: the weights in a section of their own (--weights-section), put
+# by the linker script in another memory region; one section per function,
+# so --gc-sections drops what the firmware does not call.
+CASES["dscnn_int8_wsec"] = (dscnn_int8, True, False, True)
+PLACEMENT = {"dscnn_int8_wsec": (["--weights-section", ".kiln_weights"], "mps2_wext.ld", 0x21000000)}
 MODELS = ["digits", "dscnn_f32", "dscnn_int8", "dscnn_int8_io"]
-DEFAULT = {"m4": [*MODELS, *KERNELS], "m3": [*MODELS, *KERNELS], "m33": [*MODELS, *KERNELS],
+DEFAULT = {"m4": [*MODELS, "dscnn_int8_wsec", *KERNELS], "m3": [*MODELS, *KERNELS], "m33": [*MODELS, *KERNELS],
            "m0": ["digits", "dscnn_small_f32", "dscnn_small_int8_io"]}
 
 
@@ -228,23 +233,30 @@ def host_outputs(kiln, model, inputs, d, env=None):
     return res
 
 
-def build_image(kiln, board, model, inputs, d):
+def build_image(kiln, board, model, inputs, d, kiln_extra=(), ld=None):
     """kiln compile + link the firmware; returns (elf, .text, .rodata)."""
     b = BOARDS[board]
     obj = os.path.join(d, "model.o")
-    run([kiln, "compile", model, "-o", obj, *b.kiln_args(), "--name", "model"])
+    run([kiln, "compile", model, "-o", obj, *b.kiln_args(), "--name", "model", *kiln_extra])
     undefined = [ln.split()[-1] for ln in run([f"{so.LLVM}/llvm-nm", "-u", obj]).splitlines() if ln.strip()]
     extra = sorted(u for u in undefined if not so.allowed(u, [b.helpers]))
     if extra:
         raise Failure(f"kiln bug: the {b.target} object needs symbols a -nostdlib image lacks: {extra}")
+    # Every buffer at exactly the alignment the header states and no more
+    # (an address that is an odd multiple of it): the claim is tested.
+    with open(os.path.join(d, "model.h")) as f:
+        header = f.read()
+    align = {(k, int(i)): int(a) for k, i, a in re.findall(r"_(INPUT|OUTPUT)_(\d+)_ALIGN (\d+)u", header)}
     with open(os.path.join(d, "data.S"), "w") as f:
         f.write('\t.section .rodata.fw_inputs,"a"\n')
         for i, x in enumerate(inputs):
             p = os.path.join(d, f"input_{i}.bin")
             np.ascontiguousarray(x).tofile(p)
-            f.write(f'\t.balign 16\nfw_in{i}:\t.incbin "{p}"\n')
+            f.write(f'\t.balign 16\n\t.skip {align["INPUT", i] % 16}\nfw_in{i}:\t.incbin "{p}"\n')
         f.write("\t.balign 4\n\t.globl fw_inputs\nfw_inputs:\n")
         f.write("".join(f"\t.word fw_in{i}\n" for i in range(len(inputs))))
+        f.write("\t.globl fw_out_align\nfw_out_align:\n")
+        f.write("".join(f"\t.word {a}\n" for (k, i), a in sorted(align.items()) if k == "OUTPUT"))
         f.write('\t.section .note.GNU-stack,"",%progbits\n')
     cc = [b.cc, *b.cflags, "-O2", "-ffreestanding", "-nostdlib", "-fno-builtin", "-Wall", "-Wextra", "-Werror"]
     elf, data = os.path.join(d, "fw.elf"), os.path.join(d, "data.o")
@@ -253,7 +265,7 @@ def build_image(kiln, board, model, inputs, d):
     libs = ["-lgcc"] if b.helpers else []
     run(cc + ["-DMODEL=model", "-I", os.path.join(SRC, "runtime"), "-include", "kiln.h",
               "-include", os.path.join(d, "model.h"), "-I", HERE, os.path.join(HERE, b.startup),
-              os.path.join(HERE, "fw.c"), data, obj, *libs, "-L", HERE, "-T", os.path.join(HERE, b.ld),
+              os.path.join(HERE, "fw.c"), data, obj, *libs, "-L", HERE, "-T", os.path.join(HERE, ld or b.ld),
               "-Wl,--gc-sections", "-o", elf])
     text, rodata = sizes(obj)
     return elf, text, rodata
@@ -285,6 +297,21 @@ def run_image(board, elf):
     return round(runs[0] * per_tick), per_tick, outs
 
 
+def check_placement(elf, base):
+    """The weights at base, in .kiln_weights; nothing of the model's uncalled code left."""
+    secs = {m.group(1): (int(m.group(2), 16), int(m.group(3), 16)) for m in
+            re.finditer(r"\]\s+(\S+)\s+\S+\s+([0-9a-f]{8})\s+[0-9a-f]+\s+([0-9a-f]+)",
+                        run([f"{so.LLVM}/llvm-readelf", "-S", "-W", elf]))}
+    addr, size = secs.get(".kiln_weights", (None, 0))
+    if addr != base or size < 20000:
+        raise Failure(f"the weights are not in .kiln_weights at {base:#x}: {secs.get('.kiln_weights')}")
+    if secs.get(".rodata", (0, 0))[1] > 4096:
+        raise Failure(f"{secs['.rodata'][1]} bytes of .rodata left beside the placed weights")
+    syms = run([f"{so.LLVM}/llvm-nm", elf])
+    if "model_run_parallel" in syms or "kiln.task" in syms:
+        raise Failure("--gc-sections kept model_run_parallel: the object's code is not a section per function")
+
+
 def check_case(kiln, board, name, work):
     build, exact, plain, dsp = CASES[name]
     d = os.path.join(work, board, name)
@@ -292,7 +319,10 @@ def check_case(kiln, board, name, work):
     os.makedirs(d)
     model, inputs = build(d)
     ref = host_outputs(kiln, model, inputs, d, env=dict(os.environ, KILN_CG_REFERENCE="1") if plain else None)
-    elf, text, rodata = build_image(kiln, board, model, inputs, d)
+    extra, ld, base = PLACEMENT.get(name, ((), None, None))
+    elf, text, rodata = build_image(kiln, board, model, inputs, d, extra, ld)
+    if base is not None:
+        check_placement(elf, base)
     if dsp and BOARDS[board].dsp and "smlad" not in run(["arm-none-eabi-objdump", "-d", os.path.join(d, "model.o")]):
         raise Failure(f"the {board} object has no SMLAD: the DSP kernel did not take the node")
     insns, per_tick, outs = run_image(board, elf)
