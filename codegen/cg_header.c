@@ -135,6 +135,11 @@ void cg_write_header(const Graph *g, const CgOptions *o, FILE *f)
 	fprintf(f, "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n");
 	fprintf(f, "#define %s_WORKSPACE_SIZE %lldu\n", P, (long long)g->ws_size);
 	fprintf(f, "#define %s_WORKSPACE_ALIGN %lldu\n", P, (long long)g->ws_align);
+	if (g->stack_size >= 0)
+		fprintf(f, "/* Stack bytes %s_run needs at most: the generated functions' frames along its\n"
+			   " * deepest call chain (from LLVM's frame layout).  Not counted: the caller's own\n"
+			   " * frame, and on a core without an FPU the runtime helpers' (libgcc's soft float). */\n"
+			   "#define %s_STACK_SIZE %lldu\n", P, P, (long long)g->stack_size);
 	fprintf(f, "#define %s_NUM_INPUTS %d\n#define %s_NUM_OUTPUTS %d\n\n", P, g->inputs.n, P, g->outputs.n);
 	for (int i = 0; i < g->inputs.n; i++)
 		tensor_macros(f, g, P, "INPUT", i, g->inputs.v[i]);

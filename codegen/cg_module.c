@@ -6,6 +6,7 @@
 #include <llvm-c/Analysis.h>
 #include <llvm-c/BitWriter.h>
 #include <llvm-c/Error.h>
+#include <llvm-c/Support.h>
 #include <llvm-c/LLJIT.h>
 #include <llvm-c/Orc.h>
 #include <llvm-c/Target.h>
@@ -596,6 +597,101 @@ static void place_sections(Cg *c)
 	}
 }
 
+/* ---- stack size --------------------------------------------------------------------
+ * Each function's frame comes from LLVM's prologue/epilogue inserter, which
+ * reports it as an analysis remark ("N stack bytes in function 'F'") when
+ * remarks of pass prologepilog are asked for; NAME_run's need is the
+ * deepest chain of direct calls below it, frames added (plus the return
+ * address where a call pushes one).  The runtime helpers a soft-float core
+ * calls are not kiln's and not counted (the header says so). */
+
+typedef struct Frames {
+	int n, cap;
+	char **name;
+	int64_t *bytes;
+	char *error;  /* the first error LLVM reported while emitting, which the handler would hide */
+} Frames;
+
+static void frame_remark(LLVMDiagnosticInfoRef di, void *ctx)
+{
+	Frames *fr = ctx;
+	char *msg = LLVMGetDiagInfoDescription(di);  /* "<unknown>:0:0: 352 stack bytes in function 'F'" */
+	if (LLVMGetDiagInfoSeverity(di) == LLVMDSError && !fr->error && msg)
+		fr->error = strdup(msg);
+	static const char tag[] = " stack bytes in function '";
+	char *at = msg ? strstr(msg, tag) : NULL, *num = at;
+	while (num && num > msg && num[-1] >= '0' && num[-1] <= '9')
+		num--;
+	long long bytes;
+	char fn[256];
+	if (at && num < at && sscanf(num, "%lld", &bytes) == 1 && sscanf(at + sizeof tag - 1, "%255[^']", fn) == 1) {
+		if (fr->n == fr->cap) {
+			int cap = fr->cap ? 2 * fr->cap : 64;
+			char **nn = realloc(fr->name, cap * sizeof *nn);
+			int64_t *nb = nn ? realloc(fr->bytes, cap * sizeof *nb) : NULL;
+			if (nn)
+				fr->name = nn;
+			if (nb)
+				fr->bytes = nb, fr->cap = cap;
+		}
+		if (fr->n < fr->cap && (fr->name[fr->n] = strdup(fn)))
+			fr->bytes[fr->n++] = bytes;
+	}
+	LLVMDisposeMessage(msg);
+}
+
+static int64_t frame_of(const Frames *fr, const char *fn)
+{
+	for (int i = 0; i < fr->n; i++)
+		if (!strcmp(fr->name[i], fn))
+			return fr->bytes[i];
+	return -1;
+}
+
+/* Deepest stack below f (its frame included); -1 if a frame is unknown.
+ * depth guards against recursion, which kiln never generates. */
+static int64_t stack_below(LLVMValueRef f, const Frames *fr, int ret_addr, int depth)
+{
+	size_t len;
+	int64_t own = frame_of(fr, LLVMGetValueName2(f, &len));
+	if (own < 0 || depth > 16)
+		return -1;
+	int64_t deepest = 0;
+	for (LLVMBasicBlockRef bb = LLVMGetFirstBasicBlock(f); bb; bb = LLVMGetNextBasicBlock(bb))
+		for (LLVMValueRef in = LLVMGetFirstInstruction(bb); in; in = LLVMGetNextInstruction(in)) {
+			if (!LLVMIsACallInst(in))
+				continue;
+			LLVMValueRef callee = LLVMGetCalledValue(in);
+			if (!LLVMIsAFunction(callee) || !LLVMCountBasicBlocks(callee))
+				continue;  /* intrinsics, memcpy, runtime helpers; parallel_for is the caller's */
+			int64_t below = stack_below(callee, fr, ret_addr, depth + 1);
+			if (below < 0)
+				return -1;
+			if (below + ret_addr > deepest)
+				deepest = below + ret_addr;
+		}
+	return own + deepest;
+}
+
+static void frames_free(Frames *fr)
+{
+	for (int i = 0; i < fr->n; i++)
+		free(fr->name[i]);
+	free(fr->name);
+	free(fr->bytes);
+	free(fr->error);
+}
+
+static void ask_frame_remarks(void)
+{
+	static bool done;
+	if (!done) {
+		const char *argv[] = {"kiln", "-pass-remarks-analysis=^prologepilog$"};
+		LLVMParseCommandLineOptions(2, argv, NULL);
+		done = true;
+	}
+}
+
 bool cg_emit(Graph *g, const CgOptions *o, CgEmit kind, const char *path, Diag *d)
 {
 	if (g->ws_size < 0)
@@ -621,9 +717,26 @@ bool cg_emit(Graph *g, const CgOptions *o, CgEmit kind, const char *path, Diag *
 				diag_error(d, path, NULL, NULL, "cannot write bitcode");
 				ok = false;
 			}
-		} else if (LLVMTargetMachineEmitToFile(m.tm, c.mod, tmp, kind == EMIT_ASM ? LLVMAssemblyFile : LLVMObjectFile, &msg)) {
-			diag_error(d, path, NULL, NULL, "cannot emit: %s", msg ? msg : "");
-			ok = false;
+		} else {
+			Frames fr = {0};
+			ask_frame_remarks();
+			LLVMContextSetDiagnosticHandler(c.ctx, frame_remark, &fr);
+			if (LLVMTargetMachineEmitToFile(m.tm, c.mod, tmp, kind == EMIT_ASM ? LLVMAssemblyFile : LLVMObjectFile,
+							&msg)) {
+				diag_error(d, path, NULL, NULL, "cannot emit: %s", msg ? msg : "");
+				ok = false;
+			}
+			LLVMContextSetDiagnosticHandler(c.ctx, NULL, NULL);
+			if (ok && fr.error) {
+				diag_error(d, path, NULL, NULL, "internal: LLVM: %.500s", fr.error);
+				ok = false;
+			}
+			char run[300];
+			snprintf(run, sizeof run, "%s_run", o->name);
+			LLVMValueRef f = LLVMGetNamedFunction(c.mod, run);
+			/* x86-64's call pushes the return address; the others keep it in a register */
+			g->stack_size = f ? stack_below(f, &fr, strstr(m.triple, "x86_64") ? 8 : 0, 0) : -1;
+			frames_free(&fr);
 		}
 		LLVMDisposeMessage(msg);
 		if (ok && rename(tmp, path) != 0) {

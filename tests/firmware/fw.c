@@ -223,11 +223,27 @@ int main(void)
 	fw_putu(loop - half);
 	fw_puts("\n");
 
-	/* Two runs in one workspace: the same outputs and the same count. */
+	/* Two runs in one workspace: the same outputs and the same count.  The
+	 * free stack is painted first; the deepest word the run changed gives
+	 * the stack it used, for the host to hold against MODEL_STACK_SIZE. */
+	uint32_t *bottom = (uint32_t *)__arena_end, *sp;
+#if defined(__riscv)
+	__asm volatile("mv %0, sp" : "=r"(sp));
+#else
+	__asm volatile("mov %0, sp" : "=r"(sp));
+#endif
 	for (int r = 0; r < 2; r++) {
+		for (uint32_t *p = bottom; p < sp - 16; p++)
+			*p = 0x5EA5C0DEu;
 		uint32_t t0 = fw_clock();
 		int rc = M(_run)(fw_inputs, r ? (void *const *)again : (void *const *)outs, ws);
 		uint32_t t = fw_clock() - t0;  /* (reading the clock: a few instructions) */
+		uint32_t *low = bottom;
+		while (low < sp - 16 && *low == 0x5EA5C0DEu)
+			low++;
+		fw_puts("STACK used ");
+		fw_putu((uint32_t)((uintptr_t)sp - (uintptr_t)low));
+		fw_puts("\n");
 		fw_puts("RUN rc ");
 		fw_putu((uint32_t)rc);
 		fw_puts(" ticks ");
