@@ -176,6 +176,21 @@ def main():
             failed += 1
             print(f"FAIL --target {target} --cpu {cpu}: exit {p.returncode}, stderr {p.stderr!r}", flush=True)
 
+    # `kiln targets` and `kiln --help targets`: every target with its CPUs, vector width and float ABI
+    for cmd in (["targets"], ["--help", "targets"]):
+        listing = run([a.kiln, *cmd]).stdout
+        rows = {ln.split()[0]: ln for ln in listing.splitlines() if ln and not ln[0].isspace()}
+        missing = [t for t, cpus, _, _ in TARGETS
+                   if t not in rows or not all(c in rows[t] for c in cpus if c)
+                   or not any(w in rows[t] for w in ("scalar", "-bit"))
+                   or not any(w in rows[t] for w in ("hard", "soft", "lp64d", "per CPU"))]
+        if missing:
+            failed += 1
+            print(f"FAIL kiln {' '.join(cmd)}: no complete row for {missing}", flush=True)
+        else:
+            passed += 1
+            print(f"PASS kiln {' '.join(cmd)} lists every target", flush=True)
+
     print(f"\n{passed} passed, {failed} failed")
     return 1 if failed else 0
 
