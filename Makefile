@@ -5,7 +5,8 @@ BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 DEBS = cmake make gcc pkg-config python3 python3-venv llvm-19-dev libprotobuf-c-dev protobuf-c-compiler \
        libcjson-dev check gcc-aarch64-linux-gnu gcc-riscv64-linux-gnu qemu-user \
-       libc6-dev-arm64-cross libc6-dev-riscv64-cross gcc-arm-none-eabi qemu-system-arm
+       libc6-dev-arm64-cross libc6-dev-riscv64-cross gcc-arm-none-eabi qemu-system-arm \
+       gcc-riscv64-unknown-elf qemu-system-misc
 
 .PHONY: all deps build demo test acceptance bench clean
 

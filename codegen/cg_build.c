@@ -42,6 +42,8 @@ LLVMValueRef cg_const_blob(Cg *c, const char *name, const void *data, size_t byt
 	LLVMSetLinkage(g, LLVMPrivateLinkage);
 	LLVMSetUnnamedAddress(g, LLVMGlobalUnnamedAddr);
 	LLVMSetAlignment(g, 64);
+	if (c->o && c->o->weights_section)  /* every blob is the model's data, repacked or not */
+		LLVMSetSection(g, c->o->weights_section);
 	return g;
 }
 

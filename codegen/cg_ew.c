@@ -296,7 +296,7 @@ static LLVMValueRef math_op(Cg *c, Op op, DType dt, LLVMValueRef x)
 	case OP_NEG: return f ? LLVMBuildFNeg(c->b, x, "") : LLVMBuildNeg(c->b, x, "");
 	case OP_EXP: return cg_exp(c, x);
 	case OP_LOG: return cg_log(c, x);
-	case OP_SQRT: return cg_call_intr(c, "llvm.sqrt", &ty, 1, &x, 1);
+	case OP_SQRT: return cg_sqrt(c, x);
 	case OP_RECIPROCAL: return LLVMBuildFDiv(c->b, cg_f32(c, 1), x, "");
 	case OP_FLOOR: return cg_round_dir(c, x, false);
 	case OP_CEIL: return cg_round_dir(c, x, true);

@@ -42,6 +42,13 @@ static void tensor_macros(FILE *f, const Graph *g, const char *P, const char *ki
 	fprintf(f, "%s}\n", t->rank ? "" : "1");
 	fprintf(f, "#define %s_%s_%d_NUMEL %lldu\n", P, kind, i, (long long)ir_type_numel(t));
 	fprintf(f, "#define %s_%s_%d_SIZE %lldu /* bytes */\n", P, kind, i, (long long)ir_type_bytes(t));
+	/* The generated code reads and writes a tensor only with accesses
+	 * its element's alignment covers (vector and paired accesses are
+	 * marked so: LLVM splits them where the core cannot do them
+	 * unaligned); tests/firmware runs every board with buffers at
+	 * exactly this alignment and no more. */
+	int align = ir_dtype_size(t->dt) > 0 ? (int)ir_dtype_size(t->dt) : 1;
+	fprintf(f, "#define %s_%s_%d_ALIGN %du /* the buffer's address must be a multiple of this */\n", P, kind, i, align);
 	/* A quantized tensor: real = SCALE * (q - ZERO_POINT), per tensor, or
 	 * per channel along QUANT_AXIS (arrays of QUANT_CHANNELS). */
 	if (t->q && t->q->axis < 0)
@@ -128,6 +135,11 @@ void cg_write_header(const Graph *g, const CgOptions *o, FILE *f)
 	fprintf(f, "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n");
 	fprintf(f, "#define %s_WORKSPACE_SIZE %lldu\n", P, (long long)g->ws_size);
 	fprintf(f, "#define %s_WORKSPACE_ALIGN %lldu\n", P, (long long)g->ws_align);
+	if (g->stack_size >= 0)
+		fprintf(f, "/* Stack bytes %s_run needs at most: the generated functions' frames along its\n"
+			   " * deepest call chain (from LLVM's frame layout).  Not counted: the caller's own\n"
+			   " * frame, and on a core without an FPU the runtime helpers' (libgcc's soft float). */\n"
+			   "#define %s_STACK_SIZE %lldu\n", P, P, (long long)g->stack_size);
 	fprintf(f, "#define %s_NUM_INPUTS %d\n#define %s_NUM_OUTPUTS %d\n\n", P, g->inputs.n, P, g->outputs.n);
 	for (int i = 0; i < g->inputs.n; i++)
 		tensor_macros(f, g, P, "INPUT", i, g->inputs.v[i]);

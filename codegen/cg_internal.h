@@ -29,6 +29,8 @@ typedef struct Cg {
 	LLVMValueRef *cbuf;       /* per constant: its global (module-wide) */
 	LLVMValueRef args[3];     /* inputs, outputs, workspace */
 	bool reference;           /* plain lowerings only (tests compare against them) */
+	bool soft_float;          /* no FPU: float arithmetic is compiler-runtime calls, and
+				   * what would be a libm call (sqrtf) is built inline instead */
 	LLVMValueRef zero_f32;    /* a constant 0.0f global, made on first use */
 	bool keep_loops;          /* loops being built are register-blocked kernels: not re-vectorized */
 	LLVMValueRef part, nparts; /* i64 params of the node function: which share of its work */
@@ -127,6 +129,9 @@ static inline LLVMValueRef cg_max_nan(Cg *c, LLVMValueRef x, LLVMValueRef m)
  * Annex F says (NaN in, NaN out). */
 
 LLVMValueRef cg_exp(Cg *c, LLVMValueRef x);
+/* sqrt, correctly rounded: llvm.sqrt, or integer steps on a core without
+ * an FPU (no libm). */
+LLVMValueRef cg_sqrt(Cg *c, LLVMValueRef x);
 LLVMValueRef cg_log(Cg *c, LLVMValueRef x);
 LLVMValueRef cg_tanh(Cg *c, LLVMValueRef x);
 LLVMValueRef cg_sigmoid(Cg *c, LLVMValueRef x);

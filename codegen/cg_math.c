@@ -48,7 +48,56 @@ static LLVMValueRef intr1(Cg *c, const char *name, LLVMValueRef a)
 	return cg_call_intr(c, name, &ty, 1, &a, 1);
 }
 
-static LLVMValueRef sqrt_(Cg *c, LLVMValueRef a) { return intr1(c, "llvm.sqrt", a); }
+/* sqrt(x) correctly rounded from integer operations, for cores without an
+ * FPU, where llvm.sqrt would become a call to libm's sqrtf: fdlibm's
+ * e_sqrtf.c bit by bit (25 result bits, one per step, unrolled into
+ * selects), then round to nearest on the remainder.  Subnormals are scaled
+ * by 2^24 first (exact) and the result by 2^-12; zeros, +inf and NaN come
+ * back as they are, negatives give NaN. */
+static LLVMValueRef sqrt_soft(Cg *c, LLVMValueRef x)
+{
+	LLVMBuilderRef b = c->b;
+	LLVMTypeRef fty = LLVMTypeOf(x), ity = ity_of(c, fty);
+	LLVMValueRef ix0 = LLVMBuildBitCast(b, x, ity, "");
+	LLVMValueRef mag = LLVMBuildAnd(b, ix0, ki(c, fty, 0x7fffffff), "");
+	LLVMValueRef sub = LLVMBuildICmp(b, LLVMIntULT, mag, ki(c, fty, 0x00800000), "");
+	LLVMValueRef xs = cg_sel(c, sub, cg_fmul(c, x, cg_fconst(c, fty, 16777216.0)), x);
+	LLVMValueRef ix = LLVMBuildBitCast(b, xs, ity, "");
+	LLVMValueRef e = LLVMBuildSub(b, LLVMBuildAnd(b, LLVMBuildLShr(b, ix, ki(c, fty, 23), ""), ki(c, fty, 0xff), ""),
+				      ki(c, fty, 127), "");
+	LLVMValueRef m = LLVMBuildOr(b, LLVMBuildAnd(b, ix, ki(c, fty, 0x7fffff), ""), ki(c, fty, 0x800000), "");
+	m = LLVMBuildShl(b, m, LLVMBuildAnd(b, e, ki(c, fty, 1), ""), "");  /* odd exponent: one more bit */
+	m = LLVMBuildShl(b, m, ki(c, fty, 1), "");
+	LLVMValueRef q = ki(c, fty, 0), sacc = ki(c, fty, 0);
+	for (int r = 0x1000000; r; r >>= 1) {
+		LLVMValueRef rr = ki(c, fty, r), t = LLVMBuildAdd(b, sacc, rr, "");
+		LLVMValueRef le = LLVMBuildICmp(b, LLVMIntULE, t, m, "");
+		sacc = cg_sel(c, le, LLVMBuildAdd(b, t, rr, ""), sacc);
+		m = cg_sel(c, le, LLVMBuildSub(b, m, t, ""), m);
+		q = cg_sel(c, le, LLVMBuildOr(b, q, rr, ""), q);
+		m = LLVMBuildShl(b, m, ki(c, fty, 1), "");
+	}
+	LLVMValueRef inexact = LLVMBuildICmp(b, LLVMIntNE, m, ki(c, fty, 0), "");
+	q = LLVMBuildAdd(b, q, cg_sel(c, inexact, LLVMBuildAnd(b, q, ki(c, fty, 1), ""), ki(c, fty, 0)), "");
+	LLVMValueRef res = LLVMBuildAdd(b, LLVMBuildLShr(b, q, ki(c, fty, 1), ""), ki(c, fty, 0x3f000000), "");
+	res = LLVMBuildAdd(b, res, LLVMBuildShl(b, LLVMBuildAShr(b, e, ki(c, fty, 1), ""), ki(c, fty, 23), ""), "");
+	res = LLVMBuildSub(b, res, cg_sel(c, sub, ki(c, fty, 12 << 23), ki(c, fty, 0)), "");
+	LLVMValueRef y = LLVMBuildBitCast(b, res, fty, "");
+	/* x itself for +-0, +inf and NaN; NaN for x < 0 */
+	LLVMValueRef keep = LLVMBuildOr(b, LLVMBuildICmp(b, LLVMIntEQ, mag, ki(c, fty, 0), ""),
+					LLVMBuildOr(b, LLVMBuildICmp(b, LLVMIntEQ, ix0, ki(c, fty, 0x7f800000), ""),
+						    LLVMBuildICmp(b, LLVMIntUGT, mag, ki(c, fty, 0x7f800000), ""), ""), "");
+	LLVMValueRef neg = LLVMBuildICmp(b, LLVMIntSLT, ix0, ki(c, fty, 0), "");
+	y = cg_sel(c, neg, cg_fconst(c, fty, NAN), y);
+	return cg_sel(c, keep, x, y);
+}
+
+LLVMValueRef cg_sqrt(Cg *c, LLVMValueRef x)
+{
+	return c->soft_float ? sqrt_soft(c, x) : intr1(c, "llvm.sqrt", x);
+}
+
+static LLVMValueRef sqrt_(Cg *c, LLVMValueRef a) { return cg_sqrt(c, a); }
 
 /* |mag| with the sign bit of sgn. */
 static LLVMValueRef copysign_(Cg *c, LLVMValueRef mag, LLVMValueRef sgn)

@@ -6,6 +6,7 @@
 #include <llvm-c/Analysis.h>
 #include <llvm-c/BitWriter.h>
 #include <llvm-c/Error.h>
+#include <llvm-c/Support.h>
 #include <llvm-c/LLJIT.h>
 #include <llvm-c/Orc.h>
 #include <llvm-c/Target.h>
@@ -56,6 +57,9 @@ typedef struct Machine {
 	LLVMTargetMachineRef tm;
 	int vec_bytes;
 	int vec_regs;   /* vector (or FP) registers */
+	bool fpu;       /* single-precision float in hardware */
+	bool bare;      /* bare metal: static relocations */
+	const char *abi; /* RISC-V target-abi module flag, or NULL */
 } Machine;
 
 static void machine_free(Machine *m)
@@ -93,11 +97,19 @@ static void machine_describe(const CgOptions *o, Machine *m)
 	memset(m, 0, sizeof *m);
 	const Target *t = o->target;
 	if (t) {
+		/* A target with a CPU list: the row's LLVM cpu, its features
+		 * and ABI (machine_new refuses a cpu outside the list). */
+		const TargetCpu *row = tgt_cpu(t, o->cpu);
+		char *base = row ? join_features(t->features, row->features) : xstrdup(t->features);
 		m->triple = xstrdup(t->triple);
-		m->cpu = xstrdup(o->cpu ? o->cpu : t->cpu);
-		m->features = join_features(t->features, o->features);
+		m->cpu = xstrdup(row ? row->llvm_cpu : o->cpu ? o->cpu : t->cpu);
+		m->features = join_features(base ? base : "", o->features);
+		free(base);
 		m->vec_bytes = tgt_vec_bytes(t, m->cpu, m->features);
 		m->vec_regs = t->vec_regs;
+		m->fpu = row ? row->fpu : t->fpu;
+		m->bare = t->bare_metal;
+		m->abi = row && row->abi ? row->abi : t->abi;
 	} else {
 		char *tr = LLVMGetDefaultTargetTriple(), *cpu = LLVMGetHostCPUName(), *f = LLVMGetHostCPUFeatures();
 		m->triple = xstrdup(tr);
@@ -111,6 +123,7 @@ static void machine_describe(const CgOptions *o, Machine *m)
 		const Target *ht = tgt_find(m->triple);
 		m->vec_bytes = ht ? tgt_vec_bytes(ht, m->cpu, m->features) : 16;
 		m->vec_regs = ht ? ht->vec_regs : 16;
+		m->fpu = true;
 	}
 	if (m->vec_bytes == 64 && m->vec_regs < 32)  /* AVX-512 doubles the register file */
 		m->vec_regs = 32;
@@ -128,6 +141,12 @@ int cg_vector_lanes(const CgOptions *o)
 static bool machine_new(const CgOptions *o, Machine *m, Diag *d)
 {
 	init_llvm();
+	char why[512];
+	if (o->target && !tgt_check_cpu(o->target, o->cpu, why, sizeof why)) {
+		diag_error(d, NULL, NULL, NULL, "%s", why);
+		memset(m, 0, sizeof *m);
+		return false;
+	}
 	machine_describe(o, m);
 	LLVMTargetRef target;
 	char *msg = NULL;
@@ -141,7 +160,7 @@ static bool machine_new(const CgOptions *o, Machine *m, Diag *d)
 					o->opt_level >= 2 ? LLVMCodeGenLevelAggressive : o->opt_level ? LLVMCodeGenLevelDefault : LLVMCodeGenLevelNone,
 					/* PIC for hosted objects (PIE executables); bare metal
 					 * (OS "none") links at fixed addresses. */
-					strstr(m->triple, "-none") ? LLVMRelocStatic : LLVMRelocPIC, LLVMCodeModelDefault);
+					m->bare ? LLVMRelocStatic : LLVMRelocPIC, LLVMCodeModelDefault);
 	if (!m->tm) {
 		diag_error(d, NULL, NULL, NULL, "cannot create a target machine for '%s' (cpu '%s')", m->triple, m->cpu);
 		machine_free(m);
@@ -338,8 +357,9 @@ static bool build_module(Cg *c, const Machine *m)
 	LLVMSetDataLayout(c->mod, dl);
 	LLVMDisposeMessage(dl);
 	LLVMDisposeTargetData(td);
-	if (strstr(m->triple, "riscv64")) {
-		LLVMMetadataRef abi = LLVMMDStringInContext2(c->ctx, "lp64d", 5);
+	if (m->abi || strstr(m->triple, "riscv64")) {
+		const char *name = m->abi ? m->abi : "lp64d";
+		LLVMMetadataRef abi = LLVMMDStringInContext2(c->ctx, name, strlen(name));
 		LLVMAddModuleFlag(c->mod, LLVMModuleFlagBehaviorError, "target-abi", 10, abi);
 	}
 	c->b = LLVMCreateBuilderInContext(c->ctx);
@@ -352,6 +372,7 @@ static bool build_module(Cg *c, const Machine *m)
 	c->vf = LLVMVectorType(c->f32, c->lanes);
 	/* A vf the target has no vectors for is split into lanes scalars. */
 	c->fregs = m->vec_bytes >= 16 ? m->vec_regs : m->vec_regs / c->lanes;
+	c->soft_float = !m->fpu;
 	c->reference = getenv("KILN_CG_REFERENCE") && *getenv("KILN_CG_REFERENCE") == '1';
 
 	c->buf = calloc(g->values.n + 1, sizeof *c->buf);
@@ -482,6 +503,14 @@ static bool build_module(Cg *c, const Machine *m)
 	}
 	c->fn = entries[0];
 	emit_info(c);
+	/* Nothing kiln generates throws: every function says so, or LLVM
+	 * gives it unwind tables (.eh_frame; on ARM an .ARM.exidx entry that
+	 * references the C++ personality __aeabi_unwind_cpp_pr0, which a
+	 * -nostdlib firmware link lacks) where no optimization infers it. */
+	unsigned nounwind = LLVMGetEnumAttributeKindForName("nounwind", 8);
+	for (LLVMValueRef f = LLVMGetFirstFunction(c->mod); f; f = LLVMGetNextFunction(f))
+		if (LLVMCountBasicBlocks(f))
+			LLVMAddAttributeAtIndex(f, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(c->ctx, nounwind, 0));
 
 	char *msg = NULL;
 	if (LLVMVerifyModule(c->mod, LLVMReturnStatusAction, &msg)) {
@@ -540,6 +569,129 @@ bool cg_check(const Graph *g, const CgOptions *o, Diag *d)
 	return d->nerr == before;
 }
 
+/* Object files: a section per function and per global (.text.NAME.F,
+ * .rodata.NAME.G), so a firmware link with --gc-sections drops what it
+ * does not call (NAME_run_parallel and its tasks, say); the weight blobs
+ * in o->weights_section when given, for a linker script to place (external
+ * flash: cg_const_blob sets it).  After optimization: it may add or
+ * merge globals. */
+static void place_sections(Cg *c)
+{
+	const char *P = c->o->name;
+	char sec[512];
+	for (LLVMValueRef f = LLVMGetFirstFunction(c->mod); f; f = LLVMGetNextFunction(f)) {
+		if (!LLVMCountBasicBlocks(f))
+			continue;
+		const char *n = LLVMGetValueName(f);
+		snprintf(sec, sizeof sec, strncmp(n, P, strlen(P)) ? ".text.%s.%s" : ".text.%.0s%s", P, n);
+		LLVMSetSection(f, sec);
+	}
+	for (LLVMValueRef g = LLVMGetFirstGlobal(c->mod); g; g = LLVMGetNextGlobal(g)) {
+		if (!LLVMGetInitializer(g) || !LLVMIsGlobalConstant(g))
+			continue;
+		const char *n = LLVMGetValueName(g), *has = LLVMGetSection(g);
+		if (has && *has)  /* a weight blob in --weights-section (cg_const_blob) */
+			continue;
+		snprintf(sec, sizeof sec, strncmp(n, P, strlen(P)) ? ".rodata.%s.%s" : ".rodata.%.0s%s", P, n);
+		LLVMSetSection(g, sec);
+	}
+}
+
+/* ---- stack size --------------------------------------------------------------------
+ * Each function's frame comes from LLVM's prologue/epilogue inserter, which
+ * reports it as an analysis remark ("N stack bytes in function 'F'") when
+ * remarks of pass prologepilog are asked for; NAME_run's need is the
+ * deepest chain of direct calls below it, frames added (plus the return
+ * address where a call pushes one).  The runtime helpers a soft-float core
+ * calls are not kiln's and not counted (the header says so). */
+
+typedef struct Frames {
+	int n, cap;
+	char **name;
+	int64_t *bytes;
+	char *error;  /* the first error LLVM reported while emitting, which the handler would hide */
+} Frames;
+
+static void frame_remark(LLVMDiagnosticInfoRef di, void *ctx)
+{
+	Frames *fr = ctx;
+	char *msg = LLVMGetDiagInfoDescription(di);  /* "<unknown>:0:0: 352 stack bytes in function 'F'" */
+	if (LLVMGetDiagInfoSeverity(di) == LLVMDSError && !fr->error && msg)
+		fr->error = strdup(msg);
+	static const char tag[] = " stack bytes in function '";
+	char *at = msg ? strstr(msg, tag) : NULL, *num = at;
+	while (num && num > msg && num[-1] >= '0' && num[-1] <= '9')
+		num--;
+	long long bytes;
+	char fn[256];
+	if (at && num < at && sscanf(num, "%lld", &bytes) == 1 && sscanf(at + sizeof tag - 1, "%255[^']", fn) == 1) {
+		if (fr->n == fr->cap) {
+			int cap = fr->cap ? 2 * fr->cap : 64;
+			char **nn = realloc(fr->name, cap * sizeof *nn);
+			int64_t *nb = nn ? realloc(fr->bytes, cap * sizeof *nb) : NULL;
+			if (nn)
+				fr->name = nn;
+			if (nb)
+				fr->bytes = nb, fr->cap = cap;
+		}
+		if (fr->n < fr->cap && (fr->name[fr->n] = strdup(fn)))
+			fr->bytes[fr->n++] = bytes;
+	}
+	LLVMDisposeMessage(msg);
+}
+
+static int64_t frame_of(const Frames *fr, const char *fn)
+{
+	for (int i = 0; i < fr->n; i++)
+		if (!strcmp(fr->name[i], fn))
+			return fr->bytes[i];
+	return -1;
+}
+
+/* Deepest stack below f (its frame included); -1 if a frame is unknown.
+ * depth guards against recursion, which kiln never generates. */
+static int64_t stack_below(LLVMValueRef f, const Frames *fr, int ret_addr, int depth)
+{
+	size_t len;
+	int64_t own = frame_of(fr, LLVMGetValueName2(f, &len));
+	if (own < 0 || depth > 16)
+		return -1;
+	int64_t deepest = 0;
+	for (LLVMBasicBlockRef bb = LLVMGetFirstBasicBlock(f); bb; bb = LLVMGetNextBasicBlock(bb))
+		for (LLVMValueRef in = LLVMGetFirstInstruction(bb); in; in = LLVMGetNextInstruction(in)) {
+			if (!LLVMIsACallInst(in))
+				continue;
+			LLVMValueRef callee = LLVMGetCalledValue(in);
+			if (!LLVMIsAFunction(callee) || !LLVMCountBasicBlocks(callee))
+				continue;  /* intrinsics, memcpy, runtime helpers; parallel_for is the caller's */
+			int64_t below = stack_below(callee, fr, ret_addr, depth + 1);
+			if (below < 0)
+				return -1;
+			if (below + ret_addr > deepest)
+				deepest = below + ret_addr;
+		}
+	return own + deepest;
+}
+
+static void frames_free(Frames *fr)
+{
+	for (int i = 0; i < fr->n; i++)
+		free(fr->name[i]);
+	free(fr->name);
+	free(fr->bytes);
+	free(fr->error);
+}
+
+static void ask_frame_remarks(void)
+{
+	static bool done;
+	if (!done) {
+		const char *argv[] = {"kiln", "-pass-remarks-analysis=^prologepilog$"};
+		LLVMParseCommandLineOptions(2, argv, NULL);
+		done = true;
+	}
+}
+
 bool cg_emit(Graph *g, const CgOptions *o, CgEmit kind, const char *path, Diag *d)
 {
 	if (g->ws_size < 0)
@@ -549,6 +701,8 @@ bool cg_emit(Graph *g, const CgOptions *o, CgEmit kind, const char *path, Diag *
 		return false;
 	Cg c = {.g = g, .o = o, .d = d};
 	bool ok = build_module(&c, &m) && optimize(&c, &m);
+	if (ok)
+		place_sections(&c);
 	char tmp[4200];
 	snprintf(tmp, sizeof tmp, "%s.kiln-tmp", path);
 	if (ok) {
@@ -563,9 +717,26 @@ bool cg_emit(Graph *g, const CgOptions *o, CgEmit kind, const char *path, Diag *
 				diag_error(d, path, NULL, NULL, "cannot write bitcode");
 				ok = false;
 			}
-		} else if (LLVMTargetMachineEmitToFile(m.tm, c.mod, tmp, kind == EMIT_ASM ? LLVMAssemblyFile : LLVMObjectFile, &msg)) {
-			diag_error(d, path, NULL, NULL, "cannot emit: %s", msg ? msg : "");
-			ok = false;
+		} else {
+			Frames fr = {0};
+			ask_frame_remarks();
+			LLVMContextSetDiagnosticHandler(c.ctx, frame_remark, &fr);
+			if (LLVMTargetMachineEmitToFile(m.tm, c.mod, tmp, kind == EMIT_ASM ? LLVMAssemblyFile : LLVMObjectFile,
+							&msg)) {
+				diag_error(d, path, NULL, NULL, "cannot emit: %s", msg ? msg : "");
+				ok = false;
+			}
+			LLVMContextSetDiagnosticHandler(c.ctx, NULL, NULL);
+			if (ok && fr.error) {
+				diag_error(d, path, NULL, NULL, "internal: LLVM: %.500s", fr.error);
+				ok = false;
+			}
+			char run[300];
+			snprintf(run, sizeof run, "%s_run", o->name);
+			LLVMValueRef f = LLVMGetNamedFunction(c.mod, run);
+			/* x86-64's call pushes the return address; the others keep it in a register */
+			g->stack_size = f ? stack_below(f, &fr, strstr(m.triple, "x86_64") ? 8 : 0, 0) : -1;
+			frames_free(&fr);
 		}
 		LLVMDisposeMessage(msg);
 		if (ok && rename(tmp, path) != 0) {
@@ -614,6 +785,7 @@ CgJit *cg_jit_new(Graph *g, const CgOptions *o, Diag *d)
 		die("cg_jit_new needs a planned graph");
 	CgOptions ho = *o;
 	ho.target = NULL;
+	ho.weights_section = NULL;
 	Machine m;
 	if (!machine_new(&ho, &m, d))
 		return NULL;

@@ -51,8 +51,7 @@ void cg_lower_batchnorm(Cg *c, const Node *n)
 	} else {
 		/* a = scale / sqrt(var + eps); b = bias - mean * a */
 		LLVMValueRef v = LLVMBuildFAdd(c->b, cg_loadf(c, cg_buf(c, n->in[4]), ic), cg_f32(c, eps), "");
-		LLVMTypeRef ft = c->f32;
-		v = cg_call_intr(c, "llvm.sqrt", &ft, 1, &v, 1);
+		v = cg_sqrt(c, v);
 		a = LLVMBuildFDiv(c->b, cg_loadf(c, cg_buf(c, n->in[1]), ic), v, "");
 		b = LLVMBuildFSub(c->b, cg_loadf(c, cg_buf(c, n->in[2]), ic),
 				  LLVMBuildFMul(c->b, cg_loadf(c, cg_buf(c, n->in[3]), ic), a, ""), "");
@@ -246,8 +245,7 @@ static LnK ln_geometry(Cg *c, const Node *n)
 static LLVMValueRef ln_rstd(Cg *c, const LnK *k, LLVMValueRef sumsq)
 {
 	LLVMValueRef v = LLVMBuildFAdd(c->b, LLVMBuildFDiv(c->b, sumsq, cg_f32(c, (double)k->D), ""), k->eps, "");
-	LLVMTypeRef ft = c->f32;
-	return LLVMBuildFDiv(c->b, cg_f32(c, 1), cg_call_intr(c, "llvm.sqrt", &ft, 1, &v, 1), "");
+	return LLVMBuildFDiv(c->b, cg_f32(c, 1), cg_sqrt(c, v), "");
 }
 
 /* The plain lowering: per row, the mean, the biased variance as the mean

@@ -72,7 +72,7 @@ void cg_lower_pool_nd(Cg *c, const Node *n)
 	} else if (!mx && p != 1) {
 		/* s^(1/p): sqrt for p = 2, else exp(log(s)/p) */
 		if (p == 2)
-			res = cg_call_intr(c, "llvm.sqrt", &c->f32, 1, &res, 1);
+			res = cg_sqrt(c, res);
 		else
 			res = cg_exp(c, LLVMBuildFDiv(c->b, cg_log(c, res), cg_f32(c, (double)p), ""));
 	}

@@ -17,6 +17,8 @@ typedef struct CgOptions {
 	const char *cpu;         /* NULL: target default ("native" features on host) */
 	const char *features;    /* NULL: target default */
 	int opt_level;           /* 0..3 */
+	const char *weights_section; /* object files: the section of every weight blob, or NULL:
+				      * one .rodata.NAME.* section each (as code: .text.NAME.*) */
 } CgOptions;
 
 /* The f32 lanes of the vectors the kernels use on this target (what the

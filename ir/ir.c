@@ -252,6 +252,7 @@ Graph *ir_graph_new(const char *name)
 	g->ws_size = -1;
 	g->ws_align = 64;
 	g->ws_lower_bound = -1;
+	g->stack_size = -1;
 	if (!g->name) {
 		ir_arena_free(a);
 		return NULL;

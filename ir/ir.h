@@ -194,6 +194,8 @@ typedef struct Graph {
 	int64_t ws_size;           /* memory plan: workspace bytes, -1 if unplanned */
 	int64_t ws_align;          /* memory plan: workspace alignment */
 	int64_t ws_lower_bound;    /* memory plan: peak live bytes of the schedule */
+	int64_t stack_size;        /* set by codegen when it writes an object or assembly:
+				    * stack bytes NAME_run needs at most; -1 unknown */
 } Graph;
 
 Graph *ir_graph_new(const char *name);   /* NULL on allocation failure */

@@ -36,6 +36,7 @@ bool driver_setup_target(const Opts *o, CgOptions *cg)
 	cg->opt_level = o->opt_level;
 	cg->cpu = o->cpu;
 	cg->features = o->features;
+	cg->weights_section = o->weights_section;
 	if (o->target) {
 		cg->target = tgt_find(o->target);
 		if (!cg->target) {
@@ -44,6 +45,15 @@ bool driver_setup_target(const Opts *o, CgOptions *cg)
 			for (const Target *const *t = tgt_all(); *t; t++)
 				k += snprintf(known + k, sizeof known - k, "%s%s", k ? ", " : "", (*t)->name);
 			driver_fail("unknown target triple '%s' (known: %s)", o->target, known);
+			return false;
+		}
+		/* --target cortex-m7 / rv32imafc: that CPU of its target. */
+		const char *implied = tgt_implied_cpu(cg->target, o->target);
+		if (!cg->cpu && implied)
+			cg->cpu = implied;
+		char why[512];
+		if (!tgt_check_cpu(cg->target, cg->cpu, why, sizeof why)) {
+			driver_fail("%s", why);
 			return false;
 		}
 	}

@@ -25,6 +25,7 @@ typedef struct Opts {
 	const char *test_dir;
 	const char *report;
 	const char *dump_dir;
+	const char *weights_section;  /* --weights-section */
 	int opt_level;
 	bool print_after_all, verify_each, time_passes;
 	int64_t max_ram;

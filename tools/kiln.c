@@ -1,6 +1,7 @@
 /* The kiln driver: argument parsing and nothing clever.  Each subcommand
  * loads a model, runs the pass pipeline and hands the graph to codegen. */
 #define _POSIX_C_SOURCE 200809L
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -118,8 +119,51 @@ static const struct {
 	 "  --threads T              run through NAME_run_parallel on a pool of T threads (default 1)\n"},
 };
 
+/* kiln targets, kiln --help targets: every target descriptor. */
+static int cmd_targets(void)
+{
+	printf("%-28s %-8s %-6s %-11s %s\n", "target", "vector", "FPU", "float ABI", "CPUs (first: the default)");
+	for (const Target *const *tp = tgt_all(); *tp; tp++) {
+		const Target *t = *tp;
+		char vec[16];
+		snprintf(vec, sizeof vec, t->vec_bytes >= 16 ? "%d-bit" : "scalar", 8 * t->vec_bytes);
+		const char *abi = t->float_abi;
+		char abibuf[16];
+		if (strchr(abi, ' '))  /* riscv32: per CPU, below */
+			abi = "per CPU";
+		else if (!t->abi)
+			snprintf(abibuf, sizeof abibuf, "%s", abi), abi = abibuf;
+		printf("%-28s %-8s %-6s %-11s", t->name, vec, t->fpu ? "yes" : "no", abi);
+		if (!t->cpus) {
+			printf(" any LLVM %s CPU (default %s)\n", t->arch, t->cpu);
+			continue;
+		}
+		for (const TargetCpu *c = t->cpus; c->name; c++)
+			printf("%s %s", c == t->cpus ? "" : ",", c->name);
+		printf("\n");
+		for (const TargetCpu *c = t->cpus; c->name; c++)
+			printf("    %-16s %s\n", c->name, c->note);
+		if (*t->helpers)
+			printf("    helpers: %s\n", t->helpers);
+		if (*t->helpers64)
+			printf("    int64 helpers: %s\n", t->helpers64);
+	}
+	printf("\nA target's CPU can be named as the target (--target cortex-m7, --target rv32imafc).\n"
+	       "A --cpu outside a bare-metal target's list is refused: it would contradict the object's\n"
+	       "float ABI or instruction set.  Objects call no library beyond memcpy, memset and memmove,\n"
+	       "except the compiler-runtime helpers listed (libgcc / compiler-rt: soft float on cores\n"
+	       "without an FPU, division on cores without a divider) and, only where the model itself\n"
+	       "divides int64 values or converts int64 <-> float on a 32-bit core, the int64 helpers\n"
+	       "(docs/cli.md, \"Targets\").\n");
+	return 0;
+}
+
 static void print_help(const char *cmd)
 {
+	if (cmd && !strcmp(cmd, "targets")) {
+		cmd_targets();
+		return;
+	}
 	for (size_t i = 0; cmd && i < sizeof cmd_help / sizeof cmd_help[0]; i++)
 		if (!strcmp(cmd, cmd_help[i].cmd)) {
 			fputs(cmd_help[i].text, stdout);
@@ -198,7 +242,7 @@ static int parse_args(int argc, char **argv, Opts *o)
 		key[kl] = 0;
 		static const char *const valued[] = {"-o", "--name", "--target", "--cpu", "--features", "--emit",
 			"--passes", "--print-after", "--output-dir", "--test-dir", "--input", "--shape", "--max-ram", "--layout",
-			"--runs", "--warmup", "--threads", "--rtol", "--atol", "--report", "--dump-dir", "--const",
+			"--runs", "--warmup", "--threads", "--rtol", "--atol", "--report", "--dump-dir", "--const", "--weights-section",
 			"--quantize", "--calib", "--eval", "--calib-method", "--max-accuracy-drop", "--against", "--tolerance",
 			"--emit-kir", NULL};
 		bool known = false;
@@ -225,6 +269,15 @@ static int parse_args(int argc, char **argv, Opts *o)
 		else if (!strcmp(key, "--test-dir")) o->test_dir = val;
 		else if (!strcmp(key, "--report")) o->report = val;
 		else if (!strcmp(key, "--dump-dir")) o->dump_dir = val;
+		else if (!strcmp(key, "--weights-section")) {
+			/* a name an assembler and a linker script take as it is */
+			bool ok = *val && strlen(val) < 200;
+			for (const char *p = val; *p && ok; p++)
+				ok = isalnum((unsigned char)*p) || *p == '.' || *p == '_' || *p == '$';
+			if (!ok)
+				return driver_fail("--weights-section '%s': expected a section name (letters, digits, '.', '_', '$')", val);
+			o->weights_section = val;
+		}
 		else if (!strcmp(key, "--quantize")) o->quantize = val;
 		else if (!strcmp(key, "--calib")) o->calib_dir = val;
 		else if (!strcmp(key, "--eval")) o->eval_dir = val;
@@ -639,6 +692,8 @@ int main(int argc, char **argv)
 		rc = cmd_dump(&o);
 	else if (!strcmp(o.cmd, "bench"))
 		rc = cmd_bench(&o);
+	else if (!strcmp(o.cmd, "targets"))
+		rc = cmd_targets();
 	ptq_free(&ptq);
 	return rc >= 0 ? rc : driver_fail("unknown command '%s' (see kiln --help)", o.cmd);
 }

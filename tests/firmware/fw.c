@@ -5,11 +5,13 @@
  * name.h (the generated header).
  *
  * Counting instructions: qemu runs the image with -icount shift=0, so
- * its virtual clock advances exactly 1 ns per guest instruction executed;
- * SysTick, clocked from the core clock (25 MHz on the MPS2 boards), then
- * ticks once every 40 instructions.  A calibration loop of a known number
- * of instructions measures the ratio, so the host turns ticks into
- * instructions without trusting the board's clock figure. */
+ * its virtual clock advances exactly 1 ns per guest instruction executed.
+ * ARM: SysTick, clocked from the core clock (25 MHz on the MPS2 boards),
+ * then ticks once every 40 instructions, its exception counting the wraps
+ * of its 24 bits.  RISC-V: the instret counter, one tick per instruction.
+ * A calibration loop of a known number of instructions measures the ratio,
+ * so the host turns ticks into instructions without trusting the board's
+ * clock figure. */
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,10 +25,21 @@
 
 static int semihost(int op, const void *arg)
 {
+#if defined(__riscv)
+	/* The RISC-V semihosting trap: these three uncompressed instructions
+	 * in a row. */
+	register int a0 __asm("a0") = op;
+	register const void *a1 __asm("a1") = arg;
+	__asm volatile(".option push\n\t.option norvc\n\t"
+		       "slli zero, zero, 0x1f\n\tebreak\n\tsrai zero, zero, 7\n\t.option pop"
+		       : "+r"(a0) : "r"(a1) : "memory");
+	return a0;
+#else
 	register int r0 __asm("r0") = op;
 	register const void *r1 __asm("r1") = arg;
 	__asm volatile("bkpt 0xab" : "+r"(r0) : "r"(r1) : "memory");
 	return r0;
+#endif
 }
 
 static char line[256];
@@ -92,35 +105,81 @@ void fw_exit(int code)
 
 /* ---- the instruction clock --------------------------------------------------------- */
 
-#define SYST_CSR (*(volatile uint32_t *)0xE000E010)
-#define SYST_RVR (*(volatile uint32_t *)0xE000E014)
-#define SYST_CVR (*(volatile uint32_t *)0xE000E018)
+#if defined(__riscv)
 
 static uint32_t clock0;
 
-void fw_clock_start(void)
+static uint32_t instret(void)
 {
-	SYST_RVR = 0xFFFFFF;
-	SYST_CVR = 0;
-	SYST_CSR = 5;  /* enabled, core clock, no interrupt */
-	clock0 = SYST_CVR;
+	uint32_t v;
+	__asm volatile("csrr %0, instret" : "=r"(v));
+	return v;
 }
 
-uint32_t fw_clock(void) { return (clock0 - SYST_CVR) & 0xFFFFFF; }
+void fw_clock_start(void) { clock0 = instret(); }
+uint32_t fw_clock(void) { return instret() - clock0; }
+void fw_systick(void) {}
 
 /* 2 * n instructions in the loop (n >= 1), plus a constant. */
 static uint32_t calibrate(uint32_t n)
 {
 	uint32_t t0 = fw_clock();
-	__asm volatile("mov r0, %0\n\t"
+	__asm volatile("mv t0, %0\n"
+		       "1:\taddi t0, t0, -1\n\t"
+		       "bnez t0, 1b" ::"r"(n) : "t0");
+	return fw_clock() - t0;
+}
+
+#else
+
+#define SYST_CSR (*(volatile uint32_t *)0xE000E010)
+#define SYST_RVR (*(volatile uint32_t *)0xE000E014)
+#define SYST_CVR (*(volatile uint32_t *)0xE000E018)
+
+static uint32_t clock0;
+static volatile uint32_t wraps;
+
+void fw_systick(void) { wraps++; }
+
+/* Ticks since reset: the wraps above SysTick's 24 bits (counting down). */
+static uint32_t ticks(void)
+{
+	uint32_t w, v;
+	do {
+		w = wraps;
+		v = SYST_CVR;
+	} while (w != wraps);
+	return (w << 24) + (0xFFFFFFu - v);
+}
+
+void fw_clock_start(void)
+{
+	SYST_RVR = 0xFFFFFF;
+	SYST_CVR = 0;
+	SYST_CSR = 7;  /* enabled, core clock, the exception on each wrap */
+	while (SYST_CVR == 0)  /* (the first reload, from the 0 written, is no wrap) */
+		;
+	clock0 = ticks();
+}
+
+uint32_t fw_clock(void) { return ticks() - clock0; }
+
+/* 2 * n instructions in the loop (n >= 1), plus a constant. */
+static uint32_t calibrate(uint32_t n)
+{
+	uint32_t t0 = fw_clock();
+	__asm volatile(".syntax unified\n\tmov r0, %0\n\t"
 		       "1: subs r0, r0, #1\n\t"
 		       "bne 1b" ::"r"(n) : "r0", "cc");
 	return fw_clock() - t0;
 }
 
+#endif
+
 /* ---- main ------------------------------------------------------------------------ */
 
 extern const void *const fw_inputs[];  /* data.S */
+extern const uint32_t fw_out_align[];  /* data.S: each output's MODEL_OUTPUT_i_ALIGN */
 extern uint8_t __arena_start[], __arena_end[];
 
 static uint8_t *arena;
@@ -142,8 +201,10 @@ int main(void)
 	void *outs[M(_NUM_OUTPUTS)], *again[M(_NUM_OUTPUTS)];
 	arena = __arena_start;
 	for (int i = 0; i < info->n_outputs; i++) {
-		outs[i] = take(info->outputs[i].bytes, 16);
-		again[i] = take(info->outputs[i].bytes, 16);
+		/* at exactly the header's alignment (fw_out_align, data.S), no more */
+		uint32_t a = fw_out_align[i] % 16;
+		outs[i] = (uint8_t *)take(info->outputs[i].bytes + a, 16) + a;
+		again[i] = (uint8_t *)take(info->outputs[i].bytes + a, 16) + a;
 		for (uint64_t k = 0; k < info->outputs[i].bytes; k++)  /* outputs need no zeroing */
 			((uint8_t *)outs[i])[k] = 0xA5, ((uint8_t *)again[i])[k] = 0x5A;
 	}
@@ -162,11 +223,27 @@ int main(void)
 	fw_putu(loop - half);
 	fw_puts("\n");
 
-	/* Two runs in one workspace: the same outputs and the same count. */
+	/* Two runs in one workspace: the same outputs and the same count.  The
+	 * free stack is painted first; the deepest word the run changed gives
+	 * the stack it used, for the host to hold against MODEL_STACK_SIZE. */
+	uint32_t *bottom = (uint32_t *)__arena_end, *sp;
+#if defined(__riscv)
+	__asm volatile("mv %0, sp" : "=r"(sp));
+#else
+	__asm volatile("mov %0, sp" : "=r"(sp));
+#endif
 	for (int r = 0; r < 2; r++) {
+		for (uint32_t *p = bottom; p < sp - 16; p++)
+			*p = 0x5EA5C0DEu;
 		uint32_t t0 = fw_clock();
 		int rc = M(_run)(fw_inputs, r ? (void *const *)again : (void *const *)outs, ws);
 		uint32_t t = fw_clock() - t0;  /* (reading the clock: a few instructions) */
+		uint32_t *low = bottom;
+		while (low < sp - 16 && *low == 0x5EA5C0DEu)
+			low++;
+		fw_puts("STACK used ");
+		fw_putu((uint32_t)((uintptr_t)sp - (uintptr_t)low));
+		fw_puts("\n");
 		fw_puts("RUN rc ");
 		fw_putu((uint32_t)rc);
 		fw_puts(" ticks ");

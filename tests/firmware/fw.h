@@ -13,6 +13,7 @@ void fw_flush(void);
 __attribute__((noreturn)) void fw_exit(int code);
 
 void fw_clock_start(void);
-uint32_t fw_clock(void);  /* ticks since fw_clock_start, counting up (wraps at 2^24) */
+uint32_t fw_clock(void);  /* ticks since fw_clock_start, counting up (wraps at 2^32) */
+void fw_systick(void);    /* ARM: the SysTick exception (the clock's high bits) */
 
 #endif

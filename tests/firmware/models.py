@@ -206,3 +206,69 @@ def gemm_case(path, seed, dt, rows, k, n, trans_b=True, bias=True, op="Gemm", a_
             rng.integers(-2000, 2001, n).astype(np.int32) if bias else None, attrs, y_shape, 0.1, zy, False)
     lo, hi = np.iinfo(npdt).min, np.iinfo(npdt).max
     return rng.integers(lo, hi + 1, size=a_shape).astype(npdt)
+
+
+# ---- the library-call sweep ------------------------------------------------------------------
+
+def libcall_sweep(path, seed=0, int64=False):
+    """One float input through every lowering family that could reach for
+    libm or a compiler helper (square roots, exp/log/trig polynomials,
+    rounding, fmod, reductions, norms, pooling, resize, integer casts and
+    division), each result a graph output so no pass can drop it.  The
+    object-scan test compiles it for every target at every -O.  int64: the
+    model's own 64-bit integer division and int64 <-> float casts instead,
+    which a 32-bit core does with compiler-runtime helpers."""
+    rng = np.random.default_rng(seed)
+    x = oh.make_tensor_value_info("x", TP.FLOAT, [1, 4, 5, 7])
+    nodes, inits, outs = [], [], []
+
+    def out(name, op, ins, **attrs):
+        nodes.append(oh.make_node(op, ins, [name], name=name, **attrs))
+        outs.append(name)
+
+    def init(name, a):
+        inits.append(nh.from_array(np.asarray(a), name))
+        return name
+
+    nodes.append(oh.make_node("Abs", ["x"], ["ax"], name="ax"))
+    for op in ["Sqrt", "Exp", "Log", "Sin", "Cos", "Tan", "Atan", "Tanh", "Sigmoid", "Erf", "Floor", "Ceil",
+               "Round", "Reciprocal", "Softplus", "Elu", "Mish", "Sinh", "Asinh"]:
+        out(op.lower(), op, ["ax" if op in ("Sqrt", "Log") else "x"])
+    out("pow", "Pow", ["ax", init("p", np.float32(1.7))])
+    out("fmod", "Mod", ["x", init("md", np.float32(0.3))], fmod=1)
+    out("div", "Div", ["x", init("dv", rng.uniform(1, 2, (1, 4, 1, 1)).astype(np.float32))])
+    out("softmax", "Softmax", ["x"], axis=-1)
+    out("lsm", "LogSoftmax", ["x"], axis=1)
+    out("ln", "LayerNormalization", ["x", init("lg", rng.uniform(0.5, 1.5, 7).astype(np.float32)),
+                                     init("lb", rng.uniform(-1, 1, 7).astype(np.float32))], axis=-1)
+    out("inorm", "InstanceNormalization", ["x", init("ig", np.ones(4, np.float32)), init("ib", np.zeros(4, np.float32))])
+    out("l2", "ReduceL2", ["x", init("a23", np.array([2, 3], np.int64))], keepdims=1)
+    out("lpn", "LpNormalization", ["x"], axis=1, p=2)
+    out("mean", "ReduceMean", ["x", init("a3", np.array([3], np.int64))], keepdims=0)
+    out("lse", "ReduceLogSumExp", ["x", init("a1", np.array([1], np.int64))], keepdims=1)
+    out("maxp", "MaxPool", ["x"], kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+    out("avgp", "AveragePool", ["x"], kernel_shape=[2, 3], strides=[2, 2], pads=[0, 1, 1, 1], count_include_pad=0)
+    out("lpp", "LpPool", ["x"], kernel_shape=[2, 2], p=2)
+    out("resize", "Resize", ["x", "", init("rs", np.array([1, 1, 1.5, 0.75], np.float32))], mode="linear")
+    w = rng.standard_normal((6, 4, 3, 3)).astype(np.float32)
+    out("conv", "Conv", ["x", init("cw", w), init("cb", rng.standard_normal(6).astype(np.float32))], pads=[1, 1, 1, 1])
+    nodes.append(oh.make_node("Reshape", ["x", init("rsh", np.array([4, 35], np.int64))], ["x2"], name="x2"))
+    out("gemm", "Gemm", ["x2", init("gw", rng.standard_normal((35, 9)).astype(np.float32))])
+    nodes.append(oh.make_node("Cast", ["x"], ["xi"], name="xi", to=TP.INT32))
+    out("idiv", "Div", ["xi", init("id", np.array([3], np.int32))])
+    out("imod", "Mod", ["xi", init("im", np.array([-5], np.int32))])
+    out("argmax", "ArgMax", ["x"], axis=1, keepdims=0)
+    if int64:
+        del nodes[:], outs[:]
+        nodes.append(oh.make_node("Cast", ["x"], ["xl"], name="xl", to=TP.INT64))
+        out("ldiv", "Div", ["xl", init("ld", np.array([7], np.int64))])
+        out("lmod", "Mod", ["xl", init("lo", np.array([-3], np.int64))])
+        out("lmul", "Mul", ["xl", init("lm", np.array([1 << 33], np.int64))])
+        out("tofl", "Cast", ["xl"], to=TP.FLOAT)
+    out("cumsum", "CumSum", ["x", init("ca", np.array(3, np.int64))])
+    g = oh.make_graph(nodes, "libcall_sweep", [x], [oh.make_tensor_value_info(o, TP.UNDEFINED, None) for o in outs],
+                      inits)
+    m = oh.make_model(g, opset_imports=[oh.make_opsetid("", 18)])
+    m.ir_version = 8
+    m = onnx.shape_inference.infer_shapes(m)
+    onnx.save(m, path)

@@ -189,6 +189,20 @@ static void in_fmod(Sweep *s)
 	}
 }
 
+/* Every kind of float: random bit patterns (subnormals, negatives), a
+ * dense log sweep, the neighbours of perfect squares (where rounding is
+ * decided by the last remainder bit). */
+static void in_sqrt(Sweep *s)
+{
+	for (int i = 0; i < 150000; i++)
+		add(s, any_finite(), 0);
+	add_log(s, 1e-45, 3e38, 100000, false);
+	for (int i = 1; i < 5000; i++) {
+		float q = (float)i * (float)i;
+		add(s, q, 0), add(s, bits_f(f_bits(q) + 1), 0), add(s, bits_f(f_bits(q) - 1), 0);
+	}
+}
+
 /* ---- the functions ------------------------------------------------------------ */
 
 static double round_even_ref(double x) { return rint(x); }  /* default mode: ties to even */
@@ -210,6 +224,8 @@ static const Fn fns[] = {
 	{"atanh", atanh, NULL, in_atanh, false}, {"erf", erf, NULL, in_erf, false},
 	{"pow", NULL, pow, in_pow, false},       {"round_even", round_even_ref, NULL, in_round, true},
 	{"fmod", NULL, fmod, in_fmod, true},
+	/* correctly rounded: sqrt in double, rounded to float, is (53 >= 2*24+2) */
+	{"sqrt_soft", sqrt, NULL, in_sqrt, true},
 };
 #define NFNS (int)(sizeof fns / sizeof fns[0])
 
@@ -347,6 +363,9 @@ typedef struct Special {
 
 #define INF INFINITY
 static const Special specials[] = {
+	{"sqrt_soft", NAN, 0, NAN}, {"sqrt_soft", INF, 0, INF}, {"sqrt_soft", -INF, 0, NAN},
+	{"sqrt_soft", -0.0f, 0, -0.0f}, {"sqrt_soft", 0.0f, 0, 0.0f}, {"sqrt_soft", -1e-40f, 0, NAN},
+	{"sqrt_soft", -1, 0, NAN}, {"sqrt_soft", FLT_TRUE_MIN, 0, 3.74339207e-23f}, {"sqrt_soft", 4, 0, 2},
 	{"sin", NAN, 0, NAN}, {"sin", INF, 0, NAN}, {"sin", -INF, 0, NAN}, {"sin", -0.0f, 0, -0.0f},
 	{"sin", 0.0f, 0, 0.0f}, {"sin", -1e-40f, 0, -1e-40f},
 	{"cos", NAN, 0, NAN}, {"cos", INF, 0, NAN}, {"cos", -0.0f, 0, 1}, {"cos", 0.0f, 0, 1},
