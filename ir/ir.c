@@ -682,6 +682,26 @@ void diag_free(Diag *d)
 	memset(d, 0, sizeof *d);
 }
 
+/* A malloc'd copy of s with control characters as \xNN: names and paths
+ * come from the model, and ESC, CR or LF reaching a terminal could rewrite
+ * it or split one error over two lines. */
+static char *escape_controls(const char *s)
+{
+	size_t n = strlen(s);
+	char *e = malloc(4 * n + 1), *p = e;
+	if (!e)
+		return NULL;
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch < 0x20 || ch == 0x7f)
+			p += sprintf(p, "\\x%02x", ch);
+		else
+			*p++ = (char)ch;
+	}
+	*p = 0;
+	return e;
+}
+
 void diag_verror(Diag *d, const char *file, const char *node, const char *op,
 		 const char *fmt, va_list ap)
 {
@@ -704,17 +724,27 @@ void diag_verror(Diag *d, const char *file, const char *node, const char *op,
 	if (k >= (int)sizeof line)
 		k = sizeof line - 1;
 	snprintf(line + k, sizeof line - k, "%s", reason);
+	char *s = escape_controls(line);
+	if (!s)
+		return;
+	/* A rule that fails for each of a node's parts says the same thing
+	 * several times: once is enough. */
+	for (int i = d->nmsg - 1; i >= 0 && i >= d->nmsg - 8; i--)
+		if (!strcmp(d->msgs[i], s)) {
+			free(s);
+			return;
+		}
 	if (d->nmsg == d->cap) {
 		int ncap = d->cap ? d->cap * 2 : 8;
 		char **nm = realloc(d->msgs, ncap * sizeof *nm);
-		if (!nm)
+		if (!nm) {
+			free(s);
 			return;
+		}
 		d->msgs = nm;
 		d->cap = ncap;
 	}
-	char *s = strdup(line);
-	if (s)
-		d->msgs[d->nmsg++] = s;
+	d->msgs[d->nmsg++] = s;
 }
 
 void diag_error(Diag *d, const char *file, const char *node, const char *op, const char *fmt, ...)
