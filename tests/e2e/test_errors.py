@@ -102,7 +102,87 @@ def cases(work):
     m = good()
     m.opset_import[0].version = 99
     c["unsupported_opset"] = (m.SerializeToString(), [], r"model\.onnx: .*opset")
+    # Issue 17: operands the importer used to take on trust.
+    for name, node, pattern in rnn_cases():
+        m = mk([node], [vi("x", [3, 2, 5])], [vi("y", None)], rnn_weights(node))
+        c[name] = (m.SerializeToString(), [], pattern)
+    m = mk([helper.make_node("Range", ["a", "b", "d"], ["y"], name="rng")], [], [vi("y", None)],
+           [numpy_helper.from_array(np.array(v, np.float32), n) for n, v in (("a", 0), ("b", np.inf), ("d", 1e-30))])
+    c["range_infinite"] = (m.SerializeToString(), [], r"node 'rng' \(Range\): limit is inf")
+    m = mk([helper.make_node("Range", ["a", "b", "d"], ["y"], name="rng")], [], [vi("y", None)],
+           [numpy_helper.from_array(np.array(v, np.float32), n) for n, v in (("a", 0), ("b", 1), ("d", 1e-30))])
+    c["range_huge"] = (m.SerializeToString(), [], r"node 'rng' \(Range\): the range has 1e\+30 elements")
+    for bad in (7, -9):
+        m = mk([helper.make_node("Gather", ["x", "i"], ["y"], name="gat", axis=1)], [vi("x", [2, 3])], [vi("y", None)],
+               [numpy_helper.from_array(np.array([0, bad, 2], np.int64), "i")])
+        c[f"gather_index_{bad}"] = (m.SerializeToString(), [], rf"node 'gat' \(Gather\): index {bad} is out of range "
+                                    r"for axis 1 of size 3")
+    c["nested_if_3000"] = (nested_if(3000), [], r"model\.onnx: .*nested more than 100 deep")
+    # Names from the model reach the terminal escaped, on one line.
+    m = good()
+    m.graph.node[1].name = "re\x1b[2Jlu\r\nkiln: ok\x07"
+    m.graph.node[1].op_type = "Frob"
+    c["name_escaped"] = (m.SerializeToString(), [], r"node 're\\x1b\[2Jlu\\x0d\\x0akiln: ok\\x07' \(Frob\)")
     return c
+
+
+def rnn_weights(node):
+    """W, R, B, ... for a node whose operands are named after its role; shapes
+    from the attribute 'hidden_size' and a made-up tag in the operand name."""
+    h = 4
+    g = {"LSTM": 4, "GRU": 3, "RNN": 1}[node.op_type]
+    good_shapes = {"W": [1, g * h, 5], "R": [1, g * h, h], "B": [1, 2 * g * h], "h0": [1, 2, h], "c0": [1, 2, h],
+                   "P": [1, 3 * h]}
+    inits = []
+    rng = np.random.default_rng(3)
+    for name in node.input:
+        if not name or name == "x":
+            continue
+        role, _, bad = name.partition(":")
+        shape = [int(d) for d in bad.split("x")] if bad else good_shapes[role]
+        inits.append(numpy_helper.from_array(rng.standard_normal(shape).astype(np.float32), name))
+    return inits
+
+
+def rnn_cases():
+    def node(op, ins, **kw):
+        return helper.make_node(op, ["x"] + ins, ["y"], name=op.lower() + "1", hidden_size=4, **kw)
+    return [
+        ("lstm_r_flat", node("LSTM", ["W", "R:1x64"]), r"node 'lstm1' \(LSTM\): R has shape \[1,64\], expected \[1,16,4\]"),
+        ("gru_b_short", node("GRU", ["W", "R", "B:1x12"]), r"node 'gru1' \(GRU\): B has shape \[1,12\], expected \[1,24\]"),
+        ("rnn_h0_batch", node("RNN", ["W", "R", "B", "", "h0:1x3x4"]),
+         r"node 'rnn1' \(RNN\): initial_h has shape \[1,3,4\], expected \[1,2,4\]"),
+        ("lstm_c0_hidden", node("LSTM", ["W", "R", "B", "", "h0", "c0:1x2x2"]),
+         r"node 'lstm1' \(LSTM\): initial_c has shape \[1,2,2\], expected \[1,2,4\]"),
+        ("lstm_p_short", node("LSTM", ["W", "R", "B", "", "h0", "c0", "P:1x4"]),
+         r"node 'lstm1' \(LSTM\): P has shape \[1,4\], expected \[1,12\]"),
+        ("lstm_w_input", node("LSTM", ["W:1x16x7", "R"]), r"node 'lstm1' \(LSTM\): X has shape \[3,2,5\], expected \[3,2,7\]"),
+        ("lstm_activation", node("LSTM", ["W", "R"], activations=["Foo", "Tanh", "Tanh"]),
+         r"node 'lstm1' \(LSTM\): unsupported activation 'Foo'"),
+    ]
+
+
+def nested_if(depth):
+    """A model of depth nested If then-branches, written as protobuf wire
+    bytes (the Python protobuf library refuses to nest that deep)."""
+    def varint(v):
+        out = bytearray()
+        while True:
+            b, v = v & 0x7F, v >> 7
+            out.append(b | (0x80 if v else 0))
+            if not v:
+                return bytes(out)
+
+    def field(num, payload):
+        return varint(num << 3 | 2) + varint(len(payload)) + payload
+
+    def number(num, v):
+        return varint(num << 3) + varint(v)
+    g = b""
+    for _ in range(depth):
+        attr = field(1, b"then_branch") + number(20, 5) + field(6, g)
+        g = field(1, field(1, b"c") + field(2, b"y") + field(4, b"If") + field(5, attr)) + field(2, b"g")
+    return number(1, 7) + field(8, field(1, b"") + number(2, 13)) + field(7, g)
 
 
 def main():
@@ -144,6 +224,15 @@ def main():
     named = [n for n in ("bad1", "bad2", "bad3") if re.search(rf"node '{n}' \((Frob|Wibble|Zap)\)", text)]
     ok = p.returncode == 1 and len(named) == 3 and "ok1" not in text and "ok2" not in text
     results.append(("check_lists_all_three", ok, f"named {named}, exit {p.returncode}" + ("" if ok else f"\n{text}")))
+    # kiln check says each problem once (an LSTM's activation was reported
+    # at every gate).
+    name, node, pattern = rnn_cases()[-1]
+    path = os.path.join(work, "check_once.onnx")
+    onnx.save(mk([node], [vi("x", [3, 2, 5])], [vi("y", None)], rnn_weights(node)), path)
+    p = subprocess.run([kiln, "check", path], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines = [l for l in p.stderr.splitlines() if l.strip()]
+    ok = p.returncode == 1 and len(lines) == 1 and re.search(pattern, lines[0])
+    results.append(("check_says_it_once", ok, f"exit {p.returncode}, {lines!r}"))
     sys.exit(kt.report(results))
 
 
