@@ -30,7 +30,10 @@ static bool absorb(Graph *g, Node *head, Node *tail, const Attr *extra, int next
 {
 	int nin = head->nin;
 	ValueId in[8];
-	memcpy(in, head->in, nin * sizeof *in);
+	/* memcpy's pointers must be valid even for 0 bytes, and a node
+	 * without attributes or extras has NULL ones. */
+	if (nin)
+		memcpy(in, head->in, nin * sizeof *in);
 	if (residual >= 0) {
 		while (nin < 3)
 			in[nin++] = -1;
@@ -40,15 +43,19 @@ static bool absorb(Graph *g, Node *head, Node *tail, const Attr *extra, int next
 	int na = head->nattr;
 	if (na + nextra > 24)
 		return false;
-	memcpy(attrs, head->attr, na * sizeof *attrs);
-	memcpy(attrs + na, extra, nextra * sizeof *attrs);
+	if (na)
+		memcpy(attrs, head->attr, na * sizeof *attrs);
+	if (nextra)
+		memcpy(attrs + na, extra, nextra * sizeof *attrs);
 	na += nextra;
 	ValueId *nin_arr = ir_arena_alloc(g->arena, (nin + 1) * sizeof *nin_arr);
 	Attr *nattr = ir_arena_alloc(g->arena, (na + 1) * sizeof *nattr);
 	if (!nin_arr || !nattr)
 		return false;
-	memcpy(nin_arr, in, nin * sizeof *in);
-	memcpy(nattr, attrs, na * sizeof *attrs);
+	if (nin)
+		memcpy(nin_arr, in, nin * sizeof *in);
+	if (na)
+		memcpy(nattr, attrs, na * sizeof *attrs);
 	tail->op = head->op;
 	tail->in = nin_arr;
 	tail->nin = nin;
