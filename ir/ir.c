@@ -267,15 +267,23 @@ void ir_graph_free(Graph *g)
 
 int64_t ir_shape_numel(int rank, const int64_t *dims)
 {
+	/* The nonzero dimensions are multiplied even when one is zero: code
+	 * that computes strides and byte offsets for an empty [0, 2^62]
+	 * overflowed (ir_slice_is_view). */
 	int64_t n = 1;
+	bool empty = false;
 	for (int i = 0; i < rank; i++) {
 		if (dims[i] < 0)
 			return -1;
-		if (dims[i] != 0 && n > INT64_MAX / dims[i])
+		if (dims[i] == 0) {
+			empty = true;
+			continue;
+		}
+		if (n > IR_MAX_NUMEL / dims[i])
 			return -1;
 		n *= dims[i];
 	}
-	return n;
+	return empty ? 0 : n;
 }
 
 int64_t ir_type_numel(const Type *t) { return ir_shape_numel(t->rank, t->dims); }

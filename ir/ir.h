@@ -233,7 +233,10 @@ int64_t ir_type_numel(const Type *t);    /* product of dims */
 /* "f32[1,3,224,224]" into buf (truncated to n); returns buf. */
 const char *ir_type_str(const Type *t, char *buf, size_t n);
 int64_t ir_type_bytes(const Type *t);    /* numel * element size */
-/* Product of dims, or -1 if it overflows int64 or any dim is negative. */
+/* Product of dims, or -1 if any dim is negative or the product of the
+ * nonzero dims exceeds IR_MAX_NUMEL (so byte sizes, strides and offsets,
+ * even of an empty tensor, fit in int64). */
+#define IR_MAX_NUMEL (INT64_MAX / 16)
 int64_t ir_shape_numel(int rank, const int64_t *dims);
 
 /* Values.  Names are copied; NULL name makes a fresh "%N" style name.

@@ -117,6 +117,9 @@ def cases(work):
                [numpy_helper.from_array(np.array([0, bad, 2], np.int64), "i")])
         c[f"gather_index_{bad}"] = (m.SerializeToString(), [], rf"node 'gat' \(Gather\): index {bad} is out of range "
                                     r"for axis 1 of size 3")
+    m = mk([helper.make_node("Slice", ["x", "s", "e"], ["y"], name="sl")], [vi("x", [0, 1 << 62])], [vi("y", None)],
+           [numpy_helper.from_array(np.array([0], np.int64), n) for n in ("s", "e")])
+    c["empty_huge_dims"] = (m.SerializeToString(), [], r"model\.onnx: input 'x' shape \[0,4611686018427387904\] is too large")
     c["nested_if_3000"] = (nested_if(3000), [], r"model\.onnx: .*nested more than 100 deep")
     # Names from the model reach the terminal escaped, on one line.
     m = good()
