@@ -7,7 +7,10 @@ exit status 1, no crash, and no output file left behind.
 import os
 import random
 import re
+import resource
 import shutil
+import signal
+import stat
 import subprocess
 import sys
 
@@ -129,6 +132,139 @@ def cases(work):
     return c
 
 
+def one_error(p, lines, pattern):
+    """What is wrong with a run that should fail with one error line."""
+    problems = []
+    if p.returncode != 1:
+        problems.append(f"exit status {p.returncode}, want 1")
+    if len(lines) != 1 or not lines[0].startswith("kiln: error: "):
+        problems.append(f"want one 'kiln: error:' line, got {lines!r}")
+    elif not re.search(pattern, lines[0]):
+        problems.append(f"message {lines[0]!r} does not match /{pattern}/")
+    return problems
+
+
+def listing(d):
+    """Every entry of d, hidden ones too, with its kind and bytes (links as
+    their target)."""
+    out = {}
+    for f in sorted(os.listdir(d)):
+        p = os.path.join(d, f)
+        if os.path.islink(p):
+            out[f] = ("link", os.readlink(p))
+        elif stat.S_ISFIFO(os.lstat(p).st_mode):
+            out[f] = ("fifo", None)
+        elif os.path.isdir(p):
+            out[f] = ("dir", listing(p))
+        else:
+            with open(p, "rb") as fh:
+                out[f] = ("file", fh.read())
+    return out
+
+
+def output_cases(kiln, work):
+    """Issue 17: where kiln writes.  Each case runs in a folder of its own;
+    a refusal is one error line, exit 1, and the folder exactly as it was."""
+    results = []
+    kiln = os.path.abspath(kiln)
+    model = good().SerializeToString()
+
+    def case(name, setup, args, pattern, limit=None):
+        d = os.path.join(work, "out_" + name)
+        os.makedirs(d)
+        with open(os.path.join(d, "m.onnx"), "wb") as f:
+            f.write(model)
+        setup(d)
+        before = listing(d)
+
+        def fsize():  # a full disk, without mounting one: writes past limit bytes fail
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+        p = subprocess.run([kiln] + [a.replace("@", d) for a in args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, cwd=d, preexec_fn=fsize if limit else None)
+        lines = [l for l in p.stderr.splitlines() if l.strip()]
+        problems = one_error(p, lines, pattern)
+        after = listing(d)
+        if "dump" in before:
+            # The passes that ran leave their complete dumps (what one
+            # wants when a compile fails); nothing empty, nothing hidden.
+            dumps = after.get("dump", ("dir", {}))[1]
+            bad = [f for f, (_, data) in dumps.items() if f.startswith(".") or not data]
+            if bad:
+                problems.append(f"partial or temporary dumps left: {bad}")
+            after["dump"] = before["dump"]
+        if after != before:
+            problems.append(f"the folder changed: {sorted(set(after) ^ set(before))} added or removed, "
+                            f"{[k for k in before if k in after and before[k] != after[k]]} rewritten")
+        results.append(("output_" + name, not problems, "; ".join(problems) or f"-> {lines[0]}"))
+
+    nothing = lambda d: None
+    case("onto_input", nothing, ["compile", "@/m.onnx", "-o", "@/m.onnx"], r"m\.onnx: is the input model")
+    case("report_onto_input", nothing, ["compile", "@/m.onnx", "-o", "@/x.o", "--report", "@/m.onnx"],
+         r"m\.onnx: is the input model")
+    case("kir_onto_input", lambda d: subprocess.run([kiln, "compile", d + "/m.onnx", "--emit", "kir", "-o", d + "/s.kir"]),
+         ["compile", "@/s.kir", "--emit", "kir", "-o", "@/s.kir"], r"s\.kir: is the input model")
+
+    def json_h(d):
+        with open(os.path.join(d, "g.h"), "w") as f:
+            f.write('{"kiln": 1, "inputs": [{"name": "x", "dtype": "f32", "shape": [3]}], '
+                    '"nodes": [{"op": "Relu", "inputs": ["x"], "outputs": ["y"]}], "outputs": ["y"]}')
+    case("header_onto_json_input", json_h, ["compile", "@/g.h", "-o", "@/g.o"], r"g\.h: is the input model")
+    case("onto_fifo", lambda d: os.mkfifo(os.path.join(d, "f.o")), ["compile", "@/m.onnx", "-o", "@/f.o"],
+         r"f\.o: exists and is not a regular file \(a fifo\)")
+    case("report_onto_fifo", lambda d: os.mkfifo(os.path.join(d, "r.json")),
+         ["compile", "@/m.onnx", "-o", "@/x.o", "--report", "@/r.json"], r"r\.json: exists and is not a regular file")
+
+    def victim(d):
+        with open(os.path.join(d, "victim"), "w") as f:
+            f.write("precious")
+        os.symlink("victim", os.path.join(d, "s.o"))
+    case("onto_symlink", victim, ["compile", "@/m.onnx", "-o", "@/s.o"], r"s\.o: exists and is not a regular file "
+         r"\(a symbolic link\)")
+    case("two_outputs_one_file", nothing, ["compile", "@/m.onnx", "-o", "@/a.o", "--report", "@/a.h"],
+         r"a\.h: is named for two outputs")
+    # A full disk (a file size limit): kiln's own error, no temporary left.
+    for emit in ("obj", "asm", "llvm", "bc", "kir"):
+        case(f"disk_full_{emit}", nothing, ["compile", "@/m.onnx", "--emit", emit, "-o", "@/big.out"],
+             r"big\.out: cannot write: File too large", limit=200)
+    case("disk_full_report", nothing, ["compile", "@/m.onnx", "-o", "@/x.o", "--report", "@/r.json"],
+         r"(r\.json|x\.o|x\.h): cannot write: File too large", limit=2500)
+    case("disk_full_dump_dir", lambda d: os.makedirs(os.path.join(d, "dump")),
+         ["compile", "@/m.onnx", "-o", "@/x.o", "--print-after-all", "--dump-dir", "@/dump"],
+         r"cannot write: File too large", limit=700)
+
+    # Planted symlinks at the names temporaries used to have are not followed.
+    d = os.path.join(work, "out_planted")
+    os.makedirs(d)
+    with open(os.path.join(d, "m.onnx"), "wb") as f:
+        f.write(model)
+    with open(os.path.join(d, "victim"), "w") as f:
+        f.write("precious")
+    for n in ("x.o.kiln-tmp", "x.h.kiln-tmp", "r.json.kiln-tmp"):
+        os.symlink("victim", os.path.join(d, n))
+    p = subprocess.run([kiln, "compile", d + "/m.onnx", "-o", d + "/x.o", "--report", d + "/r.json"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    with open(os.path.join(d, "victim")) as f:
+        kept = f.read() == "precious"
+    extra = [f for f in os.listdir(d) if f.startswith(".")]
+    ok = p.returncode == 0 and kept and not extra and all(os.path.isfile(os.path.join(d, f)) for f in ("x.o", "x.h", "r.json"))
+    results.append(("output_planted_symlinks", ok, f"exit {p.returncode}, victim kept {kept}, temporaries left {extra}"
+                    + ("" if ok else p.stderr)))
+
+    # The model's path goes into the header's comment: "*/" in it must not end it.
+    d = os.path.join(work, "out_comment", "x*")
+    os.makedirs(d)
+    with open(os.path.join(d, "m.onnx"), "wb") as f:
+        f.write(model)
+    p = subprocess.run([kiln, "compile", d + "/m.onnx", "-o", d + "/m.o"], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True)
+    q = subprocess.run(["cc", "-fsyntax-only", "-Werror", "-x", "c", d + "/m.h"], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True) if p.returncode == 0 else p
+    results.append(("header_comment_path", p.returncode == 0 and q.returncode == 0,
+                    f"compile exit {p.returncode}, header compiles: {q.returncode == 0} {q.stderr[:300]}"))
+    return results
+
+
 def rnn_weights(node):
     """W, R, B, ... for a node whose operands are named after its role; shapes
     from the attribute 'hidden_size' and a made-up tag in the operand name."""
@@ -204,13 +340,7 @@ def main():
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         lines = [l for l in p.stderr.splitlines() if l.strip()]
         left = [f for f in os.listdir(d) if f != "model.onnx"]
-        problems = []
-        if p.returncode != 1:
-            problems.append(f"exit status {p.returncode}, want 1")
-        if len(lines) != 1 or not lines[0].startswith("kiln: error: "):
-            problems.append(f"want one 'kiln: error:' line, got {lines!r}")
-        elif not re.search(pattern, lines[0]):
-            problems.append(f"message {lines[0]!r} does not match /{pattern}/")
+        problems = one_error(p, lines, pattern)
         if left:
             problems.append(f"left files behind: {left}")
         results.append((name, not problems, "; ".join(problems) or f"-> {lines[0]}"))
@@ -227,6 +357,7 @@ def main():
     named = [n for n in ("bad1", "bad2", "bad3") if re.search(rf"node '{n}' \((Frob|Wibble|Zap)\)", text)]
     ok = p.returncode == 1 and len(named) == 3 and "ok1" not in text and "ok2" not in text
     results.append(("check_lists_all_three", ok, f"named {named}, exit {p.returncode}" + ("" if ok else f"\n{text}")))
+    results += output_cases(kiln, work)
     # kiln check says each problem once (an LSTM's activation was reported
     # at every gate).
     name, node, pattern = rnn_cases()[-1]
