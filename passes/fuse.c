@@ -268,7 +268,8 @@ static bool fuse_gemm_bias(Graph *g, const Uses *u, Node *n, PassCtx *cx)
 		in[1] = h->in[1];
 		in[2] = cv;
 		int na = h->nattr;
-		memcpy(attr, h->attr, (size_t)na * sizeof *attr);
+		if (na)
+			memcpy(attr, h->attr, (size_t)na * sizeof *attr);
 		Attr *beta = NULL;
 		for (int a = 0; a < na; a++)
 			if (!strcmp(attr[a].name, "beta"))
@@ -341,7 +342,8 @@ static bool fuse_pad(Graph *g, const Uses *u, Node *n, PassCtx *cx)
 		np[i] = kpads[i] + pp[2 + i];
 		np[nsp + i] = kpads[nsp + i] + pp[r + 2 + i];
 	}
-	memcpy(attrs, n->attr, (size_t)n->nattr * sizeof *attrs);
+	if (n->nattr)
+		memcpy(attrs, n->attr, (size_t)n->nattr * sizeof *attrs);
 	for (int i = 0; i < n->nattr; i++)
 		if (!strcmp(attrs[i].name, "pads"))
 			attrs[i].ints = np;
@@ -356,5 +358,5 @@ static bool fuse_pad(Graph *g, const Uses *u, Node *n, PassCtx *cx)
 bool pass_fuse(Graph *g, PassCtx *cx)
 {
 	static const RewriteRule rules[] = {fuse_pad, fuse_residual, fuse_gemm_bias, fuse_activation, fuse_silu, fuse_ew_chain};
-	return pass_rewrite(g, cx, rules, sizeof rules / sizeof rules[0]);
+	return pass_rewrite_local(g, cx, rules, sizeof rules / sizeof rules[0]);
 }
