@@ -366,8 +366,9 @@ bool ir_einsum_parse(const char *eq, int nops, IrEinsum *e);
 /* The expression of a fused_ew node (ir/ew_expr.c): terms in evaluation
  * order, the last one the result.  A leaf (op == OP_COUNT) reads operand
  * `leaf`; other terms apply op to their kids with int/float attributes
- * (names point into `names`). */
-#define IR_EW_MAX 32
+ * (names point into `names`).  128 terms: a long elementwise chain becomes
+ * few loops (LLVM's cost per function dominates a short one's). */
+#define IR_EW_MAX 128
 #define IR_EW_MAXATTR 3
 typedef struct IrEwTerm {
 	Op op;
@@ -379,7 +380,7 @@ typedef struct IrEwTerm {
 typedef struct IrEwExpr {
 	int n;
 	IrEwTerm t[IR_EW_MAX];
-	char names[256];
+	char names[1024];
 } IrEwExpr;
 /* Ops a fused elementwise expression may contain. */
 bool ir_ew_fusable(Op op);

@@ -215,7 +215,7 @@ static bool fuse_ew_chain(Graph *g, const Uses *u, Node *n, PassCtx *cx)
 		}
 		if (!fits || graft(&out, &en, en.n - 1, nmap, &ep, j, pmap) < 0)
 			continue;
-		char text[1024];
+		char text[8192];
 		if (!ir_ew_print(&out, text, sizeof text))
 			continue;
 		ValueId *in = ir_arena_alloc(g->arena, (size_t)nops * sizeof *in);
