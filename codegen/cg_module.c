@@ -12,6 +12,7 @@
 #include <llvm-c/Target.h>
 #include <llvm-c/TargetMachine.h>
 #include <llvm-c/Transforms/PassBuilder.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@
 #include <unistd.h>
 
 #include "cg_internal.h"
+#include "outfile.h"
 
 /* ---- constants ---------------------------------------------------------------- */
 
@@ -703,28 +705,30 @@ bool cg_emit(Graph *g, const CgOptions *o, CgEmit kind, const char *path, Diag *
 	bool ok = build_module(&c, &m) && optimize(&c, &m);
 	if (ok)
 		place_sections(&c);
-	char tmp[4200];
-	snprintf(tmp, sizeof tmp, "%s.kiln-tmp", path);
+	/* Emitted to memory and written by us: LLVM's file streams report a
+	 * full disk as "LLVM ERROR: IO failure on output stream" and exit,
+	 * leaving the file behind. */
 	if (ok) {
-		char *msg = NULL;
+		char *msg = NULL, *text = NULL;
+		LLVMMemoryBufferRef mb = NULL;
+		const char *bytes = NULL;
+		size_t n = 0;
 		if (kind == EMIT_LLVM) {
-			if (LLVMPrintModuleToFile(c.mod, tmp, &msg)) {
-				diag_error(d, path, NULL, NULL, "cannot write: %s", msg ? msg : "");
-				ok = false;
-			}
+			text = LLVMPrintModuleToString(c.mod);
+			bytes = text, n = text ? strlen(text) : 0;
+			ok = text != NULL;
 		} else if (kind == EMIT_BC) {
-			if (LLVMWriteBitcodeToFile(c.mod, tmp)) {
-				diag_error(d, path, NULL, NULL, "cannot write bitcode");
-				ok = false;
-			}
+			mb = LLVMWriteBitcodeToMemoryBuffer(c.mod);
+			ok = mb != NULL;
 		} else {
 			Frames fr = {0};
 			ask_frame_remarks();
 			LLVMContextSetDiagnosticHandler(c.ctx, frame_remark, &fr);
-			if (LLVMTargetMachineEmitToFile(m.tm, c.mod, tmp, kind == EMIT_ASM ? LLVMAssemblyFile : LLVMObjectFile,
-							&msg)) {
+			if (LLVMTargetMachineEmitToMemoryBuffer(m.tm, c.mod, kind == EMIT_ASM ? LLVMAssemblyFile : LLVMObjectFile,
+								&msg, &mb)) {
 				diag_error(d, path, NULL, NULL, "cannot emit: %s", msg ? msg : "");
 				ok = false;
+				mb = NULL;
 			}
 			LLVMContextSetDiagnosticHandler(c.ctx, NULL, NULL);
 			if (ok && fr.error) {
@@ -738,13 +742,20 @@ bool cg_emit(Graph *g, const CgOptions *o, CgEmit kind, const char *path, Diag *
 			g->stack_size = f ? stack_below(f, &fr, strstr(m.triple, "x86_64") ? 8 : 0, 0) : -1;
 			frames_free(&fr);
 		}
-		LLVMDisposeMessage(msg);
-		if (ok && rename(tmp, path) != 0) {
-			diag_error(d, path, NULL, NULL, "cannot write the output file");
+		if (kind != EMIT_ASM && kind != EMIT_OBJ && !ok)
+			diag_error(d, path, NULL, NULL, "out of memory");
+		if (mb)
+			bytes = LLVMGetBufferStart(mb), n = LLVMGetBufferSize(mb);
+		if (ok && path)
+			ok = ir_out_write(path, g->file, bytes, n, d);
+		else if (ok && (fwrite(bytes, 1, n, stdout) != n || fflush(stdout) != 0)) {
+			diag_error(d, NULL, NULL, NULL, "cannot write to stdout: %s", strerror(errno));
 			ok = false;
 		}
-		if (!ok)
-			unlink(tmp);
+		LLVMDisposeMessage(msg);
+		LLVMDisposeMessage(text);
+		if (mb)
+			LLVMDisposeMemoryBuffer(mb);
 	}
 	cg_dispose(&c);
 	machine_free(&m);

@@ -32,8 +32,9 @@ bool cg_op_has_lowering(Op op);
 /* Report (into d) every node this backend cannot lower; true if none. */
 bool cg_check(const Graph *g, const CgOptions *o, Diag *d);
 
-/* Compile a planned graph and write path atomically (temporary file, then
- * rename): on failure nothing is left at path. */
+/* Compile a planned graph and write path (NULL: stdout) through an
+ * exclusive temporary renamed into place (ir/outfile.h): on failure nothing
+ * is left at path, and a path that is the model is refused. */
 bool cg_emit(Graph *g, const CgOptions *o, CgEmit kind, const char *path, Diag *d);
 
 /* The self-contained C header for the generated object (codegen/cg_header.c). */

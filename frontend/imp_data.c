@@ -194,6 +194,18 @@ static bool imp_gather(Ctx *c, const ValueId *in, int nin)
 	int64_t axis = sa_int(c->sn, "axis", 0);
 	if (!fe_norm_axis(c, &axis, vtype(c, in[0])->rank, "axis"))
 		return false;
+	/* Constant indices are checked here: ONNX makes one outside [-d, d)
+	 * an error, and the kernels would clamp it silently. */
+	const Value *iv = ir_value(c->g, in[1]);
+	const Type *it = vtype(c, in[1]);
+	int64_t d = vtype(c, in[0])->dims[axis];
+	if (iv->kind == VAL_CONST && (it->dt == DT_I64 || it->dt == DT_I32))
+		for (int64_t i = 0; i < ir_type_numel(it); i++) {
+			double k = src_load(iv->data, it->dt, i);
+			if (k < (double)-d || k >= (double)d)
+				return fe_fail(c, "index %.0f is out of range for axis %lld of size %lld", k, (long long)axis,
+					       (long long)d);
+		}
 	Attr a = ir_ai("axis", axis);
 	return fe_emit_out(c, strcmp(c->sn->op, "Gather") ? OP_GATHER_ELEMENTS : OP_GATHER, in, 2, &a, 1);
 }

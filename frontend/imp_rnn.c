@@ -51,6 +51,13 @@ static bool rnn_acts(Ctx *c, int dirs, int nper, const char *const *dflt, Act1 *
 		return fe_fail(c, "activations lists %d functions, expected %d", a->n, dirs * nper);
 	for (int i = 0; i < dirs * nper; i++) {
 		const char *n = a ? a->strs[i] : dflt[i % nper];
+		static const char *const known[] = {"Sigmoid", "Tanh", "Relu", "Softsign", "Softplus", "Affine", "ScaledTanh",
+						    "LeakyRelu", "HardSigmoid", "Elu", "ThresholdedRelu"};
+		bool ok = false;
+		for (size_t k = 0; k < sizeof known / sizeof *known && !ok; k++)
+			ok = !strcmp(n, known[k]);
+		if (!ok)  /* here, once, rather than at every gate of every step */
+			return fe_fail(c, "unsupported activation '%s'", n);
 		snprintf(out[i].name, sizeof out[i].name, "%s", n);
 		/* ONNX defaults per function */
 		bool hs = !strcmp(n, "HardSigmoid");
@@ -100,6 +107,23 @@ static ValueId concat_all(Ctx *c, ValueId *vals, int n, int64_t axis, const char
 	return fe_emit(c, OP_CONCAT, vals, n, &a, 1, out_name);
 }
 
+/* Operand v (optional when v < 0) has exactly the shape want. */
+static bool rnn_shape(Ctx *c, ValueId v, const char *what, int rank, const int64_t *want)
+{
+	if (v < 0)
+		return true;
+	const Type *t = vtype(c, v);
+	bool same = t->rank == rank;
+	for (int i = 0; same && i < rank; i++)
+		same = t->dims[i] == want[i];
+	if (same)
+		return true;
+	char got[300], exp[300];
+	fe_fmt_dims(got, sizeof got, t->rank, t->dims);
+	fe_fmt_dims(exp, sizeof exp, rank, want);
+	return fe_fail(c, "%s has shape %s, expected %s", what, got, exp);
+}
+
 enum { CELL_RNN, CELL_GRU, CELL_LSTM };
 
 /* RNN, GRU, LSTM -> per direction one gemm for all input projections, then
@@ -124,8 +148,23 @@ static bool rnn_of(Ctx *c, const ValueId *in, int nin, int cell)
 		return fe_fail(c, "X must be 3-D and W [%d, %d*hidden, input]", dirs, G);
 	if (h <= 0)
 		h = wt->dims[1] / G;
-	if (wt->dims[1] != G * h)
+	if (h > (int64_t)1 << 24 || wt->dims[1] != G * h)
 		return fe_fail(c, "W has %lld rows, expected %lld", (long long)wt->dims[1], (long long)(G * h));
+	/* Every other operand's shape follows from X, W and hidden_size; the
+	 * slices below take them on trust. */
+	int64_t Bx = xt->dims[layout ? 0 : 1], In0 = wt->dims[2];
+	if (!rnn_shape(c, in[0], "X", 3, (int64_t[]){xt->dims[0], xt->dims[1], In0}) ||
+	    !rnn_shape(c, in[2], "R", 3, (int64_t[]){dirs, G * h, h}) ||
+	    !rnn_shape(c, nin > 3 ? in[3] : -1, "B", 2, (int64_t[]){dirs, 2 * G * h}) ||
+	    !rnn_shape(c, nin > 4 ? in[4] : -1, "sequence_lens", 1, (int64_t[]){Bx}) ||
+	    !rnn_shape(c, nin > 5 ? in[5] : -1, layout ? "initial_h (layout 1)" : "initial_h", 3,
+		       layout ? (int64_t[]){Bx, dirs, h} : (int64_t[]){dirs, Bx, h}) ||
+	    !rnn_shape(c, nin > 6 && cell == CELL_LSTM ? in[6] : -1, layout ? "initial_c (layout 1)" : "initial_c", 3,
+		       layout ? (int64_t[]){Bx, dirs, h} : (int64_t[]){dirs, Bx, h}) ||
+	    !rnn_shape(c, nin > 7 && cell == CELL_LSTM ? in[7] : -1, "P", 2, (int64_t[]){dirs, 3 * h}))
+		return false;
+	if (nin > 4 && in[4] >= 0 && vtype(c, in[4])->dt != DT_I32)
+		return fe_fail(c, "sequence_lens must be int32, got %s", ir_dtype_name(vtype(c, in[4])->dt));
 	/* sequence_lens: steps past a batch's length leave its state alone and
 	 * give zeros in Y; known to be all full, they are ignored. */
 	ValueId lens = nin > 4 && in[4] >= 0 ? in[4] : -1;
@@ -137,11 +176,16 @@ static bool rnn_of(Ctx *c, const ValueId *in, int nin, int cell)
 		if (full)
 			lens = -1;
 	}
-	if (layout) {  /* [b, seq, in] -> [seq, b, in] */
+	ValueId h0 = nin > 5 ? in[5] : -1, c0 = nin > 6 ? in[6] : -1;
+	if (layout) {  /* [b, seq, in] -> [seq, b, in]; [b, dirs, h] -> [dirs, b, h] */
 		int64_t p[3] = {1, 0, 2};
 		Attr a = ir_aints("perm", p, 3);
 		X = fe_emit(c, OP_TRANSPOSE, &X, 1, &a, 1, NULL);
-		if (X < 0)
+		if (h0 >= 0)
+			h0 = fe_emit(c, OP_TRANSPOSE, &h0, 1, &a, 1, NULL);
+		if (c0 >= 0 && cell == CELL_LSTM)
+			c0 = fe_emit(c, OP_TRANSPOSE, &c0, 1, &a, 1, NULL);
+		if (X < 0 || (nin > 5 && in[5] >= 0 && h0 < 0) || (cell == CELL_LSTM && nin > 6 && in[6] >= 0 && c0 < 0))
 			return false;
 		xt = vtype(c, X);
 	}
@@ -196,16 +240,16 @@ static bool rnn_of(Ctx *c, const ValueId *in, int nin, int cell)
 		XW = fe_reshape_to(c, XW, 3, x3, NULL);
 		ValueId H, C = -1;
 		int64_t bh[2] = {Bt, h};
-		if (nin > 5 && in[5] >= 0)
-			H = dir_slice(c, in[5], d);
+		if (h0 >= 0)
+			H = dir_slice(c, h0, d);
 		else {
 			void *z = ir_arena_alloc(c->g->arena, (size_t)(Bt * h * ir_dtype_size(dt)) + 1);
 			TypeId ty = ir_type(c->g, dt, 2, bh, NULL);
 			H = !z || ty < 0 ? -1 : ir_add_const(c->g, fe_fresh_name(c, fe_sn_base(c), "h0"), ty, z);
 		}
 		if (cell == CELL_LSTM) {
-			if (nin > 6 && in[6] >= 0)
-				C = dir_slice(c, in[6], d);
+			if (c0 >= 0)
+				C = dir_slice(c, c0, d);
 			else
 				C = fe_binary(c, OP_MUL, H, fe_scalar(c, dt, 0), NULL);
 		}

@@ -119,12 +119,17 @@ static bool imp_range(Ctx *c, const ValueId *in, int nin)
 	for (int i = 0; i < 3; i++)
 		if (!fe_const_scalar(c, in[i], what[i], &v[i]))
 			return false;
+	for (int i = 0; i < 3; i++)
+		if (!isfinite(v[i]))
+			return fe_fail(c, "%s is %g; the bounds and delta must be finite", what[i], v[i]);
 	if (v[2] == 0)
 		return fe_fail(c, "delta is zero");
+	/* The count is judged as a double: converting a huge or non-finite
+	 * quotient to int64 first is undefined. */
 	double cnt = ceil((v[1] - v[0]) / v[2]);
+	if (!(cnt <= (double)((int64_t)1 << 28)))
+		return fe_fail(c, "the range has %g elements (at most %lld)", cnt, (long long)1 << 28);
 	int64_t n = cnt > 0 ? (int64_t)cnt : 0;
-	if (n > ((int64_t)1 << 28))
-		return fe_fail(c, "the range has %lld elements", (long long)n);
 	int esz = ir_dtype_size(dt);
 	char *p = ir_arena_alloc(c->g->arena, (size_t)(n * esz) + 1);
 	if (!p)

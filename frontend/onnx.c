@@ -611,6 +611,82 @@ static bool read_model(Reader *r, const KilnOnnx__ModelProto *mp)
 	return ok;
 }
 
+/* protobuf_c_message_unpack recurses once per nested message, so a file of
+ * thousands of nested If branches would exhaust the stack before
+ * read_subgraph's own limit is reached.  This walks the wire format first,
+ * iteratively, following only the fields the schema says are messages, and
+ * returns the deepest nesting: -1 when the bytes are not well formed, -2
+ * when messages nest more than PB_MAX_NESTING deep (the walk stops there).
+ * read_subgraph's eight levels of subgraphs are about 30 message levels. */
+enum { PB_MAX_NESTING = 100 };
+
+static bool pb_varint(const uint8_t *p, size_t end, size_t *pos, uint64_t *v)
+{
+	*v = 0;
+	for (int shift = 0; shift < 64; shift += 7) {
+		if (*pos >= end)
+			return false;
+		uint8_t b = p[(*pos)++];
+		*v |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80))
+			return true;
+	}
+	return false;
+}
+
+static int pb_nesting(const uint8_t *p, size_t len)
+{
+	struct {
+		const ProtobufCMessageDescriptor *desc;
+		size_t end;
+	} st[PB_MAX_NESTING + 1];
+	int sp = 0, deepest = 1;
+	size_t pos = 0;
+	st[0].desc = &kiln_onnx__model_proto__descriptor;
+	st[0].end = len;
+	for (;;) {
+		while (sp > 0 && pos == st[sp].end)
+			sp--;
+		if (pos == st[sp].end)
+			return deepest;  /* sp == 0: the whole file */
+		uint64_t key, v;
+		if (!pb_varint(p, st[sp].end, &pos, &key) || key >> 3 == 0 || key >> 3 > UINT32_MAX)
+			return -1;
+		switch (key & 7) {
+		case 0:
+			if (!pb_varint(p, st[sp].end, &pos, &v))
+				return -1;
+			break;
+		case 1:
+		case 5: {
+			size_t n = (key & 7) == 1 ? 8 : 4;
+			if (st[sp].end - pos < n)
+				return -1;
+			pos += n;
+			break;
+		}
+		case 2: {
+			if (!pb_varint(p, st[sp].end, &pos, &v) || v > st[sp].end - pos)
+				return -1;
+			const ProtobufCFieldDescriptor *f =
+				protobuf_c_message_descriptor_get_field(st[sp].desc, (unsigned)(key >> 3));
+			if (f && f->type == PROTOBUF_C_TYPE_MESSAGE && v > 0) {
+				if (sp + 1 >= PB_MAX_NESTING)
+					return -2;
+				sp++;
+				st[sp].desc = f->descriptor;
+				st[sp].end = pos + v;
+				deepest = sp + 1 > deepest ? sp + 1 : deepest;
+			} else
+				pos += v;
+			break;
+		}
+		default:
+			return -1;
+		}
+	}
+}
+
 Graph *onnx_import(const char *path, const ImportOptions *o, Diag *d)
 {
 	Diag tmp;
@@ -632,6 +708,15 @@ Graph *onnx_import(const char *path, const ImportOptions *o, Diag *d)
 	}
 	if (len == 0) {
 		rfail(&r, "not a valid ONNX model (the file is empty)");
+		goto out;
+	}
+	int depth = pb_nesting((const uint8_t *)buf, len);
+	if (depth < 0) {
+		if (depth == -2)
+			rfail(&r, "not a valid ONNX model (messages nested more than %d deep; subgraphs are limited to 8 "
+			      "levels)", PB_MAX_NESTING);
+		else
+			rfail(&r, "not a valid ONNX model (protobuf decoding failed)");
 		goto out;
 	}
 	mp = kiln_onnx__model_proto__unpack(NULL, len, (const uint8_t *)buf);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "outfile.h"
 #include "frontend.h"
 #include "onnx.pb-c.h"
 #include "source.h"
@@ -236,20 +237,13 @@ bool onnx_write_qdq(const char *src, const char *dst, const OnnxQdqEdit *ed, int
 	mp->producer_name = strdup("kiln quantize");
 	size_t sz = kiln_onnx__model_proto__get_packed_size(mp);
 	uint8_t *out = malloc(sz + 1);
-	char tmp[4200];
-	snprintf(tmp, sizeof tmp, "%s.kiln-tmp", dst);
-	FILE *f = out ? fopen(tmp, "wb") : NULL;
-	ok = f != NULL;
-	if (ok) {
+	if (out) {
 		kiln_onnx__model_proto__pack(mp, out);
-		ok = fwrite(out, 1, sz, f) == sz;
-		ok &= fclose(f) == 0;
-		ok = ok && rename(tmp, dst) == 0;
-		if (!ok)
-			remove(tmp);
+		ok = ir_out_write(dst, src, out, sz, d);  /* exclusive temporary, renamed only onto a file or a new name */
+	} else {
+		diag_error(d, dst, NULL, NULL, "out of memory");
+		ok = false;
 	}
-	if (!ok)
-		diag_error(d, dst, NULL, NULL, "cannot write the model: %s", strerror(errno));
 	free(out);
 	kiln_onnx__model_proto__free_unpacked(mp, NULL);
 	return ok;

@@ -268,15 +268,23 @@ void ir_graph_free(Graph *g)
 
 int64_t ir_shape_numel(int rank, const int64_t *dims)
 {
+	/* The nonzero dimensions are multiplied even when one is zero: code
+	 * that computes strides and byte offsets for an empty [0, 2^62]
+	 * overflowed (ir_slice_is_view). */
 	int64_t n = 1;
+	bool empty = false;
 	for (int i = 0; i < rank; i++) {
 		if (dims[i] < 0)
 			return -1;
-		if (dims[i] != 0 && n > INT64_MAX / dims[i])
+		if (dims[i] == 0) {
+			empty = true;
+			continue;
+		}
+		if (n > IR_MAX_NUMEL / dims[i])
 			return -1;
 		n *= dims[i];
 	}
-	return n;
+	return empty ? 0 : n;
 }
 
 int64_t ir_type_numel(const Type *t) { return ir_shape_numel(t->rank, t->dims); }
@@ -683,6 +691,26 @@ void diag_free(Diag *d)
 	memset(d, 0, sizeof *d);
 }
 
+/* A malloc'd copy of s with control characters as \xNN: names and paths
+ * come from the model, and ESC, CR or LF reaching a terminal could rewrite
+ * it or split one error over two lines. */
+static char *escape_controls(const char *s)
+{
+	size_t n = strlen(s);
+	char *e = malloc(4 * n + 1), *p = e;
+	if (!e)
+		return NULL;
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch < 0x20 || ch == 0x7f)
+			p += sprintf(p, "\\x%02x", ch);
+		else
+			*p++ = (char)ch;
+	}
+	*p = 0;
+	return e;
+}
+
 void diag_verror(Diag *d, const char *file, const char *node, const char *op,
 		 const char *fmt, va_list ap)
 {
@@ -705,17 +733,27 @@ void diag_verror(Diag *d, const char *file, const char *node, const char *op,
 	if (k >= (int)sizeof line)
 		k = sizeof line - 1;
 	snprintf(line + k, sizeof line - k, "%s", reason);
+	char *s = escape_controls(line);
+	if (!s)
+		return;
+	/* A rule that fails for each of a node's parts says the same thing
+	 * several times: once is enough. */
+	for (int i = d->nmsg - 1; i >= 0 && i >= d->nmsg - 8; i--)
+		if (!strcmp(d->msgs[i], s)) {
+			free(s);
+			return;
+		}
 	if (d->nmsg == d->cap) {
 		int ncap = d->cap ? d->cap * 2 : 8;
 		char **nm = realloc(d->msgs, ncap * sizeof *nm);
-		if (!nm)
+		if (!nm) {
+			free(s);
 			return;
+		}
 		d->msgs = nm;
 		d->cap = ncap;
 	}
-	char *s = strdup(line);
-	if (s)
-		d->msgs[d->nmsg++] = s;
+	d->msgs[d->nmsg++] = s;
 }
 
 void diag_error(Diag *d, const char *file, const char *node, const char *op, const char *fmt, ...)

@@ -235,7 +235,10 @@ int64_t ir_type_numel(const Type *t);    /* product of dims */
 /* "f32[1,3,224,224]" into buf (truncated to n); returns buf. */
 const char *ir_type_str(const Type *t, char *buf, size_t n);
 int64_t ir_type_bytes(const Type *t);    /* numel * element size */
-/* Product of dims, or -1 if it overflows int64 or any dim is negative. */
+/* Product of dims, or -1 if any dim is negative or the product of the
+ * nonzero dims exceeds IR_MAX_NUMEL (so byte sizes, strides and offsets,
+ * even of an empty tensor, fit in int64). */
+#define IR_MAX_NUMEL (INT64_MAX / 16)
 int64_t ir_shape_numel(int rank, const int64_t *dims);
 
 /* Values.  Names are copied; NULL name makes a fresh "%N" style name.
@@ -365,8 +368,9 @@ bool ir_einsum_parse(const char *eq, int nops, IrEinsum *e);
 /* The expression of a fused_ew node (ir/ew_expr.c): terms in evaluation
  * order, the last one the result.  A leaf (op == OP_COUNT) reads operand
  * `leaf`; other terms apply op to their kids with int/float attributes
- * (names point into `names`). */
-#define IR_EW_MAX 32
+ * (names point into `names`).  128 terms: a long elementwise chain becomes
+ * few loops (LLVM's cost per function dominates a short one's). */
+#define IR_EW_MAX 128
 #define IR_EW_MAXATTR 3
 typedef struct IrEwTerm {
 	Op op;
@@ -378,7 +382,7 @@ typedef struct IrEwTerm {
 typedef struct IrEwExpr {
 	int n;
 	IrEwTerm t[IR_EW_MAX];
-	char names[256];
+	char names[1024];
 } IrEwExpr;
 /* Ops a fused elementwise expression may contain. */
 bool ir_ew_fusable(Op op);

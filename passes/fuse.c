@@ -30,7 +30,10 @@ static bool absorb(Graph *g, Node *head, Node *tail, const Attr *extra, int next
 {
 	int nin = head->nin;
 	ValueId in[8];
-	memcpy(in, head->in, nin * sizeof *in);
+	/* memcpy's pointers must be valid even for 0 bytes, and a node
+	 * without attributes or extras has NULL ones. */
+	if (nin)
+		memcpy(in, head->in, nin * sizeof *in);
 	if (residual >= 0) {
 		while (nin < 3)
 			in[nin++] = -1;
@@ -40,15 +43,19 @@ static bool absorb(Graph *g, Node *head, Node *tail, const Attr *extra, int next
 	int na = head->nattr;
 	if (na + nextra > 24)
 		return false;
-	memcpy(attrs, head->attr, na * sizeof *attrs);
-	memcpy(attrs + na, extra, nextra * sizeof *attrs);
+	if (na)
+		memcpy(attrs, head->attr, na * sizeof *attrs);
+	if (nextra)
+		memcpy(attrs + na, extra, nextra * sizeof *attrs);
 	na += nextra;
 	ValueId *nin_arr = ir_arena_alloc(g->arena, (nin + 1) * sizeof *nin_arr);
 	Attr *nattr = ir_arena_alloc(g->arena, (na + 1) * sizeof *nattr);
 	if (!nin_arr || !nattr)
 		return false;
-	memcpy(nin_arr, in, nin * sizeof *in);
-	memcpy(nattr, attrs, na * sizeof *attrs);
+	if (nin)
+		memcpy(nin_arr, in, nin * sizeof *in);
+	if (na)
+		memcpy(nattr, attrs, na * sizeof *attrs);
 	tail->op = head->op;
 	tail->in = nin_arr;
 	tail->nin = nin;
@@ -208,7 +215,7 @@ static bool fuse_ew_chain(Graph *g, const Uses *u, Node *n, PassCtx *cx)
 		}
 		if (!fits || graft(&out, &en, en.n - 1, nmap, &ep, j, pmap) < 0)
 			continue;
-		char text[1024];
+		char text[8192];
 		if (!ir_ew_print(&out, text, sizeof text))
 			continue;
 		ValueId *in = ir_arena_alloc(g->arena, (size_t)nops * sizeof *in);
@@ -261,7 +268,8 @@ static bool fuse_gemm_bias(Graph *g, const Uses *u, Node *n, PassCtx *cx)
 		in[1] = h->in[1];
 		in[2] = cv;
 		int na = h->nattr;
-		memcpy(attr, h->attr, (size_t)na * sizeof *attr);
+		if (na)
+			memcpy(attr, h->attr, (size_t)na * sizeof *attr);
 		Attr *beta = NULL;
 		for (int a = 0; a < na; a++)
 			if (!strcmp(attr[a].name, "beta"))
@@ -334,7 +342,8 @@ static bool fuse_pad(Graph *g, const Uses *u, Node *n, PassCtx *cx)
 		np[i] = kpads[i] + pp[2 + i];
 		np[nsp + i] = kpads[nsp + i] + pp[r + 2 + i];
 	}
-	memcpy(attrs, n->attr, (size_t)n->nattr * sizeof *attrs);
+	if (n->nattr)
+		memcpy(attrs, n->attr, (size_t)n->nattr * sizeof *attrs);
 	for (int i = 0; i < n->nattr; i++)
 		if (!strcmp(attrs[i].name, "pads"))
 			attrs[i].ints = np;
@@ -349,5 +358,5 @@ static bool fuse_pad(Graph *g, const Uses *u, Node *n, PassCtx *cx)
 bool pass_fuse(Graph *g, PassCtx *cx)
 {
 	static const RewriteRule rules[] = {fuse_pad, fuse_residual, fuse_gemm_bias, fuse_activation, fuse_silu, fuse_ew_chain};
-	return pass_rewrite(g, cx, rules, sizeof rules / sizeof rules[0]);
+	return pass_rewrite_local(g, cx, rules, sizeof rules / sizeof rules[0]);
 }

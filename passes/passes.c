@@ -1,6 +1,7 @@
 /* The pass manager: the pass table, the pipeline per -O level, and the
  * per-pass services (verify, print, time) that no pass implements itself. */
 #include "passes.h"
+#include "outfile.h"
 
 #include <stdarg.h>
 #include <string.h>
@@ -102,13 +103,12 @@ static bool run_one(Graph *g, const PassInfo *p, PassCtx *cx)
 		if (cx->dump_dir) {
 			char path[4096];
 			snprintf(path, sizeof path, "%s/%02d-%s.kir", cx->dump_dir, cx->nlog, p->name);
-			FILE *f = fopen(path, "w");
-			if (!f) {
-				diag_error(cx->diag, path, NULL, NULL, "cannot create the IR dump");
+			OutFile out;
+			if (!ir_out_open(&out, path, g->file, cx->diag))
 				return false;
-			}
-			ir_print(g, f);
-			fclose(f);
+			ir_print(g, out.f);
+			if (!ir_out_commit(&out, cx->diag))
+				return false;
 		} else {
 			FILE *f = cx->print_to ? cx->print_to : stderr;
 			fprintf(f, "# *** IR after %s ***\n", p->name);

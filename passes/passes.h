@@ -87,6 +87,13 @@ typedef bool (*RewriteRule)(Graph *g, const Uses *u, Node *n, PassCtx *cx);
 /* Run rules to a fixed point (passes/rewrite.c); true if anything changed.
  * Errors (out of memory) go to cx->diag. */
 bool pass_rewrite(Graph *g, PassCtx *cx, const RewriteRule *rules, int nrules);
+/* The same fixed point in O(nodes) per sweep, for rules that are local:
+ * they change only n's operands and attributes and may kill producers of
+ * n's operands, add no values or nodes, and read only u->count (kept
+ * current incrementally; u's user lists go stale).  A sweep goes on after
+ * a rewrite instead of starting over, and sweeps repeat until one changes
+ * nothing. */
+bool pass_rewrite_local(Graph *g, PassCtx *cx, const RewriteRule *rules, int nrules);
 
 #define PASS(name, fn, desc) bool fn(Graph *g, PassCtx *cx);
 #include "passes.def"

@@ -80,7 +80,8 @@ static bool copy_attrs(Plan *p, const Node *k)
 {
 	if (k->nattr > (int)(sizeof p->attr / sizeof *p->attr) - 3)
 		return refuse(p, "too many attributes");
-	memcpy(p->attr, k->attr, k->nattr * sizeof *p->attr);
+	if (k->nattr)  /* k->attr is NULL when there are none */
+		memcpy(p->attr, k->attr, k->nattr * sizeof *p->attr);
 	p->nattr = k->nattr;
 	return true;
 }

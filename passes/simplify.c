@@ -65,7 +65,8 @@ static bool toggle_flag(Graph *g, Node *n, const char *flag)
 	Attr *a = ir_arena_alloc(g->arena, ((size_t)n->nattr + 2) * sizeof *a);
 	if (!a)
 		return false;
-	memcpy(a, n->attr, (size_t)n->nattr * sizeof *a);
+	if (n->nattr)  /* n->attr is NULL when there are none */
+		memcpy(a, n->attr, (size_t)n->nattr * sizeof *a);
 	int i = 0;
 	while (i < n->nattr && strcmp(a[i].name, flag))
 		i++;

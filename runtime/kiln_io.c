@@ -3,9 +3,12 @@
  * checked: hostile files give an error, never a crash. */
 #include "kiln_io.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define ERR(...) (snprintf(err, errlen, __VA_ARGS__), -1)
 
@@ -304,21 +307,42 @@ static void put_varint(FILE *f, uint64_t v)
 	} while (v);
 }
 
-/* Write via a temporary file renamed into place, so a failed write leaves
- * nothing at path. */
+/* Write via an exclusive temporary with a random name beside path (mkstemp:
+ * a planted symlink is not followed), renamed into place only onto a
+ * regular file or a new name, so a failed write leaves nothing at path and
+ * a device or fifo at path is never replaced. */
+static int dest_ok(const char *path)
+{
+	struct stat st;
+	return lstat(path, &st) != 0 ? errno == ENOENT : S_ISREG(st.st_mode);
+}
+
 static FILE *open_tmp(const char *path, char *tmp, size_t n)
 {
-	snprintf(tmp, n, "%s.tmp", path);
-	return fopen(tmp, "wb");
+	const char *slash = strrchr(path, '/');
+	int dirlen = slash ? (int)(slash - path) + 1 : 0;
+	if (!dest_ok(path) || (size_t)snprintf(tmp, n, "%.*s.kiln-XXXXXX", dirlen, path) >= n)
+		return NULL;
+	int fd = mkstemp(tmp);
+	if (fd < 0)
+		return NULL;
+	mode_t mask = umask(0);  /* mkstemp makes 0600: give what a new file gets */
+	umask(mask);
+	FILE *f = fchmod(fd, 0666 & ~mask) == 0 ? fdopen(fd, "wb") : NULL;
+	if (!f) {
+		close(fd);
+		unlink(tmp);
+	}
+	return f;
 }
 
 static int close_tmp(FILE *f, const char *tmp, const char *path, char *err, size_t errlen)
 {
-	int bad = ferror(f);
+	int bad = fflush(f) != 0 || ferror(f);
 	bad |= fclose(f) != 0;
-	if (bad || rename(tmp, path) != 0) {
-		remove(tmp);
-		return ERR("%s: cannot write", path);
+	if (bad || !dest_ok(path) || rename(tmp, path) != 0) {
+		unlink(tmp);
+		return ERR("%s: cannot write%s", path, dest_ok(path) ? "" : " (not a regular file)");
 	}
 	return 0;
 }
@@ -346,7 +370,7 @@ int kiln_tensor_write_pb(const char *path, const kiln_tensor *t, char *err, size
 	char tmp[4200];
 	FILE *f = open_tmp(path, tmp, sizeof tmp);
 	if (!f)
-		return ERR("%s: cannot create", path);
+		return ERR("%s: cannot create%s", path, dest_ok(path) ? "" : " (not a regular file)");
 	for (int i = 0; i < t->rank; i++) {
 		put_varint(f, 1 << 3);
 		put_varint(f, (uint64_t)t->shape[i]);
@@ -459,7 +483,7 @@ int kiln_tensor_write_npy(const char *path, const kiln_tensor *t, char *err, siz
 	char tmp[4200];
 	FILE *f = open_tmp(path, tmp, sizeof tmp);
 	if (!f)
-		return ERR("%s: cannot create", path);
+		return ERR("%s: cannot create%s", path, dest_ok(path) ? "" : " (not a regular file)");
 	fwrite("\x93NUMPY\x01\x00", 1, 8, f);
 	fputc(k & 0xff, f);
 	fputc(k >> 8, f);

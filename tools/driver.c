@@ -12,12 +12,18 @@
 
 int driver_fail(const char *fmt, ...)
 {
+	/* Through a Diag, which escapes control characters from paths. */
+	Diag d;
+	diag_init(&d);
 	va_list ap;
-	fputs("kiln: error: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	diag_verror(&d, NULL, NULL, NULL, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	if (d.nmsg)
+		diag_print(&d, stderr);
+	else
+		fputs("kiln: error: out of memory\n", stderr);
+	diag_free(&d);
 	return 1;
 }
 

@@ -14,6 +14,7 @@
 #include "driver.h"
 #include "ptq.h"
 #include "report.h"
+#include "outfile.h"
 
 
 static const char usage[] =
@@ -359,51 +360,31 @@ static const char *base_name(const char *p)
 
 /* ---- compile ----------------------------------------------------------------- */
 
-/* Text outputs are written beside their destination and renamed into
- * place, so a failure leaves nothing at path. */
-static FILE *open_tmp(const char *path, char *tmp, size_t n)
-{
-	if ((size_t)snprintf(tmp, n, "%s.kiln-tmp", path) >= n)
-		return NULL;
-	return fopen(tmp, "wb");
-}
-
-static bool close_tmp(FILE *f, const char *tmp, const char *path)
-{
-	bool ok = !ferror(f);
-	ok &= fclose(f) == 0;
-	if (ok && rename(tmp, path) == 0)
-		return true;
-	remove(tmp);
-	return false;
-}
-
-/* asm, llvm, bc to stdout: codegen writes files, so go through one. */
+/* asm, llvm, bc to stdout. */
 static int emit_to_stdout(Graph *g, const CgOptions *cg, CgEmit kind, Diag *d)
 {
 	if (kind == EMIT_BC && isatty(STDOUT_FILENO))
 		return driver_fail("compile: not writing bitcode to a terminal; give -o FILE");
-	char tmp[] = "/tmp/kiln-emit-XXXXXX";
-	int fd = mkstemp(tmp);
-	if (fd < 0)
-		return driver_fail("cannot create a temporary file");
-	close(fd);
-	int rc = 0;
-	if (!cg_emit(g, cg, kind, tmp, d))
-		rc = driver_fail_diag(d);
-	else {
-		FILE *f = fopen(tmp, "rb");
-		char buf[65536];
-		size_t n;
-		while (f && (n = fread(buf, 1, sizeof buf, f)) > 0)
-			fwrite(buf, 1, n, stdout);
-		if (!f || ferror(f) || fflush(stdout) != 0)
-			rc = driver_fail("cannot copy the output to stdout");
-		if (f)
-			fclose(f);
+	return cg_emit(g, cg, kind, NULL, d) ? 0 : driver_fail_diag(d);
+}
+
+/* Every destination may be written (a regular file or a new name, not the
+ * model) and no two are the same file: checked before the work, so a
+ * refusal costs nothing.  ir/outfile.c checks again as it renames. */
+static bool check_outputs(const Opts *o, const char *const *paths, int n, Diag *d)
+{
+	for (int i = 0; i < n; i++) {
+		if (!paths[i])
+			continue;
+		if (!ir_out_check(paths[i], o->model, d))
+			return false;
+		for (int j = 0; j < i; j++)
+			if (paths[j] && !strcmp(paths[i], paths[j])) {
+				diag_error(d, paths[i], NULL, NULL, "is named for two outputs");
+				return false;
+			}
 	}
-	remove(tmp);
-	return rc;
+	return true;
 }
 
 static int cmd_compile(Opts *o)
@@ -423,6 +404,23 @@ static int cmd_compile(Opts *o)
 	CgOptions cg;
 	if (!driver_setup_target(o, &cg))
 		return 1;
+	Diag d;
+	diag_init(&d);
+	/* OUT.o -> OUT.h beside it. */
+	char hdr[4096] = "";
+	if (!to_stdout && !strcmp(emit, "obj")) {
+		const char *dot = strrchr(base_name(o->out), '.');
+		size_t stem = dot ? (size_t)(dot - o->out) : strlen(o->out);
+		if (stem + 3 > sizeof hdr)
+			return driver_fail("%s: path too long", o->out);
+		memcpy(hdr, o->out, stem);
+		strcpy(hdr + stem, ".h");
+		if (!strcmp(hdr, o->out))
+			return driver_fail("%s: the object would be overwritten by its header; name it .o", o->out);
+	}
+	const char *dests[3] = {to_stdout ? NULL : o->out, hdr[0] ? hdr : NULL, o->report};
+	if (!check_outputs(o, dests, 3, &d))
+		return driver_fail_diag(&d);
 	Ptq ptq = {0};
 	if (!o->quantize && (o->calib_dir || o->eval_dir || o->calib_method || o->max_drop >= 0))
 		return driver_fail("compile: --calib, --eval, --calib-method and --max-accuracy-drop go with --quantize int8");
@@ -432,8 +430,6 @@ static int cmd_compile(Opts *o)
 			return prc;
 		o->quant = &ptq.plan;
 	}
-	Diag d;
-	diag_init(&d);
 	PassCtx cx;
 	int imported = 0;
 	Graph *g = driver_load_and_optimize(o, &d, true, &cx, &imported);
@@ -445,34 +441,19 @@ static int cmd_compile(Opts *o)
 	char name[256];
 	cg_sanitize_name(o->name ? o->name : to_stdout ? g->name : base_name(o->out), name, sizeof name);
 	cg.name = name;
-	/* OUT.o -> OUT.h beside it. */
-	char hdr[4096] = "";
-	if (!to_stdout && !strcmp(emit, "obj")) {
-		const char *dot = strrchr(base_name(o->out), '.');
-		size_t stem = dot ? (size_t)(dot - o->out) : strlen(o->out);
-		if (stem + 3 > sizeof hdr) {
-			ir_graph_free(g);
-			diag_free(&d);
-			return driver_fail("%s: path too long", o->out);
-		}
-		memcpy(hdr, o->out, stem);
-		strcpy(hdr + stem, ".h");
-		if (!strcmp(hdr, o->out)) {
-			ir_graph_free(g);
-			diag_free(&d);
-			return driver_fail("%s: the object would be overwritten by its header; name it .o", o->out);
-		}
-	}
 	int rc = 0;
 	if (!strcmp(emit, "kir")) {
-		char tmp[4200];
-		FILE *f = to_stdout ? stdout : open_tmp(o->out, tmp, sizeof tmp);
-		if (!f)
-			rc = driver_fail("%s: cannot create", o->out);
+		OutFile out;
+		if (to_stdout) {
+			ir_print(g, stdout);
+			if (fflush(stdout) != 0 || ferror(stdout))
+				rc = driver_fail("cannot write to stdout: %s", strerror(errno));
+		} else if (!ir_out_open(&out, o->out, o->model, &d))
+			rc = driver_fail_diag(&d);
 		else {
-			ir_print(g, f);
-			if (!to_stdout && !close_tmp(f, tmp, o->out))
-				rc = driver_fail("%s: cannot write", o->out);
+			ir_print(g, out.f);
+			if (!ir_out_commit(&out, &d))
+				rc = driver_fail_diag(&d);
 		}
 	} else if (!strcmp(emit, "header")) {
 		if (to_stdout)
@@ -490,18 +471,20 @@ static int cmd_compile(Opts *o)
 		rc = driver_fail_diag(&d);
 	}
 	if (!rc && o->report) {
-		char tmp[4200];
-		FILE *f = open_tmp(o->report, tmp, sizeof tmp);
-		if (f)
-			report_write(f, g, imported, &cx, ptq.json);
-		if (!f || !close_tmp(f, tmp, o->report)) {
+		OutFile out;
+		bool ok = ir_out_open(&out, o->report, o->model, &d);
+		if (ok) {
+			report_write(out.f, g, imported, &cx, ptq.json);
+			ok = ir_out_commit(&out, &d);
+		}
+		if (!ok) {
 			/* All or nothing: the outputs go with the report. */
 			if (!to_stdout) {
 				remove(o->out);
 				if (hdr[0])
 					remove(hdr);
 			}
-			rc = driver_fail("%s: cannot write the report", o->report);
+			rc = driver_fail_diag(&d);
 		}
 	}
 	ir_graph_free(g);
@@ -525,12 +508,17 @@ static int cmd_quantize(Opts *o)
 		return driver_fail("quantize: -o OUT.onnx is required");
 	if (o->quantize && strcmp(o->quantize, "int8"))
 		return driver_fail("--quantize '%s': expected int8", o->quantize);
-	Ptq ptq;
-	int rc = ptq_prepare(o, &ptq);
-	if (rc)
-		return rc;
 	Diag d;
 	diag_init(&d);
+	const char *dests[2] = {o->out, o->report};
+	if (!check_outputs(o, dests, 2, &d))
+		return driver_fail_diag(&d);
+	Ptq ptq;
+	int rc = ptq_prepare(o, &ptq);
+	if (rc) {
+		diag_free(&d);
+		return rc;
+	}
 	Graph *g = driver_load_verified(o, &d);
 	QuantEdits ed = {0};
 	PassCtx cx = {.diag = &d, .quant = &ptq.plan, .quant_edits = &ed};
@@ -549,18 +537,20 @@ static int cmd_quantize(Opts *o)
 	} else
 		rc = 1;
 	if (!rc && o->report) {
-		char tmp[4200];
-		FILE *f = open_tmp(o->report, tmp, sizeof tmp);
-		if (f) {
+		OutFile out;
+		bool ok = ir_out_open(&out, o->report, o->model, &d);
+		if (ok) {
+			FILE *f = out.f;
 			fprintf(f, "{\n  \"model\": ");
 			report_json_str(f, o->model);
 			fprintf(f, ",\n  \"quantized_model\": ");
 			report_json_str(f, o->out);
 			fprintf(f, ",\n  \"ptq\": %s\n}\n", ptq.json ? ptq.json : "null");
+			ok = ir_out_commit(&out, &d);
 		}
-		if (!f || !close_tmp(f, tmp, o->report)) {
+		if (!ok) {
 			remove(o->out);
-			rc = driver_fail("%s: cannot write the report", o->report);
+			rc = 1;
 		}
 	}
 	if (rc && d.nmsg)

@@ -78,6 +78,12 @@ def cases():
                 [("x", (6, 3, I)), ("lens", (3,), TensorProto.INT32)], ["y", "yh"],
                 [("w", rnd(D, G * H, I, scale=0.5)), ("r", rnd(D, G * H, H, scale=0.5)), ("b", rnd(D, 2 * G * H, scale=0.3))],
                 opset=14)
+    # layout=1 takes initial states batch-first, [B, dirs, H] (issue 17:
+    # they were sliced as if dirs came first).
+    c["lstm_layout1_initial_states"] = model(
+        [helper.make_node("LSTM", ["x", "w", "r", "b", "", "h0", "c0"], ["y", "yh", "yc"], hidden_size=5,
+                          direction="bidirectional", layout=1)],
+        [("x", (3, 6, 4)), ("h0", (3, 2, 5)), ("c0", (3, 2, 5))], ["y", "yh", "yc"], LSTM_L1_WEIGHTS, opset=14)
     c["conv_3d_groups"] = conv((1, 4, 5, 6, 7), (6, 2, 3, 3, 2), group=2, pads=[1, 1, 0, 1, 0, 1], strides=[1, 2, 1],
                                dilations=[1, 1, 2])
     c["conv_3d_relu"] = model([helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1, 1, 1]),
@@ -470,7 +476,26 @@ def layernorm_ref(x, s, axis=-1, eps=1e-5):
 
 # Reference outputs from numpy where the pinned ONNX Runtime is wrong
 # (1.20 rejects ReduceMean with noop_with_empty_axes and no axes).
+_r17 = np.random.default_rng(17)  # its own stream: the cases' draws stay as they were
+LSTM_L1_WEIGHTS = [(n, (_r17.standard_normal(s) * k).astype(np.float32))
+                   for n, s, k in (("w", (2, 20, 4), 0.5), ("r", (2, 20, 5), 0.5), ("b", (2, 40), 0.3))]
+
+
+def lstm_layout1_ref(ins):
+    """ONNX Runtime has no layout=1: the same LSTM at layout 0 between transposes."""
+    import onnxruntime as ort
+    tr = lambda i, o, perm: helper.make_node("Transpose", [i], [o], perm=perm)
+    m = model([tr("x", "xt", [1, 0, 2]), tr("h0", "h0t", [1, 0, 2]), tr("c0", "c0t", [1, 0, 2]),
+               helper.make_node("LSTM", ["xt", "w", "r", "b", "", "h0t", "c0t"], ["yt", "yht", "yct"], hidden_size=5,
+                                direction="bidirectional"),
+               tr("yt", "y", [2, 0, 1, 3]), tr("yht", "yh", [1, 0, 2]), tr("yct", "yc", [1, 0, 2])],
+              [("x", (3, 6, 4)), ("h0", (3, 2, 5)), ("c0", (3, 2, 5))], ["y", "yh", "yc"], LSTM_L1_WEIGHTS, opset=14)
+    s = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+    return s.run(None, dict(zip(("x", "h0", "c0"), ins)))
+
+
 NUMPY_REFS = {
+    "lstm_layout1_initial_states": lstm_layout1_ref,
     "math_specials": lambda ins: [f(ins[0].astype(np.float64)) for f in (
         np.abs, np.negative, np.exp, np.log, np.sqrt, np.reciprocal, np.floor, np.ceil)],
     "reduce_mean18_noop": lambda ins: [ins[0]],

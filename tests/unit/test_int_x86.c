@@ -592,8 +592,8 @@ static void check_ew(const EwCase *ec)
 					int64_t bi = ((i0 % bd[0] * bd[1] + i1 % bd[1]) * bd[2] + i2 % bd[2]) * bd[3] + i3 % bd[3];
 					int32_t va = byte_at(ec->at, a, i) - za, vb = byte_at(ec->bt, b, bi) - zb, want;
 					if (ec->op == OP_ADD)
-						want = ir_requantize(ir_requantize(va << 20, qa, 0, INT32_MIN, INT32_MAX) +
-									     ir_requantize(vb << 20, qb, 0, INT32_MIN, INT32_MAX), qy, zy, lo, hi);
+						want = ir_requantize(ir_requantize(va * (1 << 20), qa, 0, INT32_MIN, INT32_MAX) +
+									     ir_requantize(vb * (1 << 20), qb, 0, INT32_MIN, INT32_MAX), qy, zy, lo, hi);
 					else
 						want = ir_requantize(va * vb, qm, zy, lo, hi);
 					int32_t got = byte_at(ec->yt, y, i);
