@@ -512,3 +512,69 @@ void cg_lower_int_pool(Cg *c, const Node *n)
 	win_out_end(c, &w);
 	cg_loop_end(c, &lp, 1);
 }
+
+/* ---- matmul_integer ----------------------------------------------------------------------- */
+
+/* matmul_integer (ONNX MatMulInteger): y(r, n) = sum_k (a(r, k) - za)(b(k, n) - zb[n])
+ * in i32, za read at run time (a dynamic quantization's zero point).
+ * With b and zb constants (b 1-D or 2-D: the weights of quantize_dynamic)
+ * the run-time zero point leaves the inner loop: the sum is computed as
+ *     sum_k a(r, k)(b(k, n) - zb[n]) - za * colsum[n],
+ * colsum[n] = sum_k (b(k, n) - zb[n]) a module table made here at compile
+ * time (the same integers modulo 2^32), so the loop is a plain 8-bit dot
+ * product.  Otherwise the sum as written.  Numpy batching as matmul's. */
+void cg_lower_matmul_integer(Cg *c, const Node *n)
+{
+	const Type *ta = cg_ty(c, n->in[0]), *tb = cg_ty(c, n->in[1]), *ty = cg_ty(c, n->out);
+	const Type *tza = cg_ty(c, n->in[2]), *tzb = cg_ty(c, n->in[3]);
+	const Value *bv = ir_value(c->g, n->in[1]), *zv = ir_value(c->g, n->in[3]);
+	int ra = ta->rank, rb = tb->rank;
+	int64_t K = ta->dims[ra - 1], M = ra >= 2 ? ta->dims[ra - 2] : 1, N = rb >= 2 ? tb->dims[rb - 1] : 1;
+	bool per_col = ir_type_numel(tzb) > 1, folded = bv->kind == VAL_CONST && zv->kind == VAL_CONST && rb <= 2;
+	LLVMValueRef sums = NULL;
+	if (folded) {
+		int32_t *s = malloc(sizeof *s * (size_t)(N + 1));
+		if (!s)
+			die("out of memory");
+		for (int64_t j = 0; j < N; j++) {
+			uint32_t sum = 0;  /* wraps as the i32 accumulator does */
+			int32_t zb = (int32_t)(tzb->dt == DT_I8 ? ((const int8_t *)zv->data)[per_col ? j : 0]
+								 : ((const uint8_t *)zv->data)[per_col ? j : 0]);
+			for (int64_t k = 0; k < K; k++) {
+				int64_t i = k * N + j;
+				int32_t b = tb->dt == DT_I8 ? ((const int8_t *)bv->data)[i] : ((const uint8_t *)bv->data)[i];
+				sum += (uint32_t)(b - zb);
+			}
+			s[j] = (int32_t)sum;
+		}
+		sums = cg_const_blob(c, "kiln.colsum", s, sizeof *s * (size_t)N);
+		free(s);
+	}
+	LLVMValueRef za = cg_load_i32(c, tza->dt, cg_buf(c, n->in[2]), cg_i64(c, 0)), Zb = cg_buf(c, n->in[3]);
+	LLVMValueRef acc = cg_entry_alloca(c, c->i32);
+	/* The batch: the result's leading dims, each operand's broadcast into them. */
+	Type ba = {.rank = ra >= 2 ? ra - 2 : 0}, bb = {.rank = rb >= 2 ? rb - 2 : 0};
+	memcpy(ba.dims, ta->dims, sizeof *ba.dims * (size_t)ba.rank);
+	memcpy(bb.dims, tb->dims, sizeof *bb.dims * (size_t)bb.rank);
+	Bcast l;
+	bcast_begin(c, &l, ty->rank - (ra >= 2) - (rb >= 2), ty->dims, &ba, &bb);
+	LLVMValueRef A = cg_gep(c, cg_bits_type(c, ta->dt), cg_buf(c, n->in[0]), cg_mul(c, l.off[0], cg_i64(c, M * K)));
+	LLVMValueRef B = cg_gep(c, cg_bits_type(c, tb->dt), cg_buf(c, n->in[1]), cg_mul(c, l.off[1], cg_i64(c, K * N)));
+	LLVMValueRef Y = cg_gep(c, c->i32, cg_buf(c, n->out), cg_mul(c, l.oy, cg_i64(c, M * N)));
+	Loop lr, ln, lk;
+	LLVMValueRef r = cg_loop_begin(c, &lr, cg_i64(c, 0), cg_i64(c, M));
+	LLVMValueRef col = cg_loop_begin(c, &ln, cg_i64(c, 0), cg_i64(c, N));
+	LLVMValueRef zb = cg_load_i32(c, tzb->dt, Zb, per_col ? col : cg_i64(c, 0));
+	LLVMBuildStore(c->b, folded ? LLVMBuildNeg(c->b, LLVMBuildMul(c->b, za, cg_load(c, c->i32, sums, col), ""), "") : k32(c, 0),
+		       acc);
+	LLVMValueRef k = cg_loop_begin(c, &lk, cg_i64(c, 0), cg_i64(c, K));
+	LLVMValueRef a = cg_load_i32(c, ta->dt, A, off2(c, r, K, k, 1));
+	if (!folded)
+		a = LLVMBuildSub(c->b, a, za, "");
+	accumulate(c, acc, LLVMBuildMul(c->b, a, load_centred(c, tb->dt, B, off2(c, k, N, col, 1), zb), ""));
+	cg_loop_end(c, &lk, 1);
+	cg_store(c, c->i32, LLVMBuildLoad2(c->b, c->i32, acc, ""), Y, off2(c, r, N, col, 1));
+	cg_loop_end(c, &ln, 1);
+	cg_loop_end(c, &lr, 1);
+	bcast_end(c, &l);
+}

@@ -1068,12 +1068,13 @@ static bool r_gemm(Ctx *c)
 	return check_epilogue(c) && (!q || (declared_quant(c, false) && integer_ratio(c)));
 }
 
+static bool matmul_shape(Ctx *c, DType dt, int64_t ta, int64_t tb);
+
 /* matmul: optional trans_a, trans_b (absent: 0) swap an operand's last two
  * dims, a transpose the simplify pass folded in. */
 static bool r_matmul(Ctx *c)
 {
 	const Type *a = T(c, 0), *b = T(c, 1);
-	char s1[128], s2[128];
 	int64_t ta = 0, tb = 0;
 	bool q = quantized(c, 0);
 	if ((q ? !need_q8(c, 0, "operand a") : !need_float_dtype(c, 0) || !same_dtype(c, 0, 1)) ||
@@ -1082,6 +1083,15 @@ static bool r_matmul(Ctx *c)
 	/* The integer form: b per tensor or per column (its last axis, before trans_b). */
 	if (q && (!need_q8_weights(c, 1, b->rank < 2 ? -1 : tb ? b->rank - 2 : b->rank - 1) || !integer_epilogue(c)))
 		return false;
+	return matmul_shape(c, a->dt, ta, tb) && check_epilogue(c) && (!q || (declared_quant(c, false) && integer_ratio(c)));
+}
+
+/* numpy's matmul shape of operands 0 and 1 (trans_a, trans_b: their last
+ * two dims swapped) as the result, of dtype dt. */
+static bool matmul_shape(Ctx *c, DType dt, int64_t ta, int64_t tb)
+{
+	const Type *a = T(c, 0), *b = T(c, 1);
+	char s1[128], s2[128];
 	if (a->rank < 1 || b->rank < 1)
 		return err(c, "operands %s and %s must have rank >= 1", TS(a, s1), TS(b, s2));
 	if ((ta && a->rank < 2) || (tb && b->rank < 2))
@@ -1121,8 +1131,28 @@ static bool r_matmul(Ctx *c)
 		d[r++] = bd[rb - 1];
 	if (r > IR_MAX_RANK)
 		return err(c, "result rank %d exceeds %d", r, IR_MAX_RANK);
-	set_out(c, a->dt, r, d);
-	return check_epilogue(c) && (!q || (declared_quant(c, false) && integer_ratio(c)));
+	set_out(c, dt, r, d);
+	return true;
+}
+
+/* matmul_integer(a, b, za, zb): a and b plain i8/u8 (quantized types are
+ * refused before the rule: a dynamic quantization's scale is not a
+ * constant, so it is no part of a type), za one number of a's dtype, zb
+ * one or one per column of b of b's dtype; i32. */
+static bool r_matmul_integer(Ctx *c)
+{
+	const Type *a = T(c, 0), *b = T(c, 1), *za = T(c, 2), *zb = T(c, 3);
+	char s[128];
+	for (int i = 0; i < 2; i++)
+		if (!is_q8(T(c, i)->dt))
+			return err(c, "operand %d %s must be i8 or u8", i, TS(T(c, i), s));
+	if (za->dt != a->dt || ir_type_numel(za) != 1)
+		return err(c, "zero point za %s must be one %s (a's dtype)", TS(za, s), ir_dtype_name(a->dt));
+	int64_t n = b->rank >= 2 ? b->dims[b->rank - 1] : 1;
+	if (zb->dt != b->dt || (ir_type_numel(zb) != 1 && (zb->rank != 1 || zb->dims[0] != n)))
+		return err(c, "zero point zb %s must be one %s (b's dtype) or one per column of b (%lld)", TS(zb, s),
+			   ir_dtype_name(b->dt), (long long)n);
+	return matmul_shape(c, DT_I32, 0, 0);
 }
 
 /* ---- normalization ------------------------------------------------------------------- */
@@ -1666,6 +1696,7 @@ static const Rule rules[OP_COUNT] = {
 	[OP_DEQUANTIZE] = r_dequantize,
 	[OP_QVIEW] = r_qview,
 	[OP_LUT] = r_lut,
+	[OP_MATMUL_INTEGER] = r_matmul_integer,
 };
 
 bool ir_op_has_rule(Op op) { return op >= 0 && op < OP_COUNT && rules[op]; }
