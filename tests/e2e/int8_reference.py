@@ -164,9 +164,10 @@ def int_product(a, w, w_scale, w_zp):
     return acc.astype(np.float32) * (sa * np.asarray(w_scale, np.float32).reshape(-1))
 
 
-class DynamicQuantizeLSTM(_Microsoft):
+def dynamic_quantize_lstm(X, W, R, B=None, h0=None, c0=None, W_scale=None, W_zp=None, R_scale=None, R_zp=None,
+                          direction="forward", input_forget=0):
     """onnxruntime's DynamicQuantizeLSTM (W [dirs, in, 4h], R [dirs, h, 4h]
-    int8; gates i, o, f, c), as its CPU kernel computes it, in float32, but
+    8-bit; gates i, o, f, c), as its CPU kernel computes it, in float32, but
     with exact integer products: per direction X quantized at run time
     once for all steps, the hidden state before each step; gates = X W +
     H R + (Wb + Rb).  onnxruntime itself is no oracle here: on an AVX2 CPU
@@ -174,41 +175,47 @@ class DynamicQuantizeLSTM(_Microsoft):
     products at 16 bits, and int8 weights of full range overflow them
     (lstm_dyn: a numpy copy of that saturation gives onnxruntime's outputs
     to 2e-7, the exact products differ by up to 0.02 in Y after 16 steps).
-    Default activations, no sequence_lens or peepholes, no clip."""
+    Default activations, no sequence_lens, peepholes or clip.  Returns Y,
+    Y_h, Y_c."""
+    X = np.asarray(X, np.float32)
+    S, Bt, _ = X.shape
+    dirs, h = W.shape[0], R.shape[1]
+    sig = lambda v: np.float32(1) / (np.float32(1) + np.exp(-v))
+    Y = np.zeros((S, dirs, Bt, h), np.float32)
+    Yh, Yc = np.zeros((dirs, Bt, h), np.float32), np.zeros((dirs, Bt, h), np.float32)
+    per = lambda v, d: np.reshape(v, (dirs, -1))[d]
+    for d in range(dirs):
+        back = direction == "reverse" or d == 1
+        bias = np.zeros(4 * h, np.float32) if B is None else (B[d, :4 * h] + B[d, 4 * h:]).astype(np.float32)
+        H = np.zeros((Bt, h), np.float32) if h0 is None else np.asarray(h0[d], np.float32)
+        C = np.zeros((Bt, h), np.float32) if c0 is None else np.asarray(c0[d], np.float32)
+        steps = list(range(S - 1, -1, -1) if back else range(S))
+        xs = np.stack([X[t] for t in steps]).reshape(S * Bt, -1)
+        XW = int_product(xs, W[d], per(W_scale, d), per(W_zp, d)).reshape(S, Bt, 4 * h)
+        for k, t in enumerate(steps):
+            g = XW[k] + int_product(H, R[d], per(R_scale, d), per(R_zp, d))
+            g = g + bias
+            i, o, f, c = (g[:, j * h:(j + 1) * h] for j in range(4))
+            it = sig(i)
+            ft = np.float32(1) - it if input_forget else sig(f)
+            C = ft * C + it * np.tanh(c)
+            H = sig(o) * np.tanh(C)
+            Y[t, d] = H
+        Yh[d], Yc[d] = H, C
+    return Y, Yh, Yc
+
+
+class DynamicQuantizeLSTM(_Microsoft):
+    """dynamic_quantize_lstm as an operator of the evaluator."""
 
     def _run(self, X, W, R, B=None, seq_lens=None, h0=None, c0=None, P=None, W_scale=None, W_zp=None, R_scale=None,
              R_zp=None, **_):
         if seq_lens is not None or P is not None or self.attr("activations", None) or self.attr("clip", None):
             raise NotImplementedError("DynamicQuantizeLSTM with sequence_lens, peepholes, activations or clip")
-        X = np.asarray(X, np.float32)
-        S, Bt, _ = X.shape
-        dirs, h = W.shape[0], R.shape[1]
         direction = self.attr("direction", "forward")
         direction = direction.decode() if isinstance(direction, bytes) else direction
-        coupled = self.attr("input_forget", 0)
-        sig = lambda v: np.float32(1) / (np.float32(1) + np.exp(-v))
-        Y = np.zeros((S, dirs, Bt, h), np.float32)
-        Yh, Yc = np.zeros((dirs, Bt, h), np.float32), np.zeros((dirs, Bt, h), np.float32)
-        for d in range(dirs):
-            back = direction == "reverse" or d == 1
-            bias = np.zeros(4 * h, np.float32) if B is None else (B[d, :4 * h] + B[d, 4 * h:]).astype(np.float32)
-            H = np.zeros((Bt, h), np.float32) if h0 is None else np.asarray(h0[d], np.float32)
-            C = np.zeros((Bt, h), np.float32) if c0 is None else np.asarray(c0[d], np.float32)
-            steps = range(S - 1, -1, -1) if back else range(S)
-            xs = np.stack([X[t] for t in steps]).reshape(S * Bt, -1)
-            XW = int_product(xs, W[d], np.reshape(W_scale, (dirs, -1))[d], np.reshape(W_zp, (dirs, -1))[d])
-            XW = XW.reshape(S, Bt, 4 * h)
-            for k, t in enumerate(steps):
-                g = XW[k] + int_product(H, R[d], np.reshape(R_scale, (dirs, -1))[d], np.reshape(R_zp, (dirs, -1))[d])
-                g = g + bias
-                i, o, f, c = (g[:, j * h:(j + 1) * h] for j in range(4))
-                it = sig(i)
-                ft = np.float32(1) - it if coupled else sig(f)
-                C = ft * C + it * np.tanh(c)
-                H = sig(o) * np.tanh(C)
-                Y[t, d] = H
-            Yh[d], Yc[d] = H, C
-        return Y, Yh, Yc
+        return dynamic_quantize_lstm(X, W, R, B, h0, c0, W_scale, W_zp, R_scale, R_zp, direction,
+                                     self.attr("input_forget", 0))
 
 
 OPS = [DequantizeLinear, QLinearConv, QLinearMatMul, QLinearAdd, QLinearMul, QLinearGlobalAveragePool,
