@@ -1,6 +1,7 @@
 /* The plain integer lowerings of the integer forms (docs/ir.md, "Quantized
  * values"): conv, gemm, matmul, add, mul and the pools on 8-bit quantized
- * operands.  No float in the generated code (cores without an FPU run
+ * operands, and matmul_integer (dynamic quantization's product, its zero
+ * point a run-time operand).  No float in the generated code (cores without an FPU run
  * it): each result is an i32 accumulation rescaled once by cg_requant
  * (ir/requant.c bit for bit), its multipliers computed here at compile
  * time from the f32 scales (ratios in double) and kept as module tables.
