@@ -261,6 +261,57 @@ static bool try_kernels(Cg *c, const Node *n, const IntKernel *k)
 	return false;
 }
 
+/* The loop nest of conv's integer form and conv_integer: conv_nest_begin
+ * opens the loops over the batch (nb), the groups (grp: no 64-bit
+ * division, a libgcc call on 32-bit targets) and a group's output channels
+ * (m); conv_nest_sum those over the output positions and, for each, sets
+ * *acc = init + the sum over m's input channels and the taps inside x of
+ * (x - zx)(w - zw), ya the output's offset; conv_nest_end closes them. */
+typedef struct ConvNest {
+	Win w;
+	Loop lb, lg, lm;
+	LLVMValueRef nb, grp, m, ya;
+} ConvNest;
+
+static void conv_nest_begin(Cg *c, const Node *n, ConvNest *k)
+{
+	const Type *x = cg_ty(c, n->in[0]), *wt = cg_ty(c, n->in[1]);
+	int64_t G = ir_attr_int(n, "group", 1), Mg = cg_ty(c, n->out)->dims[1] / G;
+	win_geometry(n, x, wt->dims + 2, &k->w);
+	k->nb = cg_loop_begin(c, &k->lb, cg_i64(c, 0), cg_i64(c, x->dims[0]));
+	k->grp = cg_loop_begin(c, &k->lg, cg_i64(c, 0), cg_i64(c, G));
+	k->m = cg_add(c, cg_mul(c, k->grp, cg_i64(c, Mg)), cg_loop_begin(c, &k->lm, cg_i64(c, 0), cg_i64(c, Mg)));
+}
+
+static void conv_nest_sum(Cg *c, const Node *n, ConvNest *k, LLVMValueRef acc, LLVMValueRef init, LLVMValueRef zx,
+			  LLVMValueRef zw)
+{
+	const Type *x = cg_ty(c, n->in[0]), *wt = cg_ty(c, n->in[1]), *y = cg_ty(c, n->out);
+	int64_t C = x->dims[1], M = y->dims[1], Cg = C / ir_attr_int(n, "group", 1), xin = plane(x), kin = plane(wt);
+	LLVMValueRef X = cg_buf(c, n->in[0]), W = cg_buf(c, n->in[1]);
+	Loop lc;
+	win_out_begin(c, &k->w, y);
+	LLVMBuildStore(c->b, init, acc);
+	LLVMValueRef ic = cg_loop_begin(c, &lc, cg_i64(c, 0), cg_i64(c, Cg));
+	win_taps_begin(c, &k->w, x);
+	LLVMValueRef xa = cg_add(c, cg_mul(c, off2(c, k->nb, C, cg_add(c, cg_mul(c, k->grp, cg_i64(c, Cg)), ic), 1), cg_i64(c, xin)),
+				 k->w.xo);
+	LLVMValueRef wa = cg_add(c, cg_mul(c, off2(c, k->m, Cg, ic, 1), cg_i64(c, kin)), k->w.ko);
+	LLVMValueRef p = LLVMBuildMul(c->b, load_centred(c, x->dt, X, xa, zx), load_centred(c, wt->dt, W, wa, zw), "");
+	accumulate(c, acc, cg_sel(c, k->w.ok, p, k32(c, 0)));
+	win_taps_end(c, &k->w);
+	cg_loop_end(c, &lc, 1);
+	k->ya = cg_add(c, cg_mul(c, off2(c, k->nb, M, k->m, 1), cg_i64(c, plane(y))), k->w.yo);
+}
+
+static void conv_nest_end(Cg *c, ConvNest *k)
+{
+	win_out_end(c, &k->w);
+	cg_loop_end(c, &k->lm, 1);
+	cg_loop_end(c, &k->lg, 1);
+	cg_loop_end(c, &k->lb, 1);
+}
+
 /* y[n, m, o] = requant(b[m] + sum over c in m's group and the taps t inside
  * x of (x[n, c, o*s + t*d - p] - z_x)(w[m, c, t] - z_w[m])) by
  * r[m] = s_x * s_w[m] / s_y: taps in the padding add nothing (it is the
@@ -270,37 +321,16 @@ void cg_lower_int_conv(Cg *c, const Node *n)
 	if (try_kernels(c, n, conv_kernels))  /* a target's dot-product kernel took it */
 		return;
 	const Type *x = cg_ty(c, n->in[0]), *wt = cg_ty(c, n->in[1]), *y = cg_ty(c, n->out);
-	int64_t G = ir_attr_int(n, "group", 1), C = x->dims[1], M = y->dims[1], Cg = C / G, Mg = M / G;
-	int64_t xin = plane(x), yin = plane(y), kin = plane(wt);
 	double *r = scale_ratios(x->q->scale[0], wt->q, y->q->scale[0]);
 	IntOut o = int_out(c, n, wt->q->n, r, wt->q);
 	free(r);
-	Win w;
-	win_geometry(n, x, wt->dims + 2, &w);
-	LLVMValueRef X = cg_buf(c, n->in[0]), W = cg_buf(c, n->in[1]), Y = cg_buf(c, n->out), acc = cg_entry_alloca(c, c->i32);
-	LLVMValueRef Bi = n->nin > 2 && n->in[2] >= 0 ? cg_buf(c, n->in[2]) : NULL, zx = k32(c, x->q->zero[0]);
-	Loop lb, lg, lm, lc;
-	LLVMValueRef nb = cg_loop_begin(c, &lb, cg_i64(c, 0), cg_i64(c, x->dims[0]));
-	/* Groups as an outer loop: no 64-bit division (a libgcc call on 32-bit targets). */
-	LLVMValueRef grp = cg_loop_begin(c, &lg, cg_i64(c, 0), cg_i64(c, G));
-	LLVMValueRef m = cg_add(c, cg_mul(c, grp, cg_i64(c, Mg)), cg_loop_begin(c, &lm, cg_i64(c, 0), cg_i64(c, Mg)));
-	LLVMValueRef ch = chan(c, &o, m), zw = tab_at(c, &o, 2, ch);
-	win_out_begin(c, &w, y);
-	LLVMBuildStore(c->b, Bi ? cg_load(c, c->i32, Bi, m) : k32(c, 0), acc);
-	LLVMValueRef ic = cg_loop_begin(c, &lc, cg_i64(c, 0), cg_i64(c, Cg));
-	win_taps_begin(c, &w, x);
-	LLVMValueRef xa = cg_add(c, cg_mul(c, off2(c, nb, C, cg_add(c, cg_mul(c, grp, cg_i64(c, Cg)), ic), 1), cg_i64(c, xin)), w.xo);
-	LLVMValueRef wa = cg_add(c, cg_mul(c, off2(c, m, Cg, ic, 1), cg_i64(c, kin)), w.ko);
-	LLVMValueRef p = LLVMBuildMul(c->b, load_centred(c, x->dt, X, xa, zx), load_centred(c, wt->dt, W, wa, zw), "");
-	accumulate(c, acc, cg_sel(c, w.ok, p, k32(c, 0)));
-	win_taps_end(c, &w);
-	cg_loop_end(c, &lc, 1);
-	LLVMValueRef ya = cg_add(c, cg_mul(c, off2(c, nb, M, m, 1), cg_i64(c, yin)), w.yo);
-	store_requant(c, &o, LLVMBuildLoad2(c->b, c->i32, acc, ""), ch, Y, ya);
-	win_out_end(c, &w);
-	cg_loop_end(c, &lm, 1);
-	cg_loop_end(c, &lg, 1);
-	cg_loop_end(c, &lb, 1);
+	LLVMValueRef Bi = n->nin > 2 && n->in[2] >= 0 ? cg_buf(c, n->in[2]) : NULL, acc = cg_entry_alloca(c, c->i32);
+	ConvNest k;
+	conv_nest_begin(c, n, &k);
+	LLVMValueRef ch = chan(c, &o, k.m);
+	conv_nest_sum(c, n, &k, acc, Bi ? cg_load(c, c->i32, Bi, k.m) : k32(c, 0), k32(c, x->q->zero[0]), tab_at(c, &o, 2, ch));
+	store_requant(c, &o, LLVMBuildLoad2(c->b, c->i32, acc, ""), ch, cg_buf(c, n->out), k.ya);
+	conv_nest_end(c, &k);
 }
 
 /* ---- gemm and matmul ------------------------------------------------------------------------ */
@@ -578,4 +608,22 @@ void cg_lower_matmul_integer(Cg *c, const Node *n)
 	cg_loop_end(c, &ln, 1);
 	cg_loop_end(c, &lr, 1);
 	bcast_end(c, &l);
+}
+
+/* conv_integer (ONNX ConvInteger): y[n, m, o] = sum over c in m's group and
+ * the taps t inside x of (x[n, c, o*s + t*d - p] - zx)(w[m, c, t] - zw[m])
+ * in i32, zx read at run time; taps in the padding add nothing (ONNX pads
+ * with zx).  Which taps fall inside x changes at the borders, so the
+ * run-time zero point is subtracted at each tap rather than folded into
+ * per-channel sums as matmul_integer's is. */
+void cg_lower_conv_integer(Cg *c, const Node *n)
+{
+	const Type *tzx = cg_ty(c, n->in[2]), *tzw = cg_ty(c, n->in[3]);
+	LLVMValueRef zx = cg_load_i32(c, tzx->dt, cg_buf(c, n->in[2]), cg_i64(c, 0)), acc = cg_entry_alloca(c, c->i32);
+	ConvNest k;
+	conv_nest_begin(c, n, &k);
+	LLVMValueRef zw = cg_load_i32(c, tzw->dt, cg_buf(c, n->in[3]), ir_type_numel(tzw) > 1 ? k.m : cg_i64(c, 0));
+	conv_nest_sum(c, n, &k, acc, k32(c, 0), zx, zw);
+	cg_store(c, c->i32, LLVMBuildLoad2(c->b, c->i32, acc, ""), cg_buf(c, n->out), k.ya);
+	conv_nest_end(c, &k);
 }

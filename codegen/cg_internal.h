@@ -286,6 +286,7 @@ void cg_lower_int_gemm(Cg *c, const Node *n);
 void cg_lower_int_matmul(Cg *c, const Node *n);
 void cg_lower_int_ew(Cg *c, const Node *n);    /* add, mul */
 void cg_lower_matmul_integer(Cg *c, const Node *n);  /* ONNX MatMulInteger, za at run time */
+void cg_lower_conv_integer(Cg *c, const Node *n);    /* ONNX ConvInteger, zx at run time */
 void cg_lower_int_pool(Cg *c, const Node *n);  /* maxpool, avgpool, global_maxpool, global_avgpool */
 
 /* ---- x86 int8 kernels (cg_int_x86.c, cg_int_x86_dw.c) ------------------------------ */

@@ -25,8 +25,8 @@
  *
  * Dynamic quantization (quantize_dynamic: a zero point or scale computed
  * at run time, by DynamicQuantizeLinear) has no constant quantization to
- * put in a type.  MatMulInteger with a run-time zero point imports to
- * matmul_integer, whose zero points are operands; MatMulIntegerToFloat,
+ * put in a type.  MatMulInteger and ConvInteger with a run-time zero point
+ * import to matmul_integer and conv_integer, whose zero points are operands; MatMulIntegerToFloat,
  * DynamicQuantizeMatMul and DynamicQuantizeLSTM to fe_int_product, that
  * op scaled to f32 by the run-time scale times the weights'. */
 #include "importer.h"
@@ -172,20 +172,30 @@ static bool imp_qlinear_matmul(Ctx *c, const ValueId *in, int nin)
 	return fe_define(c, fe_quant(c, y, in[6], in[7], 0, vtype(c, in[7])->dt, c->sn->out[0]));
 }
 
-/* ConvInteger(x, w, zx?, zw?) -> qview(quantize(conv(dequantize(x), dequantize(w))
- *   to i32{q: 1, 0})) as i32, x and w at scale 1 */
+/* A zero point or scale computed at run time (not a constant). */
+static bool run_time(Ctx *c, ValueId v) { return v >= 0 && ir_value(c->g, v)->kind != VAL_CONST; }
+
+/* ConvInteger(x, w, zx?, zw?) -> conv_integer(x, w, zx, zw) when a zero
+ *   point is computed at run time (zw one or one per output channel); else
+ *   qview(quantize(conv(dequantize(x), dequantize(w)) to i32{q: 1, 0})) as
+ *   i32, x and w at scale 1 */
 static bool imp_conv_integer(Ctx *c, const ValueId *in, int nin)
 {
 	if (!need_q8(c, in[0], "x") || !need_q8(c, in[1], "w") || !need_scalars(c, in, nin, 1u << 2))
 		return false;
+	ValueId zx = opt_in(in, nin, 2), zw = opt_in(in, nin, 3);
+	const Type *tw = vtype(c, in[1]);
+	if ((run_time(c, zx) || run_time(c, zw)) &&
+	    (zw < 0 || ir_type_numel(vtype(c, zw)) == 1 || (vtype(c, zw)->rank == 1 && vtype(c, zw)->dims[0] == tw->dims[0]))) {
+		ValueId ci[4] = {in[0], in[1], zx >= 0 ? zx : fe_scalar(c, vtype(c, in[0])->dt, 0),
+				 zw >= 0 ? zw : fe_scalar(c, tw->dt, 0)};
+		return fe_define(c, ci[2] < 0 || ci[3] < 0 ? -1 : fe_conv_integer_of(c, ci, c->sn->out[0]));
+	}
 	ValueId cv[2] = {fe_dequant(c, in[0], -1, opt_in(in, nin, 2), 0, NULL),
 			 fe_dequant(c, in[1], -1, opt_in(in, nin, 3), 0, NULL)};
 	ValueId y = cv[0] < 0 || cv[1] < 0 ? -1 : fe_conv_of(c, cv, 2, NULL);
 	return fe_define(c, y < 0 ? -1 : accumulator(c, y, c->sn->out[0]));
 }
-
-/* A zero point or scale computed at run time (not a constant). */
-static bool run_time(Ctx *c, ValueId v) { return v >= 0 && ir_value(c->g, v)->kind != VAL_CONST; }
 
 /* Zero points matmul_integer takes: za one number, zb one or one per column of b. */
 static bool int_zero_points(Ctx *c, ValueId b, ValueId za, ValueId zb)

@@ -195,6 +195,9 @@ ValueId fe_reduce_axes(Ctx *c, Op op, ValueId x, const int64_t *axes, int n, boo
 
 bool fe_spatial_ints(Ctx *c, const char *name, int nsp, int64_t *out);
 ValueId fe_conv_of(Ctx *c, const ValueId *in, int nin, const char *out_name);
+/* conv_integer(x, w, zx, zw) with the source node's attributes (ConvInteger
+ * with a zero point computed at run time). */
+ValueId fe_conv_integer_of(Ctx *c, const ValueId *in, const char *out_name);
 /* An avgpool of x with the source node's window attributes (kernel_shape,
  * strides, pads or auto_pad, ceil_mode, count_include_pad). */
 ValueId fe_avgpool_of(Ctx *c, ValueId x, const char *out_name);

@@ -521,8 +521,8 @@ int pass_qdq_integer_nodes(const Graph *g)
 		const Node *k = &g->nodes.v[i];
 		if (k->dead || k->op == OP_DEQUANTIZE || (k->op == OP_QUANTIZE && !vty(g, k->in[0])->q))
 			continue;
-		/* matmul_integer: plain integers in, i32 out, integer by definition */
-		bool q = vty(g, k->out)->q || k->op == OP_MATMUL_INTEGER;
+		/* matmul_integer, conv_integer: plain integers in, i32 out, integer by definition */
+		bool q = vty(g, k->out)->q || k->op == OP_MATMUL_INTEGER || k->op == OP_CONV_INTEGER;
 		for (int j = 0; j < k->nin; j++)
 			q |= k->in[j] >= 0 && vty(g, k->in[j])->q;
 		n += q;

@@ -31,9 +31,9 @@ How close is close enough:
   gates) to 1e-5, and against onnxruntime's own op to 1e-4 (exact too with
   these 7-bit weights; with full-range int8 weights its AVX2 kernel is not,
   see int8_reference).
-- MatMulInteger, DynamicQuantizeMatMul, MatMulIntegerToFloat with a zero
-  point or scale computed at run time: matmul_integer in the imported IR
-  and no float matmul.
+- MatMulInteger, ConvInteger, DynamicQuantizeMatMul, MatMulIntegerToFloat
+  with a zero point or scale computed at run time: matmul_integer or
+  conv_integer in the imported IR and no float matmul or conv; exact.
 - onnxruntime's x86 u8 x s8 kernels add pairs of products in int16 with
   saturation, so int8 weights against u8 data keep to 7 bits (weights(),
   and reduce_range for quantize_static), as onnxruntime.quantization
@@ -71,7 +71,6 @@ QDQ = ({"quantize", "dequantize"}, {"round"})        # constant scales: the QDQ 
 ACC = ({"dequantize", "quantize", "qview"}, {"round"})  # *Integer: i32{q: 1, 0}, then plain i32
 F32 = ({"dequantize"}, {"round"})                    # float result from dequantized operands
 CHAIN = ({"round"}, {"quantize"})                    # a run-time scale: f32 arithmetic
-DYN = ({"dequantize", "round"}, set())               # dynamic quantization (f32) beside dequantized weights
 INT = ({"matmul_integer"}, {"matmul", "gemm"})       # a run-time zero point or scale: the integer product
 
 
@@ -211,6 +210,24 @@ def standard_cases():
     c["conv_integer_no_zp_group"] = Case(model(
         [helper.make_node("ConvInteger", ["x", "w"], ["y"], group=2)], [("x", U8, (2, 4, 6, 5))], [("y", I32)],
         [("w", ints(U8, 6, 2, 2, 3))]), [ints(U8, 2, 4, 6, 5)], ({"dequantize", "qview"}, {"round"}), exact=True)
+    # A run-time input zero point: conv_integer, exact against onnxruntime's ConvInteger
+    # (u8 only there), strides, pads, groups; per-channel zw against numpy's float conv.
+    c["conv_integer_runtime_zp_group_pads"] = Case(model(
+        [helper.make_node("ConvInteger", ["x", "w", "zx", "zw"], ["y"], group=2, strides=[2, 1], pads=[1, 2, 0, 1])],
+        [("x", U8, (2, 4, 7, 6)), ("zx", U8, ())], [("y", I32)], [("w", ints(U8, 6, 2, 3, 2)), ("zw", scalar(117, U8))]),
+        [ints(U8, 2, 4, 7, 6), scalar(133, U8)], ({"conv_integer"}, {"conv", "qview"}), exact=True)
+    w2, zw2 = ints(U8, 5, 3, 3, 3), zps(U8, 5)
+    fconv2 = model([helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1])], [("x", F, (1, 3, 6, 5))], [("y", F)],
+                   [("w", (w2.astype(np.float32) - zw2[:, None, None, None]))])
+
+    def conv_ref2(f):
+        d = os.path.join(WORK, "conv_integer_runtime_reference.onnx")
+        onnx.save(fconv2, d)
+        return [np.rint(kt.ort_run(d, [f[0].astype(np.float32) - f[1].astype(np.float32)])[0]).astype(np.int32)]
+    c["conv_integer_runtime_zp_per_channel_zw"] = Case(model(
+        [helper.make_node("ConvInteger", ["x", "w", "zx", "zw"], ["y"], pads=[1, 1, 1, 1])],
+        [("x", U8, (1, 3, 6, 5)), ("zx", U8, ())], [("y", I32)], [("w", w2), ("zw", zw2)]),
+        [ints(U8, 1, 3, 6, 5), scalar(90, U8)], ({"conv_integer"}, {"conv", "qview"}), exact=True, np_ref=conv_ref2)
     return c
 
 
@@ -461,10 +478,9 @@ def ort_quantized_cases(work):
         out = os.path.join(d, name + ".onnx")
         quantize_dynamic(paths[net], out, weight_type=wt, reduce_range=wt == QuantType.QInt8)
         # DynamicQuantizeLinear's scale is computed at run time: f32 ops (round) beside the weights' dequantize
-        # MatMulInteger after DynamicQuantizeLinear: matmul_integer; ConvInteger with a run-time
-        # zero point: still f32 ops (round) beside the weights' dequantize
-        c[name] = Case(onnx.load(out), [rng.standard_normal(shape).astype(np.float32)], INT if net == "mm" else DYN,
-                       ftol=1e-5)
+        # MatMulInteger and ConvInteger after DynamicQuantizeLinear: matmul_integer, conv_integer
+        ir = INT if net == "mm" else ({"conv_integer"}, {"conv"})
+        c[name] = Case(onnx.load(out), [rng.standard_normal(shape).astype(np.float32)], ir, ftol=1e-5)
     out = os.path.join(d, "ort_dynamic_lstm.onnx")
     quantize_dynamic(paths["lstm"], out, reduce_range=True)
     m = onnx.load(out)
