@@ -552,8 +552,8 @@ void cg_lower_int_pool(Cg *c, const Node *n)
  * the run-time zero point leaves the inner loop: the sum is computed as
  *     sum_k a(r, k)(b(k, n) - zb[n]) - za * colsum[n],
  * colsum[n] = sum_k (b(k, n) - zb[n]) a module table made here at compile
- * time (the same integers modulo 2^32), so the loop is a plain 8-bit dot
- * product.  Otherwise the sum as written.  Numpy batching as matmul's. */
+ * time (the same integers modulo 2^32; i16 entries when they all fit), so
+ * the loop is a plain 8-bit dot product.  Otherwise the sum as written.  Numpy batching as matmul's. */
 void cg_lower_matmul_integer(Cg *c, const Node *n)
 {
 	const Type *ta = cg_ty(c, n->in[0]), *tb = cg_ty(c, n->in[1]), *ty = cg_ty(c, n->out);
@@ -563,9 +563,11 @@ void cg_lower_matmul_integer(Cg *c, const Node *n)
 	int64_t K = ta->dims[ra - 1], M = ra >= 2 ? ta->dims[ra - 2] : 1, N = rb >= 2 ? tb->dims[rb - 1] : 1;
 	bool per_col = ir_type_numel(tzb) > 1, folded = bv->kind == VAL_CONST && zv->kind == VAL_CONST && rb <= 2;
 	LLVMValueRef sums = NULL;
+	bool narrow = true;  /* every sum fits in i16: a table half the size */
 	if (folded) {
 		int32_t *s = malloc(sizeof *s * (size_t)(N + 1));
-		if (!s)
+		int16_t *s16 = malloc(sizeof *s16 * (size_t)(N + 1));
+		if (!s || !s16)
 			die("out of memory");
 		for (int64_t j = 0; j < N; j++) {
 			uint32_t sum = 0;  /* wraps as the i32 accumulator does */
@@ -577,9 +579,13 @@ void cg_lower_matmul_integer(Cg *c, const Node *n)
 				sum += (uint32_t)(b - zb);
 			}
 			s[j] = (int32_t)sum;
+			s16[j] = (int16_t)s[j];
+			narrow &= s16[j] == s[j];
 		}
-		sums = cg_const_blob(c, "kiln.colsum", s, sizeof *s * (size_t)N);
+		sums = narrow ? cg_const_blob(c, "kiln.colsum", s16, sizeof *s16 * (size_t)N)
+			      : cg_const_blob(c, "kiln.colsum", s, sizeof *s * (size_t)N);
 		free(s);
+		free(s16);
 	}
 	LLVMValueRef za = cg_load_i32(c, tza->dt, cg_buf(c, n->in[2]), cg_i64(c, 0)), Zb = cg_buf(c, n->in[3]);
 	LLVMValueRef acc = cg_entry_alloca(c, c->i32);
@@ -596,8 +602,8 @@ void cg_lower_matmul_integer(Cg *c, const Node *n)
 	LLVMValueRef r = cg_loop_begin(c, &lr, cg_i64(c, 0), cg_i64(c, M));
 	LLVMValueRef col = cg_loop_begin(c, &ln, cg_i64(c, 0), cg_i64(c, N));
 	LLVMValueRef zb = cg_load_i32(c, tzb->dt, Zb, per_col ? col : cg_i64(c, 0));
-	LLVMBuildStore(c->b, folded ? LLVMBuildNeg(c->b, LLVMBuildMul(c->b, za, cg_load(c, c->i32, sums, col), ""), "") : k32(c, 0),
-		       acc);
+	LLVMValueRef cs = folded ? cg_load_i32(c, narrow ? DT_I16 : DT_I32, sums, col) : NULL;
+	LLVMBuildStore(c->b, folded ? LLVMBuildNeg(c->b, LLVMBuildMul(c->b, za, cs, ""), "") : k32(c, 0), acc);
 	LLVMValueRef k = cg_loop_begin(c, &lk, cg_i64(c, 0), cg_i64(c, K));
 	LLVMValueRef a = cg_load_i32(c, ta->dt, A, off2(c, r, K, k, 1));
 	if (!folded)
