@@ -588,7 +588,6 @@ void cg_lower_matmul_integer(Cg *c, const Node *n)
 		free(s16);
 	}
 	LLVMValueRef za = cg_load_i32(c, tza->dt, cg_buf(c, n->in[2]), cg_i64(c, 0)), Zb = cg_buf(c, n->in[3]);
-	LLVMValueRef acc = cg_entry_alloca(c, c->i32);
 	/* The batch: the result's leading dims, each operand's broadcast into them. */
 	Type ba = {.rank = ra >= 2 ? ra - 2 : 0}, bb = {.rank = rb >= 2 ? rb - 2 : 0};
 	memcpy(ba.dims, ta->dims, sizeof *ba.dims * (size_t)ba.rank);
@@ -598,20 +597,26 @@ void cg_lower_matmul_integer(Cg *c, const Node *n)
 	LLVMValueRef A = cg_gep(c, cg_bits_type(c, ta->dt), cg_buf(c, n->in[0]), cg_mul(c, l.off[0], cg_i64(c, M * K)));
 	LLVMValueRef B = cg_gep(c, cg_bits_type(c, tb->dt), cg_buf(c, n->in[1]), cg_mul(c, l.off[1], cg_i64(c, K * N)));
 	LLVMValueRef Y = cg_gep(c, c->i32, cg_buf(c, n->out), cg_mul(c, l.oy, cg_i64(c, M * N)));
-	Loop lr, ln, lk;
+	/* Row by row, the i32 result as the accumulator: k outer, the columns
+	 * inner (contiguous in b and y, so the loop vectorizes). */
+	Loop lr, ln, lk, ln2;
 	LLVMValueRef r = cg_loop_begin(c, &lr, cg_i64(c, 0), cg_i64(c, M));
 	LLVMValueRef col = cg_loop_begin(c, &ln, cg_i64(c, 0), cg_i64(c, N));
-	LLVMValueRef zb = cg_load_i32(c, tzb->dt, Zb, per_col ? col : cg_i64(c, 0));
-	LLVMValueRef cs = folded ? cg_load_i32(c, narrow ? DT_I16 : DT_I32, sums, col) : NULL;
-	LLVMBuildStore(c->b, folded ? LLVMBuildNeg(c->b, LLVMBuildMul(c->b, za, cs, ""), "") : k32(c, 0), acc);
+	LLVMValueRef init = folded ? LLVMBuildNeg(c->b, LLVMBuildMul(c->b, za, cg_load_i32(c, narrow ? DT_I16 : DT_I32, sums, col), ""), "")
+				   : k32(c, 0);
+	cg_store(c, c->i32, init, Y, off2(c, r, N, col, 1));
+	cg_loop_end(c, &ln, 1);
 	LLVMValueRef k = cg_loop_begin(c, &lk, cg_i64(c, 0), cg_i64(c, K));
 	LLVMValueRef a = cg_load_i32(c, ta->dt, A, off2(c, r, K, k, 1));
 	if (!folded)
 		a = LLVMBuildSub(c->b, a, za, "");
-	accumulate(c, acc, LLVMBuildMul(c->b, a, load_centred(c, tb->dt, B, off2(c, k, N, col, 1), zb), ""));
+	col = cg_loop_begin(c, &ln2, cg_i64(c, 0), cg_i64(c, N));
+	LLVMValueRef zb = cg_load_i32(c, tzb->dt, Zb, per_col ? col : cg_i64(c, 0));
+	LLVMValueRef at = off2(c, r, N, col, 1);
+	LLVMValueRef p = LLVMBuildMul(c->b, a, load_centred(c, tb->dt, B, off2(c, k, N, col, 1), zb), "");
+	cg_store(c, c->i32, LLVMBuildAdd(c->b, cg_load(c, c->i32, Y, at), p, ""), Y, at);
+	cg_loop_end(c, &ln2, 1);
 	cg_loop_end(c, &lk, 1);
-	cg_store(c, c->i32, LLVMBuildLoad2(c->b, c->i32, acc, ""), Y, off2(c, r, N, col, 1));
-	cg_loop_end(c, &ln, 1);
 	cg_loop_end(c, &lr, 1);
 	bcast_end(c, &l);
 }
