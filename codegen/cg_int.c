@@ -605,7 +605,7 @@ void cg_lower_matmul_integer(Cg *c, const Node *n)
 	LLVMValueRef init = folded ? LLVMBuildNeg(c->b, LLVMBuildMul(c->b, za, cg_load_i32(c, narrow ? DT_I16 : DT_I32, sums, col), ""), "")
 				   : k32(c, 0);
 	cg_store(c, c->i32, init, Y, off2(c, r, N, col, 1));
-	cg_loop_end(c, &ln, 1);
+	cg_loop_end_rolled(c, &ln, 1);  /* (the column sums stay one shared table) */
 	LLVMValueRef k = cg_loop_begin(c, &lk, cg_i64(c, 0), cg_i64(c, K));
 	LLVMValueRef a = cg_load_i32(c, ta->dt, A, off2(c, r, K, k, 1));
 	if (!folded)
@@ -616,7 +616,7 @@ void cg_lower_matmul_integer(Cg *c, const Node *n)
 	LLVMValueRef p = LLVMBuildMul(c->b, a, load_centred(c, tb->dt, B, off2(c, k, N, col, 1), zb), "");
 	cg_store(c, c->i32, LLVMBuildAdd(c->b, cg_load(c, c->i32, Y, at), p, ""), Y, at);
 	cg_loop_end(c, &ln2, 1);
-	cg_loop_end(c, &lk, 1);
+	cg_loop_end_rolled(c, &lk, 1);  /* (k rolled: the weights stay 8-bit data, not folded vector constants) */
 	cg_loop_end(c, &lr, 1);
 	bcast_end(c, &l);
 }

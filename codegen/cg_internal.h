@@ -76,6 +76,9 @@ typedef struct Loop {
 } Loop;
 LLVMValueRef cg_loop_begin(Cg *c, Loop *l, LLVMValueRef start, LLVMValueRef end);
 void cg_loop_end(Cg *c, Loop *l, int64_t step);
+/* cg_loop_end, the loop never unrolled: over constant weights a fully
+ * unrolled nest lets LLVM fold the weights into wider vector constants. */
+void cg_loop_end_rolled(Cg *c, Loop *l, int64_t step);
 /* if (cond) { ... } : returns the block after; caller positions into then. */
 LLVMBasicBlockRef cg_if_begin(Cg *c, LLVMValueRef cond);
 void cg_if_end(Cg *c, LLVMBasicBlockRef after);
