@@ -153,17 +153,32 @@ static LLVMMetadataRef keep_loop_md(Cg *c)
 }
 
 
-void cg_loop_end(Cg *c, Loop *l, int64_t step)
+/* Loop metadata: no unrolling (vectorizing allowed). */
+static LLVMMetadataRef rolled_loop_md(Cg *c)
+{
+	LLVMMetadataRef u = LLVMMDStringInContext2(c->ctx, "llvm.loop.unroll.disable", 24);
+	LLVMMetadataRef tmp = LLVMTemporaryMDNode(c->ctx, NULL, 0);
+	LLVMMetadataRef ops[2] = {tmp, LLVMMDNodeInContext2(c->ctx, &u, 1)};
+	LLVMMetadataRef id = LLVMMDNodeInContext2(c->ctx, ops, 2);
+	LLVMMetadataReplaceAllUsesWith(tmp, id);
+	return id;
+}
+
+static void loop_close(Cg *c, Loop *l, int64_t step, bool rolled)
 {
 	LLVMValueRef next = LLVMBuildNSWAdd(c->b, l->iv, cg_i64(c, step), "");
 	LLVMBasicBlockRef latch = LLVMGetInsertBlock(c->b);
 	LLVMValueRef br = LLVMBuildBr(c->b, l->head);
-	if (c->keep_loops)
+	if (c->keep_loops || rolled)
 		LLVMSetMetadata(br, LLVMGetMDKindIDInContext(c->ctx, "llvm.loop", 9),
-				LLVMMetadataAsValue(c->ctx, keep_loop_md(c)));
+				LLVMMetadataAsValue(c->ctx, c->keep_loops ? keep_loop_md(c) : rolled_loop_md(c)));
 	LLVMAddIncoming(l->iv, &next, &latch, 1);
 	LLVMPositionBuilderAtEnd(c->b, l->exit);
 }
+
+void cg_loop_end(Cg *c, Loop *l, int64_t step) { loop_close(c, l, step, false); }
+
+void cg_loop_end_rolled(Cg *c, Loop *l, int64_t step) { loop_close(c, l, step, true); }
 
 
 LLVMBasicBlockRef cg_if_begin(Cg *c, LLVMValueRef cond)

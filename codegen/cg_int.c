@@ -1,6 +1,7 @@
 /* The plain integer lowerings of the integer forms (docs/ir.md, "Quantized
  * values"): conv, gemm, matmul, add, mul and the pools on 8-bit quantized
- * operands.  No float in the generated code (cores without an FPU run
+ * operands, and matmul_integer (dynamic quantization's product, its zero
+ * point a run-time operand).  No float in the generated code (cores without an FPU run
  * it): each result is an i32 accumulation rescaled once by cg_requant
  * (ir/requant.c bit for bit), its multipliers computed here at compile
  * time from the f32 scales (ratios in double) and kept as module tables.
@@ -260,6 +261,57 @@ static bool try_kernels(Cg *c, const Node *n, const IntKernel *k)
 	return false;
 }
 
+/* The loop nest of conv's integer form and conv_integer: conv_nest_begin
+ * opens the loops over the batch (nb), the groups (grp: no 64-bit
+ * division, a libgcc call on 32-bit targets) and a group's output channels
+ * (m); conv_nest_sum those over the output positions and, for each, sets
+ * *acc = init + the sum over m's input channels and the taps inside x of
+ * (x - zx)(w - zw), ya the output's offset; conv_nest_end closes them. */
+typedef struct ConvNest {
+	Win w;
+	Loop lb, lg, lm;
+	LLVMValueRef nb, grp, m, ya;
+} ConvNest;
+
+static void conv_nest_begin(Cg *c, const Node *n, ConvNest *k)
+{
+	const Type *x = cg_ty(c, n->in[0]), *wt = cg_ty(c, n->in[1]);
+	int64_t G = ir_attr_int(n, "group", 1), Mg = cg_ty(c, n->out)->dims[1] / G;
+	win_geometry(n, x, wt->dims + 2, &k->w);
+	k->nb = cg_loop_begin(c, &k->lb, cg_i64(c, 0), cg_i64(c, x->dims[0]));
+	k->grp = cg_loop_begin(c, &k->lg, cg_i64(c, 0), cg_i64(c, G));
+	k->m = cg_add(c, cg_mul(c, k->grp, cg_i64(c, Mg)), cg_loop_begin(c, &k->lm, cg_i64(c, 0), cg_i64(c, Mg)));
+}
+
+static void conv_nest_sum(Cg *c, const Node *n, ConvNest *k, LLVMValueRef acc, LLVMValueRef init, LLVMValueRef zx,
+			  LLVMValueRef zw)
+{
+	const Type *x = cg_ty(c, n->in[0]), *wt = cg_ty(c, n->in[1]), *y = cg_ty(c, n->out);
+	int64_t C = x->dims[1], M = y->dims[1], Cg = C / ir_attr_int(n, "group", 1), xin = plane(x), kin = plane(wt);
+	LLVMValueRef X = cg_buf(c, n->in[0]), W = cg_buf(c, n->in[1]);
+	Loop lc;
+	win_out_begin(c, &k->w, y);
+	LLVMBuildStore(c->b, init, acc);
+	LLVMValueRef ic = cg_loop_begin(c, &lc, cg_i64(c, 0), cg_i64(c, Cg));
+	win_taps_begin(c, &k->w, x);
+	LLVMValueRef xa = cg_add(c, cg_mul(c, off2(c, k->nb, C, cg_add(c, cg_mul(c, k->grp, cg_i64(c, Cg)), ic), 1), cg_i64(c, xin)),
+				 k->w.xo);
+	LLVMValueRef wa = cg_add(c, cg_mul(c, off2(c, k->m, Cg, ic, 1), cg_i64(c, kin)), k->w.ko);
+	LLVMValueRef p = LLVMBuildMul(c->b, load_centred(c, x->dt, X, xa, zx), load_centred(c, wt->dt, W, wa, zw), "");
+	accumulate(c, acc, cg_sel(c, k->w.ok, p, k32(c, 0)));
+	win_taps_end(c, &k->w);
+	cg_loop_end(c, &lc, 1);
+	k->ya = cg_add(c, cg_mul(c, off2(c, k->nb, M, k->m, 1), cg_i64(c, plane(y))), k->w.yo);
+}
+
+static void conv_nest_end(Cg *c, ConvNest *k)
+{
+	win_out_end(c, &k->w);
+	cg_loop_end(c, &k->lm, 1);
+	cg_loop_end(c, &k->lg, 1);
+	cg_loop_end(c, &k->lb, 1);
+}
+
 /* y[n, m, o] = requant(b[m] + sum over c in m's group and the taps t inside
  * x of (x[n, c, o*s + t*d - p] - z_x)(w[m, c, t] - z_w[m])) by
  * r[m] = s_x * s_w[m] / s_y: taps in the padding add nothing (it is the
@@ -269,37 +321,16 @@ void cg_lower_int_conv(Cg *c, const Node *n)
 	if (try_kernels(c, n, conv_kernels))  /* a target's dot-product kernel took it */
 		return;
 	const Type *x = cg_ty(c, n->in[0]), *wt = cg_ty(c, n->in[1]), *y = cg_ty(c, n->out);
-	int64_t G = ir_attr_int(n, "group", 1), C = x->dims[1], M = y->dims[1], Cg = C / G, Mg = M / G;
-	int64_t xin = plane(x), yin = plane(y), kin = plane(wt);
 	double *r = scale_ratios(x->q->scale[0], wt->q, y->q->scale[0]);
 	IntOut o = int_out(c, n, wt->q->n, r, wt->q);
 	free(r);
-	Win w;
-	win_geometry(n, x, wt->dims + 2, &w);
-	LLVMValueRef X = cg_buf(c, n->in[0]), W = cg_buf(c, n->in[1]), Y = cg_buf(c, n->out), acc = cg_entry_alloca(c, c->i32);
-	LLVMValueRef Bi = n->nin > 2 && n->in[2] >= 0 ? cg_buf(c, n->in[2]) : NULL, zx = k32(c, x->q->zero[0]);
-	Loop lb, lg, lm, lc;
-	LLVMValueRef nb = cg_loop_begin(c, &lb, cg_i64(c, 0), cg_i64(c, x->dims[0]));
-	/* Groups as an outer loop: no 64-bit division (a libgcc call on 32-bit targets). */
-	LLVMValueRef grp = cg_loop_begin(c, &lg, cg_i64(c, 0), cg_i64(c, G));
-	LLVMValueRef m = cg_add(c, cg_mul(c, grp, cg_i64(c, Mg)), cg_loop_begin(c, &lm, cg_i64(c, 0), cg_i64(c, Mg)));
-	LLVMValueRef ch = chan(c, &o, m), zw = tab_at(c, &o, 2, ch);
-	win_out_begin(c, &w, y);
-	LLVMBuildStore(c->b, Bi ? cg_load(c, c->i32, Bi, m) : k32(c, 0), acc);
-	LLVMValueRef ic = cg_loop_begin(c, &lc, cg_i64(c, 0), cg_i64(c, Cg));
-	win_taps_begin(c, &w, x);
-	LLVMValueRef xa = cg_add(c, cg_mul(c, off2(c, nb, C, cg_add(c, cg_mul(c, grp, cg_i64(c, Cg)), ic), 1), cg_i64(c, xin)), w.xo);
-	LLVMValueRef wa = cg_add(c, cg_mul(c, off2(c, m, Cg, ic, 1), cg_i64(c, kin)), w.ko);
-	LLVMValueRef p = LLVMBuildMul(c->b, load_centred(c, x->dt, X, xa, zx), load_centred(c, wt->dt, W, wa, zw), "");
-	accumulate(c, acc, cg_sel(c, w.ok, p, k32(c, 0)));
-	win_taps_end(c, &w);
-	cg_loop_end(c, &lc, 1);
-	LLVMValueRef ya = cg_add(c, cg_mul(c, off2(c, nb, M, m, 1), cg_i64(c, yin)), w.yo);
-	store_requant(c, &o, LLVMBuildLoad2(c->b, c->i32, acc, ""), ch, Y, ya);
-	win_out_end(c, &w);
-	cg_loop_end(c, &lm, 1);
-	cg_loop_end(c, &lg, 1);
-	cg_loop_end(c, &lb, 1);
+	LLVMValueRef Bi = n->nin > 2 && n->in[2] >= 0 ? cg_buf(c, n->in[2]) : NULL, acc = cg_entry_alloca(c, c->i32);
+	ConvNest k;
+	conv_nest_begin(c, n, &k);
+	LLVMValueRef ch = chan(c, &o, k.m);
+	conv_nest_sum(c, n, &k, acc, Bi ? cg_load(c, c->i32, Bi, k.m) : k32(c, 0), k32(c, x->q->zero[0]), tab_at(c, &o, 2, ch));
+	store_requant(c, &o, LLVMBuildLoad2(c->b, c->i32, acc, ""), ch, cg_buf(c, n->out), k.ya);
+	conv_nest_end(c, &k);
 }
 
 /* ---- gemm and matmul ------------------------------------------------------------------------ */
@@ -511,4 +542,99 @@ void cg_lower_int_pool(Cg *c, const Node *n)
 	}
 	win_out_end(c, &w);
 	cg_loop_end(c, &lp, 1);
+}
+
+/* ---- matmul_integer ----------------------------------------------------------------------- */
+
+/* matmul_integer (ONNX MatMulInteger): y(r, n) = sum_k (a(r, k) - za)(b(k, n) - zb[n])
+ * in i32, za read at run time (a dynamic quantization's zero point).
+ * With b and zb constants (b 1-D or 2-D: the weights of quantize_dynamic)
+ * the run-time zero point leaves the inner loop: the sum is computed as
+ *     sum_k a(r, k)(b(k, n) - zb[n]) - za * colsum[n],
+ * colsum[n] = sum_k (b(k, n) - zb[n]) a module table made here at compile
+ * time (the same integers modulo 2^32; i16 entries when they all fit), so
+ * the loop is a plain 8-bit dot product.  Otherwise the sum as written.  Numpy batching as matmul's. */
+void cg_lower_matmul_integer(Cg *c, const Node *n)
+{
+	const Type *ta = cg_ty(c, n->in[0]), *tb = cg_ty(c, n->in[1]), *ty = cg_ty(c, n->out);
+	const Type *tza = cg_ty(c, n->in[2]), *tzb = cg_ty(c, n->in[3]);
+	const Value *bv = ir_value(c->g, n->in[1]), *zv = ir_value(c->g, n->in[3]);
+	int ra = ta->rank, rb = tb->rank;
+	int64_t K = ta->dims[ra - 1], M = ra >= 2 ? ta->dims[ra - 2] : 1, N = rb >= 2 ? tb->dims[rb - 1] : 1;
+	bool per_col = ir_type_numel(tzb) > 1, folded = bv->kind == VAL_CONST && zv->kind == VAL_CONST && rb <= 2;
+	LLVMValueRef sums = NULL;
+	bool narrow = true;  /* every sum fits in i16: a table half the size */
+	if (folded) {
+		int32_t *s = malloc(sizeof *s * (size_t)(N + 1));
+		int16_t *s16 = malloc(sizeof *s16 * (size_t)(N + 1));
+		if (!s || !s16)
+			die("out of memory");
+		for (int64_t j = 0; j < N; j++) {
+			uint32_t sum = 0;  /* wraps as the i32 accumulator does */
+			int32_t zb = (int32_t)(tzb->dt == DT_I8 ? ((const int8_t *)zv->data)[per_col ? j : 0]
+								 : ((const uint8_t *)zv->data)[per_col ? j : 0]);
+			for (int64_t k = 0; k < K; k++) {
+				int64_t i = k * N + j;
+				int32_t b = tb->dt == DT_I8 ? ((const int8_t *)bv->data)[i] : ((const uint8_t *)bv->data)[i];
+				sum += (uint32_t)(b - zb);
+			}
+			s[j] = (int32_t)sum;
+			s16[j] = (int16_t)s[j];
+			narrow &= s16[j] == s[j];
+		}
+		sums = narrow ? cg_const_blob(c, "kiln.colsum", s16, sizeof *s16 * (size_t)N)
+			      : cg_const_blob(c, "kiln.colsum", s, sizeof *s * (size_t)N);
+		free(s);
+		free(s16);
+	}
+	LLVMValueRef za = cg_load_i32(c, tza->dt, cg_buf(c, n->in[2]), cg_i64(c, 0)), Zb = cg_buf(c, n->in[3]);
+	/* The batch: the result's leading dims, each operand's broadcast into them. */
+	Type ba = {.rank = ra >= 2 ? ra - 2 : 0}, bb = {.rank = rb >= 2 ? rb - 2 : 0};
+	memcpy(ba.dims, ta->dims, sizeof *ba.dims * (size_t)ba.rank);
+	memcpy(bb.dims, tb->dims, sizeof *bb.dims * (size_t)bb.rank);
+	Bcast l;
+	bcast_begin(c, &l, ty->rank - (ra >= 2) - (rb >= 2), ty->dims, &ba, &bb);
+	LLVMValueRef A = cg_gep(c, cg_bits_type(c, ta->dt), cg_buf(c, n->in[0]), cg_mul(c, l.off[0], cg_i64(c, M * K)));
+	LLVMValueRef B = cg_gep(c, cg_bits_type(c, tb->dt), cg_buf(c, n->in[1]), cg_mul(c, l.off[1], cg_i64(c, K * N)));
+	LLVMValueRef Y = cg_gep(c, c->i32, cg_buf(c, n->out), cg_mul(c, l.oy, cg_i64(c, M * N)));
+	/* Row by row, the i32 result as the accumulator: k outer, the columns
+	 * inner (contiguous in b and y, so the loop vectorizes). */
+	Loop lr, ln, lk, ln2;
+	LLVMValueRef r = cg_loop_begin(c, &lr, cg_i64(c, 0), cg_i64(c, M));
+	LLVMValueRef col = cg_loop_begin(c, &ln, cg_i64(c, 0), cg_i64(c, N));
+	LLVMValueRef init = folded ? LLVMBuildNeg(c->b, LLVMBuildMul(c->b, za, cg_load_i32(c, narrow ? DT_I16 : DT_I32, sums, col), ""), "")
+				   : k32(c, 0);
+	cg_store(c, c->i32, init, Y, off2(c, r, N, col, 1));
+	cg_loop_end_rolled(c, &ln, 1);  /* (the column sums stay one shared table) */
+	LLVMValueRef k = cg_loop_begin(c, &lk, cg_i64(c, 0), cg_i64(c, K));
+	LLVMValueRef a = cg_load_i32(c, ta->dt, A, off2(c, r, K, k, 1));
+	if (!folded)
+		a = LLVMBuildSub(c->b, a, za, "");
+	col = cg_loop_begin(c, &ln2, cg_i64(c, 0), cg_i64(c, N));
+	LLVMValueRef zb = cg_load_i32(c, tzb->dt, Zb, per_col ? col : cg_i64(c, 0));
+	LLVMValueRef at = off2(c, r, N, col, 1);
+	LLVMValueRef p = LLVMBuildMul(c->b, a, load_centred(c, tb->dt, B, off2(c, k, N, col, 1), zb), "");
+	cg_store(c, c->i32, LLVMBuildAdd(c->b, cg_load(c, c->i32, Y, at), p, ""), Y, at);
+	cg_loop_end(c, &ln2, 1);
+	cg_loop_end_rolled(c, &lk, 1);  /* (k rolled: the weights stay 8-bit data, not folded vector constants) */
+	cg_loop_end(c, &lr, 1);
+	bcast_end(c, &l);
+}
+
+/* conv_integer (ONNX ConvInteger): y[n, m, o] = sum over c in m's group and
+ * the taps t inside x of (x[n, c, o*s + t*d - p] - zx)(w[m, c, t] - zw[m])
+ * in i32, zx read at run time; taps in the padding add nothing (ONNX pads
+ * with zx).  Which taps fall inside x changes at the borders, so the
+ * run-time zero point is subtracted at each tap rather than folded into
+ * per-channel sums as matmul_integer's is. */
+void cg_lower_conv_integer(Cg *c, const Node *n)
+{
+	const Type *tzx = cg_ty(c, n->in[2]), *tzw = cg_ty(c, n->in[3]);
+	LLVMValueRef zx = cg_load_i32(c, tzx->dt, cg_buf(c, n->in[2]), cg_i64(c, 0)), acc = cg_entry_alloca(c, c->i32);
+	ConvNest k;
+	conv_nest_begin(c, n, &k);
+	LLVMValueRef zw = cg_load_i32(c, tzw->dt, cg_buf(c, n->in[3]), ir_type_numel(tzw) > 1 ? k.m : cg_i64(c, 0));
+	conv_nest_sum(c, n, &k, acc, k32(c, 0), zx, zw);
+	cg_store(c, c->i32, LLVMBuildLoad2(c->b, c->i32, acc, ""), cg_buf(c, n->out), k.ya);
+	conv_nest_end(c, &k);
 }

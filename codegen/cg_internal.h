@@ -78,6 +78,9 @@ typedef struct Loop {
 } Loop;
 LLVMValueRef cg_loop_begin(Cg *c, Loop *l, LLVMValueRef start, LLVMValueRef end);
 void cg_loop_end(Cg *c, Loop *l, int64_t step);
+/* cg_loop_end, the loop never unrolled: over constant weights a fully
+ * unrolled nest lets LLVM fold the weights into wider vector constants. */
+void cg_loop_end_rolled(Cg *c, Loop *l, int64_t step);
 /* if (cond) { ... } : returns the block after; caller positions into then. */
 LLVMBasicBlockRef cg_if_begin(Cg *c, LLVMValueRef cond);
 void cg_if_end(Cg *c, LLVMBasicBlockRef after);
@@ -290,6 +293,8 @@ void cg_lower_int_conv(Cg *c, const Node *n);
 void cg_lower_int_gemm(Cg *c, const Node *n);
 void cg_lower_int_matmul(Cg *c, const Node *n);
 void cg_lower_int_ew(Cg *c, const Node *n);    /* add, mul */
+void cg_lower_matmul_integer(Cg *c, const Node *n);  /* ONNX MatMulInteger, za at run time */
+void cg_lower_conv_integer(Cg *c, const Node *n);    /* ONNX ConvInteger, zx at run time */
 void cg_lower_int_pool(Cg *c, const Node *n);  /* maxpool, avgpool, global_maxpool, global_avgpool */
 
 /* ---- x86 int8 kernels (cg_int_x86.c, cg_int_x86_dw.c) ------------------------------ */

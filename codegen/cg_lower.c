@@ -147,6 +147,8 @@ static const CgRule rules[OP_COUNT] = {
 	[OP_DEQUANTIZE] = {cg_lower_dequantize, NULL, NULL, cg_lower_dequantize},
 	[OP_QVIEW] = {cg_lower_copy, NULL, NULL, cg_lower_copy},
 	[OP_LUT] = {cg_lower_lut, NULL, NULL, cg_lower_lut},
+	[OP_MATMUL_INTEGER] = {cg_lower_matmul_integer},  /* cg_int.c: plain integers, on every target */
+	[OP_CONV_INTEGER] = {cg_lower_conv_integer},
 };
 
 /* Does n compute on quantized operands (its integer form)? */

@@ -77,12 +77,12 @@ bool fe_spatial_ints(Ctx *c, const char *name, int nsp, int64_t *out)
 	return true;
 }
 
-/* A Conv of in[0..nin) named out_name (NULL: fresh) with the source node's
- * attributes; the result value or -1.  ConvInteger and QLinearConv use it too. */
-ValueId fe_conv_of(Ctx *c, const ValueId *in, int nin, const char *out_name)
+/* op (conv, or conv_integer with its four operands) of in[0..nin) with the
+ * source node's attributes, pads resolved from auto_pad. */
+static ValueId conv_node(Ctx *c, Op op, const ValueId *in, int nin, const char *out_name)
 {
 	const Type *tx = vtype(c, in[0]), *tw = vtype(c, in[1]);
-	if (!fe_need_float(c, in[0], "the input") || !fe_same_dtype(c, in[0], in[1]))
+	if (op == OP_CONV && (!fe_need_float(c, in[0], "the input") || !fe_same_dtype(c, in[0], in[1])))
 		return -1;
 	if (tx->rank < 3)
 		return fail_v(c, "input must have rank >= 3 ([N,C,spatial...]), got rank %d", tx->rank);
@@ -110,10 +110,24 @@ ValueId fe_conv_of(Ctx *c, const ValueId *in, int nin, const char *out_name)
 		return fail_v(c, "attribute 'group' must be positive, got %lld", (long long)group);
 	Attr a[4] = {ir_aints("strides", s, nsp), ir_aints("pads", pads, 2 * nsp),
 		     ir_aints("dilations", dil, nsp), ir_ai("group", group)};
+	if (op == OP_CONV_INTEGER)
+		return fe_emit(c, op, in, nin, a, 4, out_name);
 	int n = nin > 2 && in[2] >= 0 ? 3 : 2;
 	if (n == 3 && !fe_same_dtype(c, in[0], in[2]))
 		return -1;
 	return fe_emit(c, OP_CONV, in, n, a, 4, out_name);
+}
+
+/* A Conv of in[0..nin) named out_name (NULL: fresh) with the source node's
+ * attributes; the result value or -1.  ConvInteger and QLinearConv use it too. */
+ValueId fe_conv_of(Ctx *c, const ValueId *in, int nin, const char *out_name)
+{
+	return conv_node(c, OP_CONV, in, nin, out_name);
+}
+
+ValueId fe_conv_integer_of(Ctx *c, const ValueId *in, const char *out_name)
+{
+	return conv_node(c, OP_CONV_INTEGER, in, 4, out_name);
 }
 
 /* Conv(x, w, b?) -> conv, its pads resolved from auto_pad */

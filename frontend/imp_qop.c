@@ -21,7 +21,14 @@
  * every partial sum stays below 2^24 in magnitude, which 8-bit data
  * guarantees only for K <= 258 terms (|x - z_x| * |w - z_w| <= 255 * 255);
  * past that f32 rounds the sums and only the integer form the qdq pass
- * makes of the pattern is exact. */
+ * makes of the pattern is exact.
+ *
+ * Dynamic quantization (quantize_dynamic: a zero point or scale computed
+ * at run time, by DynamicQuantizeLinear) has no constant quantization to
+ * put in a type.  MatMulInteger and ConvInteger with a run-time zero point
+ * import to matmul_integer and conv_integer, whose zero points are operands; MatMulIntegerToFloat,
+ * DynamicQuantizeMatMul and DynamicQuantizeLSTM to fe_int_product, that
+ * op scaled to f32 by the run-time scale times the weights'. */
 #include "importer.h"
 
 #include <math.h>
@@ -165,25 +172,64 @@ static bool imp_qlinear_matmul(Ctx *c, const ValueId *in, int nin)
 	return fe_define(c, fe_quant(c, y, in[6], in[7], 0, vtype(c, in[7])->dt, c->sn->out[0]));
 }
 
-/* ConvInteger(x, w, zx?, zw?) -> qview(quantize(conv(dequantize(x), dequantize(w))
- *   to i32{q: 1, 0})) as i32, x and w at scale 1 */
+/* A zero point or scale computed at run time (not a constant). */
+static bool run_time(Ctx *c, ValueId v) { return v >= 0 && ir_value(c->g, v)->kind != VAL_CONST; }
+
+/* ConvInteger(x, w, zx?, zw?) -> conv_integer(x, w, zx, zw) when a zero
+ *   point is computed at run time (zw one or one per output channel); else
+ *   qview(quantize(conv(dequantize(x), dequantize(w)) to i32{q: 1, 0})) as
+ *   i32, x and w at scale 1 */
 static bool imp_conv_integer(Ctx *c, const ValueId *in, int nin)
 {
 	if (!need_q8(c, in[0], "x") || !need_q8(c, in[1], "w") || !need_scalars(c, in, nin, 1u << 2))
 		return false;
+	ValueId zx = opt_in(in, nin, 2), zw = opt_in(in, nin, 3);
+	const Type *tw = vtype(c, in[1]);
+	if ((run_time(c, zx) || run_time(c, zw)) &&
+	    (zw < 0 || ir_type_numel(vtype(c, zw)) == 1 || (vtype(c, zw)->rank == 1 && vtype(c, zw)->dims[0] == tw->dims[0]))) {
+		ValueId ci[4] = {in[0], in[1], zx >= 0 ? zx : fe_scalar(c, vtype(c, in[0])->dt, 0),
+				 zw >= 0 ? zw : fe_scalar(c, tw->dt, 0)};
+		return fe_define(c, ci[2] < 0 || ci[3] < 0 ? -1 : fe_conv_integer_of(c, ci, c->sn->out[0]));
+	}
 	ValueId cv[2] = {fe_dequant(c, in[0], -1, opt_in(in, nin, 2), 0, NULL),
 			 fe_dequant(c, in[1], -1, opt_in(in, nin, 3), 0, NULL)};
 	ValueId y = cv[0] < 0 || cv[1] < 0 ? -1 : fe_conv_of(c, cv, 2, NULL);
 	return fe_define(c, y < 0 ? -1 : accumulator(c, y, c->sn->out[0]));
 }
 
-/* MatMulInteger(a, b, za?, zb?) -> qview(quantize(matmul(dequantize(a), dequantize(b))
- *   to i32{q: 1, 0})) as i32, a and b at scale 1; za per tensor or per row,
- *   zb per tensor or per column */
+/* Zero points matmul_integer takes: za one number, zb one or one per column of b. */
+static bool int_zero_points(Ctx *c, ValueId b, ValueId za, ValueId zb)
+{
+	const Type *tb = vtype(c, b);
+	int64_t n = tb->rank >= 2 ? tb->dims[tb->rank - 1] : 1;
+	return (za < 0 || ir_type_numel(vtype(c, za)) == 1) &&
+	       (zb < 0 || ir_type_numel(vtype(c, zb)) == 1 || (vtype(c, zb)->rank == 1 && vtype(c, zb)->dims[0] == n));
+}
+
+ValueId fe_int_product(Ctx *c, ValueId a, ValueId b, ValueId sa, ValueId za, ValueId sb, ValueId zb, const char *out_name)
+{
+	if (a < 0 || b < 0 || sa < 0 || sb < 0)
+		return -1;
+	ValueId mi[4] = {a, b, za >= 0 ? za : fe_scalar(c, vtype(c, a)->dt, 0), zb >= 0 ? zb : fe_scalar(c, vtype(c, b)->dt, 0)};
+	ValueId acc = mi[2] < 0 || mi[3] < 0 ? -1 : fe_emit(c, OP_MATMUL_INTEGER, mi, 4, NULL, 0, NULL);
+	ValueId s = fe_binary(c, OP_MUL, fe_to_f32(c, sa), fe_to_f32(c, sb), NULL);
+	return fe_binary(c, OP_MUL, fe_to_f32(c, acc), s, out_name);
+}
+
+/* MatMulInteger(a, b, za?, zb?) -> matmul_integer(a, b, za, zb) when a zero
+ *   point is computed at run time; else qview(quantize(matmul(dequantize(a),
+ *   dequantize(b)) to i32{q: 1, 0})) as i32, a and b at scale 1; za per
+ *   tensor or per row, zb per tensor or per column */
 static bool imp_matmul_integer(Ctx *c, const ValueId *in, int nin)
 {
 	if (!need_q8(c, in[0], "A") || !need_q8(c, in[1], "B"))
 		return false;
+	ValueId za = opt_in(in, nin, 2), zb = opt_in(in, nin, 3);
+	if ((run_time(c, za) || run_time(c, zb)) && int_zero_points(c, in[1], za, zb)) {
+		ValueId mi[4] = {in[0], in[1], za >= 0 ? za : fe_scalar(c, vtype(c, in[0])->dt, 0),
+				 zb >= 0 ? zb : fe_scalar(c, vtype(c, in[1])->dt, 0)};
+		return fe_define(c, mi[2] < 0 || mi[3] < 0 ? -1 : fe_emit(c, OP_MATMUL_INTEGER, mi, 4, NULL, 0, c->sn->out[0]));
+	}
 	int ra = vtype(c, in[0])->rank, rb = vtype(c, in[1])->rank;
 	ValueId a = fe_dequant(c, in[0], -1, opt_in(in, nin, 2), ra >= 2 ? ra - 2 : 0, NULL);
 	ValueId b = fe_dequant(c, in[1], -1, opt_in(in, nin, 3), rb - 1, NULL);
@@ -316,14 +362,19 @@ static bool imp_qgemm(Ctx *c, const ValueId *in, int nin)
 }
 
 /* DynamicQuantizeMatMul(a, b, sb, zb?, bias?) ->
- *   matmul(a quantized to u8 over its range and read back (DynamicQuantizeLinear, f32 ops),
- *   dequantize(b)) + bias; b's scales per tensor or per column */
+ *   fe_int_product(a quantized to u8 over its range (DynamicQuantizeLinear), b) + bias;
+ *   b's scales per tensor or per column (else the same numbers through
+ *   matmul(dequantize(a), dequantize(b)) in f32) */
 static bool imp_dynamic_quantize_matmul(Ctx *c, const ValueId *in, int nin)
 {
 	if (!need_q8(c, in[1], "B"))
 		return false;
-	ValueId sa, za, bias = opt_in(in, nin, 4);
+	ValueId sa, za, bias = opt_in(in, nin, 4), zb = opt_in(in, nin, 3);
 	ValueId aq = fe_dynamic_quant(c, in[0], &sa, &za, NULL, NULL);
+	if (int_zero_points(c, in[1], -1, zb) && int_zero_points(c, in[1], -1, in[2]) && vtype(c, in[2])->dt == DT_F32) {
+		ValueId y = fe_int_product(c, aq, in[1], sa, za, in[2], zb, bias >= 0 ? NULL : c->sn->out[0]);
+		return fe_define(c, bias >= 0 ? fe_binary(c, OP_ADD, y, fe_to_f32(c, bias), c->sn->out[0]) : y);
+	}
 	ValueId a = fe_dequant(c, aq, sa, za, 0, NULL);
 	ValueId b = fe_dequant(c, in[1], in[2], opt_in(in, nin, 3), vtype(c, in[1])->rank - 1, NULL);
 	ValueId y = a < 0 || b < 0 ? -1 : fe_emit(c, OP_MATMUL, (ValueId[]){a, b}, 2, NULL, 0, bias >= 0 ? NULL : c->sn->out[0]);
@@ -331,9 +382,10 @@ static bool imp_dynamic_quantize_matmul(Ctx *c, const ValueId *in, int nin)
 }
 
 /* MatMulIntegerToFloat(a, b, sa, sb, za?, zb?, bias?) ->
- *   matmul(dequantize(a), dequantize(b)) + bias, in the scales' float type;
- *   scales and zero points per tensor or per column (each operand's last
- *   axis) */
+ *   fe_int_product(a, b) + bias when a's scale or zero point is computed at
+ *   run time (one number each), else matmul(dequantize(a), dequantize(b)) +
+ *   bias; in the scales' float type; scales and zero points per tensor or
+ *   per column (each operand's last axis) */
 static bool imp_matmul_integer_to_float(Ctx *c, const ValueId *in, int nin)
 {
 	if (!need_q8(c, in[0], "A") || !need_q8(c, in[1], "B"))
@@ -342,78 +394,47 @@ static bool imp_matmul_integer_to_float(Ctx *c, const ValueId *in, int nin)
 	if (!ir_dtype_is_float(dt))
 		return fe_fail(c, "a_scale has dtype %s; it must be float", ir_dtype_name(dt));
 	const char *out = dt == DT_F32 ? c->sn->out[0] : NULL;
-	ValueId bias = opt_in(in, nin, 6);
+	ValueId bias = opt_in(in, nin, 6), za = opt_in(in, nin, 4), zb = opt_in(in, nin, 5), y;
+	/* a's scale or zero point computed at run time: the integer product */
+	if ((run_time(c, in[2]) || run_time(c, za)) && ir_type_numel(vtype(c, in[2])) == 1 &&
+	    int_zero_points(c, in[1], za, zb) && int_zero_points(c, in[1], -1, in[3])) {
+		y = fe_int_product(c, in[0], in[1], in[2], za, in[3], zb, bias >= 0 ? NULL : out);
+		if (bias >= 0)
+			y = fe_binary(c, OP_ADD, y, fe_to_f32(c, bias), out);
+		return fe_define(c, y < 0 || out ? y : fe_cast_to(c, y, dt, c->sn->out[0]));
+	}
 	ValueId a = fe_dequant(c, in[0], in[2], opt_in(in, nin, 4), vtype(c, in[0])->rank - 1, NULL);
 	ValueId b = fe_dequant(c, in[1], in[3], opt_in(in, nin, 5), vtype(c, in[1])->rank - 1, NULL);
-	ValueId y = a < 0 || b < 0 ? -1 : fe_emit(c, OP_MATMUL, (ValueId[]){a, b}, 2, NULL, 0, bias >= 0 ? NULL : out);
+	y = a < 0 || b < 0 ? -1 : fe_emit(c, OP_MATMUL, (ValueId[]){a, b}, 2, NULL, 0, bias >= 0 ? NULL : out);
 	if (bias >= 0)
 		y = fe_binary(c, OP_ADD, y, fe_to_f32(c, bias), out);
 	return fe_define(c, y < 0 || out ? y : fe_cast_to(c, y, dt, c->sn->out[0]));
 }
 
-/* DynamicQuantizeLSTM's W or R, [dirs, rows, 4h] with scale and zero point
- * [dirs] or [dirs, 4h], dequantized and transposed to ONNX LSTM's
- * [dirs, 4h, rows]: per direction dequantize(the constant slice typed
- * with its quantization) when all are constants, else f32 ops. */
-static ValueId lstm_weights(Ctx *c, ValueId w, ValueId s, ValueId z, const char *what)
-{
-	const Type *t = vtype(c, w);
-	if (!need_q8(c, w, what))
-		return -1;
-	if (t->rank != 3)
-		return fail_v(c, "%s must have rank 3 ([directions, rows, 4*hidden_size]), got rank %d", what, t->rank);
-	int64_t dirs = t->dims[0], rows = t->dims[1], g = t->dims[2], ns = ir_type_numel(vtype(c, s));
-	if ((ns != dirs && ns != dirs * g) || ir_type_numel(vtype(c, z)) != ns || vtype(c, z)->dt != t->dt)
-		return fail_v(c, "%s's scale and zero point must both have [%lld] or [%lld, %lld] entries, the zero point of %s's dtype",
-			      what, (long long)dirs, (long long)dirs, (long long)g, what);
-	bool per_ch = ns != dirs || g == 1;
-	int64_t n = per_ch ? g : 1, two[2] = {rows, g};
-	ValueId parts[2], y = -1;
-	bool consts = dirs <= 2 && ir_value(c->g, w)->kind == VAL_CONST && ir_value(c->g, s)->kind == VAL_CONST &&
-		      ir_value(c->g, z)->kind == VAL_CONST && vtype(c, s)->dt == DT_F32;
-	int32_t *zp = fe_filled(c, DT_I32, n, &(int32_t){0});
-	if (!zp)
-		return fe_oom(c), -1;
-	for (int64_t d = 0; consts && d < dirs; d++) {
-		const float *sc = (const float *)ir_value(c->g, s)->data + d * n;
-		for (int64_t k = 0; k < n; k++) {
-			zp[k] = (int32_t)src_load(ir_value(c->g, z)->data, t->dt, d * n + k);
-			consts &= sc[k] > 0 && isfinite(sc[k]);
-		}
-		if (!consts)
-			break;
-		const Quant *q = ir_quant(c->g, per_ch ? 1 : -1, (int)n, sc, zp);
-		TypeId ty = q ? ir_type(c->g, t->dt, 2, two, q) : -1;
-		const char *name = fe_fresh_name(c, ir_value(c->g, w)->name, "dir");
-		ValueId k = ty < 0 || !name ? -1 : ir_add_const(c->g, name, ty, (const char *)ir_value(c->g, w)->data + d * rows * g);
-		if (k < 0)
-			return fe_oom(c), -1;
-		parts[d] = fe_reshape_to(c, fe_unary(c, OP_DEQUANTIZE, k), 3, (int64_t[]){1, rows, g}, NULL);
-	}
-	if (consts) {
-		Attr a = ir_ai("axis", 0);
-		y = dirs == 1 ? parts[0] : fe_emit(c, OP_CONCAT, parts, (int)dirs, &a, 1, NULL);
-	} else {
-		int64_t d3[3] = {dirs, 1, n};
-		ValueId wf = fe_binary(c, OP_SUB, fe_to_f32(c, w), fe_to_f32(c, fe_reshape_to(c, z, 3, d3, NULL)), NULL);
-		y = fe_binary(c, OP_MUL, wf, fe_to_f32(c, fe_reshape_to(c, s, 3, d3, NULL)), NULL);
-	}
-	return transpose(c, y, (int64_t[]){0, 2, 1}, NULL);
-}
-
 /* DynamicQuantizeLSTM(X, W, R, B?, sequence_lens?, initial_h?, initial_c?, P?,
- *   W_scale, W_zero_point, R_scale, R_zero_point) -> LSTM(X, W', R', ...)
- *   with W' and R' the weights dequantized and transposed from [dirs, in,
- *   4h] to ONNX's [dirs, 4h, in].  onnxruntime also quantizes X and the
- *   hidden state at run time; here they stay f32 (the float LSTM). */
+ *   W_scale, W_zero_point, R_scale, R_zero_point) -> fe_lstm_dynamic: LSTM
+ *   with W [dirs, in, 4h] and R [dirs, h, 4h] int8 and every product
+ *   integer, X and the hidden state quantized at run time (onnxruntime's
+ *   numerics) */
 static bool imp_dynamic_quantize_lstm(Ctx *c, const ValueId *in, int nin)
 {
 	if (!need_inputs(c, in, nin, 0xf00))  /* W_scale, W_zero_point, R_scale, R_zero_point */
 		return false;
-	ValueId l[8] = {in[0], lstm_weights(c, in[1], in[8], in[9], "W"), -1, in[3], in[4], in[5], in[6], in[7]};
-	if (l[1] < 0 || (l[2] = lstm_weights(c, in[2], in[10], in[11], "R")) < 0)
-		return false;
-	return fe_lstm(c, l, 8);
+	for (int i = 1; i <= 2; i++) {
+		const char *what = i == 1 ? "W" : "R";
+		const Type *t = vtype(c, in[i]), *ts = vtype(c, in[6 + 2 * i]), *tz = vtype(c, in[7 + 2 * i]);
+		if (!need_q8(c, in[i], what))
+			return false;
+		if (t->rank != 3)
+			return fe_fail(c, "%s must have rank 3 ([directions, rows, 4*hidden_size]), got rank %d", what, t->rank);
+		int64_t dirs = t->dims[0], g = t->dims[2], ns = ir_type_numel(ts);
+		bool shape_ok = ts->rank == tz->rank && ir_type_numel(tz) == ns &&
+				(ns == dirs ? ts->rank == 1 : ns == dirs * g && ts->rank == 2);
+		if (!shape_ok || tz->dt != t->dt || ts->dt != DT_F32)
+			return fe_fail(c, "%s's scale (f32) and zero point (of %s's dtype) must both have [%lld] or [%lld, %lld] entries",
+				       what, what, (long long)dirs, (long long)dirs, (long long)g);
+	}
+	return fe_lstm_dynamic(c, in, nin);
 }
 
 #define Q_POOL_ATTRS {"auto_pad", SA_STRING}, {"ceil_mode", SA_INT}, {"channels_last", SA_INT}, \

@@ -263,6 +263,10 @@ ValueId fe_dynamic_quant(Ctx *c, ValueId x, ValueId *scale, ValueId *zp, const c
 	lo = fe_binary(c, OP_MIN, lo, zero, NULL);
 	hi = fe_binary(c, OP_MAX, hi, zero, NULL);
 	*scale = fe_binary(c, OP_DIV, fe_binary(c, OP_SUB, hi, lo, NULL), fe_scalar(c, DT_F32, 255), NULL);
+	/* x all zeros: the spec's scale 0 would divide 0 by 0; onnxruntime
+	 * takes 1 (then y = zp = 0), and so does kiln */
+	ValueId w[3] = {fe_binary(c, OP_EQUAL, *scale, zero, NULL), fe_scalar(c, DT_F32, 1), *scale};
+	*scale = w[0] < 0 || w[1] < 0 || w[2] < 0 ? -1 : fe_emit(c, OP_WHERE, w, 3, NULL, 0, NULL);
 	/* zp = saturate(round(0 - lo / scale)) */
 	ValueId zf = fe_unary(c, OP_ROUND, fe_unary(c, OP_NEG, fe_binary(c, OP_DIV, lo, *scale, NULL)));
 	*zp = -1;
@@ -275,7 +279,9 @@ ValueId fe_dynamic_quant(Ctx *c, ValueId x, ValueId *scale, ValueId *zp, const c
 }
 
 /* DynamicQuantizeLinear(x) -> y, scale, zp: u8 over the range of x and 0,
- * in f32 arithmetic (the scale is known only at run time) */
+ * in f32 arithmetic (the scale is known only at run time, so it is a value,
+ * not part of y's type: y is plain u8, read by matmul_integer with zp as an
+ * operand) */
 static bool imp_dynamic_quantize(Ctx *c, const ValueId *in, int nin)
 {
 	if (!fe_need_float(c, in[0], "the input"))

@@ -1,4 +1,5 @@
-/* Recurrent layers (RNN, GRU, LSTM), unrolled over the static sequence. */
+/* Recurrent layers (RNN, GRU, LSTM, and DynamicQuantizeLSTM's integer
+ * products), unrolled over the static sequence. */
 #include "importer.h"
 
 #include <stdlib.h>
@@ -126,9 +127,37 @@ static bool rnn_shape(Ctx *c, ValueId v, const char *what, int rank, const int64
 
 enum { CELL_RNN, CELL_GRU, CELL_LSTM };
 
+/* v[d] without the leading axis: a constant of its own when v is one (so
+ * the code generator sees constant weights), else a slice. */
+static ValueId dir_const(Ctx *c, ValueId v, int d)
+{
+	const Value *val = ir_value(c->g, v);
+	const Type *t = vtype(c, v);
+	if (val->kind != VAL_CONST)
+		return dir_slice(c, v, d);
+	TypeId ty = ir_type(c->g, t->dt, t->rank - 1, t->dims + 1, NULL);
+	const char *name = fe_fresh_name(c, val->name, "dir");
+	size_t stride = (size_t)(ir_type_numel(t) / t->dims[0]) * ir_dtype_size(t->dt);
+	ValueId k = ty < 0 || !name ? -1 : ir_add_const(c->g, name, ty, (const char *)val->data + (size_t)d * stride);
+	return k < 0 ? (fe_oom(c), -1) : k;
+}
+
+/* a [rows, in] times int8 weights q[0] [in, G*h] (scales q[1], zero points
+ * q[2]) as DynamicQuantizeLSTM's products: a quantized to u8 at run time
+ * over its range (DynamicQuantizeLinear), the integer product scaled to f32. */
+static ValueId dyn_product(Ctx *c, ValueId a, const ValueId *q)
+{
+	ValueId sa, za;
+	ValueId aq = fe_dynamic_quant(c, a, &sa, &za, NULL, NULL);
+	return fe_int_product(c, aq, q[0], sa, za, q[1], q[2], NULL);
+}
+
 /* RNN, GRU, LSTM -> per direction one gemm for all input projections, then
- * per step gemms and elementwise gates; Y, Y_h, Y_c concatenated */
-static bool rnn_of(Ctx *c, const ValueId *in, int nin, int cell)
+ * per step gemms and elementwise gates; Y, Y_h, Y_c concatenated.
+ * dynq (DynamicQuantizeLSTM): W [dirs, in, G*h] and R [dirs, h, G*h] are
+ * int8 with scales and zero points in in[8..11], and each gemm is
+ * dyn_product's integer product, the bias added after. */
+static bool rnn_of(Ctx *c, const ValueId *in, int nin, int cell, bool dynq)
 {
 	int G = cell == CELL_LSTM ? 4 : cell == CELL_GRU ? 3 : 1;
 	if (!fe_need_float(c, in[0], "X"))
@@ -145,16 +174,18 @@ static bool rnn_of(Ctx *c, const ValueId *in, int nin, int cell)
 	const Type *xt = vtype(c, X), *wt = vtype(c, in[1]);
 	DType dt = xt->dt;
 	if (xt->rank != 3 || wt->rank != 3 || wt->dims[0] != dirs)
-		return fe_fail(c, "X must be 3-D and W [%d, %d*hidden, input]", dirs, G);
+		return fe_fail(c, dynq ? "X must be 3-D and W [%d, input, %d*hidden]" : "X must be 3-D and W [%d, %d*hidden, input]",
+			       dirs, G);
+	int64_t wg = wt->dims[dynq ? 2 : 1];  /* G*h */
 	if (h <= 0)
-		h = wt->dims[1] / G;
-	if (h > (int64_t)1 << 24 || wt->dims[1] != G * h)
-		return fe_fail(c, "W has %lld rows, expected %lld", (long long)wt->dims[1], (long long)(G * h));
+		h = wg / G;
+	if (h > (int64_t)1 << 24 || wg != G * h)
+		return fe_fail(c, "W has %lld gate rows, expected %lld", (long long)wg, (long long)(G * h));
 	/* Every other operand's shape follows from X, W and hidden_size; the
 	 * slices below take them on trust. */
-	int64_t Bx = xt->dims[layout ? 0 : 1], In0 = wt->dims[2];
+	int64_t Bx = xt->dims[layout ? 0 : 1], In0 = wt->dims[dynq ? 1 : 2];
 	if (!rnn_shape(c, in[0], "X", 3, (int64_t[]){xt->dims[0], xt->dims[1], In0}) ||
-	    !rnn_shape(c, in[2], "R", 3, (int64_t[]){dirs, G * h, h}) ||
+	    !rnn_shape(c, in[2], "R", 3, dynq ? (int64_t[]){dirs, h, G * h} : (int64_t[]){dirs, G * h, h}) ||
 	    !rnn_shape(c, nin > 3 ? in[3] : -1, "B", 2, (int64_t[]){dirs, 2 * G * h}) ||
 	    !rnn_shape(c, nin > 4 ? in[4] : -1, "sequence_lens", 1, (int64_t[]){Bx}) ||
 	    !rnn_shape(c, nin > 5 ? in[5] : -1, layout ? "initial_h (layout 1)" : "initial_h", 3,
@@ -220,7 +251,19 @@ static bool rnn_of(Ctx *c, const ValueId *in, int nin, int cell)
 			Xin = Xfr;
 			back = false;
 		}
-		ValueId W = dir_slice(c, in[1], d), R = dir_slice(c, in[2], d);
+		ValueId W = -1, R = -1, qw[3], qr[3];
+		if (dynq) {
+			for (int i = 0; i < 3; i++) {
+				qw[i] = dir_const(c, i ? in[7 + i] : in[1], d);
+				qr[i] = dir_const(c, i ? in[9 + i] : in[2], d);
+				ok &= qw[i] >= 0 && qr[i] >= 0;
+			}
+			if (!ok)
+				break;
+		} else {
+			W = dir_slice(c, in[1], d);
+			R = dir_slice(c, in[2], d);
+		}
 		ValueId wb = -1, rb = -1;
 		if (nin > 3 && in[3] >= 0) {
 			ValueId Bd = dir_slice(c, in[3], d);  /* [2*G*h]: Wb then Rb */
@@ -234,8 +277,13 @@ static bool rnn_of(Ctx *c, const ValueId *in, int nin, int cell)
 		ValueId bias = wb;
 		if (wb >= 0 && cell != CELL_GRU)
 			bias = fe_binary(c, OP_ADD, wb, rb, NULL);
-		ValueId gi[3] = {Xin, W, bias};
-		ValueId XW = fe_emit(c, OP_GEMM, gi, bias >= 0 ? 3 : 2, ga, 4, NULL);
+		ValueId gi[3] = {Xin, W, bias}, XW;
+		if (dynq) {
+			XW = dyn_product(c, Xin, qw);
+			if (bias >= 0)
+				XW = fe_binary(c, OP_ADD, XW, bias, NULL);
+		} else
+			XW = fe_emit(c, OP_GEMM, gi, bias >= 0 ? 3 : 2, ga, 4, NULL);
 		int64_t x3[3] = {S, Bt, G * h};
 		XW = fe_reshape_to(c, XW, 3, x3, NULL);
 		ValueId H, C = -1;
@@ -292,7 +340,8 @@ static bool rnn_of(Ctx *c, const ValueId *in, int nin, int cell)
 				Ht = fe_binary(c, OP_ADD, cand, fe_binary(c, OP_MUL, z, fe_binary(c, OP_SUB, H, cand, NULL), NULL), NULL);
 			} else {
 				ValueId hr[2] = {H, R};
-				ValueId pre = fe_binary(c, OP_ADD, xt_, fe_emit(c, OP_GEMM, hr, 2, ga, 4, NULL), NULL);
+				ValueId HR = dynq ? dyn_product(c, H, qr) : fe_emit(c, OP_GEMM, hr, 2, ga, 4, NULL);
+				ValueId pre = fe_binary(c, OP_ADD, xt_, HR, NULL);
 				if (clip > 0 && pre >= 0) {
 					Attr ca[2] = {ir_af("min", -clip), ir_af("max", clip)};
 					pre = fe_emit(c, OP_CLIP, &pre, 1, ca, 2, NULL);
@@ -379,10 +428,11 @@ static bool rnn_of(Ctx *c, const ValueId *in, int nin, int cell)
 
 static bool imp_rnn(Ctx *c, const ValueId *in, int nin)
 {
-	return rnn_of(c, in, nin, !strcmp(c->sn->op, "LSTM") ? CELL_LSTM : !strcmp(c->sn->op, "GRU") ? CELL_GRU : CELL_RNN);
+	return rnn_of(c, in, nin, !strcmp(c->sn->op, "LSTM") ? CELL_LSTM : !strcmp(c->sn->op, "GRU") ? CELL_GRU : CELL_RNN, false);
 }
 
-bool fe_lstm(Ctx *c, const ValueId *in, int nin) { return rnn_of(c, in, nin, CELL_LSTM); }
+bool fe_lstm(Ctx *c, const ValueId *in, int nin) { return rnn_of(c, in, nin, CELL_LSTM, false); }
+bool fe_lstm_dynamic(Ctx *c, const ValueId *in, int nin) { return rnn_of(c, in, nin, CELL_LSTM, true); }
 
 #define RNN_ATTRS_COMMON {"activation_alpha", SA_FLOATS}, {"activation_beta", SA_FLOATS}, \
 	{"activations", SA_STRINGS}, {"clip", SA_FLOAT}, {"direction", SA_STRING}, {"hidden_size", SA_INT}

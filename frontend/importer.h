@@ -195,6 +195,9 @@ ValueId fe_reduce_axes(Ctx *c, Op op, ValueId x, const int64_t *axes, int n, boo
 
 bool fe_spatial_ints(Ctx *c, const char *name, int nsp, int64_t *out);
 ValueId fe_conv_of(Ctx *c, const ValueId *in, int nin, const char *out_name);
+/* conv_integer(x, w, zx, zw) with the source node's attributes (ConvInteger
+ * with a zero point computed at run time). */
+ValueId fe_conv_integer_of(Ctx *c, const ValueId *in, const char *out_name);
 /* An avgpool of x with the source node's window attributes (kernel_shape,
  * strides, pads or auto_pad, ceil_mode, count_include_pad). */
 ValueId fe_avgpool_of(Ctx *c, ValueId x, const char *out_name);
@@ -204,6 +207,12 @@ ValueId fe_softmax_of(Ctx *c, Op op, ValueId x, int64_t axis, bool old, const ch
 /* ONNX LSTM of in[0..nin) (X, W, R, B, sequence_lens, initial_h,
  * initial_c, P) with the source node's attributes; binds Y, Y_h, Y_c. */
 bool fe_lstm(Ctx *c, const ValueId *in, int nin);
+/* DynamicQuantizeLSTM's recurrence: fe_lstm's with every product integer
+ * (fe_int_product), W and R int8 [dirs, rows, 4*hidden] constants with
+ * their scales and zero points ([dirs] or [dirs, 4*hidden]) in in[8..11]:
+ * X quantized at run time once for all steps, the hidden state each step,
+ * as onnxruntime does. */
+bool fe_lstm_dynamic(Ctx *c, const ValueId *in, int nin);
 
 /* ---- quantization (imp_quant.c), for the quantized ops (imp_qop.c) -------- */
 
@@ -225,6 +234,11 @@ ValueId fe_quant(Ctx *c, ValueId y, ValueId scale, ValueId zp, int64_t axis, DTy
 /* DynamicQuantizeLinear's arithmetic: x as u8 over its range widened to
  * hold 0; *scale and *zp (f32, u8 scalars) are computed at run time. */
 ValueId fe_dynamic_quant(Ctx *c, ValueId x, ValueId *scale, ValueId *zp, const char *y_name, const char *zp_name);
+/* The integer product of a dynamically quantized activation and 8-bit
+ * weights, in f32: cast(matmul_integer(a, b, za, zb)) * (sa * sb), za and
+ * sa known at run time (absent zero points: 0; sb and zb one, or one per
+ * column of b). */
+ValueId fe_int_product(Ctx *c, ValueId a, ValueId b, ValueId sa, ValueId za, ValueId sb, ValueId zb, const char *out_name);
 bool fe_quantize_linear(Ctx *c, const ValueId *in, int nin);    /* ImportFns the com.microsoft */
 bool fe_dequantize_linear(Ctx *c, const ValueId *in, int nin);  /* rows share */
 

@@ -781,13 +781,38 @@ static bool integer_conv_operands(Ctx *c)
 	return integer_epilogue(c);
 }
 
+static bool conv_shape(Ctx *c, DType dt);
+static bool integer_operands(Ctx *c, int64_t n, const char *along, const char *n0, const char *n1);
+
 static bool r_conv(Ctx *c)
 {
 	const Type *x = T(c, 0), *w = T(c, 1);
-	char s1[128], s2[128];
+	char s1[128];
 	bool q = quantized(c, 0);
 	if (q ? !integer_conv_operands(c) : !need_float_dtype(c, 0) || !same_dtype(c, 0, 1))
 		return false;
+	if (!conv_shape(c, x->dt))
+		return false;
+	int64_t cout = w->dims[0];
+	if (present(c, 2) && !q) {
+		const Type *bt = T(c, 2);
+		if (bt->rank != 1 || bt->dims[0] != cout || bt->dt != x->dt)
+			return err(c, "bias %s must be %s[%lld]", TS(bt, s1), ir_dtype_name(x->dt), (long long)cout);
+	}
+	if (present(c, 3)) {
+		const Type *r = T(c, 3);
+		if (r->dt != x->dt || r->rank != x->rank || memcmp(r->dims, c->out.dims, x->rank * sizeof *c->out.dims))
+			return err(c, "fused residual %s does not have the result's shape", TS(r, s1));
+	}
+	return check_epilogue(c) && (!q || (declared_quant(c, false) && integer_ratio(c)));
+}
+
+/* conv's geometry of operands 0 (x) and 1 (w) and attrs strides, pads,
+ * dilations, group: the result's shape, of dtype dt. */
+static bool conv_shape(Ctx *c, DType dt)
+{
+	const Type *x = T(c, 0), *w = T(c, 1);
+	char s1[128], s2[128];
 	if (x->rank < 3 || w->rank != x->rank)
 		return err(c, "input %s and weights %s must have the same rank, at least 3", TS(x, s1), TS(w, s2));
 	int nsp = x->rank - 2;
@@ -804,22 +829,40 @@ static bool r_conv(Ctx *c)
 		return err(c, "weights %s expect %lld input channels per group, input %s has %lld in %lld group%s",
 			   TS(w, s1), (long long)w->dims[1], TS(x, s2), (long long)cin, (long long)group,
 			   group == 1 ? "" : "s");
-	if (present(c, 2) && !q) {
-		const Type *bt = T(c, 2);
-		if (bt->rank != 1 || bt->dims[0] != cout || bt->dt != x->dt)
-			return err(c, "bias %s must be %s[%lld]", TS(bt, s1), ir_dtype_name(x->dt), (long long)cout);
-	}
 	int64_t d[IR_MAX_RANK] = {x->dims[0], cout};
 	for (int i = 0; i < nsp; i++)
 		if (!window_out(c, i, x->dims[2 + i], w->dims[2 + i], st[i], dl[i], pd[i], pd[nsp + i], false, &d[2 + i]))
 			return false;
-	set_out(c, x->dt, x->rank, d);
-	if (present(c, 3)) {
-		const Type *r = T(c, 3);
-		if (r->dt != x->dt || r->rank != x->rank || memcmp(r->dims, d, x->rank * sizeof *d))
-			return err(c, "fused residual %s does not have the result's shape", TS(r, s1));
-	}
-	return check_epilogue(c) && (!q || (declared_quant(c, false) && integer_ratio(c)));
+	set_out(c, dt, x->rank, d);
+	return true;
+}
+
+/* conv_integer(x, w, zx, zw): x and w plain i8/u8 (a quantized type is
+ * refused before the rule), zx one number of x's dtype, zw one or one per
+ * output channel of w's dtype; i32 of conv's shape. */
+static bool r_conv_integer(Ctx *c)
+{
+	const Type *w = T(c, 1);
+	return integer_operands(c, w->rank ? w->dims[0] : 1, "output channel", "zx", "zw") && conv_shape(c, DT_I32);
+}
+
+/* matmul_integer's and conv_integer's operands: 0 (a, x) and 1 (b, w)
+ * plain i8/u8, 2 (named z0) their zero point, one number of operand 0's
+ * dtype, 3 (z1) one or n (one per `along`) of operand 1's dtype. */
+static bool integer_operands(Ctx *c, int64_t n, const char *along, const char *n0, const char *n1)
+{
+	const Type *z0 = T(c, 2), *z1 = T(c, 3);
+	const char *name[2] = {n0, n1};
+	char s[128];
+	for (int i = 0; i < 2; i++)
+		if (!is_q8(T(c, i)->dt))
+			return err(c, "operand %d %s must be i8 or u8", i, TS(T(c, i), s));
+	if (z0->dt != T(c, 0)->dt || ir_type_numel(z0) != 1)
+		return err(c, "zero point %s %s must be one %s (operand 0's dtype)", name[0], TS(z0, s), ir_dtype_name(T(c, 0)->dt));
+	if (z1->dt != T(c, 1)->dt || (ir_type_numel(z1) != 1 && (z1->rank != 1 || z1->dims[0] != n)))
+		return err(c, "zero point %s %s must be one %s (operand 1's dtype) or one per %s (%lld)", name[1], TS(z1, s),
+			   ir_dtype_name(T(c, 1)->dt), along, (long long)n);
+	return true;
 }
 
 /* Pooling of quantized values: max keeps the quantization (max commutes
@@ -1068,12 +1111,13 @@ static bool r_gemm(Ctx *c)
 	return check_epilogue(c) && (!q || (declared_quant(c, false) && integer_ratio(c)));
 }
 
+static bool matmul_shape(Ctx *c, DType dt, int64_t ta, int64_t tb);
+
 /* matmul: optional trans_a, trans_b (absent: 0) swap an operand's last two
  * dims, a transpose the simplify pass folded in. */
 static bool r_matmul(Ctx *c)
 {
 	const Type *a = T(c, 0), *b = T(c, 1);
-	char s1[128], s2[128];
 	int64_t ta = 0, tb = 0;
 	bool q = quantized(c, 0);
 	if ((q ? !need_q8(c, 0, "operand a") : !need_float_dtype(c, 0) || !same_dtype(c, 0, 1)) ||
@@ -1082,6 +1126,15 @@ static bool r_matmul(Ctx *c)
 	/* The integer form: b per tensor or per column (its last axis, before trans_b). */
 	if (q && (!need_q8_weights(c, 1, b->rank < 2 ? -1 : tb ? b->rank - 2 : b->rank - 1) || !integer_epilogue(c)))
 		return false;
+	return matmul_shape(c, a->dt, ta, tb) && check_epilogue(c) && (!q || (declared_quant(c, false) && integer_ratio(c)));
+}
+
+/* numpy's matmul shape of operands 0 and 1 (trans_a, trans_b: their last
+ * two dims swapped) as the result, of dtype dt. */
+static bool matmul_shape(Ctx *c, DType dt, int64_t ta, int64_t tb)
+{
+	const Type *a = T(c, 0), *b = T(c, 1);
+	char s1[128], s2[128];
 	if (a->rank < 1 || b->rank < 1)
 		return err(c, "operands %s and %s must have rank >= 1", TS(a, s1), TS(b, s2));
 	if ((ta && a->rank < 2) || (tb && b->rank < 2))
@@ -1121,8 +1174,19 @@ static bool r_matmul(Ctx *c)
 		d[r++] = bd[rb - 1];
 	if (r > IR_MAX_RANK)
 		return err(c, "result rank %d exceeds %d", r, IR_MAX_RANK);
-	set_out(c, a->dt, r, d);
-	return check_epilogue(c) && (!q || (declared_quant(c, false) && integer_ratio(c)));
+	set_out(c, dt, r, d);
+	return true;
+}
+
+/* matmul_integer(a, b, za, zb): a and b plain i8/u8 (quantized types are
+ * refused before the rule: a dynamic quantization's scale is not a
+ * constant, so it is no part of a type), za one number of a's dtype, zb
+ * one or one per column of b of b's dtype; i32. */
+static bool r_matmul_integer(Ctx *c)
+{
+	const Type *b = T(c, 1);
+	return integer_operands(c, b->rank >= 2 ? b->dims[b->rank - 1] : 1, "column of b", "za", "zb") &&
+	       matmul_shape(c, DT_I32, 0, 0);
 }
 
 /* ---- normalization ------------------------------------------------------------------- */
@@ -1666,6 +1730,8 @@ static const Rule rules[OP_COUNT] = {
 	[OP_DEQUANTIZE] = r_dequantize,
 	[OP_QVIEW] = r_qview,
 	[OP_LUT] = r_lut,
+	[OP_MATMUL_INTEGER] = r_matmul_integer,
+	[OP_CONV_INTEGER] = r_conv_integer,
 };
 
 bool ir_op_has_rule(Op op) { return op >= 0 && op < OP_COUNT && rules[op]; }

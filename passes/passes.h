@@ -16,6 +16,13 @@ typedef struct PassRecord {
 
 #define PASS_MAX_RECORDS 64
 
+/* A node computing in float among quantized values, and why the qdq pass
+ * left it there (passes/qdq.c): for `kiln check` and --report. */
+typedef struct QdqFloat {
+	const char *node, *op;  /* its name and ONNX op (strings of the graph) */
+	char why[200];
+} QdqFloat;
+
 /* Post-training quantization (passes/quantize.c): what calibration chose,
  * by value name.  A float value without a range stays float. */
 typedef struct QuantRange {
@@ -73,6 +80,11 @@ typedef struct PassCtx {
 	char note[160];          /* set by the running pass (pass_note), copied into its record */
 	PassRecord log[PASS_MAX_RECORDS];  /* filled by the pass manager */
 	int nlog;
+	/* The nodes the qdq pass left in float, recorded as it ends (NULL: it
+	 * did not run): `kiln check` and --report both name these, whatever
+	 * later passes fuse or rename. */
+	QdqFloat *qfloat;
+	int nqfloat;
 } PassCtx;
 
 typedef bool (*PassFn)(Graph *g, PassCtx *cx);
@@ -99,12 +111,6 @@ bool pass_rewrite_local(Graph *g, PassCtx *cx, const RewriteRule *rules, int nru
 #include "passes.def"
 #undef PASS
 
-/* A node computing in float among quantized values, and why the qdq pass
- * left it there (passes/qdq.c): for `kiln check` and --report. */
-typedef struct QdqFloat {
-	const Node *node;
-	char why[200];
-} QdqFloat;
 /* The nodes that read dequantized values or whose result is quantized
  * again but that compute in float; the first max of them into out (each
  * with its reason).  Returns how many there are. */

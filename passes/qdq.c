@@ -497,9 +497,19 @@ bool pass_qdq(Graph *g, PassCtx *cx)
 		diag_error(cx->diag, g->file, NULL, NULL, "out of memory");
 		return false;
 	}
+	/* What is left in float, named now: later passes fuse and rename
+	 * nodes (GELU's Div and Erf become one gelu), and check, which stops
+	 * here, and the report must name the same nodes. */
+	int nfl = pass_qdq_float_nodes(g, NULL, 0);
+	cx->qfloat = ir_arena_alloc(g->arena, (size_t)(nfl + 1) * sizeof *cx->qfloat);
+	if (!cx->qfloat) {
+		diag_error(cx->diag, g->file, NULL, NULL, "out of memory");
+		return false;
+	}
+	cx->nqfloat = pass_qdq_float_nodes(g, cx->qfloat, nfl);
 	if (before)
 		pass_note(cx, "%d integer nodes; %d nodes left in float among quantized values", pass_qdq_integer_nodes(g),
-			  pass_qdq_float_nodes(g, NULL, 0));
+			  cx->nqfloat);
 	return changed;
 }
 
@@ -512,7 +522,8 @@ int pass_qdq_integer_nodes(const Graph *g)
 		const Node *k = &g->nodes.v[i];
 		if (k->dead || k->op == OP_DEQUANTIZE || (k->op == OP_QUANTIZE && !vty(g, k->in[0])->q))
 			continue;
-		bool q = vty(g, k->out)->q;
+		/* matmul_integer, conv_integer: plain integers in, i32 out, integer by definition */
+		bool q = vty(g, k->out)->q || k->op == OP_MATMUL_INTEGER || k->op == OP_CONV_INTEGER;
 		for (int j = 0; j < k->nin; j++)
 			q |= k->in[j] >= 0 && vty(g, k->in[j])->q;
 		n += q;
@@ -533,8 +544,11 @@ int pass_qdq_float_nodes(Graph *g, QdqFloat *out, int max)
 	for (int i = 0; i < g->nodes.n; i++) {
 		const Node *k = &g->nodes.v[i];
 		/* (a node of constants alone runs at compile time, not in float at run time) */
+		/* (nor does a node nothing reads: the matches leave the float op
+		 * they replaced unread, for dce to remove) */
 		if (k->dead || k->op == OP_QUANTIZE || k->op == OP_DEQUANTIZE || vty(g, k->out)->q ||
-		    ir_dtype_size(vty(g, k->out)->dt) > 4 || ir_is_const_expr(g, k->out))
+		    ir_dtype_size(vty(g, k->out)->dt) > 4 || ir_is_const_expr(g, k->out) ||
+		    (u.count[k->out] == 0 && !ir_value(g, k->out)->is_output))
 			continue;
 		bool reads_dq = false, feeds_q = false;
 		for (int j = 0; j < k->nin; j++)
@@ -554,7 +568,8 @@ int pass_qdq_float_nodes(Graph *g, QdqFloat *out, int max)
 			continue;
 		if (cnt < max) {
 			QdqFloat *f = &out[cnt];
-			f->node = k;
+			f->node = k->name;
+			f->op = k->src_op ? k->src_op : ir_ops[k->op].name;
 			Plan p = {0};
 			if (!feeds_q)
 				snprintf(f->why, sizeof f->why, "its result is not quantized again (no QuantizeLinear after it)");

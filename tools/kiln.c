@@ -591,11 +591,11 @@ static int cmd_check(Opts *o)
 	int live = 0;
 	for (int i = 0; i < g->nodes.n; i++)
 		live += !g->nodes.v[i].dead;
-	QdqFloat fl[64];
-	int nfl = pass_qdq_float_nodes(g, fl, 64);
+	/* as the qdq pass recorded them: the report names the same */
+	const QdqFloat *fl = cx.qfloat;
+	int nfl = cx.nqfloat;
 	for (int i = 0; i < nfl && i < 64; i++)
-		fprintf(stderr, "kiln: note: %s: node '%s' (%s) runs in float: %s\n", o->model, fl[i].node->name,
-			fl[i].node->src_op ? fl[i].node->src_op : ir_ops[fl[i].node->op].name, fl[i].why);
+		fprintf(stderr, "kiln: note: %s: node '%s' (%s) runs in float: %s\n", o->model, fl[i].node, fl[i].op, fl[i].why);
 	if (nfl > 64)
 		fprintf(stderr, "kiln: note: %s: %d more nodes run in float among quantized values\n", o->model, nfl - 64);
 	int nint = pass_qdq_integer_nodes(g);

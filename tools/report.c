@@ -73,14 +73,16 @@ void report_write(FILE *f, Graph *g, int nodes_imported, const PassCtx *cx, cons
 		(long long)g->ws_align);
 	fprintf(f, "  \"macs\": %lld,\n", (long long)macs);
 	/* Quantized models: what runs on integers, and what stayed in float and why. */
-	QdqFloat fl[256];
-	int nfl = pass_qdq_float_nodes(g, fl, 256);
+	/* (as the qdq pass left them, which `kiln check` names too; now when it did not run) */
+	QdqFloat buf[256];
+	const QdqFloat *fl = cx->qfloat ? cx->qfloat : buf;
+	int nfl = cx->qfloat ? cx->nqfloat : pass_qdq_float_nodes(g, buf, 256);
 	fprintf(f, "  \"quantization\": {\"integer_nodes\": %d, \"float_nodes\": [", pass_qdq_integer_nodes(g));
-	for (int i = 0; i < nfl && i < 256; i++) {
+	for (int i = 0; i < nfl && (cx->qfloat || i < 256); i++) {
 		fprintf(f, "%s\n    {\"node\": ", i ? "," : "");
-		report_json_str(f, fl[i].node->name);
+		report_json_str(f, fl[i].node);
 		fprintf(f, ", \"op\": ");
-		report_json_str(f, fl[i].node->src_op ? fl[i].node->src_op : ir_ops[fl[i].node->op].name);
+		report_json_str(f, fl[i].op);
 		fprintf(f, ", \"why\": ");
 		report_json_str(f, fl[i].why);
 		fputc('}', f);

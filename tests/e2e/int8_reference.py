@@ -19,8 +19,10 @@ which onnx 1.17's evaluator lacks); QLinearConv and QLinearMatMul (onnx
 1.17's QLinearConv applies per-channel weight scales along the wrong axis);
 the com.microsoft ops onnxruntime's quantizer writes in QOperator format
 (QLinearAdd, QLinearMul, QLinearGlobalAveragePool, QLinearConcat,
-QLinearSigmoid, QLinearLeakyRelu, QGemm).  A model with another
-com.microsoft op (DynamicQuantizeLSTM) needs onnxruntime: `covers` says."""
+QLinearSigmoid, QLinearLeakyRelu, QGemm) and DynamicQuantizeLSTM (with
+exact integer products, which onnxruntime's AVX2 kernel lacks: its class
+says).  A model with another com.microsoft op needs onnxruntime: `covers`
+says."""
 import numpy as np
 from onnx.reference.op_run import OpRun
 from onnx.reference.ops_optimized.op_conv_optimized import _conv_implementation_im2col
@@ -142,8 +144,82 @@ class QGemm(_Microsoft):
         return (q(y, y_s, y_zp if y_zp is not None else np.zeros((), np.uint8)),)
 
 
+def dynamic_quantize(x):
+    """onnxruntime's run-time quantization of a float32 block (its
+    GetQuantizationParameter, DynamicQuantizeLinear's arithmetic): u8 over
+    the range of x widened to hold 0, scale 1 when that range is empty."""
+    x = np.asarray(x, np.float32)
+    lo, hi = np.float32(min(x.min(), 0)), np.float32(max(x.max(), 0))
+    scale = np.float32(1) if hi == lo else np.float32((hi - lo) / np.float32(255))
+    zp = np.clip(np.rint(-lo / scale), 0, 255)
+    return np.clip(np.rint(x / scale) + zp, 0, 255).astype(np.int64), scale, int(zp)
+
+
+def int_product(a, w, w_scale, w_zp):
+    """a (float32 [rows, K]) quantized at run time times int8 w [K, N], the
+    products summed exactly in integers, scaled to float32 by the
+    activation's scale times the weights' (one, or one per column)."""
+    aq, sa, za = dynamic_quantize(a)
+    acc = (aq - za) @ (w.astype(np.int64) - np.asarray(w_zp, np.int64).reshape(-1))
+    return acc.astype(np.float32) * (sa * np.asarray(w_scale, np.float32).reshape(-1))
+
+
+def dynamic_quantize_lstm(X, W, R, B=None, h0=None, c0=None, W_scale=None, W_zp=None, R_scale=None, R_zp=None,
+                          direction="forward", input_forget=0):
+    """onnxruntime's DynamicQuantizeLSTM (W [dirs, in, 4h], R [dirs, h, 4h]
+    8-bit; gates i, o, f, c), as its CPU kernel computes it, in float32, but
+    with exact integer products: per direction X quantized at run time
+    once for all steps, the hidden state before each step; gates = X W +
+    H R + (Wb + Rb).  onnxruntime itself is no oracle here: on an AVX2 CPU
+    without VNNI its u8 x s8 kernel (vpmaddubsw) saturates pairs of
+    products at 16 bits, and int8 weights of full range overflow them
+    (lstm_dyn: a numpy copy of that saturation gives onnxruntime's outputs
+    to 2e-7, the exact products differ by up to 0.02 in Y after 16 steps).
+    Default activations, no sequence_lens, peepholes or clip.  Returns Y,
+    Y_h, Y_c."""
+    X = np.asarray(X, np.float32)
+    S, Bt, _ = X.shape
+    dirs, h = W.shape[0], R.shape[1]
+    sig = lambda v: np.float32(1) / (np.float32(1) + np.exp(-v))
+    Y = np.zeros((S, dirs, Bt, h), np.float32)
+    Yh, Yc = np.zeros((dirs, Bt, h), np.float32), np.zeros((dirs, Bt, h), np.float32)
+    per = lambda v, d: np.reshape(v, (dirs, -1))[d]
+    for d in range(dirs):
+        back = direction == "reverse" or d == 1
+        bias = np.zeros(4 * h, np.float32) if B is None else (B[d, :4 * h] + B[d, 4 * h:]).astype(np.float32)
+        H = np.zeros((Bt, h), np.float32) if h0 is None else np.asarray(h0[d], np.float32)
+        C = np.zeros((Bt, h), np.float32) if c0 is None else np.asarray(c0[d], np.float32)
+        steps = list(range(S - 1, -1, -1) if back else range(S))
+        xs = np.stack([X[t] for t in steps]).reshape(S * Bt, -1)
+        XW = int_product(xs, W[d], per(W_scale, d), per(W_zp, d)).reshape(S, Bt, 4 * h)
+        for k, t in enumerate(steps):
+            g = XW[k] + int_product(H, R[d], per(R_scale, d), per(R_zp, d))
+            g = g + bias
+            i, o, f, c = (g[:, j * h:(j + 1) * h] for j in range(4))
+            it = sig(i)
+            ft = np.float32(1) - it if input_forget else sig(f)
+            C = ft * C + it * np.tanh(c)
+            H = sig(o) * np.tanh(C)
+            Y[t, d] = H
+        Yh[d], Yc[d] = H, C
+    return Y, Yh, Yc
+
+
+class DynamicQuantizeLSTM(_Microsoft):
+    """dynamic_quantize_lstm as an operator of the evaluator."""
+
+    def _run(self, X, W, R, B=None, seq_lens=None, h0=None, c0=None, P=None, W_scale=None, W_zp=None, R_scale=None,
+             R_zp=None, **_):
+        if seq_lens is not None or P is not None or self.attr("activations", None) or self.attr("clip", None):
+            raise NotImplementedError("DynamicQuantizeLSTM with sequence_lens, peepholes, activations or clip")
+        direction = self.attr("direction", "forward")
+        direction = direction.decode() if isinstance(direction, bytes) else direction
+        return dynamic_quantize_lstm(X, W, R, B, h0, c0, W_scale, W_zp, R_scale, R_zp, direction,
+                                     self.attr("input_forget", 0))
+
+
 OPS = [DequantizeLinear, QLinearConv, QLinearMatMul, QLinearAdd, QLinearMul, QLinearGlobalAveragePool,
-       QLinearConcat, QLinearSigmoid, QLinearLeakyRelu, QGemm]
+       QLinearConcat, QLinearSigmoid, QLinearLeakyRelu, QGemm, DynamicQuantizeLSTM]
 
 
 def covers(model):
@@ -176,7 +252,9 @@ def evaluator(model):
     """onnx's ReferenceEvaluator for a quantized model (a ModelProto,
     modified: see widen_float_constants), computing as described above."""
     from onnx.reference import ReferenceEvaluator
-    if any(n.op_type in ("DequantizeLinear", "QLinearConv", "QLinearMatMul") or n.domain == "com.microsoft"
-           for n in model.graph.node):
+    # (quantize_dynamic's float graph stays float32, as it runs: its
+    # DynamicQuantizeLinear scales are float32 values)
+    if any(n.op_type in ("DequantizeLinear", "QLinearConv", "QLinearMatMul") or
+           (n.domain == "com.microsoft" and n.op_type != "DynamicQuantizeLSTM") for n in model.graph.node):
         widen_float_constants(model)
     return ReferenceEvaluator(model, new_ops=OPS)

@@ -5,9 +5,11 @@ quantized by onnxruntime.quantization, through kiln, checked four ways.
 - numerics: the compiled object (linked with harness.c) on a few real or
   realistic inputs, and `kiln run` on the first (the same bytes), against
   the oracle: the ONNX reference evaluator with every quantized op
-  computed in float64 (int8_reference.py, which says why), or onnxruntime
-  with every graph optimization off for a model with an op it lacks
-  (DynamicQuantizeLSTM).  Outputs are compared in quanta of the final
+  computed in float64 (int8_reference.py, which says why; for
+  DynamicQuantizeLSTM, which the evaluator lacks, its f32 arithmetic with
+  exact integer products, as onnxruntime computes it but without its AVX2
+  kernel's saturation), or onnxruntime with every graph optimization off
+  for a model with another op int8_reference lacks.  Outputs are compared in quanta of the final
   scale (the last DequantizeLinear's, or for quantize_dynamic's float
   output the scale of the last integer product, activation scale x weight
   scale, read from the oracle): within one quantum on >= 99.9% of the
@@ -239,7 +241,7 @@ def check_numerics(kiln, name, b, g, exe, d):
 
 
 def oracle_name(kind):
-    return "onnx.reference in float64" if kind == "ref" else "onnxruntime ORT_DISABLE_ALL"
+    return "onnx.reference with int8_reference's ops" if kind == "ref" else "onnxruntime ORT_DISABLE_ALL"
 
 
 # ---------------------------------------------------------------- objects

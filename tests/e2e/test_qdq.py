@@ -11,7 +11,9 @@ with the plain lowerings (KILN_CG_REFERENCE=1).
 
     test_qdq.py KILN WORKDIR"""
 import argparse
+import json
 import os
+import re
 import subprocess
 import sys
 
@@ -236,6 +238,38 @@ def run_case(kiln, name, case, work):
     return kt.within_quanta(got, ref, quantum) or None
 
 
+NOTE = re.compile(r"^kiln: note: .*: node '(?P<node>.*)' \((?P<op>\w+)\) runs in float: .+$")
+
+
+def float_nodes_agree(kiln, work):
+    """`kiln check` (qdq and dce only) and `kiln compile --report` (the whole
+    pipeline, which fuses GELU's Div, Erf, Add and Muls into one node) name
+    the same nodes left in float, GELU's Div among them; None or why not."""
+    b = Builder()
+    x = b.qdq("x", 0.05, 128)
+    d = b.op("Div", [x, b.const(np.float32(np.sqrt(2)))])
+    e = b.op("Add", [b.op("Erf", [d]), b.const(np.float32(1))])
+    y = b.op("Mul", [b.op("Mul", [x, e]), b.const(np.float32(0.5))])
+    path = os.path.join(work, "gelu_float_nodes.onnx")
+    b.model([("x", [3, 8])], b.qdq(y, 0.03, 10), path)
+    p = subprocess.run([kiln, "check", path], capture_output=True, text=True)
+    if p.returncode:
+        return f"kiln check failed: {p.stderr.strip()}"
+    notes = sorted((m["node"], m["op"]) for m in map(NOTE.match, p.stderr.splitlines()) if m)
+    rep = os.path.join(work, "gelu_float_nodes.json")
+    p = subprocess.run([kiln, "compile", path, "-o", os.path.join(work, "gelu.o"), "--report", rep],
+                       capture_output=True, text=True)
+    if p.returncode:
+        return f"kiln compile failed: {p.stderr.strip()}"
+    with open(rep) as f:
+        named = sorted((e["node"], e["op"]) for e in json.load(f)["quantization"]["float_nodes"])
+    if notes != named:
+        return f"kiln check names {notes}, the report {named}"
+    if not any(op == "Div" for _, op in named):
+        return f"GELU's Div is not named as float: {named}"
+    return None
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("kiln")
@@ -252,6 +286,9 @@ def main():
                 continue
             why = run_case(a.kiln, name, case, a.work)
             results.append((name + (" (reference)" if ref == "1" else ""), why is None, why or ""))
+    if not a.only:
+        why = float_nodes_agree(a.kiln, a.work)
+        results.append(("float nodes: kiln check = --report (GELU)", why is None, why or ""))
     if not a.only and all(ok for _, ok, _ in results):
         with open(os.path.join(a.work, "ops-tested.txt"), "w") as f:
             f.write("\n".join(sorted(SEEN)) + "\n")
