@@ -27,6 +27,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define MAXIN 64  /* concat operands */
@@ -540,15 +541,24 @@ int pass_qdq_float_nodes(Graph *g, QdqFloat *out, int max)
 	Diag d;
 	diag_init(&d);
 	PassCtx dry = {.diag = &d}, *cx = &dry;
+	/* Which nodes an output depends on (the nodes are in topological
+	 * order): the matches leave the float ops they replaced, a conv and
+	 * its relu, unread, for dce to remove; they do not run. */
+	bool *live = calloc((size_t)g->nodes.n + 1, 1);
+	if (!live)
+		return 0;
+	for (int i = g->nodes.n - 1; i >= 0; i--) {
+		const Node *k = &g->nodes.v[i];
+		live[i] = !k->dead && ir_value(g, k->out)->is_output;
+		for (int j = u.start[k->out]; !k->dead && !live[i] && j < u.start[k->out + 1]; j++)
+			live[i] = live[u.users[j]];
+	}
 	int cnt = 0;
 	for (int i = 0; i < g->nodes.n; i++) {
 		const Node *k = &g->nodes.v[i];
 		/* (a node of constants alone runs at compile time, not in float at run time) */
-		/* (nor does a node nothing reads: the matches leave the float op
-		 * they replaced unread, for dce to remove) */
-		if (k->dead || k->op == OP_QUANTIZE || k->op == OP_DEQUANTIZE || vty(g, k->out)->q ||
-		    ir_dtype_size(vty(g, k->out)->dt) > 4 || ir_is_const_expr(g, k->out) ||
-		    (u.count[k->out] == 0 && !ir_value(g, k->out)->is_output))
+		if (!live[i] || k->op == OP_QUANTIZE || k->op == OP_DEQUANTIZE || vty(g, k->out)->q ||
+		    ir_dtype_size(vty(g, k->out)->dt) > 4 || ir_is_const_expr(g, k->out))
 			continue;
 		bool reads_dq = false, feeds_q = false;
 		for (int j = 0; j < k->nin; j++)
@@ -584,6 +594,7 @@ int pass_qdq_float_nodes(Graph *g, QdqFloat *out, int max)
 		}
 		cnt++;
 	}
+	free(live);
 	diag_free(&d);
 	return cnt;
 }
