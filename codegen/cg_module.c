@@ -577,7 +577,26 @@ bool cg_check(const Graph *g, const CgOptions *o, Diag *d)
  * in o->weights_section when given, for a linker script to place (external
  * flash: cg_const_blob sets it).  After optimization: it may add or
  * merge globals. */
-static void place_sections(Cg *c)
+/* Does a value of type t hold an address (a relocation when loaded)? */
+static bool has_pointers(LLVMTypeRef t)
+{
+	switch (LLVMGetTypeKind(t)) {
+	case LLVMPointerTypeKind:
+		return true;
+	case LLVMArrayTypeKind:
+	case LLVMVectorTypeKind:
+		return has_pointers(LLVMGetElementType(t));
+	case LLVMStructTypeKind:
+		for (unsigned i = 0; i < LLVMCountStructElementTypes(t); i++)
+			if (has_pointers(LLVMStructGetTypeAtIndex(t, i)))
+				return true;
+		return false;
+	default:
+		return false;
+	}
+}
+
+static void place_sections(Cg *c, bool pic)
 {
 	const char *P = c->o->name;
 	char sec[512];
@@ -594,7 +613,12 @@ static void place_sections(Cg *c)
 		const char *n = LLVMGetValueName(g), *has = LLVMGetSection(g);
 		if (has && *has)  /* a weight blob in --weights-section (cg_const_blob) */
 			continue;
-		snprintf(sec, sizeof sec, strncmp(n, P, strlen(P)) ? ".rodata.%s.%s" : ".rodata.%.0s%s", P, n);
+		/* (a table of addresses in position-independent code is written
+		 * by the loader's relocations: .data.rel.ro, read-only after
+		 * them, as LLVM would place it; .rodata would fault) */
+		bool rel = pic && has_pointers(LLVMGlobalGetValueType(g));
+		const char *kind = rel ? ".data.rel.ro" : ".rodata";
+		snprintf(sec, sizeof sec, strncmp(n, P, strlen(P)) ? "%s.%s.%s" : "%s.%.0s%s", kind, P, n);
 		LLVMSetSection(g, sec);
 	}
 }
@@ -704,7 +728,7 @@ bool cg_emit(Graph *g, const CgOptions *o, CgEmit kind, const char *path, Diag *
 	Cg c = {.g = g, .o = o, .d = d};
 	bool ok = build_module(&c, &m) && optimize(&c, &m);
 	if (ok)
-		place_sections(&c);
+		place_sections(&c, !m.bare);
 	/* Emitted to memory and written by us: LLVM's file streams report a
 	 * full disk as "LLVM ERROR: IO failure on output stream" and exit,
 	 * leaving the file behind. */
