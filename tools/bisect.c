@@ -195,19 +195,7 @@ static bool cross_open(Side *s, Graph *g, const Opts *o, const char *const *name
 			   cg.target->name, log);
 		return false;
 	}
-	t->nout = g->outputs.n;
-	t->buf = calloc(t->nout + 1, sizeof *t->buf);
-	t->ty = calloc(t->nout + 1, sizeof *t->ty);
-	t->numel = calloc(t->nout + 1, sizeof *t->numel);
-	if (!t->buf || !t->ty || !t->numel)
-		goto oom;
-	for (int i = 0; i < t->nout; i++) {
-		t->ty[i] = ir_value_type(g, g->outputs.v[i]);
-		t->numel[i] = ir_type_numel(t->ty[i]);
-		if (!(t->buf[i] = malloc((size_t)ir_type_bytes(t->ty[i]) + 1)))
-			goto oom;
-	}
-	return true;
+	return tap_alloc_outputs(t, g, d);
 oom:
 	diag_error(d, g->file, NULL, NULL, "out of memory");
 	return false;

@@ -21,6 +21,26 @@ void tap_close(Tap *t)
 	memset(t, 0, sizeof *t);
 }
 
+/* One buffer per output of g, with its type and element count, into t
+ * (t->nout = g's outputs).  False with "out of memory" in d; what was
+ * allocated is t's to free (tap_close). */
+bool tap_alloc_outputs(Tap *t, const Graph *g, Diag *d)
+{
+	t->nout = g->outputs.n;
+	t->buf = calloc(t->nout + 1, sizeof *t->buf);
+	t->ty = calloc(t->nout + 1, sizeof *t->ty);
+	t->numel = calloc(t->nout + 1, sizeof *t->numel);
+	bool ok = t->buf && t->ty && t->numel;
+	for (int i = 0; ok && i < t->nout; i++) {
+		t->ty[i] = ir_value_type(g, g->outputs.v[i]);
+		t->numel[i] = ir_type_numel(t->ty[i]);
+		ok = (t->buf[i] = malloc((size_t)ir_type_bytes(t->ty[i]) + 1)) != NULL;
+	}
+	if (!ok)
+		diag_error(d, g->file, NULL, NULL, "out of memory");
+	return ok;
+}
+
 bool tap_open(Tap *t, Graph *g, const Opts *o, const QuantPlan *quant, const char *const *names, int n, Diag *d)
 {
 	memset(t, 0, sizeof *t);
@@ -71,19 +91,13 @@ bool tap_open(Tap *t, Graph *g, const Opts *o, const QuantPlan *quant, const cha
 	t->fn = cg_jit_fn(t->jit);
 	size_t al = g->ws_align, sz = g->ws_size;
 	t->ws = aligned_alloc(al, (sz + al) / al * al);
-	t->nout = g->outputs.n;
-	t->buf = calloc(t->nout + 1, sizeof *t->buf);
-	t->ty = calloc(t->nout + 1, sizeof *t->ty);
-	t->numel = calloc(t->nout + 1, sizeof *t->numel);
-	if (!t->ws || !t->buf || !t->ty || !t->numel)
-		goto oom;
-	for (int i = 0; i < t->nout; i++) {
-		t->ty[i] = ir_value_type(g, g->outputs.v[i]);
-		t->numel[i] = ir_type_numel(t->ty[i]);
-		if (!(t->buf[i] = malloc((size_t)ir_type_bytes(t->ty[i]) + 1)))
-			goto oom;
+	if (!t->ws) {
+		diag_error(d, g->file, NULL, NULL, "out of memory");
+		goto fail;
 	}
-	return true;
+	if (tap_alloc_outputs(t, g, d))
+		return true;
+	goto fail;
 oom:
 	diag_error(d, g->file, NULL, NULL, "out of memory");
 fail:

@@ -26,6 +26,10 @@ typedef struct Tap {
  * plan when set) and JIT-compile for the host.  False with errors in d;
  * t is then closed. */
 bool tap_open(Tap *t, Graph *g, const Opts *o, const QuantPlan *quant, const char *const *names, int n, Diag *d);
+/* One buffer per output of g (with its type and count) into t: for a
+ * graph run some other way (bisect's cross targets).  False with errors in
+ * d; t then holds what was allocated, for tap_close. */
+bool tap_alloc_outputs(Tap *t, const Graph *g, Diag *d);
 /* Run on one input set (ins[i] for graph input i, already checked). */
 bool tap_run(Tap *t, const void *const *ins, Diag *d);
 /* Output k (0..nout) after tap_run, as float (dequantized) into dst[numel]. */
